@@ -1,0 +1,254 @@
+//! Wire types of the REST API (`/api/v1`): request bodies, pages and problems.
+//!
+//! Read models ([`crate::model::User`] and friends) are sent as they are; this module holds
+//! what only exists on the wire. Server and client both use these types.
+
+use serde::{Deserialize, Serialize};
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::access::AuthMethod;
+use crate::credential::Secret;
+use crate::model::{ApiToken, PostalAddress, Subject};
+
+/// One page of a list; pass `next_cursor` back as `cursor` for the next.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// RFC 9457 problem details, with Warden's stable `code`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub title: String,
+    pub status: u16,
+    pub code: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub name: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub password: Secret,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LoginResponse {
+    /// The session token: send it as `Authorization: Bearer …`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub token: Secret,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    pub idle_timeout_secs: i64,
+    pub account: Subject,
+}
+
+/// The caller, as the server sees it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WhoAmI {
+    pub account: Subject,
+    pub method: AuthMethod,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_id: Option<Uuid>,
+    /// Warden permissions the caller holds.
+    pub permissions: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    pub name: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub first_name: Option<String>,
+    #[serde(default)]
+    pub last_name: Option<String>,
+    #[serde(default)]
+    pub birthday: Option<Date>,
+    /// E-mail addresses; the first is primary.
+    #[serde(default)]
+    pub emails: Vec<String>,
+    /// Phone numbers; the first is primary.
+    #[serde(default)]
+    pub phones: Vec<String>,
+    #[serde(default)]
+    pub addresses: Vec<PostalAddress>,
+    #[serde(default)]
+    pub avatar_url: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub valid_from: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    /// A plaintext password (hashed with argon2id) or a bcrypt hash to import.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub password: Option<Secret>,
+}
+
+/// A partial update of a user: absent fields stay as they are; `null` clears an optional field.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUser {
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    pub display_name: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    pub first_name: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    pub last_name: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    pub birthday: Option<Option<Date>>,
+    /// Replaces every address; the first is primary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emails: Option<Vec<String>>,
+    /// Replaces every number; the first is primary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phones: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addresses: Option<Vec<PostalAddress>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    pub avatar_url: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option_time")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub valid_from: Option<Option<OffsetDateTime>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option_time")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub expires_at: Option<Option<OffsetDateTime>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Rename {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateServiceAccount {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The user or group that manages it: `user:alice`, `group:ops`.
+    #[serde(default)]
+    pub managed_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateGroup {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// Members to add: `user:alice`, `sa:ci-bot`, `group:staff`, bare names or ids.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AddMembers {
+    pub members: Vec<String>,
+}
+
+/// A member as listed: the subject, and for effective listings whether it is direct.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MemberEntry {
+    #[serde(flatten)]
+    pub subject: Subject,
+    pub direct: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiToken {
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Lifetime such as `90d`; none means the server's default.
+    #[serde(default)]
+    pub expires_in: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreatedApiToken {
+    /// The token; shown this once and never again.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub token: Secret,
+    #[serde(flatten)]
+    pub info: ApiToken,
+}
+
+/// Serde helper: distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
+mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[allow(clippy::option_option, clippy::ref_option)]
+    pub fn serialize<T: Serialize, S: Serializer>(v: &Option<Option<T>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(inner) => inner.serialize(s),
+            None => s.serialize_none(),
+        }
+    }
+
+    #[allow(clippy::option_option)]
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}
+
+mod double_option_time {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::OffsetDateTime;
+    use time::format_description::well_known::Rfc3339;
+
+    #[allow(clippy::option_option, clippy::ref_option)]
+    pub fn serialize<S: Serializer>(v: &Option<Option<OffsetDateTime>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(Some(t)) => s.serialize_str(&t.format(&Rfc3339).map_err(serde::ser::Error::custom)?),
+            _ => s.serialize_none(),
+        }
+    }
+
+    #[allow(clippy::option_option)]
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<OffsetDateTime>>, D::Error> {
+        let raw = Option::<String>::deserialize(d)?;
+        match raw {
+            None => Ok(Some(None)),
+            Some(s) => OffsetDateTime::parse(&s, &Rfc3339).map(|t| Some(Some(t))).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn update_distinguishes_absent_from_null() {
+        let patch: UpdateUser = serde_json::from_str(r#"{"display_name": null, "first_name": "Al"}"#).unwrap();
+        assert_eq!(patch.display_name, Some(None));
+        assert_eq!(patch.first_name, Some(Some("Al".into())));
+        assert_eq!(patch.last_name, None);
+        let round: UpdateUser = serde_json::from_str(&serde_json::to_string(&patch).unwrap()).unwrap();
+        assert_eq!(round.display_name, Some(None));
+        assert!(serde_json::from_str::<UpdateUser>(r#"{"nickname": "x"}"#).is_err());
+    }
+}

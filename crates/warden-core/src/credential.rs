@@ -1,0 +1,212 @@
+//! Credentials' pure parts: secret newtypes that never print, token formats, and the hashing
+//! and constant-time comparison of high-entropy secrets.
+//!
+//! Passwords are low-entropy and hashed with argon2id by the server (that needs a thread pool
+//! and is not pure); tokens are 256-bit random, so SHA-256 is enough to store them safely.
+
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::CoreError;
+
+/// Prefix of API tokens, so that secret scanners can find leaked ones.
+pub const API_TOKEN_PREFIX: &str = "wdn_";
+/// Prefix of interactive session tokens.
+pub const SESSION_TOKEN_PREFIX: &str = "wds_";
+/// Bytes of randomness in every token.
+pub const TOKEN_BYTES: usize = 32;
+/// Longest password accepted (hashing cost must stay bounded).
+pub const MAX_PASSWORD_LEN: usize = 1024;
+/// Shortest password accepted for a new credential.
+pub const MIN_PASSWORD_LEN: usize = 10;
+
+/// A secret string: its `Debug` and `Display` show `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself; call sites that need it are few and deliberate.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Self)
+    }
+}
+
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+/// What kind of bearer token a string is, judged by its prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Session,
+    Api,
+}
+
+impl TokenKind {
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Self::Session => SESSION_TOKEN_PREFIX,
+            Self::Api => API_TOKEN_PREFIX,
+        }
+    }
+
+    /// Classifies a presented token; `None` if it is not one of ours.
+    pub fn of(token: &str) -> Option<Self> {
+        let (kind, body) = if let Some(body) = token.strip_prefix(API_TOKEN_PREFIX) {
+            (Self::Api, body)
+        } else {
+            (Self::Session, token.strip_prefix(SESSION_TOKEN_PREFIX)?)
+        };
+        (body.len() == TOKEN_BYTES * 2 && body.bytes().all(|b| b.is_ascii_hexdigit())).then_some(kind)
+    }
+}
+
+/// Formats fresh random bytes as a token of `kind`.
+pub fn format_token(kind: TokenKind, random: &[u8; TOKEN_BYTES]) -> Secret {
+    Secret(format!("{}{}", kind.prefix(), hex::encode(random)))
+}
+
+/// The SHA-256 of a token: what is stored and looked up.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenHash(pub [u8; 32]);
+
+impl TokenHash {
+    pub fn of(token: &str) -> Self {
+        Self(Sha256::digest(token.as_bytes()).into())
+    }
+
+    /// Constant-time equality, for when a hash is compared rather than looked up.
+    pub fn matches(&self, other: &TokenHash) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TokenHash({}…)", hex::encode(&self.0[..4]))
+    }
+}
+
+/// A password as presented when an account is created: plaintext to hash, or an imported bcrypt hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InitialPassword {
+    Plain(Secret),
+    Bcrypt(Secret),
+}
+
+impl InitialPassword {
+    /// Recognises `$2a$`/`$2b$`/`$2y$` bcrypt hashes; anything else is a plaintext password
+    /// that must meet the length rules.
+    pub fn classify(value: Secret) -> Result<Self, CoreError> {
+        let v = value.expose();
+        let is_bcrypt = v.len() == 60 && ["$2a$", "$2b$", "$2y$"].iter().any(|p| v.starts_with(p));
+        if is_bcrypt {
+            return Ok(Self::Bcrypt(value));
+        }
+        check_new_password(v)?;
+        Ok(Self::Plain(value))
+    }
+}
+
+/// Length rules for a new password (counted in characters).
+pub fn check_new_password(password: &str) -> Result<(), CoreError> {
+    let len = password.chars().count();
+    if len < MIN_PASSWORD_LEN {
+        return Err(CoreError::validation("password", format!("must be at least {MIN_PASSWORD_LEN} characters")));
+    }
+    if password.len() > MAX_PASSWORD_LEN {
+        return Err(CoreError::validation("password", format!("must be at most {MAX_PASSWORD_LEN} bytes")));
+    }
+    Ok(())
+}
+
+/// Parses a duration such as `90d`, `12h`, `30m`, `45s` or `2w` into seconds.
+pub fn parse_duration_secs(raw: &str) -> Result<i64, CoreError> {
+    let raw = raw.trim();
+    let err = || CoreError::validation("duration", format!("{raw:?} is not a duration like 90d, 12h, 30m"));
+    let split = raw.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
+    let (digits, unit) = raw.split_at(split);
+    let n: i64 = digits.parse().map_err(|_| err())?;
+    let factor = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        "y" => 31_536_000,
+        _ => return Err(err()),
+    };
+    let secs = n.checked_mul(factor).ok_or_else(err)?;
+    if secs <= 0 || secs > 10 * 31_536_000 {
+        return Err(CoreError::validation("duration", "must be between 1 second and 10 years"));
+    }
+    Ok(secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret::new("hunter2hunter2");
+        assert_eq!(format!("{s:?} {s}"), "*** ***");
+    }
+
+    #[test]
+    fn token_format_round_trip() {
+        let api = format_token(TokenKind::Api, &[7u8; TOKEN_BYTES]);
+        assert!(api.expose().starts_with("wdn_"));
+        assert_eq!(TokenKind::of(api.expose()), Some(TokenKind::Api));
+        let session = format_token(TokenKind::Session, &[9u8; TOKEN_BYTES]);
+        assert_eq!(TokenKind::of(session.expose()), Some(TokenKind::Session));
+        assert_eq!(TokenKind::of("wdn_short"), None);
+        assert_eq!(TokenKind::of("Bearer x"), None);
+        assert!(TokenHash::of(api.expose()).matches(&TokenHash::of(api.expose())));
+        assert!(!TokenHash::of(api.expose()).matches(&TokenHash::of(session.expose())));
+    }
+
+    #[test]
+    fn passwords_classified() {
+        let bcrypt = "$2b$04$abcdefghijklmnopqrstuuJ2m3e9RQzOc8bA8SR0n0vT6vBz8b5e2";
+        assert_eq!(bcrypt.len(), 60);
+        assert!(matches!(InitialPassword::classify(Secret::new(bcrypt)), Ok(InitialPassword::Bcrypt(_))));
+        assert!(matches!(InitialPassword::classify(Secret::new("correct horse battery")), Ok(InitialPassword::Plain(_))));
+        assert!(InitialPassword::classify(Secret::new("short")).is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_secs("90d").unwrap(), 90 * 86_400);
+        assert_eq!(parse_duration_secs("12h").unwrap(), 43_200);
+        for bad in ["", "d", "10", "10x", "0d", "-1d", "99999999999999999y"] {
+            assert!(parse_duration_secs(bad).is_err(), "{bad}");
+        }
+    }
+}

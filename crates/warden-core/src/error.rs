@@ -1,0 +1,32 @@
+//! The one error type of the rules layer. Each variant has a stable `code` that the HTTP edge
+//! puts into problem+json and the CLI prints; codes are part of the public API.
+
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CoreError {
+    /// Input that breaks a rule; `field` names what was wrong.
+    #[error("invalid {field}: {reason}")]
+    Validation { field: &'static str, reason: String },
+    /// Adding `member` to `group` would make a group (indirectly) contain itself.
+    #[error("adding group {member} to group {group} would create a membership cycle")]
+    MembershipCycle { group: Uuid, member: Uuid },
+    /// The principal lacks the permission the operation needs.
+    #[error("permission denied: {permission} is required")]
+    Forbidden { permission: String },
+}
+
+impl CoreError {
+    pub fn validation(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::Validation { field, reason: reason.into() }
+    }
+
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Validation { .. } => "validation",
+            Self::MembershipCycle { .. } => "group.cycle",
+            Self::Forbidden { .. } => "forbidden",
+        }
+    }
+}

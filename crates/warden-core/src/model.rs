@@ -1,0 +1,554 @@
+//! The directory: users, service accounts, groups and the subjects that can be members.
+//!
+//! These are the validated shapes the rest of Warden passes around. Constructors check every
+//! rule that does not need the database (uniqueness and existence are the store's job).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::{CoreError, Name};
+
+/// Well-known id of the break-glass `admin` account.
+pub const ADMIN_ID: Uuid = Uuid::from_u128(0x0000_0000_0000_7000_8000_0000_0000_0001);
+/// Well-known id of the break-glass `idm_admin` account.
+pub const IDM_ADMIN_ID: Uuid = Uuid::from_u128(0x0000_0000_0000_7000_8000_0000_0000_0002);
+
+/// The break-glass accounts, created at start-up without a credential.
+pub const BREAK_GLASS: [(Uuid, &str, &str); 2] = [
+    (ADMIN_ID, "admin", "Break-glass system administrator"),
+    (IDM_ADMIN_ID, "idm_admin", "Break-glass identity administrator"),
+];
+
+/// What kind of thing a subject is. Accounts (users and service accounts) share one name
+/// space; groups have their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectKind {
+    User,
+    ServiceAccount,
+    Group,
+}
+
+impl SubjectKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::ServiceAccount => "service_account",
+            Self::Group => "group",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "user" => Some(Self::User),
+            "service_account" | "sa" | "service-account" => Some(Self::ServiceAccount),
+            "group" => Some(Self::Group),
+            _ => None,
+        }
+    }
+
+    /// The short prefix used in member references (`user:`, `sa:`, `group:`).
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::ServiceAccount => "sa",
+            Self::Group => "group",
+        }
+    }
+}
+
+impl fmt::Display for SubjectKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A resolved subject: what it is, its id and its current name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Subject {
+    pub kind: SubjectKind,
+    pub id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub name: Name,
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.kind.prefix(), self.name)
+    }
+}
+
+/// How a caller names a subject: `user:alice`, `sa:ci-bot`, `group:staff`, a bare name, or an id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectRef {
+    pub kind: Option<SubjectKind>,
+    pub key: NameOrId,
+}
+
+impl SubjectRef {
+    pub fn parse(raw: &str) -> Result<Self, CoreError> {
+        let (kind, rest) = match raw.split_once(':') {
+            Some((prefix, rest)) => {
+                let kind = SubjectKind::parse(prefix).ok_or_else(|| {
+                    CoreError::validation("member", format!("unknown kind {prefix:?} in {raw:?}; use user:, sa: or group:"))
+                })?;
+                (Some(kind), rest)
+            }
+            None => (None, raw),
+        };
+        Ok(Self { kind, key: NameOrId::parse(rest)? })
+    }
+}
+
+impl fmt::Display for SubjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            Some(kind) => write!(f, "{}:{}", kind.prefix(), self.key),
+            None => write!(f, "{}", self.key),
+        }
+    }
+}
+
+/// An object named by the caller either by its id or by its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameOrId {
+    Id(Uuid),
+    Name(Name),
+}
+
+impl NameOrId {
+    pub fn parse(raw: &str) -> Result<Self, CoreError> {
+        match Uuid::parse_str(raw.trim()) {
+            Ok(id) => Ok(Self::Id(id)),
+            Err(_) => Name::parse(raw).map(Self::Name),
+        }
+    }
+}
+
+impl fmt::Display for NameOrId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Id(id) => write!(f, "{id}"),
+            Self::Name(name) => write!(f, "{name}"),
+        }
+    }
+}
+
+/// An e-mail address of a user; exactly one of a user's addresses is primary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EmailAddress {
+    pub address: String,
+    pub primary: bool,
+}
+
+/// A phone number of a user; exactly one of a user's numbers is primary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PhoneNumber {
+    pub number: String,
+    pub primary: bool,
+}
+
+/// A labelled postal address (`billing`, `delivery`, `home`, …).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PostalAddress {
+    pub label: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub street: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locality: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+}
+
+/// The personal data of a user. Service accounts have none.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Profile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birthday: Option<Date>,
+    #[serde(default)]
+    pub emails: Vec<EmailAddress>,
+    #[serde(default)]
+    pub phones: Vec<PhoneNumber>,
+    #[serde(default)]
+    pub addresses: Vec<PostalAddress>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar_url: Option<String>,
+}
+
+/// A person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct User {
+    pub id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub name: Name,
+    #[serde(flatten)]
+    pub profile: Profile,
+    pub disabled: bool,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub valid_from: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    /// Whether a password is set (the hash itself never leaves the server).
+    pub has_password: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl User {
+    /// Whether the account may authenticate at `now`.
+    pub fn is_active(&self, now: OffsetDateTime) -> bool {
+        !self.disabled && self.valid_from.is_none_or(|from| from <= now) && self.expires_at.is_none_or(|exp| now < exp)
+    }
+
+    pub fn subject(&self) -> Subject {
+        Subject { kind: SubjectKind::User, id: self.id, name: self.name.clone() }
+    }
+}
+
+/// An application: no personal data, authenticates with API tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServiceAccount {
+    pub id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub name: Name,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The user or group responsible for this service account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_by: Option<Subject>,
+    pub disabled: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl ServiceAccount {
+    pub fn subject(&self) -> Subject {
+        Subject { kind: SubjectKind::ServiceAccount, id: self.id, name: self.name.clone() }
+    }
+}
+
+/// A set of accounts and groups.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Group {
+    pub id: Uuid,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub name: Name,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Number of direct members.
+    pub member_count: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl Group {
+    pub fn subject(&self) -> Subject {
+        Subject { kind: SubjectKind::Group, id: self.id, name: self.name.clone() }
+    }
+}
+
+/// An API token's public facts; the secret is shown once at creation and stored only hashed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApiToken {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+impl ApiToken {
+    /// Whether the token may be used at `now`.
+    pub fn is_usable(&self, now: OffsetDateTime) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|exp| now < exp)
+    }
+}
+
+/// One entry of the audit log: who changed what, when, at which revision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditEvent {
+    pub id: Uuid,
+    pub revision: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// The account that acted; `None` for the server itself (start-up, host recovery).
+    pub actor_id: Option<Uuid>,
+    pub actor_name: Option<String>,
+    /// What happened, e.g. `user.create`, `group.member.add`, `auth.login`.
+    pub action: String,
+    pub target_kind: Option<String>,
+    pub target_id: Option<Uuid>,
+    pub target_name: Option<String>,
+    /// Extra facts about the change. Never holds secrets.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub details: serde_json::Value,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation of free-form fields.
+
+const MAX_TEXT: usize = 256;
+const MAX_URL: usize = 2048;
+const MAX_LIST: usize = 16;
+
+/// Checks a short free-text field: bounded, no control characters. Empty becomes `None`.
+pub fn clean_text(field: &'static str, value: Option<String>, max: usize) -> Result<Option<String>, CoreError> {
+    let Some(value) = value else { return Ok(None) };
+    let value = value.trim().to_owned();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    if value.chars().count() > max {
+        return Err(CoreError::validation(field, format!("must be at most {max} characters")));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(CoreError::validation(field, "must not contain control characters"));
+    }
+    Ok(Some(value))
+}
+
+fn check_email(address: &str) -> Result<String, CoreError> {
+    let address = address.trim();
+    let valid = address.len() <= 254
+        && !address.chars().any(|c| c.is_whitespace() || c.is_control())
+        && address.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') && !domain.contains('@')
+        });
+    if valid {
+        Ok(address.to_owned())
+    } else {
+        Err(CoreError::validation("email", format!("{address:?} is not an e-mail address")))
+    }
+}
+
+fn check_phone(number: &str) -> Result<String, CoreError> {
+    let number = number.trim();
+    let digits = number.chars().filter(char::is_ascii_digit).count();
+    let valid = (3..=20).contains(&digits)
+        && number.len() <= 32
+        && number.chars().enumerate().all(|(i, c)| c.is_ascii_digit() || matches!(c, ' ' | '-' | '(' | ')' | '.') || (c == '+' && i == 0));
+    if valid {
+        Ok(number.to_owned())
+    } else {
+        Err(CoreError::validation("phone", format!("{number:?} is not a phone number")))
+    }
+}
+
+fn check_url(value: Option<String>) -> Result<Option<String>, CoreError> {
+    let Some(url) = clean_text("avatar_url", value, MAX_URL)? else { return Ok(None) };
+    if !(url.starts_with("https://") || url.starts_with("http://")) || url.contains(char::is_whitespace) {
+        return Err(CoreError::validation("avatar_url", "must be an http(s) URL"));
+    }
+    Ok(Some(url))
+}
+
+/// Builds the primary-flagged list from addresses given in order: the first is primary.
+pub fn emails_in_order(addresses: &[String]) -> Result<Vec<EmailAddress>, CoreError> {
+    if addresses.len() > MAX_LIST {
+        return Err(CoreError::validation("email", format!("at most {MAX_LIST} addresses")));
+    }
+    let mut out: Vec<EmailAddress> = Vec::with_capacity(addresses.len());
+    for (i, raw) in addresses.iter().enumerate() {
+        let address = check_email(raw)?;
+        if out.iter().any(|e| e.address.eq_ignore_ascii_case(&address)) {
+            return Err(CoreError::validation("email", format!("{address:?} is given twice")));
+        }
+        out.push(EmailAddress { address, primary: i == 0 });
+    }
+    Ok(out)
+}
+
+/// Builds the primary-flagged list from numbers given in order: the first is primary.
+pub fn phones_in_order(numbers: &[String]) -> Result<Vec<PhoneNumber>, CoreError> {
+    if numbers.len() > MAX_LIST {
+        return Err(CoreError::validation("phone", format!("at most {MAX_LIST} numbers")));
+    }
+    let mut out: Vec<PhoneNumber> = Vec::with_capacity(numbers.len());
+    for (i, raw) in numbers.iter().enumerate() {
+        let number = check_phone(raw)?;
+        if out.iter().any(|p| p.number == number) {
+            return Err(CoreError::validation("phone", format!("{number:?} is given twice")));
+        }
+        out.push(PhoneNumber { number, primary: i == 0 });
+    }
+    Ok(out)
+}
+
+fn check_addresses(addresses: Vec<PostalAddress>) -> Result<Vec<PostalAddress>, CoreError> {
+    if addresses.len() > MAX_LIST {
+        return Err(CoreError::validation("addresses", format!("at most {MAX_LIST} addresses")));
+    }
+    addresses
+        .into_iter()
+        .map(|a| {
+            let label = clean_text("addresses.label", Some(a.label), 32)?
+                .ok_or_else(|| CoreError::validation("addresses.label", "every postal address needs a label"))?;
+            Ok(PostalAddress {
+                label,
+                street: clean_text("addresses.street", a.street, MAX_TEXT)?,
+                locality: clean_text("addresses.locality", a.locality, MAX_TEXT)?,
+                region: clean_text("addresses.region", a.region, MAX_TEXT)?,
+                postal_code: clean_text("addresses.postal_code", a.postal_code, 32)?,
+                country: clean_text("addresses.country", a.country, 64)?,
+            })
+        })
+        .collect()
+}
+
+/// Validates every field of a profile; `today` bounds the birthday.
+pub fn validate_profile(profile: Profile, today: Date) -> Result<Profile, CoreError> {
+    if let Some(birthday) = profile.birthday {
+        if birthday > today {
+            return Err(CoreError::validation("birthday", "must not be in the future"));
+        }
+    }
+    let emails: Vec<String> = primary_first(profile.emails.into_iter().map(|e| (e.address, e.primary)).collect());
+    let phones: Vec<String> = primary_first(profile.phones.into_iter().map(|p| (p.number, p.primary)).collect());
+    Ok(Profile {
+        display_name: clean_text("display_name", profile.display_name, MAX_TEXT)?,
+        first_name: clean_text("first_name", profile.first_name, MAX_TEXT)?,
+        last_name: clean_text("last_name", profile.last_name, MAX_TEXT)?,
+        birthday: profile.birthday,
+        emails: emails_in_order(&emails)?,
+        phones: phones_in_order(&phones)?,
+        addresses: check_addresses(profile.addresses)?,
+        avatar_url: check_url(profile.avatar_url)?,
+    })
+}
+
+/// Orders values so that the one flagged primary comes first (or keeps the order if none is).
+fn primary_first(mut values: Vec<(String, bool)>) -> Vec<String> {
+    if let Some(pos) = values.iter().position(|(_, primary)| *primary) {
+        let primary = values.remove(pos);
+        values.insert(0, primary);
+    }
+    values.into_iter().map(|(v, _)| v).collect()
+}
+
+/// Checks that an account's validity window is not empty.
+pub fn validate_window(valid_from: Option<OffsetDateTime>, expires_at: Option<OffsetDateTime>) -> Result<(), CoreError> {
+    match (valid_from, expires_at) {
+        (Some(from), Some(until)) if from >= until => Err(CoreError::validation("expires_at", "must be after valid_from")),
+        _ => Ok(()),
+    }
+}
+
+/// Validates a description (service accounts, groups).
+pub fn validate_description(value: Option<String>) -> Result<Option<String>, CoreError> {
+    clean_text("description", value, 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::{date, datetime};
+
+    use super::*;
+
+    #[test]
+    fn first_email_is_primary_and_duplicates_refused() {
+        let emails = emails_in_order(&["a@x.org".into(), "b@x.org".into()]).unwrap();
+        assert!(emails[0].primary && !emails[1].primary);
+        assert!(emails_in_order(&["a@x.org".into(), "A@x.org".into()]).is_err());
+        assert!(emails_in_order(&["not-an-address".into()]).is_err());
+        assert!(emails_in_order(&["a b@x.org".into()]).is_err());
+    }
+
+    #[test]
+    fn flagged_primary_moves_first() {
+        let profile = Profile {
+            emails: vec![
+                EmailAddress { address: "a@x.org".into(), primary: false },
+                EmailAddress { address: "b@x.org".into(), primary: true },
+            ],
+            ..Profile::default()
+        };
+        let checked = validate_profile(profile, date!(2026 - 01 - 01)).unwrap();
+        assert_eq!(checked.emails[0].address, "b@x.org");
+        assert!(checked.emails[0].primary);
+        assert_eq!(checked.emails.iter().filter(|e| e.primary).count(), 1);
+    }
+
+    #[test]
+    fn profile_rules() {
+        let today = date!(2026 - 01 - 01);
+        let future = Profile { birthday: Some(date!(2027 - 01 - 01)), ..Profile::default() };
+        assert_eq!(validate_profile(future, today).unwrap_err().code(), "validation");
+        let control = Profile { display_name: Some("a\u{7}b".into()), ..Profile::default() };
+        assert!(validate_profile(control, today).is_err());
+        let url = Profile { avatar_url: Some("javascript:alert(1)".into()), ..Profile::default() };
+        assert!(validate_profile(url, today).is_err());
+        let unlabelled = Profile { addresses: vec![PostalAddress::default()], ..Profile::default() };
+        assert!(validate_profile(unlabelled, today).is_err());
+        assert!(phones_in_order(&["+49 30 1234567".into()]).is_ok());
+        assert!(phones_in_order(&["12+3".into()]).is_err());
+    }
+
+    #[test]
+    fn window_and_activity() {
+        let from = datetime!(2026-01-01 0:00 UTC);
+        let until = datetime!(2026-02-01 0:00 UTC);
+        assert!(validate_window(Some(until), Some(from)).is_err());
+        let user = User {
+            id: Uuid::nil(),
+            name: Name::parse("alice").unwrap(),
+            profile: Profile::default(),
+            disabled: false,
+            valid_from: Some(from),
+            expires_at: Some(until),
+            has_password: true,
+            created_at: from,
+            updated_at: from,
+        };
+        assert!(!user.is_active(datetime!(2025-12-31 0:00 UTC)));
+        assert!(user.is_active(datetime!(2026-01-15 0:00 UTC)));
+        assert!(!user.is_active(until));
+        assert!(!User { disabled: true, ..user }.is_active(datetime!(2026-01-15 0:00 UTC)));
+    }
+
+    #[test]
+    fn subject_refs_parse() {
+        let r = SubjectRef::parse("sa:ci-bot").unwrap();
+        assert_eq!(r.kind, Some(SubjectKind::ServiceAccount));
+        assert_eq!(r.key, NameOrId::Name(Name::parse("ci-bot").unwrap()));
+        assert_eq!(SubjectRef::parse("Staff").unwrap().kind, None);
+        assert!(SubjectRef::parse("robot:x").is_err());
+        assert!(matches!(SubjectRef::parse("group:01890a5d-ac96-774b-bcce-b302099a8057").unwrap().key, NameOrId::Id(_)));
+    }
+}

@@ -1,0 +1,270 @@
+//! `wardend`'s configuration: a TOML file (optional) with `WARDEN_*` environment overrides.
+//!
+//! With no file and no environment the server runs on SQLite in `./warden-data/` and listens on
+//! `127.0.0.1:8080`. Environment variables name a key path with `__` between levels:
+//! `WARDEN_DATABASE__URL`, `WARDEN_SERVER__LISTEN`, `WARDEN_SERVER__TRUSTED_PROXIES=10.0.0.1,10.0.0.2`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use warden_core::credential::parse_duration_secs;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub auth: AuthConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// The public listener: sign-in, self-service (and, without `admin_listen`, everything).
+    pub listen: SocketAddr,
+    /// When set, the management API is served only here.
+    pub admin_listen: Option<SocketAddr>,
+    pub tls: Option<TlsConfig>,
+    /// Set when a reverse proxy terminates TLS in front of Warden.
+    pub behind_proxy: bool,
+    /// Addresses of the proxies whose forwarding headers are trusted.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// The local control socket used by `wardend recover-account` on the server host.
+    pub control_socket: PathBuf,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` (default `sqlite://warden-data/warden.db`) or `postgres://…`.
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Absolute lifetime of an interactive session (`12h`).
+    pub session_ttl: String,
+    /// A session unused for this long ends (`1h`).
+    pub session_idle_timeout: String,
+    /// Lifetime of an API token created without `--expires-in` (`90d`).
+    pub api_token_default_ttl: String,
+    /// Whether users may rename themselves (administrators always may).
+    pub allow_username_change: bool,
+    pub argon2: Argon2Config,
+    /// Failed password attempts per account name (and per client address) before a soft lock.
+    pub max_failed_logins: u32,
+    /// The window over which failures count, and the lock's length (`15m`).
+    pub failed_login_window: String,
+}
+
+/// argon2id cost. The defaults are OWASP's recommendation (19 MiB, 2 passes, 1 lane).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Argon2Config {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    /// Hashes computed at once; more wait (bounds memory and keeps the runtime responsive).
+    pub max_concurrent: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin_listen: None,
+            tls: None,
+            behind_proxy: false,
+            trusted_proxies: Vec::new(),
+            control_socket: PathBuf::from("warden-data/wardend.sock"),
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { url: "sqlite://warden-data/warden.db".into() }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            session_ttl: "12h".into(),
+            session_idle_timeout: "1h".into(),
+            api_token_default_ttl: "90d".into(),
+            allow_username_change: true,
+            argon2: Argon2Config::default(),
+            max_failed_logins: 5,
+            failed_login_window: "15m".into(),
+        }
+    }
+}
+
+impl Default for Argon2Config {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        Self { memory_kib: 19 * 1024, iterations: 2, parallelism: 1, max_concurrent: cores }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self { server: ServerConfig::default(), database: DatabaseConfig::default(), auth: AuthConfig::default() }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration: {0}")]
+    Load(String),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Durations of [`AuthConfig`], parsed once.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthTimes {
+    pub session_ttl_secs: i64,
+    pub session_idle_secs: i64,
+    pub api_token_ttl_secs: i64,
+    pub failed_login_window_secs: i64,
+}
+
+impl Config {
+    /// Loads the file (if given) and applies `WARDEN_*` overrides, then validates.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder();
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError::Load(format!("{} does not exist", file.display())));
+            }
+            builder = builder.add_source(config::File::from(file).format(config::FileFormat::Toml));
+        }
+        // Only `WARDEN_<SECTION>__…` variables configure the server; others with the same
+        // prefix (WARDEN_LOG, WARDEN_CONFIG, the CLI's WARDEN_SERVER and WARDEN_TOKEN) are not
+        // configuration keys and must not be read as such.
+        let sections = ["WARDEN_SERVER__", "WARDEN_DATABASE__", "WARDEN_AUTH__"];
+        let vars: config::Map<String, String> =
+            std::env::vars().filter(|(k, _)| sections.iter().any(|s| k.starts_with(s))).collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix("WARDEN")
+                .source(Some(vars))
+                .prefix_separator("_")
+                .separator("__")
+                .try_parsing(true)
+                .list_separator(",")
+                .with_list_parse_key("server.trusted_proxies"),
+        );
+        let raw = builder.build().map_err(|e| ConfigError::Load(e.to_string()))?;
+        let config: Config = raw.try_deserialize().map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the rules that serde cannot: durations parse, plain HTTP stays on loopback
+    /// unless TLS or a trusted proxy protects it, argon2 parameters are accepted.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.auth_times()?;
+        let protected = self.server.tls.is_some() || (self.server.behind_proxy && !self.server.trusted_proxies.is_empty());
+        for addr in std::iter::once(self.server.listen).chain(self.server.admin_listen) {
+            if !addr.ip().is_loopback() && !protected {
+                return Err(ConfigError::Invalid(format!(
+                    "refusing to serve plain HTTP on non-loopback address {addr}: configure [server.tls] (cert, key) \
+                     or set server.behind_proxy = true with server.trusted_proxies"
+                )));
+            }
+        }
+        if self.server.behind_proxy && self.server.trusted_proxies.is_empty() {
+            return Err(ConfigError::Invalid("server.behind_proxy = true needs server.trusted_proxies".into()));
+        }
+        if self.server.admin_listen == Some(self.server.listen) {
+            return Err(ConfigError::Invalid("server.admin_listen must differ from server.listen".into()));
+        }
+        let a = &self.auth.argon2;
+        argon2::Params::new(a.memory_kib, a.iterations, a.parallelism, None)
+            .map_err(|e| ConfigError::Invalid(format!("auth.argon2: {e}")))?;
+        if a.max_concurrent == 0 {
+            return Err(ConfigError::Invalid("auth.argon2.max_concurrent must be at least 1".into()));
+        }
+        if !(self.database.url.starts_with("sqlite:") || self.database.url.starts_with("postgres")) {
+            return Err(ConfigError::Invalid(format!("database.url must start with sqlite:// or postgres:// (got {:?})", redact_url(&self.database.url))));
+        }
+        Ok(())
+    }
+
+    pub fn auth_times(&self) -> Result<AuthTimes, ConfigError> {
+        let parse = |key: &str, v: &str| parse_duration_secs(v).map_err(|e| ConfigError::Invalid(format!("auth.{key}: {e}")));
+        Ok(AuthTimes {
+            session_ttl_secs: parse("session_ttl", &self.auth.session_ttl)?,
+            session_idle_secs: parse("session_idle_timeout", &self.auth.session_idle_timeout)?,
+            api_token_ttl_secs: parse("api_token_default_ttl", &self.auth.api_token_default_ttl)?,
+            failed_login_window_secs: parse("failed_login_window", &self.auth.failed_login_window)?,
+        })
+    }
+}
+
+/// A database URL with any password replaced, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}://{user}:***@{}", &url[..scheme_end], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_loopback() {
+        let config = Config::default();
+        config.validate().unwrap();
+        assert!(config.server.listen.ip().is_loopback());
+        assert!(config.database.url.starts_with("sqlite://"));
+    }
+
+    #[test]
+    fn plain_http_on_public_address_is_refused() {
+        let mut config = Config::default();
+        config.server.listen = "0.0.0.0:8080".parse().unwrap();
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("non-loopback"), "{err}");
+        config.server.behind_proxy = true;
+        assert!(config.validate().is_err(), "behind_proxy without trusted_proxies");
+        config.server.trusted_proxies = vec!["10.0.0.1".parse().unwrap()];
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn bad_durations_and_argon2_refused() {
+        let mut config = Config::default();
+        config.auth.session_ttl = "forever".into();
+        assert!(config.validate().is_err());
+        let mut config = Config::default();
+        config.auth.argon2.memory_kib = 1;
+        assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn passwords_in_urls_are_redacted() {
+        assert_eq!(redact_url("postgres://warden:s3cret@db:5432/warden"), "postgres://warden:***@db:5432/warden");
+        assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+    }
+}

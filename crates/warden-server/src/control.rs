@@ -1,0 +1,97 @@
+//! The local control socket: how `wardend recover-account` on the server host reaches the
+//! running server. A Unix socket created with mode 0600, so only the server's own user (and
+//! root) can connect; it never listens on the network. One JSON line in, one JSON line out.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+
+use crate::services::{Context, recovery};
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlRequest {
+    Recover { account: String },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlResponse {
+    Password(String),
+    Error(String),
+}
+
+/// Binds the socket (replacing a stale one) with mode 0600.
+pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    if path.exists() {
+        std::fs::remove_file(path)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Answers control requests until the task is dropped.
+pub async fn serve(listener: UnixListener, ctx: Context) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            if let Err(e) = handle(stream, &ctx).await {
+                tracing::warn!(error = %e, "control request failed");
+            }
+        });
+    }
+}
+
+async fn handle(stream: UnixStream, ctx: &Context) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    BufReader::new(read).take_line(&mut line).await?;
+    let response = match serde_json::from_str::<ControlRequest>(&line) {
+        Ok(ControlRequest::Recover { account }) => match recovery::recover_account(ctx, &account).await {
+            Ok(password) => {
+                tracing::info!(account, "break-glass account recovered from the host");
+                ControlResponse::Password(password.expose().to_owned())
+            }
+            Err(e) => ControlResponse::Error(e.to_string()),
+        },
+        Err(e) => ControlResponse::Error(format!("bad control request: {e}")),
+    };
+    let mut out = serde_json::to_string(&response).map_err(std::io::Error::other)?;
+    out.push('\n');
+    write.write_all(out.as_bytes()).await
+}
+
+trait TakeLine {
+    async fn take_line(&mut self, buf: &mut String) -> std::io::Result<usize>;
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> TakeLine for BufReader<R> {
+    /// Reads one line of at most 4 KiB.
+    async fn take_line(&mut self, buf: &mut String) -> std::io::Result<usize> {
+        let n = tokio::io::AsyncReadExt::take(&mut *self, 4096).read_line(buf).await?;
+        Ok(n)
+    }
+}
+
+/// Asks the running server to recover `account`. `Ok(None)` if no server answers on `path`.
+pub async fn request_recovery(path: &PathBuf, account: &str) -> anyhow::Result<Option<String>> {
+    let Ok(stream) = UnixStream::connect(path).await else { return Ok(None) };
+    let (read, mut write) = stream.into_split();
+    let mut request = serde_json::to_string(&ControlRequest::Recover { account: account.to_owned() })?;
+    request.push('\n');
+    write.write_all(request.as_bytes()).await?;
+    let mut line = String::new();
+    BufReader::new(read).read_line(&mut line).await?;
+    match serde_json::from_str(&line)? {
+        ControlResponse::Password(p) => Ok(Some(p)),
+        ControlResponse::Error(e) => anyhow::bail!("{e}"),
+    }
+}

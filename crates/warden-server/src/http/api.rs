@@ -1,0 +1,278 @@
+//! REST handlers under `/api/v1`: parse, call a service, map the result. Nothing else.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use uuid::Uuid;
+use warden_core::api::{
+    AddMembers, CreateApiToken, CreateGroup, CreateServiceAccount, CreateUser, CreatedApiToken, LoginRequest, LoginResponse,
+    MemberEntry, Page, Problem, Rename, UpdateUser, WhoAmI,
+};
+use warden_core::model::{ApiToken, AuditEvent, Group, NameOrId, ServiceAccount, User};
+
+use super::App;
+use super::error::ApiError;
+use super::extract::{Actor, Body, ClientAddr, Key, Params};
+use crate::services::auth::{Auth, AuditRequest};
+use crate::services::directory::ListRequest;
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// `?prefix=&cursor=&limit=` of list endpoints.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// Only names starting with this.
+    prefix: Option<String>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Page size (default 100, at most 1000).
+    limit: Option<u32>,
+}
+
+impl From<ListParams> for ListRequest {
+    fn from(p: ListParams) -> Self {
+        Self { prefix: p.prefix, cursor: p.cursor, limit: p.limit }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct MemberParams {
+    /// Include members of nested groups.
+    #[serde(default)]
+    effective: bool,
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditParams {
+    /// Actor name or id.
+    actor: Option<String>,
+    /// Target name or id.
+    target: Option<String>,
+    /// Action prefix, e.g. `group.` or `user.create`.
+    action: Option<String>,
+    /// Only events at or after this time (RFC 3339).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[param(value_type = Option<String>)]
+    since: Option<OffsetDateTime>,
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+// --- authentication and self ------------------------------------------------------------------
+
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, body = Problem), (status = 429, body = Problem)))]
+pub async fn login(State(app): State<App>, client: ClientAddr, Body(req): Body<LoginRequest>) -> ApiResult<Json<LoginResponse>> {
+    Ok(Json(app.auth.login(&req.name, &req.password, client.0).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", responses((status = 204), (status = 401, body = Problem)))]
+pub async fn logout(State(app): State<App>, Actor(actor): Actor) -> ApiResult<StatusCode> {
+    app.auth.logout(&actor).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/self", tag = "self", responses((status = 200, body = WhoAmI), (status = 401, body = Problem)))]
+pub async fn whoami(Actor(actor): Actor) -> Json<WhoAmI> {
+    Json(Auth::whoami(&actor))
+}
+
+#[utoipa::path(post, path = "/api/v1/self/rename", tag = "self", request_body = Rename,
+    responses((status = 200, body = User), (status = 403, body = Problem), (status = 409, body = Problem)))]
+pub async fn rename_self(State(app): State<App>, Actor(actor): Actor, Body(req): Body<Rename>) -> ApiResult<Json<User>> {
+    let me = NameOrId::Id(actor.account.id);
+    Ok(Json(app.directory.rename_user(&actor, &me, &req.name).await?))
+}
+
+// --- users ------------------------------------------------------------------------------------
+
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(ListParams), responses((status = 200, body = Page<User>)))]
+pub async fn list_users(State(app): State<App>, Actor(actor): Actor, Params(p): Params<ListParams>) -> ApiResult<Json<Page<User>>> {
+    Ok(Json(app.directory.list_users(&actor, &p.into()).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUser,
+    responses((status = 201, body = User), (status = 400, body = Problem), (status = 409, body = Problem)))]
+pub async fn create_user(State(app): State<App>, Actor(actor): Actor, Body(req): Body<CreateUser>) -> ApiResult<(StatusCode, Json<User>)> {
+    Ok((StatusCode::CREATED, Json(app.directory.create_user(&actor, req).await?)))
+}
+
+#[utoipa::path(get, path = "/api/v1/users/{user}", tag = "users", params(("user" = String, Path, description = "name or id")),
+    responses((status = 200, body = User), (status = 404, body = Problem)))]
+pub async fn get_user(State(app): State<App>, Actor(actor): Actor, Key(key): Key) -> ApiResult<Json<User>> {
+    Ok(Json(app.directory.user(&actor, &key).await?))
+}
+
+#[utoipa::path(patch, path = "/api/v1/users/{user}", tag = "users", params(("user" = String, Path)), request_body = UpdateUser,
+    responses((status = 200, body = User), (status = 400, body = Problem), (status = 404, body = Problem)))]
+pub async fn update_user(State(app): State<App>, Actor(actor): Actor, Key(key): Key, Body(req): Body<UpdateUser>) -> ApiResult<Json<User>> {
+    Ok(Json(app.directory.update_user(&actor, &key, req).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/users/{user}", tag = "users", params(("user" = String, Path)),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn delete_user(State(app): State<App>, Actor(actor): Actor, Key(key): Key) -> ApiResult<StatusCode> {
+    app.directory.delete_user(&actor, &key).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/users/{user}/rename", tag = "users", params(("user" = String, Path)), request_body = Rename,
+    responses((status = 200, body = User), (status = 409, body = Problem)))]
+pub async fn rename_user(State(app): State<App>, Actor(actor): Actor, Key(key): Key, Body(req): Body<Rename>) -> ApiResult<Json<User>> {
+    Ok(Json(app.directory.rename_user(&actor, &key, &req.name).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/users/{user}/disable", tag = "users", params(("user" = String, Path)), responses((status = 200, body = User)))]
+pub async fn disable_user(State(app): State<App>, Actor(actor): Actor, Key(key): Key) -> ApiResult<Json<User>> {
+    Ok(Json(app.directory.set_disabled(&actor, &key, true).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/users/{user}/enable", tag = "users", params(("user" = String, Path)), responses((status = 200, body = User)))]
+pub async fn enable_user(State(app): State<App>, Actor(actor): Actor, Key(key): Key) -> ApiResult<Json<User>> {
+    Ok(Json(app.directory.set_disabled(&actor, &key, false).await?))
+}
+
+// --- service accounts and their tokens --------------------------------------------------------
+
+#[utoipa::path(get, path = "/api/v1/service-accounts", tag = "service-accounts", params(ListParams),
+    responses((status = 200, body = Page<ServiceAccount>)))]
+pub async fn list_service_accounts(State(app): State<App>, Actor(actor): Actor, Params(p): Params<ListParams>) -> ApiResult<Json<Page<ServiceAccount>>> {
+    Ok(Json(app.directory.list_service_accounts(&actor, &p.into()).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/service-accounts", tag = "service-accounts", request_body = CreateServiceAccount,
+    responses((status = 201, body = ServiceAccount), (status = 409, body = Problem)))]
+pub async fn create_service_account(
+    State(app): State<App>,
+    Actor(actor): Actor,
+    Body(req): Body<CreateServiceAccount>,
+) -> ApiResult<(StatusCode, Json<ServiceAccount>)> {
+    Ok((StatusCode::CREATED, Json(app.directory.create_service_account(&actor, req).await?)))
+}
+
+#[utoipa::path(get, path = "/api/v1/service-accounts/{sa}", tag = "service-accounts", params(("sa" = String, Path)),
+    responses((status = 200, body = ServiceAccount), (status = 404, body = Problem)))]
+pub async fn get_service_account(State(app): State<App>, Actor(actor): Actor, Key(key): Key) -> ApiResult<Json<ServiceAccount>> {
+    Ok(Json(app.directory.service_account(&actor, &key).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/service-accounts/{sa}", tag = "service-accounts", params(("sa" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem)))]
+pub async fn delete_service_account(State(app): State<App>, Actor(actor): Actor, Key(key): Key) -> ApiResult<StatusCode> {
+    app.directory.delete_service_account(&actor, &key).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/service-accounts/{sa}/tokens", tag = "service-accounts", params(("sa" = String, Path)),
+    responses((status = 200, body = Page<ApiToken>)))]
+pub async fn list_tokens(State(app): State<App>, Actor(actor): Actor, Key(key): Key) -> ApiResult<Json<Page<ApiToken>>> {
+    Ok(Json(app.auth.list_api_tokens(&actor, &key).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/service-accounts/{sa}/tokens", tag = "service-accounts", params(("sa" = String, Path)),
+    request_body = CreateApiToken, responses((status = 201, body = CreatedApiToken)))]
+pub async fn create_token(
+    State(app): State<App>,
+    Actor(actor): Actor,
+    Key(key): Key,
+    Body(req): Body<CreateApiToken>,
+) -> ApiResult<(StatusCode, Json<CreatedApiToken>)> {
+    Ok((StatusCode::CREATED, Json(app.auth.create_api_token(&actor, &key, req).await?)))
+}
+
+#[utoipa::path(delete, path = "/api/v1/service-accounts/{sa}/tokens/{token_id}", tag = "service-accounts",
+    params(("sa" = String, Path), ("token_id" = Uuid, Path)), responses((status = 204), (status = 404, body = Problem)))]
+pub async fn revoke_token(State(app): State<App>, Actor(actor): Actor, Path((sa, token_id)): Path<(String, String)>) -> ApiResult<StatusCode> {
+    let key = NameOrId::parse(&sa).map_err(crate::services::ServiceError::from)?;
+    let token_id = Uuid::parse_str(&token_id)
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "validation", format!("{token_id:?} is not a token id")))?;
+    app.auth.revoke_api_token(&actor, &key, token_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// --- groups -----------------------------------------------------------------------------------
+
+#[utoipa::path(get, path = "/api/v1/groups", tag = "groups", params(ListParams), responses((status = 200, body = Page<Group>)))]
+pub async fn list_groups(State(app): State<App>, Actor(actor): Actor, Params(p): Params<ListParams>) -> ApiResult<Json<Page<Group>>> {
+    Ok(Json(app.directory.list_groups(&actor, &p.into()).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/groups", tag = "groups", request_body = CreateGroup,
+    responses((status = 201, body = Group), (status = 409, body = Problem)))]
+pub async fn create_group(State(app): State<App>, Actor(actor): Actor, Body(req): Body<CreateGroup>) -> ApiResult<(StatusCode, Json<Group>)> {
+    Ok((StatusCode::CREATED, Json(app.directory.create_group(&actor, req).await?)))
+}
+
+#[utoipa::path(get, path = "/api/v1/groups/{group}", tag = "groups", params(("group" = String, Path)),
+    responses((status = 200, body = Group), (status = 404, body = Problem)))]
+pub async fn get_group(State(app): State<App>, Actor(actor): Actor, Key(key): Key) -> ApiResult<Json<Group>> {
+    Ok(Json(app.directory.group(&actor, &key).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/groups/{group}", tag = "groups", params(("group" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem)))]
+pub async fn delete_group(State(app): State<App>, Actor(actor): Actor, Key(key): Key) -> ApiResult<StatusCode> {
+    app.directory.delete_group(&actor, &key).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/groups/{group}/members", tag = "groups", params(("group" = String, Path), MemberParams),
+    responses((status = 200, body = Page<MemberEntry>)))]
+pub async fn list_members(State(app): State<App>, Actor(actor): Actor, Key(key): Key, Params(p): Params<MemberParams>) -> ApiResult<Json<Page<MemberEntry>>> {
+    let req = ListRequest { prefix: None, cursor: p.cursor, limit: p.limit };
+    Ok(Json(app.directory.members(&actor, &key, p.effective, &req).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/groups/{group}/members", tag = "groups", params(("group" = String, Path)), request_body = AddMembers,
+    responses((status = 200, description = "`{\"added\": N}`"), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn add_members(State(app): State<App>, Actor(actor): Actor, Key(key): Key, Body(req): Body<AddMembers>) -> ApiResult<Json<Value>> {
+    let added = app.directory.add_members(&actor, &key, req).await?;
+    Ok(Json(json!({ "added": added })))
+}
+
+#[utoipa::path(delete, path = "/api/v1/groups/{group}/members/{member}", tag = "groups",
+    params(("group" = String, Path), ("member" = String, Path, description = "user:NAME, sa:NAME, group:NAME, a bare name or an id")),
+    responses((status = 204), (status = 404, body = Problem)))]
+pub async fn remove_member(State(app): State<App>, Actor(actor): Actor, Path((group, member)): Path<(String, String)>) -> ApiResult<StatusCode> {
+    let key = NameOrId::parse(&group).map_err(crate::services::ServiceError::from)?;
+    app.directory.remove_member(&actor, &key, &member).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// --- audit ------------------------------------------------------------------------------------
+
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditParams), responses((status = 200, body = Page<AuditEvent>)))]
+pub async fn audit(State(app): State<App>, Actor(actor): Actor, Params(p): Params<AuditParams>) -> ApiResult<Json<Page<AuditEvent>>> {
+    let req = AuditRequest { actor: p.actor, target: p.target, action: p.action, since: p.since, cursor: p.cursor, limit: p.limit };
+    Ok(Json(app.auth.audit(&actor, &req).await?))
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Warden", description = "Identity and access management: accounts, groups, credentials, audit."),
+    paths(
+        login, logout, whoami, rename_self,
+        list_users, create_user, get_user, update_user, delete_user, rename_user, disable_user, enable_user,
+        list_service_accounts, create_service_account, get_service_account, delete_service_account,
+        list_tokens, create_token, revoke_token,
+        list_groups, create_group, get_group, delete_group, list_members, add_members, remove_member,
+        audit,
+    ),
+    tags(
+        (name = "auth", description = "Sign-in and sessions"),
+        (name = "self", description = "The caller's own account"),
+        (name = "users", description = "Persons"),
+        (name = "service-accounts", description = "Applications and their API tokens"),
+        (name = "groups", description = "Nested groups and membership"),
+        (name = "audit", description = "Who changed what, when"),
+    )
+)]
+pub struct ApiDoc;

@@ -1,0 +1,181 @@
+//! The HTTP edge: routers, shared state and the listeners.
+//!
+//! Two route sets: the *public* one (health, sign-in, self-service, the API description) and
+//! the *management* one (everything an administrator does). With `server.admin_listen` set,
+//! management routes exist only on that listener; otherwise one listener serves both.
+
+pub mod api;
+pub mod error;
+pub mod extract;
+
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use utoipa::OpenApi;
+
+use self::error::ApiError;
+use crate::config::Config;
+use crate::services::auth::Auth;
+use crate::services::directory::Directory;
+use crate::services::Context;
+
+/// What handlers share: the services, and the configuration for the edge's own decisions.
+#[derive(Clone)]
+pub struct App(Arc<AppInner>);
+
+pub struct AppInner {
+    pub ctx: Context,
+    pub directory: Directory,
+    pub auth: Auth,
+    pub config: Arc<Config>,
+}
+
+impl Deref for App {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+impl App {
+    pub fn new(ctx: Context) -> Self {
+        let directory = Directory::new(ctx.clone());
+        let auth = Auth::new(ctx.clone(), directory.clone());
+        let config = ctx.config.clone();
+        Self(Arc::new(AppInner { ctx, directory, auth, config }))
+    }
+}
+
+/// Health, sign-in, self-service and the API description.
+fn public_routes() -> Router<App> {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/api/v1/openapi.json", get(|| async { Json(api::ApiDoc::openapi()) }))
+        .route("/api/v1/auth/login", post(api::login))
+        .route("/api/v1/auth/logout", post(api::logout))
+        .route("/api/v1/self", get(api::whoami))
+        .route("/api/v1/self/rename", post(api::rename_self))
+}
+
+/// Everything an administrator does.
+fn management_routes() -> Router<App> {
+    Router::new()
+        .route("/api/v1/users", get(api::list_users).post(api::create_user))
+        .route("/api/v1/users/{user}", get(api::get_user).patch(api::update_user).delete(api::delete_user))
+        .route("/api/v1/users/{user}/rename", post(api::rename_user))
+        .route("/api/v1/users/{user}/disable", post(api::disable_user))
+        .route("/api/v1/users/{user}/enable", post(api::enable_user))
+        .route("/api/v1/service-accounts", get(api::list_service_accounts).post(api::create_service_account))
+        .route("/api/v1/service-accounts/{sa}", get(api::get_service_account).delete(api::delete_service_account))
+        .route("/api/v1/service-accounts/{sa}/tokens", get(api::list_tokens).post(api::create_token))
+        .route("/api/v1/service-accounts/{sa}/tokens/{token_id}", axum::routing::delete(api::revoke_token))
+        .route("/api/v1/groups", get(api::list_groups).post(api::create_group))
+        .route("/api/v1/groups/{group}", get(api::get_group).delete(api::delete_group))
+        .route("/api/v1/groups/{group}/members", get(api::list_members).post(api::add_members))
+        .route("/api/v1/groups/{group}/members/{member}", axum::routing::delete(api::remove_member))
+        .route("/api/v1/audit", get(api::audit))
+}
+
+async fn readyz(State(app): State<App>) -> impl IntoResponse {
+    match app.ctx.store.revision().await {
+        Ok(revision) => (StatusCode::OK, Json(json!({ "status": "ready", "backend": app.ctx.store.backend(), "revision": revision }))),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable" })))
+        }
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "route.not_found", "no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method.not_allowed", "this endpoint does not take that method")
+}
+
+fn finish(router: Router<App>, app: &App) -> Router {
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(app.config.server.max_body_bytes))
+        .with_state(app.clone())
+}
+
+/// The routers to serve: `(public, Some(admin))` with an admin listener, else `(all, None)`.
+pub fn routers(app: &App) -> (Router, Option<Router>) {
+    if app.config.server.admin_listen.is_some() {
+        let admin = finish(public_routes().merge(management_routes()), app);
+        (finish(public_routes(), app), Some(admin))
+    } else {
+        (finish(public_routes().merge(management_routes()), app), None)
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, over TLS when `tls` is given.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let Some(acceptor) = tls else {
+        return axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await;
+    };
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
+            },
+        };
+        let acceptor = acceptor.clone();
+        let router = router.clone();
+        tokio::spawn(async move {
+            let stream = match acceptor.accept(stream).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                    return;
+                }
+            };
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                tower::ServiceExt::oneshot(router.clone(), req)
+            });
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+        });
+    }
+}
+
+/// Loads the certificate chain and key named in `[server.tls]`.
+pub fn tls_acceptor(tls: &crate::config::TlsConfig) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(&tls.cert)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|e| anyhow::anyhow!("cannot read certificate {}: {e}", tls.cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(&tls.key).map_err(|e| anyhow::anyhow!("cannot read key {}: {e}", tls.key.display()))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}

@@ -1,0 +1,111 @@
+//! `wardend`: Warden's server.
+//!
+//! [`start`] wires the pieces: it opens the store named by the configuration (migrating it),
+//! makes sure the break-glass accounts exist, builds the services and serves the HTTP
+//! listeners and the local control socket. `main.rs` is only the command line around it; the
+//! integration tests call [`start`] directly with a manual clock.
+//!
+//! Architecture invariant: handlers (in [`http`]) call services (in [`services`]); services
+//! call the store; nothing writes around the services.
+
+pub mod clock;
+pub mod config;
+pub mod control;
+pub mod http;
+pub mod password;
+pub mod services;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::services::Context;
+
+/// A running server: its bound addresses and the means to stop it.
+pub struct Running {
+    pub public_addr: SocketAddr,
+    pub admin_addr: Option<SocketAddr>,
+    pub context: Context,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<std::io::Result<()>>>,
+    control: Option<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests finish, and closes the store.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        for task in self.tasks.drain(..) {
+            task.await??;
+        }
+        if let Some(control) = self.control.take() {
+            control.abort();
+            let _ = std::fs::remove_file(&self.context.config.server.control_socket);
+        }
+        Ok(())
+    }
+
+    /// Resolves when a shutdown has been requested.
+    pub async fn stopped(&self) {
+        let mut rx = self.stop.subscribe();
+        let _ = rx.wait_for(|s| *s).await;
+    }
+
+    pub fn stop_handle(&self) -> watch::Sender<bool> {
+        self.stop.clone()
+    }
+}
+
+/// Builds the shared service context: store (migrated), hasher, parsed durations.
+pub async fn context(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Context> {
+    let times = config.auth_times()?;
+    let hasher = password::PasswordHasher::new(&config.auth.argon2)?;
+    let store = warden_store::open(&config.database.url)
+        .await
+        .with_context(|| format!("cannot open database {}", config::redact_url(&config.database.url)))?;
+    store.ensure_break_glass(clock.now()).await?;
+    Ok(Context { store, clock, hasher, config: Arc::new(config), times })
+}
+
+/// Starts the server described by `config`.
+pub async fn start(config: Config, clock: Arc<dyn Clock>, with_control_socket: bool) -> anyhow::Result<Running> {
+    config.validate()?;
+    let tls = config.server.tls.as_ref().map(http::tls_acceptor).transpose()?;
+    let ctx = context(config, clock).await?;
+    let app = http::App::new(ctx.clone());
+    let (public_router, admin_router) = http::routers(&app);
+    let (stop, _) = watch::channel(false);
+
+    let mut tasks = Vec::new();
+    let mut bind = |addr: SocketAddr, router: axum::Router| -> anyhow::Result<SocketAddr> {
+        let std_listener = std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+        std_listener.set_nonblocking(true)?;
+        let listener = tokio::net::TcpListener::from_std(std_listener)?;
+        let bound = listener.local_addr()?;
+        let mut rx = stop.subscribe();
+        let shutdown = async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        tasks.push(tokio::spawn(http::serve(listener, router, tls.clone(), shutdown)));
+        Ok(bound)
+    };
+    let public_addr = bind(ctx.config.server.listen, public_router)?;
+    let admin_addr = match (ctx.config.server.admin_listen, admin_router) {
+        (Some(addr), Some(router)) => Some(bind(addr, router)?),
+        _ => None,
+    };
+    let control = if with_control_socket {
+        let path = &ctx.config.server.control_socket;
+        let listener = control::bind(path).with_context(|| format!("cannot create control socket {}", path.display()))?;
+        Some(tokio::spawn(control::serve(listener, ctx.clone())))
+    } else {
+        None
+    };
+    tracing::info!(%public_addr, ?admin_addr, backend = ctx.store.backend(), "wardend is serving");
+    Ok(Running { public_addr, admin_addr, context: ctx, stop, tasks, control })
+}

@@ -1,0 +1,127 @@
+//! `wardend`, the command line around [`warden_server::start`].
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use warden_server::clock::SystemClock;
+use warden_server::config::{Config, redact_url};
+use warden_server::services::recovery;
+
+#[derive(Parser)]
+#[command(name = "wardend", version, about = "Warden identity and access management server")]
+struct Cli {
+    /// Configuration file (TOML). Without one, defaults and WARDEN_* variables apply.
+    #[arg(long, short, global = true, env = "WARDEN_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve,
+    /// Give a break-glass account (admin or idm_admin) a fresh password, printed on stdout.
+    RecoverAccount {
+        #[arg(value_parser = ["admin", "idm_admin"])]
+        account: String,
+    },
+    /// Work with the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Load and validate the configuration, then print a summary.
+    Check,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("WARDEN_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve => serve(config).await,
+        Command::RecoverAccount { account } => {
+            let socket = config.server.control_socket.clone();
+            let password = match warden_server::control::request_recovery(&socket, &account).await? {
+                Some(password) => {
+                    eprintln!("recovered {account} through the running server");
+                    password
+                }
+                None => {
+                    eprintln!("no server answers on {}; opening the database directly", socket.display());
+                    let ctx = warden_server::context(config, Arc::new(SystemClock)).await?;
+                    recovery::recover_account(&ctx, &account).await?.expose().to_owned()
+                }
+            };
+            println!("{password}");
+            Ok(())
+        }
+        Command::Config { command: ConfigCommand::Check } => {
+            eprintln!("configuration is valid");
+            eprintln!("  listen:        {}", config.server.listen);
+            if let Some(admin) = config.server.admin_listen {
+                eprintln!("  admin_listen:  {admin}");
+            }
+            eprintln!("  tls:           {}", if config.server.tls.is_some() { "on" } else { "off" });
+            eprintln!("  database:      {}", redact_url(&config.database.url));
+            Ok(())
+        }
+        Command::Migrate => {
+            let ctx = warden_server::context(config, Arc::new(SystemClock)).await?;
+            eprintln!("database is at revision {}", ctx.store.revision().await?);
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let running = warden_server::start(config, Arc::new(SystemClock), true).await?;
+    eprintln!("wardend listening on http{}://{}", if running.context.config.server.tls.is_some() { "s" } else { "" }, running.public_addr);
+    if let Some(admin) = running.admin_addr {
+        eprintln!("management API on {admin}");
+    }
+    let stop = running.stop_handle();
+    tokio::spawn(async move {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return,
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+        let _ = stop.send(true);
+    });
+    running.stopped().await;
+    eprintln!("shutting down");
+    running.shutdown().await
+}

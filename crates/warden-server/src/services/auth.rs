@@ -1,0 +1,279 @@
+//! Authentication: password login into sessions, bearer and Basic credentials into a
+//! [`Principal`], API tokens for service accounts, and the audit log's read side.
+//!
+//! Unknown names and wrong passwords fail alike, in response and in time (a dummy hash is
+//! verified when there is no real one). Guessing is slowed by a soft lock per name and per
+//! client address; a lock answers the same for real and made-up names.
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use serde_json::json;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+use warden_core::access::{AuthMethod, Permission, Principal};
+use warden_core::api::{CreateApiToken, CreatedApiToken, LoginResponse, Page, WhoAmI};
+use warden_core::credential::{self, Secret, TOKEN_BYTES, TokenHash, TokenKind};
+use warden_core::model::{ApiToken, AuditEvent, NameOrId, Subject, SubjectKind};
+use warden_core::throttle::Throttle;
+use warden_core::{CoreError, Name};
+use warden_store::{AuditQuery, Change, CredentialOwner, SessionRecord};
+
+use super::directory::Directory;
+use super::{Context, Result, ServiceError};
+use crate::password::Verdict;
+
+/// Bookkeeping writes (last seen / last used) happen at most this often per credential.
+const TOUCH_EVERY: Duration = Duration::seconds(60);
+
+#[derive(Clone)]
+pub struct Auth {
+    ctx: Context,
+    directory: Directory,
+    throttle: Arc<Mutex<Throttle>>,
+}
+
+/// Filters of an audit listing, as the API receives them.
+#[derive(Debug, Clone, Default)]
+pub struct AuditRequest {
+    pub actor: Option<String>,
+    pub target: Option<String>,
+    pub action: Option<String>,
+    pub since: Option<OffsetDateTime>,
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+fn random_token(kind: TokenKind) -> Result<Secret> {
+    let mut random = [0u8; TOKEN_BYTES];
+    getrandom::fill(&mut random).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    Ok(credential::format_token(kind, &random))
+}
+
+impl Auth {
+    pub fn new(ctx: Context, directory: Directory) -> Self {
+        let window = Duration::seconds(ctx.times.failed_login_window_secs);
+        let throttle = Throttle::new(ctx.config.auth.max_failed_logins, window);
+        Self { ctx, directory, throttle: Arc::new(Mutex::new(throttle)) }
+    }
+
+    fn throttle(&self) -> std::sync::MutexGuard<'_, Throttle> {
+        self.throttle.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn throttle_keys(name: &str, client: Option<IpAddr>) -> Vec<String> {
+        let mut keys = vec![format!("name:{}", name.trim().to_lowercase())];
+        if let Some(ip) = client {
+            keys.push(format!("ip:{ip}"));
+        }
+        keys
+    }
+
+    /// Checks a name and password. Every failure is [`ServiceError::AuthFailed`] (or
+    /// `RateLimited` while locked) whatever its cause.
+    pub async fn verify_password(&self, name: &str, password: &Secret, client: Option<IpAddr>) -> Result<Subject> {
+        let now = self.ctx.now();
+        let keys = Self::throttle_keys(name, client);
+        {
+            let mut throttle = self.throttle();
+            for key in &keys {
+                if let Err(retry) = throttle.check(key, now) {
+                    return Err(ServiceError::RateLimited { retry_after_secs: retry.whole_seconds().max(1) });
+                }
+            }
+        }
+        let owner = match Name::parse(name) {
+            Ok(name) => self.ctx.store.account(&NameOrId::Name(name), now).await?,
+            Err(_) => None,
+        };
+        let stored = match &owner {
+            Some(o) => self.ctx.store.password_hash(o.subject.id).await?,
+            None => None,
+        };
+        let verdict = if password.expose().len() > credential::MAX_PASSWORD_LEN {
+            Verdict::Mismatch
+        } else {
+            self.ctx.hasher.verify(password, stored).await?
+        };
+        match (owner, verdict) {
+            (Some(CredentialOwner { subject, active: true }), Verdict::Match | Verdict::MatchNeedsRehash) => {
+                for key in &keys {
+                    self.throttle().record_success(key);
+                }
+                if verdict == Verdict::MatchNeedsRehash {
+                    let hash = self.ctx.hasher.hash(password).await?;
+                    let change = Change::new(now, Some(&subject), "credential.password.rehash", Some(&subject));
+                    self.ctx.store.set_password_hash(&change, subject.id, &hash, false).await?;
+                }
+                Ok(subject)
+            }
+            (owner, _) => {
+                for key in &keys {
+                    self.throttle().record_failure(key, now);
+                }
+                let target = owner.map(|o| o.subject);
+                let change = Change::new(now, None, "auth.login.failed", target.as_ref())
+                    .with_details(json!({ "client": client.map(|ip| ip.to_string()) }));
+                self.ctx.store.record(&change).await?;
+                Err(ServiceError::AuthFailed)
+            }
+        }
+    }
+
+    /// Password login: a new session whose token is returned once and stored only hashed.
+    pub async fn login(&self, name: &str, password: &Secret, client: Option<IpAddr>) -> Result<LoginResponse> {
+        let subject = self.verify_password(name, password, client).await?;
+        if subject.kind != SubjectKind::User {
+            return Err(ServiceError::AuthFailed);
+        }
+        let now = self.ctx.now();
+        let token = random_token(TokenKind::Session)?;
+        let session = SessionRecord {
+            id: Uuid::now_v7(),
+            account_id: subject.id,
+            created_at: now,
+            expires_at: now + Duration::seconds(self.ctx.times.session_ttl_secs),
+            idle_timeout_secs: self.ctx.times.session_idle_secs,
+            last_seen_at: now,
+        };
+        let change = Change::new(now, Some(&subject), "auth.login", Some(&subject))
+            .with_details(json!({ "session_id": session.id, "client": client.map(|ip| ip.to_string()) }));
+        self.ctx.store.create_session(&change, &session, &TokenHash::of(token.expose())).await?;
+        Ok(LoginResponse { token, expires_at: session.expires_at, idle_timeout_secs: session.idle_timeout_secs, account: subject })
+    }
+
+    /// Ends the session the principal authenticated with.
+    pub async fn logout(&self, principal: &Principal) -> Result<()> {
+        let (AuthMethod::Session, Some(id)) = (principal.method, principal.credential_id) else {
+            return Err(CoreError::validation("authorization", "logout needs a session token").into());
+        };
+        let change = Change::new(self.ctx.now(), Some(&principal.account), "auth.logout", Some(&principal.account))
+            .with_details(json!({ "session_id": id }));
+        self.ctx.store.delete_session(&change, id).await?;
+        Ok(())
+    }
+
+    /// Resolves a bearer token (session or API token) to a principal.
+    pub async fn authenticate_bearer(&self, token: &str) -> Result<Principal> {
+        let now = self.ctx.now();
+        let hash = TokenHash::of(token);
+        match TokenKind::of(token) {
+            Some(TokenKind::Session) => {
+                let Some((session, owner)) = self.ctx.store.session(&hash, now).await? else {
+                    return Err(ServiceError::Unauthenticated);
+                };
+                if !session.is_live(now) || !owner.active {
+                    return Err(ServiceError::Unauthenticated);
+                }
+                if now - session.last_seen_at >= TOUCH_EVERY {
+                    self.ctx.store.touch_session(session.id, now).await?;
+                }
+                Ok(Principal::new(owner.subject, AuthMethod::Session, Some(session.id)))
+            }
+            Some(TokenKind::Api) => {
+                let Some((token, owner)) = self.ctx.store.api_token(&hash, now).await? else {
+                    return Err(ServiceError::Unauthenticated);
+                };
+                if !token.is_usable(now) || !owner.active {
+                    return Err(ServiceError::Unauthenticated);
+                }
+                if token.last_used_at.is_none_or(|t| now - t >= TOUCH_EVERY) {
+                    self.ctx.store.touch_api_token(token.id, now).await?;
+                }
+                Ok(Principal::new(owner.subject, AuthMethod::ApiToken, Some(token.id)))
+            }
+            None => Err(ServiceError::Unauthenticated),
+        }
+    }
+
+    /// HTTP Basic: costs a password hash and counts towards the soft lock.
+    pub async fn authenticate_basic(&self, name: &str, password: &Secret, client: Option<IpAddr>) -> Result<Principal> {
+        let subject = self.verify_password(name, password, client).await?;
+        Ok(Principal::new(subject, AuthMethod::Password, None))
+    }
+
+    pub fn whoami(principal: &Principal) -> WhoAmI {
+        WhoAmI {
+            account: principal.account.clone(),
+            method: principal.method,
+            credential_id: principal.credential_id,
+            permissions: principal.permissions.iter().map(|p| p.as_str().to_owned()).collect(),
+        }
+    }
+
+    // --- API tokens -------------------------------------------------------------------------
+
+    pub async fn create_api_token(&self, actor: &Principal, account: &NameOrId, req: CreateApiToken) -> Result<CreatedApiToken> {
+        actor.require(Permission::ServiceAccountsWrite)?;
+        let owner = self.directory.find_service_account(account).await?.subject();
+        let now = self.ctx.now();
+        let lifetime = match req.expires_in.as_deref() {
+            Some(raw) => credential::parse_duration_secs(raw)?,
+            None => self.ctx.times.api_token_ttl_secs,
+        };
+        let info = ApiToken {
+            id: Uuid::now_v7(),
+            account_id: owner.id,
+            label: warden_core::model::clean_text("label", req.label, 128)?,
+            created_at: now,
+            expires_at: Some(now + Duration::seconds(lifetime)),
+            last_used_at: None,
+            revoked_at: None,
+        };
+        let token = random_token(TokenKind::Api)?;
+        let change = Change::new(now, Some(&actor.account), "api_token.create", Some(&owner))
+            .with_details(json!({ "token_id": info.id, "label": info.label, "expires_at": info.expires_at.map(|t| t.unix_timestamp()) }));
+        self.ctx.store.create_api_token(&change, &info, &TokenHash::of(token.expose())).await?;
+        Ok(CreatedApiToken { token, info })
+    }
+
+    pub async fn list_api_tokens(&self, actor: &Principal, account: &NameOrId) -> Result<Page<ApiToken>> {
+        actor.require(Permission::ServiceAccountsRead)?;
+        let owner = self.directory.find_service_account(account).await?;
+        Ok(Page { items: self.ctx.store.list_api_tokens(owner.id).await?, next_cursor: None })
+    }
+
+    pub async fn revoke_api_token(&self, actor: &Principal, account: &NameOrId, token_id: Uuid) -> Result<()> {
+        actor.require(Permission::ServiceAccountsWrite)?;
+        let owner = self.directory.find_service_account(account).await?.subject();
+        let change = Change::new(self.ctx.now(), Some(&actor.account), "api_token.revoke", Some(&owner))
+            .with_details(json!({ "token_id": token_id }));
+        if self.ctx.store.revoke_api_token(&change, owner.id, token_id).await? {
+            Ok(())
+        } else {
+            Err(ServiceError::NotFound(format!("live token {token_id} of service account {}", owner.name)))
+        }
+    }
+
+    // --- audit ------------------------------------------------------------------------------
+
+    pub async fn audit(&self, actor: &Principal, req: &AuditRequest) -> Result<Page<AuditEvent>> {
+        actor.require(Permission::AuditRead)?;
+        let split = |v: &Option<String>| -> (Option<Uuid>, Option<String>) {
+            match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+                Some(s) => match Uuid::parse_str(s) {
+                    Ok(id) => (Some(id), None),
+                    Err(_) => (None, Some(s.to_lowercase())),
+                },
+                None => (None, None),
+            }
+        };
+        let (actor_id, actor_name) = split(&req.actor);
+        let (target_id, target_name) = split(&req.target);
+        let before_seq = match req.cursor.as_deref().filter(|c| !c.is_empty()) {
+            Some(c) => Some(c.parse::<i64>().map_err(|_| CoreError::validation("cursor", "not a cursor from this list"))?),
+            None => None,
+        };
+        let query = AuditQuery {
+            actor_id,
+            actor_name,
+            target_id,
+            target_name,
+            action_prefix: req.action.clone().filter(|a| !a.is_empty()),
+            since: req.since,
+            before_seq,
+            limit: req.limit.unwrap_or(0),
+        };
+        Ok(self.ctx.store.audit(&query).await?)
+    }
+}

@@ -1,0 +1,359 @@
+//! Users, service accounts, groups and membership: the directory's use cases.
+
+use serde_json::json;
+use uuid::Uuid;
+use warden_core::access::{Permission, Principal};
+use warden_core::api::{AddMembers, CreateGroup, CreateServiceAccount, CreateUser, MemberEntry, Page, UpdateUser};
+use warden_core::credential::InitialPassword;
+use warden_core::model::{
+    self, BREAK_GLASS, Group, NameOrId, Profile, ServiceAccount, Subject, SubjectKind, SubjectRef, User,
+};
+use warden_core::{CoreError, Name};
+use warden_store::{Change, ListQuery};
+
+use super::{Context, Result, ServiceError};
+
+/// Filters of a list request, as the API receives them.
+#[derive(Debug, Clone, Default)]
+pub struct ListRequest {
+    pub prefix: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+impl ListRequest {
+    fn query(&self) -> ListQuery {
+        ListQuery {
+            prefix: self.prefix.as_deref().map(|p| p.trim().to_lowercase()).filter(|p| !p.is_empty()),
+            after: self.cursor.clone().filter(|c| !c.is_empty()),
+            limit: self.limit.unwrap_or(0),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Directory {
+    ctx: Context,
+}
+
+fn is_break_glass(id: Uuid) -> bool {
+    BREAK_GLASS.iter().any(|(bg, _, _)| *bg == id)
+}
+
+fn protect(subject: &Subject, what: &'static str) -> Result<()> {
+    if is_break_glass(subject.id) { Err(ServiceError::Protected(subject.name.to_string(), what)) } else { Ok(()) }
+}
+
+impl Directory {
+    pub fn new(ctx: Context) -> Self {
+        Self { ctx }
+    }
+
+    fn change(&self, actor: &Principal, action: &'static str, target: &Subject) -> Change {
+        Change::new(self.ctx.now(), Some(&actor.account), action, Some(target))
+    }
+
+    // --- users ------------------------------------------------------------------------------
+
+    pub async fn create_user(&self, actor: &Principal, req: CreateUser) -> Result<User> {
+        actor.require(Permission::UsersWrite)?;
+        let now = self.ctx.now();
+        let name = Name::parse(&req.name)?;
+        let profile = model::validate_profile(
+            Profile {
+                display_name: req.display_name,
+                first_name: req.first_name,
+                last_name: req.last_name,
+                birthday: req.birthday,
+                emails: model::emails_in_order(&req.emails)?,
+                phones: model::phones_in_order(&req.phones)?,
+                addresses: req.addresses,
+                avatar_url: req.avatar_url,
+            },
+            now.date(),
+        )?;
+        model::validate_window(req.valid_from, req.expires_at)?;
+        let password_hash = match req.password.map(InitialPassword::classify).transpose()? {
+            Some(InitialPassword::Plain(pw)) => Some(self.ctx.hasher.hash(&pw).await?),
+            Some(InitialPassword::Bcrypt(hash)) => Some(hash.expose().to_owned()),
+            None => None,
+        };
+        let user = User {
+            id: Uuid::now_v7(),
+            name,
+            profile,
+            disabled: false,
+            valid_from: req.valid_from,
+            expires_at: req.expires_at,
+            has_password: password_hash.is_some(),
+            created_at: now,
+            updated_at: now,
+        };
+        let details = json!({ "password": password_hash.is_some() });
+        let change = self.change(actor, "user.create", &user.subject()).with_details(details);
+        Ok(self.ctx.store.create_user(&change, &user, password_hash.as_deref()).await?)
+    }
+
+    pub async fn user(&self, actor: &Principal, key: &NameOrId) -> Result<User> {
+        actor.require(Permission::UsersRead)?;
+        self.find_user(key).await
+    }
+
+    async fn find_user(&self, key: &NameOrId) -> Result<User> {
+        self.ctx.store.user(key).await?.ok_or_else(|| ServiceError::NotFound(format!("user {key}")))
+    }
+
+    pub async fn list_users(&self, actor: &Principal, req: &ListRequest) -> Result<Page<User>> {
+        actor.require(Permission::UsersRead)?;
+        Ok(self.ctx.store.list_users(&req.query()).await?)
+    }
+
+    pub async fn update_user(&self, actor: &Principal, key: &NameOrId, patch: UpdateUser) -> Result<User> {
+        actor.require(Permission::UsersWrite)?;
+        let mut user = self.find_user(key).await?;
+        let now = self.ctx.now();
+        let mut changed: Vec<&str> = Vec::new();
+        let mut profile = user.profile.clone();
+        macro_rules! apply {
+            ($field:ident) => {
+                if let Some(v) = patch.$field {
+                    profile.$field = v;
+                    changed.push(stringify!($field));
+                }
+            };
+        }
+        apply!(display_name);
+        apply!(first_name);
+        apply!(last_name);
+        apply!(birthday);
+        apply!(avatar_url);
+        if let Some(addresses) = patch.addresses {
+            profile.addresses = addresses;
+            changed.push("addresses");
+        }
+        if let Some(emails) = patch.emails {
+            profile.emails = model::emails_in_order(&emails)?;
+            changed.push("emails");
+        }
+        if let Some(phones) = patch.phones {
+            profile.phones = model::phones_in_order(&phones)?;
+            changed.push("phones");
+        }
+        if let Some(v) = patch.valid_from {
+            user.valid_from = v;
+            changed.push("valid_from");
+        }
+        if let Some(v) = patch.expires_at {
+            user.expires_at = v;
+            changed.push("expires_at");
+        }
+        if changed.is_empty() {
+            return Ok(user);
+        }
+        if is_break_glass(user.id) && changed.iter().any(|f| *f == "valid_from" || *f == "expires_at") {
+            return Err(ServiceError::Protected(user.name.to_string(), "given a validity window"));
+        }
+        user.profile = model::validate_profile(profile, now.date())?;
+        model::validate_window(user.valid_from, user.expires_at)?;
+        user.updated_at = now;
+        // Field names only: the audit log must not become a second copy of personal data.
+        let change = self.change(actor, "user.update", &user.subject()).with_details(json!({ "fields": changed }));
+        Ok(self.ctx.store.update_user(&change, &user).await?)
+    }
+
+    pub async fn set_disabled(&self, actor: &Principal, key: &NameOrId, disabled: bool) -> Result<User> {
+        actor.require(Permission::UsersWrite)?;
+        let mut user = self.find_user(key).await?;
+        if disabled {
+            protect(&user.subject(), "disabled")?;
+        }
+        if user.disabled == disabled {
+            return Ok(user);
+        }
+        user.disabled = disabled;
+        user.updated_at = self.ctx.now();
+        let action = if disabled { "user.disable" } else { "user.enable" };
+        Ok(self.ctx.store.update_user(&self.change(actor, action, &user.subject()), &user).await?)
+    }
+
+    /// Renames a user; the id never changes. Administrators always may; a user renaming
+    /// itself needs `auth.allow_username_change`.
+    pub async fn rename_user(&self, actor: &Principal, key: &NameOrId, new_name: &str) -> Result<User> {
+        let user = self.find_user(key).await?;
+        if actor.require(Permission::UsersWrite).is_err() {
+            if !super::is_self(actor, user.id) {
+                actor.require(Permission::UsersWrite)?;
+            }
+            if !self.ctx.config.auth.allow_username_change {
+                return Err(ServiceError::RenameDisabled);
+            }
+        }
+        protect(&user.subject(), "renamed")?;
+        let name = Name::parse(new_name)?;
+        if name == user.name {
+            return Ok(user);
+        }
+        let change = self
+            .change(actor, "user.rename", &user.subject())
+            .with_details(json!({ "from": user.name.as_str(), "to": name.as_str() }));
+        self.ctx.store.rename_account(&change, user.id, &name).await?;
+        self.find_user(&NameOrId::Id(user.id)).await
+    }
+
+    pub async fn delete_user(&self, actor: &Principal, key: &NameOrId) -> Result<()> {
+        actor.require(Permission::UsersWrite)?;
+        let user = self.find_user(key).await?;
+        protect(&user.subject(), "deleted")?;
+        Ok(self.ctx.store.delete_account(&self.change(actor, "user.delete", &user.subject()), user.id).await?)
+    }
+
+    // --- service accounts -------------------------------------------------------------------
+
+    pub async fn create_service_account(&self, actor: &Principal, req: CreateServiceAccount) -> Result<ServiceAccount> {
+        actor.require(Permission::ServiceAccountsWrite)?;
+        let now = self.ctx.now();
+        let name = Name::parse(&req.name)?;
+        let managed_by = match req.managed_by.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
+            Some(raw) => {
+                let manager = self.resolve(&SubjectRef::parse(raw)?).await?;
+                if manager.kind == SubjectKind::ServiceAccount {
+                    return Err(CoreError::validation("managed_by", "must be a user or a group").into());
+                }
+                Some(manager)
+            }
+            None => None,
+        };
+        let account = ServiceAccount {
+            id: Uuid::now_v7(),
+            name,
+            description: model::validate_description(req.description)?,
+            managed_by,
+            disabled: false,
+            created_at: now,
+            updated_at: now,
+        };
+        let change = self.change(actor, "service_account.create", &account.subject());
+        Ok(self.ctx.store.create_service_account(&change, &account).await?)
+    }
+
+    pub async fn service_account(&self, actor: &Principal, key: &NameOrId) -> Result<ServiceAccount> {
+        actor.require(Permission::ServiceAccountsRead)?;
+        self.find_service_account(key).await
+    }
+
+    pub(crate) async fn find_service_account(&self, key: &NameOrId) -> Result<ServiceAccount> {
+        self.ctx.store.service_account(key).await?.ok_or_else(|| ServiceError::NotFound(format!("service account {key}")))
+    }
+
+    pub async fn list_service_accounts(&self, actor: &Principal, req: &ListRequest) -> Result<Page<ServiceAccount>> {
+        actor.require(Permission::ServiceAccountsRead)?;
+        Ok(self.ctx.store.list_service_accounts(&req.query()).await?)
+    }
+
+    pub async fn delete_service_account(&self, actor: &Principal, key: &NameOrId) -> Result<()> {
+        actor.require(Permission::ServiceAccountsWrite)?;
+        let account = self.find_service_account(key).await?;
+        let change = self.change(actor, "service_account.delete", &account.subject());
+        Ok(self.ctx.store.delete_account(&change, account.id).await?)
+    }
+
+    // --- groups -----------------------------------------------------------------------------
+
+    pub async fn create_group(&self, actor: &Principal, req: CreateGroup) -> Result<Group> {
+        actor.require(Permission::GroupsWrite)?;
+        let now = self.ctx.now();
+        let group = Group {
+            id: Uuid::now_v7(),
+            name: Name::parse(&req.name)?,
+            description: model::validate_description(req.description)?,
+            member_count: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        let change = self.change(actor, "group.create", &group.subject());
+        Ok(self.ctx.store.create_group(&change, &group).await?)
+    }
+
+    pub async fn group(&self, actor: &Principal, key: &NameOrId) -> Result<Group> {
+        actor.require(Permission::GroupsRead)?;
+        self.find_group(key).await
+    }
+
+    async fn find_group(&self, key: &NameOrId) -> Result<Group> {
+        self.ctx.store.group(key).await?.ok_or_else(|| ServiceError::NotFound(format!("group {key}")))
+    }
+
+    pub async fn list_groups(&self, actor: &Principal, req: &ListRequest) -> Result<Page<Group>> {
+        actor.require(Permission::GroupsRead)?;
+        Ok(self.ctx.store.list_groups(&req.query()).await?)
+    }
+
+    /// Deletes a group and its memberships; its members (accounts and groups) stay.
+    pub async fn delete_group(&self, actor: &Principal, key: &NameOrId) -> Result<u64> {
+        actor.require(Permission::GroupsWrite)?;
+        let group = self.find_group(key).await?;
+        Ok(self.ctx.store.delete_group(&self.change(actor, "group.delete", &group.subject()), group.id).await?)
+    }
+
+    /// Adds every listed member, or none: an unknown or ambiguous member, or a cycle, fails
+    /// the whole request.
+    pub async fn add_members(&self, actor: &Principal, key: &NameOrId, req: AddMembers) -> Result<u64> {
+        actor.require(Permission::GroupsWrite)?;
+        if req.members.is_empty() {
+            return Err(CoreError::validation("members", "name at least one member").into());
+        }
+        if req.members.len() > 1000 {
+            return Err(CoreError::validation("members", "at most 1000 members per request").into());
+        }
+        let group = self.find_group(key).await?.subject();
+        let mut members = Vec::with_capacity(req.members.len());
+        for raw in &req.members {
+            members.push(self.resolve(&SubjectRef::parse(raw)?).await?);
+        }
+        let changes: Vec<Change> = members
+            .iter()
+            .map(|m| self.change(actor, "group.member.add", &group).with_details(json!({ "member": m.to_string(), "member_id": m.id })))
+            .collect();
+        Ok(self.ctx.store.add_members(&changes, &group, &members).await?)
+    }
+
+    pub async fn remove_member(&self, actor: &Principal, key: &NameOrId, member: &str) -> Result<()> {
+        actor.require(Permission::GroupsWrite)?;
+        let group = self.find_group(key).await?.subject();
+        let member = self.resolve(&SubjectRef::parse(member)?).await?;
+        let change =
+            self.change(actor, "group.member.remove", &group).with_details(json!({ "member": member.to_string(), "member_id": member.id }));
+        if self.ctx.store.remove_member(&change, group.id, &member).await? {
+            Ok(())
+        } else {
+            Err(ServiceError::NotFound(format!("{member} as a member of group {}", group.name)))
+        }
+    }
+
+    pub async fn members(&self, actor: &Principal, key: &NameOrId, effective: bool, req: &ListRequest) -> Result<Page<MemberEntry>> {
+        actor.require(Permission::GroupsRead)?;
+        let group = self.find_group(key).await?;
+        Ok(self.ctx.store.members(group.id, effective, &req.query()).await?)
+    }
+
+    /// Resolves `user:alice`, `sa:ci`, `group:staff`, a bare name (when only one thing has
+    /// it) or an id to the subject it names.
+    pub async fn resolve(&self, reference: &SubjectRef) -> Result<Subject> {
+        let found = match &reference.key {
+            NameOrId::Id(id) => self.ctx.store.subject_by_id(reference.kind, *id).await?.into_iter().collect::<Vec<_>>(),
+            NameOrId::Name(name) => self
+                .ctx
+                .store
+                .subjects_named(name)
+                .await?
+                .into_iter()
+                .filter(|s| reference.kind.is_none_or(|k| k == s.kind))
+                .collect(),
+        };
+        match found.len() {
+            0 => Err(ServiceError::NotFound(format!("member {reference}"))),
+            1 => Ok(found.into_iter().next().ok_or_else(|| ServiceError::Internal("resolve".into()))?),
+            _ => Err(ServiceError::Ambiguous(reference.to_string())),
+        }
+    }
+}

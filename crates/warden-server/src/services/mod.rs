@@ -1,0 +1,98 @@
+//! The use cases: every change to the directory and every authentication goes through here.
+//!
+//! A service method authenticates nothing itself (it is handed a [`Principal`]), checks access
+//! with [`Principal::require`], validates with `warden-core`, and writes through the
+//! [`Store`] in one transaction together with its audit event. Handlers never write around
+//! these methods.
+
+pub mod auth;
+pub mod directory;
+pub mod recovery;
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+use warden_core::CoreError;
+use warden_core::access::Principal;
+use warden_store::{Store, StoreError};
+
+use crate::clock::Clock;
+use crate::config::{AuthTimes, Config};
+use crate::password::{HashError, PasswordHasher};
+
+/// The one error type of the service layer; each variant has a stable code.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0:?} names more than one thing; qualify it as user:NAME, sa:NAME or group:NAME")]
+    Ambiguous(String),
+    #[error("authentication required")]
+    Unauthenticated,
+    #[error("the name or password is wrong")]
+    AuthFailed,
+    #[error("too many failed attempts; try again in {retry_after_secs} seconds")]
+    RateLimited { retry_after_secs: i64 },
+    #[error("{0} is a break-glass account and cannot be {1}")]
+    Protected(String, &'static str),
+    #[error("users may not change their own name on this server")]
+    RenameDisabled,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ServiceError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Core(e) => e.code(),
+            Self::Store(e) => e.code(),
+            Self::NotFound(_) => "not_found",
+            Self::Ambiguous(_) => "member.ambiguous",
+            Self::Unauthenticated => "unauthenticated",
+            Self::AuthFailed => "auth.failed",
+            Self::RateLimited { .. } => "auth.rate_limited",
+            Self::Protected(..) => "account.protected",
+            Self::RenameDisabled => "rename.disabled",
+            Self::Conflict(_) => "conflict",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<HashError> for ServiceError {
+    fn from(e: HashError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
+/// What every service shares.
+#[derive(Clone)]
+pub struct Context {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub hasher: PasswordHasher,
+    pub config: Arc<Config>,
+    pub times: AuthTimes,
+}
+
+impl Context {
+    /// The current time at the store's precision (milliseconds), so that what a service
+    /// returns equals what a later read returns.
+    pub fn now(&self) -> OffsetDateTime {
+        let t = self.clock.now();
+        t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000).unwrap_or(t)
+    }
+}
+
+/// Whether the principal is acting on itself (used for the self-service exceptions).
+pub fn is_self(principal: &Principal, id: uuid::Uuid) -> bool {
+    principal.account.id == id
+}

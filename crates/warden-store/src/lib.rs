@@ -1,0 +1,250 @@
+//! Warden's persistence.
+//!
+//! One [`Store`] trait, two implementations: SQLite (the embedded default) and PostgreSQL.
+//! Both are written once, in [`sql`], over SQL that both databases accept, and instantiated per
+//! backend; the conformance suite in `tests/` runs against each.
+//!
+//! Guarantees every implementation keeps:
+//! - every mutation commits in one transaction together with its audit event and a new,
+//!   strictly increasing revision number (taking the revision row first also serialises
+//!   writers, which is what makes the membership cycle check race-free on PostgreSQL);
+//! - names are unique per name space (accounts; groups) and a violation is
+//!   [`StoreError::NameTaken`], never a half-written row;
+//! - a group never (indirectly) contains itself: [`StoreError::Cycle`];
+//! - deleting a group removes its memberships and never an account; deleting an account
+//!   removes it from every group and drops its credentials.
+//!
+//! Bookkeeping that is not a change of the directory (a session's last-seen time, a token's
+//! last use) is written without an audit event or revision.
+//!
+//! Architecture invariant: this crate knows SQL and nothing about HTTP or access rules;
+//! callers above it never branch on the backend in use.
+
+mod postgres;
+mod sql;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use uuid::Uuid;
+use warden_core::Name;
+use warden_core::api::{MemberEntry, Page};
+use warden_core::credential::TokenHash;
+use warden_core::model::{ApiToken, AuditEvent, Group, NameOrId, ServiceAccount, Subject, SubjectKind, User};
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// Errors of the storage layer, each with a stable code.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the name {0:?} is already taken")]
+    NameTaken(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("adding group {member} to group {group} would create a membership cycle")]
+    Cycle { group: Name, member: Name },
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
+    UnsupportedUrl(String),
+    /// A database failure. The text is for logs only, never for clients.
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+impl StoreError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NameTaken(_) => "name.taken",
+            Self::NotFound(_) => "not_found",
+            Self::Cycle { .. } => "group.cycle",
+            Self::UnsupportedUrl(_) => "config",
+            Self::Database(_) => "internal",
+        }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Database(e.to_string())
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        Self::Database(e.to_string())
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The audit event that goes with a mutation; the store adds the id and revision.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub at: OffsetDateTime,
+    /// The acting account; `None` when the server itself acts.
+    pub actor: Option<Subject>,
+    pub action: &'static str,
+    pub target: Option<Subject>,
+    pub details: serde_json::Value,
+}
+
+impl Change {
+    pub fn new(at: OffsetDateTime, actor: Option<&Subject>, action: &'static str, target: Option<&Subject>) -> Self {
+        Self { at, actor: actor.cloned(), action, target: target.cloned(), details: serde_json::Value::Object(serde_json::Map::new()) }
+    }
+
+    #[must_use]
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = details;
+        self
+    }
+}
+
+/// Filters and position of a list query over names.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// Only names starting with this (lower-cased by the caller).
+    pub prefix: Option<String>,
+    /// Only names after this one (the cursor of the previous page).
+    pub after: Option<String>,
+    /// Page size; the store caps it.
+    pub limit: u32,
+}
+
+pub const MAX_PAGE: u32 = 1000;
+pub const DEFAULT_PAGE: u32 = 100;
+
+impl ListQuery {
+    pub fn page_size(&self) -> u32 {
+        match self.limit {
+            0 => DEFAULT_PAGE,
+            n => n.min(MAX_PAGE),
+        }
+    }
+}
+
+/// Filters of the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub actor_id: Option<Uuid>,
+    pub actor_name: Option<String>,
+    pub target_id: Option<Uuid>,
+    pub target_name: Option<String>,
+    pub action_prefix: Option<String>,
+    pub since: Option<OffsetDateTime>,
+    /// Events older than this sequence number (the cursor).
+    pub before_seq: Option<i64>,
+    pub limit: u32,
+}
+
+/// An interactive session as stored (the token itself is never stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id: Uuid,
+    pub account_id: Uuid,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub idle_timeout_secs: i64,
+    pub last_seen_at: OffsetDateTime,
+}
+
+impl SessionRecord {
+    /// Whether the session is still valid at `now`: before its absolute expiry and used
+    /// within its idle timeout.
+    pub fn is_live(&self, now: OffsetDateTime) -> bool {
+        now < self.expires_at && now < self.last_seen_at + time::Duration::seconds(self.idle_timeout_secs)
+    }
+}
+
+/// What a presented bearer credential resolves to.
+#[derive(Debug, Clone)]
+pub struct CredentialOwner {
+    pub subject: Subject,
+    /// Whether the account is disabled or outside its validity window at the time asked.
+    pub active: bool,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which backend this is, for logs and `/readyz`.
+    fn backend(&self) -> &'static str;
+
+    /// Latest committed revision.
+    async fn revision(&self) -> Result<i64>;
+
+    /// Creates the break-glass accounts if they are missing (without credentials).
+    async fn ensure_break_glass(&self, at: OffsetDateTime) -> Result<()>;
+
+    // --- accounts -------------------------------------------------------------------------
+    async fn create_user(&self, change: &Change, user: &User, password_hash: Option<&str>) -> Result<User>;
+    async fn user(&self, key: &NameOrId) -> Result<Option<User>>;
+    async fn list_users(&self, query: &ListQuery) -> Result<Page<User>>;
+    /// Replaces the profile, validity window and disabled flag of an existing user.
+    async fn update_user(&self, change: &Change, user: &User) -> Result<User>;
+    async fn create_service_account(&self, change: &Change, account: &ServiceAccount) -> Result<ServiceAccount>;
+    async fn service_account(&self, key: &NameOrId) -> Result<Option<ServiceAccount>>;
+    async fn list_service_accounts(&self, query: &ListQuery) -> Result<Page<ServiceAccount>>;
+    /// The user or service account with this name or id.
+    async fn account(&self, key: &NameOrId, at: OffsetDateTime) -> Result<Option<CredentialOwner>>;
+    async fn rename_account(&self, change: &Change, id: Uuid, name: &Name) -> Result<()>;
+    async fn delete_account(&self, change: &Change, id: Uuid) -> Result<()>;
+
+    // --- groups ---------------------------------------------------------------------------
+    async fn create_group(&self, change: &Change, group: &Group) -> Result<Group>;
+    async fn group(&self, key: &NameOrId) -> Result<Option<Group>>;
+    async fn list_groups(&self, query: &ListQuery) -> Result<Page<Group>>;
+    async fn delete_group(&self, change: &Change, id: Uuid) -> Result<u64>;
+    /// Adds members to a group in one transaction (one audit event each); members already
+    /// there are skipped. Returns how many were added.
+    async fn add_members(&self, changes: &[Change], group: &Subject, members: &[Subject]) -> Result<u64>;
+    async fn remove_member(&self, change: &Change, group: Uuid, member: &Subject) -> Result<bool>;
+    /// Direct members, or with `effective` every subject reachable through nesting.
+    async fn members(&self, group: Uuid, effective: bool, query: &ListQuery) -> Result<Page<MemberEntry>>;
+    /// Every subject with this name, across kinds (for resolving bare member names).
+    async fn subjects_named(&self, name: &Name) -> Result<Vec<Subject>>;
+    async fn subject_by_id(&self, kind: Option<SubjectKind>, id: Uuid) -> Result<Option<Subject>>;
+
+    // --- credentials ----------------------------------------------------------------------
+    async fn password_hash(&self, account: Uuid) -> Result<Option<String>>;
+    /// Sets (or replaces) an account's password hash; with `end_sessions`, every session of
+    /// the account ends in the same transaction (a reset after a compromise must log out the
+    /// intruder).
+    async fn set_password_hash(&self, change: &Change, account: Uuid, hash: &str, end_sessions: bool) -> Result<()>;
+    async fn create_session(&self, change: &Change, session: &SessionRecord, token: &TokenHash) -> Result<()>;
+    async fn session(&self, token: &TokenHash, at: OffsetDateTime) -> Result<Option<(SessionRecord, CredentialOwner)>>;
+    async fn touch_session(&self, id: Uuid, at: OffsetDateTime) -> Result<()>;
+    async fn delete_session(&self, change: &Change, id: Uuid) -> Result<bool>;
+    async fn create_api_token(&self, change: &Change, token: &ApiToken, hash: &TokenHash) -> Result<()>;
+    async fn api_token(&self, token: &TokenHash, at: OffsetDateTime) -> Result<Option<(ApiToken, CredentialOwner)>>;
+    async fn list_api_tokens(&self, account: Uuid) -> Result<Vec<ApiToken>>;
+    async fn touch_api_token(&self, id: Uuid, at: OffsetDateTime) -> Result<()>;
+    /// Marks a token revoked; `false` if the account has no such live token.
+    async fn revoke_api_token(&self, change: &Change, account: Uuid, id: Uuid) -> Result<bool>;
+
+    // --- audit ----------------------------------------------------------------------------
+    /// Records an event that changes nothing else (a failed login, a host recovery notice).
+    async fn record(&self, change: &Change) -> Result<()>;
+    async fn audit(&self, query: &AuditQuery) -> Result<Page<AuditEvent>>;
+}
+
+/// Opens (and migrates) the store that a database URL names: `sqlite://…` or `postgres://…`.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Arc::new(PgStore::open(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(url.to_owned()))
+    }
+}
+
+/// Milliseconds since the epoch: how timestamps are stored.
+pub(crate) fn to_ms(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+pub(crate) fn from_ms(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}

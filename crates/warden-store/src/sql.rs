@@ -1,0 +1,816 @@
+//! The one SQL implementation of [`crate::Store`], instantiated for SQLite and PostgreSQL.
+//!
+//! Both databases accept the same statements here (`$n` placeholders, `RETURNING`, recursive
+//! CTEs); what differs (column types, collation, pool shape) lives in the migrations and in
+//! each backend's `open`. Writing the queries once keeps the two backends from drifting; the
+//! conformance suite proves they behave alike.
+
+// Every dynamic statement below is assembled from the constants in this module and `$n`
+// placeholders only; values always travel as bound parameters (hence `AssertSqlSafe`).
+
+/// Columns of a user, selected from `accounts a`.
+pub(crate) const USER_COLUMNS: &str = "a.id, a.name, a.profile, a.disabled, a.valid_from, a.expires_at, a.created_at, a.updated_at, \
+     EXISTS (SELECT 1 FROM password_credentials p WHERE p.account_id = a.id) AS has_password";
+
+/// Columns of a service account with its manager, from `accounts a` joined as in [`SA_FROM`].
+pub(crate) const SA_COLUMNS: &str = "a.id, a.name, a.description, a.disabled, a.created_at, a.updated_at, \
+     m.id AS m_id, m.kind AS m_kind, m.name AS m_name, mg.id AS mg_id, mg.name AS mg_name";
+pub(crate) const SA_FROM: &str =
+    "accounts a LEFT JOIN accounts m ON m.id = a.manager_account_id LEFT JOIN groups mg ON mg.id = a.manager_group_id";
+
+pub(crate) const GROUP_COLUMNS: &str =
+    "g.id, g.name, g.description, g.created_at, g.updated_at, (SELECT COUNT(*) FROM group_members gm WHERE gm.group_id = g.id) AS member_count";
+
+/// Groups reachable from `$1` through group-in-group edges, `$1` included.
+pub(crate) const SUBGROUPS_OF_1: &str = "WITH RECURSIVE sub(gid) AS ( \
+       SELECT $1 \
+       UNION \
+       SELECT gm.member_group_id FROM group_members gm JOIN sub ON gm.group_id = sub.gid WHERE gm.member_group_id IS NOT NULL)";
+
+/// Upper bound of names that start with a prefix (names are ASCII below 0x7f).
+pub(crate) fn prefix_end(prefix: &str) -> String {
+    format!("{prefix}\u{7f}")
+}
+
+/// Encodes the position after a member for the next page.
+pub(crate) fn member_cursor(name: &str, kind: &str) -> String {
+    format!("{name}/{kind}")
+}
+
+pub(crate) fn parse_member_cursor(cursor: Option<&str>) -> (String, String) {
+    cursor.and_then(|c| c.split_once('/')).map_or_else(|| (String::new(), String::new()), |(n, k)| (n.to_owned(), k.to_owned()))
+}
+
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error().is_some_and(|d| d.is_unique_violation())
+}
+
+pub(crate) fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error().is_some_and(|d| d.is_foreign_key_violation())
+}
+
+pub(crate) fn account_active(disabled: bool, valid_from: Option<i64>, expires_at: Option<i64>, at: time::OffsetDateTime) -> bool {
+    let now = crate::to_ms(at);
+    !disabled && valid_from.is_none_or(|f| f <= now) && expires_at.is_none_or(|e| now < e)
+}
+
+macro_rules! impl_store {
+    ($store:ty, $db:ty, $row:ty, $backend:literal) => {
+        use async_trait::async_trait;
+        use sqlx::{AssertSqlSafe, Row, Transaction};
+        use time::OffsetDateTime;
+        use uuid::Uuid;
+        use warden_core::Name;
+        use warden_core::api::{MemberEntry, Page};
+        use warden_core::credential::TokenHash;
+        use warden_core::model::{
+            ApiToken, AuditEvent, Group, NameOrId, Profile, ServiceAccount, Subject, SubjectKind, User, BREAK_GLASS,
+        };
+
+        use crate::sql::*;
+        use crate::{
+            from_ms, to_ms, AuditQuery, Change, CredentialOwner, ListQuery, Result, SessionRecord, Store, StoreError,
+        };
+
+        type Tx = Transaction<'static, $db>;
+
+        /// Takes the next revision; the row lock it takes serialises writers until commit.
+        async fn bump(tx: &mut Tx) -> Result<i64> {
+            let rev: i64 = sqlx::query_scalar("UPDATE revision SET value = value + 1 WHERE id = 1 RETURNING value")
+                .fetch_one(&mut **tx)
+                .await?;
+            Ok(rev)
+        }
+
+        async fn write_audit(tx: &mut Tx, revision: i64, change: &Change) -> Result<()> {
+            let details = change.details.to_string();
+            sqlx::query(
+                "INSERT INTO audit_events (id, revision, at, actor_id, actor_name, action, target_kind, target_id, target_name, details) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(Uuid::now_v7())
+            .bind(revision)
+            .bind(to_ms(change.at))
+            .bind(change.actor.as_ref().map(|a| a.id))
+            .bind(change.actor.as_ref().map(|a| a.name.to_string()))
+            .bind(change.action)
+            .bind(change.target.as_ref().map(|t| t.kind.as_str()))
+            .bind(change.target.as_ref().map(|t| t.id))
+            .bind(change.target.as_ref().map(|t| t.name.to_string()))
+            .bind(details)
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        }
+
+        /// Opens a write transaction, takes a revision and records the audit event.
+        async fn begin(store: &$store, change: &Change) -> Result<Tx> {
+            let mut tx = store.writer().begin().await?;
+            let rev = bump(&mut tx).await?;
+            write_audit(&mut tx, rev, change).await?;
+            Ok(tx)
+        }
+
+        fn decode_err(what: &str, e: impl std::fmt::Display) -> StoreError {
+            StoreError::Database(format!("stored {what} cannot be read: {e}"))
+        }
+
+        fn user_from_row(row: &$row) -> Result<User> {
+            let profile: String = row.try_get("profile")?;
+            let profile: Profile = serde_json::from_str(&profile).map_err(|e| decode_err("profile", e))?;
+            Ok(User {
+                id: row.try_get("id")?,
+                name: Name::from_trusted(row.try_get("name")?),
+                profile,
+                disabled: row.try_get("disabled")?,
+                valid_from: row.try_get::<Option<i64>, _>("valid_from")?.map(from_ms),
+                expires_at: row.try_get::<Option<i64>, _>("expires_at")?.map(from_ms),
+                has_password: row.try_get("has_password")?,
+                created_at: from_ms(row.try_get("created_at")?),
+                updated_at: from_ms(row.try_get("updated_at")?),
+            })
+        }
+
+        fn service_account_from_row(row: &$row) -> Result<ServiceAccount> {
+            let manager = match (row.try_get::<Option<Uuid>, _>("m_id")?, row.try_get::<Option<Uuid>, _>("mg_id")?) {
+                (Some(id), _) => {
+                    let kind: String = row.try_get("m_kind")?;
+                    Some(Subject {
+                        kind: SubjectKind::parse(&kind).ok_or_else(|| decode_err("account kind", &kind))?,
+                        id,
+                        name: Name::from_trusted(row.try_get("m_name")?),
+                    })
+                }
+                (None, Some(id)) => Some(Subject { kind: SubjectKind::Group, id, name: Name::from_trusted(row.try_get("mg_name")?) }),
+                (None, None) => None,
+            };
+            Ok(ServiceAccount {
+                id: row.try_get("id")?,
+                name: Name::from_trusted(row.try_get("name")?),
+                description: row.try_get("description")?,
+                managed_by: manager,
+                disabled: row.try_get("disabled")?,
+                created_at: from_ms(row.try_get("created_at")?),
+                updated_at: from_ms(row.try_get("updated_at")?),
+            })
+        }
+
+        fn group_from_row(row: &$row) -> Result<Group> {
+            let count: i64 = row.try_get("member_count")?;
+            Ok(Group {
+                id: row.try_get("id")?,
+                name: Name::from_trusted(row.try_get("name")?),
+                description: row.try_get("description")?,
+                member_count: count as u64,
+                created_at: from_ms(row.try_get("created_at")?),
+                updated_at: from_ms(row.try_get("updated_at")?),
+            })
+        }
+
+        fn subject_from_row(row: &$row) -> Result<Subject> {
+            let kind: String = row.try_get("kind")?;
+            Ok(Subject {
+                kind: SubjectKind::parse(&kind).ok_or_else(|| decode_err("subject kind", &kind))?,
+                id: row.try_get("id")?,
+                name: Name::from_trusted(row.try_get("name")?),
+            })
+        }
+
+        fn owner_from_row(row: &$row, at: OffsetDateTime) -> Result<CredentialOwner> {
+            let active = account_active(row.try_get("disabled")?, row.try_get("valid_from")?, row.try_get("account_expires_at")?, at);
+            Ok(CredentialOwner { subject: subject_from_row(row)?, active })
+        }
+
+        fn api_token_from_row(row: &$row) -> Result<ApiToken> {
+            Ok(ApiToken {
+                id: row.try_get("token_id")?,
+                account_id: row.try_get("account_id")?,
+                label: row.try_get("label")?,
+                created_at: from_ms(row.try_get("token_created_at")?),
+                expires_at: row.try_get::<Option<i64>, _>("token_expires_at")?.map(from_ms),
+                last_used_at: row.try_get::<Option<i64>, _>("last_used_at")?.map(from_ms),
+                revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(from_ms),
+            })
+        }
+
+        const API_TOKEN_COLUMNS: &str = "t.id AS token_id, t.account_id, t.label, t.created_at AS token_created_at, \
+             t.expires_at AS token_expires_at, t.last_used_at, t.revoked_at";
+
+        fn page_by_name<T>(mut items: Vec<T>, limit: u32, name: impl Fn(&T) -> String) -> Page<T> {
+            let next_cursor = if items.len() > limit as usize {
+                items.truncate(limit as usize);
+                items.last().map(name)
+            } else {
+                None
+            };
+            Page { items, next_cursor }
+        }
+
+        /// `(lower, upper, after, limit+1)` bounds of a name-ordered list query.
+        fn name_bounds(query: &ListQuery) -> (String, String, String, i64) {
+            let prefix = query.prefix.clone().unwrap_or_default();
+            let upper = prefix_end(&prefix);
+            (prefix, upper, query.after.clone().unwrap_or_default(), i64::from(query.page_size()) + 1)
+        }
+
+        fn key_clause(key: &NameOrId, column_prefix: &str) -> (String, KeyBind) {
+            match key {
+                NameOrId::Id(id) => (format!("{column_prefix}.id = $1"), KeyBind::Id(*id)),
+                NameOrId::Name(name) => (format!("{column_prefix}.name = $1"), KeyBind::Name(name.to_string())),
+            }
+        }
+
+        enum KeyBind {
+            Id(Uuid),
+            Name(String),
+        }
+
+        macro_rules! bind_key {
+            ($q:expr, $k:expr) => {
+                match $k {
+                    KeyBind::Id(id) => $q.bind(id),
+                    KeyBind::Name(name) => $q.bind(name),
+                }
+            };
+        }
+
+        fn name_taken(e: sqlx::Error, name: &str) -> StoreError {
+            if is_unique_violation(&e) { StoreError::NameTaken(name.to_owned()) } else { e.into() }
+        }
+
+        /// Whether `name` is taken in the accounts name space.
+        async fn insert_account_row(
+            tx: &mut Tx,
+            id: Uuid,
+            kind: &str,
+            name: &Name,
+            profile: &str,
+            description: Option<&str>,
+            manager: Option<&Subject>,
+            disabled: bool,
+            window: (Option<OffsetDateTime>, Option<OffsetDateTime>),
+            at: OffsetDateTime,
+        ) -> Result<()> {
+            let manager_account = manager.filter(|m| m.kind != SubjectKind::Group).map(|m| m.id);
+            let manager_group = manager.filter(|m| m.kind == SubjectKind::Group).map(|m| m.id);
+            sqlx::query(
+                "INSERT INTO accounts (id, kind, name, profile, description, manager_account_id, manager_group_id, disabled, valid_from, expires_at, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+            )
+            .bind(id)
+            .bind(kind)
+            .bind(name.as_str())
+            .bind(profile)
+            .bind(description)
+            .bind(manager_account)
+            .bind(manager_group)
+            .bind(disabled)
+            .bind(window.0.map(to_ms))
+            .bind(window.1.map(to_ms))
+            .bind(to_ms(at))
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| {
+                if is_foreign_key_violation(&e) { StoreError::NotFound("manager".into()) } else { name_taken(e, name.as_str()) }
+            })?;
+            Ok(())
+        }
+
+        fn profile_json(profile: &Profile) -> Result<String> {
+            serde_json::to_string(profile).map_err(|e| StoreError::Database(e.to_string()))
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+
+            async fn revision(&self) -> Result<i64> {
+                Ok(sqlx::query_scalar("SELECT value FROM revision WHERE id = 1").fetch_one(self.reader()).await?)
+            }
+
+            async fn ensure_break_glass(&self, at: OffsetDateTime) -> Result<()> {
+                for (id, name, display) in BREAK_GLASS {
+                    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM accounts WHERE id = $1)")
+                        .bind(id)
+                        .fetch_one(self.writer())
+                        .await?;
+                    if exists {
+                        continue;
+                    }
+                    let name = Name::from_trusted(name.to_owned());
+                    let subject = Subject { kind: SubjectKind::User, id, name: name.clone() };
+                    let change = Change::new(at, None, "account.bootstrap", Some(&subject));
+                    let mut tx = begin(self, &change).await?;
+                    let profile = Profile { display_name: Some(display.to_owned()), ..Profile::default() };
+                    insert_account_row(&mut tx, id, "user", &name, &profile_json(&profile)?, None, None, false, (None, None), at).await?;
+                    tx.commit().await?;
+                }
+                Ok(())
+            }
+
+            async fn create_user(&self, change: &Change, user: &User, password_hash: Option<&str>) -> Result<User> {
+                let mut tx = begin(self, change).await?;
+                insert_account_row(
+                    &mut tx,
+                    user.id,
+                    "user",
+                    &user.name,
+                    &profile_json(&user.profile)?,
+                    None,
+                    None,
+                    user.disabled,
+                    (user.valid_from, user.expires_at),
+                    user.created_at,
+                )
+                .await?;
+                if let Some(hash) = password_hash {
+                    sqlx::query("INSERT INTO password_credentials (account_id, hash, updated_at) VALUES ($1, $2, $3)")
+                        .bind(user.id)
+                        .bind(hash)
+                        .bind(to_ms(user.created_at))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(User { has_password: password_hash.is_some(), ..user.clone() })
+            }
+
+            async fn user(&self, key: &NameOrId) -> Result<Option<User>> {
+                let (clause, bind) = key_clause(key, "a");
+                let sql = format!("SELECT {USER_COLUMNS} FROM accounts a WHERE a.kind = 'user' AND {clause}");
+                let row = bind_key!(sqlx::query(AssertSqlSafe(sql)), bind).fetch_optional(self.reader()).await?;
+                row.as_ref().map(user_from_row).transpose()
+            }
+
+            async fn list_users(&self, query: &ListQuery) -> Result<Page<User>> {
+                let (lower, upper, after, limit) = name_bounds(query);
+                let sql = format!(
+                    "SELECT {USER_COLUMNS} FROM accounts a WHERE a.kind = 'user' AND a.name >= $1 AND a.name < $2 AND a.name > $3 ORDER BY a.name LIMIT $4"
+                );
+                let rows = sqlx::query(AssertSqlSafe(sql)).bind(lower).bind(upper).bind(after).bind(limit).fetch_all(self.reader()).await?;
+                let items = rows.iter().map(user_from_row).collect::<Result<Vec<_>>>()?;
+                Ok(page_by_name(items, query.page_size(), |u| u.name.to_string()))
+            }
+
+            async fn update_user(&self, change: &Change, user: &User) -> Result<User> {
+                let mut tx = begin(self, change).await?;
+                let done = sqlx::query(
+                    "UPDATE accounts SET profile = $2, disabled = $3, valid_from = $4, expires_at = $5, updated_at = $6 WHERE id = $1 AND kind = 'user'",
+                )
+                .bind(user.id)
+                .bind(profile_json(&user.profile)?)
+                .bind(user.disabled)
+                .bind(user.valid_from.map(to_ms))
+                .bind(user.expires_at.map(to_ms))
+                .bind(to_ms(user.updated_at))
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound(format!("user {}", user.name)));
+                }
+                tx.commit().await?;
+                Ok(user.clone())
+            }
+
+            async fn create_service_account(&self, change: &Change, account: &ServiceAccount) -> Result<ServiceAccount> {
+                let mut tx = begin(self, change).await?;
+                insert_account_row(
+                    &mut tx,
+                    account.id,
+                    "service_account",
+                    &account.name,
+                    "{}",
+                    account.description.as_deref(),
+                    account.managed_by.as_ref(),
+                    account.disabled,
+                    (None, None),
+                    account.created_at,
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(account.clone())
+            }
+
+            async fn service_account(&self, key: &NameOrId) -> Result<Option<ServiceAccount>> {
+                let (clause, bind) = key_clause(key, "a");
+                let sql = format!("SELECT {SA_COLUMNS} FROM {SA_FROM} WHERE a.kind = 'service_account' AND {clause}");
+                let row = bind_key!(sqlx::query(AssertSqlSafe(sql)), bind).fetch_optional(self.reader()).await?;
+                row.as_ref().map(service_account_from_row).transpose()
+            }
+
+            async fn list_service_accounts(&self, query: &ListQuery) -> Result<Page<ServiceAccount>> {
+                let (lower, upper, after, limit) = name_bounds(query);
+                let sql = format!(
+                    "SELECT {SA_COLUMNS} FROM {SA_FROM} WHERE a.kind = 'service_account' AND a.name >= $1 AND a.name < $2 AND a.name > $3 ORDER BY a.name LIMIT $4"
+                );
+                let rows = sqlx::query(AssertSqlSafe(sql)).bind(lower).bind(upper).bind(after).bind(limit).fetch_all(self.reader()).await?;
+                let items = rows.iter().map(service_account_from_row).collect::<Result<Vec<_>>>()?;
+                Ok(page_by_name(items, query.page_size(), |s| s.name.to_string()))
+            }
+
+            async fn account(&self, key: &NameOrId, at: OffsetDateTime) -> Result<Option<CredentialOwner>> {
+                let (clause, bind) = key_clause(key, "a");
+                let sql = format!(
+                    "SELECT a.id, a.kind, a.name, a.disabled, a.valid_from, a.expires_at AS account_expires_at FROM accounts a WHERE {clause}"
+                );
+                let row = bind_key!(sqlx::query(AssertSqlSafe(sql)), bind).fetch_optional(self.reader()).await?;
+                row.as_ref().map(|r| owner_from_row(r, at)).transpose()
+            }
+
+            async fn rename_account(&self, change: &Change, id: Uuid, name: &Name) -> Result<()> {
+                let mut tx = begin(self, change).await?;
+                let done = sqlx::query("UPDATE accounts SET name = $2, updated_at = $3 WHERE id = $1")
+                    .bind(id)
+                    .bind(name.as_str())
+                    .bind(to_ms(change.at))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| name_taken(e, name.as_str()))?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound(format!("account {id}")));
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn delete_account(&self, change: &Change, id: Uuid) -> Result<()> {
+                let mut tx = begin(self, change).await?;
+                let done = sqlx::query("DELETE FROM accounts WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound(format!("account {id}")));
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn create_group(&self, change: &Change, group: &Group) -> Result<Group> {
+                let mut tx = begin(self, change).await?;
+                sqlx::query("INSERT INTO groups (id, name, description, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)")
+                    .bind(group.id)
+                    .bind(group.name.as_str())
+                    .bind(group.description.as_deref())
+                    .bind(to_ms(group.created_at))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| name_taken(e, group.name.as_str()))?;
+                tx.commit().await?;
+                Ok(group.clone())
+            }
+
+            async fn group(&self, key: &NameOrId) -> Result<Option<Group>> {
+                let (clause, bind) = key_clause(key, "g");
+                let sql = format!("SELECT {GROUP_COLUMNS} FROM groups g WHERE {clause}");
+                let row = bind_key!(sqlx::query(AssertSqlSafe(sql)), bind).fetch_optional(self.reader()).await?;
+                row.as_ref().map(group_from_row).transpose()
+            }
+
+            async fn list_groups(&self, query: &ListQuery) -> Result<Page<Group>> {
+                let (lower, upper, after, limit) = name_bounds(query);
+                let sql = format!(
+                    "SELECT {GROUP_COLUMNS} FROM groups g WHERE g.name >= $1 AND g.name < $2 AND g.name > $3 ORDER BY g.name LIMIT $4"
+                );
+                let rows = sqlx::query(AssertSqlSafe(sql)).bind(lower).bind(upper).bind(after).bind(limit).fetch_all(self.reader()).await?;
+                let items = rows.iter().map(group_from_row).collect::<Result<Vec<_>>>()?;
+                Ok(page_by_name(items, query.page_size(), |g| g.name.to_string()))
+            }
+
+            async fn delete_group(&self, change: &Change, id: Uuid) -> Result<u64> {
+                let mut tx = self.writer().begin().await?;
+                let rev = bump(&mut tx).await?;
+                let removed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM group_members WHERE group_id = $1 OR member_group_id = $1")
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let done = sqlx::query("DELETE FROM groups WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound(format!("group {id}")));
+                }
+                let mut change = change.clone();
+                if let Some(details) = change.details.as_object_mut() {
+                    details.insert("memberships_removed".into(), removed.into());
+                }
+                write_audit(&mut tx, rev, &change).await?;
+                tx.commit().await?;
+                Ok(removed as u64)
+            }
+
+            async fn add_members(&self, changes: &[Change], group: &Subject, members: &[Subject]) -> Result<u64> {
+                let mut tx = self.writer().begin().await?;
+                let rev = bump(&mut tx).await?;
+                let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM groups WHERE id = $1)")
+                    .bind(group.id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if !exists {
+                    return Err(StoreError::NotFound(format!("group {}", group.name)));
+                }
+                let mut added = 0;
+                for (member, change) in members.iter().zip(changes) {
+                    let (account, inner_group) = match member.kind {
+                        SubjectKind::Group => (None, Some(member.id)),
+                        _ => (Some(member.id), None),
+                    };
+                    let present: bool = sqlx::query_scalar(
+                        "SELECT EXISTS (SELECT 1 FROM group_members WHERE group_id = $1 AND (member_account_id = $2 OR member_group_id = $2))",
+                    )
+                    .bind(group.id)
+                    .bind(member.id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    if present {
+                        continue;
+                    }
+                    if let Some(inner) = inner_group {
+                        let sql = format!("{SUBGROUPS_OF_1} SELECT EXISTS (SELECT 1 FROM sub WHERE gid = $2)");
+                        let cycle: bool = sqlx::query_scalar(AssertSqlSafe(sql)).bind(inner).bind(group.id).fetch_one(&mut *tx).await?;
+                        if cycle {
+                            return Err(StoreError::Cycle { group: group.name.clone(), member: member.name.clone() });
+                        }
+                    }
+                    sqlx::query("INSERT INTO group_members (group_id, member_account_id, member_group_id) VALUES ($1, $2, $3)")
+                        .bind(group.id)
+                        .bind(account)
+                        .bind(inner_group)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| {
+                            if is_foreign_key_violation(&e) { StoreError::NotFound(member.to_string()) } else { e.into() }
+                        })?;
+                    write_audit(&mut tx, rev, change).await?;
+                    added += 1;
+                }
+                // Nothing added: roll back, so that no revision goes by without an event.
+                if added > 0 {
+                    tx.commit().await?;
+                }
+                Ok(added)
+            }
+
+            async fn remove_member(&self, change: &Change, group: Uuid, member: &Subject) -> Result<bool> {
+                let mut tx = begin(self, change).await?;
+                let done = sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND (member_account_id = $2 OR member_group_id = $2)")
+                    .bind(group)
+                    .bind(member.id)
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn members(&self, group: Uuid, effective: bool, query: &ListQuery) -> Result<Page<MemberEntry>> {
+                let (after_name, after_kind) = parse_member_cursor(query.after.as_deref());
+                let limit = i64::from(query.page_size()) + 1;
+                let source = if effective {
+                    format!(
+                        "{SUBGROUPS_OF_1}, m AS ( \
+                           SELECT a.kind AS kind, a.id AS id, a.name AS name FROM group_members gm JOIN sub ON gm.group_id = sub.gid JOIN accounts a ON a.id = gm.member_account_id \
+                           UNION \
+                           SELECT 'group', g.id, g.name FROM group_members gm JOIN sub ON gm.group_id = sub.gid JOIN groups g ON g.id = gm.member_group_id)"
+                    )
+                } else {
+                    "WITH m AS ( \
+                       SELECT a.kind AS kind, a.id AS id, a.name AS name FROM group_members gm JOIN accounts a ON a.id = gm.member_account_id WHERE gm.group_id = $1 \
+                       UNION ALL \
+                       SELECT 'group', g.id, g.name FROM group_members gm JOIN groups g ON g.id = gm.member_group_id WHERE gm.group_id = $1)"
+                        .to_owned()
+                };
+                let sql = format!(
+                    "{source} SELECT m.kind, m.id, m.name, \
+                       EXISTS (SELECT 1 FROM group_members d WHERE d.group_id = $1 AND (d.member_account_id = m.id OR d.member_group_id = m.id)) AS direct \
+                     FROM m WHERE m.name > $2 OR (m.name = $2 AND m.kind > $3) ORDER BY m.name, m.kind LIMIT $4"
+                );
+                let rows = sqlx::query(AssertSqlSafe(sql)).bind(group).bind(after_name).bind(after_kind).bind(limit).fetch_all(self.reader()).await?;
+                let items = rows
+                    .iter()
+                    .map(|row| Ok(MemberEntry { subject: subject_from_row(row)?, direct: row.try_get("direct")? }))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(page_by_name(items, query.page_size(), |m| member_cursor(m.subject.name.as_str(), m.subject.kind.as_str())))
+            }
+
+            async fn subjects_named(&self, name: &Name) -> Result<Vec<Subject>> {
+                let rows = sqlx::query(
+                    "SELECT kind, id, name FROM accounts WHERE name = $1 UNION ALL SELECT 'group', id, name FROM groups WHERE name = $1",
+                )
+                .bind(name.as_str())
+                .fetch_all(self.reader())
+                .await?;
+                rows.iter().map(subject_from_row).collect()
+            }
+
+            async fn subject_by_id(&self, kind: Option<SubjectKind>, id: Uuid) -> Result<Option<Subject>> {
+                let rows = sqlx::query(
+                    "SELECT kind, id, name FROM accounts WHERE id = $1 UNION ALL SELECT 'group', id, name FROM groups WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_all(self.reader())
+                .await?;
+                let subjects = rows.iter().map(subject_from_row).collect::<Result<Vec<_>>>()?;
+                Ok(subjects.into_iter().find(|s| kind.is_none_or(|k| k == s.kind)))
+            }
+
+            async fn password_hash(&self, account: Uuid) -> Result<Option<String>> {
+                Ok(sqlx::query_scalar("SELECT hash FROM password_credentials WHERE account_id = $1")
+                    .bind(account)
+                    .fetch_optional(self.reader())
+                    .await?)
+            }
+
+            async fn set_password_hash(&self, change: &Change, account: Uuid, hash: &str, end_sessions: bool) -> Result<()> {
+                let mut tx = begin(self, change).await?;
+                sqlx::query(
+                    "INSERT INTO password_credentials (account_id, hash, updated_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (account_id) DO UPDATE SET hash = excluded.hash, updated_at = excluded.updated_at",
+                )
+                .bind(account)
+                .bind(hash)
+                .bind(to_ms(change.at))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| if is_foreign_key_violation(&e) { StoreError::NotFound(format!("account {account}")) } else { e.into() })?;
+                if end_sessions {
+                    sqlx::query("DELETE FROM sessions WHERE account_id = $1").bind(account).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn create_session(&self, change: &Change, session: &SessionRecord, token: &TokenHash) -> Result<()> {
+                let mut tx = begin(self, change).await?;
+                sqlx::query(
+                    "INSERT INTO sessions (id, token_hash, account_id, created_at, expires_at, idle_timeout_ms, last_seen_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $4)",
+                )
+                .bind(session.id)
+                .bind(token.0.as_slice())
+                .bind(session.account_id)
+                .bind(to_ms(session.created_at))
+                .bind(to_ms(session.expires_at))
+                .bind(session.idle_timeout_secs * 1000)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn session(&self, token: &TokenHash, at: OffsetDateTime) -> Result<Option<(SessionRecord, CredentialOwner)>> {
+                let row = sqlx::query(
+                    "SELECT s.id AS session_id, s.account_id, s.created_at, s.expires_at AS session_expires_at, s.idle_timeout_ms, s.last_seen_at, \
+                            a.id, a.kind, a.name, a.disabled, a.valid_from, a.expires_at AS account_expires_at \
+                     FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = $1",
+                )
+                .bind(token.0.as_slice())
+                .fetch_optional(self.reader())
+                .await?;
+                let Some(row) = row else { return Ok(None) };
+                let idle_ms: i64 = row.try_get("idle_timeout_ms")?;
+                let session = SessionRecord {
+                    id: row.try_get("session_id")?,
+                    account_id: row.try_get("account_id")?,
+                    created_at: from_ms(row.try_get("created_at")?),
+                    expires_at: from_ms(row.try_get("session_expires_at")?),
+                    idle_timeout_secs: idle_ms / 1000,
+                    last_seen_at: from_ms(row.try_get("last_seen_at")?),
+                };
+                Ok(Some((session, owner_from_row(&row, at)?)))
+            }
+
+            async fn touch_session(&self, id: Uuid, at: OffsetDateTime) -> Result<()> {
+                sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id = $1").bind(id).bind(to_ms(at)).execute(self.writer()).await?;
+                Ok(())
+            }
+
+            async fn delete_session(&self, change: &Change, id: Uuid) -> Result<bool> {
+                let mut tx = begin(self, change).await?;
+                let done = sqlx::query("DELETE FROM sessions WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn create_api_token(&self, change: &Change, token: &ApiToken, hash: &TokenHash) -> Result<()> {
+                let mut tx = begin(self, change).await?;
+                sqlx::query(
+                    "INSERT INTO api_tokens (id, token_hash, account_id, label, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(token.id)
+                .bind(hash.0.as_slice())
+                .bind(token.account_id)
+                .bind(token.label.as_deref())
+                .bind(to_ms(token.created_at))
+                .bind(token.expires_at.map(to_ms))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| if is_foreign_key_violation(&e) { StoreError::NotFound("account".into()) } else { e.into() })?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn api_token(&self, token: &TokenHash, at: OffsetDateTime) -> Result<Option<(ApiToken, CredentialOwner)>> {
+                let sql = format!(
+                    "SELECT {API_TOKEN_COLUMNS}, a.id, a.kind, a.name, a.disabled, a.valid_from, a.expires_at AS account_expires_at \
+                     FROM api_tokens t JOIN accounts a ON a.id = t.account_id WHERE t.token_hash = $1"
+                );
+                let row = sqlx::query(AssertSqlSafe(sql)).bind(token.0.as_slice()).fetch_optional(self.reader()).await?;
+                let Some(row) = row else { return Ok(None) };
+                Ok(Some((api_token_from_row(&row)?, owner_from_row(&row, at)?)))
+            }
+
+            async fn list_api_tokens(&self, account: Uuid) -> Result<Vec<ApiToken>> {
+                let sql = format!("SELECT {API_TOKEN_COLUMNS} FROM api_tokens t WHERE t.account_id = $1 ORDER BY t.created_at, t.id");
+                let rows = sqlx::query(AssertSqlSafe(sql)).bind(account).fetch_all(self.reader()).await?;
+                rows.iter().map(api_token_from_row).collect()
+            }
+
+            async fn touch_api_token(&self, id: Uuid, at: OffsetDateTime) -> Result<()> {
+                sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1").bind(id).bind(to_ms(at)).execute(self.writer()).await?;
+                Ok(())
+            }
+
+            async fn revoke_api_token(&self, change: &Change, account: Uuid, id: Uuid) -> Result<bool> {
+                let mut tx = begin(self, change).await?;
+                let done = sqlx::query("UPDATE api_tokens SET revoked_at = $3 WHERE id = $1 AND account_id = $2 AND revoked_at IS NULL")
+                    .bind(id)
+                    .bind(account)
+                    .bind(to_ms(change.at))
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn record(&self, change: &Change) -> Result<()> {
+                begin(self, change).await?.commit().await?;
+                Ok(())
+            }
+
+            async fn audit(&self, query: &AuditQuery) -> Result<Page<AuditEvent>> {
+                let mut conditions: Vec<String> = Vec::new();
+                let mut n = 0;
+                let mut next = || {
+                    n += 1;
+                    format!("${n}")
+                };
+                if query.actor_id.is_some() { conditions.push(format!("actor_id = {}", next())); }
+                if query.actor_name.is_some() { conditions.push(format!("actor_name = {}", next())); }
+                if query.target_id.is_some() { conditions.push(format!("target_id = {}", next())); }
+                if query.target_name.is_some() { conditions.push(format!("target_name = {}", next())); }
+                if query.action_prefix.is_some() { conditions.push(format!("action >= {} AND action < {}", next(), next())); }
+                if query.since.is_some() { conditions.push(format!("at >= {}", next())); }
+                if query.before_seq.is_some() { conditions.push(format!("seq < {}", next())); }
+                let limit_param = next();
+                let filter = if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+                let sql = format!(
+                    "SELECT seq, id, revision, at, actor_id, actor_name, action, target_kind, target_id, target_name, details \
+                     FROM audit_events {filter} ORDER BY seq DESC LIMIT {limit_param}"
+                );
+                let mut q = sqlx::query(AssertSqlSafe(sql));
+                if let Some(v) = query.actor_id { q = q.bind(v); }
+                if let Some(v) = &query.actor_name { q = q.bind(v.clone()); }
+                if let Some(v) = query.target_id { q = q.bind(v); }
+                if let Some(v) = &query.target_name { q = q.bind(v.clone()); }
+                if let Some(v) = &query.action_prefix { q = q.bind(v.clone()).bind(prefix_end(v)); }
+                if let Some(v) = query.since { q = q.bind(to_ms(v)); }
+                if let Some(v) = query.before_seq { q = q.bind(v); }
+                let page = ListQuery { limit: query.limit, ..ListQuery::default() }.page_size();
+                let rows = q.bind(i64::from(page) + 1).fetch_all(self.reader()).await?;
+                let mut events = Vec::with_capacity(rows.len());
+                let mut seqs = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let details: String = row.try_get("details")?;
+                    seqs.push(row.try_get::<i64, _>("seq")?);
+                    events.push(AuditEvent {
+                        id: row.try_get("id")?,
+                        revision: row.try_get("revision")?,
+                        at: from_ms(row.try_get("at")?),
+                        actor_id: row.try_get("actor_id")?,
+                        actor_name: row.try_get("actor_name")?,
+                        action: row.try_get("action")?,
+                        target_kind: row.try_get("target_kind")?,
+                        target_id: row.try_get("target_id")?,
+                        target_name: row.try_get("target_name")?,
+                        details: serde_json::from_str(&details).map_err(|e| decode_err("audit details", e))?,
+                    });
+                }
+                let next_cursor = if events.len() > page as usize {
+                    events.truncate(page as usize);
+                    Some(seqs[page as usize - 1].to_string())
+                } else {
+                    None
+                };
+                Ok(Page { items: events, next_cursor })
+            }
+        }
+    };
+}
+
+pub(crate) use impl_store;

@@ -62,8 +62,10 @@ pub struct AuthConfig {
     /// Whether users may rename themselves (administrators always may).
     pub allow_username_change: bool,
     pub argon2: Argon2Config,
-    /// Failed password attempts per account name (and per client address) before a soft lock.
+    /// Failed password attempts per account name before a soft lock.
     pub max_failed_logins: u32,
+    /// Failed password attempts per client address (all names together) before a soft lock.
+    pub max_failed_logins_per_client: u32,
     /// The window over which failures count, and the lock's length (`15m`).
     pub failed_login_window: String,
 }
@@ -108,6 +110,7 @@ impl Default for AuthConfig {
             allow_username_change: true,
             argon2: Argon2Config::default(),
             max_failed_logins: 5,
+            max_failed_logins_per_client: 50,
             failed_login_window: "15m".into(),
         }
     }
@@ -190,7 +193,7 @@ impl Config {
         if self.server.behind_proxy && self.server.trusted_proxies.is_empty() {
             return Err(ConfigError::Invalid("server.behind_proxy = true needs server.trusted_proxies".into()));
         }
-        if self.server.admin_listen == Some(self.server.listen) {
+        if self.server.admin_listen == Some(self.server.listen) && self.server.listen.port() != 0 {
             return Err(ConfigError::Invalid("server.admin_listen must differ from server.listen".into()));
         }
         let a = &self.auth.argon2;

@@ -30,7 +30,10 @@ const TOUCH_EVERY: Duration = Duration::seconds(60);
 pub struct Auth {
     ctx: Context,
     directory: Directory,
-    throttle: Arc<Mutex<Throttle>>,
+    /// Failures per account name.
+    by_name: Arc<Mutex<Throttle>>,
+    /// Failures per client address, over all names (a spray across many names).
+    by_client: Arc<Mutex<Throttle>>,
 }
 
 /// Filters of an audit listing, as the API receives them.
@@ -53,34 +56,29 @@ fn random_token(kind: TokenKind) -> Result<Secret> {
 impl Auth {
     pub fn new(ctx: Context, directory: Directory) -> Self {
         let window = Duration::seconds(ctx.times.failed_login_window_secs);
-        let throttle = Throttle::new(ctx.config.auth.max_failed_logins, window);
-        Self { ctx, directory, throttle: Arc::new(Mutex::new(throttle)) }
+        let by_name = Throttle::new(ctx.config.auth.max_failed_logins, window);
+        let by_client = Throttle::new(ctx.config.auth.max_failed_logins_per_client, window);
+        Self { ctx, directory, by_name: Arc::new(Mutex::new(by_name)), by_client: Arc::new(Mutex::new(by_client)) }
     }
 
-    fn throttle(&self) -> std::sync::MutexGuard<'_, Throttle> {
-        self.throttle.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn throttle_keys(name: &str, client: Option<IpAddr>) -> Vec<String> {
-        let mut keys = vec![format!("name:{}", name.trim().to_lowercase())];
-        if let Some(ip) = client {
-            keys.push(format!("ip:{ip}"));
+    /// Applies `f` to each throttle with the key it counts.
+    fn throttles<T>(&self, name: &str, client: Option<IpAddr>, mut f: impl FnMut(&mut Throttle, &str) -> Option<T>) -> Option<T> {
+        fn lock(m: &Mutex<Throttle>) -> std::sync::MutexGuard<'_, Throttle> {
+            m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
         }
-        keys
+        let name_key = name.trim().to_lowercase();
+        if let Some(out) = f(&mut lock(&self.by_name), &name_key) {
+            return Some(out);
+        }
+        client.and_then(|ip| f(&mut lock(&self.by_client), &ip.to_string()))
     }
 
     /// Checks a name and password. Every failure is [`ServiceError::AuthFailed`] (or
     /// `RateLimited` while locked) whatever its cause.
     pub async fn verify_password(&self, name: &str, password: &Secret, client: Option<IpAddr>) -> Result<Subject> {
         let now = self.ctx.now();
-        let keys = Self::throttle_keys(name, client);
-        {
-            let mut throttle = self.throttle();
-            for key in &keys {
-                if let Err(retry) = throttle.check(key, now) {
-                    return Err(ServiceError::RateLimited { retry_after_secs: retry.whole_seconds().max(1) });
-                }
-            }
+        if let Some(retry) = self.throttles(name, client, |t, key| t.check(key, now).err()) {
+            return Err(ServiceError::RateLimited { retry_after_secs: retry.whole_seconds().max(1) });
         }
         let owner = match Name::parse(name) {
             Ok(name) => self.ctx.store.account(&NameOrId::Name(name), now).await?,
@@ -97,9 +95,10 @@ impl Auth {
         };
         match (owner, verdict) {
             (Some(CredentialOwner { subject, active: true }), Verdict::Match | Verdict::MatchNeedsRehash) => {
-                for key in &keys {
-                    self.throttle().record_success(key);
-                }
+                self.throttles(name, client, |t, key| -> Option<()> {
+                    t.record_success(key);
+                    None
+                });
                 if verdict == Verdict::MatchNeedsRehash {
                     let hash = self.ctx.hasher.hash(password).await?;
                     let change = Change::new(now, Some(&subject), "credential.password.rehash", Some(&subject));
@@ -108,9 +107,10 @@ impl Auth {
                 Ok(subject)
             }
             (owner, _) => {
-                for key in &keys {
-                    self.throttle().record_failure(key, now);
-                }
+                self.throttles(name, client, |t, key| -> Option<()> {
+                    t.record_failure(key, now);
+                    None
+                });
                 let target = owner.map(|o| o.subject);
                 let change = Change::new(now, None, "auth.login.failed", target.as_ref())
                     .with_details(json!({ "client": client.map(|ip| ip.to_string()) }));

@@ -1,0 +1,494 @@
+//! Integration tests of `wardend`'s REST API: a real server on an ephemeral port, a real
+//! SQLite database in a temporary directory, a manual clock, driven through `warden-client`.
+
+use std::sync::Arc;
+
+use time::{Duration, OffsetDateTime};
+use warden_client::{AuditQuery, Client, ClientError, ListQuery, MembersQuery};
+use warden_core::api::{CreateApiToken, CreateGroup, CreateServiceAccount, CreateUser, UpdateUser};
+use warden_server::clock::ManualClock;
+use warden_server::config::Config;
+use warden_server::services::recovery;
+
+struct TestServer {
+    running: warden_server::Running,
+    clock: Arc<ManualClock>,
+    url: String,
+    admin_url: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.server.listen = "127.0.0.1:0".parse().unwrap();
+        config.database.url = format!("sqlite://{}/warden.db", dir.path().display());
+        config.server.control_socket = dir.path().join("wardend.sock");
+        config.auth.argon2.memory_kib = 64;
+        config.auth.argon2.iterations = 1;
+        tweak(&mut config);
+        let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
+        let running = warden_server::start(config, clock.clone(), false).await.unwrap();
+        let url = format!("http://{}", running.public_addr);
+        let admin_url = running.admin_addr.map(|a| format!("http://{a}"));
+        Self { running, clock, url, admin_url, _dir: dir }
+    }
+
+    fn anonymous(&self) -> Client {
+        Client::new(self.admin_url.as_deref().unwrap_or(&self.url)).unwrap()
+    }
+
+    /// Recovers `admin` as the host would and returns a client holding its session.
+    async fn admin(&self) -> Client {
+        let password = recovery::recover_account(&self.running.context, "admin").await.unwrap();
+        let login = self.anonymous().login("admin", password.expose()).await.unwrap();
+        self.anonymous().with_bearer(login.token.expose())
+    }
+}
+
+fn user(name: &str) -> CreateUser {
+    CreateUser { name: name.into(), password: Some(warden_core::credential::Secret::new("correct horse battery")), ..CreateUser::default() }
+}
+
+fn code(e: &ClientError) -> &str {
+    e.code()
+}
+
+#[tokio::test]
+async fn break_glass_accounts_have_no_credential_until_recovered() {
+    let server = TestServer::start().await;
+    for name in ["admin", "idm_admin"] {
+        let e = server.anonymous().login(name, "").await.unwrap_err();
+        assert_eq!(code(&e), "auth.failed");
+    }
+    let admin = server.admin().await;
+    let me = admin.whoami().await.unwrap();
+    assert_eq!(me.account.name.as_str(), "admin");
+    assert!(me.permissions.contains(&"warden:users:write".to_owned()));
+    // Recovery again ends the earlier session.
+    recovery::recover_account(&server.running.context, "admin").await.unwrap();
+    assert_eq!(code(&admin.whoami().await.unwrap_err()), "unauthenticated");
+    let audit = server.admin().await.audit(&AuditQuery { action: Some("account.recover".into()), ..Default::default() }).await.unwrap();
+    assert_eq!(audit.items.len(), 3, "two logins and the explicit recovery");
+    assert!(audit.items.iter().all(|e| e.actor_id.is_none() && e.target_name.as_deref() == Some("admin")));
+    let e = recovery::recover_account(&server.running.context, "alice").await.unwrap_err();
+    assert_eq!(e.code(), "validation");
+}
+
+#[tokio::test]
+async fn login_logout_and_sessions_expire() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    admin.create_user(&user("alice")).await.unwrap();
+    let login = server.anonymous().login("Alice", "correct horse battery").await.unwrap();
+    assert!(login.token.expose().starts_with("wds_"));
+    let alice = server.anonymous().with_bearer(login.token.expose());
+    assert_eq!(alice.whoami().await.unwrap().account.name.as_str(), "alice");
+    alice.logout().await.unwrap();
+    assert_eq!(code(&alice.whoami().await.unwrap_err()), "unauthenticated");
+
+    // Idle timeout (1h by default): used within the hour stays alive, then lapses.
+    let login = server.anonymous().login("alice", "correct horse battery").await.unwrap();
+    let alice = server.anonymous().with_bearer(login.token.expose());
+    server.clock.advance(Duration::minutes(50));
+    alice.whoami().await.unwrap();
+    server.clock.advance(Duration::minutes(50));
+    alice.whoami().await.unwrap();
+    server.clock.advance(Duration::minutes(61));
+    assert_eq!(code(&alice.whoami().await.unwrap_err()), "unauthenticated");
+
+    // Absolute lifetime (12h) even when used constantly.
+    let login = server.anonymous().login("alice", "correct horse battery").await.unwrap();
+    let alice = server.anonymous().with_bearer(login.token.expose());
+    for _ in 0..12 {
+        server.clock.advance(Duration::minutes(59));
+        alice.whoami().await.unwrap();
+    }
+    server.clock.advance(Duration::minutes(13));
+    assert_eq!(code(&alice.whoami().await.unwrap_err()), "unauthenticated");
+
+    // Garbage and unknown tokens.
+    for token in ["nonsense", "wds_0000", &format!("wds_{}", "0".repeat(64)), &format!("wdn_{}", "0".repeat(64))] {
+        assert_eq!(code(&server.anonymous().with_bearer(token).whoami().await.unwrap_err()), "unauthenticated");
+    }
+    assert_eq!(code(&server.anonymous().whoami().await.unwrap_err()), "unauthenticated");
+}
+
+#[tokio::test]
+async fn unknown_user_and_wrong_password_are_indistinguishable_and_guessing_locks() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    admin.create_user(&user("alice")).await.unwrap();
+    let wrong = server.anonymous().login("alice", "wrong password!").await.unwrap_err();
+    let unknown = server.anonymous().login("nobody", "wrong password!").await.unwrap_err();
+    let (ClientError::Api(a), ClientError::Api(b)) = (&wrong, &unknown) else { panic!("expected problems") };
+    assert_eq!((a.status, &a.code, &a.detail), (b.status, &b.code, &b.detail));
+    assert_eq!(a.status, 401);
+
+    // Soft lock after 5 failures per name, for real and made-up names alike.
+    for name in ["alice", "nobody"] {
+        for _ in 0..4 {
+            let _ = server.anonymous().login(name, "still wrong").await;
+        }
+        let e = server.anonymous().login(name, "correct horse battery").await.unwrap_err();
+        assert_eq!(code(&e), "auth.rate_limited", "{name}");
+        assert_eq!(e.status(), Some(429));
+    }
+    server.clock.advance(Duration::minutes(16));
+    server.anonymous().login("alice", "correct horse battery").await.unwrap();
+    let failures = admin.audit(&AuditQuery { action: Some("auth.login.failed".into()), ..Default::default() }).await.unwrap();
+    assert_eq!(failures.items.len(), 10);
+}
+
+#[tokio::test]
+async fn basic_auth_and_bcrypt_import_upgrade() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let bcrypt_hash = bcrypt::hash("imported-secret-1", 4).unwrap();
+    let mut bob = user("bob");
+    bob.password = Some(warden_core::credential::Secret::new(bcrypt_hash));
+    let created = admin.create_user(&bob).await.unwrap();
+    assert!(created.has_password);
+    let store = &server.running.context.store;
+    assert!(store.password_hash(created.id).await.unwrap().unwrap().starts_with("$2b$"));
+    let basic = server.anonymous().with_basic("bob", "imported-secret-1");
+    assert_eq!(basic.whoami().await.unwrap().account.name.as_str(), "bob");
+    let upgraded = store.password_hash(created.id).await.unwrap().unwrap();
+    assert!(upgraded.starts_with("$argon2id$"), "re-hashed on first login: {upgraded}");
+    basic.whoami().await.unwrap();
+    assert_eq!(code(&server.anonymous().with_basic("bob", "imported-secret-2").whoami().await.unwrap_err()), "auth.failed");
+    let rehash = admin.audit(&AuditQuery { action: Some("credential.password.rehash".into()), ..Default::default() }).await.unwrap();
+    assert_eq!(rehash.items.len(), 1);
+}
+
+#[tokio::test]
+async fn only_break_glass_accounts_may_change_the_directory() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    admin.create_user(&user("alice")).await.unwrap();
+    let alice = server.anonymous().with_basic("alice", "correct horse battery");
+    let e = alice.create_user(&user("mallory")).await.unwrap_err();
+    assert_eq!((code(&e), e.status()), ("forbidden", Some(403)));
+    assert_eq!(code(&alice.list_users(&ListQuery::default()).await.unwrap_err()), "forbidden");
+    assert_eq!(code(&alice.audit(&AuditQuery::default()).await.unwrap_err()), "forbidden");
+    assert!(admin.get_user("mallory").await.is_err(), "nothing written");
+    // The break-glass accounts themselves are protected.
+    for e in [
+        admin.delete_user("admin").await.unwrap_err(),
+        admin.disable_user("idm_admin").await.unwrap_err(),
+        admin.rename_user("admin", "root").await.unwrap_err(),
+    ] {
+        assert_eq!(code(&e), "account.protected");
+    }
+}
+
+#[tokio::test]
+async fn users_crud_rename_disable_and_validation() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let full = CreateUser {
+        name: "Carol".into(),
+        display_name: Some("Carol C.".into()),
+        first_name: Some("Carol".into()),
+        last_name: Some("Clark".into()),
+        birthday: Some(time::macros::date!(1990 - 05 - 17)),
+        emails: vec!["carol@example.org".into(), "cc@example.net".into()],
+        phones: vec!["+49 30 123456".into()],
+        avatar_url: Some("https://example.org/carol.png".into()),
+        ..user("carol")
+    };
+    let carol = admin.create_user(&full).await.unwrap();
+    assert_eq!(carol.name.as_str(), "carol");
+    assert!(carol.profile.emails[0].primary && carol.profile.emails[0].address == "carol@example.org");
+    assert_eq!(admin.get_user(&carol.id.to_string()).await.unwrap(), carol);
+
+    let patch = UpdateUser { display_name: Some(None), emails: Some(vec!["new@example.org".into()]), ..UpdateUser::default() };
+    let updated = admin.update_user("carol", &patch).await.unwrap();
+    assert_eq!(updated.profile.display_name, None);
+    assert_eq!(updated.profile.emails.len(), 1);
+    assert_eq!(updated.profile.first_name.as_deref(), Some("Carol"));
+
+    let renamed = admin.rename_user("carol", "carol.clark").await.unwrap();
+    assert_eq!(renamed.id, carol.id);
+    assert_eq!(code(&admin.get_user("carol").await.unwrap_err()), "not_found");
+    admin.create_user(&user("dave")).await.unwrap();
+    assert_eq!(code(&admin.rename_user("dave", "Carol.Clark").await.unwrap_err()), "name.taken");
+
+    admin.disable_user("dave").await.unwrap();
+    assert_eq!(code(&server.anonymous().login("dave", "correct horse battery").await.unwrap_err()), "auth.failed");
+    admin.enable_user("dave").await.unwrap();
+    server.anonymous().login("dave", "correct horse battery").await.unwrap();
+
+    // Bad input: each a clear error, nothing written.
+    let before = server.running.context.store.revision().await.unwrap();
+    for (bad, expected) in [
+        (user("1abc"), "validation"),
+        (user("a b"), "validation"),
+        (user("dave"), "name.taken"),
+        (user("DAVE"), "name.taken"),
+        (CreateUser { emails: vec!["not-an-email".into()], ..user("erin") }, "validation"),
+        (CreateUser { password: Some(warden_core::credential::Secret::new("short")), ..user("erin") }, "validation"),
+        (CreateUser { birthday: Some(time::macros::date!(2999 - 01 - 01)), ..user("erin") }, "validation"),
+    ] {
+        let e = admin.create_user(&bad).await.unwrap_err();
+        assert_eq!(code(&e), expected, "{}", bad.name);
+    }
+    assert_eq!(server.running.context.store.revision().await.unwrap(), before, "refused requests wrote nothing");
+    assert_eq!(code(&admin.get_user("erin").await.unwrap_err()), "not_found");
+
+    admin.delete_user("dave").await.unwrap();
+    assert_eq!(code(&admin.delete_user("dave").await.unwrap_err()), "not_found");
+}
+
+#[tokio::test]
+async fn malformed_requests_get_problem_json() {
+    let server = TestServer::start_with(|c| c.server.max_body_bytes = 4096).await;
+    let admin_client = server.admin().await;
+    let token = {
+        let login = server.anonymous().login("admin", &recovery::recover_account(&server.running.context, "admin").await.unwrap().expose().to_owned()).await.unwrap();
+        login.token.expose().to_owned()
+    };
+    drop(admin_client);
+    let http = reqwest::Client::new();
+    let url = format!("{}/api/v1/users", server.url);
+    let send = |body: String, content_type: &'static str| {
+        http.post(&url).bearer_auth(&token).header("content-type", content_type).body(body).send()
+    };
+    let cases = [
+        (send("{bad json".into(), "application/json").await.unwrap(), 400, "json.malformed"),
+        (send(r#"{"name":"x"}"#.into(), "text/plain").await.unwrap(), 415, "content_type.unsupported"),
+        (send(format!(r#"{{"name":"x","display_name":"{}"}}"#, "a".repeat(8000)), "application/json").await.unwrap(), 413, "body.too_large"),
+        (send(r#"{"name":"x","shoe_size":44}"#.into(), "application/json").await.unwrap(), 400, "validation"),
+        (send(r#"{"name":42}"#.into(), "application/json").await.unwrap(), 400, "validation"),
+        (http.get(format!("{}/api/v1/nope", server.url)).send().await.unwrap(), 404, "route.not_found"),
+        (http.put(&url).bearer_auth(&token).send().await.unwrap(), 405, "method.not_allowed"),
+        (http.get(format!("{}/api/v1/users?limit=lots", server.url)).bearer_auth(&token).send().await.unwrap(), 400, "validation"),
+    ];
+    for (response, status, code) in cases {
+        assert_eq!(response.status().as_u16(), status, "{code}");
+        assert_eq!(response.headers()["content-type"], "application/problem+json", "{code}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["code"], code);
+        let text = body.to_string();
+        assert!(!text.contains("sqlx") && !text.contains("SELECT") && !text.contains("panicked"), "{text}");
+    }
+    let unauth = http.get(&url).send().await.unwrap();
+    assert_eq!(unauth.status().as_u16(), 401);
+    assert!(unauth.headers()["www-authenticate"].to_str().unwrap().contains("Bearer"));
+}
+
+#[tokio::test]
+async fn nested_groups_cycles_and_deletion() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    for name in ["alice", "bob", "carol"] {
+        admin.create_user(&user(name)).await.unwrap();
+    }
+    admin.create_service_account(&CreateServiceAccount { name: "ci-bot".into(), ..Default::default() }).await.unwrap();
+    for name in ["staff", "engineering", "platform"] {
+        admin.create_group(&CreateGroup { name: name.into(), description: Some(format!("the {name}")) }).await.unwrap();
+    }
+    admin.add_members("staff", &["user:alice".into(), "group:engineering".into()]).await.unwrap();
+    admin.add_members("engineering", &["bob".into(), "platform".into()]).await.unwrap();
+    let added = admin.add_members("platform", &["carol".into(), "sa:ci-bot".into(), "carol".into()]).await.unwrap();
+    assert_eq!(added.added, 2, "duplicates are skipped");
+
+    let effective = admin.group_members("staff", &MembersQuery { effective: true, ..Default::default() }).await.unwrap();
+    let names: std::collections::BTreeSet<(String, bool)> = effective.items.iter().map(|m| (m.subject.to_string(), m.direct)).collect();
+    let expected = [
+        ("user:alice", true),
+        ("user:bob", false),
+        ("user:carol", false),
+        ("sa:ci-bot", false),
+        ("group:engineering", true),
+        ("group:platform", false),
+    ]
+    .map(|(n, d)| (n.to_owned(), d))
+    .into();
+    assert_eq!(names, expected);
+    let direct = admin.group_members("staff", &MembersQuery::default()).await.unwrap();
+    assert_eq!(direct.items.len(), 2);
+
+    // Cycles are refused, and a failed batch writes nothing.
+    let e = admin.add_members("platform", &["group:staff".into()]).await.unwrap_err();
+    assert_eq!((code(&e), e.status()), ("group.cycle", Some(409)));
+    assert_eq!(code(&admin.add_members("staff", &["group:staff".into()]).await.unwrap_err()), "group.cycle");
+    let e = admin.add_members("staff", &["user:carol".into(), "user:nobody".into()]).await.unwrap_err();
+    assert_eq!(code(&e), "not_found");
+    assert_eq!(admin.get_group("staff").await.unwrap().member_count, 2, "carol was not added");
+
+    // Ambiguous bare names.
+    admin.create_group(&CreateGroup { name: "alice".into(), description: None }).await.unwrap();
+    assert_eq!(code(&admin.add_members("staff", &["alice".into()]).await.unwrap_err()), "member.ambiguous");
+
+    // Deleting a group removes memberships, never accounts.
+    admin.delete_group("engineering").await.unwrap();
+    let effective = admin.group_members("staff", &MembersQuery { effective: true, ..Default::default() }).await.unwrap();
+    assert_eq!(effective.items.len(), 1);
+    admin.get_user("bob").await.unwrap();
+    assert_eq!(admin.group_members("platform", &MembersQuery::default()).await.unwrap().items.len(), 2);
+
+    // Deleting an account removes it from every group.
+    admin.delete_user("carol").await.unwrap();
+    assert_eq!(admin.group_members("platform", &MembersQuery::default()).await.unwrap().items.len(), 1);
+    admin.remove_member("platform", "sa:ci-bot").await.unwrap();
+    assert_eq!(code(&admin.remove_member("platform", "sa:ci-bot").await.unwrap_err()), "not_found");
+}
+
+#[tokio::test]
+async fn api_tokens_expire_and_revoke_and_never_leak() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    admin.create_service_account(&CreateServiceAccount { name: "ci-bot".into(), description: Some("CI".into()), managed_by: None }).await.unwrap();
+    let created = admin
+        .create_api_token("ci-bot", &CreateApiToken { label: Some("deploy".into()), expires_in: Some("1d".into()) })
+        .await
+        .unwrap();
+    let token = created.token.expose().to_owned();
+    assert!(token.starts_with("wdn_"));
+    let bot = server.anonymous().with_bearer(&token);
+    let me = bot.whoami().await.unwrap();
+    assert_eq!(me.account.name.as_str(), "ci-bot");
+    assert_eq!(me.credential_id, Some(created.info.id));
+
+    let listed = admin.list_api_tokens("ci-bot", &Default::default()).await.unwrap();
+    assert_eq!(listed.items.len(), 1);
+    assert!(listed.items[0].last_used_at.is_some());
+    let listing = serde_json::to_string(&listed).unwrap();
+    assert!(!listing.contains(&token[4..]), "token secret never listed");
+
+    // Expiry.
+    server.clock.advance(Duration::hours(25));
+    assert_eq!(code(&bot.whoami().await.unwrap_err()), "unauthenticated");
+
+    // Revocation (the admin's own session has expired too by now).
+    let admin = server.admin().await;
+    let second = admin.create_api_token("ci-bot", &CreateApiToken::default()).await.unwrap();
+    let bot = server.anonymous().with_bearer(second.token.expose());
+    bot.whoami().await.unwrap();
+    admin.revoke_api_token("ci-bot", second.info.id).await.unwrap();
+    assert_eq!(code(&bot.whoami().await.unwrap_err()), "unauthenticated");
+    assert_eq!(code(&admin.revoke_api_token("ci-bot", second.info.id).await.unwrap_err()), "not_found");
+    assert_eq!(code(&admin.create_api_token("ci-bot", &CreateApiToken { label: None, expires_in: Some("soon".into()) }).await.unwrap_err()), "validation");
+
+    // The audit log records token events without the secret.
+    let events = admin.audit(&AuditQuery { target: Some("ci-bot".into()), ..Default::default() }).await.unwrap();
+    let text = serde_json::to_string(&events).unwrap();
+    assert!(text.contains("api_token.create") && text.contains("api_token.revoke"));
+    assert!(!text.contains(&token[4..]) && !text.contains(&second.token.expose()[4..]));
+    assert!(!text.contains("argon2"));
+}
+
+#[tokio::test]
+async fn lists_paginate_and_filter() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    for i in 0..25 {
+        admin.create_user(&CreateUser { name: format!("user{i:02}"), ..CreateUser::default() }).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = admin.list_users(&ListQuery { prefix: Some("user".into()), cursor: cursor.clone(), limit: Some(10) }).await.unwrap();
+        seen.extend(page.items.into_iter().map(|u| u.name.to_string()));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (0..25).map(|i| format!("user{i:02}")).collect();
+    assert_eq!(seen, expected);
+    let page = admin.list_users(&ListQuery { prefix: Some("USER1".into()), ..Default::default() }).await.unwrap();
+    assert_eq!(page.items.len(), 10);
+    let page = admin.list_users(&ListQuery { limit: Some(5000), ..Default::default() }).await.unwrap();
+    assert_eq!(page.items.len(), 27, "25 users and the two break-glass accounts");
+}
+
+#[tokio::test]
+async fn self_rename_follows_config() {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    admin.create_user(&user("alice")).await.unwrap();
+    let alice = server.anonymous().with_basic("alice", "correct horse battery");
+    let renamed = alice.rename_self("alicia").await.unwrap();
+    assert_eq!(renamed.name.as_str(), "alicia");
+    // Not someone else, though.
+    admin.create_user(&user("bob")).await.unwrap();
+    let bob = server.anonymous().with_basic("bob", "correct horse battery");
+    assert_eq!(code(&bob.rename_user("alicia", "bobby").await.unwrap_err()), "forbidden");
+
+    let locked = TestServer::start_with(|c| c.auth.allow_username_change = false).await;
+    locked.admin().await.create_user(&user("alice")).await.unwrap();
+    let alice = locked.anonymous().with_basic("alice", "correct horse battery");
+    assert_eq!(code(&alice.rename_self("alicia").await.unwrap_err()), "rename.disabled");
+    locked.admin().await.rename_user("alice", "alicia").await.unwrap();
+}
+
+#[tokio::test]
+async fn admin_listener_serves_management_only_there() {
+    let server = TestServer::start_with(|c| c.server.admin_listen = Some("127.0.0.1:0".parse().unwrap())).await;
+    let admin = server.admin().await; // talks to the admin listener
+    admin.create_user(&user("alice")).await.unwrap();
+    let token = {
+        let pw = recovery::recover_account(&server.running.context, "idm_admin").await.unwrap();
+        Client::new(&server.url).unwrap().login("idm_admin", pw.expose()).await.unwrap().token
+    };
+    let public = Client::new(&server.url).unwrap().with_bearer(token.expose());
+    public.whoami().await.unwrap();
+    let e = public.list_users(&ListQuery::default()).await.unwrap_err();
+    assert_eq!((code(&e), e.status()), ("route.not_found", Some(404)));
+    let on_admin = Client::new(server.admin_url.as_deref().unwrap()).unwrap().with_bearer(token.expose());
+    assert!(on_admin.list_users(&ListQuery::default()).await.unwrap().items.len() >= 3);
+}
+
+#[tokio::test]
+async fn openapi_describes_every_route() {
+    let server = TestServer::start().await;
+    let doc: serde_json::Value = reqwest::get(format!("{}/api/v1/openapi.json", server.url)).await.unwrap().json().await.unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/api/v1/auth/login", "post"),
+        ("/api/v1/auth/logout", "post"),
+        ("/api/v1/self", "get"),
+        ("/api/v1/users", "get"),
+        ("/api/v1/users", "post"),
+        ("/api/v1/users/{user}", "patch"),
+        ("/api/v1/users/{user}/rename", "post"),
+        ("/api/v1/service-accounts/{sa}/tokens/{token_id}", "delete"),
+        ("/api/v1/groups/{group}/members", "get"),
+        ("/api/v1/groups/{group}/members/{member}", "delete"),
+        ("/api/v1/audit", "get"),
+    ] {
+        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} missing from OpenAPI");
+    }
+    let ready: serde_json::Value = reqwest::get(format!("{}/readyz", server.url)).await.unwrap().json().await.unwrap();
+    assert_eq!(ready["backend"], "sqlite");
+}
+
+#[tokio::test]
+async fn serves_tls_with_configured_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let status = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl is needed to make a test certificate");
+    assert!(status.success());
+    let server = TestServer::start_with(|c| c.server.tls = Some(warden_server::config::TlsConfig { cert: cert.clone(), key: key.clone() })).await;
+    let root = reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap();
+    let https = reqwest::Client::builder().tls_certs_only([root]).build().unwrap();
+    let url = format!("https://localhost:{}/healthz", server.running.public_addr.port());
+    assert_eq!(https.get(&url).send().await.unwrap().text().await.unwrap(), "ok");
+    assert!(reqwest::get(format!("http://{}/healthz", server.running.public_addr)).await.is_err(), "no plain HTTP on the TLS port");
+}

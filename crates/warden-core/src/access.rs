@@ -101,11 +101,7 @@ impl Principal {
 
 /// The permissions an account holds over Warden's API.
 pub fn grants_for(account: Uuid) -> BTreeSet<Permission> {
-    if account == ADMIN_ID || account == IDM_ADMIN_ID {
-        Permission::ALL.into_iter().collect()
-    } else {
-        BTreeSet::new()
-    }
+    if account == ADMIN_ID || account == IDM_ADMIN_ID { Permission::ALL.into_iter().collect() } else { BTreeSet::new() }
 }
 
 #[cfg(test)]

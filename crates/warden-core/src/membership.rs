@@ -27,10 +27,10 @@ impl Membership {
 
     /// Adds `member` to `group`, refusing a change that would make a group contain itself.
     pub fn add_member(&mut self, group: Uuid, member: Member) -> Result<bool, CoreError> {
-        if let (SubjectKind::Group, inner) = member {
-            if inner == group || self.is_effective_member(group, inner) {
-                return Err(CoreError::MembershipCycle { group, member: inner });
-            }
+        if let (SubjectKind::Group, inner) = member
+            && (inner == group || self.is_effective_member(group, inner))
+        {
+            return Err(CoreError::MembershipCycle { group, member: inner });
         }
         Ok(self.members.entry(group).or_default().insert(member))
     }

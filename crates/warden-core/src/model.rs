@@ -17,10 +17,8 @@ pub const ADMIN_ID: Uuid = Uuid::from_u128(0x0000_0000_0000_7000_8000_0000_0000_
 pub const IDM_ADMIN_ID: Uuid = Uuid::from_u128(0x0000_0000_0000_7000_8000_0000_0000_0002);
 
 /// The break-glass accounts, created at start-up without a credential.
-pub const BREAK_GLASS: [(Uuid, &str, &str); 2] = [
-    (ADMIN_ID, "admin", "Break-glass system administrator"),
-    (IDM_ADMIN_ID, "idm_admin", "Break-glass identity administrator"),
-];
+pub const BREAK_GLASS: [(Uuid, &str, &str); 2] =
+    [(ADMIN_ID, "admin", "Break-glass system administrator"), (IDM_ADMIN_ID, "idm_admin", "Break-glass identity administrator")];
 
 /// What kind of thing a subject is. Accounts (users and service accounts) share one name
 /// space; groups have their own.
@@ -351,11 +349,7 @@ fn check_email(address: &str) -> Result<String, CoreError> {
         && address.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') && !domain.contains('@')
         });
-    if valid {
-        Ok(address.to_owned())
-    } else {
-        Err(CoreError::validation("email", format!("{address:?} is not an e-mail address")))
-    }
+    if valid { Ok(address.to_owned()) } else { Err(CoreError::validation("email", format!("{address:?} is not an e-mail address"))) }
 }
 
 fn check_phone(number: &str) -> Result<String, CoreError> {
@@ -364,11 +358,7 @@ fn check_phone(number: &str) -> Result<String, CoreError> {
     let valid = (3..=20).contains(&digits)
         && number.len() <= 32
         && number.chars().enumerate().all(|(i, c)| c.is_ascii_digit() || matches!(c, ' ' | '-' | '(' | ')' | '.') || (c == '+' && i == 0));
-    if valid {
-        Ok(number.to_owned())
-    } else {
-        Err(CoreError::validation("phone", format!("{number:?} is not a phone number")))
-    }
+    if valid { Ok(number.to_owned()) } else { Err(CoreError::validation("phone", format!("{number:?} is not a phone number"))) }
 }
 
 fn check_url(value: Option<String>) -> Result<Option<String>, CoreError> {
@@ -434,10 +424,8 @@ fn check_addresses(addresses: Vec<PostalAddress>) -> Result<Vec<PostalAddress>, 
 
 /// Validates every field of a profile; `today` bounds the birthday.
 pub fn validate_profile(profile: Profile, today: Date) -> Result<Profile, CoreError> {
-    if let Some(birthday) = profile.birthday {
-        if birthday > today {
-            return Err(CoreError::validation("birthday", "must not be in the future"));
-        }
+    if profile.birthday.is_some_and(|birthday| birthday > today) {
+        return Err(CoreError::validation("birthday", "must not be in the future"));
     }
     let emails: Vec<String> = primary_first(profile.emails.into_iter().map(|e| (e.address, e.primary)).collect());
     let phones: Vec<String> = primary_first(profile.phones.into_iter().map(|p| (p.number, p.primary)).collect());

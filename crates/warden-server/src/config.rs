@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use warden_core::credential::parse_duration_secs;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub server: ServerConfig,
@@ -123,12 +123,6 @@ impl Default for Argon2Config {
     }
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Self { server: ServerConfig::default(), database: DatabaseConfig::default(), auth: AuthConfig::default() }
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read configuration: {0}")]
@@ -160,8 +154,7 @@ impl Config {
         // prefix (WARDEN_LOG, WARDEN_CONFIG, the CLI's WARDEN_SERVER and WARDEN_TOKEN) are not
         // configuration keys and must not be read as such.
         let sections = ["WARDEN_SERVER__", "WARDEN_DATABASE__", "WARDEN_AUTH__"];
-        let vars: config::Map<String, String> =
-            std::env::vars().filter(|(k, _)| sections.iter().any(|s| k.starts_with(s))).collect();
+        let vars: config::Map<String, String> = std::env::vars().filter(|(k, _)| sections.iter().any(|s| k.starts_with(s))).collect();
         builder = builder.add_source(
             config::Environment::with_prefix("WARDEN")
                 .source(Some(vars))
@@ -203,7 +196,10 @@ impl Config {
             return Err(ConfigError::Invalid("auth.argon2.max_concurrent must be at least 1".into()));
         }
         if !(self.database.url.starts_with("sqlite:") || self.database.url.starts_with("postgres")) {
-            return Err(ConfigError::Invalid(format!("database.url must start with sqlite:// or postgres:// (got {:?})", redact_url(&self.database.url))));
+            return Err(ConfigError::Invalid(format!(
+                "database.url must start with sqlite:// or postgres:// (got {:?})",
+                redact_url(&self.database.url)
+            )));
         }
         Ok(())
     }

@@ -71,16 +71,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => serve(config).await,
         Command::RecoverAccount { account } => {
             let socket = config.server.control_socket.clone();
-            let password = match warden_server::control::request_recovery(&socket, &account).await? {
-                Some(password) => {
-                    eprintln!("recovered {account} through the running server");
-                    password
-                }
-                None => {
-                    eprintln!("no server answers on {}; opening the database directly", socket.display());
-                    let ctx = warden_server::context(config, Arc::new(SystemClock)).await?;
-                    recovery::recover_account(&ctx, &account).await?.expose().to_owned()
-                }
+            let password = if let Some(password) = warden_server::control::request_recovery(&socket, &account).await? {
+                eprintln!("recovered {account} through the running server");
+                password
+            } else {
+                eprintln!("no server answers on {}; opening the database directly", socket.display());
+                let ctx = warden_server::context(config, Arc::new(SystemClock)).await?;
+                recovery::recover_account(&ctx, &account).await?.expose().to_owned()
             };
             println!("{password}");
             Ok(())
@@ -111,10 +108,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let stop = running.stop_handle();
     tokio::spawn(async move {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return,
-        };
+        let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else { return };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {},
             _ = term.recv() => {},

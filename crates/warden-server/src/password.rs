@@ -46,8 +46,8 @@ struct Inner {
 
 impl PasswordHasher {
     pub fn new(config: &Argon2Config) -> Result<Self, HashError> {
-        let params = Params::new(config.memory_kib, config.iterations, config.parallelism, None)
-            .map_err(|e| HashError::Failed(e.to_string()))?;
+        let params =
+            Params::new(config.memory_kib, config.iterations, config.parallelism, None).map_err(|e| HashError::Failed(e.to_string()))?;
         let mut random = [0u8; 16];
         getrandom::fill(&mut random).map_err(|e| HashError::Failed(e.to_string()))?;
         let dummy = hash_with(&params, &hex::encode(random))?;
@@ -59,9 +59,7 @@ impl PasswordHasher {
         let _permit = self.inner.permits.acquire().await.map_err(|e| HashError::Failed(e.to_string()))?;
         let params = self.inner.params.clone();
         let password = password.clone();
-        tokio::task::spawn_blocking(move || hash_with(&params, password.expose()))
-            .await
-            .map_err(|e| HashError::Failed(e.to_string()))?
+        tokio::task::spawn_blocking(move || hash_with(&params, password.expose())).await.map_err(|e| HashError::Failed(e.to_string()))?
     }
 
     /// Checks `password` against `stored`, or against the dummy hash when there is none.

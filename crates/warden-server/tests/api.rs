@@ -1,6 +1,8 @@
 //! Integration tests of `wardend`'s REST API: a real server on an ephemeral port, a real
 //! SQLite database in a temporary directory, a manual clock, driven through `warden-client`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use time::{Duration, OffsetDateTime};
@@ -43,11 +45,15 @@ impl TestServer {
         Client::new(self.admin_url.as_deref().unwrap_or(&self.url)).unwrap()
     }
 
-    /// Recovers `admin` as the host would and returns a client holding its session.
-    async fn admin(&self) -> Client {
+    /// Recovers `admin` as the host would, logs in and returns the session token.
+    async fn admin_token(&self) -> String {
         let password = recovery::recover_account(&self.running.context, "admin").await.unwrap();
-        let login = self.anonymous().login("admin", password.expose()).await.unwrap();
-        self.anonymous().with_bearer(login.token.expose())
+        self.anonymous().login("admin", password.expose()).await.unwrap().token.expose().to_owned()
+    }
+
+    /// A client holding a fresh `admin` session.
+    async fn admin(&self) -> Client {
+        self.anonymous().with_bearer(self.admin_token().await)
     }
 }
 
@@ -248,12 +254,7 @@ async fn users_crud_rename_disable_and_validation() {
 #[tokio::test]
 async fn malformed_requests_get_problem_json() {
     let server = TestServer::start_with(|c| c.server.max_body_bytes = 4096).await;
-    let admin_client = server.admin().await;
-    let token = {
-        let login = server.anonymous().login("admin", &recovery::recover_account(&server.running.context, "admin").await.unwrap().expose().to_owned()).await.unwrap();
-        login.token.expose().to_owned()
-    };
-    drop(admin_client);
+    let token = server.admin_token().await;
     let http = reqwest::Client::new();
     let url = format!("{}/api/v1/users", server.url);
     let send = |body: String, content_type: &'static str| {
@@ -262,7 +263,11 @@ async fn malformed_requests_get_problem_json() {
     let cases = [
         (send("{bad json".into(), "application/json").await.unwrap(), 400, "json.malformed"),
         (send(r#"{"name":"x"}"#.into(), "text/plain").await.unwrap(), 415, "content_type.unsupported"),
-        (send(format!(r#"{{"name":"x","display_name":"{}"}}"#, "a".repeat(8000)), "application/json").await.unwrap(), 413, "body.too_large"),
+        (
+            send(format!(r#"{{"name":"x","display_name":"{}"}}"#, "a".repeat(8000)), "application/json").await.unwrap(),
+            413,
+            "body.too_large",
+        ),
         (send(r#"{"name":"x","shoe_size":44}"#.into(), "application/json").await.unwrap(), 400, "validation"),
         (send(r#"{"name":42}"#.into(), "application/json").await.unwrap(), 400, "validation"),
         (http.get(format!("{}/api/v1/nope", server.url)).send().await.unwrap(), 404, "route.not_found"),
@@ -344,11 +349,12 @@ async fn nested_groups_cycles_and_deletion() {
 async fn api_tokens_expire_and_revoke_and_never_leak() {
     let server = TestServer::start().await;
     let admin = server.admin().await;
-    admin.create_service_account(&CreateServiceAccount { name: "ci-bot".into(), description: Some("CI".into()), managed_by: None }).await.unwrap();
-    let created = admin
-        .create_api_token("ci-bot", &CreateApiToken { label: Some("deploy".into()), expires_in: Some("1d".into()) })
+    admin
+        .create_service_account(&CreateServiceAccount { name: "ci-bot".into(), description: Some("CI".into()), managed_by: None })
         .await
         .unwrap();
+    let created =
+        admin.create_api_token("ci-bot", &CreateApiToken { label: Some("deploy".into()), expires_in: Some("1d".into()) }).await.unwrap();
     let token = created.token.expose().to_owned();
     assert!(token.starts_with("wdn_"));
     let bot = server.anonymous().with_bearer(&token);
@@ -356,7 +362,7 @@ async fn api_tokens_expire_and_revoke_and_never_leak() {
     assert_eq!(me.account.name.as_str(), "ci-bot");
     assert_eq!(me.credential_id, Some(created.info.id));
 
-    let listed = admin.list_api_tokens("ci-bot", &Default::default()).await.unwrap();
+    let listed = admin.list_api_tokens("ci-bot", &warden_client::PageQuery::default()).await.unwrap();
     assert_eq!(listed.items.len(), 1);
     assert!(listed.items[0].last_used_at.is_some());
     let listing = serde_json::to_string(&listed).unwrap();
@@ -374,7 +380,10 @@ async fn api_tokens_expire_and_revoke_and_never_leak() {
     admin.revoke_api_token("ci-bot", second.info.id).await.unwrap();
     assert_eq!(code(&bot.whoami().await.unwrap_err()), "unauthenticated");
     assert_eq!(code(&admin.revoke_api_token("ci-bot", second.info.id).await.unwrap_err()), "not_found");
-    assert_eq!(code(&admin.create_api_token("ci-bot", &CreateApiToken { label: None, expires_in: Some("soon".into()) }).await.unwrap_err()), "validation");
+    assert_eq!(
+        code(&admin.create_api_token("ci-bot", &CreateApiToken { label: None, expires_in: Some("soon".into()) }).await.unwrap_err()),
+        "validation"
+    );
 
     // The audit log records token events without the secret.
     let events = admin.audit(&AuditQuery { target: Some("ci-bot".into()), ..Default::default() }).await.unwrap();
@@ -475,7 +484,19 @@ async fn serves_tls_with_configured_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     let status = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
         .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-addext", "basicConstraints=critical,CA:FALSE"])
         .arg("-keyout")
         .arg(&key)
@@ -485,7 +506,8 @@ async fn serves_tls_with_configured_certificate() {
         .status()
         .expect("openssl is needed to make a test certificate");
     assert!(status.success());
-    let server = TestServer::start_with(|c| c.server.tls = Some(warden_server::config::TlsConfig { cert: cert.clone(), key: key.clone() })).await;
+    let server =
+        TestServer::start_with(|c| c.server.tls = Some(warden_server::config::TlsConfig { cert: cert.clone(), key: key.clone() })).await;
     let root = reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap();
     let https = reqwest::Client::builder().tls_certs_only([root]).build().unwrap();
     let url = format!("https://localhost:{}/healthz", server.running.public_addr.port());

@@ -18,8 +18,7 @@ pub(crate) const SA_COLUMNS: &str = "a.id, a.name, a.description, a.disabled, a.
 pub(crate) const SA_FROM: &str =
     "accounts a LEFT JOIN accounts m ON m.id = a.manager_account_id LEFT JOIN groups mg ON mg.id = a.manager_group_id";
 
-pub(crate) const GROUP_COLUMNS: &str =
-    "g.id, g.name, g.description, g.created_at, g.updated_at, (SELECT COUNT(*) FROM group_members gm WHERE gm.group_id = g.id) AS member_count";
+pub(crate) const GROUP_COLUMNS: &str = "g.id, g.name, g.description, g.created_at, g.updated_at, (SELECT COUNT(*) FROM group_members gm WHERE gm.group_id = g.id) AS member_count";
 
 /// Groups reachable from `$1` through group-in-group edges, `$1` included.
 pub(crate) const SUBGROUPS_OF_1: &str = "WITH RECURSIVE sub(gid) AS ( \
@@ -42,11 +41,11 @@ pub(crate) fn parse_member_cursor(cursor: Option<&str>) -> (String, String) {
 }
 
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
-    e.as_database_error().is_some_and(|d| d.is_unique_violation())
+    e.as_database_error().is_some_and(sqlx::error::DatabaseError::is_unique_violation)
 }
 
 pub(crate) fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
-    e.as_database_error().is_some_and(|d| d.is_foreign_key_violation())
+    e.as_database_error().is_some_and(sqlx::error::DatabaseError::is_foreign_key_violation)
 }
 
 pub(crate) fn account_active(disabled: bool, valid_from: Option<i64>, expires_at: Option<i64>, at: time::OffsetDateTime) -> bool {
@@ -238,7 +237,8 @@ macro_rules! impl_store {
             if is_unique_violation(&e) { StoreError::NameTaken(name.to_owned()) } else { e.into() }
         }
 
-        /// Whether `name` is taken in the accounts name space.
+        /// Inserts an account row; a taken name is [`StoreError::NameTaken`].
+        #[allow(clippy::too_many_arguments)]
         async fn insert_account_row(
             tx: &mut Tx,
             id: Uuid,
@@ -303,6 +303,15 @@ macro_rules! impl_store {
                     let subject = Subject { kind: SubjectKind::User, id, name: name.clone() };
                     let change = Change::new(at, None, "account.bootstrap", Some(&subject));
                     let mut tx = begin(self, &change).await?;
+                    // Check again under the revision lock: nodes starting together (or two
+                    // callers racing) must not both insert; dropping `tx` rolls it back.
+                    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM accounts WHERE id = $1)")
+                        .bind(id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    if exists {
+                        continue;
+                    }
                     let profile = Profile { display_name: Some(display.to_owned()), ..Profile::default() };
                     insert_account_row(&mut tx, id, "user", &name, &profile_json(&profile)?, None, None, false, (None, None), at).await?;
                     tx.commit().await?;
@@ -506,6 +515,9 @@ macro_rules! impl_store {
                 if !exists {
                     return Err(StoreError::NotFound(format!("group {}", group.name)));
                 }
+                if changes.len() != members.len() {
+                    return Err(StoreError::Database(format!("{} audit events for {} members", changes.len(), members.len())));
+                }
                 let mut added = 0;
                 for (member, change) in members.iter().zip(changes) {
                     let (account, inner_group) = match member.kind {
@@ -643,7 +655,7 @@ macro_rules! impl_store {
                 let mut tx = begin(self, change).await?;
                 sqlx::query(
                     "INSERT INTO sessions (id, token_hash, account_id, created_at, expires_at, idle_timeout_ms, last_seen_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $4)",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
                 .bind(session.id)
                 .bind(token.0.as_slice())
@@ -651,6 +663,7 @@ macro_rules! impl_store {
                 .bind(to_ms(session.created_at))
                 .bind(to_ms(session.expires_at))
                 .bind(session.idle_timeout_secs * 1000)
+                .bind(to_ms(session.last_seen_at))
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;

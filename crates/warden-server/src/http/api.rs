@@ -3,67 +3,25 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
-use time::OffsetDateTime;
 use uuid::Uuid;
 use warden_core::api::{
-    AddMembers, CreateApiToken, CreateGroup, CreateServiceAccount, CreateUser, CreatedApiToken, LoginRequest, LoginResponse,
-    MemberEntry, Page, Problem, Rename, UpdateUser, WhoAmI,
+    AddMembers, Added, AuditQuery, CreateApiToken, CreateGroup, CreateServiceAccount, CreateUser, CreatedApiToken, ListQuery, LoginRequest,
+    LoginResponse, MemberEntry, MembersQuery, Page, Problem, Rename, UpdateUser, WhoAmI,
 };
 use warden_core::model::{ApiToken, AuditEvent, Group, NameOrId, ServiceAccount, User};
 
 use super::App;
 use super::error::ApiError;
 use super::extract::{Actor, Body, ClientAddr, Key, Params};
-use crate::services::auth::{Auth, AuditRequest};
+use crate::services::auth::{AuditRequest, Auth};
 use crate::services::directory::ListRequest;
 
 type ApiResult<T> = Result<T, ApiError>;
 
-/// `?prefix=&cursor=&limit=` of list endpoints.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ListParams {
-    /// Only names starting with this.
-    prefix: Option<String>,
-    /// `next_cursor` of the previous page.
-    cursor: Option<String>,
-    /// Page size (default 100, at most 1000).
-    limit: Option<u32>,
-}
-
-impl From<ListParams> for ListRequest {
-    fn from(p: ListParams) -> Self {
+impl From<ListQuery> for ListRequest {
+    fn from(p: ListQuery) -> Self {
         Self { prefix: p.prefix, cursor: p.cursor, limit: p.limit }
     }
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct MemberParams {
-    /// Include members of nested groups.
-    #[serde(default)]
-    effective: bool,
-    cursor: Option<String>,
-    limit: Option<u32>,
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct AuditParams {
-    /// Actor name or id.
-    actor: Option<String>,
-    /// Target name or id.
-    target: Option<String>,
-    /// Action prefix, e.g. `group.` or `user.create`.
-    action: Option<String>,
-    /// Only events at or after this time (RFC 3339).
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    #[param(value_type = Option<String>)]
-    since: Option<OffsetDateTime>,
-    cursor: Option<String>,
-    limit: Option<u32>,
 }
 
 // --- authentication and self ------------------------------------------------------------------
@@ -94,8 +52,8 @@ pub async fn rename_self(State(app): State<App>, Actor(actor): Actor, Body(req):
 
 // --- users ------------------------------------------------------------------------------------
 
-#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(ListParams), responses((status = 200, body = Page<User>)))]
-pub async fn list_users(State(app): State<App>, Actor(actor): Actor, Params(p): Params<ListParams>) -> ApiResult<Json<Page<User>>> {
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(ListQuery), responses((status = 200, body = Page<User>)))]
+pub async fn list_users(State(app): State<App>, Actor(actor): Actor, Params(p): Params<ListQuery>) -> ApiResult<Json<Page<User>>> {
     Ok(Json(app.directory.list_users(&actor, &p.into()).await?))
 }
 
@@ -142,9 +100,13 @@ pub async fn enable_user(State(app): State<App>, Actor(actor): Actor, Key(key): 
 
 // --- service accounts and their tokens --------------------------------------------------------
 
-#[utoipa::path(get, path = "/api/v1/service-accounts", tag = "service-accounts", params(ListParams),
+#[utoipa::path(get, path = "/api/v1/service-accounts", tag = "service-accounts", params(ListQuery),
     responses((status = 200, body = Page<ServiceAccount>)))]
-pub async fn list_service_accounts(State(app): State<App>, Actor(actor): Actor, Params(p): Params<ListParams>) -> ApiResult<Json<Page<ServiceAccount>>> {
+pub async fn list_service_accounts(
+    State(app): State<App>,
+    Actor(actor): Actor,
+    Params(p): Params<ListQuery>,
+) -> ApiResult<Json<Page<ServiceAccount>>> {
     Ok(Json(app.directory.list_service_accounts(&actor, &p.into()).await?))
 }
 
@@ -190,7 +152,11 @@ pub async fn create_token(
 
 #[utoipa::path(delete, path = "/api/v1/service-accounts/{sa}/tokens/{token_id}", tag = "service-accounts",
     params(("sa" = String, Path), ("token_id" = Uuid, Path)), responses((status = 204), (status = 404, body = Problem)))]
-pub async fn revoke_token(State(app): State<App>, Actor(actor): Actor, Path((sa, token_id)): Path<(String, String)>) -> ApiResult<StatusCode> {
+pub async fn revoke_token(
+    State(app): State<App>,
+    Actor(actor): Actor,
+    Path((sa, token_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
     let key = NameOrId::parse(&sa).map_err(crate::services::ServiceError::from)?;
     let token_id = Uuid::parse_str(&token_id)
         .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "validation", format!("{token_id:?} is not a token id")))?;
@@ -200,14 +166,18 @@ pub async fn revoke_token(State(app): State<App>, Actor(actor): Actor, Path((sa,
 
 // --- groups -----------------------------------------------------------------------------------
 
-#[utoipa::path(get, path = "/api/v1/groups", tag = "groups", params(ListParams), responses((status = 200, body = Page<Group>)))]
-pub async fn list_groups(State(app): State<App>, Actor(actor): Actor, Params(p): Params<ListParams>) -> ApiResult<Json<Page<Group>>> {
+#[utoipa::path(get, path = "/api/v1/groups", tag = "groups", params(ListQuery), responses((status = 200, body = Page<Group>)))]
+pub async fn list_groups(State(app): State<App>, Actor(actor): Actor, Params(p): Params<ListQuery>) -> ApiResult<Json<Page<Group>>> {
     Ok(Json(app.directory.list_groups(&actor, &p.into()).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/groups", tag = "groups", request_body = CreateGroup,
     responses((status = 201, body = Group), (status = 409, body = Problem)))]
-pub async fn create_group(State(app): State<App>, Actor(actor): Actor, Body(req): Body<CreateGroup>) -> ApiResult<(StatusCode, Json<Group>)> {
+pub async fn create_group(
+    State(app): State<App>,
+    Actor(actor): Actor,
+    Body(req): Body<CreateGroup>,
+) -> ApiResult<(StatusCode, Json<Group>)> {
     Ok((StatusCode::CREATED, Json(app.directory.create_group(&actor, req).await?)))
 }
 
@@ -224,24 +194,37 @@ pub async fn delete_group(State(app): State<App>, Actor(actor): Actor, Key(key):
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/v1/groups/{group}/members", tag = "groups", params(("group" = String, Path), MemberParams),
+#[utoipa::path(get, path = "/api/v1/groups/{group}/members", tag = "groups", params(("group" = String, Path), MembersQuery),
     responses((status = 200, body = Page<MemberEntry>)))]
-pub async fn list_members(State(app): State<App>, Actor(actor): Actor, Key(key): Key, Params(p): Params<MemberParams>) -> ApiResult<Json<Page<MemberEntry>>> {
+pub async fn list_members(
+    State(app): State<App>,
+    Actor(actor): Actor,
+    Key(key): Key,
+    Params(p): Params<MembersQuery>,
+) -> ApiResult<Json<Page<MemberEntry>>> {
     let req = ListRequest { prefix: None, cursor: p.cursor, limit: p.limit };
     Ok(Json(app.directory.members(&actor, &key, p.effective, &req).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/groups/{group}/members", tag = "groups", params(("group" = String, Path)), request_body = AddMembers,
-    responses((status = 200, description = "`{\"added\": N}`"), (status = 404, body = Problem), (status = 409, body = Problem)))]
-pub async fn add_members(State(app): State<App>, Actor(actor): Actor, Key(key): Key, Body(req): Body<AddMembers>) -> ApiResult<Json<Value>> {
-    let added = app.directory.add_members(&actor, &key, req).await?;
-    Ok(Json(json!({ "added": added })))
+    responses((status = 200, body = Added), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn add_members(
+    State(app): State<App>,
+    Actor(actor): Actor,
+    Key(key): Key,
+    Body(req): Body<AddMembers>,
+) -> ApiResult<Json<Added>> {
+    Ok(Json(Added { added: app.directory.add_members(&actor, &key, req).await? }))
 }
 
 #[utoipa::path(delete, path = "/api/v1/groups/{group}/members/{member}", tag = "groups",
     params(("group" = String, Path), ("member" = String, Path, description = "user:NAME, sa:NAME, group:NAME, a bare name or an id")),
     responses((status = 204), (status = 404, body = Problem)))]
-pub async fn remove_member(State(app): State<App>, Actor(actor): Actor, Path((group, member)): Path<(String, String)>) -> ApiResult<StatusCode> {
+pub async fn remove_member(
+    State(app): State<App>,
+    Actor(actor): Actor,
+    Path((group, member)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
     let key = NameOrId::parse(&group).map_err(crate::services::ServiceError::from)?;
     app.directory.remove_member(&actor, &key, &member).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -249,8 +232,8 @@ pub async fn remove_member(State(app): State<App>, Actor(actor): Actor, Path((gr
 
 // --- audit ------------------------------------------------------------------------------------
 
-#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditParams), responses((status = 200, body = Page<AuditEvent>)))]
-pub async fn audit(State(app): State<App>, Actor(actor): Actor, Params(p): Params<AuditParams>) -> ApiResult<Json<Page<AuditEvent>>> {
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery), responses((status = 200, body = Page<AuditEvent>)))]
+pub async fn audit(State(app): State<App>, Actor(actor): Actor, Params(p): Params<AuditQuery>) -> ApiResult<Json<Page<AuditEvent>>> {
     let req = AuditRequest { actor: p.actor, target: p.target, action: p.action, since: p.since, cursor: p.cursor, limit: p.limit };
     Ok(Json(app.auth.audit(&actor, &req).await?))
 }

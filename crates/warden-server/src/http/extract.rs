@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
@@ -123,7 +123,9 @@ fn json_problem(rejection: &JsonRejection) -> ApiError {
         JsonRejection::MissingJsonContentType(_) => {
             ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "content_type.unsupported", "send the body as application/json")
         }
-        JsonRejection::JsonSyntaxError(e) => ApiError::new(StatusCode::BAD_REQUEST, "json.malformed", format!("malformed JSON: {}", e.body_text())),
+        JsonRejection::JsonSyntaxError(e) => {
+            ApiError::new(StatusCode::BAD_REQUEST, "json.malformed", format!("malformed JSON: {}", e.body_text()))
+        }
         JsonRejection::JsonDataError(e) => ApiError::new(StatusCode::BAD_REQUEST, "validation", e.body_text()),
         other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body.too_large", "the request body is larger than the server accepts")
@@ -141,7 +143,6 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match Query::<T>::from_request_parts(parts, state).await {
             Ok(Query(value)) => Ok(Self(value)),
-            Err(e @ QueryRejection::FailedToDeserializeQueryString(_)) => Err(ApiError::new(StatusCode::BAD_REQUEST, "validation", e.body_text())),
             Err(e) => Err(ApiError::new(StatusCode::BAD_REQUEST, "validation", e.body_text())),
         }
     }

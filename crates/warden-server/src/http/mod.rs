@@ -22,9 +22,9 @@ use utoipa::OpenApi;
 
 use self::error::ApiError;
 use crate::config::Config;
+use crate::services::Context;
 use crate::services::auth::Auth;
 use crate::services::directory::Directory;
-use crate::services::Context;
 
 /// What handlers share: the services, and the configuration for the edge's own decisions.
 #[derive(Clone)]
@@ -128,9 +128,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let Some(acceptor) = tls else {
-        return axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        return axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await;
     };
     tokio::pin!(shutdown);
     loop {
@@ -155,9 +153,7 @@ pub async fn serve(
                 req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
                 tower::ServiceExt::oneshot(router.clone(), req)
             });
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await
+            if let Err(e) = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), service).await
             {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }

@@ -221,8 +221,9 @@ impl Auth {
             revoked_at: None,
         };
         let token = random_token(TokenKind::Api)?;
-        let change = Change::new(now, Some(&actor.account), "api_token.create", Some(&owner))
-            .with_details(json!({ "token_id": info.id, "label": info.label, "expires_at": info.expires_at.map(|t| t.unix_timestamp()) }));
+        let change = Change::new(now, Some(&actor.account), "api_token.create", Some(&owner)).with_details(
+            json!({ "token_id": info.id, "label": info.label, "expires_at": info.expires_at.map(OffsetDateTime::unix_timestamp) }),
+        );
         self.ctx.store.create_api_token(&change, &info, &TokenHash::of(token.expose())).await?;
         Ok(CreatedApiToken { token, info })
     }

@@ -5,9 +5,7 @@ use uuid::Uuid;
 use warden_core::access::{Permission, Principal};
 use warden_core::api::{AddMembers, CreateGroup, CreateServiceAccount, CreateUser, MemberEntry, Page, UpdateUser};
 use warden_core::credential::InitialPassword;
-use warden_core::model::{
-    self, BREAK_GLASS, Group, NameOrId, Profile, ServiceAccount, Subject, SubjectKind, SubjectRef, User,
-};
+use warden_core::model::{self, BREAK_GLASS, Group, NameOrId, Profile, ServiceAccount, Subject, SubjectKind, SubjectRef, User};
 use warden_core::{CoreError, Name};
 use warden_store::{Change, ListQuery};
 
@@ -193,9 +191,8 @@ impl Directory {
         if name == user.name {
             return Ok(user);
         }
-        let change = self
-            .change(actor, "user.rename", &user.subject())
-            .with_details(json!({ "from": user.name.as_str(), "to": name.as_str() }));
+        let change =
+            self.change(actor, "user.rename", &user.subject()).with_details(json!({ "from": user.name.as_str(), "to": name.as_str() }));
         self.ctx.store.rename_account(&change, user.id, &name).await?;
         self.find_user(&NameOrId::Id(user.id)).await
     }
@@ -341,14 +338,9 @@ impl Directory {
     pub async fn resolve(&self, reference: &SubjectRef) -> Result<Subject> {
         let found = match &reference.key {
             NameOrId::Id(id) => self.ctx.store.subject_by_id(reference.kind, *id).await?.into_iter().collect::<Vec<_>>(),
-            NameOrId::Name(name) => self
-                .ctx
-                .store
-                .subjects_named(name)
-                .await?
-                .into_iter()
-                .filter(|s| reference.kind.is_none_or(|k| k == s.kind))
-                .collect(),
+            NameOrId::Name(name) => {
+                self.ctx.store.subjects_named(name).await?.into_iter().filter(|s| reference.kind.is_none_or(|k| k == s.kind)).collect()
+            }
         };
         match found.len() {
             0 => Err(ServiceError::NotFound(format!("member {reference}"))),

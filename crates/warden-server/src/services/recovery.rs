@@ -3,8 +3,8 @@
 //! the database opened directly while the server is stopped), never over the network.
 
 use serde_json::json;
-use warden_core::model::{BREAK_GLASS, NameOrId};
 use warden_core::CoreError;
+use warden_core::model::{BREAK_GLASS, NameOrId};
 use warden_store::Change;
 
 use super::{Context, Result, ServiceError};

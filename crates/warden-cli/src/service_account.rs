@@ -1,0 +1,182 @@
+//! `warden service-account …`: applications and their API tokens.
+//!
+//! `token create` prints the new token alone on stdout (facts go to stderr), so
+//! `TOKEN=$(warden service-account token create ci)` captures exactly the secret. It is the
+//! one place the CLI ever prints a secret: the server shows it once and never again.
+
+use clap::Subcommand;
+use uuid::Uuid;
+use warden_client::PageQuery;
+use warden_core::api::{CreateApiToken, CreateServiceAccount};
+use warden_core::credential::parse_duration_secs;
+use warden_core::model::{ApiToken, ServiceAccount, SubjectKind};
+
+use crate::group::member_ref;
+use crate::output::{self, Format, PageArgs, Tabular, opt, opt_time, yes_no};
+use crate::user::ListArgs;
+use crate::{CliError, Ctx};
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceAccountCommand {
+    /// Create a service account.
+    Create {
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+        /// The user or group responsible for it.
+        #[arg(long, value_name = "user:NAME|group:NAME")]
+        managed_by: Option<String>,
+    },
+    /// List service accounts by name.
+    List(ListArgs),
+    /// Show one service account (by name or id).
+    Get { service_account: String },
+    /// Delete a service account and its tokens.
+    Delete { service_account: String },
+    /// Manage a service account's API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token and print it (alone on stdout; it is not shown again).
+    Create {
+        service_account: String,
+        /// Lifetime such as 90d, 12h, 2w [default: the server's]
+        #[arg(long, value_parser = parse_lifetime, value_name = "DURATION")]
+        expires_in: Option<String>,
+        /// What the token is for.
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// List a service account's tokens (never their secrets).
+    List {
+        service_account: String,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Revoke a token at once.
+    Revoke { service_account: String, token_id: Uuid },
+}
+
+pub async fn run(ctx: &Ctx, command: ServiceAccountCommand) -> Result<(), CliError> {
+    let client = &ctx.client;
+    match command {
+        ServiceAccountCommand::Create { name, description, managed_by } => {
+            let managed_by = managed_by.as_deref().map(managed_by_ref).transpose()?;
+            let body = CreateServiceAccount { name, description, managed_by };
+            output::item(ctx, &client.create_service_account(&body).await?)
+        }
+        ServiceAccountCommand::List(args) => {
+            output::list(ctx, &args.page, async |c, l| client.list_service_accounts(&args.query(c, l)).await).await
+        }
+        ServiceAccountCommand::Get { service_account } => output::item(ctx, &client.get_service_account(&service_account).await?),
+        ServiceAccountCommand::Delete { service_account } => {
+            client.delete_service_account(&service_account).await?;
+            output::note(&format!("deleted service account {service_account}"));
+            Ok(())
+        }
+        ServiceAccountCommand::Token(command) => token(ctx, command).await,
+    }
+}
+
+async fn token(ctx: &Ctx, command: TokenCommand) -> Result<(), CliError> {
+    let client = &ctx.client;
+    match command {
+        TokenCommand::Create { service_account, expires_in, label } => {
+            let created = client.create_api_token(&service_account, &CreateApiToken { label, expires_in }).await?;
+            if ctx.format == Format::Json {
+                return output::json(&created);
+            }
+            output::emit(created.token.expose())?;
+            output::note(&format!(
+                "created token {} for {service_account}, expires {}; store it now, it is not shown again",
+                created.info.id,
+                opt_time(created.info.expires_at)
+            ));
+            Ok(())
+        }
+        TokenCommand::List { service_account, page } => {
+            output::list(ctx, &page, async |cursor, limit| client.list_api_tokens(&service_account, &PageQuery { cursor, limit }).await)
+                .await
+        }
+        TokenCommand::Revoke { service_account, token_id } => {
+            client.revoke_api_token(&service_account, token_id).await?;
+            output::note(&format!("revoked token {token_id} of {service_account}"));
+            Ok(())
+        }
+    }
+}
+
+/// `--managed-by` names a user or a group, never a service account.
+fn managed_by_ref(raw: &str) -> Result<String, CliError> {
+    let subject = member_ref(raw)?;
+    match subject.kind {
+        Some(SubjectKind::User | SubjectKind::Group) => Ok(subject.to_string()),
+        _ => Err(CliError::Usage(format!("--managed-by {raw:?}: use user:NAME or group:NAME"))),
+    }
+}
+
+/// Checks a lifetime locally (same rules as the server) and keeps the text as given.
+fn parse_lifetime(raw: &str) -> Result<String, String> {
+    parse_duration_secs(raw).map(|_| raw.trim().to_owned()).map_err(|e| e.to_string())
+}
+
+impl Tabular for ServiceAccount {
+    const HEADERS: &'static [&'static str] = &["NAME", "ID", "MANAGED BY", "DISABLED", "DESCRIPTION"];
+
+    fn row(&self) -> Vec<String> {
+        vec![
+            self.name.to_string(),
+            self.id.to_string(),
+            self.managed_by.as_ref().map_or_else(|| "-".to_owned(), ToString::to_string),
+            yes_no(self.disabled),
+            opt(self.description.as_deref()),
+        ]
+    }
+
+    fn detail(&self) -> Vec<(&'static str, String)> {
+        let mut fields: Vec<_> = Self::HEADERS.iter().copied().zip(self.row()).collect();
+        fields.extend([("CREATED", output::time(self.created_at)), ("UPDATED", output::time(self.updated_at))]);
+        fields
+    }
+}
+
+impl Tabular for ApiToken {
+    const HEADERS: &'static [&'static str] = &["ID", "LABEL", "CREATED", "EXPIRES", "LAST USED", "REVOKED"];
+
+    fn row(&self) -> Vec<String> {
+        vec![
+            self.id.to_string(),
+            opt(self.label.as_deref()),
+            output::time(self.created_at),
+            opt_time(self.expires_at),
+            opt_time(self.last_used_at),
+            opt_time(self.revoked_at),
+        ]
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn managed_by_is_a_user_or_group() {
+        assert_eq!(managed_by_ref("user:Alice").unwrap(), "user:alice");
+        assert_eq!(managed_by_ref("group:ops").unwrap(), "group:ops");
+        for bad in ["sa:ci", "ops", "robot:x", "user:"] {
+            let err = managed_by_ref(bad).unwrap_err();
+            assert!(matches!(err, CliError::Usage(_)) && !err.to_string().contains('\n'), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn lifetimes_are_checked_locally() {
+        assert_eq!(parse_lifetime(" 90d").unwrap(), "90d");
+        assert!(parse_lifetime("90 days").is_err());
+        assert!(parse_lifetime("0d").is_err());
+    }
+}

@@ -1,0 +1,305 @@
+//! Who the CLI speaks as: `login`, `logout`, `whoami`, and the stored session.
+//!
+//! A login keeps `{server, token, expires_at}` in `session.json` under the config directory,
+//! readable only by its owner (0600, written atomically), so later commands need no password.
+//! Credentials are chosen in a fixed order: `--token`, then `--user NAME:PASSWORD`, then the
+//! stored session — and the session's token is only ever sent to the server it came from.
+
+use std::ffi::OsString;
+use std::fs;
+use std::io::{self, BufRead, IsTerminal, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use clap::Args;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use warden_client::{Client, ClientError};
+use warden_core::api::WhoAmI;
+use warden_core::credential::Secret;
+
+use crate::output::{self, Format, Tabular};
+use crate::{CliError, Ctx, Global};
+
+/// Server used when neither `--server` nor a stored session names one.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
+const SESSION_FILE: &str = "session.json";
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Read the password from stdin (one line) instead of asking for it.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+/// What `login` keeps on disk.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Session {
+    pub server: String,
+    pub token: Secret,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// A client for `global`'s server with the credential the flags or the session give.
+pub fn connect(global: &Global) -> Result<Ctx, CliError> {
+    let needs_session = global.server.is_none() || (global.token.is_none() && global.basic.is_none());
+    let stored = if needs_session { load_stored()? } else { None };
+    let server = server_of(global, stored.as_ref());
+    let client = Client::new(&server)?;
+    let client = if let Some(token) = &global.token {
+        client.with_bearer(token.as_str())
+    } else if let Some(user) = &global.basic {
+        let (name, password) =
+            user.split_once(':').ok_or_else(|| CliError::Usage("--user must be NAME:PASSWORD (or use `warden login`)".into()))?;
+        client.with_basic(name, password)
+    } else {
+        match stored.filter(|s| same_server(&s.server, &server)) {
+            Some(session) if session.expires_at <= OffsetDateTime::now_utc() => {
+                return Err(CliError::Local(format!(
+                    "the session for {} expired at {}; run `warden login --user NAME`",
+                    session.server,
+                    output::time(session.expires_at)
+                )));
+            }
+            Some(session) => client.with_bearer(session.token.expose()),
+            None => client,
+        }
+    };
+    Ok(Ctx { client, format: global.output })
+}
+
+/// `warden login`: exchanges a password for a session and stores it.
+pub async fn login(global: &Global, args: &LoginArgs) -> Result<(), CliError> {
+    let user = global.basic.as_deref().ok_or_else(|| CliError::Usage("login needs --user NAME".into()))?;
+    let (name, password) = match user.split_once(':') {
+        Some(_) if args.password_stdin => return Err(CliError::Usage("give the password in --user or on stdin, not both".into())),
+        Some((name, password)) => (name, Secret::new(password)),
+        None => (user, read_password(&format!("Password for {user}: "), args.password_stdin)?),
+    };
+    if password.expose().is_empty() {
+        return Err(CliError::Usage("the password is empty".into()));
+    }
+    let dir = config_dir()?;
+    let server = server_of(global, load(&dir).ok().flatten().as_ref());
+    let reply = Client::new(&server)?.login(name, password.expose()).await?;
+    let session = Session { server: normalize(&server), token: reply.token, expires_at: reply.expires_at };
+    let path = save(&dir, &session)?;
+    if global.output == Format::Json {
+        // The token stays out of the output; it is in the session file.
+        output::json(&serde_json::json!({
+            "account": reply.account,
+            "expires_at": session.expires_at.format(&time::format_description::well_known::Rfc3339).ok(),
+            "idle_timeout_secs": reply.idle_timeout_secs,
+        }))?;
+    }
+    output::note(&format!(
+        "logged in to {} as {} until {} (session in {})",
+        session.server,
+        reply.account,
+        output::time(session.expires_at),
+        path.display()
+    ));
+    Ok(())
+}
+
+/// `warden logout`: ends the stored session on its server and deletes the file.
+pub async fn logout() -> Result<(), CliError> {
+    let dir = config_dir()?;
+    let Some(session) = load(&dir)? else {
+        output::note("not logged in");
+        return Ok(());
+    };
+    let client = Client::new(&session.server)?.with_bearer(session.token.expose());
+    match client.logout().await {
+        Ok(()) => {}
+        // Already ended or expired on the server: forgetting it is all that is left to do.
+        Err(ClientError::Api(problem)) if problem.status == 401 => {}
+        Err(err) => return Err(err.into()),
+    }
+    remove(&dir)?;
+    output::note(&format!("logged out of {}", session.server));
+    Ok(())
+}
+
+/// `warden whoami`.
+pub async fn whoami(ctx: &Ctx) -> Result<(), CliError> {
+    output::item(ctx, &ctx.client.whoami().await?)
+}
+
+impl Tabular for WhoAmI {
+    const HEADERS: &'static [&'static str] = &["ACCOUNT", "ID", "METHOD", "PERMISSIONS"];
+
+    fn row(&self) -> Vec<String> {
+        let method = serde_json::to_value(self.method).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        let permissions = if self.permissions.is_empty() { "-".to_owned() } else { self.permissions.join(" ") };
+        vec![self.account.to_string(), self.account.id.to_string(), method, permissions]
+    }
+}
+
+// --- the session file --------------------------------------------------------------------------
+
+/// `$WARDEN_CONFIG_DIR`, else `$XDG_CONFIG_HOME/warden`, else `$HOME/.config/warden`.
+pub fn config_dir() -> Result<PathBuf, CliError> {
+    config_dir_from(|key| std::env::var_os(key))
+        .ok_or_else(|| CliError::Local("cannot find a config directory: set WARDEN_CONFIG_DIR or HOME".into()))
+}
+
+fn config_dir_from(env: impl Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
+    let set = |key| env(key).filter(|v| !v.is_empty()).map(PathBuf::from);
+    set("WARDEN_CONFIG_DIR")
+        .or_else(|| set("XDG_CONFIG_HOME").map(|d| d.join("warden")))
+        .or_else(|| set("HOME").map(|d| d.join(".config").join("warden")))
+}
+
+/// The stored session, if there is one.
+pub fn load(dir: &Path) -> Result<Option<Session>, CliError> {
+    let path = dir.join(SESSION_FILE);
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(CliError::Local(format!("cannot read {}: {e}", path.display()))),
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| CliError::Local(format!("{} is damaged ({e}); delete it and log in again", path.display())))
+}
+
+/// Writes the session: a private directory, a 0600 temp file, then an atomic rename.
+pub fn save(dir: &Path, session: &Session) -> Result<PathBuf, CliError> {
+    let path = dir.join(SESSION_FILE);
+    let local = |what: &str, e: io::Error| CliError::Local(format!("cannot {what} {}: {e}", path.display()));
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| local("create the directory of", e))?;
+    let tmp = dir.join(format!("{SESSION_FILE}.tmp"));
+    let _ = fs::remove_file(&tmp); // a leftover of a crash; absence is the normal case
+    let json = serde_json::to_vec_pretty(session).map_err(|e| CliError::Local(format!("cannot encode the session: {e}")))?;
+    let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(|e| local("write", e))?;
+    file.write_all(&json).and_then(|()| file.sync_all()).map_err(|e| local("write", e))?;
+    fs::rename(&tmp, &path).map_err(|e| local("write", e))?;
+    Ok(path)
+}
+
+fn remove(dir: &Path) -> Result<(), CliError> {
+    let path = dir.join(SESSION_FILE);
+    match fs::remove_file(&path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(CliError::Local(format!("cannot delete {}: {e}", path.display()))),
+        _ => Ok(()),
+    }
+}
+
+/// The stored session, if there is a config directory and a session in it.
+fn load_stored() -> Result<Option<Session>, CliError> {
+    config_dir_from(|key| std::env::var_os(key)).map_or(Ok(None), |dir| load(&dir))
+}
+
+fn server_of(global: &Global, stored: Option<&Session>) -> String {
+    global.server.clone().or_else(|| stored.map(|s| s.server.clone())).unwrap_or_else(|| DEFAULT_SERVER.to_owned())
+}
+
+fn normalize(server: &str) -> String {
+    server.trim().trim_end_matches('/').to_owned()
+}
+
+fn same_server(a: &str, b: &str) -> bool {
+    normalize(a).eq_ignore_ascii_case(&normalize(b))
+}
+
+// --- passwords ---------------------------------------------------------------------------------
+
+/// Reads a password: all of stdin's first line with `--password-stdin` or when stdin is not a
+/// terminal, else from the terminal with echo off.
+pub fn read_password(prompt: &str, from_stdin: bool) -> Result<Secret, CliError> {
+    let stdin = io::stdin();
+    let local = |e: io::Error| CliError::Local(format!("cannot read the password: {e}"));
+    if from_stdin || !stdin.is_terminal() {
+        let mut raw = String::new();
+        stdin.lock().read_to_string(&mut raw).map_err(local)?;
+        return Ok(Secret::new(raw.lines().next().unwrap_or_default()));
+    }
+    eprint!("{prompt}");
+    let echo_off = stty("-echo");
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    if echo_off {
+        stty("echo");
+        eprintln!();
+    }
+    read.map_err(local)?;
+    Ok(Secret::new(line.trim_end_matches(['\r', '\n'])))
+}
+
+/// Switches terminal echo through `stty` (no unsafe, no extra crate); false if that failed.
+fn stty(setting: &str) -> bool {
+    Command::new("stty")
+        .arg(setting)
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn session() -> Session {
+        Session {
+            server: "http://127.0.0.1:8080".into(),
+            token: Secret::new("wds_0123"),
+            expires_at: time::macros::datetime!(2030-01-01 0:00 UTC),
+        }
+    }
+
+    #[test]
+    fn session_file_is_private_and_round_trips() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("nested").join("warden");
+        assert!(load(&dir).unwrap().is_none());
+        let path = save(&dir, &session()).unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
+        let loaded = load(&dir).unwrap().unwrap();
+        assert_eq!(loaded.token.expose(), "wds_0123");
+        assert_eq!(loaded.expires_at, session().expires_at);
+        // Saving again over an existing file keeps it private.
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        save(&dir, &session()).unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        remove(&dir).unwrap();
+        remove(&dir).unwrap();
+        assert!(load(&dir).unwrap().is_none());
+    }
+
+    #[test]
+    fn damaged_session_file_is_a_one_line_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join(SESSION_FILE), "{not json").unwrap();
+        let err = load(tmp.path()).unwrap_err().to_string();
+        assert!(err.contains("damaged") && !err.contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn config_dir_precedence() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |key: &str| pairs.iter().find(|(k, _)| *k == key).map(|(_, v)| OsString::from(v))
+        };
+        assert_eq!(config_dir_from(env(&[("WARDEN_CONFIG_DIR", "/w"), ("HOME", "/h")])), Some(PathBuf::from("/w")));
+        assert_eq!(config_dir_from(env(&[("XDG_CONFIG_HOME", "/x"), ("HOME", "/h")])), Some(PathBuf::from("/x/warden")));
+        assert_eq!(config_dir_from(env(&[("XDG_CONFIG_HOME", ""), ("HOME", "/h")])), Some(PathBuf::from("/h/.config/warden")));
+        assert_eq!(config_dir_from(env(&[])), None);
+    }
+
+    #[test]
+    fn session_token_goes_only_to_its_server() {
+        assert!(same_server("http://127.0.0.1:8080/", "http://127.0.0.1:8080"));
+        assert!(!same_server("https://a.example", "https://b.example"));
+        let global = Global { server: None, token: None, basic: None, output: Format::Table };
+        assert_eq!(server_of(&global, Some(&session())), "http://127.0.0.1:8080");
+        assert_eq!(server_of(&global, None), DEFAULT_SERVER);
+    }
+}

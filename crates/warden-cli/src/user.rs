@@ -1,0 +1,245 @@
+//! `warden user …`: people, their profile and their lifecycle.
+//!
+//! `create` and `update` share one set of profile flags, so a field is spelled the same way
+//! in both; `update` sends only what was given (a PATCH) and `--clear FIELD` removes a value.
+
+use clap::{Args, Subcommand, ValueEnum};
+use time::{Date, OffsetDateTime};
+use warden_client::ListQuery;
+use warden_core::api::{CreateUser, UpdateUser};
+use warden_core::credential::Secret;
+use warden_core::model::User;
+
+use crate::output::{self, PageArgs, Tabular, opt, opt_time, yes_no};
+use crate::session::read_password;
+use crate::{CliError, Ctx, parse_date, parse_rfc3339};
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user.
+    Create {
+        name: String,
+        #[command(flatten)]
+        profile: ProfileArgs,
+        /// Initial password: plaintext (hashed by the server) or a bcrypt hash to import.
+        #[arg(long, value_name = "PLAINTEXT_OR_BCRYPT", conflicts_with = "password_stdin")]
+        password: Option<String>,
+        /// Read the initial password from stdin (one line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users by name.
+    List(ListArgs),
+    /// Show one user (by name or id).
+    Get { user: String },
+    /// Change a user's profile; unnamed fields stay as they are.
+    Update {
+        user: String,
+        #[command(flatten)]
+        profile: ProfileArgs,
+        /// Remove a field's value (repeatable).
+        #[arg(long, value_enum, value_name = "FIELD")]
+        clear: Vec<Field>,
+    },
+    /// Give a user a new name (the id stays).
+    Rename { user: String, new_name: String },
+    /// Delete a user.
+    Delete { user: String },
+    /// Stop a user from authenticating (sessions and tokens stop working).
+    Disable { user: String },
+    /// Let a disabled user authenticate again.
+    Enable { user: String },
+}
+
+/// Name filter and paging of the directory lists.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ListArgs {
+    /// Only names starting with this.
+    #[arg(long)]
+    pub prefix: Option<String>,
+    #[command(flatten)]
+    pub page: PageArgs,
+}
+
+impl ListArgs {
+    pub fn query(&self, cursor: Option<String>, limit: Option<u32>) -> ListQuery {
+        ListQuery { prefix: self.prefix.clone(), cursor, limit }
+    }
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct ProfileArgs {
+    #[arg(long)]
+    display_name: Option<String>,
+    #[arg(long)]
+    first_name: Option<String>,
+    #[arg(long)]
+    last_name: Option<String>,
+    #[arg(long, value_parser = parse_date, value_name = "YYYY-MM-DD")]
+    birthday: Option<Date>,
+    /// E-mail address; repeat for more, the first is primary (update: replaces all).
+    #[arg(long = "email", value_name = "ADDRESS")]
+    emails: Vec<String>,
+    /// Phone number; repeat for more, the first is primary (update: replaces all).
+    #[arg(long = "phone", value_name = "NUMBER")]
+    phones: Vec<String>,
+    #[arg(long, value_name = "URL")]
+    avatar_url: Option<String>,
+    /// Not valid before this time.
+    #[arg(long, value_parser = parse_rfc3339, value_name = "RFC3339")]
+    valid_from: Option<OffsetDateTime>,
+    /// Not valid from this time on.
+    #[arg(long, value_parser = parse_rfc3339, value_name = "RFC3339")]
+    expires_at: Option<OffsetDateTime>,
+}
+
+/// Profile fields `update --clear` can remove.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Field {
+    DisplayName,
+    FirstName,
+    LastName,
+    Birthday,
+    Emails,
+    Phones,
+    AvatarUrl,
+    ValidFrom,
+    ExpiresAt,
+}
+
+pub async fn run(ctx: &Ctx, command: UserCommand) -> Result<(), CliError> {
+    let users = &ctx.client;
+    match command {
+        UserCommand::Create { name, profile, password, password_stdin } => {
+            let password = match password {
+                Some(password) => Some(Secret::new(password)),
+                None if password_stdin => Some(read_password("", true)?),
+                None => None,
+            };
+            output::item(ctx, &users.create_user(&profile.into_create(name, password)).await?)
+        }
+        UserCommand::List(args) => output::list(ctx, &args.page, async |c, l| users.list_users(&args.query(c, l)).await).await,
+        UserCommand::Get { user } => output::item(ctx, &users.get_user(&user).await?),
+        UserCommand::Update { user, profile, clear } => output::item(ctx, &users.update_user(&user, &profile.into_update(&clear)?).await?),
+        UserCommand::Rename { user, new_name } => output::item(ctx, &users.rename_user(&user, &new_name).await?),
+        UserCommand::Delete { user } => {
+            users.delete_user(&user).await?;
+            output::note(&format!("deleted user {user}"));
+            Ok(())
+        }
+        UserCommand::Disable { user } => output::item(ctx, &users.disable_user(&user).await?),
+        UserCommand::Enable { user } => output::item(ctx, &users.enable_user(&user).await?),
+    }
+}
+
+impl ProfileArgs {
+    fn into_create(self, name: String, password: Option<Secret>) -> CreateUser {
+        CreateUser {
+            name,
+            display_name: self.display_name,
+            first_name: self.first_name,
+            last_name: self.last_name,
+            birthday: self.birthday,
+            emails: self.emails,
+            phones: self.phones,
+            addresses: Vec::new(),
+            avatar_url: self.avatar_url,
+            valid_from: self.valid_from,
+            expires_at: self.expires_at,
+            password,
+        }
+    }
+
+    /// The PATCH body: given fields are set, `clear`ed ones nulled, the rest left out.
+    fn into_update(self, clear: &[Field]) -> Result<UpdateUser, CliError> {
+        let mut patch = UpdateUser {
+            display_name: self.display_name.map(Some),
+            first_name: self.first_name.map(Some),
+            last_name: self.last_name.map(Some),
+            birthday: self.birthday.map(Some),
+            emails: Some(self.emails).filter(|v| !v.is_empty()),
+            phones: Some(self.phones).filter(|v| !v.is_empty()),
+            addresses: None,
+            avatar_url: self.avatar_url.map(Some),
+            valid_from: self.valid_from.map(Some),
+            expires_at: self.expires_at.map(Some),
+        };
+        for &field in clear {
+            let already_set = match field {
+                Field::DisplayName => patch.display_name.replace(None).is_some(),
+                Field::FirstName => patch.first_name.replace(None).is_some(),
+                Field::LastName => patch.last_name.replace(None).is_some(),
+                Field::Birthday => patch.birthday.replace(None).is_some(),
+                Field::Emails => patch.emails.replace(Vec::new()).is_some(),
+                Field::Phones => patch.phones.replace(Vec::new()).is_some(),
+                Field::AvatarUrl => patch.avatar_url.replace(None).is_some(),
+                Field::ValidFrom => patch.valid_from.replace(None).is_some(),
+                Field::ExpiresAt => patch.expires_at.replace(None).is_some(),
+            };
+            if already_set {
+                let name = field.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default();
+                return Err(CliError::Usage(format!("--clear {name} contradicts the value given for it")));
+            }
+        }
+        let empty = serde_json::to_value(&patch).is_ok_and(|v| v.as_object().is_some_and(serde_json::Map::is_empty));
+        if empty {
+            return Err(CliError::Usage("nothing to update: give a profile flag or --clear FIELD".into()));
+        }
+        Ok(patch)
+    }
+}
+
+impl Tabular for User {
+    const HEADERS: &'static [&'static str] = &["NAME", "ID", "DISPLAY NAME", "PRIMARY EMAIL", "DISABLED"];
+
+    fn row(&self) -> Vec<String> {
+        let email = self.profile.emails.iter().find(|e| e.primary).map(|e| e.address.as_str());
+        vec![self.name.to_string(), self.id.to_string(), opt(self.profile.display_name.as_deref()), opt(email), yes_no(self.disabled)]
+    }
+
+    fn detail(&self) -> Vec<(&'static str, String)> {
+        let p = &self.profile;
+        let list = |items: Vec<&str>| if items.is_empty() { "-".to_owned() } else { items.join(", ") };
+        vec![
+            ("NAME", self.name.to_string()),
+            ("ID", self.id.to_string()),
+            ("DISPLAY NAME", opt(p.display_name.as_deref())),
+            ("FIRST NAME", opt(p.first_name.as_deref())),
+            ("LAST NAME", opt(p.last_name.as_deref())),
+            ("BIRTHDAY", p.birthday.map_or_else(|| "-".to_owned(), |d| d.to_string())),
+            ("EMAILS", list(p.emails.iter().map(|e| e.address.as_str()).collect())),
+            ("PHONES", list(p.phones.iter().map(|n| n.number.as_str()).collect())),
+            ("AVATAR URL", opt(p.avatar_url.as_deref())),
+            ("DISABLED", yes_no(self.disabled)),
+            ("VALID FROM", opt_time(self.valid_from)),
+            ("EXPIRES AT", opt_time(self.expires_at)),
+            ("HAS PASSWORD", yes_no(self.has_password)),
+            ("CREATED", output::time(self.created_at)),
+            ("UPDATED", output::time(self.updated_at)),
+        ]
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn update_sends_only_what_was_given() {
+        let profile = ProfileArgs { first_name: Some("Al".into()), emails: vec!["a@x.org".into()], ..ProfileArgs::default() };
+        let patch = profile.into_update(&[Field::DisplayName, Field::Phones]).unwrap();
+        assert_eq!(
+            serde_json::to_value(&patch).unwrap(),
+            serde_json::json!({"first_name": "Al", "display_name": null, "emails": ["a@x.org"], "phones": []})
+        );
+    }
+
+    #[test]
+    fn update_refuses_contradictions_and_no_ops() {
+        let profile = ProfileArgs { display_name: Some("Al".into()), ..ProfileArgs::default() };
+        let err = profile.into_update(&[Field::DisplayName]).unwrap_err();
+        assert_eq!(err.to_string(), "--clear display-name contradicts the value given for it");
+        assert!(matches!(ProfileArgs::default().into_update(&[]), Err(CliError::Usage(_))));
+    }
+}

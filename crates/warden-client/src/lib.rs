@@ -1,0 +1,407 @@
+//! Typed HTTP client of Warden's REST API (`/api/v1`).
+//!
+//! The CLI and the integration tests talk to `wardend` through this crate so that both use
+//! the wire types of [`warden_core::api`] and fail the same way: every call returns the typed
+//! body or a [`ClientError`] whose [`code`](ClientError::code) is the server's stable problem
+//! code. Each endpoint is a one-line method over one private request helper, so the mapping
+//! from method to route can be read at a glance.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode, Url};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+use warden_core::api::{
+    AddMembers, CreateApiToken, CreateGroup, CreateServiceAccount, CreateUser, CreatedApiToken, LoginRequest, LoginResponse, MemberEntry,
+    Page, Problem, Rename, UpdateUser, WhoAmI,
+};
+pub use warden_core::api::{Added, AuditQuery, ListQuery, MembersQuery};
+use warden_core::credential::Secret;
+use warden_core::model::{ApiToken, AuditEvent, Group, ServiceAccount, User};
+
+/// How long one request may take, connection included.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a call failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ClientError {
+    /// The server refused the request and said why (its problem+json body). A non-2xx reply
+    /// without a problem body becomes a problem with code `http.<status>`.
+    #[error("{}", problem_line(.0))]
+    Api(Problem),
+    /// The server could not be reached or the exchange broke off; the message names the server.
+    #[error("{0}")]
+    Transport(String),
+    /// The server answered 2xx with a body this client cannot read.
+    #[error("{0}")]
+    Decode(String),
+}
+
+impl ClientError {
+    /// Stable machine-readable code: the problem's code, or `transport` / `decode`.
+    pub fn code(&self) -> &str {
+        match self {
+            Self::Api(problem) => &problem.code,
+            Self::Transport(_) => "transport",
+            Self::Decode(_) => "decode",
+        }
+    }
+
+    /// The HTTP status the server answered with, if it answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Api(problem) => Some(problem.status),
+            _ => None,
+        }
+    }
+}
+
+fn problem_line(p: &Problem) -> String {
+    match &p.detail {
+        Some(detail) if !detail.is_empty() => format!("{}: {} ({})", p.title, detail, p.code),
+        _ => format!("{} ({})", p.title, p.code),
+    }
+}
+
+/// Paging of lists that have no name filter (tokens).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PageQuery {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+#[derive(Clone)]
+enum Auth {
+    None,
+    Bearer(Secret),
+    Basic(String, Secret),
+}
+
+/// A handle on one Warden server, with the credential it presents. Cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    auth: Auth,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("base", &self.base.as_str()).finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client of the server at `base_url` (e.g. `https://warden.example.org`), unauthenticated.
+    pub fn new(base_url: &str) -> Result<Self, ClientError> {
+        let invalid = |why: &str| ClientError::Transport(format!("invalid server URL {base_url:?}: {why}"));
+        let mut base = Url::parse(base_url.trim()).map_err(|e| invalid(&e.to_string()))?;
+        if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
+            return Err(invalid("must be an http:// or https:// URL"));
+        }
+        base.set_query(None);
+        base.set_fragment(None);
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .user_agent(concat!("warden-client/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ClientError::Transport(format!("cannot set up HTTP for {base}: {}", root_cause(&e))))?;
+        Ok(Self { http, base, auth: Auth::None })
+    }
+
+    /// Presents `token` (a session `wds_…` or API `wdn_…` token) as `Authorization: Bearer`.
+    #[must_use]
+    pub fn with_bearer(mut self, token: impl Into<String>) -> Self {
+        self.auth = Auth::Bearer(Secret::new(token));
+        self
+    }
+
+    /// Presents a name and password as HTTP Basic.
+    #[must_use]
+    pub fn with_basic(mut self, name: impl Into<String>, password: impl Into<String>) -> Self {
+        self.auth = Auth::Basic(name.into(), Secret::new(password));
+        self
+    }
+
+    /// The server's base URL, as given.
+    pub fn server(&self) -> &Url {
+        &self.base
+    }
+
+    // --- health -------------------------------------------------------------------------------
+
+    /// `GET /healthz`: the process is up.
+    pub async fn health(&self) -> Result<(), ClientError> {
+        self.send(Method::GET, self.root_url("healthz"), NO_QUERY, NO_BODY).await.map(drop)
+    }
+
+    /// `GET /readyz`: the server can serve (its store answers).
+    pub async fn ready(&self) -> Result<(), ClientError> {
+        self.send(Method::GET, self.root_url("readyz"), NO_QUERY, NO_BODY).await.map(drop)
+    }
+
+    // --- auth and self ------------------------------------------------------------------------
+
+    pub async fn login(&self, name: &str, password: &str) -> Result<LoginResponse, ClientError> {
+        let body = LoginRequest { name: name.to_owned(), password: Secret::new(password) };
+        self.call(Method::POST, &["auth", "login"], NO_QUERY, Some(&body)).await
+    }
+
+    /// Ends the session whose token this client presents.
+    pub async fn logout(&self) -> Result<(), ClientError> {
+        self.call(Method::POST, &["auth", "logout"], NO_QUERY, NO_BODY).await
+    }
+
+    pub async fn whoami(&self) -> Result<WhoAmI, ClientError> {
+        self.call(Method::GET, &["self"], NO_QUERY, NO_BODY).await
+    }
+
+    pub async fn rename_self(&self, new_name: &str) -> Result<User, ClientError> {
+        self.call(Method::POST, &["self", "rename"], NO_QUERY, Some(&rename(new_name))).await
+    }
+
+    // --- users (`user` is a name or an id) -----------------------------------------------------
+
+    pub async fn list_users(&self, query: &ListQuery) -> Result<Page<User>, ClientError> {
+        self.call(Method::GET, &["users"], Some(query), NO_BODY).await
+    }
+
+    pub async fn create_user(&self, body: &CreateUser) -> Result<User, ClientError> {
+        self.call(Method::POST, &["users"], NO_QUERY, Some(body)).await
+    }
+
+    pub async fn get_user(&self, user: &str) -> Result<User, ClientError> {
+        self.call(Method::GET, &["users", user], NO_QUERY, NO_BODY).await
+    }
+
+    pub async fn update_user(&self, user: &str, body: &UpdateUser) -> Result<User, ClientError> {
+        self.call(Method::PATCH, &["users", user], NO_QUERY, Some(body)).await
+    }
+
+    pub async fn delete_user(&self, user: &str) -> Result<(), ClientError> {
+        self.call(Method::DELETE, &["users", user], NO_QUERY, NO_BODY).await
+    }
+
+    pub async fn rename_user(&self, user: &str, new_name: &str) -> Result<User, ClientError> {
+        self.call(Method::POST, &["users", user, "rename"], NO_QUERY, Some(&rename(new_name))).await
+    }
+
+    pub async fn disable_user(&self, user: &str) -> Result<User, ClientError> {
+        self.call(Method::POST, &["users", user, "disable"], NO_QUERY, NO_BODY).await
+    }
+
+    pub async fn enable_user(&self, user: &str) -> Result<User, ClientError> {
+        self.call(Method::POST, &["users", user, "enable"], NO_QUERY, NO_BODY).await
+    }
+
+    // --- service accounts and their API tokens -------------------------------------------------
+
+    pub async fn list_service_accounts(&self, query: &ListQuery) -> Result<Page<ServiceAccount>, ClientError> {
+        self.call(Method::GET, &["service-accounts"], Some(query), NO_BODY).await
+    }
+
+    pub async fn create_service_account(&self, body: &CreateServiceAccount) -> Result<ServiceAccount, ClientError> {
+        self.call(Method::POST, &["service-accounts"], NO_QUERY, Some(body)).await
+    }
+
+    pub async fn get_service_account(&self, sa: &str) -> Result<ServiceAccount, ClientError> {
+        self.call(Method::GET, &["service-accounts", sa], NO_QUERY, NO_BODY).await
+    }
+
+    pub async fn delete_service_account(&self, sa: &str) -> Result<(), ClientError> {
+        self.call(Method::DELETE, &["service-accounts", sa], NO_QUERY, NO_BODY).await
+    }
+
+    pub async fn list_api_tokens(&self, sa: &str, query: &PageQuery) -> Result<Page<ApiToken>, ClientError> {
+        self.call(Method::GET, &["service-accounts", sa, "tokens"], Some(query), NO_BODY).await
+    }
+
+    /// Creates an API token; the returned secret is shown this once.
+    pub async fn create_api_token(&self, sa: &str, body: &CreateApiToken) -> Result<CreatedApiToken, ClientError> {
+        self.call(Method::POST, &["service-accounts", sa, "tokens"], NO_QUERY, Some(body)).await
+    }
+
+    pub async fn revoke_api_token(&self, sa: &str, token_id: Uuid) -> Result<(), ClientError> {
+        let id = token_id.to_string();
+        self.call(Method::DELETE, &["service-accounts", sa, "tokens", &id], NO_QUERY, NO_BODY).await
+    }
+
+    // --- groups --------------------------------------------------------------------------------
+
+    pub async fn list_groups(&self, query: &ListQuery) -> Result<Page<Group>, ClientError> {
+        self.call(Method::GET, &["groups"], Some(query), NO_BODY).await
+    }
+
+    pub async fn create_group(&self, body: &CreateGroup) -> Result<Group, ClientError> {
+        self.call(Method::POST, &["groups"], NO_QUERY, Some(body)).await
+    }
+
+    pub async fn get_group(&self, group: &str) -> Result<Group, ClientError> {
+        self.call(Method::GET, &["groups", group], NO_QUERY, NO_BODY).await
+    }
+
+    pub async fn delete_group(&self, group: &str) -> Result<(), ClientError> {
+        self.call(Method::DELETE, &["groups", group], NO_QUERY, NO_BODY).await
+    }
+
+    pub async fn group_members(&self, group: &str, query: &MembersQuery) -> Result<Page<MemberEntry>, ClientError> {
+        self.call(Method::GET, &["groups", group, "members"], Some(query), NO_BODY).await
+    }
+
+    /// Adds members (`user:alice`, `sa:ci-bot`, `group:staff`, bare names or ids).
+    pub async fn add_members(&self, group: &str, members: &[String]) -> Result<Added, ClientError> {
+        let body = AddMembers { members: members.to_vec() };
+        self.call(Method::POST, &["groups", group, "members"], NO_QUERY, Some(&body)).await
+    }
+
+    /// Removes one direct member, named like `user:alice`.
+    pub async fn remove_member(&self, group: &str, member: &str) -> Result<(), ClientError> {
+        self.call(Method::DELETE, &["groups", group, "members", member], NO_QUERY, NO_BODY).await
+    }
+
+    // --- audit ---------------------------------------------------------------------------------
+
+    pub async fn audit(&self, query: &AuditQuery) -> Result<Page<AuditEvent>, ClientError> {
+        self.call(Method::GET, &["audit"], Some(query), NO_BODY).await
+    }
+
+    // --- the one request path ------------------------------------------------------------------
+
+    /// Sends a request to `/api/v1/<segments…>` and decodes the JSON reply (an empty reply,
+    /// as of a 204, decodes as `()`).
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        segments: &[&str],
+        query: Option<&(impl Serialize + ?Sized)>,
+        body: Option<&(impl Serialize + ?Sized)>,
+    ) -> Result<T, ClientError> {
+        let url = self.api_url(segments);
+        let bytes = self.send(method, url.clone(), query, body).await?;
+        let json: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
+        serde_json::from_slice(json).map_err(|e| ClientError::Decode(format!("unexpected reply from {url}: {e}")))
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        query: Option<&(impl Serialize + ?Sized)>,
+        body: Option<&(impl Serialize + ?Sized)>,
+    ) -> Result<Vec<u8>, ClientError> {
+        let mut request = self.http.request(method, url);
+        if let Some(query) = query {
+            request = request.query(query);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request = match &self.auth {
+            Auth::None => request,
+            Auth::Bearer(token) => request.bearer_auth(token.expose()),
+            Auth::Basic(name, password) => request.basic_auth(name, Some(password.expose())),
+        };
+        let response = request.send().await.map_err(|e| self.transport(&e))?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| self.transport(&e))?;
+        if status.is_success() { Ok(bytes.to_vec()) } else { Err(ClientError::Api(problem_of(status, &bytes))) }
+    }
+
+    fn api_url(&self, segments: &[&str]) -> Url {
+        self.url_with(["api", "v1"].iter().chain(segments))
+    }
+
+    fn root_url(&self, segment: &str) -> Url {
+        self.url_with([segment].iter())
+    }
+
+    /// Appends percent-encoded path segments to the base URL.
+    fn url_with<'a>(&self, segments: impl Iterator<Item = &'a &'a str>) -> Url {
+        let mut url = self.base.clone();
+        // `new` refused URLs that cannot be a base, so this always succeeds.
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url
+    }
+
+    fn transport(&self, error: &reqwest::Error) -> ClientError {
+        let why = if error.is_timeout() { "timed out".to_owned() } else { root_cause(error) };
+        ClientError::Transport(format!("cannot reach Warden at {}: {why}", self.base.as_str().trim_end_matches('/')))
+    }
+}
+
+const NO_QUERY: Option<&()> = None;
+const NO_BODY: Option<&()> = None;
+
+fn rename(new_name: &str) -> Rename {
+    Rename { name: new_name.to_owned() }
+}
+
+/// The server's problem, or one made up from the status if the body is not a problem.
+fn problem_of(status: StatusCode, body: &[u8]) -> Problem {
+    serde_json::from_slice(body).unwrap_or_else(|_| {
+        let text = String::from_utf8_lossy(body);
+        let detail = text.lines().next().map(|l| l.chars().take(200).collect::<String>()).filter(|l| !l.trim().is_empty());
+        Problem {
+            type_: "about:blank".to_owned(),
+            title: status.canonical_reason().unwrap_or("HTTP error").to_owned(),
+            status: status.as_u16(),
+            code: format!("http.{}", status.as_u16()),
+            detail,
+        }
+    })
+}
+
+/// The innermost cause of an error: for I/O failures the useful part ("Connection refused").
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_built_from_encoded_segments() {
+        let client = Client::new("http://127.0.0.1:8080/").unwrap();
+        assert_eq!(client.api_url(&["users", "alice"]).as_str(), "http://127.0.0.1:8080/api/v1/users/alice");
+        let prefixed = Client::new("https://example.org/warden").unwrap();
+        assert_eq!(
+            prefixed.api_url(&["groups", "staff", "members", "user:a/b c"]).as_str(),
+            "https://example.org/warden/api/v1/groups/staff/members/user:a%2Fb%20c"
+        );
+        assert_eq!(prefixed.root_url("healthz").as_str(), "https://example.org/warden/healthz");
+        assert!(Client::new("ftp://example.org").is_err());
+        assert!(Client::new("not a url").is_err());
+    }
+
+    #[test]
+    fn errors_read_as_one_line_with_codes() {
+        let body = br#"{"type":"about:blank","title":"Not found","status":404,"code":"user.not_found","detail":"no user alice"}"#;
+        let err = ClientError::Api(problem_of(StatusCode::NOT_FOUND, body));
+        assert_eq!(err.to_string(), "Not found: no user alice (user.not_found)");
+        assert_eq!(err.code(), "user.not_found");
+        let bare = ClientError::Api(problem_of(StatusCode::BAD_GATEWAY, b"<html>\nbad</html>"));
+        assert_eq!(bare.code(), "http.502");
+        assert_eq!(bare.to_string(), "Bad Gateway: <html> (http.502)");
+    }
+
+    #[test]
+    fn queries_skip_what_is_unset() {
+        let q = AuditQuery {
+            action: Some("user.".into()),
+            since: Some(time::macros::datetime!(2026-01-02 03:04:05 UTC)),
+            ..AuditQuery::default()
+        };
+        assert_eq!(serde_json::to_value(&q).unwrap(), serde_json::json!({"action": "user.", "since": "2026-01-02T03:04:05Z"}));
+    }
+}

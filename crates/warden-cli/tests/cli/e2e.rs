@@ -1,0 +1,276 @@
+//! End to end: the real `warden` CLI against a real `wardend` process, on SQLite and on
+//! PostgreSQL. Recover `admin`, log in, build a directory with three levels of nested groups,
+//! check effective membership, refuse a cycle, delete a group and see its members survive,
+//! issue, use and revoke an API token, then kill the server hard (SIGKILL), start it again and
+//! find every acknowledged change still there.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// `wardend`, built beside `warden` by `cargo test --workspace` (warden-server's own tests need it).
+fn wardend_path() -> PathBuf {
+    let path = Path::new(env!("CARGO_BIN_EXE_warden")).with_file_name("wardend");
+    assert!(path.exists(), "{} is missing: run `cargo build -p warden-server` (cargo test --workspace builds it)", path.display());
+    path
+}
+
+struct Server {
+    child: Option<Child>,
+    env: Vec<(String, String)>,
+    url: String,
+    dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn new(database_url: String) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let env = vec![
+            ("WARDEN_SERVER__LISTEN".to_owned(), format!("127.0.0.1:{port}")),
+            ("WARDEN_SERVER__CONTROL_SOCKET".to_owned(), dir.path().join("wardend.sock").display().to_string()),
+            ("WARDEN_DATABASE__URL".to_owned(), database_url),
+            ("WARDEN_AUTH__ARGON2__MEMORY_KIB".to_owned(), "1024".to_owned()),
+            ("WARDEN_LOG".to_owned(), "warn".to_owned()),
+        ];
+        Self { child: None, env, url: format!("http://127.0.0.1:{port}"), dir }
+    }
+
+    fn wardend(&self) -> Command {
+        let mut cmd = Command::new(wardend_path());
+        cmd.envs(self.env.iter().cloned()).current_dir(self.dir.path());
+        cmd
+    }
+
+    fn start(&mut self) {
+        let log = std::fs::File::create(self.dir.path().join("wardend.log")).unwrap();
+        let child = self.wardend().arg("serve").stdout(Stdio::null()).stderr(log).spawn().unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(self.url.trim_start_matches("http://")).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("wardend did not start: {}", std::fs::read_to_string(self.dir.path().join("wardend.log")).unwrap_or_default());
+    }
+
+    /// Kills the server without warning: only what was committed may survive.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    fn recover(&self, account: &str) -> String {
+        let out = self.wardend().args(["recover-account", account]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let password = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(password.lines().count(), 1, "only the password on stdout");
+        password.trim().to_owned()
+    }
+
+    /// Runs `warden` against this server with its own config directory.
+    fn warden(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_warden"));
+        cmd.args(["--server", &self.url])
+            .args(args)
+            .env("WARDEN_CONFIG_DIR", self.dir.path().join("cli"))
+            .env_remove("WARDEN_TOKEN")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        if let Some(input) = stdin {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        }
+        drop(child.stdin.take());
+        child.wait_with_output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.warden(args, None);
+        assert!(out.status.success(), "warden {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--output", "json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&all)).unwrap()
+    }
+
+    /// Runs a command that must fail; returns its one-line error.
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.warden(args, None);
+        assert_eq!(out.status.code(), Some(1), "warden {args:?} should fail: {}", String::from_utf8_lossy(&out.stdout));
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with("error: "), "{stderr}");
+        stderr
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn names(members: &Value) -> Vec<String> {
+    let mut out: Vec<String> = members["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| format!("{}:{}", m["kind"].as_str().unwrap(), m["name"].as_str().unwrap()))
+        .collect();
+    out.sort();
+    out
+}
+
+fn scenario(database_url: String) {
+    let mut server = Server::new(database_url);
+    server.start();
+
+    // Break-glass: no credential until recovered on the host.
+    let out = server.warden(&["login", "--user", "admin", "--password-stdin"], Some("guess\n"));
+    assert_eq!(out.status.code(), Some(1));
+    let password = server.recover("admin");
+    let out = server.warden(&["login", "--user", "admin", "--password-stdin"], Some(&format!("{password}\n")));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(server.json(&["whoami"])["account"]["name"], "admin");
+    let session_file = server.dir.path().join("cli").join("session.json");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&session_file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    // Users, a service account, three levels of groups.
+    server.ok(&[
+        "user",
+        "create",
+        "alice",
+        "--display-name",
+        "Alice",
+        "--email",
+        "alice@example.org",
+        "--email",
+        "a@example.net",
+        "--password",
+        "correct horse battery",
+    ]);
+    server.ok(&["user", "create", "bob", "--first-name", "Bob", "--phone", "+1 555 0100"]);
+    server.ok(&["user", "create", "carol"]);
+    server.ok(&["service-account", "create", "ci-bot", "--description", "CI", "--managed-by", "user:alice"]);
+    for group in ["staff", "engineering", "platform"] {
+        server.ok(&["group", "create", group, "--description", &format!("all of {group}")]);
+    }
+    server.ok(&["group", "add-member", "staff", "user:alice", "group:engineering"]);
+    server.ok(&["group", "add-member", "engineering", "bob", "group:platform"]);
+    server.ok(&["group", "add-member", "platform", "carol", "sa:ci-bot"]);
+    let effective = server.json(&["group", "members", "staff", "--effective"]);
+    assert_eq!(
+        names(&effective),
+        ["group:engineering", "group:platform", "service_account:ci-bot", "user:alice", "user:bob", "user:carol"]
+    );
+    assert_eq!(names(&server.json(&["group", "members", "staff"])), ["group:engineering", "user:alice"]);
+
+    // Bad input: clear one-line errors, nothing half-written.
+    assert!(server.fails(&["group", "add-member", "platform", "group:staff"]).contains("cycle"));
+    assert!(server.fails(&["user", "create", "Alice"]).contains("name.taken"));
+    assert!(server.fails(&["user", "create", "9lives"]).contains("validation"));
+    assert!(server.fails(&["group", "add-member", "staff", "user:carol", "user:nobody"]).contains("not_found"));
+    assert_eq!(names(&server.json(&["group", "members", "staff"])), ["group:engineering", "user:alice"]);
+
+    // Deleting a group removes memberships, never accounts.
+    server.ok(&["group", "delete", "engineering"]);
+    assert_eq!(names(&server.json(&["group", "members", "staff", "--effective"])), ["user:alice"]);
+    assert_eq!(server.json(&["user", "get", "bob"])["name"], "bob");
+    assert_eq!(names(&server.json(&["group", "members", "platform"])), ["service_account:ci-bot", "user:carol"]);
+
+    // An API token: shown once, usable, revocable.
+    let token = server.ok(&["service-account", "token", "create", "ci-bot", "--expires-in", "30d", "--label", "deploy"]);
+    let token = token.trim().to_owned();
+    assert!(token.starts_with("wdn_"), "{token}");
+    assert_eq!(server.json(&["--token", &token, "whoami"])["account"]["name"], "ci-bot");
+    let tokens = server.json(&["service-account", "token", "list", "ci-bot"]);
+    let token_id = tokens["items"][0]["id"].as_str().unwrap().to_owned();
+    assert!(!serde_json::to_string(&tokens).unwrap().contains(&token[4..]));
+    server.ok(&["service-account", "token", "revoke", "ci-bot", &token_id]);
+    assert!(server.fails(&["--token", &token, "whoami"]).contains("unauthenticated"));
+    let live = server.ok(&["service-account", "token", "create", "ci-bot"]).trim().to_owned();
+
+    // Rename keeps the id.
+    let alice_id = server.json(&["user", "get", "alice"])["id"].clone();
+    server.ok(&["user", "rename", "alice", "alice.liddell"]);
+    assert_eq!(server.json(&["user", "get", "alice.liddell"])["id"], alice_id);
+
+    // Kill hard, start again: every acknowledged change is there.
+    server.kill();
+    server.start();
+    let user = server.json(&["user", "get", "alice.liddell"]);
+    assert_eq!(user["id"], alice_id);
+    assert_eq!(user["emails"][0]["address"], "alice@example.org");
+    assert_eq!(user["emails"][0]["primary"], true);
+    assert_eq!(names(&server.json(&["group", "members", "staff", "--effective"])), ["user:alice.liddell"]);
+    assert_eq!(names(&server.json(&["group", "members", "platform"])), ["service_account:ci-bot", "user:carol"]);
+    assert!(server.fails(&["group", "get", "engineering"]).contains("not_found"));
+    assert_eq!(server.json(&["--token", &live, "whoami"])["account"]["name"], "ci-bot", "the session store survived too");
+    assert!(server.fails(&["--token", &token, "whoami"]).contains("unauthenticated"), "revocation survived");
+    assert_eq!(server.json(&["whoami"])["account"]["name"], "admin", "the CLI session survived the restart");
+
+    // The audit log saw it all, with the actor.
+    let audit = server.json(&["audit", "list", "--actor", "admin", "--action", "group.", "--limit", "100"]);
+    let actions: Vec<&str> = audit["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert!(actions.contains(&"group.create") && actions.contains(&"group.member.add") && actions.contains(&"group.delete"), "{actions:?}");
+
+    // Wrong passwords and logout.
+    let out = server.warden(&["--user", "alice.liddell:wrong password", "whoami"], None);
+    assert_eq!(out.status.code(), Some(1));
+    server.ok(&["logout"]);
+    assert!(!session_file.exists());
+    assert!(server.fails(&["user", "list"]).contains("unauthenticated"));
+}
+
+#[test]
+fn end_to_end_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    scenario(format!("sqlite://{}/warden.db", dir.path().display()));
+}
+
+/// A throw-away PostgreSQL database on the machine's server; dropped at the end.
+struct PgDatabase(String);
+
+impl PgDatabase {
+    fn create() -> Self {
+        let name = format!("warden_e2e_{}", std::process::id());
+        psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        psql(&format!("CREATE DATABASE {name}"));
+        Self(name)
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        psql(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0));
+    }
+}
+
+fn psql(sql: &str) {
+    let out =
+        Command::new("psql").args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-qc", sql]).output();
+    let out = out.expect("psql is needed (PostgreSQL must be installed: scripts/postgres-up.sh)");
+    assert!(out.status.success(), "PostgreSQL at 127.0.0.1:5432 refused {sql:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn end_to_end_on_postgres() {
+    let db = PgDatabase::create();
+    scenario(format!("postgres://postgres@127.0.0.1:5432/{}", db.0));
+}

@@ -1,7 +1,8 @@
 //! Rendering what the server returned: pretty JSON for scripts, plain tables for people.
 //!
 //! Every noun describes its table once (a [`Tabular`] impl) and every command prints through
-//! [`item`], [`list`] or [`note`], so output looks the same everywhere and stays in one place.
+//! [`item`], [`list`], [`page`], [`lines`] or [`note`], so output looks the same everywhere
+//! and stays in one place.
 //! Data goes to stdout, messages to stderr; a closed stdout (`warden … | head`) is not an error.
 
 use std::io::{self, Write};
@@ -75,14 +76,35 @@ where
         page.items.append(&mut next.items);
         page.next_cursor = next.next_cursor;
     }
-    match ctx.format {
-        Format::Json => json(&page)?,
-        Format::Table => emit(&table(T::HEADERS, page.items.iter().map(Tabular::row)))?,
-    }
+    self::page(ctx, &page)?;
     if let (Format::Table, Some(cursor)) = (ctx.format, &page.next_cursor) {
         note(&format!("more results: --cursor {cursor} (or --all)"));
     }
     Ok(())
+}
+
+/// Prints a page as the server sent it: its JSON, or a table of its items (for lists the
+/// server does not page, such as roles and bindings).
+pub fn page<T: Tabular>(ctx: &Ctx, page: &Page<T>) -> Result<(), CliError> {
+    match ctx.format {
+        Format::Json => json(page),
+        Format::Table => emit(&table(T::HEADERS, page.items.iter().map(Tabular::row))),
+    }
+}
+
+/// Prints `value` as JSON, or `lines` one per line (nothing at all when there are none).
+pub fn lines<T, L>(ctx: &Ctx, value: &T, lines: impl IntoIterator<Item = L>) -> Result<(), CliError>
+where
+    T: Serialize + ?Sized,
+    L: std::fmt::Display,
+{
+    match ctx.format {
+        Format::Json => json(value),
+        Format::Table => {
+            let text = lines.into_iter().map(|l| l.to_string()).collect::<Vec<_>>().join("\n");
+            if text.is_empty() { Ok(()) } else { emit(&text) }
+        }
+    }
 }
 
 /// Prints a value as pretty JSON.
@@ -134,6 +156,16 @@ pub fn opt_time(at: Option<OffsetDateTime>) -> String {
 /// An optional text; `-` when absent.
 pub fn opt(text: Option<&str>) -> String {
     text.unwrap_or("-").to_owned()
+}
+
+/// A list in one cell, space-separated; `-` when empty.
+pub fn words(items: &[impl AsRef<str>]) -> String {
+    if items.is_empty() { "-".to_owned() } else { items.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(" ") }
+}
+
+/// How a unit enum is spelled on the wire (`built_in`, `password`), for table cells.
+pub fn wire_name<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
 /// `yes` / `no`.

@@ -11,8 +11,9 @@ use warden_core::api::{CreateApiToken, CreateServiceAccount};
 use warden_core::credential::parse_duration_secs;
 use warden_core::model::{ApiToken, ServiceAccount, SubjectKind};
 
+use crate::check::{self, ScopeArgs};
 use crate::group::member_ref;
-use crate::output::{self, Format, PageArgs, Tabular, opt, opt_time, yes_no};
+use crate::output::{self, Format, PageArgs, Tabular, opt, opt_time, words, yes_no};
 use crate::user::ListArgs;
 use crate::{CliError, Ctx};
 
@@ -36,6 +37,12 @@ pub enum ServiceAccountCommand {
     /// Manage a service account's API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Print what a service account may do: the permissions one per line (roles and groups on stderr).
+    Permissions {
+        service_account: String,
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -49,6 +56,12 @@ pub enum TokenCommand {
         /// What the token is for.
         #[arg(long)]
         label: Option<String>,
+        /// Let the token change things [default: read-only]
+        #[arg(long)]
+        read_write: bool,
+        /// Limit the token to this one of the account's roles (repeatable) [default: all of them]
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
     },
     /// List a service account's tokens (never their secrets).
     List {
@@ -78,20 +91,23 @@ pub async fn run(ctx: &Ctx, command: ServiceAccountCommand) -> Result<(), CliErr
             Ok(())
         }
         ServiceAccountCommand::Token(command) => token(ctx, command).await,
+        ServiceAccountCommand::Permissions { service_account, scope } => check::account_permissions(ctx, &service_account, scope).await,
     }
 }
 
 async fn token(ctx: &Ctx, command: TokenCommand) -> Result<(), CliError> {
     let client = &ctx.client;
     match command {
-        TokenCommand::Create { service_account, expires_in, label } => {
-            let created = client.create_api_token(&service_account, &CreateApiToken { label, expires_in }).await?;
+        TokenCommand::Create { service_account, expires_in, label, read_write, roles } => {
+            let roles = Some(roles).filter(|r| !r.is_empty());
+            let created = client.create_api_token(&service_account, &CreateApiToken { label, expires_in, read_write, roles }).await?;
             if ctx.format == Format::Json {
                 return output::json(&created);
             }
             output::emit(created.token.expose())?;
             output::note(&format!(
-                "created token {} for {service_account}, expires {}; store it now, it is not shown again",
+                "created {} token {} for {service_account}, expires {}; store it now, it is not shown again",
+                access(created.info.read_write),
                 created.info.id,
                 opt_time(created.info.expires_at)
             ));
@@ -116,6 +132,10 @@ fn managed_by_ref(raw: &str) -> Result<String, CliError> {
         Some(SubjectKind::User | SubjectKind::Group) => Ok(subject.to_string()),
         _ => Err(CliError::Usage(format!("--managed-by {raw:?}: use user:NAME or group:NAME"))),
     }
+}
+
+fn access(read_write: bool) -> &'static str {
+    if read_write { "read-write" } else { "read-only" }
 }
 
 /// Checks a lifetime locally (same rules as the server) and keeps the text as given.
@@ -144,12 +164,14 @@ impl Tabular for ServiceAccount {
 }
 
 impl Tabular for ApiToken {
-    const HEADERS: &'static [&'static str] = &["ID", "LABEL", "CREATED", "EXPIRES", "LAST USED", "REVOKED"];
+    const HEADERS: &'static [&'static str] = &["ID", "LABEL", "ACCESS", "ROLES", "CREATED", "EXPIRES", "LAST USED", "REVOKED"];
 
     fn row(&self) -> Vec<String> {
         vec![
             self.id.to_string(),
             opt(self.label.as_deref()),
+            access(self.read_write).to_owned(),
+            self.roles.as_deref().map_or_else(|| "*".to_owned(), words),
             output::time(self.created_at),
             opt_time(self.expires_at),
             opt_time(self.last_used_at),

@@ -1,9 +1,11 @@
-//! Who the CLI speaks as: `login`, `logout`, `whoami`, and the stored session.
+//! Who the CLI speaks as: `login`, `reauth`, `logout`, `whoami`, and the stored session.
 //!
 //! A login keeps `{server, token, expires_at}` in `session.json` under the config directory,
 //! readable only by its owner (0600, written atomically), so later commands need no password.
 //! Credentials are chosen in a fixed order: `--token`, then `--user NAME:PASSWORD`, then the
 //! stored session — and the session's token is only ever sent to the server it came from.
+//! Sessions start read-only; `reauth` asks for the password again and opens a write window
+//! on the server (the session file does not change).
 
 use std::ffi::OsString;
 use std::fs;
@@ -28,6 +30,13 @@ const SESSION_FILE: &str = "session.json";
 
 #[derive(Debug, Args)]
 pub struct LoginArgs {
+    /// Read the password from stdin (one line) instead of asking for it.
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReauthArgs {
     /// Read the password from stdin (one line) instead of asking for it.
     #[arg(long)]
     pub password_stdin: bool,
@@ -104,6 +113,35 @@ pub async fn login(global: &Global, args: &LoginArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// `warden reauth`: proves the password again so the session (stored, or `--token`) may write
+/// for a while.
+pub async fn reauth(global: &Global, args: &ReauthArgs) -> Result<(), CliError> {
+    if global.basic.is_some() {
+        return Err(CliError::Usage("reauth elevates a session: use the stored session or --token, not --user".into()));
+    }
+    if global.token.is_none() && load_stored()?.is_none() {
+        return Err(CliError::Usage("not logged in: run `warden login --user NAME` first (or pass --token)".into()));
+    }
+    let ctx = connect(global)?;
+    let password = if args.password_stdin || !io::stdin().is_terminal() {
+        read_password("", true)?
+    } else {
+        // Asking the server first names the account in the prompt and fails before the prompt
+        // if the session is no longer valid.
+        let me = ctx.client.whoami().await?;
+        read_password(&format!("Password for {}: ", me.account.name), false)?
+    };
+    if password.expose().is_empty() {
+        return Err(CliError::Usage("the password is empty".into()));
+    }
+    let reply = ctx.client.reauth(password.expose()).await?;
+    if ctx.format == Format::Json {
+        output::json(&reply)?;
+    }
+    output::note(&format!("write access until {}", output::time(reply.elevated_until)));
+    Ok(())
+}
+
 /// `warden logout`: ends the stored session on its server and deletes the file.
 pub async fn logout() -> Result<(), CliError> {
     let dir = config_dir()?;
@@ -132,9 +170,7 @@ impl Tabular for WhoAmI {
     const HEADERS: &'static [&'static str] = &["ACCOUNT", "ID", "METHOD", "PERMISSIONS"];
 
     fn row(&self) -> Vec<String> {
-        let method = serde_json::to_value(self.method).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-        let permissions = if self.permissions.is_empty() { "-".to_owned() } else { self.permissions.join(" ") };
-        vec![self.account.to_string(), self.account.id.to_string(), method, permissions]
+        vec![self.account.to_string(), self.account.id.to_string(), output::wire_name(&self.method), output::words(&self.permissions)]
     }
 }
 

@@ -10,6 +10,7 @@ use warden_core::api::{CreateUser, UpdateUser};
 use warden_core::credential::Secret;
 use warden_core::model::User;
 
+use crate::check::{self, ScopeArgs};
 use crate::output::{self, PageArgs, Tabular, opt, opt_time, yes_no};
 use crate::session::read_password;
 use crate::{CliError, Ctx, parse_date, parse_rfc3339};
@@ -49,6 +50,12 @@ pub enum UserCommand {
     Disable { user: String },
     /// Let a disabled user authenticate again.
     Enable { user: String },
+    /// Print what a user may do: the permissions one per line (roles and groups on stderr).
+    Permissions {
+        user: String,
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
 }
 
 /// Name filter and paging of the directory lists.
@@ -129,6 +136,7 @@ pub async fn run(ctx: &Ctx, command: UserCommand) -> Result<(), CliError> {
         }
         UserCommand::Disable { user } => output::item(ctx, &users.disable_user(&user).await?),
         UserCommand::Enable { user } => output::item(ctx, &users.enable_user(&user).await?),
+        UserCommand::Permissions { user, scope } => check::account_permissions(ctx, &user, scope).await,
     }
 }
 

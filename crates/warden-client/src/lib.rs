@@ -13,10 +13,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 use warden_core::api::{
-    AddMembers, CreateApiToken, CreateGroup, CreateServiceAccount, CreateUser, CreatedApiToken, LoginRequest, LoginResponse, MemberEntry,
-    Page, Problem, Rename, UpdateUser, WhoAmI,
+    AddMembers, CheckRequest, CheckResponse, CreateApiToken, CreateBinding, CreateGroup, CreateRole, CreateServiceAccount, CreateTenant,
+    CreateUser, CreatedApiToken, LoginRequest, LoginResponse, MemberEntry, Page, Problem, ReauthRequest, ReauthResponse, Rename,
+    ResolvedPermissions, RolePermissions, UpdateRole, UpdateUser, WhoAmI,
 };
-pub use warden_core::api::{Added, AuditQuery, ListQuery, MembersQuery};
+pub use warden_core::api::{Added, AuditQuery, BindingQuery, ListQuery, MembersQuery, PermissionsQuery, RoleQuery};
+use warden_core::authz::{Binding, Role, Tenant};
 use warden_core::credential::Secret;
 use warden_core::model::{ApiToken, AuditEvent, Group, ServiceAccount, User};
 
@@ -155,6 +157,12 @@ impl Client {
         self.call(Method::POST, &["auth", "logout"], NO_QUERY, NO_BODY).await
     }
 
+    /// Re-authenticates the session this client presents, opening its write window.
+    pub async fn reauth(&self, password: &str) -> Result<ReauthResponse, ClientError> {
+        let body = ReauthRequest { password: Secret::new(password) };
+        self.call(Method::POST, &["auth", "reauth"], NO_QUERY, Some(&body)).await
+    }
+
     pub async fn whoami(&self) -> Result<WhoAmI, ClientError> {
         self.call(Method::GET, &["self"], NO_QUERY, NO_BODY).await
     }
@@ -187,6 +195,12 @@ impl Client {
 
     pub async fn rename_user(&self, user: &str, new_name: &str) -> Result<User, ClientError> {
         self.call(Method::POST, &["users", user, "rename"], NO_QUERY, Some(&rename(new_name))).await
+    }
+
+    /// `PUT /users/{user}/password`: a credential reset; the user's sessions end.
+    pub async fn set_password(&self, user: &str, password: &str) -> Result<(), ClientError> {
+        let body = warden_core::api::SetPassword { password: Secret::new(password) };
+        self.call(Method::PUT, &["users", user, "password"], NO_QUERY, Some(&body)).await
     }
 
     pub async fn disable_user(&self, user: &str) -> Result<User, ClientError> {
@@ -260,6 +274,75 @@ impl Client {
     /// Removes one direct member, named like `user:alice`.
     pub async fn remove_member(&self, group: &str, member: &str) -> Result<(), ClientError> {
         self.call(Method::DELETE, &["groups", group, "members", member], NO_QUERY, NO_BODY).await
+    }
+
+    // --- tenants ---------------------------------------------------------------------------------
+
+    pub async fn list_tenants(&self) -> Result<Page<Tenant>, ClientError> {
+        self.call(Method::GET, &["tenants"], NO_QUERY, NO_BODY).await
+    }
+
+    pub async fn create_tenant(&self, body: &CreateTenant) -> Result<Tenant, ClientError> {
+        self.call(Method::POST, &["tenants"], NO_QUERY, Some(body)).await
+    }
+
+    pub async fn delete_tenant(&self, tenant: &str) -> Result<(), ClientError> {
+        self.call(Method::DELETE, &["tenants", tenant], NO_QUERY, NO_BODY).await
+    }
+
+    // --- roles (`role` is the role's id) ------------------------------------------------------
+
+    pub async fn list_roles(&self, query: &RoleQuery) -> Result<Page<Role>, ClientError> {
+        self.call(Method::GET, &["roles"], Some(query), NO_BODY).await
+    }
+
+    pub async fn create_role(&self, body: &CreateRole) -> Result<Role, ClientError> {
+        self.call(Method::POST, &["roles"], NO_QUERY, Some(body)).await
+    }
+
+    pub async fn get_role(&self, role: &str) -> Result<Role, ClientError> {
+        self.call(Method::GET, &["roles", role], NO_QUERY, NO_BODY).await
+    }
+
+    /// Adds and removes permissions of a dynamic role.
+    pub async fn update_role(&self, role: &str, body: &UpdateRole) -> Result<Role, ClientError> {
+        self.call(Method::PATCH, &["roles", role], NO_QUERY, Some(body)).await
+    }
+
+    pub async fn delete_role(&self, role: &str) -> Result<(), ClientError> {
+        self.call(Method::DELETE, &["roles", role], NO_QUERY, NO_BODY).await
+    }
+
+    /// The role's permissions expanded to leaves.
+    pub async fn role_permissions(&self, role: &str) -> Result<RolePermissions, ClientError> {
+        self.call(Method::GET, &["roles", role, "permissions"], NO_QUERY, NO_BODY).await
+    }
+
+    // --- bindings ------------------------------------------------------------------------------
+
+    pub async fn list_bindings(&self, query: &BindingQuery) -> Result<Page<Binding>, ClientError> {
+        self.call(Method::GET, &["bindings"], Some(query), NO_BODY).await
+    }
+
+    pub async fn create_binding(&self, body: &CreateBinding) -> Result<Binding, ClientError> {
+        self.call(Method::POST, &["bindings"], NO_QUERY, Some(body)).await
+    }
+
+    pub async fn delete_binding(&self, binding_id: Uuid) -> Result<(), ClientError> {
+        let id = binding_id.to_string();
+        self.call(Method::DELETE, &["bindings", &id], NO_QUERY, NO_BODY).await
+    }
+
+    // --- decisions -----------------------------------------------------------------------------
+
+    /// Decides one or more permissions for a subject (with explanations if asked).
+    pub async fn check(&self, body: &CheckRequest) -> Result<CheckResponse, ClientError> {
+        self.call(Method::POST, &["check"], NO_QUERY, Some(body)).await
+    }
+
+    /// What an account (`account`: name or id of a user or service account) holds.
+    pub async fn account_permissions(&self, account: &str, query: &PermissionsQuery) -> Result<ResolvedPermissions, ClientError> {
+        self.call(Method::GET, &["accounts", account, "permissions"], Some(query), NO_BODY).await
     }
 
     // --- audit ---------------------------------------------------------------------------------

@@ -1,64 +1,69 @@
 //! Who may do what to Warden itself.
 //!
-//! Every operation of the management API names the [`Permission`] it needs; a [`Principal`]
-//! carries the permissions its account holds. Today these come from the break-glass rule
-//! (`admin` and `idm_admin` hold every `warden:*` permission, other accounts none); the
-//! role-based rules replace [`grants_for`] without touching services or handlers.
+//! Every operation of the management API names the [`Permission`] it needs. A [`Principal`]
+//! is an authenticated account together with the authorization snapshot it was authenticated
+//! against; [`Principal::require`] asks that snapshot, so Warden's own rights come from the
+//! same roles, groups and bindings as every application's.
+//!
+//! A `warden:*` permission held in the `default` tenant applies everywhere; held in another
+//! tenant it applies only there (that is how `tenant_admin` is scoped). Write permissions need
+//! an elevated session: interactive sessions start read-only and are elevated for a short
+//! window by re-authenticating; API tokens are read-only unless created read-write.
 
-use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::CoreError;
-use crate::model::{ADMIN_ID, IDM_ADMIN_ID, Subject};
+use crate::authz::AuthzIndex;
+use crate::builtin::DEFAULT_TENANT;
+use crate::model::Subject;
 
-/// A permission over Warden's own API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub enum Permission {
-    #[serde(rename = "warden:users:read")]
-    UsersRead,
-    #[serde(rename = "warden:users:write")]
-    UsersWrite,
-    #[serde(rename = "warden:service_accounts:read")]
-    ServiceAccountsRead,
-    #[serde(rename = "warden:service_accounts:write")]
-    ServiceAccountsWrite,
-    #[serde(rename = "warden:groups:read")]
-    GroupsRead,
-    #[serde(rename = "warden:groups:write")]
-    GroupsWrite,
-    #[serde(rename = "warden:credentials:write")]
-    CredentialsWrite,
-    #[serde(rename = "warden:audit:read")]
-    AuditRead,
+macro_rules! permissions {
+    ($($variant:ident = $name:literal, write = $write:literal;)*) => {
+        /// A permission over Warden's own API.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        pub enum Permission {
+            $(#[serde(rename = $name)] $variant,)*
+        }
+
+        impl Permission {
+            pub const ALL: &'static [Permission] = &[$(Self::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $name,)* }
+            }
+
+            /// Whether the permission changes something (and so needs an elevated session).
+            pub fn is_write(self) -> bool {
+                match self { $(Self::$variant => $write,)* }
+            }
+        }
+    };
 }
 
-impl Permission {
-    pub const ALL: [Permission; 8] = [
-        Self::UsersRead,
-        Self::UsersWrite,
-        Self::ServiceAccountsRead,
-        Self::ServiceAccountsWrite,
-        Self::GroupsRead,
-        Self::GroupsWrite,
-        Self::CredentialsWrite,
-        Self::AuditRead,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::UsersRead => "warden:users:read",
-            Self::UsersWrite => "warden:users:write",
-            Self::ServiceAccountsRead => "warden:service_accounts:read",
-            Self::ServiceAccountsWrite => "warden:service_accounts:write",
-            Self::GroupsRead => "warden:groups:read",
-            Self::GroupsWrite => "warden:groups:write",
-            Self::CredentialsWrite => "warden:credentials:write",
-            Self::AuditRead => "warden:audit:read",
-        }
-    }
+permissions! {
+    UsersRead = "warden:users:read", write = false;
+    UsersWrite = "warden:users:write", write = true;
+    ServiceAccountsRead = "warden:service_accounts:read", write = false;
+    ServiceAccountsWrite = "warden:service_accounts:write", write = true;
+    GroupsRead = "warden:groups:read", write = false;
+    GroupsWrite = "warden:groups:write", write = true;
+    AdminGroupsWrite = "warden:admin_groups:write", write = true;
+    CredentialsWrite = "warden:credentials:write", write = true;
+    RegistrationWrite = "warden:registration:write", write = true;
+    AuditRead = "warden:audit:read", write = false;
+    TenantsRead = "warden:tenants:read", write = false;
+    TenantsWrite = "warden:tenants:write", write = true;
+    RolesRead = "warden:roles:read", write = false;
+    RolesWrite = "warden:roles:write", write = true;
+    BindingsRead = "warden:bindings:read", write = false;
+    BindingsWrite = "warden:bindings:write", write = true;
+    ConfigRead = "warden:config:read", write = false;
+    Check = "warden:check", write = false;
+    Superuser = "warden:superuser", write = false;
 }
 
 /// How the principal proved who it is.
@@ -73,62 +78,64 @@ pub enum AuthMethod {
     Host,
 }
 
-/// An authenticated caller and what it may do.
+/// An authenticated caller, and the snapshot of the rules it is judged by.
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub account: Subject,
     pub method: AuthMethod,
     /// The session or API token used, if any.
     pub credential_id: Option<Uuid>,
-    pub permissions: BTreeSet<Permission>,
+    /// Whether writes are allowed now (an elevated session, a read-write token, a password).
+    pub elevated: bool,
+    /// An API token limited to some of the account's roles.
+    pub token_roles: Option<Vec<String>>,
+    pub index: Arc<AuthzIndex>,
 }
 
 impl Principal {
-    pub fn new(account: Subject, method: AuthMethod, credential_id: Option<Uuid>) -> Self {
-        let permissions = grants_for(account.id);
-        Self { account, method, credential_id, permissions }
-    }
-
-    /// Succeeds if the principal holds `permission`.
+    /// Succeeds if the principal holds `permission` instance-wide (in the `default` tenant).
     pub fn require(&self, permission: Permission) -> Result<(), CoreError> {
-        if self.permissions.contains(&permission) {
-            Ok(())
-        } else {
-            Err(CoreError::Forbidden { permission: permission.as_str().to_owned() })
-        }
+        self.require_in(permission, DEFAULT_TENANT)
     }
-}
 
-/// The permissions an account holds over Warden's API.
-pub fn grants_for(account: Uuid) -> BTreeSet<Permission> {
-    if account == ADMIN_ID || account == IDM_ADMIN_ID { Permission::ALL.into_iter().collect() } else { BTreeSet::new() }
+    /// Succeeds if the principal holds `permission` in `tenant` (or instance-wide).
+    pub fn require_in(&self, permission: Permission, tenant: &str) -> Result<(), CoreError> {
+        if !self.holds_in(permission, tenant) {
+            return Err(CoreError::Forbidden { permission: permission.as_str().to_owned() });
+        }
+        if permission.is_write() && !self.elevated {
+            return Err(CoreError::NotElevated);
+        }
+        Ok(())
+    }
+
+    /// Whether the principal holds `permission` in `tenant`, regardless of elevation.
+    pub fn holds_in(&self, permission: Permission, tenant: &str) -> bool {
+        let roles = self.token_roles.as_deref();
+        let subject = (self.account.kind, self.account.id);
+        self.index.allows(subject, permission.as_str(), DEFAULT_TENANT, None, roles)
+            || (tenant != DEFAULT_TENANT && self.index.allows(subject, permission.as_str(), tenant, None, roles))
+    }
+
+    pub fn holds(&self, permission: Permission) -> bool {
+        self.holds_in(permission, DEFAULT_TENANT)
+    }
+
+    /// The `warden:*` permissions held instance-wide, for `whoami`.
+    pub fn warden_permissions(&self) -> Vec<&'static str> {
+        Permission::ALL.iter().filter(|p| self.holds(**p)).map(|p| p.as_str()).collect()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Name;
-    use crate::model::SubjectKind;
-
-    fn principal(id: Uuid) -> Principal {
-        let account = Subject { kind: SubjectKind::User, id, name: Name::parse("x").unwrap() };
-        Principal::new(account, AuthMethod::Session, None)
-    }
-
-    #[test]
-    fn break_glass_accounts_hold_everything_and_others_nothing() {
-        for p in Permission::ALL {
-            assert!(principal(ADMIN_ID).require(p).is_ok());
-            assert!(principal(IDM_ADMIN_ID).require(p).is_ok());
-            let err = principal(Uuid::from_u128(42)).require(p).unwrap_err();
-            assert_eq!(err.code(), "forbidden");
-        }
-    }
 
     #[test]
     fn permission_strings_match_serde() {
         for p in Permission::ALL {
             assert_eq!(serde_json::to_value(p).unwrap(), serde_json::Value::String(p.as_str().into()));
+            assert!(p.as_str().starts_with("warden:"));
         }
     }
 }

@@ -246,6 +246,205 @@ pub struct CreateApiToken {
     /// Lifetime such as `90d`; none means the server's default.
     #[serde(default)]
     pub expires_in: Option<String>,
+    /// Whether the token may change things (default: read-only).
+    #[serde(default)]
+    pub read_write: bool,
+    /// Limit the token to these of the account's roles (default: all of them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
+}
+
+/// `PUT /users/{user}/password`: a credential reset by an administrator.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SetPassword {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub password: Secret,
+}
+
+/// `POST /auth/reauth`: the same credential as the login, to open a write window.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ReauthRequest {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub password: Secret,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReauthResponse {
+    /// Writes are allowed through this session until then.
+    #[serde(with = "time::serde::rfc3339")]
+    pub elevated_until: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenant {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateRole {
+    /// The role's id; generated from the name when absent.
+    #[serde(default)]
+    pub id: Option<String>,
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Default: `default`.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    #[serde(default)]
+    pub permissions: Vec<String>,
+}
+
+/// Adds and removes permissions of a dynamic role.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRole {
+    #[serde(default)]
+    pub add: Vec<String>,
+    #[serde(default)]
+    pub remove: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// `?tenant=` of role listings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct RoleQuery {
+    /// Only roles of this tenant (built-in roles are listed in every tenant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateBinding {
+    /// Role id.
+    pub role: String,
+    /// `user:alice`, `sa:ci-bot`, `group:ops`, a bare name or an id.
+    pub subject: String,
+    /// Default: `default`.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// Limit the binding to these namespaces (none: the whole tenant).
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+}
+
+/// Filters of binding listings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct BindingQuery {
+    /// Only bindings of this subject (`user:alice`, `group:ops`, …), directly bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Only bindings of this role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+}
+
+/// One permission to check, optionally in a namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CheckItem {
+    pub permission: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// `POST /check`: may `subject` do each of `checks` in `tenant`? A single check may be given
+/// as top-level `permission` and `namespace`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CheckRequest {
+    /// `user:alice`, `sa:ci-bot`, a bare name or an id.
+    pub subject: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permission: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckItem>,
+    /// Include the chain that granted each decision, or why nothing did.
+    #[serde(default)]
+    pub explain: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CheckResult {
+    pub permission: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub allowed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<crate::authz::Explanation>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CheckResponse {
+    pub subject: Subject,
+    pub tenant: String,
+    /// The directory revision the decisions were made at.
+    pub revision: i64,
+    pub results: Vec<CheckResult>,
+}
+
+/// `?tenant=&namespace=` of resolved-permission listings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct PermissionsQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// What an account (or group) holds in a tenant and namespace.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ResolvedPermissions {
+    pub subject: Subject,
+    pub tenant: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Leaf permissions.
+    pub permissions: Vec<String>,
+    /// Roles bound to the subject directly or through groups, in any tenant.
+    pub roles: Vec<String>,
+    /// Groups the subject is effectively a member of.
+    pub groups: Vec<String>,
+}
+
+/// A role's resolved (leaf) permissions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RolePermissions {
+    pub role: String,
+    pub permissions: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -14,6 +14,12 @@ pub enum CoreError {
     /// The principal lacks the permission the operation needs.
     #[error("permission denied: {permission} is required")]
     Forbidden { permission: String },
+    /// A write through a read-only session: re-authenticate first.
+    #[error("this session is read-only: re-authenticate (warden reauth) to open a write window")]
+    NotElevated,
+    /// The target holds a built-in administrative role: only an idm_superuser may do this.
+    #[error("{0} holds a built-in administrative role; only an idm_superuser may do this")]
+    HighPrivilege(String),
 }
 
 impl CoreError {
@@ -27,6 +33,8 @@ impl CoreError {
             Self::Validation { .. } => "validation",
             Self::MembershipCycle { .. } => "group.cycle",
             Self::Forbidden { .. } => "forbidden",
+            Self::NotElevated => "session.not_elevated",
+            Self::HighPrivilege(_) => "account.high_privilege",
         }
     }
 }

@@ -11,11 +11,15 @@
 
 pub mod access;
 pub mod api;
+pub mod authz;
+pub mod builtin;
 pub mod credential;
 pub mod error;
 pub mod membership;
 pub mod model;
 pub mod name;
+pub mod namespace;
+pub mod permission;
 pub mod throttle;
 
 pub use error::CoreError;

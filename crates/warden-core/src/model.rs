@@ -289,6 +289,12 @@ pub struct ApiToken {
     pub last_used_at: Option<OffsetDateTime>,
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub revoked_at: Option<OffsetDateTime>,
+    /// Whether the token may change things; read-only otherwise.
+    #[serde(default)]
+    pub read_write: bool,
+    /// The roles the token is limited to; `None`: all of the account's roles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
 }
 
 impl ApiToken {

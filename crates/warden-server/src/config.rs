@@ -16,6 +16,57 @@ pub struct Config {
     pub server: ServerConfig,
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
+    pub authz: AuthzConfig,
+    /// System roles: declared here, never changed through the API.
+    #[serde(rename = "role")]
+    pub roles: Vec<SystemRoleConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthzConfig {
+    /// Split permissions on `:` into a tree (granting a node grants everything below it).
+    pub permission_trees: bool,
+    /// The permissions that form the tree.
+    pub permissions: Vec<String>,
+    /// Whether roles may be created through the API (default: when no `[[role]]` is declared).
+    pub enable_dynamic_roles: Option<bool>,
+    /// How long a re-authentication allows writes (`10m`).
+    pub elevation_window: String,
+    /// Shorter (or longer) windows for holders of particular roles: `{ idm_superuser = "5m" }`.
+    /// A principal gets the shortest window of the roles it holds.
+    pub role_elevation_windows: std::collections::BTreeMap<String, String>,
+    /// How often every node compares its authorization snapshot with the database, as the
+    /// safety net behind change notifications (`5s`).
+    pub poll_interval: String,
+}
+
+impl Default for AuthzConfig {
+    fn default() -> Self {
+        Self {
+            permission_trees: false,
+            permissions: Vec::new(),
+            enable_dynamic_roles: None,
+            elevation_window: "10m".into(),
+            role_elevation_windows: std::collections::BTreeMap::new(),
+            poll_interval: "5s".into(),
+        }
+    }
+}
+
+/// A `[[role]]` block.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SystemRoleConfig {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub tenant: Option<String>,
+    #[serde(default)]
+    pub permissions: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -131,13 +182,16 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-/// Durations of [`AuthConfig`], parsed once.
-#[derive(Debug, Clone, Copy)]
+/// Durations of [`AuthConfig`] and [`AuthzConfig`], parsed once.
+#[derive(Debug, Clone)]
 pub struct AuthTimes {
     pub session_ttl_secs: i64,
     pub session_idle_secs: i64,
     pub api_token_ttl_secs: i64,
     pub failed_login_window_secs: i64,
+    pub elevation_secs: i64,
+    pub role_elevation_secs: std::collections::BTreeMap<String, i64>,
+    pub poll_secs: i64,
 }
 
 impl Config {
@@ -153,7 +207,7 @@ impl Config {
         // Only `WARDEN_<SECTION>__…` variables configure the server; others with the same
         // prefix (WARDEN_LOG, WARDEN_CONFIG, the CLI's WARDEN_SERVER and WARDEN_TOKEN) are not
         // configuration keys and must not be read as such.
-        let sections = ["WARDEN_SERVER__", "WARDEN_DATABASE__", "WARDEN_AUTH__"];
+        let sections = ["WARDEN_SERVER__", "WARDEN_DATABASE__", "WARDEN_AUTH__", "WARDEN_AUTHZ__"];
         let vars: config::Map<String, String> = std::env::vars().filter(|(k, _)| sections.iter().any(|s| k.starts_with(s))).collect();
         builder = builder.add_source(
             config::Environment::with_prefix("WARDEN")
@@ -162,7 +216,8 @@ impl Config {
                 .separator("__")
                 .try_parsing(true)
                 .list_separator(",")
-                .with_list_parse_key("server.trusted_proxies"),
+                .with_list_parse_key("server.trusted_proxies")
+                .with_list_parse_key("authz.permissions"),
         );
         let raw = builder.build().map_err(|e| ConfigError::Load(e.to_string()))?;
         let config: Config = raw.try_deserialize().map_err(|e| ConfigError::Invalid(e.to_string()))?;
@@ -174,6 +229,8 @@ impl Config {
     /// unless TLS or a trusted proxy protects it, argon2 parameters are accepted.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.auth_times()?;
+        self.permission_tree()?;
+        self.system_roles()?;
         let protected = self.server.tls.is_some() || (self.server.behind_proxy && !self.server.trusted_proxies.is_empty());
         for addr in std::iter::once(self.server.listen).chain(self.server.admin_listen) {
             if !addr.ip().is_loopback() && !protected {
@@ -195,7 +252,7 @@ impl Config {
         if a.max_concurrent == 0 {
             return Err(ConfigError::Invalid("auth.argon2.max_concurrent must be at least 1".into()));
         }
-        if !(self.database.url.starts_with("sqlite:") || self.database.url.starts_with("postgres")) {
+        if !["sqlite:", "postgres:", "postgresql:"].iter().any(|scheme| self.database.url.starts_with(scheme)) {
             return Err(ConfigError::Invalid(format!(
                 "database.url must start with sqlite:// or postgres:// (got {:?})",
                 redact_url(&self.database.url)
@@ -205,13 +262,57 @@ impl Config {
     }
 
     pub fn auth_times(&self) -> Result<AuthTimes, ConfigError> {
-        let parse = |key: &str, v: &str| parse_duration_secs(v).map_err(|e| ConfigError::Invalid(format!("auth.{key}: {e}")));
+        let parse = |key: &str, v: &str| parse_duration_secs(v).map_err(|e| ConfigError::Invalid(format!("{key}: {e}")));
+        let mut role_elevation_secs = std::collections::BTreeMap::new();
+        for (role, window) in &self.authz.role_elevation_windows {
+            role_elevation_secs.insert(role.clone(), parse(&format!("authz.role_elevation_windows.{role}"), window)?);
+        }
         Ok(AuthTimes {
-            session_ttl_secs: parse("session_ttl", &self.auth.session_ttl)?,
-            session_idle_secs: parse("session_idle_timeout", &self.auth.session_idle_timeout)?,
-            api_token_ttl_secs: parse("api_token_default_ttl", &self.auth.api_token_default_ttl)?,
-            failed_login_window_secs: parse("failed_login_window", &self.auth.failed_login_window)?,
+            session_ttl_secs: parse("auth.session_ttl", &self.auth.session_ttl)?,
+            session_idle_secs: parse("auth.session_idle_timeout", &self.auth.session_idle_timeout)?,
+            api_token_ttl_secs: parse("auth.api_token_default_ttl", &self.auth.api_token_default_ttl)?,
+            failed_login_window_secs: parse("auth.failed_login_window", &self.auth.failed_login_window)?,
+            elevation_secs: parse("authz.elevation_window", &self.authz.elevation_window)?,
+            role_elevation_secs,
+            poll_secs: parse("authz.poll_interval", &self.authz.poll_interval)?,
         })
+    }
+
+    /// Whether roles may be created and changed through the API.
+    pub fn dynamic_roles_enabled(&self) -> bool {
+        self.authz.enable_dynamic_roles.unwrap_or(self.roles.is_empty())
+    }
+
+    /// The configured permission tree.
+    pub fn permission_tree(&self) -> Result<warden_core::permission::PermissionTree, ConfigError> {
+        warden_core::permission::PermissionTree::new(self.authz.permission_trees, &self.authz.permissions)
+            .map_err(|e| ConfigError::Invalid(format!("authz.permissions: {e}")))
+    }
+
+    /// The `[[role]]` blocks as system roles, validated.
+    pub fn system_roles(&self) -> Result<Vec<warden_core::authz::Role>, ConfigError> {
+        use warden_core::authz::{Role, RoleSource, parse_id};
+        let invalid = |e: warden_core::CoreError| ConfigError::Invalid(format!("[[role]]: {e}"));
+        let mut roles: Vec<Role> = Vec::new();
+        for r in &self.roles {
+            let id = parse_id("role.id", &r.id).map_err(invalid)?;
+            if warden_core::builtin::built_in_role(id.as_str()).is_some() || roles.iter().any(|x| x.id == id) {
+                return Err(ConfigError::Invalid(format!("[[role]] id {id} is declared twice or is a built-in role")));
+            }
+            let tenant = parse_id("role.tenant", r.tenant.as_deref().unwrap_or(warden_core::builtin::DEFAULT_TENANT)).map_err(invalid)?;
+            for p in &r.permissions {
+                warden_core::permission::validate_permission(p).map_err(invalid)?;
+            }
+            roles.push(Role {
+                name: r.name.clone().unwrap_or_else(|| id.to_string()),
+                id,
+                tenant: Some(tenant),
+                description: r.description.clone(),
+                permissions: r.permissions.clone(),
+                source: RoleSource::System,
+            });
+        }
+        Ok(roles)
     }
 }
 

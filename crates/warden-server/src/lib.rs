@@ -34,6 +34,7 @@ pub struct Running {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
     control: Option<JoinHandle<()>>,
+    follower: JoinHandle<()>,
 }
 
 impl Running {
@@ -43,6 +44,7 @@ impl Running {
         for task in self.tasks.drain(..) {
             task.await??;
         }
+        self.follower.abort();
         if let Some(control) = self.control.take() {
             control.abort();
             let _ = std::fs::remove_file(&self.context.config.server.control_socket);
@@ -68,8 +70,9 @@ pub async fn context(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Co
     let store = warden_store::open(&config.database.url)
         .await
         .with_context(|| format!("cannot open database {}", config::redact_url(&config.database.url)))?;
-    store.ensure_break_glass(clock.now()).await?;
-    Ok(Context { store, clock, hasher, config: Arc::new(config), times })
+    store.ensure_builtins(clock.now()).await?;
+    let authz = services::index::IndexHolder::load(store.clone(), config.permission_tree()?, config.system_roles()?).await?;
+    Ok(Context { store, clock, hasher, config: Arc::new(config), times, authz })
 }
 
 /// Starts the server described by `config`.
@@ -106,6 +109,8 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>, with_control_socket: b
     } else {
         None
     };
+    let poll = std::time::Duration::from_secs(ctx.times.poll_secs.unsigned_abs());
+    let follower = tokio::spawn(ctx.authz.clone().follow(poll));
     tracing::info!(%public_addr, ?admin_addr, backend = ctx.store.backend(), "wardend is serving");
-    Ok(Running { public_addr, admin_addr, context: ctx, stop, tasks, control })
+    Ok(Running { public_addr, admin_addr, context: ctx, stop, tasks, control, follower })
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 use warden_client::{AuditQuery, Client, ClientError, ListQuery, MembersQuery};
 use warden_core::api::{CreateApiToken, CreateGroup, CreateServiceAccount, CreateUser, UpdateUser};
-use warden_server::clock::ManualClock;
+use warden_server::clock::{Clock, ManualClock};
 use warden_server::config::Config;
 use warden_server::services::recovery;
 
@@ -45,15 +45,23 @@ impl TestServer {
         Client::new(self.admin_url.as_deref().unwrap_or(&self.url)).unwrap()
     }
 
-    /// Recovers `admin` as the host would, logs in and returns the session token.
-    async fn admin_token(&self) -> String {
-        let password = recovery::recover_account(&self.running.context, "admin").await.unwrap();
-        self.anonymous().login("admin", password.expose()).await.unwrap().token.expose().to_owned()
+    /// Recovers a break-glass account as the host would, logs in, re-authenticates to open the
+    /// write window, and returns the session token.
+    async fn token_for(&self, account: &str) -> String {
+        let password = recovery::recover_account(&self.running.context, account).await.unwrap();
+        let token = self.anonymous().login(account, password.expose()).await.unwrap().token.expose().to_owned();
+        self.anonymous().with_bearer(&token).reauth(password.expose()).await.unwrap();
+        token
     }
 
-    /// A client holding a fresh `admin` session.
-    async fn admin(&self) -> Client {
-        self.anonymous().with_bearer(self.admin_token().await)
+    /// A client holding a fresh, elevated `idm_admin` session (users, groups, service accounts).
+    async fn idm(&self) -> Client {
+        self.anonymous().with_bearer(self.token_for("idm_admin").await)
+    }
+
+    /// A client holding a fresh, elevated `admin` session (roles, bindings, tenants, audit).
+    async fn sysadmin(&self) -> Client {
+        self.anonymous().with_bearer(self.token_for("admin").await)
     }
 }
 
@@ -72,14 +80,20 @@ async fn break_glass_accounts_have_no_credential_until_recovered() {
         let e = server.anonymous().login(name, "").await.unwrap_err();
         assert_eq!(code(&e), "auth.failed");
     }
-    let admin = server.admin().await;
+    let admin = server.sysadmin().await;
     let me = admin.whoami().await.unwrap();
     assert_eq!(me.account.name.as_str(), "admin");
+    assert!(me.permissions.contains(&"warden:roles:write".to_owned()));
+    assert!(!me.permissions.contains(&"warden:users:write".to_owned()), "admin does not manage people");
+    let idm = server.idm().await;
+    let me = idm.whoami().await.unwrap();
     assert!(me.permissions.contains(&"warden:users:write".to_owned()));
+    assert!(!me.permissions.contains(&"warden:roles:write".to_owned()));
     // Recovery again ends the earlier session.
     recovery::recover_account(&server.running.context, "admin").await.unwrap();
     assert_eq!(code(&admin.whoami().await.unwrap_err()), "unauthenticated");
-    let audit = server.admin().await.audit(&AuditQuery { action: Some("account.recover".into()), ..Default::default() }).await.unwrap();
+    let query = AuditQuery { action: Some("account.recover".into()), target: Some("admin".into()), ..Default::default() };
+    let audit = server.sysadmin().await.audit(&query).await.unwrap();
     assert_eq!(audit.items.len(), 3, "two logins and the explicit recovery");
     assert!(audit.items.iter().all(|e| e.actor_id.is_none() && e.target_name.as_deref() == Some("admin")));
     let e = recovery::recover_account(&server.running.context, "alice").await.unwrap_err();
@@ -89,7 +103,7 @@ async fn break_glass_accounts_have_no_credential_until_recovered() {
 #[tokio::test]
 async fn login_logout_and_sessions_expire() {
     let server = TestServer::start().await;
-    let admin = server.admin().await;
+    let admin = server.idm().await;
     admin.create_user(&user("alice")).await.unwrap();
     let login = server.anonymous().login("Alice", "correct horse battery").await.unwrap();
     assert!(login.token.expose().starts_with("wds_"));
@@ -128,7 +142,7 @@ async fn login_logout_and_sessions_expire() {
 #[tokio::test]
 async fn unknown_user_and_wrong_password_are_indistinguishable_and_guessing_locks() {
     let server = TestServer::start().await;
-    let admin = server.admin().await;
+    let admin = server.idm().await;
     admin.create_user(&user("alice")).await.unwrap();
     let wrong = server.anonymous().login("alice", "wrong password!").await.unwrap_err();
     let unknown = server.anonymous().login("nobody", "wrong password!").await.unwrap_err();
@@ -147,14 +161,15 @@ async fn unknown_user_and_wrong_password_are_indistinguishable_and_guessing_lock
     }
     server.clock.advance(Duration::minutes(16));
     server.anonymous().login("alice", "correct horse battery").await.unwrap();
-    let failures = admin.audit(&AuditQuery { action: Some("auth.login.failed".into()), ..Default::default() }).await.unwrap();
+    let failures =
+        server.sysadmin().await.audit(&AuditQuery { action: Some("auth.login.failed".into()), ..Default::default() }).await.unwrap();
     assert_eq!(failures.items.len(), 10);
 }
 
 #[tokio::test]
 async fn basic_auth_and_bcrypt_import_upgrade() {
     let server = TestServer::start().await;
-    let admin = server.admin().await;
+    let admin = server.idm().await;
     let bcrypt_hash = bcrypt::hash("imported-secret-1", 4).unwrap();
     let mut bob = user("bob");
     bob.password = Some(warden_core::credential::Secret::new(bcrypt_hash));
@@ -168,14 +183,21 @@ async fn basic_auth_and_bcrypt_import_upgrade() {
     assert!(upgraded.starts_with("$argon2id$"), "re-hashed on first login: {upgraded}");
     basic.whoami().await.unwrap();
     assert_eq!(code(&server.anonymous().with_basic("bob", "imported-secret-2").whoami().await.unwrap_err()), "auth.failed");
-    let rehash = admin.audit(&AuditQuery { action: Some("credential.password.rehash".into()), ..Default::default() }).await.unwrap();
+    let rehash = server
+        .sysadmin()
+        .await
+        .audit(&AuditQuery { action: Some("credential.password.rehash".into()), ..Default::default() })
+        .await
+        .unwrap();
     assert_eq!(rehash.items.len(), 1);
 }
 
 #[tokio::test]
-async fn only_break_glass_accounts_may_change_the_directory() {
+async fn directory_changes_need_idm_rights() {
     let server = TestServer::start().await;
-    let admin = server.admin().await;
+    let sysadmin = server.sysadmin().await;
+    assert_eq!(code(&sysadmin.create_user(&user("eve")).await.unwrap_err()), "forbidden", "admin cannot create users");
+    let admin = server.idm().await;
     admin.create_user(&user("alice")).await.unwrap();
     let alice = server.anonymous().with_basic("alice", "correct horse battery");
     let e = alice.create_user(&user("mallory")).await.unwrap_err();
@@ -196,7 +218,7 @@ async fn only_break_glass_accounts_may_change_the_directory() {
 #[tokio::test]
 async fn users_crud_rename_disable_and_validation() {
     let server = TestServer::start().await;
-    let admin = server.admin().await;
+    let admin = server.idm().await;
     let full = CreateUser {
         name: "Carol".into(),
         display_name: Some("Carol C.".into()),
@@ -254,7 +276,7 @@ async fn users_crud_rename_disable_and_validation() {
 #[tokio::test]
 async fn malformed_requests_get_problem_json() {
     let server = TestServer::start_with(|c| c.server.max_body_bytes = 4096).await;
-    let token = server.admin_token().await;
+    let token = server.token_for("idm_admin").await;
     let http = reqwest::Client::new();
     let url = format!("{}/api/v1/users", server.url);
     let send = |body: String, content_type: &'static str| {
@@ -290,7 +312,7 @@ async fn malformed_requests_get_problem_json() {
 #[tokio::test]
 async fn nested_groups_cycles_and_deletion() {
     let server = TestServer::start().await;
-    let admin = server.admin().await;
+    let admin = server.idm().await;
     for name in ["alice", "bob", "carol"] {
         admin.create_user(&user(name)).await.unwrap();
     }
@@ -348,13 +370,15 @@ async fn nested_groups_cycles_and_deletion() {
 #[tokio::test]
 async fn api_tokens_expire_and_revoke_and_never_leak() {
     let server = TestServer::start().await;
-    let admin = server.admin().await;
+    let admin = server.idm().await;
     admin
         .create_service_account(&CreateServiceAccount { name: "ci-bot".into(), description: Some("CI".into()), managed_by: None })
         .await
         .unwrap();
-    let created =
-        admin.create_api_token("ci-bot", &CreateApiToken { label: Some("deploy".into()), expires_in: Some("1d".into()) }).await.unwrap();
+    let created = admin
+        .create_api_token("ci-bot", &CreateApiToken { label: Some("deploy".into()), expires_in: Some("1d".into()), ..Default::default() })
+        .await
+        .unwrap();
     let token = created.token.expose().to_owned();
     assert!(token.starts_with("wdn_"));
     let bot = server.anonymous().with_bearer(&token);
@@ -373,7 +397,7 @@ async fn api_tokens_expire_and_revoke_and_never_leak() {
     assert_eq!(code(&bot.whoami().await.unwrap_err()), "unauthenticated");
 
     // Revocation (the admin's own session has expired too by now).
-    let admin = server.admin().await;
+    let admin = server.idm().await;
     let second = admin.create_api_token("ci-bot", &CreateApiToken::default()).await.unwrap();
     let bot = server.anonymous().with_bearer(second.token.expose());
     bot.whoami().await.unwrap();
@@ -381,12 +405,17 @@ async fn api_tokens_expire_and_revoke_and_never_leak() {
     assert_eq!(code(&bot.whoami().await.unwrap_err()), "unauthenticated");
     assert_eq!(code(&admin.revoke_api_token("ci-bot", second.info.id).await.unwrap_err()), "not_found");
     assert_eq!(
-        code(&admin.create_api_token("ci-bot", &CreateApiToken { label: None, expires_in: Some("soon".into()) }).await.unwrap_err()),
+        code(
+            &admin
+                .create_api_token("ci-bot", &CreateApiToken { label: None, expires_in: Some("soon".into()), ..Default::default() })
+                .await
+                .unwrap_err()
+        ),
         "validation"
     );
 
     // The audit log records token events without the secret.
-    let events = admin.audit(&AuditQuery { target: Some("ci-bot".into()), ..Default::default() }).await.unwrap();
+    let events = server.sysadmin().await.audit(&AuditQuery { target: Some("ci-bot".into()), ..Default::default() }).await.unwrap();
     let text = serde_json::to_string(&events).unwrap();
     assert!(text.contains("api_token.create") && text.contains("api_token.revoke"));
     assert!(!text.contains(&token[4..]) && !text.contains(&second.token.expose()[4..]));
@@ -396,7 +425,7 @@ async fn api_tokens_expire_and_revoke_and_never_leak() {
 #[tokio::test]
 async fn lists_paginate_and_filter() {
     let server = TestServer::start().await;
-    let admin = server.admin().await;
+    let admin = server.idm().await;
     for i in 0..25 {
         admin.create_user(&CreateUser { name: format!("user{i:02}"), ..CreateUser::default() }).await.unwrap();
     }
@@ -421,7 +450,7 @@ async fn lists_paginate_and_filter() {
 #[tokio::test]
 async fn self_rename_follows_config() {
     let server = TestServer::start().await;
-    let admin = server.admin().await;
+    let admin = server.idm().await;
     admin.create_user(&user("alice")).await.unwrap();
     let alice = server.anonymous().with_basic("alice", "correct horse battery");
     let renamed = alice.rename_self("alicia").await.unwrap();
@@ -432,26 +461,26 @@ async fn self_rename_follows_config() {
     assert_eq!(code(&bob.rename_user("alicia", "bobby").await.unwrap_err()), "forbidden");
 
     let locked = TestServer::start_with(|c| c.auth.allow_username_change = false).await;
-    locked.admin().await.create_user(&user("alice")).await.unwrap();
+    locked.idm().await.create_user(&user("alice")).await.unwrap();
     let alice = locked.anonymous().with_basic("alice", "correct horse battery");
     assert_eq!(code(&alice.rename_self("alicia").await.unwrap_err()), "rename.disabled");
-    locked.admin().await.rename_user("alice", "alicia").await.unwrap();
+    locked.idm().await.rename_user("alice", "alicia").await.unwrap();
 }
 
 #[tokio::test]
 async fn admin_listener_serves_management_only_there() {
     let server = TestServer::start_with(|c| c.server.admin_listen = Some("127.0.0.1:0".parse().unwrap())).await;
-    let admin = server.admin().await; // talks to the admin listener
+    let admin = server.idm().await; // talks to the admin listener
     admin.create_user(&user("alice")).await.unwrap();
     let token = {
         let pw = recovery::recover_account(&server.running.context, "idm_admin").await.unwrap();
-        Client::new(&server.url).unwrap().login("idm_admin", pw.expose()).await.unwrap().token
+        Client::new(&server.url).unwrap().login("idm_admin", pw.expose()).await.unwrap().token.expose().to_owned()
     };
-    let public = Client::new(&server.url).unwrap().with_bearer(token.expose());
+    let public = Client::new(&server.url).unwrap().with_bearer(&token);
     public.whoami().await.unwrap();
     let e = public.list_users(&ListQuery::default()).await.unwrap_err();
     assert_eq!((code(&e), e.status()), ("route.not_found", Some(404)));
-    let on_admin = Client::new(server.admin_url.as_deref().unwrap()).unwrap().with_bearer(token.expose());
+    let on_admin = Client::new(server.admin_url.as_deref().unwrap()).unwrap().with_bearer(&token);
     assert!(on_admin.list_users(&ListQuery::default()).await.unwrap().items.len() >= 3);
 }
 
@@ -513,4 +542,326 @@ async fn serves_tls_with_configured_certificate() {
     let url = format!("https://localhost:{}/healthz", server.running.public_addr.port());
     assert_eq!(https.get(&url).send().await.unwrap().text().await.unwrap(), "ok");
     assert!(reqwest::get(format!("http://{}/healthz", server.running.public_addr)).await.is_err(), "no plain HTTP on the TLS port");
+}
+
+// --- authorization ----------------------------------------------------------------------------
+
+use warden_core::api::{BindingQuery, CheckItem, CheckRequest, CreateBinding, CreateRole, CreateTenant, PermissionsQuery, UpdateRole};
+
+fn check_request(subject: &str, permission: &str, namespace: Option<&str>) -> CheckRequest {
+    CheckRequest {
+        subject: subject.into(),
+        permission: Some(permission.into()),
+        namespace: namespace.map(Into::into),
+        ..Default::default()
+    }
+}
+
+async fn tree_server() -> TestServer {
+    TestServer::start_with(|c| {
+        c.authz.permission_trees = true;
+        c.authz.permissions = [
+            "calendar:events:read",
+            "calendar:events:write",
+            "calendar:events:write:create",
+            "calendar:events:write:update",
+            "calendar:events:write:delete",
+            "calendar:events:write:move",
+        ]
+        .map(String::from)
+        .into();
+    })
+    .await
+}
+
+#[tokio::test]
+async fn roles_resolve_through_the_permission_tree() {
+    let server = tree_server().await;
+    let admin = server.sysadmin().await;
+    let role = admin
+        .create_role(&CreateRole {
+            name: "Calendar Writer".into(),
+            permissions: vec!["calendar:events:write".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(role.id.as_str(), "calendar-writer", "id generated from the name");
+    let resolved = admin.role_permissions("calendar-writer").await.unwrap();
+    assert_eq!(
+        resolved.permissions,
+        ["calendar:events:write:create", "calendar:events:write:delete", "calendar:events:write:move", "calendar:events:write:update"]
+    );
+    admin
+        .create_role(&CreateRole {
+            id: Some("everything".into()),
+            name: "All".into(),
+            permissions: vec!["calendar".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let all = admin.role_permissions("everything").await.unwrap().permissions;
+    assert_eq!(all.len(), 5);
+    assert!(all.contains(&"calendar:events:read".to_owned()));
+    // Outside the tree: unchanged.
+    let updated = admin
+        .update_role("everything", &UpdateRole { add: vec!["roster:read".into()], remove: vec!["calendar".into()], ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(updated.permissions, ["roster:read"]);
+    assert_eq!(admin.role_permissions("everything").await.unwrap().permissions, ["roster:read"]);
+    // Bad input.
+    for (bad, expected) in [
+        (CreateRole { name: "x".into(), id: Some("Calendar Writer!".into()), ..Default::default() }, "validation"),
+        (CreateRole { name: "Calendar Writer".into(), ..Default::default() }, "name.taken"),
+        (CreateRole { name: "idm_admin".into(), ..Default::default() }, "name.taken"),
+        (CreateRole { name: "y".into(), permissions: vec!["bad\nperm".into()], ..Default::default() }, "validation"),
+        (CreateRole { name: "z".into(), tenant: Some("nowhere".into()), ..Default::default() }, "not_found"),
+    ] {
+        assert_eq!(code(&admin.create_role(&bad).await.unwrap_err()), expected, "{}", bad.name);
+    }
+    // Built-in roles cannot change.
+    assert_eq!(
+        code(&admin.update_role("idm_admin", &UpdateRole { add: vec!["x".into()], ..Default::default() }).await.unwrap_err()),
+        "role.immutable"
+    );
+    assert_eq!(code(&admin.delete_role("auditor").await.unwrap_err()), "role.immutable");
+}
+
+#[tokio::test]
+async fn check_explains_and_respects_namespaces_tenants_and_deletions() {
+    let server = tree_server().await;
+    let (admin, idm) = (server.sysadmin().await, server.idm().await);
+    for name in ["alice", "bob"] {
+        idm.create_user(&user(name)).await.unwrap();
+    }
+    for name in ["ops", "oncall"] {
+        idm.create_group(&CreateGroup { name: name.into(), description: None }).await.unwrap();
+    }
+    idm.add_members("ops", &["group:oncall".into()]).await.unwrap();
+    idm.add_members("oncall", &["user:alice".into()]).await.unwrap();
+    admin
+        .create_role(&CreateRole {
+            id: Some("operator".into()),
+            name: "Operator".into(),
+            permissions: vec!["calendar:events:write".into(), "deploy:run".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let binding = admin
+        .create_binding(&CreateBinding {
+            role: "operator".into(),
+            subject: "group:ops".into(),
+            namespaces: vec!["prod".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    let batch = CheckRequest {
+        subject: "alice".into(),
+        checks: vec![
+            CheckItem { permission: "deploy:run".into(), namespace: Some("prod.web".into()) },
+            CheckItem { permission: "deploy:run".into(), namespace: Some("staging".into()) },
+            CheckItem { permission: "deploy:run".into(), namespace: Some("production".into()) },
+            CheckItem { permission: "deploy:run".into(), namespace: None },
+            CheckItem { permission: "calendar:events:write:move".into(), namespace: Some("prod".into()) },
+            CheckItem { permission: "calendar:events:read".into(), namespace: Some("prod".into()) },
+        ],
+        explain: true,
+        ..Default::default()
+    };
+    let answer = admin.check(&batch).await.unwrap();
+    let allowed: Vec<bool> = answer.results.iter().map(|r| r.allowed).collect();
+    assert_eq!(allowed, [true, false, false, false, true, false]);
+    let grant = &answer.results[4].explanation.as_ref().unwrap().grants[0];
+    let path: Vec<String> = grant.path.iter().map(ToString::to_string).collect();
+    assert_eq!(path, ["user:alice", "group:oncall", "group:ops"]);
+    assert_eq!(
+        (grant.role.as_str(), grant.permission.as_str(), grant.via_tree, grant.binding),
+        ("operator", "calendar:events:write", true, binding.id)
+    );
+    assert!(answer.results[1].explanation.as_ref().unwrap().reason.as_deref().unwrap().contains("staging"));
+    // Another tenant sees nothing of it.
+    admin.create_tenant(&CreateTenant { name: "acme".into(), description: None }).await.unwrap();
+    let other =
+        admin.check(&CheckRequest { tenant: Some("acme".into()), ..check_request("alice", "deploy:run", Some("prod")) }).await.unwrap();
+    assert!(!other.results[0].allowed);
+    // Resolved permissions.
+    let resolved = admin.account_permissions("alice", &PermissionsQuery { tenant: None, namespace: Some("prod.db".into()) }).await.unwrap();
+    assert_eq!(resolved.permissions.len(), 5);
+    assert_eq!(resolved.groups, ["oncall", "ops"]);
+    assert_eq!(resolved.roles, ["operator"]);
+    // Deleting the group in between revokes; so does deleting the binding.
+    idm.delete_group("oncall").await.unwrap();
+    assert!(!admin.check(&check_request("alice", "deploy:run", Some("prod"))).await.unwrap().results[0].allowed);
+    idm.add_members("ops", &["user:bob".into()]).await.unwrap();
+    assert!(admin.check(&check_request("bob", "deploy:run", Some("prod"))).await.unwrap().results[0].allowed);
+    admin.delete_binding(binding.id).await.unwrap();
+    assert!(!admin.check(&check_request("bob", "deploy:run", Some("prod"))).await.unwrap().results[0].allowed);
+    assert_eq!(code(&admin.delete_binding(binding.id).await.unwrap_err()), "not_found");
+    // Bad checks.
+    assert_eq!(code(&admin.check(&check_request("nobody", "x", None)).await.unwrap_err()), "not_found");
+    assert_eq!(code(&admin.check(&check_request("bob", "x", Some("Bad Namespace"))).await.unwrap_err()), "validation");
+    assert_eq!(code(&admin.check(&CheckRequest { subject: "bob".into(), ..Default::default() }).await.unwrap_err()), "validation");
+    // A user may check itself, not others.
+    let bob = server.anonymous().with_basic("bob", "correct horse battery");
+    bob.check(&check_request("bob", "deploy:run", None)).await.unwrap();
+    assert_eq!(code(&bob.check(&check_request("alice", "deploy:run", None)).await.unwrap_err()), "forbidden");
+    // Deleting the tenant removes its roles and bindings.
+    admin
+        .create_role(&CreateRole {
+            id: Some("acme-op".into()),
+            name: "x".into(),
+            tenant: Some("acme".into()),
+            permissions: vec!["deploy:run".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    admin
+        .create_binding(&CreateBinding { role: "acme-op".into(), subject: "bob".into(), tenant: Some("acme".into()), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(
+        code(
+            &admin
+                .create_binding(&CreateBinding { role: "acme-op".into(), subject: "bob".into(), ..Default::default() })
+                .await
+                .unwrap_err()
+        ),
+        "validation",
+        "role of another tenant"
+    );
+    admin.delete_tenant("acme").await.unwrap();
+    assert_eq!(code(&admin.get_role("acme-op").await.unwrap_err()), "not_found");
+    assert!(admin.list_bindings(&BindingQuery { subject: Some("bob".into()), ..Default::default() }).await.unwrap().items.is_empty());
+    assert_eq!(code(&admin.delete_tenant("default").await.unwrap_err()), "account.protected");
+}
+
+#[tokio::test]
+async fn sessions_are_read_only_until_reauth_and_tokens_carry_their_scope() {
+    let server = TestServer::start().await;
+    let idm = server.idm().await;
+    idm.create_user(&user("alice")).await.unwrap();
+    let password = recovery::recover_account(&server.running.context, "idm_admin").await.unwrap();
+    let login = server.anonymous().login("idm_admin", password.expose()).await.unwrap();
+    let session = server.anonymous().with_bearer(login.token.expose());
+    session.get_user("alice").await.unwrap();
+    let e = session.create_user(&user("bob")).await.unwrap_err();
+    assert_eq!((code(&e), e.status()), ("session.not_elevated", Some(403)));
+    assert_eq!(code(&session.reauth("wrong password!").await.unwrap_err()), "auth.failed");
+    let until = session.reauth(password.expose()).await.unwrap().elevated_until;
+    assert!(until > server.clock.now());
+    session.create_user(&user("bob")).await.unwrap();
+    server.clock.advance(Duration::minutes(11));
+    assert_eq!(code(&session.create_user(&user("carol")).await.unwrap_err()), "session.not_elevated");
+    session.get_user("bob").await.unwrap();
+    // Reauth needs a session.
+    let basic = server.anonymous().with_basic("alice", "correct horse battery");
+    assert_eq!(code(&basic.reauth("correct horse battery").await.unwrap_err()), "validation");
+
+    // API tokens: read-only by default, read-write on request, limited to a subset of roles.
+    let idm = server.idm().await;
+    idm.create_service_account(&CreateServiceAccount { name: "provisioner".into(), ..Default::default() }).await.unwrap();
+    let e = idm.add_members("idm_admins", &["sa:provisioner".into()]).await.unwrap_err();
+    assert_eq!(code(&e), "forbidden", "idm_admin cannot hand out administrative groups");
+    let admin = server.sysadmin().await;
+    admin.add_members("idm_admins", &["sa:provisioner".into()]).await.unwrap();
+    admin.add_members("auditors", &["sa:provisioner".into()]).await.unwrap();
+    // The provisioner now holds built-in roles: only a superuser could issue it tokens.
+    assert_eq!(code(&idm.create_api_token("provisioner", &CreateApiToken::default()).await.unwrap_err()), "account.high_privilege");
+}
+
+#[tokio::test]
+async fn idm_admin_cannot_touch_admin_and_password_resets_end_sessions() {
+    let server = TestServer::start().await;
+    let idm = server.idm().await;
+    for e in [
+        idm.set_password("admin", "a brand new password").await.unwrap_err(),
+        idm.set_password("idm_admin", "a brand new password").await.unwrap_err(),
+    ] {
+        assert_eq!(code(&e), "account.protected");
+    }
+    idm.create_user(&user("alice")).await.unwrap();
+    idm.create_user(&user("hank")).await.unwrap();
+    let admin = server.sysadmin().await;
+    admin.add_members("service_desk", &["user:hank".into()]).await.unwrap();
+    assert_eq!(
+        code(&idm.update_user("hank", &UpdateUser { first_name: Some(Some("H".into())), ..Default::default() }).await.unwrap_err()),
+        "account.high_privilege"
+    );
+    assert_eq!(code(&idm.set_password("hank", "a brand new password").await.unwrap_err()), "account.high_privilege");
+    assert_eq!(
+        code(&admin.remove_member("service_desk", "user:hank").await.unwrap_err()),
+        "account.high_privilege",
+        "removal needs a superuser"
+    );
+    assert_eq!(code(&idm.delete_group("service_desk").await.unwrap_err()), "account.protected");
+    assert_eq!(code(&admin.delete_group("service_desk").await.unwrap_err()), "forbidden");
+    // A plain user's password can be reset, which ends the user's sessions.
+    let login = server.anonymous().login("alice", "correct horse battery").await.unwrap();
+    let alice = server.anonymous().with_bearer(login.token.expose());
+    alice.whoami().await.unwrap();
+    assert_eq!(code(&idm.set_password("alice", "short").await.unwrap_err()), "validation");
+    idm.set_password("alice", "a brand new password").await.unwrap();
+    assert_eq!(code(&alice.whoami().await.unwrap_err()), "unauthenticated");
+    server.anonymous().login("alice", "a brand new password").await.unwrap();
+    // Nobody but idm rights: a plain user cannot reset anyone.
+    let plain = server.anonymous().with_basic("alice", "a brand new password");
+    assert_eq!(code(&plain.set_password("hank", "x".repeat(12).as_str()).await.unwrap_err()), "forbidden");
+}
+
+#[tokio::test]
+async fn api_tokens_are_read_only_unless_asked_and_limited_to_their_roles() {
+    let server = tree_server().await;
+    let (admin, idm) = (server.sysadmin().await, server.idm().await);
+    idm.create_service_account(&CreateServiceAccount { name: "app".into(), ..Default::default() }).await.unwrap();
+    idm.create_user(&user("alice")).await.unwrap();
+    admin
+        .create_role(&CreateRole {
+            id: Some("checker".into()),
+            name: "Checker".into(),
+            permissions: vec!["warden:check".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    admin
+        .create_role(&CreateRole {
+            id: Some("grouper".into()),
+            name: "Grouper".into(),
+            permissions: vec!["warden:groups".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    for role in ["checker", "grouper"] {
+        admin.create_binding(&CreateBinding { role: role.into(), subject: "sa:app".into(), ..Default::default() }).await.unwrap();
+    }
+    let read_only = idm.create_api_token("app", &CreateApiToken::default()).await.unwrap();
+    let app = server.anonymous().with_bearer(read_only.token.expose());
+    app.check(&check_request("alice", "calendar:events:read", None)).await.unwrap();
+    app.list_groups(&ListQuery::default()).await.unwrap();
+    assert_eq!(code(&app.create_group(&CreateGroup { name: "g1".into(), description: None }).await.unwrap_err()), "session.not_elevated");
+    let read_write = idm.create_api_token("app", &CreateApiToken { read_write: true, ..Default::default() }).await.unwrap();
+    let app = server.anonymous().with_bearer(read_write.token.expose());
+    app.create_group(&CreateGroup { name: "g1".into(), description: None }).await.unwrap();
+    let only_check = idm
+        .create_api_token("app", &CreateApiToken { read_write: true, roles: Some(vec!["checker".into()]), ..Default::default() })
+        .await
+        .unwrap();
+    let app = server.anonymous().with_bearer(only_check.token.expose());
+    app.check(&check_request("alice", "calendar:events:read", None)).await.unwrap();
+    assert_eq!(code(&app.create_group(&CreateGroup { name: "g2".into(), description: None }).await.unwrap_err()), "forbidden");
+    assert_eq!(
+        code(
+            &idm.create_api_token("app", &CreateApiToken { roles: Some(vec!["idm_admin".into()]), ..Default::default() })
+                .await
+                .unwrap_err()
+        ),
+        "validation"
+    );
 }

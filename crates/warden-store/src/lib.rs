@@ -31,6 +31,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 use warden_core::Name;
 use warden_core::api::{MemberEntry, Page};
+use warden_core::authz::{Binding, DirectoryGraph, Role, Tenant};
 use warden_core::credential::TokenHash;
 use warden_core::model::{ApiToken, AuditEvent, Group, NameOrId, ServiceAccount, Subject, SubjectKind, User};
 
@@ -139,6 +140,14 @@ pub struct AuditQuery {
     pub limit: u32,
 }
 
+/// Filters of a binding listing.
+#[derive(Debug, Clone, Default)]
+pub struct BindingFilter {
+    pub subject: Option<Uuid>,
+    pub role: Option<Name>,
+    pub tenant: Option<Name>,
+}
+
 /// An interactive session as stored (the token itself is never stored).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
@@ -148,9 +157,16 @@ pub struct SessionRecord {
     pub expires_at: OffsetDateTime,
     pub idle_timeout_secs: i64,
     pub last_seen_at: OffsetDateTime,
+    /// Writes are allowed until then (after a re-authentication); `None`: read-only.
+    pub elevated_until: Option<OffsetDateTime>,
 }
 
 impl SessionRecord {
+    /// Whether the session's write window is open at `now`.
+    pub fn is_elevated(&self, now: OffsetDateTime) -> bool {
+        self.elevated_until.is_some_and(|until| now < until)
+    }
+
     /// Whether the session is still valid at `now`: before its absolute expiry and used
     /// within its idle timeout.
     pub fn is_live(&self, now: OffsetDateTime) -> bool {
@@ -174,8 +190,10 @@ pub trait Store: Send + Sync + 'static {
     /// Latest committed revision.
     async fn revision(&self) -> Result<i64>;
 
-    /// Creates the break-glass accounts if they are missing (without credentials).
-    async fn ensure_break_glass(&self, at: OffsetDateTime) -> Result<()>;
+    /// Creates what every instance has if it is missing: the break-glass accounts (without
+    /// credentials), the built-in groups with their bindings, and the break-glass accounts'
+    /// memberships in them.
+    async fn ensure_builtins(&self, at: OffsetDateTime) -> Result<()>;
 
     // --- accounts -------------------------------------------------------------------------
     async fn create_user(&self, change: &Change, user: &User, password_hash: Option<&str>) -> Result<User>;
@@ -222,6 +240,34 @@ pub trait Store: Send + Sync + 'static {
     async fn touch_api_token(&self, id: Uuid, at: OffsetDateTime) -> Result<()>;
     /// Marks a token revoked; `false` if the account has no such live token.
     async fn revoke_api_token(&self, change: &Change, account: Uuid, id: Uuid) -> Result<bool>;
+
+    async fn elevate_session(&self, change: &Change, id: Uuid, until: OffsetDateTime) -> Result<bool>;
+
+    // --- authorization --------------------------------------------------------------------
+    /// Everything the authorization index is built from (dynamic roles only: built-in and
+    /// system roles are not stored), read in one consistent snapshot, with its revision.
+    async fn graph(&self) -> Result<(i64, DirectoryGraph)>;
+    /// Audit events of revisions after `revision`, oldest first.
+    async fn events_since(&self, revision: i64, limit: u32) -> Result<Vec<AuditEvent>>;
+    /// New revisions committed by any node, as they happen; `None` where the backend has no
+    /// such feed (SQLite: one node, which knows its own commits).
+    async fn revision_feed(&self) -> Result<Option<tokio::sync::mpsc::Receiver<i64>>>;
+    async fn create_tenant(&self, change: &Change, tenant: &Tenant) -> Result<Tenant>;
+    async fn tenants(&self) -> Result<Vec<Tenant>>;
+    async fn tenant(&self, name: &Name) -> Result<Option<Tenant>>;
+    /// Deletes a tenant with its roles and bindings.
+    async fn delete_tenant(&self, change: &Change, name: &Name) -> Result<()>;
+    async fn create_role(&self, change: &Change, role: &Role) -> Result<Role>;
+    /// Replaces a dynamic role's description and permissions.
+    async fn update_role(&self, change: &Change, role: &Role) -> Result<Role>;
+    async fn dynamic_roles(&self) -> Result<Vec<Role>>;
+    async fn dynamic_role(&self, id: &Name) -> Result<Option<Role>>;
+    /// Deletes a dynamic role and its bindings; returns how many bindings went with it.
+    async fn delete_role(&self, change: &Change, id: &Name) -> Result<u64>;
+    async fn create_binding(&self, change: &Change, binding: &Binding) -> Result<Binding>;
+    async fn bindings(&self, filter: &BindingFilter) -> Result<Vec<Binding>>;
+    async fn binding(&self, id: Uuid) -> Result<Option<Binding>>;
+    async fn delete_binding(&self, change: &Change, id: Uuid) -> Result<bool>;
 
     // --- audit ----------------------------------------------------------------------------
     /// Records an event that changes nothing else (a failed login, a host recovery notice).

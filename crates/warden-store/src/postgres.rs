@@ -1,7 +1,10 @@
 //! PostgreSQL, for when one machine is outgrown: any number of stateless `wardend` nodes share
 //! one database. Migrations take PostgreSQL's advisory lock, so nodes may start together.
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+
+/// The channel on which every commit announces its revision.
+const CHANNEL: &str = "warden_revision";
 
 pub struct PgStore {
     pool: PgPool,
@@ -17,6 +20,44 @@ impl PgStore {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// Every revision is announced on [`CHANNEL`]; PostgreSQL delivers it on commit only.
+    const NOTIFY_SQL: Option<&'static str> = Some("SELECT pg_notify('warden_revision', CAST($1 AS BIGINT)::text)");
+    /// The authorization graph is read in several statements; they must see one snapshot.
+    const SNAPSHOT_SQL: Option<&'static str> = Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+
+    /// Forwards revisions announced by any node. The listener reconnects by itself. The feed
+    /// holds one pooled connection: it ends, giving the connection back, when the receiver is
+    /// dropped or the store is closed (`close` waits for every connection).
+    async fn listen(&self) -> crate::Result<Option<tokio::sync::mpsc::Receiver<i64>>> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(CHANNEL).await?;
+        let (tx, rx) = tokio::sync::mpsc::channel(1024);
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            loop {
+                let received = tokio::select! {
+                    () = tx.closed() => return,
+                    received = listener.recv() => received,
+                };
+                match received {
+                    Ok(note) => {
+                        let Ok(revision) = note.payload().parse::<i64>() else { continue };
+                        if tx.send(revision).await.is_err() {
+                            return;
+                        }
+                    }
+                    // `recv` fails with `PoolClosed` once `close` is called.
+                    Err(_) if pool.is_closed() => return,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "revision listener failed; retrying");
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    }
+                }
+            }
+        });
+        Ok(Some(rx))
     }
 
     fn writer(&self) -> &PgPool {

@@ -62,13 +62,16 @@ macro_rules! impl_store {
         use warden_core::Name;
         use warden_core::api::{MemberEntry, Page};
         use warden_core::credential::TokenHash;
+        use warden_core::authz::{Binding, DirectoryGraph, Role, RoleSource, Tenant};
+        use warden_core::builtin::{BUILT_IN_GROUPS, BUILT_IN_MEMBERSHIPS, DEFAULT_TENANT};
         use warden_core::model::{
             ApiToken, AuditEvent, Group, NameOrId, Profile, ServiceAccount, Subject, SubjectKind, User, BREAK_GLASS,
         };
+        use warden_core::namespace::Namespace;
 
         use crate::sql::*;
         use crate::{
-            from_ms, to_ms, AuditQuery, Change, CredentialOwner, ListQuery, Result, SessionRecord, Store, StoreError,
+            from_ms, to_ms, AuditQuery, BindingFilter, Change, CredentialOwner, ListQuery, Result, SessionRecord, Store, StoreError,
         };
 
         type Tx = Transaction<'static, $db>;
@@ -78,6 +81,10 @@ macro_rules! impl_store {
             let rev: i64 = sqlx::query_scalar("UPDATE revision SET value = value + 1 WHERE id = 1 RETURNING value")
                 .fetch_one(&mut **tx)
                 .await?;
+            if let Some(notify) = <$store>::NOTIFY_SQL {
+                // Delivered to listeners when (and only if) the transaction commits.
+                sqlx::query(notify).bind(rev).execute(&mut **tx).await?;
+            }
             Ok(rev)
         }
 
@@ -189,11 +196,83 @@ macro_rules! impl_store {
                 expires_at: row.try_get::<Option<i64>, _>("token_expires_at")?.map(from_ms),
                 last_used_at: row.try_get::<Option<i64>, _>("last_used_at")?.map(from_ms),
                 revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(from_ms),
+                read_write: row.try_get("read_write")?,
+                roles: match row.try_get::<Option<String>, _>("roles")? {
+                    Some(json) => Some(serde_json::from_str(&json).map_err(|e| decode_err("token roles", e))?),
+                    None => None,
+                },
             })
         }
 
+
+        const AUDIT_COLUMNS: &str = "seq, id, revision, at, actor_id, actor_name, action, target_kind, target_id, target_name, details";
+
+        fn audit_from_row(row: &$row) -> Result<AuditEvent> {
+            let details: String = row.try_get("details")?;
+            Ok(AuditEvent {
+                id: row.try_get("id")?,
+                revision: row.try_get("revision")?,
+                at: from_ms(row.try_get("at")?),
+                actor_id: row.try_get("actor_id")?,
+                actor_name: row.try_get("actor_name")?,
+                action: row.try_get("action")?,
+                target_kind: row.try_get("target_kind")?,
+                target_id: row.try_get("target_id")?,
+                target_name: row.try_get("target_name")?,
+                details: serde_json::from_str(&details).map_err(|e| decode_err("audit details", e))?,
+            })
+        }
+
+        const ROLE_COLUMNS: &str = "r.id, r.tenant, r.name, r.description, r.permissions";
+
+        fn role_from_row(row: &$row) -> Result<Role> {
+            let permissions: String = row.try_get("permissions")?;
+            Ok(Role {
+                id: Name::from_trusted(row.try_get("id")?),
+                tenant: Some(Name::from_trusted(row.try_get("tenant")?)),
+                name: row.try_get("name")?,
+                description: row.try_get("description")?,
+                permissions: serde_json::from_str(&permissions).map_err(|e| decode_err("role permissions", e))?,
+                source: RoleSource::Dynamic,
+            })
+        }
+
+        const BINDING_SELECT: &str = "SELECT b.id, b.role_id, b.tenant, b.namespaces, b.created_at, \
+             COALESCE(a.id, g.id) AS subject_id, COALESCE(a.kind, 'group') AS subject_kind, COALESCE(a.name, g.name) AS subject_name \
+             FROM bindings b LEFT JOIN accounts a ON a.id = b.subject_account_id LEFT JOIN groups g ON g.id = b.subject_group_id";
+
+        fn binding_from_row(row: &$row) -> Result<Binding> {
+            let namespaces: String = row.try_get("namespaces")?;
+            let namespaces: Vec<String> = serde_json::from_str(&namespaces).map_err(|e| decode_err("binding namespaces", e))?;
+            let kind: String = row.try_get("subject_kind")?;
+            Ok(Binding {
+                id: row.try_get("id")?,
+                role: Name::from_trusted(row.try_get("role_id")?),
+                subject: Subject {
+                    kind: SubjectKind::parse(&kind).ok_or_else(|| decode_err("subject kind", &kind))?,
+                    id: row.try_get("subject_id")?,
+                    name: Name::from_trusted(row.try_get("subject_name")?),
+                },
+                tenant: Name::from_trusted(row.try_get("tenant")?),
+                namespaces: namespaces.iter().map(|n| Namespace::parse(n).map_err(|e| decode_err("namespace", e))).collect::<Result<_>>()?,
+                created_at: from_ms(row.try_get("created_at")?),
+            })
+        }
+
+        fn tenant_from_row(row: &$row) -> Result<Tenant> {
+            Ok(Tenant {
+                name: Name::from_trusted(row.try_get("name")?),
+                description: row.try_get("description")?,
+                created_at: from_ms(row.try_get("created_at")?),
+            })
+        }
+
+        fn json_list<T: serde::Serialize>(values: &[T]) -> Result<String> {
+            serde_json::to_string(values).map_err(|e| StoreError::Database(e.to_string()))
+        }
+
         const API_TOKEN_COLUMNS: &str = "t.id AS token_id, t.account_id, t.label, t.created_at AS token_created_at, \
-             t.expires_at AS token_expires_at, t.last_used_at, t.revoked_at";
+             t.expires_at AS token_expires_at, t.last_used_at, t.revoked_at, t.read_write, t.roles";
 
         fn page_by_name<T>(mut items: Vec<T>, limit: u32, name: impl Fn(&T) -> String) -> Page<T> {
             let next_cursor = if items.len() > limit as usize {
@@ -290,12 +369,14 @@ macro_rules! impl_store {
                 Ok(sqlx::query_scalar("SELECT value FROM revision WHERE id = 1").fetch_one(self.reader()).await?)
             }
 
-            async fn ensure_break_glass(&self, at: OffsetDateTime) -> Result<()> {
+            async fn ensure_builtins(&self, at: OffsetDateTime) -> Result<()> {
+                // Each missing piece is created in its own audited transaction and checked
+                // again under the revision lock: nodes starting together (or two callers
+                // racing) must not both insert; dropping `tx` rolls it back.
+                const ACCOUNT_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM accounts WHERE id = $1)";
+                const GROUP_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM groups WHERE id = $1)";
                 for (id, name, display) in BREAK_GLASS {
-                    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM accounts WHERE id = $1)")
-                        .bind(id)
-                        .fetch_one(self.writer())
-                        .await?;
+                    let exists: bool = sqlx::query_scalar(ACCOUNT_EXISTS).bind(id).fetch_one(self.writer()).await?;
                     if exists {
                         continue;
                     }
@@ -303,17 +384,50 @@ macro_rules! impl_store {
                     let subject = Subject { kind: SubjectKind::User, id, name: name.clone() };
                     let change = Change::new(at, None, "account.bootstrap", Some(&subject));
                     let mut tx = begin(self, &change).await?;
-                    // Check again under the revision lock: nodes starting together (or two
-                    // callers racing) must not both insert; dropping `tx` rolls it back.
-                    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM accounts WHERE id = $1)")
-                        .bind(id)
-                        .fetch_one(&mut *tx)
-                        .await?;
+                    let exists: bool = sqlx::query_scalar(ACCOUNT_EXISTS).bind(id).fetch_one(&mut *tx).await?;
                     if exists {
                         continue;
                     }
                     let profile = Profile { display_name: Some(display.to_owned()), ..Profile::default() };
                     insert_account_row(&mut tx, id, "user", &name, &profile_json(&profile)?, None, None, false, (None, None), at).await?;
+                    tx.commit().await?;
+                }
+                for group in BUILT_IN_GROUPS {
+                    let exists: bool = sqlx::query_scalar(GROUP_EXISTS).bind(group.id).fetch_one(self.writer()).await?;
+                    if exists {
+                        continue;
+                    }
+                    let subject = Subject { kind: SubjectKind::Group, id: group.id, name: Name::from_trusted(group.name.to_owned()) };
+                    let details = serde_json::json!({ "role": group.role, "binding": group.binding });
+                    let change = Change::new(at, None, "group.bootstrap", Some(&subject)).with_details(details);
+                    let mut tx = begin(self, &change).await?;
+                    let exists: bool = sqlx::query_scalar(GROUP_EXISTS).bind(group.id).fetch_one(&mut *tx).await?;
+                    if exists {
+                        continue;
+                    }
+                    sqlx::query("INSERT INTO groups (id, name, description, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)")
+                        .bind(group.id)
+                        .bind(group.name)
+                        .bind(group.description)
+                        .bind(to_ms(at))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| name_taken(e, group.name))?;
+                    sqlx::query("INSERT INTO bindings (id, role_id, subject_group_id, tenant, namespaces, created_at) VALUES ($1, $2, $3, $4, '[]', $5)")
+                        .bind(group.binding)
+                        .bind(group.role)
+                        .bind(group.id)
+                        .bind(DEFAULT_TENANT)
+                        .bind(to_ms(at))
+                        .execute(&mut *tx)
+                        .await?;
+                    for (_, account) in BUILT_IN_MEMBERSHIPS.iter().filter(|(g, _)| *g == group.id) {
+                        sqlx::query("INSERT INTO group_members (group_id, member_account_id) SELECT $1, id FROM accounts WHERE id = $2")
+                            .bind(group.id)
+                            .bind(*account)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                     tx.commit().await?;
                 }
                 Ok(())
@@ -654,8 +768,8 @@ macro_rules! impl_store {
             async fn create_session(&self, change: &Change, session: &SessionRecord, token: &TokenHash) -> Result<()> {
                 let mut tx = begin(self, change).await?;
                 sqlx::query(
-                    "INSERT INTO sessions (id, token_hash, account_id, created_at, expires_at, idle_timeout_ms, last_seen_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    "INSERT INTO sessions (id, token_hash, account_id, created_at, expires_at, idle_timeout_ms, last_seen_at, elevated_until) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(session.id)
                 .bind(token.0.as_slice())
@@ -664,6 +778,7 @@ macro_rules! impl_store {
                 .bind(to_ms(session.expires_at))
                 .bind(session.idle_timeout_secs * 1000)
                 .bind(to_ms(session.last_seen_at))
+                .bind(session.elevated_until.map(to_ms))
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
@@ -672,7 +787,7 @@ macro_rules! impl_store {
 
             async fn session(&self, token: &TokenHash, at: OffsetDateTime) -> Result<Option<(SessionRecord, CredentialOwner)>> {
                 let row = sqlx::query(
-                    "SELECT s.id AS session_id, s.account_id, s.created_at, s.expires_at AS session_expires_at, s.idle_timeout_ms, s.last_seen_at, \
+                    "SELECT s.id AS session_id, s.account_id, s.created_at, s.expires_at AS session_expires_at, s.idle_timeout_ms, s.last_seen_at, s.elevated_until, \
                             a.id, a.kind, a.name, a.disabled, a.valid_from, a.expires_at AS account_expires_at \
                      FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = $1",
                 )
@@ -688,6 +803,7 @@ macro_rules! impl_store {
                     expires_at: from_ms(row.try_get("session_expires_at")?),
                     idle_timeout_secs: idle_ms / 1000,
                     last_seen_at: from_ms(row.try_get("last_seen_at")?),
+                    elevated_until: row.try_get::<Option<i64>, _>("elevated_until")?.map(from_ms),
                 };
                 Ok(Some((session, owner_from_row(&row, at)?)))
             }
@@ -710,7 +826,7 @@ macro_rules! impl_store {
             async fn create_api_token(&self, change: &Change, token: &ApiToken, hash: &TokenHash) -> Result<()> {
                 let mut tx = begin(self, change).await?;
                 sqlx::query(
-                    "INSERT INTO api_tokens (id, token_hash, account_id, label, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                    "INSERT INTO api_tokens (id, token_hash, account_id, label, created_at, expires_at, read_write, roles) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(token.id)
                 .bind(hash.0.as_slice())
@@ -718,6 +834,8 @@ macro_rules! impl_store {
                 .bind(token.label.as_deref())
                 .bind(to_ms(token.created_at))
                 .bind(token.expires_at.map(to_ms))
+                .bind(token.read_write)
+                .bind(token.roles.as_ref().map(|r| serde_json::Value::from(r.clone()).to_string()))
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| if is_foreign_key_violation(&e) { StoreError::NotFound("account".into()) } else { e.into() })?;
@@ -761,6 +879,247 @@ macro_rules! impl_store {
                 Ok(true)
             }
 
+            async fn elevate_session(&self, change: &Change, id: Uuid, until: OffsetDateTime) -> Result<bool> {
+                let mut tx = begin(self, change).await?;
+                let done = sqlx::query("UPDATE sessions SET elevated_until = $2 WHERE id = $1").bind(id).bind(to_ms(until)).execute(&mut *tx).await?;
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn graph(&self) -> Result<(i64, DirectoryGraph)> {
+                let mut tx = self.reader().begin().await?;
+                if let Some(sql) = <$store>::SNAPSHOT_SQL {
+                    sqlx::query(sql).execute(&mut *tx).await?;
+                }
+                let revision: i64 = sqlx::query_scalar("SELECT value FROM revision WHERE id = 1").fetch_one(&mut *tx).await?;
+                let rows = sqlx::query(
+                    "SELECT gm.group_id, gm.member_account_id, gm.member_group_id, a.kind FROM group_members gm \
+                     LEFT JOIN accounts a ON a.id = gm.member_account_id",
+                )
+                .fetch_all(&mut *tx)
+                .await?;
+                let mut memberships = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let group: Uuid = row.try_get("group_id")?;
+                    match (row.try_get::<Option<Uuid>, _>("member_account_id")?, row.try_get::<Option<Uuid>, _>("member_group_id")?) {
+                        (Some(account), _) => {
+                            let kind: String = row.try_get("kind")?;
+                            let kind = SubjectKind::parse(&kind).ok_or_else(|| decode_err("account kind", &kind))?;
+                            memberships.push((group, kind, account));
+                        }
+                        (None, Some(inner)) => memberships.push((group, SubjectKind::Group, inner)),
+                        (None, None) => {}
+                    }
+                }
+                let rows = sqlx::query("SELECT id, kind, name FROM accounts").fetch_all(&mut *tx).await?;
+                let accounts = rows
+                    .iter()
+                    .map(|r| {
+                        let subject = subject_from_row(r)?;
+                        Ok((subject.id, subject.kind, subject.name))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                let rows = sqlx::query("SELECT id, name FROM groups").fetch_all(&mut *tx).await?;
+                let groups = rows
+                    .iter()
+                    .map(|r| Ok((r.try_get("id")?, Name::from_trusted(r.try_get("name")?))))
+                    .collect::<Result<Vec<_>>>()?;
+                let sql = format!("SELECT {ROLE_COLUMNS} FROM roles r");
+                let roles = sqlx::query(AssertSqlSafe(sql)).fetch_all(&mut *tx).await?.iter().map(role_from_row).collect::<Result<Vec<_>>>()?;
+                let bindings = sqlx::query(BINDING_SELECT).fetch_all(&mut *tx).await?.iter().map(binding_from_row).collect::<Result<Vec<_>>>()?;
+                tx.commit().await?;
+                Ok((revision, DirectoryGraph { accounts, memberships, groups, roles, bindings }))
+            }
+
+            async fn events_since(&self, revision: i64, limit: u32) -> Result<Vec<AuditEvent>> {
+                let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_events WHERE revision > $1 ORDER BY seq LIMIT $2");
+                let rows = sqlx::query(AssertSqlSafe(sql)).bind(revision).bind(i64::from(limit)).fetch_all(self.reader()).await?;
+                rows.iter().map(audit_from_row).collect()
+            }
+
+            async fn revision_feed(&self) -> Result<Option<tokio::sync::mpsc::Receiver<i64>>> {
+                self.listen().await
+            }
+
+            async fn create_tenant(&self, change: &Change, tenant: &Tenant) -> Result<Tenant> {
+                let mut tx = begin(self, change).await?;
+                sqlx::query("INSERT INTO tenants (name, description, created_at) VALUES ($1, $2, $3)")
+                    .bind(tenant.name.as_str())
+                    .bind(tenant.description.as_deref())
+                    .bind(to_ms(tenant.created_at))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| name_taken(e, tenant.name.as_str()))?;
+                tx.commit().await?;
+                Ok(tenant.clone())
+            }
+
+            async fn tenants(&self) -> Result<Vec<Tenant>> {
+                let rows = sqlx::query("SELECT name, description, created_at FROM tenants ORDER BY name").fetch_all(self.reader()).await?;
+                rows.iter().map(tenant_from_row).collect()
+            }
+
+            async fn tenant(&self, name: &Name) -> Result<Option<Tenant>> {
+                let row = sqlx::query("SELECT name, description, created_at FROM tenants WHERE name = $1")
+                    .bind(name.as_str())
+                    .fetch_optional(self.reader())
+                    .await?;
+                row.as_ref().map(tenant_from_row).transpose()
+            }
+
+            async fn delete_tenant(&self, change: &Change, name: &Name) -> Result<()> {
+                let mut tx = begin(self, change).await?;
+                // Its roles go by cascade, and with them every binding of those roles, also in
+                // other tenants (role_id is no foreign key): no binding may outlive its role.
+                sqlx::query("DELETE FROM bindings WHERE role_id IN (SELECT id FROM roles WHERE tenant = $1)")
+                    .bind(name.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                let done = sqlx::query("DELETE FROM tenants WHERE name = $1").bind(name.as_str()).execute(&mut *tx).await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound(format!("tenant {name}")));
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn create_role(&self, change: &Change, role: &Role) -> Result<Role> {
+                let tenant = role.tenant.as_ref().map_or(DEFAULT_TENANT, Name::as_str);
+                let mut tx = begin(self, change).await?;
+                sqlx::query(
+                    "INSERT INTO roles (id, tenant, name, description, permissions, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
+                )
+                .bind(role.id.as_str())
+                .bind(tenant)
+                .bind(&role.name)
+                .bind(role.description.as_deref())
+                .bind(json_list(&role.permissions)?)
+                .bind(to_ms(change.at))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| {
+                    if is_foreign_key_violation(&e) { StoreError::NotFound(format!("tenant {tenant}")) } else { name_taken(e, role.id.as_str()) }
+                })?;
+                tx.commit().await?;
+                Ok(role.clone())
+            }
+
+            async fn update_role(&self, change: &Change, role: &Role) -> Result<Role> {
+                let mut tx = begin(self, change).await?;
+                let done = sqlx::query("UPDATE roles SET description = $2, permissions = $3, updated_at = $4 WHERE id = $1")
+                    .bind(role.id.as_str())
+                    .bind(role.description.as_deref())
+                    .bind(json_list(&role.permissions)?)
+                    .bind(to_ms(change.at))
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound(format!("role {}", role.id)));
+                }
+                tx.commit().await?;
+                Ok(role.clone())
+            }
+
+            async fn dynamic_roles(&self) -> Result<Vec<Role>> {
+                let sql = format!("SELECT {ROLE_COLUMNS} FROM roles r ORDER BY r.id");
+                sqlx::query(AssertSqlSafe(sql)).fetch_all(self.reader()).await?.iter().map(role_from_row).collect()
+            }
+
+            async fn dynamic_role(&self, id: &Name) -> Result<Option<Role>> {
+                let sql = format!("SELECT {ROLE_COLUMNS} FROM roles r WHERE r.id = $1");
+                let row = sqlx::query(AssertSqlSafe(sql)).bind(id.as_str()).fetch_optional(self.reader()).await?;
+                row.as_ref().map(role_from_row).transpose()
+            }
+
+            async fn delete_role(&self, change: &Change, id: &Name) -> Result<u64> {
+                let mut tx = self.writer().begin().await?;
+                let rev = bump(&mut tx).await?;
+                let removed = sqlx::query("DELETE FROM bindings WHERE role_id = $1").bind(id.as_str()).execute(&mut *tx).await?.rows_affected();
+                let done = sqlx::query("DELETE FROM roles WHERE id = $1").bind(id.as_str()).execute(&mut *tx).await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound(format!("role {id}")));
+                }
+                let mut change = change.clone();
+                if let Some(details) = change.details.as_object_mut() {
+                    details.insert("bindings_removed".into(), removed.into());
+                }
+                write_audit(&mut tx, rev, &change).await?;
+                tx.commit().await?;
+                Ok(removed)
+            }
+
+            async fn create_binding(&self, change: &Change, binding: &Binding) -> Result<Binding> {
+                let (account, group) = match binding.subject.kind {
+                    SubjectKind::Group => (None, Some(binding.subject.id)),
+                    _ => (Some(binding.subject.id), None),
+                };
+                let namespaces: Vec<&str> = binding.namespaces.iter().map(Namespace::as_str).collect();
+                let mut tx = begin(self, change).await?;
+                sqlx::query(
+                    "INSERT INTO bindings (id, role_id, subject_account_id, subject_group_id, tenant, namespaces, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(binding.id)
+                .bind(binding.role.as_str())
+                .bind(account)
+                .bind(group)
+                .bind(binding.tenant.as_str())
+                .bind(json_list(&namespaces)?)
+                .bind(to_ms(binding.created_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| {
+                    if is_foreign_key_violation(&e) { StoreError::NotFound(format!("{} or tenant {}", binding.subject, binding.tenant)) } else { e.into() }
+                })?;
+                tx.commit().await?;
+                Ok(binding.clone())
+            }
+
+            async fn bindings(&self, filter: &BindingFilter) -> Result<Vec<Binding>> {
+                let mut conditions = Vec::new();
+                let mut n = 0;
+                let mut next = || {
+                    n += 1;
+                    format!("${n}")
+                };
+                if filter.subject.is_some() {
+                    let p = next();
+                    conditions.push(format!("(b.subject_account_id = {p} OR b.subject_group_id = {p})"));
+                }
+                if filter.role.is_some() {
+                    conditions.push(format!("b.role_id = {}", next()));
+                }
+                if filter.tenant.is_some() {
+                    conditions.push(format!("b.tenant = {}", next()));
+                }
+                let filter_sql = if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+                let sql = format!("{BINDING_SELECT} {filter_sql} ORDER BY b.tenant, b.role_id, b.id");
+                let mut q = sqlx::query(AssertSqlSafe(sql));
+                if let Some(v) = filter.subject { q = q.bind(v); }
+                if let Some(v) = &filter.role { q = q.bind(v.to_string()); }
+                if let Some(v) = &filter.tenant { q = q.bind(v.to_string()); }
+                q.fetch_all(self.reader()).await?.iter().map(binding_from_row).collect()
+            }
+
+            async fn binding(&self, id: Uuid) -> Result<Option<Binding>> {
+                let sql = format!("{BINDING_SELECT} WHERE b.id = $1");
+                let row = sqlx::query(AssertSqlSafe(sql)).bind(id).fetch_optional(self.reader()).await?;
+                row.as_ref().map(binding_from_row).transpose()
+            }
+
+            async fn delete_binding(&self, change: &Change, id: Uuid) -> Result<bool> {
+                let mut tx = begin(self, change).await?;
+                let done = sqlx::query("DELETE FROM bindings WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+
             async fn record(&self, change: &Change) -> Result<()> {
                 begin(self, change).await?.commit().await?;
                 Ok(())
@@ -783,8 +1142,7 @@ macro_rules! impl_store {
                 let limit_param = next();
                 let filter = if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
                 let sql = format!(
-                    "SELECT seq, id, revision, at, actor_id, actor_name, action, target_kind, target_id, target_name, details \
-                     FROM audit_events {filter} ORDER BY seq DESC LIMIT {limit_param}"
+                    "SELECT {AUDIT_COLUMNS} FROM audit_events {filter} ORDER BY seq DESC LIMIT {limit_param}"
                 );
                 let mut q = sqlx::query(AssertSqlSafe(sql));
                 if let Some(v) = query.actor_id { q = q.bind(v); }
@@ -799,20 +1157,8 @@ macro_rules! impl_store {
                 let mut events = Vec::with_capacity(rows.len());
                 let mut seqs = Vec::with_capacity(rows.len());
                 for row in &rows {
-                    let details: String = row.try_get("details")?;
                     seqs.push(row.try_get::<i64, _>("seq")?);
-                    events.push(AuditEvent {
-                        id: row.try_get("id")?,
-                        revision: row.try_get("revision")?,
-                        at: from_ms(row.try_get("at")?),
-                        actor_id: row.try_get("actor_id")?,
-                        actor_name: row.try_get("actor_name")?,
-                        action: row.try_get("action")?,
-                        target_kind: row.try_get("target_kind")?,
-                        target_id: row.try_get("target_id")?,
-                        target_name: row.try_get("target_name")?,
-                        details: serde_json::from_str(&details).map_err(|e| decode_err("audit details", e))?,
-                    });
+                    events.push(audit_from_row(row)?);
                 }
                 let next_cursor = if events.len() > page as usize {
                     events.truncate(page as usize);

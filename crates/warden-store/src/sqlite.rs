@@ -44,6 +44,16 @@ impl SqliteStore {
         self.writer.close().await;
     }
 
+    /// No cross-process notification: a SQLite database has one server.
+    const NOTIFY_SQL: Option<&'static str> = None;
+    /// A read transaction in WAL mode already reads one snapshot.
+    const SNAPSHOT_SQL: Option<&'static str> = None;
+
+    #[allow(clippy::unused_async)]
+    async fn listen(&self) -> crate::Result<Option<tokio::sync::mpsc::Receiver<i64>>> {
+        Ok(None)
+    }
+
     fn writer(&self) -> &SqlitePool {
         &self.writer
     }

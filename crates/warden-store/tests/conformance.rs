@@ -22,17 +22,23 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 use warden_core::Name;
 use warden_core::api::MemberEntry;
+use warden_core::authz::{Binding, Role, RoleSource, Tenant, built_in_bindings};
+use warden_core::builtin::{BUILT_IN_GROUPS, DEFAULT_TENANT, IDM_ADMINS_GROUP, SYSTEM_ADMINS_GROUP};
 use warden_core::credential::TokenHash;
 use warden_core::model::{
     ADMIN_ID, ApiToken, AuditEvent, EmailAddress, Group, IDM_ADMIN_ID, NameOrId, PhoneNumber, PostalAddress, Profile, ServiceAccount,
     Subject, SubjectKind, User,
 };
-use warden_store::{AuditQuery, Change, ListQuery, MAX_PAGE, PgStore, SessionRecord, SqliteStore, Store, StoreError};
+use warden_core::namespace::Namespace;
+use warden_store::{AuditQuery, BindingFilter, Change, ListQuery, MAX_PAGE, PgStore, SessionRecord, SqliteStore, Store, StoreError};
 
 // ---------------------------------------------------------------------------------------------
 // Harness.
 
 const DEFAULT_PG_SERVER: &str = "postgres://postgres@127.0.0.1:5432";
+
+/// How long closing a store may take once its scenario is over.
+const CLOSE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn pg_server() -> String {
     std::env::var("WARDEN_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_PG_SERVER.to_owned())
@@ -58,9 +64,10 @@ where
     let store = Arc::new(SqliteStore::open(&url).await.expect("open the SQLite store"));
     assert_eq!(store.backend(), "sqlite");
     let outcome = tokio::spawn(scenario(store.clone())).await;
-    store.close().await;
+    let closed = tokio::time::timeout(CLOSE_DEADLINE, store.close()).await;
     drop(dir);
     rethrow(outcome);
+    closed.expect("SqliteStore::close hangs");
 }
 
 async fn execute(conn: &mut PgConnection, sql: String) -> Result<(), sqlx::Error> {
@@ -87,15 +94,18 @@ where
             let store = Arc::new(store);
             assert_eq!(store.backend(), "postgres");
             let outcome = tokio::spawn(scenario(store.clone())).await;
-            store.close().await;
-            Ok(outcome)
+            let closed = tokio::time::timeout(CLOSE_DEADLINE, store.close()).await;
+            Ok((outcome, closed))
         }
         Err(e) => Err(e),
     };
     let dropped = execute(&mut admin, format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await;
     admin.close().await.ok();
     match outcome {
-        Ok(outcome) => rethrow(outcome),
+        Ok((outcome, closed)) => {
+            rethrow(outcome);
+            closed.expect("PgStore::close hangs: something still holds a pooled connection");
+        }
         Err(e) => panic!("cannot open PgStore on {db}: {e}"),
     }
     dropped.expect("DROP DATABASE");
@@ -131,6 +141,14 @@ conformance! {
     credentials => sqlite_credentials, postgres_credentials;
     audit => sqlite_audit, postgres_audit;
     concurrency(arc) => sqlite_concurrency, postgres_concurrency;
+    tenants => sqlite_tenants, postgres_tenants;
+    roles => sqlite_roles, postgres_roles;
+    bindings => sqlite_bindings, postgres_bindings;
+    graph(arc) => sqlite_graph, postgres_graph;
+    events_since => sqlite_events_since, postgres_events_since;
+    elevation => sqlite_elevation, postgres_elevation;
+    token_scope => sqlite_token_scope, postgres_token_scope;
+    revision_feed => sqlite_revision_feed, postgres_revision_feed;
 }
 
 /// `warden_store::open` picks the backend from the URL and refuses anything else.
@@ -287,20 +305,31 @@ fn m(name: &str, kind: SubjectKind, direct: bool) -> (String, SubjectKind, bool)
 }
 
 // ---------------------------------------------------------------------------------------------
-// 1. Break-glass bootstrap.
+// 1. Bootstrap: the break-glass accounts, the built-in groups with their bindings, and the
+//    break-glass accounts' memberships in them.
 
-async fn bootstrap(store: &dyn Store) {
-    let r0 = store.revision().await.unwrap();
-    assert_eq!(r0, 0, "a fresh store starts at revision 0");
-    assert!(audit_all(store).await.is_empty());
+/// The built-in groups as `(name, role)`, spelled out rather than read from the constants.
+const BUILT_IN_SHAPE: [(&str, &str); 5] = [
+    ("idm_superusers", "idm_superuser"),
+    ("system_admins", "system_admin"),
+    ("idm_admins", "idm_admin"),
+    ("service_desk", "service_desk"),
+    ("auditors", "auditor"),
+];
 
-    let at = now();
-    store.ensure_break_glass(at).await.unwrap();
-    let r1 = store.revision().await.unwrap();
-    assert_eq!(r1, r0 + 2, "one revision per break-glass account");
+async fn group_names(store: &dyn Store) -> Vec<String> {
+    let page = store.list_groups(&ListQuery { limit: MAX_PAGE, ..ListQuery::default() }).await.unwrap();
+    page.items.into_iter().map(|g| g.name.to_string()).collect()
+}
 
-    store.ensure_break_glass(at + Duration::minutes(5)).await.unwrap();
-    assert_eq!(store.revision().await.unwrap(), r1, "ensure_break_glass is idempotent");
+fn sorted_by_id(mut bindings: Vec<Binding>) -> Vec<Binding> {
+    bindings.sort_by_key(|b| b.id);
+    bindings
+}
+
+/// Asserts that the built-ins created at `at` are all there, with their exact shape.
+async fn assert_builtins(store: &dyn Store, at: OffsetDateTime) {
+    use SubjectKind::User as U;
 
     for (id, name) in [(ADMIN_ID, "admin"), (IDM_ADMIN_ID, "idm_admin")] {
         let user = store.user(&by_name(name)).await.unwrap().unwrap_or_else(|| panic!("{name} missing"));
@@ -316,44 +345,155 @@ async fn bootstrap(store: &dyn Store) {
         assert_eq!(owner.subject, Subject { kind: SubjectKind::User, id, name: n(name) });
         assert!(owner.active);
     }
-    assert_eq!(user_names(store).await, ["admin", "idm_admin"]);
 
-    let events = audit_all(store).await;
-    assert_eq!(events.len(), 2, "{events:?}");
-    assert!(events.iter().all(|e| e.action == "account.bootstrap" && e.actor_id.is_none() && e.actor_name.is_none()));
-    assert!(events.iter().all(|e| e.target_kind.as_deref() == Some("user") && e.at == at));
-    let targets: BTreeSet<_> = events.iter().map(|e| (e.target_id.unwrap(), e.target_name.clone().unwrap())).collect();
-    assert_eq!(targets, BTreeSet::from([(ADMIN_ID, "admin".to_owned()), (IDM_ADMIN_ID, "idm_admin".to_owned())]));
-    assert_eq!(events.iter().map(|e| e.revision).collect::<Vec<_>>(), [1, 2]);
-    let filtered = store.audit(&AuditQuery { action_prefix: Some("account.bootstrap".into()), ..AuditQuery::default() }).await.unwrap();
-    assert_eq!(filtered.items.len(), 2);
+    assert_eq!(BUILT_IN_GROUPS.len(), BUILT_IN_SHAPE.len());
+    for (group, (name, role)) in BUILT_IN_GROUPS.iter().zip(BUILT_IN_SHAPE) {
+        let stored = store.group(&by_name(name)).await.unwrap().unwrap_or_else(|| panic!("group {name} missing"));
+        assert_eq!(stored.id, group.id, "{name} has its fixed id");
+        assert_eq!(stored.description.as_deref(), Some(group.description));
+        assert_eq!(stored.created_at, at);
+        let binding = store.binding(group.binding).await.unwrap().unwrap_or_else(|| panic!("binding of {name} missing"));
+        let subject = Subject { kind: SubjectKind::Group, id: group.id, name: n(name) };
+        assert_eq!(
+            binding,
+            Binding {
+                id: group.binding,
+                role: n(role),
+                subject: subject.clone(),
+                tenant: n(DEFAULT_TENANT),
+                namespaces: vec![],
+                created_at: at
+            },
+            "{name} is bound to {role} in the default tenant, tenant-wide"
+        );
+        assert_eq!(store.bindings(&BindingFilter { subject: Some(group.id), ..BindingFilter::default() }).await.unwrap(), [binding]);
+    }
+    let mut names = BUILT_IN_SHAPE.map(|(name, _)| name.to_owned()).to_vec();
+    names.sort();
+    assert_eq!(group_names(store).await, names);
+
+    // admin ∈ system_admins, idm_admin ∈ idm_admins, and no other built-in group has members.
+    let member_lists = [
+        ("idm_superusers", vec![]),
+        ("system_admins", vec![m("admin", U, true)]),
+        ("idm_admins", vec![m("idm_admin", U, true)]),
+        ("service_desk", vec![]),
+        ("auditors", vec![]),
+    ];
+    for (name, expected) in member_lists {
+        let group = store.group(&by_name(name)).await.unwrap().unwrap();
+        assert_eq!(members(store, &group, true).await, expected, "members of {name}");
+        assert_eq!(group.member_count, expected.len() as u64);
+    }
+
+    // Exactly the five built-in bindings; built-in roles are code, not rows.
+    assert_eq!(sorted_by_id(store.bindings(&BindingFilter::default()).await.unwrap()), sorted_by_id(built_in_bindings(at)));
+    assert!(store.dynamic_roles().await.unwrap().is_empty(), "built-in roles are not stored");
+    let (revision, graph) = store.graph().await.unwrap();
+    assert_eq!(revision, store.revision().await.unwrap());
+    let mut memberships = graph.memberships.clone();
+    memberships.sort();
+    let mut expected = vec![(SYSTEM_ADMINS_GROUP, U, ADMIN_ID), (IDM_ADMINS_GROUP, U, IDM_ADMIN_ID)];
+    expected.sort();
+    assert_eq!(memberships, expected);
+    assert_eq!(graph.groups.len(), 5);
+    assert!(graph.roles.is_empty());
+    assert_eq!(sorted_by_id(graph.bindings), sorted_by_id(built_in_bindings(at)));
 }
 
-/// Several nodes starting at once against one database all bootstrap successfully, and the
-/// accounts are created once.
+async fn bootstrap(store: &dyn Store) {
+    let r0 = store.revision().await.unwrap();
+    assert_eq!(r0, 0, "a fresh store starts at revision 0");
+    assert!(audit_all(store).await.is_empty());
+    assert!(group_names(store).await.is_empty());
+    assert!(store.bindings(&BindingFilter::default()).await.unwrap().is_empty());
+
+    let at = now();
+    store.ensure_builtins(at).await.unwrap();
+    let r1 = store.revision().await.unwrap();
+    assert_eq!(r1, r0 + 7, "one revision per break-glass account (2) and per built-in group (5)");
+
+    store.ensure_builtins(at + Duration::minutes(5)).await.unwrap();
+    assert_eq!(state(store).await, (r1, 7), "ensure_builtins is idempotent");
+
+    assert_builtins(store, at).await;
+    assert_eq!(user_names(store).await, ["admin", "idm_admin"]);
+
+    // One event per piece: the accounts first, then each group with its binding and members.
+    let events = audit_all(store).await;
+    assert_eq!(events.len(), 7, "{events:?}");
+    assert_eq!(events.iter().map(|e| e.revision).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7]);
+    assert!(events.iter().all(|e| e.actor_id.is_none() && e.actor_name.is_none() && e.at == at));
+    let (accounts, groups) = events.split_at(2);
+    assert!(accounts.iter().all(|e| e.action == "account.bootstrap" && e.target_kind.as_deref() == Some("user")));
+    let targets: BTreeSet<_> = accounts.iter().map(|e| (e.target_id.unwrap(), e.target_name.clone().unwrap())).collect();
+    assert_eq!(targets, BTreeSet::from([(ADMIN_ID, "admin".to_owned()), (IDM_ADMIN_ID, "idm_admin".to_owned())]));
+    for (event, group) in groups.iter().zip(BUILT_IN_GROUPS) {
+        assert_eq!(event.action, "group.bootstrap");
+        assert_eq!(event.target_kind.as_deref(), Some("group"));
+        assert_eq!((event.target_id, event.target_name.as_deref()), (Some(group.id), Some(group.name)));
+        assert_eq!(event.details, json!({ "role": group.role, "binding": group.binding }));
+    }
+    let filtered = store.audit(&AuditQuery { action_prefix: Some("account.bootstrap".into()), ..AuditQuery::default() }).await.unwrap();
+    assert_eq!(filtered.items.len(), 2);
+    let filtered = store.audit(&AuditQuery { action_prefix: Some("group.bootstrap".into()), ..AuditQuery::default() }).await.unwrap();
+    assert_eq!(filtered.items.len(), 5);
+}
+
+/// Several nodes starting at once against one database all bootstrap successfully, and every
+/// piece is created once.
 async fn bootstrap_race(store: &dyn Store) {
-    for _ in 0..5 {
-        let at = now();
-        let (a, b, c, d) = tokio::join!(
-            store.ensure_break_glass(at),
-            store.ensure_break_glass(at),
-            store.ensure_break_glass(at),
-            store.ensure_break_glass(at)
-        );
+    let first = now();
+    for round in 0..5 {
+        let at = if round == 0 { first } else { now() };
+        let (a, b, c, d) =
+            tokio::join!(store.ensure_builtins(at), store.ensure_builtins(at), store.ensure_builtins(at), store.ensure_builtins(at));
         for result in [a, b, c, d] {
-            result.expect("a concurrent ensure_break_glass must not fail");
+            result.expect("a concurrent ensure_builtins must not fail");
         }
     }
     assert_eq!(user_names(store).await, ["admin", "idm_admin"]);
-    assert_eq!(store.revision().await.unwrap(), 2);
+    assert_eq!(store.revision().await.unwrap(), 7);
+    assert_builtins(store, first).await;
     let events = audit_all(store).await;
-    assert_eq!(events.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["account.bootstrap", "account.bootstrap"]);
+    assert_eq!(
+        events.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        [
+            "account.bootstrap",
+            "account.bootstrap",
+            "group.bootstrap",
+            "group.bootstrap",
+            "group.bootstrap",
+            "group.bootstrap",
+            "group.bootstrap"
+        ]
+    );
+
+    // A missing built-in group comes back whole: group, binding and membership, in one change.
+    let idm_admins = store.group(&NameOrId::Id(IDM_ADMINS_GROUP)).await.unwrap().unwrap();
+    assert_eq!(store.delete_group(&change("group.delete", &idm_admins.subject()), IDM_ADMINS_GROUP).await.unwrap(), 1);
+    let binding = BUILT_IN_GROUPS.iter().find(|g| g.id == IDM_ADMINS_GROUP).unwrap().binding;
+    assert_eq!(store.binding(binding).await.unwrap(), None, "the binding goes with its group");
+    let before = state(store).await;
+    let again = now();
+    store.ensure_builtins(again).await.unwrap();
+    assert_eq!(state(store).await, (before.0 + 1, before.1 + 1));
+    let restored = store.group(&NameOrId::Id(IDM_ADMINS_GROUP)).await.unwrap().unwrap();
+    assert_eq!((restored.name.as_str(), restored.created_at), ("idm_admins", again));
+    assert_eq!(members(store, &restored, false).await, [m("idm_admin", SubjectKind::User, true)]);
+    assert_eq!(store.binding(binding).await.unwrap().unwrap().role.as_str(), "idm_admin");
+    assert_eq!(store.bindings(&BindingFilter::default()).await.unwrap().len(), 5);
 
     // A user who took a break-glass name is not mistaken for the break-glass account.
     store.delete_account(&change("account.delete", &admin()), ADMIN_ID).await.unwrap();
-    create_user(store, "admin").await;
-    let err = store.ensure_break_glass(now()).await.expect_err("the name admin is taken by someone else");
+    let impostor = create_user(store, "admin").await;
+    let before = state(store).await;
+    let err = store.ensure_builtins(now()).await.expect_err("the name admin is taken by someone else");
     assert!(matches!(err, StoreError::NameTaken(ref name) if name == "admin"), "{err:?}");
+    assert_eq!(state(store).await, before, "a refused bootstrap leaves nothing behind");
+    let system_admins = store.group(&NameOrId::Id(SYSTEM_ADMINS_GROUP)).await.unwrap().unwrap();
+    assert!(members(store, &system_admins, true).await.is_empty(), "the impostor gets no built-in membership");
+    assert!(store.bindings(&BindingFilter { subject: Some(impostor.id), ..BindingFilter::default() }).await.unwrap().is_empty());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -853,6 +993,7 @@ async fn credentials(store: &dyn Store) {
         expires_at: t0 + Duration::hours(8),
         idle_timeout_secs: 1800,
         last_seen_at: t0,
+        elevated_until: None,
     };
     let token = TokenHash::of("wds_session-one");
     let r = store.revision().await.unwrap();
@@ -940,6 +1081,8 @@ async fn credentials(store: &dyn Store) {
         expires_at: Some(t0 + Duration::days(90)),
         last_used_at: None,
         revoked_at: None,
+        read_write: false,
+        roles: None,
     };
     let tok2 = ApiToken { id: Uuid::now_v7(), label: None, created_at: t0 + Duration::seconds(1), expires_at: None, ..tok.clone() };
     let bot_tok = ApiToken { id: Uuid::now_v7(), account_id: bot.id, label: Some("ci".into()), ..tok2.clone() };
@@ -1230,4 +1373,663 @@ async fn concurrency(store: Arc<dyn Store>) {
         }
         assert!(members(&*store, &x, false).await.is_empty() && members(&*store, &y, false).await.is_empty());
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. Authorization helpers.
+
+/// A change by admin without a target (tenants and roles are not subjects).
+fn act(action: &'static str) -> Change {
+    Change::new(now(), Some(&admin()), action, None)
+}
+
+fn new_tenant(name: &str) -> Tenant {
+    Tenant { name: n(name), description: Some(format!("the {name} tenant")), created_at: now() }
+}
+
+async fn create_tenant(store: &dyn Store, name: &str) -> Tenant {
+    let tenant = new_tenant(name);
+    store.create_tenant(&act("tenant.create").with_details(json!({ "tenant": name })), &tenant).await.unwrap()
+}
+
+async fn tenant_names(store: &dyn Store) -> Vec<String> {
+    store.tenants().await.unwrap().into_iter().map(|t| t.name.to_string()).collect()
+}
+
+fn new_role(id: &str, tenant: &str, permissions: &[&str]) -> Role {
+    Role {
+        id: n(id),
+        tenant: Some(n(tenant)),
+        name: format!("Role {id}"),
+        description: Some(format!("what {id} may do")),
+        permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
+        source: RoleSource::Dynamic,
+    }
+}
+
+async fn create_role(store: &dyn Store, id: &str, tenant: &str, permissions: &[&str]) -> Role {
+    let role = new_role(id, tenant, permissions);
+    store.create_role(&act("role.create"), &role).await.unwrap()
+}
+
+fn new_binding(role: &str, subject: &Subject, tenant: &str, namespaces: &[&str]) -> Binding {
+    Binding {
+        id: Uuid::now_v7(),
+        role: n(role),
+        subject: subject.clone(),
+        tenant: n(tenant),
+        namespaces: namespaces.iter().map(|ns| Namespace::parse(ns).unwrap()).collect(),
+        created_at: now(),
+    }
+}
+
+async fn bind(store: &dyn Store, role: &str, subject: &Subject, tenant: &str, namespaces: &[&str]) -> Binding {
+    let binding = new_binding(role, subject, tenant, namespaces);
+    store.create_binding(&change("binding.create", subject), &binding).await.unwrap()
+}
+
+async fn bindings_where(store: &dyn Store, subject: Option<Uuid>, role: Option<&str>, tenant: Option<&str>) -> Vec<Binding> {
+    let filter = BindingFilter { subject, role: role.map(n), tenant: tenant.map(n) };
+    store.bindings(&filter).await.unwrap()
+}
+
+fn renamed(binding: &Binding, name: &str) -> Binding {
+    Binding { subject: Subject { name: n(name), ..binding.subject.clone() }, ..binding.clone() }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 10. Tenants.
+
+async fn tenants(store: &dyn Store) {
+    // The default tenant comes with the schema, not as a change.
+    let listed = store.tenants().await.unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].name.as_str(), DEFAULT_TENANT);
+    assert_eq!(store.tenant(&n(DEFAULT_TENANT)).await.unwrap().as_ref(), Some(&listed[0]));
+    assert_eq!(store.tenant(&n("acme")).await.unwrap(), None);
+    assert_eq!(state(store).await, (0, 0));
+
+    let acme = new_tenant("acme");
+    assert_eq!(store.create_tenant(&act("tenant.create"), &acme).await.unwrap(), acme);
+    assert_eq!(state(store).await, (1, 1), "one revision, one event");
+    assert_eq!(store.tenant(&n("acme")).await.unwrap(), Some(acme.clone()));
+    let bare = Tenant { description: None, ..new_tenant("bare") };
+    store.create_tenant(&act("tenant.create"), &bare).await.unwrap();
+    assert_eq!(store.tenant(&n("bare")).await.unwrap(), Some(bare));
+
+    // Duplicates are refused and leave nothing behind.
+    let before = state(store).await;
+    for taken in ["acme", DEFAULT_TENANT] {
+        let err = store.create_tenant(&act("tenant.create"), &new_tenant(taken)).await.unwrap_err();
+        assert!(matches!(err, StoreError::NameTaken(ref name) if name == taken), "{err:?}");
+        assert_eq!(err.code(), "name.taken");
+    }
+    assert_eq!(state(store).await, before);
+    assert_eq!(store.tenant(&n("acme")).await.unwrap(), Some(acme.clone()), "the holder is untouched");
+
+    // Listed by name, in byte order on both backends.
+    for name in ["zeta", "b_x", "b-x", "b.x", "b0", "beta"] {
+        create_tenant(store, name).await;
+    }
+    assert_eq!(tenant_names(store).await, ["acme", "b-x", "b.x", "b0", "b_x", "bare", "beta", "default", "zeta"]);
+
+    // Deleting a tenant takes its roles and every binding in it along, and nothing else.
+    let alice = create_user(store, "alice").await;
+    let staff = create_group(store, "staff").await;
+    create_role(store, "acme-editor", "acme", &["docs:write"]).await;
+    let viewer = create_role(store, "viewer", DEFAULT_TENANT, &["docs:read"]).await;
+    let zeta_role = create_role(store, "zeta-role", "zeta", &["docs:read"]).await;
+    let in_acme = [
+        bind(store, "acme-editor", &alice.subject(), "acme", &[]).await,
+        bind(store, "viewer", &staff.subject(), "acme", &["prod"]).await,
+        bind(store, "auditor", &alice.subject(), "acme", &[]).await,
+    ];
+    let kept =
+        [bind(store, "viewer", &alice.subject(), DEFAULT_TENANT, &[]).await, bind(store, "zeta-role", &staff.subject(), "zeta", &[]).await];
+    assert_eq!(bindings_where(store, None, None, Some("acme")).await.len(), 3);
+    let before = state(store).await;
+    store.delete_tenant(&act("tenant.delete"), &n("acme")).await.unwrap();
+    assert_eq!(state(store).await, (before.0 + 1, before.1 + 1), "one change");
+    assert_eq!(store.tenant(&n("acme")).await.unwrap(), None);
+    assert_eq!(tenant_names(store).await, ["b-x", "b.x", "b0", "b_x", "bare", "beta", "default", "zeta"]);
+    assert_eq!(store.dynamic_role(&n("acme-editor")).await.unwrap(), None, "its roles go");
+    assert_eq!(store.dynamic_roles().await.unwrap(), [viewer.clone(), zeta_role.clone()], "other tenants' roles stay");
+    for gone in &in_acme {
+        assert_eq!(store.binding(gone.id).await.unwrap(), None, "binding in the deleted tenant: {gone:?}");
+    }
+    assert!(bindings_where(store, None, None, Some("acme")).await.is_empty());
+    assert_eq!(sorted_by_id(store.bindings(&BindingFilter::default()).await.unwrap()), sorted_by_id(kept.to_vec()));
+    assert!(store.user(&NameOrId::Id(alice.id)).await.unwrap().is_some(), "subjects survive");
+    assert!(store.group(&NameOrId::Id(staff.id)).await.unwrap().is_some());
+
+    // A role dies with its tenant even where it was bound in another tenant: no binding may
+    // outlive its role (a later role with the same id would inherit it).
+    create_tenant(store, "acme").await;
+    create_role(store, "acme-editor", "acme", &["docs:write"]).await;
+    let cross = bind(store, "acme-editor", &staff.subject(), DEFAULT_TENANT, &[]).await;
+    store.delete_tenant(&act("tenant.delete"), &n("acme")).await.unwrap();
+    assert_eq!(store.binding(cross.id).await.unwrap(), None, "the deleted role's binding in another tenant");
+    assert_eq!(sorted_by_id(store.bindings(&BindingFilter::default()).await.unwrap()), sorted_by_id(kept.to_vec()));
+
+    // Unknown tenants: NotFound, nothing changes.
+    let before = state(store).await;
+    for name in ["acme", "nowhere"] {
+        let err = store.delete_tenant(&act("tenant.delete"), &n(name)).await.unwrap_err();
+        assert!(matches!(err, StoreError::NotFound(_)), "{name}: {err:?}");
+        assert_eq!(err.code(), "not_found");
+    }
+    assert_eq!(state(store).await, before);
+
+    // The name is free again, and the new tenant starts empty.
+    create_tenant(store, "acme").await;
+    assert!(bindings_where(store, None, None, Some("acme")).await.is_empty());
+    assert_eq!(store.dynamic_roles().await.unwrap(), [viewer, zeta_role]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 11. Dynamic roles.
+
+async fn roles(store: &dyn Store) {
+    create_tenant(store, "acme").await;
+    assert!(store.dynamic_roles().await.unwrap().is_empty());
+
+    let editor = new_role("editor", "acme", &["docs:write", "docs:read", "calendar"]);
+    let before = state(store).await;
+    assert_eq!(store.create_role(&act("role.create"), &editor).await.unwrap(), editor);
+    assert_eq!(state(store).await, (before.0 + 1, before.1 + 1));
+    assert_eq!(store.dynamic_role(&n("editor")).await.unwrap(), Some(editor.clone()), "permissions keep their order");
+    assert_eq!(store.dynamic_role(&n("nope")).await.unwrap(), None);
+    let empty = Role { description: None, permissions: vec![], ..new_role("empty", DEFAULT_TENANT, &[]) };
+    store.create_role(&act("role.create"), &empty).await.unwrap();
+    assert_eq!(store.dynamic_role(&n("empty")).await.unwrap(), Some(empty.clone()));
+
+    // A missing tenant, a taken id (in any tenant): refused, nothing half-written.
+    let before = state(store).await;
+    let err = store.create_role(&act("role.create"), &new_role("ghost", "nowhere", &["x"])).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    assert_eq!(store.dynamic_role(&n("ghost")).await.unwrap(), None);
+    for tenant in ["acme", DEFAULT_TENANT] {
+        let err = store.create_role(&act("role.create"), &new_role("editor", tenant, &["other"])).await.unwrap_err();
+        assert!(matches!(err, StoreError::NameTaken(ref id) if id == "editor"), "{err:?}");
+    }
+    assert_eq!(state(store).await, before);
+    assert_eq!(store.dynamic_role(&n("editor")).await.unwrap(), Some(editor.clone()), "the holder is untouched");
+
+    // Listed by id, in byte order on both backends.
+    for id in ["r_b", "r-b", "r.b", "r0"] {
+        create_role(store, id, "acme", &[]).await;
+    }
+    let ids: Vec<String> = store.dynamic_roles().await.unwrap().into_iter().map(|r| r.id.to_string()).collect();
+    assert_eq!(ids, ["editor", "empty", "r-b", "r.b", "r0", "r_b"]);
+
+    // update_role replaces description and permissions.
+    let updated = Role { description: Some("edits documents".into()), permissions: vec!["docs".into()], ..editor.clone() };
+    let before = state(store).await;
+    assert_eq!(store.update_role(&act("role.update"), &updated).await.unwrap(), updated);
+    assert_eq!(state(store).await, (before.0 + 1, before.1 + 1));
+    assert_eq!(store.dynamic_role(&n("editor")).await.unwrap(), Some(updated.clone()));
+    let cleared = Role { description: None, permissions: vec![], ..updated.clone() };
+    store.update_role(&act("role.update"), &cleared).await.unwrap();
+    assert_eq!(store.dynamic_role(&n("editor")).await.unwrap(), Some(cleared));
+    store.update_role(&act("role.update"), &updated).await.unwrap();
+    let before = state(store).await;
+    let err = store.update_role(&act("role.update"), &new_role("ghost", "acme", &["x"])).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    assert_eq!(state(store).await, before);
+    assert_eq!(store.dynamic_role(&n("ghost")).await.unwrap(), None, "an update creates nothing");
+
+    // delete_role removes exactly its own bindings and says how many.
+    let alice = create_user(store, "alice").await;
+    let bot = create_sa(store, "bot", None).await;
+    let staff = create_group(store, "staff").await;
+    create_role(store, "viewer", "acme", &["docs:read"]).await;
+    let doomed = [
+        bind(store, "editor", &alice.subject(), "acme", &[]).await,
+        bind(store, "editor", &staff.subject(), "acme", &["prod", "staging.eu"]).await,
+        bind(store, "editor", &bot.subject(), "acme", &[]).await,
+    ];
+    let kept = [
+        bind(store, "viewer", &alice.subject(), "acme", &[]).await,
+        bind(store, "auditor", &alice.subject(), DEFAULT_TENANT, &[]).await,
+        bind(store, "empty", &staff.subject(), DEFAULT_TENANT, &[]).await,
+    ];
+    let before = state(store).await;
+    assert_eq!(store.delete_role(&act("role.delete"), &n("editor")).await.unwrap(), 3);
+    assert_eq!(state(store).await, (before.0 + 1, before.1 + 1), "one change");
+    let event = audit_all(store).await.pop().unwrap();
+    assert_eq!((event.action.as_str(), event.details["bindings_removed"].clone()), ("role.delete", json!(3)));
+    assert_eq!(store.dynamic_role(&n("editor")).await.unwrap(), None);
+    for gone in &doomed {
+        assert_eq!(store.binding(gone.id).await.unwrap(), None);
+    }
+    assert_eq!(sorted_by_id(store.bindings(&BindingFilter::default()).await.unwrap()), sorted_by_id(kept.to_vec()));
+    assert!(bindings_where(store, None, Some("editor"), None).await.is_empty());
+
+    // A role without bindings; an unknown role; a built-in role (not stored: its bindings stay).
+    assert_eq!(store.delete_role(&act("role.delete"), &n("r0")).await.unwrap(), 0);
+    let before = state(store).await;
+    for id in ["editor", "nope", "auditor"] {
+        let err = store.delete_role(&act("role.delete"), &n(id)).await.unwrap_err();
+        assert!(matches!(err, StoreError::NotFound(_)), "{id}: {err:?}");
+    }
+    assert_eq!(state(store).await, before);
+    assert_eq!(sorted_by_id(store.bindings(&BindingFilter::default()).await.unwrap()), sorted_by_id(kept.to_vec()));
+    let ids: Vec<String> = store.dynamic_roles().await.unwrap().into_iter().map(|r| r.id.to_string()).collect();
+    assert_eq!(ids, ["empty", "r-b", "r.b", "r_b", "viewer"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 12. Bindings.
+
+async fn bindings(store: &dyn Store) {
+    create_tenant(store, "acme").await;
+    create_role(store, "editor", "acme", &["docs:write"]).await;
+    create_role(store, "viewer", DEFAULT_TENANT, &["docs:read"]).await;
+    let alice = create_user(store, "alice").await;
+    let bot = create_sa(store, "bot", None).await;
+    let staff = create_group(store, "staff").await;
+
+    // To a user (limited to namespaces), a service account and a group; a built-in role too.
+    let to_user = new_binding("editor", &alice.subject(), "acme", &["prod.team-a", "staging"]);
+    let before = state(store).await;
+    assert_eq!(store.create_binding(&change("binding.create", &alice.subject()), &to_user).await.unwrap(), to_user);
+    assert_eq!(state(store).await, (before.0 + 1, before.1 + 1));
+    assert_eq!(store.binding(to_user.id).await.unwrap(), Some(to_user.clone()));
+    let to_sa = bind(store, "viewer", &bot.subject(), DEFAULT_TENANT, &[]).await;
+    let to_group = bind(store, "editor", &staff.subject(), "acme", &["prod"]).await;
+    let group_default = bind(store, "viewer", &staff.subject(), DEFAULT_TENANT, &["dev.x", "dev.y"]).await;
+    let builtin = bind(store, "auditor", &alice.subject(), DEFAULT_TENANT, &[]).await;
+    for b in [&to_user, &to_sa, &to_group, &group_default, &builtin] {
+        assert_eq!(store.binding(b.id).await.unwrap().as_ref(), Some(b), "read back as created");
+    }
+    assert_eq!(store.binding(to_sa.id).await.unwrap().unwrap().subject.kind, SubjectKind::ServiceAccount);
+    assert_eq!(store.binding(to_group.id).await.unwrap().unwrap().subject.kind, SubjectKind::Group);
+    assert_eq!(store.binding(Uuid::now_v7()).await.unwrap(), None);
+
+    // Listing: by tenant, then role, then id; filters combine.
+    let all = [to_user.clone(), to_group.clone(), builtin.clone(), to_sa.clone(), group_default.clone()];
+    assert_eq!(store.bindings(&BindingFilter::default()).await.unwrap(), all);
+    assert_eq!(bindings_where(store, Some(alice.id), None, None).await, [to_user.clone(), builtin.clone()]);
+    assert_eq!(bindings_where(store, Some(staff.id), None, None).await, [to_group.clone(), group_default.clone()]);
+    assert_eq!(bindings_where(store, Some(bot.id), None, None).await, std::slice::from_ref(&to_sa));
+    assert_eq!(bindings_where(store, None, Some("editor"), None).await, [to_user.clone(), to_group.clone()]);
+    assert_eq!(bindings_where(store, None, Some("auditor"), None).await, std::slice::from_ref(&builtin));
+    assert_eq!(bindings_where(store, None, None, Some(DEFAULT_TENANT)).await, [builtin.clone(), to_sa.clone(), group_default.clone()]);
+    assert_eq!(bindings_where(store, None, None, Some("acme")).await, [to_user.clone(), to_group.clone()]);
+    assert_eq!(bindings_where(store, Some(staff.id), None, Some(DEFAULT_TENANT)).await, std::slice::from_ref(&group_default));
+    assert_eq!(bindings_where(store, Some(alice.id), Some("editor"), Some("acme")).await, std::slice::from_ref(&to_user));
+    assert_eq!(bindings_where(store, None, Some("viewer"), Some(DEFAULT_TENANT)).await, [to_sa.clone(), group_default.clone()]);
+    assert!(bindings_where(store, None, Some("viewer"), Some("acme")).await.is_empty());
+    assert!(bindings_where(store, Some(alice.id), Some("viewer"), None).await.is_empty());
+    assert!(bindings_where(store, Some(Uuid::now_v7()), None, None).await.is_empty());
+    assert!(bindings_where(store, None, Some("nope"), None).await.is_empty());
+    assert!(bindings_where(store, None, None, Some("nowhere")).await.is_empty());
+
+    // Byte order of tenants and role ids in the listing, on both backends.
+    for tenant in ["t_a", "t-a"] {
+        create_tenant(store, tenant).await;
+    }
+    for role in ["o_x", "o-x"] {
+        create_role(store, role, "t-a", &[]).await;
+    }
+    let ordered = [
+        bind(store, "o_x", &bot.subject(), "t-a", &[]).await,
+        bind(store, "o-x", &bot.subject(), "t_a", &[]).await,
+        bind(store, "o-x", &bot.subject(), "t-a", &[]).await,
+    ];
+    let listed = bindings_where(store, Some(bot.id), None, None).await;
+    let keys: Vec<(String, String)> = listed.iter().map(|b| (b.tenant.to_string(), b.role.to_string())).collect();
+    assert_eq!(keys, [("default", "viewer"), ("t-a", "o-x"), ("t-a", "o_x"), ("t_a", "o-x")].map(|(t, r)| (t.to_owned(), r.to_owned())));
+    for b in &ordered {
+        assert!(store.delete_binding(&change("binding.delete", &bot.subject()), b.id).await.unwrap());
+    }
+
+    // Refused: an unknown subject (of either kind), a group id given as an account and back,
+    // an unknown tenant, a taken id. Nothing is half-written.
+    let before = state(store).await;
+    let ghost_user = new_user("ghost").subject();
+    let ghost_group = new_group("ghosts").subject();
+    let group_as_user = Subject { kind: SubjectKind::User, ..staff.subject() };
+    let user_as_group = Subject { kind: SubjectKind::Group, ..alice.subject() };
+    for subject in [&ghost_user, &ghost_group, &group_as_user, &user_as_group] {
+        let b = new_binding("viewer", subject, DEFAULT_TENANT, &[]);
+        let err = store.create_binding(&change("binding.create", subject), &b).await.unwrap_err();
+        assert!(matches!(err, StoreError::NotFound(_)), "{subject:?}: {err:?}");
+        assert_eq!(store.binding(b.id).await.unwrap(), None);
+    }
+    let lost = new_binding("viewer", &alice.subject(), "nowhere", &[]);
+    let err = store.create_binding(&change("binding.create", &alice.subject()), &lost).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    let twin = Binding { role: n("auditor"), ..to_user.clone() };
+    store.create_binding(&change("binding.create", &alice.subject()), &twin).await.expect_err("the id is taken");
+    assert_eq!(state(store).await, before);
+    assert_eq!(store.bindings(&BindingFilter::default()).await.unwrap(), all);
+
+    // Subject names are read at query time: a rename shows at once.
+    store.rename_account(&change("account.rename", &alice.subject()), alice.id, &n("alicia")).await.unwrap();
+    let (to_user, builtin) = (renamed(&to_user, "alicia"), renamed(&builtin, "alicia"));
+    assert_eq!(store.binding(to_user.id).await.unwrap(), Some(to_user.clone()));
+    assert_eq!(bindings_where(store, Some(alice.id), None, None).await, [to_user.clone(), builtin.clone()]);
+    let (_, graph) = store.graph().await.unwrap();
+    assert!(graph.bindings.contains(&to_user) && graph.bindings.contains(&builtin));
+
+    // Deleting a subject deletes its bindings.
+    store.delete_account(&change("account.delete", &bot.subject()), bot.id).await.unwrap();
+    assert_eq!(store.binding(to_sa.id).await.unwrap(), None);
+    store.delete_group(&change("group.delete", &staff.subject()), staff.id).await.unwrap();
+    assert_eq!(store.binding(to_group.id).await.unwrap(), None);
+    assert_eq!(store.binding(group_default.id).await.unwrap(), None);
+    assert_eq!(store.bindings(&BindingFilter::default()).await.unwrap(), [to_user.clone(), builtin.clone()]);
+
+    // delete_binding: true once, then false without a trace.
+    let before = state(store).await;
+    assert!(store.delete_binding(&change("binding.delete", &alice.subject()), builtin.id).await.unwrap());
+    assert_eq!(state(store).await, (before.0 + 1, before.1 + 1));
+    assert_eq!(store.binding(builtin.id).await.unwrap(), None);
+    let before = state(store).await;
+    assert!(!store.delete_binding(&change("binding.delete", &alice.subject()), builtin.id).await.unwrap());
+    assert!(!store.delete_binding(&change("binding.delete", &alice.subject()), Uuid::now_v7()).await.unwrap());
+    assert_eq!(state(store).await, before);
+
+    store.delete_account(&change("account.delete", &alice.subject()), alice.id).await.unwrap();
+    assert!(store.bindings(&BindingFilter::default()).await.unwrap().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 13. The authorization graph.
+
+fn sorted<T: Ord>(mut items: Vec<T>) -> Vec<T> {
+    items.sort();
+    items
+}
+
+async fn graph(store: Arc<dyn Store>) {
+    use SubjectKind::{Group as G, ServiceAccount as S, User as U};
+    let shared = store;
+    let store = &*shared;
+
+    let (revision, empty) = store.graph().await.unwrap();
+    assert_eq!(revision, 0);
+    assert!(empty.memberships.is_empty() && empty.groups.is_empty() && empty.roles.is_empty() && empty.bindings.is_empty());
+
+    let u1 = create_user(store, "u1").await;
+    let u2 = create_user(store, "u2").await;
+    let bot = create_sa(store, "bot", None).await;
+    let ga = create_group(store, "ga").await;
+    let gb = create_group(store, "gb").await;
+    let gc = create_group(store, "gc").await;
+    add(store, &ga, &[u1.subject(), gb.subject()]).await;
+    add(store, &gb, &[u2.subject(), bot.subject()]).await;
+    create_tenant(store, "acme").await;
+    let r1 = create_role(store, "r1", "acme", &["docs:write"]).await;
+    let r2 = create_role(store, "r2", DEFAULT_TENANT, &["docs:read"]).await;
+    let b1 = bind(store, "r1", &ga.subject(), "acme", &["prod"]).await;
+    let b2 = bind(store, "r2", &u1.subject(), DEFAULT_TENANT, &[]).await;
+    let b3 = bind(store, "auditor", &bot.subject(), DEFAULT_TENANT, &[]).await;
+
+    let (revision, graph) = store.graph().await.unwrap();
+    assert_eq!(revision, store.revision().await.unwrap());
+    assert_eq!(sorted(graph.memberships), sorted(vec![(ga.id, U, u1.id), (ga.id, G, gb.id), (gb.id, U, u2.id), (gb.id, S, bot.id)]));
+    assert_eq!(sorted(graph.groups), sorted(vec![(ga.id, n("ga")), (gb.id, n("gb")), (gc.id, n("gc"))]));
+    let mut roles = graph.roles;
+    roles.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(roles, [r1.clone(), r2]);
+    assert_eq!(sorted_by_id(graph.bindings), sorted_by_id(vec![b1.clone(), b2, b3.clone()]));
+
+    // It follows changes, and its revision is always the current one.
+    store.remove_member(&change("group.member.remove", &u1.subject()), ga.id, &u1.subject()).await.unwrap();
+    store.delete_role(&act("role.delete"), &n("r2")).await.unwrap();
+    store.rename_account(&change("account.rename", &u2.subject()), u2.id, &n("u2b")).await.unwrap();
+    let (revision, graph) = store.graph().await.unwrap();
+    assert_eq!(revision, store.revision().await.unwrap());
+    assert_eq!(sorted(graph.memberships), sorted(vec![(ga.id, G, gb.id), (gb.id, U, u2.id), (gb.id, S, bot.id)]));
+    assert_eq!(graph.roles, std::slice::from_ref(&r1));
+    assert_eq!(sorted_by_id(graph.bindings), sorted_by_id(vec![b1.clone(), b3.clone()]));
+
+    // Built-in groups and their bindings are in it; built-in roles are not.
+    let at = now();
+    store.ensure_builtins(at).await.unwrap();
+    let (revision, graph) = store.graph().await.unwrap();
+    assert_eq!(revision, store.revision().await.unwrap());
+    assert_eq!(graph.groups.len(), 3 + BUILT_IN_GROUPS.len());
+    assert!(graph.memberships.contains(&(SYSTEM_ADMINS_GROUP, U, ADMIN_ID)));
+    assert!(graph.memberships.contains(&(IDM_ADMINS_GROUP, U, IDM_ADMIN_ID)));
+    assert_eq!(graph.roles, [r1]);
+    let mut expected = built_in_bindings(at);
+    expected.extend([b1, b3]);
+    assert_eq!(sorted_by_id(graph.bindings), sorted_by_id(expected));
+
+    // One snapshot: while a writer adds members one change at a time, every graph read has
+    // exactly as many members as its revision says.
+    let crowd = create_group(store, "crowd").await;
+    let mut people = Vec::new();
+    for i in 0..30 {
+        people.push(create_user(store, &format!("p{i}")).await);
+    }
+    let base = store.revision().await.unwrap();
+    let writer = {
+        let (store, crowd) = (Arc::clone(&shared), crowd.clone());
+        tokio::spawn(async move {
+            for person in people {
+                let members = [person.subject()];
+                store.add_members(&member_changes(&crowd, &members), &crowd.subject(), &members).await.unwrap();
+            }
+        })
+    };
+    let mut reads = 0;
+    loop {
+        let done = writer.is_finished();
+        let (revision, graph) = store.graph().await.unwrap();
+        let in_crowd = graph.memberships.iter().filter(|(g, _, _)| *g == crowd.id).count() as i64;
+        assert_eq!(in_crowd, revision - base, "graph at revision {revision} is not one snapshot");
+        reads += 1;
+        if done {
+            break;
+        }
+    }
+    writer.await.unwrap();
+    assert!(reads > 1);
+    assert_eq!(store.graph().await.unwrap().0, base + 30);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 14. Events since a revision.
+
+async fn events_since(store: &dyn Store) {
+    assert!(store.events_since(0, 100).await.unwrap().is_empty());
+    let a = create_user(store, "a").await; // 1
+    let b = create_user(store, "b").await; // 2
+    let g = create_group(store, "g").await; // 3
+    add(store, &g, &[a.subject(), b.subject()]).await; // 4, two events
+    store.record(&act("server.note")).await.unwrap(); // 5
+    store.delete_group(&change("group.delete", &g.subject()), g.id).await.unwrap(); // 6
+
+    let all = store.events_since(0, 100).await.unwrap();
+    assert_eq!(all, audit_all(store).await, "oldest first, everything");
+    assert_eq!(all.iter().map(|e| e.revision).collect::<Vec<_>>(), [1, 2, 3, 4, 4, 5, 6]);
+    assert_eq!(
+        all.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        ["user.create", "user.create", "group.create", "group.member.add", "group.member.add", "server.note", "group.delete"]
+    );
+    assert_eq!(all[3].target_id, Some(a.id));
+    assert_eq!(all[4].target_id, Some(b.id));
+
+    // Only later revisions, in order.
+    assert_eq!(store.events_since(3, 100).await.unwrap(), all[3..]);
+    assert_eq!(store.events_since(4, 100).await.unwrap(), all[5..]);
+    assert_eq!(store.events_since(5, 100).await.unwrap(), all[6..]);
+    assert!(store.events_since(6, 100).await.unwrap().is_empty());
+    assert!(store.events_since(1000, 100).await.unwrap().is_empty());
+    assert_eq!(store.events_since(-1, 100).await.unwrap(), all);
+
+    // The limit counts events and keeps the oldest.
+    assert_eq!(store.events_since(0, 3).await.unwrap(), all[..3]);
+    assert_eq!(store.events_since(2, 2).await.unwrap(), all[2..4]);
+    assert_eq!(store.events_since(0, 1).await.unwrap(), all[..1]);
+    assert_eq!(store.events_since(5, 10).await.unwrap(), all[6..]);
+
+    // A refused change adds nothing to read.
+    let dup = new_user("a");
+    store.create_user(&change("user.create", &dup.subject()), &dup, None).await.unwrap_err();
+    assert!(store.events_since(6, 100).await.unwrap().is_empty());
+    create_user(store, "c").await;
+    let later = store.events_since(6, 100).await.unwrap();
+    assert_eq!(later.len(), 1);
+    assert_eq!((later[0].revision, later[0].target_name.as_deref()), (7, Some("c")));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 15. Session elevation and token scope.
+
+async fn elevation(store: &dyn Store) {
+    let carol = create_user(store, "carol").await;
+    let t0 = now();
+    let session = SessionRecord {
+        id: Uuid::now_v7(),
+        account_id: carol.id,
+        created_at: t0,
+        expires_at: t0 + Duration::hours(8),
+        idle_timeout_secs: 1800,
+        last_seen_at: t0,
+        elevated_until: None,
+    };
+    let token = TokenHash::of("wds_elevation");
+    store.create_session(&change("auth.login", &carol.subject()), &session, &token).await.unwrap();
+    let (found, _) = store.session(&token, t0).await.unwrap().unwrap();
+    assert_eq!(found, session);
+    assert!(!found.is_elevated(t0), "read-only until re-authenticated");
+
+    // Elevating opens the write window, in one audited change.
+    let until = t0 + Duration::minutes(5);
+    let before = state(store).await;
+    assert!(store.elevate_session(&change("auth.elevate", &carol.subject()), session.id, until).await.unwrap());
+    assert_eq!(state(store).await, (before.0 + 1, before.1 + 1));
+    let (elevated, _) = store.session(&token, t0).await.unwrap().unwrap();
+    assert_eq!(elevated, SessionRecord { elevated_until: Some(until), ..session.clone() });
+    assert!(elevated.is_elevated(t0));
+    assert!(elevated.is_elevated(until - Duration::milliseconds(1)));
+    assert!(!elevated.is_elevated(until), "the window is half-open");
+    assert!(!SessionRecord { elevated_until: None, ..elevated.clone() }.is_elevated(t0));
+
+    // Touching keeps it; elevating again replaces it (later or earlier).
+    store.touch_session(session.id, t0 + Duration::minutes(1)).await.unwrap();
+    assert_eq!(store.session(&token, t0).await.unwrap().unwrap().0.elevated_until, Some(until));
+    for next in [t0 + Duration::minutes(15), t0 - Duration::seconds(1)] {
+        assert!(store.elevate_session(&change("auth.elevate", &carol.subject()), session.id, next).await.unwrap());
+        assert_eq!(store.session(&token, t0).await.unwrap().unwrap().0.elevated_until, Some(next));
+    }
+    assert!(!store.session(&token, t0).await.unwrap().unwrap().0.is_elevated(t0));
+
+    // An unknown session: false, no trace; another session is not affected.
+    let other_token = TokenHash::of("wds_other-session");
+    let other = SessionRecord { id: Uuid::now_v7(), ..session.clone() };
+    store.create_session(&change("auth.login", &carol.subject()), &other, &other_token).await.unwrap();
+    let before = state(store).await;
+    assert!(!store.elevate_session(&change("auth.elevate", &carol.subject()), Uuid::now_v7(), until).await.unwrap());
+    assert_eq!(state(store).await, before);
+    assert_eq!(store.session(&other_token, t0).await.unwrap().unwrap().0.elevated_until, None);
+    store.delete_session(&change("auth.logout", &carol.subject()), other.id).await.unwrap();
+    let before = state(store).await;
+    assert!(!store.elevate_session(&change("auth.elevate", &carol.subject()), other.id, until).await.unwrap(), "ended session");
+    assert_eq!(state(store).await, before);
+
+    // A session created with a write window (a fresh login) keeps it.
+    let fresh_token = TokenHash::of("wds_fresh");
+    let fresh = SessionRecord { id: Uuid::now_v7(), elevated_until: Some(t0 + Duration::minutes(10)), ..session.clone() };
+    store.create_session(&change("auth.login", &carol.subject()), &fresh, &fresh_token).await.unwrap();
+    assert_eq!(store.session(&fresh_token, t0).await.unwrap().unwrap().0, fresh);
+}
+
+async fn token_scope(store: &dyn Store) {
+    let carol = create_user(store, "carol").await;
+    let t0 = now();
+    let read_only = ApiToken {
+        id: Uuid::now_v7(),
+        account_id: carol.id,
+        label: Some("reader".into()),
+        created_at: t0,
+        expires_at: None,
+        last_used_at: None,
+        revoked_at: None,
+        read_write: false,
+        roles: None,
+    };
+    let scoped = ApiToken {
+        id: Uuid::now_v7(),
+        label: Some("scoped".into()),
+        created_at: t0 + Duration::seconds(1),
+        read_write: true,
+        roles: Some(vec!["editor".into(), "auditor".into()]),
+        ..read_only.clone()
+    };
+    let no_roles =
+        ApiToken { id: Uuid::now_v7(), label: None, created_at: t0 + Duration::seconds(2), roles: Some(vec![]), ..scoped.clone() };
+    let hashes = [TokenHash::of("wdn_reader"), TokenHash::of("wdn_scoped"), TokenHash::of("wdn_none")];
+    for (token, hash) in [&read_only, &scoped, &no_roles].into_iter().zip(&hashes) {
+        store.create_api_token(&change("token.create", &carol.subject()), token, hash).await.unwrap();
+    }
+    for (token, hash) in [&read_only, &scoped, &no_roles].into_iter().zip(&hashes) {
+        let (found, owner) = store.api_token(hash, t0).await.unwrap().unwrap();
+        assert_eq!(&found, token, "read_write and roles round-trip");
+        assert_eq!(owner.subject, carol.subject());
+    }
+    assert_eq!(store.list_api_tokens(carol.id).await.unwrap(), [read_only.clone(), scoped.clone(), no_roles.clone()]);
+    assert_ne!(store.api_token(&hashes[2], t0).await.unwrap().unwrap().0.roles, None, "no roles is not all roles");
+
+    // Revoking and touching keep the scope.
+    let used = t0 + Duration::minutes(1);
+    store.touch_api_token(scoped.id, used).await.unwrap();
+    assert!(store.revoke_api_token(&change("token.revoke", &carol.subject()), carol.id, scoped.id).await.unwrap());
+    let (after, _) = store.api_token(&hashes[1], used).await.unwrap().unwrap();
+    assert_eq!((after.read_write, after.roles), (true, scoped.roles.clone()));
+    assert_eq!(after.last_used_at, Some(used));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 16. The revision feed.
+
+async fn next_revision(feed: &mut tokio::sync::mpsc::Receiver<i64>) -> i64 {
+    tokio::time::timeout(std::time::Duration::from_secs(2), feed.recv())
+        .await
+        .expect("a committed revision is announced within 2 s")
+        .expect("the feed is open")
+}
+
+async fn revision_feed(store: &dyn Store) {
+    let feed = store.revision_feed().await.unwrap();
+    if store.backend() == "sqlite" {
+        assert!(feed.is_none(), "SQLite has one node: no feed");
+        return;
+    }
+    let mut feed = feed.expect("PostgreSQL announces every commit");
+    let mut second = store.revision_feed().await.unwrap().unwrap();
+
+    create_user(store, "alice").await;
+    let r1 = store.revision().await.unwrap();
+    assert_eq!(next_revision(&mut feed).await, r1);
+    assert_eq!(next_revision(&mut second).await, r1, "every subscriber hears it");
+
+    // Rolled-back changes announce nothing: the next announcement is the next commit.
+    let dup = new_user("alice");
+    store.create_user(&change("user.create", &dup.subject()), &dup, None).await.unwrap_err();
+    let ghost = Uuid::now_v7();
+    assert!(!store.delete_binding(&act("binding.delete"), ghost).await.unwrap());
+    store.touch_session(ghost, now()).await.unwrap();
+    create_group(store, "staff").await;
+    assert_eq!(store.revision().await.unwrap(), r1 + 1);
+    assert_eq!(next_revision(&mut feed).await, r1 + 1);
+
+    // Commits in a row arrive in order, from whichever pooled connection made them.
+    for i in 0..5 {
+        create_user(store, &format!("u{i}")).await;
+    }
+    for expected in r1 + 2..=r1 + 6 {
+        assert_eq!(next_revision(&mut feed).await, expected);
+    }
+    assert!(feed.try_recv().is_err(), "nothing else was committed");
+    drop(feed);
+
+    // A subscriber that outlives the scenario must not keep the store from closing: the
+    // harness closes it with a deadline.
+    tokio::spawn(async move { while second.recv().await.is_some() {} });
 }

@@ -26,6 +26,15 @@ struct Server {
 }
 
 impl Server {
+    /// A server with a configuration file (TOML) on top of the test settings.
+    fn with_config(database_url: String, toml: &str) -> Self {
+        let mut server = Self::new(database_url);
+        let path = server.dir.path().join("wardend.toml");
+        std::fs::write(&path, toml).unwrap();
+        server.env.push(("WARDEN_CONFIG".to_owned(), path.display().to_string()));
+        server
+    }
+
     fn new(database_url: String) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -77,10 +86,15 @@ impl Server {
 
     /// Runs `warden` against this server with its own config directory.
     fn warden(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        self.warden_in("cli", args, stdin)
+    }
+
+    /// Runs `warden` with the CLI configuration (stored session) in `profile`.
+    fn warden_in(&self, profile: &str, args: &[&str], stdin: Option<&str>) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_warden"));
         cmd.args(["--server", &self.url])
             .args(args)
-            .env("WARDEN_CONFIG_DIR", self.dir.path().join("cli"))
+            .env("WARDEN_CONFIG_DIR", self.dir.path().join(profile))
             .env_remove("WARDEN_TOKEN")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -139,17 +153,21 @@ fn scenario(database_url: String) {
     server.start();
 
     // Break-glass: no credential until recovered on the host.
-    let out = server.warden(&["login", "--user", "admin", "--password-stdin"], Some("guess\n"));
+    let out = server.warden(&["login", "--user", "idm_admin", "--password-stdin"], Some("guess\n"));
     assert_eq!(out.status.code(), Some(1));
-    let password = server.recover("admin");
-    let out = server.warden(&["login", "--user", "admin", "--password-stdin"], Some(&format!("{password}\n")));
+    let password = server.recover("idm_admin");
+    let out = server.warden(&["login", "--user", "idm_admin", "--password-stdin"], Some(&format!("{password}\n")));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(server.json(&["whoami"])["account"]["name"], "admin");
+    assert_eq!(server.json(&["whoami"])["account"]["name"], "idm_admin");
     let session_file = server.dir.path().join("cli").join("session.json");
     {
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&session_file).unwrap().permissions().mode() & 0o777, 0o600);
     }
+    // Sessions start read-only.
+    assert!(server.fails(&["user", "create", "early"]).contains("session.not_elevated"));
+    let out = server.warden(&["reauth", "--password-stdin"], Some(&format!("{password}\n")));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     // Users, a service account, three levels of groups.
     server.ok(&[
@@ -223,10 +241,11 @@ fn scenario(database_url: String) {
     assert!(server.fails(&["group", "get", "engineering"]).contains("not_found"));
     assert_eq!(server.json(&["--token", &live, "whoami"])["account"]["name"], "ci-bot", "the session store survived too");
     assert!(server.fails(&["--token", &token, "whoami"]).contains("unauthenticated"), "revocation survived");
-    assert_eq!(server.json(&["whoami"])["account"]["name"], "admin", "the CLI session survived the restart");
+    assert_eq!(server.json(&["whoami"])["account"]["name"], "idm_admin", "the CLI session survived the restart");
 
-    // The audit log saw it all, with the actor.
-    let audit = server.json(&["audit", "list", "--actor", "admin", "--action", "group.", "--limit", "100"]);
+    // The audit log saw it all, with the actor (read by admin, who holds warden:audit).
+    let admin = format!("admin:{}", server.recover("admin"));
+    let audit = server.json(&["--user", &admin, "audit", "list", "--actor", "idm_admin", "--action", "group.", "--limit", "100"]);
     let actions: Vec<&str> = audit["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert!(actions.contains(&"group.create") && actions.contains(&"group.member.add") && actions.contains(&"group.delete"), "{actions:?}");
 
@@ -273,4 +292,180 @@ fn psql(sql: &str) {
 fn end_to_end_on_postgres() {
     let db = PgDatabase::create();
     scenario(format!("postgres://postgres@127.0.0.1:5432/{}", db.0));
+}
+
+/// Runs a command as `who` (NAME:PASSWORD, HTTP Basic: fresh credentials, so writes are allowed).
+fn as_user(server: &Server, who: &str, args: &[&str]) -> Output {
+    let mut all = vec!["--user", who];
+    all.extend_from_slice(args);
+    server.warden(&all, None)
+}
+
+fn ok_as(server: &Server, who: &str, args: &[&str]) -> String {
+    let out = as_user(server, who, args);
+    assert!(out.status.success(), "warden {args:?} as {who:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn fails_as(server: &Server, who: &str, args: &[&str]) -> String {
+    let out = as_user(server, who, args);
+    assert_eq!(out.status.code(), Some(1), "warden {args:?} as {who:?} should fail: {}", String::from_utf8_lossy(&out.stdout));
+    String::from_utf8(out.stderr).unwrap()
+}
+
+/// Logs `who` (NAME:PASSWORD) in under the CLI profile `profile` and re-authenticates.
+fn elevated_session(server: &Server, profile: &str, who: &str) {
+    let (name, password) = who.split_once(':').unwrap();
+    let stdin = format!("{password}\n");
+    let login = server.warden_in(profile, &["login", "--user", name, "--password-stdin"], Some(&stdin));
+    assert!(login.status.success(), "{}", String::from_utf8_lossy(&login.stderr));
+    let reauth = server.warden_in(profile, &["reauth", "--password-stdin"], Some(&stdin));
+    assert!(reauth.status.success(), "{}", String::from_utf8_lossy(&reauth.stderr));
+}
+
+/// `warden check`'s exit code: 0 allowed, 3 denied.
+fn check(server: &Server, who: &str, args: &[&str]) -> i32 {
+    let mut all = vec!["check"];
+    all.extend_from_slice(args);
+    let out = as_user(server, who, &all);
+    out.status.code().unwrap()
+}
+
+const AUTHZ_CONFIG: &str = r#"
+[authz]
+permission_trees = true
+permissions = ["deploy:run", "deploy:rollback", "calendar:events:read", "calendar:events:write:create", "calendar:events:write:move"]
+enable_dynamic_roles = true
+role_elevation_windows = { idm_admin = "3s" }
+
+[[role]]
+id = "viewer"
+name = "Viewer"
+description = "Reads calendars"
+permissions = ["calendar:events:read"]
+"#;
+
+/// The authorization seed scenarios, through the real CLI.
+#[test]
+fn authorization_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::with_config(format!("sqlite://{}/warden.db", dir.path().display()), AUTHZ_CONFIG);
+    server.start();
+    let admin = format!("admin:{}", server.recover("admin"));
+    let idm = format!("idm_admin:{}", server.recover("idm_admin"));
+
+    // The built-in groups say what they grant.
+    let groups = server.json(&["--user", &idm, "group", "list"]);
+    let names: Vec<&str> = groups["items"].as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap()).collect();
+    for builtin in ["auditors", "idm_admins", "idm_superusers", "service_desk", "system_admins"] {
+        assert!(names.contains(&builtin), "{names:?}");
+    }
+    let system_admins = server.json(&["--user", &idm, "group", "get", "system_admins"]);
+    assert!(system_admins["description"].as_str().unwrap().contains("system_admin"));
+
+    // admin cannot create users but can create roles and bindings.
+    assert!(fails_as(&server, &admin, &["user", "create", "eve"]).contains("forbidden"));
+    ok_as(
+        &server,
+        &admin,
+        &["role", "create", "--id", "operator", "--name", "Operator", "--permission", "deploy", "--permission", "calendar:events:write"],
+    );
+    let resolved = ok_as(&server, &admin, &["role", "permissions", "operator"]);
+    let resolved: Vec<&str> = resolved.lines().collect();
+    assert_eq!(resolved, ["calendar:events:write:create", "calendar:events:write:move", "deploy:rollback", "deploy:run"]);
+
+    // System roles refuse API changes.
+    assert!(fails_as(&server, &admin, &["role", "add-permission", "viewer", "deploy:run"]).contains("role.immutable"));
+    assert!(fails_as(&server, &admin, &["role", "delete", "viewer"]).contains("role.immutable"));
+
+    // idm_admin manages users and groups but cannot touch admin.
+    for user in ["alice", "bob", "carol"] {
+        ok_as(&server, &idm, &["user", "create", user, "--password", "correct horse battery"]);
+    }
+    ok_as(&server, &idm, &["group", "create", "ops"]);
+    ok_as(&server, &idm, &["group", "create", "oncall"]);
+    ok_as(&server, &idm, &["group", "add-member", "ops", "group:oncall"]);
+    ok_as(&server, &idm, &["group", "add-member", "oncall", "user:carol"]);
+    assert!(fails_as(&server, &idm, &["user", "update", "admin", "--display-name", "Pwned"]).contains("account.high_privilege"));
+    assert!(fails_as(&server, &idm, &["user", "disable", "admin"]).contains("account.protected"));
+    assert!(fails_as(&server, &idm, &["group", "remove-member", "system_admins", "user:admin"]).contains("forbidden"));
+    assert!(
+        fails_as(&server, &idm, &["group", "add-member", "idm_superusers", "user:idm_admin"]).contains("forbidden"),
+        "no self-made superusers"
+    );
+    assert!(fails_as(&server, &admin, &["group", "add-member", "idm_superusers", "user:admin"]).contains("high_privilege"));
+
+    // A group bound to the operator role in `prod` grants its nested members in prod.x, not in staging.
+    elevated_session(&server, "admin", &admin);
+    let bound = server.warden_in("admin", &["binding", "create", "--role", "operator", "--group", "ops", "--namespace", "prod"], None);
+    assert!(bound.status.success(), "{}", String::from_utf8_lossy(&bound.stderr));
+    assert_eq!(check(&server, &admin, &["carol", "deploy:run", "--namespace", "prod.x"]), 0);
+    assert_eq!(check(&server, &admin, &["carol", "deploy:run", "--namespace", "staging"]), 3);
+    assert_eq!(check(&server, &admin, &["carol", "calendar:events:write:move", "--namespace", "prod"]), 0);
+    assert_eq!(check(&server, &admin, &["carol", "calendar:events:read", "--namespace", "prod"]), 3);
+    let explained = ok_as(&server, &admin, &["check", "carol", "deploy:run", "--namespace", "prod.x", "--explain"]);
+    assert!(explained.contains("group:oncall") && explained.contains("group:ops") && explained.contains("operator"), "{explained}");
+    let perms = server.json(&["--user", &admin, "user", "permissions", "carol", "--namespace", "prod.db"]);
+    assert_eq!(perms["permissions"].as_array().unwrap().len(), 4);
+
+    // Deleting a group revokes what it granted.
+    ok_as(&server, &idm, &["group", "delete", "oncall"]);
+    assert_eq!(check(&server, &admin, &["carol", "deploy:run", "--namespace", "prod.x"]), 3);
+
+    // A person bound to idm_admin (through idm_admins) is read-only until reauth, then writes
+    // for the window only (3 s for idm_admin holders in this configuration).
+    ok_as(&server, &admin, &["group", "add-member", "idm_admins", "user:alice"]);
+    let login = server.warden_in("alice", &["login", "--user", "alice", "--password-stdin"], Some("correct horse battery\n"));
+    assert!(login.status.success(), "{}", String::from_utf8_lossy(&login.stderr));
+    let alice = |args: &[&str]| server.warden_in("alice", args, None);
+    let denied = alice(&["user", "create", "dave"]);
+    assert_eq!(denied.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&denied.stderr).contains("session.not_elevated"));
+    assert!(alice(&["user", "get", "bob"]).status.success(), "reads work on a read-only session");
+    let reauth = server.warden_in("alice", &["reauth", "--password-stdin"], Some("correct horse battery\n"));
+    assert!(reauth.status.success(), "{}", String::from_utf8_lossy(&reauth.stderr));
+    assert!(alice(&["user", "create", "dave"]).status.success());
+    std::thread::sleep(Duration::from_millis(3500));
+    let late = alice(&["user", "create", "erin"]);
+    assert!(String::from_utf8_lossy(&late.stderr).contains("session.not_elevated"), "the window closed");
+    // And alice, now an administrator, is protected from idm_admin.
+    assert!(fails_as(&server, &idm, &["user", "disable", "alice"]).contains("account.high_privilege"));
+}
+
+/// Two `wardend` processes on one PostgreSQL: a binding removed through node A is denied by
+/// node B within a second. Prints the measured lag.
+#[test]
+fn two_nodes_agree_within_a_second() {
+    let db = PgDatabase::create();
+    let url = format!("postgres://postgres@127.0.0.1:5432/{}", db.0);
+    let mut a = Server::with_config(url.clone(), AUTHZ_CONFIG);
+    a.start();
+    let mut b = Server::with_config(url, AUTHZ_CONFIG);
+    b.start();
+    let admin = format!("admin:{}", a.recover("admin"));
+    let idm = format!("idm_admin:{}", a.recover("idm_admin"));
+    ok_as(&a, &idm, &["user", "create", "bob"]);
+    ok_as(&a, &admin, &["role", "create", "--id", "operator", "--name", "Operator", "--permission", "deploy:run"]);
+    // `binding create --user` names the subject, so admin acts through a stored session here.
+    elevated_session(&a, "admin", &admin);
+    let out = a.warden_in("admin", &["--output", "json", "binding", "create", "--role", "operator", "--user", "bob"], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let binding = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(check(&a, &admin, &["bob", "deploy:run"]), 0);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while check(&b, &admin, &["bob", "deploy:run"]) != 0 {
+        assert!(Instant::now() < deadline, "node B never saw the binding");
+    }
+    ok_as(&a, &admin, &["binding", "delete", &binding]);
+    let removed_at = Instant::now();
+    loop {
+        if check(&b, &admin, &["bob", "deploy:run"]) == 3 {
+            break;
+        }
+        assert!(removed_at.elapsed() < Duration::from_secs(1), "node B still allowed after a second");
+    }
+    let lag = removed_at.elapsed();
+    eprintln!("revocation seen by node B after {} ms (including one CLI round trip)", lag.as_millis());
+    assert!(lag < Duration::from_secs(1));
 }

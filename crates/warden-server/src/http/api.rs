@@ -5,9 +5,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use uuid::Uuid;
 use warden_core::api::{
-    AddMembers, Added, AuditQuery, CreateApiToken, CreateGroup, CreateServiceAccount, CreateUser, CreatedApiToken, ListQuery, LoginRequest,
-    LoginResponse, MemberEntry, MembersQuery, Page, Problem, Rename, UpdateUser, WhoAmI,
+    AddMembers, Added, AuditQuery, BindingQuery, CheckRequest, CheckResponse, CreateApiToken, CreateBinding, CreateGroup, CreateRole,
+    CreateServiceAccount, CreateTenant, CreateUser, CreatedApiToken, ListQuery, LoginRequest, LoginResponse, MemberEntry, MembersQuery,
+    Page, PermissionsQuery, Problem, ReauthRequest, ReauthResponse, Rename, ResolvedPermissions, RolePermissions, RoleQuery, SetPassword,
+    UpdateRole, UpdateUser, WhoAmI,
 };
+use warden_core::authz::{Binding, Role, Tenant};
 use warden_core::model::{ApiToken, AuditEvent, Group, NameOrId, ServiceAccount, User};
 
 use super::App;
@@ -36,6 +39,17 @@ pub async fn login(State(app): State<App>, client: ClientAddr, Body(req): Body<L
 pub async fn logout(State(app): State<App>, Actor(actor): Actor) -> ApiResult<StatusCode> {
     app.auth.logout(&actor).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/reauth", tag = "auth", request_body = ReauthRequest,
+    responses((status = 200, body = ReauthResponse), (status = 401, body = Problem)))]
+pub async fn reauth(
+    State(app): State<App>,
+    Actor(actor): Actor,
+    client: ClientAddr,
+    Body(req): Body<ReauthRequest>,
+) -> ApiResult<Json<ReauthResponse>> {
+    Ok(Json(app.auth.reauth(&actor, &req.password, client.0).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/self", tag = "self", responses((status = 200, body = WhoAmI), (status = 401, body = Problem)))]
@@ -238,11 +252,133 @@ pub async fn audit(State(app): State<App>, Actor(actor): Actor, Params(p): Param
     Ok(Json(app.auth.audit(&actor, &req).await?))
 }
 
+#[utoipa::path(put, path = "/api/v1/users/{user}/password", tag = "users", params(("user" = String, Path)), request_body = SetPassword,
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn set_password(
+    State(app): State<App>,
+    Actor(actor): Actor,
+    Key(key): Key,
+    Body(req): Body<SetPassword>,
+) -> ApiResult<StatusCode> {
+    app.directory.set_password(&actor, &key, &req.password).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// --- tenants, roles, bindings -------------------------------------------------------------------
+
+#[utoipa::path(get, path = "/api/v1/tenants", tag = "authorization", responses((status = 200, body = Page<Tenant>)))]
+pub async fn list_tenants(State(app): State<App>, Actor(actor): Actor) -> ApiResult<Json<Page<Tenant>>> {
+    Ok(Json(Page { items: app.access.tenants(&actor).await?, next_cursor: None }))
+}
+
+#[utoipa::path(post, path = "/api/v1/tenants", tag = "authorization", request_body = CreateTenant,
+    responses((status = 201, body = Tenant), (status = 409, body = Problem)))]
+pub async fn create_tenant(
+    State(app): State<App>,
+    Actor(actor): Actor,
+    Body(req): Body<CreateTenant>,
+) -> ApiResult<(StatusCode, Json<Tenant>)> {
+    Ok((StatusCode::CREATED, Json(app.access.create_tenant(&actor, req).await?)))
+}
+
+#[utoipa::path(delete, path = "/api/v1/tenants/{tenant}", tag = "authorization", params(("tenant" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem)))]
+pub async fn delete_tenant(State(app): State<App>, Actor(actor): Actor, Path(tenant): Path<String>) -> ApiResult<StatusCode> {
+    app.access.delete_tenant(&actor, &tenant).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/roles", tag = "authorization", params(RoleQuery), responses((status = 200, body = Page<Role>)))]
+pub async fn list_roles(State(app): State<App>, Actor(actor): Actor, Params(q): Params<RoleQuery>) -> ApiResult<Json<Page<Role>>> {
+    Ok(Json(Page { items: app.access.roles(&actor, q.tenant.as_deref())?, next_cursor: None }))
+}
+
+#[utoipa::path(post, path = "/api/v1/roles", tag = "authorization", request_body = CreateRole,
+    responses((status = 201, body = Role), (status = 403, body = Problem), (status = 409, body = Problem)))]
+pub async fn create_role(State(app): State<App>, Actor(actor): Actor, Body(req): Body<CreateRole>) -> ApiResult<(StatusCode, Json<Role>)> {
+    Ok((StatusCode::CREATED, Json(app.access.create_role(&actor, req).await?)))
+}
+
+#[utoipa::path(get, path = "/api/v1/roles/{role}", tag = "authorization", params(("role" = String, Path)),
+    responses((status = 200, body = Role), (status = 404, body = Problem)))]
+pub async fn get_role(State(app): State<App>, Actor(actor): Actor, Path(role): Path<String>) -> ApiResult<Json<Role>> {
+    Ok(Json(app.access.role(&actor, &role)?))
+}
+
+#[utoipa::path(patch, path = "/api/v1/roles/{role}", tag = "authorization", params(("role" = String, Path)), request_body = UpdateRole,
+    responses((status = 200, body = Role), (status = 409, body = Problem)))]
+pub async fn update_role(
+    State(app): State<App>,
+    Actor(actor): Actor,
+    Path(role): Path<String>,
+    Body(req): Body<UpdateRole>,
+) -> ApiResult<Json<Role>> {
+    Ok(Json(app.access.update_role(&actor, &role, req).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/roles/{role}", tag = "authorization", params(("role" = String, Path)),
+    responses((status = 204), (status = 409, body = Problem)))]
+pub async fn delete_role(State(app): State<App>, Actor(actor): Actor, Path(role): Path<String>) -> ApiResult<StatusCode> {
+    app.access.delete_role(&actor, &role).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/roles/{role}/permissions", tag = "authorization", params(("role" = String, Path)),
+    responses((status = 200, body = RolePermissions)))]
+pub async fn role_permissions(State(app): State<App>, Actor(actor): Actor, Path(role): Path<String>) -> ApiResult<Json<RolePermissions>> {
+    Ok(Json(app.access.role_permissions(&actor, &role)?))
+}
+
+#[utoipa::path(get, path = "/api/v1/bindings", tag = "authorization", params(BindingQuery), responses((status = 200, body = Page<Binding>)))]
+pub async fn list_bindings(State(app): State<App>, Actor(actor): Actor, Params(q): Params<BindingQuery>) -> ApiResult<Json<Page<Binding>>> {
+    Ok(Json(Page { items: app.access.bindings(&actor, &q).await?, next_cursor: None }))
+}
+
+#[utoipa::path(post, path = "/api/v1/bindings", tag = "authorization", request_body = CreateBinding,
+    responses((status = 201, body = Binding), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn create_binding(
+    State(app): State<App>,
+    Actor(actor): Actor,
+    Body(req): Body<CreateBinding>,
+) -> ApiResult<(StatusCode, Json<Binding>)> {
+    Ok((StatusCode::CREATED, Json(app.access.create_binding(&actor, req).await?)))
+}
+
+#[utoipa::path(delete, path = "/api/v1/bindings/{binding}", tag = "authorization", params(("binding" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = Problem)))]
+pub async fn delete_binding(State(app): State<App>, Actor(actor): Actor, Path(binding): Path<String>) -> ApiResult<StatusCode> {
+    let id = Uuid::parse_str(&binding)
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "validation", format!("{binding:?} is not a binding id")))?;
+    app.access.delete_binding(&actor, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// --- decisions ----------------------------------------------------------------------------------
+
+#[utoipa::path(post, path = "/api/v1/check", tag = "authorization", request_body = CheckRequest,
+    responses((status = 200, body = CheckResponse), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn check(State(app): State<App>, Actor(actor): Actor, Body(req): Body<CheckRequest>) -> ApiResult<Json<CheckResponse>> {
+    Ok(Json(app.access.check(&actor, &req)?))
+}
+
+#[utoipa::path(get, path = "/api/v1/accounts/{account}/permissions", tag = "authorization",
+    params(("account" = String, Path, description = "name or id"), PermissionsQuery), responses((status = 200, body = ResolvedPermissions)))]
+pub async fn account_permissions(
+    State(app): State<App>,
+    Actor(actor): Actor,
+    Path(account): Path<String>,
+    Params(q): Params<PermissionsQuery>,
+) -> ApiResult<Json<ResolvedPermissions>> {
+    Ok(Json(app.access.permissions(&actor, &account, &q)?))
+}
+
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "Warden", description = "Identity and access management: accounts, groups, credentials, audit."),
     paths(
-        login, logout, whoami, rename_self,
+        login, logout, reauth, whoami, rename_self, set_password,
+        list_tenants, create_tenant, delete_tenant, list_roles, create_role, get_role, update_role, delete_role, role_permissions,
+        list_bindings, create_binding, delete_binding, check, account_permissions,
         list_users, create_user, get_user, update_user, delete_user, rename_user, disable_user, enable_user,
         list_service_accounts, create_service_account, get_service_account, delete_service_account,
         list_tokens, create_token, revoke_token,
@@ -256,6 +392,7 @@ pub async fn audit(State(app): State<App>, Actor(actor): Actor, Params(p): Param
         (name = "service-accounts", description = "Applications and their API tokens"),
         (name = "groups", description = "Nested groups and membership"),
         (name = "audit", description = "Who changed what, when"),
+        (name = "authorization", description = "Tenants, roles, bindings and decisions"),
     )
 )]
 pub struct ApiDoc;

@@ -26,10 +26,15 @@ impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         let code = e.code();
         let status = match code {
-            "validation" | "member.ambiguous" | "config" => StatusCode::BAD_REQUEST,
-            "name.taken" | "group.cycle" | "conflict" => StatusCode::CONFLICT,
+            "validation" | "member.ambiguous" => StatusCode::BAD_REQUEST,
+            "name.taken" | "group.cycle" | "role.immutable" => StatusCode::CONFLICT,
             "not_found" => StatusCode::NOT_FOUND,
-            "forbidden" | "account.protected" | "rename.disabled" => StatusCode::FORBIDDEN,
+            "forbidden"
+            | "account.protected"
+            | "account.high_privilege"
+            | "rename.disabled"
+            | "session.not_elevated"
+            | "roles.dynamic_disabled" => StatusCode::FORBIDDEN,
             "unauthenticated" | "auth.failed" => StatusCode::UNAUTHORIZED,
             "auth.rate_limited" => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::INTERNAL_SERVER_ERROR,

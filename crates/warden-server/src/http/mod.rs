@@ -23,6 +23,7 @@ use utoipa::OpenApi;
 use self::error::ApiError;
 use crate::config::Config;
 use crate::services::Context;
+use crate::services::access::Access;
 use crate::services::auth::Auth;
 use crate::services::directory::Directory;
 
@@ -34,6 +35,7 @@ pub struct AppInner {
     pub ctx: Context,
     pub directory: Directory,
     pub auth: Auth,
+    pub access: Access,
     pub config: Arc<Config>,
 }
 
@@ -48,8 +50,9 @@ impl App {
     pub fn new(ctx: Context) -> Self {
         let directory = Directory::new(ctx.clone());
         let auth = Auth::new(ctx.clone(), directory.clone());
+        let access = Access::new(ctx.clone(), directory.clone());
         let config = ctx.config.clone();
-        Self(Arc::new(AppInner { ctx, directory, auth, config }))
+        Self(Arc::new(AppInner { ctx, directory, auth, access, config }))
     }
 }
 
@@ -61,6 +64,7 @@ fn public_routes() -> Router<App> {
         .route("/api/v1/openapi.json", get(|| async { Json(api::ApiDoc::openapi()) }))
         .route("/api/v1/auth/login", post(api::login))
         .route("/api/v1/auth/logout", post(api::logout))
+        .route("/api/v1/auth/reauth", post(api::reauth))
         .route("/api/v1/self", get(api::whoami))
         .route("/api/v1/self/rename", post(api::rename_self))
 }
@@ -81,7 +85,17 @@ fn management_routes() -> Router<App> {
         .route("/api/v1/groups/{group}", get(api::get_group).delete(api::delete_group))
         .route("/api/v1/groups/{group}/members", get(api::list_members).post(api::add_members))
         .route("/api/v1/groups/{group}/members/{member}", axum::routing::delete(api::remove_member))
+        .route("/api/v1/users/{user}/password", axum::routing::put(api::set_password))
         .route("/api/v1/audit", get(api::audit))
+        .route("/api/v1/tenants", get(api::list_tenants).post(api::create_tenant))
+        .route("/api/v1/tenants/{tenant}", axum::routing::delete(api::delete_tenant))
+        .route("/api/v1/roles", get(api::list_roles).post(api::create_role))
+        .route("/api/v1/roles/{role}", get(api::get_role).patch(api::update_role).delete(api::delete_role))
+        .route("/api/v1/roles/{role}/permissions", get(api::role_permissions))
+        .route("/api/v1/bindings", get(api::list_bindings).post(api::create_binding))
+        .route("/api/v1/bindings/{binding}", axum::routing::delete(api::delete_binding))
+        .route("/api/v1/check", post(api::check))
+        .route("/api/v1/accounts/{account}/permissions", get(api::account_permissions))
 }
 
 async fn readyz(State(app): State<App>) -> impl IntoResponse {

@@ -12,7 +12,7 @@ use serde_json::json;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 use warden_core::access::{AuthMethod, Permission, Principal};
-use warden_core::api::{CreateApiToken, CreatedApiToken, LoginResponse, Page, WhoAmI};
+use warden_core::api::{CreateApiToken, CreatedApiToken, LoginResponse, Page, ReauthResponse, WhoAmI};
 use warden_core::credential::{self, Secret, TOKEN_BYTES, TokenHash, TokenKind};
 use warden_core::model::{ApiToken, AuditEvent, NameOrId, Subject, SubjectKind};
 use warden_core::throttle::Throttle;
@@ -135,6 +135,7 @@ impl Auth {
             expires_at: now + Duration::seconds(self.ctx.times.session_ttl_secs),
             idle_timeout_secs: self.ctx.times.session_idle_secs,
             last_seen_at: now,
+            elevated_until: None,
         };
         let change = Change::new(now, Some(&subject), "auth.login", Some(&subject))
             .with_details(json!({ "session_id": session.id, "client": client.map(|ip| ip.to_string()) }));
@@ -168,7 +169,7 @@ impl Auth {
                 if now - session.last_seen_at >= TOUCH_EVERY {
                     self.ctx.store.touch_session(session.id, now).await?;
                 }
-                Ok(Principal::new(owner.subject, AuthMethod::Session, Some(session.id)))
+                Ok(self.principal(owner.subject, AuthMethod::Session, Some(session.id), session.is_elevated(now), None))
             }
             Some(TokenKind::Api) => {
                 let Some((token, owner)) = self.ctx.store.api_token(&hash, now).await? else {
@@ -180,7 +181,7 @@ impl Auth {
                 if token.last_used_at.is_none_or(|t| now - t >= TOUCH_EVERY) {
                     self.ctx.store.touch_api_token(token.id, now).await?;
                 }
-                Ok(Principal::new(owner.subject, AuthMethod::ApiToken, Some(token.id)))
+                Ok(self.principal(owner.subject, AuthMethod::ApiToken, Some(token.id), token.read_write, token.roles))
             }
             None => Err(ServiceError::Unauthenticated),
         }
@@ -189,7 +190,45 @@ impl Auth {
     /// HTTP Basic: costs a password hash and counts towards the soft lock.
     pub async fn authenticate_basic(&self, name: &str, password: &Secret, client: Option<IpAddr>) -> Result<Principal> {
         let subject = self.verify_password(name, password, client).await?;
-        Ok(Principal::new(subject, AuthMethod::Password, None))
+        // A password presented with the request is as fresh as a re-authentication.
+        Ok(self.principal(subject, AuthMethod::Password, None, true, None))
+    }
+
+    fn principal(
+        &self,
+        account: Subject,
+        method: AuthMethod,
+        credential_id: Option<Uuid>,
+        elevated: bool,
+        token_roles: Option<Vec<String>>,
+    ) -> Principal {
+        Principal { account, method, credential_id, elevated, token_roles, index: self.ctx.authz.snapshot() }
+    }
+
+    /// Re-authenticates an interactive session with its password and opens a write window:
+    /// the configured window, or the shortest one configured for a role the account holds.
+    pub async fn reauth(&self, principal: &Principal, password: &Secret, client: Option<IpAddr>) -> Result<ReauthResponse> {
+        let (AuthMethod::Session, Some(session)) = (principal.method, principal.credential_id) else {
+            return Err(CoreError::validation("authorization", "re-authentication elevates a session: log in first").into());
+        };
+        let subject = self.verify_password(principal.account.name.as_str(), password, client).await?;
+        if subject.id != principal.account.id {
+            return Err(ServiceError::AuthFailed);
+        }
+        let roles = principal.index.roles_of((subject.kind, subject.id));
+        let window = roles
+            .iter()
+            .filter_map(|r| self.ctx.times.role_elevation_secs.get(r.as_str()).copied())
+            .min()
+            .unwrap_or(self.ctx.times.elevation_secs);
+        let now = self.ctx.now();
+        let until = now + Duration::seconds(window);
+        let change = Change::new(now, Some(&subject), "auth.reauth", Some(&subject))
+            .with_details(json!({ "session_id": session, "window_secs": window }));
+        if !self.ctx.store.elevate_session(&change, session, until).await? {
+            return Err(ServiceError::Unauthenticated);
+        }
+        Ok(ReauthResponse { elevated_until: until })
     }
 
     pub fn whoami(principal: &Principal) -> WhoAmI {
@@ -197,7 +236,7 @@ impl Auth {
             account: principal.account.clone(),
             method: principal.method,
             credential_id: principal.credential_id,
-            permissions: principal.permissions.iter().map(|p| p.as_str().to_owned()).collect(),
+            permissions: principal.warden_permissions().into_iter().map(str::to_owned).collect(),
         }
     }
 
@@ -206,6 +245,19 @@ impl Auth {
     pub async fn create_api_token(&self, actor: &Principal, account: &NameOrId, req: CreateApiToken) -> Result<CreatedApiToken> {
         actor.require(Permission::ServiceAccountsWrite)?;
         let owner = self.directory.find_service_account(account).await?.subject();
+        Directory::guard_privileged(actor, &owner)?;
+        let roles = match req.roles {
+            Some(roles) => {
+                let held = actor.index.roles_of((owner.kind, owner.id));
+                for role in &roles {
+                    if !held.iter().any(|h| h.as_str() == role) {
+                        return Err(CoreError::validation("roles", format!("{owner} does not hold role {role:?}")).into());
+                    }
+                }
+                Some(roles)
+            }
+            None => None,
+        };
         let now = self.ctx.now();
         let lifetime = match req.expires_in.as_deref() {
             Some(raw) => credential::parse_duration_secs(raw)?,
@@ -219,10 +271,13 @@ impl Auth {
             expires_at: Some(now + Duration::seconds(lifetime)),
             last_used_at: None,
             revoked_at: None,
+            read_write: req.read_write,
+            roles,
         };
         let token = random_token(TokenKind::Api)?;
+        let expires_at = info.expires_at.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
         let change = Change::new(now, Some(&actor.account), "api_token.create", Some(&owner)).with_details(
-            json!({ "token_id": info.id, "label": info.label, "expires_at": info.expires_at.map(OffsetDateTime::unix_timestamp) }),
+            json!({ "token_id": info.id, "label": info.label, "expires_at": expires_at, "read_write": info.read_write, "roles": info.roles }),
         );
         self.ctx.store.create_api_token(&change, &info, &TokenHash::of(token.expose())).await?;
         Ok(CreatedApiToken { token, info })

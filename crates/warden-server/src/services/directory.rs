@@ -4,7 +4,8 @@ use serde_json::json;
 use uuid::Uuid;
 use warden_core::access::{Permission, Principal};
 use warden_core::api::{AddMembers, CreateGroup, CreateServiceAccount, CreateUser, MemberEntry, Page, UpdateUser};
-use warden_core::credential::InitialPassword;
+use warden_core::builtin::built_in_group;
+use warden_core::credential::{InitialPassword, Secret};
 use warden_core::model::{self, BREAK_GLASS, Group, NameOrId, Profile, ServiceAccount, Subject, SubjectKind, SubjectRef, User};
 use warden_core::{CoreError, Name};
 use warden_store::{Change, ListQuery};
@@ -42,6 +43,11 @@ fn protect(subject: &Subject, what: &'static str) -> Result<()> {
     if is_break_glass(subject.id) { Err(ServiceError::Protected(subject.name.to_string(), what)) } else { Ok(()) }
 }
 
+/// Break-glass accounts and built-in groups cannot be deleted, renamed or disabled.
+fn protect_group(group: &Subject, what: &'static str) -> Result<()> {
+    if built_in_group(group.id).is_some() { Err(ServiceError::Protected(group.name.to_string(), what)) } else { Ok(()) }
+}
+
 impl Directory {
     pub fn new(ctx: Context) -> Self {
         Self { ctx }
@@ -49,6 +55,47 @@ impl Directory {
 
     fn change(&self, actor: &Principal, action: &'static str, target: &Subject) -> Change {
         Change::new(self.ctx.now(), Some(&actor.account), action, Some(target))
+    }
+
+    /// An account that holds a built-in (administrative) role, directly or through groups,
+    /// can be changed only by an idm_superuser.
+    pub(crate) fn guard_privileged(actor: &Principal, target: &Subject) -> Result<()> {
+        if actor.index.holds_built_in_role((target.kind, target.id)) && !actor.holds(Permission::Superuser) {
+            return Err(CoreError::HighPrivilege(target.to_string()).into());
+        }
+        Ok(())
+    }
+
+    /// Who may change a group's membership. Membership of a group that holds a built-in
+    /// role is itself a privilege: adding needs `warden:admin_groups:write` (and idm_superuser
+    /// for a group that grants idm_superuser), removing needs idm_superuser. Other groups
+    /// need `warden:groups:write`.
+    fn guard_group_membership(actor: &Principal, group: &Subject, adding: bool) -> Result<()> {
+        let key = (group.kind, group.id);
+        if !actor.index.holds_built_in_role(key) {
+            return Ok(actor.require(Permission::GroupsWrite)?);
+        }
+        actor.require(Permission::AdminGroupsWrite)?;
+        let grants_superuser = actor.index.allows(key, Permission::Superuser.as_str(), warden_core::builtin::DEFAULT_TENANT, None, None);
+        if (!adding || grants_superuser) && !actor.holds(Permission::Superuser) {
+            return Err(CoreError::HighPrivilege(group.to_string()).into());
+        }
+        Ok(())
+    }
+
+    /// Refuses early (before looking the group up, so as not to reveal which groups exist)
+    /// callers who may change no membership at all.
+    fn may_change_some_membership(actor: &Principal) -> Result<()> {
+        if actor.holds(Permission::AdminGroupsWrite) {
+            return Ok(());
+        }
+        Ok(actor.require(Permission::GroupsWrite)?)
+    }
+
+    /// Brings this node's authorization snapshot up to date after a change that affects it.
+    async fn refreshed<T>(&self, value: T) -> Result<T> {
+        self.ctx.authz.refresh().await?;
+        Ok(value)
     }
 
     // --- users ------------------------------------------------------------------------------
@@ -89,7 +136,11 @@ impl Directory {
         };
         let details = json!({ "password": password_hash.is_some() });
         let change = self.change(actor, "user.create", &user.subject()).with_details(details);
-        Ok(self.ctx.store.create_user(&change, &user, password_hash.as_deref()).await?)
+        let created = self.ctx.store.create_user(&change, &user, password_hash.as_deref()).await?;
+        // The snapshot learns of new accounts in the background (nothing grants them
+        // anything yet); a later binding or membership change catches it up synchronously.
+        self.ctx.authz.nudge();
+        Ok(created)
     }
 
     pub async fn user(&self, actor: &Principal, key: &NameOrId) -> Result<User> {
@@ -109,6 +160,7 @@ impl Directory {
     pub async fn update_user(&self, actor: &Principal, key: &NameOrId, patch: UpdateUser) -> Result<User> {
         actor.require(Permission::UsersWrite)?;
         let mut user = self.find_user(key).await?;
+        Self::guard_privileged(actor, &user.subject())?;
         let now = self.ctx.now();
         let mut changed: Vec<&str> = Vec::new();
         let mut profile = user.profile.clone();
@@ -165,6 +217,7 @@ impl Directory {
         if disabled {
             protect(&user.subject(), "disabled")?;
         }
+        Self::guard_privileged(actor, &user.subject())?;
         if user.disabled == disabled {
             return Ok(user);
         }
@@ -177,16 +230,23 @@ impl Directory {
     /// Renames a user; the id never changes. Administrators always may; a user renaming
     /// itself needs `auth.allow_username_change`.
     pub async fn rename_user(&self, actor: &Principal, key: &NameOrId, new_name: &str) -> Result<User> {
-        let user = self.find_user(key).await?;
-        if actor.require(Permission::UsersWrite).is_err() {
-            if !super::is_self(actor, user.id) {
-                actor.require(Permission::UsersWrite)?;
-            }
+        let renaming_self = matches!(key, NameOrId::Id(id) if super::is_self(actor, *id)) && !actor.holds(Permission::UsersWrite);
+        if renaming_self {
             if !self.ctx.config.auth.allow_username_change {
                 return Err(ServiceError::RenameDisabled);
             }
+            if !actor.elevated {
+                return Err(CoreError::NotElevated.into());
+            }
+        } else {
+            // Check first: who may not rename must not learn which names exist.
+            actor.require(Permission::UsersWrite)?;
         }
+        let user = self.find_user(key).await?;
         protect(&user.subject(), "renamed")?;
+        if !renaming_self {
+            Self::guard_privileged(actor, &user.subject())?;
+        }
         let name = Name::parse(new_name)?;
         if name == user.name {
             return Ok(user);
@@ -194,14 +254,29 @@ impl Directory {
         let change =
             self.change(actor, "user.rename", &user.subject()).with_details(json!({ "from": user.name.as_str(), "to": name.as_str() }));
         self.ctx.store.rename_account(&change, user.id, &name).await?;
-        self.find_user(&NameOrId::Id(user.id)).await
+        let renamed = self.find_user(&NameOrId::Id(user.id)).await?;
+        self.refreshed(renamed).await
+    }
+
+    /// Sets a user's password (a credential reset); every session of the user ends.
+    pub async fn set_password(&self, actor: &Principal, key: &NameOrId, password: &Secret) -> Result<()> {
+        actor.require(Permission::CredentialsWrite)?;
+        let user = self.find_user(key).await?;
+        protect(&user.subject(), "given a password through the API; use wardend recover-account on the server host")?;
+        Self::guard_privileged(actor, &user.subject())?;
+        warden_core::credential::check_new_password(password.expose())?;
+        let hash = self.ctx.hasher.hash(password).await?;
+        let change = self.change(actor, "credential.password.set", &user.subject());
+        Ok(self.ctx.store.set_password_hash(&change, user.id, &hash, true).await?)
     }
 
     pub async fn delete_user(&self, actor: &Principal, key: &NameOrId) -> Result<()> {
         actor.require(Permission::UsersWrite)?;
         let user = self.find_user(key).await?;
         protect(&user.subject(), "deleted")?;
-        Ok(self.ctx.store.delete_account(&self.change(actor, "user.delete", &user.subject()), user.id).await?)
+        Self::guard_privileged(actor, &user.subject())?;
+        self.ctx.store.delete_account(&self.change(actor, "user.delete", &user.subject()), user.id).await?;
+        self.refreshed(()).await
     }
 
     // --- service accounts -------------------------------------------------------------------
@@ -230,7 +305,8 @@ impl Directory {
             updated_at: now,
         };
         let change = self.change(actor, "service_account.create", &account.subject());
-        Ok(self.ctx.store.create_service_account(&change, &account).await?)
+        let created = self.ctx.store.create_service_account(&change, &account).await?;
+        self.refreshed(created).await
     }
 
     pub async fn service_account(&self, actor: &Principal, key: &NameOrId) -> Result<ServiceAccount> {
@@ -250,8 +326,10 @@ impl Directory {
     pub async fn delete_service_account(&self, actor: &Principal, key: &NameOrId) -> Result<()> {
         actor.require(Permission::ServiceAccountsWrite)?;
         let account = self.find_service_account(key).await?;
+        Self::guard_privileged(actor, &account.subject())?;
         let change = self.change(actor, "service_account.delete", &account.subject());
-        Ok(self.ctx.store.delete_account(&change, account.id).await?)
+        self.ctx.store.delete_account(&change, account.id).await?;
+        self.refreshed(()).await
     }
 
     // --- groups -----------------------------------------------------------------------------
@@ -268,7 +346,8 @@ impl Directory {
             updated_at: now,
         };
         let change = self.change(actor, "group.create", &group.subject());
-        Ok(self.ctx.store.create_group(&change, &group).await?)
+        let created = self.ctx.store.create_group(&change, &group).await?;
+        self.refreshed(created).await
     }
 
     pub async fn group(&self, actor: &Principal, key: &NameOrId) -> Result<Group> {
@@ -289,20 +368,24 @@ impl Directory {
     pub async fn delete_group(&self, actor: &Principal, key: &NameOrId) -> Result<u64> {
         actor.require(Permission::GroupsWrite)?;
         let group = self.find_group(key).await?;
-        Ok(self.ctx.store.delete_group(&self.change(actor, "group.delete", &group.subject()), group.id).await?)
+        protect_group(&group.subject(), "deleted")?;
+        Self::guard_group_membership(actor, &group.subject(), false)?;
+        let removed = self.ctx.store.delete_group(&self.change(actor, "group.delete", &group.subject()), group.id).await?;
+        self.refreshed(removed).await
     }
 
     /// Adds every listed member, or none: an unknown or ambiguous member, or a cycle, fails
     /// the whole request.
     pub async fn add_members(&self, actor: &Principal, key: &NameOrId, req: AddMembers) -> Result<u64> {
-        actor.require(Permission::GroupsWrite)?;
         if req.members.is_empty() {
             return Err(CoreError::validation("members", "name at least one member").into());
         }
         if req.members.len() > 1000 {
             return Err(CoreError::validation("members", "at most 1000 members per request").into());
         }
+        Self::may_change_some_membership(actor)?;
         let group = self.find_group(key).await?.subject();
+        Self::guard_group_membership(actor, &group, true)?;
         let mut members = Vec::with_capacity(req.members.len());
         for raw in &req.members {
             members.push(self.resolve(&SubjectRef::parse(raw)?).await?);
@@ -311,17 +394,19 @@ impl Directory {
             .iter()
             .map(|m| self.change(actor, "group.member.add", &group).with_details(json!({ "member": m.to_string(), "member_id": m.id })))
             .collect();
-        Ok(self.ctx.store.add_members(&changes, &group, &members).await?)
+        let added = self.ctx.store.add_members(&changes, &group, &members).await?;
+        self.refreshed(added).await
     }
 
     pub async fn remove_member(&self, actor: &Principal, key: &NameOrId, member: &str) -> Result<()> {
-        actor.require(Permission::GroupsWrite)?;
+        Self::may_change_some_membership(actor)?;
         let group = self.find_group(key).await?.subject();
+        Self::guard_group_membership(actor, &group, false)?;
         let member = self.resolve(&SubjectRef::parse(member)?).await?;
         let change =
             self.change(actor, "group.member.remove", &group).with_details(json!({ "member": member.to_string(), "member_id": member.id }));
         if self.ctx.store.remove_member(&change, group.id, &member).await? {
-            Ok(())
+            self.refreshed(()).await
         } else {
             Err(ServiceError::NotFound(format!("{member} as a member of group {}", group.name)))
         }

@@ -5,8 +5,10 @@
 //! [`Store`] in one transaction together with its audit event. Handlers never write around
 //! these methods.
 
+pub mod access;
 pub mod auth;
 pub mod directory;
+pub mod index;
 pub mod recovery;
 
 use std::sync::Arc;
@@ -42,7 +44,9 @@ pub enum ServiceError {
     #[error("users may not change their own name on this server")]
     RenameDisabled,
     #[error("{0}")]
-    Conflict(String),
+    Immutable(String),
+    #[error("roles cannot be created or changed through the API on this server (authz.enable_dynamic_roles = false)")]
+    DynamicRolesDisabled,
     #[error("internal error")]
     Internal(String),
 }
@@ -59,7 +63,8 @@ impl ServiceError {
             Self::RateLimited { .. } => "auth.rate_limited",
             Self::Protected(..) => "account.protected",
             Self::RenameDisabled => "rename.disabled",
-            Self::Conflict(_) => "conflict",
+            Self::Immutable(_) => "role.immutable",
+            Self::DynamicRolesDisabled => "roles.dynamic_disabled",
             Self::Internal(_) => "internal",
         }
     }
@@ -81,6 +86,7 @@ pub struct Context {
     pub hasher: PasswordHasher,
     pub config: Arc<Config>,
     pub times: AuthTimes,
+    pub authz: Arc<index::IndexHolder>,
 }
 
 impl Context {

@@ -16,7 +16,7 @@ pub async fn recover_account(ctx: &Context, account: &str) -> Result<warden_core
         return Err(CoreError::validation("account", format!("only admin and idm_admin can be recovered, not {account:?}")).into());
     };
     let now = ctx.now();
-    ctx.store.ensure_break_glass(now).await?;
+    ctx.store.ensure_builtins(now).await?;
     let owner = ctx.store.account(&NameOrId::Id(*id), now).await?.ok_or_else(|| ServiceError::NotFound(account.to_owned()))?;
     let password = generate_password()?;
     let hash = ctx.hasher.hash(&password).await?;

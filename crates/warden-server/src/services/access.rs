@@ -1,0 +1,357 @@
+//! Tenants, roles and bindings, and the decisions they produce: the check API and resolved
+//! permission listings. Decisions read only the in-memory snapshot.
+
+use serde_json::json;
+use uuid::Uuid;
+use warden_core::access::{Permission, Principal};
+use warden_core::api::{
+    BindingQuery, CheckItem, CheckRequest, CheckResponse, CheckResult, CreateBinding, CreateRole, CreateTenant, PermissionsQuery,
+    ResolvedPermissions, RolePermissions, UpdateRole,
+};
+use warden_core::authz::{Binding, Role, RoleSource, Tenant, parse_id};
+use warden_core::builtin::{DEFAULT_TENANT, TENANT_ADMIN, built_in_role, is_built_in_binding};
+use warden_core::model::{self, NameOrId, Subject, SubjectKind, SubjectRef};
+use warden_core::namespace::Namespace;
+use warden_core::permission::validate_permission;
+use warden_core::{CoreError, Name};
+use warden_store::{BindingFilter, Change};
+
+use super::directory::Directory;
+use super::{Context, Result, ServiceError};
+
+/// Most checks one batch may hold.
+const MAX_CHECKS: usize = 256;
+
+#[derive(Clone)]
+pub struct Access {
+    ctx: Context,
+    directory: Directory,
+}
+
+fn tenant_of(raw: Option<&str>) -> Result<Name> {
+    Ok(parse_id("tenant", raw.map(str::trim).filter(|t| !t.is_empty()).unwrap_or(DEFAULT_TENANT))?)
+}
+
+fn namespace_of(raw: Option<&str>) -> Result<Option<Namespace>> {
+    Ok(raw.map(str::trim).filter(|n| !n.is_empty()).map(Namespace::parse).transpose()?)
+}
+
+/// A role id from a display name: lower-cased, spaces to dashes, other characters dropped.
+fn slug(name: &str) -> String {
+    let mut out: String = name
+        .trim()
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_whitespace() { '-' } else { c })
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect();
+    while out.ends_with(|c: char| !c.is_ascii_alphanumeric()) {
+        out.pop();
+    }
+    out
+}
+
+impl Access {
+    pub fn new(ctx: Context, directory: Directory) -> Self {
+        Self { ctx, directory }
+    }
+
+    fn change(&self, actor: &Principal, action: &'static str, target: Option<&Subject>) -> Change {
+        Change::new(self.ctx.now(), Some(&actor.account), action, target)
+    }
+
+    async fn refreshed<T>(&self, value: T) -> Result<T> {
+        self.ctx.authz.refresh().await?;
+        Ok(value)
+    }
+
+    async fn existing_tenant(&self, name: &Name) -> Result<()> {
+        match self.ctx.store.tenant(name).await? {
+            Some(_) => Ok(()),
+            None => Err(ServiceError::NotFound(format!("tenant {name}"))),
+        }
+    }
+
+    // --- tenants ----------------------------------------------------------------------------
+
+    pub async fn create_tenant(&self, actor: &Principal, req: CreateTenant) -> Result<Tenant> {
+        actor.require(Permission::TenantsWrite)?;
+        let tenant = Tenant {
+            name: parse_id("tenant", &req.name)?,
+            description: model::validate_description(req.description)?,
+            created_at: self.ctx.now(),
+        };
+        let change = self.change(actor, "tenant.create", None).with_details(json!({ "tenant": tenant.name }));
+        Ok(self.ctx.store.create_tenant(&change, &tenant).await?)
+    }
+
+    pub async fn tenants(&self, actor: &Principal) -> Result<Vec<Tenant>> {
+        actor.require(Permission::TenantsRead)?;
+        Ok(self.ctx.store.tenants().await?)
+    }
+
+    /// Deletes a tenant with its roles and bindings; `default` stays.
+    pub async fn delete_tenant(&self, actor: &Principal, name: &str) -> Result<()> {
+        actor.require(Permission::TenantsWrite)?;
+        let name = parse_id("tenant", name)?;
+        if name.as_str() == DEFAULT_TENANT {
+            return Err(ServiceError::Protected(name.to_string(), "deleted"));
+        }
+        let change = self.change(actor, "tenant.delete", None).with_details(json!({ "tenant": name }));
+        self.ctx.store.delete_tenant(&change, &name).await?;
+        self.refreshed(()).await
+    }
+
+    // --- roles ------------------------------------------------------------------------------
+
+    /// A role as the snapshot knows it (built-in, system or dynamic).
+    fn find_role(actor: &Principal, id: &str) -> Result<Role> {
+        let id = parse_id("role", id)?;
+        actor.index.role(&id).cloned().ok_or_else(|| ServiceError::NotFound(format!("role {id}")))
+    }
+
+    fn role_tenant(role: &Role) -> &str {
+        role.tenant.as_ref().map_or(DEFAULT_TENANT, Name::as_str)
+    }
+
+    pub async fn create_role(&self, actor: &Principal, req: CreateRole) -> Result<Role> {
+        let tenant = tenant_of(req.tenant.as_deref())?;
+        actor.require_in(Permission::RolesWrite, tenant.as_str())?;
+        if !self.ctx.config.dynamic_roles_enabled() {
+            return Err(ServiceError::DynamicRolesDisabled);
+        }
+        let name = model::clean_text("name", Some(req.name), 128)?.ok_or_else(|| CoreError::validation("name", "a role needs a name"))?;
+        let id = parse_id("role id", req.id.as_deref().map_or_else(|| slug(&name), str::to_owned).as_str())?;
+        if built_in_role(id.as_str()).is_some() || actor.index.role(&id).is_some() {
+            return Err(warden_store::StoreError::NameTaken(id.to_string()).into());
+        }
+        for p in &req.permissions {
+            validate_permission(p)?;
+        }
+        self.existing_tenant(&tenant).await?;
+        let mut permissions = req.permissions;
+        permissions.dedup();
+        let role = Role {
+            id,
+            tenant: Some(tenant),
+            name,
+            description: model::validate_description(req.description)?,
+            permissions,
+            source: RoleSource::Dynamic,
+        };
+        let change = self
+            .change(actor, "role.create", None)
+            .with_details(json!({ "role": role.id, "tenant": role.tenant, "permissions": role.permissions }));
+        let created = self.ctx.store.create_role(&change, &role).await?;
+        self.refreshed(created).await
+    }
+
+    pub fn role(&self, actor: &Principal, id: &str) -> Result<Role> {
+        let role = Self::find_role(actor, id)?;
+        actor.require_in(Permission::RolesRead, Self::role_tenant(&role))?;
+        Ok(role)
+    }
+
+    /// Roles visible in `tenant` (built-in roles are visible everywhere), or all of them.
+    pub fn roles(&self, actor: &Principal, tenant: Option<&str>) -> Result<Vec<Role>> {
+        let tenant = tenant.map(|t| parse_id("tenant", t)).transpose()?;
+        actor.require_in(Permission::RolesRead, tenant.as_ref().map_or(DEFAULT_TENANT, Name::as_str))?;
+        let mut roles: Vec<Role> = actor
+            .index
+            .roles()
+            .filter(|r| tenant.as_ref().is_none_or(|t| r.tenant.is_none() || r.tenant.as_ref() == Some(t)))
+            .cloned()
+            .collect();
+        roles.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(roles)
+    }
+
+    fn mutable_role(&self, actor: &Principal, id: &str) -> Result<Role> {
+        let role = Self::find_role(actor, id)?;
+        actor.require_in(Permission::RolesWrite, Self::role_tenant(&role))?;
+        match role.source {
+            RoleSource::Dynamic if self.ctx.config.dynamic_roles_enabled() => Ok(role),
+            RoleSource::Dynamic => Err(ServiceError::DynamicRolesDisabled),
+            RoleSource::BuiltIn => Err(ServiceError::Immutable(format!("{} is a built-in role and cannot be changed", role.id))),
+            RoleSource::System => Err(ServiceError::Immutable(format!(
+                "{} is a system role (declared in the configuration file) and cannot be changed through the API",
+                role.id
+            ))),
+        }
+    }
+
+    pub async fn update_role(&self, actor: &Principal, id: &str, req: UpdateRole) -> Result<Role> {
+        let mut role = self.mutable_role(actor, id)?;
+        for p in req.add.iter().chain(&req.remove) {
+            validate_permission(p)?;
+        }
+        for p in req.add {
+            if !role.permissions.contains(&p) {
+                role.permissions.push(p);
+            }
+        }
+        role.permissions.retain(|p| !req.remove.contains(p));
+        if let Some(description) = req.description {
+            role.description = model::validate_description(Some(description))?;
+        }
+        let change = self.change(actor, "role.update", None).with_details(json!({ "role": role.id, "permissions": role.permissions }));
+        let updated = self.ctx.store.update_role(&change, &role).await?;
+        self.refreshed(updated).await
+    }
+
+    pub async fn delete_role(&self, actor: &Principal, id: &str) -> Result<()> {
+        let role = self.mutable_role(actor, id)?;
+        let change = self.change(actor, "role.delete", None).with_details(json!({ "role": role.id }));
+        self.ctx.store.delete_role(&change, &role.id).await?;
+        self.refreshed(()).await
+    }
+
+    pub fn role_permissions(&self, actor: &Principal, id: &str) -> Result<RolePermissions> {
+        let role = self.role(actor, id)?;
+        let permissions = actor.index.role_permissions(&role.id).unwrap_or_default();
+        Ok(RolePermissions { role: role.id.to_string(), permissions })
+    }
+
+    // --- bindings ---------------------------------------------------------------------------
+
+    pub async fn create_binding(&self, actor: &Principal, req: CreateBinding) -> Result<Binding> {
+        let tenant = tenant_of(req.tenant.as_deref())?;
+        actor.require_in(Permission::BindingsWrite, tenant.as_str())?;
+        let role = Self::find_role(actor, &req.role)?;
+        if let Some(role_tenant) = &role.tenant
+            && *role_tenant != tenant
+        {
+            return Err(CoreError::validation("role", format!("role {} belongs to tenant {role_tenant}, not {tenant}", role.id)).into());
+        }
+        // Granting a built-in role is granting power over Warden: only an idm_superuser may,
+        // except tenant_admin, which tenant-wide binding managers may hand out.
+        if role.source == RoleSource::BuiltIn && role.id.as_str() != TENANT_ADMIN && !actor.holds(Permission::Superuser) {
+            return Err(CoreError::HighPrivilege(format!("role {}", role.id)).into());
+        }
+        let subject = self.directory.resolve(&SubjectRef::parse(&req.subject)?).await?;
+        let namespaces = req.namespaces.iter().map(|n| Namespace::parse(n)).collect::<Result<Vec<_>, _>>()?;
+        if namespaces.len() > 64 {
+            return Err(CoreError::validation("namespaces", "at most 64 per binding").into());
+        }
+        self.existing_tenant(&tenant).await?;
+        let binding = Binding { id: Uuid::now_v7(), role: role.id, subject, tenant, namespaces, created_at: self.ctx.now() };
+        let change = self.change(actor, "binding.create", Some(&binding.subject)).with_details(
+            json!({ "binding": binding.id, "role": binding.role, "tenant": binding.tenant, "namespaces": binding.namespaces }),
+        );
+        let created = self.ctx.store.create_binding(&change, &binding).await?;
+        self.refreshed(created).await
+    }
+
+    pub async fn bindings(&self, actor: &Principal, query: &BindingQuery) -> Result<Vec<Binding>> {
+        let tenant = query.tenant.as_deref().map(|t| parse_id("tenant", t)).transpose()?;
+        actor.require_in(Permission::BindingsRead, tenant.as_ref().map_or(DEFAULT_TENANT, Name::as_str))?;
+        let subject = match query.subject.as_deref() {
+            Some(raw) => Some(self.directory.resolve(&SubjectRef::parse(raw)?).await?.id),
+            None => None,
+        };
+        let role = query.role.as_deref().map(|r| parse_id("role", r)).transpose()?;
+        Ok(self.ctx.store.bindings(&BindingFilter { subject, role, tenant }).await?)
+    }
+
+    pub async fn delete_binding(&self, actor: &Principal, id: Uuid) -> Result<()> {
+        let binding = self.ctx.store.binding(id).await?.ok_or_else(|| ServiceError::NotFound(format!("binding {id}")))?;
+        actor.require_in(Permission::BindingsWrite, binding.tenant.as_str())?;
+        if is_built_in_binding(id) {
+            return Err(ServiceError::Protected(format!("binding {id}"), "deleted"));
+        }
+        if built_in_role(binding.role.as_str()).is_some_and(|r| r.id != TENANT_ADMIN) && !actor.holds(Permission::Superuser) {
+            return Err(CoreError::HighPrivilege(format!("role {}", binding.role)).into());
+        }
+        let change = self
+            .change(actor, "binding.delete", Some(&binding.subject))
+            .with_details(json!({ "binding": binding.id, "role": binding.role, "tenant": binding.tenant }));
+        self.ctx.store.delete_binding(&change, id).await?;
+        self.refreshed(()).await
+    }
+
+    // --- decisions --------------------------------------------------------------------------
+
+    /// Resolves a subject from the snapshot alone (no database on the decision path).
+    fn subject(actor: &Principal, raw: &str) -> Result<Subject> {
+        let reference = SubjectRef::parse(raw)?;
+        let found: Vec<Subject> = match &reference.key {
+            NameOrId::Id(id) => actor.index.subject_by_id(*id).into_iter().collect(),
+            NameOrId::Name(name) => actor.index.subjects_named(name),
+        };
+        let mut found: Vec<Subject> = found.into_iter().filter(|s| reference.kind.is_none_or(|k| k == s.kind)).collect();
+        match found.len() {
+            0 => Err(ServiceError::NotFound(format!("subject {reference}"))),
+            1 => Ok(found.remove(0)),
+            _ => Err(ServiceError::Ambiguous(reference.to_string())),
+        }
+    }
+
+    /// May `subject` do each permission? Callers need `warden:check`, except for themselves.
+    pub fn check(&self, actor: &Principal, req: &CheckRequest) -> Result<CheckResponse> {
+        let subject = Self::subject(actor, &req.subject)?;
+        let tenant = tenant_of(req.tenant.as_deref())?;
+        if subject.id != actor.account.id {
+            actor.require_in(Permission::Check, tenant.as_str())?;
+        }
+        let mut items: Vec<CheckItem> = req.checks.clone();
+        if let Some(permission) = &req.permission {
+            items.insert(0, CheckItem { permission: permission.clone(), namespace: req.namespace.clone() });
+        }
+        if items.is_empty() {
+            return Err(CoreError::validation("permission", "name a permission (or a list of checks)").into());
+        }
+        if items.len() > MAX_CHECKS {
+            return Err(CoreError::validation("checks", format!("at most {MAX_CHECKS} per request")).into());
+        }
+        let index = &actor.index;
+        let results = items
+            .into_iter()
+            .map(|item| {
+                validate_permission(&item.permission)?;
+                let namespace = namespace_of(item.namespace.as_deref())?;
+                let key = (subject.kind, subject.id);
+                let (allowed, explanation) = if req.explain {
+                    let e = index.explain(&subject, &item.permission, tenant.as_str(), namespace.as_ref(), None);
+                    (e.allowed, Some(e))
+                } else {
+                    (index.allows(key, &item.permission, tenant.as_str(), namespace.as_ref(), None), None)
+                };
+                Ok(CheckResult { permission: item.permission, namespace: namespace.map(|n| n.to_string()), allowed, explanation })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(CheckResponse { subject, tenant: tenant.to_string(), revision: index.revision, results })
+    }
+
+    /// The resolved permissions of an account (or group) in a tenant and namespace.
+    pub fn permissions(&self, actor: &Principal, subject: &str, query: &PermissionsQuery) -> Result<ResolvedPermissions> {
+        let subject = Self::subject(actor, subject)?;
+        let tenant = tenant_of(query.tenant.as_deref())?;
+        if subject.id != actor.account.id {
+            let needed = if subject.kind == SubjectKind::ServiceAccount { Permission::ServiceAccountsRead } else { Permission::UsersRead };
+            if actor.require_in(needed, tenant.as_str()).is_err() {
+                actor.require_in(Permission::Check, tenant.as_str())?;
+            }
+        }
+        let namespace = namespace_of(query.namespace.as_deref())?;
+        let key = (subject.kind, subject.id);
+        Ok(ResolvedPermissions {
+            permissions: actor.index.permissions_of(key, tenant.as_str(), namespace.as_ref()),
+            roles: actor.index.roles_of(key).iter().map(ToString::to_string).collect(),
+            groups: actor.index.effective_groups(key).iter().map(ToString::to_string).collect(),
+            subject,
+            tenant: tenant.to_string(),
+            namespace: namespace.map(|n| n.to_string()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slug;
+
+    #[test]
+    fn role_ids_from_names() {
+        assert_eq!(slug("Calendar Editor"), "calendar-editor");
+        assert_eq!(slug("  Ops (on-call)! "), "ops-on-call");
+    }
+}

@@ -1,0 +1,183 @@
+//! The authorization snapshot every decision reads, and how it follows the database.
+//!
+//! The current [`AuthzIndex`] sits behind an atomic pointer: a request takes it with one load
+//! and never waits for a writer. After a revision commits (this node's own writes, a
+//! PostgreSQL notification from another node, or the periodic poll as a safety net), the
+//! audit events since the snapshot's revision are read: changes to accounts and their
+//! memberships are applied incrementally; anything else (groups, roles, bindings, tenants)
+//! rebuilds the snapshot from the database. Either way the old snapshot keeps serving until the
+//! new one is swapped in.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::sync::{Mutex, Notify};
+use uuid::Uuid;
+use warden_core::Name;
+use warden_core::authz::{AuthzIndex, DirectoryGraph, IndexChange, Role, built_in_roles};
+use warden_core::model::{AuditEvent, SubjectKind};
+use warden_core::permission::PermissionTree;
+use warden_store::Store;
+
+use super::Result;
+
+/// Events read per round while catching up.
+const BATCH: u32 = 5000;
+
+pub struct IndexHolder {
+    current: ArcSwap<AuthzIndex>,
+    store: Arc<dyn Store>,
+    tree: PermissionTree,
+    system_roles: Vec<Role>,
+    /// Serialises refreshes, so that concurrent callers do the work once.
+    refreshing: Mutex<()>,
+    wake: Notify,
+}
+
+impl IndexHolder {
+    /// Builds the first snapshot from the database.
+    pub async fn load(store: Arc<dyn Store>, tree: PermissionTree, system_roles: Vec<Role>) -> Result<Arc<Self>> {
+        let index = build(&*store, &tree, &system_roles).await?;
+        Ok(Arc::new(Self {
+            current: ArcSwap::from_pointee(index),
+            store,
+            tree,
+            system_roles,
+            refreshing: Mutex::new(()),
+            wake: Notify::new(),
+        }))
+    }
+
+    /// The snapshot to decide with.
+    pub fn snapshot(&self) -> Arc<AuthzIndex> {
+        self.current.load_full()
+    }
+
+    /// Brings the snapshot up to the database's latest revision before returning, so that a
+    /// write's author sees its own change in the next decision.
+    pub async fn refresh(&self) -> Result<()> {
+        let _guard = self.refreshing.lock().await;
+        loop {
+            let current = self.snapshot();
+            let latest = self.store.revision().await?;
+            if latest <= current.revision {
+                return Ok(());
+            }
+            let events = self.store.events_since(current.revision, BATCH).await?;
+            let Some(last) = events.last().map(|e| e.revision) else {
+                // Revisions without events (none today): just catch up by rebuilding.
+                self.current.store(Arc::new(build(&*self.store, &self.tree, &self.system_roles).await?));
+                return Ok(());
+            };
+            // Apply only whole revisions: a batch may end in the middle of one.
+            let complete: Vec<&AuditEvent> =
+                if events.len() as u32 == BATCH { events.iter().filter(|e| e.revision < last).collect() } else { events.iter().collect() };
+            let upto = if events.len() as u32 == BATCH { complete.last().map_or(current.revision, |e| e.revision) } else { last };
+            match incremental(&complete) {
+                Some(changes) if upto > current.revision => self.current.store(Arc::new(current.apply(upto, &changes))),
+                _ => {
+                    self.current.store(Arc::new(build(&*self.store, &self.tree, &self.system_roles).await?));
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Asks the background task to refresh soon (without waiting).
+    pub fn nudge(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Keeps the snapshot current: on this node's nudges, on the database's revision feed, and
+    /// every `poll` as a safety net. Runs until the task is aborted.
+    pub async fn follow(self: Arc<Self>, poll: Duration) {
+        let mut feed = match self.store.revision_feed().await {
+            Ok(feed) => feed,
+            Err(e) => {
+                tracing::warn!(error = %e, "no revision feed; relying on polling");
+                None
+            }
+        };
+        loop {
+            let woken = async {
+                match feed.as_mut() {
+                    Some(rx) => {
+                        tokio::select! {
+                            revision = rx.recv() => { if revision.is_none() { feed = None; } }
+                            () = self.wake.notified() => {}
+                            () = tokio::time::sleep(poll) => {}
+                        }
+                    }
+                    None => {
+                        tokio::select! {
+                            () = self.wake.notified() => {}
+                            () = tokio::time::sleep(poll) => {}
+                        }
+                    }
+                }
+            };
+            woken.await;
+            if let Err(e) = self.refresh().await {
+                tracing::warn!(error = %e, "authorization snapshot refresh failed; keeping the previous one");
+            }
+        }
+    }
+}
+
+async fn build(store: &dyn Store, tree: &PermissionTree, system_roles: &[Role]) -> Result<AuthzIndex> {
+    let (revision, mut graph): (i64, DirectoryGraph) = store.graph().await?;
+    graph.roles.extend(built_in_roles());
+    graph.roles.extend(system_roles.iter().cloned());
+    Ok(AuthzIndex::build(revision, graph, tree.clone()))
+}
+
+/// The index changes that `events` amount to, or `None` if they need a rebuild.
+fn incremental(events: &[&AuditEvent]) -> Option<Vec<IndexChange>> {
+    let mut changes = Vec::new();
+    for e in events {
+        let target = || e.target_id;
+        let member = || e.details.get("member_id").and_then(|v| v.as_str()).and_then(|s| Uuid::parse_str(s).ok());
+        let member_is_account = || e.details.get("member").and_then(|v| v.as_str()).is_some_and(|m| !m.starts_with("group:"));
+        let kind = || match e.target_kind.as_deref() {
+            Some("user") => Some(SubjectKind::User),
+            Some("service_account") => Some(SubjectKind::ServiceAccount),
+            _ => None,
+        };
+        match e.action.as_str() {
+            "user.create" | "service_account.create" | "account.bootstrap" => {
+                let name = Name::parse(e.target_name.as_deref()?).ok()?;
+                changes.push(IndexChange::AccountCreated { account: target()?, kind: kind()?, name });
+            }
+            "user.rename" => {
+                let name = Name::parse(e.details.get("to")?.as_str()?).ok()?;
+                changes.push(IndexChange::AccountRenamed { account: target()?, name });
+            }
+            "user.delete" | "service_account.delete" => changes.push(IndexChange::AccountDeleted { account: target()? }),
+            "group.member.add" if member_is_account() => changes.push(IndexChange::AccountAdded { group: target()?, account: member()? }),
+            "group.member.remove" if member_is_account() => {
+                changes.push(IndexChange::AccountRemoved { group: target()?, account: member()? });
+            }
+            "group.create" => {
+                let name = Name::parse(e.target_name.as_deref()?).ok()?;
+                changes.push(IndexChange::GroupCreated { group: target()?, name });
+            }
+            // Changes that do not touch authorization.
+            "user.update"
+            | "user.disable"
+            | "user.enable"
+            | "auth.login"
+            | "auth.logout"
+            | "auth.login.failed"
+            | "auth.reauth"
+            | "api_token.create"
+            | "api_token.revoke"
+            | "account.recover"
+            | "credential.password.rehash"
+            | "credential.password.set" => {}
+            // Group structure, roles, bindings, tenants: rebuild.
+            _ => return None,
+        }
+    }
+    Some(changes)
+}

@@ -27,7 +27,9 @@ pub enum ControlResponse {
 /// Binds the socket (replacing a stale one) with mode 0600.
 pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)?;
+        let mut dir = std::fs::DirBuilder::new();
+        std::os::unix::fs::DirBuilderExt::mode(&mut dir, 0o700);
+        dir.recursive(true).create(parent)?;
     }
     if path.exists() {
         std::fs::remove_file(path)?;

@@ -49,6 +49,7 @@ impl Running {
             control.abort();
             let _ = std::fs::remove_file(&self.context.config.server.control_socket);
         }
+        self.context.store.shutdown().await;
         Ok(())
     }
 

@@ -187,6 +187,9 @@ pub trait Store: Send + Sync + 'static {
     /// Which backend this is, for logs and `/readyz`.
     fn backend(&self) -> &'static str;
 
+    /// Closes the connections (SQLite checkpoints its write-ahead log).
+    async fn shutdown(&self);
+
     /// Latest committed revision.
     async fn revision(&self) -> Result<i64>;
 

@@ -365,6 +365,10 @@ macro_rules! impl_store {
                 $backend
             }
 
+            async fn shutdown(&self) {
+                self.close().await;
+            }
+
             async fn revision(&self) -> Result<i64> {
                 Ok(sqlx::query_scalar("SELECT value FROM revision WHERE id = 1").fetch_one(self.reader()).await?)
             }

@@ -23,20 +23,18 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
         if let Some(parent) = options.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
-            tokio::fs::create_dir_all(parent)
-                .await
+            // The database holds password hashes and personal data: its directory is the
+            // server user's alone.
+            let mut dir = std::fs::DirBuilder::new();
+            std::os::unix::fs::DirBuilderExt::mode(&mut dir, 0o700);
+            dir.recursive(true)
+                .create(parent)
                 .map_err(|e| crate::StoreError::Database(format!("cannot create {}: {e}", parent.display())))?;
         }
         let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         let reader = SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?;
         Ok(Self { writer, reader })
-    }
-
-    /// Applies pending migrations without keeping the store open.
-    pub async fn migrate(url: &str) -> crate::Result<()> {
-        Self::open(url).await?.close().await;
-        Ok(())
     }
 
     pub async fn close(&self) {

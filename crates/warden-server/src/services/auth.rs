@@ -19,6 +19,7 @@ use warden_core::throttle::Throttle;
 use warden_core::{CoreError, Name};
 use warden_store::{AuditQuery, Change, CredentialOwner, SessionRecord};
 
+use super::credentials::{Cached, Credential};
 use super::directory::Directory;
 use super::{Context, Result, ServiceError};
 use crate::password::Verdict;
@@ -151,39 +152,58 @@ impl Auth {
         let change = Change::new(self.ctx.now(), Some(&principal.account), "auth.logout", Some(&principal.account))
             .with_details(json!({ "session_id": id }));
         self.ctx.store.delete_session(&change, id).await?;
-        Ok(())
+        // Forget the cached session here and now (other nodes follow with the revision).
+        self.ctx.authz.refresh().await
     }
 
     /// Resolves a bearer token (session or API token) to a principal.
     pub async fn authenticate_bearer(&self, token: &str) -> Result<Principal> {
+        let Some(kind) = TokenKind::of(token) else { return Err(ServiceError::Unauthenticated) };
         let now = self.ctx.now();
         let hash = TokenHash::of(token);
-        match TokenKind::of(token) {
-            Some(TokenKind::Session) => {
-                let Some((session, owner)) = self.ctx.store.session(&hash, now).await? else {
-                    return Err(ServiceError::Unauthenticated);
+        let cache = &self.ctx.authz.credentials;
+        let Cached { credential, owner, .. } = if let Some(hit) = cache.get(&hash, now) {
+            hit
+        } else {
+            {
+                let (credential, owner) = match kind {
+                    TokenKind::Session => match self.ctx.store.session(&hash, now).await? {
+                        Some((session, owner)) => (Credential::Session(session), owner),
+                        None => return Err(ServiceError::Unauthenticated),
+                    },
+                    TokenKind::Api => match self.ctx.store.api_token(&hash, now).await? {
+                        Some((token, owner)) => (Credential::Api(token), owner),
+                        None => return Err(ServiceError::Unauthenticated),
+                    },
                 };
-                if !session.is_live(now) || !owner.active {
+                if !owner.active {
+                    return Err(ServiceError::Unauthenticated);
+                }
+                cache.put(&hash, credential.clone(), owner.subject.clone(), now);
+                Cached::new(credential, owner.subject, now)
+            }
+        };
+        match credential {
+            Credential::Session(session) => {
+                if !session.is_live(now) {
                     return Err(ServiceError::Unauthenticated);
                 }
                 if now - session.last_seen_at >= TOUCH_EVERY {
                     self.ctx.store.touch_session(session.id, now).await?;
+                    cache.touched(&hash, now);
                 }
-                Ok(self.principal(owner.subject, AuthMethod::Session, Some(session.id), session.is_elevated(now), None))
+                Ok(self.principal(owner, AuthMethod::Session, Some(session.id), session.is_elevated(now), None))
             }
-            Some(TokenKind::Api) => {
-                let Some((token, owner)) = self.ctx.store.api_token(&hash, now).await? else {
-                    return Err(ServiceError::Unauthenticated);
-                };
-                if !token.is_usable(now) || !owner.active {
+            Credential::Api(token) => {
+                if !token.is_usable(now) {
                     return Err(ServiceError::Unauthenticated);
                 }
                 if token.last_used_at.is_none_or(|t| now - t >= TOUCH_EVERY) {
                     self.ctx.store.touch_api_token(token.id, now).await?;
+                    cache.touched(&hash, now);
                 }
-                Ok(self.principal(owner.subject, AuthMethod::ApiToken, Some(token.id), token.read_write, token.roles))
+                Ok(self.principal(owner, AuthMethod::ApiToken, Some(token.id), token.read_write, token.roles))
             }
-            None => Err(ServiceError::Unauthenticated),
         }
     }
 
@@ -228,6 +248,7 @@ impl Auth {
         if !self.ctx.store.elevate_session(&change, session, until).await? {
             return Err(ServiceError::Unauthenticated);
         }
+        self.ctx.authz.refresh().await?;
         Ok(ReauthResponse { elevated_until: until })
     }
 
@@ -295,7 +316,7 @@ impl Auth {
         let change = Change::new(self.ctx.now(), Some(&actor.account), "api_token.revoke", Some(&owner))
             .with_details(json!({ "token_id": token_id }));
         if self.ctx.store.revoke_api_token(&change, owner.id, token_id).await? {
-            Ok(())
+            self.ctx.authz.refresh().await
         } else {
             Err(ServiceError::NotFound(format!("live token {token_id} of service account {}", owner.name)))
         }

@@ -208,7 +208,8 @@ impl Directory {
         user.updated_at = now;
         // Field names only: the audit log must not become a second copy of personal data.
         let change = self.change(actor, "user.update", &user.subject()).with_details(json!({ "fields": changed }));
-        Ok(self.ctx.store.update_user(&change, &user).await?)
+        let updated = self.ctx.store.update_user(&change, &user).await?;
+        self.refreshed(updated).await
     }
 
     pub async fn set_disabled(&self, actor: &Principal, key: &NameOrId, disabled: bool) -> Result<User> {
@@ -224,7 +225,8 @@ impl Directory {
         user.disabled = disabled;
         user.updated_at = self.ctx.now();
         let action = if disabled { "user.disable" } else { "user.enable" };
-        Ok(self.ctx.store.update_user(&self.change(actor, action, &user.subject()), &user).await?)
+        let updated = self.ctx.store.update_user(&self.change(actor, action, &user.subject()), &user).await?;
+        self.refreshed(updated).await
     }
 
     /// Renames a user; the id never changes. Administrators always may; a user renaming
@@ -267,7 +269,8 @@ impl Directory {
         warden_core::credential::check_new_password(password.expose())?;
         let hash = self.ctx.hasher.hash(password).await?;
         let change = self.change(actor, "credential.password.set", &user.subject());
-        Ok(self.ctx.store.set_password_hash(&change, user.id, &hash, true).await?)
+        self.ctx.store.set_password_hash(&change, user.id, &hash, true).await?;
+        self.refreshed(()).await
     }
 
     pub async fn delete_user(&self, actor: &Principal, key: &NameOrId) -> Result<()> {

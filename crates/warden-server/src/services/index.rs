@@ -21,12 +21,15 @@ use warden_core::permission::PermissionTree;
 use warden_store::Store;
 
 use super::Result;
+use super::credentials::CredentialCache;
 
 /// Events read per round while catching up.
 const BATCH: u32 = 5000;
 
 pub struct IndexHolder {
     current: ArcSwap<AuthzIndex>,
+    /// Cached credentials, told of every revocation as the events pass by.
+    pub credentials: CredentialCache,
     store: Arc<dyn Store>,
     tree: PermissionTree,
     system_roles: Vec<Role>,
@@ -41,6 +44,7 @@ impl IndexHolder {
         let index = build(&*store, &tree, &system_roles).await?;
         Ok(Arc::new(Self {
             current: ArcSwap::from_pointee(index),
+            credentials: CredentialCache::default(),
             store,
             tree,
             system_roles,
@@ -65,6 +69,7 @@ impl IndexHolder {
                 return Ok(());
             }
             let events = self.store.events_since(current.revision, BATCH).await?;
+            self.credentials.forget(&events);
             let Some(last) = events.last().map(|e| e.revision) else {
                 // Revisions without events (none today): just catch up by rebuilding.
                 self.current.store(Arc::new(build(&*self.store, &self.tree, &self.system_roles).await?));

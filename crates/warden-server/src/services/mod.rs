@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod credentials;
 pub mod directory;
 pub mod index;
 pub mod recovery;

@@ -22,5 +22,6 @@ pub async fn recover_account(ctx: &Context, account: &str) -> Result<warden_core
     let hash = ctx.hasher.hash(&password).await?;
     let change = Change::new(now, None, "account.recover", Some(&owner.subject)).with_details(json!({ "via": "host" }));
     ctx.store.set_password_hash(&change, owner.subject.id, &hash, true).await?;
+    ctx.authz.refresh().await?;
     Ok(password)
 }

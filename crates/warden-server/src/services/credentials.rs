@@ -1,0 +1,123 @@
+//! A bounded, revocation-aware cache of bearer credentials, so that authenticating a request
+//! does not query the database in the steady state.
+//!
+//! An entry holds what the store said about a session or API token (and its owner) at most
+//! [`FRESH_FOR`] ago. Revocations reach it through the audit events every node reads after each
+//! revision (logout, token revocation, password resets and recoveries, disabling or deleting
+//! an account, re-authentication): the affected entries are dropped on every node as soon as
+//! that node's authorization snapshot catches up. Everything else (expiry, idle timeout) is
+//! re-checked on every use from the cached record.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+use warden_core::credential::TokenHash;
+use warden_core::model::{ApiToken, AuditEvent, Subject};
+use warden_store::SessionRecord;
+
+/// How long a cached answer may be used before the store is asked again (bounds staleness
+/// for what no event announces, such as an account's validity window running out).
+pub const FRESH_FOR: Duration = Duration::seconds(60);
+
+/// Entries kept at most; past this the cache starts over (a spray of random tokens must not
+/// grow memory).
+const CAPACITY: usize = 100_000;
+
+#[derive(Debug, Clone)]
+pub enum Credential {
+    Session(SessionRecord),
+    Api(ApiToken),
+}
+
+impl Credential {
+    fn id(&self) -> Uuid {
+        match self {
+            Self::Session(s) => s.id,
+            Self::Api(t) => t.id,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Cached {
+    pub credential: Credential,
+    pub owner: Subject,
+    fetched_at: OffsetDateTime,
+}
+
+impl Cached {
+    pub fn new(credential: Credential, owner: Subject, fetched_at: OffsetDateTime) -> Self {
+        Self { credential, owner, fetched_at }
+    }
+}
+
+#[derive(Default)]
+pub struct CredentialCache {
+    entries: Mutex<HashMap<[u8; 32], Cached>>,
+}
+
+impl CredentialCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Cached>> {
+        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A fresh entry for `hash`, if any.
+    pub fn get(&self, hash: &TokenHash, now: OffsetDateTime) -> Option<Cached> {
+        let entries = self.lock();
+        entries.get(&hash.0).filter(|c| now - c.fetched_at < FRESH_FOR).cloned()
+    }
+
+    pub fn put(&self, hash: &TokenHash, credential: Credential, owner: Subject, now: OffsetDateTime) {
+        let mut entries = self.lock();
+        if entries.len() >= CAPACITY {
+            entries.clear();
+        }
+        entries.insert(hash.0, Cached { credential, owner, fetched_at: now });
+    }
+
+    /// Records a bookkeeping touch in the cached copy.
+    pub fn touched(&self, hash: &TokenHash, at: OffsetDateTime) {
+        if let Some(entry) = self.lock().get_mut(&hash.0) {
+            match &mut entry.credential {
+                Credential::Session(s) => s.last_seen_at = at,
+                Credential::Api(t) => t.last_used_at = Some(at),
+            }
+        }
+    }
+
+    /// Drops what `events` revoke or change.
+    pub fn forget(&self, events: &[AuditEvent]) {
+        let mut credentials: Vec<Uuid> = Vec::new();
+        let mut accounts: Vec<Uuid> = Vec::new();
+        for e in events {
+            let detail = |key: &str| e.details.get(key).and_then(|v| v.as_str()).and_then(|s| Uuid::parse_str(s).ok());
+            match e.action.as_str() {
+                "auth.logout" | "auth.reauth" => credentials.extend(detail("session_id")),
+                "api_token.revoke" => credentials.extend(detail("token_id")),
+                "account.recover"
+                | "credential.password.set"
+                | "user.disable"
+                | "user.enable"
+                | "user.update"
+                | "user.rename"
+                | "user.delete"
+                | "service_account.delete" => accounts.extend(e.target_id),
+                _ => {}
+            }
+        }
+        if credentials.is_empty() && accounts.is_empty() {
+            return;
+        }
+        self.lock().retain(|_, c| !credentials.contains(&c.credential.id()) && !accounts.contains(&c.owner.id));
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

@@ -1,1 +1,47 @@
-fn main() {}
+//! `warden-bench`: Warden's benchmark harness.
+//!
+//! It starts a real `wardend` in this process (release build, real clock, default argon2
+//! parameters, a fresh database), seeds it through the public API the way an operator's
+//! scripts would, and prints figures *and ratios measured in the same run*: the machines we
+//! measure on are small and shared, so an absolute number means little on its own, while a
+//! ratio to a baseline taken a moment earlier on the same machine does (see `docs/benchmarks.md`
+//! and the targets there).
+//!
+//! It is not a test: it asserts nothing about timing. It fails only when the server answers
+//! wrongly (a request refused, a count that does not add up).
+
+mod authz;
+mod directory;
+mod load;
+mod report;
+mod server;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "warden-bench", version, about = "Benchmarks of a real, in-process wardend")]
+struct Cli {
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Debug, Subcommand)]
+enum Scenario {
+    /// Directory writes through the API (users, groups, memberships) and read latencies.
+    Directory(directory::DirectoryArgs),
+    /// Authorization decisions: in-process check latency at two directory sizes, and the
+    /// HTTP check API's throughput against the same server's bare "200 OK".
+    Authz(authz::AuthzArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if cfg!(debug_assertions) {
+        eprintln!("warning: this is a debug build; figures are meaningless (use `cargo run --release -p warden-bench`)");
+    }
+    match cli.scenario {
+        Scenario::Directory(args) => directory::run(&args).await,
+        Scenario::Authz(args) => authz::run(&args).await,
+    }
+}

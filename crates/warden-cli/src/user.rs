@@ -46,6 +46,14 @@ pub enum UserCommand {
     Rename { user: String, new_name: String },
     /// Delete a user.
     Delete { user: String },
+    /// Reset a user's password (a credential reset: the user's sessions end). Prompts for the
+    /// new password, or reads it from stdin.
+    SetPassword {
+        user: String,
+        /// Read the new password from stdin (one line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
     /// Stop a user from authenticating (sessions and tokens stop working).
     Disable { user: String },
     /// Let a disabled user authenticate again.
@@ -129,6 +137,12 @@ pub async fn run(ctx: &Ctx, command: UserCommand) -> Result<(), CliError> {
         UserCommand::Get { user } => output::item(ctx, &users.get_user(&user).await?),
         UserCommand::Update { user, profile, clear } => output::item(ctx, &users.update_user(&user, &profile.into_update(&clear)?).await?),
         UserCommand::Rename { user, new_name } => output::item(ctx, &users.rename_user(&user, &new_name).await?),
+        UserCommand::SetPassword { user, password_stdin } => {
+            let password = crate::session::read_password(&format!("New password for {user}: "), password_stdin)?;
+            users.set_password(&user, password.expose()).await?;
+            output::note(&format!("password of {user} reset; their sessions have ended"));
+            Ok(())
+        }
         UserCommand::Delete { user } => {
             users.delete_user(&user).await?;
             output::note(&format!("deleted user {user}"));

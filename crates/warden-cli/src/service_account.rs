@@ -91,7 +91,9 @@ pub async fn run(ctx: &Ctx, command: ServiceAccountCommand) -> Result<(), CliErr
             Ok(())
         }
         ServiceAccountCommand::Token(command) => token(ctx, command).await,
-        ServiceAccountCommand::Permissions { service_account, scope } => check::account_permissions(ctx, &service_account, scope).await,
+        ServiceAccountCommand::Permissions { service_account, scope } => {
+            check::account_permissions(ctx, &format!("sa:{service_account}"), scope).await
+        }
     }
 }
 

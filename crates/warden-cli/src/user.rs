@@ -150,7 +150,7 @@ pub async fn run(ctx: &Ctx, command: UserCommand) -> Result<(), CliError> {
         }
         UserCommand::Disable { user } => output::item(ctx, &users.disable_user(&user).await?),
         UserCommand::Enable { user } => output::item(ctx, &users.enable_user(&user).await?),
-        UserCommand::Permissions { user, scope } => check::account_permissions(ctx, &user, scope).await,
+        UserCommand::Permissions { user, scope } => check::account_permissions(ctx, &format!("user:{user}"), scope).await,
     }
 }
 

@@ -17,6 +17,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
     pub authz: AuthzConfig,
+    pub forward_auth: ForwardAuthConfig,
     /// System roles: declared here, never changed through the API.
     #[serde(rename = "role")]
     pub roles: Vec<SystemRoleConfig>,
@@ -50,6 +51,90 @@ impl Default for AuthzConfig {
             elevation_window: "10m".into(),
             role_elevation_windows: std::collections::BTreeMap::new(),
             poll_interval: "5s".into(),
+        }
+    }
+}
+
+/// `[forward_auth]`: the endpoint reverse proxies ask before every protected request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ForwardAuthConfig {
+    /// Serve `/auth/forward` (and the sign-in page).
+    pub enabled: bool,
+    /// Addresses allowed to call `/auth/forward` with `X-Forwarded-*` / `X-Original-*` headers.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Where browsers reach Warden (`https://auth.example.org`); the sign-in page is
+    /// `{public_url}/login`.
+    pub public_url: Option<String>,
+    /// Domains a post-sign-in redirect may go to: `example.org` covers it and its subdomains.
+    pub allowed_redirect_domains: Vec<String>,
+    pub cookie_name: String,
+    /// Set the session cookie for this domain (to share it between subdomains).
+    pub cookie_domain: Option<String>,
+    /// Mark the cookie `Secure` (default: when `public_url` is https).
+    pub cookie_secure: Option<bool>,
+    /// Let CORS preflight requests (OPTIONS with Origin and Access-Control-Request-Method) pass.
+    pub allow_cors_preflight: bool,
+    /// The tenant decisions are made in.
+    pub tenant: String,
+    /// Directory of `*.rego` policies (reloaded when they change).
+    pub policy_dir: Option<PathBuf>,
+    /// The Rego query that decides.
+    pub policy_query: String,
+    /// How often the policy directory is checked for changes (`2s`).
+    pub policy_reload_interval: String,
+    pub headers: IdentityHeaders,
+    /// Simple rules, first match decides; no match: the policy if any, else deny.
+    #[serde(rename = "rule")]
+    pub rules: Vec<warden_policy::Rule>,
+}
+
+/// Names of the identity headers sent to the upstream on allow; an empty name disables one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdentityHeaders {
+    pub user: String,
+    pub user_id: String,
+    pub email: String,
+    pub name: String,
+    pub groups: String,
+    pub roles: String,
+    pub permissions: String,
+    pub auth_strength: String,
+}
+
+impl Default for IdentityHeaders {
+    fn default() -> Self {
+        Self {
+            user: "X-Remote-User".into(),
+            user_id: "X-Remote-User-Id".into(),
+            email: "X-Remote-Email".into(),
+            name: "X-Remote-Name".into(),
+            groups: "X-Remote-Groups".into(),
+            roles: "X-Remote-Roles".into(),
+            permissions: "X-Remote-Permissions".into(),
+            auth_strength: "X-Remote-Auth-Strength".into(),
+        }
+    }
+}
+
+impl Default for ForwardAuthConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            trusted_proxies: vec![IpAddr::from([127, 0, 0, 1]), IpAddr::from(std::net::Ipv6Addr::LOCALHOST)],
+            public_url: None,
+            allowed_redirect_domains: Vec::new(),
+            cookie_name: "warden_session".into(),
+            cookie_domain: None,
+            cookie_secure: None,
+            allow_cors_preflight: false,
+            tenant: warden_core::builtin::DEFAULT_TENANT.into(),
+            policy_dir: None,
+            policy_query: warden_policy::rego::DEFAULT_QUERY.into(),
+            policy_reload_interval: "2s".into(),
+            headers: IdentityHeaders::default(),
+            rules: Vec::new(),
         }
     }
 }
@@ -207,7 +292,7 @@ impl Config {
         // Only `WARDEN_<SECTION>__…` variables configure the server; others with the same
         // prefix (WARDEN_LOG, WARDEN_CONFIG, the CLI's WARDEN_SERVER and WARDEN_TOKEN) are not
         // configuration keys and must not be read as such.
-        let sections = ["WARDEN_SERVER__", "WARDEN_DATABASE__", "WARDEN_AUTH__", "WARDEN_AUTHZ__"];
+        let sections = ["WARDEN_SERVER__", "WARDEN_DATABASE__", "WARDEN_AUTH__", "WARDEN_AUTHZ__", "WARDEN_FORWARD_AUTH__"];
         let vars: config::Map<String, String> = std::env::vars().filter(|(k, _)| sections.iter().any(|s| k.starts_with(s))).collect();
         builder = builder.add_source(
             config::Environment::with_prefix("WARDEN")
@@ -217,7 +302,9 @@ impl Config {
                 .try_parsing(true)
                 .list_separator(",")
                 .with_list_parse_key("server.trusted_proxies")
-                .with_list_parse_key("authz.permissions"),
+                .with_list_parse_key("authz.permissions")
+                .with_list_parse_key("forward_auth.trusted_proxies")
+                .with_list_parse_key("forward_auth.allowed_redirect_domains"),
         );
         let raw = builder.build().map_err(|e| ConfigError::Load(e.to_string()))?;
         let config: Config = raw.try_deserialize().map_err(|e| ConfigError::Invalid(e.to_string()))?;
@@ -231,6 +318,20 @@ impl Config {
         self.auth_times()?;
         self.permission_tree()?;
         self.system_roles()?;
+        warden_policy::RuleSet::new(self.forward_auth.rules.clone())
+            .map_err(|e| ConfigError::Invalid(format!("[[forward_auth.rule]]: {e}")))?;
+        parse_duration_secs(&self.forward_auth.policy_reload_interval)
+            .map_err(|e| ConfigError::Invalid(format!("forward_auth.policy_reload_interval: {e}")))?;
+        if let Some(url) = &self.forward_auth.public_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(ConfigError::Invalid(format!("forward_auth.public_url must be an http(s) URL, not {url:?}")));
+        }
+        for name in [&self.forward_auth.headers.user, &self.forward_auth.headers.groups, &self.forward_auth.headers.permissions] {
+            if !name.is_empty() && axum::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err(ConfigError::Invalid(format!("forward_auth.headers: {name:?} is not a header name")));
+            }
+        }
         let protected = self.server.tls.is_some() || (self.server.behind_proxy && !self.server.trusted_proxies.is_empty());
         for addr in std::iter::once(self.server.listen).chain(self.server.admin_listen) {
             if !addr.ip().is_loopback() && !protected {

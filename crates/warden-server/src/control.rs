@@ -15,12 +15,14 @@ use crate::services::{Context, recovery};
 #[serde(rename_all = "snake_case")]
 pub enum ControlRequest {
     Recover { account: String },
+    Superuser { account: String, grant: bool },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ControlResponse {
     Password(String),
+    Done(String),
     Error(String),
 }
 
@@ -64,6 +66,13 @@ async fn handle(stream: UnixStream, ctx: &Context) -> std::io::Result<()> {
             }
             Err(e) => ControlResponse::Error(e.to_string()),
         },
+        Ok(ControlRequest::Superuser { account, grant }) => match recovery::set_superuser(ctx, &account, grant).await {
+            Ok(outcome) => {
+                tracing::info!(account, grant, "idm_superusers changed from the host");
+                ControlResponse::Done(format!("{account} {outcome} idm_superusers"))
+            }
+            Err(e) => ControlResponse::Error(e.to_string()),
+        },
         Err(e) => ControlResponse::Error(format!("bad control request: {e}")),
     };
     let mut out = serde_json::to_string(&response).map_err(std::io::Error::other)?;
@@ -83,17 +92,17 @@ impl<R: tokio::io::AsyncRead + Unpin> TakeLine for BufReader<R> {
     }
 }
 
-/// Asks the running server to recover `account`. `Ok(None)` if no server answers on `path`.
-pub async fn request_recovery(path: &PathBuf, account: &str) -> anyhow::Result<Option<String>> {
+/// Sends `request` to the running server; `Ok(None)` if no server answers on `path`.
+pub async fn request(path: &PathBuf, request: &ControlRequest) -> anyhow::Result<Option<String>> {
     let Ok(stream) = UnixStream::connect(path).await else { return Ok(None) };
     let (read, mut write) = stream.into_split();
-    let mut request = serde_json::to_string(&ControlRequest::Recover { account: account.to_owned() })?;
-    request.push('\n');
-    write.write_all(request.as_bytes()).await?;
-    let mut line = String::new();
-    BufReader::new(read).read_line(&mut line).await?;
-    match serde_json::from_str(&line)? {
-        ControlResponse::Password(p) => Ok(Some(p)),
+    let mut line = serde_json::to_string(request)?;
+    line.push('\n');
+    write.write_all(line.as_bytes()).await?;
+    let mut answer = String::new();
+    BufReader::new(read).read_line(&mut answer).await?;
+    match serde_json::from_str(&answer)? {
+        ControlResponse::Password(text) | ControlResponse::Done(text) => Ok(Some(text)),
         ControlResponse::Error(e) => anyhow::bail!("{e}"),
     }
 }

@@ -35,6 +35,7 @@ pub struct Running {
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
     control: Option<JoinHandle<()>>,
     follower: JoinHandle<()>,
+    policy_watch: JoinHandle<()>,
 }
 
 impl Running {
@@ -45,6 +46,7 @@ impl Running {
             task.await??;
         }
         self.follower.abort();
+        self.policy_watch.abort();
         if let Some(control) = self.control.take() {
             control.abort();
             let _ = std::fs::remove_file(&self.context.config.server.control_socket);
@@ -81,7 +83,11 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>, with_control_socket: b
     config.validate()?;
     let tls = config.server.tls.as_ref().map(http::tls_acceptor).transpose()?;
     let ctx = context(config, clock).await?;
-    let app = http::App::new(ctx.clone());
+    let app = http::App::new(ctx.clone())?;
+    let reload = std::time::Duration::from_secs(
+        warden_core::credential::parse_duration_secs(&ctx.config.forward_auth.policy_reload_interval).unwrap_or(2).unsigned_abs(),
+    );
+    let policy_watch = tokio::spawn(app.forward.clone().watch_policy(reload));
     let (public_router, admin_router) = http::routers(&app);
     let (stop, _) = watch::channel(false);
 
@@ -113,5 +119,5 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>, with_control_socket: b
     let poll = std::time::Duration::from_secs(ctx.times.poll_secs.unsigned_abs());
     let follower = tokio::spawn(ctx.authz.clone().follow(poll));
     tracing::info!(%public_addr, ?admin_addr, backend = ctx.store.backend(), "wardend is serving");
-    Ok(Running { public_addr, admin_addr, context: ctx, stop, tasks, control, follower })
+    Ok(Running { public_addr, admin_addr, context: ctx, stop, tasks, control, follower, policy_watch })
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use warden_server::clock::SystemClock;
 use warden_server::config::{Config, redact_url};
+use warden_server::control::{self, ControlRequest};
 use warden_server::services::recovery;
 
 #[derive(Parser)]
@@ -28,6 +29,11 @@ enum Command {
         #[arg(value_parser = ["admin", "idm_admin"])]
         account: String,
     },
+    /// Make an account an idm_superuser (every warden:* permission) or stop it being one.
+    Superuser {
+        #[command(subcommand)]
+        command: SuperuserCommand,
+    },
     /// Work with the configuration.
     Config {
         #[command(subcommand)]
@@ -35,6 +41,14 @@ enum Command {
     },
     /// Apply pending database migrations and exit.
     Migrate,
+}
+
+#[derive(Subcommand)]
+enum SuperuserCommand {
+    /// Add an account to idm_superusers.
+    Add { account: String },
+    /// Remove an account from idm_superusers.
+    Remove { account: String },
 }
 
 #[derive(Subcommand)]
@@ -72,15 +86,37 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => serve(config).await,
         Command::RecoverAccount { account } => {
             let socket = config.server.control_socket.clone();
-            let password = if let Some(password) = warden_server::control::request_recovery(&socket, &account).await? {
+            let request = ControlRequest::Recover { account: account.clone() };
+            let password = if let Some(password) = control::request(&socket, &request).await? {
                 eprintln!("recovered {account} through the running server");
                 password
             } else {
                 eprintln!("no server answers on {}; opening the database directly", socket.display());
                 let ctx = warden_server::context(config, Arc::new(SystemClock)).await?;
-                recovery::recover_account(&ctx, &account).await?.expose().to_owned()
+                let password = recovery::recover_account(&ctx, &account).await;
+                ctx.store.shutdown().await;
+                password?.expose().to_owned()
             };
             println!("{password}");
+            Ok(())
+        }
+        Command::Superuser { command } => {
+            let (account, grant) = match command {
+                SuperuserCommand::Add { account } => (account, true),
+                SuperuserCommand::Remove { account } => (account, false),
+            };
+            let socket = config.server.control_socket.clone();
+            let request = ControlRequest::Superuser { account: account.clone(), grant };
+            let outcome = if let Some(outcome) = control::request(&socket, &request).await? {
+                outcome
+            } else {
+                eprintln!("no server answers on {}; opening the database directly", socket.display());
+                let ctx = warden_server::context(config, Arc::new(SystemClock)).await?;
+                let outcome = recovery::set_superuser(&ctx, &account, grant).await;
+                ctx.store.shutdown().await;
+                format!("{account} {} idm_superusers", outcome?)
+            };
+            eprintln!("{outcome}");
             Ok(())
         }
         Command::Config { command: ConfigCommand::Check } => {
@@ -95,7 +131,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate => {
             let ctx = warden_server::context(config, Arc::new(SystemClock)).await?;
-            eprintln!("database is at revision {}", ctx.store.revision().await?);
+            let revision = ctx.store.revision().await;
+            ctx.store.shutdown().await;
+            eprintln!("database is at revision {}", revision?);
             Ok(())
         }
     }

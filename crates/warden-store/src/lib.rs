@@ -180,6 +180,9 @@ pub struct CredentialOwner {
     pub subject: Subject,
     /// Whether the account is disabled or outside its validity window at the time asked.
     pub active: bool,
+    /// A user's primary e-mail address and display name (for identity headers).
+    pub email: Option<String>,
+    pub display_name: Option<String>,
 }
 
 #[async_trait]

@@ -184,7 +184,10 @@ macro_rules! impl_store {
 
         fn owner_from_row(row: &$row, at: OffsetDateTime) -> Result<CredentialOwner> {
             let active = account_active(row.try_get("disabled")?, row.try_get("valid_from")?, row.try_get("account_expires_at")?, at);
-            Ok(CredentialOwner { subject: subject_from_row(row)?, active })
+            let profile: String = row.try_get("profile")?;
+            let profile: Profile = serde_json::from_str(&profile).map_err(|e| decode_err("profile", e))?;
+            let email = profile.emails.into_iter().find(|e| e.primary).map(|e| e.address);
+            Ok(CredentialOwner { subject: subject_from_row(row)?, active, email, display_name: profile.display_name })
         }
 
         fn api_token_from_row(row: &$row) -> Result<ApiToken> {
@@ -540,7 +543,7 @@ macro_rules! impl_store {
             async fn account(&self, key: &NameOrId, at: OffsetDateTime) -> Result<Option<CredentialOwner>> {
                 let (clause, bind) = key_clause(key, "a");
                 let sql = format!(
-                    "SELECT a.id, a.kind, a.name, a.disabled, a.valid_from, a.expires_at AS account_expires_at FROM accounts a WHERE {clause}"
+                    "SELECT a.id, a.kind, a.name, a.profile, a.disabled, a.valid_from, a.expires_at AS account_expires_at FROM accounts a WHERE {clause}"
                 );
                 let row = bind_key!(sqlx::query(AssertSqlSafe(sql)), bind).fetch_optional(self.reader()).await?;
                 row.as_ref().map(|r| owner_from_row(r, at)).transpose()
@@ -792,7 +795,7 @@ macro_rules! impl_store {
             async fn session(&self, token: &TokenHash, at: OffsetDateTime) -> Result<Option<(SessionRecord, CredentialOwner)>> {
                 let row = sqlx::query(
                     "SELECT s.id AS session_id, s.account_id, s.created_at, s.expires_at AS session_expires_at, s.idle_timeout_ms, s.last_seen_at, s.elevated_until, \
-                            a.id, a.kind, a.name, a.disabled, a.valid_from, a.expires_at AS account_expires_at \
+                            a.id, a.kind, a.name, a.profile, a.disabled, a.valid_from, a.expires_at AS account_expires_at \
                      FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = $1",
                 )
                 .bind(token.0.as_slice())
@@ -849,7 +852,7 @@ macro_rules! impl_store {
 
             async fn api_token(&self, token: &TokenHash, at: OffsetDateTime) -> Result<Option<(ApiToken, CredentialOwner)>> {
                 let sql = format!(
-                    "SELECT {API_TOKEN_COLUMNS}, a.id, a.kind, a.name, a.disabled, a.valid_from, a.expires_at AS account_expires_at \
+                    "SELECT {API_TOKEN_COLUMNS}, a.id, a.kind, a.name, a.profile, a.disabled, a.valid_from, a.expires_at AS account_expires_at \
                      FROM api_tokens t JOIN accounts a ON a.id = t.account_id WHERE t.token_hash = $1"
                 );
                 let row = sqlx::query(AssertSqlSafe(sql)).bind(token.0.as_slice()).fetch_optional(self.reader()).await?;

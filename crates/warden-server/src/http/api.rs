@@ -358,7 +358,7 @@ pub async fn delete_binding(State(app): State<App>, Actor(actor): Actor, Path(bi
 #[utoipa::path(post, path = "/api/v1/check", tag = "authorization", request_body = CheckRequest,
     responses((status = 200, body = CheckResponse), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn check(State(app): State<App>, Actor(actor): Actor, Body(req): Body<CheckRequest>) -> ApiResult<Json<CheckResponse>> {
-    Ok(Json(app.access.check(&actor, &req)?))
+    Ok(Json(app.access.check(&actor, &req).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/accounts/{account}/permissions", tag = "authorization",
@@ -369,7 +369,7 @@ pub async fn account_permissions(
     Path(account): Path<String>,
     Params(q): Params<PermissionsQuery>,
 ) -> ApiResult<Json<ResolvedPermissions>> {
-    Ok(Json(app.access.permissions(&actor, &account, &q)?))
+    Ok(Json(app.access.permissions(&actor, &account, &q).await?))
 }
 
 #[derive(utoipa::OpenApi)]

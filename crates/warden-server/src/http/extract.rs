@@ -41,7 +41,7 @@ impl FromRequestParts<App> for Actor {
     }
 }
 
-fn decode_basic(encoded: &str) -> Option<(String, Secret)> {
+pub(crate) fn decode_basic(encoded: &str) -> Option<(String, Secret)> {
     let bytes = base64_decode(encoded)?;
     let text = String::from_utf8(bytes).ok()?;
     let (name, password) = text.split_once(':')?;
@@ -100,6 +100,18 @@ impl FromRequestParts<App> for ClientAddr {
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
         Ok(Self::from_parts(parts, app))
+    }
+}
+
+/// The address of the connection's other end (the proxy, when there is one).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())))
     }
 }
 

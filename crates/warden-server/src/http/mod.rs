@@ -7,6 +7,7 @@
 pub mod api;
 pub mod error;
 pub mod extract;
+pub mod forward_auth;
 
 use std::net::SocketAddr;
 use std::ops::Deref;
@@ -26,6 +27,7 @@ use crate::services::Context;
 use crate::services::access::Access;
 use crate::services::auth::Auth;
 use crate::services::directory::Directory;
+use crate::services::forward::ForwardAuth;
 
 /// What handlers share: the services, and the configuration for the edge's own decisions.
 #[derive(Clone)]
@@ -36,6 +38,7 @@ pub struct AppInner {
     pub directory: Directory,
     pub auth: Auth,
     pub access: Access,
+    pub forward: ForwardAuth,
     pub config: Arc<Config>,
 }
 
@@ -47,18 +50,28 @@ impl Deref for App {
 }
 
 impl App {
-    pub fn new(ctx: Context) -> Self {
+    pub fn new(ctx: Context) -> crate::services::Result<Self> {
         let directory = Directory::new(ctx.clone());
         let auth = Auth::new(ctx.clone(), directory.clone());
         let access = Access::new(ctx.clone(), directory.clone());
+        let forward = ForwardAuth::new(ctx.clone(), auth.clone())?;
         let config = ctx.config.clone();
-        Self(Arc::new(AppInner { ctx, directory, auth, access, config }))
+        Ok(Self(Arc::new(AppInner { ctx, directory, auth, access, forward, config })))
     }
 }
 
-/// Health, sign-in, self-service and the API description.
-fn public_routes() -> Router<App> {
-    Router::new()
+/// Health, sign-in, self-service, forward-auth and the API description.
+fn public_routes(app: &App) -> Router<App> {
+    let router = if app.config.forward_auth.enabled {
+        Router::new()
+            .route("/auth/forward", axum::routing::any(forward_auth::forward))
+            .route("/login", get(forward_auth::login_form).post(forward_auth::login_submit))
+            .route("/login/done", get(forward_auth::login_done))
+            .route("/logout", post(forward_auth::logout))
+    } else {
+        Router::new()
+    };
+    router
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/api/v1/openapi.json", get(|| async { Json(api::ApiDoc::openapi()) }))
@@ -127,10 +140,10 @@ fn finish(router: Router<App>, app: &App) -> Router {
 /// The routers to serve: `(public, Some(admin))` with an admin listener, else `(all, None)`.
 pub fn routers(app: &App) -> (Router, Option<Router>) {
     if app.config.server.admin_listen.is_some() {
-        let admin = finish(public_routes().merge(management_routes()), app);
-        (finish(public_routes(), app), Some(admin))
+        let admin = finish(public_routes(app).merge(management_routes()), app);
+        (finish(public_routes(app), app), Some(admin))
     } else {
-        (finish(public_routes().merge(management_routes()), app), None)
+        (finish(public_routes(app).merge(management_routes()), app), None)
     }
 }
 

@@ -22,6 +22,24 @@ use super::{Context, Result, ServiceError};
 /// Most checks one batch may hold.
 const MAX_CHECKS: usize = 256;
 
+/// Whether granting `permission` grants power over Warden itself. `warden:check` (asking for
+/// decisions) is the one `warden:*` permission a system_admin may hand to applications.
+fn is_privileged_permission(permission: &str) -> bool {
+    (permission == "warden" || permission.starts_with("warden:")) && permission != Permission::Check.as_str()
+}
+
+/// Whether a role grants power over Warden: a built-in role (but `tenant_admin`, which is
+/// scoped to its tenant), or any role carrying a privileged `warden:*` permission.
+fn is_privileged_role(role: &Role) -> bool {
+    (role.source == RoleSource::BuiltIn && role.id.as_str() != TENANT_ADMIN)
+        || (role.source != RoleSource::BuiltIn && role.permissions.iter().any(|p| is_privileged_permission(p)))
+}
+
+/// Only an idm_superuser may create or hand out power over Warden.
+fn require_superuser_for(actor: &Principal, what: impl std::fmt::Display) -> Result<()> {
+    if actor.holds(Permission::Superuser) { Ok(()) } else { Err(CoreError::HighPrivilege(what.to_string()).into()) }
+}
+
 #[derive(Clone)]
 pub struct Access {
     ctx: Context,
@@ -128,9 +146,12 @@ impl Access {
         for p in &req.permissions {
             validate_permission(p)?;
         }
+        if let Some(p) = req.permissions.iter().find(|p| is_privileged_permission(p)) {
+            require_superuser_for(actor, format!("permission {p}"))?;
+        }
         self.existing_tenant(&tenant).await?;
-        let mut permissions = req.permissions;
-        permissions.dedup();
+        let mut seen = std::collections::HashSet::new();
+        let permissions: Vec<String> = req.permissions.into_iter().filter(|p| seen.insert(p.clone())).collect();
         let role = Role {
             id,
             tenant: Some(tenant),
@@ -185,6 +206,9 @@ impl Access {
         for p in req.add.iter().chain(&req.remove) {
             validate_permission(p)?;
         }
+        if let Some(p) = req.add.iter().chain(&req.remove).chain(&role.permissions).find(|p| is_privileged_permission(p)) {
+            require_superuser_for(actor, format!("permission {p}"))?;
+        }
         for p in req.add {
             if !role.permissions.contains(&p) {
                 role.permissions.push(p);
@@ -201,6 +225,9 @@ impl Access {
 
     pub async fn delete_role(&self, actor: &Principal, id: &str) -> Result<()> {
         let role = self.mutable_role(actor, id)?;
+        if is_privileged_role(&role) {
+            require_superuser_for(actor, format!("role {}", role.id))?;
+        }
         let change = self.change(actor, "role.delete", None).with_details(json!({ "role": role.id }));
         self.ctx.store.delete_role(&change, &role.id).await?;
         self.refreshed(()).await
@@ -223,10 +250,10 @@ impl Access {
         {
             return Err(CoreError::validation("role", format!("role {} belongs to tenant {role_tenant}, not {tenant}", role.id)).into());
         }
-        // Granting a built-in role is granting power over Warden: only an idm_superuser may,
-        // except tenant_admin, which tenant-wide binding managers may hand out.
-        if role.source == RoleSource::BuiltIn && role.id.as_str() != TENANT_ADMIN && !actor.holds(Permission::Superuser) {
-            return Err(CoreError::HighPrivilege(format!("role {}", role.id)).into());
+        // Granting power over Warden is an idm_superuser's alone (tenant_admin excepted, which
+        // binding managers may hand out within a tenant).
+        if is_privileged_role(&role) {
+            require_superuser_for(actor, format!("role {}", role.id))?;
         }
         let subject = self.directory.resolve(&SubjectRef::parse(&req.subject)?).await?;
         let namespaces = req.namespaces.iter().map(|n| Namespace::parse(n)).collect::<Result<Vec<_>, _>>()?;
@@ -254,13 +281,17 @@ impl Access {
     }
 
     pub async fn delete_binding(&self, actor: &Principal, id: Uuid) -> Result<()> {
-        let binding = self.ctx.store.binding(id).await?.ok_or_else(|| ServiceError::NotFound(format!("binding {id}")))?;
+        let Some(binding) = self.ctx.store.binding(id).await? else {
+            // Who may read no bindings must not learn which exist.
+            actor.require(Permission::BindingsRead)?;
+            return Err(ServiceError::NotFound(format!("binding {id}")));
+        };
         actor.require_in(Permission::BindingsWrite, binding.tenant.as_str())?;
         if is_built_in_binding(id) {
             return Err(ServiceError::Protected(format!("binding {id}"), "deleted"));
         }
-        if built_in_role(binding.role.as_str()).is_some_and(|r| r.id != TENANT_ADMIN) && !actor.holds(Permission::Superuser) {
-            return Err(CoreError::HighPrivilege(format!("role {}", binding.role)).into());
+        if actor.index.role(&binding.role).is_some_and(is_privileged_role) {
+            require_superuser_for(actor, format!("role {}", binding.role))?;
         }
         let change = self
             .change(actor, "binding.delete", Some(&binding.subject))
@@ -271,8 +302,16 @@ impl Access {
 
     // --- decisions --------------------------------------------------------------------------
 
-    /// Resolves a subject from the snapshot alone (no database on the decision path).
-    fn subject(actor: &Principal, raw: &str) -> Result<Subject> {
+    /// Resolves a subject from the snapshot; only a name the snapshot does not know yet (an
+    /// account created a moment ago, before the snapshot caught up) is looked up in the store.
+    async fn subject(&self, actor: &Principal, raw: &str) -> Result<Subject> {
+        match Self::subject_in_snapshot(actor, raw) {
+            Err(ServiceError::NotFound(_)) => self.directory.resolve(&SubjectRef::parse(raw)?).await,
+            found => found,
+        }
+    }
+
+    fn subject_in_snapshot(actor: &Principal, raw: &str) -> Result<Subject> {
         let reference = SubjectRef::parse(raw)?;
         let found: Vec<Subject> = match &reference.key {
             NameOrId::Id(id) => actor.index.subject_by_id(*id).into_iter().collect(),
@@ -287,8 +326,8 @@ impl Access {
     }
 
     /// May `subject` do each permission? Callers need `warden:check`, except for themselves.
-    pub fn check(&self, actor: &Principal, req: &CheckRequest) -> Result<CheckResponse> {
-        let subject = Self::subject(actor, &req.subject)?;
+    pub async fn check(&self, actor: &Principal, req: &CheckRequest) -> Result<CheckResponse> {
+        let subject = self.subject(actor, &req.subject).await?;
         let tenant = tenant_of(req.tenant.as_deref())?;
         if subject.id != actor.account.id {
             actor.require_in(Permission::Check, tenant.as_str())?;
@@ -323,8 +362,8 @@ impl Access {
     }
 
     /// The resolved permissions of an account (or group) in a tenant and namespace.
-    pub fn permissions(&self, actor: &Principal, subject: &str, query: &PermissionsQuery) -> Result<ResolvedPermissions> {
-        let subject = Self::subject(actor, subject)?;
+    pub async fn permissions(&self, actor: &Principal, subject: &str, query: &PermissionsQuery) -> Result<ResolvedPermissions> {
+        let subject = self.subject(actor, subject).await?;
         let tenant = tenant_of(query.tenant.as_deref())?;
         if subject.id != actor.account.id {
             let needed = if subject.kind == SubjectKind::ServiceAccount { Permission::ServiceAccountsRead } else { Permission::UsersRead };

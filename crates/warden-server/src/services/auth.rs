@@ -19,7 +19,7 @@ use warden_core::throttle::Throttle;
 use warden_core::{CoreError, Name};
 use warden_store::{AuditQuery, Change, CredentialOwner, SessionRecord};
 
-use super::credentials::{Cached, Credential};
+use super::credentials::{Cached, Contact, Credential};
 use super::directory::Directory;
 use super::{Context, Result, ServiceError};
 use crate::password::Verdict;
@@ -95,7 +95,7 @@ impl Auth {
             self.ctx.hasher.verify(password, stored).await?
         };
         match (owner, verdict) {
-            (Some(CredentialOwner { subject, active: true }), Verdict::Match | Verdict::MatchNeedsRehash) => {
+            (Some(CredentialOwner { subject, active: true, .. }), Verdict::Match | Verdict::MatchNeedsRehash) => {
                 self.throttles(name, client, |t, key| -> Option<()> {
                     t.record_success(key);
                     None
@@ -158,11 +158,17 @@ impl Auth {
 
     /// Resolves a bearer token (session or API token) to a principal.
     pub async fn authenticate_bearer(&self, token: &str) -> Result<Principal> {
+        Ok(self.authenticate_bearer_with_contact(token).await?.0)
+    }
+
+    /// [`Self::authenticate_bearer`], with the owner's e-mail and display name (from the same
+    /// cache entry) for identity headers.
+    pub async fn authenticate_bearer_with_contact(&self, token: &str) -> Result<(Principal, Contact)> {
         let Some(kind) = TokenKind::of(token) else { return Err(ServiceError::Unauthenticated) };
         let now = self.ctx.now();
         let hash = TokenHash::of(token);
         let cache = &self.ctx.authz.credentials;
-        let Cached { credential, owner, .. } = if let Some(hit) = cache.get(&hash, now) {
+        let Cached { credential, owner, contact, .. } = if let Some(hit) = cache.get(&hash, now) {
             hit
         } else {
             {
@@ -179,8 +185,10 @@ impl Auth {
                 if !owner.active {
                     return Err(ServiceError::Unauthenticated);
                 }
-                cache.put(&hash, credential.clone(), owner.subject.clone(), now);
-                Cached::new(credential, owner.subject, now)
+                let contact = Contact { email: owner.email, display_name: owner.display_name };
+                let entry = Cached::new(credential, owner.subject, contact, now);
+                cache.put(&hash, entry.clone());
+                entry
             }
         };
         match credential {
@@ -192,7 +200,7 @@ impl Auth {
                     self.ctx.store.touch_session(session.id, now).await?;
                     cache.touched(&hash, now);
                 }
-                Ok(self.principal(owner, AuthMethod::Session, Some(session.id), session.is_elevated(now), None))
+                Ok((self.principal(owner, AuthMethod::Session, Some(session.id), session.is_elevated(now), None), contact))
             }
             Credential::Api(token) => {
                 if !token.is_usable(now) {
@@ -202,7 +210,7 @@ impl Auth {
                     self.ctx.store.touch_api_token(token.id, now).await?;
                     cache.touched(&hash, now);
                 }
-                Ok(self.principal(owner, AuthMethod::ApiToken, Some(token.id), token.read_write, token.roles))
+                Ok((self.principal(owner, AuthMethod::ApiToken, Some(token.id), token.read_write, token.roles), contact))
             }
         }
     }

@@ -44,12 +44,20 @@ impl Credential {
 pub struct Cached {
     pub credential: Credential,
     pub owner: Subject,
+    pub contact: Contact,
     fetched_at: OffsetDateTime,
 }
 
+/// What identity headers say of a user beyond its name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Contact {
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+}
+
 impl Cached {
-    pub fn new(credential: Credential, owner: Subject, fetched_at: OffsetDateTime) -> Self {
-        Self { credential, owner, fetched_at }
+    pub fn new(credential: Credential, owner: Subject, contact: Contact, fetched_at: OffsetDateTime) -> Self {
+        Self { credential, owner, contact, fetched_at }
     }
 }
 
@@ -69,12 +77,12 @@ impl CredentialCache {
         entries.get(&hash.0).filter(|c| now - c.fetched_at < FRESH_FOR).cloned()
     }
 
-    pub fn put(&self, hash: &TokenHash, credential: Credential, owner: Subject, now: OffsetDateTime) {
+    pub fn put(&self, hash: &TokenHash, entry: Cached) {
         let mut entries = self.lock();
         if entries.len() >= CAPACITY {
             entries.clear();
         }
-        entries.insert(hash.0, Cached { credential, owner, fetched_at: now });
+        entries.insert(hash.0, entry);
     }
 
     /// Records a bookkeeping touch in the cached copy.

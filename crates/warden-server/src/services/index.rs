@@ -3,9 +3,10 @@
 //! The current [`AuthzIndex`] sits behind an atomic pointer: a request takes it with one load
 //! and never waits for a writer. After a revision commits (this node's own writes, a
 //! PostgreSQL notification from another node, or the periodic poll as a safety net), the
-//! audit events since the snapshot's revision are read: changes to accounts and their
-//! memberships are applied incrementally; anything else (groups, roles, bindings, tenants)
-//! rebuilds the snapshot from the database. Either way the old snapshot keeps serving until the
+//! audit events since the snapshot's revision are read: account creations, renames and
+//! deletions, account memberships and group creations are applied incrementally; anything else
+//! (group nesting and deletion, roles, bindings, tenants) rebuilds the snapshot from the
+//! database. Either way the old snapshot keeps serving until the
 //! new one is swapped in.
 
 use std::sync::Arc;
@@ -132,7 +133,17 @@ impl IndexHolder {
 
 async fn build(store: &dyn Store, tree: &PermissionTree, system_roles: &[Role]) -> Result<AuthzIndex> {
     let (revision, mut graph): (i64, DirectoryGraph) = store.graph().await?;
-    graph.roles.extend(built_in_roles());
+    // A role declared in the configuration (or built in) wins over a stored one of the same
+    // id, created before the configuration declared it.
+    let built_in = built_in_roles();
+    graph.roles.retain(|stored| {
+        let shadowed = built_in.iter().chain(system_roles).any(|r| r.id == stored.id);
+        if shadowed {
+            tracing::warn!(role = %stored.id, "a stored role is shadowed by a built-in or configured role of the same id");
+        }
+        !shadowed
+    });
+    graph.roles.extend(built_in);
     graph.roles.extend(system_roles.iter().cloned());
     Ok(AuthzIndex::build(revision, graph, tree.clone()))
 }

@@ -9,6 +9,7 @@ pub mod access;
 pub mod auth;
 pub mod credentials;
 pub mod directory;
+pub mod forward;
 pub mod index;
 pub mod recovery;
 
@@ -40,7 +41,7 @@ pub enum ServiceError {
     AuthFailed,
     #[error("too many failed attempts; try again in {retry_after_secs} seconds")]
     RateLimited { retry_after_secs: i64 },
-    #[error("{0} is a break-glass account and cannot be {1}")]
+    #[error("{0} is built in and cannot be {1}")]
     Protected(String, &'static str),
     #[error("users may not change their own name on this server")]
     RenameDisabled,

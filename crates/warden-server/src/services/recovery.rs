@@ -1,6 +1,7 @@
-//! Break-glass recovery, run on the server host: gives `admin` or `idm_admin` a fresh random
-//! password and ends their sessions. Reached only through the local control socket (or with
-//! the database opened directly while the server is stopped), never over the network.
+//! What only the server host may do: give `admin` or `idm_admin` a fresh random password
+//! (ending their sessions), and make an account an idm_superuser or stop it being one (the
+//! root of every other administrative right). Reached only through the local control socket
+//! (or with the database opened directly while the server is stopped), never over the network.
 
 use serde_json::json;
 use warden_core::CoreError;
@@ -24,4 +25,28 @@ pub async fn recover_account(ctx: &Context, account: &str) -> Result<warden_core
     ctx.store.set_password_hash(&change, owner.subject.id, &hash, true).await?;
     ctx.authz.refresh().await?;
     Ok(password)
+}
+
+/// Adds `account` to `idm_superusers` (or removes it), as the host.
+pub async fn set_superuser(ctx: &Context, account: &str, grant: bool) -> Result<&'static str> {
+    let name = warden_core::Name::parse(account)?;
+    let now = ctx.now();
+    ctx.store.ensure_builtins(now).await?;
+    let owner = ctx.store.account(&NameOrId::Name(name), now).await?.ok_or_else(|| ServiceError::NotFound(format!("account {account}")))?;
+    let group = warden_core::model::Subject {
+        kind: warden_core::model::SubjectKind::Group,
+        id: warden_core::builtin::SUPERUSERS_GROUP,
+        name: warden_core::Name::from_trusted("idm_superusers".to_owned()),
+    };
+    let member = owner.subject;
+    let details = json!({ "member": member.to_string(), "member_id": member.id, "via": "host" });
+    let outcome = if grant {
+        let change = Change::new(now, None, "group.member.add", Some(&group)).with_details(details);
+        if ctx.store.add_members(&[change], &group, std::slice::from_ref(&member)).await? > 0 { "added to" } else { "already in" }
+    } else {
+        let change = Change::new(now, None, "group.member.remove", Some(&group)).with_details(details);
+        if ctx.store.remove_member(&change, group.id, &member).await? { "removed from" } else { "not in" }
+    };
+    ctx.authz.refresh().await?;
+    Ok(outcome)
 }

@@ -1,7 +1,5 @@
-//! Integration tests of `wardend`'s REST API: a real server on an ephemeral port, a real
-//! SQLite database in a temporary directory, a manual clock, driven through `warden-client`.
-
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The REST API: a real server on an ephemeral port, a real SQLite database in a temporary
+//! directory, a manual clock, driven through `warden-client`.
 
 use std::sync::Arc;
 
@@ -12,20 +10,20 @@ use warden_server::clock::{Clock, ManualClock};
 use warden_server::config::Config;
 use warden_server::services::recovery;
 
-struct TestServer {
-    running: warden_server::Running,
-    clock: Arc<ManualClock>,
-    url: String,
-    admin_url: Option<String>,
+pub struct TestServer {
+    pub running: warden_server::Running,
+    pub clock: Arc<ManualClock>,
+    pub url: String,
+    pub admin_url: Option<String>,
     _dir: tempfile::TempDir,
 }
 
 impl TestServer {
-    async fn start() -> Self {
+    pub async fn start() -> Self {
         Self::start_with(|_| {}).await
     }
 
-    async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::default();
         config.server.listen = "127.0.0.1:0".parse().unwrap();
@@ -41,13 +39,13 @@ impl TestServer {
         Self { running, clock, url, admin_url, _dir: dir }
     }
 
-    fn anonymous(&self) -> Client {
+    pub fn anonymous(&self) -> Client {
         Client::new(self.admin_url.as_deref().unwrap_or(&self.url)).unwrap()
     }
 
     /// Recovers a break-glass account as the host would, logs in, re-authenticates to open the
     /// write window, and returns the session token.
-    async fn token_for(&self, account: &str) -> String {
+    pub async fn token_for(&self, account: &str) -> String {
         let password = recovery::recover_account(&self.running.context, account).await.unwrap();
         let token = self.anonymous().login(account, password.expose()).await.unwrap().token.expose().to_owned();
         self.anonymous().with_bearer(&token).reauth(password.expose()).await.unwrap();
@@ -55,17 +53,28 @@ impl TestServer {
     }
 
     /// A client holding a fresh, elevated `idm_admin` session (users, groups, service accounts).
-    async fn idm(&self) -> Client {
+    pub async fn idm(&self) -> Client {
         self.anonymous().with_bearer(self.token_for("idm_admin").await)
     }
 
     /// A client holding a fresh, elevated `admin` session (roles, bindings, tenants, audit).
-    async fn sysadmin(&self) -> Client {
+    pub async fn sysadmin(&self) -> Client {
         self.anonymous().with_bearer(self.token_for("admin").await)
+    }
+
+    /// A person made idm_superuser from the host, logged in and elevated.
+    pub async fn superuser(&self) -> Client {
+        let idm = self.idm().await;
+        idm.create_user(&user("root")).await.unwrap();
+        recovery::set_superuser(&self.running.context, "root", true).await.unwrap();
+        let token = self.anonymous().login("root", "correct horse battery").await.unwrap().token;
+        let root = self.anonymous().with_bearer(token.expose());
+        root.reauth("correct horse battery").await.unwrap();
+        root
     }
 }
 
-fn user(name: &str) -> CreateUser {
+pub fn user(name: &str) -> CreateUser {
     CreateUser { name: name.into(), password: Some(warden_core::credential::Secret::new("correct horse battery")), ..CreateUser::default() }
 }
 
@@ -817,7 +826,8 @@ async fn idm_admin_cannot_touch_admin_and_password_resets_end_sessions() {
 #[tokio::test]
 async fn api_tokens_are_read_only_unless_asked_and_limited_to_their_roles() {
     let server = tree_server().await;
-    let (admin, idm) = (server.sysadmin().await, server.idm().await);
+    let admin = server.superuser().await;
+    let idm = server.idm().await;
     idm.create_service_account(&CreateServiceAccount { name: "app".into(), ..Default::default() }).await.unwrap();
     idm.create_user(&user("alice")).await.unwrap();
     admin
@@ -864,4 +874,55 @@ async fn api_tokens_are_read_only_unless_asked_and_limited_to_their_roles() {
         ),
         "validation"
     );
+}
+
+#[tokio::test]
+async fn power_over_warden_is_only_a_superusers_to_give() {
+    let server = TestServer::start().await;
+    let root = server.superuser().await;
+    let (admin, idm) = (server.sysadmin().await, server.idm().await);
+    idm.create_user(&user("alice")).await.unwrap();
+    // admin (system_admin) cannot mint warden:* power, nor hand out administrative roles.
+    for permissions in
+        [vec!["warden".to_owned()], vec!["warden:users:write".to_owned()], vec!["x".to_owned(), "warden:superuser".to_owned()]]
+    {
+        let e = admin.create_role(&CreateRole { name: "sneaky".into(), permissions, ..Default::default() }).await.unwrap_err();
+        assert_eq!(code(&e), "account.high_privilege");
+    }
+    for role in ["idm_superuser", "idm_admin", "system_admin"] {
+        let e = admin
+            .create_binding(&CreateBinding { role: role.into(), subject: "user:admin".into(), ..Default::default() })
+            .await
+            .unwrap_err();
+        assert_eq!(code(&e), "account.high_privilege", "{role}");
+    }
+    assert_eq!(code(&admin.add_members("idm_superusers", &["user:admin".into()]).await.unwrap_err()), "account.high_privilege");
+    // warden:check may be handed to applications by admin.
+    admin
+        .create_role(&CreateRole {
+            id: Some("checker".into()),
+            name: "Checker".into(),
+            permissions: vec!["warden:check".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    admin.create_binding(&CreateBinding { role: "checker".into(), subject: "user:alice".into(), ..Default::default() }).await.unwrap();
+    // The host made a superuser, who may do all of it.
+    assert!(root.whoami().await.unwrap().permissions.contains(&"warden:superuser".to_owned()));
+    let binding =
+        root.create_binding(&CreateBinding { role: "idm_admin".into(), subject: "user:alice".into(), ..Default::default() }).await.unwrap();
+    // alice now holds a built-in role: idm_admin cannot touch her, the superuser can.
+    assert_eq!(code(&idm.disable_user("alice").await.unwrap_err()), "account.high_privilege");
+    root.delete_binding(binding.id).await.unwrap();
+    idm.disable_user("alice").await.unwrap();
+    // Removing from built-in groups is the superuser's too.
+    assert_eq!(code(&admin.remove_member("system_admins", "user:admin").await.unwrap_err()), "account.high_privilege");
+    root.remove_member("system_admins", "user:admin").await.unwrap();
+    let admin_again = server.sysadmin().await;
+    assert_eq!(code(&admin_again.list_roles(&Default::default()).await.unwrap_err()), "forbidden", "admin's rights came from the group");
+    // Unknown bindings: 404 for those who may read bindings, 403 for others.
+    let alice_id = uuid::Uuid::now_v7();
+    assert_eq!(code(&root.delete_binding(alice_id).await.unwrap_err()), "not_found");
+    assert_eq!(code(&idm.delete_binding(alice_id).await.unwrap_err()), "forbidden");
 }

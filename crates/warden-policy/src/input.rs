@@ -1,0 +1,73 @@
+//! The documents a decision is made from and returns: the original request, the subject
+//! (when the request is authenticated), and the decision with the headers to pass on.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The original request, as the reverse proxy forwarded it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestInfo {
+    pub method: String,
+    pub scheme: String,
+    pub host: String,
+    pub path: String,
+    #[serde(default)]
+    pub query: String,
+    /// Lower-cased names; credentials (cookie, authorization) are removed.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// The client's address, when the proxy said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+}
+
+/// Who is asking, as far as the decision needs to know.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubjectInfo {
+    pub id: String,
+    pub name: String,
+    /// `user` or `service_account`.
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Groups the subject is effectively a member of.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Roles bound to it, directly or through groups.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Its resolved permissions in `tenant` (and the rule's namespace, if any).
+    #[serde(default)]
+    pub permissions: Vec<String>,
+    /// `password` (session or Basic) or `token` (API token); `mfa` and `passkey` once those
+    /// credentials exist.
+    pub auth_strength: String,
+    /// `session`, `api_token` or `basic`.
+    pub token_kind: String,
+    pub tenant: String,
+}
+
+/// What a Rego policy sees as `input`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyInput {
+    pub request: RequestInfo,
+    /// Absent (undefined in Rego) when the request carries no valid credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<SubjectInfo>,
+}
+
+/// A decision: pass or not, with what status, extra headers for the upstream (on allow) or the
+/// client (on deny), and an optional body.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub allow: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+}

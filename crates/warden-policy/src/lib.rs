@@ -1,0 +1,38 @@
+//! Forward-auth decisions, without I/O: which simple rule applies to a request and what it
+//! requires, and what a Rego policy says.
+//!
+//! The server authenticates the request and resolves the subject (from its caches and the
+//! authorization snapshot); this crate only judges. The CLI uses the same code to test
+//! policies offline, so what `warden policy test` says is what the server will do.
+//!
+//! Architecture invariant: no network, no database, no clock; the policy files are read by
+//! [`rego::Policy::load`] and nowhere else.
+
+pub mod glob;
+pub mod input;
+pub mod rego;
+pub mod rules;
+
+pub use input::{Decision, PolicyInput, RequestInfo, SubjectInfo};
+pub use rules::{Action, Rule, RuleSet, Verdict};
+
+/// Errors of this layer; each has a stable code.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("invalid rule {rule}: {reason}")]
+    Rule { rule: String, reason: String },
+    #[error("cannot load policy: {0}")]
+    Load(String),
+    #[error("policy evaluation failed: {0}")]
+    Eval(String),
+}
+
+impl PolicyError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Rule { .. } => "config",
+            Self::Load(_) => "policy.invalid",
+            Self::Eval(_) => "policy.eval",
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! Simple forward-auth rules, evaluated in order: the first rule whose host, path and method
+//! match the request decides; no match means deny.
+
+use serde::{Deserialize, Serialize};
+
+use crate::PolicyError;
+use crate::glob::Glob;
+use crate::input::{RequestInfo, SubjectInfo};
+
+/// What a matching rule requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Anyone may pass.
+    AllowAnonymous,
+    /// Any authenticated account may pass.
+    Authenticated,
+    /// The subject must hold `permission` (in `tenant`, and `namespace` if given).
+    Permission,
+    /// The subject must be an effective member of `group`.
+    Group,
+    /// The credential must be at least `strength` (`password`, `mfa`, `passkey`).
+    AuthStrength,
+    /// The Rego policy decides.
+    Policy,
+    /// Nobody passes.
+    Deny,
+}
+
+/// One `[[forward_auth.rule]]` block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Host pattern (`*.example.org`); any host when absent.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Path pattern (`/admin/**`); any path when absent.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Methods (`GET`, …); any method when empty.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    pub action: Action,
+    #[serde(default)]
+    pub permission: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub tenant: Option<String>,
+    #[serde(default)]
+    pub group: Option<String>,
+    #[serde(default)]
+    pub strength: Option<String>,
+    /// Accept HTTP Basic credentials for this rule (each costs a password hash and counts
+    /// towards the soft lock).
+    #[serde(default)]
+    pub allow_basic: bool,
+}
+
+/// The outcome of a rule for an (optionally authenticated) subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allow,
+    /// No (valid) credential, and the rule needs one.
+    Unauthenticated,
+    /// Authenticated, but the rule is not satisfied.
+    Forbidden,
+    /// Hand the request to the Rego policy.
+    Policy,
+}
+
+const STRENGTHS: [&str; 4] = ["token", "password", "mfa", "passkey"];
+
+fn strength_rank(s: &str) -> Option<usize> {
+    STRENGTHS.iter().position(|x| *x == s)
+}
+
+impl Rule {
+    /// A short label for logs and explanations.
+    pub fn label(&self, index: usize) -> String {
+        self.name.clone().unwrap_or_else(|| format!("rule #{}", index + 1))
+    }
+
+    fn check(&self, index: usize) -> Result<(), PolicyError> {
+        let fail = |reason: &str| Err(PolicyError::Rule { rule: self.label(index), reason: reason.to_owned() });
+        match self.action {
+            Action::Permission if self.permission.is_none() => fail("action = \"permission\" needs permission = \"…\""),
+            Action::Group if self.group.is_none() => fail("action = \"group\" needs group = \"…\""),
+            Action::AuthStrength if self.strength.as_deref().and_then(strength_rank).is_none() => {
+                fail("action = \"auth_strength\" needs strength = \"password\", \"mfa\" or \"passkey\"")
+            }
+            _ if self.path.as_deref().is_some_and(|p| !p.starts_with('/')) => fail("path patterns start with /"),
+            _ => Ok(()),
+        }
+    }
+
+    fn matches(&self, request: &RequestInfo, host: Option<&Glob>, path: Option<&Glob>) -> bool {
+        host.is_none_or(|g| g.matches(&request.host))
+            && path.is_none_or(|g| g.matches(&request.path))
+            && (self.methods.is_empty() || self.methods.iter().any(|m| m.eq_ignore_ascii_case(&request.method)))
+    }
+
+    /// Judges `subject` by this rule; `holds(permission, tenant, namespace)` asks the
+    /// authorization snapshot.
+    pub fn judge(&self, subject: Option<&SubjectInfo>, holds: impl Fn(&str, Option<&str>, Option<&str>) -> bool) -> Verdict {
+        if self.action == Action::AllowAnonymous {
+            return Verdict::Allow;
+        }
+        if self.action == Action::Policy {
+            return Verdict::Policy;
+        }
+        let Some(subject) = subject else { return Verdict::Unauthenticated };
+        let ok = match self.action {
+            Action::Authenticated => true,
+            Action::Permission => self.permission.as_deref().is_some_and(|p| holds(p, self.tenant.as_deref(), self.namespace.as_deref())),
+            Action::Group => self.group.as_deref().is_some_and(|g| subject.groups.iter().any(|x| x.eq_ignore_ascii_case(g))),
+            Action::AuthStrength => {
+                let needed = self.strength.as_deref().and_then(strength_rank).unwrap_or(usize::MAX);
+                strength_rank(&subject.auth_strength).is_some_and(|have| have >= needed)
+            }
+            Action::Deny | Action::AllowAnonymous | Action::Policy => false,
+        };
+        if ok { Verdict::Allow } else { Verdict::Forbidden }
+    }
+}
+
+/// The configured rules, with their patterns compiled once.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    rules: Vec<(Rule, Option<Glob>, Option<Glob>)>,
+}
+
+impl RuleSet {
+    pub fn new(rules: Vec<Rule>) -> Result<Self, PolicyError> {
+        let mut compiled = Vec::with_capacity(rules.len());
+        for (i, rule) in rules.into_iter().enumerate() {
+            rule.check(i)?;
+            let host = rule.host.as_deref().map(Glob::host);
+            let path = rule.path.as_deref().map(Glob::path);
+            compiled.push((rule, host, path));
+        }
+        Ok(Self { rules: compiled })
+    }
+
+    /// The first rule that matches the request, with its position.
+    pub fn matching(&self, request: &RequestInfo) -> Option<(usize, &Rule)> {
+        self.rules
+            .iter()
+            .enumerate()
+            .find(|(_, (rule, host, path))| rule.matches(request, host.as_ref(), path.as_ref()))
+            .map(|(i, (r, _, _))| (i, r))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(host: &str, path: &str, method: &str) -> RequestInfo {
+        RequestInfo { method: method.into(), scheme: "https".into(), host: host.into(), path: path.into(), ..RequestInfo::default() }
+    }
+
+    fn rule(toml_like: serde_json::Value) -> Rule {
+        serde_json::from_value(toml_like).unwrap()
+    }
+
+    fn subject(groups: &[&str], strength: &str) -> SubjectInfo {
+        SubjectInfo {
+            name: "alice".into(),
+            groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+            auth_strength: strength.into(),
+            ..SubjectInfo::default()
+        }
+    }
+
+    #[test]
+    fn first_match_decides_and_default_is_none() {
+        let rules = RuleSet::new(vec![
+            rule(serde_json::json!({"name": "assets", "path": "/static/**", "action": "allow_anonymous"})),
+            rule(serde_json::json!({"host": "admin.example.org", "action": "group", "group": "ops"})),
+            rule(serde_json::json!({"path": "/api/**", "methods": ["POST"], "action": "permission", "permission": "app:write", "namespace": "prod"})),
+            rule(serde_json::json!({"host": "*.example.org", "action": "authenticated"})),
+        ])
+        .unwrap();
+        let label = |r: &RequestInfo| rules.matching(r).map(|(i, rule)| rule.label(i));
+        assert_eq!(label(&request("app.example.org", "/static/app.css", "GET")).as_deref(), Some("assets"));
+        assert_eq!(label(&request("admin.example.org", "/", "GET")).as_deref(), Some("rule #2"));
+        assert_eq!(label(&request("app.example.org", "/api/x", "post")).as_deref(), Some("rule #3"));
+        assert_eq!(label(&request("app.example.org", "/api/x", "GET")).as_deref(), Some("rule #4"));
+        assert_eq!(label(&request("evil.com", "/", "GET")), None);
+    }
+
+    #[test]
+    fn judging() {
+        let never = |_: &str, _: Option<&str>, _: Option<&str>| false;
+        let always = |_: &str, _: Option<&str>, _: Option<&str>| true;
+        let group = rule(serde_json::json!({"action": "group", "group": "ops"}));
+        assert_eq!(group.judge(None, never), Verdict::Unauthenticated);
+        assert_eq!(group.judge(Some(&subject(&["ops"], "password")), never), Verdict::Allow);
+        assert_eq!(group.judge(Some(&subject(&["dev"], "password")), never), Verdict::Forbidden);
+        let perm = rule(serde_json::json!({"action": "permission", "permission": "a:b"}));
+        assert_eq!(perm.judge(Some(&subject(&[], "password")), always), Verdict::Allow);
+        assert_eq!(perm.judge(Some(&subject(&[], "password")), never), Verdict::Forbidden);
+        let mfa = rule(serde_json::json!({"action": "auth_strength", "strength": "mfa"}));
+        assert_eq!(mfa.judge(Some(&subject(&[], "password")), never), Verdict::Forbidden);
+        assert_eq!(mfa.judge(Some(&subject(&[], "passkey")), never), Verdict::Allow);
+        assert_eq!(rule(serde_json::json!({"action": "deny"})).judge(Some(&subject(&[], "passkey")), always), Verdict::Forbidden);
+    }
+
+    #[test]
+    fn incomplete_rules_are_refused() {
+        assert!(RuleSet::new(vec![rule(serde_json::json!({"action": "permission"}))]).is_err());
+        assert!(RuleSet::new(vec![rule(serde_json::json!({"action": "auth_strength", "strength": "retina"}))]).is_err());
+        assert!(RuleSet::new(vec![rule(serde_json::json!({"action": "authenticated", "path": "api/**"}))]).is_err());
+        assert!(serde_json::from_value::<Rule>(serde_json::json!({"action": "maybe"})).is_err());
+    }
+}

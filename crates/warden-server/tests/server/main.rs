@@ -1,0 +1,6 @@
+//! `wardend`'s integration tests, in one test binary (link time on 2 cores): a real server in
+//! this process on ephemeral ports, real databases, real reverse proxies.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod api;

@@ -2,15 +2,16 @@
 //!
 //! This file parses the command line, hands each noun to its module, and turns every failure
 //! into one `error: …` line on stderr and an exit code: 0 success, 1 failure, 2 usage error
-//! (and, for `check` alone, 3 when a permission is denied).
+//! (and, for `check` and `policy`, 3 when the answer is deny).
 //! The modules talk to the server only through `warden-client`, so the CLI shows exactly
-//! what the REST API allows.
+//! what the REST API allows; `policy` alone needs no server (it runs `warden-policy` locally).
 
 mod audit;
 mod binding;
 mod check;
 mod group;
 mod output;
+mod policy;
 mod role;
 mod service_account;
 mod session;
@@ -93,6 +94,9 @@ enum Command {
     /// Read the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Try a forward-auth Rego policy offline, without a server (exit status 3 on deny).
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -164,6 +168,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Binding(command) => binding::run(&session::connect(global)?, command).await?,
         Command::Check(args) => return check::check(&session::connect(global)?, args).await,
         Command::Audit(command) => audit::run(&session::connect(global)?, command).await?,
+        Command::Policy(command) => return policy::run(global.output, command),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "warden", &mut script);
@@ -303,6 +308,8 @@ mod tests {
             &["check", "alice", "calendar:events:read"],
             &["user", "permissions", "alice", "--tenant", "acme", "--namespace", "prod.eu"],
             &["sa", "permissions", "ci"],
+            &["policy", "test", "--policy", "policies", "--input", "in.json"],
+            &["policy", "explain", "--input", "-", "--policy", "policies", "--query", "data.app.allow", "-o", "json"],
         ] {
             parse(ok).unwrap_or_else(|e| panic!("{ok:?}: {e}"));
         }
@@ -330,6 +337,18 @@ mod tests {
         let cli = parse(&["binding", "create", "--role", "cal", "--group", "ops", "--namespace", "prod", "--namespace", "dev.a"]).unwrap();
         let Command::Binding(binding::BindingCommand::Create(args)) = cli.command else { panic!("not binding create") };
         assert_eq!(args.namespaces, ["prod", "dev.a"]);
+    }
+
+    #[test]
+    fn policy_commands_parse_into_their_arguments() {
+        let cli = parse(&["policy", "test", "--policy", "policies", "--input", "in.json"]).unwrap();
+        let Command::Policy(policy::PolicyCommand::Test(args)) = cli.command else { panic!("not policy test") };
+        assert_eq!((args.policy.to_str(), args.input.to_str()), (Some("policies"), Some("in.json")));
+        assert_eq!(args.query, warden_policy::rego::DEFAULT_QUERY);
+        let cli = parse(&["-o", "json", "policy", "explain", "--policy", "p", "--input", "-", "--query", "data.app.decision"]).unwrap();
+        assert_eq!(cli.global.output, Format::Json);
+        let Command::Policy(policy::PolicyCommand::Explain(args)) = cli.command else { panic!("not policy explain") };
+        assert_eq!((args.input.to_str(), args.query.as_str()), (Some("-"), "data.app.decision"));
     }
 
     fn binding_subject(args: &[&str]) -> Result<String, CliError> {
@@ -395,6 +414,10 @@ mod tests {
             &["binding", "create", "--role", "cal", "--group", "ops", "--namespace", "no spaces"],
             &["binding", "delete", "not-a-uuid"],
             &["tenant", "delete"],
+            &["policy", "test", "--input", "in.json"],
+            &["policy", "test", "--policy", "policies"],
+            &["policy", "explain", "--policy", "policies", "--input", "in.json", "--query"],
+            &["policy", "check", "--policy", "policies", "--input", "in.json"],
         ] {
             let err = parse(bad).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{bad:?}");

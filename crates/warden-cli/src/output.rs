@@ -1,8 +1,8 @@
 //! Rendering what the server returned: pretty JSON for scripts, plain tables for people.
 //!
 //! Every noun describes its table once (a [`Tabular`] impl) and every command prints through
-//! [`item`], [`list`], [`page`], [`lines`] or [`note`], so output looks the same everywhere
-//! and stays in one place.
+//! [`item`], [`list`], [`page`], [`lines`] (or [`lines_as`], without a server) or [`note`], so
+//! output looks the same everywhere and stays in one place.
 //! Data goes to stdout, messages to stderr; a closed stdout (`warden … | head`) is not an error.
 
 use std::io::{self, Write};
@@ -98,7 +98,16 @@ where
     T: Serialize + ?Sized,
     L: std::fmt::Display,
 {
-    match ctx.format {
+    lines_as(ctx.format, value, lines)
+}
+
+/// [`lines`] for commands that need no server (and so have no [`Ctx`]), such as `warden policy`.
+pub fn lines_as<T, L>(format: Format, value: &T, lines: impl IntoIterator<Item = L>) -> Result<(), CliError>
+where
+    T: Serialize + ?Sized,
+    L: std::fmt::Display,
+{
+    match format {
         Format::Json => json(value),
         Format::Table => {
             let text = lines.into_iter().map(|l| l.to_string()).collect::<Vec<_>>().join("\n");

@@ -55,8 +55,12 @@ impl Policy {
             engine.add_policy(file.display().to_string(), source).map_err(|e| PolicyError::Load(e.to_string()))?;
         }
         let policy = Self { engine, query: query.to_owned(), files };
-        // A trial run on an empty request catches a query that names nothing or fails.
-        policy.evaluate(&PolicyInput::default())?;
+        // A trial run on an empty request catches a query that names nothing or fails (an
+        // unsafe variable, an unknown function, conflicting rules): those are load errors too.
+        policy.evaluate(&PolicyInput::default()).map_err(|e| match e {
+            PolicyError::Eval(message) => PolicyError::Load(message),
+            other => other,
+        })?;
         Ok(policy)
     }
 

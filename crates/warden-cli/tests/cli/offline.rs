@@ -53,3 +53,119 @@ fn completions_need_no_server() {
     assert!(output.status.success());
     assert!(String::from_utf8_lossy(&output.stdout).contains("warden"));
 }
+
+/// A policy, and the inputs to try it on, in a private directory.
+const POLICY: &str = r#"package warden.forward_auth
+
+import rego.v1
+
+default allow := false
+
+allow if input.request.path == "/public"
+
+allow if {
+    "ops" in input.subject.groups
+    input.request.method == "GET"
+}
+
+status := 403 if { input.subject; not allow }
+
+headers := {"X-Team": "ops"} if allow
+"#;
+
+fn policy_input(method: &str, path: &str) -> String {
+    serde_json::json!({
+        "request": {"method": method, "scheme": "https", "host": "app.example.org", "path": path},
+        "subject": {"id": "1", "name": "alice", "kind": "user", "groups": ["ops"], "auth_strength": "password",
+                    "token_kind": "session", "tenant": "default"},
+    })
+    .to_string()
+}
+
+fn policy_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("policy")).unwrap();
+    std::fs::write(dir.path().join("policy/forward_auth.rego"), POLICY).unwrap();
+    std::fs::write(dir.path().join("allow.json"), policy_input("GET", "/app")).unwrap();
+    std::fs::write(dir.path().join("deny.json"), policy_input("POST", "/app")).unwrap();
+    dir
+}
+
+/// `warden policy VERB --policy DIR/policy --input DIR/INPUT`, pointed at a server that does
+/// not exist: the command must not need one.
+fn warden_policy(verb: &str, dir: &std::path::Path, policy: &str, input: &str, extra: &[&str]) -> Output {
+    let policy = dir.join(policy).display().to_string();
+    let input = dir.join(input).display().to_string();
+    let mut args = vec!["--server", "http://127.0.0.1:1", "policy", verb, "--policy", &policy, "--input", &input];
+    args.extend_from_slice(extra);
+    warden(&args).0
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn policy_test_says_allow_or_deny_in_its_exit_code() {
+    let dir = policy_dir();
+    let allowed = warden_policy("test", dir.path(), "policy", "allow.json", &[]);
+    assert_eq!(allowed.status.code(), Some(0), "{allowed:?}");
+    assert_eq!(stdout(&allowed), "allow\nheader: X-Team: ops\n");
+    let denied = warden_policy("test", dir.path(), "policy", "deny.json", &[]);
+    assert_eq!(denied.status.code(), Some(3), "{denied:?}");
+    assert_eq!(stdout(&denied), "deny\nstatus: 403\n");
+    let json = warden_policy("test", dir.path(), "policy", "deny.json", &["-o", "json"]);
+    assert_eq!(json.status.code(), Some(3));
+    let decision: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(decision, serde_json::json!({"allow": false, "status": 403}));
+    let by_query = warden_policy("test", dir.path(), "policy", "deny.json", &["--query", "data.warden.forward_auth.status"]);
+    assert_eq!((by_query.status.code(), stdout(&by_query).as_str()), (Some(3), "deny\n"), "a number is no decision");
+}
+
+#[test]
+fn policy_explain_shows_the_result_and_the_lines_that_ran() {
+    let dir = policy_dir();
+    let explained = warden_policy("explain", dir.path(), "policy", "allow.json", &[]);
+    assert_eq!(explained.status.code(), Some(0), "{explained:?}");
+    let text = stdout(&explained);
+    assert!(text.starts_with("allow\nheader: X-Team: ops\nresult:\n"), "{text}");
+    assert!(text.contains("forward_auth.rego:10: \"ops\" in input.subject.groups"), "{text}");
+    let denied = warden_policy("explain", dir.path(), "policy", "deny.json", &["-o", "json"]);
+    assert_eq!(denied.status.code(), Some(3));
+    let explanation: serde_json::Value = serde_json::from_slice(&denied.stdout).unwrap();
+    assert_eq!(explanation["decision"], serde_json::json!({"allow": false, "status": 403}));
+    assert_eq!(explanation["result"], serde_json::json!({"allow": false, "status": 403}));
+    assert!(explanation["covered"].as_array().is_some_and(|lines| !lines.is_empty()), "{explanation}");
+}
+
+#[test]
+fn a_broken_policy_is_one_error_line_with_the_compilers_message() {
+    let dir = policy_dir();
+    std::fs::create_dir(dir.path().join("broken")).unwrap();
+    std::fs::write(dir.path().join("broken/forward_auth.rego"), "package warden.forward_auth\n\nallow if {\n").unwrap();
+    for verb in ["test", "explain"] {
+        let output = warden_policy(verb, dir.path(), "broken", "allow.json", &[]);
+        assert_eq!(output.status.code(), Some(1), "{verb}");
+        let line = one_error_line(&output);
+        assert!(line.contains("forward_auth.rego:4:1: expecting expression"), "{line}");
+    }
+}
+
+#[test]
+fn a_malformed_input_is_one_error_line_naming_the_file() {
+    let dir = policy_dir();
+    std::fs::write(dir.path().join("truncated.json"), r#"{"request": {"method": "GET""#).unwrap();
+    std::fs::write(
+        dir.path().join("typo.json"),
+        r#"{"request": {"method": "GET", "scheme": "https", "host": "h", "path": "/"}, "subjet": {}}"#,
+    )
+    .unwrap();
+    for (file, problem) in
+        [("truncated.json", "EOF while parsing"), ("typo.json", "unknown field `subjet`"), ("missing.json", "cannot read")]
+    {
+        let output = warden_policy("test", dir.path(), "policy", file, &[]);
+        assert_eq!(output.status.code(), Some(1), "{file}");
+        let line = one_error_line(&output);
+        assert!(line.contains(file) && line.contains(problem), "{line}");
+    }
+}

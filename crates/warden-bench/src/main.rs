@@ -12,6 +12,7 @@
 
 mod authz;
 mod directory;
+mod forward;
 mod load;
 mod report;
 mod server;
@@ -32,6 +33,9 @@ enum Scenario {
     /// Authorization decisions: in-process check latency at two directory sizes, and the
     /// HTTP check API's throughput against the same server's bare "200 OK".
     Authz(authz::AuthzArgs),
+    /// Forward-auth requests/s and latency under load (cookie and API token, rule and Rego)
+    /// against the same server's bare "200 OK".
+    Forward(forward::ForwardArgs),
 }
 
 #[tokio::main]
@@ -43,5 +47,6 @@ async fn main() -> anyhow::Result<()> {
     match cli.scenario {
         Scenario::Directory(args) => directory::run(&args).await,
         Scenario::Authz(args) => authz::run(&args).await,
+        Scenario::Forward(args) => forward::run(&args).await,
     }
 }

@@ -47,6 +47,11 @@ pub struct BenchServer {
 impl BenchServer {
     /// Creates the database, starts the server and logs `admin` in.
     pub async fn start(backend: Backend, pg_url: &str) -> anyhow::Result<Self> {
+        Self::start_configured(backend, pg_url, |_| {}).await
+    }
+
+    /// [`Self::start`], with a last say on the configuration.
+    pub async fn start_configured(backend: Backend, pg_url: &str, tweak: impl FnOnce(&mut Config)) -> anyhow::Result<Self> {
         let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
         let (database, url) = match backend {
             Backend::Sqlite => {
@@ -59,7 +64,7 @@ impl BenchServer {
                 (Database::Postgres { maintenance_url: pg_url.to_owned(), name }, url)
             }
         };
-        match Self::start_on(&url, &scratch).await {
+        match Self::start_on(&url, &scratch, tweak).await {
             Ok((running, admin, token)) => {
                 let url = format!("http://{}", running.public_addr);
                 Ok(Self { running, url, admin, token, database, _scratch: scratch })
@@ -73,11 +78,16 @@ impl BenchServer {
         }
     }
 
-    async fn start_on(database_url: &str, scratch: &TempDir) -> anyhow::Result<(Running, Subject, Secret)> {
+    async fn start_on(
+        database_url: &str,
+        scratch: &TempDir,
+        tweak: impl FnOnce(&mut Config),
+    ) -> anyhow::Result<(Running, Subject, Secret)> {
         let mut config = Config::default();
         config.server.listen = "127.0.0.1:0".parse()?;
         config.server.control_socket = scratch.path().join("wardend.sock");
         config.database.url = database_url.to_owned();
+        tweak(&mut config);
         let running = warden_server::start(config, Arc::new(SystemClock), false).await.context("cannot start wardend")?;
         let password = recovery::recover_account(&running.context, "admin").await.context("cannot recover admin")?;
         let anonymous = Client::new(&format!("http://{}", running.public_addr))?;

@@ -28,7 +28,7 @@ pub async fn forward(State(app): State<App>, Peer(peer): Peer, client: ClientAdd
         tracing::warn!(?peer, "forward-auth request from an untrusted address refused");
         return plain(StatusCode::FORBIDDEN, "forward-auth requests are accepted from trusted proxies only");
     }
-    let Some((request, nginx)) = original_request(&method, &headers) else {
+    let Some((request, nginx, original_url)) = original_request(&method, &headers) else {
         return plain(StatusCode::BAD_REQUEST, "the proxy did not say which request to judge (X-Forwarded-* or X-Original-URL)");
     };
     let config = &app.config.forward_auth;
@@ -36,12 +36,6 @@ pub async fn forward(State(app): State<App>, Peer(peer): Peer, client: ClientAdd
         return StatusCode::OK.into_response();
     }
     let presented = presented(&headers, &config.cookie_name);
-    let original_url = format!(
-        "{}://{}{}",
-        request.scheme,
-        request.host,
-        if request.query.is_empty() { request.path.clone() } else { format!("{}?{}", request.path, request.query) }
-    );
     let browser = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
     let client = request.client.as_deref().and_then(|c| c.parse().ok()).or(client.0);
     match app.forward.decide(request, presented, client).await {
@@ -95,8 +89,9 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
 }
 
-/// The request the proxy asks about, and whether it asked nginx-style.
-fn original_request(method: &Method, headers: &HeaderMap) -> Option<(RequestInfo, bool)> {
+/// The request the proxy asks about, whether it asked nginx-style, and its URL (with the port,
+/// which the request's `host` leaves out, so that a browser returns to where it was).
+fn original_request(method: &Method, headers: &HeaderMap) -> Option<(RequestInfo, bool, String)> {
     let (method, scheme, host, uri, nginx) = if let Some(uri) = header(headers, "x-forwarded-uri") {
         let method = header(headers, "x-forwarded-method").unwrap_or(method.as_str()).to_owned();
         let scheme = header(headers, "x-forwarded-proto").unwrap_or("http").to_owned();
@@ -110,8 +105,9 @@ fn original_request(method: &Method, headers: &HeaderMap) -> Option<(RequestInfo
         (method, scheme.to_owned(), host.to_owned(), uri.to_owned(), true)
     };
     let (path, query) = uri.split_once('?').map_or((uri.clone(), String::new()), |(p, q)| (p.to_owned(), q.to_owned()));
-    let host = host.split(',').next().unwrap_or_default().trim().to_ascii_lowercase();
-    let host = host.split(':').next().unwrap_or_default().to_owned();
+    let authority = host.split(',').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let url = format!("{}://{authority}{uri}", scheme.to_ascii_lowercase());
+    let host = authority.split(':').next().unwrap_or_default().to_owned();
     let forwarded: BTreeMap<String, String> = headers
         .iter()
         .filter(|(name, _)| !matches!(name.as_str(), "authorization" | "cookie" | "proxy-authorization"))
@@ -131,6 +127,7 @@ fn original_request(method: &Method, headers: &HeaderMap) -> Option<(RequestInfo
             client,
         },
         nginx,
+        url,
     ))
 }
 
@@ -179,7 +176,11 @@ fn url_host(url: &str) -> Option<String> {
     if authority.is_empty() || authority.contains('@') || authority.starts_with('[') {
         return None;
     }
-    let host = authority.split(':').next()?.to_ascii_lowercase();
+    let (host, port) = authority.split_once(':').unwrap_or((authority, "0"));
+    if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let host = host.to_ascii_lowercase();
     host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-').then_some(host).filter(|h| !h.is_empty())
 }
 
@@ -349,6 +350,8 @@ mod tests {
             "ftp://x.org",
             "https://ex ample.org",
             "https://[::1]/",
+            "https://app.example.org:8443x/",
+            "https://app.example.org:/",
         ] {
             assert_eq!(url_host(bad), None, "{bad}");
         }
@@ -362,17 +365,19 @@ mod tests {
         h.insert("x-forwarded-host", HeaderValue::from_static("App.example.org:443"));
         h.insert("x-forwarded-uri", HeaderValue::from_static("/api/x?y=1"));
         h.insert("authorization", HeaderValue::from_static("Bearer secret"));
-        let (r, nginx) = original_request(&Method::GET, &h).unwrap();
+        let (r, nginx, url) = original_request(&Method::GET, &h).unwrap();
         assert_eq!(
             (r.method.as_str(), r.scheme.as_str(), r.host.as_str(), r.path.as_str(), r.query.as_str(), nginx),
             ("POST", "https", "app.example.org", "/api/x", "y=1", false)
         );
+        assert_eq!(url, "https://app.example.org:443/api/x?y=1", "the return URL keeps the port");
         assert!(!r.headers.contains_key("authorization"), "credentials never reach policies");
         let mut h = HeaderMap::new();
         h.insert("x-original-url", HeaderValue::from_static("http://app.example.org/admin/"));
         h.insert("x-original-method", HeaderValue::from_static("DELETE"));
-        let (r, nginx) = original_request(&Method::GET, &h).unwrap();
+        let (r, nginx, url) = original_request(&Method::GET, &h).unwrap();
         assert_eq!((r.method.as_str(), r.host.as_str(), r.path.as_str(), nginx), ("DELETE", "app.example.org", "/admin/", true));
+        assert_eq!(url, "http://app.example.org/admin/");
         assert!(original_request(&Method::GET, &HeaderMap::new()).is_none());
     }
 

@@ -242,7 +242,7 @@ impl ForwardAuth {
                     self.policy.store(Some(Arc::new(policy)));
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, dir = %dir.display(), "new forward-auth policy refused; the previous one stays in force")
+                    tracing::error!(error = %e, dir = %dir.display(), "new forward-auth policy refused; the previous one stays in force");
                 }
             }
         }

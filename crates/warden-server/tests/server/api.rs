@@ -920,7 +920,11 @@ async fn power_over_warden_is_only_a_superusers_to_give() {
     assert_eq!(code(&admin.remove_member("system_admins", "user:admin").await.unwrap_err()), "account.high_privilege");
     root.remove_member("system_admins", "user:admin").await.unwrap();
     let admin_again = server.sysadmin().await;
-    assert_eq!(code(&admin_again.list_roles(&Default::default()).await.unwrap_err()), "forbidden", "admin's rights came from the group");
+    assert_eq!(
+        code(&admin_again.list_roles(&warden_core::api::RoleQuery::default()).await.unwrap_err()),
+        "forbidden",
+        "admin's rights came from the group"
+    );
     // Unknown bindings: 404 for those who may read bindings, 403 for others.
     let alice_id = uuid::Uuid::now_v7();
     assert_eq!(code(&root.delete_binding(alice_id).await.unwrap_err()), "not_found");

@@ -101,7 +101,9 @@ pub async fn run(args: &DirectoryArgs) -> anyhow::Result<()> {
     ensure!(args.clients >= 1, "--clients must be at least 1");
     ensure!(args.users >= 1 && args.groups >= 1, "--users and --groups must be at least 1");
     ensure!(args.samples >= 1, "--samples must be at least 1");
-    let server = BenchServer::start(args.backend, &args.pg_url).await?;
+    // Writes need an elevated session; its window (10 min by default) must outlast the API
+    // phases of a large run. Nothing on the measured paths depends on its length.
+    let server = BenchServer::start_configured(args.backend, &args.pg_url, |config| config.authz.elevation_window = "24h".into()).await?;
     eprintln!("wardend ({}) on {}", server.backend(), server.url);
     let outcome = scenario(&server, args).await;
     let stopped = server.stop().await;
@@ -194,16 +196,16 @@ async fn bulk_insert(server: &BenchServer, args: &DirectoryArgs) -> anyhow::Resu
     let k = args.bulk_users;
     eprintln!("inserting {k} users through the store with {} writers…", args.clients);
     let store: Arc<dyn Store> = server.running.context.store.clone();
-    let workers = vec![(store, server.admin.clone()); args.clients];
+    let workers = vec![(store, server.operator.clone()); args.clients];
     let progress = Arc::new(Progress::new("bulk", 100_000));
     let first = args.users;
     let budget = args.bulk_max_secs.map(Duration::from_secs);
-    let done = load::drive(workers, k, budget, move |(store, admin): (Arc<dyn Store>, Subject), j| {
+    let done = load::drive(workers, k, budget, move |(store, operator): (Arc<dyn Store>, Subject), j| {
         let progress = progress.clone();
         async move {
             progress.tick(j);
             let user = bulk_user(first + j)?;
-            let change = Change::new(user.created_at, Some(&admin), "user.create", Some(&user.subject()))
+            let change = Change::new(user.created_at, Some(&operator), "user.create", Some(&user.subject()))
                 .with_details(json!({ "password": false, "via": "warden-bench" }));
             store.create_user(&change, &user, None).await?;
             Ok(())

@@ -3,7 +3,8 @@
 //! PostgreSQL database `warden_bench_<random>` created here and dropped in [`BenchServer::stop`]).
 //!
 //! It runs as an operator would run it: default configuration (OWASP argon2 parameters), the
-//! wall clock, `admin` recovered through the host-side recovery and logged in with a password.
+//! wall clock, `idm_admin` (the identity administrator) recovered through the host-side
+//! recovery, logged in with its password and elevated for writes.
 
 use std::sync::Arc;
 
@@ -36,8 +37,8 @@ pub struct BenchServer {
     pub running: Running,
     /// `http://127.0.0.1:PORT`.
     pub url: String,
-    /// The logged-in `admin`.
-    pub admin: Subject,
+    /// The logged-in, elevated `idm_admin`.
+    pub operator: Subject,
     token: Secret,
     database: Database,
     /// Only for the control socket path; the SQLite file has its own directory.
@@ -45,7 +46,7 @@ pub struct BenchServer {
 }
 
 impl BenchServer {
-    /// Creates the database, starts the server and logs `admin` in.
+    /// Creates the database, starts the server and logs `idm_admin` in.
     pub async fn start(backend: Backend, pg_url: &str) -> anyhow::Result<Self> {
         Self::start_configured(backend, pg_url, |_| {}).await
     }
@@ -65,9 +66,9 @@ impl BenchServer {
             }
         };
         match Self::start_on(&url, &scratch, tweak).await {
-            Ok((running, admin, token)) => {
+            Ok((running, operator, token)) => {
                 let url = format!("http://{}", running.public_addr);
-                Ok(Self { running, url, admin, token, database, _scratch: scratch })
+                Ok(Self { running, url, operator, token, database, _scratch: scratch })
             }
             Err(e) => {
                 if let Err(cleanup) = remove_database(database).await {
@@ -89,13 +90,14 @@ impl BenchServer {
         config.database.url = database_url.to_owned();
         tweak(&mut config);
         let running = warden_server::start(config, Arc::new(SystemClock), false).await.context("cannot start wardend")?;
-        let password = recovery::recover_account(&running.context, "admin").await.context("cannot recover admin")?;
-        let anonymous = Client::new(&format!("http://{}", running.public_addr))?;
-        let login = anonymous.login("admin", password.expose()).await.context("cannot log in as admin")?;
+        let password = recovery::recover_account(&running.context, "idm_admin").await.context("cannot recover idm_admin")?;
+        let url = format!("http://{}", running.public_addr);
+        let login = Client::new(&url)?.login("idm_admin", password.expose()).await.context("cannot log in as idm_admin")?;
+        Client::new(&url)?.with_bearer(login.token.expose()).reauth(password.expose()).await.context("cannot elevate idm_admin")?;
         Ok((running, login.account, login.token))
     }
 
-    /// A new client (its own connection pool, keep-alive) holding the admin session.
+    /// A new client (its own connection pool, keep-alive) holding the elevated `idm_admin` session.
     pub fn client(&self) -> anyhow::Result<Client> {
         Ok(Client::new(&self.url)?.with_bearer(self.token.expose()))
     }

@@ -453,12 +453,19 @@ impl AuthzIndex {
     }
 
     /// The resolved (leaf) permissions of a subject in a tenant and namespace.
-    pub fn permissions_of(&self, subject: (SubjectKind, Uuid), tenant: &str, namespace: Option<&Namespace>) -> Vec<String> {
+    /// `roles` limits the bindings considered, as in [`Self::allows`].
+    pub fn permissions_of(
+        &self,
+        subject: (SubjectKind, Uuid),
+        tenant: &str,
+        namespace: Option<&Namespace>,
+        roles: Option<&[String]>,
+    ) -> Vec<String> {
         let mut out: Vec<String> = self
             .candidate_bindings(subject)
             .filter_map(|idx| {
                 let b = &self.bindings[idx as usize];
-                (b.applies(tenant, namespace, None)).then_some(b.role?).map(|r| &self.roles[r as usize].resolved)
+                (b.applies(tenant, namespace, roles)).then_some(b.role?).map(|r| &self.roles[r as usize].resolved)
             })
             .flatten()
             .cloned()

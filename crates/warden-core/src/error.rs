@@ -18,7 +18,7 @@ pub enum CoreError {
     #[error("this session is read-only: re-authenticate (warden reauth) to open a write window")]
     NotElevated,
     /// The target holds a built-in administrative role: only an idm_superuser may do this.
-    #[error("{0} holds a built-in administrative role; only an idm_superuser may do this")]
+    #[error("only an idm_superuser may do this: {0} holds or grants power over Warden")]
     HighPrivilege(String),
 }
 

@@ -14,12 +14,23 @@ use crate::input::{Decision, PolicyInput};
 
 pub const DEFAULT_QUERY: &str = "data.warden.forward_auth";
 
-#[derive(Clone)]
 pub struct Policy {
     engine: Engine,
     query: String,
     files: Vec<PathBuf>,
+    /// Engines ready for another evaluation: cloning the compiled engine costs more than
+    /// evaluating, so each is reused (a new input replaces the old one).
+    spare: std::sync::Mutex<Vec<Engine>>,
 }
+
+impl Clone for Policy {
+    fn clone(&self) -> Self {
+        Self { engine: self.engine.clone(), query: self.query.clone(), files: self.files.clone(), spare: std::sync::Mutex::new(Vec::new()) }
+    }
+}
+
+/// Engines kept for reuse at most (about one per concurrent request).
+const SPARE_ENGINES: usize = 16;
 
 impl std::fmt::Debug for Policy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -54,7 +65,7 @@ impl Policy {
             let source = std::fs::read_to_string(file).map_err(|e| PolicyError::Load(format!("{}: {e}", file.display())))?;
             engine.add_policy(file.display().to_string(), source).map_err(|e| PolicyError::Load(e.to_string()))?;
         }
-        let policy = Self { engine, query: query.to_owned(), files };
+        let policy = Self { engine, query: query.to_owned(), files, spare: std::sync::Mutex::new(Vec::new()) };
         // A trial run on an empty request catches a query that names nothing or fails (an
         // unsafe variable, an unknown function, conflicting rules): those are load errors too.
         policy.evaluate(&PolicyInput::default()).map_err(|e| match e {
@@ -70,8 +81,24 @@ impl Policy {
     }
 
     pub fn evaluate(&self, input: &PolicyInput) -> Result<Decision, PolicyError> {
-        let mut engine = self.engine.clone();
-        Ok(decision_of(&self.run(&mut engine, input)?))
+        let spare = self.spare.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
+        let mut engine = spare.unwrap_or_else(|| self.engine.clone());
+        let result = self.run_value(&mut engine, input).map(|value| value.as_ref().map_or_else(Decision::default, decision_of_value));
+        let mut spare = self.spare.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if spare.len() < SPARE_ENGINES {
+            spare.push(engine);
+        }
+        drop(spare);
+        result
+    }
+
+    /// The query's value, `None` when undefined.
+    fn run_value(&self, engine: &mut Engine, input: &PolicyInput) -> Result<Option<Value>, PolicyError> {
+        let input = serde_json::to_value(input).map_err(|e| PolicyError::Eval(e.to_string()))?;
+        engine.set_input(Value::from(input));
+        let results = engine.eval_query(self.query.clone(), false).map_err(|e| PolicyError::Eval(e.to_string()))?;
+        let value = results.result.into_iter().next().and_then(|r| r.expressions.into_iter().next()).map(|e| e.value);
+        Ok(value.filter(|v| *v != Value::Undefined))
     }
 
     fn run(&self, engine: &mut Engine, input: &PolicyInput) -> Result<serde_json::Value, PolicyError> {
@@ -103,6 +130,25 @@ impl Policy {
             }
         }
         Ok(Explanation { decision: decision_of(&result), result, covered })
+    }
+}
+
+/// [`decision_of`] on the engine's own value, without a trip through JSON text (the hot path).
+fn decision_of_value(value: &Value) -> Decision {
+    if let Ok(allow) = value.as_bool() {
+        return Decision { allow: *allow, ..Decision::default() };
+    }
+    let Ok(object) = value.as_object() else { return Decision::default() };
+    let field = |name: &str| object.get(&Value::from(name));
+    let headers = field("headers")
+        .and_then(|h| h.as_object().ok())
+        .map(|h| h.iter().filter_map(|(k, v)| Some((k.as_string().ok()?.to_string(), v.as_string().ok()?.to_string()))).collect())
+        .unwrap_or_default();
+    Decision {
+        allow: field("allow").and_then(|a| a.as_bool().ok()).copied().unwrap_or(false),
+        status: field("status").and_then(|s| s.as_u64().ok()).and_then(|s| u16::try_from(s).ok()).filter(|s| (200..600).contains(s)),
+        headers,
+        body: field("body").and_then(|b| b.as_string().ok()).map(ToString::to_string),
     }
 }
 

@@ -92,6 +92,10 @@ impl Rule {
                 fail("action = \"auth_strength\" needs strength = \"password\", \"mfa\" or \"passkey\"")
             }
             _ if self.path.as_deref().is_some_and(|p| !p.starts_with('/')) => fail("path patterns start with /"),
+            _ if self.namespace.as_deref().is_some_and(|n| warden_core::namespace::Namespace::parse(n).is_err()) => {
+                fail("namespace must be a dotted path like prod.team-a")
+            }
+            _ if self.tenant.as_deref().is_some_and(|t| warden_core::Name::parse(t).is_err()) => fail("tenant is not a valid name"),
             _ => Ok(()),
         }
     }
@@ -218,6 +222,11 @@ mod tests {
         assert!(RuleSet::new(vec![rule(serde_json::json!({"action": "permission"}))]).is_err());
         assert!(RuleSet::new(vec![rule(serde_json::json!({"action": "auth_strength", "strength": "retina"}))]).is_err());
         assert!(RuleSet::new(vec![rule(serde_json::json!({"action": "authenticated", "path": "api/**"}))]).is_err());
+        assert!(
+            RuleSet::new(vec![rule(serde_json::json!({"action": "permission", "permission": "a", "namespace": "Not A Namespace"}))])
+                .is_err()
+        );
+        assert!(RuleSet::new(vec![rule(serde_json::json!({"action": "permission", "permission": "a", "tenant": "9bad"}))]).is_err());
         assert!(serde_json::from_value::<Rule>(serde_json::json!({"action": "maybe"})).is_err());
     }
 }

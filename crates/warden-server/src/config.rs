@@ -327,7 +327,8 @@ impl Config {
         {
             return Err(ConfigError::Invalid(format!("forward_auth.public_url must be an http(s) URL, not {url:?}")));
         }
-        for name in [&self.forward_auth.headers.user, &self.forward_auth.headers.groups, &self.forward_auth.headers.permissions] {
+        let h = &self.forward_auth.headers;
+        for name in [&h.user, &h.user_id, &h.email, &h.name, &h.groups, &h.roles, &h.permissions, &h.auth_strength] {
             if !name.is_empty() && axum::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
                 return Err(ConfigError::Invalid(format!("forward_auth.headers: {name:?} is not a header name")));
             }

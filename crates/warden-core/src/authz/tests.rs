@@ -81,10 +81,11 @@ fn nested_member_granted_in_scope_only() {
     assert!(!index.allows(alice, "calendar:events:read", "default", Some(&ns("prod")), None));
     assert!(!index.allows(alice, "deploy:run", "default", Some(&ns("prod")), Some(&["viewer".into()])), "token limited to other roles");
     assert_eq!(
-        index.permissions_of(alice, "default", Some(&ns("prod"))),
+        index.permissions_of(alice, "default", Some(&ns("prod")), None),
         ["calendar:events:write:create", "calendar:events:write:move", "deploy:run"]
     );
     assert_eq!(index.effective_groups(alice), [name("g0"), name("g1")]);
+    assert!(index.permissions_of(alice, "default", Some(&ns("prod")), Some(&["viewer".into()])).is_empty(), "a role-limited token");
 }
 
 #[test]

@@ -28,10 +28,14 @@ pub async fn forward(State(app): State<App>, Peer(peer): Peer, client: ClientAdd
         tracing::warn!(?peer, "forward-auth request from an untrusted address refused");
         return plain(StatusCode::FORBIDDEN, "forward-auth requests are accepted from trusted proxies only");
     }
-    let Some((request, nginx, original_url)) = original_request(&method, &headers) else {
+    let Some((mut request, nginx, original_url)) = original_request(&method, &headers) else {
         return plain(StatusCode::BAD_REQUEST, "the proxy did not say which request to judge (X-Forwarded-* or X-Original-URL)");
     };
     let config = &app.config.forward_auth;
+    // Only policies read the request's headers: copying them is skipped for rules alone.
+    if app.forward.reads_request_headers() || config.allow_cors_preflight {
+        request.headers = request_headers(&headers);
+    }
     if config.allow_cors_preflight && is_preflight(&request) {
         return StatusCode::OK.into_response();
     }
@@ -39,7 +43,14 @@ pub async fn forward(State(app): State<App>, Peer(peer): Peer, client: ClientAdd
     let browser = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
     let client = request.client.as_deref().and_then(|c| c.parse().ok()).or(client.0);
     match app.forward.decide(request, presented, client).await {
-        Ok(Outcome::Allow { headers }) => with_headers(StatusCode::OK, &headers, None),
+        Ok(Outcome::Allow { headers }) => {
+            let mut response = StatusCode::OK.into_response();
+            for (name, value) in headers.iter() {
+                // A later header (a policy's) replaces an identity header of the same name.
+                response.headers_mut().insert(name.clone(), value.clone());
+            }
+            response
+        }
         Ok(Outcome::Deny { status, headers, body }) => {
             with_headers(StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN), &headers, body)
         }
@@ -108,11 +119,6 @@ fn original_request(method: &Method, headers: &HeaderMap) -> Option<(RequestInfo
     let authority = host.split(',').next().unwrap_or_default().trim().to_ascii_lowercase();
     let url = format!("{}://{authority}{uri}", scheme.to_ascii_lowercase());
     let host = authority.split(':').next().unwrap_or_default().to_owned();
-    let forwarded: BTreeMap<String, String> = headers
-        .iter()
-        .filter(|(name, _)| !matches!(name.as_str(), "authorization" | "cookie" | "proxy-authorization"))
-        .filter_map(|(name, value)| value.to_str().ok().map(|v| (name.as_str().to_owned(), v.to_owned())))
-        .collect();
     let client = header(headers, "x-real-ip")
         .or_else(|| header(headers, "x-forwarded-for").and_then(|f| f.split(',').next()))
         .map(|c| c.trim().to_owned());
@@ -123,12 +129,21 @@ fn original_request(method: &Method, headers: &HeaderMap) -> Option<(RequestInfo
             host,
             path,
             query,
-            headers: forwarded,
+            headers: BTreeMap::new(),
             client,
         },
         nginx,
         url,
     ))
+}
+
+/// The request's headers for a policy, without credentials.
+fn request_headers(headers: &HeaderMap) -> BTreeMap<String, String> {
+    headers
+        .iter()
+        .filter(|(name, _)| !matches!(name.as_str(), "authorization" | "cookie" | "proxy-authorization"))
+        .filter_map(|(name, value)| value.to_str().ok().map(|v| (name.as_str().to_owned(), v.to_owned())))
+        .collect()
 }
 
 fn is_preflight(request: &RequestInfo) -> bool {
@@ -371,7 +386,10 @@ mod tests {
             ("POST", "https", "app.example.org", "/api/x", "y=1", false)
         );
         assert_eq!(url, "https://app.example.org:443/api/x?y=1", "the return URL keeps the port");
-        assert!(!r.headers.contains_key("authorization"), "credentials never reach policies");
+        let for_policy = request_headers(&h);
+        assert!(!for_policy.contains_key("authorization"), "credentials never reach policies");
+        assert_eq!(for_policy.get("x-forwarded-host").map(String::as_str), Some("App.example.org:443"));
+        assert!(r.headers.is_empty(), "headers are copied only for policies");
         let mut h = HeaderMap::new();
         h.insert("x-original-url", HeaderValue::from_static("http://app.example.org/admin/"));
         h.insert("x-original-method", HeaderValue::from_static("DELETE"));

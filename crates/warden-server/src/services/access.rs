@@ -374,7 +374,7 @@ impl Access {
         let namespace = namespace_of(query.namespace.as_deref())?;
         let key = (subject.kind, subject.id);
         Ok(ResolvedPermissions {
-            permissions: actor.index.permissions_of(key, tenant.as_str(), namespace.as_ref()),
+            permissions: actor.index.permissions_of(key, tenant.as_str(), namespace.as_ref(), None),
             roles: actor.index.roles_of(key).iter().map(ToString::to_string).collect(),
             groups: actor.index.effective_groups(key).iter().map(ToString::to_string).collect(),
             subject,

@@ -11,7 +11,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use arc_swap::ArcSwapOption;
+use axum::http::{HeaderName, HeaderValue};
 use warden_core::access::{AuthMethod, Principal};
 use warden_core::credential::Secret;
 use warden_core::model::SubjectKind;
@@ -34,11 +38,14 @@ pub enum Presented {
     Basic(String, Secret),
 }
 
+/// Headers for the upstream, ready to send.
+pub type Headers = Arc<Vec<(HeaderName, HeaderValue)>>;
+
 /// What to answer the proxy.
 #[derive(Debug)]
 pub enum Outcome {
-    /// 200, with identity and policy headers for the upstream.
-    Allow { headers: Vec<(String, String)> },
+    /// 200, with identity (and policy) headers for the upstream.
+    Allow { headers: Headers },
     /// No valid credential: sign in (browsers) or 401.
     Unauthenticated { body: Option<String> },
     /// Authenticated but not allowed (or a policy's own status).
@@ -51,7 +58,31 @@ pub struct ForwardAuth {
     auth: Auth,
     rules: Arc<RuleSet>,
     policy: Arc<ArcSwapOption<Policy>>,
+    /// The configured identity header names, parsed once (`None`: disabled).
+    names: Arc<[Option<HeaderName>; 8]>,
+    identities: Arc<Mutex<HashMap<IdentityKey, Identity>>>,
 }
+
+/// Who, authenticated how, judged where: what an identity depends on besides the snapshot.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct IdentityKey {
+    account: uuid::Uuid,
+    method: &'static str,
+    namespace: Option<String>,
+    contact: (Option<String>, Option<String>),
+}
+
+/// A subject's description and identity headers, valid for one snapshot revision: computing
+/// groups, roles and permissions allocates, and a proxy asks about the same people all day.
+#[derive(Clone)]
+struct Identity {
+    revision: i64,
+    subject: Arc<SubjectInfo>,
+    headers: Headers,
+}
+
+/// Identities kept at most; past this the map starts over.
+const IDENTITIES: usize = 50_000;
 
 struct Authenticated {
     principal: Principal,
@@ -62,12 +93,51 @@ impl ForwardAuth {
     /// Compiles the rules and loads the policy (a broken policy at start-up is an error).
     pub fn new(ctx: Context, auth: Auth) -> Result<Self> {
         let config = &ctx.config.forward_auth;
-        let rules = RuleSet::new(config.rules.clone()).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let rules = RuleSet::new(config.rules.clone()).map_err(|e| ServiceError::Config(e.to_string()))?;
         let policy = match &config.policy_dir {
-            Some(dir) => Some(Arc::new(Policy::load(dir, &config.policy_query).map_err(|e| ServiceError::Internal(e.to_string()))?)),
+            Some(dir) => Some(Arc::new(Policy::load(dir, &config.policy_query).map_err(|e| ServiceError::Config(e.to_string()))?)),
             None => None,
         };
-        Ok(Self { ctx, auth, rules: Arc::new(rules), policy: Arc::new(ArcSwapOption::new(policy)) })
+        let h = &config.headers;
+        let parse = |name: &String| if name.is_empty() { None } else { HeaderName::from_bytes(name.as_bytes()).ok() };
+        let names = [&h.user, &h.user_id, &h.email, &h.name, &h.groups, &h.roles, &h.permissions, &h.auth_strength].map(parse);
+        Ok(Self {
+            ctx,
+            auth,
+            rules: Arc::new(rules),
+            policy: Arc::new(ArcSwapOption::new(policy)),
+            names: Arc::new(names),
+            identities: Arc::new(Mutex::new(HashMap::new())),
+        })
+    }
+
+    /// Whether decisions may need the request's headers (only policies read them).
+    pub fn reads_request_headers(&self) -> bool {
+        self.policy.load().is_some()
+    }
+
+    /// The subject and identity headers of `who`, from the identity cache when the snapshot
+    /// has not moved since they were computed.
+    fn identity(&self, who: &Authenticated, tenant: &str, namespace: Option<&str>) -> Identity {
+        let revision = who.principal.index.revision;
+        let key = IdentityKey {
+            account: who.principal.account.id,
+            method: Self::strength_and_kind(who.principal.method).1,
+            namespace: namespace.map(str::to_owned),
+            contact: (who.contact.email.clone(), who.contact.display_name.clone()),
+        };
+        let lock = || self.identities.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(hit) = lock().get(&key).filter(|i| i.revision == revision) {
+            return hit.clone();
+        }
+        let subject = Arc::new(Self::subject_info(who, tenant, namespace));
+        let identity = Identity { revision, headers: Arc::new(self.identity_headers(&subject)), subject };
+        let mut identities = lock();
+        if identities.len() >= IDENTITIES {
+            identities.clear();
+        }
+        identities.insert(key, identity.clone());
+        identity
     }
 
     fn config(&self) -> &ForwardAuthConfig {
@@ -90,7 +160,8 @@ impl ForwardAuth {
                 None => Ok(Self::denied(who.as_ref())),
             };
         };
-        let subject = who.as_ref().map(|w| Self::subject_info(w, &tenant, rule.namespace.as_deref()));
+        let identity = who.as_ref().map(|w| self.identity(w, &tenant, rule.namespace.as_deref()));
+        let subject = identity.as_ref().map(|i| i.subject.as_ref());
         let holds = |permission: &str, rule_tenant: Option<&str>, namespace: Option<&str>| {
             let Some(w) = &who else { return false };
             let namespace = namespace.and_then(|n| Namespace::parse(n).ok());
@@ -103,8 +174,8 @@ impl ForwardAuth {
                 p.token_roles.as_deref(),
             )
         };
-        match rule.judge(subject.as_ref(), holds) {
-            Verdict::Allow => Ok(Outcome::Allow { headers: self.identity_headers(subject.as_ref()) }),
+        match rule.judge(subject, holds) {
+            Verdict::Allow => Ok(Outcome::Allow { headers: identity.map(|i| i.headers).unwrap_or_default() }),
             Verdict::Unauthenticated => Ok(Outcome::Unauthenticated { body: None }),
             Verdict::Forbidden => Ok(Self::denied(who.as_ref())),
             Verdict::Policy => match self.policy.load_full() {
@@ -127,8 +198,8 @@ impl ForwardAuth {
         namespace: Option<&str>,
     ) -> Outcome {
         request.headers.retain(|name, _| name != "authorization" && name != "cookie");
-        let subject = who.map(|w| Self::subject_info(w, tenant, namespace));
-        let input = PolicyInput { request, subject };
+        let identity = who.map(|w| self.identity(w, tenant, namespace));
+        let input = PolicyInput { request, subject: identity.as_ref().map(|i| SubjectInfo::clone(&i.subject)) };
         let Decision { allow, status, headers, body } = match policy.evaluate(&input) {
             Ok(decision) => decision,
             Err(e) => {
@@ -138,13 +209,15 @@ impl ForwardAuth {
         };
         let extra: Vec<(String, String)> = headers.into_iter().collect();
         if allow {
-            let mut headers = self.identity_headers(input.subject.as_ref());
-            headers.extend(extra);
-            return Outcome::Allow { headers };
+            let mut all: Vec<(HeaderName, HeaderValue)> = identity.map(|i| i.headers.to_vec()).unwrap_or_default();
+            all.extend(
+                extra.iter().filter_map(|(n, v)| Some((HeaderName::from_bytes(n.as_bytes()).ok()?, HeaderValue::from_str(v).ok()?))),
+            );
+            return Outcome::Allow { headers: Arc::new(all) };
         }
         match status {
             Some(401) | None if input.subject.is_none() => Outcome::Unauthenticated { body },
-            status => Outcome::Deny { status: status.unwrap_or(403), headers: extra, body },
+            status => Outcome::Deny { status: refusal_status(status), headers: extra, body },
         }
     }
 
@@ -170,15 +243,19 @@ impl ForwardAuth {
         }
     }
 
+    fn strength_and_kind(method: AuthMethod) -> (&'static str, &'static str) {
+        match method {
+            AuthMethod::ApiToken => ("token", "api_token"),
+            AuthMethod::Password => ("password", "basic"),
+            AuthMethod::Session | AuthMethod::Host => ("password", "session"),
+        }
+    }
+
     fn subject_info(who: &Authenticated, tenant: &str, namespace: Option<&str>) -> SubjectInfo {
         let p = &who.principal;
         let key = (p.account.kind, p.account.id);
         let namespace = namespace.and_then(|n| Namespace::parse(n).ok());
-        let (strength, token_kind) = match p.method {
-            AuthMethod::ApiToken => ("token", "api_token"),
-            AuthMethod::Password => ("password", "basic"),
-            AuthMethod::Session | AuthMethod::Host => ("password", "session"),
-        };
+        let (strength, token_kind) = Self::strength_and_kind(p.method);
         SubjectInfo {
             id: p.account.id.to_string(),
             name: p.account.name.to_string(),
@@ -186,32 +263,32 @@ impl ForwardAuth {
             email: who.contact.email.clone(),
             display_name: who.contact.display_name.clone(),
             groups: p.index.effective_groups(key).iter().map(ToString::to_string).collect(),
-            roles: p.index.roles_of(key).iter().map(ToString::to_string).collect(),
-            permissions: p.index.permissions_of(key, tenant, namespace.as_ref()),
+            roles: p
+                .index
+                .roles_of(key)
+                .iter()
+                .filter(|r| p.token_roles.as_ref().is_none_or(|only| only.iter().any(|o| o == r.as_str())))
+                .map(ToString::to_string)
+                .collect(),
+            permissions: p.index.permissions_of(key, tenant, namespace.as_ref(), p.token_roles.as_deref()),
             auth_strength: strength.to_owned(),
             token_kind: token_kind.to_owned(),
             tenant: tenant.to_owned(),
         }
     }
 
-    fn identity_headers(&self, subject: Option<&SubjectInfo>) -> Vec<(String, String)> {
-        let Some(s) = subject else { return Vec::new() };
-        let names = &self.config().headers;
-        let join = |v: &[String]| v.join(",");
-        [
-            (&names.user, Some(s.name.clone())),
-            (&names.user_id, Some(s.id.clone())),
-            (&names.email, s.email.clone()),
-            (&names.name, s.display_name.clone()),
-            (&names.groups, Some(join(&s.groups))),
-            (&names.roles, Some(join(&s.roles))),
-            (&names.permissions, Some(join(&s.permissions))),
-            (&names.auth_strength, Some(s.auth_strength.clone())),
-        ]
-        .into_iter()
-        .filter(|(name, _)| !name.is_empty())
-        .filter_map(|(name, value)| value.map(|v| (name.clone(), v)))
-        .collect()
+    fn identity_headers(&self, s: &SubjectInfo) -> Vec<(HeaderName, HeaderValue)> {
+        let values = [
+            Some(s.name.clone()),
+            Some(s.id.clone()),
+            s.email.clone(),
+            s.display_name.clone(),
+            Some(s.groups.join(",")),
+            Some(s.roles.join(",")),
+            Some(s.permissions.join(",")),
+            Some(s.auth_strength.clone()),
+        ];
+        self.names.iter().zip(values).filter_map(|(name, value)| Some((name.clone()?, HeaderValue::from_str(&value?).ok()?))).collect()
     }
 
     /// The header names Warden sets: a client must never be able to send them to an upstream.
@@ -254,6 +331,12 @@ impl ForwardAuth {
     }
 }
 
+/// The status of a refusal: the policy's, unless it names a success or a redirect — a refusal
+/// must never let the request through.
+fn refusal_status(status: Option<u16>) -> u16 {
+    status.filter(|s| *s >= 400).unwrap_or(403)
+}
+
 /// Names, sizes and modification times of the policy files: what a change looks like.
 fn fingerprint(dir: &std::path::Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
@@ -268,4 +351,18 @@ fn fingerprint(dir: &std::path::Path) -> Vec<(PathBuf, u64, Option<SystemTime>)>
         .collect();
     files.sort();
     files
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refusal_status;
+
+    #[test]
+    fn a_refusal_never_passes() {
+        assert_eq!(refusal_status(None), 403);
+        assert_eq!(refusal_status(Some(200)), 403);
+        assert_eq!(refusal_status(Some(302)), 403);
+        assert_eq!(refusal_status(Some(451)), 451);
+        assert_eq!(refusal_status(Some(503)), 503);
+    }
 }

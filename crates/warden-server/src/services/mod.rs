@@ -51,6 +51,9 @@ pub enum ServiceError {
     DynamicRolesDisabled,
     #[error("internal error")]
     Internal(String),
+    /// A configuration the server cannot work with (found at start-up).
+    #[error("invalid configuration: {0}")]
+    Config(String),
 }
 
 impl ServiceError {
@@ -68,6 +71,7 @@ impl ServiceError {
             Self::Immutable(_) => "role.immutable",
             Self::DynamicRolesDisabled => "roles.dynamic_disabled",
             Self::Internal(_) => "internal",
+            Self::Config(_) => "config",
         }
     }
 }

@@ -215,7 +215,7 @@ pub async fn run(args: &AuthzArgs) -> anyhow::Result<()> {
 }
 
 /// Logs a break-glass account in and re-authenticates, for writes.
-async fn elevated(server: &BenchServer, account: &str) -> anyhow::Result<Client> {
+pub async fn elevated(server: &BenchServer, account: &str) -> anyhow::Result<Client> {
     let password = recovery::recover_account(&server.running.context, account).await?;
     let login = Client::new(&server.url)?.login(account, password.expose()).await?;
     let client = Client::new(&server.url)?.with_bearer(login.token.expose());

@@ -14,8 +14,8 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use warden_client::Client;
 use warden_core::api::{CreateApiToken, CreateBinding, CreateRole, CreateServiceAccount, CreateUser};
 use warden_core::credential::Secret;
-use warden_server::services::recovery;
 
+use crate::authz::elevated;
 use crate::load::{Latencies, Throughput};
 use crate::report::{Latency, Rate, Ratio, Report};
 use crate::server::{Backend, BenchServer};
@@ -104,14 +104,7 @@ pub async fn run(args: &ForwardArgs) -> anyhow::Result<()> {
         ];
     })
     .await?;
-    let elevated = async |account: &str| -> anyhow::Result<Client> {
-        let password = recovery::recover_account(&server.running.context, account).await?;
-        let login = Client::new(&server.url)?.login(account, password.expose()).await?;
-        let client = Client::new(&server.url)?.with_bearer(login.token.expose());
-        client.reauth(password.expose()).await?;
-        Ok(client)
-    };
-    let (admin, idm) = (elevated("admin").await?, elevated("idm_admin").await?);
+    let (admin, idm) = (elevated(&server, "admin").await?, elevated(&server, "idm_admin").await?);
     idm.create_user(&CreateUser { name: "alice".into(), password: Some(Secret::new("correct horse battery")), ..CreateUser::default() })
         .await?;
     idm.create_service_account(&CreateServiceAccount { name: "deployer".into(), ..CreateServiceAccount::default() }).await?;

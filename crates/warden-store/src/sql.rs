@@ -287,11 +287,18 @@ macro_rules! impl_store {
             Page { items, next_cursor }
         }
 
-        /// `(lower, upper, after, limit+1)` bounds of a name-ordered list query.
-        fn name_bounds(query: &ListQuery) -> (String, String, String, i64) {
+        /// `(lower, upper, limit+1)` of a name-ordered list query: one range, so that the index
+        /// scan starts at the cursor instead of filtering every name before it. "After the
+        /// cursor" is `>= cursor + U+0001`: every valid name sorts above U+0001 (and, unlike
+        /// NUL, PostgreSQL text may hold it).
+        fn name_bounds(query: &ListQuery) -> (String, String, i64) {
             let prefix = query.prefix.clone().unwrap_or_default();
             let upper = prefix_end(&prefix);
-            (prefix, upper, query.after.clone().unwrap_or_default(), i64::from(query.page_size()) + 1)
+            let lower = match query.after.as_deref() {
+                Some(after) if !after.is_empty() => std::cmp::max(format!("{after}\u{1}"), prefix),
+                _ => prefix,
+            };
+            (lower, upper, i64::from(query.page_size()) + 1)
         }
 
         fn key_clause(key: &NameOrId, column_prefix: &str) -> (String, KeyBind) {
@@ -475,11 +482,11 @@ macro_rules! impl_store {
             }
 
             async fn list_users(&self, query: &ListQuery) -> Result<Page<User>> {
-                let (lower, upper, after, limit) = name_bounds(query);
+                let (lower, upper, limit) = name_bounds(query);
                 let sql = format!(
-                    "SELECT {USER_COLUMNS} FROM accounts a WHERE a.kind = 'user' AND a.name >= $1 AND a.name < $2 AND a.name > $3 ORDER BY a.name LIMIT $4"
+                    "SELECT {USER_COLUMNS} FROM accounts a WHERE a.kind = 'user' AND a.name >= $1 AND a.name < $2 ORDER BY a.name LIMIT $3"
                 );
-                let rows = sqlx::query(AssertSqlSafe(sql)).bind(lower).bind(upper).bind(after).bind(limit).fetch_all(self.reader()).await?;
+                let rows = sqlx::query(AssertSqlSafe(sql)).bind(lower).bind(upper).bind(limit).fetch_all(self.reader()).await?;
                 let items = rows.iter().map(user_from_row).collect::<Result<Vec<_>>>()?;
                 Ok(page_by_name(items, query.page_size(), |u| u.name.to_string()))
             }
@@ -531,11 +538,11 @@ macro_rules! impl_store {
             }
 
             async fn list_service_accounts(&self, query: &ListQuery) -> Result<Page<ServiceAccount>> {
-                let (lower, upper, after, limit) = name_bounds(query);
+                let (lower, upper, limit) = name_bounds(query);
                 let sql = format!(
-                    "SELECT {SA_COLUMNS} FROM {SA_FROM} WHERE a.kind = 'service_account' AND a.name >= $1 AND a.name < $2 AND a.name > $3 ORDER BY a.name LIMIT $4"
+                    "SELECT {SA_COLUMNS} FROM {SA_FROM} WHERE a.kind = 'service_account' AND a.name >= $1 AND a.name < $2 ORDER BY a.name LIMIT $3"
                 );
-                let rows = sqlx::query(AssertSqlSafe(sql)).bind(lower).bind(upper).bind(after).bind(limit).fetch_all(self.reader()).await?;
+                let rows = sqlx::query(AssertSqlSafe(sql)).bind(lower).bind(upper).bind(limit).fetch_all(self.reader()).await?;
                 let items = rows.iter().map(service_account_from_row).collect::<Result<Vec<_>>>()?;
                 Ok(page_by_name(items, query.page_size(), |s| s.name.to_string()))
             }
@@ -597,11 +604,11 @@ macro_rules! impl_store {
             }
 
             async fn list_groups(&self, query: &ListQuery) -> Result<Page<Group>> {
-                let (lower, upper, after, limit) = name_bounds(query);
+                let (lower, upper, limit) = name_bounds(query);
                 let sql = format!(
-                    "SELECT {GROUP_COLUMNS} FROM groups g WHERE g.name >= $1 AND g.name < $2 AND g.name > $3 ORDER BY g.name LIMIT $4"
+                    "SELECT {GROUP_COLUMNS} FROM groups g WHERE g.name >= $1 AND g.name < $2 ORDER BY g.name LIMIT $3"
                 );
-                let rows = sqlx::query(AssertSqlSafe(sql)).bind(lower).bind(upper).bind(after).bind(limit).fetch_all(self.reader()).await?;
+                let rows = sqlx::query(AssertSqlSafe(sql)).bind(lower).bind(upper).bind(limit).fetch_all(self.reader()).await?;
                 let items = rows.iter().map(group_from_row).collect::<Result<Vec<_>>>()?;
                 Ok(page_by_name(items, query.page_size(), |g| g.name.to_string()))
             }

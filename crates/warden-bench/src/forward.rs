@@ -92,16 +92,13 @@ pub async fn run(args: &ForwardArgs) -> anyhow::Result<()> {
     let policy_dir = tempfile::tempdir()?;
     std::fs::write(policy_dir.path().join("bench.rego"), POLICY)?;
     let dir = policy_dir.path().to_owned();
+    let rules: Vec<warden_policy::Rule> = serde_json::from_value(serde_json::json!([
+        {"path": "/simple/**", "action": "permission", "permission": "deploy:run", "namespace": "prod"},
+        {"path": "/rego/**", "action": "policy", "namespace": "prod"},
+    ]))?;
     let server = BenchServer::start_configured(Backend::Sqlite, "", move |config| {
         config.forward_auth.policy_dir = Some(dir);
-        config.forward_auth.rules = vec![
-            serde_json::from_value(
-                serde_json::json!({"path": "/simple/**", "action": "permission", "permission": "deploy:run", "namespace": "prod"}),
-            )
-            .unwrap_or_else(|_| unreachable!()),
-            serde_json::from_value(serde_json::json!({"path": "/rego/**", "action": "policy", "namespace": "prod"}))
-                .unwrap_or_else(|_| unreachable!()),
-        ];
+        config.forward_auth.rules = rules;
     })
     .await?;
     let (admin, idm) = (elevated(&server, "admin").await?, elevated(&server, "idm_admin").await?);

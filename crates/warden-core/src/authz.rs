@@ -413,11 +413,6 @@ impl AuthzIndex {
         account.into_iter().chain(group).collect()
     }
 
-    /// Number of accounts the index knows.
-    pub fn account_count(&self) -> usize {
-        self.accounts.iter().map(|s| s.len()).sum()
-    }
-
     fn tree_for(&self, permission: &str) -> &PermissionTree {
         if is_warden(permission) { &self.warden_tree } else { &self.app_tree }
     }

@@ -120,12 +120,4 @@ impl CredentialCache {
         }
         self.lock().retain(|_, c| !credentials.contains(&c.credential.id()) && !accounts.contains(&c.owner.id));
     }
-
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }

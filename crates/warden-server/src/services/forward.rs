@@ -21,7 +21,7 @@ use warden_core::credential::Secret;
 use warden_core::model::SubjectKind;
 use warden_core::namespace::Namespace;
 use warden_policy::rego::Policy;
-use warden_policy::{Decision, PolicyInput, RequestInfo, Rule, RuleSet, SubjectInfo, Verdict};
+use warden_policy::{Decision, PolicyInput, RequestInfo, RuleSet, SubjectInfo, Verdict};
 
 use super::auth::Auth;
 use super::credentials::Contact;
@@ -291,16 +291,6 @@ impl ForwardAuth {
         self.names.iter().zip(values).filter_map(|(name, value)| Some((name.clone()?, HeaderValue::from_str(&value?).ok()?))).collect()
     }
 
-    /// The header names Warden sets: a client must never be able to send them to an upstream.
-    pub fn identity_header_names(&self) -> Vec<String> {
-        let h = &self.config().headers;
-        [&h.user, &h.user_id, &h.email, &h.name, &h.groups, &h.roles, &h.permissions, &h.auth_strength]
-            .into_iter()
-            .filter(|n| !n.is_empty())
-            .cloned()
-            .collect()
-    }
-
     /// Keeps the policy current: reloads when a file in the directory changes, keeps the old
     /// one (and logs why) when the new one does not compile.
     pub async fn watch_policy(self, every: Duration) {
@@ -323,11 +313,6 @@ impl ForwardAuth {
                 }
             }
         }
-    }
-
-    /// The rule that matches, for logs and tests.
-    pub fn rule_for(&self, request: &RequestInfo) -> Option<Rule> {
-        self.rules.matching(request).map(|(_, r)| r.clone())
     }
 }
 

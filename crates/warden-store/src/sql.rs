@@ -20,11 +20,13 @@ pub(crate) const SA_FROM: &str =
 
 pub(crate) const GROUP_COLUMNS: &str = "g.id, g.name, g.description, g.created_at, g.updated_at, (SELECT COUNT(*) FROM group_members gm WHERE gm.group_id = g.id) AS member_count";
 
-/// Groups reachable from `$1` through group-in-group edges, `$1` included.
+/// Groups reachable from `$1` through group-in-group edges, `$1` included. `sub CROSS JOIN
+/// group_members` keeps SQLite from planning the walk backwards (scanning every membership
+/// instead of following the few subgroups); PostgreSQL reads it as an ordinary join.
 pub(crate) const SUBGROUPS_OF_1: &str = "WITH RECURSIVE sub(gid) AS ( \
        SELECT $1 \
        UNION \
-       SELECT gm.member_group_id FROM group_members gm JOIN sub ON gm.group_id = sub.gid WHERE gm.member_group_id IS NOT NULL)";
+       SELECT gm.member_group_id FROM sub CROSS JOIN group_members gm WHERE gm.group_id = sub.gid AND gm.member_group_id IS NOT NULL)";
 
 /// Upper bound of names that start with a prefix (names are ASCII below 0x7f).
 pub(crate) fn prefix_end(prefix: &str) -> String {
@@ -708,9 +710,9 @@ macro_rules! impl_store {
                 let source = if effective {
                     format!(
                         "{SUBGROUPS_OF_1}, m AS ( \
-                           SELECT a.kind AS kind, a.id AS id, a.name AS name FROM group_members gm JOIN sub ON gm.group_id = sub.gid JOIN accounts a ON a.id = gm.member_account_id \
+                           SELECT a.kind AS kind, a.id AS id, a.name AS name FROM sub CROSS JOIN group_members gm JOIN accounts a ON a.id = gm.member_account_id WHERE gm.group_id = sub.gid \
                            UNION \
-                           SELECT 'group', g.id, g.name FROM group_members gm JOIN sub ON gm.group_id = sub.gid JOIN groups g ON g.id = gm.member_group_id)"
+                           SELECT 'group', g.id, g.name FROM sub CROSS JOIN group_members gm JOIN groups g ON g.id = gm.member_group_id WHERE gm.group_id = sub.gid)"
                     )
                 } else {
                     "WITH m AS ( \

@@ -286,7 +286,7 @@ async fn http(args: &AuthzArgs) -> anyhow::Result<(Report, Ratio)> {
     let report = Report {
         scenario: "authz-http",
         backend: Backend::Sqlite,
-        cores: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+        cores: crate::report::cores(),
         clients: args.clients,
         directory_size: 4,
         rates: vec![Rate::new("GET /healthz (bare 200 OK)", bare, None), Rate::new("POST /api/v1/check (API token)", checks, None)],

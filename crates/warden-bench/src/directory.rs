@@ -178,7 +178,7 @@ async fn scenario(server: &BenchServer, args: &DirectoryArgs) -> anyhow::Result<
     Ok(Report {
         scenario: "directory",
         backend: args.backend,
-        cores: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+        cores: crate::report::cores(),
         clients: args.clients,
         directory_size,
         rates,

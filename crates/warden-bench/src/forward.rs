@@ -175,7 +175,7 @@ pub async fn run(args: &ForwardArgs) -> anyhow::Result<()> {
     let report = Report {
         scenario: "forward",
         backend: Backend::Sqlite,
-        cores: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+        cores: crate::report::cores(),
         clients: args.clients,
         directory_size: 4,
         rates,

@@ -65,6 +65,11 @@ pub struct Ratio {
     pub value: f64,
 }
 
+/// Cores this machine offers (every report says, since the figures depend on it).
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}
+
 impl Report {
     pub fn to_table(&self) -> String {
         let mut out = String::new();

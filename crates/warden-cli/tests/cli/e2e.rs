@@ -468,4 +468,18 @@ fn two_nodes_agree_within_a_second() {
     let lag = removed_at.elapsed();
     eprintln!("revocation seen by node B after {} ms (including one CLI round trip)", lag.as_millis());
     assert!(lag < Duration::from_secs(1));
+
+    // A session that node B has cached is refused by B within a second of a password reset
+    // through node A (the reset ends the user's sessions; B's credential cache hears of it).
+    ok_as(&a, &idm, &["user", "create", "carol", "--password", "correct horse battery"]);
+    let login = b.warden_in("carol", &["login", "--user", "carol", "--password-stdin"], Some("correct horse battery\n"));
+    assert!(login.status.success(), "{}", String::from_utf8_lossy(&login.stderr));
+    assert!(b.warden_in("carol", &["whoami"], None).status.success(), "node B knows the session");
+    let reset = a.warden(&["--user", &idm, "user", "set-password", "carol", "--password-stdin"], Some("another long password\n"));
+    assert!(reset.status.success(), "{}", String::from_utf8_lossy(&reset.stderr));
+    let reset_at = Instant::now();
+    while b.warden_in("carol", &["whoami"], None).status.success() {
+        assert!(reset_at.elapsed() < Duration::from_secs(1), "node B still accepted the ended session after a second");
+    }
+    eprintln!("session revocation seen by node B after {} ms", reset_at.elapsed().as_millis());
 }

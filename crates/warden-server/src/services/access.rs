@@ -78,11 +78,6 @@ impl Access {
         Change::new(self.ctx.now(), Some(&actor.account), action, target)
     }
 
-    async fn refreshed<T>(&self, value: T) -> Result<T> {
-        self.ctx.authz.refresh().await?;
-        Ok(value)
-    }
-
     async fn existing_tenant(&self, name: &Name) -> Result<()> {
         match self.ctx.store.tenant(name).await? {
             Some(_) => Ok(()),
@@ -117,7 +112,7 @@ impl Access {
         }
         let change = self.change(actor, "tenant.delete", None).with_details(json!({ "tenant": name }));
         self.ctx.store.delete_tenant(&change, &name).await?;
-        self.refreshed(()).await
+        self.ctx.refreshed(()).await
     }
 
     // --- roles ------------------------------------------------------------------------------
@@ -164,7 +159,7 @@ impl Access {
             .change(actor, "role.create", None)
             .with_details(json!({ "role": role.id, "tenant": role.tenant, "permissions": role.permissions }));
         let created = self.ctx.store.create_role(&change, &role).await?;
-        self.refreshed(created).await
+        self.ctx.refreshed(created).await
     }
 
     pub fn role(&self, actor: &Principal, id: &str) -> Result<Role> {
@@ -220,7 +215,7 @@ impl Access {
         }
         let change = self.change(actor, "role.update", None).with_details(json!({ "role": role.id, "permissions": role.permissions }));
         let updated = self.ctx.store.update_role(&change, &role).await?;
-        self.refreshed(updated).await
+        self.ctx.refreshed(updated).await
     }
 
     pub async fn delete_role(&self, actor: &Principal, id: &str) -> Result<()> {
@@ -230,7 +225,7 @@ impl Access {
         }
         let change = self.change(actor, "role.delete", None).with_details(json!({ "role": role.id }));
         self.ctx.store.delete_role(&change, &role.id).await?;
-        self.refreshed(()).await
+        self.ctx.refreshed(()).await
     }
 
     pub fn role_permissions(&self, actor: &Principal, id: &str) -> Result<RolePermissions> {
@@ -266,7 +261,7 @@ impl Access {
             json!({ "binding": binding.id, "role": binding.role, "tenant": binding.tenant, "namespaces": binding.namespaces }),
         );
         let created = self.ctx.store.create_binding(&change, &binding).await?;
-        self.refreshed(created).await
+        self.ctx.refreshed(created).await
     }
 
     pub async fn bindings(&self, actor: &Principal, query: &BindingQuery) -> Result<Vec<Binding>> {
@@ -297,7 +292,7 @@ impl Access {
             .change(actor, "binding.delete", Some(&binding.subject))
             .with_details(json!({ "binding": binding.id, "role": binding.role, "tenant": binding.tenant }));
         self.ctx.store.delete_binding(&change, id).await?;
-        self.refreshed(()).await
+        self.ctx.refreshed(()).await
     }
 
     // --- decisions --------------------------------------------------------------------------

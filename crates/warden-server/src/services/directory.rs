@@ -92,12 +92,6 @@ impl Directory {
         Ok(actor.require(Permission::GroupsWrite)?)
     }
 
-    /// Brings this node's authorization snapshot up to date after a change that affects it.
-    async fn refreshed<T>(&self, value: T) -> Result<T> {
-        self.ctx.authz.refresh().await?;
-        Ok(value)
-    }
-
     // --- users ------------------------------------------------------------------------------
 
     pub async fn create_user(&self, actor: &Principal, req: CreateUser) -> Result<User> {
@@ -209,7 +203,7 @@ impl Directory {
         // Field names only: the audit log must not become a second copy of personal data.
         let change = self.change(actor, "user.update", &user.subject()).with_details(json!({ "fields": changed }));
         let updated = self.ctx.store.update_user(&change, &user).await?;
-        self.refreshed(updated).await
+        self.ctx.refreshed(updated).await
     }
 
     pub async fn set_disabled(&self, actor: &Principal, key: &NameOrId, disabled: bool) -> Result<User> {
@@ -226,7 +220,7 @@ impl Directory {
         user.updated_at = self.ctx.now();
         let action = if disabled { "user.disable" } else { "user.enable" };
         let updated = self.ctx.store.update_user(&self.change(actor, action, &user.subject()), &user).await?;
-        self.refreshed(updated).await
+        self.ctx.refreshed(updated).await
     }
 
     /// Renames a user; the id never changes. Administrators always may; a user renaming
@@ -257,7 +251,7 @@ impl Directory {
             self.change(actor, "user.rename", &user.subject()).with_details(json!({ "from": user.name.as_str(), "to": name.as_str() }));
         self.ctx.store.rename_account(&change, user.id, &name).await?;
         let renamed = self.find_user(&NameOrId::Id(user.id)).await?;
-        self.refreshed(renamed).await
+        self.ctx.refreshed(renamed).await
     }
 
     /// Sets a user's password (a credential reset); every session of the user ends.
@@ -270,7 +264,7 @@ impl Directory {
         let hash = self.ctx.hasher.hash(password).await?;
         let change = self.change(actor, "credential.password.set", &user.subject());
         self.ctx.store.set_password_hash(&change, user.id, &hash, true).await?;
-        self.refreshed(()).await
+        self.ctx.refreshed(()).await
     }
 
     pub async fn delete_user(&self, actor: &Principal, key: &NameOrId) -> Result<()> {
@@ -279,7 +273,7 @@ impl Directory {
         protect(&user.subject(), "deleted")?;
         Self::guard_privileged(actor, &user.subject())?;
         self.ctx.store.delete_account(&self.change(actor, "user.delete", &user.subject()), user.id).await?;
-        self.refreshed(()).await
+        self.ctx.refreshed(()).await
     }
 
     // --- service accounts -------------------------------------------------------------------
@@ -309,7 +303,7 @@ impl Directory {
         };
         let change = self.change(actor, "service_account.create", &account.subject());
         let created = self.ctx.store.create_service_account(&change, &account).await?;
-        self.refreshed(created).await
+        self.ctx.refreshed(created).await
     }
 
     pub async fn service_account(&self, actor: &Principal, key: &NameOrId) -> Result<ServiceAccount> {
@@ -332,7 +326,7 @@ impl Directory {
         Self::guard_privileged(actor, &account.subject())?;
         let change = self.change(actor, "service_account.delete", &account.subject());
         self.ctx.store.delete_account(&change, account.id).await?;
-        self.refreshed(()).await
+        self.ctx.refreshed(()).await
     }
 
     // --- groups -----------------------------------------------------------------------------
@@ -350,7 +344,7 @@ impl Directory {
         };
         let change = self.change(actor, "group.create", &group.subject());
         let created = self.ctx.store.create_group(&change, &group).await?;
-        self.refreshed(created).await
+        self.ctx.refreshed(created).await
     }
 
     pub async fn group(&self, actor: &Principal, key: &NameOrId) -> Result<Group> {
@@ -374,7 +368,7 @@ impl Directory {
         protect_group(&group.subject(), "deleted")?;
         Self::guard_group_membership(actor, &group.subject(), false)?;
         let removed = self.ctx.store.delete_group(&self.change(actor, "group.delete", &group.subject()), group.id).await?;
-        self.refreshed(removed).await
+        self.ctx.refreshed(removed).await
     }
 
     /// Adds every listed member, or none: an unknown or ambiguous member, or a cycle, fails
@@ -398,7 +392,7 @@ impl Directory {
             .map(|m| self.change(actor, "group.member.add", &group).with_details(json!({ "member": m.to_string(), "member_id": m.id })))
             .collect();
         let added = self.ctx.store.add_members(&changes, &group, &members).await?;
-        self.refreshed(added).await
+        self.ctx.refreshed(added).await
     }
 
     pub async fn remove_member(&self, actor: &Principal, key: &NameOrId, member: &str) -> Result<()> {
@@ -409,7 +403,7 @@ impl Directory {
         let change =
             self.change(actor, "group.member.remove", &group).with_details(json!({ "member": member.to_string(), "member_id": member.id }));
         if self.ctx.store.remove_member(&change, group.id, &member).await? {
-            self.refreshed(()).await
+            self.ctx.refreshed(()).await
         } else {
             Err(ServiceError::NotFound(format!("{member} as a member of group {}", group.name)))
         }

@@ -102,6 +102,14 @@ impl Context {
         let t = self.clock.now();
         t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000).unwrap_or(t)
     }
+
+    /// Brings this node's authorization snapshot (and credential cache) up to date after a
+    /// change that affects them, then hands back the change's result: the author's next
+    /// request sees its own change.
+    pub async fn refreshed<T>(&self, value: T) -> Result<T> {
+        self.authz.refresh().await?;
+        Ok(value)
+    }
 }
 
 /// Whether the principal is acting on itself (used for the self-service exceptions).

@@ -74,6 +74,16 @@ impl TestServer {
     }
 }
 
+/// A role with a given id, name and permissions in the default tenant.
+pub fn role(id: &str, name: &str, permissions: &[&str]) -> CreateRole {
+    CreateRole {
+        id: Some(id.into()),
+        name: name.into(),
+        permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
+        ..CreateRole::default()
+    }
+}
+
 pub fn user(name: &str) -> CreateUser {
     CreateUser { name: name.into(), password: Some(warden_core::credential::Secret::new("correct horse battery")), ..CreateUser::default() }
 }
@@ -587,7 +597,7 @@ async fn tree_server() -> TestServer {
 async fn roles_resolve_through_the_permission_tree() {
     let server = tree_server().await;
     let admin = server.sysadmin().await;
-    let role = admin
+    let writer = admin
         .create_role(&CreateRole {
             name: "Calendar Writer".into(),
             permissions: vec!["calendar:events:write".into()],
@@ -595,21 +605,13 @@ async fn roles_resolve_through_the_permission_tree() {
         })
         .await
         .unwrap();
-    assert_eq!(role.id.as_str(), "calendar-writer", "id generated from the name");
+    assert_eq!(writer.id.as_str(), "calendar-writer", "id generated from the name");
     let resolved = admin.role_permissions("calendar-writer").await.unwrap();
     assert_eq!(
         resolved.permissions,
         ["calendar:events:write:create", "calendar:events:write:delete", "calendar:events:write:move", "calendar:events:write:update"]
     );
-    admin
-        .create_role(&CreateRole {
-            id: Some("everything".into()),
-            name: "All".into(),
-            permissions: vec!["calendar".into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    admin.create_role(&role("everything", "All", &["calendar"])).await.unwrap();
     let all = admin.role_permissions("everything").await.unwrap().permissions;
     assert_eq!(all.len(), 5);
     assert!(all.contains(&"calendar:events:read".to_owned()));
@@ -650,15 +652,7 @@ async fn check_explains_and_respects_namespaces_tenants_and_deletions() {
     }
     idm.add_members("ops", &["group:oncall".into()]).await.unwrap();
     idm.add_members("oncall", &["user:alice".into()]).await.unwrap();
-    admin
-        .create_role(&CreateRole {
-            id: Some("operator".into()),
-            name: "Operator".into(),
-            permissions: vec!["calendar:events:write".into(), "deploy:run".into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    admin.create_role(&role("operator", "Operator", &["calendar:events:write", "deploy:run"])).await.unwrap();
     let binding = admin
         .create_binding(&CreateBinding {
             role: "operator".into(),
@@ -830,24 +824,8 @@ async fn api_tokens_are_read_only_unless_asked_and_limited_to_their_roles() {
     let idm = server.idm().await;
     idm.create_service_account(&CreateServiceAccount { name: "app".into(), ..Default::default() }).await.unwrap();
     idm.create_user(&user("alice")).await.unwrap();
-    admin
-        .create_role(&CreateRole {
-            id: Some("checker".into()),
-            name: "Checker".into(),
-            permissions: vec!["warden:check".into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    admin
-        .create_role(&CreateRole {
-            id: Some("grouper".into()),
-            name: "Grouper".into(),
-            permissions: vec!["warden:groups".into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    admin.create_role(&role("checker", "Checker", &["warden:check"])).await.unwrap();
+    admin.create_role(&role("grouper", "Grouper", &["warden:groups"])).await.unwrap();
     for role in ["checker", "grouper"] {
         admin.create_binding(&CreateBinding { role: role.into(), subject: "sa:app".into(), ..Default::default() }).await.unwrap();
     }
@@ -898,15 +876,7 @@ async fn power_over_warden_is_only_a_superusers_to_give() {
     }
     assert_eq!(code(&admin.add_members("idm_superusers", &["user:admin".into()]).await.unwrap_err()), "account.high_privilege");
     // warden:check may be handed to applications by admin.
-    admin
-        .create_role(&CreateRole {
-            id: Some("checker".into()),
-            name: "Checker".into(),
-            permissions: vec!["warden:check".into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    admin.create_role(&role("checker", "Checker", &["warden:check"])).await.unwrap();
     admin.create_binding(&CreateBinding { role: "checker".into(), subject: "user:alice".into(), ..Default::default() }).await.unwrap();
     // The host made a superuser, who may do all of it.
     assert!(root.whoami().await.unwrap().permissions.contains(&"warden:superuser".to_owned()));

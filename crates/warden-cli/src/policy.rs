@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use serde_json::Value;
-use warden_policy::rego::{DEFAULT_QUERY, Explanation, Policy};
+use warden_policy::rego::{DEFAULT_QUERY, Explanation, Policy, Runtime};
 use warden_policy::{Decision, PolicyError, PolicyInput, RequestInfo};
 
 use crate::CliError;
@@ -63,6 +63,9 @@ impl PolicyArgs {
     /// Compiles the policy and reads the input; either failing is an error (exit 1).
     fn load(&self) -> Result<(Policy, PolicyInput), CliError> {
         let policy = Policy::load(&self.policy, &self.query).map_err(load_error)?;
+        if let Runtime::Interpreter { reason } = policy.runtime() {
+            output::note(&format!("note: the server runs this policy on the slower Rego interpreter: {reason}"));
+        }
         let input = read_input(&self.input)?;
         for difference in unlike_the_server(&input.request) {
             output::note(&format!("warning: {}: {difference}", input_name(&self.input)));
@@ -182,6 +185,7 @@ fn decision_lines(decision: &Decision) -> Vec<String> {
 /// The decision, then the query's result as pretty JSON and the covered policy lines.
 fn explanation_lines(explanation: &Explanation) -> Vec<String> {
     let mut lines = decision_lines(&explanation.decision);
+    lines.push(format!("engine: {}", explanation.runtime));
     lines.push("result:".to_owned());
     let result = serde_json::to_string_pretty(&explanation.result).unwrap_or_else(|_| explanation.result.to_string());
     lines.extend(result.lines().map(|line| format!("  {line}")));
@@ -292,11 +296,13 @@ mod tests {
             decision: Decision { allow: true, ..Decision::default() },
             result: json!({"allow": true}),
             covered: vec!["p/policy.rego:5: allow if input.request.path == \"/public\"".to_owned()],
+            runtime: Runtime::Vm,
         };
         assert_eq!(
             explanation_lines(&explanation),
             [
                 "allow",
+                "engine: vm",
                 "result:",
                 "  {",
                 "    \"allow\": true",
@@ -305,7 +311,21 @@ mod tests {
                 "  p/policy.rego:5: allow if input.request.path == \"/public\""
             ]
         );
-        let nothing = Explanation { decision: Decision::default(), result: Value::Null, covered: vec![] };
-        assert_eq!(explanation_lines(&nothing), ["deny", "result:", "  null", "covered: none"]);
+        let nothing = Explanation {
+            decision: Decision::default(),
+            result: Value::Null,
+            covered: vec![],
+            runtime: Runtime::Interpreter { reason: "t.rego:3:9: partial object rules with constant keys are not yet supported".into() },
+        };
+        assert_eq!(
+            explanation_lines(&nothing),
+            [
+                "deny",
+                "engine: interpreter (t.rego:3:9: partial object rules with constant keys are not yet supported)",
+                "result:",
+                "  null",
+                "covered: none"
+            ]
+        );
     }
 }

@@ -12,9 +12,11 @@ pub mod glob;
 pub mod input;
 pub mod rego;
 pub mod rules;
+pub mod value;
 
 pub use input::{Decision, PolicyInput, RequestInfo, SubjectInfo};
 pub use rules::{Action, Rule, RuleSet, Verdict};
+pub use value::SubjectValue;
 
 /// Errors of this layer; each has a stable code.
 #[derive(Debug, thiserror::Error)]

@@ -1,50 +1,125 @@
 //! Rego policies (through the regorus engine): every `*.rego` file of a directory, compiled
-//! once; each evaluation works on a clone of the compiled engine.
+//! once.
 //!
 //! The query (default `data.warden.forward_auth`) must produce either a boolean (allow or not)
 //! or an object `{allow, status, headers, body}`; anything else, or nothing, is a deny.
+//!
+//! Two regorus engines can run a policy. Its virtual machine (RVM) runs the policy compiled to
+//! bytecode, several times faster than the tree-walking interpreter, and decides whenever it
+//! can: it does not compile every Rego form yet (`with`, partial objects with constant keys
+//! such as `headers["X-A"] := …`). The interpreter is the reference: it runs the policies the
+//! VM cannot compile, and it makes the explanations (line coverage). A policy runs on the VM
+//! only if both engines agree on the trial inputs at load time; [`Policy::runtime`] says which
+//! one decides and why.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use regorus::{Engine, Value};
+use regorus::languages::rego::compiler::Compiler;
+use regorus::rvm::program::Program;
+use regorus::rvm::vm::RegoVM;
+use regorus::{Engine, Rc, Value};
+use serde::Serialize;
 
 use crate::PolicyError;
-use crate::input::{Decision, PolicyInput};
+use crate::input::{Decision, PolicyInput, RequestInfo, SubjectInfo};
+use crate::value::{SubjectValue, input_value};
 
 pub const DEFAULT_QUERY: &str = "data.warden.forward_auth";
+
+/// The fields of a decision document, as rules of the query's package.
+const FIELDS: [&str; 4] = ["allow", "status", "headers", "body"];
+
+/// Instructions one VM evaluation may run: far above any forward-auth policy (the example
+/// policy runs a few hundred), low enough that a runaway loop ends in milliseconds, as a deny.
+const VM_INSTRUCTION_LIMIT: usize = 1_000_000;
+
+/// Engines and VMs kept for reuse at most (about one per concurrent request).
+const SPARE: usize = 16;
+
+/// Which regorus engine decides.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "engine", rename_all = "snake_case")]
+pub enum Runtime {
+    /// The compiled policy on the virtual machine.
+    Vm,
+    /// The interpreter, because the VM could not take this policy.
+    Interpreter { reason: String },
+}
+
+impl std::fmt::Display for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Vm => f.write_str("vm"),
+            Self::Interpreter { reason } => write!(f, "interpreter ({reason})"),
+        }
+    }
+}
+
+/// What the query names: one rule whose value is the decision, or a package whose `allow`,
+/// `status`, `headers` and `body` rules are the decision's fields.
+#[derive(Debug, Clone)]
+enum Shape {
+    Rule(String),
+    Document(Vec<(&'static str, String)>),
+}
+
+/// A policy compiled for the VM, with its entry points.
+struct VmProgram {
+    program: Arc<Program>,
+    shape: Shape,
+    spare: Spare<RegoVM>,
+}
+
+/// Evaluators ready for another evaluation: making one (cloning the compiled engine, loading a
+/// program) costs more than an evaluation, so each is reused.
+struct Spare<T>(Mutex<Vec<T>>);
+
+impl<T> Spare<T> {
+    fn new() -> Self {
+        Self(Mutex::new(Vec::new()))
+    }
+
+    fn take(&self) -> Option<T> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).pop()
+    }
+
+    fn put(&self, item: T) {
+        let mut spare = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if spare.len() < SPARE {
+            spare.push(item);
+        }
+    }
+}
 
 pub struct Policy {
     engine: Engine,
     query: String,
     files: Vec<PathBuf>,
-    /// Engines ready for another evaluation: cloning the compiled engine costs more than
-    /// evaluating, so each is reused (a new input replaces the old one).
-    spare: std::sync::Mutex<Vec<Engine>>,
+    vm: Option<VmProgram>,
+    runtime: Runtime,
+    spare: Spare<Engine>,
 }
-
-impl Clone for Policy {
-    fn clone(&self) -> Self {
-        Self { engine: self.engine.clone(), query: self.query.clone(), files: self.files.clone(), spare: std::sync::Mutex::new(Vec::new()) }
-    }
-}
-
-/// Engines kept for reuse at most (about one per concurrent request).
-const SPARE_ENGINES: usize = 16;
 
 impl std::fmt::Debug for Policy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Policy").field("query", &self.query).field("files", &self.files).finish_non_exhaustive()
+        f.debug_struct("Policy")
+            .field("query", &self.query)
+            .field("files", &self.files)
+            .field("runtime", &self.runtime)
+            .finish_non_exhaustive()
     }
 }
 
 /// One evaluation with what decided it: the result document and the policy lines that ran.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Explanation {
     pub decision: Decision,
     pub result: serde_json::Value,
     /// `file:line: source` of every policy line the evaluation covered.
     pub covered: Vec<String>,
+    /// The engine that decides this policy in the server.
+    pub runtime: Runtime,
 }
 
 impl Policy {
@@ -65,13 +140,34 @@ impl Policy {
             let source = std::fs::read_to_string(file).map_err(|e| PolicyError::Load(format!("{}: {e}", file.display())))?;
             engine.add_policy(file.display().to_string(), source).map_err(|e| PolicyError::Load(e.to_string()))?;
         }
-        let policy = Self { engine, query: query.to_owned(), files, spare: std::sync::Mutex::new(Vec::new()) };
-        // A trial run on an empty request catches a query that names nothing or fails (an
-        // unsafe variable, an unknown function, conflicting rules): those are load errors too.
-        policy.evaluate(&PolicyInput::default()).map_err(|e| match e {
-            PolicyError::Eval(message) => PolicyError::Load(message),
-            other => other,
-        })?;
+        let mut policy = Self {
+            engine,
+            query: query.to_owned(),
+            files,
+            vm: None,
+            runtime: Runtime::Interpreter { reason: "not compiled yet".into() },
+            spare: Spare::new(),
+        };
+        // Trial runs catch a query that names nothing or fails (an unsafe variable, an unknown
+        // function, conflicting rules): those are load errors too.
+        let trials = trial_inputs();
+        let expected =
+            trials.iter().map(|input| policy.interpret(&input.to_value())).collect::<Result<Vec<_>, _>>().map_err(|e| match e {
+                PolicyError::Eval(message) => PolicyError::Load(message),
+                other => other,
+            })?;
+        match policy.compile_for_vm() {
+            Ok(vm) => {
+                let agrees = trials.iter().zip(&expected).all(|(input, want)| run_vm(&vm, input.to_value()).is_ok_and(|got| got == *want));
+                if agrees {
+                    policy.vm = Some(vm);
+                    policy.runtime = Runtime::Vm;
+                } else {
+                    policy.runtime = Runtime::Interpreter { reason: "the VM and the interpreter disagree on a trial input".into() };
+                }
+            }
+            Err(reason) => policy.runtime = Runtime::Interpreter { reason },
+        }
         Ok(policy)
     }
 
@@ -80,46 +176,88 @@ impl Policy {
         &self.files
     }
 
+    /// The engine that decides, and why when it is not the VM.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
     pub fn evaluate(&self, input: &PolicyInput) -> Result<Decision, PolicyError> {
-        let spare = self.spare.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
-        let mut engine = spare.unwrap_or_else(|| self.engine.clone());
-        let result = self.run_value(&mut engine, input).map(|value| value.as_ref().map_or_else(Decision::default, decision_of_value));
-        let mut spare = self.spare.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if spare.len() < SPARE_ENGINES {
-            spare.push(engine);
+        self.evaluate_value(input.to_value())
+    }
+
+    /// [`Self::evaluate`] with the subject already converted (the server keeps it per identity).
+    pub fn decide(&self, request: &RequestInfo, subject: Option<&SubjectValue>) -> Result<Decision, PolicyError> {
+        self.evaluate_value(input_value(request, subject))
+    }
+
+    fn evaluate_value(&self, input: Value) -> Result<Decision, PolicyError> {
+        match &self.vm {
+            Some(vm) => run_vm(vm, input),
+            None => self.interpret(&input),
         }
-        drop(spare);
-        result
+    }
+
+    /// The query's decision, by the interpreter.
+    fn interpret(&self, input: &Value) -> Result<Decision, PolicyError> {
+        let mut engine = self.spare.take().unwrap_or_else(|| self.engine.clone());
+        let result = self.query_value(&mut engine, input.clone());
+        // A spare engine keeps no request: the input is dropped before it waits for the next.
+        engine.set_input(Value::Null);
+        self.spare.put(engine);
+        result.map(|value| value.as_ref().map_or_else(Decision::default, decision_of_value))
     }
 
     /// The query's value, `None` when undefined.
-    fn run_value(&self, engine: &mut Engine, input: &PolicyInput) -> Result<Option<Value>, PolicyError> {
-        let input = serde_json::to_value(input).map_err(|e| PolicyError::Eval(e.to_string()))?;
-        engine.set_input(Value::from(input));
+    fn query_value(&self, engine: &mut Engine, input: Value) -> Result<Option<Value>, PolicyError> {
+        engine.set_input(input);
         let results = engine.eval_query(self.query.clone(), false).map_err(|e| PolicyError::Eval(e.to_string()))?;
         let value = results.result.into_iter().next().and_then(|r| r.expressions.into_iter().next()).map(|e| e.value);
         Ok(value.filter(|v| *v != Value::Undefined))
     }
 
-    fn run(&self, engine: &mut Engine, input: &PolicyInput) -> Result<serde_json::Value, PolicyError> {
-        let input = serde_json::to_value(input).map_err(|e| PolicyError::Eval(e.to_string()))?;
-        engine.set_input(Value::from(input));
-        let results = engine.eval_query(self.query.clone(), false).map_err(|e| PolicyError::Eval(e.to_string()))?;
-        let Some(value) = results.result.into_iter().next().and_then(|r| r.expressions.into_iter().next()).map(|e| e.value) else {
-            return Ok(serde_json::Value::Null);
+    /// The program the VM runs for this query, or why there is none.
+    fn compile_for_vm(&self) -> Result<VmProgram, String> {
+        let mut engine = self.engine.clone();
+        let shape = self.shape(&mut engine)?;
+        let entries: Vec<&str> = match &shape {
+            Shape::Rule(rule) => vec![rule.as_str()],
+            Shape::Document(fields) => fields.iter().map(|(_, path)| path.as_str()).collect(),
         };
-        if value == Value::Undefined {
-            return Ok(serde_json::Value::Null);
+        let first: Rc<str> = entries.first().copied().unwrap_or_default().into();
+        let compiled = engine.compile_with_entrypoint(&first).map_err(|e| e.to_string())?;
+        let program = Compiler::compile_from_policy(&compiled, &entries).map_err(|e| compact(&e.to_string()))?;
+        Ok(VmProgram { program, shape, spare: Spare::new() })
+    }
+
+    /// Whether the query is one rule or a package of decision fields.
+    fn shape(&self, engine: &mut Engine) -> Result<Shape, String> {
+        let query = self.query.as_str();
+        if engine.compile_with_entrypoint(&Rc::from(query)).is_ok() {
+            return Ok(Shape::Rule(query.to_owned()));
         }
-        let json = value.to_json_str().map_err(|e| PolicyError::Eval(e.to_string()))?;
-        serde_json::from_str(&json).map_err(|e| PolicyError::Eval(e.to_string()))
+        // Any field that is a whole rule gives the compiled policy, whose rule table also
+        // lists the paths that only prefix a rule (`headers` of `headers["X-A"] := …`).
+        let path = |field: &str| format!("{query}.{field}");
+        let compiled = FIELDS
+            .iter()
+            .find_map(|field| engine.compile_with_entrypoint(&Rc::from(path(field).as_str())).ok())
+            .ok_or_else(|| format!("the query {query} names no rule and no package with allow, status, headers or body"))?;
+        let rules = compiled.get_rules();
+        Ok(Shape::Document(FIELDS.iter().map(|field| (*field, path(field))).filter(|(_, p)| rules.contains_key(p)).collect()))
     }
 
     /// Evaluates with coverage on, for `warden policy explain`.
     pub fn explain(&self, input: &PolicyInput) -> Result<Explanation, PolicyError> {
         let mut engine = self.engine.clone();
         engine.set_enable_coverage(true);
-        let result = self.run(&mut engine, input)?;
+        let value = self.query_value(&mut engine, input.to_value())?;
+        let result = match &value {
+            Some(v) => {
+                let json = v.to_json_str().map_err(|e| PolicyError::Eval(e.to_string()))?;
+                serde_json::from_str(&json).map_err(|e| PolicyError::Eval(e.to_string()))?
+            }
+            None => serde_json::Value::Null,
+        };
         let report = engine.get_coverage_report().map_err(|e| PolicyError::Eval(e.to_string()))?;
         let mut covered = Vec::new();
         for file in &report.files {
@@ -129,51 +267,97 @@ impl Policy {
                 covered.push(format!("{}:{line}: {text}", file.path));
             }
         }
-        Ok(Explanation { decision: decision_of(&result), result, covered })
+        let decision = value.as_ref().map_or_else(Decision::default, decision_of_value);
+        Ok(Explanation { decision, result, covered, runtime: self.runtime.clone() })
     }
 }
 
-/// [`decision_of`] on the engine's own value, without a trip through JSON text (the hot path).
+/// One evaluation on a (reused) VM.
+fn run_vm(vm: &VmProgram, input: Value) -> Result<Decision, PolicyError> {
+    let mut machine = vm.spare.take().unwrap_or_else(|| {
+        let mut machine = RegoVM::new();
+        machine.load_program(vm.program.clone());
+        machine.set_max_instructions(VM_INSTRUCTION_LIMIT);
+        machine
+    });
+    machine.set_input(input);
+    let mut run = |entry: &str| match machine.execute_entry_point_by_name(entry) {
+        Ok(value) => Ok(value),
+        Err(e) => Err(PolicyError::Eval(e.to_string())),
+    };
+    let decision = match &vm.shape {
+        Shape::Rule(rule) => run(rule).map(|value| decision_of_value(&value)),
+        Shape::Document(fields) => fields.iter().try_fold(Decision::default(), |mut decision, (field, entry)| {
+            set_field(&mut decision, field, &run(entry)?);
+            Ok(decision)
+        }),
+    };
+    machine.set_input(Value::Null);
+    vm.spare.put(machine);
+    decision
+}
+
+/// Reads the query's value: a boolean, or an object with `allow`, `status`, `headers`, `body`.
 fn decision_of_value(value: &Value) -> Decision {
     if let Ok(allow) = value.as_bool() {
         return Decision { allow: *allow, ..Decision::default() };
     }
-    let Ok(object) = value.as_object() else { return Decision::default() };
-    let field = |name: &str| object.get(&Value::from(name));
-    let headers = field("headers")
-        .and_then(|h| h.as_object().ok())
-        .map(|h| h.iter().filter_map(|(k, v)| Some((k.as_string().ok()?.to_string(), v.as_string().ok()?.to_string()))).collect())
-        .unwrap_or_default();
-    Decision {
-        allow: field("allow").and_then(|a| a.as_bool().ok()).copied().unwrap_or(false),
-        status: field("status").and_then(|s| s.as_u64().ok()).and_then(|s| u16::try_from(s).ok()).filter(|s| (200..600).contains(s)),
-        headers,
-        body: field("body").and_then(|b| b.as_string().ok()).map(ToString::to_string),
+    let mut decision = Decision::default();
+    if let Ok(object) = value.as_object() {
+        for field in FIELDS {
+            if let Some(v) = object.get(&Value::from(field)) {
+                set_field(&mut decision, field, v);
+            }
+        }
+    }
+    decision
+}
+
+/// Sets one field of `decision` from the policy's value; a value of the wrong type (or
+/// undefined) leaves the field as it was: not allowed, no status, no headers, no body.
+fn set_field(decision: &mut Decision, field: &str, value: &Value) {
+    match field {
+        "allow" => decision.allow = value.as_bool().is_ok_and(|a| *a),
+        "status" => decision.status = value.as_u64().ok().and_then(|s| u16::try_from(s).ok()).filter(|s| (200..600).contains(s)),
+        "headers" => {
+            decision.headers = value
+                .as_object()
+                .map(|h| h.iter().filter_map(|(k, v)| Some((k.as_string().ok()?.to_string(), v.as_string().ok()?.to_string()))).collect())
+                .unwrap_or_default();
+        }
+        "body" => decision.body = value.as_string().ok().map(ToString::to_string),
+        _ => {}
     }
 }
 
-/// Reads the query's result: a boolean, or an object with `allow`, `status`, `headers`, `body`.
-fn decision_of(result: &serde_json::Value) -> Decision {
-    match result {
-        serde_json::Value::Bool(allow) => Decision { allow: *allow, ..Decision::default() },
-        serde_json::Value::Object(map) => {
-            let headers: BTreeMap<String, String> = map
-                .get("headers")
-                .and_then(|h| h.as_object())
-                .map(|h| h.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned()))).collect())
-                .unwrap_or_default();
-            Decision {
-                allow: map.get("allow").and_then(serde_json::Value::as_bool).unwrap_or(false),
-                status: map
-                    .get("status")
-                    .and_then(serde_json::Value::as_u64)
-                    .and_then(|s| u16::try_from(s).ok())
-                    .filter(|s| (200..600).contains(s)),
-                headers,
-                body: map.get("body").and_then(|b| b.as_str()).map(str::to_owned),
-            }
-        }
-        _ => Decision::default(),
+/// Inputs every policy is tried on at load: an anonymous request, and a signed-in user's.
+fn trial_inputs() -> [PolicyInput; 2] {
+    let request = RequestInfo {
+        method: "GET".into(),
+        scheme: "https".into(),
+        host: "app.example.org".into(),
+        path: "/".into(),
+        headers: [("accept".to_owned(), "text/html".to_owned())].into(),
+        ..RequestInfo::default()
+    };
+    let subject = SubjectInfo {
+        id: "00000000-0000-7000-8000-000000000000".into(),
+        name: "trial".into(),
+        kind: "user".into(),
+        auth_strength: "password".into(),
+        token_kind: "session".into(),
+        tenant: "default".into(),
+        ..SubjectInfo::default()
+    };
+    [PolicyInput { request: request.clone(), subject: None }, PolicyInput { request, subject: Some(subject) }]
+}
+
+/// regorus reports compile errors as a source excerpt; the last `error:` line says what.
+fn compact(message: &str) -> String {
+    let location = message.split_once("--> ").and_then(|(_, rest)| rest.lines().next()).map(str::trim);
+    match (location, message.rsplit_once("error: ")) {
+        (Some(location), Some((_, reason))) => format!("{location}: {}", reason.trim()),
+        _ => message.trim().to_owned(),
     }
 }
 
@@ -243,6 +427,54 @@ headers := {"X-Team": "ops"} if allow
     }
 
     #[test]
+    fn the_vm_decides_what_it_compiles_and_the_interpreter_the_rest() {
+        let dir = dir_with(POLICY);
+        assert_eq!(Policy::load(dir.path(), DEFAULT_QUERY).unwrap().runtime(), &Runtime::Vm);
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policies");
+        assert_eq!(Policy::load(&shipped, DEFAULT_QUERY).unwrap().runtime(), &Runtime::Vm, "the example policy runs on the VM");
+
+        // A partial object with a constant key: the VM cannot compile it yet, the interpreter
+        // decides, and the decision is the same.
+        let constant_key = POLICY.replace(r#"headers := {"X-Team": "ops"} if allow"#, r#"headers["X-Team"] := "ops" if allow"#);
+        let dir = dir_with(&constant_key);
+        let policy = Policy::load(dir.path(), DEFAULT_QUERY).unwrap();
+        let Runtime::Interpreter { reason } = policy.runtime() else { panic!("expected the interpreter") };
+        assert!(reason.contains("constant keys"), "{reason}");
+        let d = policy.evaluate(&input("/private", "GET", Some(&["ops"]))).unwrap();
+        assert!(d.allow);
+        assert_eq!(d.headers.get("X-Team").map(String::as_str), Some("ops"), "the headers rule is not missed");
+        assert_eq!(policy.evaluate(&input("/private", "POST", Some(&["ops"]))).unwrap().status, Some(403));
+    }
+
+    #[test]
+    fn a_query_naming_one_rule_runs_on_the_vm() {
+        let dir = dir_with(POLICY);
+        let policy = Policy::load(dir.path(), "data.warden.forward_auth.allow").unwrap();
+        assert_eq!(policy.runtime(), &Runtime::Vm);
+        assert!(policy.evaluate(&input("/public", "GET", None)).unwrap().allow);
+        let d = policy.evaluate(&input("/private", "GET", None)).unwrap();
+        assert_eq!((d.allow, d.status), (false, None), "a boolean rule says nothing but allow");
+    }
+
+    #[test]
+    fn a_conflicting_allow_never_allows_on_either_engine() {
+        // Two complete definitions of `allow` that disagree for alice: the interpreter makes it
+        // an evaluation error, the VM an undefined rule; either way, a deny.
+        let conflicting = "package warden.forward_auth\nimport rego.v1\nallow := true if input.subject\nallow := false if input.subject.name == \"alice\"\n";
+        let dir = dir_with(conflicting);
+        let policy = Policy::load(dir.path(), DEFAULT_QUERY).unwrap();
+        assert_eq!(policy.runtime(), &Runtime::Vm);
+        let alice = input("/", "GET", Some(&[]));
+        let mut bob = alice.clone();
+        if let Some(s) = bob.subject.as_mut() {
+            s.name = "bob".into();
+        }
+        assert!(policy.evaluate(&bob).unwrap().allow, "no conflict for others");
+        assert!(!policy.evaluate(&alice).unwrap().allow, "the VM denies");
+        assert!(matches!(policy.interpret(&alice.to_value()), Err(PolicyError::Eval(_))), "the interpreter fails");
+    }
+
+    #[test]
     fn bad_policies_are_refused() {
         let dir = dir_with("package warden.forward_auth\n\nallow if {");
         assert_eq!(Policy::load(dir.path(), DEFAULT_QUERY).unwrap_err().code(), "policy.invalid");
@@ -257,5 +489,90 @@ headers := {"X-Team": "ops"} if allow
         assert!(policy.evaluate(&PolicyInput::default()).unwrap().allow);
         let policy = Policy::load(dir.path(), "data.warden.forward_auth.nothing").unwrap();
         assert!(!policy.evaluate(&PolicyInput::default()).unwrap().allow, "undefined is deny");
+    }
+
+    /// Policies using more of the language than the others here: iteration, `every`,
+    /// comprehensions and builtins.
+    const RICHER: &str = r#"
+package warden.forward_auth
+
+import rego.v1
+
+default allow := false
+
+admins := {"alice"}
+
+allow if input.subject.name in admins
+
+allow if {
+    some p in input.subject.permissions
+    startswith(p, "deploy:")
+    glob.match("/policy/**", ["/"], input.request.path)
+}
+
+allow if {
+    every g in input.subject.groups { g != "banned" }
+    count(input.subject.groups) > 1
+    regex.match(`^/(ops|staff)/`, input.request.path)
+}
+
+status := 429 if input.request.headers["x-flood"] == "1"
+
+headers := {
+    "X-Groups": concat(";", sort(input.subject.groups)),
+    "X-Reads": sprintf("%d", [count([p | some p in input.subject.permissions; endswith(p, ":read")])]),
+} if allow
+
+body := sprintf("no entry for %s", [input.subject.name]) if {
+    input.subject
+    not allow
+}
+"#;
+
+    fn request_strategy() -> impl proptest::strategy::Strategy<Value = RequestInfo> {
+        use proptest::prelude::*;
+        let method = prop::sample::select(vec!["GET", "HEAD", "POST", "DELETE"]);
+        let prefix = prop::sample::select(vec!["/policy/open/", "/policy/ops/", "/policy/legal/", "/ops/", "/staff/", "/public", "/"]);
+        (method, prefix, "[a-z/]{0,8}", any::<bool>()).prop_map(|(method, prefix, rest, flood)| RequestInfo {
+            method: method.into(),
+            scheme: "https".into(),
+            host: "app.example.org".into(),
+            path: format!("{prefix}{rest}"),
+            headers: if flood { [("x-flood".to_owned(), "1".to_owned())].into() } else { std::collections::BTreeMap::default() },
+            ..RequestInfo::default()
+        })
+    }
+
+    fn subject_strategy() -> impl proptest::strategy::Strategy<Value = Option<SubjectInfo>> {
+        use proptest::prelude::*;
+        let groups = prop::sample::subsequence(vec!["ops", "staff", "dev", "banned"], 0..=4);
+        let permissions = prop::sample::subsequence(vec!["deploy:run", "app:read", "app:write", "calendar:read"], 0..=4);
+        let name = prop::sample::select(vec!["alice", "bob", "carol"]);
+        proptest::option::of((name, groups, permissions)).prop_map(|s| {
+            s.map(|(name, groups, permissions)| SubjectInfo {
+                name: name.into(),
+                groups: groups.into_iter().map(str::to_owned).collect(),
+                permissions: permissions.into_iter().map(str::to_owned).collect(),
+                kind: "user".into(),
+                ..SubjectInfo::default()
+            })
+        })
+    }
+
+    proptest::proptest! {
+        /// The VM is an optimisation: wherever it decides, it decides as the interpreter does.
+        #[test]
+        fn the_vm_agrees_with_the_interpreter(request in request_strategy(), subject in subject_strategy()) {
+            let shipped = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policies/forward_auth.rego")).unwrap();
+            let input = PolicyInput { request, subject };
+            for source in [POLICY, RICHER, shipped.as_str()] {
+                let dir = dir_with(source);
+                let policy = Policy::load(dir.path(), DEFAULT_QUERY).unwrap();
+                proptest::prop_assert_eq!(policy.runtime(), &Runtime::Vm);
+                let by_vm = policy.evaluate(&input).unwrap();
+                let by_interpreter = policy.interpret(&input.to_value()).unwrap();
+                proptest::prop_assert_eq!(by_vm, by_interpreter, "{}", source);
+            }
+        }
     }
 }

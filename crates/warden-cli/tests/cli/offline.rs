@@ -128,7 +128,7 @@ fn policy_explain_shows_the_result_and_the_lines_that_ran() {
     let explained = warden_policy("explain", dir.path(), "policy", "allow.json", &[]);
     assert_eq!(explained.status.code(), Some(0), "{explained:?}");
     let text = stdout(&explained);
-    assert!(text.starts_with("allow\nheader: X-Team: ops\nresult:\n"), "{text}");
+    assert!(text.starts_with("allow\nheader: X-Team: ops\nengine: vm\nresult:\n"), "{text}");
     assert!(text.contains("forward_auth.rego:10: \"ops\" in input.subject.groups"), "{text}");
     let denied = warden_policy("explain", dir.path(), "policy", "deny.json", &["-o", "json"]);
     assert_eq!(denied.status.code(), Some(3));
@@ -136,6 +136,25 @@ fn policy_explain_shows_the_result_and_the_lines_that_ran() {
     assert_eq!(explanation["decision"], serde_json::json!({"allow": false, "status": 403}));
     assert_eq!(explanation["result"], serde_json::json!({"allow": false, "status": 403}));
     assert!(explanation["covered"].as_array().is_some_and(|lines| !lines.is_empty()), "{explanation}");
+    assert_eq!(explanation["runtime"], serde_json::json!({"engine": "vm"}));
+}
+
+#[test]
+fn a_policy_the_vm_cannot_run_is_flagged_and_still_decided() {
+    let dir = policy_dir();
+    std::fs::create_dir(dir.path().join("slow")).unwrap();
+    let constant_key = POLICY.replace(r#"headers := {"X-Team": "ops"} if allow"#, r#"headers["X-Team"] := "ops" if allow"#);
+    std::fs::write(dir.path().join("slow/forward_auth.rego"), constant_key).unwrap();
+    let output = warden_policy("test", dir.path(), "slow", "allow.json", &[]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(stdout(&output), "allow\nheader: X-Team: ops\n", "the same decision as on the VM");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("slower Rego interpreter") && stderr.contains("forward_auth.rego:16:10: partial object rules with constant keys"),
+        "{stderr}"
+    );
+    let explained = warden_policy("explain", dir.path(), "slow", "allow.json", &[]);
+    assert!(stdout(&explained).contains("engine: interpreter ("), "{explained:?}");
 }
 
 #[test]

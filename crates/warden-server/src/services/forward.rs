@@ -20,8 +20,8 @@ use warden_core::access::{AuthMethod, Principal};
 use warden_core::credential::Secret;
 use warden_core::model::SubjectKind;
 use warden_core::namespace::Namespace;
-use warden_policy::rego::Policy;
-use warden_policy::{Decision, PolicyInput, RequestInfo, RuleSet, SubjectInfo, Verdict};
+use warden_policy::rego::{Policy, Runtime};
+use warden_policy::{Decision, RequestInfo, RuleSet, SubjectInfo, SubjectValue, Verdict};
 
 use super::auth::Auth;
 use super::credentials::Contact;
@@ -78,6 +78,8 @@ struct IdentityKey {
 struct Identity {
     revision: i64,
     subject: Arc<SubjectInfo>,
+    /// The subject as policies see it, converted once (only when there is a policy).
+    policy_subject: Option<SubjectValue>,
     headers: Headers,
 }
 
@@ -95,7 +97,11 @@ impl ForwardAuth {
         let config = &ctx.config.forward_auth;
         let rules = RuleSet::new(config.rules.clone()).map_err(|e| ServiceError::Config(e.to_string()))?;
         let policy = match &config.policy_dir {
-            Some(dir) => Some(Arc::new(Policy::load(dir, &config.policy_query).map_err(|e| ServiceError::Config(e.to_string()))?)),
+            Some(dir) => {
+                let policy = Policy::load(dir, &config.policy_query).map_err(|e| ServiceError::Config(e.to_string()))?;
+                log_runtime(&policy, dir);
+                Some(Arc::new(policy))
+            }
             None => None,
         };
         let h = &config.headers;
@@ -131,7 +137,8 @@ impl ForwardAuth {
             return hit.clone();
         }
         let subject = Arc::new(Self::subject_info(who, tenant, namespace));
-        let identity = Identity { revision, headers: Arc::new(self.identity_headers(&subject)), subject };
+        let policy_subject = self.config().policy_dir.is_some().then(|| SubjectValue::new(&subject));
+        let identity = Identity { revision, headers: Arc::new(self.identity_headers(&subject)), policy_subject, subject };
         let mut identities = lock();
         if identities.len() >= IDENTITIES {
             identities.clear();
@@ -199,8 +206,8 @@ impl ForwardAuth {
     ) -> Outcome {
         request.headers.retain(|name, _| name != "authorization" && name != "cookie");
         let identity = who.map(|w| self.identity(w, tenant, namespace));
-        let input = PolicyInput { request, subject: identity.as_ref().map(|i| SubjectInfo::clone(&i.subject)) };
-        let Decision { allow, status, headers, body } = match policy.evaluate(&input) {
+        let subject = identity.as_ref().map(|i| i.policy_subject.clone().unwrap_or_else(|| SubjectValue::new(&i.subject)));
+        let Decision { allow, status, headers, body } = match policy.decide(&request, subject.as_ref()) {
             Ok(decision) => decision,
             Err(e) => {
                 tracing::error!(error = %e, "forward-auth policy failed; denying");
@@ -216,7 +223,7 @@ impl ForwardAuth {
             return Outcome::Allow { headers: Arc::new(all) };
         }
         match status {
-            Some(401) | None if input.subject.is_none() => Outcome::Unauthenticated { body },
+            Some(401) | None if identity.is_none() => Outcome::Unauthenticated { body },
             status => Outcome::Deny { status: refusal_status(status), headers: extra, body },
         }
     }
@@ -306,12 +313,23 @@ impl ForwardAuth {
             match Policy::load(&dir, &self.config().policy_query) {
                 Ok(policy) => {
                     tracing::info!(dir = %dir.display(), "forward-auth policy reloaded");
+                    log_runtime(&policy, &dir);
                     self.policy.store(Some(Arc::new(policy)));
                 }
                 Err(e) => {
                     tracing::error!(error = %e, dir = %dir.display(), "new forward-auth policy refused; the previous one stays in force");
                 }
             }
+        }
+    }
+}
+
+/// Says which engine runs the policy: operators should know when theirs runs slower.
+fn log_runtime(policy: &Policy, dir: &std::path::Path) {
+    match policy.runtime() {
+        Runtime::Vm => tracing::info!(dir = %dir.display(), "forward-auth policy compiled for the Rego VM"),
+        Runtime::Interpreter { reason } => {
+            tracing::warn!(dir = %dir.display(), %reason, "forward-auth policy runs on the (slower) Rego interpreter");
         }
     }
 }

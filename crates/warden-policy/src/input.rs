@@ -59,8 +59,8 @@ pub struct PolicyInput {
     pub subject: Option<SubjectInfo>,
 }
 
-/// A decision: pass or not, with what status, extra headers for the upstream (on allow) or the
-/// client (on deny), and an optional body.
+/// A decision: pass or not, extra headers for the upstream (on allow) or the client (on deny),
+/// and for a refusal its status and body (an allowing decision has neither).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decision {
     pub allow: bool,

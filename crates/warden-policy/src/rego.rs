@@ -287,8 +287,12 @@ fn run_vm(vm: &VmProgram, input: Value) -> Result<Decision, PolicyError> {
     };
     let decision = match &vm.shape {
         Shape::Rule(rule) => run(rule).map(|value| decision_of_value(&value)),
+        // `allow` first (FIELDS order): an allowed request needs only its headers, so the
+        // rules for a refusal's status and body are not run.
         Shape::Document(fields) => fields.iter().try_fold(Decision::default(), |mut decision, (field, entry)| {
-            set_field(&mut decision, field, &run(entry)?);
+            if !(decision.allow && matches!(*field, "status" | "body")) {
+                set_field(&mut decision, field, &run(entry)?);
+            }
             Ok(decision)
         }),
     };
@@ -298,6 +302,7 @@ fn run_vm(vm: &VmProgram, input: Value) -> Result<Decision, PolicyError> {
 }
 
 /// Reads the query's value: a boolean, or an object with `allow`, `status`, `headers`, `body`.
+/// An allowing decision has no status or body: those describe a refusal.
 fn decision_of_value(value: &Value) -> Decision {
     if let Ok(allow) = value.as_bool() {
         return Decision { allow: *allow, ..Decision::default() };
@@ -305,7 +310,9 @@ fn decision_of_value(value: &Value) -> Decision {
     let mut decision = Decision::default();
     if let Ok(object) = value.as_object() {
         for field in FIELDS {
-            if let Some(v) = object.get(&Value::from(field)) {
+            if let Some(v) = object.get(&Value::from(field))
+                && !(decision.allow && matches!(field, "status" | "body"))
+            {
                 set_field(&mut decision, field, v);
             }
         }
@@ -414,7 +421,7 @@ headers := {"X-Team": "ops"} if allow
         let dir = dir_with(POLICY);
         let policy = Policy::load(dir.path(), DEFAULT_QUERY).unwrap();
         let d = policy.evaluate(&input("/public", "GET", None)).unwrap();
-        assert!(d.allow);
+        assert_eq!((d.allow, d.status), (true, None), "a status (401 here) belongs to refusals only");
         let d = policy.evaluate(&input("/private", "GET", None)).unwrap();
         assert_eq!((d.allow, d.status), (false, Some(401)));
         let d = policy.evaluate(&input("/private", "GET", Some(&["ops"]))).unwrap();

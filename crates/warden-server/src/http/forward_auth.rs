@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use axum::Form;
-use axum::extract::{Query, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
@@ -22,27 +22,27 @@ use super::App;
 use super::extract::{ClientAddr, Peer};
 use crate::services::forward::{Outcome, Presented};
 
-/// Any method: the proxy forwards the original one in a header.
-pub async fn forward(State(app): State<App>, Peer(peer): Peer, client: ClientAddr, method: Method, headers: HeaderMap) -> Response {
+/// Any method: the proxy forwards the original one in a header. The request is taken whole,
+/// not as a `HeaderMap`, which axum would copy.
+pub async fn forward(State(app): State<App>, Peer(peer): Peer, client: ClientAddr, request: Request) -> Response {
+    let (parts, _) = request.into_parts();
+    let (method, headers) = (&parts.method, &parts.headers);
     if !app.forward.trusts(peer) {
         tracing::warn!(?peer, "forward-auth request from an untrusted address refused");
         return plain(StatusCode::FORBIDDEN, "forward-auth requests are accepted from trusted proxies only");
     }
-    let Some((mut request, nginx, original_url)) = original_request(&method, &headers) else {
+    let Some((request, nginx, original_url)) = original_request(method, headers) else {
         return plain(StatusCode::BAD_REQUEST, "the proxy did not say which request to judge (X-Forwarded-* or X-Original-URL)");
     };
     let config = &app.config.forward_auth;
-    // Only policies read the request's headers: copying them is skipped for rules alone.
-    if app.forward.reads_request_headers() || config.allow_cors_preflight {
-        request.headers = request_headers(&headers);
-    }
-    if config.allow_cors_preflight && is_preflight(&request) {
+    if config.allow_cors_preflight && is_preflight(&request, headers) {
         return StatusCode::OK.into_response();
     }
-    let presented = presented(&headers, &config.cookie_name);
+    let presented = presented(headers, &config.cookie_name);
     let browser = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
     let client = request.client.as_deref().and_then(|c| c.parse().ok()).or(client.0);
-    match app.forward.decide(request, presented, client).await {
+    // Only policies read the request's headers: they are copied when one is asked.
+    match app.forward.decide(request, || request_headers(headers), presented, client).await {
         Ok(Outcome::Allow { headers }) => {
             let mut response = StatusCode::OK.into_response();
             for (name, value) in headers.iter() {
@@ -146,8 +146,8 @@ fn request_headers(headers: &HeaderMap) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn is_preflight(request: &RequestInfo) -> bool {
-    request.method == "OPTIONS" && request.headers.contains_key("origin") && request.headers.contains_key("access-control-request-method")
+fn is_preflight(request: &RequestInfo, headers: &HeaderMap) -> bool {
+    request.method == "OPTIONS" && headers.contains_key(header::ORIGIN) && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
 }
 
 /// The credential: `Authorization` (Bearer or Basic) first, then the session cookie.

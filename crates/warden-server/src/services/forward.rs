@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use arc_swap::ArcSwapOption;
@@ -60,23 +60,20 @@ pub struct ForwardAuth {
     policy: Arc<ArcSwapOption<Policy>>,
     /// The configured identity header names, parsed once (`None`: disabled).
     names: Arc<[Option<HeaderName>; 8]>,
-    identities: Arc<Mutex<HashMap<IdentityKey, Identity>>>,
+    /// Identities by account and token kind; each list holds one per namespace judged in.
+    identities: Arc<Mutex<Identities>>,
 }
 
-/// Who, authenticated how, judged where: what an identity depends on besides the snapshot.
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct IdentityKey {
-    account: uuid::Uuid,
-    method: &'static str,
-    namespace: Option<String>,
-    contact: (Option<String>, Option<String>),
-}
+/// Identities by (account id, token kind).
+type Identities = HashMap<(uuid::Uuid, &'static str), Vec<Arc<Identity>>>;
 
-/// A subject's description and identity headers, valid for one snapshot revision: computing
-/// groups, roles and permissions allocates, and a proxy asks about the same people all day.
-#[derive(Clone)]
+/// A subject's description and identity headers, valid for one snapshot revision, namespace
+/// and contact: computing groups, roles and permissions allocates, and a proxy asks about the
+/// same people all day. Looking one up allocates nothing.
 struct Identity {
     revision: i64,
+    namespace: Option<String>,
+    contact: Contact,
     subject: Arc<SubjectInfo>,
     /// The subject as policies see it, converted once (only when there is a policy).
     policy_subject: Option<SubjectValue>,
@@ -117,33 +114,34 @@ impl ForwardAuth {
         })
     }
 
-    /// Whether decisions may need the request's headers (only policies read them).
-    pub fn reads_request_headers(&self) -> bool {
-        self.policy.load().is_some()
-    }
-
     /// The subject and identity headers of `who`, from the identity cache when the snapshot
     /// has not moved since they were computed.
-    fn identity(&self, who: &Authenticated, tenant: &str, namespace: Option<&str>) -> Identity {
+    fn identity(&self, who: &Authenticated, tenant: &str, namespace: Option<&str>) -> Arc<Identity> {
         let revision = who.principal.index.revision;
-        let key = IdentityKey {
-            account: who.principal.account.id,
-            method: Self::strength_and_kind(who.principal.method).1,
-            namespace: namespace.map(str::to_owned),
-            contact: (who.contact.email.clone(), who.contact.display_name.clone()),
-        };
+        let key = (who.principal.account.id, Self::strength_and_kind(who.principal.method).1);
+        let current = |i: &Identity| i.revision == revision && i.namespace.as_deref() == namespace && i.contact == who.contact;
         let lock = || self.identities.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(hit) = lock().get(&key).filter(|i| i.revision == revision) {
+        if let Some(hit) = lock().get(&key).and_then(|list| list.iter().find(|i| current(i))) {
             return hit.clone();
         }
         let subject = Arc::new(Self::subject_info(who, tenant, namespace));
         let policy_subject = self.config().policy_dir.is_some().then(|| SubjectValue::new(&subject));
-        let identity = Identity { revision, headers: Arc::new(self.identity_headers(&subject)), policy_subject, subject };
+        let identity = Arc::new(Identity {
+            revision,
+            namespace: namespace.map(str::to_owned),
+            contact: who.contact.clone(),
+            headers: Arc::new(self.identity_headers(&subject)),
+            policy_subject,
+            subject,
+        });
         let mut identities = lock();
         if identities.len() >= IDENTITIES {
             identities.clear();
         }
-        identities.insert(key, identity.clone());
+        let list = identities.entry(key).or_default();
+        // What an older snapshot, another contact or this namespace computed is replaced.
+        list.retain(|i| i.revision == revision && i.contact == who.contact && i.namespace.as_deref() != namespace);
+        list.push(identity.clone());
         identity
     }
 
@@ -156,14 +154,21 @@ impl ForwardAuth {
         peer.is_some_and(|ip| self.config().trusted_proxies.contains(&ip.to_canonical()))
     }
 
-    pub async fn decide(&self, request: RequestInfo, presented: Presented, client: Option<IpAddr>) -> Result<Outcome> {
+    /// Judges `request`; `headers` gives its headers (without credentials) when a policy needs them.
+    pub async fn decide(
+        &self,
+        request: RequestInfo,
+        headers: impl FnOnce() -> BTreeMap<String, String>,
+        presented: Presented,
+        client: Option<IpAddr>,
+    ) -> Result<Outcome> {
         let matched = self.rules.matching(&request);
         let allow_basic = matched.is_some_and(|(_, r)| r.allow_basic);
         let who = self.authenticate(presented, allow_basic, client).await?;
         let tenant = self.config().tenant.clone();
         let Some((_, rule)) = matched else {
             return match self.policy.load_full() {
-                Some(policy) => Ok(self.by_policy(&policy, request, who.as_ref(), &tenant, None)),
+                Some(policy) => Ok(self.by_policy(&policy, RequestInfo { headers: headers(), ..request }, who.as_ref(), &tenant, None)),
                 None => Ok(Self::denied(who.as_ref())),
             };
         };
@@ -182,11 +187,14 @@ impl ForwardAuth {
             )
         };
         match rule.judge(subject, holds) {
-            Verdict::Allow => Ok(Outcome::Allow { headers: identity.map(|i| i.headers).unwrap_or_default() }),
+            Verdict::Allow => Ok(Outcome::Allow { headers: identity.map(|i| i.headers.clone()).unwrap_or_default() }),
             Verdict::Unauthenticated => Ok(Outcome::Unauthenticated { body: None }),
             Verdict::Forbidden => Ok(Self::denied(who.as_ref())),
             Verdict::Policy => match self.policy.load_full() {
-                Some(policy) => Ok(self.by_policy(&policy, request, who.as_ref(), &tenant, rule.namespace.as_deref())),
+                Some(policy) => {
+                    let request = RequestInfo { headers: headers(), ..request };
+                    Ok(self.by_policy(&policy, request, who.as_ref(), &tenant, rule.namespace.as_deref()))
+                }
                 None => Ok(Self::denied(who.as_ref())),
             },
         }

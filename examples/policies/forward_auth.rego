@@ -41,6 +41,7 @@
 #     headers  {"Name": "value"}: on allow sent to the proxy with the identity headers (list
 #              them in the proxy's configuration to pass them on); on deny sent to the client
 #     body     the body of a refusal
+#   `allow` is read first; for an allowed request only `headers` is evaluated besides.
 #   Without a subject, a refusal with no status or 401 is treated like a missing credential:
 #   browsers are sent to sign in, API clients get 401 with WWW-Authenticate.
 #

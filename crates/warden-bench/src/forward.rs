@@ -170,6 +170,8 @@ fn with(mut headers: Vec<(&'static str, String)>, name: &'static str, value: &st
 
 pub async fn run(args: &ForwardArgs) -> anyhow::Result<()> {
     ensure!(args.rounds > 0 && args.secs > 0 && args.clients > 0, "--rounds, --secs and --clients must be positive");
+    // Counted before pinning, which leaves this process one CPU to see.
+    let cores = crate::report::cores();
     let pinned = args.pinned();
     if args.generator == Generator::Wrk {
         ensure_wrk().await?;
@@ -202,7 +204,7 @@ pub async fn run(args: &ForwardArgs) -> anyhow::Result<()> {
         config.forward_auth.rules = rules;
     })
     .await?;
-    let result = measure(&server, args).await;
+    let result = measure(&server, args, cores).await;
     let stopped = server.stop().await;
     let report = result?;
     stopped?;
@@ -215,7 +217,7 @@ pub async fn run(args: &ForwardArgs) -> anyhow::Result<()> {
 }
 
 /// Seeds the accounts, checks that every case is answered as expected, then drives the rounds.
-async fn measure(server: &BenchServer, args: &ForwardArgs) -> anyhow::Result<ForwardReport> {
+async fn measure(server: &BenchServer, args: &ForwardArgs, cores: usize) -> anyhow::Result<ForwardReport> {
     let (admin, idm) = (elevated(server, "admin").await?, elevated(server, "idm_admin").await?);
     idm.create_user(&CreateUser { name: "alice".into(), password: Some(Secret::new("correct horse battery")), ..CreateUser::default() })
         .await?;
@@ -318,7 +320,7 @@ async fn measure(server: &BenchServer, args: &ForwardArgs) -> anyhow::Result<For
     Ok(ForwardReport {
         scenario: "forward",
         generator: args.generator,
-        cores: crate::report::cores(),
+        cores,
         clients: args.clients,
         rounds: args.rounds,
         secs_per_run: args.secs,

@@ -201,9 +201,11 @@ impl Policy {
     fn interpret(&self, input: &Value) -> Result<Decision, PolicyError> {
         let mut engine = self.spare.take().unwrap_or_else(|| self.engine.clone());
         let result = self.query_value(&mut engine, input.clone());
-        // A spare engine keeps no request: the input is dropped before it waits for the next.
-        engine.set_input(Value::Null);
-        self.spare.put(engine);
+        // A spare engine keeps no request, and one that failed is not trusted with another.
+        if result.is_ok() {
+            engine.set_input(Value::Null);
+            self.spare.put(engine);
+        }
         result.map(|value| value.as_ref().map_or_else(Decision::default, decision_of_value))
     }
 
@@ -296,8 +298,11 @@ fn run_vm(vm: &VmProgram, input: Value) -> Result<Decision, PolicyError> {
             Ok(decision)
         }),
     };
-    machine.set_input(Value::Null);
-    vm.spare.put(machine);
+    // A spare VM keeps no request, and one that failed is not trusted with another.
+    if decision.is_ok() {
+        machine.set_input(Value::Null);
+        vm.spare.put(machine);
+    }
     decision
 }
 

@@ -546,3 +546,53 @@ fn example_policy_and_input_agree_with_their_comments() {
     assert!(decision.allow);
     assert_eq!(decision.headers.get("X-Remote-Policy").map(String::as_str), Some("ops-read"));
 }
+
+/// A policy reads the original request's headers, and never the credentials among them.
+#[tokio::test]
+async fn policies_see_the_request_headers_but_no_credentials() {
+    let fx = fixture(|_| {}).await;
+    let policy = r#"package warden.forward_auth
+
+import rego.v1
+
+default allow := false
+
+allow if input.request.headers["x-team"] == "ops"
+
+credentials := {k | some k, _ in input.request.headers; k in {"authorization", "cookie", "proxy-authorization"}}
+
+headers := {
+    "X-Seen": concat(",", sort([k | some k, _ in input.request.headers; startswith(k, "x-team")])),
+    "X-Credentials-Seen": sprintf("%d", [count(credentials)]),
+}
+"#;
+    std::fs::write(fx.policy_dir.join("forward_auth.rego"), policy).unwrap();
+    let ask = async |team: Option<&str>| {
+        let request = http()
+            .get(format!("{}/auth/forward", fx.public_url))
+            .header("x-forwarded-method", "GET")
+            .header("x-forwarded-proto", "https")
+            .header("x-forwarded-host", HOST)
+            .header("x-forwarded-uri", "/policy/team")
+            .header(AUTHORIZATION, format!("Bearer {}", fx.alice))
+            .header(COOKIE, "warden_session=wds_not_this_one; theme=dark")
+            .header("proxy-authorization", "Basic c2VjcmV0OnNlY3JldA==");
+        let request = match team {
+            Some(team) => request.header("x-team", team),
+            None => request,
+        };
+        request.send().await.unwrap()
+    };
+    assert!(
+        eventually(Duration::from_secs(10), async || ask(Some("ops")).await.status() == StatusCode::OK).await,
+        "the header-reading policy took effect"
+    );
+    let allowed = ask(Some("ops")).await;
+    assert_eq!(header(allowed.headers(), "x-seen"), Some("x-team"));
+    assert_eq!(header(allowed.headers(), "x-credentials-seen"), Some("0"), "credentials are never shown to policies");
+    assert_eq!(header(allowed.headers(), "x-remote-user"), Some("alice"));
+    let refused = ask(Some("dev")).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(header(refused.headers(), "x-credentials-seen"), Some("0"));
+    assert_eq!(ask(None).await.status(), StatusCode::FORBIDDEN);
+}

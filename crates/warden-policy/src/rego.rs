@@ -398,6 +398,13 @@ status := 403 if { input.subject; not allow }
 headers := {"X-Team": "ops"} if allow
 "#;
 
+    /// `examples/policies`, found from where cargo runs the tests (not from where the test was
+    /// compiled: a shared target directory may hold a build from another checkout).
+    fn examples() -> PathBuf {
+        let crate_dir = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+        crate_dir.join("../../examples/policies")
+    }
+
     fn dir_with(policy: &str) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("policy.rego"), policy).unwrap();
@@ -442,7 +449,7 @@ headers := {"X-Team": "ops"} if allow
     fn the_vm_decides_what_it_compiles_and_the_interpreter_the_rest() {
         let dir = dir_with(POLICY);
         assert_eq!(Policy::load(dir.path(), DEFAULT_QUERY).unwrap().runtime(), &Runtime::Vm);
-        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policies");
+        let shipped = examples();
         assert_eq!(Policy::load(&shipped, DEFAULT_QUERY).unwrap().runtime(), &Runtime::Vm, "the example policy runs on the VM");
 
         // A partial object with a constant key: the VM cannot compile it yet, the interpreter
@@ -575,7 +582,7 @@ body := sprintf("no entry for %s", [input.subject.name]) if {
         /// The VM is an optimisation: wherever it decides, it decides as the interpreter does.
         #[test]
         fn the_vm_agrees_with_the_interpreter(request in request_strategy(), subject in subject_strategy()) {
-            let shipped = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/policies/forward_auth.rego")).unwrap();
+            let shipped = std::fs::read_to_string(examples().join("forward_auth.rego")).unwrap();
             let input = PolicyInput { request, subject };
             for source in [POLICY, RICHER, shipped.as_str()] {
                 let dir = dir_with(source);

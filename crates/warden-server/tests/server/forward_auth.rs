@@ -85,7 +85,7 @@ pub fn free_port() -> u16 {
 }
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from).join("../..")
 }
 
 /// The forward-auth section, read through `Config::load` as wardend reads its file.

@@ -31,7 +31,7 @@ pub async fn forward(State(app): State<App>, Peer(peer): Peer, client: ClientAdd
         tracing::warn!(?peer, "forward-auth request from an untrusted address refused");
         return plain(StatusCode::FORBIDDEN, "forward-auth requests are accepted from trusted proxies only");
     }
-    let Some((request, nginx, original_url)) = original_request(method, headers) else {
+    let Some((request, nginx, original)) = original_request(method, headers) else {
         return plain(StatusCode::BAD_REQUEST, "the proxy did not say which request to judge (X-Forwarded-* or X-Original-URL)");
     };
     let config = &app.config.forward_auth;
@@ -45,6 +45,7 @@ pub async fn forward(State(app): State<App>, Peer(peer): Peer, client: ClientAdd
     match app.forward.decide(request, || request_headers(headers), presented, client).await {
         Ok(Outcome::Allow { headers }) => {
             let mut response = StatusCode::OK.into_response();
+            response.headers_mut().reserve(headers.len());
             for (name, value) in headers.iter() {
                 // A later header (a policy's) replaces an identity header of the same name.
                 response.headers_mut().insert(name.clone(), value.clone());
@@ -55,7 +56,7 @@ pub async fn forward(State(app): State<App>, Peer(peer): Peer, client: ClientAdd
             with_headers(StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN), &headers, body)
         }
         Ok(Outcome::Unauthenticated { body }) => {
-            let login = login_url(&app, &original_url);
+            let login = login_url(&app, &original.url());
             match (browser, login) {
                 (true, Some(login)) if !nginx => {
                     let mut response = StatusCode::FOUND.into_response();
@@ -96,44 +97,66 @@ fn with_headers(status: StatusCode, headers: &[(String, String)], body: Option<S
     response
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+fn header<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
 }
 
-/// The request the proxy asks about, whether it asked nginx-style, and its URL (with the port,
-/// which the request's `host` leaves out, so that a browser returns to where it was).
-fn original_request(method: &Method, headers: &HeaderMap) -> Option<(RequestInfo, bool, String)> {
-    let (method, scheme, host, uri, nginx) = if let Some(uri) = header(headers, "x-forwarded-uri") {
-        let method = header(headers, "x-forwarded-method").unwrap_or(method.as_str()).to_owned();
-        let scheme = header(headers, "x-forwarded-proto").unwrap_or("http").to_owned();
-        let host = header(headers, "x-forwarded-host").or_else(|| header(headers, "host"))?.to_owned();
-        (method, scheme, host, uri.to_owned(), false)
+// The headers read on every request, named once (a `&str` name is parsed on each lookup).
+const X_FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
+const X_FORWARDED_METHOD: HeaderName = HeaderName::from_static("x-forwarded-method");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_ORIGINAL_URL: HeaderName = HeaderName::from_static("x-original-url");
+const X_ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+
+/// Where the original request went, with the port that `RequestInfo::host` leaves out, so that
+/// a browser returns to where it was. Its URL is made only for a redirect to sign in.
+struct Original<'a> {
+    scheme: &'a str,
+    authority: String,
+    uri: &'a str,
+}
+
+impl Original<'_> {
+    fn url(&self) -> String {
+        format!("{}://{}{}", self.scheme.to_ascii_lowercase(), self.authority, self.uri)
+    }
+}
+
+/// The request the proxy asks about, whether it asked nginx-style, and where it went.
+fn original_request<'a>(method: &Method, headers: &'a HeaderMap) -> Option<(RequestInfo, bool, Original<'a>)> {
+    let (method, scheme, authority, uri, nginx) = if let Some(uri) = header(headers, &X_FORWARDED_URI) {
+        let method = header(headers, &X_FORWARDED_METHOD).unwrap_or(method.as_str());
+        let scheme = header(headers, &X_FORWARDED_PROTO).unwrap_or("http");
+        let host = header(headers, &X_FORWARDED_HOST).or_else(|| header(headers, &header::HOST))?;
+        (method, scheme, host, uri, false)
     } else {
-        let url = header(headers, "x-original-url")?;
+        let url = header(headers, &X_ORIGINAL_URL)?;
         let (scheme, rest) = url.split_once("://")?;
         let (host, uri) = rest.find('/').map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
-        let method = header(headers, "x-original-method").unwrap_or(method.as_str()).to_owned();
-        (method, scheme.to_owned(), host.to_owned(), uri.to_owned(), true)
+        let method = header(headers, &X_ORIGINAL_METHOD).unwrap_or(method.as_str());
+        (method, scheme, host, uri, true)
     };
-    let (path, query) = uri.split_once('?').map_or((uri.clone(), String::new()), |(p, q)| (p.to_owned(), q.to_owned()));
-    let authority = host.split(',').next().unwrap_or_default().trim().to_ascii_lowercase();
-    let url = format!("{}://{authority}{uri}", scheme.to_ascii_lowercase());
+    let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+    let authority = authority.split(',').next().unwrap_or_default().trim().to_ascii_lowercase();
     let host = authority.split(':').next().unwrap_or_default().to_owned();
-    let client = header(headers, "x-real-ip")
-        .or_else(|| header(headers, "x-forwarded-for").and_then(|f| f.split(',').next()))
+    let client = header(headers, &X_REAL_IP)
+        .or_else(|| header(headers, &X_FORWARDED_FOR).and_then(|f| f.split(',').next()))
         .map(|c| c.trim().to_owned());
     Some((
         RequestInfo {
             method: method.to_ascii_uppercase(),
             scheme: scheme.to_ascii_lowercase(),
             host,
-            path,
-            query,
+            path: path.to_owned(),
+            query: query.to_owned(),
             headers: BTreeMap::new(),
             client,
         },
         nginx,
-        url,
+        Original { scheme, authority, uri },
     ))
 }
 
@@ -152,7 +175,7 @@ fn is_preflight(request: &RequestInfo, headers: &HeaderMap) -> bool {
 
 /// The credential: `Authorization` (Bearer or Basic) first, then the session cookie.
 fn presented(headers: &HeaderMap, cookie_name: &str) -> Presented {
-    if let Some(value) = header(headers, "authorization") {
+    if let Some(value) = header(headers, &header::AUTHORIZATION) {
         if let Some((scheme, credential)) = value.split_once(' ') {
             if scheme.eq_ignore_ascii_case("bearer") {
                 return Presented::Bearer(credential.trim().to_owned());
@@ -380,12 +403,12 @@ mod tests {
         h.insert("x-forwarded-host", HeaderValue::from_static("App.example.org:443"));
         h.insert("x-forwarded-uri", HeaderValue::from_static("/api/x?y=1"));
         h.insert("authorization", HeaderValue::from_static("Bearer secret"));
-        let (r, nginx, url) = original_request(&Method::GET, &h).unwrap();
+        let (r, nginx, original) = original_request(&Method::GET, &h).unwrap();
         assert_eq!(
             (r.method.as_str(), r.scheme.as_str(), r.host.as_str(), r.path.as_str(), r.query.as_str(), nginx),
             ("POST", "https", "app.example.org", "/api/x", "y=1", false)
         );
-        assert_eq!(url, "https://app.example.org:443/api/x?y=1", "the return URL keeps the port");
+        assert_eq!(original.url(), "https://app.example.org:443/api/x?y=1", "the return URL keeps the port");
         let for_policy = request_headers(&h);
         assert!(!for_policy.contains_key("authorization"), "credentials never reach policies");
         assert_eq!(for_policy.get("x-forwarded-host").map(String::as_str), Some("App.example.org:443"));
@@ -393,9 +416,9 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-original-url", HeaderValue::from_static("http://app.example.org/admin/"));
         h.insert("x-original-method", HeaderValue::from_static("DELETE"));
-        let (r, nginx, url) = original_request(&Method::GET, &h).unwrap();
+        let (r, nginx, original) = original_request(&Method::GET, &h).unwrap();
         assert_eq!((r.method.as_str(), r.host.as_str(), r.path.as_str(), nginx), ("DELETE", "app.example.org", "/admin/", true));
-        assert_eq!(url, "http://app.example.org/admin/");
+        assert_eq!(original.url(), "http://app.example.org/admin/");
         assert!(original_request(&Method::GET, &HeaderMap::new()).is_none());
     }
 

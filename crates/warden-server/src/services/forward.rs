@@ -60,6 +60,8 @@ pub struct ForwardAuth {
     policy: Arc<ArcSwapOption<Policy>>,
     /// The configured identity header names, parsed once (`None`: disabled).
     names: Arc<[Option<HeaderName>; 8]>,
+    /// The rules' namespaces, parsed once.
+    namespaces: Arc<BTreeMap<String, Namespace>>,
     /// Identities by account and token kind; each list holds one per namespace judged in.
     identities: Arc<Mutex<Identities>>,
 }
@@ -93,6 +95,8 @@ impl ForwardAuth {
     pub fn new(ctx: Context, auth: Auth) -> Result<Self> {
         let config = &ctx.config.forward_auth;
         let rules = RuleSet::new(config.rules.clone()).map_err(|e| ServiceError::Config(e.to_string()))?;
+        let namespaces =
+            config.rules.iter().filter_map(|r| r.namespace.as_ref()).filter_map(|n| Some((n.clone(), Namespace::parse(n).ok()?))).collect();
         let policy = match &config.policy_dir {
             Some(dir) => {
                 let policy = Policy::load(dir, &config.policy_query).map_err(|e| ServiceError::Config(e.to_string()))?;
@@ -110,6 +114,7 @@ impl ForwardAuth {
             rules: Arc::new(rules),
             policy: Arc::new(ArcSwapOption::new(policy)),
             names: Arc::new(names),
+            namespaces: Arc::new(namespaces),
             identities: Arc::new(Mutex::new(HashMap::new())),
         })
     }
@@ -165,26 +170,31 @@ impl ForwardAuth {
         let matched = self.rules.matching(&request);
         let allow_basic = matched.is_some_and(|(_, r)| r.allow_basic);
         let who = self.authenticate(presented, allow_basic, client).await?;
-        let tenant = self.config().tenant.clone();
+        let tenant = self.config().tenant.as_str();
         let Some((_, rule)) = matched else {
             return match self.policy.load_full() {
-                Some(policy) => Ok(self.by_policy(&policy, RequestInfo { headers: headers(), ..request }, who.as_ref(), &tenant, None)),
+                Some(policy) => Ok(self.by_policy(&policy, RequestInfo { headers: headers(), ..request }, who.as_ref(), tenant, None)),
                 None => Ok(Self::denied(who.as_ref())),
             };
         };
-        let identity = who.as_ref().map(|w| self.identity(w, &tenant, rule.namespace.as_deref()));
+        let identity = who.as_ref().map(|w| self.identity(w, tenant, rule.namespace.as_deref()));
         let subject = identity.as_ref().map(|i| i.subject.as_ref());
         let holds = |permission: &str, rule_tenant: Option<&str>, namespace: Option<&str>| {
             let Some(w) = &who else { return false };
-            let namespace = namespace.and_then(|n| Namespace::parse(n).ok());
+            // The rules' namespaces were parsed at start-up (and validated by the config check).
+            let parsed;
+            let namespace = match namespace {
+                Some(n) => match self.namespaces.get(n) {
+                    Some(known) => Some(known),
+                    None => {
+                        parsed = Namespace::parse(n).ok();
+                        parsed.as_ref()
+                    }
+                },
+                None => None,
+            };
             let p = &w.principal;
-            p.index.allows(
-                (p.account.kind, p.account.id),
-                permission,
-                rule_tenant.unwrap_or(&tenant),
-                namespace.as_ref(),
-                p.token_roles.as_deref(),
-            )
+            p.index.allows((p.account.kind, p.account.id), permission, rule_tenant.unwrap_or(tenant), namespace, p.token_roles.as_deref())
         };
         match rule.judge(subject, holds) {
             Verdict::Allow => Ok(Outcome::Allow { headers: identity.map(|i| i.headers.clone()).unwrap_or_default() }),
@@ -193,7 +203,7 @@ impl ForwardAuth {
             Verdict::Policy => match self.policy.load_full() {
                 Some(policy) => {
                     let request = RequestInfo { headers: headers(), ..request };
-                    Ok(self.by_policy(&policy, request, who.as_ref(), &tenant, rule.namespace.as_deref()))
+                    Ok(self.by_policy(&policy, request, who.as_ref(), tenant, rule.namespace.as_deref()))
                 }
                 None => Ok(Self::denied(who.as_ref())),
             },

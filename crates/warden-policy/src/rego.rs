@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use regorus::languages::rego::compiler::Compiler;
 use regorus::rvm::program::Program;
 use regorus::rvm::vm::RegoVM;
+use regorus::utils::limits::ExecutionTimerConfig;
 use regorus::{Engine, Rc, Value};
 use serde::Serialize;
 
@@ -33,6 +34,14 @@ const FIELDS: [&str; 4] = ["allow", "status", "headers", "body"];
 /// Instructions one VM evaluation may run: far above any forward-auth policy (the example
 /// policy runs a few hundred), low enough that a runaway loop ends in milliseconds, as a deny.
 const VM_INSTRUCTION_LIMIT: usize = 1_000_000;
+
+/// Wall-clock time one evaluation may take, on either engine: a decision sits on the hot path
+/// of every protected request, and a policy that loops must not hold a server thread.
+const EVALUATION_TIME_LIMIT: std::time::Duration = std::time::Duration::from_millis(100);
+
+fn time_limit() -> ExecutionTimerConfig {
+    ExecutionTimerConfig { limit: EVALUATION_TIME_LIMIT, check_interval: std::num::NonZeroU32::MIN.saturating_add(63) }
+}
 
 /// Engines and VMs kept for reuse at most (about one per concurrent request).
 const SPARE: usize = 16;
@@ -136,6 +145,7 @@ impl Policy {
             return Err(PolicyError::Load(format!("no .rego files in {}", dir.display())));
         }
         let mut engine = Engine::new();
+        engine.set_execution_timer_config(time_limit());
         for file in &files {
             let source = std::fs::read_to_string(file).map_err(|e| PolicyError::Load(format!("{}: {e}", file.display())))?;
             engine.add_policy(file.display().to_string(), source).map_err(|e| PolicyError::Load(e.to_string()))?;
@@ -280,6 +290,7 @@ fn run_vm(vm: &VmProgram, input: Value) -> Result<Decision, PolicyError> {
         let mut machine = RegoVM::new();
         machine.load_program(vm.program.clone());
         machine.set_max_instructions(VM_INSTRUCTION_LIMIT);
+        machine.set_execution_timer_config(Some(time_limit()));
         machine
     });
     machine.set_input(input);
@@ -491,6 +502,24 @@ headers := {"X-Team": "ops"} if allow
         assert!(policy.evaluate(&bob).unwrap().allow, "no conflict for others");
         assert!(!policy.evaluate(&alice).unwrap().allow, "the VM denies");
         assert!(matches!(policy.interpret(&alice.to_value()), Err(PolicyError::Eval(_))), "the interpreter fails");
+    }
+
+    #[test]
+    fn a_runaway_policy_is_cut_short_and_denies_on_either_engine() {
+        // Nine million iterations that find nothing, but only for /slow (the trial runs at
+        // load ask for /).
+        let slow = "package warden.forward_auth\nimport rego.v1\ndefault allow := false\nallow if input.request.path == \"/fast\"\n\
+                    allow if {\n  input.request.path == \"/slow\"\n  some i in numbers.range(1, 3000)\n  some j in numbers.range(1, 3000)\n  i * j == -1\n}\n";
+        let on_interpreter = format!("{slow}headers[\"X-A\"] := \"a\" if allow\n");
+        for (source, runtime) in [(slow.to_owned(), "vm"), (on_interpreter, "interpreter")] {
+            let dir = dir_with(&source);
+            let policy = Policy::load(dir.path(), DEFAULT_QUERY).unwrap();
+            assert!(policy.runtime().to_string().starts_with(runtime), "{}", policy.runtime());
+            assert!(policy.evaluate(&input("/fast", "GET", None)).unwrap().allow);
+            let err = policy.evaluate(&input("/slow", "GET", None)).unwrap_err();
+            assert_eq!(err.code(), "policy.eval", "{runtime}: {err}");
+            assert!(policy.evaluate(&input("/fast", "GET", None)).unwrap().allow, "{runtime}: still deciding afterwards");
+        }
     }
 
     #[test]

@@ -182,17 +182,8 @@ impl ForwardAuth {
         let holds = |permission: &str, rule_tenant: Option<&str>, namespace: Option<&str>| {
             let Some(w) = &who else { return false };
             // The rules' namespaces were parsed at start-up (and validated by the config check).
-            let parsed;
-            let namespace = match namespace {
-                Some(n) => match self.namespaces.get(n) {
-                    Some(known) => Some(known),
-                    None => {
-                        parsed = Namespace::parse(n).ok();
-                        parsed.as_ref()
-                    }
-                },
-                None => None,
-            };
+            let parsed = namespace.filter(|n| !self.namespaces.contains_key(*n)).and_then(|n| Namespace::parse(n).ok());
+            let namespace = namespace.and_then(|n| self.namespaces.get(n)).or(parsed.as_ref());
             let p = &w.principal;
             p.index.allows((p.account.kind, p.account.id), permission, rule_tenant.unwrap_or(tenant), namespace, p.token_roles.as_deref())
         };

@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 
 use axum::Form;
+use axum::body::Body;
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -44,12 +45,8 @@ pub async fn forward(State(app): State<App>, Peer(peer): Peer, client: ClientAdd
     // Only policies read the request's headers: they are copied when one is asked.
     match app.forward.decide(request, || request_headers(headers), presented, client).await {
         Ok(Outcome::Allow { headers }) => {
-            let mut response = StatusCode::OK.into_response();
-            response.headers_mut().reserve(headers.len());
-            for (name, value) in headers.iter() {
-                // A later header (a policy's) replaces an identity header of the same name.
-                response.headers_mut().insert(name.clone(), value.clone());
-            }
+            let mut response = Response::new(Body::empty());
+            *response.headers_mut() = HeaderMap::clone(&headers);
             response
         }
         Ok(Outcome::Deny { status, headers, body }) => {
@@ -174,11 +171,11 @@ fn is_preflight(request: &RequestInfo, headers: &HeaderMap) -> bool {
 }
 
 /// The credential: `Authorization` (Bearer or Basic) first, then the session cookie.
-fn presented(headers: &HeaderMap, cookie_name: &str) -> Presented {
+fn presented<'a>(headers: &'a HeaderMap, cookie_name: &str) -> Presented<'a> {
     if let Some(value) = header(headers, &header::AUTHORIZATION) {
         if let Some((scheme, credential)) = value.split_once(' ') {
             if scheme.eq_ignore_ascii_case("bearer") {
-                return Presented::Bearer(credential.trim().to_owned());
+                return Presented::Bearer(credential.trim());
             }
             if scheme.eq_ignore_ascii_case("basic")
                 && let Some((name, password)) = super::extract::decode_basic(credential.trim())
@@ -191,7 +188,7 @@ fn presented(headers: &HeaderMap, cookie_name: &str) -> Presented {
     cookie(headers, cookie_name).map_or(Presented::None, Presented::Cookie)
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -199,7 +196,7 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim().to_owned())
+        .map(|(_, v)| v.trim())
 }
 
 // --- redirects ----------------------------------------------------------------------------------
@@ -355,7 +352,7 @@ pub async fn login_done() -> Html<&'static str> {
 /// Ends the browser session (if any) and clears the cookie.
 pub async fn logout(State(app): State<App>, headers: HeaderMap) -> Response {
     if let Some(token) = cookie(&headers, &app.config.forward_auth.cookie_name)
-        && let Ok(principal) = app.auth.authenticate_bearer(&token).await
+        && let Ok(principal) = app.auth.authenticate_bearer(token).await
         && let Err(e) = app.auth.logout(&principal).await
     {
         tracing::warn!(error = %e, "browser logout failed");
@@ -426,7 +423,7 @@ mod tests {
     fn cookies_and_escaping() {
         let mut h = HeaderMap::new();
         h.insert(header::COOKIE, HeaderValue::from_static("a=1; warden_session=wds_abc; b=2"));
-        assert_eq!(cookie(&h, "warden_session").as_deref(), Some("wds_abc"));
+        assert_eq!(cookie(&h, "warden_session"), Some("wds_abc"));
         assert_eq!(escape("\"><script>"), "&quot;&gt;&lt;script&gt;");
         assert_eq!(percent_encode("https://a.org/x?y=1&z"), "https%3A%2F%2Fa.org%2Fx%3Fy%3D1%26z");
     }

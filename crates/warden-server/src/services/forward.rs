@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use arc_swap::ArcSwapOption;
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use warden_core::access::{AuthMethod, Principal};
 use warden_core::credential::Secret;
 use warden_core::model::SubjectKind;
@@ -28,18 +28,19 @@ use super::credentials::Contact;
 use super::{Context, Result, ServiceError};
 use crate::config::ForwardAuthConfig;
 
-/// The credential a forwarded request carried.
-pub enum Presented {
+/// The credential a forwarded request carried (borrowed from the request's headers).
+pub enum Presented<'a> {
     None,
     /// A session or API token from `Authorization: Bearer`.
-    Bearer(String),
+    Bearer(&'a str),
     /// A session token from the session cookie.
-    Cookie(String),
+    Cookie(&'a str),
     Basic(String, Secret),
 }
 
-/// Headers for the upstream, ready to send.
-pub type Headers = Arc<Vec<(HeaderName, HeaderValue)>>;
+/// Headers for the upstream, ready to send: the response takes a copy of the map, which costs
+/// less than inserting (and hashing) each header again.
+pub type Headers = Arc<HeaderMap>;
 
 /// What to answer the proxy.
 #[derive(Debug)]
@@ -164,7 +165,7 @@ impl ForwardAuth {
         &self,
         request: RequestInfo,
         headers: impl FnOnce() -> BTreeMap<String, String>,
-        presented: Presented,
+        presented: Presented<'_>,
         client: Option<IpAddr>,
     ) -> Result<Outcome> {
         let matched = self.rules.matching(&request);
@@ -225,10 +226,13 @@ impl ForwardAuth {
         };
         let extra: Vec<(String, String)> = headers.into_iter().collect();
         if allow {
-            let mut all: Vec<(HeaderName, HeaderValue)> = identity.map(|i| i.headers.to_vec()).unwrap_or_default();
-            all.extend(
-                extra.iter().filter_map(|(n, v)| Some((HeaderName::from_bytes(n.as_bytes()).ok()?, HeaderValue::from_str(v).ok()?))),
-            );
+            let mut all = identity.map(|i| HeaderMap::clone(&i.headers)).unwrap_or_default();
+            // A policy's header replaces an identity header of the same name.
+            for (name, value) in &extra {
+                if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+                    all.insert(name, value);
+                }
+            }
             return Outcome::Allow { headers: Arc::new(all) };
         }
         match status {
@@ -237,10 +241,10 @@ impl ForwardAuth {
         }
     }
 
-    async fn authenticate(&self, presented: Presented, allow_basic: bool, client: Option<IpAddr>) -> Result<Option<Authenticated>> {
+    async fn authenticate(&self, presented: Presented<'_>, allow_basic: bool, client: Option<IpAddr>) -> Result<Option<Authenticated>> {
         let found = match presented {
             Presented::None => return Ok(None),
-            Presented::Bearer(token) | Presented::Cookie(token) => self.auth.authenticate_bearer_with_contact(&token).await,
+            Presented::Bearer(token) | Presented::Cookie(token) => self.auth.authenticate_bearer_with_contact(token).await,
             Presented::Basic(_, _) if !allow_basic => return Ok(None),
             Presented::Basic(name, password) => match self.auth.authenticate_basic(&name, &password, client).await {
                 Ok(principal) => {
@@ -293,7 +297,7 @@ impl ForwardAuth {
         }
     }
 
-    fn identity_headers(&self, s: &SubjectInfo) -> Vec<(HeaderName, HeaderValue)> {
+    fn identity_headers(&self, s: &SubjectInfo) -> HeaderMap {
         let values = [
             Some(s.name.clone()),
             Some(s.id.clone()),
@@ -304,7 +308,13 @@ impl ForwardAuth {
             Some(s.permissions.join(",")),
             Some(s.auth_strength.clone()),
         ];
-        self.names.iter().zip(values).filter_map(|(name, value)| Some((name.clone()?, HeaderValue::from_str(&value?).ok()?))).collect()
+        let mut headers = HeaderMap::new();
+        for (name, value) in self.names.iter().zip(values) {
+            if let (Some(name), Some(Ok(value))) = (name, value.map(|v| HeaderValue::from_str(&v))) {
+                headers.insert(name.clone(), value);
+            }
+        }
+        headers
     }
 
     /// Keeps the policy current: reloads when a file in the directory changes, keeps the old

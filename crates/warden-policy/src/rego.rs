@@ -109,6 +109,8 @@ pub struct Policy {
     vm: Option<VmProgram>,
     runtime: Runtime,
     spare: Spare<Engine>,
+    /// Whether the policy may read `input.request.headers` (see [`reads_request_headers`]).
+    reads_headers: bool,
 }
 
 impl std::fmt::Debug for Policy {
@@ -147,8 +149,10 @@ impl Policy {
         }
         let mut engine = Engine::new();
         engine.set_execution_timer_config(time_limit());
+        let mut reads_headers = false;
         for file in &files {
             let source = std::fs::read_to_string(file).map_err(|e| PolicyError::Load(format!("{}: {e}", file.display())))?;
+            reads_headers |= reads_request_headers(&source);
             engine.add_policy(file.display().to_string(), source).map_err(|e| PolicyError::Load(e.to_string()))?;
         }
         let mut policy = Self {
@@ -158,6 +162,7 @@ impl Policy {
             vm: None,
             runtime: Runtime::Interpreter { reason: "not compiled yet".into() },
             spare: Spare::new(),
+            reads_headers,
         };
         // Trial runs catch a query that names nothing or fails (an unsafe variable, an unknown
         // function, conflicting rules): those are load errors too.
@@ -185,6 +190,12 @@ impl Policy {
     /// The policy files, for reload checks.
     pub fn files(&self) -> &[PathBuf] {
         &self.files
+    }
+
+    /// Whether the policy may read the request's headers; when it cannot, the server need not
+    /// copy them into its input.
+    pub fn reads_request_headers(&self) -> bool {
+        self.reads_headers
     }
 
     /// The engine that decides, and why when it is not the VM.
@@ -354,6 +365,55 @@ fn set_field(decision: &mut Decision, field: &str, value: &Value) {
     }
 }
 
+/// Whether `source` may read `input.request.headers`. Rego reaches the input only through the
+/// keyword `input`, so a policy in which every `input` outside comments is followed by
+/// `.subject` or by `.request.` and one of the request's other fields cannot read the headers.
+/// Anything else (`input.request` as a whole, `import input…`, brackets, a mention in a
+/// string) counts as reading them: the check may say yes wrongly, never no.
+fn reads_request_headers(source: &str) -> bool {
+    const HARMLESS: [&str; 7] =
+        [".subject", ".request.method", ".request.scheme", ".request.host", ".request.path", ".request.query", ".request.client"];
+    let source = &without_comments(source);
+    let is_ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let bytes = source.as_bytes();
+    source.match_indices("input").any(|(at, _)| {
+        let before = at.checked_sub(1).map(|i| bytes[i]);
+        if before.is_some_and(|b| is_ident(b) || b == b'.') || bytes.get(at + 5).copied().is_some_and(is_ident) {
+            return false; // part of another name (`myinput`, `data.input`, `inputs`)
+        }
+        let rest = &source[at + 5..];
+        !HARMLESS.iter().any(|h| rest.starts_with(h) && !rest.as_bytes().get(h.len()).copied().is_some_and(is_ident))
+    })
+}
+
+/// `source` with its comments (from `#` outside a string to the end of the line) blanked.
+fn without_comments(source: &str) -> String {
+    let mut out = String::with_capacity(source.len());
+    let (mut in_string, mut in_raw, mut in_comment, mut escaped) = (false, false, false, false);
+    for c in source.chars() {
+        if in_comment {
+            in_comment = c != '\n';
+            out.push(if in_comment { ' ' } else { c });
+            continue;
+        }
+        if in_string {
+            in_string = escaped || c != '"';
+            escaped = !escaped && c == '\\';
+        } else if in_raw {
+            in_raw = c != '`';
+        } else if c == '#' {
+            in_comment = true;
+            out.push(' ');
+            continue;
+        } else {
+            in_string = c == '"';
+            in_raw = c == '`';
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Inputs every policy is tried on at load: an anonymous request, and a signed-in user's.
 fn trial_inputs() -> [PolicyInput; 2] {
     let request = RequestInfo {
@@ -520,6 +580,36 @@ headers := {"X-Team": "ops"} if allow
             let err = policy.evaluate(&input("/slow", "GET", None)).unwrap_err();
             assert_eq!(err.code(), "policy.eval", "{runtime}: {err}");
             assert!(policy.evaluate(&input("/fast", "GET", None)).unwrap().allow, "{runtime}: still deciding afterwards");
+        }
+    }
+
+    #[test]
+    fn only_policies_that_may_read_the_headers_are_given_them() {
+        assert!(!reads_request_headers(POLICY));
+        assert!(!reads_request_headers(&std::fs::read_to_string(examples().join("forward_auth.rego")).unwrap()));
+        assert!(reads_request_headers(RICHER));
+        for may in [
+            "allow if input.request.headers[\"x-team\"] == \"ops\"",
+            "r := input.request\nallow if r.headers.a",
+            "import input.request\nallow if request.headers.a",
+            "allow if input[\"request\"][\"headers\"].a",
+            "allow if some _ in input",
+            "allow if input.request.pathx",
+            "x := \"# a hash in a string\"; allow if input.request.headers.a",
+            "x := `raw # string`; allow if input.request.headers.a",
+            "x := \"an escaped \\\" quote # then\"; allow if input.request.headers.a",
+            "allow if \"input.request\" == input.request.path",
+        ] {
+            assert!(reads_request_headers(may), "{may}");
+        }
+        for cannot in [
+            "allow if input.request.path == \"/\"",
+            "allow if { input.subject.name == \"alice\"; input.request.method == \"GET\" }",
+            "myinput := 1\nallow if data.input.x\ninputs := 2",
+            "allow if input.request.client == \"10.0.0.1\"",
+            "# input.request.headers, in a comment only\nallow if input.request.path == \"/\" # input",
+        ] {
+            assert!(!reads_request_headers(cannot), "{cannot}");
         }
     }
 

@@ -174,7 +174,7 @@ impl ForwardAuth {
         let tenant = self.config().tenant.as_str();
         let Some((_, rule)) = matched else {
             return match self.policy.load_full() {
-                Some(policy) => Ok(self.by_policy(&policy, RequestInfo { headers: headers(), ..request }, who.as_ref(), tenant, None)),
+                Some(policy) => Ok(self.by_policy(&policy, for_policy(&policy, request, headers), who.as_ref(), tenant, None)),
                 None => Ok(Self::denied(who.as_ref())),
             };
         };
@@ -194,7 +194,7 @@ impl ForwardAuth {
             Verdict::Forbidden => Ok(Self::denied(who.as_ref())),
             Verdict::Policy => match self.policy.load_full() {
                 Some(policy) => {
-                    let request = RequestInfo { headers: headers(), ..request };
+                    let request = for_policy(&policy, request, headers);
                     Ok(self.by_policy(&policy, request, who.as_ref(), tenant, rule.namespace.as_deref()))
                 }
                 None => Ok(Self::denied(who.as_ref())),
@@ -341,6 +341,11 @@ impl ForwardAuth {
             }
         }
     }
+}
+
+/// The request as `policy` sees it: with its headers only if the policy may read them.
+fn for_policy(policy: &Policy, request: RequestInfo, headers: impl FnOnce() -> BTreeMap<String, String>) -> RequestInfo {
+    if policy.reads_request_headers() { RequestInfo { headers: headers(), ..request } } else { request }
 }
 
 /// Says which engine runs the policy: operators should know when theirs runs slower.

@@ -39,7 +39,8 @@
 #     allow    true lets the request through (200 to the proxy, with the identity headers)
 #     status   the status of a refusal (default 401 without a subject, else 403)
 #     headers  {"Name": "value"}: on allow sent to the proxy with the identity headers (list
-#              them in the proxy's configuration to pass them on); on deny sent to the client
+#              them in the proxy's configuration to pass them on); on deny sent to the client.
+#              Framing headers (Content-Length, Transfer-Encoding, Connection, …) are dropped.
 #     body     the body of a refusal
 #   `allow` is read first; for an allowed request only `headers` is evaluated besides.
 #   Without a subject, a refusal with no status or 401 is treated like a missing credential:

@@ -224,7 +224,7 @@ impl ForwardAuth {
                 Decision::default()
             }
         };
-        let extra: Vec<(String, String)> = headers.into_iter().collect();
+        let extra: Vec<(String, String)> = headers.into_iter().filter(|(name, _)| policy_may_set(name)).collect();
         if allow {
             let mut all = identity.map(|i| HeaderMap::clone(&i.headers)).unwrap_or_default();
             // A policy's header replaces an identity header of the same name.
@@ -358,6 +358,15 @@ fn log_runtime(policy: &Policy, dir: &std::path::Path) {
     }
 }
 
+/// Whether a policy may set the header `name`: not the ones that frame the answer or the
+/// connection, which Warden's HTTP stack owns (a `Content-Length` that disagrees with the body
+/// would leave the proxy waiting).
+fn policy_may_set(name: &str) -> bool {
+    const FRAMING: [&str; 9] =
+        ["content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer", "proxy-connection", "host"];
+    !FRAMING.iter().any(|f| f.eq_ignore_ascii_case(name.trim()))
+}
+
 /// The status of a refusal: the policy's, unless it names a success or a redirect — a refusal
 /// must never let the request through.
 fn refusal_status(status: Option<u16>) -> u16 {
@@ -382,7 +391,17 @@ fn fingerprint(dir: &std::path::Path) -> Vec<(PathBuf, u64, Option<SystemTime>)>
 
 #[cfg(test)]
 mod tests {
-    use super::refusal_status;
+    use super::{policy_may_set, refusal_status};
+
+    #[test]
+    fn policies_do_not_frame_the_answer() {
+        for owned in ["Content-Length", "transfer-encoding", "Connection", "Upgrade", "Host"] {
+            assert!(!policy_may_set(owned), "{owned}");
+        }
+        for free in ["X-Remote-Policy", "Location", "WWW-Authenticate", "Content-Type", "Cache-Control"] {
+            assert!(policy_may_set(free), "{free}");
+        }
+    }
 
     #[test]
     fn a_refusal_never_passes() {

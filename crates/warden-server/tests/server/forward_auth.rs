@@ -564,6 +564,8 @@ credentials := {k | some k, _ in input.request.headers; k in {"authorization", "
 headers := {
     "X-Seen": concat(",", sort([k | some k, _ in input.request.headers; startswith(k, "x-team")])),
     "X-Credentials-Seen": sprintf("%d", [count(credentials)]),
+    "Content-Length": "5",
+    "Transfer-Encoding": "chunked",
 }
 "#;
     std::fs::write(fx.policy_dir.join("forward_auth.rego"), policy).unwrap();
@@ -591,6 +593,9 @@ headers := {
     assert_eq!(header(allowed.headers(), "x-seen"), Some("x-team"));
     assert_eq!(header(allowed.headers(), "x-credentials-seen"), Some("0"), "credentials are never shown to policies");
     assert_eq!(header(allowed.headers(), "x-remote-user"), Some("alice"));
+    // Framing is Warden's: a policy's Content-Length or Transfer-Encoding is dropped.
+    assert_eq!(header(allowed.headers(), "content-length"), Some("0"));
+    assert_eq!(header(allowed.headers(), "transfer-encoding"), None);
     let refused = ask(Some("dev")).await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     assert_eq!(header(refused.headers(), "x-credentials-seen"), Some("0"));

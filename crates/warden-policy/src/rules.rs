@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use warden_core::namespace::Namespace;
+
 use crate::PolicyError;
 use crate::glob::Glob;
 use crate::input::{RequestInfo, SubjectInfo};
@@ -83,6 +85,7 @@ impl Rule {
         self.name.clone().unwrap_or_else(|| format!("rule #{}", index + 1))
     }
 
+    /// Refuses an incomplete rule (the namespace is checked where it is parsed, in [`RuleSet::new`]).
     fn check(&self, index: usize) -> Result<(), PolicyError> {
         let fail = |reason: &str| Err(PolicyError::Rule { rule: self.label(index), reason: reason.to_owned() });
         match self.action {
@@ -92,9 +95,6 @@ impl Rule {
                 fail("action = \"auth_strength\" needs strength = \"password\", \"mfa\" or \"passkey\"")
             }
             _ if self.path.as_deref().is_some_and(|p| !p.starts_with('/')) => fail("path patterns start with /"),
-            _ if self.namespace.as_deref().is_some_and(|n| warden_core::namespace::Namespace::parse(n).is_err()) => {
-                fail("namespace must be a dotted path like prod.team-a")
-            }
             _ if self.tenant.as_deref().is_some_and(|t| warden_core::Name::parse(t).is_err()) => fail("tenant is not a valid name"),
             _ => Ok(()),
         }
@@ -106,9 +106,14 @@ impl Rule {
             && (self.methods.is_empty() || self.methods.iter().any(|m| m.eq_ignore_ascii_case(&request.method)))
     }
 
-    /// Judges `subject` by this rule; `holds(permission, tenant, namespace)` asks the
-    /// authorization snapshot.
-    pub fn judge(&self, subject: Option<&SubjectInfo>, holds: impl Fn(&str, Option<&str>, Option<&str>) -> bool) -> Verdict {
+    /// Judges `subject` by this rule, whose namespace is `namespace` (parsed);
+    /// `holds(permission, tenant, namespace)` asks the authorization snapshot.
+    fn judge(
+        &self,
+        subject: Option<&SubjectInfo>,
+        namespace: Option<&Namespace>,
+        holds: impl Fn(&str, Option<&str>, Option<&Namespace>) -> bool,
+    ) -> Verdict {
         if self.action == Action::AllowAnonymous {
             return Verdict::Allow;
         }
@@ -118,7 +123,7 @@ impl Rule {
         let Some(subject) = subject else { return Verdict::Unauthenticated };
         let ok = match self.action {
             Action::Authenticated => true,
-            Action::Permission => self.permission.as_deref().is_some_and(|p| holds(p, self.tenant.as_deref(), self.namespace.as_deref())),
+            Action::Permission => self.permission.as_deref().is_some_and(|p| holds(p, self.tenant.as_deref(), namespace)),
             Action::Group => self.group.as_deref().is_some_and(|g| subject.groups.iter().any(|x| x.eq_ignore_ascii_case(g))),
             Action::AuthStrength => {
                 let needed = self.strength.as_deref().and_then(strength_rank).unwrap_or(usize::MAX);
@@ -130,10 +135,35 @@ impl Rule {
     }
 }
 
-/// The configured rules, with their patterns compiled once.
+/// A rule with its patterns and namespace parsed once.
+#[derive(Debug, Clone)]
+struct Compiled {
+    rule: Rule,
+    host: Option<Glob>,
+    path: Option<Glob>,
+    namespace: Option<Namespace>,
+}
+
+/// The configured rules, compiled once.
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
-    rules: Vec<(Rule, Option<Glob>, Option<Glob>)>,
+    rules: Vec<Compiled>,
+}
+
+/// The rule that decides a request.
+#[derive(Debug, Clone, Copy)]
+pub struct Matched<'a> {
+    /// Its position among the configured rules.
+    pub index: usize,
+    pub rule: &'a Rule,
+    namespace: Option<&'a Namespace>,
+}
+
+impl Matched<'_> {
+    /// Judges `subject`; `holds(permission, tenant, namespace)` asks the authorization snapshot.
+    pub fn judge(&self, subject: Option<&SubjectInfo>, holds: impl Fn(&str, Option<&str>, Option<&Namespace>) -> bool) -> Verdict {
+        self.rule.judge(subject, self.namespace, holds)
+    }
 }
 
 impl RuleSet {
@@ -143,18 +173,22 @@ impl RuleSet {
             rule.check(i)?;
             let host = rule.host.as_deref().map(Glob::host);
             let path = rule.path.as_deref().map(Glob::path);
-            compiled.push((rule, host, path));
+            let namespace = rule.namespace.as_deref().map(Namespace::parse).transpose().map_err(|_| PolicyError::Rule {
+                rule: rule.label(i),
+                reason: "namespace must be a dotted path like prod.team-a".into(),
+            })?;
+            compiled.push(Compiled { rule, host, path, namespace });
         }
         Ok(Self { rules: compiled })
     }
 
-    /// The first rule that matches the request, with its position.
-    pub fn matching(&self, request: &RequestInfo) -> Option<(usize, &Rule)> {
-        self.rules
-            .iter()
-            .enumerate()
-            .find(|(_, (rule, host, path))| rule.matches(request, host.as_ref(), path.as_ref()))
-            .map(|(i, (r, _, _))| (i, r))
+    /// The first rule that matches the request.
+    pub fn matching(&self, request: &RequestInfo) -> Option<Matched<'_>> {
+        self.rules.iter().enumerate().find(|(_, c)| c.rule.matches(request, c.host.as_ref(), c.path.as_ref())).map(|(index, c)| Matched {
+            index,
+            rule: &c.rule,
+            namespace: c.namespace.as_ref(),
+        })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -192,7 +226,7 @@ mod tests {
             rule(serde_json::json!({"host": "*.example.org", "action": "authenticated"})),
         ])
         .unwrap();
-        let label = |r: &RequestInfo| rules.matching(r).map(|(i, rule)| rule.label(i));
+        let label = |r: &RequestInfo| rules.matching(r).map(|m| m.rule.label(m.index));
         assert_eq!(label(&request("app.example.org", "/static/app.css", "GET")).as_deref(), Some("assets"));
         assert_eq!(label(&request("admin.example.org", "/", "GET")).as_deref(), Some("rule #2"));
         assert_eq!(label(&request("app.example.org", "/api/x", "post")).as_deref(), Some("rule #3"));
@@ -200,21 +234,27 @@ mod tests {
         assert_eq!(label(&request("evil.com", "/", "GET")), None);
     }
 
+    /// Judges `subject` by `rule` as the server does: compiled in a rule set, then matched.
+    fn judge(rule: &Rule, subject: Option<&SubjectInfo>, holds: impl Fn(&str, Option<&str>, Option<&Namespace>) -> bool) -> Verdict {
+        let rules = RuleSet::new(vec![rule.clone()]).unwrap();
+        rules.matching(&request("app.example.org", "/", "GET")).unwrap().judge(subject, holds)
+    }
+
     #[test]
     fn judging() {
-        let never = |_: &str, _: Option<&str>, _: Option<&str>| false;
-        let always = |_: &str, _: Option<&str>, _: Option<&str>| true;
+        let never = |_: &str, _: Option<&str>, _: Option<&Namespace>| false;
+        let always = |_: &str, _: Option<&str>, _: Option<&Namespace>| true;
         let group = rule(serde_json::json!({"action": "group", "group": "ops"}));
-        assert_eq!(group.judge(None, never), Verdict::Unauthenticated);
-        assert_eq!(group.judge(Some(&subject(&["ops"], "password")), never), Verdict::Allow);
-        assert_eq!(group.judge(Some(&subject(&["dev"], "password")), never), Verdict::Forbidden);
+        assert_eq!(judge(&group, None, never), Verdict::Unauthenticated);
+        assert_eq!(judge(&group, Some(&subject(&["ops"], "password")), never), Verdict::Allow);
+        assert_eq!(judge(&group, Some(&subject(&["dev"], "password")), never), Verdict::Forbidden);
         let perm = rule(serde_json::json!({"action": "permission", "permission": "a:b"}));
-        assert_eq!(perm.judge(Some(&subject(&[], "password")), always), Verdict::Allow);
-        assert_eq!(perm.judge(Some(&subject(&[], "password")), never), Verdict::Forbidden);
+        assert_eq!(judge(&perm, Some(&subject(&[], "password")), always), Verdict::Allow);
+        assert_eq!(judge(&perm, Some(&subject(&[], "password")), never), Verdict::Forbidden);
         let mfa = rule(serde_json::json!({"action": "auth_strength", "strength": "mfa"}));
-        assert_eq!(mfa.judge(Some(&subject(&[], "password")), never), Verdict::Forbidden);
-        assert_eq!(mfa.judge(Some(&subject(&[], "passkey")), never), Verdict::Allow);
-        assert_eq!(rule(serde_json::json!({"action": "deny"})).judge(Some(&subject(&[], "passkey")), always), Verdict::Forbidden);
+        assert_eq!(judge(&mfa, Some(&subject(&[], "password")), never), Verdict::Forbidden);
+        assert_eq!(judge(&mfa, Some(&subject(&[], "passkey")), never), Verdict::Allow);
+        assert_eq!(judge(&rule(serde_json::json!({"action": "deny"})), Some(&subject(&[], "passkey")), always), Verdict::Forbidden);
     }
 
     #[test]

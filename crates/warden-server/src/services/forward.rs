@@ -61,8 +61,6 @@ pub struct ForwardAuth {
     policy: Arc<ArcSwapOption<Policy>>,
     /// The configured identity header names, parsed once (`None`: disabled).
     names: Arc<[Option<HeaderName>; 8]>,
-    /// The rules' namespaces, parsed once.
-    namespaces: Arc<BTreeMap<String, Namespace>>,
     /// Identities by account and token kind; each list holds one per namespace judged in.
     identities: Arc<Mutex<Identities>>,
 }
@@ -96,8 +94,6 @@ impl ForwardAuth {
     pub fn new(ctx: Context, auth: Auth) -> Result<Self> {
         let config = &ctx.config.forward_auth;
         let rules = RuleSet::new(config.rules.clone()).map_err(|e| ServiceError::Config(e.to_string()))?;
-        let namespaces =
-            config.rules.iter().filter_map(|r| r.namespace.as_ref()).filter_map(|n| Some((n.clone(), Namespace::parse(n).ok()?))).collect();
         let policy = match &config.policy_dir {
             Some(dir) => {
                 let policy = Policy::load(dir, &config.policy_query).map_err(|e| ServiceError::Config(e.to_string()))?;
@@ -115,7 +111,6 @@ impl ForwardAuth {
             rules: Arc::new(rules),
             policy: Arc::new(ArcSwapOption::new(policy)),
             names: Arc::new(names),
-            namespaces: Arc::new(namespaces),
             identities: Arc::new(Mutex::new(HashMap::new())),
         })
     }
@@ -169,33 +164,31 @@ impl ForwardAuth {
         client: Option<IpAddr>,
     ) -> Result<Outcome> {
         let matched = self.rules.matching(&request);
-        let allow_basic = matched.is_some_and(|(_, r)| r.allow_basic);
+        let allow_basic = matched.is_some_and(|m| m.rule.allow_basic);
         let who = self.authenticate(presented, allow_basic, client).await?;
         let tenant = self.config().tenant.as_str();
-        let Some((_, rule)) = matched else {
+        let Some(matched) = matched else {
             return match self.policy.load_full() {
                 Some(policy) => Ok(self.by_policy(&policy, for_policy(&policy, request, headers), who.as_ref(), tenant, None)),
                 None => Ok(Self::denied(who.as_ref())),
             };
         };
-        let identity = who.as_ref().map(|w| self.identity(w, tenant, rule.namespace.as_deref()));
+        let namespace = matched.rule.namespace.as_deref();
+        let identity = who.as_ref().map(|w| self.identity(w, tenant, namespace));
         let subject = identity.as_ref().map(|i| i.subject.as_ref());
-        let holds = |permission: &str, rule_tenant: Option<&str>, namespace: Option<&str>| {
+        let holds = |permission: &str, rule_tenant: Option<&str>, namespace: Option<&Namespace>| {
             let Some(w) = &who else { return false };
-            // The rules' namespaces were parsed at start-up (and validated by the config check).
-            let parsed = namespace.filter(|n| !self.namespaces.contains_key(*n)).and_then(|n| Namespace::parse(n).ok());
-            let namespace = namespace.and_then(|n| self.namespaces.get(n)).or(parsed.as_ref());
             let p = &w.principal;
             p.index.allows((p.account.kind, p.account.id), permission, rule_tenant.unwrap_or(tenant), namespace, p.token_roles.as_deref())
         };
-        match rule.judge(subject, holds) {
+        match matched.judge(subject, holds) {
             Verdict::Allow => Ok(Outcome::Allow { headers: identity.map(|i| i.headers.clone()).unwrap_or_default() }),
             Verdict::Unauthenticated => Ok(Outcome::Unauthenticated { body: None }),
             Verdict::Forbidden => Ok(Self::denied(who.as_ref())),
             Verdict::Policy => match self.policy.load_full() {
                 Some(policy) => {
                     let request = for_policy(&policy, request, headers);
-                    Ok(self.by_policy(&policy, request, who.as_ref(), tenant, rule.namespace.as_deref()))
+                    Ok(self.by_policy(&policy, request, who.as_ref(), tenant, namespace))
                 }
                 None => Ok(Self::denied(who.as_ref())),
             },

@@ -187,7 +187,7 @@ pub async fn run(args: &ForwardArgs) -> anyhow::Result<()> {
         }
     };
     std::fs::write(policy_dir.path().join("bench.rego"), policy)?;
-    let runtime = warden_policy::rego::Policy::load(policy_dir.path(), warden_policy::rego::DEFAULT_QUERY)?.runtime().clone();
+    let runtime = warden_policy::rego::Policy::load(policy_dir.path(), warden_policy::rego::DEFAULT_QUERY)?.runtime();
     eprintln!("  the Rego policy runs on: {runtime}");
     let expected_vm = args.rego_engine == RegoEngine::Vm;
     ensure!(

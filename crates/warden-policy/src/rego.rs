@@ -103,22 +103,27 @@ impl<T> Spare<T> {
 }
 
 pub struct Policy {
-    engine: Engine,
-    query: String,
+    interpreter: Interpreter,
+    /// The compiled program, or why the interpreter decides instead.
+    vm: Result<VmProgram, String>,
     files: Vec<PathBuf>,
-    vm: Option<VmProgram>,
-    runtime: Runtime,
-    spare: Spare<Engine>,
     /// Whether the policy may read `input.request.headers` (see [`reads_request_headers`]).
     reads_headers: bool,
+}
+
+/// The policy on regorus's interpreter: the reference, and what makes explanations.
+struct Interpreter {
+    engine: Engine,
+    query: String,
+    spare: Spare<Engine>,
 }
 
 impl std::fmt::Debug for Policy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Policy")
-            .field("query", &self.query)
+            .field("query", &self.interpreter.query)
             .field("files", &self.files)
-            .field("runtime", &self.runtime)
+            .field("runtime", &self.runtime())
             .finish_non_exhaustive()
     }
 }
@@ -155,36 +160,20 @@ impl Policy {
             reads_headers |= reads_request_headers(&source);
             engine.add_policy(file.display().to_string(), source).map_err(|e| PolicyError::Load(e.to_string()))?;
         }
-        let mut policy = Self {
-            engine,
-            query: query.to_owned(),
-            files,
-            vm: None,
-            runtime: Runtime::Interpreter { reason: "not compiled yet".into() },
-            spare: Spare::new(),
-            reads_headers,
-        };
+        let interpreter = Interpreter { engine, query: query.to_owned(), spare: Spare::new() };
         // Trial runs catch a query that names nothing or fails (an unsafe variable, an unknown
         // function, conflicting rules): those are load errors too.
         let trials = trial_inputs();
         let expected =
-            trials.iter().map(|input| policy.interpret(&input.to_value())).collect::<Result<Vec<_>, _>>().map_err(|e| match e {
+            trials.iter().map(|input| interpreter.decide(&input.to_value())).collect::<Result<Vec<_>, _>>().map_err(|e| match e {
                 PolicyError::Eval(message) => PolicyError::Load(message),
                 other => other,
             })?;
-        match policy.compile_for_vm() {
-            Ok(vm) => {
-                let agrees = trials.iter().zip(&expected).all(|(input, want)| run_vm(&vm, input.to_value()).is_ok_and(|got| got == *want));
-                if agrees {
-                    policy.vm = Some(vm);
-                    policy.runtime = Runtime::Vm;
-                } else {
-                    policy.runtime = Runtime::Interpreter { reason: "the VM and the interpreter disagree on a trial input".into() };
-                }
-            }
-            Err(reason) => policy.runtime = Runtime::Interpreter { reason },
-        }
-        Ok(policy)
+        let vm = interpreter.compile_for_vm().and_then(|vm| {
+            let agrees = trials.iter().zip(&expected).all(|(input, want)| vm.decide(input.to_value()).is_ok_and(|got| got == *want));
+            if agrees { Ok(vm) } else { Err("the VM and the interpreter disagree on a trial input".to_owned()) }
+        });
+        Ok(Self { interpreter, vm, files, reads_headers })
     }
 
     /// The policy files, for reload checks.
@@ -199,8 +188,11 @@ impl Policy {
     }
 
     /// The engine that decides, and why when it is not the VM.
-    pub fn runtime(&self) -> &Runtime {
-        &self.runtime
+    pub fn runtime(&self) -> Runtime {
+        match &self.vm {
+            Ok(_) => Runtime::Vm,
+            Err(reason) => Runtime::Interpreter { reason: reason.clone() },
+        }
     }
 
     pub fn evaluate(&self, input: &PolicyInput) -> Result<Decision, PolicyError> {
@@ -214,13 +206,40 @@ impl Policy {
 
     fn evaluate_value(&self, input: Value) -> Result<Decision, PolicyError> {
         match &self.vm {
-            Some(vm) => run_vm(vm, input),
-            None => self.interpret(&input),
+            Ok(vm) => vm.decide(input),
+            Err(_) => self.interpreter.decide(&input),
         }
     }
 
-    /// The query's decision, by the interpreter.
-    fn interpret(&self, input: &Value) -> Result<Decision, PolicyError> {
+    /// Evaluates with coverage on, for `warden policy explain`.
+    pub fn explain(&self, input: &PolicyInput) -> Result<Explanation, PolicyError> {
+        let mut engine = self.interpreter.engine.clone();
+        engine.set_enable_coverage(true);
+        let value = self.interpreter.query_value(&mut engine, input.to_value())?;
+        let result = match &value {
+            Some(v) => {
+                let json = v.to_json_str().map_err(|e| PolicyError::Eval(e.to_string()))?;
+                serde_json::from_str(&json).map_err(|e| PolicyError::Eval(e.to_string()))?
+            }
+            None => serde_json::Value::Null,
+        };
+        let report = engine.get_coverage_report().map_err(|e| PolicyError::Eval(e.to_string()))?;
+        let mut covered = Vec::new();
+        for file in &report.files {
+            let lines: Vec<&str> = file.code.lines().collect();
+            for line in &file.covered {
+                let text = lines.get((*line as usize).saturating_sub(1)).map_or("", |l| l.trim());
+                covered.push(format!("{}:{line}: {text}", file.path));
+            }
+        }
+        let decision = value.as_ref().map_or_else(Decision::default, decision_of_value);
+        Ok(Explanation { decision, result, covered, runtime: self.runtime() })
+    }
+}
+
+impl Interpreter {
+    /// The query's decision.
+    fn decide(&self, input: &Value) -> Result<Decision, PolicyError> {
         let mut engine = self.spare.take().unwrap_or_else(|| self.engine.clone());
         let result = self.query_value(&mut engine, input.clone());
         // A spare engine keeps no request, and one that failed is not trusted with another.
@@ -269,64 +288,40 @@ impl Policy {
         let rules = compiled.get_rules();
         Ok(Shape::Document(FIELDS.iter().map(|field| (*field, path(field))).filter(|(_, p)| rules.contains_key(p)).collect()))
     }
-
-    /// Evaluates with coverage on, for `warden policy explain`.
-    pub fn explain(&self, input: &PolicyInput) -> Result<Explanation, PolicyError> {
-        let mut engine = self.engine.clone();
-        engine.set_enable_coverage(true);
-        let value = self.query_value(&mut engine, input.to_value())?;
-        let result = match &value {
-            Some(v) => {
-                let json = v.to_json_str().map_err(|e| PolicyError::Eval(e.to_string()))?;
-                serde_json::from_str(&json).map_err(|e| PolicyError::Eval(e.to_string()))?
-            }
-            None => serde_json::Value::Null,
-        };
-        let report = engine.get_coverage_report().map_err(|e| PolicyError::Eval(e.to_string()))?;
-        let mut covered = Vec::new();
-        for file in &report.files {
-            let lines: Vec<&str> = file.code.lines().collect();
-            for line in &file.covered {
-                let text = lines.get((*line as usize).saturating_sub(1)).map_or("", |l| l.trim());
-                covered.push(format!("{}:{line}: {text}", file.path));
-            }
-        }
-        let decision = value.as_ref().map_or_else(Decision::default, decision_of_value);
-        Ok(Explanation { decision, result, covered, runtime: self.runtime.clone() })
-    }
 }
 
-/// One evaluation on a (reused) VM.
-fn run_vm(vm: &VmProgram, input: Value) -> Result<Decision, PolicyError> {
-    let mut machine = vm.spare.take().unwrap_or_else(|| {
-        let mut machine = RegoVM::new();
-        machine.load_program(vm.program.clone());
-        // The instruction limit bounds a VM run; a timer as well would only add clock reads.
-        machine.set_max_instructions(VM_INSTRUCTION_LIMIT);
-        machine
-    });
-    machine.set_input(input);
-    let mut run = |entry: &str| match machine.execute_entry_point_by_name(entry) {
-        Ok(value) => Ok(value),
-        Err(e) => Err(PolicyError::Eval(e.to_string())),
-    };
-    let decision = match &vm.shape {
-        Shape::Rule(rule) => run(rule).map(|value| decision_of_value(&value)),
-        // `allow` first (FIELDS order): an allowed request needs only its headers, so the
-        // rules for a refusal's status and body are not run.
-        Shape::Document(fields) => fields.iter().try_fold(Decision::default(), |mut decision, (field, entry)| {
-            if !(decision.allow && matches!(*field, "status" | "body")) {
-                set_field(&mut decision, field, &run(entry)?);
-            }
-            Ok(decision)
-        }),
-    };
-    // A spare VM keeps no request, and one that failed is not trusted with another.
-    if decision.is_ok() {
-        machine.set_input(Value::Null);
-        vm.spare.put(machine);
+impl VmProgram {
+    /// One evaluation on a (reused) VM.
+    fn decide(&self, input: Value) -> Result<Decision, PolicyError> {
+        let mut machine = self.spare.take().unwrap_or_else(|| {
+            let mut machine = RegoVM::new();
+            machine.load_program(self.program.clone());
+            // The instruction limit bounds a VM run; a timer as well would only add clock reads.
+            machine.set_max_instructions(VM_INSTRUCTION_LIMIT);
+            machine
+        });
+        machine.set_input(input);
+        let mut run = |entry: &str| match machine.execute_entry_point_by_name(entry) {
+            Ok(value) => Ok(value),
+            Err(e) => Err(PolicyError::Eval(e.to_string())),
+        };
+        let decision = match &self.shape {
+            Shape::Rule(rule) => run(rule).map(|value| decision_of_value(&value)),
+            // `allow` first (FIELDS order): the rules of fields that no longer matter are not run.
+            Shape::Document(fields) => fields.iter().try_fold(Decision::default(), |mut decision, (field, entry)| {
+                if matters(&decision, field) {
+                    set_field(&mut decision, field, &run(entry)?);
+                }
+                Ok(decision)
+            }),
+        };
+        // A spare VM keeps no request, and one that failed is not trusted with another.
+        if decision.is_ok() {
+            machine.set_input(Value::Null);
+            self.spare.put(machine);
+        }
+        decision
     }
-    decision
 }
 
 /// Reads the query's value: a boolean, or an object with `allow`, `status`, `headers`, `body`.
@@ -339,13 +334,19 @@ fn decision_of_value(value: &Value) -> Decision {
     if let Ok(object) = value.as_object() {
         for field in FIELDS {
             if let Some(v) = object.get(&Value::from(field))
-                && !(decision.allow && matches!(field, "status" | "body"))
+                && matters(&decision, field)
             {
                 set_field(&mut decision, field, v);
             }
         }
     }
     decision
+}
+
+/// Whether `field` still matters once the fields before it (FIELDS order) are read: a
+/// refusal's status and body do not, for a decision that allows.
+fn matters(decision: &Decision, field: &str) -> bool {
+    !(decision.allow && matches!(field, "status" | "body"))
 }
 
 /// Sets one field of `decision` from the policy's value; a value of the wrong type (or
@@ -520,9 +521,9 @@ headers := {"X-Team": "ops"} if allow
     #[test]
     fn the_vm_decides_what_it_compiles_and_the_interpreter_the_rest() {
         let dir = dir_with(POLICY);
-        assert_eq!(Policy::load(dir.path(), DEFAULT_QUERY).unwrap().runtime(), &Runtime::Vm);
+        assert_eq!(Policy::load(dir.path(), DEFAULT_QUERY).unwrap().runtime(), Runtime::Vm);
         let shipped = examples();
-        assert_eq!(Policy::load(&shipped, DEFAULT_QUERY).unwrap().runtime(), &Runtime::Vm, "the example policy runs on the VM");
+        assert_eq!(Policy::load(&shipped, DEFAULT_QUERY).unwrap().runtime(), Runtime::Vm, "the example policy runs on the VM");
 
         // A partial object with a constant key: the VM cannot compile it yet, the interpreter
         // decides, and the decision is the same.
@@ -541,7 +542,7 @@ headers := {"X-Team": "ops"} if allow
     fn a_query_naming_one_rule_runs_on_the_vm() {
         let dir = dir_with(POLICY);
         let policy = Policy::load(dir.path(), "data.warden.forward_auth.allow").unwrap();
-        assert_eq!(policy.runtime(), &Runtime::Vm);
+        assert_eq!(policy.runtime(), Runtime::Vm);
         assert!(policy.evaluate(&input("/public", "GET", None)).unwrap().allow);
         let d = policy.evaluate(&input("/private", "GET", None)).unwrap();
         assert_eq!((d.allow, d.status), (false, None), "a boolean rule says nothing but allow");
@@ -554,7 +555,7 @@ headers := {"X-Team": "ops"} if allow
         let conflicting = "package warden.forward_auth\nimport rego.v1\nallow := true if input.subject\nallow := false if input.subject.name == \"alice\"\n";
         let dir = dir_with(conflicting);
         let policy = Policy::load(dir.path(), DEFAULT_QUERY).unwrap();
-        assert_eq!(policy.runtime(), &Runtime::Vm);
+        assert_eq!(policy.runtime(), Runtime::Vm);
         let alice = input("/", "GET", Some(&[]));
         let mut bob = alice.clone();
         if let Some(s) = bob.subject.as_mut() {
@@ -562,7 +563,7 @@ headers := {"X-Team": "ops"} if allow
         }
         assert!(policy.evaluate(&bob).unwrap().allow, "no conflict for others");
         assert!(!policy.evaluate(&alice).unwrap().allow, "the VM denies");
-        assert!(matches!(policy.interpret(&alice.to_value()), Err(PolicyError::Eval(_))), "the interpreter fails");
+        assert!(matches!(policy.interpreter.decide(&alice.to_value()), Err(PolicyError::Eval(_))), "the interpreter fails");
     }
 
     #[test]
@@ -698,19 +699,26 @@ body := sprintf("no entry for %s", [input.subject.name]) if {
         })
     }
 
+    /// The policies the property below runs, compiled once (not once per generated case).
+    static COMPARED: std::sync::LazyLock<Vec<Policy>> = std::sync::LazyLock::new(|| {
+        let shipped = std::fs::read_to_string(examples().join("forward_auth.rego")).unwrap();
+        [POLICY, RICHER, shipped.as_str()].into_iter().map(|source| Policy::load(dir_with(source).path(), DEFAULT_QUERY).unwrap()).collect()
+    });
+
+    #[test]
+    fn the_compared_policies_all_run_on_the_vm() {
+        assert!(COMPARED.iter().all(|policy| policy.runtime() == Runtime::Vm), "{:?}", *COMPARED);
+    }
+
     proptest::proptest! {
         /// The VM is an optimisation: wherever it decides, it decides as the interpreter does.
         #[test]
         fn the_vm_agrees_with_the_interpreter(request in request_strategy(), subject in subject_strategy()) {
-            let shipped = std::fs::read_to_string(examples().join("forward_auth.rego")).unwrap();
             let input = PolicyInput { request, subject };
-            for source in [POLICY, RICHER, shipped.as_str()] {
-                let dir = dir_with(source);
-                let policy = Policy::load(dir.path(), DEFAULT_QUERY).unwrap();
-                proptest::prop_assert_eq!(policy.runtime(), &Runtime::Vm);
+            for policy in COMPARED.iter() {
                 let by_vm = policy.evaluate(&input).unwrap();
-                let by_interpreter = policy.interpret(&input.to_value()).unwrap();
-                proptest::prop_assert_eq!(by_vm, by_interpreter, "{}", source);
+                let by_interpreter = policy.interpreter.decide(&input.to_value()).unwrap();
+                proptest::prop_assert_eq!(by_vm, by_interpreter, "{:?}", policy);
             }
         }
     }

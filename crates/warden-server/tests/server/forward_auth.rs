@@ -198,15 +198,19 @@ impl As<'_> {
     }
 }
 
-/// Asks `/auth/forward` about `method http://{host}{uri}` as Traefik does.
-async fn traefik(fx: &Fixture, method: &str, host: &str, uri: &str, who: As<'_>, browser: bool) -> reqwest::Response {
-    let request = http()
+/// A request to `/auth/forward` about `method {scheme}://{host}{uri}`, with Traefik's headers.
+fn forwarded(fx: &Fixture, method: &str, scheme: &str, host: &str, uri: &str) -> reqwest::RequestBuilder {
+    http()
         .get(format!("{}/auth/forward", fx.public_url))
         .header("x-forwarded-method", method)
-        .header("x-forwarded-proto", "http")
+        .header("x-forwarded-proto", scheme)
         .header("x-forwarded-host", host)
         .header("x-forwarded-uri", uri)
-        .header("x-forwarded-for", "203.0.113.7");
+}
+
+/// Asks `/auth/forward` about `method http://{host}{uri}` as Traefik does.
+async fn traefik(fx: &Fixture, method: &str, host: &str, uri: &str, who: As<'_>, browser: bool) -> reqwest::Response {
+    let request = forwarded(fx, method, "http", host, uri).header("x-forwarded-for", "203.0.113.7");
     let request = if browser { request.header(ACCEPT, HTML) } else { request.header(ACCEPT, "application/json") };
     who.apply(request).send().await.unwrap()
 }
@@ -388,13 +392,7 @@ async fn untrusted_peers_are_refused() {
 #[tokio::test]
 async fn cors_preflight_passes_only_when_enabled() {
     let preflight = |fx: &Fixture, origin: bool| {
-        let request = http()
-            .get(format!("{}/auth/forward", fx.public_url))
-            .header("x-forwarded-method", "OPTIONS")
-            .header("x-forwarded-proto", "https")
-            .header("x-forwarded-host", APP)
-            .header("x-forwarded-uri", "/admin/api")
-            .header("access-control-request-method", "DELETE");
+        let request = forwarded(fx, "OPTIONS", "https", APP, "/admin/api").header("access-control-request-method", "DELETE");
         let request = if origin { request.header("origin", "https://ui.app.localtest") } else { request };
         request.send()
     };
@@ -570,12 +568,7 @@ headers := {
 "#;
     std::fs::write(fx.policy_dir.join("forward_auth.rego"), policy).unwrap();
     let ask = async |team: Option<&str>| {
-        let request = http()
-            .get(format!("{}/auth/forward", fx.public_url))
-            .header("x-forwarded-method", "GET")
-            .header("x-forwarded-proto", "https")
-            .header("x-forwarded-host", HOST)
-            .header("x-forwarded-uri", "/policy/team")
+        let request = forwarded(&fx, "GET", "https", HOST, "/policy/team")
             .header(AUTHORIZATION, format!("Bearer {}", fx.alice))
             .header(COOKIE, "warden_session=wds_not_this_one; theme=dark")
             .header("proxy-authorization", "Basic c2VjcmV0OnNlY3JldA==");

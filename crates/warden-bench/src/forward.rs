@@ -154,18 +154,19 @@ struct ForwardReport {
 
 const TARGET_P99_US: u64 = 2_000;
 
-fn traefik_headers(path: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("x-forwarded-method", "GET".into()),
-        ("x-forwarded-proto", "https".into()),
-        ("x-forwarded-host", "app.example.org".into()),
-        ("x-forwarded-uri", path.into()),
-    ]
-}
-
-fn with(mut headers: Vec<(&'static str, String)>, name: &'static str, value: &str) -> Vec<(&'static str, String)> {
-    headers.push((name, value.to_owned()));
-    headers
+impl Case {
+    /// `/auth/forward` as Traefik calls it about `GET https://app.example.org{uri}`, with one
+    /// credential header.
+    fn forward(name: &'static str, uri: &str, credential: (&'static str, &str), target_ratio: f64) -> Self {
+        let headers = vec![
+            ("x-forwarded-method", "GET".to_owned()),
+            ("x-forwarded-proto", "https".to_owned()),
+            ("x-forwarded-host", "app.example.org".to_owned()),
+            ("x-forwarded-uri", uri.to_owned()),
+            (credential.0, credential.1.to_owned()),
+        ];
+        Self { name, path: "/auth/forward", headers, target_ratio: Some(target_ratio) }
+    }
 }
 
 pub async fn run(args: &ForwardArgs) -> anyhow::Result<()> {
@@ -246,30 +247,10 @@ async fn measure(server: &BenchServer, args: &ForwardArgs, cores: usize) -> anyh
     let bearer = format!("Bearer {token}");
     let cases = vec![
         Case { name: "GET /healthz (bare 200 OK)", path: "/healthz", headers: vec![], target_ratio: None },
-        Case {
-            name: "forward-auth, rule, session cookie",
-            path: "/auth/forward",
-            headers: with(traefik_headers("/simple/x"), "cookie", &cookie),
-            target_ratio: Some(0.8),
-        },
-        Case {
-            name: "forward-auth, rule, API token",
-            path: "/auth/forward",
-            headers: with(traefik_headers("/simple/x"), "authorization", &bearer),
-            target_ratio: Some(0.8),
-        },
-        Case {
-            name: "forward-auth, Rego, session cookie",
-            path: "/auth/forward",
-            headers: with(traefik_headers("/rego/x"), "cookie", &cookie),
-            target_ratio: Some(0.5),
-        },
-        Case {
-            name: "forward-auth, Rego, API token",
-            path: "/auth/forward",
-            headers: with(traefik_headers("/rego/x"), "authorization", &bearer),
-            target_ratio: Some(0.5),
-        },
+        Case::forward("forward-auth, rule, session cookie", "/simple/x", ("cookie", &cookie), 0.8),
+        Case::forward("forward-auth, rule, API token", "/simple/x", ("authorization", &bearer), 0.8),
+        Case::forward("forward-auth, Rego, session cookie", "/rego/x", ("cookie", &cookie), 0.5),
+        Case::forward("forward-auth, Rego, API token", "/rego/x", ("authorization", &bearer), 0.5),
     ];
     for case in &cases {
         check(&server.url, case).await.with_context(|| format!("case {:?}", case.name))?;

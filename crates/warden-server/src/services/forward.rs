@@ -76,8 +76,8 @@ struct Identity {
     namespace: Option<String>,
     contact: Contact,
     subject: Arc<SubjectInfo>,
-    /// The subject as policies see it, converted once (only when there is a policy).
-    policy_subject: Option<SubjectValue>,
+    /// The subject as policies see it, converted the first time a policy asks.
+    policy_subject: std::sync::OnceLock<SubjectValue>,
     headers: Headers,
 }
 
@@ -126,13 +126,12 @@ impl ForwardAuth {
             return hit.clone();
         }
         let subject = Arc::new(Self::subject_info(who, tenant, namespace));
-        let policy_subject = self.config().policy_dir.is_some().then(|| SubjectValue::new(&subject));
         let identity = Arc::new(Identity {
             revision,
             namespace: namespace.map(str::to_owned),
             contact: who.contact.clone(),
             headers: Arc::new(self.identity_headers(&subject)),
-            policy_subject,
+            policy_subject: std::sync::OnceLock::new(),
             subject,
         });
         let mut identities = lock();
@@ -209,8 +208,8 @@ impl ForwardAuth {
     ) -> Outcome {
         request.headers.retain(|name, _| name != "authorization" && name != "cookie");
         let identity = who.map(|w| self.identity(w, tenant, namespace));
-        let subject = identity.as_ref().map(|i| i.policy_subject.clone().unwrap_or_else(|| SubjectValue::new(&i.subject)));
-        let Decision { allow, status, headers, body } = match policy.decide(&request, subject.as_ref()) {
+        let subject = identity.as_ref().map(|i| i.policy_subject.get_or_init(|| SubjectValue::new(&i.subject)));
+        let Decision { allow, status, headers, body } = match policy.decide(&request, subject) {
             Ok(decision) => decision,
             Err(e) => {
                 tracing::error!(error = %e, "forward-auth policy failed; denying");

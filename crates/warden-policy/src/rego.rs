@@ -539,6 +539,31 @@ headers := {"X-Team": "ops"} if allow
     }
 
     #[test]
+    fn pooled_engines_decide_each_request_on_its_own_input_under_concurrent_use() {
+        let constant_key = POLICY.replace(r#"headers := {"X-Team": "ops"} if allow"#, r#"headers["X-Team"] := "ops" if allow"#);
+        for source in [POLICY.to_owned(), constant_key] {
+            let dir = dir_with(&source);
+            let policy = Policy::load(dir.path(), DEFAULT_QUERY).unwrap();
+            std::thread::scope(|threads| {
+                for t in 0..4 {
+                    let policy = &policy;
+                    threads.spawn(move || {
+                        for i in 0..200 {
+                            // Alternate allowed and refused requests, so that a VM or engine that
+                            // kept anything of its previous evaluation would be caught.
+                            let allowed = (i + t) % 2 == 0;
+                            let d = policy.evaluate(&input("/private", if allowed { "GET" } else { "POST" }, Some(&["ops"]))).unwrap();
+                            assert_eq!(d.allow, allowed, "{}", policy.runtime());
+                            assert_eq!(d.status, if allowed { None } else { Some(403) });
+                            assert_eq!(d.headers.contains_key("X-Team"), allowed);
+                        }
+                    });
+                }
+            });
+        }
+    }
+
+    #[test]
     fn a_query_naming_one_rule_runs_on_the_vm() {
         let dir = dir_with(POLICY);
         let policy = Policy::load(dir.path(), "data.warden.forward_auth.allow").unwrap();

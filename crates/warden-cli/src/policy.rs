@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use serde_json::Value;
 use warden_policy::rego::{DEFAULT_QUERY, Explanation, Policy, Runtime};
-use warden_policy::{Decision, PolicyError, PolicyInput, RequestInfo};
+use warden_policy::{Decision, PolicyError, PolicyInput, RequestInfo, one_line};
 
 use crate::CliError;
 use crate::check::DENIED;
@@ -46,13 +46,13 @@ pub fn run(format: Format, command: PolicyCommand) -> Result<ExitCode, CliError>
     match command {
         PolicyCommand::Test(args) => {
             let (policy, input) = args.load()?;
-            let decision = policy.evaluate(&input).map_err(|e| CliError::Local(compact(&e.to_string())))?;
+            let decision = policy.evaluate(&input).map_err(|e| CliError::Local(one_line(&e.to_string())))?;
             output::lines_as(format, &decision, decision_lines(&decision))?;
             Ok(exit_code(&decision))
         }
         PolicyCommand::Explain(args) => {
             let (policy, input) = args.load()?;
-            let explanation = policy.explain(&input).map_err(|e| CliError::Local(compact(&e.to_string())))?;
+            let explanation = policy.explain(&input).map_err(|e| CliError::Local(one_line(&e.to_string())))?;
             output::lines_as(format, &explanation, explanation_lines(&explanation))?;
             Ok(exit_code(&explanation.decision))
         }
@@ -81,18 +81,7 @@ fn load_error(err: PolicyError) -> CliError {
         PolicyError::Load(detail) | PolicyError::Eval(detail) => detail,
         rule @ PolicyError::Rule { .. } => rule.to_string(),
     };
-    CliError::Local(format!("cannot load policy: {}", compact(&detail)))
-}
-
-/// regorus reports a policy error as a source excerpt (`--> FILE:LINE:COL`, the line, a caret,
-/// `error: MESSAGE`); one line says the same as `FILE:LINE:COL: MESSAGE`. Anything else is kept.
-fn compact(message: &str) -> String {
-    let Some((before, excerpt)) = message.split_once("--> ") else { return message.to_owned() };
-    let location = excerpt.lines().next().unwrap_or_default().trim();
-    match excerpt.rsplit_once("error: ") {
-        Some((_, reason)) if !location.is_empty() => format!("{before}{location}: {}", reason.trim()),
-        _ => message.to_owned(),
-    }
+    CliError::Local(format!("cannot load policy: {}", one_line(&detail)))
 }
 
 /// How messages name the input: its path, or `stdin` for `-`.
@@ -268,8 +257,8 @@ mod tests {
     #[test]
     fn compiler_excerpts_become_one_line() {
         let excerpt = "cannot load policy: --> p/policy.rego:3:12\n  |\n3 | allow if { x == 1 }\n  |            ^\nerror: use of undefined variable `x` is unsafe";
-        assert_eq!(compact(excerpt), "cannot load policy: p/policy.rego:3:12: use of undefined variable `x` is unsafe");
-        assert_eq!(compact("cannot load policy: no .rego files in p"), "cannot load policy: no .rego files in p");
+        assert_eq!(one_line(excerpt), "cannot load policy: p/policy.rego:3:12: use of undefined variable `x` is unsafe");
+        assert_eq!(one_line("cannot load policy: no .rego files in p"), "cannot load policy: no .rego files in p");
         let err = load_error(PolicyError::Eval(
             "--> p/a.rego:4:1\n  |\n4 | status := 403\n  | ^\nerror: rule conflicts with rule at p/a.rego:3:1".into(),
         ));

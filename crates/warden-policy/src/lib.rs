@@ -38,3 +38,14 @@ impl PolicyError {
         }
     }
 }
+
+/// regorus reports a policy error as a source excerpt (`--> FILE:LINE:COL`, the line, a caret,
+/// `error: MESSAGE`); one line says the same as `FILE:LINE:COL: MESSAGE`. Anything else is kept.
+pub fn one_line(message: &str) -> String {
+    let Some((before, excerpt)) = message.split_once("--> ") else { return message.to_owned() };
+    let location = excerpt.lines().next().unwrap_or_default().trim();
+    match excerpt.rsplit_once("error: ") {
+        Some((_, reason)) if !location.is_empty() => format!("{before}{location}: {}", reason.trim()),
+        _ => message.to_owned(),
+    }
+}

@@ -22,9 +22,9 @@ use regorus::utils::limits::ExecutionTimerConfig;
 use regorus::{Engine, Rc, Value};
 use serde::Serialize;
 
-use crate::PolicyError;
 use crate::input::{Decision, PolicyInput, RequestInfo, SubjectInfo};
 use crate::value::{SubjectValue, input_value};
+use crate::{PolicyError, one_line};
 
 pub const DEFAULT_QUERY: &str = "data.warden.forward_auth";
 
@@ -268,7 +268,7 @@ impl Interpreter {
         };
         let first: Rc<str> = entries.first().copied().unwrap_or_default().into();
         let compiled = engine.compile_with_entrypoint(&first).map_err(|e| e.to_string())?;
-        let program = Compiler::compile_from_policy(&compiled, &entries).map_err(|e| compact(&e.to_string()))?;
+        let program = Compiler::compile_from_policy(&compiled, &entries).map_err(|e| one_line(&e.to_string()))?;
         Ok(VmProgram { program, shape, spare: Spare::new() })
     }
 
@@ -435,15 +435,6 @@ fn trial_inputs() -> [PolicyInput; 2] {
         ..SubjectInfo::default()
     };
     [PolicyInput { request: request.clone(), subject: None }, PolicyInput { request, subject: Some(subject) }]
-}
-
-/// regorus reports compile errors as a source excerpt; the last `error:` line says what.
-fn compact(message: &str) -> String {
-    let location = message.split_once("--> ").and_then(|(_, rest)| rest.lines().next()).map(str::trim);
-    match (location, message.rsplit_once("error: ")) {
-        (Some(location), Some((_, reason))) => format!("{location}: {}", reason.trim()),
-        _ => message.trim().to_owned(),
-    }
 }
 
 #[cfg(test)]

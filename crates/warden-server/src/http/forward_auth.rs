@@ -42,7 +42,7 @@ pub async fn forward(State(app): State<App>, Peer(peer): Peer, client: ClientAdd
     let presented = presented(headers, &config.cookie_name);
     let browser = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
     let client = request.client.as_deref().and_then(|c| c.parse().ok()).or(client.0);
-    // Only policies read the request's headers: they are copied when one is asked.
+    // Only policies read the request's headers: they are copied when one that may read them is asked.
     match app.forward.decide(request, || request_headers(headers), presented, client).await {
         Ok(Outcome::Allow { headers }) => {
             let mut response = Response::new(Body::empty());

@@ -22,6 +22,57 @@ pub struct RequestInfo {
     pub client: Option<String>,
 }
 
+impl RequestInfo {
+    /// This request as a borrowed view, for [`crate::RuleSet::matching`] and policies.
+    pub fn view(&self) -> RequestView<'_> {
+        RequestView {
+            method: &self.method,
+            scheme: &self.scheme,
+            host: &self.host,
+            path: &self.path,
+            query: &self.query,
+            headers: HeaderList::Map(&self.headers),
+            client: self.client.as_deref(),
+        }
+    }
+}
+
+/// The original request, borrowed from wherever the server read it: rules match on it and a
+/// policy's input is built from it, without copying every field into a [`RequestInfo`] on
+/// each request. The method is upper-case, the scheme and host lower-case (the server
+/// normalises them); the fields mean what they mean in [`RequestInfo`].
+#[derive(Debug, Clone, Copy)]
+pub struct RequestView<'a> {
+    pub method: &'a str,
+    pub scheme: &'a str,
+    pub host: &'a str,
+    pub path: &'a str,
+    pub query: &'a str,
+    pub headers: HeaderList<'a>,
+    pub client: Option<&'a str>,
+}
+
+/// The request's headers for a policy: lower-case names, credentials removed; when a name
+/// repeats, the last value counts.
+#[derive(Debug, Clone, Copy)]
+pub enum HeaderList<'a> {
+    /// Not copied: the policy does not read them.
+    Omitted,
+    Pairs(&'a [(&'a str, &'a str)]),
+    Map(&'a BTreeMap<String, String>),
+}
+
+impl HeaderList<'_> {
+    /// Calls `f` with each (name, value) pair, in no particular order.
+    pub fn each(&self, mut f: impl FnMut(&str, &str)) {
+        match *self {
+            Self::Omitted => {}
+            Self::Pairs(pairs) => pairs.iter().for_each(|(name, value)| f(name, value)),
+            Self::Map(map) => map.iter().for_each(|(name, value)| f(name, value)),
+        }
+    }
+}
+
 /// Who is asking, as far as the decision needs to know.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubjectInfo {

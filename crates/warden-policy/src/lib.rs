@@ -14,7 +14,7 @@ pub mod rego;
 pub mod rules;
 pub mod value;
 
-pub use input::{Decision, PolicyInput, RequestInfo, SubjectInfo};
+pub use input::{Decision, HeaderList, PolicyInput, RequestInfo, RequestView, SubjectInfo};
 pub use rules::{Action, Rule, RuleSet, Verdict};
 pub use value::SubjectValue;
 

@@ -22,7 +22,7 @@ use regorus::utils::limits::ExecutionTimerConfig;
 use regorus::{Engine, Rc, Value};
 use serde::Serialize;
 
-use crate::input::{Decision, PolicyInput, RequestInfo, SubjectInfo};
+use crate::input::{Decision, PolicyInput, RequestInfo, RequestView, SubjectInfo};
 use crate::value::{SubjectValue, input_value};
 use crate::{PolicyError, one_line};
 
@@ -200,7 +200,7 @@ impl Policy {
     }
 
     /// [`Self::evaluate`] with the subject already converted (the server keeps it per identity).
-    pub fn decide(&self, request: &RequestInfo, subject: Option<&SubjectValue>) -> Result<Decision, PolicyError> {
+    pub fn decide(&self, request: &RequestView<'_>, subject: Option<&SubjectValue>) -> Result<Decision, PolicyError> {
         self.evaluate_value(input_value(request, subject))
     }
 

@@ -7,7 +7,7 @@ use warden_core::namespace::Namespace;
 
 use crate::PolicyError;
 use crate::glob::Glob;
-use crate::input::{RequestInfo, SubjectInfo};
+use crate::input::{RequestView, SubjectInfo};
 
 /// What a matching rule requires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,10 +100,10 @@ impl Rule {
         }
     }
 
-    fn matches(&self, request: &RequestInfo, host: Option<&Glob>, path: Option<&Glob>) -> bool {
-        host.is_none_or(|g| g.matches(&request.host))
-            && path.is_none_or(|g| g.matches(&request.path))
-            && (self.methods.is_empty() || self.methods.iter().any(|m| m.eq_ignore_ascii_case(&request.method)))
+    fn matches(&self, request: &RequestView<'_>, host: Option<&Glob>, path: Option<&Glob>) -> bool {
+        host.is_none_or(|g| g.matches(request.host))
+            && path.is_none_or(|g| g.matches(request.path))
+            && (self.methods.is_empty() || self.methods.iter().any(|m| m.eq_ignore_ascii_case(request.method)))
     }
 
     /// Judges `subject` by this rule, whose namespace is `namespace` (parsed);
@@ -183,7 +183,7 @@ impl RuleSet {
     }
 
     /// The first rule that matches the request.
-    pub fn matching(&self, request: &RequestInfo) -> Option<Matched<'_>> {
+    pub fn matching(&self, request: &RequestView<'_>) -> Option<Matched<'_>> {
         self.rules.iter().enumerate().find(|(_, c)| c.rule.matches(request, c.host.as_ref(), c.path.as_ref())).map(|(index, c)| Matched {
             index,
             rule: &c.rule,
@@ -199,6 +199,7 @@ impl RuleSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::RequestInfo;
 
     fn request(host: &str, path: &str, method: &str) -> RequestInfo {
         RequestInfo { method: method.into(), scheme: "https".into(), host: host.into(), path: path.into(), ..RequestInfo::default() }
@@ -226,7 +227,7 @@ mod tests {
             rule(serde_json::json!({"host": "*.example.org", "action": "authenticated"})),
         ])
         .unwrap();
-        let label = |r: &RequestInfo| rules.matching(r).map(|m| m.rule.label(m.index));
+        let label = |r: &RequestInfo| rules.matching(&r.view()).map(|m| m.rule.label(m.index));
         assert_eq!(label(&request("app.example.org", "/static/app.css", "GET")).as_deref(), Some("assets"));
         assert_eq!(label(&request("admin.example.org", "/", "GET")).as_deref(), Some("rule #2"));
         assert_eq!(label(&request("app.example.org", "/api/x", "post")).as_deref(), Some("rule #3"));
@@ -237,7 +238,7 @@ mod tests {
     /// Judges `subject` by `rule` as the server does: compiled in a rule set, then matched.
     fn judge(rule: &Rule, subject: Option<&SubjectInfo>, holds: impl Fn(&str, Option<&str>, Option<&Namespace>) -> bool) -> Verdict {
         let rules = RuleSet::new(vec![rule.clone()]).unwrap();
-        rules.matching(&request("app.example.org", "/", "GET")).unwrap().judge(subject, holds)
+        rules.matching(&request("app.example.org", "/", "GET").view()).unwrap().judge(subject, holds)
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use regorus::Value;
 
-use crate::input::{PolicyInput, RequestInfo, SubjectInfo};
+use crate::input::{PolicyInput, RequestView, SubjectInfo};
 
 /// A subject as policies see it (`input.subject`), ready to be put into many inputs: cloning
 /// it shares the value, it does not copy it.
@@ -38,24 +38,25 @@ impl SubjectValue {
     }
 }
 
-/// `input.request`: the same document `serde_json` would make of a [`RequestInfo`].
-pub fn request_value(request: &RequestInfo) -> Value {
+/// `input.request`: the same document `serde_json` would make of a [`crate::RequestInfo`].
+pub fn request_value(request: &RequestView<'_>) -> Value {
     let mut fields = BTreeMap::new();
-    put(&mut fields, "method", text(&request.method));
-    put(&mut fields, "scheme", text(&request.scheme));
-    put(&mut fields, "host", text(&request.host));
-    put(&mut fields, "path", text(&request.path));
-    put(&mut fields, "query", text(&request.query));
-    let headers: BTreeMap<Value, Value> = request.headers.iter().map(|(name, value)| (text(name), text(value))).collect();
+    put(&mut fields, "method", text(request.method));
+    put(&mut fields, "scheme", text(request.scheme));
+    put(&mut fields, "host", text(request.host));
+    put(&mut fields, "path", text(request.path));
+    put(&mut fields, "query", text(request.query));
+    let mut headers = BTreeMap::new();
+    request.headers.each(|name, value| put(&mut headers, name, text(value)));
     put(&mut fields, "headers", Value::from(headers));
-    if let Some(client) = &request.client {
+    if let Some(client) = request.client {
         put(&mut fields, "client", text(client));
     }
     Value::from(fields)
 }
 
 /// The whole input document; an anonymous request has no `subject` (undefined in Rego).
-pub fn input_value(request: &RequestInfo, subject: Option<&SubjectValue>) -> Value {
+pub fn input_value(request: &RequestView<'_>, subject: Option<&SubjectValue>) -> Value {
     let mut fields = BTreeMap::new();
     put(&mut fields, "request", request_value(request));
     if let Some(subject) = subject {
@@ -67,7 +68,7 @@ pub fn input_value(request: &RequestInfo, subject: Option<&SubjectValue>) -> Val
 impl PolicyInput {
     /// This input as the engine's value (what `serde_json` would give, built directly).
     pub fn to_value(&self) -> Value {
-        input_value(&self.request, self.subject.as_ref().map(SubjectValue::new).as_ref())
+        input_value(&self.request.view(), self.subject.as_ref().map(SubjectValue::new).as_ref())
     }
 }
 
@@ -86,6 +87,7 @@ fn texts(list: &[String]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::RequestInfo;
 
     fn full() -> PolicyInput {
         PolicyInput {

@@ -82,7 +82,7 @@ fn base64_decode(input: &str) -> Option<Vec<u8>> {
 pub struct ClientAddr(pub Option<IpAddr>);
 
 impl ClientAddr {
-    fn from_parts(parts: &Parts, app: &App) -> Self {
+    pub(crate) fn from_parts(parts: &Parts, app: &App) -> Self {
         let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
         let server = &app.config.server;
         let Some(peer) = peer else { return Self(None) };
@@ -100,18 +100,6 @@ impl FromRequestParts<App> for ClientAddr {
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
         Ok(Self::from_parts(parts, app))
-    }
-}
-
-/// The address of the connection's other end (the proxy, when there is one).
-#[derive(Debug, Clone, Copy)]
-pub struct Peer(pub Option<IpAddr>);
-
-impl<S: Send + Sync> FromRequestParts<S> for Peer {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())))
     }
 }
 

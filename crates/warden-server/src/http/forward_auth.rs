@@ -8,42 +8,47 @@
 //! for its `error_page` to redirect to. The return URL must be on an allowed domain, so the
 //! sign-in page is never an open redirect.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::net::SocketAddr;
 
 use axum::Form;
 use axum::body::Body;
-use axum::extract::{Query, Request, State};
+use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use warden_core::credential::Secret;
-use warden_policy::RequestInfo;
+use warden_policy::{HeaderList, RequestView};
 
 use super::App;
-use super::extract::{ClientAddr, Peer};
+use super::extract::ClientAddr;
 use crate::services::forward::{Outcome, Presented};
 
 /// Any method: the proxy forwards the original one in a header. The request is taken whole,
 /// not as a `HeaderMap`, which axum would copy.
-pub async fn forward(State(app): State<App>, Peer(peer): Peer, client: ClientAddr, request: Request) -> Response {
+pub async fn forward(State(app): State<App>, request: Request) -> Response {
     let (parts, _) = request.into_parts();
-    let (method, headers) = (&parts.method, &parts.headers);
+    let headers = &parts.headers;
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     if !app.forward.trusts(peer) {
         tracing::warn!(?peer, "forward-auth request from an untrusted address refused");
         return plain(StatusCode::FORBIDDEN, "forward-auth requests are accepted from trusted proxies only");
     }
-    let Some((request, nginx, original)) = original_request(method, headers) else {
+    let Some(original) = Forwarded::read(&parts.method, headers) else {
         return plain(StatusCode::BAD_REQUEST, "the proxy did not say which request to judge (X-Forwarded-* or X-Original-URL)");
     };
     let config = &app.config.forward_auth;
-    if config.allow_cors_preflight && is_preflight(&request, headers) {
+    if config.allow_cors_preflight && is_preflight(&original, headers) {
         return StatusCode::OK.into_response();
     }
     let presented = presented(headers, &config.cookie_name);
-    let browser = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
-    let client = request.client.as_deref().and_then(|c| c.parse().ok()).or(client.0);
-    // Only policies read the request's headers: they are copied when one that may read them is asked.
-    match app.forward.decide(request, || request_headers(headers), presented, client).await {
+    // The client's address counts only for Basic, whose failures are throttled per client.
+    let client = match presented {
+        Presented::Basic(..) => original.client.and_then(|c| c.parse().ok()).or_else(|| ClientAddr::from_parts(&parts, &app).0),
+        _ => None,
+    };
+    // Only policies read the request's headers: they are listed when one that may read them is asked.
+    match app.forward.decide(original.view(), || policy_headers(headers), presented, client).await {
         Ok(Outcome::Allow { headers }) => {
             let mut response = Response::new(Body::empty());
             *response.headers_mut() = HeaderMap::clone(&headers);
@@ -53,9 +58,10 @@ pub async fn forward(State(app): State<App>, Peer(peer): Peer, client: ClientAdd
             with_headers(StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN), &headers, body)
         }
         Ok(Outcome::Unauthenticated { body }) => {
+            let browser = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
             let login = login_url(&app, &original.url());
             match (browser, login) {
-                (true, Some(login)) if !nginx => {
+                (true, Some(login)) if !original.nginx => {
                     let mut response = StatusCode::FOUND.into_response();
                     if let Ok(v) = HeaderValue::from_str(&login) {
                         response.headers_mut().insert(header::LOCATION, v);
@@ -108,65 +114,89 @@ const X_ORIGINAL_URL: HeaderName = HeaderName::from_static("x-original-url");
 const X_ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method");
 const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
-/// Where the original request went, with the port that `RequestInfo::host` leaves out, so that
-/// a browser returns to where it was. Its URL is made only for a redirect to sign in.
-struct Original<'a> {
-    scheme: &'a str,
-    authority: String,
+/// The request the proxy asks about, borrowed from the headers it sent: copied only where it
+/// needs normalising (a lower-case method, an upper-case scheme or host), which proxies rarely
+/// send.
+struct Forwarded<'a> {
+    method: Cow<'a, str>,
+    scheme: Cow<'a, str>,
+    /// Host and port as the browser addressed them, lower-case: the return URL keeps the port.
+    authority: Cow<'a, str>,
+    /// The length of the host in `authority`.
+    host_len: usize,
+    /// Path and query, as sent.
     uri: &'a str,
+    path: &'a str,
+    query: &'a str,
+    /// The client's address, as the proxy reported it.
+    client: Option<&'a str>,
+    /// Whether the proxy asked nginx-style (`X-Original-URL`).
+    nginx: bool,
 }
 
-impl Original<'_> {
+impl<'a> Forwarded<'a> {
+    fn read(method: &'a Method, headers: &'a HeaderMap) -> Option<Self> {
+        let (method, scheme, authority, uri, nginx) = if let Some(uri) = header(headers, &X_FORWARDED_URI) {
+            let method = header(headers, &X_FORWARDED_METHOD).unwrap_or(method.as_str());
+            let scheme = header(headers, &X_FORWARDED_PROTO).unwrap_or("http");
+            let host = header(headers, &X_FORWARDED_HOST).or_else(|| header(headers, &header::HOST))?;
+            (method, scheme, host, uri, false)
+        } else {
+            let url = header(headers, &X_ORIGINAL_URL)?;
+            let (scheme, rest) = url.split_once("://")?;
+            let (host, uri) = rest.find('/').map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
+            let method = header(headers, &X_ORIGINAL_METHOD).unwrap_or(method.as_str());
+            (method, scheme, host, uri, true)
+        };
+        let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+        let authority = lower(authority.split(',').next().unwrap_or_default().trim());
+        let host_len = authority.find(':').unwrap_or(authority.len());
+        let client =
+            header(headers, &X_REAL_IP).or_else(|| header(headers, &X_FORWARDED_FOR).and_then(|f| f.split(',').next())).map(str::trim);
+        Some(Self { method: upper(method), scheme: lower(scheme), authority, host_len, uri, path, query, client, nginx })
+    }
+
+    fn host(&self) -> &str {
+        &self.authority[..self.host_len]
+    }
+
+    /// The request as rules and policies see it (headers are added for policies that read them).
+    fn view(&self) -> RequestView<'_> {
+        RequestView {
+            method: &self.method,
+            scheme: &self.scheme,
+            host: self.host(),
+            path: self.path,
+            query: self.query,
+            headers: HeaderList::Omitted,
+            client: self.client,
+        }
+    }
+
+    /// Where the browser was going: the return URL after signing in.
     fn url(&self) -> String {
-        format!("{}://{}{}", self.scheme.to_ascii_lowercase(), self.authority, self.uri)
+        format!("{}://{}{}", self.scheme, self.authority, self.uri)
     }
 }
 
-/// The request the proxy asks about, whether it asked nginx-style, and where it went.
-fn original_request<'a>(method: &Method, headers: &'a HeaderMap) -> Option<(RequestInfo, bool, Original<'a>)> {
-    let (method, scheme, authority, uri, nginx) = if let Some(uri) = header(headers, &X_FORWARDED_URI) {
-        let method = header(headers, &X_FORWARDED_METHOD).unwrap_or(method.as_str());
-        let scheme = header(headers, &X_FORWARDED_PROTO).unwrap_or("http");
-        let host = header(headers, &X_FORWARDED_HOST).or_else(|| header(headers, &header::HOST))?;
-        (method, scheme, host, uri, false)
-    } else {
-        let url = header(headers, &X_ORIGINAL_URL)?;
-        let (scheme, rest) = url.split_once("://")?;
-        let (host, uri) = rest.find('/').map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
-        let method = header(headers, &X_ORIGINAL_METHOD).unwrap_or(method.as_str());
-        (method, scheme, host, uri, true)
-    };
-    let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
-    let authority = authority.split(',').next().unwrap_or_default().trim().to_ascii_lowercase();
-    let host = authority.split(':').next().unwrap_or_default().to_owned();
-    let client = header(headers, &X_REAL_IP)
-        .or_else(|| header(headers, &X_FORWARDED_FOR).and_then(|f| f.split(',').next()))
-        .map(|c| c.trim().to_owned());
-    Some((
-        RequestInfo {
-            method: method.to_ascii_uppercase(),
-            scheme: scheme.to_ascii_lowercase(),
-            host,
-            path: path.to_owned(),
-            query: query.to_owned(),
-            headers: BTreeMap::new(),
-            client,
-        },
-        nginx,
-        Original { scheme, authority, uri },
-    ))
+fn lower(text: &str) -> Cow<'_, str> {
+    if text.bytes().any(|b| b.is_ascii_uppercase()) { Cow::Owned(text.to_ascii_lowercase()) } else { Cow::Borrowed(text) }
+}
+
+fn upper(text: &str) -> Cow<'_, str> {
+    if text.bytes().any(|b| b.is_ascii_lowercase()) { Cow::Owned(text.to_ascii_uppercase()) } else { Cow::Borrowed(text) }
 }
 
 /// The request's headers for a policy, without credentials.
-fn request_headers(headers: &HeaderMap) -> BTreeMap<String, String> {
+fn policy_headers(headers: &HeaderMap) -> Vec<(&str, &str)> {
     headers
         .iter()
         .filter(|(name, _)| !matches!(name.as_str(), "authorization" | "cookie" | "proxy-authorization"))
-        .filter_map(|(name, value)| value.to_str().ok().map(|v| (name.as_str().to_owned(), v.to_owned())))
+        .filter_map(|(name, value)| value.to_str().ok().map(|v| (name.as_str(), v)))
         .collect()
 }
 
-fn is_preflight(request: &RequestInfo, headers: &HeaderMap) -> bool {
+fn is_preflight(request: &Forwarded<'_>, headers: &HeaderMap) -> bool {
     request.method == "OPTIONS" && headers.contains_key(header::ORIGIN) && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
 }
 
@@ -400,23 +430,32 @@ mod tests {
         h.insert("x-forwarded-host", HeaderValue::from_static("App.example.org:443"));
         h.insert("x-forwarded-uri", HeaderValue::from_static("/api/x?y=1"));
         h.insert("authorization", HeaderValue::from_static("Bearer secret"));
-        let (r, nginx, original) = original_request(&Method::GET, &h).unwrap();
+        h.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.9, 10.0.0.1"));
+        let original = Forwarded::read(&Method::GET, &h).unwrap();
+        let r = original.view();
         assert_eq!(
-            (r.method.as_str(), r.scheme.as_str(), r.host.as_str(), r.path.as_str(), r.query.as_str(), nginx),
-            ("POST", "https", "app.example.org", "/api/x", "y=1", false)
+            (r.method, r.scheme, r.host, r.path, r.query, r.client, original.nginx),
+            ("POST", "https", "app.example.org", "/api/x", "y=1", Some("203.0.113.9"), false)
         );
         assert_eq!(original.url(), "https://app.example.org:443/api/x?y=1", "the return URL keeps the port");
-        let for_policy = request_headers(&h);
-        assert!(!for_policy.contains_key("authorization"), "credentials never reach policies");
-        assert_eq!(for_policy.get("x-forwarded-host").map(String::as_str), Some("App.example.org:443"));
-        assert!(r.headers.is_empty(), "headers are copied only for policies");
+        let for_policy = policy_headers(&h);
+        assert!(!for_policy.iter().any(|(name, _)| *name == "authorization"), "credentials never reach policies");
+        assert!(for_policy.contains(&("x-forwarded-host", "App.example.org:443")));
+        assert!(matches!(r.headers, HeaderList::Omitted), "headers are listed only for policies");
         let mut h = HeaderMap::new();
-        h.insert("x-original-url", HeaderValue::from_static("http://app.example.org/admin/"));
+        h.insert("x-original-url", HeaderValue::from_static("HTTP://app.example.org/admin/?a=B"));
         h.insert("x-original-method", HeaderValue::from_static("DELETE"));
-        let (r, nginx, original) = original_request(&Method::GET, &h).unwrap();
-        assert_eq!((r.method.as_str(), r.host.as_str(), r.path.as_str(), nginx), ("DELETE", "app.example.org", "/admin/", true));
-        assert_eq!(original.url(), "http://app.example.org/admin/");
-        assert!(original_request(&Method::GET, &HeaderMap::new()).is_none());
+        let original = Forwarded::read(&Method::GET, &h).unwrap();
+        let r = original.view();
+        assert_eq!(
+            (r.method, r.scheme, r.host, r.path, r.query, original.nginx),
+            ("DELETE", "http", "app.example.org", "/admin/", "a=B", true)
+        );
+        assert_eq!(original.url(), "http://app.example.org/admin/?a=B");
+        let mut h = HeaderMap::new();
+        h.insert("x-original-url", HeaderValue::from_static("https://app.example.org"));
+        assert_eq!(Forwarded::read(&Method::PATCH, &h).unwrap().view().path, "/", "no path is the root");
+        assert!(Forwarded::read(&Method::GET, &HeaderMap::new()).is_none());
     }
 
     #[test]

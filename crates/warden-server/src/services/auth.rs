@@ -24,6 +24,29 @@ use super::directory::Directory;
 use super::{Context, Result, ServiceError};
 use crate::password::Verdict;
 
+/// A bearer credential found live: its credential cache entry and what it allows now.
+pub struct Bearer {
+    pub cached: Arc<Cached>,
+    /// [`AuthMethod::Session`] or [`AuthMethod::ApiToken`].
+    pub method: AuthMethod,
+    /// Whether it may write now (an elevated session, a read-write token).
+    pub elevated: bool,
+}
+
+impl Bearer {
+    pub fn credential_id(&self) -> Uuid {
+        self.cached.credential.id()
+    }
+
+    /// The roles an API token is limited to; `None`: all of the account's.
+    pub fn token_roles(&self) -> Option<&[String]> {
+        match &self.cached.credential {
+            Credential::Session(_) => None,
+            Credential::Api(t) => t.roles.as_deref(),
+        }
+    }
+}
+
 /// Bookkeeping writes (last seen / last used) happen at most this often per credential.
 const TOUCH_EVERY: Duration = Duration::seconds(60);
 
@@ -158,40 +181,40 @@ impl Auth {
 
     /// Resolves a bearer token (session or API token) to a principal.
     pub async fn authenticate_bearer(&self, token: &str) -> Result<Principal> {
-        Ok(self.authenticate_bearer_with_contact(token).await?.0)
+        let bearer = self.bearer(token).await?;
+        let roles = bearer.token_roles().map(<[String]>::to_vec);
+        Ok(self.principal(bearer.cached.owner.clone(), bearer.method, Some(bearer.credential_id()), bearer.elevated, roles))
     }
 
-    /// [`Self::authenticate_bearer`], with the owner's e-mail and display name (from the same
-    /// cache entry) for identity headers.
-    pub async fn authenticate_bearer_with_contact(&self, token: &str) -> Result<(Principal, Contact)> {
+    /// Checks a bearer token (session or API token) and returns its credential cache entry,
+    /// shared: forward-auth reads what it needs from it without making a [`Principal`].
+    pub async fn bearer(&self, token: &str) -> Result<Bearer> {
         let Some(kind) = TokenKind::of(token) else { return Err(ServiceError::Unauthenticated) };
         let now = self.ctx.now();
         let hash = TokenHash::of(token);
         let cache = &self.ctx.authz.credentials;
-        let Cached { credential, owner, contact, .. } = if let Some(hit) = cache.get(&hash, now) {
+        let cached = if let Some(hit) = cache.get(&hash, now) {
             hit
         } else {
-            {
-                let (credential, owner) = match kind {
-                    TokenKind::Session => match self.ctx.store.session(&hash, now).await? {
-                        Some((session, owner)) => (Credential::Session(session), owner),
-                        None => return Err(ServiceError::Unauthenticated),
-                    },
-                    TokenKind::Api => match self.ctx.store.api_token(&hash, now).await? {
-                        Some((token, owner)) => (Credential::Api(token), owner),
-                        None => return Err(ServiceError::Unauthenticated),
-                    },
-                };
-                if !owner.active {
-                    return Err(ServiceError::Unauthenticated);
-                }
-                let contact = Contact { email: owner.email, display_name: owner.display_name };
-                let entry = Cached::new(credential, owner.subject, contact, now);
-                cache.put(&hash, entry.clone());
-                entry
+            let (credential, owner) = match kind {
+                TokenKind::Session => match self.ctx.store.session(&hash, now).await? {
+                    Some((session, owner)) => (Credential::Session(session), owner),
+                    None => return Err(ServiceError::Unauthenticated),
+                },
+                TokenKind::Api => match self.ctx.store.api_token(&hash, now).await? {
+                    Some((token, owner)) => (Credential::Api(token), owner),
+                    None => return Err(ServiceError::Unauthenticated),
+                },
+            };
+            if !owner.active {
+                return Err(ServiceError::Unauthenticated);
             }
+            let contact = Contact { email: owner.email, display_name: owner.display_name };
+            let entry = Arc::new(Cached::new(credential, owner.subject, contact, now));
+            cache.put(&hash, entry.clone());
+            entry
         };
-        match credential {
+        let (method, elevated) = match &cached.credential {
             Credential::Session(session) => {
                 if !session.is_live(now) {
                     return Err(ServiceError::Unauthenticated);
@@ -200,7 +223,7 @@ impl Auth {
                     self.ctx.store.touch_session(session.id, now).await?;
                     cache.touched(&hash, now);
                 }
-                Ok((self.principal(owner, AuthMethod::Session, Some(session.id), session.is_elevated(now), None), contact))
+                (AuthMethod::Session, session.is_elevated(now))
             }
             Credential::Api(token) => {
                 if !token.is_usable(now) {
@@ -210,9 +233,10 @@ impl Auth {
                     self.ctx.store.touch_api_token(token.id, now).await?;
                     cache.touched(&hash, now);
                 }
-                Ok((self.principal(owner, AuthMethod::ApiToken, Some(token.id), token.read_write, token.roles), contact))
+                (AuthMethod::ApiToken, token.read_write)
             }
-        }
+        };
+        Ok(Bearer { cached, method, elevated })
     }
 
     /// HTTP Basic: costs a password hash and counts towards the soft lock.

@@ -9,7 +9,7 @@
 //! re-checked on every use from the cached record.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -32,7 +32,7 @@ pub enum Credential {
 }
 
 impl Credential {
-    fn id(&self) -> Uuid {
+    pub fn id(&self) -> Uuid {
         match self {
             Self::Session(s) => s.id,
             Self::Api(t) => t.id,
@@ -61,23 +61,25 @@ impl Cached {
     }
 }
 
+/// Entries are shared, not copied, with the requests that use them: a hit costs a reference
+/// count, not a copy of the record's strings.
 #[derive(Default)]
 pub struct CredentialCache {
-    entries: Mutex<HashMap<[u8; 32], Cached>>,
+    entries: Mutex<HashMap<[u8; 32], Arc<Cached>>>,
 }
 
 impl CredentialCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Cached>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Arc<Cached>>> {
         self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// A fresh entry for `hash`, if any.
-    pub fn get(&self, hash: &TokenHash, now: OffsetDateTime) -> Option<Cached> {
+    pub fn get(&self, hash: &TokenHash, now: OffsetDateTime) -> Option<Arc<Cached>> {
         let entries = self.lock();
         entries.get(&hash.0).filter(|c| now - c.fetched_at < FRESH_FOR).cloned()
     }
 
-    pub fn put(&self, hash: &TokenHash, entry: Cached) {
+    pub fn put(&self, hash: &TokenHash, entry: Arc<Cached>) {
         let mut entries = self.lock();
         if entries.len() >= CAPACITY {
             entries.clear();
@@ -88,7 +90,7 @@ impl CredentialCache {
     /// Records a bookkeeping touch in the cached copy.
     pub fn touched(&self, hash: &TokenHash, at: OffsetDateTime) {
         if let Some(entry) = self.lock().get_mut(&hash.0) {
-            match &mut entry.credential {
+            match &mut Arc::make_mut(entry).credential {
                 Credential::Session(s) => s.last_seen_at = at,
                 Credential::Api(t) => t.last_used_at = Some(at),
             }

@@ -11,19 +11,20 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use arc_swap::ArcSwapOption;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use warden_core::access::{AuthMethod, Principal};
+use warden_core::authz::AuthzIndex;
 use warden_core::credential::Secret;
-use warden_core::model::SubjectKind;
+use warden_core::model::{Subject, SubjectKind};
 use warden_core::namespace::Namespace;
 use warden_policy::rego::{Policy, Runtime};
-use warden_policy::{Decision, RequestInfo, RuleSet, SubjectInfo, SubjectValue, Verdict};
+use warden_policy::{Decision, HeaderList, RequestView, RuleSet, SubjectInfo, SubjectValue, Verdict};
 
-use super::auth::Auth;
+use super::auth::{Auth, Bearer};
 use super::credentials::Contact;
 use super::{Context, Result, ServiceError};
 use crate::config::ForwardAuthConfig;
@@ -84,9 +85,54 @@ struct Identity {
 /// Identities kept at most; past this the map starts over.
 const IDENTITIES: usize = 50_000;
 
-struct Authenticated {
-    principal: Principal,
-    contact: Contact,
+/// Who a forwarded request's credential says it is.
+enum Authenticated {
+    /// A session or API token, with the snapshot to judge by.
+    Bearer(Bearer, Arc<AuthzIndex>),
+    /// HTTP Basic: the account and its contact details, read for this request.
+    Basic(Principal, Contact),
+}
+
+impl Authenticated {
+    fn account(&self) -> &Subject {
+        match self {
+            Self::Bearer(b, _) => &b.cached.owner,
+            Self::Basic(p, _) => &p.account,
+        }
+    }
+
+    fn key(&self) -> (SubjectKind, uuid::Uuid) {
+        let account = self.account();
+        (account.kind, account.id)
+    }
+
+    fn contact(&self) -> &Contact {
+        match self {
+            Self::Bearer(b, _) => &b.cached.contact,
+            Self::Basic(_, c) => c,
+        }
+    }
+
+    fn method(&self) -> AuthMethod {
+        match self {
+            Self::Bearer(b, _) => b.method,
+            Self::Basic(p, _) => p.method,
+        }
+    }
+
+    fn token_roles(&self) -> Option<&[String]> {
+        match self {
+            Self::Bearer(b, _) => b.token_roles(),
+            Self::Basic(p, _) => p.token_roles.as_deref(),
+        }
+    }
+
+    fn index(&self) -> &AuthzIndex {
+        match self {
+            Self::Bearer(_, index) => index,
+            Self::Basic(p, _) => &p.index,
+        }
+    }
 }
 
 impl ForwardAuth {
@@ -118,9 +164,9 @@ impl ForwardAuth {
     /// The subject and identity headers of `who`, from the identity cache when the snapshot
     /// has not moved since they were computed.
     fn identity(&self, who: &Authenticated, tenant: &str, namespace: Option<&str>) -> Arc<Identity> {
-        let revision = who.principal.index.revision;
-        let key = (who.principal.account.id, Self::strength_and_kind(who.principal.method).1);
-        let current = |i: &Identity| i.revision == revision && i.namespace.as_deref() == namespace && i.contact == who.contact;
+        let revision = who.index().revision;
+        let key = (who.account().id, Self::strength_and_kind(who.method()).1);
+        let current = |i: &Identity| i.revision == revision && i.namespace.as_deref() == namespace && i.contact == *who.contact();
         let lock = || self.identities.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(hit) = lock().get(&key).and_then(|list| list.iter().find(|i| current(i))) {
             return hit.clone();
@@ -129,7 +175,7 @@ impl ForwardAuth {
         let identity = Arc::new(Identity {
             revision,
             namespace: namespace.map(str::to_owned),
-            contact: who.contact.clone(),
+            contact: who.contact().clone(),
             headers: Arc::new(self.identity_headers(&subject)),
             policy_subject: std::sync::OnceLock::new(),
             subject,
@@ -140,7 +186,7 @@ impl ForwardAuth {
         }
         let list = identities.entry(key).or_default();
         // What an older snapshot, another contact or this namespace computed is replaced.
-        list.retain(|i| i.revision == revision && i.contact == who.contact && i.namespace.as_deref() != namespace);
+        list.retain(|i| i.revision == revision && i.contact == *who.contact() && i.namespace.as_deref() != namespace);
         list.push(identity.clone());
         identity
     }
@@ -154,11 +200,12 @@ impl ForwardAuth {
         peer.is_some_and(|ip| self.config().trusted_proxies.contains(&ip.to_canonical()))
     }
 
-    /// Judges `request`; `headers` gives its headers (without credentials) when a policy needs them.
-    pub async fn decide(
+    /// Judges `request`; `headers` lists its headers (without credentials) when a policy needs
+    /// them; `client` is the client's address, which throttles Basic credentials.
+    pub async fn decide<'a>(
         &self,
-        request: RequestInfo,
-        headers: impl FnOnce() -> BTreeMap<String, String>,
+        request: RequestView<'a>,
+        headers: impl FnOnce() -> Vec<(&'a str, &'a str)>,
         presented: Presented<'_>,
         client: Option<IpAddr>,
     ) -> Result<Outcome> {
@@ -168,7 +215,7 @@ impl ForwardAuth {
         let tenant = self.config().tenant.as_str();
         let Some(matched) = matched else {
             return match self.policy.load_full() {
-                Some(policy) => Ok(self.by_policy(&policy, for_policy(&policy, request, headers), who.as_ref(), tenant, None)),
+                Some(policy) => Ok(self.by_policy(&policy, request, headers, who.as_ref(), tenant, None)),
                 None => Ok(Self::denied(who.as_ref())),
             };
         };
@@ -177,18 +224,14 @@ impl ForwardAuth {
         let subject = identity.as_ref().map(|i| i.subject.as_ref());
         let holds = |permission: &str, rule_tenant: Option<&str>, namespace: Option<&Namespace>| {
             let Some(w) = &who else { return false };
-            let p = &w.principal;
-            p.index.allows((p.account.kind, p.account.id), permission, rule_tenant.unwrap_or(tenant), namespace, p.token_roles.as_deref())
+            w.index().allows(w.key(), permission, rule_tenant.unwrap_or(tenant), namespace, w.token_roles())
         };
         match matched.judge(subject, holds) {
             Verdict::Allow => Ok(Outcome::Allow { headers: identity.map(|i| i.headers.clone()).unwrap_or_default() }),
             Verdict::Unauthenticated => Ok(Outcome::Unauthenticated { body: None }),
             Verdict::Forbidden => Ok(Self::denied(who.as_ref())),
             Verdict::Policy => match self.policy.load_full() {
-                Some(policy) => {
-                    let request = for_policy(&policy, request, headers);
-                    Ok(self.by_policy(&policy, request, who.as_ref(), tenant, namespace))
-                }
+                Some(policy) => Ok(self.by_policy(&policy, request, headers, who.as_ref(), tenant, namespace)),
                 None => Ok(Self::denied(who.as_ref())),
             },
         }
@@ -198,15 +241,18 @@ impl ForwardAuth {
         if who.is_some() { Outcome::Deny { status: 403, headers: Vec::new(), body: None } } else { Outcome::Unauthenticated { body: None } }
     }
 
-    fn by_policy(
+    /// Asks the policy; the request's headers are listed only if the policy may read them.
+    fn by_policy<'a>(
         &self,
         policy: &Policy,
-        mut request: RequestInfo,
+        request: RequestView<'a>,
+        headers: impl FnOnce() -> Vec<(&'a str, &'a str)>,
         who: Option<&Authenticated>,
         tenant: &str,
         namespace: Option<&str>,
     ) -> Outcome {
-        request.headers.retain(|name, _| name != "authorization" && name != "cookie");
+        let listed = if policy.reads_request_headers() { headers() } else { Vec::new() };
+        let request = RequestView { headers: HeaderList::Pairs(&listed), ..request };
         let identity = who.map(|w| self.identity(w, tenant, namespace));
         let subject = identity.as_ref().map(|i| i.policy_subject.get_or_init(|| SubjectValue::new(&i.subject)));
         let Decision { allow, status, headers, body } = match policy.decide(&request, subject) {
@@ -236,19 +282,21 @@ impl ForwardAuth {
     async fn authenticate(&self, presented: Presented<'_>, allow_basic: bool, client: Option<IpAddr>) -> Result<Option<Authenticated>> {
         let found = match presented {
             Presented::None => return Ok(None),
-            Presented::Bearer(token) | Presented::Cookie(token) => self.auth.authenticate_bearer_with_contact(token).await,
+            Presented::Bearer(token) | Presented::Cookie(token) => {
+                self.auth.bearer(token).await.map(|bearer| Authenticated::Bearer(bearer, self.ctx.authz.snapshot()))
+            }
             Presented::Basic(_, _) if !allow_basic => return Ok(None),
             Presented::Basic(name, password) => match self.auth.authenticate_basic(&name, &password, client).await {
                 Ok(principal) => {
                     let owner = self.ctx.store.account(&warden_core::model::NameOrId::Id(principal.account.id), self.ctx.now()).await?;
                     let contact = owner.map(|o| Contact { email: o.email, display_name: o.display_name }).unwrap_or_default();
-                    Ok((principal, contact))
+                    Ok(Authenticated::Basic(principal, contact))
                 }
                 Err(e) => Err(e),
             },
         };
         match found {
-            Ok((principal, contact)) => Ok(Some(Authenticated { principal, contact })),
+            Ok(who) => Ok(Some(who)),
             // Guessing stays locked out (RateLimited); a store failure is an error.
             Err(ServiceError::Unauthenticated | ServiceError::AuthFailed) => Ok(None),
             Err(e) => Err(e),
@@ -264,25 +312,23 @@ impl ForwardAuth {
     }
 
     fn subject_info(who: &Authenticated, tenant: &str, namespace: Option<&str>) -> SubjectInfo {
-        let p = &who.principal;
-        let key = (p.account.kind, p.account.id);
+        let (account, key, index, token_roles) = (who.account(), who.key(), who.index(), who.token_roles());
         let namespace = namespace.and_then(|n| Namespace::parse(n).ok());
-        let (strength, token_kind) = Self::strength_and_kind(p.method);
+        let (strength, token_kind) = Self::strength_and_kind(who.method());
         SubjectInfo {
-            id: p.account.id.to_string(),
-            name: p.account.name.to_string(),
-            kind: if p.account.kind == SubjectKind::User { "user" } else { "service_account" }.to_owned(),
-            email: who.contact.email.clone(),
-            display_name: who.contact.display_name.clone(),
-            groups: p.index.effective_groups(key).iter().map(ToString::to_string).collect(),
-            roles: p
-                .index
+            id: account.id.to_string(),
+            name: account.name.to_string(),
+            kind: if account.kind == SubjectKind::User { "user" } else { "service_account" }.to_owned(),
+            email: who.contact().email.clone(),
+            display_name: who.contact().display_name.clone(),
+            groups: index.effective_groups(key).iter().map(ToString::to_string).collect(),
+            roles: index
                 .roles_of(key)
                 .iter()
-                .filter(|r| p.token_roles.as_ref().is_none_or(|only| only.iter().any(|o| o == r.as_str())))
+                .filter(|r| token_roles.is_none_or(|only| only.iter().any(|o| o == r.as_str())))
                 .map(ToString::to_string)
                 .collect(),
-            permissions: p.index.permissions_of(key, tenant, namespace.as_ref(), p.token_roles.as_deref()),
+            permissions: index.permissions_of(key, tenant, namespace.as_ref(), token_roles),
             auth_strength: strength.to_owned(),
             token_kind: token_kind.to_owned(),
             tenant: tenant.to_owned(),
@@ -333,11 +379,6 @@ impl ForwardAuth {
             }
         }
     }
-}
-
-/// The request as `policy` sees it: with its headers only if the policy may read them.
-fn for_policy(policy: &Policy, request: RequestInfo, headers: impl FnOnce() -> BTreeMap<String, String>) -> RequestInfo {
-    if policy.reads_request_headers() { RequestInfo { headers: headers(), ..request } } else { request }
 }
 
 /// Says which engine runs the policy: operators should know when theirs runs slower.

@@ -69,13 +69,15 @@ pub struct ForwardAuth {
 /// Identities by (account id, token kind).
 type Identities = HashMap<(uuid::Uuid, &'static str), Vec<Arc<Identity>>>;
 
-/// A subject's description and identity headers, valid for one snapshot revision, namespace
-/// and contact: computing groups, roles and permissions allocates, and a proxy asks about the
-/// same people all day. Looking one up allocates nothing.
+/// A subject's description and identity headers, valid for one snapshot revision, namespace,
+/// contact and set of token roles (two API tokens of one account may carry different roles):
+/// computing groups, roles and permissions allocates, and a proxy asks about the same people
+/// all day. Looking one up allocates nothing.
 struct Identity {
     revision: i64,
     namespace: Option<String>,
     contact: Contact,
+    token_roles: Option<Vec<String>>,
     subject: Arc<SubjectInfo>,
     /// The subject as policies see it, converted the first time a policy asks.
     policy_subject: std::sync::OnceLock<SubjectValue>,
@@ -166,7 +168,8 @@ impl ForwardAuth {
     fn identity(&self, who: &Authenticated, tenant: &str, namespace: Option<&str>) -> Arc<Identity> {
         let revision = who.index().revision;
         let key = (who.account().id, Self::strength_and_kind(who.method()).1);
-        let current = |i: &Identity| i.revision == revision && i.namespace.as_deref() == namespace && i.contact == *who.contact();
+        let same_holder = |i: &Identity| i.contact == *who.contact() && i.token_roles.as_deref() == who.token_roles();
+        let current = |i: &Identity| i.revision == revision && i.namespace.as_deref() == namespace && same_holder(i);
         let lock = || self.identities.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(hit) = lock().get(&key).and_then(|list| list.iter().find(|i| current(i))) {
             return hit.clone();
@@ -176,6 +179,7 @@ impl ForwardAuth {
             revision,
             namespace: namespace.map(str::to_owned),
             contact: who.contact().clone(),
+            token_roles: who.token_roles().map(<[String]>::to_vec),
             headers: Arc::new(self.identity_headers(&subject)),
             policy_subject: std::sync::OnceLock::new(),
             subject,
@@ -185,8 +189,9 @@ impl ForwardAuth {
             identities.clear();
         }
         let list = identities.entry(key).or_default();
-        // What an older snapshot, another contact or this namespace computed is replaced.
-        list.retain(|i| i.revision == revision && i.contact == *who.contact() && i.namespace.as_deref() != namespace);
+        // What an older snapshot computed is dropped, and what this one computed for the same
+        // holder and namespace replaced; other tokens' identities stay.
+        list.retain(|i| i.revision == revision && !(same_holder(i) && i.namespace.as_deref() == namespace));
         list.push(identity.clone());
         identity
     }

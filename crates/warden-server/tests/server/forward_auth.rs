@@ -432,6 +432,34 @@ async fn basic_credentials_only_where_a_rule_allows_them() {
 }
 
 /// Polls until `check` holds, for at most `limit`.
+/// Two API tokens of one account, one limited to some of its roles: each is judged, and
+/// described to the upstream, by its own roles, whichever the proxy asked about first.
+#[tokio::test]
+async fn a_token_limited_to_some_roles_is_judged_by_them() {
+    let fx = fixture(|_| {}).await;
+    let admin = fx.server.sysadmin().await;
+    let binding = CreateBinding { role: "reader".into(), subject: "sa:ci-bot".into(), tenant: None, namespaces: vec![] };
+    admin.create_binding(&binding).await.unwrap();
+    let limited = CreateApiToken { roles: Some(vec!["reader".into()]), ..Default::default() };
+    let limited = fx.server.idm().await.create_api_token("ci-bot", &limited).await.unwrap().token.expose().to_owned();
+    for _ in 0..2 {
+        let r = traefik(&fx, "GET", HOST, "/deploy/web", As::Bearer(&fx.bot), false).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(header(r.headers(), "x-remote-roles"), Some("deployer,reader"));
+        assert_eq!(header(r.headers(), "x-remote-permissions"), Some("app:read,deploy:run"));
+        let r = traefik(&fx, "GET", HOST, "/deploy/web", As::Bearer(&limited), false).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "the limited token does not carry deploy:run");
+        let r = traefik(&fx, "GET", HOST, "/elsewhere", As::Bearer(&limited), false).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(header(r.headers(), "x-remote-user"), Some("ci-bot"));
+        assert_eq!(header(r.headers(), "x-remote-roles"), Some("reader"));
+        assert_eq!(header(r.headers(), "x-remote-permissions"), Some("app:read"));
+        let r = traefik(&fx, "GET", HOST, "/elsewhere", As::Bearer(&fx.bot), false).await;
+        assert_eq!(header(r.headers(), "x-remote-roles"), Some("deployer,reader"));
+        assert_eq!(header(r.headers(), "x-remote-permissions"), Some("app:read"), "deploy:run is held in prod only");
+    }
+}
+
 async fn eventually(limit: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
     let start = Instant::now();
     while start.elapsed() < limit {

@@ -80,7 +80,7 @@ impl ForwardArgs {
     }
 }
 
-const POLICY: &str = r#"package warden.forward_auth
+pub const POLICY: &str = r#"package warden.forward_auth
 
 import rego.v1
 
@@ -93,6 +93,12 @@ allow if {
 
 headers := {"X-Policy": "rego"} if allow
 "#;
+
+/// `policy` rewritten so that only the interpreter runs it: a partial object with a constant
+/// key (`headers["X-Policy"] := …`), which the VM does not compile, says the same.
+pub fn interpreter_only(policy: &str) -> String {
+    policy.replace(r#"headers := {"X-Policy": "rego"} if allow"#, r#"headers["X-Policy"] := "rego" if allow"#)
+}
 
 /// One kind of request: where to, with which headers, and what TARGETS.md asks of it.
 struct Case {
@@ -183,9 +189,7 @@ pub async fn run(args: &ForwardArgs) -> anyhow::Result<()> {
     let policy_dir = tempfile::tempdir()?;
     let policy = match args.rego_engine {
         RegoEngine::Vm => POLICY.to_owned(),
-        RegoEngine::Interpreter => {
-            POLICY.replace(r#"headers := {"X-Policy": "rego"} if allow"#, r#"headers["X-Policy"] := "rego" if allow"#)
-        }
+        RegoEngine::Interpreter => interpreter_only(POLICY),
     };
     std::fs::write(policy_dir.path().join("bench.rego"), policy)?;
     let runtime = warden_policy::rego::Policy::load(policy_dir.path(), warden_policy::rego::DEFAULT_QUERY)?.runtime();

@@ -14,6 +14,7 @@ mod authz;
 mod directory;
 mod forward;
 mod load;
+mod policy;
 mod report;
 mod server;
 
@@ -40,12 +41,18 @@ enum Scenario {
     /// Forward-auth requests/s and latency under load (cookie and API token, rule and Rego)
     /// against the same server's bare "200 OK".
     Forward(forward::ForwardArgs),
+    /// One forward-auth decision in process, in parts: rule matching, a policy's input
+    /// document, and the policy on the Rego VM and the interpreter.
+    Policy(policy::PolicyArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if cfg!(debug_assertions) {
         eprintln!("warning: this is a debug build; figures are meaningless (use `cargo run --release -p warden-bench`)");
+    }
+    if let Scenario::Policy(args) = &cli.scenario {
+        return policy::run(args);
     }
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     // A server pinned to one CPU runs one worker: two would take turns on it in time slices
@@ -60,6 +67,7 @@ fn main() -> anyhow::Result<()> {
             Scenario::Directory(args) => directory::run(&args).await,
             Scenario::Authz(args) => authz::run(&args).await,
             Scenario::Forward(args) => forward::run(&args).await,
+            Scenario::Policy(_) => unreachable!("runs without a runtime"),
         }
     })
 }

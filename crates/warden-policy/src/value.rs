@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use regorus::Value;
+use regorus::value::Object;
 
 use crate::input::{PolicyInput, RequestView, SubjectInfo};
 
@@ -40,29 +41,109 @@ impl SubjectValue {
 
 /// `input.request`: the same document `serde_json` would make of a [`crate::RequestInfo`].
 pub fn request_value(request: &RequestView<'_>) -> Value {
-    let mut fields = BTreeMap::new();
-    put(&mut fields, "method", text(request.method));
-    put(&mut fields, "scheme", text(request.scheme));
-    put(&mut fields, "host", text(request.host));
-    put(&mut fields, "path", text(request.path));
-    put(&mut fields, "query", text(request.query));
+    let templates = templates();
+    let (mut fields, client) = match request.client {
+        Some(client) => (templates.request.clone(), Some(client)),
+        None => (templates.request_without_client.clone(), None),
+    };
+    let k = &templates.keys;
+    fields.insert(k.method.clone(), interned(request.method));
+    fields.insert(k.scheme.clone(), interned(request.scheme));
+    fields.insert(k.host.clone(), text(request.host));
+    fields.insert(k.path.clone(), text(request.path));
+    fields.insert(k.query.clone(), text(request.query));
     let mut headers = BTreeMap::new();
     request.headers.each(|name, value| put(&mut headers, name, text(value)));
-    put(&mut fields, "headers", Value::from(headers));
-    if let Some(client) = request.client {
-        put(&mut fields, "client", text(client));
+    let headers = if headers.is_empty() { templates.no_headers.clone() } else { Value::from(headers) };
+    fields.insert(k.headers.clone(), headers);
+    if let Some(client) = client {
+        fields.insert(k.client.clone(), text(client));
     }
     Value::from(fields)
 }
 
 /// The whole input document; an anonymous request has no `subject` (undefined in Rego).
 pub fn input_value(request: &RequestView<'_>, subject: Option<&SubjectValue>) -> Value {
-    let mut fields = BTreeMap::new();
-    put(&mut fields, "request", request_value(request));
-    if let Some(subject) = subject {
-        put(&mut fields, "subject", subject.0.clone());
-    }
+    let templates = templates();
+    let request = request_value(request);
+    let mut fields = match subject {
+        Some(subject) => {
+            let mut fields = templates.input.clone();
+            fields.insert(templates.keys.subject.clone(), subject.0.clone());
+            fields
+        }
+        None => templates.input_without_subject.clone(),
+    };
+    fields.insert(templates.keys.request.clone(), request);
     Value::from(fields)
+}
+
+/// The documents' shapes, made once. An [`Object`] built from a map is stored as a sorted slice;
+/// setting the value of a key it already has keeps it so, so filling a copy of a template
+/// costs one allocation for the slice, where building each document from a map costs one per
+/// key name, the map's nodes, and the conversion.
+struct Templates {
+    keys: Keys,
+    request: Object,
+    request_without_client: Object,
+    input: Object,
+    input_without_subject: Object,
+    /// `{}`, for requests whose headers are not listed.
+    no_headers: Value,
+}
+
+struct Keys {
+    request: Value,
+    subject: Value,
+    method: Value,
+    scheme: Value,
+    host: Value,
+    path: Value,
+    query: Value,
+    headers: Value,
+    client: Value,
+}
+
+/// Methods and schemes that almost every request has, as values made once.
+const INTERNED: [&str; 11] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE", "http", "https"];
+
+fn templates() -> &'static Templates {
+    static TEMPLATES: std::sync::LazyLock<Templates> = std::sync::LazyLock::new(|| {
+        let keys = Keys {
+            request: text("request"),
+            subject: text("subject"),
+            method: text("method"),
+            scheme: text("scheme"),
+            host: text("host"),
+            path: text("path"),
+            query: text("query"),
+            headers: text("headers"),
+            client: text("client"),
+        };
+        let object = |names: &[&Value]| -> Object {
+            let map: BTreeMap<Value, Value> = names.iter().map(|k| ((*k).clone(), Value::Null)).collect();
+            match Value::from(map) {
+                Value::Object(object) => Object::clone(&object),
+                _ => unreachable!("a map makes an object"),
+            }
+        };
+        let k = &keys;
+        let request_without_client = object(&[&k.method, &k.scheme, &k.host, &k.path, &k.query, &k.headers]);
+        let request = object(&[&k.method, &k.scheme, &k.host, &k.path, &k.query, &k.headers, &k.client]);
+        let input = object(&[&k.request, &k.subject]);
+        let input_without_subject = object(&[&k.request]);
+        Templates { keys, request, request_without_client, input, input_without_subject, no_headers: Value::from(BTreeMap::new()) }
+    });
+    &TEMPLATES
+}
+
+/// `text` as a value, shared with earlier requests when it is a common method or scheme.
+fn interned(text: &str) -> Value {
+    static VALUES: std::sync::LazyLock<Vec<Value>> = std::sync::LazyLock::new(|| INTERNED.iter().map(|t| Value::from(*t)).collect());
+    match INTERNED.iter().position(|t| *t == text) {
+        Some(i) => VALUES[i].clone(),
+        None => Value::from(text),
+    }
 }
 
 impl PolicyInput {

@@ -44,6 +44,9 @@ fn time_limit() -> ExecutionTimerConfig {
     ExecutionTimerConfig { limit: EVALUATION_TIME_LIMIT, check_interval: std::num::NonZeroU32::MIN.saturating_add(63) }
 }
 
+/// Policy loads so far in this process: each load's generation.
+static LOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Engines and VMs kept for reuse at most (about one per concurrent request).
 const SPARE: usize = 16;
 
@@ -109,6 +112,10 @@ pub struct Policy {
     files: Vec<PathBuf>,
     /// Whether the policy may read `input.request.headers` (see [`reads_request_headers`]).
     reads_headers: bool,
+    /// Whether the same input always gets the same decision (see [`deterministic`]).
+    deterministic: bool,
+    /// Tells this load from every other in this process.
+    generation: u64,
 }
 
 /// The policy on regorus's interpreter: the reference, and what makes explanations.
@@ -154,10 +161,11 @@ impl Policy {
         }
         let mut engine = Engine::new();
         engine.set_execution_timer_config(time_limit());
-        let mut reads_headers = false;
+        let (mut reads_headers, mut nondeterministic) = (false, false);
         for file in &files {
             let source = std::fs::read_to_string(file).map_err(|e| PolicyError::Load(format!("{}: {e}", file.display())))?;
             reads_headers |= reads_request_headers(&source);
+            nondeterministic |= !deterministic(&source);
             engine.add_policy(file.display().to_string(), source).map_err(|e| PolicyError::Load(e.to_string()))?;
         }
         let interpreter = Interpreter { engine, query: query.to_owned(), spare: Spare::new() };
@@ -173,7 +181,8 @@ impl Policy {
             let agrees = trials.iter().zip(&expected).all(|(input, want)| vm.decide(input.to_value()).is_ok_and(|got| got == *want));
             if agrees { Ok(vm) } else { Err("the VM and the interpreter disagree on a trial input".to_owned()) }
         });
-        Ok(Self { interpreter, vm, files, reads_headers })
+        let generation = LOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(Self { interpreter, vm, files, reads_headers, deterministic: !nondeterministic, generation })
     }
 
     /// The policy files, for reload checks.
@@ -185,6 +194,19 @@ impl Policy {
     /// copy them into its input.
     pub fn reads_request_headers(&self) -> bool {
         self.reads_headers
+    }
+
+    /// Whether the same input always gets the same decision from this policy, so that a
+    /// decision may be remembered: no builtin that reads the clock, randomness, the runtime or
+    /// the network, and no `print` or `trace`, whose output a remembered decision would skip.
+    pub fn is_deterministic(&self) -> bool {
+        self.deterministic
+    }
+
+    /// Tells this load of a policy from every other load in the process, the same files
+    /// reloaded included: what a remembered decision was made by.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// The engine that decides, and why when it is not the VM.
@@ -385,6 +407,18 @@ fn reads_request_headers(source: &str) -> bool {
         let rest = &source[at + 5..];
         !HARMLESS.iter().any(|h| rest.starts_with(h) && !rest.as_bytes().get(h.len()).copied().is_some_and(is_ident))
     })
+}
+
+/// Builtins whose results do not follow from their arguments: the clock, randomness, the
+/// runtime's environment, the network; and the ones that print.
+const NONDETERMINISTIC: [&str; 9] =
+    ["time.now_ns", "rand.", "uuid.rfc4122", "opa.runtime", "http.send", "net.lookup_ip_addr", "io.jwt.", "print(", "trace("];
+
+/// Whether `source` calls none of [`NONDETERMINISTIC`] outside comments. Like
+/// [`reads_request_headers`], it may say no wrongly (a name in a string), never yes.
+fn deterministic(source: &str) -> bool {
+    let source = without_comments(source);
+    !NONDETERMINISTIC.iter().any(|builtin| source.contains(builtin))
 }
 
 /// `source` with its comments (from `#` outside a string to the end of the line) blanked.
@@ -628,6 +662,30 @@ headers := {"X-Team": "ops"} if allow
         ] {
             assert!(!reads_request_headers(cannot), "{cannot}");
         }
+    }
+
+    #[test]
+    fn only_policies_that_cannot_vary_may_be_remembered() {
+        assert!(deterministic(POLICY));
+        assert!(deterministic(&std::fs::read_to_string(examples().join("forward_auth.rego")).unwrap()));
+        assert!(deterministic("# time.now_ns() in a comment only\nallow if input.request.path == \"/\""));
+        for varies in [
+            "allow if time.now_ns() > 0",
+            "headers := {\"X-N\": sprintf(\"%d\", [rand.intn(\"x\", 10)])}",
+            "allow if uuid.rfc4122(\"a\") != \"\"",
+            "allow if { print(input.request.path); true }",
+            "allow if opa.runtime().env.X == \"1\"",
+        ] {
+            assert!(!deterministic(varies), "{varies}");
+        }
+        let varying =
+            Policy::load(dir_with("package warden.forward_auth\n\nimport rego.v1\n\nallow if time.now_ns() > 0\n").path(), DEFAULT_QUERY)
+                .unwrap();
+        assert!(!varying.is_deterministic());
+        let fixed = Policy::load(dir_with(POLICY).path(), DEFAULT_QUERY).unwrap();
+        assert!(fixed.is_deterministic());
+        let again = Policy::load(dir_with(POLICY).path(), DEFAULT_QUERY).unwrap();
+        assert_ne!(fixed.generation(), again.generation(), "each load is told apart");
     }
 
     #[test]

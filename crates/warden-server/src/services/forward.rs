@@ -44,7 +44,7 @@ pub enum Presented<'a> {
 pub type Headers = Arc<HeaderMap>;
 
 /// What to answer the proxy.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Outcome {
     /// 200, with identity (and policy) headers for the upstream.
     Allow { headers: Headers },
@@ -64,6 +64,8 @@ pub struct ForwardAuth {
     names: Arc<[Option<HeaderName>; 8]>,
     /// Identities by account and token kind; each list holds one per namespace judged in.
     identities: Arc<Mutex<Identities>>,
+    /// Policy decisions on requests without a valid credential.
+    anonymous: Arc<Memo>,
 }
 
 /// Identities by (account id, token kind).
@@ -82,6 +84,75 @@ struct Identity {
     /// The subject as policies see it, converted the first time a policy asks.
     policy_subject: std::sync::OnceLock<SubjectValue>,
     headers: Headers,
+    /// Policy decisions on this identity's requests.
+    decisions: Memo,
+}
+
+/// Policy decisions remembered by request, for one identity or for anonymous requests: a
+/// decision takes microseconds on the VM, a proxy asks about the same requests over and over,
+/// and a policy that reads neither the clock nor anything else outside its input decides the
+/// same input alike. Only such a policy's decisions are remembered, only when it does not
+/// read the request's headers (which hold per-request values), and only for the policy load
+/// that made them; the subject's part of the input is the identity's, which lasts one
+/// snapshot revision. Past its bound the memo starts over.
+struct Memo {
+    limit: usize,
+    inner: Mutex<MemoInner>,
+}
+
+#[derive(Default)]
+struct MemoInner {
+    generation: u64,
+    outcomes: HashMap<String, Outcome>,
+}
+
+impl Memo {
+    fn new(limit: usize) -> Self {
+        Self { limit, inner: Mutex::new(MemoInner::default()) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemoInner> {
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get(&self, generation: u64, key: &str) -> Option<Outcome> {
+        let inner = self.lock();
+        if inner.generation != generation {
+            return None;
+        }
+        inner.outcomes.get(key).cloned()
+    }
+
+    fn put(&self, generation: u64, key: String, outcome: Outcome) {
+        let mut inner = self.lock();
+        if inner.generation != generation || inner.outcomes.len() >= self.limit {
+            inner.outcomes.clear();
+            inner.generation = generation;
+        }
+        inner.outcomes.insert(key, outcome);
+    }
+}
+
+/// Decisions remembered per identity, and for anonymous requests.
+const DECISIONS_PER_IDENTITY: usize = 16;
+const ANONYMOUS_DECISIONS: usize = 4096;
+
+/// What tells one request from another for a policy that does not read the headers: every
+/// other field of `input.request`, each prefixed by its length so that no two differ only in
+/// where one field ends.
+fn memo_key(request: &RequestView<'_>) -> String {
+    use std::fmt::Write as _;
+    let mut key = String::with_capacity(64 + request.host.len() + request.path.len() + request.query.len());
+    for part in [request.method, request.scheme, request.host, request.path, request.query] {
+        let _ = write!(key, "{}:{part}", part.len());
+    }
+    match request.client {
+        Some(client) => {
+            let _ = write!(key, "{}:{client}", client.len());
+        }
+        None => key.push('-'),
+    }
+    key
 }
 
 /// Identities kept at most; past this the map starts over.
@@ -160,6 +231,7 @@ impl ForwardAuth {
             policy: Arc::new(ArcSwapOption::new(policy)),
             names: Arc::new(names),
             identities: Arc::new(Mutex::new(HashMap::new())),
+            anonymous: Arc::new(Memo::new(ANONYMOUS_DECISIONS)),
         })
     }
 
@@ -183,6 +255,7 @@ impl ForwardAuth {
             headers: Arc::new(self.identity_headers(&subject)),
             policy_subject: std::sync::OnceLock::new(),
             subject,
+            decisions: Memo::new(DECISIONS_PER_IDENTITY),
         });
         let mut identities = lock();
         if identities.len() >= IDENTITIES {
@@ -220,7 +293,10 @@ impl ForwardAuth {
         let tenant = self.config().tenant.as_str();
         let Some(matched) = matched else {
             return match self.policy.load_full() {
-                Some(policy) => Ok(self.by_policy(&policy, request, headers, who.as_ref(), tenant, None)),
+                Some(policy) => {
+                    let identity = who.as_ref().map(|w| self.identity(w, tenant, None));
+                    Ok(self.by_policy(&policy, request, headers, identity.as_deref()))
+                }
                 None => Ok(Self::denied(who.as_ref())),
             };
         };
@@ -236,7 +312,7 @@ impl ForwardAuth {
             Verdict::Unauthenticated => Ok(Outcome::Unauthenticated { body: None }),
             Verdict::Forbidden => Ok(Self::denied(who.as_ref())),
             Verdict::Policy => match self.policy.load_full() {
-                Some(policy) => Ok(self.by_policy(&policy, request, headers, who.as_ref(), tenant, namespace)),
+                Some(policy) => Ok(self.by_policy(&policy, request, headers, identity.as_deref())),
                 None => Ok(Self::denied(who.as_ref())),
             },
         }
@@ -246,27 +322,41 @@ impl ForwardAuth {
         if who.is_some() { Outcome::Deny { status: 403, headers: Vec::new(), body: None } } else { Outcome::Unauthenticated { body: None } }
     }
 
-    /// Asks the policy; the request's headers are listed only if the policy may read them.
+    /// Asks the policy about `identity` (none: anonymous), or what it answered before to the
+    /// same request (see [`Memo`]); the request's headers are listed only if the policy may
+    /// read them.
     fn by_policy<'a>(
         &self,
         policy: &Policy,
         request: RequestView<'a>,
         headers: impl FnOnce() -> Vec<(&'a str, &'a str)>,
-        who: Option<&Authenticated>,
-        tenant: &str,
-        namespace: Option<&str>,
+        identity: Option<&Identity>,
     ) -> Outcome {
+        let memo = identity.map_or(&*self.anonymous, |i| &i.decisions);
+        let key = (policy.is_deterministic() && !policy.reads_request_headers()).then(|| memo_key(&request));
+        if let Some(remembered) = key.as_deref().and_then(|key| memo.get(policy.generation(), key)) {
+            return remembered;
+        }
         let listed = if policy.reads_request_headers() { headers() } else { Vec::new() };
         let request = RequestView { headers: HeaderList::Pairs(&listed), ..request };
-        let identity = who.map(|w| self.identity(w, tenant, namespace));
-        let subject = identity.as_ref().map(|i| i.policy_subject.get_or_init(|| SubjectValue::new(&i.subject)));
-        let Decision { allow, status, headers, body } = match policy.decide(&request, subject) {
-            Ok(decision) => decision,
+        let subject = identity.map(|i| i.policy_subject.get_or_init(|| SubjectValue::new(&i.subject)));
+        let outcome = match policy.decide(&request, subject) {
+            Ok(decision) => Self::outcome(decision, identity),
             Err(e) => {
+                // Not remembered: a failure may be passing (a limit reached under load).
                 tracing::error!(error = %e, "forward-auth policy failed; denying");
-                Decision::default()
+                return Self::outcome(Decision::default(), identity);
             }
         };
+        if let Some(key) = key {
+            memo.put(policy.generation(), key, outcome.clone());
+        }
+        outcome
+    }
+
+    /// The answer to the proxy for a policy's decision about `identity`.
+    fn outcome(decision: Decision, identity: Option<&Identity>) -> Outcome {
+        let Decision { allow, status, headers, body } = decision;
         let extra: Vec<(String, String)> = headers.into_iter().filter(|(name, _)| policy_may_set(name)).collect();
         if allow {
             let mut all = identity.map(|i| HeaderMap::clone(&i.headers)).unwrap_or_default();

@@ -460,6 +460,52 @@ async fn a_token_limited_to_some_roles_is_judged_by_them() {
     }
 }
 
+/// Policy decisions are remembered per identity and request, never past what they depend
+/// on: a membership change reaches the next request (the subject is another identity), and
+/// the same request asked twice gets the same answer, denials with their body included.
+#[tokio::test]
+async fn remembered_policy_decisions_follow_the_directory() {
+    let fx = fixture(|_| {}).await;
+    let idm = fx.server.idm().await;
+    let ask = async || traefik(&fx, "GET", HOST, "/policy/ops/dashboard", As::Bearer(&fx.bob), false).await;
+    for _ in 0..2 {
+        let r = ask().await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert_eq!(r.text().await.unwrap(), "Members of ops only, and only to read.");
+    }
+    idm.add_members("ops", &["user:bob".into()]).await.unwrap();
+    for _ in 0..2 {
+        let r = ask().await;
+        assert_eq!(r.status(), StatusCode::OK, "bob is in ops now");
+        assert_eq!(header(r.headers(), "x-remote-policy"), Some("ops-read"));
+        assert_eq!(header(r.headers(), "x-remote-groups"), Some("ops"));
+    }
+    idm.remove_member("ops", "user:bob").await.unwrap();
+    assert_eq!(ask().await.status(), StatusCode::FORBIDDEN, "and out again");
+    // Another request of the same identity is not answered from the first one's decision.
+    let r = traefik(&fx, "HEAD", HOST, "/policy/ops/dashboard", As::Bearer(&fx.alice), false).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = traefik(&fx, "DELETE", HOST, "/policy/ops/dashboard", As::Bearer(&fx.alice), false).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
+
+/// A policy that reads the clock is asked on every request: nothing of it is remembered.
+#[tokio::test]
+async fn a_policy_that_reads_the_clock_is_asked_every_time() {
+    let fx = fixture(|_| {}).await;
+    let clock =
+        "package warden.forward_auth\n\nimport rego.v1\n\nallow := true\n\nheaders := {\"X-Asked-At\": sprintf(\"%d\", [time.now_ns()])}\n";
+    std::fs::write(fx.policy_dir.join("forward_auth.rego"), clock).unwrap();
+    let asked_at = async || {
+        let r = traefik(&fx, "GET", HOST, "/policy/any", As::Bearer(&fx.alice), false).await;
+        r.headers().get("x-asked-at").map(|v| v.to_str().unwrap().to_owned())
+    };
+    assert!(eventually(Duration::from_secs(10), async || asked_at().await.is_some()).await, "the clock policy took effect");
+    let first = asked_at().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_ne!(asked_at().await.unwrap(), first);
+}
+
 async fn eventually(limit: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
     let start = Instant::now();
     while start.elapsed() < limit {

@@ -14,7 +14,7 @@
 //! least, so the ratio shows the server's own cost per request. `--generator client` uses
 //! reqwest clients inside this process instead, where nothing needs installing.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -105,6 +105,9 @@ struct Case {
     name: &'static str,
     path: &'static str,
     headers: Vec<(&'static str, String)>,
+    /// Whether each request asks about another path (`{X-Forwarded-Uri}/{n}`), so that no
+    /// policy decision is remembered from an earlier request.
+    new_path_each_request: bool,
     /// The least share of the bare route's rate it should reach.
     target_ratio: Option<f64>,
 }
@@ -171,7 +174,16 @@ impl Case {
             ("x-forwarded-uri", uri.to_owned()),
             (credential.0, credential.1.to_owned()),
         ];
-        Self { name, path: "/auth/forward", headers, target_ratio: Some(target_ratio) }
+        Self { name, path: "/auth/forward", headers, new_path_each_request: false, target_ratio: Some(target_ratio) }
+    }
+
+    /// Each request about another path under `uri`.
+    fn with_new_paths(self) -> Self {
+        Self { new_path_each_request: true, ..self }
+    }
+
+    fn uri(&self) -> Option<&str> {
+        self.headers.iter().find(|(name, _)| *name == "x-forwarded-uri").map(|(_, v)| v.as_str())
     }
 }
 
@@ -250,18 +262,20 @@ async fn measure(server: &BenchServer, args: &ForwardArgs, cores: usize) -> anyh
     let cookie = format!("warden_session={session}");
     let bearer = format!("Bearer {token}");
     let cases = vec![
-        Case { name: "GET /healthz (bare 200 OK)", path: "/healthz", headers: vec![], target_ratio: None },
+        Case { name: "GET /healthz (bare 200 OK)", path: "/healthz", headers: vec![], new_path_each_request: false, target_ratio: None },
         Case::forward("forward-auth, rule, session cookie", "/simple/x", ("cookie", &cookie), 0.8),
         Case::forward("forward-auth, rule, API token", "/simple/x", ("authorization", &bearer), 0.8),
         Case::forward("forward-auth, Rego, session cookie", "/rego/x", ("cookie", &cookie), 0.5),
         Case::forward("forward-auth, Rego, API token", "/rego/x", ("authorization", &bearer), 0.5),
+        Case::forward("forward-auth, Rego, API token, each path new", "/rego/x", ("authorization", &bearer), 0.5).with_new_paths(),
     ];
     for case in &cases {
         check(&server.url, case).await.with_context(|| format!("case {:?}", case.name))?;
     }
     let script = tempfile::tempdir()?;
-    let script_path = script.path().join("report.lua");
-    std::fs::write(&script_path, WRK_REPORT)?;
+    let scripts = Scripts { report: script.path().join("report.lua"), new_paths: script.path().join("new_paths.lua") };
+    std::fs::write(&scripts.report, WRK_REPORT)?;
+    std::fs::write(&scripts.new_paths, format!("{WRK_REPORT}{WRK_NEW_PATHS}"))?;
     let clients: Vec<reqwest::Client> = (0..args.clients).map(|_| reqwest::Client::builder().build()).collect::<Result<_, _>>()?;
     let mut runs: Vec<Vec<Run>> = vec![Vec::new(); cases.len()];
     for round in 0..args.rounds {
@@ -270,8 +284,8 @@ async fn measure(server: &BenchServer, args: &ForwardArgs, cores: usize) -> anyh
             let url = format!("{}{}", server.url, case.path);
             let cpu_before = process_cpu()?;
             let mut run = match args.generator {
-                Generator::Wrk => wrk(&url, &case.headers, args, &script_path).await,
-                Generator::Client => drive(&clients, args.secs, &url, &case.headers).await,
+                Generator::Wrk => wrk(&url, case, args, &scripts).await,
+                Generator::Client => drive(&clients, args.secs, &url, case).await,
             }
             .with_context(|| format!("case {:?}", case.name))?;
             run.cpu_us_per_request = process_cpu()?.saturating_sub(cpu_before).as_secs_f64() * 1e6 / run.requests.max(1) as f64;
@@ -323,6 +337,9 @@ async fn check(base: &str, case: &Case) -> anyhow::Result<()> {
     for (name, value) in &case.headers {
         request = request.header(*name, value);
     }
+    if case.new_path_each_request {
+        request = request.header("x-forwarded-uri", format!("{}/0", case.uri().unwrap_or_default()));
+    }
     let response = request.send().await?;
     ensure!(response.status().is_success(), "answered {}", response.status());
     if case.path == "/auth/forward" {
@@ -335,13 +352,14 @@ async fn check(base: &str, case: &Case) -> anyhow::Result<()> {
 }
 
 /// Drives `url` from every client for `secs`; each request's time is recorded.
-async fn drive(clients: &[reqwest::Client], secs: u64, url: &str, headers: &[(&'static str, String)]) -> anyhow::Result<Run> {
+async fn drive(clients: &[reqwest::Client], secs: u64, url: &str, case: &Case) -> anyhow::Result<Run> {
     let start = Instant::now();
     let budget = Duration::from_secs(secs);
-    let headers: Arc<[(&'static str, String)]> = headers.into();
+    let headers: Arc<[(&'static str, String)]> = case.headers.as_slice().into();
+    let new_paths = case.new_path_each_request.then(|| case.uri().unwrap_or_default().to_owned());
     let mut tasks = tokio::task::JoinSet::new();
-    for client in clients {
-        let (client, url, headers) = (client.clone(), url.to_owned(), headers.clone());
+    for (c, client) in clients.iter().enumerate() {
+        let (client, url, headers, new_paths) = (client.clone(), url.to_owned(), headers.clone(), new_paths.clone());
         tasks.spawn(async move {
             let mut times = Vec::new();
             while start.elapsed() < budget {
@@ -349,6 +367,9 @@ async fn drive(clients: &[reqwest::Client], secs: u64, url: &str, headers: &[(&'
                 let mut request = client.get(&url);
                 for (name, value) in headers.iter() {
                     request = request.header(*name, value);
+                }
+                if let Some(prefix) = &new_paths {
+                    request = request.header("x-forwarded-uri", format!("{prefix}/{c}-{}", times.len()));
                 }
                 let response = request.send().await?;
                 let status = response.status();
@@ -386,6 +407,25 @@ const WRK_REPORT: &str = r#"done = function(summary, latency, requests)
 end
 "#;
 
+/// A `request` function for wrk that asks about another path each time: the case's
+/// `X-Forwarded-Uri` (the script's argument) followed by a counter. Each wrk thread runs its
+/// own copy, so the counters of two threads overlap; with one thread (the default) they do not.
+const WRK_NEW_PATHS: &str = r#"
+local prefix, n = "/", 0
+init = function(args) prefix = args[1] or "/" end
+request = function()
+  n = n + 1
+  wrk.headers["x-forwarded-uri"] = prefix .. "/" .. n
+  return wrk.format()
+end
+"#;
+
+/// The wrk scripts: the report alone, and with [`WRK_NEW_PATHS`].
+struct Scripts {
+    report: PathBuf,
+    new_paths: PathBuf,
+}
+
 async fn ensure_wrk() -> anyhow::Result<()> {
     match tokio::process::Command::new("wrk").arg("--version").output().await {
         Ok(_) => Ok(()),
@@ -405,7 +445,8 @@ async fn pin_this_process() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wrk(url: &str, headers: &[(&'static str, String)], args: &ForwardArgs, script: &Path) -> anyhow::Result<Run> {
+async fn wrk(url: &str, case: &Case, args: &ForwardArgs, scripts: &Scripts) -> anyhow::Result<Run> {
+    let script = if case.new_path_each_request { &scripts.new_paths } else { &scripts.report };
     let mut command = if args.pinned() {
         let mut taskset = tokio::process::Command::new("taskset");
         taskset.args(["-c", "1", "wrk"]);
@@ -419,10 +460,14 @@ async fn wrk(url: &str, headers: &[(&'static str, String)], args: &ForwardArgs, 
         .arg(format!("-d{}s", args.secs))
         .arg("-s")
         .arg(script);
-    for (name, value) in headers {
+    for (name, value) in &case.headers {
         command.arg("-H").arg(format!("{name}: {value}"));
     }
-    let output = command.arg(url).output().await.context("cannot run wrk")?;
+    command.arg(url);
+    if case.new_path_each_request {
+        command.arg("--").arg(case.uri().unwrap_or_default());
+    }
+    let output = command.output().await.context("cannot run wrk")?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     ensure!(output.status.success(), "wrk failed: {}{}", stdout, String::from_utf8_lossy(&output.stderr));
     let line = stdout.lines().find_map(|l| l.strip_prefix("warden-bench ")).context("wrk printed no report")?;
@@ -481,7 +526,7 @@ fn to_table(report: &ForwardReport) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "{:<38} {:>9} {:>16} {:>7} {:>8} {:>8} {:>9} {:>10}",
+        "{:<46} {:>9} {:>16} {:>7} {:>8} {:>8} {:>9} {:>10}",
         "case (medians over rounds)", "req/s", "ratio (range)", "target", "p50 µs", "p99 µs", "worst p99", "CPU µs/req"
     );
     for c in &report.cases {
@@ -495,7 +540,7 @@ fn to_table(report: &ForwardReport) -> String {
         let target = c.target_ratio.map(|t| format!("≥ {t}")).unwrap_or_default();
         let _ = writeln!(
             out,
-            "{:<38} {:>9.0} {:>16} {:>7} {:>8} {:>8} {:>9} {:>10.1}",
+            "{:<46} {:>9.0} {:>16} {:>7} {:>8} {:>8} {:>9} {:>10.1}",
             c.name, c.median_per_sec, ratio, target, c.median_p50_us, c.median_p99_us, c.worst_p99_us, c.median_cpu_us_per_request
         );
     }

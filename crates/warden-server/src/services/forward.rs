@@ -40,7 +40,9 @@ pub enum Presented<'a> {
 }
 
 /// Headers for the upstream, ready to send: the response takes a copy of the map, which costs
-/// less than inserting (and hashing) each header again.
+/// less than inserting (and hashing) each header again. An identity's map also holds the
+/// answer's own `Content-Length: 0`, which the HTTP stack would otherwise add to the copy
+/// (growing it, a second allocation).
 pub type Headers = Arc<HeaderMap>;
 
 /// What to answer the proxy.
@@ -441,12 +443,14 @@ impl ForwardAuth {
             Some(s.permissions.join(",")),
             Some(s.auth_strength.clone()),
         ];
-        let mut headers = HeaderMap::new();
+        let mut headers = HeaderMap::with_capacity(values.len() + 1);
         for (name, value) in self.names.iter().zip(values) {
             if let (Some(name), Some(Ok(value))) = (name, value.map(|v| HeaderValue::from_str(&v))) {
                 headers.insert(name.clone(), value);
             }
         }
+        // An allow has no body (see `Headers`).
+        headers.insert(axum::http::header::CONTENT_LENGTH, HeaderValue::from_static("0"));
         headers
     }
 

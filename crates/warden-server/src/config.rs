@@ -204,6 +204,8 @@ pub struct AuthConfig {
     pub max_failed_logins_per_client: u32,
     /// The window over which failures count, and the lock's length (`15m`).
     pub failed_login_window: String,
+    /// How often expired sessions are deleted (`1h`), or `off`.
+    pub session_purge_interval: String,
 }
 
 /// argon2id cost. The defaults are OWASP's recommendation (19 MiB, 2 passes, 1 lane).
@@ -248,6 +250,7 @@ impl Default for AuthConfig {
             max_failed_logins: 5,
             max_failed_logins_per_client: 50,
             failed_login_window: "15m".into(),
+            session_purge_interval: "1h".into(),
         }
     }
 }
@@ -277,6 +280,8 @@ pub struct AuthTimes {
     pub elevation_secs: i64,
     pub role_elevation_secs: std::collections::BTreeMap<String, i64>,
     pub poll_secs: i64,
+    /// `None`: expired sessions are never deleted.
+    pub session_purge_secs: Option<i64>,
 }
 
 impl Config {
@@ -377,6 +382,10 @@ impl Config {
             elevation_secs: parse("authz.elevation_window", &self.authz.elevation_window)?,
             role_elevation_secs,
             poll_secs: parse("authz.poll_interval", &self.authz.poll_interval)?,
+            session_purge_secs: match self.auth.session_purge_interval.trim() {
+                "off" => None,
+                every => Some(parse("auth.session_purge_interval", every)?),
+            },
         })
     }
 

@@ -36,6 +36,7 @@ pub struct Running {
     control: Option<JoinHandle<()>>,
     follower: JoinHandle<()>,
     policy_watch: JoinHandle<()>,
+    session_purge: Option<JoinHandle<()>>,
 }
 
 impl Running {
@@ -47,6 +48,9 @@ impl Running {
         }
         self.follower.abort();
         self.policy_watch.abort();
+        if let Some(purge) = self.session_purge.take() {
+            purge.abort();
+        }
         if let Some(control) = self.control.take() {
             control.abort();
             let _ = std::fs::remove_file(&self.context.config.server.control_socket);
@@ -118,6 +122,10 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>, with_control_socket: b
     };
     let poll = std::time::Duration::from_secs(ctx.times.poll_secs.unsigned_abs());
     let follower = tokio::spawn(ctx.authz.clone().follow(poll));
+    let session_purge = ctx
+        .times
+        .session_purge_secs
+        .map(|secs| tokio::spawn(app.auth.clone().purge_sessions_every(std::time::Duration::from_secs(secs.unsigned_abs()))));
     tracing::info!(%public_addr, ?admin_addr, backend = ctx.store.backend(), "wardend is serving");
-    Ok(Running { public_addr, admin_addr, context: ctx, stop, tasks, control, follower, policy_watch })
+    Ok(Running { public_addr, admin_addr, context: ctx, stop, tasks, control, follower, policy_watch, session_purge })
 }

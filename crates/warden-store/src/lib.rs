@@ -240,6 +240,10 @@ pub trait Store: Send + Sync + 'static {
     async fn session(&self, token: &TokenHash, at: OffsetDateTime) -> Result<Option<(SessionRecord, CredentialOwner)>>;
     async fn touch_session(&self, id: Uuid, at: OffsetDateTime) -> Result<()>;
     async fn delete_session(&self, change: &Change, id: Uuid) -> Result<bool>;
+    /// Deletes the sessions that can no longer authenticate at `now` (past their absolute
+    /// expiry, or unused for their whole idle timeout) and returns how many. Only when there
+    /// were any does it record `change`, with `details.count`, at a new revision.
+    async fn purge_sessions(&self, change: &Change, now: OffsetDateTime) -> Result<u64>;
     async fn create_api_token(&self, change: &Change, token: &ApiToken, hash: &TokenHash) -> Result<()>;
     async fn api_token(&self, token: &TokenHash, at: OffsetDateTime) -> Result<Option<(ApiToken, CredentialOwner)>>;
     async fn list_api_tokens(&self, account: Uuid) -> Result<Vec<ApiToken>>;

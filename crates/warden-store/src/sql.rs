@@ -839,6 +839,24 @@ macro_rules! impl_store {
                 Ok(true)
             }
 
+            async fn purge_sessions(&self, change: &Change, now: OffsetDateTime) -> Result<u64> {
+                let mut tx = self.writer().begin().await?;
+                // The revision first, as every write takes it: two writers never wait for each
+                // other's locks in opposite orders.
+                let rev = bump(&mut tx).await?;
+                let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at + idle_timeout_ms <= $1")
+                    .bind(to_ms(now))
+                    .execute(&mut *tx)
+                    .await?;
+                let count = done.rows_affected();
+                if count == 0 {
+                    return Ok(0); // rolled back: no revision, no event
+                }
+                write_audit(&mut tx, rev, &change.clone().with_details(serde_json::json!({ "count": count }))).await?;
+                tx.commit().await?;
+                Ok(count)
+            }
+
             async fn create_api_token(&self, change: &Change, token: &ApiToken, hash: &TokenHash) -> Result<()> {
                 let mut tx = begin(self, change).await?;
                 sqlx::query(

@@ -1054,6 +1054,29 @@ async fn credentials(store: &dyn Store) {
     assert!(!store.delete_session(&change("auth.logout", &carol.subject()), session.id).await.unwrap());
     assert_eq!(state(store).await, before, "deleting nothing changes nothing");
 
+    // Purging: only what can no longer authenticate goes, in one audited change.
+    let p0 = t0 + Duration::days(30);
+    let fresh =
+        SessionRecord { id: Uuid::now_v7(), created_at: p0, expires_at: p0 + Duration::hours(8), last_seen_at: p0, ..session.clone() };
+    let idle = SessionRecord { id: Uuid::now_v7(), created_at: p0, last_seen_at: p0 - Duration::minutes(30), ..fresh.clone() };
+    let over = SessionRecord { id: Uuid::now_v7(), created_at: p0 - Duration::hours(8), expires_at: p0, last_seen_at: p0, ..fresh.clone() };
+    let hashes = [TokenHash::of("wds_fresh"), TokenHash::of("wds_idle"), TokenHash::of("wds_over")];
+    for (record, hash) in [&fresh, &idle, &over].into_iter().zip(&hashes) {
+        store.create_session(&change("auth.login", &carol.subject()), record, hash).await.unwrap();
+    }
+    let before = state(store).await;
+    assert_eq!(store.purge_sessions(&change("session.purge", &carol.subject()), p0 - Duration::minutes(1)).await.unwrap(), 0);
+    assert_eq!(state(store).await, before, "purging nothing changes nothing");
+    assert_eq!(store.purge_sessions(&change("session.purge", &carol.subject()), p0).await.unwrap(), 2);
+    assert_eq!(state(store).await, (before.0 + 1, before.1 + 1), "one revision, one event");
+    let event = audit_all(store).await.into_iter().find(|e| e.action == "session.purge").expect("the purge is audited");
+    assert_eq!(event.details["count"], 2);
+    assert!(store.session(&hashes[0], p0).await.unwrap().is_some(), "a live session stays");
+    for gone in &hashes[1..] {
+        assert!(store.session(gone, p0).await.unwrap().is_none());
+    }
+    store.delete_session(&change("auth.logout", &carol.subject()), fresh.id).await.unwrap();
+
     // A password reset that ends sessions ends all of them, in the same change.
     let (t3, t4) = (TokenHash::of("wds_three"), TokenHash::of("wds_four"));
     for t in [&t3, &t4] {

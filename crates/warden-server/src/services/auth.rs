@@ -239,6 +239,26 @@ impl Auth {
         Ok(Bearer { cached, method, elevated })
     }
 
+    /// Deletes the sessions that can no longer authenticate: housekeeping, audited as
+    /// `session.purge` (no actor, the count in the details) when there were any.
+    pub async fn purge_expired_sessions(&self) -> Result<u64> {
+        let now = self.ctx.now();
+        Ok(self.ctx.store.purge_sessions(&Change::new(now, None, "session.purge", None), now).await?)
+    }
+
+    /// Deletes expired sessions every `every`, for as long as the server runs. Every node does
+    /// it; two at once delete each row once.
+    pub async fn purge_sessions_every(self, every: std::time::Duration) {
+        loop {
+            tokio::time::sleep(every).await;
+            match self.purge_expired_sessions().await {
+                Ok(0) => {}
+                Ok(count) => tracing::info!(count, "expired sessions deleted"),
+                Err(e) => tracing::warn!(error = %e, "expired sessions could not be deleted; trying again later"),
+            }
+        }
+    }
+
     /// HTTP Basic: costs a password hash and counts towards the soft lock.
     pub async fn authenticate_basic(&self, name: &str, password: &Secret, client: Option<IpAddr>) -> Result<Principal> {
         let subject = self.verify_password(name, password, client).await?;

@@ -158,6 +158,31 @@ async fn login_logout_and_sessions_expire() {
     assert_eq!(code(&server.anonymous().whoami().await.unwrap_err()), "unauthenticated");
 }
 
+/// Expired sessions are deleted in the background, in one audited change by the server
+/// itself; live ones stay.
+#[tokio::test]
+async fn expired_sessions_are_purged() {
+    let server = TestServer::start_with(|c| c.auth.session_purge_interval = "1s".into()).await;
+    server.idm().await.create_user(&user("alice")).await.unwrap();
+    let login = server.anonymous().login("alice", "correct horse battery").await.unwrap();
+    server.clock.advance(Duration::hours(2));
+    let admin = server.sysadmin().await;
+    let query = AuditQuery { action: Some("session.purge".into()), ..Default::default() };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let event = loop {
+        if let Some(event) = admin.audit(&query).await.unwrap().items.into_iter().next() {
+            break event;
+        }
+        assert!(std::time::Instant::now() < deadline, "no purge within 10 s");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(event.actor_id, None, "the server acts itself");
+    // alice's session and the administrators' sessions opened before the clock moved.
+    assert!(event.details["count"].as_u64().is_some_and(|n| n >= 2), "{:?}", event.details);
+    assert_eq!(code(&server.anonymous().with_bearer(login.token.expose()).whoami().await.unwrap_err()), "unauthenticated");
+    admin.whoami().await.expect("a live session is kept");
+}
+
 #[tokio::test]
 async fn unknown_user_and_wrong_password_are_indistinguishable_and_guessing_locks() {
     let server = TestServer::start().await;

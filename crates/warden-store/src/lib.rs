@@ -34,6 +34,7 @@ use warden_core::api::{MemberEntry, Page};
 use warden_core::authz::{Binding, DirectoryGraph, Role, Tenant};
 use warden_core::credential::TokenHash;
 use warden_core::model::{ApiToken, AuditEvent, Group, NameOrId, ServiceAccount, Subject, SubjectKind, User};
+use warden_core::throttle::ThrottleKey;
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -239,6 +240,14 @@ pub trait Store: Send + Sync + 'static {
     async fn create_session(&self, change: &Change, session: &SessionRecord, token: &TokenHash) -> Result<()>;
     async fn session(&self, token: &TokenHash, at: OffsetDateTime) -> Result<Option<(SessionRecord, CredentialOwner)>>;
     async fn touch_session(&self, id: Uuid, at: OffsetDateTime) -> Result<()>;
+    /// Records a failed password attempt against each of `keys` (soft-lock bookkeeping: no
+    /// revision, no event) and forgets every failure at or before `forget_until`, which no
+    /// longer counts for any key.
+    async fn record_login_failure(&self, keys: &[ThrottleKey], at: OffsetDateTime, forget_until: OffsetDateTime) -> Result<()>;
+    /// The latest `limit` failures of `key` after `since`, oldest first.
+    async fn login_failures(&self, key: &ThrottleKey, since: OffsetDateTime, limit: usize) -> Result<Vec<OffsetDateTime>>;
+    /// Forgets the failures of `key` (a successful login).
+    async fn clear_login_failures(&self, key: &ThrottleKey) -> Result<()>;
     async fn delete_session(&self, change: &Change, id: Uuid) -> Result<bool>;
     /// Deletes the sessions that can no longer authenticate at `now` (past their absolute
     /// expiry, or unused for their whole idle timeout) and returns how many. Only when there

@@ -64,6 +64,7 @@ macro_rules! impl_store {
         use warden_core::Name;
         use warden_core::api::{MemberEntry, Page};
         use warden_core::credential::TokenHash;
+        use warden_core::throttle::ThrottleKey;
         use warden_core::authz::{Binding, DirectoryGraph, Role, RoleSource, Tenant};
         use warden_core::builtin::{BUILT_IN_GROUPS, BUILT_IN_MEMBERSHIPS, DEFAULT_TENANT};
         use warden_core::model::{
@@ -837,6 +838,33 @@ macro_rules! impl_store {
                 }
                 tx.commit().await?;
                 Ok(true)
+            }
+
+            async fn record_login_failure(&self, keys: &[ThrottleKey], at: OffsetDateTime, forget_until: OffsetDateTime) -> Result<()> {
+                let mut tx = self.writer().begin().await?;
+                for key in keys {
+                    sqlx::query("INSERT INTO login_failures (key, at) VALUES ($1, $2)").bind(key.0.as_slice()).bind(to_ms(at)).execute(&mut *tx).await?;
+                }
+                sqlx::query("DELETE FROM login_failures WHERE at <= $1").bind(to_ms(forget_until)).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn login_failures(&self, key: &ThrottleKey, since: OffsetDateTime, limit: usize) -> Result<Vec<OffsetDateTime>> {
+                let rows = sqlx::query("SELECT at FROM login_failures WHERE key = $1 AND at > $2 ORDER BY at DESC LIMIT $3")
+                    .bind(key.0.as_slice())
+                    .bind(to_ms(since))
+                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                    .fetch_all(self.reader())
+                    .await?;
+                let mut times = rows.iter().map(|r| r.try_get::<i64, _>("at").map(from_ms)).collect::<std::result::Result<Vec<_>, _>>()?;
+                times.reverse();
+                Ok(times)
+            }
+
+            async fn clear_login_failures(&self, key: &ThrottleKey) -> Result<()> {
+                sqlx::query("DELETE FROM login_failures WHERE key = $1").bind(key.0.as_slice()).execute(self.writer()).await?;
+                Ok(())
             }
 
             async fn purge_sessions(&self, change: &Change, now: OffsetDateTime) -> Result<u64> {

@@ -30,6 +30,7 @@ use warden_core::model::{
     Subject, SubjectKind, User,
 };
 use warden_core::namespace::Namespace;
+use warden_core::throttle::ThrottleKey;
 use warden_store::{AuditQuery, BindingFilter, Change, ListQuery, MAX_PAGE, PgStore, SessionRecord, SqliteStore, Store, StoreError};
 
 // ---------------------------------------------------------------------------------------------
@@ -1076,6 +1077,25 @@ async fn credentials(store: &dyn Store) {
         assert!(store.session(gone, p0).await.unwrap().is_none());
     }
     store.delete_session(&change("auth.logout", &carol.subject()), fresh.id).await.unwrap();
+
+    // Login failures: bookkeeping shared by the nodes, by key digest, oldest first.
+    let (name_key, client_key) = (ThrottleKey::name("carol"), ThrottleKey::client("203.0.113.7".parse().unwrap()));
+    let before = state(store).await;
+    for i in 0..4 {
+        store.record_login_failure(&[name_key, client_key], p0 + Duration::seconds(i), p0 - Duration::hours(1)).await.unwrap();
+    }
+    assert_eq!(state(store).await, before, "no revision, no event");
+    let all: Vec<OffsetDateTime> = (0..4).map(|i| p0 + Duration::seconds(i)).collect();
+    assert_eq!(store.login_failures(&name_key, p0 - Duration::minutes(15), 10).await.unwrap(), all);
+    assert_eq!(store.login_failures(&name_key, p0 - Duration::minutes(15), 2).await.unwrap(), all[2..], "the latest ones");
+    assert_eq!(store.login_failures(&name_key, p0 + Duration::seconds(1), 10).await.unwrap(), all[2..], "only after `since`");
+    assert!(store.login_failures(&ThrottleKey::name("dave"), p0 - Duration::hours(1), 10).await.unwrap().is_empty());
+    store.clear_login_failures(&name_key).await.unwrap();
+    assert!(store.login_failures(&name_key, p0 - Duration::hours(1), 10).await.unwrap().is_empty());
+    assert_eq!(store.login_failures(&client_key, p0 - Duration::hours(1), 10).await.unwrap().len(), 4, "other keys stay");
+    // Recording forgets what no longer counts, for every key.
+    store.record_login_failure(&[name_key], p0 + Duration::hours(1), p0 + Duration::seconds(1)).await.unwrap();
+    assert_eq!(store.login_failures(&client_key, p0 - Duration::hours(1), 10).await.unwrap(), all[2..]);
 
     // A password reset that ends sessions ends all of them, in the same change.
     let (t3, t4) = (TokenHash::of("wds_three"), TokenHash::of("wds_four"));

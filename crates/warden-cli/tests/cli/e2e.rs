@@ -483,3 +483,33 @@ fn two_nodes_agree_within_a_second() {
     }
     eprintln!("session revocation seen by node B after {} ms", reset_at.elapsed().as_millis());
 }
+
+/// The soft lock counts failed passwords on every node together: three wrong guesses through
+/// node A and two through node B (five, the default maximum) lock the name on both, even for
+/// the right password; a name of nobody locks the same way.
+#[test]
+fn soft_lock_counts_failures_on_every_node() {
+    let db = PgDatabase::create();
+    let url = format!("postgres://postgres@127.0.0.1:5432/{}", db.0);
+    let mut a = Server::with_config(url.clone(), AUTHZ_CONFIG);
+    a.start();
+    let mut b = Server::with_config(url, AUTHZ_CONFIG);
+    b.start();
+    let idm = format!("idm_admin:{}", a.recover("idm_admin"));
+    ok_as(&a, &idm, &["user", "create", "dave", "--password", "correct horse battery"]);
+    let login = |node: &Server, name: &str, password: &str| {
+        node.warden_in(name, &["login", "--user", name, "--password-stdin"], Some(&format!("{password}\n")))
+    };
+    for name in ["dave", "nobody-at-all"] {
+        for node in [&a, &a, &a, &b, &b] {
+            let out = login(node, name, "wrong guess");
+            assert!(!out.status.success());
+            assert!(!String::from_utf8_lossy(&out.stderr).contains("rate_limited"), "{name}: locked too early");
+        }
+        for node in [&a, &b] {
+            let out = login(node, name, "correct horse battery");
+            assert!(!out.status.success(), "{name}: the lock holds on every node");
+            assert!(String::from_utf8_lossy(&out.stderr).contains("rate_limited"), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+}

@@ -6,7 +6,7 @@
 //! client address; a lock answers the same for real and made-up names.
 
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
@@ -15,7 +15,7 @@ use warden_core::access::{AuthMethod, Permission, Principal};
 use warden_core::api::{CreateApiToken, CreatedApiToken, LoginResponse, Page, ReauthResponse, WhoAmI};
 use warden_core::credential::{self, Secret, TOKEN_BYTES, TokenHash, TokenKind};
 use warden_core::model::{ApiToken, AuditEvent, NameOrId, Subject, SubjectKind};
-use warden_core::throttle::Throttle;
+use warden_core::throttle::{Throttle, ThrottleKey};
 use warden_core::{CoreError, Name};
 use warden_store::{AuditQuery, Change, CredentialOwner, SessionRecord};
 
@@ -55,9 +55,9 @@ pub struct Auth {
     ctx: Context,
     directory: Directory,
     /// Failures per account name.
-    by_name: Arc<Mutex<Throttle>>,
+    by_name: Throttle,
     /// Failures per client address, over all names (a spray across many names).
-    by_client: Arc<Mutex<Throttle>>,
+    by_client: Throttle,
 }
 
 /// Filters of an audit listing, as the API receives them.
@@ -82,26 +82,33 @@ impl Auth {
         let window = Duration::seconds(ctx.times.failed_login_window_secs);
         let by_name = Throttle::new(ctx.config.auth.max_failed_logins, window);
         let by_client = Throttle::new(ctx.config.auth.max_failed_logins_per_client, window);
-        Self { ctx, directory, by_name: Arc::new(Mutex::new(by_name)), by_client: Arc::new(Mutex::new(by_client)) }
+        Self { ctx, directory, by_name, by_client }
     }
 
-    /// Applies `f` to each throttle with the key it counts.
-    fn throttles<T>(&self, name: &str, client: Option<IpAddr>, mut f: impl FnMut(&mut Throttle, &str) -> Option<T>) -> Option<T> {
-        fn lock(m: &Mutex<Throttle>) -> std::sync::MutexGuard<'_, Throttle> {
-            m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// The throttles that apply to an attempt, each with the key it counts.
+    fn throttles(&self, name: &str, client: Option<IpAddr>) -> Vec<(Throttle, ThrottleKey)> {
+        let mut keys = vec![(self.by_name, ThrottleKey::name(name))];
+        keys.extend(client.map(|ip| (self.by_client, ThrottleKey::client(ip))));
+        keys
+    }
+
+    /// How long until an attempt for `name` from `client` may be made, if it may not now: the
+    /// failures are read from the store, which every node shares.
+    async fn locked(&self, name: &str, client: Option<IpAddr>, now: OffsetDateTime) -> Result<Option<Duration>> {
+        for (throttle, key) in self.throttles(name, client) {
+            let recent = self.ctx.store.login_failures(&key, throttle.window_start(now), throttle.max_failures()).await?;
+            if let Err(retry) = throttle.verdict(&recent, now) {
+                return Ok(Some(retry));
+            }
         }
-        let name_key = name.trim().to_lowercase();
-        if let Some(out) = f(&mut lock(&self.by_name), &name_key) {
-            return Some(out);
-        }
-        client.and_then(|ip| f(&mut lock(&self.by_client), &ip.to_string()))
+        Ok(None)
     }
 
     /// Checks a name and password. Every failure is [`ServiceError::AuthFailed`] (or
     /// `RateLimited` while locked) whatever its cause.
     pub async fn verify_password(&self, name: &str, password: &Secret, client: Option<IpAddr>) -> Result<Subject> {
         let now = self.ctx.now();
-        if let Some(retry) = self.throttles(name, client, |t, key| t.check(key, now).err()) {
+        if let Some(retry) = self.locked(name, client, now).await? {
             return Err(ServiceError::RateLimited { retry_after_secs: retry.whole_seconds().max(1) });
         }
         let owner = match Name::parse(name) {
@@ -119,10 +126,9 @@ impl Auth {
         };
         match (owner, verdict) {
             (Some(CredentialOwner { subject, active: true, .. }), Verdict::Match | Verdict::MatchNeedsRehash) => {
-                self.throttles(name, client, |t, key| -> Option<()> {
-                    t.record_success(key);
-                    None
-                });
+                // The name's failures only: a known password does not buy a client more
+                // guesses at other names.
+                self.ctx.store.clear_login_failures(&ThrottleKey::name(name)).await?;
                 if verdict == Verdict::MatchNeedsRehash {
                     let hash = self.ctx.hasher.hash(password).await?;
                     let change = Change::new(now, Some(&subject), "credential.password.rehash", Some(&subject));
@@ -131,10 +137,10 @@ impl Auth {
                 Ok(subject)
             }
             (owner, _) => {
-                self.throttles(name, client, |t, key| -> Option<()> {
-                    t.record_failure(key, now);
-                    None
-                });
+                let keys: Vec<ThrottleKey> = self.throttles(name, client).into_iter().map(|(_, key)| key).collect();
+                // Failures older than the longer window count for no key any more.
+                let forget_until = self.by_name.window_start(now).min(self.by_client.window_start(now));
+                self.ctx.store.record_login_failure(&keys, now, forget_until).await?;
                 let target = owner.map(|o| o.subject);
                 let change = Change::new(now, None, "auth.login.failed", target.as_ref())
                     .with_details(json!({ "client": client.map(|ip| ip.to_string()) }));

@@ -203,11 +203,41 @@ async fn unknown_user_and_wrong_password_are_indistinguishable_and_guessing_lock
         assert_eq!(code(&e), "auth.rate_limited", "{name}");
         assert_eq!(e.status(), Some(429));
     }
+    // A break-glass account locked by guessing: recovery on the host lifts its lock.
+    for _ in 0..5 {
+        let _ = server.anonymous().login("admin", "a guess").await;
+    }
+    assert_eq!(code(&server.anonymous().login("admin", "a guess").await.unwrap_err()), "auth.rate_limited");
+    let admin = server.sysadmin().await; // recovers admin and signs in
     server.clock.advance(Duration::minutes(16));
     server.anonymous().login("alice", "correct horse battery").await.unwrap();
-    let failures =
-        server.sysadmin().await.audit(&AuditQuery { action: Some("auth.login.failed".into()), ..Default::default() }).await.unwrap();
-    assert_eq!(failures.items.len(), 10);
+    let failures = admin.audit(&AuditQuery { action: Some("auth.login.failed".into()), ..Default::default() }).await.unwrap();
+    assert_eq!(failures.items.len(), 15);
+}
+
+/// A client that sprays guesses over many names is locked out as a whole; logging in to an
+/// account whose password it knows clears that name's failures, never the client's.
+#[tokio::test]
+async fn a_known_password_does_not_reset_a_clients_guesses() {
+    let server = TestServer::start_with(|c| c.auth.max_failed_logins_per_client = 6).await;
+    server.idm().await.create_user(&user("mallory")).await.unwrap();
+    let client: std::net::IpAddr = "203.0.113.66".parse().unwrap();
+    let auth = &server.running.context;
+    let auth = warden_server::services::auth::Auth::new(auth.clone(), warden_server::services::directory::Directory::new(auth.clone()));
+    let password = warden_core::credential::Secret::new("correct horse battery");
+    let wrong = warden_core::credential::Secret::new("a guess");
+    for (i, name) in ["victim-1", "victim-2", "victim-3"].iter().enumerate() {
+        for _ in 0..2 {
+            assert!(auth.verify_password(name, &wrong, Some(client)).await.is_err());
+        }
+        if i < 2 {
+            auth.verify_password("mallory", &password, Some(client)).await.expect("mallory knows her own password");
+        }
+    }
+    let locked = auth.verify_password("victim-4", &wrong, Some(client)).await.unwrap_err();
+    assert_eq!(locked.code(), "auth.rate_limited", "six failures from one client, whatever succeeded between them");
+    let other: std::net::IpAddr = "198.51.100.1".parse().unwrap();
+    auth.verify_password("mallory", &password, Some(other)).await.expect("another client is not locked");
 }
 
 #[tokio::test]

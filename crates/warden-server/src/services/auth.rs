@@ -92,23 +92,27 @@ impl Auth {
         keys
     }
 
-    /// How long until an attempt for `name` from `client` may be made, if it may not now: the
-    /// failures are read from the store, which every node shares.
-    async fn locked(&self, name: &str, client: Option<IpAddr>, now: OffsetDateTime) -> Result<Option<Duration>> {
-        for (throttle, key) in self.throttles(name, client) {
+    /// Whether an attempt for `name` from `client` may be made now (else how long until it
+    /// may), and whether the name has failures to clear on a success. The failures are read
+    /// from the store, which every node shares.
+    async fn locked(&self, name: &str, client: Option<IpAddr>, now: OffsetDateTime) -> Result<(Option<Duration>, bool)> {
+        let mut name_failed = false;
+        for (i, (throttle, key)) in self.throttles(name, client).into_iter().enumerate() {
             let recent = self.ctx.store.login_failures(&key, throttle.window_start(now), throttle.max_failures()).await?;
+            name_failed |= i == 0 && !recent.is_empty();
             if let Err(retry) = throttle.verdict(&recent, now) {
-                return Ok(Some(retry));
+                return Ok((Some(retry), name_failed));
             }
         }
-        Ok(None)
+        Ok((None, name_failed))
     }
 
     /// Checks a name and password. Every failure is [`ServiceError::AuthFailed`] (or
     /// `RateLimited` while locked) whatever its cause.
     pub async fn verify_password(&self, name: &str, password: &Secret, client: Option<IpAddr>) -> Result<Subject> {
         let now = self.ctx.now();
-        if let Some(retry) = self.locked(name, client, now).await? {
+        let (locked, name_failed) = self.locked(name, client, now).await?;
+        if let Some(retry) = locked {
             return Err(ServiceError::RateLimited { retry_after_secs: retry.whole_seconds().max(1) });
         }
         let owner = match Name::parse(name) {
@@ -127,8 +131,10 @@ impl Auth {
         match (owner, verdict) {
             (Some(CredentialOwner { subject, active: true, .. }), Verdict::Match | Verdict::MatchNeedsRehash) => {
                 // The name's failures only: a known password does not buy a client more
-                // guesses at other names.
-                self.ctx.store.clear_login_failures(&ThrottleKey::name(name)).await?;
+                // guesses at other names. (No write when there is nothing to clear.)
+                if name_failed {
+                    self.ctx.store.clear_login_failures(&ThrottleKey::name(name)).await?;
+                }
                 if verdict == Verdict::MatchNeedsRehash {
                     let hash = self.ctx.hasher.hash(password).await?;
                     let change = Change::new(now, Some(&subject), "credential.password.rehash", Some(&subject));

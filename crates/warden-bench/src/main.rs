@@ -14,6 +14,7 @@ mod authz;
 mod directory;
 mod forward;
 mod load;
+mod login;
 mod policy;
 mod report;
 mod server;
@@ -41,6 +42,8 @@ enum Scenario {
     /// Forward-auth requests/s and latency under load (cookie and API token, rule and Rego)
     /// against the same server's bare "200 OK".
     Forward(forward::ForwardArgs),
+    /// Password logins/s through the API against the raw argon2id rate at the same parameters.
+    Login(login::LoginArgs),
     /// One forward-auth decision in process, in parts: rule matching, a policy's input
     /// document, and the policy on the Rego VM and the interpreter.
     Policy(policy::PolicyArgs),
@@ -67,6 +70,7 @@ fn main() -> anyhow::Result<()> {
             Scenario::Directory(args) => directory::run(&args).await,
             Scenario::Authz(args) => authz::run(&args).await,
             Scenario::Forward(args) => forward::run(&args).await,
+            Scenario::Login(args) => login::run(&args).await,
             Scenario::Policy(_) => unreachable!("runs without a runtime"),
         }
     })

@@ -267,8 +267,11 @@ fn end_to_end_on_sqlite() {
 struct PgDatabase(String);
 
 impl PgDatabase {
+    /// A database of its own for each test: tests run at once, in one process.
     fn create() -> Self {
-        let name = format!("warden_e2e_{}", std::process::id());
+        static CREATED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = CREATED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("warden_e2e_{}_{n}", std::process::id());
         psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
         psql(&format!("CREATE DATABASE {name}"));
         Self(name)

@@ -5,6 +5,11 @@
 //! the same time each, `GET /healthz` (the baseline), then `/auth/forward` as Traefik would
 //! call it with a session cookie and with an API token, by rule and by policy.
 //!
+//! Two more cases take the difference apart (they have no target): `/healthz` with the same
+//! request headers as forward-auth's (what the larger request costs the HTTP stack), and
+//! `/auth/forward` under an `allow_anonymous` rule without a credential (the route's own fixed
+//! cost, without authentication or identity headers).
+//!
 //! The machines we measure on are small and shared, and their speed drifts over seconds. So the
 //! cases run in turn, round after round, and each round's forward-auth rates are divided by the
 //! same round's bare rate: a slow spell weighs on a ratio's both sides. The report gives the
@@ -163,18 +168,39 @@ struct ForwardReport {
 
 const TARGET_P99_US: u64 = 2_000;
 
+/// What Traefik sends about `GET https://app.example.org{uri}`, with the credential if any.
+fn forwarded_headers(uri: &str, credential: Option<(&'static str, &str)>) -> Vec<(&'static str, String)> {
+    let mut headers = vec![
+        ("x-forwarded-method", "GET".to_owned()),
+        ("x-forwarded-proto", "https".to_owned()),
+        ("x-forwarded-host", "app.example.org".to_owned()),
+        ("x-forwarded-uri", uri.to_owned()),
+    ];
+    headers.extend(credential.map(|(name, value)| (name, value.to_owned())));
+    headers
+}
+
 impl Case {
     /// `/auth/forward` as Traefik calls it about `GET https://app.example.org{uri}`, with one
     /// credential header.
     fn forward(name: &'static str, uri: &str, credential: (&'static str, &str), target_ratio: f64) -> Self {
-        let headers = vec![
-            ("x-forwarded-method", "GET".to_owned()),
-            ("x-forwarded-proto", "https".to_owned()),
-            ("x-forwarded-host", "app.example.org".to_owned()),
-            ("x-forwarded-uri", uri.to_owned()),
-            (credential.0, credential.1.to_owned()),
-        ];
-        Self { name, path: "/auth/forward", headers, new_path_each_request: false, target_ratio: Some(target_ratio) }
+        Self {
+            name,
+            path: "/auth/forward",
+            headers: forwarded_headers(uri, Some(credential)),
+            new_path_each_request: false,
+            target_ratio: Some(target_ratio),
+        }
+    }
+
+    /// A case that explains the others and has no target.
+    fn diagnostic(name: &'static str, path: &'static str, headers: Vec<(&'static str, String)>) -> Self {
+        Self { name, path, headers, new_path_each_request: false, target_ratio: None }
+    }
+
+    /// Whether forward-auth answers this case with an identity.
+    fn has_credential(&self) -> bool {
+        self.headers.iter().any(|(name, _)| matches!(*name, "cookie" | "authorization"))
     }
 
     /// Each request about another path under `uri`.
@@ -213,6 +239,7 @@ pub async fn run(args: &ForwardArgs) -> anyhow::Result<()> {
     );
     let dir = policy_dir.path().to_owned();
     let rules: Vec<warden_policy::Rule> = serde_json::from_value(serde_json::json!([
+        {"path": "/public/**", "action": "allow_anonymous"},
         {"path": "/simple/**", "action": "permission", "permission": "deploy:run", "namespace": "prod"},
         {"path": "/rego/**", "action": "policy", "namespace": "prod"},
     ]))?;
@@ -262,7 +289,13 @@ async fn measure(server: &BenchServer, args: &ForwardArgs, cores: usize) -> anyh
     let cookie = format!("warden_session={session}");
     let bearer = format!("Bearer {token}");
     let cases = vec![
-        Case { name: "GET /healthz (bare 200 OK)", path: "/healthz", headers: vec![], new_path_each_request: false, target_ratio: None },
+        Case::diagnostic("GET /healthz (bare 200 OK)", "/healthz", vec![]),
+        Case::diagnostic(
+            "  the same, with forward-auth's request headers",
+            "/healthz",
+            forwarded_headers("/simple/x", Some(("cookie", &cookie))),
+        ),
+        Case::diagnostic("  forward-auth, public rule, no credential", "/auth/forward", forwarded_headers("/public/x", None)),
         Case::forward("forward-auth, rule, session cookie", "/simple/x", ("cookie", &cookie), 0.8),
         Case::forward("forward-auth, rule, API token", "/simple/x", ("authorization", &bearer), 0.8),
         Case::forward("forward-auth, Rego, session cookie", "/rego/x", ("cookie", &cookie), 0.5),
@@ -297,10 +330,11 @@ async fn measure(server: &BenchServer, args: &ForwardArgs, cores: usize) -> anyh
         .iter()
         .zip(runs)
         .map(|(case, runs)| {
-            let ratios: Vec<f64> = if case.target_ratio.is_some() {
-                runs.iter().zip(&bare).map(|(r, b)| r.per_sec / b.max(f64::EPSILON)).collect()
-            } else {
+            // Every case but the baseline has a ratio to it.
+            let ratios: Vec<f64> = if case.name == cases[0].name {
                 vec![]
+            } else {
+                runs.iter().zip(&bare).map(|(r, b)| r.per_sec / b.max(f64::EPSILON)).collect()
             };
             CaseReport {
                 name: case.name,
@@ -342,7 +376,7 @@ async fn check(base: &str, case: &Case) -> anyhow::Result<()> {
     }
     let response = request.send().await?;
     ensure!(response.status().is_success(), "answered {}", response.status());
-    if case.path == "/auth/forward" {
+    if case.path == "/auth/forward" && case.has_credential() {
         ensure!(response.headers().contains_key("x-remote-user"), "no X-Remote-User in the answer");
     }
     if case.name.contains("Rego") {

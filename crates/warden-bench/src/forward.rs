@@ -93,6 +93,7 @@ default allow := false
 
 allow if {
     input.request.method == "GET"
+    startswith(input.request.path, "/rego/")
     "deploy:run" in input.subject.permissions
 }
 

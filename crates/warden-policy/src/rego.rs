@@ -110,8 +110,8 @@ pub struct Policy {
     /// The compiled program, or why the interpreter decides instead.
     vm: Result<VmProgram, String>,
     files: Vec<PathBuf>,
-    /// Whether the policy may read `input.request.headers` (see [`reads_request_headers`]).
-    reads_headers: bool,
+    /// The request fields the policy may read (see `request_fields_read`).
+    reads: RequestFields,
     /// Whether the same input always gets the same decision (see [`deterministic`]).
     deterministic: bool,
     /// Tells this load from every other in this process.
@@ -161,10 +161,10 @@ impl Policy {
         }
         let mut engine = Engine::new();
         engine.set_execution_timer_config(time_limit());
-        let (mut reads_headers, mut nondeterministic) = (false, false);
+        let (mut reads, mut nondeterministic) = (RequestFields::default(), false);
         for file in &files {
             let source = std::fs::read_to_string(file).map_err(|e| PolicyError::Load(format!("{}: {e}", file.display())))?;
-            reads_headers |= reads_request_headers(&source);
+            reads = reads.union(request_fields_read(&source));
             nondeterministic |= !deterministic(&source);
             engine.add_policy(file.display().to_string(), source).map_err(|e| PolicyError::Load(e.to_string()))?;
         }
@@ -182,7 +182,7 @@ impl Policy {
             if agrees { Ok(vm) } else { Err("the VM and the interpreter disagree on a trial input".to_owned()) }
         });
         let generation = LOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(Self { interpreter, vm, files, reads_headers, deterministic: !nondeterministic, generation })
+        Ok(Self { interpreter, vm, files, reads, deterministic: !nondeterministic, generation })
     }
 
     /// The policy files, for reload checks.
@@ -193,7 +193,13 @@ impl Policy {
     /// Whether the policy may read the request's headers; when it cannot, the server need not
     /// copy them into its input.
     pub fn reads_request_headers(&self) -> bool {
-        self.reads_headers
+        self.reads.headers
+    }
+
+    /// The fields of `input.request` the policy may read: the same subject and the same values
+    /// of these fields get the same decision from a deterministic policy.
+    pub fn request_fields(&self) -> RequestFields {
+        self.reads
     }
 
     /// Whether the same input always gets the same decision from this policy, so that a
@@ -388,25 +394,74 @@ fn set_field(decision: &mut Decision, field: &str, value: &Value) {
     }
 }
 
-/// Whether `source` may read `input.request.headers`. Rego reaches the input only through the
-/// keyword `input`, so a policy in which every `input` outside comments is followed by
-/// `.subject` or by `.request.` and one of the request's other fields cannot read the headers.
-/// Anything else (`input.request` as a whole, `import input…`, brackets, a mention in a
-/// string) counts as reading them: the check may say yes wrongly, never no.
-fn reads_request_headers(source: &str) -> bool {
-    const HARMLESS: [&str; 7] =
-        [".subject", ".request.method", ".request.scheme", ".request.host", ".request.path", ".request.query", ".request.client"];
+/// The fields of `input.request` a policy may read: what its decisions can depend on besides
+/// the subject. The check may say a field is read wrongly, never that it is not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RequestFields {
+    pub method: bool,
+    pub scheme: bool,
+    pub host: bool,
+    pub path: bool,
+    pub query: bool,
+    pub headers: bool,
+    pub client: bool,
+}
+
+impl RequestFields {
+    pub const ALL: Self = Self { method: true, scheme: true, host: true, path: true, query: true, headers: true, client: true };
+
+    fn union(self, other: Self) -> Self {
+        Self {
+            method: self.method || other.method,
+            scheme: self.scheme || other.scheme,
+            host: self.host || other.host,
+            path: self.path || other.path,
+            query: self.query || other.query,
+            headers: self.headers || other.headers,
+            client: self.client || other.client,
+        }
+    }
+
+    fn field(&mut self, name: &str) -> Option<&mut bool> {
+        Some(match name {
+            "method" => &mut self.method,
+            "scheme" => &mut self.scheme,
+            "host" => &mut self.host,
+            "path" => &mut self.path,
+            "query" => &mut self.query,
+            "headers" => &mut self.headers,
+            "client" => &mut self.client,
+            _ => return None,
+        })
+    }
+}
+
+/// Rego reaches the input only through the keyword `input`. Every `input` outside comments
+/// followed by `.subject` reads no request field, and one followed by `.request.` and a field's
+/// name reads that field; anything else (`input.request` as a whole, `import input…`,
+/// brackets, a mention in a string) counts as reading them all.
+fn request_fields_read(source: &str) -> RequestFields {
     let source = &without_comments(source);
     let is_ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
     let bytes = source.as_bytes();
-    source.match_indices("input").any(|(at, _)| {
+    let mut read = RequestFields::default();
+    for (at, _) in source.match_indices("input") {
         let before = at.checked_sub(1).map(|i| bytes[i]);
         if before.is_some_and(|b| is_ident(b) || b == b'.') || bytes.get(at + 5).copied().is_some_and(is_ident) {
-            return false; // part of another name (`myinput`, `data.input`, `inputs`)
+            continue; // part of another name (`myinput`, `data.input`, `inputs`)
         }
         let rest = &source[at + 5..];
-        !HARMLESS.iter().any(|h| rest.starts_with(h) && !rest.as_bytes().get(h.len()).copied().is_some_and(is_ident))
-    })
+        let whole_word = |prefix: &str| rest.starts_with(prefix) && !rest.as_bytes().get(prefix.len()).copied().is_some_and(is_ident);
+        if whole_word(".subject") {
+            continue;
+        }
+        let named = rest.strip_prefix(".request.").map(|after| &after[..after.bytes().position(|b| !is_ident(b)).unwrap_or(after.len())]);
+        match named.and_then(|name| read.field(name)) {
+            Some(field) => *field = true,
+            None => return RequestFields::ALL,
+        }
+    }
+    read
 }
 
 /// Builtins whose results do not follow from their arguments: the clock, randomness, the
@@ -636,9 +691,9 @@ headers := {"X-Team": "ops"} if allow
 
     #[test]
     fn only_policies_that_may_read_the_headers_are_given_them() {
-        assert!(!reads_request_headers(POLICY));
-        assert!(!reads_request_headers(&std::fs::read_to_string(examples().join("forward_auth.rego")).unwrap()));
-        assert!(reads_request_headers(RICHER));
+        assert!(!request_fields_read(POLICY).headers);
+        assert!(!request_fields_read(&std::fs::read_to_string(examples().join("forward_auth.rego")).unwrap()).headers);
+        assert!(request_fields_read(RICHER).headers);
         for may in [
             "allow if input.request.headers[\"x-team\"] == \"ops\"",
             "r := input.request\nallow if r.headers.a",
@@ -651,7 +706,7 @@ headers := {"X-Team": "ops"} if allow
             "x := \"an escaped \\\" quote # then\"; allow if input.request.headers.a",
             "allow if \"input.request\" == input.request.path",
         ] {
-            assert!(reads_request_headers(may), "{may}");
+            assert!(request_fields_read(may).headers, "{may}");
         }
         for cannot in [
             "allow if input.request.path == \"/\"",
@@ -660,7 +715,45 @@ headers := {"X-Team": "ops"} if allow
             "allow if input.request.client == \"10.0.0.1\"",
             "# input.request.headers, in a comment only\nallow if input.request.path == \"/\" # input",
         ] {
-            assert!(!reads_request_headers(cannot), "{cannot}");
+            assert!(!request_fields_read(cannot).headers, "{cannot}");
+        }
+    }
+
+    #[test]
+    fn the_request_fields_a_policy_reads() {
+        let fields = |source: &str| request_fields_read(source);
+        let only = |f: fn(&mut RequestFields)| {
+            let mut expected = RequestFields::default();
+            f(&mut expected);
+            expected
+        };
+        assert_eq!(
+            fields(POLICY),
+            only(|r| {
+                r.method = true;
+                r.path = true;
+            })
+        );
+        let example = fields(&std::fs::read_to_string(examples().join("forward_auth.rego")).unwrap());
+        assert_eq!(
+            example,
+            only(|r| {
+                r.method = true;
+                r.path = true;
+            })
+        );
+        assert_eq!(fields("allow if input.subject.name == \"a\""), RequestFields::default());
+        assert_eq!(fields("allow if input.request.host == \"a\" # input.request.path"), only(|r| r.host = true));
+        assert_eq!(fields("allow if startswith(input.request.query, \"a\")"), only(|r| r.query = true));
+        assert_eq!(fields("import input.request.client as c\nallow if c == \"1\""), only(|r| r.client = true));
+        for everything in [
+            "r := input.request\nallow if r.path == \"/\"",
+            "import input.request\nallow if request.path == \"/\"",
+            "allow if input[\"request\"].path == \"/\"",
+            "allow if input.request.pathx",
+            "allow if walk(input, [_, _])",
+        ] {
+            assert_eq!(fields(everything), RequestFields::ALL, "{everything}");
         }
     }
 

@@ -21,7 +21,7 @@ use warden_core::authz::AuthzIndex;
 use warden_core::credential::Secret;
 use warden_core::model::{Subject, SubjectKind};
 use warden_core::namespace::Namespace;
-use warden_policy::rego::{Policy, Runtime};
+use warden_policy::rego::{Policy, RequestFields, Runtime};
 use warden_policy::{Decision, HeaderList, RequestView, RuleSet, SubjectInfo, SubjectValue, Verdict};
 
 use super::auth::{Auth, Bearer};
@@ -94,9 +94,9 @@ struct Identity {
 /// decision takes microseconds on the VM, a proxy asks about the same requests over and over,
 /// and a policy that reads neither the clock nor anything else outside its input decides the
 /// same input alike. Only such a policy's decisions are remembered, only when it does not
-/// read the request's headers (which hold per-request values), and only for the policy load
-/// that made them; the subject's part of the input is the identity's, which lasts one
-/// snapshot revision. Past its bound the memo starts over.
+/// read the request's headers (which hold per-request values), keyed by the request fields it
+/// may read, and only for the policy load that made them; the subject's part of the input is
+/// the identity's, which lasts one snapshot revision. Past its bound the memo starts over.
 struct Memo {
     limit: usize,
     inner: Mutex<MemoInner>,
@@ -139,20 +139,29 @@ impl Memo {
 const DECISIONS_PER_IDENTITY: usize = 16;
 const ANONYMOUS_DECISIONS: usize = 4096;
 
-/// What tells one request from another for a policy that does not read the headers: every
-/// other field of `input.request`, each prefixed by its length so that no two differ only in
-/// where one field ends.
-fn memo_key(request: &RequestView<'_>) -> String {
+/// What tells one request from another for a policy that reads `fields` (never the
+/// headers): the fields it reads, each prefixed by its length so that no two keys differ only
+/// in where one field ends; a field it does not read is left out, so requests that differ only
+/// there share a decision.
+fn memo_key(request: &RequestView<'_>, fields: RequestFields) -> String {
     use std::fmt::Write as _;
     let mut key = String::with_capacity(64 + request.host.len() + request.path.len() + request.query.len());
-    for part in [request.method, request.scheme, request.host, request.path, request.query] {
-        let _ = write!(key, "{}:{part}", part.len());
-    }
-    match request.client {
-        Some(client) => {
-            let _ = write!(key, "{}:{client}", client.len());
+    let parts = [
+        (fields.method, Some(request.method)),
+        (fields.scheme, Some(request.scheme)),
+        (fields.host, Some(request.host)),
+        (fields.path, Some(request.path)),
+        (fields.query, Some(request.query)),
+        (fields.client, request.client),
+    ];
+    for (read, part) in parts {
+        match (read, part) {
+            (false, _) => key.push('_'),
+            (true, Some(part)) => {
+                let _ = write!(key, "{}:{part}", part.len());
+            }
+            (true, None) => key.push('-'),
         }
-        None => key.push('-'),
     }
     key
 }
@@ -335,7 +344,7 @@ impl ForwardAuth {
         identity: Option<&Identity>,
     ) -> Outcome {
         let memo = identity.map_or(&*self.anonymous, |i| &i.decisions);
-        let key = (policy.is_deterministic() && !policy.reads_request_headers()).then(|| memo_key(&request));
+        let key = (policy.is_deterministic() && !policy.reads_request_headers()).then(|| memo_key(&request, policy.request_fields()));
         if let Some(remembered) = key.as_deref().and_then(|key| memo.get(policy.generation(), key)) {
             return remembered;
         }
@@ -523,7 +532,31 @@ fn fingerprint(dir: &std::path::Path) -> Vec<(PathBuf, u64, Option<SystemTime>)>
 
 #[cfg(test)]
 mod tests {
-    use super::{policy_may_set, refusal_status};
+    use warden_policy::rego::RequestFields;
+    use warden_policy::{HeaderList, RequestView};
+
+    use super::{memo_key, policy_may_set, refusal_status};
+
+    #[test]
+    fn remembered_decisions_are_keyed_by_what_the_policy_reads() {
+        let request = |path: &'static str, client: Option<&'static str>| RequestView {
+            method: "GET",
+            scheme: "https",
+            host: "app.example.org",
+            path,
+            query: "",
+            headers: HeaderList::Omitted,
+            client,
+        };
+        let method_only = RequestFields { method: true, ..RequestFields::default() };
+        assert_eq!(memo_key(&request("/a", None), method_only), memo_key(&request("/b", Some("203.0.113.1")), method_only));
+        let all = RequestFields { headers: false, ..RequestFields::ALL };
+        assert_ne!(memo_key(&request("/a", None), all), memo_key(&request("/b", None), all));
+        assert_ne!(memo_key(&request("/a", None), all), memo_key(&request("/a", Some("")), all), "no client is not an empty one");
+        // Lengths keep fields apart: a path that ends where a query would begin is another key.
+        let split = |path: &'static str, query: &'static str| RequestView { query, ..request(path, None) };
+        assert_ne!(memo_key(&split("/a1:", "b"), all), memo_key(&split("/a", "1:b"), all));
+    }
 
     #[test]
     fn policies_do_not_frame_the_answer() {

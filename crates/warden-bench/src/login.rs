@@ -12,7 +12,6 @@
 //! 2. **Logins**: `POST /api/v1/auth/login` from `--clients` keep-alive clients, each as its
 //!    own user (so that no user's soft lock is involved), against a real in-process server.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::ensure;
@@ -145,15 +144,39 @@ async fn rounds(
 
 /// Verifications per second of `stored` from `tasks` tasks, through the server's hasher.
 async fn hash_rate(hasher: &PasswordHasher, stored: &str, tasks: usize, budget: Duration) -> anyhow::Result<f64> {
+    let states = vec![(hasher.clone(), stored.to_owned()); tasks];
+    rate(states, budget, |(hasher, stored)| async move {
+        let verdict = hasher.verify(&Secret::new(PASSWORD), Some(stored)).await?;
+        ensure!(verdict == warden_server::password::Verdict::Match, "the stored hash does not match");
+        Ok(())
+    })
+    .await
+}
+
+/// Logins per second from `clients` clients, each as its own user.
+async fn login_rate(url: &str, clients: usize, budget: Duration) -> anyhow::Result<f64> {
+    let states = (0..clients).map(|i| Ok((Client::new(url)?, format!("login-{i}")))).collect::<anyhow::Result<Vec<_>>>()?;
+    rate(states, budget, |(client, name)| async move {
+        client.login(&name, PASSWORD).await?;
+        Ok(())
+    })
+    .await
+}
+
+/// Calls of `once` per second: one task per state, each calling `once` with (a copy of) its
+/// state until `budget` has passed.
+async fn rate<S, F>(states: Vec<S>, budget: Duration, once: fn(S) -> F) -> anyhow::Result<f64>
+where
+    S: Clone + Send + 'static,
+    F: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
     let start = Instant::now();
     let mut running = tokio::task::JoinSet::new();
-    for _ in 0..tasks {
-        let (hasher, stored) = (hasher.clone(), stored.to_owned());
+    for state in states {
         running.spawn(async move {
             let mut done = 0u64;
             while start.elapsed() < budget {
-                let verdict = hasher.verify(&Secret::new(PASSWORD), Some(stored.clone())).await?;
-                ensure!(verdict == warden_server::password::Verdict::Match, "the stored hash does not match");
+                once(state.clone()).await?;
                 done += 1;
             }
             anyhow::Ok(done)
@@ -161,31 +184,6 @@ async fn hash_rate(hasher: &PasswordHasher, stored: &str, tasks: usize, budget: 
     }
     let mut total = 0;
     while let Some(done) = running.join_next().await {
-        total += done??;
-    }
-    Ok(total as f64 / start.elapsed().as_secs_f64())
-}
-
-/// Logins per second from `clients` clients, each as its own user.
-async fn login_rate(url: &str, clients: usize, budget: Duration) -> anyhow::Result<f64> {
-    let url: Arc<str> = url.into();
-    let start = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..clients {
-        let url = url.clone();
-        tasks.spawn(async move {
-            let client = Client::new(&url)?;
-            let name = format!("login-{i}");
-            let mut done = 0u64;
-            while start.elapsed() < budget {
-                client.login(&name, PASSWORD).await?;
-                done += 1;
-            }
-            anyhow::Ok(done)
-        });
-    }
-    let mut total = 0;
-    while let Some(done) = tasks.join_next().await {
         total += done??;
     }
     Ok(total as f64 / start.elapsed().as_secs_f64())

@@ -435,16 +435,22 @@ fn authorization_end_to_end() {
     assert!(fails_as(&server, &idm, &["user", "disable", "alice"]).contains("account.high_privilege"));
 }
 
-/// Two `wardend` processes on one PostgreSQL: a binding removed through node A is denied by
-/// node B within a second. Prints the measured lag.
-#[test]
-fn two_nodes_agree_within_a_second() {
+/// Two running `wardend` processes on one new PostgreSQL database (dropped with the first).
+fn two_nodes() -> (PgDatabase, Server, Server) {
     let db = PgDatabase::create();
     let url = format!("postgres://postgres@127.0.0.1:5432/{}", db.0);
     let mut a = Server::with_config(url.clone(), AUTHZ_CONFIG);
     a.start();
     let mut b = Server::with_config(url, AUTHZ_CONFIG);
     b.start();
+    (db, a, b)
+}
+
+/// Two `wardend` processes on one PostgreSQL: a binding removed through node A is denied by
+/// node B within a second. Prints the measured lag.
+#[test]
+fn two_nodes_agree_within_a_second() {
+    let (_db, a, b) = two_nodes();
     let admin = format!("admin:{}", a.recover("admin"));
     let idm = format!("idm_admin:{}", a.recover("idm_admin"));
     ok_as(&a, &idm, &["user", "create", "bob"]);
@@ -492,12 +498,7 @@ fn two_nodes_agree_within_a_second() {
 /// the right password; a name of nobody locks the same way.
 #[test]
 fn soft_lock_counts_failures_on_every_node() {
-    let db = PgDatabase::create();
-    let url = format!("postgres://postgres@127.0.0.1:5432/{}", db.0);
-    let mut a = Server::with_config(url.clone(), AUTHZ_CONFIG);
-    a.start();
-    let mut b = Server::with_config(url, AUTHZ_CONFIG);
-    b.start();
+    let (_db, a, b) = two_nodes();
     let idm = format!("idm_admin:{}", a.recover("idm_admin"));
     ok_as(&a, &idm, &["user", "create", "dave", "--password", "correct horse battery"]);
     let login = |node: &Server, name: &str, password: &str| {

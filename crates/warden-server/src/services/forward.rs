@@ -125,11 +125,22 @@ impl Memo {
         inner.outcomes.get(key).cloned()
     }
 
-    fn put(&self, generation: u64, key: String, outcome: Outcome) {
+    /// Remembers `outcome` for `key`. An allow shares the header map of an equal one already
+    /// remembered: most requests of one identity get the same headers, and a map is the
+    /// largest part of an entry.
+    fn put(&self, generation: u64, key: String, mut outcome: Outcome) {
         let mut inner = self.lock();
         if inner.generation != generation || inner.outcomes.len() >= self.limit {
             inner.outcomes.clear();
             inner.generation = generation;
+        }
+        if let Outcome::Allow { headers } = &mut outcome
+            && let Some(same) = inner.outcomes.values().find_map(|o| match o {
+                Outcome::Allow { headers: other } if other == headers => Some(other.clone()),
+                _ => None,
+            })
+        {
+            *headers = same;
         }
         inner.outcomes.insert(key, outcome);
     }
@@ -369,6 +380,9 @@ impl ForwardAuth {
     fn outcome(decision: Decision, identity: Option<&Identity>) -> Outcome {
         let Decision { allow, status, headers, body } = decision;
         let extra: Vec<(String, String)> = headers.into_iter().filter(|(name, _)| policy_may_set(name)).collect();
+        if allow && extra.is_empty() {
+            return Outcome::Allow { headers: identity.map(|i| i.headers.clone()).unwrap_or_default() };
+        }
         if allow {
             let mut all = identity.map(|i| HeaderMap::clone(&i.headers)).unwrap_or_default();
             // A policy's header replaces an identity header of the same name.
@@ -536,6 +550,34 @@ mod tests {
     use warden_policy::{HeaderList, RequestView};
 
     use super::{memo_key, policy_may_set, refusal_status};
+
+    #[test]
+    fn a_memo_shares_equal_header_maps_and_forgets_other_generations() {
+        use std::sync::Arc;
+
+        use axum::http::{HeaderMap, HeaderValue};
+
+        use super::{Memo, Outcome};
+        let map = |value: &'static str| {
+            let mut m = HeaderMap::new();
+            m.insert("x-policy", HeaderValue::from_static(value));
+            Arc::new(m)
+        };
+        let memo = Memo::new(3);
+        memo.put(1, "a".into(), Outcome::Allow { headers: map("one") });
+        memo.put(1, "b".into(), Outcome::Allow { headers: map("one") });
+        memo.put(1, "c".into(), Outcome::Allow { headers: map("two") });
+        let headers = |key: &str| match memo.get(1, key) {
+            Some(Outcome::Allow { headers }) => headers,
+            other => panic!("{other:?}"),
+        };
+        assert!(Arc::ptr_eq(&headers("a"), &headers("b")), "equal maps are one");
+        assert!(!Arc::ptr_eq(&headers("a"), &headers("c")));
+        assert!(memo.get(2, "a").is_none(), "another policy load remembers nothing of this one");
+        memo.put(1, "d".into(), Outcome::Deny { status: 403, headers: vec![], body: None });
+        assert!(memo.get(1, "a").is_none(), "past its bound the memo starts over");
+        assert!(matches!(memo.get(1, "d"), Some(Outcome::Deny { status: 403, .. })));
+    }
 
     #[test]
     fn remembered_decisions_are_keyed_by_what_the_policy_reads() {

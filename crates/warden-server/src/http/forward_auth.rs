@@ -150,7 +150,11 @@ impl<'a> Forwarded<'a> {
         };
         let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
         let authority = lower(authority.split(',').next().unwrap_or_default().trim());
-        let host_len = authority.find(':').unwrap_or(authority.len());
+        // The port follows the last colon, outside an IPv6 literal's brackets.
+        let host_len = match authority.strip_prefix('[') {
+            Some(rest) => rest.find(']').map_or(authority.len(), |end| end + 2),
+            None => authority.find(':').unwrap_or(authority.len()),
+        };
         let client =
             header(headers, &X_REAL_IP).or_else(|| header(headers, &X_FORWARDED_FOR).and_then(|f| f.split(',').next())).map(str::trim);
         Some(Self { method: upper(method), scheme: lower(scheme), authority, host_len, uri, path, query, client, nginx })
@@ -455,6 +459,10 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-original-url", HeaderValue::from_static("https://app.example.org"));
         assert_eq!(Forwarded::read(&Method::PATCH, &h).unwrap().view().path, "/", "no path is the root");
+        let mut h = HeaderMap::new();
+        h.insert("x-original-url", HeaderValue::from_static("http://[2001:DB8::1]:8080/x"));
+        let original = Forwarded::read(&Method::GET, &h).unwrap();
+        assert_eq!((original.view().host, original.url().as_str()), ("[2001:db8::1]", "http://[2001:db8::1]:8080/x"));
         assert!(Forwarded::read(&Method::GET, &HeaderMap::new()).is_none());
     }
 

@@ -46,6 +46,10 @@ pub struct DirectoryArgs {
     clients: usize,
     #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
     backend: Backend,
+    /// SQLite only: `normal` runs the server with `?synchronous=normal` (commits without an
+    /// fsync each; an operator's choice), `full` is the default.
+    #[arg(long, default_value = "full")]
+    sqlite_synchronous: String,
     /// PostgreSQL server to use; the bench creates and drops its own database on it.
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     pg_url: String,
@@ -103,7 +107,14 @@ pub async fn run(args: &DirectoryArgs) -> anyhow::Result<()> {
     ensure!(args.samples >= 1, "--samples must be at least 1");
     // Writes need an elevated session; its window (10 min by default) must outlast the API
     // phases of a large run. Nothing on the measured paths depends on its length.
-    let server = BenchServer::start_configured(args.backend, &args.pg_url, |config| config.authz.elevation_window = "24h".into()).await?;
+    let synchronous = args.sqlite_synchronous.clone();
+    let server = BenchServer::start_configured(args.backend, &args.pg_url, |config| {
+        config.authz.elevation_window = "24h".into();
+        if config.database.url.starts_with("sqlite:") {
+            config.database.url = format!("{}?synchronous={synchronous}", config.database.url);
+        }
+    })
+    .await?;
     eprintln!("wardend ({}) on {}", server.backend(), server.url);
     let outcome = scenario(&server, args).await;
     let stopped = server.stop().await;

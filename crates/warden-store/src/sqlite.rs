@@ -1,6 +1,11 @@
 //! The embedded default: SQLite in WAL mode with `synchronous=FULL`, one writer connection
 //! (SQLite allows one writer at a time; queueing in the pool beats `SQLITE_BUSY` retries) and a
 //! small pool of read-only connections.
+//!
+//! `?synchronous=normal` in the URL trades durability for write speed, as the operator's
+//! choice: in WAL mode a commit then returns before its fsync, so a power loss or OS crash may
+//! lose the last commits (never corrupt the database); a crash of `wardend` alone loses
+//! nothing.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -16,10 +21,11 @@ impl SqliteStore {
     /// Opens the database at `url` (`sqlite://PATH`), creating file and parent directory if
     /// missing, and applies pending migrations.
     pub async fn open(url: &str) -> crate::Result<Self> {
-        let options = SqliteConnectOptions::from_str(url)?
+        let (url, synchronous) = synchronous(url)?;
+        let options = SqliteConnectOptions::from_str(&url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(synchronous)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
         if let Some(parent) = options.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -62,3 +68,46 @@ impl SqliteStore {
 }
 
 crate::sql::impl_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow, "sqlite");
+
+/// Takes `synchronous=full|normal` out of `url`'s query: what is left, and the mode (`full`
+/// when not given). Any other value is an error, so that a typo never weakens durability.
+fn synchronous(url: &str) -> crate::Result<(String, SqliteSynchronous)> {
+    let Some((base, query)) = url.split_once('?') else { return Ok((url.to_owned(), SqliteSynchronous::Full)) };
+    let mut mode = SqliteSynchronous::Full;
+    let mut rest = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("synchronous", value)) => {
+                mode = match value.to_ascii_lowercase().as_str() {
+                    "full" => SqliteSynchronous::Full,
+                    "normal" => SqliteSynchronous::Normal,
+                    _ => {
+                        return Err(crate::StoreError::Database(format!(
+                            "synchronous={value} in the database URL: use full (the default) or normal"
+                        )));
+                    }
+                };
+            }
+            _ => rest.push(pair),
+        }
+    }
+    let url = if rest.is_empty() { base.to_owned() } else { format!("{base}?{}", rest.join("&")) };
+    Ok((url, mode))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synchronous_comes_from_the_url_and_is_full_by_default() {
+        let mode = |url: &str| synchronous(url).map(|(rest, mode)| (rest, format!("{mode:?}")));
+        assert_eq!(mode("sqlite://w.db").unwrap(), ("sqlite://w.db".to_owned(), "Full".to_owned()));
+        assert_eq!(mode("sqlite://w.db?synchronous=normal").unwrap(), ("sqlite://w.db".to_owned(), "Normal".to_owned()));
+        assert_eq!(mode("sqlite://w.db?mode=rwc&synchronous=NORMAL").unwrap(), ("sqlite://w.db?mode=rwc".to_owned(), "Normal".to_owned()));
+        assert_eq!(mode("sqlite://w.db?synchronous=full&mode=rwc").unwrap().1, "Full");
+        for bad in ["sqlite://w.db?synchronous=off", "sqlite://w.db?synchronous=", "sqlite://w.db?synchronous=extra"] {
+            assert!(synchronous(bad).is_err(), "{bad}");
+        }
+    }
+}

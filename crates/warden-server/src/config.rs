@@ -474,6 +474,16 @@ mod tests {
     }
 
     #[test]
+    fn session_purge_is_hourly_unless_off() {
+        let mut config = Config::default();
+        assert_eq!(config.auth_times().unwrap().session_purge_secs, Some(3600));
+        config.auth.session_purge_interval = "off".into();
+        assert_eq!(config.auth_times().unwrap().session_purge_secs, None);
+        config.auth.session_purge_interval = "never".into();
+        assert!(config.validate().is_err(), "a typo is refused, not taken as off");
+    }
+
+    #[test]
     fn passwords_in_urls_are_redacted() {
         assert_eq!(redact_url("postgres://warden:s3cret@db:5432/warden"), "postgres://warden:***@db:5432/warden");
         assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");

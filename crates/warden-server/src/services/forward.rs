@@ -82,7 +82,7 @@ struct Identity {
     namespace: Option<String>,
     contact: Contact,
     token_roles: Option<Vec<String>>,
-    subject: Arc<SubjectInfo>,
+    subject: SubjectInfo,
     /// The subject as policies see it, converted the first time a policy asks.
     policy_subject: std::sync::OnceLock<SubjectValue>,
     headers: Headers,
@@ -106,6 +106,8 @@ struct Memo {
 struct MemoInner {
     generation: u64,
     outcomes: HashMap<String, Outcome>,
+    /// The header map of the allow remembered last, which the next equal one shares.
+    last_allow: Option<Headers>,
 }
 
 impl Memo {
@@ -125,22 +127,21 @@ impl Memo {
         inner.outcomes.get(key).cloned()
     }
 
-    /// Remembers `outcome` for `key`. An allow shares the header map of an equal one already
-    /// remembered: most requests of one identity get the same headers, and a map is the
-    /// largest part of an entry.
+    /// Remembers `outcome` for `key`. An allow shares the header map of the allow remembered
+    /// last when the two are equal: most requests of one identity get the same headers, and a
+    /// map is the largest part of an entry.
     fn put(&self, generation: u64, key: String, mut outcome: Outcome) {
         let mut inner = self.lock();
         if inner.generation != generation || inner.outcomes.len() >= self.limit {
             inner.outcomes.clear();
+            inner.last_allow = None;
             inner.generation = generation;
         }
-        if let Outcome::Allow { headers } = &mut outcome
-            && let Some(same) = inner.outcomes.values().find_map(|o| match o {
-                Outcome::Allow { headers: other } if other == headers => Some(other.clone()),
-                _ => None,
-            })
-        {
-            *headers = same;
+        if let Outcome::Allow { headers } = &mut outcome {
+            match &inner.last_allow {
+                Some(last) if last == headers => *headers = last.clone(),
+                _ => inner.last_allow = Some(headers.clone()),
+            }
         }
         inner.outcomes.insert(key, outcome);
     }
@@ -268,7 +269,7 @@ impl ForwardAuth {
         if let Some(hit) = lock().get(&key).and_then(|list| list.iter().find(|i| current(i))) {
             return hit.clone();
         }
-        let subject = Arc::new(Self::subject_info(who, tenant, namespace));
+        let subject = Self::subject_info(who, tenant, namespace);
         let identity = Arc::new(Identity {
             revision,
             namespace: namespace.map(str::to_owned),
@@ -324,7 +325,7 @@ impl ForwardAuth {
         };
         let namespace = matched.rule.namespace.as_deref();
         let identity = who.as_ref().map(|w| self.identity(w, tenant, namespace));
-        let subject = identity.as_ref().map(|i| i.subject.as_ref());
+        let subject = identity.as_ref().map(|i| &i.subject);
         let holds = |permission: &str, rule_tenant: Option<&str>, namespace: Option<&Namespace>| {
             let Some(w) = &who else { return false };
             w.index().allows(w.key(), permission, rule_tenant.unwrap_or(tenant), namespace, w.token_roles())

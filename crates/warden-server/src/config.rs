@@ -198,12 +198,19 @@ pub struct AuthConfig {
     /// Whether users may rename themselves (administrators always may).
     pub allow_username_change: bool,
     pub argon2: Argon2Config,
-    /// Failed password attempts per account name before a soft lock.
+    /// Failed passwords for one account name from one client address (an IPv6 client by its
+    /// /64) within the window before attempts are slowed down.
     pub max_failed_logins: u32,
-    /// Failed password attempts per client address (all names together) before a soft lock.
+    /// Failed passwords for one account name from all addresses together (looser: one
+    /// address alone never reaches it, so its owner elsewhere is not slowed down).
+    pub max_failed_logins_per_name: u32,
+    /// Failed passwords from one client address for all names together.
     pub max_failed_logins_per_client: u32,
-    /// The window over which failures count, and the lock's length (`15m`).
+    /// How long a failure counts (`24h`).
     pub failed_login_window: String,
+    /// Past the free failures, the wait before the next attempt doubles from 1 s up to this
+    /// (`15m`).
+    pub failed_login_max_delay: String,
     /// How often expired sessions are deleted (`1h`), or `off`.
     pub session_purge_interval: String,
 }
@@ -248,8 +255,10 @@ impl Default for AuthConfig {
             allow_username_change: true,
             argon2: Argon2Config::default(),
             max_failed_logins: 5,
+            max_failed_logins_per_name: 200,
             max_failed_logins_per_client: 50,
-            failed_login_window: "15m".into(),
+            failed_login_window: "24h".into(),
+            failed_login_max_delay: "15m".into(),
             session_purge_interval: "1h".into(),
         }
     }
@@ -277,6 +286,7 @@ pub struct AuthTimes {
     pub session_idle_secs: i64,
     pub api_token_ttl_secs: i64,
     pub failed_login_window_secs: i64,
+    pub failed_login_max_delay_secs: i64,
     pub elevation_secs: i64,
     pub role_elevation_secs: std::collections::BTreeMap<String, i64>,
     pub poll_secs: i64,
@@ -379,6 +389,7 @@ impl Config {
             session_idle_secs: parse("auth.session_idle_timeout", &self.auth.session_idle_timeout)?,
             api_token_ttl_secs: parse("auth.api_token_default_ttl", &self.auth.api_token_default_ttl)?,
             failed_login_window_secs: parse("auth.failed_login_window", &self.auth.failed_login_window)?,
+            failed_login_max_delay_secs: parse("auth.failed_login_max_delay", &self.auth.failed_login_max_delay)?,
             elevation_secs: parse("authz.elevation_window", &self.authz.elevation_window)?,
             role_elevation_secs,
             poll_secs: parse("authz.poll_interval", &self.authz.poll_interval)?,

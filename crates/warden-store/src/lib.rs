@@ -34,7 +34,7 @@ use warden_core::api::{MemberEntry, Page};
 use warden_core::authz::{Binding, DirectoryGraph, Role, Tenant};
 use warden_core::credential::TokenHash;
 use warden_core::model::{ApiToken, AuditEvent, Group, NameOrId, ServiceAccount, Subject, SubjectKind, User};
-use warden_core::throttle::ThrottleKey;
+use warden_core::throttle::{Failures, Throttle, ThrottleKey};
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -240,14 +240,28 @@ pub trait Store: Send + Sync + 'static {
     async fn create_session(&self, change: &Change, session: &SessionRecord, token: &TokenHash) -> Result<()>;
     async fn session(&self, token: &TokenHash, at: OffsetDateTime) -> Result<Option<(SessionRecord, CredentialOwner)>>;
     async fn touch_session(&self, id: Uuid, at: OffsetDateTime) -> Result<()>;
-    /// Records a failed password attempt against each of `keys` (soft-lock bookkeeping: no
-    /// revision, no event) and forgets every failure at or before `forget_until`, which no
-    /// longer counts for any key.
-    async fn record_login_failure(&self, keys: &[ThrottleKey], at: OffsetDateTime, forget_until: OffsetDateTime) -> Result<()>;
-    /// The latest `limit` failures of `key` after `since`, oldest first.
-    async fn login_failures(&self, key: &ThrottleKey, since: OffsetDateTime, limit: usize) -> Result<Vec<OffsetDateTime>>;
-    /// Forgets the failures of `key` (a successful login).
-    async fn clear_login_failures(&self, key: &ThrottleKey) -> Result<()>;
+    /// Reserves one password check (soft-lock bookkeeping: no revision, no event). In one
+    /// transaction that holds every key's lock row (taken in key order, so two reservations
+    /// never wait for each other crosswise), it reads each key's failures within its window;
+    /// if every throttle lets the attempt through at `at`, it records the attempt as a failure
+    /// under every key and returns the attempt's id (`Ok(Ok(id))`), else records nothing and
+    /// returns the longest wait (`Ok(Err(retry_after))`). The attempt counts as failed until
+    /// [`Store::login_succeeded`] takes it back, so checks in flight count too: however many
+    /// requests arrive at once, on however many nodes, no more are checked than the throttles
+    /// allow. Failures older than every key's window are forgotten on the way.
+    async fn reserve_login_attempt(
+        &self,
+        keys: &[(ThrottleKey, Throttle)],
+        at: OffsetDateTime,
+    ) -> Result<std::result::Result<Uuid, time::Duration>>;
+    /// The reserved attempt's password was right: its failures go, and every failure of
+    /// `clear` (the name as tried from that client).
+    async fn login_succeeded(&self, attempt: Uuid, clear: &[ThrottleKey]) -> Result<()>;
+    /// What `key` has on record after `since`: the count and the latest failure.
+    async fn login_failures(&self, key: &ThrottleKey, since: OffsetDateTime) -> Result<Failures>;
+    /// Forgets every attempt counted under `key`, under all of that attempt's keys (host
+    /// recovery lifts an account's lock: the name's, and the name's from every address).
+    async fn forget_login_attempts(&self, key: &ThrottleKey) -> Result<()>;
     async fn delete_session(&self, change: &Change, id: Uuid) -> Result<bool>;
     /// Deletes the sessions that can no longer authenticate at `now` (past their absolute
     /// expiry, or unused for their whole idle timeout) and returns how many. Only when there

@@ -64,7 +64,7 @@ macro_rules! impl_store {
         use warden_core::Name;
         use warden_core::api::{MemberEntry, Page};
         use warden_core::credential::TokenHash;
-        use warden_core::throttle::ThrottleKey;
+        use warden_core::throttle::{Failures, Throttle, ThrottleKey};
         use warden_core::authz::{Binding, DirectoryGraph, Role, RoleSource, Tenant};
         use warden_core::builtin::{BUILT_IN_GROUPS, BUILT_IN_MEMBERSHIPS, DEFAULT_TENANT};
         use warden_core::model::{
@@ -118,6 +118,18 @@ macro_rules! impl_store {
             let rev = bump(&mut tx).await?;
             write_audit(&mut tx, rev, change).await?;
             Ok(tx)
+        }
+
+        /// A throttle key's failures after `since`: how many, and the latest.
+        async fn failures_of(conn: &mut <$db as sqlx::Database>::Connection, key: &ThrottleKey, since: OffsetDateTime) -> Result<Failures> {
+            let row = sqlx::query("SELECT COUNT(*) AS n, MAX(at) AS latest FROM login_failures WHERE key = $1 AND at > $2")
+                .bind(key.0.as_slice())
+                .bind(to_ms(since))
+                .fetch_one(&mut *conn)
+                .await?;
+            let count: i64 = row.try_get("n")?;
+            let latest: Option<i64> = row.try_get("latest")?;
+            Ok(Failures { count: u32::try_from(count).unwrap_or(u32::MAX), latest: latest.map(from_ms) })
         }
 
         fn decode_err(what: &str, e: impl std::fmt::Display) -> StoreError {
@@ -840,30 +852,77 @@ macro_rules! impl_store {
                 Ok(true)
             }
 
-            async fn record_login_failure(&self, keys: &[ThrottleKey], at: OffsetDateTime, forget_until: OffsetDateTime) -> Result<()> {
+            async fn reserve_login_attempt(
+                &self,
+                keys: &[(ThrottleKey, Throttle)],
+                at: OffsetDateTime,
+            ) -> Result<std::result::Result<Uuid, time::Duration>> {
+                let mut keys = keys.to_vec();
+                keys.sort_by_key(|(key, _)| *key);
+                keys.dedup_by_key(|(key, _)| *key);
                 let mut tx = self.writer().begin().await?;
-                for key in keys {
-                    sqlx::query("INSERT INTO login_failures (key, at) VALUES ($1, $2)").bind(key.0.as_slice()).bind(to_ms(at)).execute(&mut *tx).await?;
+                // The lock rows serialise reservations of one key on every node: on
+                // PostgreSQL an upsert holds the row until commit, and the count below is a
+                // new statement, so it sees what the previous holder committed. (SQLite has
+                // one writer connection: the whole transaction is exclusive.)
+                for (key, _) in &keys {
+                    sqlx::query("INSERT INTO login_locks (key, at) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET at = excluded.at")
+                        .bind(key.0.as_slice())
+                        .bind(to_ms(at))
+                        .execute(&mut *tx)
+                        .await?;
                 }
+                let mut wait = time::Duration::ZERO;
+                for (key, throttle) in &keys {
+                    let failures = failures_of(&mut *tx, key, throttle.window_start(at)).await?;
+                    if let Err(retry) = throttle.verdict(failures, at) {
+                        wait = wait.max(retry);
+                    }
+                }
+                if wait > time::Duration::ZERO {
+                    // Nothing recorded; the lock rows' times need not move either.
+                    tx.rollback().await?;
+                    return Ok(Err(wait));
+                }
+                let attempt = Uuid::now_v7();
+                for (key, _) in &keys {
+                    sqlx::query("INSERT INTO login_failures (key, at, attempt) VALUES ($1, $2, $3)")
+                        .bind(key.0.as_slice())
+                        .bind(to_ms(at))
+                        .bind(attempt)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let forget_until = keys.iter().map(|(_, t)| t.window_start(at)).min().unwrap_or(at);
                 sqlx::query("DELETE FROM login_failures WHERE at <= $1").bind(to_ms(forget_until)).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM login_locks WHERE at <= $1").bind(to_ms(forget_until)).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(Ok(attempt))
+            }
+
+            async fn login_succeeded(&self, attempt: Uuid, clear: &[ThrottleKey]) -> Result<()> {
+                let mut tx = self.writer().begin().await?;
+                sqlx::query("DELETE FROM login_failures WHERE attempt = $1").bind(attempt).execute(&mut *tx).await?;
+                for key in clear {
+                    sqlx::query("DELETE FROM login_failures WHERE key = $1").bind(key.0.as_slice()).execute(&mut *tx).await?;
+                }
                 tx.commit().await?;
                 Ok(())
             }
 
-            async fn login_failures(&self, key: &ThrottleKey, since: OffsetDateTime, limit: usize) -> Result<Vec<OffsetDateTime>> {
-                let rows = sqlx::query("SELECT at FROM login_failures WHERE key = $1 AND at > $2 ORDER BY at DESC LIMIT $3")
-                    .bind(key.0.as_slice())
-                    .bind(to_ms(since))
-                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-                    .fetch_all(self.reader())
-                    .await?;
-                let mut times = rows.iter().map(|r| r.try_get::<i64, _>("at").map(from_ms)).collect::<std::result::Result<Vec<_>, _>>()?;
-                times.reverse();
-                Ok(times)
+            async fn login_failures(&self, key: &ThrottleKey, since: OffsetDateTime) -> Result<Failures> {
+                let mut conn = self.reader().acquire().await?;
+                failures_of(&mut *conn, key, since).await
             }
 
-            async fn clear_login_failures(&self, key: &ThrottleKey) -> Result<()> {
-                sqlx::query("DELETE FROM login_failures WHERE key = $1").bind(key.0.as_slice()).execute(self.writer()).await?;
+            async fn forget_login_attempts(&self, key: &ThrottleKey) -> Result<()> {
+                let mut tx = self.writer().begin().await?;
+                sqlx::query("DELETE FROM login_failures WHERE attempt IN (SELECT attempt FROM login_failures WHERE key = $1)")
+                    .bind(key.0.as_slice())
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM login_failures WHERE key = $1").bind(key.0.as_slice()).execute(&mut *tx).await?;
+                tx.commit().await?;
                 Ok(())
             }
 

@@ -30,7 +30,7 @@ use warden_core::model::{
     Subject, SubjectKind, User,
 };
 use warden_core::namespace::Namespace;
-use warden_core::throttle::ThrottleKey;
+use warden_core::throttle::{Failures, Throttle, ThrottleKey};
 use warden_store::{AuditQuery, BindingFilter, Change, ListQuery, MAX_PAGE, PgStore, SessionRecord, SqliteStore, Store, StoreError};
 
 // ---------------------------------------------------------------------------------------------
@@ -150,6 +150,7 @@ conformance! {
     elevation => sqlite_elevation, postgres_elevation;
     token_scope => sqlite_token_scope, postgres_token_scope;
     revision_feed => sqlite_revision_feed, postgres_revision_feed;
+    login_reservations(arc) => sqlite_login_reservations, postgres_login_reservations;
 }
 
 /// `warden_store::open` picks the backend from the URL and refuses anything else.
@@ -1078,24 +1079,42 @@ async fn credentials(store: &dyn Store) {
     }
     store.delete_session(&change("auth.logout", &carol.subject()), fresh.id).await.unwrap();
 
-    // Login failures: bookkeeping shared by the nodes, by key digest, oldest first.
-    let (name_key, client_key) = (ThrottleKey::name("carol"), ThrottleKey::client("203.0.113.7".parse().unwrap()));
+    // Login attempts: reserved before the check, bookkeeping shared by the nodes, by key digest.
+    let (pair, name_key, client_key) = (
+        ThrottleKey::name_from("carol", Some("203.0.113.7".parse().unwrap())),
+        ThrottleKey::name("carol"),
+        ThrottleKey::client("203.0.113.7".parse().unwrap()),
+    );
+    let day = Duration::hours(24);
+    let strict = Throttle::new(2, day, Duration::minutes(15));
+    let loose = Throttle::new(10, day, Duration::minutes(15));
+    let keys = [(pair, strict), (name_key, loose), (client_key, loose)];
     let before = state(store).await;
-    for i in 0..4 {
-        store.record_login_failure(&[name_key, client_key], p0 + Duration::seconds(i), p0 - Duration::hours(1)).await.unwrap();
-    }
+    let first = store.reserve_login_attempt(&keys, p0).await.unwrap().expect("nothing on record");
+    let second = store.reserve_login_attempt(&keys, p0).await.unwrap().expect("the second of two free ones");
+    assert_ne!(first, second);
+    assert_eq!(store.reserve_login_attempt(&keys, p0).await.unwrap(), Err(Duration::seconds(1)), "two in flight: the third waits");
     assert_eq!(state(store).await, before, "no revision, no event");
-    let all: Vec<OffsetDateTime> = (0..4).map(|i| p0 + Duration::seconds(i)).collect();
-    assert_eq!(store.login_failures(&name_key, p0 - Duration::minutes(15), 10).await.unwrap(), all);
-    assert_eq!(store.login_failures(&name_key, p0 - Duration::minutes(15), 2).await.unwrap(), all[2..], "the latest ones");
-    assert_eq!(store.login_failures(&name_key, p0 + Duration::seconds(1), 10).await.unwrap(), all[2..], "only after `since`");
-    assert!(store.login_failures(&ThrottleKey::name("dave"), p0 - Duration::hours(1), 10).await.unwrap().is_empty());
-    store.clear_login_failures(&name_key).await.unwrap();
-    assert!(store.login_failures(&name_key, p0 - Duration::hours(1), 10).await.unwrap().is_empty());
-    assert_eq!(store.login_failures(&client_key, p0 - Duration::hours(1), 10).await.unwrap().len(), 4, "other keys stay");
-    // Recording forgets what no longer counts, for every key.
-    store.record_login_failure(&[name_key], p0 + Duration::hours(1), p0 + Duration::seconds(1)).await.unwrap();
-    assert_eq!(store.login_failures(&client_key, p0 - Duration::hours(1), 10).await.unwrap(), all[2..]);
+    assert_eq!(store.login_failures(&pair, p0 - day).await.unwrap(), Failures { count: 2, latest: Some(p0) }, "a refusal records nothing");
+    // A success takes its own attempt back and clears the keys it is given.
+    store.login_succeeded(first, &[]).await.unwrap();
+    assert_eq!(store.login_failures(&pair, p0 - day).await.unwrap().count, 1);
+    assert_eq!(store.login_failures(&client_key, p0 - day).await.unwrap().count, 1);
+    let third = store.reserve_login_attempt(&keys, p0 + Duration::seconds(5)).await.unwrap().expect("a place again");
+    store.login_succeeded(third, &[pair]).await.unwrap();
+    assert_eq!(store.login_failures(&pair, p0 - day).await.unwrap(), Failures::default(), "cleared");
+    assert_eq!(store.login_failures(&name_key, p0 - day).await.unwrap().count, 1, "other keys keep the failed attempt");
+    assert_eq!(store.login_failures(&name_key, p0).await.unwrap().count, 0, "only after `since`");
+    // Host recovery forgets every attempt at a name, under all of their keys.
+    store.forget_login_attempts(&name_key).await.unwrap();
+    for key in [pair, name_key, client_key] {
+        assert_eq!(store.login_failures(&key, p0 - day).await.unwrap(), Failures::default());
+    }
+    // A reservation forgets what no key's window holds any more.
+    let other = [(ThrottleKey::name("dave"), loose)];
+    store.reserve_login_attempt(&other, p0).await.unwrap().unwrap();
+    store.reserve_login_attempt(&keys, p0 + day + Duration::seconds(1)).await.unwrap().unwrap();
+    assert_eq!(store.login_failures(&ThrottleKey::name("dave"), p0 - day).await.unwrap(), Failures::default());
 
     // A password reset that ends sessions ends all of them, in the same change.
     let (t3, t4) = (TokenHash::of("wds_three"), TokenHash::of("wds_four"));
@@ -2075,4 +2094,34 @@ async fn revision_feed(store: &dyn Store) {
     // A subscriber that outlives the scenario must not keep the store from closing: the
     // harness closes it with a deadline.
     tokio::spawn(async move { while second.recv().await.is_some() {} });
+}
+
+/// 50 reservations of one key at once (PostgreSQL: on 50 connections): exactly the free
+/// number are granted, whatever the interleaving, and every refusal names a wait.
+async fn login_reservations(store: Arc<dyn Store>) {
+    let at = now();
+    let keys = [
+        (
+            ThrottleKey::name_from("erin", Some("198.51.100.4".parse().unwrap())),
+            Throttle::new(5, Duration::hours(24), Duration::minutes(15)),
+        ),
+        (ThrottleKey::name("erin"), Throttle::new(200, Duration::hours(24), Duration::minutes(15))),
+    ];
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let store = store.clone();
+        tasks.spawn(async move { store.reserve_login_attempt(&keys, at).await.unwrap() });
+    }
+    let (mut granted, mut refused) = (0, 0);
+    while let Some(outcome) = tasks.join_next().await {
+        match outcome.unwrap() {
+            Ok(_) => granted += 1,
+            Err(wait) => {
+                assert!(wait > Duration::ZERO);
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!((granted, refused), (5, 45));
+    assert_eq!(store.login_failures(&keys[1].0, at - Duration::hours(1)).await.unwrap().count, 5);
 }

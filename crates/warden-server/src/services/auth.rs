@@ -2,8 +2,10 @@
 //! [`Principal`], API tokens for service accounts, and the audit log's read side.
 //!
 //! Unknown names and wrong passwords fail alike, in response and in time (a dummy hash is
-//! verified when there is no real one). Guessing is slowed by a soft lock per name and per
-//! client address; a lock answers the same for real and made-up names.
+//! verified when there is no real one). Guessing is slowed by a soft lock per name and client
+//! address, per name and per client address (`warden_core::throttle`); each attempt is
+//! reserved in the store before its password is checked, and the checks in flight are capped
+//! per node ([`InFlight`]). A lock answers the same for real and made-up names.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -21,6 +23,7 @@ use warden_store::{AuditQuery, Change, CredentialOwner, SessionRecord};
 
 use super::credentials::{Cached, Contact, Credential};
 use super::directory::Directory;
+use super::in_flight::InFlight;
 use super::{Context, Result, ServiceError};
 use crate::password::Verdict;
 
@@ -54,11 +57,22 @@ const TOUCH_EVERY: Duration = Duration::seconds(60);
 pub struct Auth {
     ctx: Context,
     directory: Directory,
-    /// Failures per account name.
+    /// Failures per account name from one client address.
+    by_name_from_client: Throttle,
+    /// Failures per account name, from every address (a distributed attack on one account).
     by_name: Throttle,
     /// Failures per client address, over all names (a spray across many names).
     by_client: Throttle,
+    /// Checks running or waiting on this node, per account name.
+    names_in_flight: Arc<InFlight>,
+    /// Checks running or waiting on this node, per client address.
+    clients_in_flight: Arc<InFlight>,
 }
+
+/// Password checks of one name that run at once on a node, and that may wait behind them.
+const NAME_CHECKS: (usize, usize) = (1, 32);
+/// Password checks from one client address that run at once on a node, and that may wait.
+const CLIENT_CHECKS: (usize, usize) = (4, 256);
 
 /// Filters of an audit listing, as the API receives them.
 #[derive(Debug, Clone, Default)]
@@ -80,41 +94,42 @@ fn random_token(kind: TokenKind) -> Result<Secret> {
 impl Auth {
     pub fn new(ctx: Context, directory: Directory) -> Self {
         let window = Duration::seconds(ctx.times.failed_login_window_secs);
-        let by_name = Throttle::new(ctx.config.auth.max_failed_logins, window);
-        let by_client = Throttle::new(ctx.config.auth.max_failed_logins_per_client, window);
-        Self { ctx, directory, by_name, by_client }
+        let max_delay = Duration::seconds(ctx.times.failed_login_max_delay_secs);
+        let auth = &ctx.config.auth;
+        Self {
+            by_name_from_client: Throttle::new(auth.max_failed_logins, window, max_delay),
+            by_name: Throttle::new(auth.max_failed_logins_per_name, window, max_delay),
+            by_client: Throttle::new(auth.max_failed_logins_per_client, window, max_delay),
+            names_in_flight: Arc::new(InFlight::new(NAME_CHECKS.0, NAME_CHECKS.1)),
+            clients_in_flight: Arc::new(InFlight::new(CLIENT_CHECKS.0, CLIENT_CHECKS.1)),
+            ctx,
+            directory,
+        }
     }
 
-    /// The throttles that apply to an attempt, each with the key it counts.
-    fn throttles(&self, name: &str, client: Option<IpAddr>) -> Vec<(Throttle, ThrottleKey)> {
-        let mut keys = vec![(self.by_name, ThrottleKey::name(name))];
-        keys.extend(client.map(|ip| (self.by_client, ThrottleKey::client(ip))));
+    /// The keys an attempt for `name` from `client` counts under, each with its rule.
+    fn throttles(&self, name: &str, client: Option<IpAddr>) -> Vec<(ThrottleKey, Throttle)> {
+        let mut keys = vec![(ThrottleKey::name_from(name, client), self.by_name_from_client), (ThrottleKey::name(name), self.by_name)];
+        keys.extend(client.map(|ip| (ThrottleKey::client(ip), self.by_client)));
         keys
     }
 
-    /// Whether an attempt for `name` from `client` may be made now (else how long until it
-    /// may), and whether the name has failures to clear on a success. The failures are read
-    /// from the store, which every node shares.
-    async fn locked(&self, name: &str, client: Option<IpAddr>, now: OffsetDateTime) -> Result<(Option<Duration>, bool)> {
-        let mut name_failed = false;
-        for (i, (throttle, key)) in self.throttles(name, client).into_iter().enumerate() {
-            let recent = self.ctx.store.login_failures(&key, throttle.window_start(now), throttle.max_failures()).await?;
-            name_failed |= i == 0 && !recent.is_empty();
-            if let Err(retry) = throttle.verdict(&recent, now) {
-                return Ok((Some(retry), name_failed));
-            }
-        }
-        Ok((None, name_failed))
-    }
-
     /// Checks a name and password. Every failure is [`ServiceError::AuthFailed`] (or
-    /// `RateLimited` while locked) whatever its cause.
+    /// `RateLimited` while slowed down) whatever its cause.
     pub async fn verify_password(&self, name: &str, password: &Secret, client: Option<IpAddr>) -> Result<Subject> {
+        // Wait for this node's turn at the name, then at the client (always in this order,
+        // so two checks never hold each other's turn).
+        let busy = |_| ServiceError::RateLimited { retry_after_secs: 1 };
+        let _name_turn = self.names_in_flight.enter(ThrottleKey::name(name)).await.map_err(busy)?;
+        let _client_turn = match client {
+            Some(ip) => Some(self.clients_in_flight.enter(ThrottleKey::client(ip)).await.map_err(busy)?),
+            None => None,
+        };
         let now = self.ctx.now();
-        let (locked, name_failed) = self.locked(name, client, now).await?;
-        if let Some(retry) = locked {
-            return Err(ServiceError::RateLimited { retry_after_secs: retry.whole_seconds().max(1) });
-        }
+        let attempt = match self.ctx.store.reserve_login_attempt(&self.throttles(name, client), now).await? {
+            Ok(attempt) => attempt,
+            Err(retry) => return Err(ServiceError::RateLimited { retry_after_secs: retry.whole_seconds().max(1) }),
+        };
         let owner = match Name::parse(name) {
             Ok(name) => self.ctx.store.account(&NameOrId::Name(name), now).await?,
             Err(_) => None,
@@ -130,11 +145,10 @@ impl Auth {
         };
         match (owner, verdict) {
             (Some(CredentialOwner { subject, active: true, .. }), Verdict::Match | Verdict::MatchNeedsRehash) => {
-                // The name's failures only: a known password does not buy a client more
-                // guesses at other names. (No write when there is nothing to clear.)
-                if name_failed {
-                    self.ctx.store.clear_login_failures(&ThrottleKey::name(name)).await?;
-                }
+                // The attempt was no failure; the name's failures from this client go too.
+                // Never the name's over all clients, nor the client's: a known password buys
+                // neither a distributed attack nor this client more guesses at other names.
+                self.ctx.store.login_succeeded(attempt, &[ThrottleKey::name_from(name, client)]).await?;
                 if verdict == Verdict::MatchNeedsRehash {
                     let hash = self.ctx.hasher.hash(password).await?;
                     let change = Change::new(now, Some(&subject), "credential.password.rehash", Some(&subject));
@@ -143,10 +157,7 @@ impl Auth {
                 Ok(subject)
             }
             (owner, _) => {
-                let keys: Vec<ThrottleKey> = self.throttles(name, client).into_iter().map(|(_, key)| key).collect();
-                // Failures older than the longer window count for no key any more.
-                let forget_until = self.by_name.window_start(now).min(self.by_client.window_start(now));
-                self.ctx.store.record_login_failure(&keys, now, forget_until).await?;
+                // The reservation stays as the failure's record.
                 let target = owner.map(|o| o.subject);
                 let change = Change::new(now, None, "auth.login.failed", target.as_ref())
                     .with_details(json!({ "client": client.map(|ip| ip.to_string()) }));

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod credentials;
 pub mod directory;
 pub mod forward;
+pub mod in_flight;
 pub mod index;
 pub mod recovery;
 

@@ -24,7 +24,7 @@ pub async fn recover_account(ctx: &Context, account: &str) -> Result<warden_core
     let change = Change::new(now, None, "account.recover", Some(&owner.subject)).with_details(json!({ "via": "host" }));
     ctx.store.set_password_hash(&change, owner.subject.id, &hash, true).await?;
     // The host is trusted: its operator can sign in at once, even if someone was guessing.
-    ctx.store.clear_login_failures(&warden_core::throttle::ThrottleKey::name(account)).await?;
+    ctx.store.forget_login_attempts(&warden_core::throttle::ThrottleKey::name(account)).await?;
     ctx.authz.refresh().await?;
     Ok(password)
 }

@@ -955,3 +955,138 @@ async fn power_over_warden_is_only_a_superusers_to_give() {
     assert_eq!(code(&root.delete_binding(alice_id).await.unwrap_err()), "not_found");
     assert_eq!(code(&idm.delete_binding(alice_id).await.unwrap_err()), "forbidden");
 }
+
+/// A fresh PostgreSQL database for one test, dropped at the end (PostgreSQL must answer on
+/// 127.0.0.1:5432 with trust auth: scripts/postgres-up.sh).
+pub struct PgDatabase(pub String);
+
+impl PgDatabase {
+    pub fn create(tag: &str) -> Self {
+        let name = format!("warden_server_{tag}_{}", uuid::Uuid::now_v7().simple());
+        psql(&format!("CREATE DATABASE {name}"));
+        Self(name)
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:5432/{}", self.0)
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        psql(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0));
+    }
+}
+
+fn psql(sql: &str) {
+    let out = std::process::Command::new("psql")
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-qc", sql])
+        .output()
+        .expect("psql is needed (PostgreSQL must be installed: scripts/postgres-up.sh)");
+    assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Sends `passwords.len()` logins for `name` at once, spread over `urls`, and counts the answers
+/// by status.
+async fn login_burst(urls: &[String], name: &str, passwords: &[&str]) -> std::collections::BTreeMap<u16, usize> {
+    let http = reqwest::Client::new();
+    let mut burst = tokio::task::JoinSet::new();
+    for (i, password) in passwords.iter().enumerate() {
+        let request = http
+            .post(format!("{}/api/v1/auth/login", urls[i % urls.len()]))
+            .json(&serde_json::json!({ "name": name, "password": password }));
+        burst.spawn(async move { request.send().await.unwrap().status().as_u16() });
+    }
+    let mut counts = std::collections::BTreeMap::new();
+    while let Some(status) = burst.join_next().await {
+        *counts.entry(status.unwrap()).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// The attack of issue 10 (1): 500 wrong passwords for one name sent at once from one address
+/// were all checked (483 answered 401), because every request passed the lock before any had
+/// failed. Each attempt must be counted before its password is checked: at most the configured
+/// number of checks, whatever the concurrency; every other request is refused unchecked.
+async fn parallel_guesses_are_counted_before_they_are_checked(servers: &[&TestServer]) {
+    let urls: Vec<String> = servers.iter().map(|s| s.url.clone()).collect();
+    servers[0].idm().await.create_user(&user("alice")).await.unwrap();
+    let guesses: Vec<String> = (0..500).map(|i| format!("wrong guess {i}")).collect();
+    let guesses: Vec<&str> = guesses.iter().map(String::as_str).collect();
+    let counts = login_burst(&urls, "alice", &guesses).await;
+    let checked = counts.get(&401).copied().unwrap_or(0);
+    assert_eq!(checked, 5, "max_failed_logins (5) checks, no more: {counts:?}");
+    assert_eq!(counts.get(&429).copied().unwrap_or(0), 495, "{counts:?}");
+
+    // A burst with the right password among wrong ones, from the same address: refused
+    // unchecked, the right one too, until the delay has passed.
+    let mut burst = vec!["another guess"; 99];
+    burst.insert(50, "correct horse battery");
+    let counts = login_burst(&urls, "alice", &burst).await;
+    assert_eq!(counts.get(&429).copied(), Some(100), "{counts:?}");
+    assert_eq!(counts.get(&200), None, "the burst did not sign in");
+}
+
+#[tokio::test]
+async fn parallel_guesses_cannot_pass_the_soft_lock_on_sqlite() {
+    let server = TestServer::start().await;
+    parallel_guesses_are_counted_before_they_are_checked(&[&server]).await;
+}
+
+#[tokio::test]
+async fn parallel_guesses_cannot_pass_the_soft_lock_on_two_postgresql_nodes() {
+    let db = PgDatabase::create("lock");
+    let a = TestServer::start_with(|c| c.database.url = db.url()).await;
+    let b = TestServer::start_with(|c| c.database.url = db.url()).await;
+    parallel_guesses_are_counted_before_they_are_checked(&[&a, &b]).await;
+    a.running.shutdown().await.unwrap();
+    b.running.shutdown().await.unwrap();
+}
+
+/// The attack of issue 10 (6): five wrong passwords from any address locked a name for
+/// everyone, its owner included, and could be repeated forever. Now one address at one name
+/// gets a few free guesses and then waits twice as long each time, while the owner on another
+/// address signs in; only many addresses together reach the looser per-name rule.
+#[tokio::test]
+async fn one_address_cannot_lock_an_owner_out() {
+    let server = TestServer::start().await;
+    server.idm().await.create_user(&user("alice")).await.unwrap();
+    let ctx = &server.running.context;
+    let auth = warden_server::services::auth::Auth::new(ctx.clone(), warden_server::services::directory::Directory::new(ctx.clone()));
+    let password = warden_core::credential::Secret::new("correct horse battery");
+    let wrong = warden_core::credential::Secret::new("a guess");
+    let attacker: std::net::IpAddr = "203.0.113.66".parse().unwrap();
+    let owner: std::net::IpAddr = "198.51.100.7".parse().unwrap();
+
+    let mut checked = 0;
+    for _ in 0..30 {
+        match auth.verify_password("alice", &wrong, Some(attacker)).await.unwrap_err().code() {
+            "auth.failed" => checked += 1,
+            code => assert_eq!(code, "auth.rate_limited"),
+        }
+    }
+    assert_eq!(checked, 5, "five free guesses from one address");
+    auth.verify_password("alice", &password, Some(owner)).await.expect("the owner elsewhere is not locked out");
+    // The attacker's own right guess is refused too while it must wait: the lock says nothing.
+    assert_eq!(auth.verify_password("alice", &password, Some(attacker)).await.unwrap_err().code(), "auth.rate_limited");
+
+    // Past the free guesses, each one waits twice as long as the one before.
+    for wait in [1, 2, 4, 8] {
+        server.clock.advance(Duration::seconds(wait) - Duration::milliseconds(1));
+        assert_eq!(auth.verify_password("alice", &wrong, Some(attacker)).await.unwrap_err().code(), "auth.rate_limited", "{wait} s");
+        server.clock.advance(Duration::milliseconds(1));
+        assert_eq!(auth.verify_password("alice", &wrong, Some(attacker)).await.unwrap_err().code(), "auth.failed", "after {wait} s");
+    }
+    let e = auth.verify_password("alice", &wrong, Some(attacker)).await.unwrap_err();
+    assert!(matches!(e, warden_server::services::ServiceError::RateLimited { retry_after_secs: 16 }), "{e:?}");
+
+    // Many addresses together reach the per-name rule (200): then the owner waits as well.
+    for i in 0..200 - 9 {
+        let ip = std::net::IpAddr::from([10, 0, (i / 250) as u8, (i % 250) as u8 + 1]);
+        let _ = auth.verify_password("alice", &wrong, Some(ip)).await;
+    }
+    let e = auth.verify_password("alice", &password, Some(owner)).await.unwrap_err();
+    assert_eq!(e.code(), "auth.rate_limited", "a distributed attack slows the name down for everyone");
+    server.clock.advance(Duration::seconds(1));
+    auth.verify_password("alice", &password, Some(owner)).await.expect("after the delay");
+}

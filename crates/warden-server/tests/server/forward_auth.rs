@@ -512,7 +512,7 @@ async fn a_policy_that_reads_the_clock_is_asked_every_time() {
     assert_ne!(asked_at().await.unwrap(), first);
 }
 
-async fn eventually(limit: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
+pub async fn eventually(limit: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
     let start = Instant::now();
     while start.elapsed() < limit {
         if check().await {

@@ -17,8 +17,8 @@ use reqwest::header::{ACCEPT, COOKIE, LOCATION, WWW_AUTHENTICATE};
 use serde_json::{Value, json};
 
 use crate::forward_auth::{
-    APP, ATTACK_PATHS, As, Fixture, HTML, MORE_ATTACK_PATHS, STATIC_SPELLINGS, attack_rules, encode, fixture, form_login, free_port,
-    header, http, login,
+    APP, ATTACK_PATHS, As, Fixture, HTML, MORE_ATTACK_PATHS, STATIC_SPELLINGS, attack_rules, encode, eventually, fixture, form_login,
+    free_port, header, http, login,
 };
 
 // --- the upstream -------------------------------------------------------------------------------
@@ -265,6 +265,7 @@ async fn through(kind: Kind) {
     policies(&fx, &proxy, &upstream).await;
     sign_in_and_out(&fx, &proxy).await;
     revocation(&fx, &proxy).await;
+    client_address(&fx, &proxy).await;
     drop(proxy);
 }
 
@@ -460,6 +461,49 @@ async fn revocation(fx: &Fixture, proxy: &Proxy) {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let r = proxy.get("/deploy/web", As::Bearer(&token), true).await;
     assert_eq!(r.status(), StatusCode::FOUND);
+}
+
+/// A policy that names the client's address it was shown, in a header both proxies pass on.
+const CLIENT_POLICY: &str = r#"package warden.forward_auth
+
+import rego.v1
+
+default allow := true
+
+default client := "none"
+
+client := input.request.client
+
+headers := {"X-Remote-Policy": client}
+"#;
+
+/// The client's address is the one the proxy was reached from, not one the client claimed
+/// in `X-Forwarded-For` or `X-Real-IP` (issue 10, item 8). The client connects from 127.0.0.2,
+/// which is not one of Warden's trusted proxies (127.0.0.1 and ::1). Replaces the policy.
+async fn client_address(fx: &Fixture, proxy: &Proxy) {
+    std::fs::write(fx.policy_dir.join("forward_auth.rego"), CLIENT_POLICY).unwrap();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .timeout(Duration::from_secs(15))
+        .build()
+        .unwrap();
+    let ask = async || {
+        let request = client
+            .get(format!("{}/policy/x", proxy.base()))
+            .header("host", proxy.host())
+            .header("x-forwarded-for", "198.51.100.66")
+            .header("x-real-ip", "198.51.100.77");
+        let response = As::Bearer(&fx.bob).apply(request).send().await.unwrap();
+        if response.status() != StatusCode::OK {
+            return None;
+        }
+        let echo: Value = response.json().await.unwrap();
+        received_one(&echo, "x-remote-policy")
+    };
+    assert!(eventually(Duration::from_secs(10), async || ask().await.is_some()).await, "{:?}: the client policy took effect", proxy.kind);
+    assert_eq!(ask().await.as_deref(), Some("127.0.0.2"), "{:?}", proxy.kind);
 }
 
 /// The guides show the configurations the tests run, and every proxy passes on every identity

@@ -790,6 +790,49 @@ async fn every_spelling_of_a_path_is_judged_as_that_path() {
     assert_eq!(problem["code"], "forward.request_invalid");
 }
 
+/// The API and forward-auth read a client's address by one rule: the same chain names the
+/// same client in both (each with its own list of trusted proxies), as recorded with a failed
+/// password.
+#[tokio::test]
+async fn the_api_and_forward_auth_read_the_client_alike() {
+    let proxies: Vec<std::net::IpAddr> = ["127.0.0.1", "10.0.0.2"].iter().map(|a| a.parse().unwrap()).collect();
+    let fx = fixture(|c| {
+        c.server.behind_proxy = true;
+        c.server.trusted_proxies.clone_from(&proxies);
+        c.forward_auth.trusted_proxies.clone_from(&proxies);
+    })
+    .await;
+    let chains = ["198.51.100.66, 203.0.113.7, 10.0.0.2", "198.51.100.66, 203.0.113.8:4711", "198.51.100.66, unknown"];
+    for chain in chains {
+        let r = http()
+            .post(format!("{}/api/v1/auth/login", fx.public_url))
+            .header("x-forwarded-for", chain)
+            .header("x-real-ip", "198.51.100.77")
+            .json(&serde_json::json!({"name": "carol", "password": "wrong horse"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let r = forwarded(&fx, "GET", "https", APP, "/basic/feed.xml")
+            .header("x-forwarded-for", chain)
+            .header("x-real-ip", "198.51.100.77")
+            .basic_auth("bob", Some("wrong horse"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let query = warden_core::api::AuditQuery { action: Some("auth.login.failed".into()), ..Default::default() };
+    let mut failures = fx.server.sysadmin().await.audit(&query).await.unwrap().items;
+    failures.reverse();
+    let seen: Vec<_> = failures.iter().map(|e| (e.target_name.clone().unwrap_or_default(), e.details["client"].clone())).collect();
+    let expected: Vec<_> = ["203.0.113.7", "203.0.113.8", "127.0.0.1"]
+        .iter()
+        .flat_map(|client| [("carol".to_owned(), serde_json::json!(client)), ("bob".to_owned(), serde_json::json!(client))])
+        .collect();
+    assert_eq!(seen, expected, "unknown entries end the walk: the proxy's own address counts");
+}
+
 /// A policy that tells the upstream what it was shown of the request.
 const ECHO_POLICY: &str = r#"package warden.forward_auth
 

@@ -163,7 +163,7 @@ impl Unreadable {
 
 impl IntoResponse for Unreadable {
     fn into_response(self) -> Response {
-        tracing::info!(code = self.code, detail = %self.detail, "forward-auth request refused");
+        tracing::debug!(code = self.code, detail = %self.detail, "forward-auth request refused");
         let status = if self.nginx { StatusCode::FORBIDDEN } else { StatusCode::BAD_REQUEST };
         ApiError::new(status, self.code, self.detail).into_response()
     }

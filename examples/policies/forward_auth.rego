@@ -11,12 +11,21 @@
 #   input.request      the original request, as the proxy forwarded it
 #     .method          "GET"                      (upper case)
 #     .scheme          "https"
-#     .host            "app.example.org"          (lower case, without port)
-#     .path            "/policy/ops/dashboard"
-#     .query           "tab=1"                    ("" when none)
+#     .host            "app.example.org"          (lower case, without port or trailing dot)
+#     .path            "/policy/ops/dashboard"    canonical: unreserved escapes decoded,
+#                                                 ;parameters dropped, // merged, . and ..
+#                                                 resolved; letter case kept, so compare
+#                                                 lower(input.request.path) where case should
+#                                                 not matter (docs/integrations/README.md,
+#                                                 "The canonical request"). The path as sent
+#                                                 is in .headers["x-forwarded-uri"] (Traefik,
+#                                                 Caddy) or ["x-original-url"] (nginx).
+#     .query           "tab=1"                    ("" when none; as sent)
 #     .headers         {"accept": "text/html", …} (lower-case names; Authorization and
 #                                                  Cookie are never shown to policies)
-#     .client          "203.0.113.7"              (absent when the proxy did not say)
+#     .client          "203.0.113.7"              the rightmost X-Forwarded-For entry that is
+#                                                 not a trusted proxy (absent when there is
+#                                                 none)
 #
 #   input.subject      who is asking; absent (undefined) without a valid credential
 #     .id              "0192…"                    the account's id

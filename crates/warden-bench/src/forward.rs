@@ -212,6 +212,12 @@ impl Case {
     fn uri(&self) -> Option<&str> {
         self.headers.iter().find(|(name, _)| *name == "x-forwarded-uri").map(|(_, v)| v.as_str())
     }
+
+    /// The headers each request carries as they are: with a new path each time, not the fixed
+    /// `X-Forwarded-Uri` (which each request sets itself; Warden refuses it sent twice).
+    fn sent_headers(&self) -> impl Iterator<Item = &(&'static str, String)> {
+        self.headers.iter().filter(|(name, _)| !(self.new_path_each_request && *name == "x-forwarded-uri"))
+    }
 }
 
 pub async fn run(args: &ForwardArgs) -> anyhow::Result<()> {
@@ -369,7 +375,7 @@ async fn measure(server: &BenchServer, args: &ForwardArgs, cores: usize) -> anyh
 /// benchmark of refusals would measure the wrong thing.
 async fn check(base: &str, case: &Case) -> anyhow::Result<()> {
     let mut request = reqwest::Client::new().get(format!("{base}{}", case.path));
-    for (name, value) in &case.headers {
+    for (name, value) in case.sent_headers() {
         request = request.header(*name, value);
     }
     if case.new_path_each_request {
@@ -390,7 +396,7 @@ async fn check(base: &str, case: &Case) -> anyhow::Result<()> {
 async fn drive(clients: &[reqwest::Client], secs: u64, url: &str, case: &Case) -> anyhow::Result<Run> {
     let start = Instant::now();
     let budget = Duration::from_secs(secs);
-    let headers: Arc<[(&'static str, String)]> = case.headers.as_slice().into();
+    let headers: Arc<[(&'static str, String)]> = case.sent_headers().cloned().collect();
     let new_paths = case.new_path_each_request.then(|| case.uri().unwrap_or_default().to_owned());
     let mut tasks = tokio::task::JoinSet::new();
     for (c, client) in clients.iter().enumerate() {
@@ -495,7 +501,7 @@ async fn wrk(url: &str, case: &Case, args: &ForwardArgs, scripts: &Scripts) -> a
         .arg(format!("-d{}s", args.secs))
         .arg("-s")
         .arg(script);
-    for (name, value) in &case.headers {
+    for (name, value) in case.sent_headers() {
         command.arg("-H").arg(format!("{name}: {value}"));
     }
     command.arg(url);

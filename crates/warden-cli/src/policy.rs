@@ -79,7 +79,7 @@ impl PolicyArgs {
 fn load_error(err: PolicyError) -> CliError {
     let detail = match err {
         PolicyError::Load(detail) | PolicyError::Eval(detail) => detail,
-        rule @ PolicyError::Rule { .. } => rule.to_string(),
+        other => other.to_string(),
     };
     CliError::Local(format!("cannot load policy: {}", one_line(&detail)))
 }
@@ -148,8 +148,15 @@ fn unlike_the_server(request: &RequestInfo) -> Vec<String> {
     if request.scheme != request.scheme.to_ascii_lowercase() {
         differences.push(format!("the server sends the scheme in lower case, not {:?}", request.scheme));
     }
-    if request.host != request.host.to_ascii_lowercase() || request.host.contains(':') {
-        differences.push(format!("the server sends the host in lower case and without a port, not {:?}", request.host));
+    if request.host != request.host.to_ascii_lowercase() || request.host.contains(':') || request.host.ends_with('.') {
+        differences.push(format!("the server sends the host in lower case, without a port or trailing dot, not {:?}", request.host));
+    }
+    match warden_policy::canonical::canonical_path(&request.path) {
+        Ok(canonical) if canonical != request.path => {
+            differences.push(format!("the server sends the canonical path {canonical:?}, not {:?}", request.path));
+        }
+        Ok(_) => {}
+        Err(e) => differences.push(format!("the server answers 400 to the path {:?} ({e})", request.path)),
     }
     for name in request.headers.keys() {
         if name != &name.to_ascii_lowercase() {
@@ -252,6 +259,13 @@ mod tests {
         assert_eq!(differences.len(), 3, "{differences:?}");
         let differences = unlike_the_server(&request("GET", "app.example.org", "authorization"));
         assert_eq!(differences, ["the server never passes the authorization header to a policy"]);
+        let with_path = |path: &str| RequestInfo { path: path.into(), ..request("GET", "app.example.org", "x-team") };
+        assert_eq!(
+            unlike_the_server(&with_path("/static/../admin")),
+            [r#"the server sends the canonical path "/admin", not "/static/../admin""#]
+        );
+        let differences = unlike_the_server(&with_path("/admin%2Fusers"));
+        assert!(differences.len() == 1 && differences[0].starts_with("the server answers 400"), "{differences:?}");
     }
 
     #[test]

@@ -1,6 +1,12 @@
 //! Host and path patterns: `*` matches within one segment (no `/`, and for hosts no `.`),
 //! `**` matches anything, `?` one character; everything else matches itself, ASCII
-//! case-insensitively for hosts.
+//! case-insensitively.
+//!
+//! Paths too are matched without regard to case: an application that reads `/Admin` as
+//! `/admin` (a case-insensitive file system, a router configured so) would otherwise be
+//! reached past a `/admin/**` rule. The price is that `/public/**` also lets `/PUBLIC/x`
+//! through, which a case-sensitive application treats as another path, one it rarely has.
+//! Paths are matched in their canonical form (see [`crate::canonical`]).
 //!
 //! The text comes from the client, so matching must cost at most in proportion to the
 //! pattern times the text, whatever either holds: a backtracking matcher takes exponential
@@ -37,7 +43,7 @@ enum Shape {
 }
 
 impl Glob {
-    /// A path pattern (`/api/**`, `/users/*/avatar`).
+    /// A path pattern (`/api/**`, `/users/*/avatar`); case-insensitive.
     pub fn path(pattern: &str) -> Self {
         Self::new(pattern.as_bytes(), b'/')
     }
@@ -86,16 +92,10 @@ impl Glob {
     pub fn matches(&self, text: &str) -> bool {
         let text = text.as_bytes();
         match &self.shape {
-            Shape::Exact(literal) => text.len() == literal.len() && self.starts_with_at(literal, text, 0),
-            Shape::Prefix(literal) => self.starts_with_at(literal, text, 0),
+            Shape::Exact(literal) => text.len() == literal.len() && starts_with_at(literal, text, 0),
+            Shape::Prefix(literal) => starts_with_at(literal, text, 0),
             Shape::General => self.matches_general(text),
         }
-    }
-
-    /// Whether `text[at..]` starts with `literal`.
-    fn starts_with_at(&self, literal: &[u8], text: &[u8], at: usize) -> bool {
-        text.get(at..at + literal.len())
-            .is_some_and(|window| if self.separator == b'.' { window.eq_ignore_ascii_case(literal) } else { window == literal })
     }
 
     /// Tracks, token by token, the sorted text positions the pattern so far can end at.
@@ -107,7 +107,7 @@ impl Glob {
             next.clear();
             match token {
                 Token::Literal(literal) => {
-                    next.extend(at.iter().filter(|&&p| self.starts_with_at(literal, text, p)).map(|p| p + literal.len()));
+                    next.extend(at.iter().filter(|&&p| starts_with_at(literal, text, p)).map(|p| p + literal.len()));
                 }
                 Token::One => next.extend(at.iter().filter(|&&p| p < text.len() && text[p] != sep).map(|p| p + 1)),
                 Token::Star => {
@@ -129,6 +129,11 @@ impl Glob {
         }
         at.last() == Some(&text.len())
     }
+}
+
+/// Whether `text[at..]` starts with `literal`, ignoring ASCII case.
+fn starts_with_at(literal: &[u8], text: &[u8], at: usize) -> bool {
+    text.get(at..at + literal.len()).is_some_and(|window| window.eq_ignore_ascii_case(literal))
 }
 
 #[cfg(test)]
@@ -160,7 +165,10 @@ mod tests {
         assert!(Glob::path("/*/*").matches("/x/y"));
         assert!(!Glob::path("/*/*").matches("/x"));
         assert!(Glob::path("/***").matches("/x/y"), "*** is **");
-        assert!(!Glob::path("/API/**").matches("/api/x"), "paths are case-sensitive");
+        assert!(Glob::path("/API/**").matches("/api/x"), "paths are case-insensitive");
+        assert!(Glob::path("/admin/**").matches("/Admin/users"));
+        assert!(Glob::path("/admin/*/edit").matches("/ADMIN/x/EDIT"));
+        assert!(Glob::path("/caf%C3%A9").matches("/caf%c3%a9"));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! Architecture invariant: no network, no database, no clock; the policy files are read by
 //! [`rego::Policy::load`] and nowhere else.
 
+pub mod canonical;
 pub mod glob;
 pub mod input;
 pub mod rego;
@@ -27,6 +28,12 @@ pub enum PolicyError {
     Load(String),
     #[error("policy evaluation failed: {0}")]
     Eval(String),
+    /// A forwarded request's path that has no one meaning (see [`canonical`]).
+    #[error("the request's path is refused: {0}")]
+    Path(&'static str),
+    /// A forwarded request's host that is not a host.
+    #[error("the request's host is refused: {0}")]
+    Host(&'static str),
 }
 
 impl PolicyError {
@@ -35,6 +42,8 @@ impl PolicyError {
             Self::Rule { .. } => "config",
             Self::Load(_) => "policy.invalid",
             Self::Eval(_) => "policy.eval",
+            Self::Path(_) => "forward.path_invalid",
+            Self::Host(_) => "forward.host_invalid",
         }
     }
 }

@@ -5,9 +5,9 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Query, Request};
-use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, StatusCode};
 use serde::de::DeserializeOwned;
 use warden_core::access::Principal;
 use warden_core::credential::Secret;
@@ -77,22 +77,52 @@ fn base64_decode(input: &str) -> Option<Vec<u8>> {
 }
 
 /// The client's address: the peer, or with `behind_proxy` the last address in
-/// `X-Forwarded-For` that is not one of the trusted proxies.
+/// `X-Forwarded-For` that is not one of the trusted proxies (see [`forwarded_client`]).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub Option<IpAddr>);
 
 impl ClientAddr {
     pub(crate) fn from_parts(parts: &Parts, app: &App) -> Self {
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_canonical());
         let server = &app.config.server;
         let Some(peer) = peer else { return Self(None) };
         if !server.behind_proxy || !server.trusted_proxies.contains(&peer) {
             return Self(Some(peer));
         }
-        let forwarded = parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','));
-        let chain: Vec<IpAddr> = forwarded.filter_map(|s| s.trim().parse().ok()).collect();
-        Self(Some(chain.into_iter().rev().find(|ip| !server.trusted_proxies.contains(ip)).unwrap_or(peer)))
+        Self(Some(forwarded_client(&parts.headers, &server.trusted_proxies).map_or(peer, |(ip, _)| ip)))
     }
+}
+
+/// The client's address in the `X-Forwarded-For` chain a trusted proxy sent, with the entry's
+/// text: walking from the right (each proxy appends the address it was reached from), the
+/// first address that is not one of `trusted`. Everything left of it is what the client
+/// itself claimed. `None` when the chain names no such address: it is missing, lists trusted
+/// proxies only, or the walk meets an entry that is not an address (`unknown`, garbage) first.
+/// An entry may carry a port (`203.0.113.7:4711`, `[2001:db8::7]:443`). The API
+/// ([`ClientAddr`]) and forward-auth both use this one rule.
+pub(crate) fn forwarded_client<'h>(headers: &'h HeaderMap, trusted: &[IpAddr]) -> Option<(IpAddr, &'h str)> {
+    for value in headers.get_all(X_FORWARDED_FOR).iter().rev() {
+        let text = value.to_str().ok()?;
+        for entry in text.rsplit(',').map(str::trim) {
+            let ip = forwarded_address(entry)?;
+            if !trusted.contains(&ip) {
+                return Some((ip, entry));
+            }
+        }
+    }
+    None
+}
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// One `X-Forwarded-For` entry: an address, with or without a port (IPv6 in brackets then).
+fn forwarded_address(entry: &str) -> Option<IpAddr> {
+    let ip = entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<SocketAddr>().ok().map(|s| s.ip()))
+        .or_else(|| entry.strip_prefix('[')?.strip_suffix(']')?.parse().ok())?;
+    Some(ip.to_canonical())
 }
 
 impl FromRequestParts<App> for ClientAddr {
@@ -174,5 +204,28 @@ mod tests {
         assert_eq!(pw.expose(), "open sesame:with colon");
         assert!(decode_basic("!!!").is_none());
         assert!(decode_basic("YWxpY2U").is_none(), "no colon");
+    }
+
+    #[test]
+    fn the_client_is_the_rightmost_untrusted_address() {
+        let trusted: Vec<IpAddr> = ["10.0.0.1", "10.0.0.2"].iter().map(|a| a.parse().unwrap()).collect();
+        let client = |values: &[&str]| {
+            let mut headers = HeaderMap::new();
+            for v in values {
+                headers.append("x-forwarded-for", v.parse().unwrap());
+            }
+            forwarded_client(&headers, &trusted).map(|(ip, text)| (ip.to_string(), text.to_owned()))
+        };
+        let is = |ip: &str| Some((ip.to_owned(), ip.to_owned()));
+        assert_eq!(client(&["198.51.100.66, 203.0.113.7"]), is("203.0.113.7"), "the leftmost entry is the client's own say");
+        assert_eq!(client(&["198.51.100.66, 203.0.113.7, 10.0.0.2, 10.0.0.1"]), is("203.0.113.7"), "trusted hops are skipped");
+        assert_eq!(client(&["198.51.100.66", "203.0.113.7, 10.0.0.1"]), is("203.0.113.7"), "several header lines are one list");
+        assert_eq!(client(&["198.51.100.66, 203.0.113.7:4711"]), Some(("203.0.113.7".into(), "203.0.113.7:4711".into())));
+        assert_eq!(client(&["198.51.100.66, [2001:db8::7]:443"]).unwrap().0, "2001:db8::7");
+        assert_eq!(client(&["198.51.100.66,::ffff:203.0.113.7"]).unwrap().0, "203.0.113.7");
+        assert_eq!(client(&["198.51.100.66, unknown"]), None, "the walk stops at what is not an address");
+        assert_eq!(client(&["198.51.100.66, 203.0.113.7, "]), None);
+        assert_eq!(client(&["10.0.0.1, 10.0.0.2"]), None, "trusted proxies only");
+        assert_eq!(client(&[]), None);
     }
 }

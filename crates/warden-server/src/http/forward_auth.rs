@@ -2,14 +2,18 @@
 //! and the sign-in page browsers are sent to.
 //!
 //! The original request is read from `X-Forwarded-Method/-Proto/-Host/-Uri` (Traefik, Caddy)
-//! or `X-Original-URL`/`X-Original-Method` (nginx), and only from a trusted proxy. Browsers
+//! or `X-Original-URL`/`X-Original-Method` (nginx), and only from a trusted proxy. Its path
+//! and host are judged in their canonical form (`warden_policy::canonical`), so that a rule
+//! covers the path the application will serve however the client spelled it; a path or host
+//! without one meaning is refused. The client's address is the rightmost `X-Forwarded-For`
+//! entry that is not a trusted proxy, as for the API. Browsers
 //! without a valid session are sent to sign in: a 302 for Traefik and Caddy; for nginx, whose
 //! `auth_request` accepts only 2xx/401/403, a 401 with the sign-in URL in `X-Warden-Login`
 //! for its `error_page` to redirect to. The return URL must be on an allowed domain, so the
 //! sign-in page is never an open redirect.
 
 use std::borrow::Cow;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::Form;
 use axum::body::Body;
@@ -21,7 +25,8 @@ use warden_core::credential::Secret;
 use warden_policy::{HeaderList, RequestView};
 
 use super::App;
-use super::extract::ClientAddr;
+use super::error::ApiError;
+use super::extract::{ClientAddr, forwarded_client};
 use crate::services::forward::{Outcome, Presented};
 
 /// Any method: the proxy forwards the original one in a header. The request is taken whole,
@@ -34,17 +39,19 @@ pub async fn forward(State(app): State<App>, request: Request) -> Response {
         tracing::warn!(?peer, "forward-auth request from an untrusted address refused");
         return plain(StatusCode::FORBIDDEN, "forward-auth requests are accepted from trusted proxies only");
     }
-    let Some(original) = Forwarded::read(&parts.method, headers) else {
-        return plain(StatusCode::BAD_REQUEST, "the proxy did not say which request to judge (X-Forwarded-* or X-Original-URL)");
+    let original = match Forwarded::read(&parts.method, headers, &app.config.forward_auth.trusted_proxies) {
+        Ok(original) => original,
+        Err(refusal) => return refusal.into_response(),
     };
     let config = &app.config.forward_auth;
     if config.allow_cors_preflight && is_preflight(&original, headers) {
         return StatusCode::OK.into_response();
     }
     let presented = presented(headers, &config.cookie_name);
-    // The client's address counts only for Basic, whose failures are throttled per client.
+    // The client's address counts only for Basic, whose failures are throttled per client; when
+    // the proxy names no client, all of its clients count as the proxy.
     let client = match presented {
-        Presented::Basic(..) => original.client.and_then(|c| c.parse().ok()).or_else(|| ClientAddr::from_parts(&parts, &app).0),
+        Presented::Basic(..) => original.client.or(peer.map(|ip| ip.to_canonical())),
         _ => None,
     };
     // Only policies read the request's headers: they are listed when one that may read them is asked.
@@ -109,55 +116,109 @@ const X_FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
 const X_FORWARDED_METHOD: HeaderName = HeaderName::from_static("x-forwarded-method");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_ORIGINAL_URL: HeaderName = HeaderName::from_static("x-original-url");
 const X_ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method");
-const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
 /// The request the proxy asks about, borrowed from the headers it sent: copied only where it
-/// needs normalising (a lower-case method, an upper-case scheme or host), which proxies rarely
-/// send.
+/// needs normalising (a lower-case method, an upper-case scheme or host, a path that is not
+/// canonical), which proxies rarely send.
+#[derive(Debug)]
 struct Forwarded<'a> {
     method: Cow<'a, str>,
     scheme: Cow<'a, str>,
     /// Host and port as the browser addressed them, lower-case: the return URL keeps the port.
     authority: Cow<'a, str>,
-    /// The length of the host in `authority`.
+    /// The length of the host in `authority`, without a trailing dot.
     host_len: usize,
-    /// Path and query, as sent.
+    /// Path and query, as sent: the return URL.
     uri: &'a str,
-    path: &'a str,
+    /// The canonical path: what rules and policies judge.
+    path: Cow<'a, str>,
     query: &'a str,
-    /// The client's address, as the proxy reported it.
-    client: Option<&'a str>,
+    /// The client's address (see [`forwarded_client`]) and its text for policies.
+    client: Option<IpAddr>,
+    client_text: Option<Cow<'a, str>>,
     /// Whether the proxy asked nginx-style (`X-Original-URL`).
     nginx: bool,
 }
 
+/// Why the original request cannot be judged: `400` with a problem (nginx-style `403`, since
+/// nginx's `auth_request` turns any status but 2xx, 401 and 403 into a 500).
+#[derive(Debug)]
+struct Unreadable {
+    nginx: bool,
+    code: &'static str,
+    detail: String,
+}
+
+impl Unreadable {
+    fn new(nginx: bool, code: &'static str, detail: impl Into<String>) -> Self {
+        Self { nginx, code, detail: detail.into() }
+    }
+
+    fn from_policy(nginx: bool, e: &warden_policy::PolicyError) -> Self {
+        Self::new(nginx, e.code(), e.to_string())
+    }
+}
+
+impl IntoResponse for Unreadable {
+    fn into_response(self) -> Response {
+        tracing::debug!(code = self.code, detail = %self.detail, "forward-auth request refused");
+        let status = if self.nginx { StatusCode::FORBIDDEN } else { StatusCode::BAD_REQUEST };
+        ApiError::new(status, self.code, self.detail).into_response()
+    }
+}
+
 impl<'a> Forwarded<'a> {
-    fn read(method: &'a Method, headers: &'a HeaderMap) -> Option<Self> {
-        let (method, scheme, authority, uri, nginx) = if let Some(uri) = header(headers, &X_FORWARDED_URI) {
-            let method = header(headers, &X_FORWARDED_METHOD).unwrap_or(method.as_str());
-            let scheme = header(headers, &X_FORWARDED_PROTO).unwrap_or("http");
-            let host = header(headers, &X_FORWARDED_HOST).or_else(|| header(headers, &header::HOST))?;
-            (method, scheme, host, uri, false)
-        } else {
-            let url = header(headers, &X_ORIGINAL_URL)?;
-            let (scheme, rest) = url.split_once("://")?;
+    /// Reads the original request; the headers that select a style count when present, even
+    /// unreadable, so that a proxy's value that does not decode never yields to one the
+    /// client sent under the other style's name.
+    fn read(method: &'a Method, headers: &'a HeaderMap, trusted: &[IpAddr]) -> Result<Self, Unreadable> {
+        let nginx = !headers.contains_key(&X_FORWARDED_URI);
+        let unreadable = |name: &HeaderName| {
+            Unreadable::new(nginx, "forward.request_invalid", format!("the proxy's {name} header is not readable, or repeated"))
+        };
+        // One value, or none; a proxy sets these headers, it does not add to a client's.
+        let single = |name: &HeaderName| -> Result<Option<&'a str>, Unreadable> {
+            let mut values = headers.get_all(name).iter();
+            match (values.next(), values.next()) {
+                (None, _) => Ok(None),
+                (Some(_), None) => header(headers, name).map(Some).ok_or_else(|| unreadable(name)),
+                (Some(_), Some(_)) => Err(unreadable(name)),
+            }
+        };
+        let (method, scheme, authority, uri) = if !nginx {
+            let uri = single(&X_FORWARDED_URI)?.ok_or_else(|| unreadable(&X_FORWARDED_URI))?;
+            let method = single(&X_FORWARDED_METHOD)?.unwrap_or(method.as_str());
+            let scheme = single(&X_FORWARDED_PROTO)?.unwrap_or("http");
+            let host = if headers.contains_key(&X_FORWARDED_HOST) {
+                last_value(headers, &X_FORWARDED_HOST).ok_or_else(|| unreadable(&X_FORWARDED_HOST))?
+            } else {
+                last_value(headers, &header::HOST).ok_or_else(|| unreadable(&header::HOST))?
+            };
+            (method, scheme, host, uri)
+        } else if let Some(url) = single(&X_ORIGINAL_URL)? {
+            let (scheme, rest) = url.split_once("://").ok_or_else(|| unreadable(&X_ORIGINAL_URL))?;
             let (host, uri) = rest.find('/').map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
-            let method = header(headers, &X_ORIGINAL_METHOD).unwrap_or(method.as_str());
-            (method, scheme, host, uri, true)
+            let method = single(&X_ORIGINAL_METHOD)?.unwrap_or(method.as_str());
+            (method, scheme, host, uri)
+        } else {
+            return Err(Unreadable::new(
+                false,
+                "forward.request_missing",
+                "the proxy did not say which request to judge (X-Forwarded-* or X-Original-URL)",
+            ));
         };
         let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
-        let authority = lower(authority.split(',').next().unwrap_or_default().trim());
-        // The port follows the last colon, outside an IPv6 literal's brackets.
-        let host_len = match authority.strip_prefix('[') {
-            Some(rest) => rest.find(']').map_or(authority.len(), |end| end + 2),
-            None => authority.find(':').unwrap_or(authority.len()),
+        let path = warden_policy::canonical::canonical_path(path).map_err(|e| Unreadable::from_policy(nginx, &e))?;
+        let authority = lower(authority);
+        let host_len = warden_policy::canonical::host_of(&authority).map_err(|e| Unreadable::from_policy(nginx, &e))?.len();
+        let (client, client_text) = match forwarded_client(headers, trusted) {
+            Some((ip, text)) if renders_as(ip, text) => (Some(ip), Some(Cow::Borrowed(text))),
+            Some((ip, _)) => (Some(ip), Some(Cow::Owned(ip.to_string()))),
+            None => (None, None),
         };
-        let client =
-            header(headers, &X_REAL_IP).or_else(|| header(headers, &X_FORWARDED_FOR).and_then(|f| f.split(',').next())).map(str::trim);
-        Some(Self { method: upper(method), scheme: lower(scheme), authority, host_len, uri, path, query, client, nginx })
+        Ok(Self { method: upper(method), scheme: lower(scheme), authority, host_len, uri, path, query, client, client_text, nginx })
     }
 
     fn host(&self) -> &str {
@@ -170,10 +231,10 @@ impl<'a> Forwarded<'a> {
             method: &self.method,
             scheme: &self.scheme,
             host: self.host(),
-            path: self.path,
+            path: &self.path,
             query: self.query,
             headers: HeaderList::Omitted,
-            client: self.client,
+            client: self.client_text.as_deref(),
         }
     }
 
@@ -181,6 +242,25 @@ impl<'a> Forwarded<'a> {
     fn url(&self) -> String {
         format!("{}://{}{}", self.scheme, self.authority, self.uri)
     }
+}
+
+/// The last value of a header that may be a list, or repeated: the one the nearest proxy (a
+/// trusted one) set or appended; the ones before it are what came from further away.
+fn last_value<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Option<&'h str> {
+    let value = headers.get_all(name).iter().next_back()?.to_str().ok()?;
+    Some(value.rsplit(',').next().unwrap_or_default().trim()).filter(|v| !v.is_empty())
+}
+
+/// Whether `text` is how `ip` is written (so that the text can be lent, not copied).
+fn renders_as(ip: IpAddr, text: &str) -> bool {
+    use std::io::Write as _;
+    let mut buffer = [0u8; 64];
+    let mut cursor = std::io::Cursor::new(&mut buffer[..]);
+    if write!(cursor, "{ip}").is_err() {
+        return false;
+    }
+    let written = usize::try_from(cursor.position()).unwrap_or(0);
+    buffer[..written] == *text.as_bytes()
 }
 
 fn lower(text: &str) -> Cow<'_, str> {
@@ -435,7 +515,8 @@ mod tests {
         h.insert("x-forwarded-uri", HeaderValue::from_static("/api/x?y=1"));
         h.insert("authorization", HeaderValue::from_static("Bearer secret"));
         h.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.9, 10.0.0.1"));
-        let original = Forwarded::read(&Method::GET, &h).unwrap();
+        let proxies = ["10.0.0.1".parse().unwrap()];
+        let original = Forwarded::read(&Method::GET, &h, &proxies).unwrap();
         let r = original.view();
         assert_eq!(
             (r.method, r.scheme, r.host, r.path, r.query, r.client, original.nginx),
@@ -449,7 +530,7 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-original-url", HeaderValue::from_static("HTTP://app.example.org/admin/?a=B"));
         h.insert("x-original-method", HeaderValue::from_static("DELETE"));
-        let original = Forwarded::read(&Method::GET, &h).unwrap();
+        let original = Forwarded::read(&Method::GET, &h, &[]).unwrap();
         let r = original.view();
         assert_eq!(
             (r.method, r.scheme, r.host, r.path, r.query, original.nginx),
@@ -458,12 +539,51 @@ mod tests {
         assert_eq!(original.url(), "http://app.example.org/admin/?a=B");
         let mut h = HeaderMap::new();
         h.insert("x-original-url", HeaderValue::from_static("https://app.example.org"));
-        assert_eq!(Forwarded::read(&Method::PATCH, &h).unwrap().view().path, "/", "no path is the root");
+        assert_eq!(Forwarded::read(&Method::PATCH, &h, &[]).unwrap().view().path, "/", "no path is the root");
         let mut h = HeaderMap::new();
         h.insert("x-original-url", HeaderValue::from_static("http://[2001:DB8::1]:8080/x"));
-        let original = Forwarded::read(&Method::GET, &h).unwrap();
+        let original = Forwarded::read(&Method::GET, &h, &[]).unwrap();
         assert_eq!((original.view().host, original.url().as_str()), ("[2001:db8::1]", "http://[2001:db8::1]:8080/x"));
-        assert!(Forwarded::read(&Method::GET, &HeaderMap::new()).is_none());
+        assert_eq!(Forwarded::read(&Method::GET, &HeaderMap::new(), &[]).unwrap_err().code, "forward.request_missing");
+    }
+
+    /// Rules and policies see the canonical path and host; the return URL is what the browser
+    /// asked for.
+    #[test]
+    fn the_path_and_host_are_canonical() {
+        let traefik = |host: &'static str, uri: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert("x-forwarded-host", HeaderValue::from_static(host));
+            h.insert("x-forwarded-uri", HeaderValue::from_static(uri));
+            h
+        };
+        let h = traefik("App.Example.org.:8443", "/static/%2e%2e/%61dmin/./users?x=/../");
+        let original = Forwarded::read(&Method::GET, &h, &[]).unwrap();
+        assert_eq!((original.view().host, original.view().path, original.view().query), ("app.example.org", "/admin/users", "x=/../"));
+        assert_eq!(original.url(), "http://app.example.org.:8443/static/%2e%2e/%61dmin/./users?x=/../");
+        let h = traefik("evil.example, app.example.org", "/");
+        assert_eq!(Forwarded::read(&Method::GET, &h, &[]).unwrap().view().host, "app.example.org", "the nearest proxy's host");
+        for (host, uri, code) in [
+            ("app.example.org", "/admin%2Fusers", "forward.path_invalid"),
+            ("app.example.org", "/static/..;/admin", "forward.path_invalid"),
+            ("app.example.org@evil.example", "/", "forward.host_invalid"),
+            ("app.example.org, ", "/", "forward.request_invalid"),
+        ] {
+            let refusal = Forwarded::read(&Method::GET, &traefik(host, uri), &[]).unwrap_err();
+            assert_eq!((refusal.code, refusal.nginx), (code, false), "{host} {uri}");
+        }
+        // A proxy's value that does not decode is refused, never replaced by the other style's.
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-uri", HeaderValue::from_bytes(b"/admin/\xff").unwrap());
+        h.insert("x-original-url", HeaderValue::from_static("http://app.example.org/public/x"));
+        assert_eq!(Forwarded::read(&Method::GET, &h, &[]).unwrap_err().code, "forward.request_invalid");
+        let mut h = HeaderMap::new();
+        h.insert("x-original-url", HeaderValue::from_static("http://app.example.org/admin%2Fusers"));
+        assert!(Forwarded::read(&Method::GET, &h, &[]).unwrap_err().nginx, "nginx gets a refusal it can pass on");
+        // The client, when it is written otherwise than canonically, is rewritten.
+        let mut h = traefik("app.example.org", "/");
+        h.insert("x-forwarded-for", HeaderValue::from_static("198.51.100.1, [2001:DB8::7]:443"));
+        assert_eq!(Forwarded::read(&Method::GET, &h, &[]).unwrap().view().client, Some("2001:db8::7"));
     }
 
     #[test]

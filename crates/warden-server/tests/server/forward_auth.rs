@@ -301,11 +301,17 @@ async fn traefik_contract_over_forwarded_headers() {
     let r = traefik(&fx, "GET", HOST, "/public/logo.svg", As::Bearer(&fx.bob), true).await;
     assert_eq!(header(r.headers(), "x-remote-user"), Some("bob"), "a signed-in caller is still named");
 
-    // A host that is not an allowed redirect domain: 401, never a redirect there.
-    for host in ["evil.example", "app.localtest.evil.example", "evil.example:8443", "app.localtest:8443@evil.example", "app.localtest:80x"]
-    {
+    // A host that is not an allowed redirect domain: 401, never a redirect there; one that is
+    // not a host at all: 400.
+    for (host, status) in [
+        ("evil.example", StatusCode::UNAUTHORIZED),
+        ("app.localtest.evil.example", StatusCode::UNAUTHORIZED),
+        ("evil.example:8443", StatusCode::UNAUTHORIZED),
+        ("app.localtest:8443@evil.example", StatusCode::BAD_REQUEST),
+        ("app.localtest:80x", StatusCode::BAD_REQUEST),
+    ] {
         let r = traefik(&fx, "GET", host, "/admin/panel", As::Nobody, true).await;
-        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{host}");
+        assert_eq!(r.status(), status, "{host}");
         assert!(r.headers().get(LOCATION).is_none() && r.headers().get("x-warden-login").is_none(), "{host}");
     }
     // A subdomain of an allowed domain may be returned to.
@@ -506,7 +512,7 @@ async fn a_policy_that_reads_the_clock_is_asked_every_time() {
     assert_ne!(asked_at().await.unwrap(), first);
 }
 
-async fn eventually(limit: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
+pub async fn eventually(limit: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
     let start = Instant::now();
     while start.elapsed() < limit {
         if check().await {
@@ -667,4 +673,229 @@ headers := {
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     assert_eq!(header(refused.headers(), "x-credentials-seen"), Some("0"));
     assert_eq!(ask(None).await.status(), StatusCode::FORBIDDEN);
+}
+
+/// A rule, written as in `warden.toml`.
+pub fn rule(fields: serde_json::Value) -> warden_policy::Rule {
+    serde_json::from_value(fields).unwrap()
+}
+
+/// The rules of issue 10's report, ahead of the fixture's: `/static/**` open to anyone,
+/// `/admin/**` and the host `admin.localtest` closed to everyone.
+pub fn attack_rules(config: &mut Config) {
+    let rules = &mut config.forward_auth.rules;
+    rules.insert(0, rule(serde_json::json!({"name": "static", "path": "/static/**", "action": "allow_anonymous"})));
+    rules.insert(1, rule(serde_json::json!({"name": "closed", "path": "/admin/**", "action": "deny"})));
+    rules.insert(2, rule(serde_json::json!({"name": "closed host", "host": "admin.localtest", "action": "deny"})));
+}
+
+/// Issue 10's paths that got 200 past `/admin/** deny`: the admin path, however spelled.
+pub const ATTACK_PATHS: [&str; 8] = [
+    "/static/../admin/users",
+    "/static/%2e%2e/admin/users",
+    "//admin/users",
+    "/./admin/users",
+    "/%61dmin/users",
+    "/admin%2Fusers",
+    "/admin;x/users",
+    "/Admin/users",
+];
+
+/// More spellings of an admin path, and of the servlet trick in the other direction.
+pub const MORE_ATTACK_PATHS: [&str; 8] = [
+    "/static/..;/admin/users",
+    "/static/%2E%2E%2Fadmin/users",
+    "/static/%252e%252e/admin/users",
+    "/static/..%5Cadmin/users",
+    "/admin//../static/x",
+    "/ADMIN/users",
+    "/static/x/../../admin/users",
+    "/admin/./users",
+];
+
+/// Spellings of a static path: all of them the static path, let through.
+pub const STATIC_SPELLINGS: [&str; 6] =
+    ["/static/app.css", "/static/./app.css", "//static/app.css", "/%73tatic/app.css", "/STATIC/app.css", "/static;v=1/app.css"];
+
+/// Issue 10, item 4: with `/static/**` open to anyone and `/admin/**` closed, every spelling
+/// of an admin path is judged as the admin path (or refused with a problem), never as a static
+/// one; the host, as the rule's host.
+#[tokio::test]
+async fn every_spelling_of_a_path_is_judged_as_that_path() {
+    let fx = fixture(attack_rules).await;
+    let ask = async |host: &str, uri: &str, who: As<'_>| {
+        let request = forwarded(&fx, "GET", "https", host, uri).header(ACCEPT, "application/json");
+        who.apply(request).send().await.unwrap()
+    };
+    for uri in ATTACK_PATHS.iter().chain(&MORE_ATTACK_PATHS) {
+        for (who, closed) in [(As::Nobody, StatusCode::UNAUTHORIZED), (As::Bearer(&fx.bob), StatusCode::FORBIDDEN)] {
+            let r = ask(HOST, uri, who).await;
+            let status = r.status();
+            assert!(status == closed || status == StatusCode::BAD_REQUEST, "{uri}: {status}");
+            no_identity(r.headers());
+            if status == StatusCode::BAD_REQUEST {
+                assert_eq!(header(r.headers(), "content-type"), Some("application/problem+json"), "{uri}");
+                let problem: serde_json::Value = r.json().await.unwrap();
+                assert_eq!(problem["code"], "forward.path_invalid", "{uri}: {problem}");
+            }
+        }
+    }
+    // Which of them are refused outright: those whose meaning depends on the application.
+    for uri in
+        ["/admin%2Fusers", "/static/..;/admin/users", "/static/%252e%252e/admin/users", "/static/..%5Cadmin/users", "/admin//../static/x"]
+    {
+        assert_eq!(ask(HOST, uri, As::Nobody).await.status(), StatusCode::BAD_REQUEST, "{uri}");
+    }
+    for uri in STATIC_SPELLINGS {
+        let r = ask(HOST, uri, As::Nobody).await;
+        assert_eq!(r.status(), StatusCode::OK, "{uri}");
+    }
+    // The host: lower case, without its port and trailing dot.
+    for host in ["admin.localtest", "ADMIN.localtest", "admin.localtest.", "Admin.Localtest.:8443"] {
+        assert_eq!(ask(host, "/x", As::Bearer(&fx.bob)).await.status(), StatusCode::FORBIDDEN, "{host}");
+    }
+    for host in ["admin.localtest..", "admin.localtest:x", "bob@admin.localtest", "admin.localtest/x"] {
+        let r = ask(host, "/x", As::Bearer(&fx.bob)).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{host}");
+        let problem: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(problem["code"], "forward.host_invalid", "{host}");
+    }
+    // nginx-style, the refusal is a 403 (nginx's auth_request passes only 401 and 403 on).
+    let r = http()
+        .get(format!("{}/auth/forward", fx.public_url))
+        .header("x-original-url", "http://app.localtest/admin%2Fusers")
+        .bearer_auth(&fx.bob)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let problem: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(problem["code"], "forward.path_invalid");
+    // A proxy's path that is not readable text is refused: the X-Original-URL a client may
+    // have added does not stand in for it.
+    let r = http()
+        .get(format!("{}/auth/forward", fx.public_url))
+        .header("x-forwarded-host", HOST)
+        .header("x-forwarded-uri", reqwest::header::HeaderValue::from_bytes(b"/admin/\xc3\xa9").unwrap())
+        .header("x-original-url", "http://app.localtest/static/x")
+        .bearer_auth(&fx.bob)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // So is a request described twice (a proxy sets these headers; it does not add to them).
+    let r = forwarded(&fx, "GET", "https", HOST, "/admin/users").header("x-forwarded-uri", "/static/x").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let problem: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(problem["code"], "forward.request_invalid");
+}
+
+/// The API and forward-auth read a client's address by one rule: the same chain names the
+/// same client in both (each with its own list of trusted proxies), as recorded with a failed
+/// password.
+#[tokio::test]
+async fn the_api_and_forward_auth_read_the_client_alike() {
+    let proxies: Vec<std::net::IpAddr> = ["127.0.0.1", "10.0.0.2"].iter().map(|a| a.parse().unwrap()).collect();
+    let fx = fixture(|c| {
+        c.server.behind_proxy = true;
+        c.server.trusted_proxies.clone_from(&proxies);
+        c.forward_auth.trusted_proxies.clone_from(&proxies);
+    })
+    .await;
+    let chains = ["198.51.100.66, 203.0.113.7, 10.0.0.2", "198.51.100.66, 203.0.113.8:4711", "198.51.100.66, unknown"];
+    for chain in chains {
+        let r = http()
+            .post(format!("{}/api/v1/auth/login", fx.public_url))
+            .header("x-forwarded-for", chain)
+            .header("x-real-ip", "198.51.100.77")
+            .json(&serde_json::json!({"name": "carol", "password": "wrong horse"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let r = forwarded(&fx, "GET", "https", APP, "/basic/feed.xml")
+            .header("x-forwarded-for", chain)
+            .header("x-real-ip", "198.51.100.77")
+            .basic_auth("bob", Some("wrong horse"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let query = warden_core::api::AuditQuery { action: Some("auth.login.failed".into()), ..Default::default() };
+    let mut failures = fx.server.sysadmin().await.audit(&query).await.unwrap().items;
+    failures.reverse();
+    let seen: Vec<_> = failures.iter().map(|e| (e.target_name.clone().unwrap_or_default(), e.details["client"].clone())).collect();
+    let expected: Vec<_> = ["203.0.113.7", "203.0.113.8", "127.0.0.1"]
+        .iter()
+        .flat_map(|client| [("carol".to_owned(), serde_json::json!(client)), ("bob".to_owned(), serde_json::json!(client))])
+        .collect();
+    assert_eq!(seen, expected, "unknown entries end the walk: the proxy's own address counts");
+}
+
+/// A policy that tells the upstream what it was shown of the request.
+const ECHO_POLICY: &str = r#"package warden.forward_auth
+
+import rego.v1
+
+default allow := true
+
+default client := "none"
+
+client := input.request.client
+
+headers := {"X-Client": client, "X-Host": input.request.host, "X-Path": input.request.path}
+"#;
+
+/// Issue 10, item 8: the client's address is the rightmost `X-Forwarded-For` entry that is
+/// not a trusted proxy, as for the API, whatever a client puts to the left of it or in
+/// `X-Real-IP`; it is what a policy sees and what Basic's failures are counted (and audited)
+/// by. `X-Forwarded-Host` is likewise the nearest proxy's: the last value.
+#[tokio::test]
+async fn the_client_is_the_rightmost_untrusted_address() {
+    let fx = fixture(|c| c.forward_auth.trusted_proxies.push("10.0.0.2".parse().unwrap())).await;
+    std::fs::write(fx.policy_dir.join("forward_auth.rego"), ECHO_POLICY).unwrap();
+    let ask = async |host: &str, forwarded_for: Option<&str>, real_ip: Option<&str>| {
+        let mut request = forwarded(&fx, "GET", "https", host, "/policy/x").bearer_auth(&fx.bob);
+        if let Some(chain) = forwarded_for {
+            request = request.header("x-forwarded-for", chain);
+        }
+        if let Some(ip) = real_ip {
+            request = request.header("x-real-ip", ip);
+        }
+        let r = request.send().await.unwrap();
+        ["x-client", "x-host"].map(|name| header(r.headers(), name).unwrap_or_default().to_owned())
+    };
+    assert!(eventually(Duration::from_secs(10), async || ask(APP, None, None).await[0] == "none").await, "the echoing policy took effect");
+    for (chain, real_ip, client) in [
+        (Some("198.51.100.66, 203.0.113.7"), None, "203.0.113.7"),
+        (Some("198.51.100.66, 203.0.113.7, 10.0.0.2"), None, "203.0.113.7"),
+        (Some("203.0.113.7"), Some("198.51.100.77"), "203.0.113.7"),
+        (Some("198.51.100.66, unknown"), None, "none"),
+        (Some("127.0.0.1"), None, "none"),
+        (None, Some("198.51.100.77"), "none"),
+    ] {
+        assert_eq!(ask(APP, chain, real_ip).await[0], client, "{chain:?} {real_ip:?}");
+    }
+    assert_eq!(ask("evil.example, app.localtest:8443", None, None).await[1], "app.localtest");
+
+    // Basic's failures count against (and are audited with) the same address.
+    let r = forwarded(&fx, "GET", "https", APP, "/basic/feed.xml")
+        .header("x-forwarded-for", "198.51.100.66, 203.0.113.7")
+        .header("x-real-ip", "198.51.100.77")
+        .basic_auth("carol", Some("wrong horse"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let query = warden_core::api::AuditQuery { action: Some("auth.login.failed".into()), ..Default::default() };
+    let failures = fx.server.sysadmin().await.audit(&query).await.unwrap();
+    let clients: Vec<_> = failures.items.iter().map(|e| e.details["client"].clone()).collect();
+    assert_eq!(clients, [serde_json::json!("203.0.113.7")]);
+
+    // An anonymous browser is sent back to the nearest proxy's host, not to the client's.
+    let r = forwarded(&fx, "GET", "http", "evil.example, app.localtest:8443", "/admin/panel").header(ACCEPT, HTML).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND);
+    let expected = format!("{}/login?rd={}", fx.public_url, encode("http://app.localtest:8443/admin/panel"));
+    assert_eq!(header(r.headers(), "location"), Some(expected.as_str()));
 }

@@ -16,7 +16,10 @@ use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, COOKIE, LOCATION, WWW_AUTHENTICATE};
 use serde_json::{Value, json};
 
-use crate::forward_auth::{APP, As, Fixture, HTML, encode, fixture, form_login, free_port, header, http, login};
+use crate::forward_auth::{
+    APP, ATTACK_PATHS, As, Fixture, HTML, MORE_ATTACK_PATHS, STATIC_SPELLINGS, attack_rules, encode, eventually, fixture, form_login,
+    free_port, header, http, login,
+};
 
 // --- the upstream -------------------------------------------------------------------------------
 
@@ -262,6 +265,7 @@ async fn through(kind: Kind) {
     policies(&fx, &proxy, &upstream).await;
     sign_in_and_out(&fx, &proxy).await;
     revocation(&fx, &proxy).await;
+    client_address(&fx, &proxy).await;
     drop(proxy);
 }
 
@@ -459,6 +463,49 @@ async fn revocation(fx: &Fixture, proxy: &Proxy) {
     assert_eq!(r.status(), StatusCode::FOUND);
 }
 
+/// A policy that names the client's address it was shown, in a header both proxies pass on.
+const CLIENT_POLICY: &str = r#"package warden.forward_auth
+
+import rego.v1
+
+default allow := true
+
+default client := "none"
+
+client := input.request.client
+
+headers := {"X-Remote-Policy": client}
+"#;
+
+/// The client's address is the one the proxy was reached from, not one the client claimed
+/// in `X-Forwarded-For` or `X-Real-IP` (issue 10, item 8). The client connects from 127.0.0.2,
+/// which is not one of Warden's trusted proxies (127.0.0.1 and ::1). Replaces the policy.
+async fn client_address(fx: &Fixture, proxy: &Proxy) {
+    std::fs::write(fx.policy_dir.join("forward_auth.rego"), CLIENT_POLICY).unwrap();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .timeout(Duration::from_secs(15))
+        .build()
+        .unwrap();
+    let ask = async || {
+        let request = client
+            .get(format!("{}/policy/x", proxy.base()))
+            .header("host", proxy.host())
+            .header("x-forwarded-for", "198.51.100.66")
+            .header("x-real-ip", "198.51.100.77");
+        let response = As::Bearer(&fx.bob).apply(request).send().await.unwrap();
+        if response.status() != StatusCode::OK {
+            return None;
+        }
+        let echo: Value = response.json().await.unwrap();
+        received_one(&echo, "x-remote-policy")
+    };
+    assert!(eventually(Duration::from_secs(10), async || ask().await.is_some()).await, "{:?}: the client policy took effect", proxy.kind);
+    assert_eq!(ask().await.as_deref(), Some("127.0.0.2"), "{:?}", proxy.kind);
+}
+
 /// The guides show the configurations the tests run, and every proxy passes on every identity
 /// header Warden sends by default.
 #[test]
@@ -481,4 +528,111 @@ fn guides_show_the_tested_configurations() {
         assert!(caddy.contains(&format!("import warden_drop_unset {name}\n")), "Caddyfile drops an unset {name}");
         assert!(traefik.contains(&format!("- {name}\n")) && traefik.contains(&format!("{name},")), "traefik.md lists {name}");
     }
+}
+
+// --- canonical paths ---------------------------------------------------------------------------
+
+/// Issue 10, item 4, through the real proxies: for every spelling of an admin path the
+/// upstream never receives one that an application could read as under `/admin`, and every
+/// spelling of a static path reaches it as a static path.
+#[tokio::test]
+async fn nginx_passes_on_no_admin_path_in_disguise() {
+    disguises(Kind::Nginx).await;
+}
+
+#[tokio::test]
+async fn caddy_passes_on_no_admin_path_in_disguise() {
+    disguises(Kind::Caddy).await;
+}
+
+async fn disguises(kind: Kind) {
+    let fx = fixture(attack_rules).await;
+    let upstream = Upstream::start().await;
+    let warden = fx.public_url.trim_start_matches("http://").to_owned();
+    let proxy = Proxy::start(kind, &warden, upstream.addr);
+    let mut seen = Vec::new();
+    for target in ATTACK_PATHS.iter().chain(&MORE_ATTACK_PATHS) {
+        for who in [None, Some(fx.bob.as_str())] {
+            let before = upstream.hits();
+            let status = raw_get(&proxy, target, who).await;
+            let received: Vec<String> =
+                upstream.seen.lock().unwrap()[before..].iter().map(|e| e["uri"].as_str().unwrap().to_owned()).collect();
+            for uri in &received {
+                assert!(!under(&lenient(uri), "/admin"), "{kind:?}: {target} reached the upstream as {uri} ({status})\n{}", proxy.logs());
+            }
+            assert!(received.is_empty() && status != 200, "{kind:?}: {target} was let through ({status}): {received:?}");
+            seen.push(format!("{target} -> {status}"));
+        }
+    }
+    for target in STATIC_SPELLINGS {
+        let before = upstream.hits();
+        let status = raw_get(&proxy, target, None).await;
+        assert_eq!(status, 200, "{kind:?}: {target}\n{}", proxy.logs());
+        let uri = upstream.seen.lock().unwrap()[before]["uri"].as_str().unwrap().to_owned();
+        assert!(under(&lenient(&uri), "/static"), "{kind:?}: {target} reached the upstream as {uri}");
+    }
+    eprintln!("{kind:?}: {seen:?}");
+}
+
+/// Sends `GET target` through the proxy byte for byte (an HTTP client library would resolve
+/// the dot segments itself), as `bearer` if given; the status.
+async fn raw_get(proxy: &Proxy, target: &str, bearer: Option<&str>) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", proxy.port)).await.unwrap();
+        let credential = bearer.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+        let request =
+            format!("GET {target} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\n{credential}Connection: close\r\n\r\n", proxy.host());
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.unwrap();
+        let text = String::from_utf8_lossy(&answer);
+        text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no status line: {text}"))
+    };
+    tokio::time::timeout(Duration::from_secs(15), exchange).await.unwrap()
+}
+
+fn under(path: &str, prefix: &str) -> bool {
+    path == prefix || path.starts_with(&format!("{prefix}/"))
+}
+
+/// What the most lenient application makes of a request target's path: every escape decoded
+/// (`%2F` and `%5C` too), backslashes read as slashes, `;` parameters dropped, slashes merged,
+/// dot segments resolved, letter case ignored.
+fn lenient(uri: &str) -> String {
+    let path = uri.split('?').next().unwrap_or_default().as_bytes();
+    let mut decoded = Vec::new();
+    let mut i = 0;
+    while i < path.len() {
+        let hex = |at: usize| path.get(at).and_then(|b| char::from(*b).to_digit(16));
+        match (path[i], hex(i + 1), hex(i + 2)) {
+            (b'%', Some(high), Some(low)) => {
+                decoded.push(u8::try_from(high * 16 + low).unwrap());
+                i += 3;
+            }
+            (b, _, _) => {
+                decoded.push(b);
+                i += 1;
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&decoded).to_ascii_lowercase().replace('\\', "/");
+    let mut kept: Vec<&str> = Vec::new();
+    for segment in text.split('/') {
+        match segment.split(';').next().unwrap_or_default() {
+            "" | "." => {}
+            ".." => {
+                kept.pop();
+            }
+            name => kept.push(name),
+        }
+    }
+    format!("/{}", kept.join("/"))
+}
+
+#[test]
+fn the_lenient_reading() {
+    assert_eq!(lenient("/static/%2e%2e%2Fadmin/users?x"), "/admin/users");
+    assert_eq!(lenient("/static/..%5cadmin;x/Users"), "/admin/users");
+    assert_eq!(lenient("//a/./b/../c"), "/a/c");
 }

@@ -15,14 +15,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::ensure;
-use serde_json::json;
 use uuid::Uuid;
 use warden_client::{Client, ListQuery, MembersQuery};
 use warden_core::Name;
 use warden_core::api::{CreateGroup, CreateUser};
 use warden_core::model::{self, Profile, Subject, User};
 use warden_server::clock::{Clock as _, SystemClock};
-use warden_store::{Change, Store};
+use warden_store::{Action, Change, Store};
 
 use crate::load::{self, Latencies, Picker, Progress, mix};
 use crate::report::{Latency, Rate, Ratio, Report};
@@ -216,8 +215,7 @@ async fn bulk_insert(server: &BenchServer, args: &DirectoryArgs) -> anyhow::Resu
         async move {
             progress.tick(j);
             let user = bulk_user(first + j)?;
-            let change = Change::new(user.created_at, Some(&operator), "user.create", Some(&user.subject()))
-                .with_details(json!({ "password": false, "via": "warden-bench" }));
+            let change = Change::new(user.created_at, Some(&operator), Action::UserCreate { password: false }, Some(&user.subject()));
             store.create_user(&change, &user, None).await?;
             Ok(())
         }

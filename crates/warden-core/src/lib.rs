@@ -13,6 +13,7 @@ pub mod access;
 pub mod api;
 pub mod authz;
 pub mod builtin;
+pub mod change;
 pub mod credential;
 pub mod error;
 pub mod membership;

@@ -81,28 +81,9 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// The audit event that goes with a mutation; the store adds the id and revision.
-#[derive(Debug, Clone)]
-pub struct Change {
-    pub at: OffsetDateTime,
-    /// The acting account; `None` when the server itself acts.
-    pub actor: Option<Subject>,
-    pub action: &'static str,
-    pub target: Option<Subject>,
-    pub details: serde_json::Value,
-}
-
-impl Change {
-    pub fn new(at: OffsetDateTime, actor: Option<&Subject>, action: &'static str, target: Option<&Subject>) -> Self {
-        Self { at, actor: actor.cloned(), action, target: target.cloned(), details: serde_json::Value::Object(serde_json::Map::new()) }
-    }
-
-    #[must_use]
-    pub fn with_details(mut self, details: serde_json::Value) -> Self {
-        self.details = details;
-        self
-    }
-}
+/// The audit event that goes with a mutation (typed, in `warden-core`); the store adds the
+/// id and revision and renders the row from it.
+pub use warden_core::change::{Action, Change};
 
 /// Filters and position of a list query over names.
 #[derive(Debug, Clone, Default)]

@@ -74,7 +74,7 @@ macro_rules! impl_store {
 
         use crate::sql::*;
         use crate::{
-            from_ms, to_ms, AuditQuery, BindingFilter, Change, CredentialOwner, ListQuery, Result, SessionRecord, Store, StoreError,
+            from_ms, to_ms, Action, AuditQuery, BindingFilter, Change, CredentialOwner, ListQuery, Result, SessionRecord, Store, StoreError,
         };
 
         type Tx = Transaction<'static, $db>;
@@ -92,7 +92,7 @@ macro_rules! impl_store {
         }
 
         async fn write_audit(tx: &mut Tx, revision: i64, change: &Change) -> Result<()> {
-            let details = change.details.to_string();
+            let details = change.action.details().to_string();
             sqlx::query(
                 "INSERT INTO audit_events (id, revision, at, actor_id, actor_name, action, target_kind, target_id, target_name, details) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -102,7 +102,7 @@ macro_rules! impl_store {
             .bind(to_ms(change.at))
             .bind(change.actor.as_ref().map(|a| a.id))
             .bind(change.actor.as_ref().map(|a| a.name.to_string()))
-            .bind(change.action)
+            .bind(change.action.name())
             .bind(change.target.as_ref().map(|t| t.kind.as_str()))
             .bind(change.target.as_ref().map(|t| t.id))
             .bind(change.target.as_ref().map(|t| t.name.to_string()))
@@ -411,7 +411,7 @@ macro_rules! impl_store {
                     }
                     let name = Name::from_trusted(name.to_owned());
                     let subject = Subject { kind: SubjectKind::User, id, name: name.clone() };
-                    let change = Change::new(at, None, "account.bootstrap", Some(&subject));
+                    let change = Change::new(at, None, Action::AccountBootstrap {}, Some(&subject));
                     let mut tx = begin(self, &change).await?;
                     let exists: bool = sqlx::query_scalar(ACCOUNT_EXISTS).bind(id).fetch_one(&mut *tx).await?;
                     if exists {
@@ -427,8 +427,8 @@ macro_rules! impl_store {
                         continue;
                     }
                     let subject = Subject { kind: SubjectKind::Group, id: group.id, name: Name::from_trusted(group.name.to_owned()) };
-                    let details = serde_json::json!({ "role": group.role, "binding": group.binding });
-                    let change = Change::new(at, None, "group.bootstrap", Some(&subject)).with_details(details);
+                    let action = Action::GroupBootstrap { role: group.role.to_string(), binding: group.binding };
+                    let change = Change::new(at, None, action, Some(&subject));
                     let mut tx = begin(self, &change).await?;
                     let exists: bool = sqlx::query_scalar(GROUP_EXISTS).bind(group.id).fetch_one(&mut *tx).await?;
                     if exists {
@@ -640,8 +640,8 @@ macro_rules! impl_store {
                     return Err(StoreError::NotFound(format!("group {id}")));
                 }
                 let mut change = change.clone();
-                if let Some(details) = change.details.as_object_mut() {
-                    details.insert("memberships_removed".into(), removed.into());
+                if let Action::GroupDelete { memberships_removed } = &mut change.action {
+                    *memberships_removed = removed as u64;
                 }
                 write_audit(&mut tx, rev, &change).await?;
                 tx.commit().await?;
@@ -939,7 +939,11 @@ macro_rules! impl_store {
                 if count == 0 {
                     return Ok(0); // rolled back: no revision, no event
                 }
-                write_audit(&mut tx, rev, &change.clone().with_details(serde_json::json!({ "count": count }))).await?;
+                let mut change = change.clone();
+                if let Action::SessionPurge { count: purged } = &mut change.action {
+                    *purged = count;
+                }
+                write_audit(&mut tx, rev, &change).await?;
                 tx.commit().await?;
                 Ok(count)
             }
@@ -1164,8 +1168,8 @@ macro_rules! impl_store {
                     return Err(StoreError::NotFound(format!("role {id}")));
                 }
                 let mut change = change.clone();
-                if let Some(details) = change.details.as_object_mut() {
-                    details.insert("bindings_removed".into(), removed.into());
+                if let Action::RoleDelete { bindings_removed, .. } = &mut change.action {
+                    *bindings_removed = removed;
                 }
                 write_audit(&mut tx, rev, &change).await?;
                 tx.commit().await?;

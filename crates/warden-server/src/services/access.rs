@@ -1,7 +1,6 @@
 //! Tenants, roles and bindings, and the decisions they produce: the check API and resolved
 //! permission listings. Decisions read only the in-memory snapshot.
 
-use serde_json::json;
 use uuid::Uuid;
 use warden_core::access::{Permission, Principal};
 use warden_core::api::{
@@ -14,7 +13,7 @@ use warden_core::model::{self, NameOrId, Subject, SubjectKind, SubjectRef};
 use warden_core::namespace::Namespace;
 use warden_core::permission::validate_permission;
 use warden_core::{CoreError, Name};
-use warden_store::{BindingFilter, Change};
+use warden_store::{Action, BindingFilter, Change};
 
 use super::directory::Directory;
 use super::{Context, Result, ServiceError};
@@ -74,7 +73,7 @@ impl Access {
         Self { ctx, directory }
     }
 
-    fn change(&self, actor: &Principal, action: &'static str, target: Option<&Subject>) -> Change {
+    fn change(&self, actor: &Principal, action: Action, target: Option<&Subject>) -> Change {
         Change::new(self.ctx.now(), Some(&actor.account), action, target)
     }
 
@@ -94,7 +93,7 @@ impl Access {
             description: model::validate_description(req.description)?,
             created_at: self.ctx.now(),
         };
-        let change = self.change(actor, "tenant.create", None).with_details(json!({ "tenant": tenant.name }));
+        let change = self.change(actor, Action::TenantCreate { tenant: tenant.name.clone() }, None);
         Ok(self.ctx.store.create_tenant(&change, &tenant).await?)
     }
 
@@ -110,7 +109,7 @@ impl Access {
         if name.as_str() == DEFAULT_TENANT {
             return Err(ServiceError::Protected(name.to_string(), "deleted"));
         }
-        let change = self.change(actor, "tenant.delete", None).with_details(json!({ "tenant": name }));
+        let change = self.change(actor, Action::TenantDelete { tenant: name.clone() }, None);
         self.ctx.store.delete_tenant(&change, &name).await?;
         self.ctx.refreshed(()).await
     }
@@ -155,9 +154,8 @@ impl Access {
             permissions,
             source: RoleSource::Dynamic,
         };
-        let change = self
-            .change(actor, "role.create", None)
-            .with_details(json!({ "role": role.id, "tenant": role.tenant, "permissions": role.permissions }));
+        let action = Action::RoleCreate { role: role.id.clone(), tenant: role.tenant.clone(), permissions: role.permissions.clone() };
+        let change = self.change(actor, action, None);
         let created = self.ctx.store.create_role(&change, &role).await?;
         self.ctx.refreshed(created).await
     }
@@ -213,7 +211,7 @@ impl Access {
         if let Some(description) = req.description {
             role.description = model::validate_description(Some(description))?;
         }
-        let change = self.change(actor, "role.update", None).with_details(json!({ "role": role.id, "permissions": role.permissions }));
+        let change = self.change(actor, Action::RoleUpdate { role: role.id.clone(), permissions: role.permissions.clone() }, None);
         let updated = self.ctx.store.update_role(&change, &role).await?;
         self.ctx.refreshed(updated).await
     }
@@ -223,7 +221,7 @@ impl Access {
         if is_privileged_role(&role) {
             require_superuser_for(actor, format!("role {}", role.id))?;
         }
-        let change = self.change(actor, "role.delete", None).with_details(json!({ "role": role.id }));
+        let change = self.change(actor, Action::RoleDelete { role: role.id.clone(), bindings_removed: 0 }, None);
         self.ctx.store.delete_role(&change, &role.id).await?;
         self.ctx.refreshed(()).await
     }
@@ -257,9 +255,13 @@ impl Access {
         }
         self.existing_tenant(&tenant).await?;
         let binding = Binding { id: Uuid::now_v7(), role: role.id, subject, tenant, namespaces, created_at: self.ctx.now() };
-        let change = self.change(actor, "binding.create", Some(&binding.subject)).with_details(
-            json!({ "binding": binding.id, "role": binding.role, "tenant": binding.tenant, "namespaces": binding.namespaces }),
-        );
+        let action = Action::BindingCreate {
+            binding: binding.id,
+            role: binding.role.clone(),
+            tenant: binding.tenant.clone(),
+            namespaces: binding.namespaces.iter().map(ToString::to_string).collect(),
+        };
+        let change = self.change(actor, action, Some(&binding.subject));
         let created = self.ctx.store.create_binding(&change, &binding).await?;
         self.ctx.refreshed(created).await
     }
@@ -288,9 +290,8 @@ impl Access {
         if actor.index.role(&binding.role).is_some_and(is_privileged_role) {
             require_superuser_for(actor, format!("role {}", binding.role))?;
         }
-        let change = self
-            .change(actor, "binding.delete", Some(&binding.subject))
-            .with_details(json!({ "binding": binding.id, "role": binding.role, "tenant": binding.tenant }));
+        let action = Action::BindingDelete { binding: binding.id, role: binding.role.clone(), tenant: binding.tenant.clone() };
+        let change = self.change(actor, action, Some(&binding.subject));
         self.ctx.store.delete_binding(&change, id).await?;
         self.ctx.refreshed(()).await
     }

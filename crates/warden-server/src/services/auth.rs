@@ -10,7 +10,6 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use serde_json::json;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 use warden_core::access::{AuthMethod, Permission, Principal};
@@ -19,7 +18,7 @@ use warden_core::credential::{self, Secret, TOKEN_BYTES, TokenHash, TokenKind};
 use warden_core::model::{ApiToken, AuditEvent, NameOrId, Subject, SubjectKind};
 use warden_core::throttle::{Throttle, ThrottleKey};
 use warden_core::{CoreError, Name};
-use warden_store::{AuditQuery, Change, CredentialOwner, SessionRecord};
+use warden_store::{Action, AuditQuery, Change, CredentialOwner, SessionRecord};
 
 use super::credentials::{Cached, Contact, Credential};
 use super::directory::Directory;
@@ -151,7 +150,7 @@ impl Auth {
                 self.ctx.store.login_succeeded(attempt, &[ThrottleKey::name_from(name, client)]).await?;
                 if verdict == Verdict::MatchNeedsRehash {
                     let hash = self.ctx.hasher.hash(password).await?;
-                    let change = Change::new(now, Some(&subject), "credential.password.rehash", Some(&subject));
+                    let change = Change::new(now, Some(&subject), Action::PasswordRehash {}, Some(&subject));
                     self.ctx.store.set_password_hash(&change, subject.id, &hash, false).await?;
                 }
                 Ok(subject)
@@ -159,8 +158,7 @@ impl Auth {
             (owner, _) => {
                 // The reservation stays as the failure's record.
                 let target = owner.map(|o| o.subject);
-                let change = Change::new(now, None, "auth.login.failed", target.as_ref())
-                    .with_details(json!({ "client": client.map(|ip| ip.to_string()) }));
+                let change = Change::new(now, None, Action::LoginFailed { client: client.map(|ip| ip.to_string()) }, target.as_ref());
                 self.ctx.store.record(&change).await?;
                 Err(ServiceError::AuthFailed)
             }
@@ -184,8 +182,8 @@ impl Auth {
             last_seen_at: now,
             elevated_until: None,
         };
-        let change = Change::new(now, Some(&subject), "auth.login", Some(&subject))
-            .with_details(json!({ "session_id": session.id, "client": client.map(|ip| ip.to_string()) }));
+        let action = Action::Login { session_id: session.id, client: client.map(|ip| ip.to_string()) };
+        let change = Change::new(now, Some(&subject), action, Some(&subject));
         self.ctx.store.create_session(&change, &session, &TokenHash::of(token.expose())).await?;
         Ok(LoginResponse { token, expires_at: session.expires_at, idle_timeout_secs: session.idle_timeout_secs, account: subject })
     }
@@ -195,8 +193,7 @@ impl Auth {
         let (AuthMethod::Session, Some(id)) = (principal.method, principal.credential_id) else {
             return Err(CoreError::validation("authorization", "logout needs a session token").into());
         };
-        let change = Change::new(self.ctx.now(), Some(&principal.account), "auth.logout", Some(&principal.account))
-            .with_details(json!({ "session_id": id }));
+        let change = Change::new(self.ctx.now(), Some(&principal.account), Action::Logout { session_id: id }, Some(&principal.account));
         self.ctx.store.delete_session(&change, id).await?;
         // Forget the cached session here and now (other nodes follow with the revision).
         self.ctx.authz.refresh().await
@@ -266,7 +263,7 @@ impl Auth {
     /// `session.purge` (no actor, the count in the details) when there were any.
     pub async fn purge_expired_sessions(&self) -> Result<u64> {
         let now = self.ctx.now();
-        Ok(self.ctx.store.purge_sessions(&Change::new(now, None, "session.purge", None), now).await?)
+        Ok(self.ctx.store.purge_sessions(&Change::new(now, None, Action::SessionPurge { count: 0 }, None), now).await?)
     }
 
     /// Deletes expired sessions every `every`, for as long as the server runs. Every node does
@@ -318,8 +315,7 @@ impl Auth {
             .unwrap_or(self.ctx.times.elevation_secs);
         let now = self.ctx.now();
         let until = now + Duration::seconds(window);
-        let change = Change::new(now, Some(&subject), "auth.reauth", Some(&subject))
-            .with_details(json!({ "session_id": session, "window_secs": window }));
+        let change = Change::new(now, Some(&subject), Action::Reauth { session_id: session, window_secs: window }, Some(&subject));
         if !self.ctx.store.elevate_session(&change, session, until).await? {
             return Err(ServiceError::Unauthenticated);
         }
@@ -372,9 +368,14 @@ impl Auth {
         };
         let token = random_token(TokenKind::Api)?;
         let expires_at = info.expires_at.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
-        let change = Change::new(now, Some(&actor.account), "api_token.create", Some(&owner)).with_details(
-            json!({ "token_id": info.id, "label": info.label, "expires_at": expires_at, "read_write": info.read_write, "roles": info.roles }),
-        );
+        let action = Action::ApiTokenCreate {
+            token_id: info.id,
+            label: info.label.clone(),
+            expires_at,
+            read_write: info.read_write,
+            roles: info.roles.clone(),
+        };
+        let change = Change::new(now, Some(&actor.account), action, Some(&owner));
         self.ctx.store.create_api_token(&change, &info, &TokenHash::of(token.expose())).await?;
         Ok(CreatedApiToken { token, info })
     }
@@ -388,8 +389,7 @@ impl Auth {
     pub async fn revoke_api_token(&self, actor: &Principal, account: &NameOrId, token_id: Uuid) -> Result<()> {
         actor.require(Permission::ServiceAccountsWrite)?;
         let owner = self.directory.find_service_account(account).await?.subject();
-        let change = Change::new(self.ctx.now(), Some(&actor.account), "api_token.revoke", Some(&owner))
-            .with_details(json!({ "token_id": token_id }));
+        let change = Change::new(self.ctx.now(), Some(&actor.account), Action::ApiTokenRevoke { token_id }, Some(&owner));
         if self.ctx.store.revoke_api_token(&change, owner.id, token_id).await? {
             self.ctx.authz.refresh().await
         } else {

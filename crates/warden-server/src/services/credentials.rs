@@ -2,10 +2,9 @@
 //! does not query the database in the steady state.
 //!
 //! An entry holds what the store said about a session or API token (and its owner) at most
-//! [`FRESH_FOR`] ago. Revocations reach it through the audit events every node reads after each
-//! revision (logout, token revocation, password resets and recoveries, disabling or deleting
-//! an account, re-authentication): the affected entries are dropped on every node as soon as
-//! that node's authorization snapshot catches up. Everything else (expiry, idle timeout) is
+//! [`FRESH_FOR`] ago. Revocations reach it through the changes every node reads after each
+//! revision: each change's typed effect names the credential or account whose entries go,
+//! on every node as soon as that node's authorization snapshot catches up. Everything else (expiry, idle timeout) is
 //! re-checked on every use from the cached record.
 
 use std::collections::HashMap;
@@ -13,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
+use warden_core::change::{self, CredentialEffect};
 use warden_core::credential::TokenHash;
 use warden_core::model::{ApiToken, AuditEvent, Subject};
 use warden_store::SessionRecord;
@@ -97,24 +97,25 @@ impl CredentialCache {
         }
     }
 
-    /// Drops what `events` revoke or change.
+    /// Drops what `events` revoke or change, as each change's [`CredentialEffect`] says. An
+    /// event this version cannot read drops everything: better a database read than a
+    /// revoked credential that still works.
     pub fn forget(&self, events: &[AuditEvent]) {
         let mut credentials: Vec<Uuid> = Vec::new();
         let mut accounts: Vec<Uuid> = Vec::new();
         for e in events {
-            let detail = |key: &str| e.details.get(key).and_then(|v| v.as_str()).and_then(|s| Uuid::parse_str(s).ok());
-            match e.action.as_str() {
-                "auth.logout" | "auth.reauth" => credentials.extend(detail("session_id")),
-                "api_token.revoke" => credentials.extend(detail("token_id")),
-                "account.recover"
-                | "credential.password.set"
-                | "user.disable"
-                | "user.enable"
-                | "user.update"
-                | "user.rename"
-                | "user.delete"
-                | "service_account.delete" => accounts.extend(e.target_id),
-                _ => {}
+            let effect = match change::recorded(e) {
+                Ok((target, action)) => action.effect(target.as_ref()).credentials,
+                Err(unknown) => {
+                    tracing::warn!(error = %unknown, "forgetting every cached credential");
+                    self.lock().clear();
+                    return;
+                }
+            };
+            match effect {
+                CredentialEffect::Unchanged => {}
+                CredentialEffect::Credential(id) => credentials.push(id),
+                CredentialEffect::Account(id) => accounts.push(id),
             }
         }
         if credentials.is_empty() && accounts.is_empty() {

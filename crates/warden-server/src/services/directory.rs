@@ -1,6 +1,5 @@
 //! Users, service accounts, groups and membership: the directory's use cases.
 
-use serde_json::json;
 use uuid::Uuid;
 use warden_core::access::{Permission, Principal};
 use warden_core::api::{AddMembers, CreateGroup, CreateServiceAccount, CreateUser, MemberEntry, Page, UpdateUser};
@@ -8,7 +7,7 @@ use warden_core::builtin::built_in_group;
 use warden_core::credential::{InitialPassword, Secret};
 use warden_core::model::{self, BREAK_GLASS, Group, NameOrId, Profile, ServiceAccount, Subject, SubjectKind, SubjectRef, User};
 use warden_core::{CoreError, Name};
-use warden_store::{Change, ListQuery};
+use warden_store::{Action, Change, ListQuery};
 
 use super::{Context, Result, ServiceError};
 
@@ -53,7 +52,7 @@ impl Directory {
         Self { ctx }
     }
 
-    fn change(&self, actor: &Principal, action: &'static str, target: &Subject) -> Change {
+    fn change(&self, actor: &Principal, action: Action, target: &Subject) -> Change {
         Change::new(self.ctx.now(), Some(&actor.account), action, Some(target))
     }
 
@@ -128,8 +127,7 @@ impl Directory {
             created_at: now,
             updated_at: now,
         };
-        let details = json!({ "password": password_hash.is_some() });
-        let change = self.change(actor, "user.create", &user.subject()).with_details(details);
+        let change = self.change(actor, Action::UserCreate { password: password_hash.is_some() }, &user.subject());
         let created = self.ctx.store.create_user(&change, &user, password_hash.as_deref()).await?;
         // The snapshot learns of new accounts in the background (nothing grants them
         // anything yet); a later binding or membership change catches it up synchronously.
@@ -201,7 +199,8 @@ impl Directory {
         model::validate_window(user.valid_from, user.expires_at)?;
         user.updated_at = now;
         // Field names only: the audit log must not become a second copy of personal data.
-        let change = self.change(actor, "user.update", &user.subject()).with_details(json!({ "fields": changed }));
+        let fields = changed.iter().map(|f| (*f).to_owned()).collect();
+        let change = self.change(actor, Action::UserUpdate { fields }, &user.subject());
         let updated = self.ctx.store.update_user(&change, &user).await?;
         self.ctx.refreshed(updated).await
     }
@@ -218,7 +217,7 @@ impl Directory {
         }
         user.disabled = disabled;
         user.updated_at = self.ctx.now();
-        let action = if disabled { "user.disable" } else { "user.enable" };
+        let action = if disabled { Action::UserDisable {} } else { Action::UserEnable {} };
         let updated = self.ctx.store.update_user(&self.change(actor, action, &user.subject()), &user).await?;
         self.ctx.refreshed(updated).await
     }
@@ -247,8 +246,7 @@ impl Directory {
         if name == user.name {
             return Ok(user);
         }
-        let change =
-            self.change(actor, "user.rename", &user.subject()).with_details(json!({ "from": user.name.as_str(), "to": name.as_str() }));
+        let change = self.change(actor, Action::UserRename { from: user.name.to_string(), to: name.clone() }, &user.subject());
         self.ctx.store.rename_account(&change, user.id, &name).await?;
         let renamed = self.find_user(&NameOrId::Id(user.id)).await?;
         self.ctx.refreshed(renamed).await
@@ -262,7 +260,7 @@ impl Directory {
         Self::guard_privileged(actor, &user.subject())?;
         warden_core::credential::check_new_password(password.expose())?;
         let hash = self.ctx.hasher.hash(password).await?;
-        let change = self.change(actor, "credential.password.set", &user.subject());
+        let change = self.change(actor, Action::PasswordSet {}, &user.subject());
         self.ctx.store.set_password_hash(&change, user.id, &hash, true).await?;
         self.ctx.refreshed(()).await
     }
@@ -272,7 +270,7 @@ impl Directory {
         let user = self.find_user(key).await?;
         protect(&user.subject(), "deleted")?;
         Self::guard_privileged(actor, &user.subject())?;
-        self.ctx.store.delete_account(&self.change(actor, "user.delete", &user.subject()), user.id).await?;
+        self.ctx.store.delete_account(&self.change(actor, Action::UserDelete {}, &user.subject()), user.id).await?;
         self.ctx.refreshed(()).await
     }
 
@@ -301,7 +299,7 @@ impl Directory {
             created_at: now,
             updated_at: now,
         };
-        let change = self.change(actor, "service_account.create", &account.subject());
+        let change = self.change(actor, Action::ServiceAccountCreate {}, &account.subject());
         let created = self.ctx.store.create_service_account(&change, &account).await?;
         self.ctx.refreshed(created).await
     }
@@ -324,7 +322,7 @@ impl Directory {
         actor.require(Permission::ServiceAccountsWrite)?;
         let account = self.find_service_account(key).await?;
         Self::guard_privileged(actor, &account.subject())?;
-        let change = self.change(actor, "service_account.delete", &account.subject());
+        let change = self.change(actor, Action::ServiceAccountDelete {}, &account.subject());
         self.ctx.store.delete_account(&change, account.id).await?;
         self.ctx.refreshed(()).await
     }
@@ -342,7 +340,7 @@ impl Directory {
             created_at: now,
             updated_at: now,
         };
-        let change = self.change(actor, "group.create", &group.subject());
+        let change = self.change(actor, Action::GroupCreate {}, &group.subject());
         let created = self.ctx.store.create_group(&change, &group).await?;
         self.ctx.refreshed(created).await
     }
@@ -367,7 +365,11 @@ impl Directory {
         let group = self.find_group(key).await?;
         protect_group(&group.subject(), "deleted")?;
         Self::guard_group_membership(actor, &group.subject(), false)?;
-        let removed = self.ctx.store.delete_group(&self.change(actor, "group.delete", &group.subject()), group.id).await?;
+        let removed = self
+            .ctx
+            .store
+            .delete_group(&self.change(actor, Action::GroupDelete { memberships_removed: 0 }, &group.subject()), group.id)
+            .await?;
         self.ctx.refreshed(removed).await
     }
 
@@ -389,7 +391,10 @@ impl Directory {
         }
         let changes: Vec<Change> = members
             .iter()
-            .map(|m| self.change(actor, "group.member.add", &group).with_details(json!({ "member": m.to_string(), "member_id": m.id })))
+            .map(|m| {
+                let action = Action::MemberAdd { member: m.to_string(), member_id: m.id, member_kind: m.kind, via: None };
+                self.change(actor, action, &group)
+            })
             .collect();
         let added = self.ctx.store.add_members(&changes, &group, &members).await?;
         self.ctx.refreshed(added).await
@@ -400,8 +405,8 @@ impl Directory {
         let group = self.find_group(key).await?.subject();
         Self::guard_group_membership(actor, &group, false)?;
         let member = self.resolve(&SubjectRef::parse(member)?).await?;
-        let change =
-            self.change(actor, "group.member.remove", &group).with_details(json!({ "member": member.to_string(), "member_id": member.id }));
+        let action = Action::MemberRemove { member: member.to_string(), member_id: member.id, member_kind: member.kind, via: None };
+        let change = self.change(actor, action, &group);
         if self.ctx.store.remove_member(&change, group.id, &member).await? {
             self.ctx.refreshed(()).await
         } else {

@@ -3,10 +3,11 @@
 //! The current [`AuthzIndex`] sits behind an atomic pointer: a request takes it with one load
 //! and never waits for a writer. After a revision commits (this node's own writes, a
 //! PostgreSQL notification from another node, or the periodic poll as a safety net), the
-//! audit events since the snapshot's revision are read: account creations, renames and
-//! deletions, account memberships and group creations are applied incrementally; anything else
-//! (group nesting and deletion, roles, bindings, tenants) rebuilds the snapshot from the
-//! database. Either way the old snapshot keeps serving until the
+//! changes since the snapshot's revision are read back from the audit log and each says, by
+//! its typed effect (`warden_core::change`), whether it leaves the snapshot alone, is applied
+//! in place (account creations, renames and deletions, account memberships, group creations)
+//! or needs a rebuild from the database (group nesting and deletion, roles, bindings, tenant
+//! deletion). Either way the old snapshot keeps serving until the
 //! new one is swapped in.
 
 use std::sync::Arc;
@@ -14,10 +15,9 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use tokio::sync::{Mutex, Notify};
-use uuid::Uuid;
-use warden_core::Name;
 use warden_core::authz::{AuthzIndex, DirectoryGraph, IndexChange, Role, built_in_roles};
-use warden_core::model::{AuditEvent, SubjectKind};
+use warden_core::change::{self, SnapshotEffect};
+use warden_core::model::AuditEvent;
 use warden_core::permission::PermissionTree;
 use warden_store::Store;
 
@@ -148,51 +148,22 @@ async fn build(store: &dyn Store, tree: &PermissionTree, system_roles: &[Role]) 
     Ok(AuthzIndex::build(revision, graph, tree.clone()))
 }
 
-/// The index changes that `events` amount to, or `None` if they need a rebuild.
+/// The index changes that `events` amount to, as each change's [`SnapshotEffect`] says, or
+/// `None` if they need a rebuild (or one of them cannot be read).
 fn incremental(events: &[&AuditEvent]) -> Option<Vec<IndexChange>> {
     let mut changes = Vec::new();
     for e in events {
-        let target = || e.target_id;
-        let member = || e.details.get("member_id").and_then(|v| v.as_str()).and_then(|s| Uuid::parse_str(s).ok());
-        let member_is_account = || e.details.get("member").and_then(|v| v.as_str()).is_some_and(|m| !m.starts_with("group:"));
-        let kind = || match e.target_kind.as_deref() {
-            Some("user") => Some(SubjectKind::User),
-            Some("service_account") => Some(SubjectKind::ServiceAccount),
-            _ => None,
+        let (target, action) = match change::recorded(e) {
+            Ok(recorded) => recorded,
+            Err(unknown) => {
+                tracing::warn!(error = %unknown, "rebuilding the authorization snapshot");
+                return None;
+            }
         };
-        match e.action.as_str() {
-            "user.create" | "service_account.create" | "account.bootstrap" => {
-                let name = Name::parse(e.target_name.as_deref()?).ok()?;
-                changes.push(IndexChange::AccountCreated { account: target()?, kind: kind()?, name });
-            }
-            "user.rename" => {
-                let name = Name::parse(e.details.get("to")?.as_str()?).ok()?;
-                changes.push(IndexChange::AccountRenamed { account: target()?, name });
-            }
-            "user.delete" | "service_account.delete" => changes.push(IndexChange::AccountDeleted { account: target()? }),
-            "group.member.add" if member_is_account() => changes.push(IndexChange::AccountAdded { group: target()?, account: member()? }),
-            "group.member.remove" if member_is_account() => {
-                changes.push(IndexChange::AccountRemoved { group: target()?, account: member()? });
-            }
-            "group.create" => {
-                let name = Name::parse(e.target_name.as_deref()?).ok()?;
-                changes.push(IndexChange::GroupCreated { group: target()?, name });
-            }
-            // Changes that do not touch authorization.
-            "user.update"
-            | "user.disable"
-            | "user.enable"
-            | "auth.login"
-            | "auth.logout"
-            | "auth.login.failed"
-            | "auth.reauth"
-            | "api_token.create"
-            | "api_token.revoke"
-            | "account.recover"
-            | "credential.password.rehash"
-            | "credential.password.set" => {}
-            // Group structure, roles, bindings, tenants: rebuild.
-            _ => return None,
+        match action.effect(target.as_ref()).snapshot {
+            SnapshotEffect::Unchanged => {}
+            SnapshotEffect::Apply(change) => changes.push(change),
+            SnapshotEffect::Rebuild => return None,
         }
     }
     Some(changes)

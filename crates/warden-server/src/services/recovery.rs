@@ -3,10 +3,9 @@
 //! root of every other administrative right). Reached only through the local control socket
 //! (or with the database opened directly while the server is stopped), never over the network.
 
-use serde_json::json;
 use warden_core::CoreError;
 use warden_core::model::{BREAK_GLASS, NameOrId};
-use warden_store::Change;
+use warden_store::{Action, Change};
 
 use super::{Context, Result, ServiceError};
 use crate::password::generate_password;
@@ -21,7 +20,7 @@ pub async fn recover_account(ctx: &Context, account: &str) -> Result<warden_core
     let owner = ctx.store.account(&NameOrId::Id(*id), now).await?.ok_or_else(|| ServiceError::NotFound(account.to_owned()))?;
     let password = generate_password()?;
     let hash = ctx.hasher.hash(&password).await?;
-    let change = Change::new(now, None, "account.recover", Some(&owner.subject)).with_details(json!({ "via": "host" }));
+    let change = Change::new(now, None, Action::AccountRecover { via: "host".into() }, Some(&owner.subject));
     ctx.store.set_password_hash(&change, owner.subject.id, &hash, true).await?;
     // The host is trusted: its operator can sign in at once, even if someone was guessing.
     ctx.store.forget_login_attempts(&warden_core::throttle::ThrottleKey::name(account)).await?;
@@ -41,12 +40,14 @@ pub async fn set_superuser(ctx: &Context, account: &str, grant: bool) -> Result<
         name: warden_core::Name::from_trusted("idm_superusers".to_owned()),
     };
     let member = owner.subject;
-    let details = json!({ "member": member.to_string(), "member_id": member.id, "via": "host" });
+    let (label, via) = (member.to_string(), Some("host".to_owned()));
     let outcome = if grant {
-        let change = Change::new(now, None, "group.member.add", Some(&group)).with_details(details);
+        let action = Action::MemberAdd { member: label, member_id: member.id, member_kind: member.kind, via };
+        let change = Change::new(now, None, action, Some(&group));
         if ctx.store.add_members(&[change], &group, std::slice::from_ref(&member)).await? > 0 { "added to" } else { "already in" }
     } else {
-        let change = Change::new(now, None, "group.member.remove", Some(&group)).with_details(details);
+        let action = Action::MemberRemove { member: label, member_id: member.id, member_kind: member.kind, via };
+        let change = Change::new(now, None, action, Some(&group));
         if ctx.store.remove_member(&change, group.id, &member).await? { "removed from" } else { "not in" }
     };
     ctx.authz.refresh().await?;

@@ -1,0 +1,327 @@
+//! Every change Warden records, as one typed value.
+//!
+//! A write is a [`Change`]: who acted, on what, when, and the [`Action`] with its details. The
+//! audit row is rendered from it (`action` and `details` columns), and every consumer of the
+//! revision stream (this node's authorization snapshot, its credential cache, the followers
+//! on other nodes) reads the row back into an [`Action`] and asks [`Change::effect`] what the
+//! change does to them. That match is exhaustive: a new kind of change does not compile until
+//! it says whether it touches the snapshot, which cached credentials it ends and what must
+//! happen after its commit. Nothing else parses action strings.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::Name;
+use crate::authz::IndexChange;
+use crate::model::{AuditEvent, Subject, SubjectKind};
+
+/// What happened, with the facts the audit log keeps about it (never a secret). Each variant's
+/// audit name is its serde tag; its fields are the event's `details`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", content = "details")]
+pub enum Action {
+    // --- start-up ---
+    /// A break-glass account was created at start-up.
+    #[serde(rename = "account.bootstrap")]
+    AccountBootstrap {},
+    /// A built-in group and its binding were created at start-up.
+    #[serde(rename = "group.bootstrap")]
+    GroupBootstrap { role: String, binding: Uuid },
+
+    // --- accounts ---
+    #[serde(rename = "user.create")]
+    UserCreate { password: bool },
+    /// Profile or validity window changed; `fields` names them.
+    #[serde(rename = "user.update")]
+    UserUpdate { fields: Vec<String> },
+    #[serde(rename = "user.rename")]
+    UserRename { from: String, to: Name },
+    #[serde(rename = "user.disable")]
+    UserDisable {},
+    #[serde(rename = "user.enable")]
+    UserEnable {},
+    #[serde(rename = "user.delete")]
+    UserDelete {},
+    #[serde(rename = "service_account.create")]
+    ServiceAccountCreate {},
+    #[serde(rename = "service_account.delete")]
+    ServiceAccountDelete {},
+
+    // --- credentials ---
+    /// An administrator set or reset the password (ending the account's sessions).
+    #[serde(rename = "credential.password.set")]
+    PasswordSet {},
+    /// A login upgraded the stored hash to the current parameters.
+    #[serde(rename = "credential.password.rehash")]
+    PasswordRehash {},
+    /// The host recovered a break-glass account (a new password, every session ended).
+    #[serde(rename = "account.recover")]
+    AccountRecover { via: String },
+    #[serde(rename = "auth.login")]
+    Login { session_id: Uuid, client: Option<String> },
+    #[serde(rename = "auth.login.failed")]
+    LoginFailed { client: Option<String> },
+    #[serde(rename = "auth.logout")]
+    Logout { session_id: Uuid },
+    #[serde(rename = "auth.reauth")]
+    Reauth { session_id: Uuid, window_secs: i64 },
+    /// Expired sessions were deleted; the store fills in `count`.
+    #[serde(rename = "session.purge")]
+    SessionPurge {
+        #[serde(default)]
+        count: u64,
+    },
+    #[serde(rename = "api_token.create")]
+    ApiTokenCreate { token_id: Uuid, label: Option<String>, expires_at: Option<String>, read_write: bool, roles: Option<Vec<String>> },
+    #[serde(rename = "api_token.revoke")]
+    ApiTokenRevoke { token_id: Uuid },
+
+    // --- groups ---
+    #[serde(rename = "group.create")]
+    GroupCreate {},
+    /// The store fills in how many memberships went with the group.
+    #[serde(rename = "group.delete")]
+    GroupDelete {
+        #[serde(default)]
+        memberships_removed: u64,
+    },
+    /// `member` is for people reading the log (`user:alice`); `member_kind` and `member_id`
+    /// are what the snapshot applies.
+    #[serde(rename = "group.member.add")]
+    MemberAdd {
+        member: String,
+        member_id: Uuid,
+        member_kind: SubjectKind,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        via: Option<String>,
+    },
+    #[serde(rename = "group.member.remove")]
+    MemberRemove {
+        member: String,
+        member_id: Uuid,
+        member_kind: SubjectKind,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        via: Option<String>,
+    },
+
+    // --- authorization ---
+    #[serde(rename = "tenant.create")]
+    TenantCreate { tenant: Name },
+    #[serde(rename = "tenant.delete")]
+    TenantDelete { tenant: Name },
+    #[serde(rename = "role.create")]
+    RoleCreate { role: Name, tenant: Option<Name>, permissions: Vec<String> },
+    #[serde(rename = "role.update")]
+    RoleUpdate { role: Name, permissions: Vec<String> },
+    /// The store fills in how many bindings went with the role.
+    #[serde(rename = "role.delete")]
+    RoleDelete {
+        role: Name,
+        #[serde(default)]
+        bindings_removed: u64,
+    },
+    #[serde(rename = "binding.create")]
+    BindingCreate { binding: Uuid, role: Name, tenant: Name, namespaces: Vec<String> },
+    #[serde(rename = "binding.delete")]
+    BindingDelete { binding: Uuid, role: Name, tenant: Name },
+}
+
+/// One change as it is recorded: the audit event's facts, before the store numbers it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub at: OffsetDateTime,
+    /// The acting account; `None` when the server itself acts.
+    pub actor: Option<Subject>,
+    pub target: Option<Subject>,
+    pub action: Action,
+}
+
+/// What a change does to the authorization snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotEffect {
+    /// Nothing the snapshot holds.
+    Unchanged,
+    /// Applied in place ([`crate::authz::AuthzIndex::apply`]).
+    Apply(IndexChange),
+    /// Group structure, roles or bindings changed in a way the snapshot cannot apply in place:
+    /// it is rebuilt from the store.
+    Rebuild,
+}
+
+/// What a change does to cached bearer credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialEffect {
+    Unchanged,
+    /// This session or API token ended or changed.
+    Credential(Uuid),
+    /// Every credential of this account ended or must be read again (its owner changed).
+    Account(Uuid),
+}
+
+/// Work that follows a change's commit (mail, notifications). Nothing does yet; the variants
+/// land with the features that need them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterCommit {
+    Nothing,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Effect {
+    pub snapshot: SnapshotEffect,
+    pub credentials: CredentialEffect,
+    pub after_commit: AfterCommit,
+}
+
+/// An audit row that is not a change this version knows (written by a newer node, or older
+/// than the typed details): the caller must assume the worst.
+#[derive(Debug, thiserror::Error)]
+#[error("audit event {action:?} cannot be read as a change: {reason}")]
+pub struct UnknownChange {
+    pub action: String,
+    pub reason: String,
+}
+
+impl Action {
+    /// The audit name (`user.create`, …), the same as the serde tag.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::AccountBootstrap {} => "account.bootstrap",
+            Self::GroupBootstrap { .. } => "group.bootstrap",
+            Self::UserCreate { .. } => "user.create",
+            Self::UserUpdate { .. } => "user.update",
+            Self::UserRename { .. } => "user.rename",
+            Self::UserDisable {} => "user.disable",
+            Self::UserEnable {} => "user.enable",
+            Self::UserDelete {} => "user.delete",
+            Self::ServiceAccountCreate {} => "service_account.create",
+            Self::ServiceAccountDelete {} => "service_account.delete",
+            Self::PasswordSet {} => "credential.password.set",
+            Self::PasswordRehash {} => "credential.password.rehash",
+            Self::AccountRecover { .. } => "account.recover",
+            Self::Login { .. } => "auth.login",
+            Self::LoginFailed { .. } => "auth.login.failed",
+            Self::Logout { .. } => "auth.logout",
+            Self::Reauth { .. } => "auth.reauth",
+            Self::SessionPurge { .. } => "session.purge",
+            Self::ApiTokenCreate { .. } => "api_token.create",
+            Self::ApiTokenRevoke { .. } => "api_token.revoke",
+            Self::GroupCreate {} => "group.create",
+            Self::GroupDelete { .. } => "group.delete",
+            Self::MemberAdd { .. } => "group.member.add",
+            Self::MemberRemove { .. } => "group.member.remove",
+            Self::TenantCreate { .. } => "tenant.create",
+            Self::TenantDelete { .. } => "tenant.delete",
+            Self::RoleCreate { .. } => "role.create",
+            Self::RoleUpdate { .. } => "role.update",
+            Self::RoleDelete { .. } => "role.delete",
+            Self::BindingCreate { .. } => "binding.create",
+            Self::BindingDelete { .. } => "binding.delete",
+        }
+    }
+
+    /// The audit row's `details`.
+    pub fn details(&self) -> serde_json::Value {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(mut tagged)) => tagged.remove("details").unwrap_or_else(|| serde_json::json!({})),
+            _ => serde_json::json!({}),
+        }
+    }
+
+    /// Reads an audit row's `action` and `details` back.
+    pub fn parse(action: &str, details: &serde_json::Value) -> Result<Self, UnknownChange> {
+        serde_json::from_value(serde_json::json!({ "action": action, "details": details }))
+            .map_err(|e| UnknownChange { action: action.to_owned(), reason: e.to_string() })
+    }
+
+    /// What this action on `target` does to the snapshot, to cached credentials and after its
+    /// commit.
+    // Arms are grouped by what the change is, so that each kind's reason can be read beside it.
+    #[allow(clippy::match_same_arms)]
+    pub fn effect(&self, target: Option<&Subject>) -> Effect {
+        use Action as A;
+        use CredentialEffect as C;
+        use SnapshotEffect as S;
+        let target_id = target.map(|t| t.id);
+        let account = || target_id.map_or(C::Unchanged, C::Account);
+        let apply = |change: Option<IndexChange>| change.map_or(S::Rebuild, S::Apply);
+        let created = || {
+            target.filter(|t| t.kind != SubjectKind::Group).map(|t| IndexChange::AccountCreated {
+                account: t.id,
+                kind: t.kind,
+                name: t.name.clone(),
+            })
+        };
+        let (snapshot, credentials) = match self {
+            A::AccountBootstrap {} | A::UserCreate { .. } | A::ServiceAccountCreate {} => (apply(created()), C::Unchanged),
+            A::GroupBootstrap { .. } => (S::Rebuild, C::Unchanged),
+            // The credential cache holds the owner's name, contact and standing: read again.
+            A::UserUpdate { .. } | A::UserDisable {} | A::UserEnable {} => (S::Unchanged, account()),
+            A::UserRename { to, .. } => {
+                (apply(target_id.map(|account| IndexChange::AccountRenamed { account, name: to.clone() })), account())
+            }
+            A::UserDelete {} | A::ServiceAccountDelete {} => {
+                (apply(target_id.map(|account| IndexChange::AccountDeleted { account })), account())
+            }
+            A::PasswordSet {} | A::AccountRecover { .. } => (S::Unchanged, account()),
+            A::PasswordRehash {} | A::Login { .. } | A::LoginFailed { .. } | A::ApiTokenCreate { .. } => (S::Unchanged, C::Unchanged),
+            // Purged sessions could no longer authenticate anyway.
+            A::SessionPurge { .. } => (S::Unchanged, C::Unchanged),
+            A::Logout { session_id } | A::Reauth { session_id, .. } => (S::Unchanged, C::Credential(*session_id)),
+            A::ApiTokenRevoke { token_id } => (S::Unchanged, C::Credential(*token_id)),
+            A::GroupCreate {} => (apply(target.map(|t| IndexChange::GroupCreated { group: t.id, name: t.name.clone() })), C::Unchanged),
+            A::MemberAdd { member_id, member_kind, .. } => (
+                match member_kind {
+                    SubjectKind::Group => S::Rebuild,
+                    _ => apply(target_id.map(|group| IndexChange::AccountAdded { group, account: *member_id })),
+                },
+                C::Unchanged,
+            ),
+            A::MemberRemove { member_id, member_kind, .. } => (
+                match member_kind {
+                    SubjectKind::Group => S::Rebuild,
+                    _ => apply(target_id.map(|group| IndexChange::AccountRemoved { group, account: *member_id })),
+                },
+                C::Unchanged,
+            ),
+            // The snapshot keeps no list of tenants; an empty one grants nothing.
+            A::TenantCreate { .. } => (S::Unchanged, C::Unchanged),
+            A::GroupDelete { .. }
+            | A::TenantDelete { .. }
+            | A::RoleCreate { .. }
+            | A::RoleUpdate { .. }
+            | A::RoleDelete { .. }
+            | A::BindingCreate { .. }
+            | A::BindingDelete { .. } => (S::Rebuild, C::Unchanged),
+        };
+        Effect { snapshot, credentials, after_commit: AfterCommit::Nothing }
+    }
+}
+
+/// A recorded event read back: its target and action, which is all [`Action::effect`] needs.
+pub fn recorded(event: &AuditEvent) -> Result<(Option<Subject>, Action), UnknownChange> {
+    let action = Action::parse(&event.action, &event.details)?;
+    let unknown = |reason: &str| UnknownChange { action: event.action.clone(), reason: reason.to_owned() };
+    let target = match (event.target_kind.as_deref(), event.target_id, event.target_name.as_deref()) {
+        (Some(kind), Some(id), Some(name)) => Some(Subject {
+            kind: SubjectKind::parse(kind).ok_or_else(|| unknown("unknown target kind"))?,
+            id,
+            name: Name::parse(name).map_err(|_| unknown("invalid target name"))?,
+        }),
+        _ => None,
+    };
+    Ok((target, action))
+}
+
+impl Change {
+    pub fn new(at: OffsetDateTime, actor: Option<&Subject>, action: Action, target: Option<&Subject>) -> Self {
+        Self { at, actor: actor.cloned(), target: target.cloned(), action }
+    }
+
+    pub fn effect(&self) -> Effect {
+        self.action.effect(self.target.as_ref())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -35,7 +35,7 @@ pub const BUILT_IN_ROLES: &[BuiltInRole] = &[
     },
     BuiltInRole {
         id: SYSTEM_ADMIN,
-        description: "Configuration, tenants, roles, bindings, built-in group membership and the audit log; not users' personal data or credentials",
+        description: "Configuration, tenants, roles, bindings and the audit log; not users' personal data or credentials, nor who is in an administrative group",
         permissions: &[
             "warden:config",
             "warden:tenants",

@@ -8,8 +8,8 @@ use warden_core::api::{
     BindingQuery, CheckItem, CheckRequest, CheckResponse, CheckResult, CreateBinding, CreateRole, CreateTenant, PermissionsQuery,
     ResolvedPermissions, RolePermissions, UpdateRole,
 };
-use warden_core::authz::{Binding, Role, RoleSource, Tenant, parse_id};
-use warden_core::builtin::{DEFAULT_TENANT, TENANT_ADMIN, built_in_role, is_built_in_binding};
+use warden_core::authz::{Binding, Role, RoleSource, Tenant, is_privileged_binding, is_privileged_permission, parse_id};
+use warden_core::builtin::{DEFAULT_TENANT, built_in_role, is_built_in_binding};
 use warden_core::model::{self, NameOrId, Subject, SubjectKind, SubjectRef};
 use warden_core::namespace::Namespace;
 use warden_core::permission::validate_permission;
@@ -21,19 +21,6 @@ use super::{Context, Result, ServiceError};
 
 /// Most checks one batch may hold.
 const MAX_CHECKS: usize = 256;
-
-/// Whether granting `permission` grants power over Warden itself. `warden:check` (asking for
-/// decisions) is the one `warden:*` permission a system_admin may hand to applications.
-fn is_privileged_permission(permission: &str) -> bool {
-    (permission == "warden" || permission.starts_with("warden:")) && permission != Permission::Check.as_str()
-}
-
-/// Whether a role grants power over Warden: a built-in role (but `tenant_admin`, which is
-/// scoped to its tenant), or any role carrying a privileged `warden:*` permission.
-fn is_privileged_role(role: &Role) -> bool {
-    (role.source == RoleSource::BuiltIn && role.id.as_str() != TENANT_ADMIN)
-        || (role.source != RoleSource::BuiltIn && role.permissions.iter().any(|p| is_privileged_permission(p)))
-}
 
 /// Only an idm_superuser may create or hand out power over Warden.
 fn require_superuser_for(actor: &Principal, what: impl std::fmt::Display) -> Result<()> {
@@ -220,7 +207,7 @@ impl Access {
 
     pub async fn delete_role(&self, actor: &Principal, id: &str) -> Result<()> {
         let role = self.mutable_role(actor, id)?;
-        if is_privileged_role(&role) {
+        if role.is_privileged() {
             require_superuser_for(actor, format!("role {}", role.id))?;
         }
         let change = self.change(actor, "role.delete", None).with_details(json!({ "role": role.id }));
@@ -246,8 +233,8 @@ impl Access {
             return Err(CoreError::validation("role", format!("role {} belongs to tenant {role_tenant}, not {tenant}", role.id)).into());
         }
         // Granting power over Warden is an idm_superuser's alone (tenant_admin excepted, which
-        // binding managers may hand out within a tenant).
-        if is_privileged_role(&role) {
+        // binding managers may hand out within a tenant other than `default`).
+        if is_privileged_binding(&role, tenant.as_str()) {
             require_superuser_for(actor, format!("role {}", role.id))?;
         }
         let subject = self.directory.resolve(&SubjectRef::parse(&req.subject)?).await?;
@@ -285,7 +272,7 @@ impl Access {
         if is_built_in_binding(id) {
             return Err(ServiceError::Protected(format!("binding {id}"), "deleted"));
         }
-        if actor.index.role(&binding.role).is_some_and(is_privileged_role) {
+        if actor.index.role(&binding.role).is_some_and(|role| is_privileged_binding(role, binding.tenant.as_str())) {
             require_superuser_for(actor, format!("role {}", binding.role))?;
         }
         let change = self

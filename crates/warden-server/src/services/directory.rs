@@ -57,27 +57,26 @@ impl Directory {
         Change::new(self.ctx.now(), Some(&actor.account), action, Some(target))
     }
 
-    /// An account that holds a built-in (administrative) role, directly or through groups,
-    /// can be changed only by an idm_superuser.
+    /// An account that holds an administrative role (built-in, or any role with power over
+    /// Warden; see `AuthzIndex::holds_administrative_role`), directly or through groups, can
+    /// be changed only by an idm_superuser.
     pub(crate) fn guard_privileged(actor: &Principal, target: &Subject) -> Result<()> {
-        if actor.index.holds_built_in_role((target.kind, target.id)) && !actor.holds(Permission::Superuser) {
+        if actor.index.holds_administrative_role((target.kind, target.id)) && !actor.holds(Permission::Superuser) {
             return Err(CoreError::HighPrivilege(target.to_string()).into());
         }
         Ok(())
     }
 
-    /// Who may change a group's membership. Membership of a group that holds a built-in
-    /// role is itself a privilege: adding needs `warden:admin_groups:write` (and idm_superuser
-    /// for a group that grants idm_superuser), removing needs idm_superuser. Other groups
-    /// need `warden:groups:write`.
-    fn guard_group_membership(actor: &Principal, group: &Subject, adding: bool) -> Result<()> {
-        let key = (group.kind, group.id);
-        if !actor.index.holds_built_in_role(key) {
+    /// Who may change a group's membership, or delete it. A group that holds an administrative
+    /// role is itself a privilege: adding to it, removing from it (oneself included) and
+    /// deleting it need `warden:admin_groups:write` and idm_superuser. Other groups need
+    /// `warden:groups:write`.
+    fn guard_group_membership(actor: &Principal, group: &Subject) -> Result<()> {
+        if !actor.index.holds_administrative_role((group.kind, group.id)) {
             return Ok(actor.require(Permission::GroupsWrite)?);
         }
         actor.require(Permission::AdminGroupsWrite)?;
-        let grants_superuser = actor.index.allows(key, Permission::Superuser.as_str(), warden_core::builtin::DEFAULT_TENANT, None, None);
-        if (!adding || grants_superuser) && !actor.holds(Permission::Superuser) {
+        if !actor.holds(Permission::Superuser) {
             return Err(CoreError::HighPrivilege(group.to_string()).into());
         }
         Ok(())
@@ -366,7 +365,7 @@ impl Directory {
         actor.require(Permission::GroupsWrite)?;
         let group = self.find_group(key).await?;
         protect_group(&group.subject(), "deleted")?;
-        Self::guard_group_membership(actor, &group.subject(), false)?;
+        Self::guard_group_membership(actor, &group.subject())?;
         let removed = self.ctx.store.delete_group(&self.change(actor, "group.delete", &group.subject()), group.id).await?;
         self.ctx.refreshed(removed).await
     }
@@ -382,7 +381,7 @@ impl Directory {
         }
         Self::may_change_some_membership(actor)?;
         let group = self.find_group(key).await?.subject();
-        Self::guard_group_membership(actor, &group, true)?;
+        Self::guard_group_membership(actor, &group)?;
         let mut members = Vec::with_capacity(req.members.len());
         for raw in &req.members {
             members.push(self.resolve(&SubjectRef::parse(raw)?).await?);
@@ -398,7 +397,7 @@ impl Directory {
     pub async fn remove_member(&self, actor: &Principal, key: &NameOrId, member: &str) -> Result<()> {
         Self::may_change_some_membership(actor)?;
         let group = self.find_group(key).await?.subject();
-        Self::guard_group_membership(actor, &group, false)?;
+        Self::guard_group_membership(actor, &group)?;
         let member = self.resolve(&SubjectRef::parse(member)?).await?;
         let change =
             self.change(actor, "group.member.remove", &group).with_details(json!({ "member": member.to_string(), "member_id": member.id }));

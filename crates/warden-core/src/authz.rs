@@ -541,8 +541,41 @@ impl AuthzIndex {
         out
     }
 
+    /// The ids of the roles bound to a subject in `tenant` (directly or through groups): what
+    /// a listing scoped to one tenant may show, without a word about the others.
+    pub fn roles_in(&self, subject: (SubjectKind, Uuid), tenant: &str) -> Vec<Name> {
+        let mut out: Vec<Name> = self
+            .candidate_bindings(subject)
+            .map(|idx| &self.bindings[idx as usize].binding)
+            .filter(|b| b.tenant.as_str() == tenant)
+            .map(|b| b.role.clone())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// Names of the groups the subject is effectively a member of.
     pub fn effective_groups(&self, subject: (SubjectKind, Uuid)) -> Vec<Name> {
+        self.names_of(self.effective_group_ids(subject))
+    }
+
+    /// Names of the groups through which the subject receives a binding in `tenant`: the
+    /// effective groups that hold, or inherit from a group they are in, a binding there.
+    pub fn groups_toward(&self, subject: (SubjectKind, Uuid), tenant: &str) -> Vec<Name> {
+        let ids = self.effective_group_ids(subject).into_iter().filter(|g| {
+            self.groups.get(g).is_some_and(|e| e.inherited.iter().any(|idx| self.bindings[*idx as usize].binding.tenant.as_str() == tenant))
+        });
+        self.names_of(ids.collect())
+    }
+
+    fn names_of(&self, ids: HashSet<Uuid>) -> Vec<Name> {
+        let mut names: Vec<Name> = ids.into_iter().filter_map(|g| self.group_name(g).cloned()).collect();
+        names.sort();
+        names
+    }
+
+    fn effective_group_ids(&self, subject: (SubjectKind, Uuid)) -> HashSet<Uuid> {
         let start: Vec<Uuid> = match subject.0 {
             SubjectKind::Group => self.groups.get(&subject.1).map(|g| g.parents.to_vec()).unwrap_or_default(),
             _ => self.account(subject.1).map(|a| a.groups.to_vec()).unwrap_or_default(),
@@ -554,9 +587,7 @@ impl AuthzIndex {
                 queue.extend(self.groups.get(&g).into_iter().flat_map(|e| e.parents.iter().copied()));
             }
         }
-        let mut names: Vec<Name> = seen.into_iter().filter_map(|g| self.group_name(g).cloned()).collect();
-        names.sort();
-        names
+        seen
     }
 
     /// Shortest path of groups from `subject` up to `target` (both included).
@@ -594,7 +625,8 @@ impl AuthzIndex {
         vec![subject.clone()]
     }
 
-    /// The decision with every chain that grants it, or why nothing does.
+    /// The decision with every chain that grants it, or why nothing does. The reason speaks of
+    /// `tenant` only: bindings elsewhere are not counted or named.
     pub fn explain(
         &self,
         subject: &Subject,
@@ -640,10 +672,8 @@ impl AuthzIndex {
             });
         }
         let reason = grants.is_empty().then(|| {
-            if candidates.is_empty() {
-                format!("{subject} has no bindings, directly or through groups")
-            } else if in_tenant == 0 {
-                format!("none of the {} bindings of {subject} is in tenant {tenant}", candidates.len())
+            if in_tenant == 0 {
+                format!("{subject} has no bindings in tenant {tenant}, directly or through groups")
             } else {
                 let place = namespace.map_or_else(|| "tenant-wide".to_owned(), |n| format!("in namespace {n}"));
                 format!("no role bound to {subject} in tenant {tenant} grants {permission} {place}")

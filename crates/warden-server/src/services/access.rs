@@ -110,6 +110,22 @@ impl Access {
         actor.index.role(&id).cloned().ok_or_else(|| ServiceError::NotFound(format!("role {id}")))
     }
 
+    /// A role that the actor holds `permission` for (in the role's tenant). Who does not must
+    /// not learn whether the role exists: an unknown id and someone else's role answer alike,
+    /// `403` unless the actor holds `permission` instance-wide (then only unknown ids remain,
+    /// and they are `404`).
+    fn role_for(actor: &Principal, id: &str, permission: Permission) -> Result<Role> {
+        let id = parse_id("role", id)?;
+        match actor.index.role(&id) {
+            Some(role) if actor.holds_in(permission, Self::role_tenant(role)) => {
+                actor.require_in(permission, Self::role_tenant(role))?;
+                Ok(role.clone())
+            }
+            None if actor.holds(permission) => Err(ServiceError::NotFound(format!("role {id}"))),
+            _ => Err(CoreError::Forbidden { permission: permission.as_str().to_owned() }.into()),
+        }
+    }
+
     fn role_tenant(role: &Role) -> &str {
         role.tenant.as_ref().map_or(DEFAULT_TENANT, Name::as_str)
     }
@@ -122,14 +138,16 @@ impl Access {
         }
         let name = model::clean_text("name", Some(req.name), 128)?.ok_or_else(|| CoreError::validation("name", "a role needs a name"))?;
         let id = parse_id("role id", req.id.as_deref().map_or_else(|| slug(&name), str::to_owned).as_str())?;
-        if built_in_role(id.as_str()).is_some() || actor.index.role(&id).is_some() {
-            return Err(warden_store::StoreError::NameTaken(id.to_string()).into());
-        }
         for p in &req.permissions {
             validate_permission(p)?;
         }
+        // Every refusal that does not depend on the id comes first, so that it answers alike
+        // for taken and free ids.
         if let Some(p) = req.permissions.iter().find(|p| is_privileged_permission(p)) {
             require_superuser_for(actor, format!("permission {p}"))?;
+        }
+        if built_in_role(id.as_str()).is_some() || actor.index.role(&id).is_some() {
+            return Err(warden_store::StoreError::NameTaken(id.to_string()).into());
         }
         self.existing_tenant(&tenant).await?;
         let mut seen = std::collections::HashSet::new();
@@ -150,9 +168,7 @@ impl Access {
     }
 
     pub fn role(&self, actor: &Principal, id: &str) -> Result<Role> {
-        let role = Self::find_role(actor, id)?;
-        actor.require_in(Permission::RolesRead, Self::role_tenant(&role))?;
-        Ok(role)
+        Self::role_for(actor, id, Permission::RolesRead)
     }
 
     /// Roles visible in `tenant` (built-in roles are visible everywhere), or all of them.
@@ -170,8 +186,7 @@ impl Access {
     }
 
     fn mutable_role(&self, actor: &Principal, id: &str) -> Result<Role> {
-        let role = Self::find_role(actor, id)?;
-        actor.require_in(Permission::RolesWrite, Self::role_tenant(&role))?;
+        let role = Self::role_for(actor, id, Permission::RolesWrite)?;
         match role.source {
             RoleSource::Dynamic if self.ctx.config.dynamic_roles_enabled() => Ok(role),
             RoleSource::Dynamic => Err(ServiceError::DynamicRolesDisabled),
@@ -230,6 +245,10 @@ impl Access {
         if let Some(role_tenant) = &role.tenant
             && *role_tenant != tenant
         {
+            // Another tenant's role is none of a tenant administrator's business.
+            if !actor.holds_in(Permission::RolesRead, role_tenant.as_str()) {
+                return Err(ServiceError::NotFound(format!("role {}", role.id)));
+            }
             return Err(CoreError::validation("role", format!("role {} belongs to tenant {role_tenant}, not {tenant}", role.id)).into());
         }
         // Granting power over Warden is an idm_superuser's alone (tenant_admin excepted, which
@@ -286,15 +305,14 @@ impl Access {
 
     /// Resolves a subject from the snapshot; only a name the snapshot does not know yet (an
     /// account created a moment ago, before the snapshot caught up) is looked up in the store.
-    async fn subject(&self, actor: &Principal, raw: &str) -> Result<Subject> {
-        match Self::subject_in_snapshot(actor, raw) {
-            Err(ServiceError::NotFound(_)) => self.directory.resolve(&SubjectRef::parse(raw)?).await,
+    async fn subject(&self, actor: &Principal, reference: &SubjectRef) -> Result<Subject> {
+        match Self::subject_in_snapshot(actor, reference) {
+            Err(ServiceError::NotFound(_)) => self.directory.resolve(reference).await,
             found => found,
         }
     }
 
-    fn subject_in_snapshot(actor: &Principal, raw: &str) -> Result<Subject> {
-        let reference = SubjectRef::parse(raw)?;
+    fn subject_in_snapshot(actor: &Principal, reference: &SubjectRef) -> Result<Subject> {
         let found: Vec<Subject> = match &reference.key {
             NameOrId::Id(id) => actor.index.subject_by_id(*id).into_iter().collect(),
             NameOrId::Name(name) => actor.index.subjects_named(name),
@@ -307,10 +325,22 @@ impl Access {
         }
     }
 
+    /// The role limit that applies when `subject` is judged for `actor`: the actor's own token
+    /// limit when it asks about itself (what this credential may do), none for anyone else.
+    fn limit_for<'a>(actor: &'a Principal, subject: &Subject) -> Option<&'a [String]> {
+        if subject.id == actor.account.id { actor.token_roles.as_deref() } else { None }
+    }
+
     /// May `subject` do each permission? Callers need `warden:check`, except for themselves.
+    /// The permission is checked before the subject is looked up, so that a caller without it
+    /// gets the same answer for real and made-up names.
     pub async fn check(&self, actor: &Principal, req: &CheckRequest) -> Result<CheckResponse> {
-        let subject = self.subject(actor, &req.subject).await?;
         let tenant = tenant_of(req.tenant.as_deref())?;
+        let reference = SubjectRef::parse(&req.subject)?;
+        if !names_self(actor, &reference) {
+            actor.require_in(Permission::Check, tenant.as_str())?;
+        }
+        let subject = self.subject(actor, &reference).await?;
         if subject.id != actor.account.id {
             actor.require_in(Permission::Check, tenant.as_str())?;
         }
@@ -325,6 +355,7 @@ impl Access {
             return Err(CoreError::validation("checks", format!("at most {MAX_CHECKS} per request")).into());
         }
         let index = &actor.index;
+        let limit = Self::limit_for(actor, &subject);
         let results = items
             .into_iter()
             .map(|item| {
@@ -332,10 +363,10 @@ impl Access {
                 let namespace = namespace_of(item.namespace.as_deref())?;
                 let key = (subject.kind, subject.id);
                 let (allowed, explanation) = if req.explain {
-                    let e = index.explain(&subject, &item.permission, tenant.as_str(), namespace.as_ref(), None);
+                    let e = index.explain(&subject, &item.permission, tenant.as_str(), namespace.as_ref(), limit);
                     (e.allowed, Some(e))
                 } else {
-                    (index.allows(key, &item.permission, tenant.as_str(), namespace.as_ref(), None), None)
+                    (index.allows(key, &item.permission, tenant.as_str(), namespace.as_ref(), limit), None)
                 };
                 Ok(CheckResult { permission: item.permission, namespace: namespace.map(|n| n.to_string()), allowed, explanation })
             })
@@ -343,27 +374,59 @@ impl Access {
         Ok(CheckResponse { subject, tenant: tenant.to_string(), revision: index.revision, results })
     }
 
-    /// The resolved permissions of an account (or group) in a tenant and namespace.
+    /// The resolved permissions of an account (or group) in a tenant and namespace, with the
+    /// roles bound to it there and the groups through which it receives a binding there:
+    /// nothing of other tenants. Callers need `warden:check`, or `warden:users:read` (users,
+    /// groups) or `warden:service_accounts:read` (service accounts), except for themselves;
+    /// that is checked before the subject is looked up.
     pub async fn permissions(&self, actor: &Principal, subject: &str, query: &PermissionsQuery) -> Result<ResolvedPermissions> {
-        let subject = self.subject(actor, subject).await?;
         let tenant = tenant_of(query.tenant.as_deref())?;
-        if subject.id != actor.account.id {
-            let needed = if subject.kind == SubjectKind::ServiceAccount { Permission::ServiceAccountsRead } else { Permission::UsersRead };
-            if actor.require_in(needed, tenant.as_str()).is_err() {
-                actor.require_in(Permission::Check, tenant.as_str())?;
+        let reference = SubjectRef::parse(subject)?;
+        let may_read = |kind: SubjectKind| {
+            let needed = if kind == SubjectKind::ServiceAccount { Permission::ServiceAccountsRead } else { Permission::UsersRead };
+            actor.holds_in(Permission::Check, tenant.as_str()) || actor.holds_in(needed, tenant.as_str())
+        };
+        let refused = || ServiceError::from(CoreError::Forbidden { permission: Permission::Check.as_str().to_owned() });
+        if !names_self(actor, &reference) {
+            // Without a kind, the name could be any: the caller must be able to read them all.
+            let readable = match reference.kind {
+                Some(kind) => may_read(kind),
+                None => may_read(SubjectKind::User) && may_read(SubjectKind::ServiceAccount),
+            };
+            if !readable {
+                return Err(refused());
             }
+        }
+        let subject = self.subject(actor, &reference).await?;
+        if subject.id != actor.account.id && !may_read(subject.kind) {
+            return Err(refused());
         }
         let namespace = namespace_of(query.namespace.as_deref())?;
         let key = (subject.kind, subject.id);
+        let limit = Self::limit_for(actor, &subject);
+        let roles = actor.index.roles_in(key, tenant.as_str());
         Ok(ResolvedPermissions {
-            permissions: actor.index.permissions_of(key, tenant.as_str(), namespace.as_ref(), None),
-            roles: actor.index.roles_of(key).iter().map(ToString::to_string).collect(),
-            groups: actor.index.effective_groups(key).iter().map(ToString::to_string).collect(),
+            permissions: actor.index.permissions_of(key, tenant.as_str(), namespace.as_ref(), limit),
+            roles: roles
+                .iter()
+                .filter(|r| limit.is_none_or(|only| only.iter().any(|o| o == r.as_str())))
+                .map(ToString::to_string)
+                .collect(),
+            groups: actor.index.groups_toward(key, tenant.as_str()).iter().map(ToString::to_string).collect(),
             subject,
             tenant: tenant.to_string(),
             namespace: namespace.map(|n| n.to_string()),
         })
     }
+}
+
+/// Whether `reference` names the actor itself (by id, or by its name and a matching kind).
+fn names_self(actor: &Principal, reference: &SubjectRef) -> bool {
+    reference.kind.is_none_or(|k| k == actor.account.kind)
+        && match &reference.key {
+            NameOrId::Id(id) => *id == actor.account.id,
+            NameOrId::Name(name) => *name == actor.account.name,
+        }
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 //! names that could be enumerated or taken over, and tenants that saw each other.
 
 use warden_client::{Client, ClientError};
-use warden_core::api::{CreateApiToken, CreateBinding, CreateGroup, CreateServiceAccount, CreateTenant};
+use warden_core::api::{
+    CheckRequest, CreateApiToken, CreateBinding, CreateGroup, CreateRole, CreateServiceAccount, CreateTenant, PermissionsQuery,
+};
 
 use crate::api::{TestServer, role, user};
 
@@ -115,4 +117,165 @@ async fn system_admin_cannot_change_privilege_groups_or_bind_tenant_admin_in_def
     assert_eq!(code(&admin.delete_binding(in_default.id).await.unwrap_err()), "account.high_privilege");
     root.add_members("idm_admins", &["user:alice".into()]).await.unwrap();
     root.remove_member("idm_admins", "user:alice").await.unwrap();
+}
+
+/// Item 10: a token limited to some roles cannot mint its own account a token with more, and a
+/// read-only token cannot mint a read-write one; `/check` and resolved permissions of oneself
+/// through a limited token say what that token may do.
+#[tokio::test]
+async fn a_role_limited_token_cannot_mint_a_wider_one_and_checks_itself_within_its_limit() {
+    let server = TestServer::start().await;
+    let root = server.superuser().await;
+    root.create_service_account(&CreateServiceAccount { name: "automation".into(), ..Default::default() }).await.unwrap();
+    root.create_role(&role("deployer", "Deployer", &["deploy:run"])).await.unwrap();
+    root.create_binding(&CreateBinding { role: "deployer".into(), subject: "sa:automation".into(), ..Default::default() }).await.unwrap();
+    root.add_members("idm_superusers", &["sa:automation".into()]).await.unwrap();
+    let limited = CreateApiToken { read_write: true, roles: Some(vec!["idm_superuser".into()]), ..Default::default() };
+    let limited = root.create_api_token("automation", &limited).await.unwrap();
+    let bot = server.anonymous().with_bearer(limited.token.expose());
+    for wider in [
+        CreateApiToken { read_write: true, ..Default::default() },
+        CreateApiToken { roles: Some(vec!["deployer".into()]), ..Default::default() },
+        CreateApiToken { roles: Some(vec!["idm_superuser".into(), "deployer".into()]), ..Default::default() },
+    ] {
+        let e = bot.create_api_token("automation", &wider).await.unwrap_err();
+        assert_eq!((e.status(), code(&e)), (Some(403), "token.scope"), "{wider:?}: {e}");
+    }
+    bot.create_api_token("automation", &CreateApiToken { roles: Some(vec!["idm_superuser".into()]), ..Default::default() }).await.unwrap();
+
+    // Read-only: no read-write token (nor any other write).
+    let read_only = CreateApiToken { roles: Some(vec!["idm_superuser".into()]), ..Default::default() };
+    let read_only = root.create_api_token("automation", &read_only).await.unwrap();
+    let reader = server.anonymous().with_bearer(read_only.token.expose());
+    let e = reader.create_api_token("automation", &CreateApiToken { read_write: true, ..Default::default() }).await.unwrap_err();
+    assert_eq!((e.status(), code(&e)), (Some(403), "session.not_elevated"));
+
+    // A token limited to deployer checks itself as a deployer, not as a superuser.
+    let deployer = CreateApiToken { roles: Some(vec!["deployer".into()]), ..Default::default() };
+    let deployer = server.anonymous().with_bearer(root.create_api_token("automation", &deployer).await.unwrap().token.expose());
+    let asked = CheckRequest { subject: "sa:automation".into(), permission: Some("warden:users:write".into()), ..Default::default() };
+    assert!(!deployer.check(&asked).await.unwrap().results[0].allowed, "the token's limit applies to itself");
+    assert!(bot.check(&asked).await.unwrap().results[0].allowed);
+    let mine = deployer.account_permissions("sa:automation", &PermissionsQuery::default()).await.unwrap();
+    assert_eq!((mine.permissions, mine.roles), (vec!["deploy:run".to_owned()], vec!["deployer".to_owned()]));
+}
+
+/// Problem fields that must not tell a real name from a made-up one.
+fn answer(e: &ClientError) -> (Option<u16>, String, String) {
+    match e {
+        ClientError::Api(p) => (Some(p.status), p.code.clone(), p.detail.clone().unwrap_or_default()),
+        other => (other.status(), other.code().to_owned(), other.to_string()),
+    }
+}
+
+/// Item 11: a signed-in account without the permission gets the same answer for a real and a
+/// made-up name from `/check`, resolved permissions, `GET /roles/{id}` and role creation; so
+/// does a tenant administrator asking about another tenant's role.
+#[tokio::test]
+async fn names_cannot_be_enumerated_without_the_permission() {
+    let server = TestServer::start().await;
+    let (admin, idm) = (server.sysadmin().await, server.idm().await);
+    for name in ["alice", "bob", "tina"] {
+        idm.create_user(&user(name)).await.unwrap();
+    }
+    idm.create_service_account(&CreateServiceAccount { name: "ci".into(), ..Default::default() }).await.unwrap();
+    for tenant in ["t1", "t2"] {
+        admin.create_tenant(&CreateTenant { name: tenant.into(), description: None }).await.unwrap();
+    }
+    let secret = CreateRole { id: Some("t2secret".into()), name: "x".into(), tenant: Some("t2".into()), ..Default::default() };
+    admin.create_role(&secret).await.unwrap();
+    let delegate =
+        CreateBinding { role: "tenant_admin".into(), subject: "user:tina".into(), tenant: Some("t1".into()), ..Default::default() };
+    admin.create_binding(&delegate).await.unwrap();
+
+    let alice = server.anonymous().with_basic("alice", "correct horse battery");
+    for (real, made_up) in [("bob", "nobody"), ("user:bob", "user:nobody"), ("sa:ci", "sa:nothing"), ("group:idm_admins", "group:none")] {
+        let check = |subject: &str| CheckRequest { subject: subject.into(), permission: Some("x:y".into()), ..Default::default() };
+        let (a, b) = (alice.check(&check(real)).await.unwrap_err(), alice.check(&check(made_up)).await.unwrap_err());
+        assert_eq!(answer(&a), answer(&b), "check {real}");
+        assert_eq!(a.status(), Some(403));
+        let query = PermissionsQuery::default();
+        let (a, b) =
+            (alice.account_permissions(real, &query).await.unwrap_err(), alice.account_permissions(made_up, &query).await.unwrap_err());
+        assert_eq!(answer(&a), answer(&b), "permissions of {real}");
+        assert_eq!(a.status(), Some(403));
+    }
+    for client in [&alice, &server.anonymous().with_basic("tina", "correct horse battery")] {
+        let (a, b) = (client.get_role("t2secret").await.unwrap_err(), client.get_role("made-up").await.unwrap_err());
+        assert_eq!(answer(&a), answer(&b), "get role");
+        assert_eq!(a.status(), Some(403));
+        let (a, b) = (client.role_permissions("t2secret").await.unwrap_err(), client.role_permissions("made-up").await.unwrap_err());
+        assert_eq!(answer(&a), answer(&b), "role permissions");
+    }
+    let create = |id: &str| CreateRole { id: Some(id.into()), name: "y".into(), ..Default::default() };
+    let (a, b) = (alice.create_role(&create("t2secret")).await.unwrap_err(), alice.create_role(&create("made-up")).await.unwrap_err());
+    assert_eq!(answer(&a), answer(&b), "create role");
+    // A binding manager without superuser learns nothing from a privileged role id either.
+    let privileged = |id: &str| CreateRole {
+        id: Some(id.into()),
+        name: "z".into(),
+        permissions: vec!["warden:users:write".into()],
+        ..Default::default()
+    };
+    let (a, b) =
+        (admin.create_role(&privileged("t2secret")).await.unwrap_err(), admin.create_role(&privileged("made-up")).await.unwrap_err());
+    assert_eq!(answer(&a), answer(&b), "create privileged role");
+    // Oneself stays answerable by name.
+    alice.check(&CheckRequest { subject: "alice".into(), permission: Some("x:y".into()), ..Default::default() }).await.unwrap();
+}
+
+/// Item 12: a tenant administrator asking about an account in its tenant sees only that
+/// tenant's roles and groups, and explanations that say nothing of other tenants.
+#[tokio::test]
+async fn a_tenant_administrator_sees_only_its_tenant() {
+    let server = TestServer::start().await;
+    let (admin, idm) = (server.sysadmin().await, server.idm().await);
+    for name in ["alice", "carol", "tina"] {
+        idm.create_user(&user(name)).await.unwrap();
+    }
+    idm.create_group(&CreateGroup { name: "t2-team".into(), description: None }).await.unwrap();
+    idm.add_members("t2-team", &["user:alice".into()]).await.unwrap();
+    for tenant in ["t1", "t2"] {
+        admin.create_tenant(&CreateTenant { name: tenant.into(), description: None }).await.unwrap();
+    }
+    let in_tenant = |id: &str, tenant: &str, permissions: &[&str]| CreateRole {
+        id: Some(id.into()),
+        name: id.into(),
+        tenant: Some(tenant.into()),
+        permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
+        ..Default::default()
+    };
+    admin.create_role(&in_tenant("t2secret", "t2", &["deploy:run"])).await.unwrap();
+    admin.create_role(&in_tenant("t2team-role", "t2", &["deploy:rollback"])).await.unwrap();
+    admin.create_role(&in_tenant("t1-checker", "t1", &["warden:check"])).await.unwrap();
+    let bind = |role: &str, subject: &str, tenant: &str| CreateBinding {
+        role: role.into(),
+        subject: subject.into(),
+        tenant: Some(tenant.into()),
+        ..Default::default()
+    };
+    admin.create_binding(&bind("t2secret", "user:alice", "t2")).await.unwrap();
+    admin.create_binding(&bind("t2team-role", "group:t2-team", "t2")).await.unwrap();
+    admin.create_binding(&bind("tenant_admin", "user:tina", "t1")).await.unwrap();
+    admin.create_binding(&bind("t1-checker", "user:tina", "t1")).await.unwrap();
+
+    let tina = server.anonymous().with_basic("tina", "correct horse battery");
+    let query = PermissionsQuery { tenant: Some("t1".into()), namespace: None };
+    let seen = tina.account_permissions("alice", &query).await.unwrap();
+    assert!(seen.roles.is_empty(), "{:?}", seen.roles);
+    assert!(seen.groups.is_empty(), "{:?}", seen.groups);
+    assert!(seen.permissions.is_empty());
+    let explain = |subject: &str| CheckRequest {
+        subject: subject.into(),
+        tenant: Some("t1".into()),
+        permission: Some("deploy:run".into()),
+        explain: true,
+        ..Default::default()
+    };
+    let reason = |r: warden_core::api::CheckResponse| r.results[0].explanation.clone().unwrap().reason.unwrap();
+    let (of_alice, of_carol) = (reason(tina.check(&explain("alice")).await.unwrap()), reason(tina.check(&explain("carol")).await.unwrap()));
+    assert_eq!(of_alice.replace("alice", "carol"), of_carol, "bound elsewhere reads as bound nowhere");
+    // In its own tenant the answer is whole.
+    let t2 = admin.account_permissions("alice", &PermissionsQuery { tenant: Some("t2".into()), namespace: None }).await.unwrap();
+    assert_eq!((t2.roles, t2.groups), (vec!["t2secret".to_owned(), "t2team-role".to_owned()], vec!["t2-team".to_owned()]));
 }

@@ -206,8 +206,11 @@ pub trait Store: Send + Sync + 'static {
     async fn create_user(&self, change: &Change, user: &User, password_hash: Option<&str>) -> Result<User>;
     async fn user(&self, key: &NameOrId) -> Result<Option<User>>;
     async fn list_users(&self, query: &ListQuery) -> Result<Page<User>>;
-    /// Replaces the profile, validity window and disabled flag of an existing user.
-    async fn update_user(&self, change: &Change, user: &User) -> Result<User>;
+    /// Replaces the profile, validity window and disabled flag of an existing user. With
+    /// `end_sessions`, every session of the user ends in the same transaction, and the event
+    /// records how many in `details.sessions_ended` (a disabled or expired account must not
+    /// keep sessions that enabling it again would revive).
+    async fn update_user(&self, change: &Change, user: &User, end_sessions: bool) -> Result<User>;
     async fn create_service_account(&self, change: &Change, account: &ServiceAccount) -> Result<ServiceAccount>;
     async fn service_account(&self, key: &NameOrId) -> Result<Option<ServiceAccount>>;
     async fn list_service_accounts(&self, query: &ListQuery) -> Result<Page<ServiceAccount>>;

@@ -506,8 +506,9 @@ macro_rules! impl_store {
                 Ok(page_by_name(items, query.page_size(), |u| u.name.to_string()))
             }
 
-            async fn update_user(&self, change: &Change, user: &User) -> Result<User> {
-                let mut tx = begin(self, change).await?;
+            async fn update_user(&self, change: &Change, user: &User, end_sessions: bool) -> Result<User> {
+                let mut tx = self.writer().begin().await?;
+                let rev = bump(&mut tx).await?;
                 let done = sqlx::query(
                     "UPDATE accounts SET profile = $2, disabled = $3, valid_from = $4, expires_at = $5, updated_at = $6 WHERE id = $1 AND kind = 'user'",
                 )
@@ -522,6 +523,14 @@ macro_rules! impl_store {
                 if done.rows_affected() == 0 {
                     return Err(StoreError::NotFound(format!("user {}", user.name)));
                 }
+                let mut change = change.clone();
+                if end_sessions {
+                    let ended = sqlx::query("DELETE FROM sessions WHERE account_id = $1").bind(user.id).execute(&mut *tx).await?;
+                    if let Some(details) = change.details.as_object_mut() {
+                        details.insert("sessions_ended".into(), ended.rows_affected().into());
+                    }
+                }
+                write_audit(&mut tx, rev, &change).await?;
                 tx.commit().await?;
                 Ok(user.clone())
             }

@@ -149,6 +149,7 @@ conformance! {
     events_since => sqlite_events_since, postgres_events_since;
     elevation => sqlite_elevation, postgres_elevation;
     token_scope => sqlite_token_scope, postgres_token_scope;
+    ending_sessions => sqlite_ending_sessions, postgres_ending_sessions;
     revision_feed => sqlite_revision_feed, postgres_revision_feed;
     login_reservations(arc) => sqlite_login_reservations, postgres_login_reservations;
 }
@@ -595,7 +596,7 @@ async fn users(store: &dyn Store) {
         ..expected.clone()
     };
     let r = store.revision().await.unwrap();
-    assert_eq!(store.update_user(&change("user.update", &updated.subject()), &updated).await.unwrap(), updated);
+    assert_eq!(store.update_user(&change("user.update", &updated.subject()), &updated, false).await.unwrap(), updated);
     assert_eq!(store.revision().await.unwrap(), r + 1);
     let read = store.user(&by_name("alice")).await.unwrap().unwrap();
     assert_eq!(read, updated);
@@ -608,13 +609,13 @@ async fn users(store: &dyn Store) {
     // Updating something that is not a user.
     let before = state(store).await;
     let ghost = new_user("ghost");
-    let err = store.update_user(&change("user.update", &ghost.subject()), &ghost).await.unwrap_err();
+    let err = store.update_user(&change("user.update", &ghost.subject()), &ghost, false).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
     let svc = create_sa(store, "svc", None).await;
     let before_sa = state(store).await;
     assert_eq!(before_sa.0, before.0 + 1);
     let as_user = User { id: svc.id, ..new_user("svc") };
-    let err = store.update_user(&change("user.update", &as_user.subject()), &as_user).await.unwrap_err();
+    let err = store.update_user(&change("user.update", &as_user.subject()), &as_user, false).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "update_user must not touch a service account: {err:?}");
     assert_eq!(state(store).await, before_sa);
 
@@ -1040,14 +1041,14 @@ async fn credentials(store: &dyn Store) {
 
     // The owner of a disabled account's session is not active; nor outside the window.
     let disabled = User { disabled: true, has_password: true, ..carol.clone() };
-    store.update_user(&change("user.update", &carol.subject()), &disabled).await.unwrap();
+    store.update_user(&change("user.update", &carol.subject()), &disabled, false).await.unwrap();
     let (_, owner) = store.session(&token, t1).await.unwrap().unwrap();
     assert!(!owner.active);
     let windowed = User { disabled: false, expires_at: Some(t1), has_password: true, ..carol.clone() };
-    store.update_user(&change("user.update", &carol.subject()), &windowed).await.unwrap();
+    store.update_user(&change("user.update", &carol.subject()), &windowed, false).await.unwrap();
     assert!(store.session(&token, t1 - Duration::milliseconds(1)).await.unwrap().unwrap().1.active);
     assert!(!store.session(&token, t1).await.unwrap().unwrap().1.active);
-    store.update_user(&change("user.update", &carol.subject()), &User { has_password: true, ..carol.clone() }).await.unwrap();
+    store.update_user(&change("user.update", &carol.subject()), &User { has_password: true, ..carol.clone() }, false).await.unwrap();
 
     // Deleting a session.
     assert!(store.delete_session(&change("auth.logout", &carol.subject()), session.id).await.unwrap());
@@ -2124,4 +2125,43 @@ async fn login_reservations(store: Arc<dyn Store>) {
     }
     assert_eq!((granted, refused), (5, 45));
     assert_eq!(store.login_failures(&keys[1].0, at - Duration::hours(1)).await.unwrap().count, 5);
+}
+
+/// `update_user` with `end_sessions` deletes every session of that user (and no other) in the
+/// same transaction, and its one event counts them.
+async fn ending_sessions(store: &dyn Store) {
+    let (dave, erin) = (create_user(store, "dave").await, create_user(store, "erin").await);
+    let t0 = now();
+    let session = |account: Uuid| SessionRecord {
+        id: Uuid::now_v7(),
+        account_id: account,
+        created_at: t0,
+        expires_at: t0 + Duration::hours(8),
+        idle_timeout_secs: 1800,
+        last_seen_at: t0,
+        elevated_until: None,
+    };
+    for (account, token) in [(&dave, "wds_dave-1"), (&dave, "wds_dave-2"), (&erin, "wds_erin-1")] {
+        store.create_session(&change("auth.login", &account.subject()), &session(account.id), &TokenHash::of(token)).await.unwrap();
+    }
+    let (r, events) = state(store).await;
+    let disabled = User { disabled: true, ..dave.clone() };
+    store.update_user(&change("user.disable", &dave.subject()), &disabled, true).await.unwrap();
+    assert_eq!(state(store).await, (r + 1, events + 1), "one revision, one event");
+    for token in ["wds_dave-1", "wds_dave-2"] {
+        assert!(store.session(&TokenHash::of(token), t0).await.unwrap().is_none(), "{token}");
+    }
+    assert!(store.session(&TokenHash::of("wds_erin-1"), t0).await.unwrap().is_some(), "another user's session stays");
+    let event = audit_all(store).await.into_iter().find(|e| e.action == "user.disable").unwrap();
+    assert_eq!(event.details["sessions_ended"], 2);
+    // Enabling again brings nothing back; nothing to end is counted as nothing.
+    store.update_user(&change("user.enable", &dave.subject()), &dave, true).await.unwrap();
+    assert!(store.session(&TokenHash::of("wds_dave-1"), t0).await.unwrap().is_none());
+    let event = audit_all(store).await.into_iter().find(|e| e.action == "user.enable").unwrap();
+    assert_eq!(event.details["sessions_ended"], 0);
+    // Without end_sessions nothing is deleted and nothing counted.
+    store.update_user(&change("user.update", &erin.subject()), &erin, false).await.unwrap();
+    assert!(store.session(&TokenHash::of("wds_erin-1"), t0).await.unwrap().is_some());
+    let event = audit_all(store).await.into_iter().find(|e| e.action == "user.update").unwrap();
+    assert!(event.details.get("sessions_ended").is_none());
 }

@@ -193,6 +193,7 @@ impl Directory {
         if changed.is_empty() {
             return Ok(user);
         }
+        let window_changed = changed.iter().any(|f| *f == "valid_from" || *f == "expires_at");
         if is_break_glass(user.id) && changed.iter().any(|f| *f == "valid_from" || *f == "expires_at") {
             return Err(ServiceError::Protected(user.name.to_string(), "given a validity window"));
         }
@@ -201,10 +202,16 @@ impl Directory {
         user.updated_at = now;
         // Field names only: the audit log must not become a second copy of personal data.
         let change = self.change(actor, "user.update", &user.subject()).with_details(json!({ "fields": changed }));
-        let updated = self.ctx.store.update_user(&change, &user).await?;
+        // A window that shuts the user out now ends the sessions for good: moving it back must
+        // not revive them.
+        let end_sessions = window_changed && !user.is_active(now);
+        let updated = self.ctx.store.update_user(&change, &user, end_sessions).await?;
         self.ctx.refreshed(updated).await
     }
 
+    /// Disables or enables a user. Disabling ends every session of the user in the same
+    /// change, so enabling again brings none back; every node drops the user's cached
+    /// credentials when it reads the event.
     pub async fn set_disabled(&self, actor: &Principal, key: &NameOrId, disabled: bool) -> Result<User> {
         actor.require(Permission::UsersWrite)?;
         let mut user = self.find_user(key).await?;
@@ -218,7 +225,7 @@ impl Directory {
         user.disabled = disabled;
         user.updated_at = self.ctx.now();
         let action = if disabled { "user.disable" } else { "user.enable" };
-        let updated = self.ctx.store.update_user(&self.change(actor, action, &user.subject()), &user).await?;
+        let updated = self.ctx.store.update_user(&self.change(actor, action, &user.subject()), &user, disabled).await?;
         self.ctx.refreshed(updated).await
     }
 

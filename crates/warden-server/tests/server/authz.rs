@@ -3,10 +3,13 @@
 //! could join, sessions that outlived a disabled account, tokens that outgrew their caller,
 //! names that could be enumerated or taken over, and tenants that saw each other.
 
-use warden_client::{Client, ClientError};
+use time::Duration;
+use warden_client::{AuditQuery, Client, ClientError};
 use warden_core::api::{
-    CheckRequest, CreateApiToken, CreateBinding, CreateGroup, CreateRole, CreateServiceAccount, CreateTenant, PermissionsQuery,
+    CheckRequest, CreateApiToken, CreateBinding, CreateGroup, CreateRole, CreateServiceAccount, CreateTenant, PermissionsQuery, UpdateUser,
 };
+
+use warden_server::clock::Clock;
 
 use crate::api::{TestServer, role, user};
 
@@ -278,4 +281,99 @@ async fn a_tenant_administrator_sees_only_its_tenant() {
     // In its own tenant the answer is whole.
     let t2 = admin.account_permissions("alice", &PermissionsQuery { tenant: Some("t2".into()), namespace: None }).await.unwrap();
     assert_eq!((t2.roles, t2.groups), (vec!["t2secret".to_owned(), "t2team-role".to_owned()], vec!["t2-team".to_owned()]));
+}
+
+/// Item 9: disabling a user, or moving the validity window into the past, ends the user's
+/// sessions at once, audited in the same change; enabling again brings none of them back.
+#[tokio::test]
+async fn disabling_or_expiring_a_user_ends_the_sessions_for_good() {
+    let server = TestServer::start().await;
+    let idm = server.idm().await;
+    idm.create_user(&user("alice")).await.unwrap();
+    let login = server.anonymous().login("alice", "correct horse battery").await.unwrap();
+    let alice = server.anonymous().with_bearer(login.token.expose());
+    alice.whoami().await.unwrap();
+    idm.disable_user("alice").await.unwrap();
+    assert_eq!(code(&alice.whoami().await.unwrap_err()), "unauthenticated");
+    idm.enable_user("alice").await.unwrap();
+    assert_eq!(code(&alice.whoami().await.unwrap_err()), "unauthenticated", "re-enabling brings no session back");
+    let audit = server.sysadmin().await;
+    let disabled = audit.audit(&AuditQuery { action: Some("user.disable".into()), ..Default::default() }).await.unwrap();
+    assert_eq!(disabled.items[0].details["sessions_ended"], 1);
+
+    let login = server.anonymous().login("alice", "correct horse battery").await.unwrap();
+    let alice = server.anonymous().with_bearer(login.token.expose());
+    alice.whoami().await.unwrap();
+    let past = server.clock.now() - Duration::hours(1);
+    idm.update_user("alice", &UpdateUser { expires_at: Some(Some(past)), ..Default::default() }).await.unwrap();
+    assert_eq!(code(&alice.whoami().await.unwrap_err()), "unauthenticated");
+    idm.update_user("alice", &UpdateUser { expires_at: Some(None), ..Default::default() }).await.unwrap();
+    assert_eq!(code(&alice.whoami().await.unwrap_err()), "unauthenticated", "a window moved back brings no session back");
+    server.anonymous().login("alice", "correct horse battery").await.unwrap();
+    // A profile change or a window still open ends nothing.
+    let login = server.anonymous().login("alice", "correct horse battery").await.unwrap();
+    let alice = server.anonymous().with_bearer(login.token.expose());
+    let later = server.clock.now() + Duration::days(30);
+    idm.update_user("alice", &UpdateUser { expires_at: Some(Some(later)), display_name: Some(Some("A".into())), ..Default::default() })
+        .await
+        .unwrap();
+    alice.whoami().await.unwrap();
+}
+
+/// A PostgreSQL database of its own, dropped at the end of the test.
+struct PgDatabase(String);
+
+impl PgDatabase {
+    fn create() -> Self {
+        static CREATED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = CREATED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("warden_server_authz_{}_{n}", std::process::id());
+        psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        psql(&format!("CREATE DATABASE {name}"));
+        Self(name)
+    }
+
+    fn url(&self) -> String {
+        let host = std::env::var("WARDEN_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+        format!("{host}/{}", self.0)
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        psql(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0));
+    }
+}
+
+fn psql(sql: &str) {
+    let out = std::process::Command::new("psql")
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-qc", sql])
+        .output()
+        .expect("psql is needed (PostgreSQL must be installed: scripts/postgres-up.sh)");
+    assert!(out.status.success(), "PostgreSQL at 127.0.0.1:5432 refused {sql:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Item 9 across nodes: a session used (and cached) on one node ends there as soon as another
+/// node disables its user, and stays ended after the user is enabled again.
+#[tokio::test]
+async fn disabling_a_user_on_one_node_ends_the_sessions_on_the_other() {
+    let db = PgDatabase::create();
+    let one = TestServer::start_with(|c| c.database.url = db.url()).await;
+    let two = TestServer::start_with(|c| c.database.url = db.url()).await;
+    let idm = one.idm().await;
+    idm.create_user(&user("alice")).await.unwrap();
+    let login = two.anonymous().login("alice", "correct horse battery").await.unwrap();
+    let alice = two.anonymous().with_bearer(login.token.expose());
+    alice.whoami().await.unwrap(); // now in node two's credential cache
+    idm.disable_user("alice").await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while alice.whoami().await.is_ok() {
+        assert!(std::time::Instant::now() < deadline, "node two still honours the session 3 s after the user was disabled");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    idm.enable_user("alice").await.unwrap();
+    two.running.context.authz.refresh().await.unwrap();
+    assert_eq!(code(&alice.whoami().await.unwrap_err()), "unauthenticated");
+    two.running.shutdown().await.unwrap();
+    one.running.shutdown().await.unwrap();
 }

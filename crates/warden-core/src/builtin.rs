@@ -8,7 +8,7 @@
 
 use uuid::Uuid;
 
-use crate::model::{ADMIN_ID, IDM_ADMIN_ID};
+use crate::model::{ADMIN_ID, BREAK_GLASS, IDM_ADMIN_ID};
 
 pub const DEFAULT_TENANT: &str = "default";
 
@@ -142,6 +142,13 @@ pub fn built_in_role(id: &str) -> Option<&'static BuiltInRole> {
 
 pub fn built_in_group(id: Uuid) -> Option<&'static BuiltInGroup> {
     BUILT_IN_GROUPS.iter().find(|g| g.id == id)
+}
+
+/// Whether `name` is one Warden itself uses: a break-glass account, a built-in group or a
+/// built-in role. No account may take such a name (an account called `idm_admins` or
+/// `idm_superuser` would pass for Warden's own in identity headers and logs).
+pub fn is_built_in_name(name: &str) -> bool {
+    BREAK_GLASS.iter().any(|(_, n, _)| *n == name) || BUILT_IN_GROUPS.iter().any(|g| g.name == name) || built_in_role(name).is_some()
 }
 
 pub fn is_built_in_binding(id: Uuid) -> bool {

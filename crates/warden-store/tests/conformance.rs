@@ -31,7 +31,9 @@ use warden_core::model::{
 };
 use warden_core::namespace::Namespace;
 use warden_core::throttle::{Failures, Throttle, ThrottleKey};
-use warden_store::{AuditQuery, BindingFilter, Change, ListQuery, MAX_PAGE, PgStore, SessionRecord, SqliteStore, Store, StoreError};
+use warden_store::{
+    AuditQuery, BindingFilter, Change, ListQuery, MAX_PAGE, NameReservation, PgStore, SessionRecord, SqliteStore, Store, StoreError,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Harness.
@@ -150,6 +152,7 @@ conformance! {
     elevation => sqlite_elevation, postgres_elevation;
     token_scope => sqlite_token_scope, postgres_token_scope;
     ending_sessions => sqlite_ending_sessions, postgres_ending_sessions;
+    reserved_names => sqlite_reserved_names, postgres_reserved_names;
     revision_feed => sqlite_revision_feed, postgres_revision_feed;
     login_reservations(arc) => sqlite_login_reservations, postgres_login_reservations;
 }
@@ -488,7 +491,7 @@ async fn bootstrap_race(store: &dyn Store) {
     assert_eq!(store.bindings(&BindingFilter::default()).await.unwrap().len(), 5);
 
     // A user who took a break-glass name is not mistaken for the break-glass account.
-    store.delete_account(&change("account.delete", &admin()), ADMIN_ID).await.unwrap();
+    store.delete_account(&change("account.delete", &admin()), ADMIN_ID, None).await.unwrap();
     let impostor = create_user(store, "admin").await;
     let before = state(store).await;
     let err = store.ensure_builtins(now()).await.expect_err("the name admin is taken by someone else");
@@ -621,7 +624,7 @@ async fn users(store: &dyn Store) {
 
     // Rename keeps the id; the old name no longer resolves.
     let bob = create_user(store, "bob").await;
-    store.rename_account(&change("account.rename", &updated.subject()), alice.id, &n("alice2")).await.unwrap();
+    store.rename_account(&change("account.rename", &updated.subject()), alice.id, &n("alice2"), NameReservation::default()).await.unwrap();
     assert_eq!(store.user(&by_name("alice")).await.unwrap(), None);
     let renamed = store.user(&by_name("alice2")).await.unwrap().unwrap();
     assert_eq!(renamed.id, alice.id);
@@ -631,26 +634,32 @@ async fn users(store: &dyn Store) {
     // Renaming onto a taken name (a user, or a service account) is refused.
     let before = state(store).await;
     for taken in ["bob", "svc"] {
-        let err = store.rename_account(&change("account.rename", &renamed.subject()), alice.id, &n(taken)).await.unwrap_err();
+        let err = store
+            .rename_account(&change("account.rename", &renamed.subject()), alice.id, &n(taken), NameReservation::default())
+            .await
+            .unwrap_err();
         assert!(matches!(err, StoreError::NameTaken(ref name) if name == taken), "{err:?}");
     }
-    let err = store.rename_account(&change("account.rename", &bob.subject()), Uuid::now_v7(), &n("fresh")).await.unwrap_err();
+    let err = store
+        .rename_account(&change("account.rename", &bob.subject()), Uuid::now_v7(), &n("fresh"), NameReservation::default())
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
     assert_eq!(state(store).await, before);
     assert_eq!(store.user(&NameOrId::Id(alice.id)).await.unwrap().unwrap().name.as_str(), "alice2");
     assert_eq!(store.user(&by_name("bob")).await.unwrap().unwrap().id, bob.id);
 
     // A service account can be renamed too (accounts share the operation).
-    store.rename_account(&change("account.rename", &svc.subject()), svc.id, &n("svc2")).await.unwrap();
+    store.rename_account(&change("account.rename", &svc.subject()), svc.id, &n("svc2"), NameReservation::default()).await.unwrap();
     assert_eq!(store.service_account(&by_name("svc2")).await.unwrap().unwrap().id, svc.id);
 
     // Delete, then delete again.
-    store.delete_account(&change("account.delete", &bob.subject()), bob.id).await.unwrap();
+    store.delete_account(&change("account.delete", &bob.subject()), bob.id, None).await.unwrap();
     assert_eq!(store.user(&by_name("bob")).await.unwrap(), None);
     assert_eq!(store.user(&NameOrId::Id(bob.id)).await.unwrap(), None);
     assert_eq!(store.account(&by_name("bob"), now()).await.unwrap().map(|o| o.subject), None);
     let before = state(store).await;
-    let err = store.delete_account(&change("account.delete", &bob.subject()), bob.id).await.unwrap_err();
+    let err = store.delete_account(&change("account.delete", &bob.subject()), bob.id, None).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
     assert_eq!(err.code(), "not_found");
     assert_eq!(state(store).await, before);
@@ -883,11 +892,11 @@ async fn groups_and_nesting(store: &dyn Store) {
 
     // Deleting an account removes it from every group.
     add(store, &ga, &[uc1.subject()]).await;
-    store.delete_account(&change("account.delete", &uc1.subject()), uc1.id).await.unwrap();
+    store.delete_account(&change("account.delete", &uc1.subject()), uc1.id, None).await.unwrap();
     assert_eq!(members(store, &ga, true).await, [m("ua1", U, true), m("ua2", U, true)]);
     assert_eq!(members(store, &gc, false).await, [m("sa-c", S, true), m("uc1", G, true), m("uc2", U, true)]);
     assert_eq!(store.group(&NameOrId::Id(gc.id)).await.unwrap().unwrap().member_count, 3);
-    store.delete_account(&change("account.delete", &sac.subject()), sac.id).await.unwrap();
+    store.delete_account(&change("account.delete", &sac.subject()), sac.id, None).await.unwrap();
     assert_eq!(members(store, &gc, false).await, [m("uc1", G, true), m("uc2", U, true)]);
 }
 
@@ -939,9 +948,9 @@ async fn service_accounts(store: &dyn Store) {
     store.delete_group(&change("group.delete", &ops.subject()), ops.id).await.unwrap();
     let ci_now = store.service_account(&NameOrId::Id(ci.id)).await.unwrap().expect("the service account survives its group");
     assert_eq!(ci_now.managed_by, None);
-    store.delete_account(&change("account.delete", &owner.subject()), owner.id).await.unwrap();
+    store.delete_account(&change("account.delete", &owner.subject()), owner.id, None).await.unwrap();
     assert_eq!(store.service_account(&by_name("deploy")).await.unwrap().expect("survives its manager").managed_by, None);
-    store.delete_account(&change("account.delete", &ci.subject()), ci.id).await.unwrap();
+    store.delete_account(&change("account.delete", &ci.subject()), ci.id, None).await.unwrap();
     assert_eq!(store.service_account(&by_name("sub-bot")).await.unwrap().unwrap().managed_by, None);
 
     // Names shared across name spaces.
@@ -1197,14 +1206,14 @@ async fn credentials(store: &dyn Store) {
     let session2 = SessionRecord { id: Uuid::now_v7(), ..session.clone() };
     store.create_session(&change("auth.login", &carol.subject()), &session2, &token2).await.unwrap();
     assert!(store.session(&token2, t0).await.unwrap().is_some());
-    store.delete_account(&change("account.delete", &carol.subject()), carol.id).await.unwrap();
+    store.delete_account(&change("account.delete", &carol.subject()), carol.id, None).await.unwrap();
     assert!(store.session(&token2, t0).await.unwrap().is_none());
     assert!(store.api_token(&h1, t0).await.unwrap().is_none());
     assert!(store.api_token(&h2, t0).await.unwrap().is_none());
     assert!(store.list_api_tokens(carol.id).await.unwrap().is_empty());
     assert_eq!(store.password_hash(carol.id).await.unwrap(), None);
     assert!(store.api_token(&hb, t0).await.unwrap().is_some(), "other accounts keep their tokens");
-    store.delete_account(&change("account.delete", &bot.subject()), bot.id).await.unwrap();
+    store.delete_account(&change("account.delete", &bot.subject()), bot.id, None).await.unwrap();
     assert!(store.api_token(&hb, t0).await.unwrap().is_none());
 }
 
@@ -1274,7 +1283,15 @@ async fn audit(store: &dyn Store) {
         .unwrap();
     expected.push(("group.member.remove", Some("admin".into()), Some("bob".into())));
 
-    store.rename_account(&Change::new(at(9), Some(&ops), "account.rename", Some(&bob.subject())), bob.id, &n("robert")).await.unwrap();
+    store
+        .rename_account(
+            &Change::new(at(9), Some(&ops), "account.rename", Some(&bob.subject())),
+            bob.id,
+            &n("robert"),
+            NameReservation::default(),
+        )
+        .await
+        .unwrap();
     expected.push(("account.rename", Some("ops-bot".into()), Some("bob".into())));
 
     // Prefix look-alikes that a careless prefix filter would match.
@@ -1286,7 +1303,7 @@ async fn audit(store: &dyn Store) {
     store.delete_group(&Change::new(at(12), Some(&admin()), "group.delete", Some(&staff.subject())), staff.id).await.unwrap();
     expected.push(("group.delete", Some("admin".into()), Some("staff".into())));
 
-    store.delete_account(&Change::new(at(13), Some(&admin()), "account.delete", Some(&alice.subject())), alice.id).await.unwrap();
+    store.delete_account(&Change::new(at(13), Some(&admin()), "account.delete", Some(&alice.subject())), alice.id, None).await.unwrap();
     expected.push(("account.delete", Some("admin".into()), Some("alice".into())));
 
     // Exactly one event per mutation (per added member), in order.
@@ -1769,7 +1786,7 @@ async fn bindings(store: &dyn Store) {
     assert_eq!(store.bindings(&BindingFilter::default()).await.unwrap(), all);
 
     // Subject names are read at query time: a rename shows at once.
-    store.rename_account(&change("account.rename", &alice.subject()), alice.id, &n("alicia")).await.unwrap();
+    store.rename_account(&change("account.rename", &alice.subject()), alice.id, &n("alicia"), NameReservation::default()).await.unwrap();
     let (to_user, builtin) = (renamed(&to_user, "alicia"), renamed(&builtin, "alicia"));
     assert_eq!(store.binding(to_user.id).await.unwrap(), Some(to_user.clone()));
     assert_eq!(bindings_where(store, Some(alice.id), None, None).await, [to_user.clone(), builtin.clone()]);
@@ -1777,7 +1794,7 @@ async fn bindings(store: &dyn Store) {
     assert!(graph.bindings.contains(&to_user) && graph.bindings.contains(&builtin));
 
     // Deleting a subject deletes its bindings.
-    store.delete_account(&change("account.delete", &bot.subject()), bot.id).await.unwrap();
+    store.delete_account(&change("account.delete", &bot.subject()), bot.id, None).await.unwrap();
     assert_eq!(store.binding(to_sa.id).await.unwrap(), None);
     store.delete_group(&change("group.delete", &staff.subject()), staff.id).await.unwrap();
     assert_eq!(store.binding(to_group.id).await.unwrap(), None);
@@ -1794,7 +1811,7 @@ async fn bindings(store: &dyn Store) {
     assert!(!store.delete_binding(&change("binding.delete", &alice.subject()), Uuid::now_v7()).await.unwrap());
     assert_eq!(state(store).await, before);
 
-    store.delete_account(&change("account.delete", &alice.subject()), alice.id).await.unwrap();
+    store.delete_account(&change("account.delete", &alice.subject()), alice.id, None).await.unwrap();
     assert!(store.bindings(&BindingFilter::default()).await.unwrap().is_empty());
 }
 
@@ -1842,7 +1859,7 @@ async fn graph(store: Arc<dyn Store>) {
     // It follows changes, and its revision is always the current one.
     store.remove_member(&change("group.member.remove", &u1.subject()), ga.id, &u1.subject()).await.unwrap();
     store.delete_role(&act("role.delete"), &n("r2")).await.unwrap();
-    store.rename_account(&change("account.rename", &u2.subject()), u2.id, &n("u2b")).await.unwrap();
+    store.rename_account(&change("account.rename", &u2.subject()), u2.id, &n("u2b"), NameReservation::default()).await.unwrap();
     let (revision, graph) = store.graph().await.unwrap();
     assert_eq!(revision, store.revision().await.unwrap());
     assert_eq!(sorted(graph.memberships), sorted(vec![(ga.id, G, gb.id), (gb.id, U, u2.id), (gb.id, S, bot.id)]));
@@ -2164,4 +2181,38 @@ async fn ending_sessions(store: &dyn Store) {
     assert!(store.session(&TokenHash::of("wds_erin-1"), t0).await.unwrap().is_some());
     let event = audit_all(store).await.into_iter().find(|e| e.action == "user.update").unwrap();
     assert!(event.details.get("sessions_ended").is_none());
+}
+
+/// A name an account gives up (rename, deletion) stays reserved for it: a rename that honours
+/// reservations cannot take it until the reservation ends, its old holder can, and a rename
+/// that does not honour them (an administrator's) can; a refused rename writes nothing.
+async fn reserved_names(store: &dyn Store) {
+    let (dave, mallory) = (create_user(store, "dave").await, create_user(store, "mallory").await);
+    let t0 = now();
+    let at = |t: OffsetDateTime, action: &'static str, target: &User| Change::new(t, Some(&admin()), action, Some(&target.subject()));
+    let self_service = NameReservation { keep_until: Some(t0 + Duration::days(30)), honour: true };
+    store.rename_account(&at(t0, "user.rename", &dave), dave.id, &n("david"), self_service).await.unwrap();
+    let before = state(store).await;
+    let err = store.rename_account(&at(t0, "user.rename", &mallory), mallory.id, &n("dave"), self_service).await.unwrap_err();
+    assert!(matches!(err, StoreError::NameTaken(_)), "{err:?}");
+    assert_eq!(state(store).await, before, "a refused rename writes nothing");
+    assert_eq!(user_names(store).await, ["david", "mallory"]);
+    // Its old holder may take it back (and "david" is then reserved for it in turn).
+    store.rename_account(&at(t0, "user.rename", &dave), dave.id, &n("dave"), self_service).await.unwrap();
+    // A deletion reserves the name too; an administrator's rename may take it anyway.
+    store.delete_account(&at(t0, "user.delete", &dave), dave.id, Some(t0 + Duration::days(30))).await.unwrap();
+    let err = store.rename_account(&at(t0, "user.rename", &mallory), mallory.id, &n("dave"), self_service).await.unwrap_err();
+    assert!(matches!(err, StoreError::NameTaken(_)), "{err:?}");
+    let admin_rename = NameReservation { keep_until: None, honour: false };
+    store.rename_account(&at(t0, "user.rename", &mallory), mallory.id, &n("dave"), admin_rename).await.unwrap();
+    store.rename_account(&at(t0, "user.rename", &mallory), mallory.id, &n("mallory"), admin_rename).await.unwrap();
+    // After the reservation ends, anyone may.
+    let later = t0 + Duration::days(30);
+    store.rename_account(&at(later, "user.rename", &mallory), mallory.id, &n("david"), self_service).await.unwrap();
+    store.rename_account(&at(later, "user.rename", &mallory), mallory.id, &n("dave"), self_service).await.unwrap();
+    // Without a reservation a deleted name is free at once.
+    let erin = create_user(store, "erin").await;
+    store.delete_account(&at(later, "user.delete", &erin), erin.id, None).await.unwrap();
+    let frank = create_user(store, "frank").await;
+    store.rename_account(&at(later, "user.rename", &frank), frank.id, &n("erin"), self_service).await.unwrap();
 }

@@ -1,14 +1,15 @@
 //! Users, service accounts, groups and membership: the directory's use cases.
 
 use serde_json::json;
+use time::OffsetDateTime;
 use uuid::Uuid;
 use warden_core::access::{Permission, Principal};
 use warden_core::api::{AddMembers, CreateGroup, CreateServiceAccount, CreateUser, MemberEntry, Page, UpdateUser};
-use warden_core::builtin::built_in_group;
+use warden_core::builtin::{built_in_group, is_built_in_name};
 use warden_core::credential::{InitialPassword, Secret};
 use warden_core::model::{self, BREAK_GLASS, Group, NameOrId, Profile, ServiceAccount, Subject, SubjectKind, SubjectRef, User};
 use warden_core::{CoreError, Name};
-use warden_store::{Change, ListQuery};
+use warden_store::{Change, ListQuery, NameReservation, StoreError};
 
 use super::{Context, Result, ServiceError};
 
@@ -48,9 +49,29 @@ fn protect_group(group: &Subject, what: &'static str) -> Result<()> {
     if built_in_group(group.id).is_some() { Err(ServiceError::Protected(group.name.to_string(), what)) } else { Ok(()) }
 }
 
+/// A name for a new or renamed account. The names Warden itself uses (break-glass accounts,
+/// built-in groups and roles) are taken for everyone, so that no account passes for one of
+/// Warden's own in identity headers and logs.
+fn account_name(raw: &str) -> Result<Name> {
+    let name = Name::parse(raw)?;
+    if is_built_in_name(name.as_str()) {
+        return Err(StoreError::NameTaken(name.to_string()).into());
+    }
+    Ok(name)
+}
+
 impl Directory {
     pub fn new(ctx: Context) -> Self {
         Self { ctx }
+    }
+
+    /// Until when a name given up now stays reserved for its old holder (`auth.name_reservation`).
+    fn keep_name_until(&self) -> Option<OffsetDateTime> {
+        self.ctx.times.name_reservation_secs.map(|secs| self.ctx.now() + time::Duration::seconds(secs))
+    }
+
+    fn reserved_until_detail(until: Option<OffsetDateTime>) -> serde_json::Value {
+        until.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()).map_or(serde_json::Value::Null, Into::into)
     }
 
     fn change(&self, actor: &Principal, action: &'static str, target: &Subject) -> Change {
@@ -96,7 +117,10 @@ impl Directory {
     pub async fn create_user(&self, actor: &Principal, req: CreateUser) -> Result<User> {
         actor.require(Permission::UsersWrite)?;
         let now = self.ctx.now();
-        let name = Name::parse(&req.name)?;
+        // A name another account gave up is the administrator's to hand out again (on purpose:
+        // restoring an account deleted by mistake); only self-service renames honour
+        // reservations.
+        let name = account_name(&req.name)?;
         let profile = model::validate_profile(
             Profile {
                 display_name: req.display_name,
@@ -253,9 +277,15 @@ impl Directory {
         if name == user.name {
             return Ok(user);
         }
-        let change =
-            self.change(actor, "user.rename", &user.subject()).with_details(json!({ "from": user.name.as_str(), "to": name.as_str() }));
-        self.ctx.store.rename_account(&change, user.id, &name).await?;
+        let name = account_name(name.as_str())?;
+        // The old name stays reserved for this account; a user renaming itself cannot take a
+        // name another account gave up (an administrator may, on purpose).
+        let keep_until = self.keep_name_until();
+        let reservation = NameReservation { keep_until, honour: renaming_self };
+        let details =
+            json!({ "from": user.name.as_str(), "to": name.as_str(), "from_reserved_until": Self::reserved_until_detail(keep_until) });
+        let change = self.change(actor, "user.rename", &user.subject()).with_details(details);
+        self.ctx.store.rename_account(&change, user.id, &name, reservation).await?;
         let renamed = self.find_user(&NameOrId::Id(user.id)).await?;
         self.ctx.refreshed(renamed).await
     }
@@ -278,7 +308,11 @@ impl Directory {
         let user = self.find_user(key).await?;
         protect(&user.subject(), "deleted")?;
         Self::guard_privileged(actor, &user.subject())?;
-        self.ctx.store.delete_account(&self.change(actor, "user.delete", &user.subject()), user.id).await?;
+        let keep_until = self.keep_name_until();
+        let change = self
+            .change(actor, "user.delete", &user.subject())
+            .with_details(json!({ "name_reserved_until": Self::reserved_until_detail(keep_until) }));
+        self.ctx.store.delete_account(&change, user.id, keep_until).await?;
         self.ctx.refreshed(()).await
     }
 
@@ -287,7 +321,7 @@ impl Directory {
     pub async fn create_service_account(&self, actor: &Principal, req: CreateServiceAccount) -> Result<ServiceAccount> {
         actor.require(Permission::ServiceAccountsWrite)?;
         let now = self.ctx.now();
-        let name = Name::parse(&req.name)?;
+        let name = account_name(&req.name)?;
         let managed_by = match req.managed_by.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
             Some(raw) => {
                 let manager = self.resolve(&SubjectRef::parse(raw)?).await?;
@@ -330,8 +364,11 @@ impl Directory {
         actor.require(Permission::ServiceAccountsWrite)?;
         let account = self.find_service_account(key).await?;
         Self::guard_privileged(actor, &account.subject())?;
-        let change = self.change(actor, "service_account.delete", &account.subject());
-        self.ctx.store.delete_account(&change, account.id).await?;
+        let keep_until = self.keep_name_until();
+        let change = self
+            .change(actor, "service_account.delete", &account.subject())
+            .with_details(json!({ "name_reserved_until": Self::reserved_until_detail(keep_until) }));
+        self.ctx.store.delete_account(&change, account.id, keep_until).await?;
         self.ctx.refreshed(()).await
     }
 

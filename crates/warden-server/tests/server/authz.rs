@@ -377,3 +377,53 @@ async fn disabling_a_user_on_one_node_ends_the_sessions_on_the_other() {
     two.running.shutdown().await.unwrap();
     one.running.shutdown().await.unwrap();
 }
+
+/// Item 13: a user renaming itself cannot take a name another account gave up (a deleted
+/// `dave`, a renamed `carol`) until the reservation ends, nor a name Warden itself uses; the
+/// old holder may take its name back, and an administrator may hand a reserved name out on
+/// purpose.
+#[tokio::test]
+async fn freed_and_built_in_names_cannot_be_taken_by_self_rename() {
+    let server = TestServer::start().await;
+    let idm = server.idm().await;
+    for name in ["dave", "erin", "carol", "mallory"] {
+        idm.create_user(&user(name)).await.unwrap();
+    }
+    idm.delete_user("dave").await.unwrap();
+    let mallory = server.anonymous().with_basic("mallory", "correct horse battery");
+    let e = mallory.rename_self("dave").await.unwrap_err();
+    assert_eq!((e.status(), code(&e)), (Some(409), "name.taken"), "{e}");
+    let carol = server.anonymous().with_basic("carol", "correct horse battery");
+    carol.rename_self("caroline").await.unwrap();
+    assert_eq!(code(&mallory.rename_self("carol").await.unwrap_err()), "name.taken");
+    let carol = server.anonymous().with_basic("caroline", "correct horse battery");
+    carol.rename_self("carol").await.unwrap();
+    for builtin in ["idm_admins", "idm_superusers", "idm_superuser", "system_admin", "auditors", "tenant_admin", "admin"] {
+        let e = mallory.rename_self(builtin).await.unwrap_err();
+        assert_eq!(code(&e), "name.taken", "{builtin}");
+        let e = idm.create_user(&user(builtin)).await.unwrap_err();
+        assert_eq!(code(&e), "name.taken", "{builtin}");
+    }
+    assert_eq!(mallory.whoami().await.unwrap().account.name.as_str(), "mallory");
+    // An administrator may give a reserved name out again on purpose.
+    idm.delete_user("erin").await.unwrap();
+    idm.create_user(&user("erin")).await.unwrap();
+    let audit = server.sysadmin().await.audit(&AuditQuery { action: Some("user.delete".into()), ..Default::default() }).await.unwrap();
+    assert!(audit.items[0].details["name_reserved_until"].is_string());
+    // After 30 days (auth.name_reservation) the name is free.
+    server.clock.advance(Duration::days(30));
+    let mallory = server.anonymous().with_basic("mallory", "correct horse battery");
+    mallory.rename_self("dave").await.unwrap();
+}
+
+/// Item 13: with `auth.name_reservation = "off"` a name given up is free at once.
+#[tokio::test]
+async fn names_are_free_at_once_without_reservation() {
+    let server = TestServer::start_with(|c| c.auth.name_reservation = "off".into()).await;
+    let idm = server.idm().await;
+    for name in ["dave", "mallory"] {
+        idm.create_user(&user(name)).await.unwrap();
+    }
+    idm.delete_user("dave").await.unwrap();
+    server.anonymous().with_basic("mallory", "correct horse battery").rename_self("dave").await.unwrap();
+}

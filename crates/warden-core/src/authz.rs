@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::builtin::{BUILT_IN_GROUPS, BUILT_IN_ROLES, DEFAULT_TENANT};
+use crate::builtin::{BUILT_IN_GROUPS, BUILT_IN_ROLES, DEFAULT_TENANT, TENANT_ADMIN};
 use crate::model::{Subject, SubjectKind};
 use crate::namespace::{Namespace, scope_applies};
 use crate::permission::PermissionTree;
@@ -80,6 +80,38 @@ pub struct Tenant {
     pub created_at: OffsetDateTime,
 }
 
+/// Whether granting `permission` grants power over Warden itself: `warden` and every
+/// `warden:*` permission, except `warden:check` (asking for decisions), which applications need.
+pub fn is_privileged_permission(permission: &str) -> bool {
+    is_warden(permission) && permission != crate::access::Permission::Check.as_str()
+}
+
+impl Role {
+    /// Whether binding this role hands out power over Warden: a built-in role (but
+    /// `tenant_admin`, which is scoped to the tenant it is bound in; see
+    /// [`is_privileged_binding`]), or any other role listing a privileged permission.
+    pub fn is_privileged(&self) -> bool {
+        match self.source {
+            RoleSource::BuiltIn => self.id.as_str() != TENANT_ADMIN,
+            RoleSource::System | RoleSource::Dynamic => self.permissions.iter().any(|p| is_privileged_permission(p)),
+        }
+    }
+
+    /// Whether holding this role makes an account administrative, so that only an
+    /// idm_superuser may change it, hand it a credential or change the membership of a group
+    /// that holds it: every built-in role, and every role that is privileged.
+    pub fn is_administrative(&self) -> bool {
+        self.source == RoleSource::BuiltIn || self.is_privileged()
+    }
+}
+
+/// Whether binding `role` in `tenant` is an idm_superuser's alone to create or delete: a
+/// privileged role anywhere, and `tenant_admin` in `default`, where it would govern the roles
+/// and bindings of every tenant.
+pub fn is_privileged_binding(role: &Role, tenant: &str) -> bool {
+    role.is_privileged() || (role.id.as_str() == TENANT_ADMIN && tenant == DEFAULT_TENANT)
+}
+
 /// The built-in roles as [`Role`]s.
 pub fn built_in_roles() -> Vec<Role> {
     BUILT_IN_ROLES
@@ -141,6 +173,8 @@ type NameShard = HashMap<Name, Uuid>;
 
 struct RoleEntry {
     role: Role,
+    /// [`Role::is_administrative`], decided once per snapshot.
+    administrative: bool,
     resolved: HashSet<String>,
     /// `(role permission, leaf)` pairs, for explanations.
     origin: Vec<(String, String)>,
@@ -265,7 +299,7 @@ impl AuthzIndex {
                 }
             }
             role_ids.insert(role.id.clone(), roles.len() as u32);
-            roles.push(RoleEntry { role, resolved, origin });
+            roles.push(RoleEntry { administrative: role.is_administrative(), role, resolved, origin });
         }
 
         let mut group_parents: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
@@ -491,12 +525,12 @@ impl AuthzIndex {
         self.groups.get(&id).map(|g| &g.name)
     }
 
-    /// Whether the subject holds any built-in (administrative) role, in any tenant.
-    pub fn holds_built_in_role(&self, subject: (SubjectKind, Uuid)) -> bool {
-        self.candidate_bindings(subject).any(|idx| {
-            let b = &self.bindings[idx as usize];
-            b.role.is_some_and(|r| self.roles[r as usize].role.source == RoleSource::BuiltIn)
-        })
+    /// Whether the subject holds an administrative role ([`Role::is_administrative`]: a
+    /// built-in role, or any role with a privileged `warden:*` permission), in any tenant,
+    /// directly or through groups. The high-privilege guards ask this, so a custom role that
+    /// carries power over Warden is protected exactly like a built-in one.
+    pub fn holds_administrative_role(&self, subject: (SubjectKind, Uuid)) -> bool {
+        self.candidate_bindings(subject).any(|idx| self.bindings[idx as usize].role.is_some_and(|r| self.roles[r as usize].administrative))
     }
 
     /// The ids of the roles bound to a subject (directly or through groups), in any tenant.
@@ -507,8 +541,41 @@ impl AuthzIndex {
         out
     }
 
+    /// The ids of the roles bound to a subject in `tenant` (directly or through groups): what
+    /// a listing scoped to one tenant may show, without a word about the others.
+    pub fn roles_in(&self, subject: (SubjectKind, Uuid), tenant: &str) -> Vec<Name> {
+        let mut out: Vec<Name> = self
+            .candidate_bindings(subject)
+            .map(|idx| &self.bindings[idx as usize].binding)
+            .filter(|b| b.tenant.as_str() == tenant)
+            .map(|b| b.role.clone())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// Names of the groups the subject is effectively a member of.
     pub fn effective_groups(&self, subject: (SubjectKind, Uuid)) -> Vec<Name> {
+        self.names_of(self.effective_group_ids(subject))
+    }
+
+    /// Names of the groups through which the subject receives a binding in `tenant`: the
+    /// effective groups that hold, or inherit from a group they are in, a binding there.
+    pub fn groups_toward(&self, subject: (SubjectKind, Uuid), tenant: &str) -> Vec<Name> {
+        let ids = self.effective_group_ids(subject).into_iter().filter(|g| {
+            self.groups.get(g).is_some_and(|e| e.inherited.iter().any(|idx| self.bindings[*idx as usize].binding.tenant.as_str() == tenant))
+        });
+        self.names_of(ids.collect())
+    }
+
+    fn names_of(&self, ids: HashSet<Uuid>) -> Vec<Name> {
+        let mut names: Vec<Name> = ids.into_iter().filter_map(|g| self.group_name(g).cloned()).collect();
+        names.sort();
+        names
+    }
+
+    fn effective_group_ids(&self, subject: (SubjectKind, Uuid)) -> HashSet<Uuid> {
         let start: Vec<Uuid> = match subject.0 {
             SubjectKind::Group => self.groups.get(&subject.1).map(|g| g.parents.to_vec()).unwrap_or_default(),
             _ => self.account(subject.1).map(|a| a.groups.to_vec()).unwrap_or_default(),
@@ -520,9 +587,7 @@ impl AuthzIndex {
                 queue.extend(self.groups.get(&g).into_iter().flat_map(|e| e.parents.iter().copied()));
             }
         }
-        let mut names: Vec<Name> = seen.into_iter().filter_map(|g| self.group_name(g).cloned()).collect();
-        names.sort();
-        names
+        seen
     }
 
     /// Shortest path of groups from `subject` up to `target` (both included).
@@ -560,7 +625,8 @@ impl AuthzIndex {
         vec![subject.clone()]
     }
 
-    /// The decision with every chain that grants it, or why nothing does.
+    /// The decision with every chain that grants it, or why nothing does. The reason speaks of
+    /// `tenant` only: bindings elsewhere are not counted or named.
     pub fn explain(
         &self,
         subject: &Subject,
@@ -606,10 +672,8 @@ impl AuthzIndex {
             });
         }
         let reason = grants.is_empty().then(|| {
-            if candidates.is_empty() {
-                format!("{subject} has no bindings, directly or through groups")
-            } else if in_tenant == 0 {
-                format!("none of the {} bindings of {subject} is in tenant {tenant}", candidates.len())
+            if in_tenant == 0 {
+                format!("{subject} has no bindings in tenant {tenant}, directly or through groups")
             } else {
                 let place = namespace.map_or_else(|| "tenant-wide".to_owned(), |n| format!("in namespace {n}"));
                 format!("no role bound to {subject} in tenant {tenant} grants {permission} {place}")

@@ -8,7 +8,7 @@
 
 use uuid::Uuid;
 
-use crate::model::{ADMIN_ID, IDM_ADMIN_ID};
+use crate::model::{ADMIN_ID, BREAK_GLASS, IDM_ADMIN_ID};
 
 pub const DEFAULT_TENANT: &str = "default";
 
@@ -35,7 +35,7 @@ pub const BUILT_IN_ROLES: &[BuiltInRole] = &[
     },
     BuiltInRole {
         id: SYSTEM_ADMIN,
-        description: "Configuration, tenants, roles, bindings, built-in group membership and the audit log; not users' personal data or credentials",
+        description: "Configuration, tenants, roles, bindings and the audit log; not users' personal data or credentials, nor who is in an administrative group",
         permissions: &[
             "warden:config",
             "warden:tenants",
@@ -142,6 +142,13 @@ pub fn built_in_role(id: &str) -> Option<&'static BuiltInRole> {
 
 pub fn built_in_group(id: Uuid) -> Option<&'static BuiltInGroup> {
     BUILT_IN_GROUPS.iter().find(|g| g.id == id)
+}
+
+/// Whether `name` is one Warden itself uses: a break-glass account, a built-in group or a
+/// built-in role. No account may take such a name (an account called `idm_admins` or
+/// `idm_superuser` would pass for Warden's own in identity headers and logs).
+pub fn is_built_in_name(name: &str) -> bool {
+    BREAK_GLASS.iter().any(|(_, n, _)| *n == name) || BUILT_IN_GROUPS.iter().any(|g| g.name == name) || built_in_role(name).is_some()
 }
 
 pub fn is_built_in_binding(id: Uuid) -> bool {

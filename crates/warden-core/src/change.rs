@@ -32,21 +32,43 @@ pub enum Action {
     // --- accounts ---
     #[serde(rename = "user.create")]
     UserCreate { password: bool },
-    /// Profile or validity window changed; `fields` names them.
+    /// Profile or validity window changed; `fields` names them. A window that shuts the user
+    /// out ends its sessions; the store fills in how many.
     #[serde(rename = "user.update")]
-    UserUpdate { fields: Vec<String> },
+    UserUpdate {
+        fields: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sessions_ended: Option<u64>,
+    },
+    /// `from` stays reserved for this account until `from_reserved_until` (if set).
     #[serde(rename = "user.rename")]
-    UserRename { from: String, to: Name },
+    UserRename {
+        from: String,
+        to: Name,
+        #[serde(default)]
+        from_reserved_until: Option<String>,
+    },
+    /// Ends the user's sessions; the store fills in how many.
     #[serde(rename = "user.disable")]
-    UserDisable {},
+    UserDisable {
+        #[serde(default)]
+        sessions_ended: u64,
+    },
     #[serde(rename = "user.enable")]
     UserEnable {},
+    /// The name stays reserved until `name_reserved_until` (if set).
     #[serde(rename = "user.delete")]
-    UserDelete {},
+    UserDelete {
+        #[serde(default)]
+        name_reserved_until: Option<String>,
+    },
     #[serde(rename = "service_account.create")]
     ServiceAccountCreate {},
     #[serde(rename = "service_account.delete")]
-    ServiceAccountDelete {},
+    ServiceAccountDelete {
+        #[serde(default)]
+        name_reserved_until: Option<String>,
+    },
 
     // --- credentials ---
     /// An administrator set or reset the password (ending the account's sessions).
@@ -191,11 +213,11 @@ impl Action {
             Self::UserCreate { .. } => "user.create",
             Self::UserUpdate { .. } => "user.update",
             Self::UserRename { .. } => "user.rename",
-            Self::UserDisable {} => "user.disable",
+            Self::UserDisable { .. } => "user.disable",
             Self::UserEnable {} => "user.enable",
-            Self::UserDelete {} => "user.delete",
+            Self::UserDelete { .. } => "user.delete",
             Self::ServiceAccountCreate {} => "service_account.create",
-            Self::ServiceAccountDelete {} => "service_account.delete",
+            Self::ServiceAccountDelete { .. } => "service_account.delete",
             Self::PasswordSet {} => "credential.password.set",
             Self::PasswordRehash {} => "credential.password.rehash",
             Self::AccountRecover { .. } => "account.recover",
@@ -256,11 +278,11 @@ impl Action {
             A::AccountBootstrap {} | A::UserCreate { .. } | A::ServiceAccountCreate {} => (apply(created()), C::Unchanged),
             A::GroupBootstrap { .. } => (S::Rebuild, C::Unchanged),
             // The credential cache holds the owner's name, contact and standing: read again.
-            A::UserUpdate { .. } | A::UserDisable {} | A::UserEnable {} => (S::Unchanged, account()),
+            A::UserUpdate { .. } | A::UserDisable { .. } | A::UserEnable {} => (S::Unchanged, account()),
             A::UserRename { to, .. } => {
                 (apply(target_id.map(|account| IndexChange::AccountRenamed { account, name: to.clone() })), account())
             }
-            A::UserDelete {} | A::ServiceAccountDelete {} => {
+            A::UserDelete { .. } | A::ServiceAccountDelete { .. } => {
                 (apply(target_id.map(|account| IndexChange::AccountDeleted { account })), account())
             }
             A::PasswordSet {} | A::AccountRecover { .. } => (S::Unchanged, account()),

@@ -197,6 +197,9 @@ pub struct AuthConfig {
     pub api_token_default_ttl: String,
     /// Whether users may rename themselves (administrators always may).
     pub allow_username_change: bool,
+    /// How long a name given up by a rename or a deletion stays reserved for its old holder
+    /// (`30d`), or `off`. Users renaming themselves cannot take a reserved name.
+    pub name_reservation: String,
     pub argon2: Argon2Config,
     /// Failed passwords for one account name from one client address (an IPv6 client by its
     /// /64) within the window before attempts are slowed down.
@@ -253,6 +256,7 @@ impl Default for AuthConfig {
             session_idle_timeout: "1h".into(),
             api_token_default_ttl: "90d".into(),
             allow_username_change: true,
+            name_reservation: "30d".into(),
             argon2: Argon2Config::default(),
             max_failed_logins: 5,
             max_failed_logins_per_name: 200,
@@ -292,6 +296,8 @@ pub struct AuthTimes {
     pub poll_secs: i64,
     /// `None`: expired sessions are never deleted.
     pub session_purge_secs: Option<i64>,
+    /// `None`: a name given up is free at once.
+    pub name_reservation_secs: Option<i64>,
 }
 
 impl Config {
@@ -397,6 +403,10 @@ impl Config {
                 "off" => None,
                 every => Some(parse("auth.session_purge_interval", every)?),
             },
+            name_reservation_secs: match self.auth.name_reservation.trim() {
+                "off" => None,
+                keep => Some(parse("auth.name_reservation", keep)?),
+            },
         })
     }
 
@@ -492,6 +502,16 @@ mod tests {
         assert_eq!(config.auth_times().unwrap().session_purge_secs, None);
         config.auth.session_purge_interval = "never".into();
         assert!(config.validate().is_err(), "a typo is refused, not taken as off");
+    }
+
+    #[test]
+    fn names_are_reserved_for_thirty_days_unless_off() {
+        let mut config = Config::default();
+        assert_eq!(config.auth_times().unwrap().name_reservation_secs, Some(30 * 86_400));
+        config.auth.name_reservation = "off".into();
+        assert_eq!(config.auth_times().unwrap().name_reservation_secs, None);
+        config.auth.name_reservation = "forever".into();
+        assert!(config.validate().is_err());
     }
 
     #[test]

@@ -85,6 +85,17 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// id and revision and renders the row from it.
 pub use warden_core::change::{Action, Change};
 
+/// What a rename does with reserved names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NameReservation {
+    /// Keep the name the account gives up reserved for it until then; `None`: free at once.
+    pub keep_until: Option<OffsetDateTime>,
+    /// Refuse ([`StoreError::NameTaken`]) a name that another account gave up and that is
+    /// still reserved at the change's time. Self-service renames honour reservations; an
+    /// administrator's rename may take such a name deliberately.
+    pub honour: bool,
+}
+
 /// Filters and position of a list query over names.
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
@@ -187,15 +198,22 @@ pub trait Store: Send + Sync + 'static {
     async fn create_user(&self, change: &Change, user: &User, password_hash: Option<&str>) -> Result<User>;
     async fn user(&self, key: &NameOrId) -> Result<Option<User>>;
     async fn list_users(&self, query: &ListQuery) -> Result<Page<User>>;
-    /// Replaces the profile, validity window and disabled flag of an existing user.
-    async fn update_user(&self, change: &Change, user: &User) -> Result<User>;
+    /// Replaces the profile, validity window and disabled flag of an existing user. With
+    /// `end_sessions`, every session of the user ends in the same transaction, and the event
+    /// records how many in `details.sessions_ended` (a disabled or expired account must not
+    /// keep sessions that enabling it again would revive).
+    async fn update_user(&self, change: &Change, user: &User, end_sessions: bool) -> Result<User>;
     async fn create_service_account(&self, change: &Change, account: &ServiceAccount) -> Result<ServiceAccount>;
     async fn service_account(&self, key: &NameOrId) -> Result<Option<ServiceAccount>>;
     async fn list_service_accounts(&self, query: &ListQuery) -> Result<Page<ServiceAccount>>;
     /// The user or service account with this name or id.
     async fn account(&self, key: &NameOrId, at: OffsetDateTime) -> Result<Option<CredentialOwner>>;
-    async fn rename_account(&self, change: &Change, id: Uuid, name: &Name) -> Result<()>;
-    async fn delete_account(&self, change: &Change, id: Uuid) -> Result<()>;
+    /// Renames an account; `reservation` says what becomes of the name it gives up and whether
+    /// names other accounts gave up are honoured (all checked and written in the one
+    /// transaction, so a reservation and a rename cannot race).
+    async fn rename_account(&self, change: &Change, id: Uuid, name: &Name, reservation: NameReservation) -> Result<()>;
+    /// Deletes an account; with `keep_name_until`, its name stays reserved until then.
+    async fn delete_account(&self, change: &Change, id: Uuid, keep_name_until: Option<OffsetDateTime>) -> Result<()>;
 
     // --- groups ---------------------------------------------------------------------------
     async fn create_group(&self, change: &Change, group: &Group) -> Result<Group>;

@@ -74,7 +74,8 @@ macro_rules! impl_store {
 
         use crate::sql::*;
         use crate::{
-            from_ms, to_ms, Action, AuditQuery, BindingFilter, Change, CredentialOwner, ListQuery, Result, SessionRecord, Store, StoreError,
+            from_ms, to_ms, Action, AuditQuery, BindingFilter, Change, CredentialOwner, ListQuery, NameReservation, Result, SessionRecord,
+            Store, StoreError,
         };
 
         type Tx = Transaction<'static, $db>;
@@ -380,6 +381,21 @@ macro_rules! impl_store {
             Ok(())
         }
 
+        /// Keeps the name `id` holds now reserved for it until `until`, and forgets reservations
+        /// that have run out by `now`. Runs before the name is given up, in the same transaction.
+        async fn reserve_current_name(tx: &mut Tx, id: Uuid, until: OffsetDateTime, now: OffsetDateTime) -> Result<()> {
+            sqlx::query("DELETE FROM reserved_names WHERE until <= $1").bind(to_ms(now)).execute(&mut **tx).await?;
+            sqlx::query(
+                "INSERT INTO reserved_names (name, account_id, until) SELECT name, id, $2 FROM accounts WHERE id = $1 \
+                 ON CONFLICT (name) DO UPDATE SET account_id = excluded.account_id, until = excluded.until",
+            )
+            .bind(id)
+            .bind(to_ms(until))
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        }
+
         fn profile_json(profile: &Profile) -> Result<String> {
             serde_json::to_string(profile).map_err(|e| StoreError::Database(e.to_string()))
         }
@@ -506,8 +522,9 @@ macro_rules! impl_store {
                 Ok(page_by_name(items, query.page_size(), |u| u.name.to_string()))
             }
 
-            async fn update_user(&self, change: &Change, user: &User) -> Result<User> {
-                let mut tx = begin(self, change).await?;
+            async fn update_user(&self, change: &Change, user: &User, end_sessions: bool) -> Result<User> {
+                let mut tx = self.writer().begin().await?;
+                let rev = bump(&mut tx).await?;
                 let done = sqlx::query(
                     "UPDATE accounts SET profile = $2, disabled = $3, valid_from = $4, expires_at = $5, updated_at = $6 WHERE id = $1 AND kind = 'user'",
                 )
@@ -522,6 +539,16 @@ macro_rules! impl_store {
                 if done.rows_affected() == 0 {
                     return Err(StoreError::NotFound(format!("user {}", user.name)));
                 }
+                let mut change = change.clone();
+                if end_sessions {
+                    let ended = sqlx::query("DELETE FROM sessions WHERE account_id = $1").bind(user.id).execute(&mut *tx).await?;
+                    match &mut change.action {
+                        Action::UserUpdate { sessions_ended, .. } => *sessions_ended = Some(ended.rows_affected()),
+                        Action::UserDisable { sessions_ended } => *sessions_ended = ended.rows_affected(),
+                        _ => {}
+                    }
+                }
+                write_audit(&mut tx, rev, &change).await?;
                 tx.commit().await?;
                 Ok(user.clone())
             }
@@ -571,8 +598,24 @@ macro_rules! impl_store {
                 row.as_ref().map(|r| owner_from_row(r, at)).transpose()
             }
 
-            async fn rename_account(&self, change: &Change, id: Uuid, name: &Name) -> Result<()> {
+            async fn rename_account(&self, change: &Change, id: Uuid, name: &Name, reservation: NameReservation) -> Result<()> {
                 let mut tx = begin(self, change).await?;
+                if reservation.honour {
+                    let reserved: bool = sqlx::query_scalar(
+                        "SELECT EXISTS (SELECT 1 FROM reserved_names WHERE name = $1 AND until > $2 AND account_id <> $3)",
+                    )
+                    .bind(name.as_str())
+                    .bind(to_ms(change.at))
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    if reserved {
+                        return Err(StoreError::NameTaken(name.to_string()));
+                    }
+                }
+                if let Some(until) = reservation.keep_until {
+                    reserve_current_name(&mut tx, id, until, change.at).await?;
+                }
                 let done = sqlx::query("UPDATE accounts SET name = $2, updated_at = $3 WHERE id = $1")
                     .bind(id)
                     .bind(name.as_str())
@@ -587,8 +630,11 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn delete_account(&self, change: &Change, id: Uuid) -> Result<()> {
+            async fn delete_account(&self, change: &Change, id: Uuid, keep_name_until: Option<OffsetDateTime>) -> Result<()> {
                 let mut tx = begin(self, change).await?;
+                if let Some(until) = keep_name_until {
+                    reserve_current_name(&mut tx, id, until, change.at).await?;
+                }
                 let done = sqlx::query("DELETE FROM accounts WHERE id = $1").bind(id).execute(&mut *tx).await?;
                 if done.rows_affected() == 0 {
                     return Err(StoreError::NotFound(format!("account {id}")));

@@ -32,7 +32,7 @@ use warden_core::model::{
 use warden_core::namespace::Namespace;
 use warden_core::throttle::{Failures, Throttle, ThrottleKey};
 use warden_store::{
-    Action, AuditQuery, BindingFilter, Change, ListQuery, MAX_PAGE, PgStore, SessionRecord, SqliteStore, Store, StoreError,
+    Action, AuditQuery, BindingFilter, Change, ListQuery, MAX_PAGE, NameReservation, PgStore, SessionRecord, SqliteStore, Store, StoreError,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -151,6 +151,8 @@ conformance! {
     events_since => sqlite_events_since, postgres_events_since;
     elevation => sqlite_elevation, postgres_elevation;
     token_scope => sqlite_token_scope, postgres_token_scope;
+    ending_sessions => sqlite_ending_sessions, postgres_ending_sessions;
+    reserved_names => sqlite_reserved_names, postgres_reserved_names;
     revision_feed => sqlite_revision_feed, postgres_revision_feed;
     login_reservations(arc) => sqlite_login_reservations, postgres_login_reservations;
 }
@@ -523,7 +525,7 @@ async fn bootstrap_race(store: &dyn Store) {
     assert_eq!(store.bindings(&BindingFilter::default()).await.unwrap().len(), 5);
 
     // A user who took a break-glass name is not mistaken for the break-glass account.
-    store.delete_account(&change("user.delete", &admin()), ADMIN_ID).await.unwrap();
+    store.delete_account(&change("user.delete", &admin()), ADMIN_ID, None).await.unwrap();
     let impostor = create_user(store, "admin").await;
     let before = state(store).await;
     let err = store.ensure_builtins(now()).await.expect_err("the name admin is taken by someone else");
@@ -631,7 +633,7 @@ async fn users(store: &dyn Store) {
         ..expected.clone()
     };
     let r = store.revision().await.unwrap();
-    assert_eq!(store.update_user(&change("user.update", &updated.subject()), &updated).await.unwrap(), updated);
+    assert_eq!(store.update_user(&change("user.update", &updated.subject()), &updated, false).await.unwrap(), updated);
     assert_eq!(store.revision().await.unwrap(), r + 1);
     let read = store.user(&by_name("alice")).await.unwrap().unwrap();
     assert_eq!(read, updated);
@@ -644,19 +646,19 @@ async fn users(store: &dyn Store) {
     // Updating something that is not a user.
     let before = state(store).await;
     let ghost = new_user("ghost");
-    let err = store.update_user(&change("user.update", &ghost.subject()), &ghost).await.unwrap_err();
+    let err = store.update_user(&change("user.update", &ghost.subject()), &ghost, false).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
     let svc = create_sa(store, "svc", None).await;
     let before_sa = state(store).await;
     assert_eq!(before_sa.0, before.0 + 1);
     let as_user = User { id: svc.id, ..new_user("svc") };
-    let err = store.update_user(&change("user.update", &as_user.subject()), &as_user).await.unwrap_err();
+    let err = store.update_user(&change("user.update", &as_user.subject()), &as_user, false).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "update_user must not touch a service account: {err:?}");
     assert_eq!(state(store).await, before_sa);
 
     // Rename keeps the id; the old name no longer resolves.
     let bob = create_user(store, "bob").await;
-    store.rename_account(&change("user.rename", &updated.subject()), alice.id, &n("alice2")).await.unwrap();
+    store.rename_account(&change("user.rename", &updated.subject()), alice.id, &n("alice2"), NameReservation::default()).await.unwrap();
     assert_eq!(store.user(&by_name("alice")).await.unwrap(), None);
     let renamed = store.user(&by_name("alice2")).await.unwrap().unwrap();
     assert_eq!(renamed.id, alice.id);
@@ -666,26 +668,32 @@ async fn users(store: &dyn Store) {
     // Renaming onto a taken name (a user, or a service account) is refused.
     let before = state(store).await;
     for taken in ["bob", "svc"] {
-        let err = store.rename_account(&change("user.rename", &renamed.subject()), alice.id, &n(taken)).await.unwrap_err();
+        let err = store
+            .rename_account(&change("user.rename", &renamed.subject()), alice.id, &n(taken), NameReservation::default())
+            .await
+            .unwrap_err();
         assert!(matches!(err, StoreError::NameTaken(ref name) if name == taken), "{err:?}");
     }
-    let err = store.rename_account(&change("user.rename", &bob.subject()), Uuid::now_v7(), &n("fresh")).await.unwrap_err();
+    let err = store
+        .rename_account(&change("user.rename", &bob.subject()), Uuid::now_v7(), &n("fresh"), NameReservation::default())
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
     assert_eq!(state(store).await, before);
     assert_eq!(store.user(&NameOrId::Id(alice.id)).await.unwrap().unwrap().name.as_str(), "alice2");
     assert_eq!(store.user(&by_name("bob")).await.unwrap().unwrap().id, bob.id);
 
     // A service account can be renamed too (accounts share the operation).
-    store.rename_account(&change("user.rename", &svc.subject()), svc.id, &n("svc2")).await.unwrap();
+    store.rename_account(&change("user.rename", &svc.subject()), svc.id, &n("svc2"), NameReservation::default()).await.unwrap();
     assert_eq!(store.service_account(&by_name("svc2")).await.unwrap().unwrap().id, svc.id);
 
     // Delete, then delete again.
-    store.delete_account(&change("user.delete", &bob.subject()), bob.id).await.unwrap();
+    store.delete_account(&change("user.delete", &bob.subject()), bob.id, None).await.unwrap();
     assert_eq!(store.user(&by_name("bob")).await.unwrap(), None);
     assert_eq!(store.user(&NameOrId::Id(bob.id)).await.unwrap(), None);
     assert_eq!(store.account(&by_name("bob"), now()).await.unwrap().map(|o| o.subject), None);
     let before = state(store).await;
-    let err = store.delete_account(&change("user.delete", &bob.subject()), bob.id).await.unwrap_err();
+    let err = store.delete_account(&change("user.delete", &bob.subject()), bob.id, None).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
     assert_eq!(err.code(), "not_found");
     assert_eq!(state(store).await, before);
@@ -918,11 +926,11 @@ async fn groups_and_nesting(store: &dyn Store) {
 
     // Deleting an account removes it from every group.
     add(store, &ga, &[uc1.subject()]).await;
-    store.delete_account(&change("user.delete", &uc1.subject()), uc1.id).await.unwrap();
+    store.delete_account(&change("user.delete", &uc1.subject()), uc1.id, None).await.unwrap();
     assert_eq!(members(store, &ga, true).await, [m("ua1", U, true), m("ua2", U, true)]);
     assert_eq!(members(store, &gc, false).await, [m("sa-c", S, true), m("uc1", G, true), m("uc2", U, true)]);
     assert_eq!(store.group(&NameOrId::Id(gc.id)).await.unwrap().unwrap().member_count, 3);
-    store.delete_account(&change("user.delete", &sac.subject()), sac.id).await.unwrap();
+    store.delete_account(&change("user.delete", &sac.subject()), sac.id, None).await.unwrap();
     assert_eq!(members(store, &gc, false).await, [m("uc1", G, true), m("uc2", U, true)]);
 }
 
@@ -974,9 +982,9 @@ async fn service_accounts(store: &dyn Store) {
     store.delete_group(&change("group.delete", &ops.subject()), ops.id).await.unwrap();
     let ci_now = store.service_account(&NameOrId::Id(ci.id)).await.unwrap().expect("the service account survives its group");
     assert_eq!(ci_now.managed_by, None);
-    store.delete_account(&change("user.delete", &owner.subject()), owner.id).await.unwrap();
+    store.delete_account(&change("user.delete", &owner.subject()), owner.id, None).await.unwrap();
     assert_eq!(store.service_account(&by_name("deploy")).await.unwrap().expect("survives its manager").managed_by, None);
-    store.delete_account(&change("user.delete", &ci.subject()), ci.id).await.unwrap();
+    store.delete_account(&change("user.delete", &ci.subject()), ci.id, None).await.unwrap();
     assert_eq!(store.service_account(&by_name("sub-bot")).await.unwrap().unwrap().managed_by, None);
 
     // Names shared across name spaces.
@@ -1076,14 +1084,14 @@ async fn credentials(store: &dyn Store) {
 
     // The owner of a disabled account's session is not active; nor outside the window.
     let disabled = User { disabled: true, has_password: true, ..carol.clone() };
-    store.update_user(&change("user.update", &carol.subject()), &disabled).await.unwrap();
+    store.update_user(&change("user.update", &carol.subject()), &disabled, false).await.unwrap();
     let (_, owner) = store.session(&token, t1).await.unwrap().unwrap();
     assert!(!owner.active);
     let windowed = User { disabled: false, expires_at: Some(t1), has_password: true, ..carol.clone() };
-    store.update_user(&change("user.update", &carol.subject()), &windowed).await.unwrap();
+    store.update_user(&change("user.update", &carol.subject()), &windowed, false).await.unwrap();
     assert!(store.session(&token, t1 - Duration::milliseconds(1)).await.unwrap().unwrap().1.active);
     assert!(!store.session(&token, t1).await.unwrap().unwrap().1.active);
-    store.update_user(&change("user.update", &carol.subject()), &User { has_password: true, ..carol.clone() }).await.unwrap();
+    store.update_user(&change("user.update", &carol.subject()), &User { has_password: true, ..carol.clone() }, false).await.unwrap();
 
     // Deleting a session.
     assert!(store.delete_session(&change("auth.logout", &carol.subject()), session.id).await.unwrap());
@@ -1232,14 +1240,14 @@ async fn credentials(store: &dyn Store) {
     let session2 = SessionRecord { id: Uuid::now_v7(), ..session.clone() };
     store.create_session(&change("auth.login", &carol.subject()), &session2, &token2).await.unwrap();
     assert!(store.session(&token2, t0).await.unwrap().is_some());
-    store.delete_account(&change("user.delete", &carol.subject()), carol.id).await.unwrap();
+    store.delete_account(&change("user.delete", &carol.subject()), carol.id, None).await.unwrap();
     assert!(store.session(&token2, t0).await.unwrap().is_none());
     assert!(store.api_token(&h1, t0).await.unwrap().is_none());
     assert!(store.api_token(&h2, t0).await.unwrap().is_none());
     assert!(store.list_api_tokens(carol.id).await.unwrap().is_empty());
     assert_eq!(store.password_hash(carol.id).await.unwrap(), None);
     assert!(store.api_token(&hb, t0).await.unwrap().is_some(), "other accounts keep their tokens");
-    store.delete_account(&change("user.delete", &bot.subject()), bot.id).await.unwrap();
+    store.delete_account(&change("user.delete", &bot.subject()), bot.id, None).await.unwrap();
     assert!(store.api_token(&hb, t0).await.unwrap().is_none());
 }
 
@@ -1314,7 +1322,15 @@ async fn audit(store: &dyn Store) {
         .unwrap();
     expected.push(("group.member.remove", Some("admin".into()), Some("bob".into())));
 
-    store.rename_account(&Change::new(at(9), Some(&ops), sample("user.rename"), Some(&bob.subject())), bob.id, &n("robert")).await.unwrap();
+    store
+        .rename_account(
+            &Change::new(at(9), Some(&ops), sample("user.rename"), Some(&bob.subject())),
+            bob.id,
+            &n("robert"),
+            NameReservation::default(),
+        )
+        .await
+        .unwrap();
     expected.push(("user.rename", Some("ops-bot".into()), Some("bob".into())));
 
     // An action whose name starts another's, which a careless prefix filter confuses.
@@ -1326,7 +1342,10 @@ async fn audit(store: &dyn Store) {
     store.delete_group(&Change::new(at(12), Some(&admin()), sample("group.delete"), Some(&staff.subject())), staff.id).await.unwrap();
     expected.push(("group.delete", Some("admin".into()), Some("staff".into())));
 
-    store.delete_account(&Change::new(at(13), Some(&admin()), sample("user.delete"), Some(&alice.subject())), alice.id).await.unwrap();
+    store
+        .delete_account(&Change::new(at(13), Some(&admin()), sample("user.delete"), Some(&alice.subject())), alice.id, None)
+        .await
+        .unwrap();
     expected.push(("user.delete", Some("admin".into()), Some("alice".into())));
 
     // Exactly one event per mutation (per added member), in order.
@@ -1809,7 +1828,7 @@ async fn bindings(store: &dyn Store) {
     assert_eq!(store.bindings(&BindingFilter::default()).await.unwrap(), all);
 
     // Subject names are read at query time: a rename shows at once.
-    store.rename_account(&change("user.rename", &alice.subject()), alice.id, &n("alicia")).await.unwrap();
+    store.rename_account(&change("user.rename", &alice.subject()), alice.id, &n("alicia"), NameReservation::default()).await.unwrap();
     let (to_user, builtin) = (renamed(&to_user, "alicia"), renamed(&builtin, "alicia"));
     assert_eq!(store.binding(to_user.id).await.unwrap(), Some(to_user.clone()));
     assert_eq!(bindings_where(store, Some(alice.id), None, None).await, [to_user.clone(), builtin.clone()]);
@@ -1817,7 +1836,7 @@ async fn bindings(store: &dyn Store) {
     assert!(graph.bindings.contains(&to_user) && graph.bindings.contains(&builtin));
 
     // Deleting a subject deletes its bindings.
-    store.delete_account(&change("user.delete", &bot.subject()), bot.id).await.unwrap();
+    store.delete_account(&change("user.delete", &bot.subject()), bot.id, None).await.unwrap();
     assert_eq!(store.binding(to_sa.id).await.unwrap(), None);
     store.delete_group(&change("group.delete", &staff.subject()), staff.id).await.unwrap();
     assert_eq!(store.binding(to_group.id).await.unwrap(), None);
@@ -1834,7 +1853,7 @@ async fn bindings(store: &dyn Store) {
     assert!(!store.delete_binding(&change("binding.delete", &alice.subject()), Uuid::now_v7()).await.unwrap());
     assert_eq!(state(store).await, before);
 
-    store.delete_account(&change("user.delete", &alice.subject()), alice.id).await.unwrap();
+    store.delete_account(&change("user.delete", &alice.subject()), alice.id, None).await.unwrap();
     assert!(store.bindings(&BindingFilter::default()).await.unwrap().is_empty());
 }
 
@@ -1882,7 +1901,7 @@ async fn graph(store: Arc<dyn Store>) {
     // It follows changes, and its revision is always the current one.
     store.remove_member(&change("group.member.remove", &u1.subject()), ga.id, &u1.subject()).await.unwrap();
     store.delete_role(&act("role.delete"), &n("r2")).await.unwrap();
-    store.rename_account(&change("user.rename", &u2.subject()), u2.id, &n("u2b")).await.unwrap();
+    store.rename_account(&change("user.rename", &u2.subject()), u2.id, &n("u2b"), NameReservation::default()).await.unwrap();
     let (revision, graph) = store.graph().await.unwrap();
     assert_eq!(revision, store.revision().await.unwrap());
     assert_eq!(sorted(graph.memberships), sorted(vec![(ga.id, G, gb.id), (gb.id, U, u2.id), (gb.id, S, bot.id)]));
@@ -2165,4 +2184,76 @@ async fn login_reservations(store: Arc<dyn Store>) {
     }
     assert_eq!((granted, refused), (5, 45));
     assert_eq!(store.login_failures(&keys[1].0, at - Duration::hours(1)).await.unwrap().count, 5);
+}
+
+/// `update_user` with `end_sessions` deletes every session of that user (and no other) in the
+/// same transaction, and its one event counts them.
+async fn ending_sessions(store: &dyn Store) {
+    let (dave, erin) = (create_user(store, "dave").await, create_user(store, "erin").await);
+    let t0 = now();
+    let session = |account: Uuid| SessionRecord {
+        id: Uuid::now_v7(),
+        account_id: account,
+        created_at: t0,
+        expires_at: t0 + Duration::hours(8),
+        idle_timeout_secs: 1800,
+        last_seen_at: t0,
+        elevated_until: None,
+    };
+    for (account, token) in [(&dave, "wds_dave-1"), (&dave, "wds_dave-2"), (&erin, "wds_erin-1")] {
+        store.create_session(&change("auth.login", &account.subject()), &session(account.id), &TokenHash::of(token)).await.unwrap();
+    }
+    let (r, events) = state(store).await;
+    let disabled = User { disabled: true, ..dave.clone() };
+    store.update_user(&change("user.disable", &dave.subject()), &disabled, true).await.unwrap();
+    assert_eq!(state(store).await, (r + 1, events + 1), "one revision, one event");
+    for token in ["wds_dave-1", "wds_dave-2"] {
+        assert!(store.session(&TokenHash::of(token), t0).await.unwrap().is_none(), "{token}");
+    }
+    assert!(store.session(&TokenHash::of("wds_erin-1"), t0).await.unwrap().is_some(), "another user's session stays");
+    let event = audit_all(store).await.into_iter().find(|e| e.action == "user.disable").unwrap();
+    assert_eq!(event.details["sessions_ended"], 2);
+    // Enabling again brings nothing back.
+    store.update_user(&change("user.enable", &dave.subject()), &dave, false).await.unwrap();
+    assert!(store.session(&TokenHash::of("wds_dave-1"), t0).await.unwrap().is_none());
+    // Without end_sessions nothing is deleted and nothing counted.
+    store.update_user(&change("user.update", &erin.subject()), &erin, false).await.unwrap();
+    assert!(store.session(&TokenHash::of("wds_erin-1"), t0).await.unwrap().is_some());
+    let event = audit_all(store).await.into_iter().find(|e| e.action == "user.update").unwrap();
+    assert!(event.details.get("sessions_ended").is_none());
+}
+
+/// A name an account gives up (rename, deletion) stays reserved for it: a rename that honours
+/// reservations cannot take it until the reservation ends, its old holder can, and a rename
+/// that does not honour them (an administrator's) can; a refused rename writes nothing.
+async fn reserved_names(store: &dyn Store) {
+    let (dave, mallory) = (create_user(store, "dave").await, create_user(store, "mallory").await);
+    let t0 = now();
+    let at =
+        |t: OffsetDateTime, action: &'static str, target: &User| Change::new(t, Some(&admin()), sample(action), Some(&target.subject()));
+    let self_service = NameReservation { keep_until: Some(t0 + Duration::days(30)), honour: true };
+    store.rename_account(&at(t0, "user.rename", &dave), dave.id, &n("david"), self_service).await.unwrap();
+    let before = state(store).await;
+    let err = store.rename_account(&at(t0, "user.rename", &mallory), mallory.id, &n("dave"), self_service).await.unwrap_err();
+    assert!(matches!(err, StoreError::NameTaken(_)), "{err:?}");
+    assert_eq!(state(store).await, before, "a refused rename writes nothing");
+    assert_eq!(user_names(store).await, ["david", "mallory"]);
+    // Its old holder may take it back (and "david" is then reserved for it in turn).
+    store.rename_account(&at(t0, "user.rename", &dave), dave.id, &n("dave"), self_service).await.unwrap();
+    // A deletion reserves the name too; an administrator's rename may take it anyway.
+    store.delete_account(&at(t0, "user.delete", &dave), dave.id, Some(t0 + Duration::days(30))).await.unwrap();
+    let err = store.rename_account(&at(t0, "user.rename", &mallory), mallory.id, &n("dave"), self_service).await.unwrap_err();
+    assert!(matches!(err, StoreError::NameTaken(_)), "{err:?}");
+    let admin_rename = NameReservation { keep_until: None, honour: false };
+    store.rename_account(&at(t0, "user.rename", &mallory), mallory.id, &n("dave"), admin_rename).await.unwrap();
+    store.rename_account(&at(t0, "user.rename", &mallory), mallory.id, &n("mallory"), admin_rename).await.unwrap();
+    // After the reservation ends, anyone may.
+    let later = t0 + Duration::days(30);
+    store.rename_account(&at(later, "user.rename", &mallory), mallory.id, &n("david"), self_service).await.unwrap();
+    store.rename_account(&at(later, "user.rename", &mallory), mallory.id, &n("dave"), self_service).await.unwrap();
+    // Without a reservation a deleted name is free at once.
+    let erin = create_user(store, "erin").await;
+    store.delete_account(&at(later, "user.delete", &erin), erin.id, None).await.unwrap();
+    let frank = create_user(store, "frank").await;
+    store.rename_account(&at(later, "user.rename", &frank), frank.id, &n("erin"), self_service).await.unwrap();
 }

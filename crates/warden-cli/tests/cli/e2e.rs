@@ -417,7 +417,11 @@ fn authorization_end_to_end() {
 
     // A person bound to idm_admin (through idm_admins) is read-only until reauth, then writes
     // for the window only (3 s for idm_admin holders in this configuration).
-    ok_as(&server, &admin, &["group", "add-member", "idm_admins", "user:alice"]);
+    // Membership of a built-in group is a superuser's to give (the host makes bob one).
+    assert!(fails_as(&server, &admin, &["group", "add-member", "idm_admins", "user:alice"]).contains("high_privilege"));
+    let made = server.wardend().args(["superuser", "add", "bob"]).output().unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    ok_as(&server, "bob:correct horse battery", &["group", "add-member", "idm_admins", "user:alice"]);
     let login = server.warden_in("alice", &["login", "--user", "alice", "--password-stdin"], Some("correct horse battery\n"));
     assert!(login.status.success(), "{}", String::from_utf8_lossy(&login.stderr));
     let alice = |args: &[&str]| server.warden_in("alice", args, None);

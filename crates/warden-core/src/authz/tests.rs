@@ -128,7 +128,27 @@ fn built_in_roles_govern_warden() {
     assert!(!index.allows(idm, "warden:superuser", "default", None, None));
     assert!(index.allows(tenant_admin, "warden:bindings:write", "acme", None, None));
     assert!(!index.allows(tenant_admin, "warden:bindings:write", "default", None, None));
-    assert!(index.holds_built_in_role(admin) && index.holds_built_in_role(tenant_admin));
+    assert!(index.holds_administrative_role(admin) && index.holds_administrative_role(tenant_admin));
+}
+
+#[test]
+fn custom_roles_with_warden_rights_are_administrative() {
+    let graph = DirectoryGraph {
+        accounts: accounts(),
+        memberships: vec![(group(0).id, SubjectKind::User, user(0).id), (group(1).id, SubjectKind::Group, group(0).id)],
+        groups: vec![(group(0).id, group(0).name), (group(1).id, group(1).name)],
+        roles: vec![role("platform", &["warden:bindings"]), role("checker", &["warden:check", "deploy:run"])],
+        bindings: vec![binding(1, "platform", &group(1), "acme", &[]), binding(2, "checker", &user(1), "default", &[])],
+    };
+    let index = AuthzIndex::build(1, graph, PermissionTree::default());
+    assert!(index.holds_administrative_role(key(&user(0))), "through two groups, in another tenant");
+    assert!(index.holds_administrative_role(key(&group(0))));
+    assert!(!index.holds_administrative_role(key(&user(1))), "warden:check is for applications");
+    assert!(!index.holds_administrative_role(key(&user(2))));
+    let tenant_admin = built_in_roles().into_iter().find(|r| r.id.as_str() == "tenant_admin").unwrap();
+    assert!(!tenant_admin.is_privileged() && tenant_admin.is_administrative());
+    assert!(is_privileged_binding(&tenant_admin, "default") && !is_privileged_binding(&tenant_admin, "acme"));
+    assert!(role("x", &["warden"]).is_privileged() && !role("y", &["warden:check"]).is_privileged());
 }
 
 #[test]

@@ -29,13 +29,13 @@ fn every_action_says_what_it_does() {
         (Action::AccountBootstrap {}, Some(&alice), "account.bootstrap", S::Apply(IndexChange::AccountCreated { account: alice.id, kind: SubjectKind::User, name: name("alice") }), C::Unchanged),
         (Action::GroupBootstrap { role: "auditor".into(), binding: id }, Some(&staff), "group.bootstrap", S::Rebuild, C::Unchanged),
         (Action::UserCreate { password: true }, Some(&alice), "user.create", S::Apply(IndexChange::AccountCreated { account: alice.id, kind: SubjectKind::User, name: name("alice") }), C::Unchanged),
-        (Action::UserUpdate { fields: vec!["emails".into()] }, Some(&alice), "user.update", S::Unchanged, C::Account(alice.id)),
-        (Action::UserRename { from: "alice".into(), to: name("alice2") }, Some(&alice), "user.rename", S::Apply(IndexChange::AccountRenamed { account: alice.id, name: name("alice2") }), C::Account(alice.id)),
-        (Action::UserDisable {}, Some(&alice), "user.disable", S::Unchanged, C::Account(alice.id)),
+        (Action::UserUpdate { fields: vec!["emails".into()], sessions_ended: None }, Some(&alice), "user.update", S::Unchanged, C::Account(alice.id)),
+        (Action::UserRename { from: "alice".into(), to: name("alice2"), from_reserved_until: Some("2026-02-01T00:00:00Z".into()) }, Some(&alice), "user.rename", S::Apply(IndexChange::AccountRenamed { account: alice.id, name: name("alice2") }), C::Account(alice.id)),
+        (Action::UserDisable { sessions_ended: 2 }, Some(&alice), "user.disable", S::Unchanged, C::Account(alice.id)),
         (Action::UserEnable {}, Some(&alice), "user.enable", S::Unchanged, C::Account(alice.id)),
-        (Action::UserDelete {}, Some(&alice), "user.delete", S::Apply(IndexChange::AccountDeleted { account: alice.id }), C::Account(alice.id)),
+        (Action::UserDelete { name_reserved_until: None }, Some(&alice), "user.delete", S::Apply(IndexChange::AccountDeleted { account: alice.id }), C::Account(alice.id)),
         (Action::ServiceAccountCreate {}, Some(&bot), "service_account.create", S::Apply(IndexChange::AccountCreated { account: bot.id, kind: SubjectKind::ServiceAccount, name: name("ci-bot") }), C::Unchanged),
-        (Action::ServiceAccountDelete {}, Some(&bot), "service_account.delete", S::Apply(IndexChange::AccountDeleted { account: bot.id }), C::Account(bot.id)),
+        (Action::ServiceAccountDelete { name_reserved_until: None }, Some(&bot), "service_account.delete", S::Apply(IndexChange::AccountDeleted { account: bot.id }), C::Account(bot.id)),
         (Action::PasswordSet {}, Some(&alice), "credential.password.set", S::Unchanged, C::Account(alice.id)),
         (Action::PasswordRehash {}, Some(&alice), "credential.password.rehash", S::Unchanged, C::Unchanged),
         (Action::AccountRecover { via: "host".into() }, Some(&alice), "account.recover", S::Unchanged, C::Account(alice.id)),
@@ -84,7 +84,7 @@ fn every_action_says_what_it_does() {
 /// silent "nothing changed".
 #[test]
 fn old_and_unknown_rows() {
-    assert_eq!(Action::parse("user.disable", &json!({})).unwrap(), Action::UserDisable {});
+    assert_eq!(Action::parse("user.disable", &json!({})).unwrap(), Action::UserDisable { sessions_ended: 0 });
     assert_eq!(Action::parse("group.delete", &json!({})).unwrap(), Action::GroupDelete { memberships_removed: 0 });
     assert!(Action::parse("group.member.add", &json!({ "member": "user:bob", "member_id": Uuid::nil() })).is_err(), "no kind");
     let e = Action::parse("totp.remove", &json!({})).unwrap_err();
@@ -108,7 +108,7 @@ fn an_event_reads_back_with_its_target() {
     };
     let (target, action) = recorded(&event).unwrap();
     assert_eq!(target.as_ref(), Some(&alice));
-    assert_eq!(action, Action::UserRename { from: "alice".into(), to: name("alice2") });
+    assert_eq!(action, Action::UserRename { from: "alice".into(), to: name("alice2"), from_reserved_until: None });
     let bad = AuditEvent { target_kind: Some("robot".into()), ..event };
     assert!(recorded(&bad).is_err());
 }

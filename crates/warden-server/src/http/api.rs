@@ -154,7 +154,7 @@ pub async fn list_tokens(State(app): State<App>, Actor(actor): Actor, Key(key): 
 }
 
 #[utoipa::path(post, path = "/api/v1/service-accounts/{sa}/tokens", tag = "service-accounts", params(("sa" = String, Path)),
-    request_body = CreateApiToken, responses((status = 201, body = CreatedApiToken)))]
+    request_body = CreateApiToken, responses((status = 201, body = CreatedApiToken), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn create_token(
     State(app): State<App>,
     Actor(actor): Actor,
@@ -300,7 +300,7 @@ pub async fn create_role(State(app): State<App>, Actor(actor): Actor, Body(req):
 }
 
 #[utoipa::path(get, path = "/api/v1/roles/{role}", tag = "authorization", params(("role" = String, Path)),
-    responses((status = 200, body = Role), (status = 404, body = Problem)))]
+    responses((status = 200, body = Role), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn get_role(State(app): State<App>, Actor(actor): Actor, Path(role): Path<String>) -> ApiResult<Json<Role>> {
     Ok(Json(app.access.role(&actor, &role)?))
 }
@@ -324,7 +324,7 @@ pub async fn delete_role(State(app): State<App>, Actor(actor): Actor, Path(role)
 }
 
 #[utoipa::path(get, path = "/api/v1/roles/{role}/permissions", tag = "authorization", params(("role" = String, Path)),
-    responses((status = 200, body = RolePermissions)))]
+    responses((status = 200, body = RolePermissions), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn role_permissions(State(app): State<App>, Actor(actor): Actor, Path(role): Path<String>) -> ApiResult<Json<RolePermissions>> {
     Ok(Json(app.access.role_permissions(&actor, &role)?))
 }
@@ -362,7 +362,8 @@ pub async fn check(State(app): State<App>, Actor(actor): Actor, Body(req): Body<
 }
 
 #[utoipa::path(get, path = "/api/v1/accounts/{account}/permissions", tag = "authorization",
-    params(("account" = String, Path, description = "name or id"), PermissionsQuery), responses((status = 200, body = ResolvedPermissions)))]
+    params(("account" = String, Path, description = "name or id"), PermissionsQuery),
+    responses((status = 200, body = ResolvedPermissions), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn account_permissions(
     State(app): State<App>,
     Actor(actor): Actor,

@@ -33,6 +33,7 @@ impl From<ServiceError> for ApiError {
             | "account.protected"
             | "account.high_privilege"
             | "rename.disabled"
+            | "token.scope"
             | "session.not_elevated"
             | "roles.dynamic_disabled" => StatusCode::FORBIDDEN,
             "unauthenticated" | "auth.failed" => StatusCode::UNAUTHORIZED,

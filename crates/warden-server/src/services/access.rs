@@ -7,8 +7,8 @@ use warden_core::api::{
     BindingQuery, CheckItem, CheckRequest, CheckResponse, CheckResult, CreateBinding, CreateRole, CreateTenant, PermissionsQuery,
     ResolvedPermissions, RolePermissions, UpdateRole,
 };
-use warden_core::authz::{Binding, Role, RoleSource, Tenant, parse_id};
-use warden_core::builtin::{DEFAULT_TENANT, TENANT_ADMIN, built_in_role, is_built_in_binding};
+use warden_core::authz::{Binding, Role, RoleSource, Tenant, is_privileged_binding, is_privileged_permission, parse_id};
+use warden_core::builtin::{DEFAULT_TENANT, built_in_role, is_built_in_binding};
 use warden_core::model::{self, NameOrId, Subject, SubjectKind, SubjectRef};
 use warden_core::namespace::Namespace;
 use warden_core::permission::validate_permission;
@@ -20,19 +20,6 @@ use super::{Context, Result, ServiceError};
 
 /// Most checks one batch may hold.
 const MAX_CHECKS: usize = 256;
-
-/// Whether granting `permission` grants power over Warden itself. `warden:check` (asking for
-/// decisions) is the one `warden:*` permission a system_admin may hand to applications.
-fn is_privileged_permission(permission: &str) -> bool {
-    (permission == "warden" || permission.starts_with("warden:")) && permission != Permission::Check.as_str()
-}
-
-/// Whether a role grants power over Warden: a built-in role (but `tenant_admin`, which is
-/// scoped to its tenant), or any role carrying a privileged `warden:*` permission.
-fn is_privileged_role(role: &Role) -> bool {
-    (role.source == RoleSource::BuiltIn && role.id.as_str() != TENANT_ADMIN)
-        || (role.source != RoleSource::BuiltIn && role.permissions.iter().any(|p| is_privileged_permission(p)))
-}
 
 /// Only an idm_superuser may create or hand out power over Warden.
 fn require_superuser_for(actor: &Principal, what: impl std::fmt::Display) -> Result<()> {
@@ -122,6 +109,22 @@ impl Access {
         actor.index.role(&id).cloned().ok_or_else(|| ServiceError::NotFound(format!("role {id}")))
     }
 
+    /// A role that the actor holds `permission` for (in the role's tenant). Who does not must
+    /// not learn whether the role exists: an unknown id and someone else's role answer alike,
+    /// `403` unless the actor holds `permission` instance-wide (then only unknown ids remain,
+    /// and they are `404`).
+    fn role_for(actor: &Principal, id: &str, permission: Permission) -> Result<Role> {
+        let id = parse_id("role", id)?;
+        match actor.index.role(&id) {
+            Some(role) if actor.holds_in(permission, Self::role_tenant(role)) => {
+                actor.require_in(permission, Self::role_tenant(role))?;
+                Ok(role.clone())
+            }
+            None if actor.holds(permission) => Err(ServiceError::NotFound(format!("role {id}"))),
+            _ => Err(CoreError::Forbidden { permission: permission.as_str().to_owned() }.into()),
+        }
+    }
+
     fn role_tenant(role: &Role) -> &str {
         role.tenant.as_ref().map_or(DEFAULT_TENANT, Name::as_str)
     }
@@ -134,14 +137,16 @@ impl Access {
         }
         let name = model::clean_text("name", Some(req.name), 128)?.ok_or_else(|| CoreError::validation("name", "a role needs a name"))?;
         let id = parse_id("role id", req.id.as_deref().map_or_else(|| slug(&name), str::to_owned).as_str())?;
-        if built_in_role(id.as_str()).is_some() || actor.index.role(&id).is_some() {
-            return Err(warden_store::StoreError::NameTaken(id.to_string()).into());
-        }
         for p in &req.permissions {
             validate_permission(p)?;
         }
+        // Every refusal that does not depend on the id comes first, so that it answers alike
+        // for taken and free ids.
         if let Some(p) = req.permissions.iter().find(|p| is_privileged_permission(p)) {
             require_superuser_for(actor, format!("permission {p}"))?;
+        }
+        if built_in_role(id.as_str()).is_some() || actor.index.role(&id).is_some() {
+            return Err(warden_store::StoreError::NameTaken(id.to_string()).into());
         }
         self.existing_tenant(&tenant).await?;
         let mut seen = std::collections::HashSet::new();
@@ -161,9 +166,7 @@ impl Access {
     }
 
     pub fn role(&self, actor: &Principal, id: &str) -> Result<Role> {
-        let role = Self::find_role(actor, id)?;
-        actor.require_in(Permission::RolesRead, Self::role_tenant(&role))?;
-        Ok(role)
+        Self::role_for(actor, id, Permission::RolesRead)
     }
 
     /// Roles visible in `tenant` (built-in roles are visible everywhere), or all of them.
@@ -181,8 +184,7 @@ impl Access {
     }
 
     fn mutable_role(&self, actor: &Principal, id: &str) -> Result<Role> {
-        let role = Self::find_role(actor, id)?;
-        actor.require_in(Permission::RolesWrite, Self::role_tenant(&role))?;
+        let role = Self::role_for(actor, id, Permission::RolesWrite)?;
         match role.source {
             RoleSource::Dynamic if self.ctx.config.dynamic_roles_enabled() => Ok(role),
             RoleSource::Dynamic => Err(ServiceError::DynamicRolesDisabled),
@@ -218,7 +220,7 @@ impl Access {
 
     pub async fn delete_role(&self, actor: &Principal, id: &str) -> Result<()> {
         let role = self.mutable_role(actor, id)?;
-        if is_privileged_role(&role) {
+        if role.is_privileged() {
             require_superuser_for(actor, format!("role {}", role.id))?;
         }
         let change = self.change(actor, Action::RoleDelete { role: role.id.clone(), bindings_removed: 0 }, None);
@@ -241,11 +243,15 @@ impl Access {
         if let Some(role_tenant) = &role.tenant
             && *role_tenant != tenant
         {
+            // Another tenant's role is none of a tenant administrator's business.
+            if !actor.holds_in(Permission::RolesRead, role_tenant.as_str()) {
+                return Err(ServiceError::NotFound(format!("role {}", role.id)));
+            }
             return Err(CoreError::validation("role", format!("role {} belongs to tenant {role_tenant}, not {tenant}", role.id)).into());
         }
         // Granting power over Warden is an idm_superuser's alone (tenant_admin excepted, which
-        // binding managers may hand out within a tenant).
-        if is_privileged_role(&role) {
+        // binding managers may hand out within a tenant other than `default`).
+        if is_privileged_binding(&role, tenant.as_str()) {
             require_superuser_for(actor, format!("role {}", role.id))?;
         }
         let subject = self.directory.resolve(&SubjectRef::parse(&req.subject)?).await?;
@@ -287,7 +293,7 @@ impl Access {
         if is_built_in_binding(id) {
             return Err(ServiceError::Protected(format!("binding {id}"), "deleted"));
         }
-        if actor.index.role(&binding.role).is_some_and(is_privileged_role) {
+        if actor.index.role(&binding.role).is_some_and(|role| is_privileged_binding(role, binding.tenant.as_str())) {
             require_superuser_for(actor, format!("role {}", binding.role))?;
         }
         let action = Action::BindingDelete { binding: binding.id, role: binding.role.clone(), tenant: binding.tenant.clone() };
@@ -300,15 +306,14 @@ impl Access {
 
     /// Resolves a subject from the snapshot; only a name the snapshot does not know yet (an
     /// account created a moment ago, before the snapshot caught up) is looked up in the store.
-    async fn subject(&self, actor: &Principal, raw: &str) -> Result<Subject> {
-        match Self::subject_in_snapshot(actor, raw) {
-            Err(ServiceError::NotFound(_)) => self.directory.resolve(&SubjectRef::parse(raw)?).await,
+    async fn subject(&self, actor: &Principal, reference: &SubjectRef) -> Result<Subject> {
+        match Self::subject_in_snapshot(actor, reference) {
+            Err(ServiceError::NotFound(_)) => self.directory.resolve(reference).await,
             found => found,
         }
     }
 
-    fn subject_in_snapshot(actor: &Principal, raw: &str) -> Result<Subject> {
-        let reference = SubjectRef::parse(raw)?;
+    fn subject_in_snapshot(actor: &Principal, reference: &SubjectRef) -> Result<Subject> {
         let found: Vec<Subject> = match &reference.key {
             NameOrId::Id(id) => actor.index.subject_by_id(*id).into_iter().collect(),
             NameOrId::Name(name) => actor.index.subjects_named(name),
@@ -321,10 +326,22 @@ impl Access {
         }
     }
 
+    /// The role limit that applies when `subject` is judged for `actor`: the actor's own token
+    /// limit when it asks about itself (what this credential may do), none for anyone else.
+    fn limit_for<'a>(actor: &'a Principal, subject: &Subject) -> Option<&'a [String]> {
+        if subject.id == actor.account.id { actor.token_roles.as_deref() } else { None }
+    }
+
     /// May `subject` do each permission? Callers need `warden:check`, except for themselves.
+    /// The permission is checked before the subject is looked up, so that a caller without it
+    /// gets the same answer for real and made-up names.
     pub async fn check(&self, actor: &Principal, req: &CheckRequest) -> Result<CheckResponse> {
-        let subject = self.subject(actor, &req.subject).await?;
         let tenant = tenant_of(req.tenant.as_deref())?;
+        let reference = SubjectRef::parse(&req.subject)?;
+        if !names_self(actor, &reference) {
+            actor.require_in(Permission::Check, tenant.as_str())?;
+        }
+        let subject = self.subject(actor, &reference).await?;
         if subject.id != actor.account.id {
             actor.require_in(Permission::Check, tenant.as_str())?;
         }
@@ -339,6 +356,7 @@ impl Access {
             return Err(CoreError::validation("checks", format!("at most {MAX_CHECKS} per request")).into());
         }
         let index = &actor.index;
+        let limit = Self::limit_for(actor, &subject);
         let results = items
             .into_iter()
             .map(|item| {
@@ -346,10 +364,10 @@ impl Access {
                 let namespace = namespace_of(item.namespace.as_deref())?;
                 let key = (subject.kind, subject.id);
                 let (allowed, explanation) = if req.explain {
-                    let e = index.explain(&subject, &item.permission, tenant.as_str(), namespace.as_ref(), None);
+                    let e = index.explain(&subject, &item.permission, tenant.as_str(), namespace.as_ref(), limit);
                     (e.allowed, Some(e))
                 } else {
-                    (index.allows(key, &item.permission, tenant.as_str(), namespace.as_ref(), None), None)
+                    (index.allows(key, &item.permission, tenant.as_str(), namespace.as_ref(), limit), None)
                 };
                 Ok(CheckResult { permission: item.permission, namespace: namespace.map(|n| n.to_string()), allowed, explanation })
             })
@@ -357,27 +375,59 @@ impl Access {
         Ok(CheckResponse { subject, tenant: tenant.to_string(), revision: index.revision, results })
     }
 
-    /// The resolved permissions of an account (or group) in a tenant and namespace.
+    /// The resolved permissions of an account (or group) in a tenant and namespace, with the
+    /// roles bound to it there and the groups through which it receives a binding there:
+    /// nothing of other tenants. Callers need `warden:check`, or `warden:users:read` (users,
+    /// groups) or `warden:service_accounts:read` (service accounts), except for themselves;
+    /// that is checked before the subject is looked up.
     pub async fn permissions(&self, actor: &Principal, subject: &str, query: &PermissionsQuery) -> Result<ResolvedPermissions> {
-        let subject = self.subject(actor, subject).await?;
         let tenant = tenant_of(query.tenant.as_deref())?;
-        if subject.id != actor.account.id {
-            let needed = if subject.kind == SubjectKind::ServiceAccount { Permission::ServiceAccountsRead } else { Permission::UsersRead };
-            if actor.require_in(needed, tenant.as_str()).is_err() {
-                actor.require_in(Permission::Check, tenant.as_str())?;
+        let reference = SubjectRef::parse(subject)?;
+        let may_read = |kind: SubjectKind| {
+            let needed = if kind == SubjectKind::ServiceAccount { Permission::ServiceAccountsRead } else { Permission::UsersRead };
+            actor.holds_in(Permission::Check, tenant.as_str()) || actor.holds_in(needed, tenant.as_str())
+        };
+        let refused = || ServiceError::from(CoreError::Forbidden { permission: Permission::Check.as_str().to_owned() });
+        if !names_self(actor, &reference) {
+            // Without a kind, the name could be any: the caller must be able to read them all.
+            let readable = match reference.kind {
+                Some(kind) => may_read(kind),
+                None => may_read(SubjectKind::User) && may_read(SubjectKind::ServiceAccount),
+            };
+            if !readable {
+                return Err(refused());
             }
+        }
+        let subject = self.subject(actor, &reference).await?;
+        if subject.id != actor.account.id && !may_read(subject.kind) {
+            return Err(refused());
         }
         let namespace = namespace_of(query.namespace.as_deref())?;
         let key = (subject.kind, subject.id);
+        let limit = Self::limit_for(actor, &subject);
+        let roles = actor.index.roles_in(key, tenant.as_str());
         Ok(ResolvedPermissions {
-            permissions: actor.index.permissions_of(key, tenant.as_str(), namespace.as_ref(), None),
-            roles: actor.index.roles_of(key).iter().map(ToString::to_string).collect(),
-            groups: actor.index.effective_groups(key).iter().map(ToString::to_string).collect(),
+            permissions: actor.index.permissions_of(key, tenant.as_str(), namespace.as_ref(), limit),
+            roles: roles
+                .iter()
+                .filter(|r| limit.is_none_or(|only| only.iter().any(|o| o == r.as_str())))
+                .map(ToString::to_string)
+                .collect(),
+            groups: actor.index.groups_toward(key, tenant.as_str()).iter().map(ToString::to_string).collect(),
             subject,
             tenant: tenant.to_string(),
             namespace: namespace.map(|n| n.to_string()),
         })
     }
+}
+
+/// Whether `reference` names the actor itself (by id, or by its name and a matching kind).
+fn names_self(actor: &Principal, reference: &SubjectRef) -> bool {
+    reference.kind.is_none_or(|k| k == actor.account.kind)
+        && match &reference.key {
+            NameOrId::Id(id) => *id == actor.account.id,
+            NameOrId::Name(name) => *name == actor.account.name,
+        }
 }
 
 #[cfg(test)]

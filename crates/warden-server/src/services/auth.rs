@@ -350,6 +350,7 @@ impl Auth {
             }
             None => None,
         };
+        Self::within_own_limit(actor, &owner, roles.as_deref())?;
         let now = self.ctx.now();
         let lifetime = match req.expires_in.as_deref() {
             Some(raw) => credential::parse_duration_secs(raw)?,
@@ -378,6 +379,23 @@ impl Auth {
         let change = Change::new(now, Some(&actor.account), action, Some(&owner));
         self.ctx.store.create_api_token(&change, &info, &TokenHash::of(token.expose())).await?;
         Ok(CreatedApiToken { token, info })
+    }
+
+    /// A credential limited to some roles issues its own account no token beyond that limit:
+    /// the new token must name roles, all of them within the caller's. (Tokens for other
+    /// accounts are governed by `service_accounts:write` and the high-privilege guard; a
+    /// read-write token needs an elevated caller, as every write does.)
+    fn within_own_limit(actor: &Principal, owner: &Subject, roles: Option<&[String]>) -> Result<()> {
+        let Some(limit) = actor.token_roles.as_deref() else { return Ok(()) };
+        if owner.id != actor.account.id {
+            return Ok(());
+        }
+        match roles {
+            Some(roles) if roles.iter().all(|r| limit.contains(r)) => Ok(()),
+            _ => Err(ServiceError::TokenScope(format!(
+                "this token is limited to the roles {limit:?}: a token it issues for {owner} must be limited to some of them"
+            ))),
+        }
     }
 
     pub async fn list_api_tokens(&self, actor: &Principal, account: &NameOrId) -> Result<Page<ApiToken>> {

@@ -1,13 +1,14 @@
 //! Users, service accounts, groups and membership: the directory's use cases.
 
+use time::OffsetDateTime;
 use uuid::Uuid;
 use warden_core::access::{Permission, Principal};
 use warden_core::api::{AddMembers, CreateGroup, CreateServiceAccount, CreateUser, MemberEntry, Page, UpdateUser};
-use warden_core::builtin::built_in_group;
+use warden_core::builtin::{built_in_group, is_built_in_name};
 use warden_core::credential::{InitialPassword, Secret};
 use warden_core::model::{self, BREAK_GLASS, Group, NameOrId, Profile, ServiceAccount, Subject, SubjectKind, SubjectRef, User};
 use warden_core::{CoreError, Name};
-use warden_store::{Action, Change, ListQuery};
+use warden_store::{Action, Change, ListQuery, NameReservation, StoreError};
 
 use super::{Context, Result, ServiceError};
 
@@ -47,36 +48,55 @@ fn protect_group(group: &Subject, what: &'static str) -> Result<()> {
     if built_in_group(group.id).is_some() { Err(ServiceError::Protected(group.name.to_string(), what)) } else { Ok(()) }
 }
 
+/// A name for a new or renamed account. The names Warden itself uses (break-glass accounts,
+/// built-in groups and roles) are taken for everyone, so that no account passes for one of
+/// Warden's own in identity headers and logs.
+fn account_name(raw: &str) -> Result<Name> {
+    let name = Name::parse(raw)?;
+    if is_built_in_name(name.as_str()) {
+        return Err(StoreError::NameTaken(name.to_string()).into());
+    }
+    Ok(name)
+}
+
 impl Directory {
     pub fn new(ctx: Context) -> Self {
         Self { ctx }
+    }
+
+    /// Until when a name given up now stays reserved for its old holder (`auth.name_reservation`).
+    fn keep_name_until(&self) -> Option<OffsetDateTime> {
+        self.ctx.times.name_reservation_secs.map(|secs| self.ctx.now() + time::Duration::seconds(secs))
+    }
+
+    fn reserved_until_detail(until: Option<OffsetDateTime>) -> Option<String> {
+        until.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
     }
 
     fn change(&self, actor: &Principal, action: Action, target: &Subject) -> Change {
         Change::new(self.ctx.now(), Some(&actor.account), action, Some(target))
     }
 
-    /// An account that holds a built-in (administrative) role, directly or through groups,
-    /// can be changed only by an idm_superuser.
+    /// An account that holds an administrative role (built-in, or any role with power over
+    /// Warden; see `AuthzIndex::holds_administrative_role`), directly or through groups, can
+    /// be changed only by an idm_superuser.
     pub(crate) fn guard_privileged(actor: &Principal, target: &Subject) -> Result<()> {
-        if actor.index.holds_built_in_role((target.kind, target.id)) && !actor.holds(Permission::Superuser) {
+        if actor.index.holds_administrative_role((target.kind, target.id)) && !actor.holds(Permission::Superuser) {
             return Err(CoreError::HighPrivilege(target.to_string()).into());
         }
         Ok(())
     }
 
-    /// Who may change a group's membership. Membership of a group that holds a built-in
-    /// role is itself a privilege: adding needs `warden:admin_groups:write` (and idm_superuser
-    /// for a group that grants idm_superuser), removing needs idm_superuser. Other groups
-    /// need `warden:groups:write`.
-    fn guard_group_membership(actor: &Principal, group: &Subject, adding: bool) -> Result<()> {
-        let key = (group.kind, group.id);
-        if !actor.index.holds_built_in_role(key) {
+    /// Who may change a group's membership, or delete it. A group that holds an administrative
+    /// role is itself a privilege: adding to it, removing from it (oneself included) and
+    /// deleting it need `warden:admin_groups:write` and idm_superuser. Other groups need
+    /// `warden:groups:write`.
+    fn guard_group_membership(actor: &Principal, group: &Subject) -> Result<()> {
+        if !actor.index.holds_administrative_role((group.kind, group.id)) {
             return Ok(actor.require(Permission::GroupsWrite)?);
         }
         actor.require(Permission::AdminGroupsWrite)?;
-        let grants_superuser = actor.index.allows(key, Permission::Superuser.as_str(), warden_core::builtin::DEFAULT_TENANT, None, None);
-        if (!adding || grants_superuser) && !actor.holds(Permission::Superuser) {
+        if !actor.holds(Permission::Superuser) {
             return Err(CoreError::HighPrivilege(group.to_string()).into());
         }
         Ok(())
@@ -96,7 +116,10 @@ impl Directory {
     pub async fn create_user(&self, actor: &Principal, req: CreateUser) -> Result<User> {
         actor.require(Permission::UsersWrite)?;
         let now = self.ctx.now();
-        let name = Name::parse(&req.name)?;
+        // A name another account gave up is the administrator's to hand out again (on purpose:
+        // restoring an account deleted by mistake); only self-service renames honour
+        // reservations.
+        let name = account_name(&req.name)?;
         let profile = model::validate_profile(
             Profile {
                 display_name: req.display_name,
@@ -192,6 +215,7 @@ impl Directory {
         if changed.is_empty() {
             return Ok(user);
         }
+        let window_changed = changed.iter().any(|f| *f == "valid_from" || *f == "expires_at");
         if is_break_glass(user.id) && changed.iter().any(|f| *f == "valid_from" || *f == "expires_at") {
             return Err(ServiceError::Protected(user.name.to_string(), "given a validity window"));
         }
@@ -200,11 +224,17 @@ impl Directory {
         user.updated_at = now;
         // Field names only: the audit log must not become a second copy of personal data.
         let fields = changed.iter().map(|f| (*f).to_owned()).collect();
-        let change = self.change(actor, Action::UserUpdate { fields }, &user.subject());
-        let updated = self.ctx.store.update_user(&change, &user).await?;
+        let change = self.change(actor, Action::UserUpdate { fields, sessions_ended: None }, &user.subject());
+        // A window that shuts the user out now ends the sessions for good: moving it back must
+        // not revive them.
+        let end_sessions = window_changed && !user.is_active(now);
+        let updated = self.ctx.store.update_user(&change, &user, end_sessions).await?;
         self.ctx.refreshed(updated).await
     }
 
+    /// Disables or enables a user. Disabling ends every session of the user in the same
+    /// change, so enabling again brings none back; every node drops the user's cached
+    /// credentials when it reads the event.
     pub async fn set_disabled(&self, actor: &Principal, key: &NameOrId, disabled: bool) -> Result<User> {
         actor.require(Permission::UsersWrite)?;
         let mut user = self.find_user(key).await?;
@@ -217,8 +247,8 @@ impl Directory {
         }
         user.disabled = disabled;
         user.updated_at = self.ctx.now();
-        let action = if disabled { Action::UserDisable {} } else { Action::UserEnable {} };
-        let updated = self.ctx.store.update_user(&self.change(actor, action, &user.subject()), &user).await?;
+        let action = if disabled { Action::UserDisable { sessions_ended: 0 } } else { Action::UserEnable {} };
+        let updated = self.ctx.store.update_user(&self.change(actor, action, &user.subject()), &user, disabled).await?;
         self.ctx.refreshed(updated).await
     }
 
@@ -246,8 +276,18 @@ impl Directory {
         if name == user.name {
             return Ok(user);
         }
-        let change = self.change(actor, Action::UserRename { from: user.name.to_string(), to: name.clone() }, &user.subject());
-        self.ctx.store.rename_account(&change, user.id, &name).await?;
+        let name = account_name(name.as_str())?;
+        // The old name stays reserved for this account; a user renaming itself cannot take a
+        // name another account gave up (an administrator may, on purpose).
+        let keep_until = self.keep_name_until();
+        let reservation = NameReservation { keep_until, honour: renaming_self };
+        let action = Action::UserRename {
+            from: user.name.to_string(),
+            to: name.clone(),
+            from_reserved_until: Self::reserved_until_detail(keep_until),
+        };
+        let change = self.change(actor, action, &user.subject());
+        self.ctx.store.rename_account(&change, user.id, &name, reservation).await?;
         let renamed = self.find_user(&NameOrId::Id(user.id)).await?;
         self.ctx.refreshed(renamed).await
     }
@@ -270,7 +310,9 @@ impl Directory {
         let user = self.find_user(key).await?;
         protect(&user.subject(), "deleted")?;
         Self::guard_privileged(actor, &user.subject())?;
-        self.ctx.store.delete_account(&self.change(actor, Action::UserDelete {}, &user.subject()), user.id).await?;
+        let keep_until = self.keep_name_until();
+        let action = Action::UserDelete { name_reserved_until: Self::reserved_until_detail(keep_until) };
+        self.ctx.store.delete_account(&self.change(actor, action, &user.subject()), user.id, keep_until).await?;
         self.ctx.refreshed(()).await
     }
 
@@ -279,7 +321,7 @@ impl Directory {
     pub async fn create_service_account(&self, actor: &Principal, req: CreateServiceAccount) -> Result<ServiceAccount> {
         actor.require(Permission::ServiceAccountsWrite)?;
         let now = self.ctx.now();
-        let name = Name::parse(&req.name)?;
+        let name = account_name(&req.name)?;
         let managed_by = match req.managed_by.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
             Some(raw) => {
                 let manager = self.resolve(&SubjectRef::parse(raw)?).await?;
@@ -322,8 +364,9 @@ impl Directory {
         actor.require(Permission::ServiceAccountsWrite)?;
         let account = self.find_service_account(key).await?;
         Self::guard_privileged(actor, &account.subject())?;
-        let change = self.change(actor, Action::ServiceAccountDelete {}, &account.subject());
-        self.ctx.store.delete_account(&change, account.id).await?;
+        let keep_until = self.keep_name_until();
+        let action = Action::ServiceAccountDelete { name_reserved_until: Self::reserved_until_detail(keep_until) };
+        self.ctx.store.delete_account(&self.change(actor, action, &account.subject()), account.id, keep_until).await?;
         self.ctx.refreshed(()).await
     }
 
@@ -364,12 +407,9 @@ impl Directory {
         actor.require(Permission::GroupsWrite)?;
         let group = self.find_group(key).await?;
         protect_group(&group.subject(), "deleted")?;
-        Self::guard_group_membership(actor, &group.subject(), false)?;
-        let removed = self
-            .ctx
-            .store
-            .delete_group(&self.change(actor, Action::GroupDelete { memberships_removed: 0 }, &group.subject()), group.id)
-            .await?;
+        Self::guard_group_membership(actor, &group.subject())?;
+        let change = self.change(actor, Action::GroupDelete { memberships_removed: 0 }, &group.subject());
+        let removed = self.ctx.store.delete_group(&change, group.id).await?;
         self.ctx.refreshed(removed).await
     }
 
@@ -384,7 +424,7 @@ impl Directory {
         }
         Self::may_change_some_membership(actor)?;
         let group = self.find_group(key).await?.subject();
-        Self::guard_group_membership(actor, &group, true)?;
+        Self::guard_group_membership(actor, &group)?;
         let mut members = Vec::with_capacity(req.members.len());
         for raw in &req.members {
             members.push(self.resolve(&SubjectRef::parse(raw)?).await?);
@@ -403,7 +443,7 @@ impl Directory {
     pub async fn remove_member(&self, actor: &Principal, key: &NameOrId, member: &str) -> Result<()> {
         Self::may_change_some_membership(actor)?;
         let group = self.find_group(key).await?.subject();
-        Self::guard_group_membership(actor, &group, false)?;
+        Self::guard_group_membership(actor, &group)?;
         let member = self.resolve(&SubjectRef::parse(member)?).await?;
         let action = Action::MemberRemove { member: member.to_string(), member_id: member.id, member_kind: member.kind, via: None };
         let change = self.change(actor, action, &group);

@@ -46,6 +46,9 @@ pub enum ServiceError {
     Protected(String, &'static str),
     #[error("users may not change their own name on this server")]
     RenameDisabled,
+    /// A credential limited to some roles asked to pass on more than its limit.
+    #[error("{0}")]
+    TokenScope(String),
     #[error("{0}")]
     Immutable(String),
     #[error("roles cannot be created or changed through the API on this server (authz.enable_dynamic_roles = false)")]
@@ -69,6 +72,7 @@ impl ServiceError {
             Self::RateLimited { .. } => "auth.rate_limited",
             Self::Protected(..) => "account.protected",
             Self::RenameDisabled => "rename.disabled",
+            Self::TokenScope(_) => "token.scope",
             Self::Immutable(_) => "role.immutable",
             Self::DynamicRolesDisabled => "roles.dynamic_disabled",
             Self::Internal(_) => "internal",

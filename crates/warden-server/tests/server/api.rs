@@ -826,9 +826,10 @@ async fn sessions_are_read_only_until_reauth_and_tokens_carry_their_scope() {
     idm.create_service_account(&CreateServiceAccount { name: "provisioner".into(), ..Default::default() }).await.unwrap();
     let e = idm.add_members("idm_admins", &["sa:provisioner".into()]).await.unwrap_err();
     assert_eq!(code(&e), "forbidden", "idm_admin cannot hand out administrative groups");
-    let admin = server.sysadmin().await;
-    admin.add_members("idm_admins", &["sa:provisioner".into()]).await.unwrap();
-    admin.add_members("auditors", &["sa:provisioner".into()]).await.unwrap();
+    let root = server.superuser().await;
+    root.add_members("idm_admins", &["sa:provisioner".into()]).await.unwrap();
+    root.add_members("auditors", &["sa:provisioner".into()]).await.unwrap();
+    let idm = server.idm().await; // making root recovered idm_admin, which ended its session
     // The provisioner now holds built-in roles: only a superuser could issue it tokens.
     assert_eq!(code(&idm.create_api_token("provisioner", &CreateApiToken::default()).await.unwrap_err()), "account.high_privilege");
 }
@@ -846,7 +847,9 @@ async fn idm_admin_cannot_touch_admin_and_password_resets_end_sessions() {
     idm.create_user(&user("alice")).await.unwrap();
     idm.create_user(&user("hank")).await.unwrap();
     let admin = server.sysadmin().await;
-    admin.add_members("service_desk", &["user:hank".into()]).await.unwrap();
+    assert_eq!(code(&admin.add_members("service_desk", &["user:hank".into()]).await.unwrap_err()), "account.high_privilege");
+    server.superuser().await.add_members("service_desk", &["user:hank".into()]).await.unwrap();
+    let idm = server.idm().await; // making root recovered idm_admin, which ended its session
     assert_eq!(
         code(&idm.update_user("hank", &UpdateUser { first_name: Some(Some("H".into())), ..Default::default() }).await.unwrap_err()),
         "account.high_privilege"
@@ -881,18 +884,20 @@ async fn api_tokens_are_read_only_unless_asked_and_limited_to_their_roles() {
     idm.create_user(&user("alice")).await.unwrap();
     admin.create_role(&role("checker", "Checker", &["warden:check"])).await.unwrap();
     admin.create_role(&role("grouper", "Grouper", &["warden:groups"])).await.unwrap();
+    // grouper carries warden:* rights, so app is an administrator: tokens are the superuser's
+    // to issue.
     for role in ["checker", "grouper"] {
         admin.create_binding(&CreateBinding { role: role.into(), subject: "sa:app".into(), ..Default::default() }).await.unwrap();
     }
-    let read_only = idm.create_api_token("app", &CreateApiToken::default()).await.unwrap();
+    let read_only = admin.create_api_token("app", &CreateApiToken::default()).await.unwrap();
     let app = server.anonymous().with_bearer(read_only.token.expose());
     app.check(&check_request("alice", "calendar:events:read", None)).await.unwrap();
     app.list_groups(&ListQuery::default()).await.unwrap();
     assert_eq!(code(&app.create_group(&CreateGroup { name: "g1".into(), description: None }).await.unwrap_err()), "session.not_elevated");
-    let read_write = idm.create_api_token("app", &CreateApiToken { read_write: true, ..Default::default() }).await.unwrap();
+    let read_write = admin.create_api_token("app", &CreateApiToken { read_write: true, ..Default::default() }).await.unwrap();
     let app = server.anonymous().with_bearer(read_write.token.expose());
     app.create_group(&CreateGroup { name: "g1".into(), description: None }).await.unwrap();
-    let only_check = idm
+    let only_check = admin
         .create_api_token("app", &CreateApiToken { read_write: true, roles: Some(vec!["checker".into()]), ..Default::default() })
         .await
         .unwrap();
@@ -901,7 +906,8 @@ async fn api_tokens_are_read_only_unless_asked_and_limited_to_their_roles() {
     assert_eq!(code(&app.create_group(&CreateGroup { name: "g2".into(), description: None }).await.unwrap_err()), "forbidden");
     assert_eq!(
         code(
-            &idm.create_api_token("app", &CreateApiToken { roles: Some(vec!["idm_admin".into()]), ..Default::default() })
+            &admin
+                .create_api_token("app", &CreateApiToken { roles: Some(vec!["idm_admin".into()]), ..Default::default() })
                 .await
                 .unwrap_err()
         ),

@@ -5,4 +5,5 @@
 
 mod api;
 mod forward_auth;
+mod hardening;
 mod proxies;

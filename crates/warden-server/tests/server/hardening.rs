@@ -4,6 +4,13 @@
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::api::TestServer;
+use crate::forward_auth::{free_port, http};
 
 fn mode(path: &std::path::Path) -> u32 {
     std::fs::symlink_metadata(path).unwrap().permissions().mode() & 0o777
@@ -57,4 +64,215 @@ fn control_socket_never_appears_with_a_loose_mode() {
         assert_eq!(entries, vec![std::ffi::OsString::from("wardend.sock")]);
         tokio::net::UnixStream::connect(&path).await.unwrap();
     });
+}
+
+// --- connections --------------------------------------------------------------------------------
+
+/// A server whose connection deadlines are short enough to watch.
+async fn short_timeouts(tweak: impl FnOnce(&mut warden_server::config::Config)) -> TestServer {
+    TestServer::start_with(|config| {
+        config.server.header_read_timeout = "1s".into();
+        config.server.idle_timeout = "3s".into();
+        tweak(config);
+    })
+    .await
+}
+
+/// How long until the server closes `stream` (reading and discarding what it sends), or `None`
+/// if it is still open after `limit`.
+async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout_at((start + limit).into(), stream.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0) | Err(_)) => return Some(start.elapsed()),
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+/// Sends one request on `stream` and reads its answer (a `/healthz` "ok").
+async fn healthz_on(stream: &mut TcpStream) -> String {
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: warden\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !answer.ends_with(b"\r\n\r\nok") {
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await.unwrap().unwrap();
+        assert_ne!(n, 0, "closed before answering: {}", String::from_utf8_lossy(&answer));
+        answer.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8(answer).unwrap()
+}
+
+/// The review's slow-header client: half a request head, then nothing. It is disconnected
+/// once `header_read_timeout` has passed, and so is a client that sends nothing at all.
+#[tokio::test]
+async fn a_slow_header_client_is_disconnected() {
+    let server = short_timeouts(|_| {}).await;
+    let addr = server.running.public_addr;
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: warden\r\nX-Slow: ").await.unwrap();
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    let mut dripping = TcpStream::connect(addr).await.unwrap();
+    dripping.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+    let drip = tokio::spawn(async move {
+        // A byte every 300 ms keeps bytes moving, but the head never ends.
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            if dripping.write_all(b"X").await.is_err() {
+                return true;
+            }
+        }
+        false
+    });
+    for (what, stream) in [("half a head", &mut slow), ("nothing", &mut silent)] {
+        let closed = closed_within(stream, Duration::from_secs(5)).await;
+        assert!(closed.is_some_and(|t| t < Duration::from_secs(3)), "a client that sent {what} was not disconnected in time: {closed:?}");
+    }
+    assert!(drip.await.unwrap(), "a head sent a byte at a time outlives the header timeout");
+}
+
+/// Kept-alive connections are still reused (forward-auth depends on it): a pause longer than
+/// the header timeout between two requests is idle time, judged by `idle_timeout`, and the
+/// connection closes once idle that long.
+#[tokio::test]
+async fn kept_alive_connections_are_reused_until_idle() {
+    let server = short_timeouts(|_| {}).await;
+    let mut stream = TcpStream::connect(server.running.public_addr).await.unwrap();
+    assert!(healthz_on(&mut stream).await.starts_with("HTTP/1.1 200"));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(healthz_on(&mut stream).await.starts_with("HTTP/1.1 200"), "the same connection serves a second request");
+    let closed = closed_within(&mut stream, Duration::from_secs(6)).await;
+    assert!(closed.is_some_and(|t| t > Duration::from_secs(2)), "closed after the idle timeout, not before: {closed:?}");
+}
+
+/// 1,000 idle connections, half of them with half a head, do not stop `/healthz` answering.
+#[tokio::test]
+async fn idle_connections_do_not_stop_healthz() {
+    warden_server::os::raise_open_file_limit();
+    let server = TestServer::start().await;
+    let addr = server.running.public_addr;
+    let mut idle = Vec::new();
+    for i in 0..1000 {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        if i % 2 == 0 {
+            stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: warden\r\n").await.unwrap();
+        }
+        idle.push(stream);
+    }
+    let started = Instant::now();
+    let r = http().get(format!("{}/healthz", server.url)).timeout(Duration::from_secs(5)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    drop(idle);
+}
+
+/// Beyond `max_connections`, a new connection waits to be accepted, and is served once the
+/// timeouts have closed the connections that held the slots.
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_for_a_slot() {
+    let server = short_timeouts(|config| config.server.max_connections = 2).await;
+    let addr = server.running.public_addr;
+    let mut holders = [TcpStream::connect(addr).await.unwrap(), TcpStream::connect(addr).await.unwrap()];
+    for holder in &mut holders {
+        holder.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    let r = http().get(format!("{}/healthz", server.url)).timeout(Duration::from_secs(5)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(started.elapsed() > Duration::from_millis(500), "served only once a slot was free: {:?}", started.elapsed());
+}
+
+/// A TLS listener closes a connection whose handshake does not end in time (silent, or half a
+/// ClientHello), and still serves one that completes it.
+#[tokio::test]
+async fn a_stalled_tls_handshake_is_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let status = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl is needed to make a test certificate");
+    assert!(status.success());
+    let tls = warden_server::config::TlsConfig { cert: cert.clone(), key };
+    let server = short_timeouts(|config| {
+        config.server.tls = Some(tls);
+        config.server.tls_handshake_timeout = "1s".into();
+        config.server.header_read_timeout = "10s".into();
+    })
+    .await;
+    let addr = server.running.public_addr;
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    let mut half_hello = TcpStream::connect(addr).await.unwrap();
+    half_hello.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01]).await.unwrap();
+    for (what, stream) in [("nothing", &mut silent), ("half a ClientHello", &mut half_hello)] {
+        let closed = closed_within(stream, Duration::from_secs(5)).await;
+        assert!(closed.is_some_and(|t| t < Duration::from_secs(3)), "a client that sent {what} kept its connection: {closed:?}");
+    }
+    let root = reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap();
+    let https = reqwest::Client::builder().tls_certs_only([root]).build().unwrap();
+    let url = format!("https://localhost:{}/healthz", addr.port());
+    assert_eq!(https.get(&url).send().await.unwrap().text().await.unwrap(), "ok");
+}
+
+/// The review's attack on a real `wardend` with a low open-file limit: 300 connections that
+/// send half a head. They are closed after the header timeout, never take the descriptors
+/// the server needs, and `/healthz` answers.
+#[tokio::test]
+async fn half_headers_cannot_exhaust_the_open_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -n 256 && exec \"$0\" serve")
+        .arg(env!("CARGO_BIN_EXE_wardend"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("WARDEN_LOG", "warn")
+        .env("WARDEN_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("WARDEN_SERVER__CONTROL_SOCKET", dir.path().join("wardend.sock"))
+        .env("WARDEN_SERVER__HEADER_READ_TIMEOUT", "1s")
+        .env("WARDEN_DATABASE__URL", format!("sqlite://{}/warden.db", dir.path().display()))
+        .env("WARDEN_AUTH__ARGON2__MEMORY_KIB", "64")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http().get(&url).send().await.is_err() {
+        assert!(Instant::now() < deadline, "wardend did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut attackers = Vec::new();
+    for _ in 0..300 {
+        if let Ok(Ok(mut stream)) = tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(("127.0.0.1", port))).await {
+            let _ = stream.write_all(b"GET / HTTP/1.1\r\nHost: warden\r\n").await;
+            attackers.push(stream);
+        }
+    }
+    let r = http().get(&url).timeout(Duration::from_secs(10)).send().await;
+    assert!(r.is_ok_and(|r| r.status() == 200), "/healthz did not answer under the attack");
+    drop(attackers);
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
 }

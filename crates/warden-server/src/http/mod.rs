@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod conn;
+pub mod csrf;
 pub mod error;
 pub mod extract;
 pub mod forward_auth;
@@ -67,7 +68,7 @@ fn public_routes(app: &App) -> Router<App> {
             .route("/auth/forward", axum::routing::any(forward_auth::forward))
             .route("/login", get(forward_auth::login_form).post(forward_auth::login_submit))
             .route("/login/done", get(forward_auth::login_done))
-            .route("/logout", post(forward_auth::logout))
+            .route("/logout", get(forward_auth::logout_form).post(forward_auth::logout))
     } else {
         Router::new()
     };

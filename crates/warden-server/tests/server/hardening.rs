@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use reqwest::header::{COOKIE, ORIGIN, SET_COOKIE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::api::TestServer;
-use crate::forward_auth::{free_port, http};
+use crate::forward_auth::{Fixture, PASSWORD, encode, fixture, free_port, http};
 
 fn mode(path: &std::path::Path) -> u32 {
     std::fs::symlink_metadata(path).unwrap().permissions().mode() & 0o777
@@ -275,4 +276,161 @@ async fn half_headers_cannot_exhaust_the_open_files() {
     drop(attackers);
     child.start_kill().unwrap();
     let _ = child.wait().await;
+}
+
+// --- login CSRF ---------------------------------------------------------------------------------
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// A page with a form (`/login`, `/logout`) as a browser first loads it: the CSRF cookie it
+/// sets (`name=value`) and the token in the form.
+async fn form_page(fx: &Fixture, path: &str) -> (String, String) {
+    let r = http().get(format!("{}{path}", fx.public_url)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let cookie = r.headers().get(SET_COOKIE).expect("a CSRF cookie").to_str().unwrap().to_owned();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let page = r.text().await.unwrap();
+    let token = page.split("name=\"csrf\" value=\"").nth(1).and_then(|rest| rest.split('"').next()).expect("a token in the form");
+    (cookie, token.to_owned())
+}
+
+fn login_body(name: &str, token: Option<&str>) -> String {
+    let body = format!("name={}&password={}&rd=", encode(name), encode(PASSWORD));
+    match token {
+        Some(token) => format!("{body}&csrf={}", encode(token)),
+        None => body,
+    }
+}
+
+fn no_session_cookie(r: &reqwest::Response) {
+    for value in r.headers().get_all(SET_COOKIE) {
+        assert!(!value.to_str().unwrap().starts_with("warden_session=wds_"), "a session cookie was set: {value:?}");
+    }
+}
+
+async fn problem_code(r: reqwest::Response) -> String {
+    assert_eq!(r.headers().get("content-type").unwrap(), "application/problem+json");
+    r.json::<serde_json::Value>().await.unwrap()["code"].as_str().unwrap().to_owned()
+}
+
+/// The review's login CSRF: another site's form signs the victim's browser in to the
+/// attacker's account. A post that says it comes from another site is refused before the
+/// password is looked at, and sets no cookie; so is a post without the form's token.
+#[tokio::test]
+async fn sign_in_forms_from_other_sites_are_refused() {
+    let fx = fixture(|_| {}).await;
+    let login = format!("{}/login", fx.public_url);
+    let post = || http().post(&login).header("content-type", FORM);
+
+    // The attacker's page: no token (it cannot read ours), the browser says where it comes from.
+    for (header, value) in [("origin", "https://evil.example"), ("sec-fetch-site", "cross-site"), ("sec-fetch-site", "same-site")] {
+        let r = post().header(header, value).body(login_body("bob", None)).send().await.unwrap();
+        assert_eq!(r.status(), 403, "{header}: {value}");
+        no_session_cookie(&r);
+        assert_eq!(problem_code(r).await, "request.cross_site", "{header}: {value}");
+    }
+    // Even with a valid cookie and token (a browser that sends them along), another origin is refused.
+    let (cookie, token) = form_page(&fx, "/login").await;
+    let r =
+        post().header(COOKIE, &cookie).header(ORIGIN, "https://evil.example").body(login_body("bob", Some(&token))).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    no_session_cookie(&r);
+    let r = post().header(COOKIE, &cookie).header(ORIGIN, "null").body(login_body("bob", Some(&token))).send().await.unwrap();
+    assert_eq!(r.status(), 403, "an opaque origin is not ours");
+
+    // Without the token, with a wrong one, or with a token but not its cookie: refused.
+    let (_, other_token) = form_page(&fx, "/login").await;
+    for (cookie, token) in [
+        (Some(cookie.as_str()), None),
+        (Some(cookie.as_str()), Some("0".repeat(64))),
+        (Some(cookie.as_str()), Some(other_token)),
+        (None, Some(token.clone())),
+    ] {
+        let mut request = post().body(login_body("bob", token.as_deref()));
+        if let Some(cookie) = cookie {
+            request = request.header(COOKIE, cookie);
+        }
+        let r = request.send().await.unwrap();
+        assert_eq!(r.status(), 403, "{cookie:?} {token:?}");
+        no_session_cookie(&r);
+        assert_eq!(problem_code(r).await, "csrf.token_invalid");
+    }
+
+    // The real flow: the page, then its form, from the same origin (as a browser says it, and
+    // as a client that says nothing).
+    for browser in [true, false] {
+        let (cookie, token) = form_page(&fx, "/login").await;
+        let mut request = post().header(COOKIE, &cookie).body(login_body("bob", Some(&token)));
+        if browser {
+            request = request.header(ORIGIN, &fx.public_url).header("sec-fetch-site", "same-origin");
+        }
+        let r = request.send().await.unwrap();
+        assert_eq!(r.status(), 303, "browser: {browser}");
+        assert!(r.headers().get_all(SET_COOKIE).iter().any(|v| v.to_str().unwrap().starts_with("warden_session=wds_")));
+    }
+}
+
+/// Signing out takes the form's token too, from this site only; `GET /logout` is the page
+/// with that form (what an application links to).
+#[tokio::test]
+async fn sign_out_forms_from_other_sites_are_refused() {
+    let fx = fixture(|_| {}).await;
+    let session = format!("warden_session={}", fx.bob);
+    let logout = format!("{}/logout", fx.public_url);
+    let still_signed_in = async || fx.server.anonymous().with_bearer(&fx.bob).whoami().await.is_ok();
+
+    let r = http().post(&logout).header(COOKIE, &session).header("sec-fetch-site", "cross-site").send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.headers().get(SET_COOKIE).is_none());
+    let r = http().post(&logout).header(COOKIE, &session).send().await.unwrap();
+    assert_eq!(r.status(), 403, "no token");
+    assert!(still_signed_in().await);
+
+    let (csrf, token) = form_page(&fx, "/logout").await;
+    let r = http()
+        .post(&logout)
+        .header(COOKIE, format!("{session}; {csrf}"))
+        .header(ORIGIN, &fx.public_url)
+        .header("content-type", FORM)
+        .body(format!("csrf={}", encode(&token)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(!still_signed_in().await);
+}
+
+/// The pages with forms, and those after them, forbid framing, scripts, plugins, foreign form
+/// targets, content sniffing and caching.
+#[tokio::test]
+async fn sign_in_pages_carry_the_security_headers() {
+    let fx = fixture(|_| {}).await;
+    let (cookie, token) = form_page(&fx, "/login").await;
+    let wrong = http()
+        .post(format!("{}/login", fx.public_url))
+        .header(COOKIE, &cookie)
+        .header("content-type", FORM)
+        .body(format!("name=bob&password=wrong&csrf={}", encode(&token)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let pages = [
+        http().get(format!("{}/login", fx.public_url)).send().await.unwrap(),
+        wrong,
+        http().get(format!("{}/login/done", fx.public_url)).send().await.unwrap(),
+        http().get(format!("{}/logout", fx.public_url)).send().await.unwrap(),
+    ];
+    for page in pages {
+        let h = page.headers();
+        let csp = h.get("content-security-policy").unwrap().to_str().unwrap();
+        for directive in ["default-src 'none'", "form-action 'self'", "frame-ancestors 'none'", "base-uri 'none'"] {
+            assert!(csp.contains(directive), "{}: {csp}", page.url());
+        }
+        assert_eq!(h.get("x-content-type-options").unwrap(), "nosniff", "{}", page.url());
+        assert_eq!(h.get("x-frame-options").unwrap(), "DENY");
+        assert_eq!(h.get("referrer-policy").unwrap(), "same-origin");
+        assert_eq!(h.get("cache-control").unwrap(), "no-store");
+    }
 }

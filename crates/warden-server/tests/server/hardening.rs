@@ -434,3 +434,62 @@ async fn sign_in_pages_carry_the_security_headers() {
         assert_eq!(h.get("cache-control").unwrap(), "no-store");
     }
 }
+
+// --- the API description ------------------------------------------------------------------------
+
+/// Every operation lists the problem statuses it can answer, as `application/problem+json`
+/// (what schemathesis checks in scripts/schemathesis.sh): 401 and 429 everywhere (any
+/// credential may be wrong or throttled), 400/413/415 where there is a body, 400 where there
+/// are parameters, 403 and 404 on the management routes.
+#[tokio::test]
+async fn the_api_description_lists_every_problem() {
+    let server = TestServer::start().await;
+    let doc: serde_json::Value = http().get(format!("{}/api/v1/openapi.json", server.url)).send().await.unwrap().json().await.unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    let mut checked = 0;
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            let Some(responses) = op.get("responses").and_then(|r| r.as_object()) else { continue };
+            let has = |status: &str| responses.contains_key(status);
+            let what = format!("{method} {path}");
+            for (status, response) in responses {
+                if status.starts_with('4') {
+                    let content = response["content"].as_object().unwrap();
+                    assert_eq!(content.keys().collect::<Vec<_>>(), ["application/problem+json"], "{what} {status}");
+                    assert_eq!(content["application/problem+json"]["schema"]["$ref"], "#/components/schemas/Problem", "{what} {status}");
+                }
+            }
+            assert!(has("401") && has("429"), "{what}");
+            if op.get("requestBody").is_some() {
+                assert!(has("400") && has("413") && has("415"), "{what}");
+            }
+            if op.get("parameters").is_some_and(|p| !p.as_array().unwrap().is_empty()) {
+                assert!(has("400"), "{what}");
+            }
+            let management = !path.starts_with("/api/v1/auth/") && !path.starts_with("/api/v1/self");
+            if management {
+                assert!(has("403") && has("404"), "{what}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 40, "{checked} operations");
+}
+
+/// `limit` is at most 1000: the description says so, and a larger one is refused rather than
+/// silently cut.
+#[tokio::test]
+async fn page_limits_are_documented_and_enforced() {
+    let server = TestServer::start().await;
+    let doc: serde_json::Value = http().get(format!("{}/api/v1/openapi.json", server.url)).send().await.unwrap().json().await.unwrap();
+    for path in ["/api/v1/users", "/api/v1/groups", "/api/v1/service-accounts", "/api/v1/audit", "/api/v1/groups/{group}/members"] {
+        let params = doc["paths"][path]["get"]["parameters"].as_array().unwrap();
+        let limit = params.iter().find(|p| p["name"] == "limit").unwrap();
+        assert_eq!(limit["schema"]["maximum"], 1000, "{path}");
+    }
+    let token = server.token_for("idm_admin").await;
+    for (limit, status) in [("1000", 200), ("1001", 400), ("4294967295", 400)] {
+        let r = http().get(format!("{}/api/v1/users?limit={limit}", server.url)).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(r.status(), status, "limit={limit}");
+    }
+}

@@ -20,6 +20,18 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+/// The largest page a list returns; a larger `limit` is refused, not cut.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+
+/// Reads a page size: at most [`MAX_PAGE_SIZE`] (`0` or none: the default, 100).
+fn page_limit<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    let limit = Option::<u32>::deserialize(deserializer)?;
+    match limit {
+        Some(n) if n > MAX_PAGE_SIZE => Err(serde::de::Error::custom(format!("limit must be at most {MAX_PAGE_SIZE}, not {n}"))),
+        _ => Ok(limit),
+    }
+}
+
 /// `?prefix=&cursor=&limit=` of the directory lists (`/users`, `/service-accounts`, `/groups`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
@@ -32,7 +44,8 @@ pub struct ListQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,
     /// Page size (default 100, at most 1000).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "page_limit")]
+    #[cfg_attr(feature = "openapi", param(maximum = 1000))]
     pub limit: Option<u32>,
 }
 
@@ -46,7 +59,9 @@ pub struct MembersQuery {
     pub effective: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Page size (default 100, at most 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "page_limit")]
+    #[cfg_attr(feature = "openapi", param(maximum = 1000))]
     pub limit: Option<u32>,
 }
 
@@ -70,7 +85,9 @@ pub struct AuditQuery {
     pub since: Option<OffsetDateTime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Page size (default 100, at most 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "page_limit")]
+    #[cfg_attr(feature = "openapi", param(maximum = 1000))]
     pub limit: Option<u32>,
 }
 

@@ -170,6 +170,25 @@ pub struct ServerConfig {
     pub control_socket: PathBuf,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// How long a client may take to send a request's head (`10s`): counted from the
+    /// connection's start for its first request, from the first byte for later ones.
+    pub header_read_timeout: String,
+    /// How long a TLS handshake may take (`10s`).
+    pub tls_handshake_timeout: String,
+    /// A connection on which no byte moves for this long is closed (`60s`).
+    pub idle_timeout: String,
+    /// Connections served at once per listener; more wait to be accepted (`10000`, lowered at
+    /// start to what the open-file limit allows).
+    pub max_connections: usize,
+}
+
+/// The limits of [`ServerConfig`] that bound what a connection may hold, parsed once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    pub header_read_timeout: std::time::Duration,
+    pub tls_handshake_timeout: std::time::Duration,
+    pub idle_timeout: std::time::Duration,
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -239,6 +258,10 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             control_socket: PathBuf::from("warden-data/wardend.sock"),
             max_body_bytes: 64 * 1024,
+            header_read_timeout: "10s".into(),
+            tls_handshake_timeout: "10s".into(),
+            idle_timeout: "60s".into(),
+            max_connections: 10_000,
         }
     }
 }
@@ -369,6 +392,7 @@ impl Config {
         if self.server.admin_listen == Some(self.server.listen) && self.server.listen.port() != 0 {
             return Err(ConfigError::Invalid("server.admin_listen must differ from server.listen".into()));
         }
+        self.connection_limits()?;
         let a = &self.auth.argon2;
         argon2::Params::new(a.memory_kib, a.iterations, a.parallelism, None)
             .map_err(|e| ConfigError::Invalid(format!("auth.argon2: {e}")))?;
@@ -407,6 +431,25 @@ impl Config {
                 "off" => None,
                 keep => Some(parse("auth.name_reservation", keep)?),
             },
+        })
+    }
+
+    /// The timeouts and the connection cap of `[server]`.
+    pub fn connection_limits(&self) -> Result<ConnectionLimits, ConfigError> {
+        let parse = |key: &str, v: &str| {
+            parse_duration_secs(v)
+                .map(|secs| std::time::Duration::from_secs(secs.unsigned_abs()))
+                .map_err(|e| ConfigError::Invalid(format!("server.{key}: {e}")))
+        };
+        let s = &self.server;
+        if !(1..=1_000_000).contains(&s.max_connections) {
+            return Err(ConfigError::Invalid("server.max_connections must lie between 1 and 1000000".into()));
+        }
+        Ok(ConnectionLimits {
+            header_read_timeout: parse("header_read_timeout", &s.header_read_timeout)?,
+            tls_handshake_timeout: parse("tls_handshake_timeout", &s.tls_handshake_timeout)?,
+            idle_timeout: parse("idle_timeout", &s.idle_timeout)?,
+            max_connections: s.max_connections,
         })
     }
 
@@ -491,6 +534,22 @@ mod tests {
         assert!(config.validate().is_err());
         let mut config = Config::default();
         config.auth.argon2.memory_kib = 1;
+        assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn connection_limits_default_and_refuse_nonsense() {
+        let mut config = Config::default();
+        let limits = config.connection_limits().unwrap();
+        assert_eq!(
+            (limits.header_read_timeout.as_secs(), limits.tls_handshake_timeout.as_secs(), limits.idle_timeout.as_secs()),
+            (10, 10, 60)
+        );
+        assert_eq!(limits.max_connections, 10_000);
+        config.server.idle_timeout = "0s".into();
+        assert!(config.validate().is_err());
+        let mut config = Config::default();
+        config.server.max_connections = 0;
         assert!(config.validate().is_err());
     }
 

@@ -27,18 +27,40 @@ pub enum ControlResponse {
 }
 
 /// Binds the socket (replacing a stale one) with mode 0600.
+///
+/// A socket takes its first mode from the process's umask, and changing the umask would
+/// change it for every thread at once. So the socket is bound inside a fresh directory that
+/// only this user may enter, made 0600 there, and only then renamed to `path`: no other user
+/// ever sees it with a looser mode, whatever the umask.
 pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        let mut dir = std::fs::DirBuilder::new();
-        std::os::unix::fs::DirBuilderExt::mode(&mut dir, 0o700);
-        dir.recursive(true).create(parent)?;
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut dir = std::fs::DirBuilder::new();
+    std::os::unix::fs::DirBuilderExt::mode(&mut dir, 0o700);
+    dir.recursive(true).create(parent)?;
+    let private = private_dir(parent)?;
+    let staged = private.join("control.sock");
+    let bound = UnixListener::bind(&staged)
+        .and_then(|listener| std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600)).map(|()| listener))
+        .and_then(|listener| std::fs::rename(&staged, path).map(|()| listener));
+    let _ = std::fs::remove_file(&staged);
+    std::fs::remove_dir(&private)?;
+    bound
+}
+
+/// A new, empty directory beside the socket, mode 0700 (created, never reused: `create`
+/// fails if the name exists).
+fn private_dir(parent: &Path) -> std::io::Result<PathBuf> {
+    let mut builder = std::fs::DirBuilder::new();
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    let mut attempt = 0u32;
+    loop {
+        let dir = parent.join(format!(".wardend-{}-{attempt}", std::process::id()));
+        match builder.create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
+            Err(e) => return Err(e),
+        }
     }
-    if path.exists() {
-        std::fs::remove_file(path)?;
-    }
-    let listener = UnixListener::bind(path)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    Ok(listener)
 }
 
 /// Answers control requests until the task is dropped.

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod control;
 pub mod http;
+pub mod os;
 pub mod password;
 pub mod services;
 
@@ -94,6 +95,9 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>, with_control_socket: b
     let policy_watch = tokio::spawn(app.forward.clone().watch_policy(reload));
     let (public_router, admin_router) = http::routers(&app);
     let (stop, _) = watch::channel(false);
+    let mut limits = ctx.config.connection_limits()?;
+    let listeners = if admin_router.is_some() { 2 } else { 1 };
+    limits.max_connections = os::fit_connection_cap(limits.max_connections, os::open_file_limit(), listeners);
 
     let mut tasks = Vec::new();
     let mut bind = |addr: SocketAddr, router: axum::Router| -> anyhow::Result<SocketAddr> {
@@ -105,7 +109,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>, with_control_socket: b
         let shutdown = async move {
             let _ = rx.wait_for(|s| *s).await;
         };
-        tasks.push(tokio::spawn(http::serve(listener, router, tls.clone(), shutdown)));
+        tasks.push(tokio::spawn(http::conn::serve(listener, router, tls.clone(), limits, shutdown)));
         Ok(bound)
     };
     let public_addr = bind(ctx.config.server.listen, public_router)?;

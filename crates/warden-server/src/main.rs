@@ -146,6 +146,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    warden_server::os::raise_open_file_limit();
     let running = warden_server::start(config, Arc::new(SystemClock), true).await?;
     eprintln!("wardend listening on http{}://{}", if running.context.config.server.tls.is_some() { "s" } else { "" }, running.public_addr);
     if let Some(admin) = running.admin_addr {

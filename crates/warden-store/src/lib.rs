@@ -107,7 +107,7 @@ pub struct ListQuery {
     pub limit: u32,
 }
 
-pub const MAX_PAGE: u32 = 1000;
+pub const MAX_PAGE: u32 = warden_core::api::MAX_PAGE_SIZE;
 pub const DEFAULT_PAGE: u32 = 100;
 
 impl ListQuery {

@@ -7,6 +7,7 @@
 //! lose the last commits (never corrupt the database); a crash of `wardend` alone loses
 //! nothing.
 
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -36,6 +37,10 @@ impl SqliteStore {
             dir.recursive(true)
                 .create(parent)
                 .map_err(|e| crate::StoreError::Database(format!("cannot create {}: {e}", parent.display())))?;
+        }
+        if options.get_filename() != Path::new(":memory:") {
+            private_files(options.get_filename())
+                .map_err(|e| crate::StoreError::Database(format!("cannot make {} private: {e}", options.get_filename().display())))?;
         }
         let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
@@ -68,6 +73,30 @@ impl SqliteStore {
 }
 
 crate::sql::impl_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow, "sqlite");
+
+/// Creates the database file with mode 0600 before SQLite opens it, so that it never exists
+/// readable by others, whatever the umask; SQLite gives the `-wal` and `-shm` files it creates
+/// later the database file's mode. Files an older version left readable by others are
+/// tightened.
+fn private_files(db: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(db) {
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        let path = Path::new(&name);
+        let Ok(meta) = std::fs::metadata(path) else { continue };
+        if meta.is_file() && meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(file = %path.display(), "the database file was readable by others: made 0600");
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(())
+}
 
 /// Takes `synchronous=full|normal` out of `url`'s query: what is left, and the mode (`full`
 /// when not given). Any other value is an error, so that a typo never weakens durability.

@@ -172,6 +172,32 @@ async fn open_dispatches_on_the_url() {
     }
 }
 
+/// The database holds password hashes: its file and the WAL and shared-memory files beside it
+/// are the server user's alone (0600), whatever the process's umask; a file an older version
+/// created readable by others is tightened when the store opens it.
+#[tokio::test]
+async fn sqlite_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &std::path::Path| std::fs::metadata(path).expect("stat").permissions().mode() & 0o777;
+    let dir = tempfile::TempDir::new().expect("temporary directory");
+    let db = dir.path().join("data/warden.db");
+    let store = warden_store::open(&format!("sqlite://{}", db.display())).await.expect("open");
+    store.ensure_builtins(now()).await.expect("a first write");
+    assert_eq!(mode(&dir.path().join("data")), 0o700, "the directory");
+    for file in ["warden.db", "warden.db-wal", "warden.db-shm"] {
+        assert_eq!(mode(&dir.path().join("data").join(file)), 0o600, "{file}");
+    }
+    store.shutdown().await;
+    drop(store);
+
+    let old = dir.path().join("old.db");
+    std::fs::write(&old, b"").expect("an empty database file");
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let store = warden_store::open(&format!("sqlite://{}", old.display())).await.expect("open");
+    assert_eq!(mode(&old), 0o600, "an existing file readable by others is tightened");
+    store.shutdown().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Helpers.
 

@@ -376,6 +376,7 @@ pub async fn account_permissions(
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "Warden", description = "Identity and access management: accounts, groups, credentials, audit."),
+    modifiers(&ProblemResponses),
     paths(
         login, logout, reauth, whoami, rename_self, set_password,
         list_tenants, create_tenant, delete_tenant, list_roles, create_role, get_role, update_role, delete_role, role_permissions,
@@ -397,3 +398,57 @@ pub async fn account_permissions(
     )
 )]
 pub struct ApiDoc;
+
+/// Completes every operation's responses with the problems the edge answers for all of them,
+/// so that the document lists every status an operation can return (schemathesis holds it to
+/// that): `401` (a missing, wrong or expired credential) and `429` (throttled passwords,
+/// Basic included) everywhere; `400` wherever there are parameters or a body (and on logout and
+/// re-authentication, which refuse credentials that are not sessions); `413` and `415` with a
+/// body; `403` and `404` on every route past sign-in and self (permissions, protected targets,
+/// names that resolve to nothing). Every 4xx is `application/problem+json` with [`Problem`].
+struct ProblemResponses;
+
+impl utoipa::Modify for ProblemResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in &mut openapi.paths.paths {
+            let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+            for operation in operations.into_iter().flatten() {
+                add_problems(path, operation);
+            }
+        }
+    }
+}
+
+fn add_problems(path: &str, operation: &mut utoipa::openapi::path::Operation) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let has_body = operation.request_body.is_some();
+    let has_params = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+    let session_only = matches!(path, "/api/v1/auth/logout" | "/api/v1/auth/reauth");
+    let management = !path.starts_with("/api/v1/auth/") && !path.starts_with("/api/v1/self");
+    let statuses: [(&str, bool, &str); 7] = [
+        ("400", has_body || has_params || session_only, "The request breaks a rule (`validation`, `json.malformed`, `member.ambiguous`)."),
+        ("401", true, "No valid credential (`unauthenticated`, `auth.failed`)."),
+        (
+            "403",
+            management || path == "/api/v1/self/rename",
+            "Not allowed (`forbidden`, `session.not_elevated`, `account.high_privilege`, `account.protected`, …).",
+        ),
+        ("404", management || path == "/api/v1/self/rename", "A name or id that resolves to nothing (`not_found`)."),
+        ("413", has_body, "The body exceeds `server.max_body_bytes` (`body.too_large`)."),
+        ("415", has_body, "The body is not `application/json` (`content_type.unsupported`)."),
+        ("429", true, "Too many failed password checks (`auth.rate_limited`); see `Retry-After`."),
+    ];
+    for (status, applies, description) in statuses {
+        if applies && !operation.responses.responses.contains_key(status) {
+            let response = ResponseBuilder::new().description(description).build();
+            operation.responses.responses.insert(status.to_owned(), RefOr::T(response));
+        }
+    }
+    for (status, response) in &mut operation.responses.responses {
+        if let (true, RefOr::T(response)) = (status.starts_with('4'), response) {
+            let problem = ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build();
+            response.content.clear();
+            response.content.insert("application/problem+json".to_owned(), RefOr::T(problem));
+        }
+    }
+}

@@ -17,6 +17,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::Form;
 use axum::body::Body;
+use axum::extract::rejection::FormRejection;
 use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -25,6 +26,7 @@ use warden_core::credential::Secret;
 use warden_policy::{HeaderList, RequestView};
 
 use super::App;
+use super::csrf::Csrf;
 use super::error::ApiError;
 use super::extract::{ClientAddr, forwarded_client};
 use crate::services::forward::{Outcome, Presented};
@@ -379,14 +381,23 @@ pub struct LoginForm {
     password: Secret,
     #[serde(default)]
     rd: Option<String>,
+    #[serde(default)]
+    csrf: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct LogoutForm {
+    #[serde(default)]
+    csrf: Option<String>,
 }
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }
 
-fn login_page(rd: Option<&str>, error: Option<&str>) -> Html<String> {
+fn login_page(rd: Option<&str>, error: Option<&str>, csrf: &str) -> Html<String> {
     let rd = rd.map(escape).unwrap_or_default();
+    let csrf = escape(csrf);
     let error = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e))).unwrap_or_default();
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
@@ -395,28 +406,52 @@ fn login_page(rd: Option<&str>, error: Option<&str>) -> Html<String> {
          <body><h1>Sign in</h1>{error}<form method=\"post\" action=\"login\">\
          <label for=\"name\">Name</label><input id=\"name\" name=\"name\" autocomplete=\"username\" required autofocus>\
          <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
-         <input type=\"hidden\" name=\"rd\" value=\"{rd}\"><button type=\"submit\">Sign in</button></form></body></html>"
+         <input type=\"hidden\" name=\"rd\" value=\"{rd}\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <button type=\"submit\">Sign in</button></form></body></html>"
     ))
 }
 
-pub async fn login_form(Query(q): Query<LoginQuery>) -> Response {
-    let mut response = login_page(q.rd.as_deref(), None).into_response();
+pub async fn login_form(State(app): State<App>, headers: HeaderMap, Query(q): Query<LoginQuery>) -> Response {
+    let issued = csrf(&app).issue(&headers);
+    let mut response = login_page(q.rd.as_deref(), None, &issued.token).into_response();
     secure_page(response.headers_mut());
+    if let Some(cookie) = issued.set_cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
     response
 }
 
+/// What every page of the sign-in flow sends: no caching, no framing, no scripts or plugins,
+/// forms posted to Warden only, no content sniffing, no referrer to other sites.
 fn secure_page(headers: &mut HeaderMap) {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(HeaderName::from_static("x-frame-options"), HeaderValue::from_static("DENY"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    // `same-origin`, not `no-referrer`: with `no-referrer` browsers send `Origin: null` on the
+    // page's own form posts, which the CSRF check would refuse.
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    headers.insert(HeaderName::from_static("cross-origin-opener-policy"), HeaderValue::from_static("same-origin"));
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"),
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
     );
+}
+
+/// Whether the cookies of the sign-in flow are `Secure`.
+fn cookies_secure(app: &App) -> bool {
+    let config = &app.config.forward_auth;
+    config.cookie_secure.unwrap_or_else(|| config.public_url.as_deref().is_some_and(|u| u.starts_with("https://")))
+}
+
+fn csrf(app: &App) -> Csrf {
+    Csrf::new(app.config.forward_auth.public_url.as_deref(), cookies_secure(app))
 }
 
 fn session_cookie(app: &App, value: &str, max_age: i64) -> Option<HeaderValue> {
     let config = &app.config.forward_auth;
-    let secure = config.cookie_secure.unwrap_or_else(|| config.public_url.as_deref().is_some_and(|u| u.starts_with("https://")));
+    let secure = cookies_secure(app);
     let mut cookie = format!("{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}", config.cookie_name);
     if let Some(domain) = &config.cookie_domain {
         cookie.push_str("; Domain=");
@@ -428,7 +463,13 @@ fn session_cookie(app: &App, value: &str, max_age: i64) -> Option<HeaderValue> {
     HeaderValue::from_str(&cookie).ok()
 }
 
-pub async fn login_submit(State(app): State<App>, client: ClientAddr, Form(form): Form<LoginForm>) -> Response {
+/// The sign-in form's post: refused (`403`) from another site or without the page's token,
+/// before the password is looked at.
+pub async fn login_submit(State(app): State<App>, client: ClientAddr, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
+    if let Err(e) = csrf(&app).verify(&headers, form.csrf.as_deref()) {
+        return ApiError::from(e).into_response();
+    }
+    let token = form.csrf.as_deref().unwrap_or_default();
     let rd = form.rd.as_deref().map(str::trim).filter(|r| !r.is_empty());
     match app.auth.login(&form.name, &form.password, client.0).await {
         Ok(login) => {
@@ -450,21 +491,46 @@ pub async fn login_submit(State(app): State<App>, client: ClientAddr, Form(form)
                 "The name or password is wrong."
             };
             let status = if e.code() == "auth.rate_limited" { StatusCode::TOO_MANY_REQUESTS } else { StatusCode::UNAUTHORIZED };
-            let mut response = (status, login_page(rd, Some(message))).into_response();
+            let mut response = (status, login_page(rd, Some(message), token)).into_response();
             secure_page(response.headers_mut());
             response
         }
     }
 }
 
-pub async fn login_done() -> Html<&'static str> {
-    Html(
+pub async fn login_done() -> Response {
+    let mut response = Html(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Signed in · Warden</title></head><body><p>You are signed in.</p></body></html>",
     )
+    .into_response();
+    secure_page(response.headers_mut());
+    response
 }
 
-/// Ends the browser session (if any) and clears the cookie.
-pub async fn logout(State(app): State<App>, headers: HeaderMap) -> Response {
+/// `GET /logout`: the page with the sign-out form (what an application links to).
+pub async fn logout_form(State(app): State<App>, headers: HeaderMap) -> Response {
+    let issued = csrf(&app).issue(&headers);
+    let mut response = Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
+         <title>Sign out · Warden</title></head><body><h1>Sign out</h1><form method=\"post\" action=\"logout\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">Sign out</button></form></body></html>",
+        escape(&issued.token)
+    ))
+    .into_response();
+    secure_page(response.headers_mut());
+    if let Some(cookie) = issued.set_cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// Ends the browser session (if any) and clears the cookie; refused (`403`) from another
+/// site or without the sign-out page's token.
+pub async fn logout(State(app): State<App>, headers: HeaderMap, form: Result<Form<LogoutForm>, FormRejection>) -> Response {
+    let form_token = form.as_ref().ok().and_then(|Form(f)| f.csrf.as_deref());
+    if let Err(e) = csrf(&app).verify(&headers, form_token) {
+        return ApiError::from(e).into_response();
+    }
     if let Some(token) = cookie(&headers, &app.config.forward_auth.cookie_name)
         && let Ok(principal) = app.auth.authenticate_bearer(token).await
         && let Err(e) = app.auth.logout(&principal).await
@@ -479,7 +545,9 @@ pub async fn logout(State(app): State<App>, headers: HeaderMap) -> Response {
 }
 
 fn login_done_out() -> Response {
-    Html("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Signed out · Warden</title></head><body><p>You are signed out.</p></body></html>").into_response()
+    let mut response = Html("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Signed out · Warden</title></head><body><p>You are signed out.</p></body></html>").into_response();
+    secure_page(response.headers_mut());
+    response
 }
 
 #[cfg(test)]

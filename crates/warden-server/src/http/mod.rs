@@ -5,11 +5,12 @@
 //! management routes exist only on that listener; otherwise one listener serves both.
 
 pub mod api;
+pub mod conn;
+pub mod csrf;
 pub mod error;
 pub mod extract;
 pub mod forward_auth;
 
-use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
 
@@ -67,7 +68,7 @@ fn public_routes(app: &App) -> Router<App> {
             .route("/auth/forward", axum::routing::any(forward_auth::forward))
             .route("/login", get(forward_auth::login_form).post(forward_auth::login_submit))
             .route("/login/done", get(forward_auth::login_done))
-            .route("/logout", post(forward_auth::logout))
+            .route("/logout", get(forward_auth::logout_form).post(forward_auth::logout))
     } else {
         Router::new()
     };
@@ -144,47 +145,6 @@ pub fn routers(app: &App) -> (Router, Option<Router>) {
         (finish(public_routes(app), app), Some(admin))
     } else {
         (finish(public_routes(app).merge(management_routes()), app), None)
-    }
-}
-
-/// Serves `router` on `listener` until `shutdown` resolves, over TLS when `tls` is given.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let Some(acceptor) = tls else {
-        return axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await;
-    };
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            () = &mut shutdown => return Ok(()),
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
-            },
-        };
-        let acceptor = acceptor.clone();
-        let router = router.clone();
-        tokio::spawn(async move {
-            let stream = match acceptor.accept(stream).await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::debug!(error = %e, %peer, "TLS handshake failed");
-                    return;
-                }
-            };
-            let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-                tower::ServiceExt::oneshot(router.clone(), req)
-            });
-            if let Err(e) = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), service).await
-            {
-                tracing::debug!(error = %e, %peer, "connection ended with an error");
-            }
-        });
     }
 }
 

@@ -517,8 +517,10 @@ async fn lists_paginate_and_filter() {
     assert_eq!(seen, expected);
     let page = admin.list_users(&ListQuery { prefix: Some("USER1".into()), ..Default::default() }).await.unwrap();
     assert_eq!(page.items.len(), 10);
-    let page = admin.list_users(&ListQuery { limit: Some(5000), ..Default::default() }).await.unwrap();
+    let page = admin.list_users(&ListQuery { limit: Some(1000), ..Default::default() }).await.unwrap();
     assert_eq!(page.items.len(), 27, "25 users and the two break-glass accounts");
+    let e = admin.list_users(&ListQuery { limit: Some(5000), ..Default::default() }).await.unwrap_err();
+    assert_eq!(code(&e), "validation", "a page larger than 1000 is refused, not cut");
 }
 
 #[tokio::test]

@@ -160,13 +160,16 @@ pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).map(|v| v.to_str().unwrap())
 }
 
-/// Signs in through the sign-in form, as a browser would: returns the redirect target and the
-/// session cookie (`warden_session=…`).
+/// Signs in through the sign-in form, as a browser would (the page first, for its CSRF cookie
+/// and token): returns the redirect target and the session cookie (`warden_session=…`).
 pub async fn form_login(fx: &Fixture, name: &str, rd: &str) -> (String, String) {
-    let body = format!("name={}&password={}&rd={}", encode(name), encode(PASSWORD), encode(rd));
+    let (csrf, token) = csrf_form(fx, "/login").await;
+    let body = format!("name={}&password={}&rd={}&csrf={}", encode(name), encode(PASSWORD), encode(rd), encode(&token));
     let response = http()
         .post(format!("{}/login", fx.public_url))
         .header("content-type", "application/x-www-form-urlencoded")
+        .header(COOKIE, csrf)
+        .header("origin", &fx.public_url)
         .body(body)
         .send()
         .await
@@ -176,6 +179,16 @@ pub async fn form_login(fx: &Fixture, name: &str, rd: &str) -> (String, String) 
     let cookie = header(response.headers(), "set-cookie").unwrap().split(';').next().unwrap().to_owned();
     assert!(cookie.starts_with("warden_session=wds_"), "{cookie}");
     (location, cookie)
+}
+
+/// Loads a page with a form (`/login`, `/logout`) as a browser does: the CSRF cookie it sets
+/// (`name=value`) and the token in its form.
+pub async fn csrf_form(fx: &Fixture, path: &str) -> (String, String) {
+    let page = http().get(format!("{}{path}", fx.public_url)).send().await.unwrap();
+    let cookie = header(page.headers(), "set-cookie").unwrap().split(';').next().unwrap().to_owned();
+    let text = page.text().await.unwrap();
+    let token = text.split("name=\"csrf\" value=\"").nth(1).and_then(|rest| rest.split('"').next()).unwrap().to_owned();
+    (cookie, token)
 }
 
 /// What a credential-less, a bearer or a cookie request looks like.
@@ -343,7 +356,15 @@ async fn traefik_contract_over_forwarded_headers() {
     fx.server.anonymous().with_bearer(&fx.alice).logout().await.unwrap();
     let r = traefik(&fx, "GET", HOST, "/deploy/web", As::Bearer(&fx.alice), false).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    let r = http().post(format!("{}/logout", fx.public_url)).header(COOKIE, &cookie).send().await.unwrap();
+    let (csrf, token) = csrf_form(&fx, "/logout").await;
+    let r = http()
+        .post(format!("{}/logout", fx.public_url))
+        .header(COOKIE, format!("{cookie}; {csrf}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={token}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let cleared = header(r.headers(), "set-cookie").unwrap();
     assert!(cleared.starts_with("warden_session=;") && cleared.contains("Max-Age=0"), "{cleared}");
@@ -601,10 +622,12 @@ async fn sign_in_page_never_redirects_off_the_allowed_domains() {
         assert_eq!(location, rd);
     }
     // A wrong password shows the form again, keeping the return URL, and sets no cookie.
+    let (csrf, token) = csrf_form(&fx, "/login").await;
     let r = http()
         .post(format!("{}/login", fx.public_url))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("name=alice&password=nope&rd={}", encode("http://app.localtest/x")))
+        .header(COOKIE, csrf)
+        .body(format!("name=alice&password=nope&rd={}&csrf={}", encode("http://app.localtest/x"), encode(&token)))
         .send()
         .await
         .unwrap();

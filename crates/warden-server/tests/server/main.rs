@@ -6,4 +6,5 @@
 mod api;
 mod authz;
 mod forward_auth;
+mod hardening;
 mod proxies;

@@ -428,6 +428,8 @@ async fn sign_in_pages_carry_the_security_headers() {
         for directive in ["default-src 'none'", "form-action 'self'", "frame-ancestors 'none'", "base-uri 'none'"] {
             assert!(csp.contains(directive), "{}: {csp}", page.url());
         }
+        // Styles by hash only: an injected <style> or style attribute would not apply.
+        assert!(csp.contains("style-src 'sha256-") && !csp.contains("unsafe-inline"), "{}: {csp}", page.url());
         assert_eq!(h.get("x-content-type-options").unwrap(), "nosniff", "{}", page.url());
         assert_eq!(h.get("x-frame-options").unwrap(), "DENY");
         assert_eq!(h.get("referrer-policy").unwrap(), "same-origin");

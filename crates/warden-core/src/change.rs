@@ -195,6 +195,17 @@ pub struct Effect {
     pub after_commit: AfterCommit,
 }
 
+impl Effect {
+    /// Whether the change must take a new revision: only what the snapshot or the credential
+    /// caches hold needs every node to hear of it. A change that touches neither (a login, a
+    /// failed login, a new token, …) is recorded in the audit log at the current revision
+    /// and wakes nobody: it neither serialises with the writers that do take one nor makes
+    /// every node catch up.
+    pub fn needs_revision(&self) -> bool {
+        !matches!((&self.snapshot, self.credentials), (SnapshotEffect::Unchanged, CredentialEffect::Unchanged))
+    }
+}
+
 /// An audit row that is not a change this version knows (written by a newer node, or older
 /// than the typed details): the caller must assume the worst.
 #[derive(Debug, thiserror::Error)]

@@ -20,6 +20,8 @@
 //! Architecture invariant: this crate knows SQL and nothing about HTTP or access rules;
 //! callers above it never branch on the backend in use.
 
+mod lane;
+pub use lane::WriteStats;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -300,6 +302,10 @@ pub trait Store: Send + Sync + 'static {
     async fn bindings(&self, filter: &BindingFilter) -> Result<Vec<Binding>>;
     async fn binding(&self, id: Uuid) -> Result<Option<Binding>>;
     async fn delete_binding(&self, change: &Change, id: Uuid) -> Result<bool>;
+
+    /// Writes committed so far through this store's writer lane, and the transactions that
+    /// carried them (group commit: several writes per transaction under load).
+    fn write_stats(&self) -> WriteStats;
 
     // --- audit ----------------------------------------------------------------------------
     /// Records an event that changes nothing else (a failed login, a host recovery notice).

@@ -8,6 +8,7 @@ const CHANNEL: &str = "warden_revision";
 
 pub struct PgStore {
     pool: PgPool,
+    lane: crate::lane::Lane<sqlx::Postgres>,
 }
 
 impl PgStore {
@@ -15,7 +16,8 @@ impl PgStore {
     pub async fn open(url: &str) -> crate::Result<Self> {
         let pool = PgPoolOptions::new().max_connections(16).connect(url).await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(Self { pool })
+        let lane = crate::lane::Lane::start(pool.clone());
+        Ok(Self { pool, lane })
     }
 
     pub async fn close(&self) {
@@ -58,6 +60,10 @@ impl PgStore {
             }
         });
         Ok(Some(rx))
+    }
+
+    fn lane(&self) -> &crate::lane::Lane<sqlx::Postgres> {
+        &self.lane
     }
 
     fn writer(&self) -> &PgPool {

@@ -72,6 +72,7 @@ macro_rules! impl_store {
         };
         use warden_core::namespace::Namespace;
 
+        use crate::lane::{BoxFuture, Step};
         use crate::sql::*;
         use crate::{
             from_ms, to_ms, Action, AuditQuery, BindingFilter, Change, CredentialOwner, ListQuery, NameReservation, Result, SessionRecord,
@@ -79,20 +80,22 @@ macro_rules! impl_store {
         };
 
         type Tx = Transaction<'static, $db>;
+        type Conn = <$db as sqlx::Database>::Connection;
 
         /// Takes the next revision; the row lock it takes serialises writers until commit.
-        async fn bump(tx: &mut Tx) -> Result<i64> {
+        async fn bump(tx: &mut Conn) -> Result<i64> {
             let rev: i64 = sqlx::query_scalar("UPDATE revision SET value = value + 1 WHERE id = 1 RETURNING value")
-                .fetch_one(&mut **tx)
+                .fetch_one(&mut *tx)
                 .await?;
             if let Some(notify) = <$store>::NOTIFY_SQL {
-                // Delivered to listeners when (and only if) the transaction commits.
-                sqlx::query(notify).bind(rev).execute(&mut **tx).await?;
+                // Delivered to listeners when (and only if) the transaction commits (a
+                // savepoint rolled back takes its notification with it).
+                sqlx::query(notify).bind(rev).execute(&mut *tx).await?;
             }
             Ok(rev)
         }
 
-        async fn write_audit(tx: &mut Tx, revision: i64, change: &Change) -> Result<()> {
+        async fn write_audit(tx: &mut Conn, revision: i64, change: &Change) -> Result<()> {
             let details = change.action.details().to_string();
             sqlx::query(
                 "INSERT INTO audit_events (id, revision, at, actor_id, actor_name, action, target_kind, target_id, target_name, details) \
@@ -108,17 +111,29 @@ macro_rules! impl_store {
             .bind(change.target.as_ref().map(|t| t.id))
             .bind(change.target.as_ref().map(|t| t.name.to_string()))
             .bind(details)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
             Ok(())
         }
 
-        /// Opens a write transaction, takes a revision and records the audit event.
+        /// Opens a write transaction of its own (start-up only: everything else goes through
+        /// the lane), takes a revision and records the audit event.
         async fn begin(store: &$store, change: &Change) -> Result<Tx> {
             let mut tx = store.writer().begin().await?;
-            let rev = bump(&mut tx).await?;
-            write_audit(&mut tx, rev, change).await?;
+            open(&mut tx, change).await?;
             Ok(tx)
+        }
+
+        /// Records the audit event in the write's transaction, at a new revision if the change
+        /// needs one (it touches the snapshot or cached credentials), else at the current one:
+        /// bookkeeping such as a login takes no revision lock and wakes no node.
+        async fn open(tx: &mut Conn, change: &Change) -> Result<()> {
+            let rev = if change.effect().needs_revision() {
+                bump(tx).await?
+            } else {
+                sqlx::query_scalar("SELECT value FROM revision WHERE id = 1").fetch_one(&mut *tx).await?
+            };
+            write_audit(tx, rev, change).await
         }
 
         /// A throttle key's failures after `since`: how many, and the latest.
@@ -345,7 +360,7 @@ macro_rules! impl_store {
         /// Inserts an account row; a taken name is [`StoreError::NameTaken`].
         #[allow(clippy::too_many_arguments)]
         async fn insert_account_row(
-            tx: &mut Tx,
+            tx: &mut Conn,
             id: Uuid,
             kind: &str,
             name: &Name,
@@ -373,7 +388,7 @@ macro_rules! impl_store {
             .bind(window.0.map(to_ms))
             .bind(window.1.map(to_ms))
             .bind(to_ms(at))
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .map_err(|e| {
                 if is_foreign_key_violation(&e) { StoreError::NotFound("manager".into()) } else { name_taken(e, name.as_str()) }
@@ -383,15 +398,15 @@ macro_rules! impl_store {
 
         /// Keeps the name `id` holds now reserved for it until `until`, and forgets reservations
         /// that have run out by `now`. Runs before the name is given up, in the same transaction.
-        async fn reserve_current_name(tx: &mut Tx, id: Uuid, until: OffsetDateTime, now: OffsetDateTime) -> Result<()> {
-            sqlx::query("DELETE FROM reserved_names WHERE until <= $1").bind(to_ms(now)).execute(&mut **tx).await?;
+        async fn reserve_current_name(tx: &mut Conn, id: Uuid, until: OffsetDateTime, now: OffsetDateTime) -> Result<()> {
+            sqlx::query("DELETE FROM reserved_names WHERE until <= $1").bind(to_ms(now)).execute(&mut *tx).await?;
             sqlx::query(
                 "INSERT INTO reserved_names (name, account_id, until) SELECT name, id, $2 FROM accounts WHERE id = $1 \
                  ON CONFLICT (name) DO UPDATE SET account_id = excluded.account_id, until = excluded.until",
             )
             .bind(id)
             .bind(to_ms(until))
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
             Ok(())
         }
@@ -404,6 +419,10 @@ macro_rules! impl_store {
         impl Store for $store {
             fn backend(&self) -> &'static str {
                 $backend
+            }
+
+            fn write_stats(&self) -> crate::WriteStats {
+                self.lane().stats()
             }
 
             async fn shutdown(&self) {
@@ -479,30 +498,37 @@ macro_rules! impl_store {
             }
 
             async fn create_user(&self, change: &Change, user: &User, password_hash: Option<&str>) -> Result<User> {
-                let mut tx = begin(self, change).await?;
-                insert_account_row(
-                    &mut tx,
-                    user.id,
-                    "user",
-                    &user.name,
-                    &profile_json(&user.profile)?,
-                    None,
-                    None,
-                    user.disabled,
-                    (user.valid_from, user.expires_at),
-                    user.created_at,
-                )
-                .await?;
-                if let Some(hash) = password_hash {
-                    sqlx::query("INSERT INTO password_credentials (account_id, hash, updated_at) VALUES ($1, $2, $3)")
-                        .bind(user.id)
-                        .bind(hash)
-                        .bind(to_ms(user.created_at))
-                        .execute(&mut *tx)
+                let (change, user, password_hash) = (change.clone(), user.clone(), password_hash.map(str::to_owned));
+                self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<User>> {
+                    Box::pin(async move {
+                        let (change, user, password_hash) = (&change, &user, password_hash.as_deref());
+                        open(&mut tx, change).await?;
+                        insert_account_row(
+                            &mut tx,
+                            user.id,
+                            "user",
+                            &user.name,
+                            &profile_json(&user.profile)?,
+                            None,
+                            None,
+                            user.disabled,
+                            (user.valid_from, user.expires_at),
+                            user.created_at,
+                        )
                         .await?;
-                }
-                tx.commit().await?;
-                Ok(User { has_password: password_hash.is_some(), ..user.clone() })
+                        if let Some(hash) = password_hash {
+                            sqlx::query("INSERT INTO password_credentials (account_id, hash, updated_at) VALUES ($1, $2, $3)")
+                                .bind(user.id)
+                                .bind(hash)
+                                .bind(to_ms(user.created_at))
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        tx.commit().await?;
+                        Ok(User { has_password: password_hash.is_some(), ..user.clone() })
+                    })
+                })
+                .await
             }
 
             async fn user(&self, key: &NameOrId) -> Result<Option<User>> {
@@ -523,53 +549,66 @@ macro_rules! impl_store {
             }
 
             async fn update_user(&self, change: &Change, user: &User, end_sessions: bool) -> Result<User> {
-                let mut tx = self.writer().begin().await?;
-                let rev = bump(&mut tx).await?;
-                let done = sqlx::query(
-                    "UPDATE accounts SET profile = $2, disabled = $3, valid_from = $4, expires_at = $5, updated_at = $6 WHERE id = $1 AND kind = 'user'",
-                )
-                .bind(user.id)
-                .bind(profile_json(&user.profile)?)
-                .bind(user.disabled)
-                .bind(user.valid_from.map(to_ms))
-                .bind(user.expires_at.map(to_ms))
-                .bind(to_ms(user.updated_at))
-                .execute(&mut *tx)
-                .await?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound(format!("user {}", user.name)));
-                }
-                let mut change = change.clone();
-                if end_sessions {
-                    let ended = sqlx::query("DELETE FROM sessions WHERE account_id = $1").bind(user.id).execute(&mut *tx).await?;
-                    match &mut change.action {
-                        Action::UserUpdate { sessions_ended, .. } => *sessions_ended = Some(ended.rows_affected()),
-                        Action::UserDisable { sessions_ended } => *sessions_ended = ended.rows_affected(),
-                        _ => {}
-                    }
-                }
-                write_audit(&mut tx, rev, &change).await?;
-                tx.commit().await?;
-                Ok(user.clone())
+                let (change, user) = (change.clone(), user.clone());
+                self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<User>> {
+                    Box::pin(async move {
+                        let (change, user) = (&change, &user);
+                        let rev = bump(&mut tx).await?;
+                        let done = sqlx::query(
+                            "UPDATE accounts SET profile = $2, disabled = $3, valid_from = $4, expires_at = $5, updated_at = $6 WHERE id = $1 AND kind = 'user'",
+                        )
+                        .bind(user.id)
+                        .bind(profile_json(&user.profile)?)
+                        .bind(user.disabled)
+                        .bind(user.valid_from.map(to_ms))
+                        .bind(user.expires_at.map(to_ms))
+                        .bind(to_ms(user.updated_at))
+                        .execute(&mut *tx)
+                        .await?;
+                        if done.rows_affected() == 0 {
+                            return Err(StoreError::NotFound(format!("user {}", user.name)));
+                        }
+                        let mut change = change.clone();
+                        if end_sessions {
+                            let ended = sqlx::query("DELETE FROM sessions WHERE account_id = $1").bind(user.id).execute(&mut *tx).await?;
+                            match &mut change.action {
+                                Action::UserUpdate { sessions_ended, .. } => *sessions_ended = Some(ended.rows_affected()),
+                                Action::UserDisable { sessions_ended } => *sessions_ended = ended.rows_affected(),
+                                _ => {}
+                            }
+                        }
+                        write_audit(&mut tx, rev, &change).await?;
+                        tx.commit().await?;
+                        Ok(user.clone())
+                    })
+                })
+                .await
             }
 
             async fn create_service_account(&self, change: &Change, account: &ServiceAccount) -> Result<ServiceAccount> {
-                let mut tx = begin(self, change).await?;
-                insert_account_row(
-                    &mut tx,
-                    account.id,
-                    "service_account",
-                    &account.name,
-                    "{}",
-                    account.description.as_deref(),
-                    account.managed_by.as_ref(),
-                    account.disabled,
-                    (None, None),
-                    account.created_at,
-                )
-                .await?;
-                tx.commit().await?;
-                Ok(account.clone())
+                let (change, account) = (change.clone(), account.clone());
+                self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<ServiceAccount>> {
+                    Box::pin(async move {
+                        let (change, account) = (&change, &account);
+                        open(&mut tx, change).await?;
+                        insert_account_row(
+                            &mut tx,
+                            account.id,
+                            "service_account",
+                            &account.name,
+                            "{}",
+                            account.description.as_deref(),
+                            account.managed_by.as_ref(),
+                            account.disabled,
+                            (None, None),
+                            account.created_at,
+                        )
+                        .await?;
+                        tx.commit().await?;
+                        Ok(account.clone())
+                    })
+                })
+                .await
             }
 
             async fn service_account(&self, key: &NameOrId) -> Result<Option<ServiceAccount>> {
@@ -599,62 +638,83 @@ macro_rules! impl_store {
             }
 
             async fn rename_account(&self, change: &Change, id: Uuid, name: &Name, reservation: NameReservation) -> Result<()> {
-                let mut tx = begin(self, change).await?;
-                if reservation.honour {
-                    let reserved: bool = sqlx::query_scalar(
-                        "SELECT EXISTS (SELECT 1 FROM reserved_names WHERE name = $1 AND until > $2 AND account_id <> $3)",
-                    )
-                    .bind(name.as_str())
-                    .bind(to_ms(change.at))
-                    .bind(id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    if reserved {
-                        return Err(StoreError::NameTaken(name.to_string()));
-                    }
-                }
-                if let Some(until) = reservation.keep_until {
-                    reserve_current_name(&mut tx, id, until, change.at).await?;
-                }
-                let done = sqlx::query("UPDATE accounts SET name = $2, updated_at = $3 WHERE id = $1")
-                    .bind(id)
-                    .bind(name.as_str())
-                    .bind(to_ms(change.at))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| name_taken(e, name.as_str()))?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound(format!("account {id}")));
-                }
-                tx.commit().await?;
-                Ok(())
+                let (change, name) = (change.clone(), name.clone());
+                self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<()>> {
+                    Box::pin(async move {
+                        let (change, name) = (&change, &name);
+                        open(&mut tx, change).await?;
+                        if reservation.honour {
+                            let reserved: bool = sqlx::query_scalar(
+                                "SELECT EXISTS (SELECT 1 FROM reserved_names WHERE name = $1 AND until > $2 AND account_id <> $3)",
+                            )
+                            .bind(name.as_str())
+                            .bind(to_ms(change.at))
+                            .bind(id)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                            if reserved {
+                                return Err(StoreError::NameTaken(name.to_string()));
+                            }
+                        }
+                        if let Some(until) = reservation.keep_until {
+                            reserve_current_name(&mut tx, id, until, change.at).await?;
+                        }
+                        let done = sqlx::query("UPDATE accounts SET name = $2, updated_at = $3 WHERE id = $1")
+                            .bind(id)
+                            .bind(name.as_str())
+                            .bind(to_ms(change.at))
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(|e| name_taken(e, name.as_str()))?;
+                        if done.rows_affected() == 0 {
+                            return Err(StoreError::NotFound(format!("account {id}")));
+                        }
+                        tx.commit().await?;
+                        Ok(())
+                    })
+                })
+                .await
             }
 
             async fn delete_account(&self, change: &Change, id: Uuid, keep_name_until: Option<OffsetDateTime>) -> Result<()> {
-                let mut tx = begin(self, change).await?;
-                if let Some(until) = keep_name_until {
-                    reserve_current_name(&mut tx, id, until, change.at).await?;
-                }
-                let done = sqlx::query("DELETE FROM accounts WHERE id = $1").bind(id).execute(&mut *tx).await?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound(format!("account {id}")));
-                }
-                tx.commit().await?;
-                Ok(())
+                let (change,) = (change.clone(),);
+                self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<()>> {
+                    Box::pin(async move {
+                        let (change,) = (&change,);
+                        open(&mut tx, change).await?;
+                        if let Some(until) = keep_name_until {
+                            reserve_current_name(&mut tx, id, until, change.at).await?;
+                        }
+                        let done = sqlx::query("DELETE FROM accounts WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                        if done.rows_affected() == 0 {
+                            return Err(StoreError::NotFound(format!("account {id}")));
+                        }
+                        tx.commit().await?;
+                        Ok(())
+                    })
+                })
+                .await
             }
 
             async fn create_group(&self, change: &Change, group: &Group) -> Result<Group> {
-                let mut tx = begin(self, change).await?;
-                sqlx::query("INSERT INTO groups (id, name, description, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)")
-                    .bind(group.id)
-                    .bind(group.name.as_str())
-                    .bind(group.description.as_deref())
-                    .bind(to_ms(group.created_at))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| name_taken(e, group.name.as_str()))?;
-                tx.commit().await?;
-                Ok(group.clone())
+                let (change, group) = (change.clone(), group.clone());
+                self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<Group>> {
+                    Box::pin(async move {
+                        let (change, group) = (&change, &group);
+                        open(&mut tx, change).await?;
+                        sqlx::query("INSERT INTO groups (id, name, description, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)")
+                            .bind(group.id)
+                            .bind(group.name.as_str())
+                            .bind(group.description.as_deref())
+                            .bind(to_ms(group.created_at))
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(|e| name_taken(e, group.name.as_str()))?;
+                        tx.commit().await?;
+                        Ok(group.clone())
+                    })
+                })
+                .await
             }
 
             async fn group(&self, key: &NameOrId) -> Result<Option<Group>> {
@@ -675,92 +735,111 @@ macro_rules! impl_store {
             }
 
             async fn delete_group(&self, change: &Change, id: Uuid) -> Result<u64> {
-                let mut tx = self.writer().begin().await?;
-                let rev = bump(&mut tx).await?;
-                let removed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM group_members WHERE group_id = $1 OR member_group_id = $1")
-                    .bind(id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let done = sqlx::query("DELETE FROM groups WHERE id = $1").bind(id).execute(&mut *tx).await?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound(format!("group {id}")));
-                }
-                let mut change = change.clone();
-                if let Action::GroupDelete { memberships_removed } = &mut change.action {
-                    *memberships_removed = removed as u64;
-                }
-                write_audit(&mut tx, rev, &change).await?;
-                tx.commit().await?;
-                Ok(removed as u64)
+                let (change,) = (change.clone(),);
+                self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<u64>> {
+                    Box::pin(async move {
+                        let (change,) = (&change,);
+                        let rev = bump(&mut tx).await?;
+                        let removed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM group_members WHERE group_id = $1 OR member_group_id = $1")
+                            .bind(id)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        let done = sqlx::query("DELETE FROM groups WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                        if done.rows_affected() == 0 {
+                            return Err(StoreError::NotFound(format!("group {id}")));
+                        }
+                        let mut change = change.clone();
+                        if let Action::GroupDelete { memberships_removed } = &mut change.action {
+                            *memberships_removed = removed as u64;
+                        }
+                        write_audit(&mut tx, rev, &change).await?;
+                        tx.commit().await?;
+                        Ok(removed as u64)
+                    })
+                })
+                .await
             }
 
             async fn add_members(&self, changes: &[Change], group: &Subject, members: &[Subject]) -> Result<u64> {
-                let mut tx = self.writer().begin().await?;
-                let rev = bump(&mut tx).await?;
-                let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM groups WHERE id = $1)")
-                    .bind(group.id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                if !exists {
-                    return Err(StoreError::NotFound(format!("group {}", group.name)));
-                }
-                if changes.len() != members.len() {
-                    return Err(StoreError::Database(format!("{} audit events for {} members", changes.len(), members.len())));
-                }
-                let mut added = 0;
-                for (member, change) in members.iter().zip(changes) {
-                    let (account, inner_group) = match member.kind {
-                        SubjectKind::Group => (None, Some(member.id)),
-                        _ => (Some(member.id), None),
-                    };
-                    let present: bool = sqlx::query_scalar(
-                        "SELECT EXISTS (SELECT 1 FROM group_members WHERE group_id = $1 AND (member_account_id = $2 OR member_group_id = $2))",
-                    )
-                    .bind(group.id)
-                    .bind(member.id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    if present {
-                        continue;
-                    }
-                    if let Some(inner) = inner_group {
-                        let sql = format!("{SUBGROUPS_OF_1} SELECT EXISTS (SELECT 1 FROM sub WHERE gid = $2)");
-                        let cycle: bool = sqlx::query_scalar(AssertSqlSafe(sql)).bind(inner).bind(group.id).fetch_one(&mut *tx).await?;
-                        if cycle {
-                            return Err(StoreError::Cycle { group: group.name.clone(), member: member.name.clone() });
+                let (changes, group, members) = (changes.to_vec(), group.clone(), members.to_vec());
+                self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<u64>> {
+                    Box::pin(async move {
+                        let (changes, group, members) = (&changes[..], &group, &members[..]);
+                        let rev = bump(&mut tx).await?;
+                        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM groups WHERE id = $1)")
+                            .bind(group.id)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        if !exists {
+                            return Err(StoreError::NotFound(format!("group {}", group.name)));
                         }
-                    }
-                    sqlx::query("INSERT INTO group_members (group_id, member_account_id, member_group_id) VALUES ($1, $2, $3)")
-                        .bind(group.id)
-                        .bind(account)
-                        .bind(inner_group)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(|e| {
-                            if is_foreign_key_violation(&e) { StoreError::NotFound(member.to_string()) } else { e.into() }
-                        })?;
-                    write_audit(&mut tx, rev, change).await?;
-                    added += 1;
-                }
-                // Nothing added: roll back, so that no revision goes by without an event.
-                if added > 0 {
-                    tx.commit().await?;
-                }
-                Ok(added)
+                        if changes.len() != members.len() {
+                            return Err(StoreError::Database(format!("{} audit events for {} members", changes.len(), members.len())));
+                        }
+                        let mut added = 0;
+                        for (member, change) in members.iter().zip(changes) {
+                            let (account, inner_group) = match member.kind {
+                                SubjectKind::Group => (None, Some(member.id)),
+                                _ => (Some(member.id), None),
+                            };
+                            let present: bool = sqlx::query_scalar(
+                                "SELECT EXISTS (SELECT 1 FROM group_members WHERE group_id = $1 AND (member_account_id = $2 OR member_group_id = $2))",
+                            )
+                            .bind(group.id)
+                            .bind(member.id)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                            if present {
+                                continue;
+                            }
+                            if let Some(inner) = inner_group {
+                                let sql = format!("{SUBGROUPS_OF_1} SELECT EXISTS (SELECT 1 FROM sub WHERE gid = $2)");
+                                let cycle: bool = sqlx::query_scalar(AssertSqlSafe(sql)).bind(inner).bind(group.id).fetch_one(&mut *tx).await?;
+                                if cycle {
+                                    return Err(StoreError::Cycle { group: group.name.clone(), member: member.name.clone() });
+                                }
+                            }
+                            sqlx::query("INSERT INTO group_members (group_id, member_account_id, member_group_id) VALUES ($1, $2, $3)")
+                                .bind(group.id)
+                                .bind(account)
+                                .bind(inner_group)
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(|e| {
+                                    if is_foreign_key_violation(&e) { StoreError::NotFound(member.to_string()) } else { e.into() }
+                                })?;
+                            write_audit(&mut tx, rev, change).await?;
+                            added += 1;
+                        }
+                        // Nothing added: roll back, so that no revision goes by without an event.
+                        if added > 0 {
+                            tx.commit().await?;
+                        }
+                        Ok(added)
+                    })
+                })
+                .await
             }
 
             async fn remove_member(&self, change: &Change, group: Uuid, member: &Subject) -> Result<bool> {
-                let mut tx = begin(self, change).await?;
-                let done = sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND (member_account_id = $2 OR member_group_id = $2)")
-                    .bind(group)
-                    .bind(member.id)
-                    .execute(&mut *tx)
-                    .await?;
-                if done.rows_affected() == 0 {
-                    return Ok(false);
-                }
-                tx.commit().await?;
-                Ok(true)
+                let (change, member) = (change.clone(), member.clone());
+                self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<bool>> {
+                    Box::pin(async move {
+                        let (change, member) = (&change, &member);
+                        open(&mut tx, change).await?;
+                        let done = sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND (member_account_id = $2 OR member_group_id = $2)")
+                            .bind(group)
+                            .bind(member.id)
+                            .execute(&mut *tx)
+                            .await?;
+                        if done.rows_affected() == 0 {
+                            return Ok(false);
+                        }
+                        tx.commit().await?;
+                        Ok(true)
+                    })
+                })
+                .await
             }
 
             async fn members(&self, group: Uuid, effective: bool, query: &ListQuery) -> Result<Page<MemberEntry>> {
@@ -822,42 +901,56 @@ macro_rules! impl_store {
             }
 
             async fn set_password_hash(&self, change: &Change, account: Uuid, hash: &str, end_sessions: bool) -> Result<()> {
-                let mut tx = begin(self, change).await?;
-                sqlx::query(
-                    "INSERT INTO password_credentials (account_id, hash, updated_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (account_id) DO UPDATE SET hash = excluded.hash, updated_at = excluded.updated_at",
-                )
-                .bind(account)
-                .bind(hash)
-                .bind(to_ms(change.at))
-                .execute(&mut *tx)
+                let (change, hash) = (change.clone(), hash.to_owned());
+                self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<()>> {
+                    Box::pin(async move {
+                        let (change, hash) = (&change, hash.as_str());
+                        open(&mut tx, change).await?;
+                        sqlx::query(
+                            "INSERT INTO password_credentials (account_id, hash, updated_at) VALUES ($1, $2, $3) \
+                             ON CONFLICT (account_id) DO UPDATE SET hash = excluded.hash, updated_at = excluded.updated_at",
+                        )
+                        .bind(account)
+                        .bind(hash)
+                        .bind(to_ms(change.at))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| if is_foreign_key_violation(&e) { StoreError::NotFound(format!("account {account}")) } else { e.into() })?;
+                        if end_sessions {
+                            sqlx::query("DELETE FROM sessions WHERE account_id = $1").bind(account).execute(&mut *tx).await?;
+                        }
+                        tx.commit().await?;
+                        Ok(())
+                    })
+                })
                 .await
-                .map_err(|e| if is_foreign_key_violation(&e) { StoreError::NotFound(format!("account {account}")) } else { e.into() })?;
-                if end_sessions {
-                    sqlx::query("DELETE FROM sessions WHERE account_id = $1").bind(account).execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
-                Ok(())
             }
 
             async fn create_session(&self, change: &Change, session: &SessionRecord, token: &TokenHash) -> Result<()> {
-                let mut tx = begin(self, change).await?;
-                sqlx::query(
-                    "INSERT INTO sessions (id, token_hash, account_id, created_at, expires_at, idle_timeout_ms, last_seen_at, elevated_until) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(session.id)
-                .bind(token.0.as_slice())
-                .bind(session.account_id)
-                .bind(to_ms(session.created_at))
-                .bind(to_ms(session.expires_at))
-                .bind(session.idle_timeout_secs * 1000)
-                .bind(to_ms(session.last_seen_at))
-                .bind(session.elevated_until.map(to_ms))
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(())
+                let (change, session, token) = (change.clone(), session.clone(), token.clone());
+                self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<()>> {
+                    Box::pin(async move {
+                        let (change, session, token) = (&change, &session, &token);
+                        open(&mut tx, change).await?;
+                        sqlx::query(
+                            "INSERT INTO sessions (id, token_hash, account_id, created_at, expires_at, idle_timeout_ms, last_seen_at, elevated_until) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                        )
+                        .bind(session.id)
+                        .bind(token.0.as_slice())
+                        .bind(session.account_id)
+                        .bind(to_ms(session.created_at))
+                        .bind(to_ms(session.expires_at))
+                        .bind(session.idle_timeout_secs * 1000)
+                        .bind(to_ms(session.last_seen_at))
+                        .bind(session.elevated_until.map(to_ms))
+                        .execute(&mut *tx)
+                        .await?;
+                        tx.commit().await?;
+                        Ok(())
+                    })
+                })
+                .await
             }
 
             async fn session(&self, token: &TokenHash, at: OffsetDateTime) -> Result<Option<(SessionRecord, CredentialOwner)>> {
@@ -889,13 +982,20 @@ macro_rules! impl_store {
             }
 
             async fn delete_session(&self, change: &Change, id: Uuid) -> Result<bool> {
-                let mut tx = begin(self, change).await?;
-                let done = sqlx::query("DELETE FROM sessions WHERE id = $1").bind(id).execute(&mut *tx).await?;
-                if done.rows_affected() == 0 {
-                    return Ok(false);
-                }
-                tx.commit().await?;
-                Ok(true)
+                let (change,) = (change.clone(),);
+                self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<bool>> {
+                    Box::pin(async move {
+                        let (change,) = (&change,);
+                        open(&mut tx, change).await?;
+                        let done = sqlx::query("DELETE FROM sessions WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                        if done.rows_affected() == 0 {
+                            return Ok(false);
+                        }
+                        tx.commit().await?;
+                        Ok(true)
+                    })
+                })
+                .await
             }
 
             async fn reserve_login_attempt(
@@ -973,45 +1073,56 @@ macro_rules! impl_store {
             }
 
             async fn purge_sessions(&self, change: &Change, now: OffsetDateTime) -> Result<u64> {
-                let mut tx = self.writer().begin().await?;
-                // The revision first, as every write takes it: two writers never wait for each
-                // other's locks in opposite orders.
-                let rev = bump(&mut tx).await?;
-                let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at + idle_timeout_ms <= $1")
-                    .bind(to_ms(now))
-                    .execute(&mut *tx)
-                    .await?;
-                let count = done.rows_affected();
-                if count == 0 {
-                    return Ok(0); // rolled back: no revision, no event
-                }
-                let mut change = change.clone();
-                if let Action::SessionPurge { count: purged } = &mut change.action {
-                    *purged = count;
-                }
-                write_audit(&mut tx, rev, &change).await?;
-                tx.commit().await?;
-                Ok(count)
+                let (change,) = (change.clone(),);
+                self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<u64>> {
+                    Box::pin(async move {
+                        let (change,) = (&change,);
+                        let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at + idle_timeout_ms <= $1")
+                            .bind(to_ms(now))
+                            .execute(&mut *tx)
+                            .await?;
+                        let count = done.rows_affected();
+                        if count == 0 {
+                            return Ok(0); // rolled back: no event
+                        }
+                        let mut change = change.clone();
+                        if let Action::SessionPurge { count: purged } = &mut change.action {
+                            *purged = count;
+                        }
+                        // Purged sessions could no longer authenticate: bookkeeping, no revision.
+                        open(&mut tx, &change).await?;
+                        tx.commit().await?;
+                        Ok(count)
+                    })
+                })
+                .await
             }
 
             async fn create_api_token(&self, change: &Change, token: &ApiToken, hash: &TokenHash) -> Result<()> {
-                let mut tx = begin(self, change).await?;
-                sqlx::query(
-                    "INSERT INTO api_tokens (id, token_hash, account_id, label, created_at, expires_at, read_write, roles) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(token.id)
-                .bind(hash.0.as_slice())
-                .bind(token.account_id)
-                .bind(token.label.as_deref())
-                .bind(to_ms(token.created_at))
-                .bind(token.expires_at.map(to_ms))
-                .bind(token.read_write)
-                .bind(token.roles.as_ref().map(|r| serde_json::Value::from(r.clone()).to_string()))
-                .execute(&mut *tx)
+                let (change, token, hash) = (change.clone(), token.clone(), hash.clone());
+                self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<()>> {
+                    Box::pin(async move {
+                        let (change, token, hash) = (&change, &token, &hash);
+                        open(&mut tx, change).await?;
+                        sqlx::query(
+                            "INSERT INTO api_tokens (id, token_hash, account_id, label, created_at, expires_at, read_write, roles) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                        )
+                        .bind(token.id)
+                        .bind(hash.0.as_slice())
+                        .bind(token.account_id)
+                        .bind(token.label.as_deref())
+                        .bind(to_ms(token.created_at))
+                        .bind(token.expires_at.map(to_ms))
+                        .bind(token.read_write)
+                        .bind(token.roles.as_ref().map(|r| serde_json::Value::from(r.clone()).to_string()))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| if is_foreign_key_violation(&e) { StoreError::NotFound("account".into()) } else { e.into() })?;
+                        tx.commit().await?;
+                        Ok(())
+                    })
+                })
                 .await
-                .map_err(|e| if is_foreign_key_violation(&e) { StoreError::NotFound("account".into()) } else { e.into() })?;
-                tx.commit().await?;
-                Ok(())
             }
 
             async fn api_token(&self, token: &TokenHash, at: OffsetDateTime) -> Result<Option<(ApiToken, CredentialOwner)>> {
@@ -1036,28 +1147,42 @@ macro_rules! impl_store {
             }
 
             async fn revoke_api_token(&self, change: &Change, account: Uuid, id: Uuid) -> Result<bool> {
-                let mut tx = begin(self, change).await?;
-                let done = sqlx::query("UPDATE api_tokens SET revoked_at = $3 WHERE id = $1 AND account_id = $2 AND revoked_at IS NULL")
-                    .bind(id)
-                    .bind(account)
-                    .bind(to_ms(change.at))
-                    .execute(&mut *tx)
-                    .await?;
-                if done.rows_affected() == 0 {
-                    return Ok(false);
-                }
-                tx.commit().await?;
-                Ok(true)
+                let (change,) = (change.clone(),);
+                self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<bool>> {
+                    Box::pin(async move {
+                        let (change,) = (&change,);
+                        open(&mut tx, change).await?;
+                        let done = sqlx::query("UPDATE api_tokens SET revoked_at = $3 WHERE id = $1 AND account_id = $2 AND revoked_at IS NULL")
+                            .bind(id)
+                            .bind(account)
+                            .bind(to_ms(change.at))
+                            .execute(&mut *tx)
+                            .await?;
+                        if done.rows_affected() == 0 {
+                            return Ok(false);
+                        }
+                        tx.commit().await?;
+                        Ok(true)
+                    })
+                })
+                .await
             }
 
             async fn elevate_session(&self, change: &Change, id: Uuid, until: OffsetDateTime) -> Result<bool> {
-                let mut tx = begin(self, change).await?;
-                let done = sqlx::query("UPDATE sessions SET elevated_until = $2 WHERE id = $1").bind(id).bind(to_ms(until)).execute(&mut *tx).await?;
-                if done.rows_affected() == 0 {
-                    return Ok(false);
-                }
-                tx.commit().await?;
-                Ok(true)
+                let (change,) = (change.clone(),);
+                self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<bool>> {
+                    Box::pin(async move {
+                        let (change,) = (&change,);
+                        open(&mut tx, change).await?;
+                        let done = sqlx::query("UPDATE sessions SET elevated_until = $2 WHERE id = $1").bind(id).bind(to_ms(until)).execute(&mut *tx).await?;
+                        if done.rows_affected() == 0 {
+                            return Ok(false);
+                        }
+                        tx.commit().await?;
+                        Ok(true)
+                    })
+                })
+                .await
             }
 
             async fn graph(&self) -> Result<(i64, DirectoryGraph)> {
@@ -1116,16 +1241,23 @@ macro_rules! impl_store {
             }
 
             async fn create_tenant(&self, change: &Change, tenant: &Tenant) -> Result<Tenant> {
-                let mut tx = begin(self, change).await?;
-                sqlx::query("INSERT INTO tenants (name, description, created_at) VALUES ($1, $2, $3)")
-                    .bind(tenant.name.as_str())
-                    .bind(tenant.description.as_deref())
-                    .bind(to_ms(tenant.created_at))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| name_taken(e, tenant.name.as_str()))?;
-                tx.commit().await?;
-                Ok(tenant.clone())
+                let (change, tenant) = (change.clone(), tenant.clone());
+                self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<Tenant>> {
+                    Box::pin(async move {
+                        let (change, tenant) = (&change, &tenant);
+                        open(&mut tx, change).await?;
+                        sqlx::query("INSERT INTO tenants (name, description, created_at) VALUES ($1, $2, $3)")
+                            .bind(tenant.name.as_str())
+                            .bind(tenant.description.as_deref())
+                            .bind(to_ms(tenant.created_at))
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(|e| name_taken(e, tenant.name.as_str()))?;
+                        tx.commit().await?;
+                        Ok(tenant.clone())
+                    })
+                })
+                .await
             }
 
             async fn tenants(&self) -> Result<Vec<Tenant>> {
@@ -1142,56 +1274,77 @@ macro_rules! impl_store {
             }
 
             async fn delete_tenant(&self, change: &Change, name: &Name) -> Result<()> {
-                let mut tx = begin(self, change).await?;
-                // Its roles go by cascade, and with them every binding of those roles, also in
-                // other tenants (role_id is no foreign key): no binding may outlive its role.
-                sqlx::query("DELETE FROM bindings WHERE role_id IN (SELECT id FROM roles WHERE tenant = $1)")
-                    .bind(name.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                let done = sqlx::query("DELETE FROM tenants WHERE name = $1").bind(name.as_str()).execute(&mut *tx).await?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound(format!("tenant {name}")));
-                }
-                tx.commit().await?;
-                Ok(())
+                let (change, name) = (change.clone(), name.clone());
+                self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<()>> {
+                    Box::pin(async move {
+                        let (change, name) = (&change, &name);
+                        open(&mut tx, change).await?;
+                        // Its roles go by cascade, and with them every binding of those roles, also in
+                        // other tenants (role_id is no foreign key): no binding may outlive its role.
+                        sqlx::query("DELETE FROM bindings WHERE role_id IN (SELECT id FROM roles WHERE tenant = $1)")
+                            .bind(name.as_str())
+                            .execute(&mut *tx)
+                            .await?;
+                        let done = sqlx::query("DELETE FROM tenants WHERE name = $1").bind(name.as_str()).execute(&mut *tx).await?;
+                        if done.rows_affected() == 0 {
+                            return Err(StoreError::NotFound(format!("tenant {name}")));
+                        }
+                        tx.commit().await?;
+                        Ok(())
+                    })
+                })
+                .await
             }
 
             async fn create_role(&self, change: &Change, role: &Role) -> Result<Role> {
-                let tenant = role.tenant.as_ref().map_or(DEFAULT_TENANT, Name::as_str);
-                let mut tx = begin(self, change).await?;
-                sqlx::query(
-                    "INSERT INTO roles (id, tenant, name, description, permissions, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
-                )
-                .bind(role.id.as_str())
-                .bind(tenant)
-                .bind(&role.name)
-                .bind(role.description.as_deref())
-                .bind(json_list(&role.permissions)?)
-                .bind(to_ms(change.at))
-                .execute(&mut *tx)
+                let (change, role) = (change.clone(), role.clone());
+                self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<Role>> {
+                    Box::pin(async move {
+                        let (change, role) = (&change, &role);
+                        let tenant = role.tenant.as_ref().map_or(DEFAULT_TENANT, Name::as_str);
+                        open(&mut tx, change).await?;
+                        sqlx::query(
+                            "INSERT INTO roles (id, tenant, name, description, permissions, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
+                        )
+                        .bind(role.id.as_str())
+                        .bind(tenant)
+                        .bind(&role.name)
+                        .bind(role.description.as_deref())
+                        .bind(json_list(&role.permissions)?)
+                        .bind(to_ms(change.at))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| {
+                            if is_foreign_key_violation(&e) { StoreError::NotFound(format!("tenant {tenant}")) } else { name_taken(e, role.id.as_str()) }
+                        })?;
+                        tx.commit().await?;
+                        Ok(role.clone())
+                    })
+                })
                 .await
-                .map_err(|e| {
-                    if is_foreign_key_violation(&e) { StoreError::NotFound(format!("tenant {tenant}")) } else { name_taken(e, role.id.as_str()) }
-                })?;
-                tx.commit().await?;
-                Ok(role.clone())
             }
 
             async fn update_role(&self, change: &Change, role: &Role) -> Result<Role> {
-                let mut tx = begin(self, change).await?;
-                let done = sqlx::query("UPDATE roles SET description = $2, permissions = $3, updated_at = $4 WHERE id = $1")
-                    .bind(role.id.as_str())
-                    .bind(role.description.as_deref())
-                    .bind(json_list(&role.permissions)?)
-                    .bind(to_ms(change.at))
-                    .execute(&mut *tx)
-                    .await?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound(format!("role {}", role.id)));
-                }
-                tx.commit().await?;
-                Ok(role.clone())
+                let (change, role) = (change.clone(), role.clone());
+                self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<Role>> {
+                    Box::pin(async move {
+                        let (change, role) = (&change, &role);
+                        open(&mut tx, change).await?;
+                        let done = sqlx::query("UPDATE roles SET description = $2, permissions = $3, updated_at = $4 WHERE id = $1")
+                            .bind(role.id.as_str())
+                            .bind(role.description.as_deref())
+                            .bind(json_list(&role.permissions)?)
+                            .bind(to_ms(change.at))
+                            .execute(&mut *tx)
+                            .await?;
+                        if done.rows_affected() == 0 {
+                            return Err(StoreError::NotFound(format!("role {}", role.id)));
+                        }
+                        tx.commit().await?;
+                        Ok(role.clone())
+                    })
+                })
+                .await
             }
 
             async fn dynamic_roles(&self) -> Result<Vec<Role>> {
@@ -1206,47 +1359,60 @@ macro_rules! impl_store {
             }
 
             async fn delete_role(&self, change: &Change, id: &Name) -> Result<u64> {
-                let mut tx = self.writer().begin().await?;
-                let rev = bump(&mut tx).await?;
-                let removed = sqlx::query("DELETE FROM bindings WHERE role_id = $1").bind(id.as_str()).execute(&mut *tx).await?.rows_affected();
-                let done = sqlx::query("DELETE FROM roles WHERE id = $1").bind(id.as_str()).execute(&mut *tx).await?;
-                if done.rows_affected() == 0 {
-                    return Err(StoreError::NotFound(format!("role {id}")));
-                }
-                let mut change = change.clone();
-                if let Action::RoleDelete { bindings_removed, .. } = &mut change.action {
-                    *bindings_removed = removed;
-                }
-                write_audit(&mut tx, rev, &change).await?;
-                tx.commit().await?;
-                Ok(removed)
+                let (change, id) = (change.clone(), id.clone());
+                self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<u64>> {
+                    Box::pin(async move {
+                        let (change, id) = (&change, &id);
+                        let rev = bump(&mut tx).await?;
+                        let removed = sqlx::query("DELETE FROM bindings WHERE role_id = $1").bind(id.as_str()).execute(&mut *tx).await?.rows_affected();
+                        let done = sqlx::query("DELETE FROM roles WHERE id = $1").bind(id.as_str()).execute(&mut *tx).await?;
+                        if done.rows_affected() == 0 {
+                            return Err(StoreError::NotFound(format!("role {id}")));
+                        }
+                        let mut change = change.clone();
+                        if let Action::RoleDelete { bindings_removed, .. } = &mut change.action {
+                            *bindings_removed = removed;
+                        }
+                        write_audit(&mut tx, rev, &change).await?;
+                        tx.commit().await?;
+                        Ok(removed)
+                    })
+                })
+                .await
             }
 
             async fn create_binding(&self, change: &Change, binding: &Binding) -> Result<Binding> {
-                let (account, group) = match binding.subject.kind {
-                    SubjectKind::Group => (None, Some(binding.subject.id)),
-                    _ => (Some(binding.subject.id), None),
-                };
-                let namespaces: Vec<&str> = binding.namespaces.iter().map(Namespace::as_str).collect();
-                let mut tx = begin(self, change).await?;
-                sqlx::query(
-                    "INSERT INTO bindings (id, role_id, subject_account_id, subject_group_id, tenant, namespaces, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(binding.id)
-                .bind(binding.role.as_str())
-                .bind(account)
-                .bind(group)
-                .bind(binding.tenant.as_str())
-                .bind(json_list(&namespaces)?)
-                .bind(to_ms(binding.created_at))
-                .execute(&mut *tx)
+                let (change, binding) = (change.clone(), binding.clone());
+                self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<Binding>> {
+                    Box::pin(async move {
+                        let (change, binding) = (&change, &binding);
+                        let (account, group) = match binding.subject.kind {
+                            SubjectKind::Group => (None, Some(binding.subject.id)),
+                            _ => (Some(binding.subject.id), None),
+                        };
+                        let namespaces: Vec<&str> = binding.namespaces.iter().map(Namespace::as_str).collect();
+                        open(&mut tx, change).await?;
+                        sqlx::query(
+                            "INSERT INTO bindings (id, role_id, subject_account_id, subject_group_id, tenant, namespaces, created_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        )
+                        .bind(binding.id)
+                        .bind(binding.role.as_str())
+                        .bind(account)
+                        .bind(group)
+                        .bind(binding.tenant.as_str())
+                        .bind(json_list(&namespaces)?)
+                        .bind(to_ms(binding.created_at))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| {
+                            if is_foreign_key_violation(&e) { StoreError::NotFound(format!("{} or tenant {}", binding.subject, binding.tenant)) } else { e.into() }
+                        })?;
+                        tx.commit().await?;
+                        Ok(binding.clone())
+                    })
+                })
                 .await
-                .map_err(|e| {
-                    if is_foreign_key_violation(&e) { StoreError::NotFound(format!("{} or tenant {}", binding.subject, binding.tenant)) } else { e.into() }
-                })?;
-                tx.commit().await?;
-                Ok(binding.clone())
             }
 
             async fn bindings(&self, filter: &BindingFilter) -> Result<Vec<Binding>> {
@@ -1282,18 +1448,33 @@ macro_rules! impl_store {
             }
 
             async fn delete_binding(&self, change: &Change, id: Uuid) -> Result<bool> {
-                let mut tx = begin(self, change).await?;
-                let done = sqlx::query("DELETE FROM bindings WHERE id = $1").bind(id).execute(&mut *tx).await?;
-                if done.rows_affected() == 0 {
-                    return Ok(false);
-                }
-                tx.commit().await?;
-                Ok(true)
+                let (change,) = (change.clone(),);
+                self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<bool>> {
+                    Box::pin(async move {
+                        let (change,) = (&change,);
+                        open(&mut tx, change).await?;
+                        let done = sqlx::query("DELETE FROM bindings WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                        if done.rows_affected() == 0 {
+                            return Ok(false);
+                        }
+                        tx.commit().await?;
+                        Ok(true)
+                    })
+                })
+                .await
             }
 
             async fn record(&self, change: &Change) -> Result<()> {
-                begin(self, change).await?.commit().await?;
-                Ok(())
+                let (change,) = (change.clone(),);
+                self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<()>> {
+                    Box::pin(async move {
+                        let (change,) = (&change,);
+                        open(&mut tx, change).await?;
+                        tx.commit().await?;
+                        Ok(())
+                    })
+                })
+                .await
             }
 
             async fn audit(&self, query: &AuditQuery) -> Result<Page<AuditEvent>> {

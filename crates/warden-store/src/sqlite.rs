@@ -16,6 +16,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    lane: crate::lane::Lane<sqlx::Sqlite>,
 }
 
 impl SqliteStore {
@@ -45,7 +46,8 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         let reader = SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?;
-        Ok(Self { writer, reader })
+        let lane = crate::lane::Lane::start(writer.clone());
+        Ok(Self { writer, reader, lane })
     }
 
     pub async fn close(&self) {
@@ -61,6 +63,10 @@ impl SqliteStore {
     #[allow(clippy::unused_async)]
     async fn listen(&self) -> crate::Result<Option<tokio::sync::mpsc::Receiver<i64>>> {
         Ok(None)
+    }
+
+    fn lane(&self) -> &crate::lane::Lane<sqlx::Sqlite> {
+        &self.lane
     }
 
     fn writer(&self) -> &SqlitePool {

@@ -131,13 +131,23 @@ async fn scenario(server: &BenchServer, args: &DirectoryArgs) -> anyhow::Result<
     let (n, m) = (args.users, args.groups);
     let clients = (0..args.clients).map(|_| server.client()).collect::<anyhow::Result<Vec<_>>>()?;
     let mut rates = Vec::new();
+    let mut ratios = Vec::new();
+    let store = server.running.context.store.clone();
+
+    eprintln!("measuring the disk's own durable commit rate (SQLite, WAL, synchronous=FULL, one row per commit)…");
+    let disk = disk_commits(Duration::from_secs(3)).await?;
+    let disk_rate = disk.per_sec();
+    rates.push(Rate::new("disk: SQLite one-row commits (FULL)", disk, None));
 
     eprintln!("creating {n} users through the API…");
+    let before = store.write_stats();
     let users = load::drive(clients.clone(), n, None, |c: Client, i| async move {
         c.create_user(&create_user_request(i)).await?;
         Ok(())
     })
     .await?;
+    ratios.push(Ratio { name: "users: writes per commit (group commit)", value: per_commit(before, store.write_stats()) });
+    ratios.push(Ratio { name: "users/s ÷ disk commits/s (target >= 0.3)", value: users.per_sec() / disk_rate.max(f64::EPSILON) });
     rates.push(Rate::new("users created (API, 1 request each)", users, Some(">= 1500/s")));
 
     eprintln!("creating {m} groups…");
@@ -159,12 +169,14 @@ async fn scenario(server: &BenchServer, args: &DirectoryArgs) -> anyhow::Result<
     rates.push(Rate::new("groups nested (API, cycle-checked)", nesting, None));
 
     eprintln!("adding {n} users to groups…");
+    let before = store.write_stats();
     let memberships = load::drive(clients.clone(), n, None, move |c: Client, i| async move {
         let added = c.add_members(&group_name(group_of_user(i, m)), &[format!("user:{}", user_name(i))]).await?;
         ensure!(added.added == 1, "user {i} was already a member");
         Ok(())
     })
     .await?;
+    ratios.push(Ratio { name: "memberships: writes per commit", value: per_commit(before, store.write_stats()) });
     rates.push(Rate::new("memberships added (API, 1 request each)", memberships, Some(">= 2000/s")));
 
     let mut population = n;
@@ -193,15 +205,49 @@ async fn scenario(server: &BenchServer, args: &DirectoryArgs) -> anyhow::Result<
         directory_size,
         rates,
         latencies,
-        ratios: vec![
-            Ratio { name: "GET user p50 / GET /healthz p50", value: ratio },
-            Ratio { name: "GET /healthz p50 / GET user p50", value: 1.0 / ratio.max(f64::EPSILON) },
-        ],
+        ratios: ratios
+            .into_iter()
+            .chain([
+                Ratio { name: "GET user p50 / GET /healthz p50", value: ratio },
+                Ratio { name: "GET /healthz p50 / GET user p50", value: 1.0 / ratio.max(f64::EPSILON) },
+            ])
+            .collect(),
     })
 }
 
 /// Inserts users `N..N+K` through the store, the fastest write path that exists (one
 /// transaction per user; the store has no batch insert).
+/// Writes per durable commit between two readings of the store's counters.
+fn per_commit(before: warden_store::WriteStats, after: warden_store::WriteStats) -> f64 {
+    let commits = after.commits.saturating_sub(before.commits).max(1);
+    after.writes.saturating_sub(before.writes) as f64 / commits as f64
+}
+
+/// The disk's own rate of durable one-row SQLite commits (WAL, `synchronous=FULL`), one after
+/// another for `span`, in a scratch database: the ceiling every write figure is read against.
+async fn disk_commits(span: Duration) -> anyhow::Result<load::Throughput> {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+    use sqlx::{ConnectOptions, Connection};
+    let dir = tempfile::tempdir()?;
+    let mut conn = SqliteConnectOptions::new()
+        .filename(dir.path().join("disk.db"))
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .connect()
+        .await?;
+    sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)").execute(&mut conn).await?;
+    let started = std::time::Instant::now();
+    let mut done = 0;
+    while started.elapsed() < span {
+        sqlx::query("INSERT INTO t (v) VALUES (randomblob(64))").execute(&mut conn).await?;
+        done += 1;
+    }
+    let elapsed = started.elapsed();
+    conn.close().await?;
+    Ok(load::Throughput { done, elapsed })
+}
+
 async fn bulk_insert(server: &BenchServer, args: &DirectoryArgs) -> anyhow::Result<load::Throughput> {
     let k = args.bulk_users;
     eprintln!("inserting {k} users through the store with {} writers…", args.clients);

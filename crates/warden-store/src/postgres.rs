@@ -26,6 +26,16 @@ impl PgStore {
 
     /// Every revision is announced on [`CHANNEL`]; PostgreSQL delivers it on commit only.
     const NOTIFY_SQL: Option<&'static str> = Some("SELECT pg_notify('warden_revision', CAST($1 AS BIGINT)::text)");
+    /// A change that takes a revision, in one round trip: the revision, its notification and
+    /// the audit event (the parameters of `write_audit` after the revision). The writer lane
+    /// runs writes one after another, so each round trip saved is saved for every write.
+    const OPEN_SQL: Option<&'static str> = Some(
+        "WITH r AS (UPDATE revision SET value = value + 1 WHERE id = 1 RETURNING value), \
+              n AS (SELECT pg_notify('warden_revision', CAST(value AS text)) FROM r), \
+              a AS (INSERT INTO audit_events (id, revision, at, actor_id, actor_name, action, target_kind, target_id, target_name, details) \
+                    SELECT $1, r.value, $2, $3, $4, $5, $6, $7, $8, $9 FROM r) \
+         SELECT r.value FROM r, n",
+    );
     /// The authorization graph is read in several statements; they must see one snapshot.
     const SNAPSHOT_SQL: Option<&'static str> = Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
 

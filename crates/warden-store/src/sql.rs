@@ -96,24 +96,35 @@ macro_rules! impl_store {
         }
 
         async fn write_audit(tx: &mut Conn, revision: i64, change: &Change) -> Result<()> {
-            let details = change.action.details().to_string();
-            sqlx::query(
-                "INSERT INTO audit_events (id, revision, at, actor_id, actor_name, action, target_kind, target_id, target_name, details) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            audit_values(
+                sqlx::query(
+                    "INSERT INTO audit_events (id, revision, at, actor_id, actor_name, action, target_kind, target_id, target_name, details) \
+                     VALUES ($1, $10, $2, $3, $4, $5, $6, $7, $8, $9)",
+                ),
+                change,
             )
-            .bind(Uuid::now_v7())
             .bind(revision)
-            .bind(to_ms(change.at))
-            .bind(change.actor.as_ref().map(|a| a.id))
-            .bind(change.actor.as_ref().map(|a| a.name.to_string()))
-            .bind(change.action.name())
-            .bind(change.target.as_ref().map(|t| t.kind.as_str()))
-            .bind(change.target.as_ref().map(|t| t.id))
-            .bind(change.target.as_ref().map(|t| t.name.to_string()))
-            .bind(details)
             .execute(&mut *tx)
             .await?;
             Ok(())
+        }
+
+        /// Binds an audit event's values as `$1`…`$9` (id, at, actor id and name, action,
+        /// target kind, id and name, details).
+        fn audit_values<'q>(
+            query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
+            change: &Change,
+        ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments> {
+            query
+                .bind(Uuid::now_v7())
+                .bind(to_ms(change.at))
+                .bind(change.actor.as_ref().map(|a| a.id))
+                .bind(change.actor.as_ref().map(|a| a.name.to_string()))
+                .bind(change.action.name())
+                .bind(change.target.as_ref().map(|t| t.kind.as_str()))
+                .bind(change.target.as_ref().map(|t| t.id))
+                .bind(change.target.as_ref().map(|t| t.name.to_string()))
+                .bind(change.action.details().to_string())
         }
 
         /// Opens a write transaction of its own (start-up only: everything else goes through
@@ -128,7 +139,12 @@ macro_rules! impl_store {
         /// needs one (it touches the snapshot or cached credentials), else at the current one:
         /// bookkeeping such as a login takes no revision lock and wakes no node.
         async fn open(tx: &mut Conn, change: &Change) -> Result<()> {
-            let rev = if change.effect().needs_revision() {
+            let needs_revision = change.effect().needs_revision();
+            if let (true, Some(sql)) = (needs_revision, <$store>::OPEN_SQL) {
+                audit_values(sqlx::query(sql), change).execute(&mut *tx).await?;
+                return Ok(());
+            }
+            let rev = if needs_revision {
                 bump(tx).await?
             } else {
                 sqlx::query_scalar("SELECT value FROM revision WHERE id = 1").fetch_one(&mut *tx).await?

@@ -57,6 +57,8 @@ impl SqliteStore {
 
     /// No cross-process notification: a SQLite database has one server.
     const NOTIFY_SQL: Option<&'static str> = None;
+    /// In-process statements cost no round trip: `open` runs them one by one.
+    const OPEN_SQL: Option<&'static str> = None;
     /// A read transaction in WAL mode already reads one snapshot.
     const SNAPSHOT_SQL: Option<&'static str> = None;
 

@@ -130,7 +130,12 @@ async fn run<DB: Database>(pool: Pool<DB>, mut queue: mpsc::Receiver<Job<DB>>, s
                 Err(_) => break,
             }
         }
-        commit_batch(&pool, batch, &stats).await;
+        // A batch runs in a task of its own: should a write panic, its batch fails (every
+        // caller of it gets an error) and the lane goes on with the next one.
+        let (pool, stats) = (pool.clone(), stats.clone());
+        if tokio::spawn(async move { commit_batch(&pool, batch, &stats).await }).await.is_err() {
+            tracing::error!("a write panicked; its batch was not committed");
+        }
     }
 }
 
@@ -174,5 +179,72 @@ async fn commit_batch<DB: Database>(pool: &Pool<DB>, batch: Vec<Job<DB>>, stats:
     }
     for deliver in kept {
         deliver(committed.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use sqlx::sqlite::SqlitePoolOptions;
+
+    use super::*;
+
+    async fn lane() -> Lane<sqlx::Sqlite> {
+        let pool = SqlitePoolOptions::new().max_connections(1).connect("sqlite::memory:").await.unwrap();
+        sqlx::query("CREATE TABLE t (v INTEGER UNIQUE)").execute(&pool).await.unwrap();
+        Lane::start(pool)
+    }
+
+    fn insert(v: i64) -> impl for<'c> FnOnce(Step<'c, sqlx::Sqlite>) -> BoxFuture<'c, Result<i64>> + Send + 'static {
+        move |mut tx: Step<'_, sqlx::Sqlite>| -> BoxFuture<'_, Result<i64>> {
+            Box::pin(async move {
+                sqlx::query("INSERT INTO t (v) VALUES ($1)").bind(v).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(v)
+            })
+        }
+    }
+
+    async fn count(lane: &Lane<sqlx::Sqlite>) -> i64 {
+        lane.write(|mut tx: Step<'_, sqlx::Sqlite>| -> BoxFuture<'_, Result<i64>> {
+            Box::pin(async move { Ok(sqlx::query_scalar("SELECT COUNT(*) FROM t").fetch_one(&mut *tx).await?) })
+        })
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refused_write_refuses_only_itself_and_a_panic_only_its_batch() {
+        let lane = Arc::new(lane().await);
+        let mut writes = tokio::task::JoinSet::new();
+        for v in [1, 2, 2, 3, 3, 4] {
+            let lane = lane.clone();
+            writes.spawn(async move { lane.write(insert(v)).await.is_ok() });
+        }
+        let mut kept = 0;
+        while let Some(ok) = writes.join_next().await {
+            kept += usize::from(ok.unwrap());
+        }
+        assert_eq!(kept, 4, "the two duplicates are refused, nothing else");
+        assert_eq!(count(&lane).await, 4);
+        // A write that ends without `commit` is undone, and its caller still gets its value.
+        let undone = lane
+            .write(|mut tx: Step<'_, sqlx::Sqlite>| -> BoxFuture<'_, Result<&str>> {
+                Box::pin(async move {
+                    sqlx::query("INSERT INTO t (v) VALUES (9)").execute(&mut *tx).await?;
+                    Ok("undone")
+                })
+            })
+            .await;
+        assert_eq!(undone.unwrap(), "undone");
+        assert_eq!(count(&lane).await, 4);
+        // A write that panics fails its caller; the lane goes on.
+        let panicked = lane
+            .write(|_tx: Step<'_, sqlx::Sqlite>| -> BoxFuture<'_, Result<()>> { Box::pin(async move { panic!("a bug in a write") }) })
+            .await;
+        assert!(panicked.is_err());
+        assert_eq!(lane.write(insert(5)).await.unwrap(), 5);
+        assert_eq!(lane.stats().writes, 5, "kept writes only");
     }
 }

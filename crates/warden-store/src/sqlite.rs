@@ -73,6 +73,7 @@ impl SqliteStore {
 }
 
 crate::sql::impl_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow, "sqlite");
+crate::transfer::impl_transfer!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 
 /// Creates the database file with mode 0600 before SQLite opens it, so that it never exists
 /// readable by others, whatever the umask; SQLite gives the `-wal` and `-shm` files it creates

@@ -107,7 +107,8 @@ impl NamedSubject {
     pub fn parse(field: &'static str, raw: &str) -> Result<Self, CoreError> {
         let (prefix, name) =
             raw.split_once(':').ok_or_else(|| CoreError::validation(field, format!("{raw:?} needs a kind: user:, sa: or group:")))?;
-        let kind = SubjectKind::parse(prefix).ok_or_else(|| CoreError::validation(field, format!("unknown kind {prefix:?} in {raw:?}")))?;
+        let kind = SubjectKind::parse(&prefix.trim().to_ascii_lowercase())
+            .ok_or_else(|| CoreError::validation(field, format!("unknown kind {prefix:?} in {raw:?}")))?;
         Ok(Self { kind, name: Name::parse(name)? })
     }
 

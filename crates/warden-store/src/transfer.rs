@@ -61,7 +61,10 @@ pub struct LineError {
 /// back whatever was applied since the last [`Importer::commit`].
 #[async_trait]
 pub trait Importer: Send {
-    /// Applies `lines` in the open transaction (opening one if needed). If anything changed,
+    /// Applies `lines` in the open transaction (opening one if needed), kind by kind in replay
+    /// order (tenants, roles, users, groups, service accounts, memberships, bindings; a kind's
+    /// records in their order), so a reference may point forward within its batch, and of
+    /// several bad records the first in that order is reported. If anything changed,
     /// takes one revision and records `change`, an [`Action::Import`](crate::Action::Import)
     /// whose counts and ids are filled in here.
     async fn apply(&mut self, change: &Change, lines: &[ImportLine]) -> std::result::Result<ImportCounts, LineError>;
@@ -317,6 +320,7 @@ macro_rules! impl_transfer {
             impl Importer for SqlImporter {
                 async fn apply(&mut self, change: &Change, lines: &[ImportLine]) -> std::result::Result<ImportCounts, LineError> {
                     let first = lines.first().map_or(0, |l| l.line);
+                    let last = lines.last().map_or(first, |l| l.line);
                     let at = |line: u64| move |error: StoreError| LineError { line, error };
                     if self.tx.is_none() {
                         self.tx = Some(self.pool.begin().await.map_err(|e| at(first)(e.into()))?);
@@ -329,6 +333,12 @@ macro_rules! impl_transfer {
                         .map_err(|e| at(first)(e.into()))?;
                     let mut tally = Tally::default();
                     let at_ms = to_ms(change.at);
+                    // By kind, in the order an export writes them (stable: a kind's records keep
+                    // their order), so that each kind is one run of multi-row statements even
+                    // when a file interleaves them (a user, its membership, the next user …).
+                    let mut sorted = lines.to_vec();
+                    sorted.sort_by_key(|l| replay_rank(&l.record));
+                    let lines = &sorted[..];
                     let mut start = 0;
                     while start < lines.len() {
                         let kind = std::mem::discriminant(&lines[start].record);
@@ -350,7 +360,6 @@ macro_rules! impl_transfer {
                     if counts.created + counts.updated == 0 {
                         return Ok(counts);
                     }
-                    let last = lines.last().map_or(first, |l| l.line);
                     let mut change = change.clone();
                     change.action = Action::Import {
                         first_line: first,
@@ -381,6 +390,20 @@ macro_rules! impl_transfer {
                             Ok(None)
                         }
                     }
+                }
+            }
+
+            fn replay_rank(record: &Record) -> u8 {
+                match record {
+                    Record::Header { .. } => 0,
+                    Record::Tenant { .. } => 1,
+                    Record::Role { .. } => 2,
+                    Record::User { .. } => 3,
+                    Record::Group { .. } => 4,
+                    Record::ServiceAccount { .. } => 5,
+                    Record::Member { .. } => 6,
+                    Record::Binding { .. } => 7,
+                    Record::End { .. } => 8,
                 }
             }
 

@@ -2435,6 +2435,13 @@ async fn transfer(store: &dyn Store) {
     assert_eq!(export(&other, true).await, exported);
     other.close().await;
 
+    // Within a batch, kinds are applied in replay order: a membership may come before its user.
+    let interleaved: Vec<Record> = vec![
+        serde_json::from_value(json!({"kind": "member", "group": "staff", "member": "user:zed"})).unwrap(),
+        serde_json::from_value(json!({"kind": "user", "name": "zed"})).unwrap(),
+    ];
+    assert_eq!(import(store, &interleaved, 10).await.unwrap(), ImportCounts { created: 2, updated: 0, unchanged: 0 });
+
     let names = [n("alice"), n("staff"), n("nobody")];
     let mut found: Vec<(SubjectKind, String)> =
         store.subjects_with_names(&names).await.unwrap().into_iter().map(|s| (s.kind, s.name.to_string())).collect();

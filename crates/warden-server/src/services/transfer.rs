@@ -29,7 +29,7 @@ use warden_core::authz::{Role, RoleSource, is_privileged_binding, is_privileged_
 use warden_core::model::{Subject, SubjectKind};
 use warden_core::transfer::{FORMAT_VERSION, MAX_LINE_BYTES, Record};
 use warden_core::{CoreError, Name};
-use warden_store::{Action, Change, ImportLine, Importer, LineError, StoreError};
+use warden_store::{Action, Change, ImportCounts, ImportLine, Importer, LineError, StoreError};
 
 use super::{Context, Result, ServiceError};
 
@@ -159,7 +159,11 @@ impl Transfer {
     }
 
     /// Brings the snapshot up to date if anything was committed, then answers.
-    async fn finish(&self, run: ImportRun<'_>, result: Result<()>) -> Result<ImportSummary> {
+    async fn finish(&self, mut run: ImportRun<'_>, result: Result<()>) -> Result<ImportSummary> {
+        // The batches already handed to the writer precede whatever stopped the reader: they
+        // are applied (and their own refusal, an earlier line, wins) before the answer.
+        let drained = run.drain().await;
+        let result = drained.and(result);
         let summary = run.summary.clone();
         drop(run);
         if summary.revision.is_some() {
@@ -177,8 +181,7 @@ impl Transfer {
 struct ImportRun<'a> {
     service: &'a Transfer,
     actor: &'a Principal,
-    importer: Box<dyn Importer>,
-    dry_run: bool,
+    writer: Writer,
     today: time::Date,
     batch: Vec<ImportLine>,
     summary: ImportSummary,
@@ -194,8 +197,7 @@ impl<'a> ImportRun<'a> {
         Ok(Self {
             service,
             actor,
-            importer: service.ctx.store.importer().await?,
-            dry_run,
+            writer: Writer::spawn(service.ctx.store.importer().await?, dry_run),
             today: service.ctx.now().date(),
             batch: Vec::with_capacity(BATCH_LINES),
             summary: ImportSummary { dry_run, ..ImportSummary::default() },
@@ -255,7 +257,51 @@ impl<'a> ImportRun<'a> {
         if self.summary.lines == 0 {
             return Err(at_line(1, CoreError::validation("record", "the file is empty")));
         }
-        self.flush().await
+        self.flush().await?;
+        self.drain().await
+    }
+
+    /// Waits for every batch handed to the writer; the first refusal among them, if any. (A
+    /// writer that stopped at a refusal leaves the batches after it unanswered and unapplied.)
+    async fn drain(&mut self) -> Result<()> {
+        self.writer.batches = None;
+        let mut first = Ok(());
+        while self.writer.in_flight > 0 {
+            let Some(outcome) = self.writer.done.recv().await else { break };
+            if let Err(e) = self.record(outcome)
+                && first.is_ok()
+            {
+                first = Err(e);
+            }
+        }
+        self.writer.in_flight = 0;
+        if let Some(task) = self.writer.task.take() {
+            // The writer ends (rolling back what it did not commit) once its queue is closed.
+            let _ = task.await;
+        }
+        first
+    }
+
+    /// Waits for the oldest batch in flight.
+    async fn collect(&mut self) -> Result<()> {
+        let Some(outcome) = self.writer.done.recv().await else {
+            self.writer.in_flight = 0;
+            return Err(ServiceError::Internal("the import writer stopped".into()));
+        };
+        self.record(outcome)
+    }
+
+    fn record(&mut self, outcome: Result<(ImportCounts, Option<i64>)>) -> Result<()> {
+        self.writer.in_flight = self.writer.in_flight.saturating_sub(1);
+        let (counts, revision) = outcome?;
+        if revision.is_some() {
+            self.summary.revision = revision;
+        }
+        self.summary.batches += 1;
+        self.summary.created += counts.created;
+        self.summary.updated += counts.updated;
+        self.summary.unchanged += counts.unchanged;
+        Ok(())
     }
 
     /// The access rules of each record that need no database.
@@ -347,6 +393,8 @@ impl<'a> ImportRun<'a> {
         Ok(())
     }
 
+    /// Hands the batch to the writer; with one batch already being written, first waits for
+    /// it, so that one batch is written while the next is read and checked.
     async fn flush(&mut self) -> Result<()> {
         if self.batch.is_empty() {
             return Ok(());
@@ -354,19 +402,50 @@ impl<'a> ImportRun<'a> {
         self.check_existing().await?;
         let action = Action::Import { first_line: 0, last_line: 0, created: 0, updated: 0, accounts: vec![], groups: vec![] };
         let change = Change::new(self.now(), Some(&self.actor.account), action, None);
-        let counts = self.importer.apply(&change, &self.batch).await.map_err(|LineError { line, error }| at_line(line, error))?;
-        if !self.dry_run
-            && let Some(revision) = self.importer.commit().await?
-        {
-            self.summary.revision = Some(revision);
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_LINES));
+        let sent = match &self.writer.batches {
+            Some(queue) => queue.send((change, batch)).await.is_ok(),
+            None => false,
+        };
+        if sent {
+            self.writer.in_flight += 1;
         }
-        self.summary.batches += 1;
-        self.summary.created += counts.created;
-        self.summary.updated += counts.updated;
-        self.summary.unchanged += counts.unchanged;
-        self.batch.clear();
-        tracing::debug!(lines = self.summary.lines, created = self.summary.created, "import batch applied");
+        if self.writer.in_flight >= 2 || !sent {
+            self.collect().await?;
+        }
+        tracing::debug!(lines = self.summary.lines, created = self.summary.created, "import batch queued");
         Ok(())
+    }
+}
+
+/// Applies batches in order on a task of its own, stopping at the first refused one (whose
+/// transaction, and in a dry run every transaction, is rolled back when it ends).
+struct Writer {
+    batches: Option<mpsc::Sender<(Change, Vec<ImportLine>)>>,
+    done: mpsc::Receiver<Result<(ImportCounts, Option<i64>)>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    in_flight: usize,
+}
+
+impl Writer {
+    fn spawn(mut importer: Box<dyn Importer>, dry_run: bool) -> Self {
+        let (batches, mut queue) = mpsc::channel::<(Change, Vec<ImportLine>)>(1);
+        let (results, done) = mpsc::channel(2);
+        let task = tokio::spawn(async move {
+            while let Some((change, lines)) = queue.recv().await {
+                let outcome = async {
+                    let counts = importer.apply(&change, &lines).await.map_err(|LineError { line, error }| at_line(line, error))?;
+                    let revision = if dry_run { None } else { importer.commit().await? };
+                    Ok((counts, revision))
+                }
+                .await;
+                let refused = outcome.is_err();
+                if results.send(outcome).await.is_err() || refused {
+                    return;
+                }
+            }
+        });
+        Self { batches: Some(batches), done, task: Some(task), in_flight: 0 }
     }
 }
 

@@ -13,6 +13,7 @@
 mod authz;
 mod directory;
 mod forward;
+mod import;
 mod load;
 mod login;
 mod policy;
@@ -42,6 +43,9 @@ enum Scenario {
     /// Forward-auth requests/s and latency under load (cookie and API token, rule and Rego)
     /// against the same server's bare "200 OK".
     Forward(forward::ForwardArgs),
+    /// Bulk import (users with a profile, each in a group) through `POST /api/v1/import`,
+    /// beside the disk's durable commit rate.
+    Import(import::ImportArgs),
     /// Password logins/s through the API against the raw argon2id rate at the same parameters.
     Login(login::LoginArgs),
     /// One forward-auth decision in process, in parts: rule matching, a policy's input
@@ -71,6 +75,7 @@ fn main() -> anyhow::Result<()> {
             Scenario::Authz(args) => authz::run(&args).await,
             Scenario::Forward(args) => forward::run(&args).await,
             Scenario::Login(args) => login::run(&args).await,
+            Scenario::Import(args) => import::run(&args).await,
             Scenario::Policy(_) => unreachable!("runs without a runtime"),
         }
     })

@@ -16,6 +16,7 @@ mod role;
 mod service_account;
 mod session;
 mod tenant;
+mod transfer;
 mod user;
 
 use std::process::ExitCode;
@@ -94,6 +95,10 @@ enum Command {
     /// Read the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Write the whole directory as NDJSON (docs/transfer.md), streamed.
+    Export(transfer::ExportArgs),
+    /// Create or update the directory from an export file, in batches; stops at the first bad line.
+    Import(transfer::ImportArgs),
     /// Try a forward-auth Rego policy offline, without a server (exit status 3 on deny).
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
@@ -168,6 +173,8 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Binding(command) => binding::run(&session::connect(global)?, command).await?,
         Command::Check(args) => return check::check(&session::connect(global)?, args).await,
         Command::Audit(command) => audit::run(&session::connect(global)?, command).await?,
+        Command::Export(args) => transfer::export(&session::connect(global)?, &args).await?,
+        Command::Import(args) => transfer::import(&session::connect(global)?, &args).await?,
         Command::Policy(command) => return policy::run(global.output, command),
         Command::Completions { shell } => {
             let mut script = Vec::new();
@@ -288,6 +295,10 @@ mod tests {
             &["reauth", "--password-stdin"],
             &["tenant", "create", "acme", "--description", "ACME Corp"],
             &["tenant", "list"],
+            &["export"],
+            &["export", "dir.ndjson", "--include-credentials", "-o", "json"],
+            &["import", "dir.ndjson", "--dry-run"],
+            &["import", "-"],
             &[
                 "role",
                 "create",

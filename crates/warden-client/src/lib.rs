@@ -14,8 +14,8 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 use warden_core::api::{
     AddMembers, CheckRequest, CheckResponse, CreateApiToken, CreateBinding, CreateGroup, CreateRole, CreateServiceAccount, CreateTenant,
-    CreateUser, CreatedApiToken, LoginRequest, LoginResponse, MemberEntry, Page, Problem, ReauthRequest, ReauthResponse, Rename,
-    ResolvedPermissions, RolePermissions, UpdateRole, UpdateUser, WhoAmI,
+    CreateUser, CreatedApiToken, ExportQuery, ImportQuery, ImportSummary, LoginRequest, LoginResponse, MemberEntry, Page, Problem,
+    ReauthRequest, ReauthResponse, Rename, ResolvedPermissions, RolePermissions, UpdateRole, UpdateUser, WhoAmI,
 };
 pub use warden_core::api::{Added, AuditQuery, BindingQuery, ListQuery, MembersQuery, PermissionsQuery, RoleQuery};
 use warden_core::authz::{Binding, Role, Tenant};
@@ -24,6 +24,9 @@ use warden_core::model::{ApiToken, AuditEvent, Group, ServiceAccount, User};
 
 /// How long one request may take, connection included.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an export or import may take: a whole directory, at tens of thousands of records
+/// a second.
+const TRANSFER_TIMEOUT: Duration = Duration::from_hours(24);
 
 /// Why a call failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -368,6 +371,65 @@ impl Client {
         serde_json::from_slice(json).map_err(|e| ClientError::Decode(format!("unexpected reply from {url}: {e}")))
     }
 
+    // --- bulk export and import ------------------------------------------------------------------
+
+    /// `GET /api/v1/export`: hands the NDJSON to `sink` piece by piece as it arrives (the
+    /// directory is never held in memory) and returns how many bytes came. Fails if the
+    /// stream breaks off; whether the file is whole is for the caller to check (its last line
+    /// is the end record).
+    pub async fn export(
+        &self,
+        include_credentials: bool,
+        mut sink: impl FnMut(&[u8]) -> std::io::Result<()> + Send,
+    ) -> Result<u64, ClientError> {
+        let url = self.api_url(&["export"]);
+        let request = self.http.get(url).query(&ExportQuery { include_credentials }).timeout(TRANSFER_TIMEOUT);
+        let mut response = self.authorized(request).send().await.map_err(|e| self.transport(&e))?;
+        let status = response.status();
+        if !status.is_success() {
+            let bytes = response.bytes().await.map_err(|e| self.transport(&e))?;
+            return Err(ClientError::Api(problem_of(status, &bytes)));
+        }
+        let mut total = 0u64;
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.transport(&e))? {
+            sink(&chunk).map_err(|e| ClientError::Transport(format!("cannot write the export: {e}")))?;
+            total += chunk.len() as u64;
+        }
+        Ok(total)
+    }
+
+    /// `POST /api/v1/import`: streams `body` (NDJSON pieces, split anywhere) to the server
+    /// and returns its summary. A refused line is an [`ClientError::Api`] whose problem has
+    /// `code` `import.invalid` (or an access code) and `line`.
+    pub async fn import<S>(&self, body: S, dry_run: bool) -> Result<ImportSummary, ClientError>
+    where
+        S: futures_util::Stream<Item = std::io::Result<Vec<u8>>> + Send + 'static,
+    {
+        let url = self.api_url(&["import"]);
+        let request = self
+            .http
+            .post(url.clone())
+            .query(&ImportQuery { dry_run })
+            .header(reqwest::header::CONTENT_TYPE, "application/x-ndjson")
+            .body(reqwest::Body::wrap_stream(body))
+            .timeout(TRANSFER_TIMEOUT);
+        let response = self.authorized(request).send().await.map_err(|e| self.transport(&e))?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| self.transport(&e))?;
+        if !status.is_success() {
+            return Err(ClientError::Api(problem_of(status, &bytes)));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(format!("unexpected reply from {url}: {e}")))
+    }
+
+    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.auth {
+            Auth::None => request,
+            Auth::Bearer(token) => request.bearer_auth(token.expose()),
+            Auth::Basic(name, password) => request.basic_auth(name, Some(password.expose())),
+        }
+    }
+
     async fn send(
         &self,
         method: Method,
@@ -382,12 +444,7 @@ impl Client {
         if let Some(body) = body {
             request = request.json(body);
         }
-        request = match &self.auth {
-            Auth::None => request,
-            Auth::Bearer(token) => request.bearer_auth(token.expose()),
-            Auth::Basic(name, password) => request.basic_auth(name, Some(password.expose())),
-        };
-        let response = request.send().await.map_err(|e| self.transport(&e))?;
+        let response = self.authorized(request).send().await.map_err(|e| self.transport(&e))?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(|e| self.transport(&e))?;
         if status.is_success() { Ok(bytes.to_vec()) } else { Err(ClientError::Api(problem_of(status, &bytes))) }
@@ -435,6 +492,7 @@ fn problem_of(status: StatusCode, body: &[u8]) -> Problem {
             status: status.as_u16(),
             code: format!("http.{}", status.as_u16()),
             detail,
+            line: None,
         }
     })
 }

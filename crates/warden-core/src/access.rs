@@ -63,6 +63,7 @@ permissions! {
     BindingsWrite = "warden:bindings:write", write = true;
     ConfigRead = "warden:config:read", write = false;
     Check = "warden:check", write = false;
+    ImportWrite = "warden:import:write", write = true;
     Superuser = "warden:superuser", write = false;
 }
 

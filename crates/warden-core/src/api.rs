@@ -110,6 +110,47 @@ pub struct Problem {
     pub code: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The line of an imported file that was refused (`POST /api/v1/import`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+}
+
+/// `?include_credentials=` of `GET /api/v1/export`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    /// Include password hashes (idm_superuser only).
+    #[serde(default)]
+    pub include_credentials: bool,
+}
+
+/// `?dry_run=` of `POST /api/v1/import`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+#[serde(deny_unknown_fields)]
+pub struct ImportQuery {
+    /// Check every line against the directory and write nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// What an import did, counted in records (header and end lines excluded).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImportSummary {
+    pub dry_run: bool,
+    /// Lines read, header and end included.
+    pub lines: u64,
+    /// Batches applied (each one transaction, one revision and one audit event if it changed
+    /// anything).
+    pub batches: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    /// The last revision committed, if the import changed anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -147,6 +147,24 @@ pub enum Action {
     BindingCreate { binding: Uuid, role: Name, tenant: Name, namespaces: Vec<String> },
     #[serde(rename = "binding.delete")]
     BindingDelete { binding: Uuid, role: Name, tenant: Name },
+
+    // --- bulk ---
+    /// One batch of a bulk import, committed as one transaction with this one event (an event
+    /// per object would double the rows written). `first_line`..=`last_line` are the lines of
+    /// the file the batch holds; `accounts` and `groups` list the ids of every account and
+    /// group the batch created or changed (memberships count for their group), so that the
+    /// log still says which objects an import touched.
+    #[serde(rename = "import.batch")]
+    Import {
+        first_line: u64,
+        last_line: u64,
+        created: u64,
+        updated: u64,
+        #[serde(default)]
+        accounts: Vec<Uuid>,
+        #[serde(default)]
+        groups: Vec<Uuid>,
+    },
 }
 
 /// One change as it is recorded: the audit event's facts, before the store numbers it.
@@ -172,13 +190,15 @@ pub enum SnapshotEffect {
 }
 
 /// What a change does to cached bearer credentials.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CredentialEffect {
     Unchanged,
     /// This session or API token ended or changed.
     Credential(Uuid),
     /// Every credential of this account ended or must be read again (its owner changed).
     Account(Uuid),
+    /// The same for each of these accounts (a bulk import).
+    Accounts(Vec<Uuid>),
 }
 
 /// Work that follows a change's commit (mail, notifications). Nothing does yet; the variants
@@ -202,7 +222,7 @@ impl Effect {
     /// and wakes nobody: it neither serialises with the writers that do take one nor makes
     /// every node catch up.
     pub fn needs_revision(&self) -> bool {
-        !matches!((&self.snapshot, self.credentials), (SnapshotEffect::Unchanged, CredentialEffect::Unchanged))
+        !matches!((&self.snapshot, &self.credentials), (SnapshotEffect::Unchanged, CredentialEffect::Unchanged))
     }
 }
 
@@ -250,6 +270,7 @@ impl Action {
             Self::RoleDelete { .. } => "role.delete",
             Self::BindingCreate { .. } => "binding.create",
             Self::BindingDelete { .. } => "binding.delete",
+            Self::Import { .. } => "import.batch",
         }
     }
 
@@ -326,6 +347,10 @@ impl Action {
             | A::RoleDelete { .. }
             | A::BindingCreate { .. }
             | A::BindingDelete { .. } => (S::Rebuild, C::Unchanged),
+            // A batch may nest groups, bind roles and rename nothing: rebuild once. Its accounts
+            // may have a new profile, standing or password hash: read their credentials again
+            // (accounts it created have none cached; dropping nothing for them is free).
+            A::Import { accounts, .. } => (S::Rebuild, if accounts.is_empty() { C::Unchanged } else { C::Accounts(accounts.clone()) }),
         };
         Effect { snapshot, credentials, after_commit: AfterCommit::Nothing }
     }

@@ -22,6 +22,7 @@ pub mod name;
 pub mod namespace;
 pub mod permission;
 pub mod throttle;
+pub mod transfer;
 
 pub use error::CoreError;
 pub use name::Name;

@@ -25,6 +25,7 @@ pub use lane::WriteStats;
 mod postgres;
 mod sql;
 mod sqlite;
+mod transfer;
 
 use std::sync::Arc;
 
@@ -40,6 +41,7 @@ use warden_core::throttle::{Failures, Throttle, ThrottleKey};
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+pub use transfer::{ImportCounts, ImportLine, Importer, LineError, Transfer};
 
 /// Errors of the storage layer, each with a stable code.
 #[derive(Debug, thiserror::Error)]
@@ -180,8 +182,9 @@ pub struct CredentialOwner {
     pub display_name: Option<String>,
 }
 
+/// Bulk export and import ([`Transfer`]) are part of every store, in their own file.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Transfer + Send + Sync + 'static {
     /// Which backend this is, for logs and `/readyz`.
     fn backend(&self) -> &'static str;
 

@@ -86,3 +86,4 @@ impl PgStore {
 }
 
 crate::sql::impl_store!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow, "postgres");
+crate::transfer::impl_transfer!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow, None, crate::transfer::POSTGRES_PARAMS);

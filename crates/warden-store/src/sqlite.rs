@@ -81,6 +81,15 @@ impl SqliteStore {
 }
 
 crate::sql::impl_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow, "sqlite");
+// An import's batches insert into indexes far larger than SQLite's default 2 MiB page cache,
+// at random places (names): 64 MiB on the writer connection, set by the first import.
+crate::transfer::impl_transfer!(
+    SqliteStore,
+    sqlx::Sqlite,
+    sqlx::sqlite::SqliteRow,
+    Some("PRAGMA cache_size = -65536"),
+    crate::transfer::SQLITE_PARAMS
+);
 
 /// Creates the database file with mode 0600 before SQLite opens it, so that it never exists
 /// readable by others, whatever the umask; SQLite gives the `-wal` and `-shm` files it creates

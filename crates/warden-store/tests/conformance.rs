@@ -31,8 +31,10 @@ use warden_core::model::{
 };
 use warden_core::namespace::Namespace;
 use warden_core::throttle::{Failures, Throttle, ThrottleKey};
+use warden_core::transfer::Record;
 use warden_store::{
-    Action, AuditQuery, BindingFilter, Change, ListQuery, MAX_PAGE, NameReservation, PgStore, SessionRecord, SqliteStore, Store, StoreError,
+    Action, AuditQuery, BindingFilter, Change, ImportCounts, ImportLine, LineError, ListQuery, MAX_PAGE, NameReservation, PgStore,
+    SessionRecord, SqliteStore, Store, StoreError,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -156,6 +158,7 @@ conformance! {
     revision_feed => sqlite_revision_feed, postgres_revision_feed;
     login_reservations(arc) => sqlite_login_reservations, postgres_login_reservations;
     group_commit(arc) => sqlite_group_commit, postgres_group_commit;
+    transfer => sqlite_transfer, postgres_transfer;
 }
 
 /// `warden_store::open` picks the backend from the URL and refuses anything else.
@@ -2333,4 +2336,166 @@ async fn group_commit(store: Arc<dyn Store>) {
     let (writes, commits) = (after.writes - before.writes, after.commits - before.commits);
     assert_eq!(writes, 37);
     assert!(commits < writes, "writes sent together share commits: {writes} writes in {commits} commits");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bulk export and import.
+
+/// The records of a small directory, as an export writes them (sorted, normalised).
+fn directory_records(with_hash: bool) -> Vec<Record> {
+    let line = |json: serde_json::Value| -> Record { serde_json::from_value(json).unwrap() };
+    let mut user = json!({"kind": "user", "name": "alice", "profile": serde_json::to_value(full_profile()).unwrap(), "disabled": false,
+        "expires_at": "2030-01-01T00:00:00Z"});
+    if with_hash {
+        user["password_hash"] = json!("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA");
+    }
+    vec![
+        line(json!({"kind": "tenant", "name": "acme", "description": "Acme"})),
+        line(json!({"kind": "role", "id": "deployer", "tenant": "acme", "name": "Deployer", "permissions": ["deploy:run"]})),
+        line(user),
+        line(json!({"kind": "user", "name": "bob", "disabled": true})),
+        line(json!({"kind": "group", "name": "eng", "description": "Engineers"})),
+        line(json!({"kind": "group", "name": "staff"})),
+        line(json!({"kind": "service_account", "name": "ci-bot", "manager": "group:staff"})),
+        line(json!({"kind": "member", "group": "eng", "member": "user:bob"})),
+        line(json!({"kind": "member", "group": "idm_admins", "member": "user:alice"})),
+        line(json!({"kind": "member", "group": "staff", "member": "group:eng"})),
+        line(json!({"kind": "member", "group": "staff", "member": "sa:ci-bot"})),
+        line(json!({"kind": "member", "group": "staff", "member": "user:alice"})),
+        line(json!({"kind": "binding", "role": "deployer", "tenant": "acme", "subject": "group:staff", "namespaces": ["prod"]})),
+        line(json!({"kind": "binding", "role": "tenant_admin", "tenant": "acme", "subject": "user:bob"})),
+    ]
+}
+
+fn import_change() -> Change {
+    let action = Action::Import { first_line: 0, last_line: 0, created: 0, updated: 0, accounts: vec![], groups: vec![] };
+    Change::new(now(), Some(&admin()), action, None)
+}
+
+/// Imports `records` (numbered from line 2, after the header) in batches of `batch`,
+/// committing each: what the import service does.
+async fn import(store: &dyn Store, records: &[Record], batch: usize) -> Result<ImportCounts, LineError> {
+    let lines: Vec<ImportLine> = records.iter().enumerate().map(|(i, r)| ImportLine { line: i as u64 + 2, record: r.clone() }).collect();
+    let mut importer = store.importer().await.unwrap();
+    let mut total = ImportCounts::default();
+    for chunk in lines.chunks(batch) {
+        total += importer.apply(&import_change(), chunk).await?;
+        importer.commit().await.unwrap();
+    }
+    Ok(total)
+}
+
+async fn export(store: &dyn Store, credentials: bool) -> Vec<Record> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+    let collect = tokio::spawn(async move {
+        let mut records = Vec::new();
+        while let Some(r) = rx.recv().await {
+            records.push(r);
+        }
+        records
+    });
+    let sent = store.export(credentials, tx).await.unwrap();
+    let records = collect.await.unwrap();
+    assert_eq!(sent, records.len() as u64);
+    records
+}
+
+async fn transfer(store: &dyn Store) {
+    store.ensure_builtins(now()).await.unwrap();
+    assert!(export(store, true).await.is_empty(), "what every server has is never exported");
+
+    // Refused batches leave nothing, and say at which line.
+    let before = state(store).await;
+    let mut bad = directory_records(false);
+    bad.insert(8, serde_json::from_value(json!({"kind": "member", "group": "staff", "member": "user:nobody"})).unwrap());
+    let err = import(store, &bad, 1000).await.unwrap_err();
+    assert_eq!((err.line, err.error.code()), (10, "not_found"), "{err}");
+    assert_eq!(state(store).await, before, "the bad batch is rolled back");
+    assert!(store.user(&by_name("alice")).await.unwrap().is_none());
+
+    // Batches before the bad one stay committed.
+    let err = import(store, &bad, 4).await.unwrap_err();
+    assert_eq!(err.line, 10);
+    assert_eq!(user_names(store).await, ["admin", "alice", "bob", "idm_admin"]);
+    let (revision, _) = state(store).await;
+    assert_eq!(revision, before.0 + 2, "one revision per committed batch");
+    let events = store.events_since(before.0, 100).await.unwrap();
+    assert_eq!(events.len(), 2, "one event per batch");
+    assert_eq!(events[0].action, "import.batch");
+    match warden_core::change::recorded(&events[0]).unwrap().1 {
+        Action::Import { first_line, last_line, created, updated, accounts, groups } => {
+            assert_eq!((first_line, last_line, created, updated, accounts.len(), groups.len()), (2, 5, 4, 0, 2, 0));
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // The whole file: everything is there, and exports as it was written.
+    let counts = import(store, &directory_records(true), 5).await.unwrap();
+    assert_eq!(
+        counts,
+        ImportCounts { created: 6, updated: 1, unchanged: 7 },
+        "alice gains a password hash; 7 came with the batches before"
+    );
+    assert_eq!(export(store, true).await, directory_records(true));
+    assert_eq!(export(store, false).await, directory_records(false), "hashes only when asked for");
+    let alice = store.user(&by_name("alice")).await.unwrap().unwrap();
+    assert!(alice.has_password);
+    assert_eq!(alice.profile, full_profile());
+    let bot = store.service_account(&by_name("ci-bot")).await.unwrap().unwrap();
+    assert_eq!(bot.managed_by.map(|m| m.name), Some(n("staff")));
+
+    // Again: nothing changes, no revision, no event.
+    let before = state(store).await;
+    let counts = import(store, &directory_records(true), 3).await.unwrap();
+    assert_eq!(counts, ImportCounts { created: 0, updated: 0, unchanged: 14 });
+    assert_eq!(state(store).await, before);
+
+    // Updates by name; disabling a user ends its sessions.
+    let session = SessionRecord {
+        id: Uuid::now_v7(),
+        account_id: alice.id,
+        created_at: now(),
+        expires_at: now() + Duration::hours(1),
+        idle_timeout_secs: 600,
+        last_seen_at: now(),
+        elevated_until: None,
+    };
+    store.create_session(&change("auth.login", &alice.subject()), &session, &TokenHash([7; 32])).await.unwrap();
+    let disabled: Record =
+        serde_json::from_value(json!({"kind": "user", "name": "alice", "disabled": true, "profile": {"display_name": "Alice"}})).unwrap();
+    let counts = import(store, &[disabled], 10).await.unwrap();
+    assert_eq!(counts, ImportCounts { created: 0, updated: 1, unchanged: 0 });
+    let alice2 = store.user(&by_name("alice")).await.unwrap().unwrap();
+    assert!(alice2.disabled && alice2.has_password && alice2.id == alice.id);
+    assert!(store.session(&TokenHash([7; 32]), now()).await.unwrap().is_none(), "sessions end");
+
+    // A cycle is refused at its line; a name held by another kind of account too.
+    let cycle: Record = serde_json::from_value(json!({"kind": "member", "group": "eng", "member": "group:staff"})).unwrap();
+    let err = import(store, &[cycle], 10).await.unwrap_err();
+    assert_eq!((err.line, err.error.code()), (2, "group.cycle"));
+    let clash: Record = serde_json::from_value(json!({"kind": "user", "name": "ci-bot"})).unwrap();
+    let err = import(store, &[clash], 10).await.unwrap_err();
+    assert_eq!((err.line, err.error.code()), (2, "name.taken"));
+
+    // Into an empty SQLite store (from either backend): it exports identically.
+    let dir = tempfile::tempdir().unwrap();
+    let other = SqliteStore::open(&format!("sqlite://{}/other.db", dir.path().display())).await.unwrap();
+    other.ensure_builtins(now()).await.unwrap();
+    let exported = export(store, true).await;
+    import(&other, &exported, 4).await.unwrap();
+    assert_eq!(export(&other, true).await, exported);
+    other.close().await;
+
+    // Within a batch, kinds are applied in replay order: a membership may come before its user.
+    let interleaved: Vec<Record> = vec![
+        serde_json::from_value(json!({"kind": "member", "group": "staff", "member": "user:zed"})).unwrap(),
+        serde_json::from_value(json!({"kind": "user", "name": "zed"})).unwrap(),
+    ];
+    assert_eq!(import(store, &interleaved, 10).await.unwrap(), ImportCounts { created: 2, updated: 0, unchanged: 0 });
+
+    let names = [n("alice"), n("staff"), n("nobody")];
+    let mut found: Vec<(SubjectKind, String)> =
+        store.subjects_with_names(&names).await.unwrap().into_iter().map(|s| (s.kind, s.name.to_string())).collect();
+    found.sort();
+    assert_eq!(found, [(SubjectKind::User, "alice".to_owned()), (SubjectKind::Group, "staff".to_owned())]);
 }

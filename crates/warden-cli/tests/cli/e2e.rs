@@ -621,3 +621,71 @@ fn no_acknowledged_write_is_lost_in_a_crash_on_postgres() {
     let db = PgDatabase::create();
     no_acknowledged_write_is_lost_in_a_crash(format!("postgres://postgres@127.0.0.1:5432/{}", db.0));
 }
+
+/// Makes `name` (password "correct horse battery") an idm_superuser on `server`, as the host.
+fn superuser(server: &Server, idm: &str, name: &str) -> String {
+    let created = server.warden(&["--user", idm, "user", "create", name, "--password-stdin"], Some("correct horse battery\n"));
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let made = server.wardend().args(["superuser", "add", name]).output().unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    format!("{name}:correct horse battery")
+}
+
+/// docs/operations.md's way from SQLite to PostgreSQL: export from one server, import into a
+/// fresh one, and the new server exports the same file.
+#[test]
+fn export_from_sqlite_and_import_into_postgresql() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut source = Server::new(format!("sqlite://{}/warden.db", dir.path().display()));
+    source.start();
+    let idm = format!("idm_admin:{}", source.recover("idm_admin"));
+    let root = superuser(&source, &idm, "root");
+    let made = source.warden(
+        &["--user", &root, "user", "create", "alice", "--email", "alice@example.org", "--password-stdin"],
+        Some("alice's long password\n"),
+    );
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    ok_as(&source, &root, &["group", "create", "staff"]);
+    ok_as(&source, &root, &["group", "create", "eng"]);
+    ok_as(&source, &root, &["group", "add-member", "staff", "user:alice", "group:eng"]);
+    ok_as(&source, &root, &["tenant", "create", "acme"]);
+
+    let file = dir.path().join("directory.ndjson");
+    let file_arg = file.display().to_string();
+    assert!(fails_as(&source, &idm, &["export", &file_arg, "--include-credentials"]).contains("account.high_privilege"));
+    ok_as(&source, &root, &["export", &file_arg, "--include-credentials"]);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions()) & 0o777,
+        0o600,
+        "it holds password hashes"
+    );
+    let exported = std::fs::read_to_string(&file).unwrap();
+    assert!(exported.starts_with("{\"kind\":\"header\",\"format\":1}\n") && exported.contains("\"kind\":\"end\""));
+    let to_stdout = ok_as(&source, &root, &["export"]);
+    assert!(!to_stdout.contains("password_hash") && to_stdout.lines().count() == exported.lines().count());
+
+    let db = PgDatabase::create();
+    let mut target = Server::new(format!("postgres://postgres@127.0.0.1:5432/{}", db.0));
+    target.start();
+    let target_idm = format!("idm_admin:{}", target.recover("idm_admin"));
+    let target_root = superuser(&target, &target_idm, "root");
+    let dry: Value = serde_json::from_str(&ok_as(&target, &target_root, &["--output", "json", "import", &file_arg, "--dry-run"])).unwrap();
+    assert_eq!(dry["dry_run"], true);
+    assert!(fails_as(&target, &target_root, &["user", "get", "alice"]).contains("not_found"), "a dry run writes nothing");
+    let done: Value = serde_json::from_str(&ok_as(&target, &target_root, &["--output", "json", "import", &file_arg])).unwrap();
+    assert!(done["created"].as_u64().unwrap() >= 6, "{done}");
+    let again = target.dir.path().join("again.ndjson");
+    ok_as(&target, &target_root, &["export", &again.display().to_string(), "--include-credentials"]);
+    assert_eq!(std::fs::read_to_string(&again).unwrap(), exported, "the PostgreSQL server exports the same file");
+    ok_as(&target, "alice:alice's long password", &["whoami"]);
+    let twice: Value = serde_json::from_str(&ok_as(&target, &target_root, &["--output", "json", "import", &file_arg])).unwrap();
+    assert_eq!((twice["created"].as_u64(), twice["updated"].as_u64()), (Some(0), Some(0)), "{twice}");
+
+    // A bad line: one line of error, exit 1, the line named.
+    let bad = dir.path().join("bad.ndjson");
+    std::fs::write(&bad, "{\"kind\":\"header\",\"format\":1}\n{\"kind\":\"member\",\"group\":\"staff\",\"member\":\"user:nobody\"}\n")
+        .unwrap();
+    let err = fails_as(&target, &target_root, &["import", &bad.display().to_string()]);
+    assert!(err.contains("import.invalid") && err.contains("line 2"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}

@@ -59,10 +59,12 @@ fn every_action_says_what_it_does() {
         (Action::RoleDelete { role: name("deployer"), bindings_removed: 1 }, None, "role.delete", S::Rebuild, C::Unchanged),
         (Action::BindingCreate { binding: id, role: name("deployer"), tenant: name("default"), namespaces: vec!["prod".into()] }, Some(&staff), "binding.create", S::Rebuild, C::Unchanged),
         (Action::BindingDelete { binding: id, role: name("deployer"), tenant: name("default") }, Some(&staff), "binding.delete", S::Rebuild, C::Unchanged),
+        (Action::Import { first_line: 2, last_line: 5001, created: 4000, updated: 1, accounts: vec![alice.id, bot.id], groups: vec![staff.id] }, None, "import.batch", S::Rebuild, C::Accounts(vec![alice.id, bot.id])),
+        (Action::Import { first_line: 5002, last_line: 5003, created: 0, updated: 1, accounts: vec![], groups: vec![staff.id] }, None, "import.batch", S::Rebuild, C::Unchanged),
     ];
     let mut names: Vec<&str> = table.iter().map(|row| row.2).collect();
     names.dedup();
-    assert_eq!(names.len(), 31, "every action has a row");
+    assert_eq!(names.len(), 32, "every action has a row");
     for (action, target, audit_name, snapshot, credentials) in table {
         assert_eq!(action.name(), audit_name);
         let effect = action.effect(target);

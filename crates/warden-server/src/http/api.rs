@@ -6,9 +6,9 @@ use axum::http::StatusCode;
 use uuid::Uuid;
 use warden_core::api::{
     AddMembers, Added, AuditQuery, BindingQuery, CheckRequest, CheckResponse, CreateApiToken, CreateBinding, CreateGroup, CreateRole,
-    CreateServiceAccount, CreateTenant, CreateUser, CreatedApiToken, ListQuery, LoginRequest, LoginResponse, MemberEntry, MembersQuery,
-    Page, PermissionsQuery, Problem, ReauthRequest, ReauthResponse, Rename, ResolvedPermissions, RolePermissions, RoleQuery, SetPassword,
-    UpdateRole, UpdateUser, WhoAmI,
+    CreateServiceAccount, CreateTenant, CreateUser, CreatedApiToken, ExportQuery, ImportQuery, ImportSummary, ListQuery, LoginRequest,
+    LoginResponse, MemberEntry, MembersQuery, Page, PermissionsQuery, Problem, ReauthRequest, ReauthResponse, Rename, ResolvedPermissions,
+    RolePermissions, RoleQuery, SetPassword, UpdateRole, UpdateUser, WhoAmI,
 };
 use warden_core::authz::{Binding, Role, Tenant};
 use warden_core::model::{ApiToken, AuditEvent, Group, NameOrId, ServiceAccount, User};
@@ -373,6 +373,34 @@ pub async fn account_permissions(
     Ok(Json(app.access.permissions(&actor, &account, &q).await?))
 }
 
+// --- bulk export and import -------------------------------------------------------------------
+
+#[utoipa::path(get, path = "/api/v1/export", tag = "transfer", params(ExportQuery),
+    responses((status = 200, content_type = "application/x-ndjson", body = String,
+        description = "The directory, one record a line (docs/transfer.md), streamed; the last line is the end record.")))]
+pub async fn export(State(app): State<App>, Actor(actor): Actor, Params(q): Params<ExportQuery>) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let lines = app.transfer.export(&actor, q.include_credentials)?;
+    let body = futures_util::stream::unfold(lines, |mut lines| async move {
+        let line = lines.recv().await?;
+        Some((line.map(axum::body::Bytes::from).map_err(std::io::Error::other), lines))
+    });
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/x-ndjson")], axum::body::Body::from_stream(body)).into_response())
+}
+
+#[utoipa::path(post, path = "/api/v1/import", tag = "transfer", params(ImportQuery),
+    request_body(content = String, content_type = "application/x-ndjson", description = "Records as `GET /api/v1/export` writes them (docs/transfer.md)."),
+    responses((status = 200, body = ImportSummary),
+        (status = 400, body = Problem, description = "A line is refused (`import.invalid`, with `line`); the batches before it are committed.")))]
+pub async fn import(
+    State(app): State<App>,
+    Actor(actor): Actor,
+    Params(q): Params<ImportQuery>,
+    body: axum::body::Body,
+) -> ApiResult<Json<ImportSummary>> {
+    Ok(Json(app.transfer.import(&actor, body.into_data_stream(), q.dry_run).await?))
+}
+
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "Warden", description = "Identity and access management: accounts, groups, credentials, audit."),
@@ -385,7 +413,7 @@ pub async fn account_permissions(
         list_service_accounts, create_service_account, get_service_account, delete_service_account,
         list_tokens, create_token, revoke_token,
         list_groups, create_group, get_group, delete_group, list_members, add_members, remove_member,
-        audit,
+        audit, export, import,
     ),
     tags(
         (name = "auth", description = "Sign-in and sessions"),
@@ -395,6 +423,7 @@ pub async fn account_permissions(
         (name = "groups", description = "Nested groups and membership"),
         (name = "audit", description = "Who changed what, when"),
         (name = "authorization", description = "Tenants, roles, bindings and decisions"),
+        (name = "transfer", description = "The whole directory out and in, as NDJSON"),
     )
 )]
 pub struct ApiDoc;

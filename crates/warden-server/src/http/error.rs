@@ -14,11 +14,12 @@ pub struct ApiError {
     pub code: &'static str,
     pub detail: String,
     retry_after: Option<i64>,
+    line: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, code, detail: detail.into(), retry_after: None }
+        Self { status, code, detail: detail.into(), retry_after: None, line: None }
     }
 }
 
@@ -26,7 +27,7 @@ impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         let code = e.code();
         let status = match code {
-            "validation" | "member.ambiguous" => StatusCode::BAD_REQUEST,
+            "validation" | "member.ambiguous" | "import.invalid" => StatusCode::BAD_REQUEST,
             "name.taken" | "group.cycle" | "role.immutable" => StatusCode::CONFLICT,
             "not_found" => StatusCode::NOT_FOUND,
             "forbidden"
@@ -50,7 +51,11 @@ impl From<ServiceError> for ApiError {
             ServiceError::RateLimited { retry_after_secs } => Some(retry_after_secs),
             _ => None,
         };
-        Self { status, code, detail, retry_after }
+        let line = match e {
+            ServiceError::AtLine { line, .. } => Some(line),
+            _ => None,
+        };
+        Self { status, code, detail, retry_after, line }
     }
 }
 
@@ -62,6 +67,7 @@ impl IntoResponse for ApiError {
             status: self.status.as_u16(),
             code: self.code.to_owned(),
             detail: Some(self.detail),
+            line: self.line,
         };
         let mut response = (self.status, Json(problem)).into_response();
         let headers = response.headers_mut();

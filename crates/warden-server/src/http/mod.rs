@@ -29,6 +29,7 @@ use crate::services::access::Access;
 use crate::services::auth::Auth;
 use crate::services::directory::Directory;
 use crate::services::forward::ForwardAuth;
+use crate::services::transfer::Transfer;
 
 /// What handlers share: the services, and the configuration for the edge's own decisions.
 #[derive(Clone)]
@@ -40,6 +41,7 @@ pub struct AppInner {
     pub auth: Auth,
     pub access: Access,
     pub forward: ForwardAuth,
+    pub transfer: Transfer,
     pub config: Arc<Config>,
 }
 
@@ -56,8 +58,9 @@ impl App {
         let auth = Auth::new(ctx.clone(), directory.clone());
         let access = Access::new(ctx.clone(), directory.clone());
         let forward = ForwardAuth::new(ctx.clone(), auth.clone())?;
+        let transfer = Transfer::new(ctx.clone());
         let config = ctx.config.clone();
-        Ok(Self(Arc::new(AppInner { ctx, directory, auth, access, forward, config })))
+        Ok(Self(Arc::new(AppInner { ctx, directory, auth, access, forward, transfer, config })))
     }
 }
 
@@ -110,6 +113,9 @@ fn management_routes() -> Router<App> {
         .route("/api/v1/bindings/{binding}", axum::routing::delete(api::delete_binding))
         .route("/api/v1/check", post(api::check))
         .route("/api/v1/accounts/{account}/permissions", get(api::account_permissions))
+        // The import body is read as a stream, line by line: no whole-body limit applies.
+        .route("/api/v1/export", get(api::export))
+        .route("/api/v1/import", post(api::import))
 }
 
 async fn readyz(State(app): State<App>) -> impl IntoResponse {

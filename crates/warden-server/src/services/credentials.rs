@@ -116,11 +116,14 @@ impl CredentialCache {
                 CredentialEffect::Unchanged => {}
                 CredentialEffect::Credential(id) => credentials.push(id),
                 CredentialEffect::Account(id) => accounts.push(id),
+                CredentialEffect::Accounts(ids) => accounts.extend(ids),
             }
         }
         if credentials.is_empty() && accounts.is_empty() {
             return;
         }
+        // A bulk import may name thousands of accounts: look them up, do not scan.
+        let accounts: std::collections::HashSet<Uuid> = accounts.into_iter().collect();
         self.lock().retain(|_, c| !credentials.contains(&c.credential.id()) && !accounts.contains(&c.owner.id));
     }
 }

@@ -13,6 +13,7 @@ pub mod forward;
 pub mod in_flight;
 pub mod index;
 pub mod recovery;
+pub mod transfer;
 
 use std::sync::Arc;
 
@@ -55,6 +56,9 @@ pub enum ServiceError {
     DynamicRolesDisabled,
     #[error("internal error")]
     Internal(String),
+    /// A bulk import refused one of its lines (the batches before it stay committed).
+    #[error("line {line}: {error}")]
+    AtLine { line: u64, error: Box<ServiceError> },
     /// A configuration the server cannot work with (found at start-up).
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -77,6 +81,12 @@ impl ServiceError {
             Self::DynamicRolesDisabled => "roles.dynamic_disabled",
             Self::Internal(_) => "internal",
             Self::Config(_) => "config",
+            // What the line says or names is wrong: one code for the importer to look for;
+            // a refusal of access keeps its own.
+            Self::AtLine { error, .. } => match error.code() {
+                "validation" | "not_found" | "name.taken" | "group.cycle" | "member.ambiguous" | "role.immutable" => "import.invalid",
+                other => other,
+            },
         }
     }
 }

@@ -8,3 +8,4 @@ mod authz;
 mod forward_auth;
 mod hardening;
 mod proxies;
+mod transfer;

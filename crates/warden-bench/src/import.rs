@@ -1,0 +1,203 @@
+//! The `import` scenario: users/s through `POST /api/v1/import`, beside the disk's own durable
+//! commit rate measured in the same run.
+//!
+//! 1. the disk: single-row durable transactions for a few seconds (SQLite: a scratch file
+//!    beside the server's, WAL and `synchronous=FULL`; PostgreSQL: a scratch table in the
+//!    bench database), before and after the import;
+//! 2. one import, streamed as the CLI would send it (generated on the fly, never whole in
+//!    memory): `--groups G` groups, `--users N` users with a profile (display name, names,
+//!    an e-mail), each in one group: N + G + N records.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, ensure};
+use sqlx::Connection as _;
+use warden_client::Client;
+use warden_core::credential::Secret;
+use warden_server::services::recovery;
+
+use crate::load::{Throughput, mix};
+use crate::report::{Rate, Ratio, Report};
+use crate::server::{Backend, BenchServer};
+
+/// Lines per piece of the upload.
+const LINES_PER_PIECE: usize = 2000;
+
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// Users imported (each with a profile, each in one group).
+    #[arg(long, default_value_t = 100_000)]
+    users: usize,
+    /// Groups imported first.
+    #[arg(long, default_value_t = 1_000)]
+    groups: usize,
+    #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
+    backend: Backend,
+    /// PostgreSQL server to use; the bench creates and drops its own database on it.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    pg_url: String,
+    /// Seconds of each disk measurement.
+    #[arg(long, default_value_t = 3)]
+    disk_secs: u64,
+    /// Also write the report as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+fn user_line(i: usize, groups: usize) -> String {
+    let name = format!("u{:06x}-{i}", mix(i as u64) & 0xff_ffff);
+    let group = mix(i as u64 ^ 0x5eed_5eed) % groups as u64;
+    format!(
+        "{{\"kind\":\"user\",\"name\":\"{name}\",\"profile\":{{\"display_name\":\"Bench User {i}\",\"first_name\":\"Bench\",\"last_name\":\"User {i}\",\
+         \"emails\":[{{\"address\":\"{name}@bench.example.org\",\"primary\":true}}],\"phones\":[],\"addresses\":[]}}}}\n\
+         {{\"kind\":\"member\",\"group\":\"grp-{group:06}\",\"member\":\"user:{name}\"}}\n"
+    )
+}
+
+/// The import file, in pieces: header, groups, then each user followed by its membership,
+/// then the end line.
+fn file(users: usize, groups: usize) -> impl futures_util::Stream<Item = std::io::Result<Vec<u8>>> + Send + 'static {
+    let records = groups + 2 * users;
+    let pieces = std::iter::once("{\"kind\":\"header\",\"format\":1}\n".to_owned())
+        .chain((0..groups).map(|g| format!("{{\"kind\":\"group\",\"name\":\"grp-{g:06}\"}}\n")))
+        .chain((0..users).map(move |i| user_line(i, groups)))
+        .chain(std::iter::once(format!("{{\"kind\":\"end\",\"records\":{records}}}\n")))
+        .collect_chunks(LINES_PER_PIECE);
+    futures_util::stream::iter(pieces.map(|piece| Ok(piece.into_bytes())))
+}
+
+/// Groups an iterator of lines into strings of `n` lines.
+trait CollectChunks: Iterator<Item = String> + Sized {
+    fn collect_chunks(self, n: usize) -> impl Iterator<Item = String> + Send
+    where
+        Self: Send,
+    {
+        let mut lines = self.peekable();
+        std::iter::from_fn(move || {
+            lines.peek()?;
+            Some(lines.by_ref().take(n).collect::<String>())
+        })
+    }
+}
+
+impl<I: Iterator<Item = String>> CollectChunks for I {}
+
+/// Durable single-row commits per second on the disk the server writes to.
+async fn disk_commits(server: &BenchServer, secs: u64) -> anyhow::Result<Throughput> {
+    let url = &server.running.context.config.database.url;
+    let budget = Duration::from_secs(secs);
+    let started = Instant::now();
+    let mut done = 0usize;
+    if url.starts_with("sqlite:") {
+        let path = url.trim_start_matches("sqlite://").split('?').next().unwrap_or_default().to_owned();
+        let probe = format!("{path}.disk-probe");
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&probe)
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .synchronous(sqlx::sqlite::SqliteSynchronous::Full);
+        let mut conn = sqlx::SqliteConnection::connect_with(&options).await?;
+        sqlx::query("CREATE TABLE IF NOT EXISTS probe (n INTEGER)").execute(&mut conn).await?;
+        let started = Instant::now();
+        while started.elapsed() < budget {
+            let mut tx = conn.begin().await?;
+            sqlx::query("INSERT INTO probe (n) VALUES ($1)").bind(done as i64).execute(&mut *tx).await?;
+            tx.commit().await?;
+            done += 1;
+        }
+        let elapsed = started.elapsed();
+        conn.close().await?;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{probe}{suffix}"));
+        }
+        return Ok(Throughput { done, elapsed });
+    }
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    sqlx::query("CREATE TABLE IF NOT EXISTS bench_disk_probe (n BIGINT)").execute(&mut conn).await?;
+    while started.elapsed() < budget {
+        let mut tx = conn.begin().await?;
+        sqlx::query("INSERT INTO bench_disk_probe (n) VALUES ($1)").bind(done as i64).execute(&mut *tx).await?;
+        tx.commit().await?;
+        done += 1;
+    }
+    let elapsed = started.elapsed();
+    sqlx::query("DROP TABLE bench_disk_probe").execute(&mut conn).await?;
+    conn.close().await?;
+    Ok(Throughput { done, elapsed })
+}
+
+/// An idm_superuser (only it, or a holder of `warden:import:write`, may import), logged in and
+/// elevated.
+async fn importer(server: &BenchServer) -> anyhow::Result<Client> {
+    let password = "bench importer password";
+    let idm = server.client()?;
+    idm.create_user(&warden_core::api::CreateUser {
+        name: "bench-importer".into(),
+        password: Some(Secret::new(password)),
+        ..Default::default()
+    })
+    .await?;
+    recovery::set_superuser(&server.running.context, "bench-importer", true).await.context("cannot make the importer a superuser")?;
+    let login = Client::new(&server.url)?.login("bench-importer", password).await?;
+    let client = Client::new(&server.url)?.with_bearer(login.token.expose());
+    client.reauth(password).await?;
+    Ok(client)
+}
+
+pub async fn run(args: &ImportArgs) -> anyhow::Result<()> {
+    ensure!(args.users >= 1 && args.groups >= 1, "--users and --groups must be at least 1");
+    let server = BenchServer::start_configured(args.backend, &args.pg_url, |config| config.authz.elevation_window = "24h".into()).await?;
+    eprintln!("wardend ({}) on {}", server.backend(), server.url);
+    let outcome = scenario(&server, args).await;
+    let stopped = server.stop().await;
+    let report = outcome?;
+    stopped?;
+    print!("{}", report.to_table());
+    if let Some(path) = &args.json {
+        report.write_json(path)?;
+    }
+    Ok(())
+}
+
+async fn scenario(server: &BenchServer, args: &ImportArgs) -> anyhow::Result<Report> {
+    let client = importer(server).await?;
+    let disk_before = disk_commits(server, args.disk_secs).await?;
+    eprintln!("disk: {:.0} durable commits/s", disk_before.per_sec());
+    let started = Instant::now();
+    let summary = client.import(file(args.users, args.groups), false).await?;
+    let elapsed = started.elapsed();
+    ensure!(
+        summary.created == (args.groups + 2 * args.users) as u64,
+        "the import created {} records, not {}",
+        summary.created,
+        args.groups + 2 * args.users
+    );
+    let disk_after = disk_commits(server, args.disk_secs).await?;
+    let users = Throughput { done: args.users, elapsed };
+    let records = Throughput { done: args.groups + 2 * args.users, elapsed };
+    let target = match args.backend {
+        Backend::Sqlite => ">= 20000/s",
+        Backend::Postgres => ">= 10000/s",
+    };
+    let disk = f64::midpoint(disk_before.per_sec(), disk_after.per_sec());
+    Ok(Report {
+        scenario: "import",
+        backend: args.backend,
+        cores: crate::report::cores(),
+        clients: 1,
+        directory_size: args.users + 3,
+        rates: vec![
+            Rate::new("users imported (profile + 1 membership each)", users, Some(target)),
+            Rate::new("records imported (users, groups, members)", records, None),
+            Rate::new("disk: durable 1-row commits, before", disk_before, None),
+            Rate::new("disk: durable 1-row commits, after", disk_after, None),
+        ],
+        latencies: vec![],
+        ratios: vec![
+            Ratio { name: "users imported/s ÷ disk commits/s", value: users.per_sec() / disk.max(f64::EPSILON) },
+            Ratio { name: "batches (one commit each)", value: summary.batches as f64 },
+            Ratio { name: "seconds for 1M users at this rate", value: 1_000_000.0 / users.per_sec().max(f64::EPSILON) },
+        ],
+    })
+}

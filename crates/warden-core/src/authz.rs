@@ -962,16 +962,31 @@ impl AuthzIndex {
         Some(out)
     }
 
-    /// The groups `subject` is effectively a member of, as subjects in listing order (name in
-    /// byte order), after the `after` name, at most `limit`.
-    pub fn effective_groups_page(&self, subject: (SubjectKind, Uuid), after: Option<&str>, limit: usize) -> Vec<Subject> {
-        let mut out: Vec<Subject> = self
-            .effective_group_ids(subject)
+    /// One page of the groups `subject` is in (directly, or also through nesting with
+    /// `effective`), in listing order (name in byte order), after the `(name, kind)` cursor of
+    /// the members listing, at most `limit`; each flagged `direct` when the subject is a member
+    /// of it itself.
+    pub fn groups_of(
+        &self,
+        subject: (SubjectKind, Uuid),
+        effective: bool,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Vec<(Subject, bool)> {
+        let direct: &[Uuid] = match subject.0 {
+            SubjectKind::Group => self.groups.get(&subject.1).map_or(&[][..], |g| &g.parents),
+            _ => self.accounts.get(&subject.1).map_or(&[][..], |a| &a.groups),
+        };
+        let ids: HashSet<Uuid> = if effective { self.effective_group_ids(subject) } else { direct.iter().copied().collect() };
+        let after = after.map(|(n, k)| (n.as_bytes(), k));
+        let mut out: Vec<(Subject, bool)> = ids
             .into_iter()
-            .filter_map(|id| self.group_name(id).map(|name| Subject { kind: SubjectKind::Group, id, name: name.clone() }))
-            .filter(|s| after.is_none_or(|a| s.name.as_str().as_bytes() > a.as_bytes()))
+            .filter_map(|id| {
+                self.group_name(id).map(|name| (Subject { kind: SubjectKind::Group, id, name: name.clone() }, direct.contains(&id)))
+            })
+            .filter(|(s, _)| after.is_none_or(|cursor| (s.name.as_str().as_bytes(), SubjectKind::Group.as_str()) > cursor))
             .collect();
-        out.sort_by(|a, b| a.name.as_str().as_bytes().cmp(b.name.as_str().as_bytes()));
+        out.sort_by(|a, b| a.0.name.as_str().as_bytes().cmp(b.0.name.as_str().as_bytes()));
         out.truncate(limit);
         out
     }

@@ -617,6 +617,23 @@ proptest! {
             }
             prop_assert_eq!(paged, expected);
         }
+        let m = model.membership();
+        for (id, kind, _) in &model.graph.accounts {
+            let mut expected: Vec<(Subject, bool)> = m
+                .effective_groups((*kind, *id))
+                .into_iter()
+                .filter_map(|g| model.graph.groups.iter().find(|x| x.0 == g))
+                .map(|(g, n)| (Subject { kind: SubjectKind::Group, id: *g, name: n.clone() }, model.graph.memberships.contains(&(*g, *kind, *id))))
+                .collect();
+            expected.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+            prop_assert_eq!(index.groups_of((*kind, *id), true, None, 1000), expected.clone());
+            let direct: Vec<_> = expected.iter().filter(|(_, d)| *d).cloned().collect();
+            prop_assert_eq!(index.groups_of((*kind, *id), false, None, 1000), direct);
+            if let Some((first, _)) = expected.first() {
+                let rest = index.groups_of((*kind, *id), true, Some((first.name.as_str(), "group")), 1000);
+                prop_assert_eq!(rest, expected[1..].to_vec());
+            }
+        }
     }
 }
 

@@ -476,6 +476,36 @@ impl Directory {
         Ok(self.ctx.store.members(group.id, effective, &query).await?)
     }
 
+    /// A page of the groups an account is in (`effective`: also through nesting), from the
+    /// authorization snapshot, in the members listing's order and cursor format.
+    pub async fn account_groups(
+        &self,
+        actor: &Principal,
+        kind: SubjectKind,
+        key: &NameOrId,
+        effective: bool,
+        req: &ListRequest,
+    ) -> Result<Page<MemberEntry>> {
+        actor.require(Permission::GroupsRead)?;
+        let id = if kind == SubjectKind::ServiceAccount {
+            actor.require(Permission::ServiceAccountsRead)?;
+            self.find_service_account(key).await?.id
+        } else {
+            actor.require(Permission::UsersRead)?;
+            self.find_user(key).await?.id
+        };
+        let query = req.query();
+        let limit = query.page_size() as usize;
+        let after = query.after.as_deref().map(|c| c.split_once('/').unwrap_or(("", "")));
+        let mut items = self.ctx.authz.snapshot().groups_of((kind, id), effective, after, limit + 1);
+        let next_cursor = (items.len() > limit).then(|| {
+            items.truncate(limit);
+            items.last().map(|(s, _)| format!("{}/{}", s.name, s.kind.as_str()))
+        });
+        let items = items.into_iter().map(|(subject, direct)| MemberEntry { subject, direct }).collect();
+        Ok(Page { items, next_cursor: next_cursor.flatten() })
+    }
+
     /// Resolves `user:alice`, `sa:ci`, `group:staff`, a bare name (when only one thing has
     /// it) or an id to the subject it names.
     pub async fn resolve(&self, reference: &SubjectRef) -> Result<Subject> {

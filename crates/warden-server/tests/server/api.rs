@@ -439,6 +439,53 @@ async fn effective_members_from_the_snapshot_match_the_store_page_by_page() {
     compare("deleted").await;
 }
 
+/// An account's groups, direct or effective, paged by name from the snapshot; an unknown
+/// account is `404`, a caller without `groups:read` gets `403`, an oversized page `400`.
+#[tokio::test]
+async fn an_accounts_groups_direct_and_effective() {
+    let server = TestServer::start().await;
+    let admin = server.idm().await;
+    admin.create_user(&user("alice")).await.unwrap();
+    admin.create_service_account(&CreateServiceAccount { name: "ci-bot".into(), ..Default::default() }).await.unwrap();
+    for name in ["staff", "engineering", "platform", "zeta"] {
+        admin.create_group(&CreateGroup { name: name.into(), description: None }).await.unwrap();
+    }
+    admin.add_members("staff", &["group:engineering".into(), "user:alice".into()]).await.unwrap();
+    admin.add_members("engineering", &["group:platform".into()]).await.unwrap();
+    admin.add_members("platform", &["user:alice".into(), "sa:ci-bot".into()]).await.unwrap();
+
+    let e = admin.user_groups("nobody", &MembersQuery::default()).await.unwrap_err();
+    assert_eq!((code(&e), e.status()), ("not_found", Some(404)));
+    let e = admin.service_account_groups("alice", &MembersQuery::default()).await.unwrap_err();
+    assert_eq!(e.status(), Some(404), "alice is a user, not a service account");
+    let e = admin.user_groups("alice", &MembersQuery { limit: Some(1001), ..Default::default() }).await.unwrap_err();
+    assert_eq!(e.status(), Some(400));
+    let alice = server.anonymous().login("alice", "correct horse battery").await.unwrap().token;
+    let e = server.anonymous().with_bearer(alice.expose()).user_groups("alice", &MembersQuery::default()).await.unwrap_err();
+    assert_eq!(e.status(), Some(403));
+
+    let show = |p: warden_core::api::Page<warden_core::api::MemberEntry>| {
+        p.items.into_iter().map(|m| (m.subject.to_string(), m.direct)).collect::<Vec<_>>()
+    };
+    let direct = admin.user_groups("alice", &MembersQuery::default()).await.unwrap();
+    assert_eq!(show(direct), [("group:platform".to_owned(), true), ("group:staff".to_owned(), true)]);
+    let query = MembersQuery { effective: true, limit: Some(2), ..Default::default() };
+    let first = admin.user_groups("alice", &query).await.unwrap();
+    assert_eq!(first.next_cursor.as_deref(), Some("platform/group"));
+    assert_eq!(show(first), [("group:engineering".to_owned(), false), ("group:platform".to_owned(), true)]);
+    let second = admin.user_groups("alice", &MembersQuery { cursor: Some("platform/group".into()), ..query.clone() }).await.unwrap();
+    assert_eq!(second.next_cursor, None);
+    assert_eq!(show(second), [("group:staff".to_owned(), true)]);
+    let bot = admin.service_account_groups("ci-bot", &MembersQuery { effective: true, ..Default::default() }).await.unwrap();
+    assert_eq!(bot.items.iter().map(|m| m.subject.name.to_string()).collect::<Vec<_>>(), ["engineering", "platform", "staff"]);
+
+    // Un-nesting and deleting a group show at once.
+    admin.remove_member("engineering", "group:platform").await.unwrap();
+    admin.delete_group("staff").await.unwrap();
+    let bot = admin.service_account_groups("ci-bot", &MembersQuery { effective: true, ..Default::default() }).await.unwrap();
+    assert_eq!(show(bot), [("group:platform".to_owned(), true)]);
+}
+
 /// Concurrent nestings each see their own write at once: the refresh that serves one writer
 /// serves the others committed before it, and nobody returns before the snapshot has it.
 #[tokio::test]

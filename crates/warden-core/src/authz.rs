@@ -992,6 +992,85 @@ impl AuthzIndex {
         out
     }
 
+    /// Estimated bytes held by each structure of the snapshot (entries, hash-table slack and
+    /// the names and lists they own; the allocator's own overhead is not counted): where the
+    /// memory per account goes.
+    pub fn footprint(&self) -> Vec<(&'static str, usize)> {
+        use std::mem::size_of;
+        fn table<K, V>(map: &HashMap<K, V>) -> usize {
+            // hashbrown: one control byte per bucket, buckets = capacity / 7 * 8.
+            map.capacity() * 8 / 7 * (size_of::<(K, V)>() + 1)
+        }
+        fn name(n: &Name) -> usize {
+            n.as_str().len().next_multiple_of(8)
+        }
+        let sharded = SHARDS * (8 + 16 + size_of::<HashMap<Uuid, Uuid>>());
+        let accounts: usize = sharded
+            + self
+                .accounts
+                .shards
+                .iter()
+                .map(|s| table(s) + s.values().map(|a| name(&a.name) + a.groups.len() * 16).sum::<usize>())
+                .sum::<usize>();
+        let account_names: usize =
+            sharded + self.account_names.shards.iter().map(|s| table(s) + s.keys().map(name).sum::<usize>()).sum::<usize>();
+        let groups: usize = sharded
+            + self
+                .groups
+                .shards
+                .iter()
+                .map(|s| {
+                    table(s)
+                        + s.values()
+                            .map(|g| {
+                                name(&g.name)
+                                    + (g.parents.len() + g.children.len()) * 16
+                                    + (g.own.len() + g.inherited.len()) * 4
+                                    + size_of::<MemberSet>()
+                                    + 16
+                            })
+                            .sum::<usize>()
+                })
+                .sum::<usize>();
+        let members: usize = self
+            .groups
+            .shards
+            .iter()
+            .flat_map(|s| s.values())
+            .map(|g| {
+                g.members.chunks.capacity() * 8
+                    + g.members
+                        .chunks
+                        .iter()
+                        .map(|c| 16 + c.capacity() * size_of::<MemberKey>() + c.iter().map(|k| name(&k.name)).sum::<usize>())
+                        .sum::<usize>()
+            })
+            .sum();
+        let group_names: usize =
+            sharded + self.group_ids.shards.iter().map(|s| table(s) + s.keys().map(name).sum::<usize>()).sum::<usize>();
+        let bindings = self.bindings.capacity() * 8
+            + self.bindings.iter().flatten().map(|b| 16 + size_of::<BindingEntry>() + name(&b.binding.subject.name) + 64).sum::<usize>()
+            + table(&self.account_bindings)
+            + self.account_bindings.values().map(|v| v.len() * 4).sum::<usize>();
+        let roles = self.roles.capacity() * 8
+            + self
+                .roles
+                .iter()
+                .flatten()
+                .map(|r| 16 + size_of::<RoleEntry>() + r.resolved.capacity() * 40 + r.origin.capacity() * 48)
+                .sum::<usize>()
+            + table(&self.role_ids);
+        vec![
+            ("accounts (id → kind, name, direct groups)", accounts),
+            ("account names (name → id)", account_names),
+            ("groups (parents, children, bindings, inherited)", groups),
+            ("group members (sorted, chunked)", members),
+            ("group names (name → id)", group_names),
+            ("bindings", bindings),
+            ("roles (expanded permissions)", roles),
+        ]
+    }
+
     /// Everything the index holds, in a canonical order: two indexes that answer alike dump
     /// alike, whatever sequence of changes made them.
     #[cfg(test)]

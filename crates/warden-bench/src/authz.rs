@@ -20,7 +20,7 @@ use uuid::Uuid;
 use warden_client::Client;
 use warden_core::Name;
 use warden_core::api::{CheckRequest, CreateApiToken, CreateBinding, CreateRole, CreateServiceAccount, CreateUser};
-use warden_core::authz::{AuthzIndex, Binding, DirectoryGraph, Role, RoleSource, built_in_roles};
+use warden_core::authz::{AuthzIndex, Binding, DirectoryGraph, IndexChange, Role, RoleSource, built_in_roles};
 use warden_core::model::{Subject, SubjectKind};
 use warden_core::namespace::Namespace;
 use warden_core::permission::PermissionTree;
@@ -134,6 +134,14 @@ fn synthetic(users: usize, groups: usize) -> DirectoryGraph {
     graph
 }
 
+/// The process's resident set, from `/proc/self/statm` (0 where there is none).
+fn resident_bytes() -> usize {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<usize>().ok()))
+        .map_or(0, |pages| pages * 4096)
+}
+
 /// Times each call on its own; the clock's own cost is measured and taken off.
 fn time_calls(samples: usize, mut f: impl FnMut() -> bool, expect: bool) -> anyhow::Result<Latencies> {
     for _ in 0..samples / 10 {
@@ -174,9 +182,12 @@ pub async fn run(args: &AuthzArgs) -> anyhow::Result<()> {
         let (users, groups) = size.split_once('/').ok_or_else(|| anyhow::anyhow!("size {size:?} is not USERS/GROUPS"))?;
         let (users, groups): (usize, usize) = (users.parse()?, groups.parse()?);
         ensure!(groups > CHAINS * DEPTH + 10, "at least {} groups", CHAINS * DEPTH + 10);
+        let graph = synthetic(users, groups);
+        let resident_before = resident_bytes();
         let started = Instant::now();
-        let index = AuthzIndex::build(1, synthetic(users, groups), PermissionTree::default());
+        let index = AuthzIndex::build(1, graph, PermissionTree::default());
         let build = started.elapsed();
+        let resident = resident_bytes().saturating_sub(resident_before);
         let probe = (SubjectKind::User, user_id(0));
         let prod = Namespace::parse("prod.web")?;
         let allowed = format!("app{}:resource3:write", ROLES - 1);
@@ -191,11 +202,52 @@ pub async fn run(args: &AuthzArgs) -> anyhow::Result<()> {
             ns(deny.percentile(0.99)),
             build.as_secs_f64()
         );
+        // Changes applied in place to this snapshot, each on its own copy: a nesting (a chain
+        // root put under another chain's bottom group) and an account joining a group.
+        let roots: Vec<usize> = (CHAINS * DEPTH..groups).step_by(DEPTH).take(2000).collect();
+        ensure!(roots.len() >= 2, "at least two chains outside the probe's");
+        let mut k = 0;
+        let nest = time_calls(
+            1000,
+            || {
+                let at = k % (roots.len() - 1);
+                k += 1;
+                let change = IndexChange::GroupNested { group: group_id(roots[at] + DEPTH - 1), member: group_id(roots[at + 1]) };
+                black_box(index.apply(2, &[change])).revision == 2
+            },
+            true,
+        )?;
+        let mut j = 0;
+        let join = time_calls(
+            1000,
+            || {
+                j += 1;
+                let change = IndexChange::AccountAdded { group: group_id(CHAINS * DEPTH + j % 50), account: user_id(j * 7 % users) };
+                black_box(index.apply(2, &[change])).revision == 2
+            },
+            true,
+        )?;
+        let footprint = index.footprint();
+        let estimated: usize = footprint.iter().map(|(_, b)| b).sum();
+        println!(
+            "  apply in place: nesting p50 {} ns, p99 {} ns; membership p50 {} ns, p99 {} ns",
+            ns(nest.percentile(0.5)),
+            ns(nest.percentile(0.99)),
+            ns(join.percentile(0.5)),
+            ns(join.percentile(0.99))
+        );
+        println!("  memory: resident growth {} B/account, estimated {} B/account:", resident / users.max(1), estimated / users.max(1));
+        for (structure, bytes) in &footprint {
+            println!("    {structure:<50} {:>6} B/account  ({:.1} MiB)", bytes / users.max(1), *bytes as f64 / 1_048_576.0);
+        }
         medians.push((users, ns(deny.percentile(0.5)).max(1)));
         latencies.push(serde_json::json!({
             "users": users, "groups": groups, "build_secs": build.as_secs_f64(),
             "allow_p50_ns": ns(allow.percentile(0.5)), "allow_p99_ns": ns(allow.percentile(0.99)), "allow_max_ns": ns(allow.max()),
             "deny_p50_ns": ns(deny.percentile(0.5)), "deny_p99_ns": ns(deny.percentile(0.99)), "deny_max_ns": ns(deny.max()),
+            "nest_apply_p50_ns": ns(nest.percentile(0.5)), "nest_apply_p99_ns": ns(nest.percentile(0.99)),
+            "membership_apply_p50_ns": ns(join.percentile(0.5)), "membership_apply_p99_ns": ns(join.percentile(0.99)),
+            "resident_bytes": resident, "footprint": footprint.iter().map(|(k, v)| (k.to_string(), *v)).collect::<std::collections::BTreeMap<_, _>>(),
         }));
     }
     if let (Some(first), Some(last)) = (medians.first(), medians.last()) {

@@ -268,6 +268,16 @@ impl Client {
         self.call(Method::GET, &["groups", group, "members"], Some(query), NO_BODY).await
     }
 
+    /// The groups a user is in (`effective`: also through nesting), paged like group members.
+    pub async fn user_groups(&self, user: &str, query: &MembersQuery) -> Result<Page<MemberEntry>, ClientError> {
+        self.call(Method::GET, &["users", user, "groups"], Some(query), NO_BODY).await
+    }
+
+    /// The groups a service account is in (`effective`: also through nesting).
+    pub async fn service_account_groups(&self, sa: &str, query: &MembersQuery) -> Result<Page<MemberEntry>, ClientError> {
+        self.call(Method::GET, &["service-accounts", sa, "groups"], Some(query), NO_BODY).await
+    }
+
     /// Adds members (`user:alice`, `sa:ci-bot`, `group:staff`, bare names or ids).
     pub async fn add_members(&self, group: &str, members: &[String]) -> Result<Added, ClientError> {
         let body = AddMembers { members: members.to_vec() };

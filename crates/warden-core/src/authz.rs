@@ -140,24 +140,170 @@ pub struct DirectoryGraph {
     pub bindings: Vec<Binding>,
 }
 
-/// A change the index can apply without a rebuild.
+/// A change the index applies in place, copying only what it touches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IndexChange {
     /// A user or service account was created.
-    AccountCreated { account: Uuid, kind: SubjectKind, name: Name },
+    AccountCreated {
+        account: Uuid,
+        kind: SubjectKind,
+        name: Name,
+    },
     /// An account was renamed.
-    AccountRenamed { account: Uuid, name: Name },
+    AccountRenamed {
+        account: Uuid,
+        name: Name,
+    },
     /// An account joined a group.
-    AccountAdded { group: Uuid, account: Uuid },
+    AccountAdded {
+        group: Uuid,
+        account: Uuid,
+    },
     /// An account left a group.
-    AccountRemoved { group: Uuid, account: Uuid },
-    /// An account was deleted.
-    AccountDeleted { account: Uuid },
+    AccountRemoved {
+        group: Uuid,
+        account: Uuid,
+    },
+    /// An account was deleted (its memberships and bindings with it).
+    AccountDeleted {
+        account: Uuid,
+    },
     /// An empty group was created.
-    GroupCreated { group: Uuid, name: Name },
+    GroupCreated {
+        group: Uuid,
+        name: Name,
+    },
+    /// A built-in group was created at start-up with its binding.
+    BuiltInGroupCreated {
+        group: Uuid,
+        name: Name,
+        binding: IndexedBinding,
+    },
+    /// Group `member` became a member of `group`.
+    GroupNested {
+        group: Uuid,
+        member: Uuid,
+    },
+    /// Group `member` left `group`.
+    GroupUnnested {
+        group: Uuid,
+        member: Uuid,
+    },
+    /// A group was deleted, with its memberships (both ways) and its bindings.
+    GroupDeleted {
+        group: Uuid,
+    },
+    /// A dynamic role was created. A built-in or configured role of the same id shadows it.
+    RoleCreated {
+        role: Role,
+    },
+    /// A dynamic role's name, description and permissions changed.
+    RoleUpdated {
+        role: Name,
+        name: String,
+        description: Option<String>,
+        permissions: Vec<String>,
+    },
+    /// A dynamic role was deleted, and every binding of its id with it.
+    RoleDeleted {
+        role: Name,
+    },
+    BindingCreated {
+        binding: IndexedBinding,
+    },
+    BindingDeleted {
+        binding: Uuid,
+    },
+    /// A tenant was deleted: its bindings, its roles and every binding of those roles go.
+    TenantDeleted {
+        tenant: Name,
+    },
 }
 
-const SHARDS: usize = 64;
+/// What the index keeps of a binding (a [`Binding`] without its creation time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedBinding {
+    pub id: Uuid,
+    pub role: Name,
+    pub subject: Subject,
+    pub tenant: Name,
+    pub namespaces: Vec<Namespace>,
+}
+
+impl From<Binding> for IndexedBinding {
+    fn from(b: Binding) -> Self {
+        Self { id: b.id, role: b.role, subject: b.subject, tenant: b.tenant, namespaces: b.namespaces }
+    }
+}
+
+/// Shards per map: at 1M accounts an update copies about 4,000 entries.
+const SHARDS: usize = 256;
+
+/// How a key picks its shard.
+trait ShardKey: std::hash::Hash + Eq + Clone {
+    fn shard(&self) -> usize;
+}
+
+impl ShardKey for Uuid {
+    fn shard(&self) -> usize {
+        (self.as_u128() % SHARDS as u128) as usize
+    }
+}
+
+impl ShardKey for Name {
+    fn shard(&self) -> usize {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        (BuildHasherDefault::<DefaultHasher>::default().hash_one(self.as_str()) % SHARDS as u64) as usize
+    }
+}
+
+/// A map split into shards, each behind its own `Arc`: cloning it copies 64 pointers, and a
+/// copy-on-write update copies only the shard it touches.
+#[derive(Clone)]
+struct Sharded<K, V> {
+    shards: Arc<Vec<Arc<HashMap<K, V>>>>,
+}
+
+impl<K: ShardKey, V: Clone> Sharded<K, V> {
+    fn from_map(map: HashMap<K, V>) -> Self {
+        let mut shards: Vec<HashMap<K, V>> = (0..SHARDS).map(|_| HashMap::new()).collect();
+        for (k, v) in map {
+            shards[k.shard()].insert(k, v);
+        }
+        Self { shards: Arc::new(shards.into_iter().map(Arc::new).collect()) }
+    }
+
+    fn get(&self, key: &K) -> Option<&V> {
+        self.shards[key.shard()].get(key)
+    }
+
+    fn shard_mut(&mut self, key: &K) -> &mut HashMap<K, V> {
+        Arc::make_mut(&mut Arc::make_mut(&mut self.shards)[key.shard()])
+    }
+
+    fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        if !self.shards[key.shard()].contains_key(key) {
+            return None;
+        }
+        self.shard_mut(key).get_mut(key)
+    }
+
+    fn insert(&mut self, key: K, value: V) {
+        self.shard_mut(&key).insert(key, value);
+    }
+
+    fn remove(&mut self, key: &K) -> Option<V> {
+        if !self.shards[key.shard()].contains_key(key) {
+            return None;
+        }
+        self.shard_mut(key).remove(key)
+    }
+
+    #[cfg(test)]
+    fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.shards.iter().flat_map(|s| s.iter())
+    }
+}
 
 /// What the index knows of an account: enough to resolve it and walk its groups.
 #[derive(Clone)]
@@ -168,8 +314,95 @@ struct AccountEntry {
     groups: Box<[Uuid]>,
 }
 
-type Shard = HashMap<Uuid, AccountEntry>;
-type NameShard = HashMap<Name, Uuid>;
+/// A direct account member of a group, in listing order: name (bytes), then kind's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct MemberKey {
+    name: Name,
+    kind: SubjectKind,
+    id: Uuid,
+}
+
+impl Ord for MemberKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.name.as_str().as_bytes(), self.kind.as_str(), self.id).cmp(&(other.name.as_str().as_bytes(), other.kind.as_str(), other.id))
+    }
+}
+
+impl PartialOrd for MemberKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// The sorted direct account members of a group, in chunks behind `Arc`s: a copy-on-write
+/// insert or removal copies the chunk pointers and one chunk, not the whole membership, so
+/// adding to a group of a million members costs about as much as adding to one of ten.
+#[derive(Clone, Default)]
+struct MemberSet {
+    chunks: Vec<Arc<Vec<MemberKey>>>,
+}
+
+const CHUNK: usize = 512;
+
+impl MemberSet {
+    fn from_sorted(keys: &[MemberKey]) -> Self {
+        Self { chunks: keys.chunks(CHUNK).map(|c| Arc::new(c.to_vec())).collect() }
+    }
+
+    /// The chunk that holds `key` or would: the first whose last key is not below it.
+    fn chunk_of(&self, key: &MemberKey) -> usize {
+        let i = self.chunks.partition_point(|c| c.last().is_some_and(|last| last < key));
+        i.min(self.chunks.len().saturating_sub(1))
+    }
+
+    fn insert(&mut self, key: MemberKey) {
+        if self.chunks.is_empty() {
+            self.chunks.push(Arc::new(vec![key]));
+            return;
+        }
+        let i = self.chunk_of(&key);
+        let chunk = Arc::make_mut(&mut self.chunks[i]);
+        if let Err(at) = chunk.binary_search(&key) {
+            chunk.insert(at, key);
+            if chunk.len() > 2 * CHUNK {
+                let tail = chunk.split_off(CHUNK);
+                self.chunks.insert(i + 1, Arc::new(tail));
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &MemberKey) {
+        if self.chunks.is_empty() {
+            return;
+        }
+        let i = self.chunk_of(key);
+        if let Ok(at) = self.chunks[i].binary_search(key) {
+            let chunk = Arc::make_mut(&mut self.chunks[i]);
+            chunk.remove(at);
+            if chunk.is_empty() {
+                self.chunks.remove(i);
+            }
+        }
+    }
+
+    /// The members after the `(name, kind)` cursor (all of them without), in order.
+    fn iter_after<'a>(&'a self, after: Option<(&[u8], &str)>) -> impl Iterator<Item = &'a MemberKey> + 'a {
+        let (start, skip) = match after {
+            None => (0, 0),
+            Some(cursor) => {
+                let not_after = |k: &MemberKey| (k.name.as_str().as_bytes(), k.kind.as_str()) <= cursor;
+                let i = self.chunks.partition_point(|c| c.last().is_some_and(not_after));
+                let skip = self.chunks.get(i).map_or(0, |c| c.partition_point(not_after));
+                (i, skip)
+            }
+        };
+        self.chunks.iter().skip(start).flat_map(|c| c.iter()).skip(skip)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &MemberKey> {
+        self.chunks.iter().flat_map(|c| c.iter())
+    }
+}
 
 struct RoleEntry {
     role: Role,
@@ -180,17 +413,39 @@ struct RoleEntry {
     origin: Vec<(String, String)>,
 }
 
+impl RoleEntry {
+    fn new(role: Role, app_tree: &PermissionTree, warden_tree: &PermissionTree) -> Self {
+        let mut resolved = HashSet::new();
+        let mut origin = Vec::new();
+        for p in &role.permissions {
+            let tree = if is_warden(p) { warden_tree } else { app_tree };
+            for leaf in tree.expand(p) {
+                origin.push((p.clone(), leaf.clone()));
+                resolved.insert(leaf);
+            }
+        }
+        Self { administrative: role.is_administrative(), role, resolved, origin }
+    }
+}
+
 #[derive(Clone)]
 struct GroupEntry {
     name: Name,
     /// Direct parent groups.
     parents: Box<[Uuid]>,
+    /// Direct member groups.
+    children: Box<[Uuid]>,
+    /// Bindings of this group itself.
+    own: Box<[u32]>,
     /// Bindings of this group and of every group it is effectively a member of.
     inherited: Box<[u32]>,
+    /// Direct account members.
+    members: Arc<MemberSet>,
 }
 
 struct BindingEntry {
-    binding: Binding,
+    binding: IndexedBinding,
+    /// Slot of its role, if the role exists.
     role: Option<u32>,
 }
 
@@ -205,42 +460,34 @@ impl BindingEntry {
 }
 
 /// The immutable authorization snapshot of one revision.
+///
+/// Roles and bindings live in slots that never move (a deleted one leaves an empty slot), so
+/// that the slot numbers held by accounts and groups stay valid across copy-on-write updates.
 #[derive(Clone)]
 pub struct AuthzIndex {
     pub revision: i64,
     app_tree: Arc<PermissionTree>,
     warden_tree: Arc<PermissionTree>,
-    roles: Arc<Vec<RoleEntry>>,
+    roles: Arc<Vec<Option<Arc<RoleEntry>>>>,
     role_ids: Arc<HashMap<Name, u32>>,
-    bindings: Arc<Vec<BindingEntry>>,
+    bindings: Arc<Vec<Option<Arc<BindingEntry>>>>,
     /// Direct bindings of accounts.
     account_bindings: Arc<HashMap<Uuid, Box<[u32]>>>,
-    groups: Arc<HashMap<Uuid, GroupEntry>>,
-    group_ids: Arc<HashMap<Name, Uuid>>,
-    /// Accounts by id (with their direct groups), sharded so an update copies one shard.
-    accounts: Arc<Vec<Arc<Shard>>>,
-    /// Account ids by name, sharded likewise.
-    account_names: Arc<Vec<Arc<NameShard>>>,
+    groups: Sharded<Uuid, GroupEntry>,
+    group_ids: Sharded<Name, Uuid>,
+    /// Accounts by id, with their direct groups.
+    accounts: Sharded<Uuid, AccountEntry>,
+    account_names: Sharded<Name, Uuid>,
 }
 
 impl std::fmt::Debug for AuthzIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthzIndex")
             .field("revision", &self.revision)
-            .field("roles", &self.roles.len())
-            .field("bindings", &self.bindings.len())
-            .field("groups", &self.groups.len())
+            .field("roles", &self.role_ids.len())
+            .field("bindings", &self.bindings.iter().flatten().count())
             .finish_non_exhaustive()
     }
-}
-
-fn shard_of(id: Uuid) -> usize {
-    (id.as_u128() % SHARDS as u128) as usize
-}
-
-fn name_shard_of(name: &Name) -> usize {
-    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-    (BuildHasherDefault::<DefaultHasher>::default().hash_one(name.as_str()) % SHARDS as u64) as usize
 }
 
 /// The `warden:*` permission tree, always on.
@@ -289,67 +536,74 @@ impl AuthzIndex {
         let mut roles = Vec::with_capacity(graph.roles.len());
         let mut role_ids = HashMap::with_capacity(graph.roles.len());
         for role in graph.roles {
-            let mut resolved = HashSet::new();
-            let mut origin = Vec::new();
-            for p in &role.permissions {
-                let tree = if is_warden(p) { &warden_tree } else { &app_tree };
-                for leaf in tree.expand(p) {
-                    origin.push((p.clone(), leaf.clone()));
-                    resolved.insert(leaf);
-                }
-            }
             role_ids.insert(role.id.clone(), roles.len() as u32);
-            roles.push(RoleEntry { administrative: role.is_administrative(), role, resolved, origin });
+            roles.push(Some(Arc::new(RoleEntry::new(role, &app_tree, &warden_tree))));
         }
 
-        let mut group_parents: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+        let mut groups: HashMap<Uuid, GroupEntry> = HashMap::with_capacity(graph.groups.len());
+        let mut group_ids = HashMap::with_capacity(graph.groups.len());
+        for (id, name) in graph.groups {
+            group_ids.insert(name.clone(), id);
+            let entry = GroupEntry {
+                name,
+                parents: Box::default(),
+                children: Box::default(),
+                own: Box::default(),
+                inherited: Box::default(),
+                members: Arc::default(),
+            };
+            groups.insert(id, entry);
+        }
+
+        let mut parents: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+        let mut children: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
         let mut per_account: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
         for (group, kind, member) in graph.memberships {
             if kind == SubjectKind::Group {
-                group_parents.entry(member).or_default().push(group);
+                parents.entry(member).or_default().push(group);
+                children.entry(group).or_default().push(member);
             } else {
                 per_account.entry(member).or_default().push(group);
             }
         }
-        let mut accounts: Vec<Shard> = (0..SHARDS).map(|_| Shard::new()).collect();
-        let mut account_names: Vec<NameShard> = (0..SHARDS).map(|_| NameShard::new()).collect();
+        let mut accounts = HashMap::with_capacity(graph.accounts.len());
+        let mut account_names = HashMap::with_capacity(graph.accounts.len());
+        let mut members: HashMap<Uuid, Vec<MemberKey>> = HashMap::new();
         for (id, kind, name) in graph.accounts {
-            let groups = per_account.remove(&id).unwrap_or_default().into_boxed_slice();
-            account_names[name_shard_of(&name)].insert(name.clone(), id);
-            accounts[shard_of(id)].insert(id, AccountEntry { kind, name, groups });
+            let mine = per_account.remove(&id).unwrap_or_default();
+            for g in &mine {
+                members.entry(*g).or_default().push(MemberKey { name: name.clone(), kind, id });
+            }
+            account_names.insert(name.clone(), id);
+            accounts.insert(id, AccountEntry { kind, name, groups: mine.into_boxed_slice() });
         }
 
         let mut bindings = Vec::with_capacity(graph.bindings.len());
         let mut account_bindings: HashMap<Uuid, Vec<u32>> = HashMap::new();
-        let mut group_bindings: HashMap<Uuid, Vec<u32>> = HashMap::new();
+        let mut own: HashMap<Uuid, Vec<u32>> = HashMap::new();
         for binding in graph.bindings {
-            let idx = bindings.len() as u32;
+            let slot = bindings.len() as u32;
             match binding.subject.kind {
-                SubjectKind::Group => group_bindings.entry(binding.subject.id).or_default().push(idx),
-                _ => account_bindings.entry(binding.subject.id).or_default().push(idx),
+                SubjectKind::Group => own.entry(binding.subject.id).or_default().push(slot),
+                _ => account_bindings.entry(binding.subject.id).or_default().push(slot),
             }
             let role = role_ids.get(&binding.role).copied();
-            bindings.push(BindingEntry { binding, role });
+            bindings.push(Some(Arc::new(BindingEntry { binding: binding.into(), role })));
         }
 
-        // Inherited bindings per group: its own plus those of every ancestor (the graph is
-        // acyclic, so the walk ends).
-        let mut groups = HashMap::with_capacity(graph.groups.len());
-        let group_ids: HashMap<Name, Uuid> = graph.groups.iter().map(|(id, name)| (name.clone(), *id)).collect();
-        for (id, name) in graph.groups {
-            let mut inherited: Vec<u32> = Vec::new();
-            let mut seen = HashSet::from([id]);
-            let mut queue = VecDeque::from([id]);
-            while let Some(g) = queue.pop_front() {
-                inherited.extend(group_bindings.get(&g).into_iter().flatten());
-                for parent in group_parents.get(&g).into_iter().flatten() {
-                    if seen.insert(*parent) {
-                        queue.push_back(*parent);
-                    }
-                }
+        for (id, entry) in &mut groups {
+            entry.parents = parents.remove(id).unwrap_or_default().into_boxed_slice();
+            entry.children = children.remove(id).unwrap_or_default().into_boxed_slice();
+            entry.own = own.remove(id).unwrap_or_default().into_boxed_slice();
+            let mut keys = members.remove(id).unwrap_or_default();
+            keys.sort();
+            entry.members = Arc::new(MemberSet::from_sorted(&keys));
+        }
+        let inherited: Vec<(Uuid, Box<[u32]>)> = groups.keys().map(|id| (*id, inherited_of(*id, |g| groups.get(g)))).collect();
+        for (id, list) in inherited {
+            if let Some(entry) = groups.get_mut(&id) {
+                entry.inherited = list;
             }
-            let parents = group_parents.get(&id).cloned().unwrap_or_default().into_boxed_slice();
-            groups.insert(id, GroupEntry { name, parents, inherited: inherited.into_boxed_slice() });
         }
 
         Self {
@@ -360,14 +614,16 @@ impl AuthzIndex {
             role_ids: Arc::new(role_ids),
             bindings: Arc::new(bindings),
             account_bindings: Arc::new(account_bindings.into_iter().map(|(k, v)| (k, v.into_boxed_slice())).collect()),
-            groups: Arc::new(groups),
-            group_ids: Arc::new(group_ids),
-            accounts: Arc::new(accounts.into_iter().map(Arc::new).collect()),
-            account_names: Arc::new(account_names.into_iter().map(Arc::new).collect()),
+            groups: Sharded::from_map(groups),
+            group_ids: Sharded::from_map(group_ids),
+            accounts: Sharded::from_map(accounts),
+            account_names: Sharded::from_map(account_names),
         }
     }
 
-    /// Applies account changes, copying only the touched shards.
+    /// Applies changes, copying only what they touch: the shards of the accounts and groups
+    /// they name, the groups below a nesting, and for role and binding changes the slot
+    /// tables (pointers only).
     #[must_use]
     pub fn apply(&self, revision: i64, changes: &[IndexChange]) -> Self {
         let mut next = self.clone();
@@ -378,58 +634,527 @@ impl AuthzIndex {
         next
     }
 
-    fn account_mut(&mut self, id: Uuid) -> Option<&mut AccountEntry> {
-        Arc::make_mut(&mut Arc::make_mut(&mut self.accounts)[shard_of(id)]).get_mut(&id)
-    }
-
-    fn names_mut(&mut self, name: &Name) -> &mut NameShard {
-        Arc::make_mut(&mut Arc::make_mut(&mut self.account_names)[name_shard_of(name)])
-    }
-
     fn apply_one(&mut self, change: &IndexChange) {
         match change {
             IndexChange::AccountCreated { account, kind, name } => {
-                self.names_mut(name).insert(name.clone(), *account);
-                let entry = AccountEntry { kind: *kind, name: name.clone(), groups: Box::default() };
-                Arc::make_mut(&mut Arc::make_mut(&mut self.accounts)[shard_of(*account)]).insert(*account, entry);
+                self.account_names.insert(name.clone(), *account);
+                self.accounts.insert(*account, AccountEntry { kind: *kind, name: name.clone(), groups: Box::default() });
             }
-            IndexChange::AccountRenamed { account, name } => {
-                let Some(entry) = self.account_mut(*account) else { return };
-                let old = std::mem::replace(&mut entry.name, name.clone());
-                self.names_mut(&old).remove(&old);
-                self.names_mut(name).insert(name.clone(), *account);
-            }
+            IndexChange::AccountRenamed { account, name } => self.rename_account(*account, name),
             IndexChange::AccountAdded { group, account } => {
-                if let Some(entry) = self.account_mut(*account)
-                    && !entry.groups.contains(group)
-                {
-                    entry.groups = entry.groups.iter().copied().chain([*group]).collect();
+                let Some(entry) = self.accounts.get_mut(account) else { return };
+                if entry.groups.contains(group) {
+                    return;
                 }
+                entry.groups = entry.groups.iter().copied().chain([*group]).collect();
+                let key = MemberKey { name: entry.name.clone(), kind: entry.kind, id: *account };
+                self.members_mut(*group, |m| m.insert(key));
             }
             IndexChange::AccountRemoved { group, account } => {
-                if let Some(entry) = self.account_mut(*account) {
-                    entry.groups = entry.groups.iter().copied().filter(|g| g != group).collect();
-                }
+                let Some(entry) = self.accounts.get_mut(account) else { return };
+                entry.groups = entry.groups.iter().copied().filter(|g| g != group).collect();
+                let key = MemberKey { name: entry.name.clone(), kind: entry.kind, id: *account };
+                self.members_mut(*group, |m| m.remove(&key));
             }
-            IndexChange::AccountDeleted { account } => {
-                let removed = Arc::make_mut(&mut Arc::make_mut(&mut self.accounts)[shard_of(*account)]).remove(account);
-                if let Some(entry) = removed {
-                    self.names_mut(&entry.name).remove(&entry.name);
-                }
-                if self.account_bindings.contains_key(account) {
-                    Arc::make_mut(&mut self.account_bindings).remove(account);
-                }
+            IndexChange::AccountDeleted { account } => self.delete_account(*account),
+            IndexChange::GroupCreated { group, name } => self.create_group(*group, name),
+            IndexChange::BuiltInGroupCreated { group, name, binding } => {
+                self.create_group(*group, name);
+                self.create_binding(binding);
             }
-            IndexChange::GroupCreated { group, name } => {
-                Arc::make_mut(&mut self.group_ids).insert(name.clone(), *group);
-                let entry = GroupEntry { name: name.clone(), parents: Box::default(), inherited: Box::default() };
-                Arc::make_mut(&mut self.groups).insert(*group, entry);
+            IndexChange::GroupNested { group, member } => {
+                let Some(child) = self.groups.get_mut(member) else { return };
+                if child.parents.contains(group) {
+                    return;
+                }
+                child.parents = child.parents.iter().copied().chain([*group]).collect();
+                if let Some(parent) = self.groups.get_mut(group) {
+                    parent.children = parent.children.iter().copied().chain([*member]).collect();
+                }
+                self.reinherit_below(*member);
+            }
+            IndexChange::GroupUnnested { group, member } => {
+                let Some(child) = self.groups.get_mut(member) else { return };
+                child.parents = child.parents.iter().copied().filter(|g| g != group).collect();
+                if let Some(parent) = self.groups.get_mut(group) {
+                    parent.children = parent.children.iter().copied().filter(|g| g != member).collect();
+                }
+                self.reinherit_below(*member);
+            }
+            IndexChange::GroupDeleted { group } => self.delete_group(*group),
+            IndexChange::RoleCreated { role } => {
+                if self.role_ids.get(&role.id).is_some_and(|slot| self.role_at(*slot).is_some_and(|e| e.role.source != RoleSource::Dynamic))
+                {
+                    return; // shadowed by a built-in or configured role
+                }
+                self.put_role(role.clone());
+            }
+            IndexChange::RoleUpdated { role, name, description, permissions } => {
+                let Some(existing) = self.role_ids.get(role).and_then(|slot| self.role_at(*slot)) else { return };
+                if existing.role.source != RoleSource::Dynamic {
+                    return;
+                }
+                let updated = Role {
+                    name: name.clone(),
+                    description: description.clone(),
+                    permissions: permissions.clone(),
+                    ..existing.role.clone()
+                };
+                self.put_role(updated);
+            }
+            IndexChange::RoleDeleted { role } => {
+                self.remove_bindings(|b| b.role == *role);
+                self.remove_dynamic_role(role);
+            }
+            IndexChange::BindingCreated { binding } => self.create_binding(binding),
+            IndexChange::BindingDeleted { binding } => self.remove_bindings(|b| b.id == *binding),
+            IndexChange::TenantDeleted { tenant } => {
+                let doomed: Vec<Name> = self
+                    .roles
+                    .iter()
+                    .flatten()
+                    .filter(|e| e.role.source == RoleSource::Dynamic && e.role.tenant.as_ref() == Some(tenant))
+                    .map(|e| e.role.id.clone())
+                    .collect();
+                self.remove_bindings(|b| b.tenant == *tenant || doomed.contains(&b.role));
+                for role in &doomed {
+                    self.remove_dynamic_role(role);
+                }
             }
         }
     }
 
+    fn role_at(&self, slot: u32) -> Option<&RoleEntry> {
+        self.roles.get(slot as usize).and_then(|r| r.as_deref())
+    }
+
+    fn binding_at(&self, slot: u32) -> Option<&BindingEntry> {
+        self.bindings.get(slot as usize).and_then(|b| b.as_deref())
+    }
+
+    fn members_mut(&mut self, group: Uuid, change: impl FnOnce(&mut MemberSet)) {
+        if let Some(entry) = self.groups.get_mut(&group) {
+            change(Arc::make_mut(&mut entry.members));
+        }
+    }
+
+    fn rename_account(&mut self, account: Uuid, name: &Name) {
+        let Some(entry) = self.accounts.get_mut(&account) else { return };
+        let old = std::mem::replace(&mut entry.name, name.clone());
+        let (kind, groups) = (entry.kind, entry.groups.clone());
+        self.account_names.remove(&old);
+        self.account_names.insert(name.clone(), account);
+        for g in groups {
+            self.members_mut(g, |m| {
+                m.remove(&MemberKey { name: old.clone(), kind, id: account });
+                m.insert(MemberKey { name: name.clone(), kind, id: account });
+            });
+        }
+    }
+
+    fn delete_account(&mut self, account: Uuid) {
+        if let Some(entry) = self.accounts.remove(&account) {
+            self.account_names.remove(&entry.name);
+            for g in entry.groups {
+                let key = MemberKey { name: entry.name.clone(), kind: entry.kind, id: account };
+                self.members_mut(g, |m| m.remove(&key));
+            }
+        }
+        if let Some(slots) = self.account_bindings.get(&account).cloned() {
+            Arc::make_mut(&mut self.account_bindings).remove(&account);
+            let table = Arc::make_mut(&mut self.bindings);
+            for slot in slots {
+                table[slot as usize] = None;
+            }
+        }
+    }
+
+    fn create_group(&mut self, group: Uuid, name: &Name) {
+        if self.groups.get(&group).is_some() {
+            return;
+        }
+        self.group_ids.insert(name.clone(), group);
+        let entry = GroupEntry {
+            name: name.clone(),
+            parents: Box::default(),
+            children: Box::default(),
+            own: Box::default(),
+            inherited: Box::default(),
+            members: Arc::default(),
+        };
+        self.groups.insert(group, entry);
+    }
+
+    fn delete_group(&mut self, group: Uuid) {
+        let Some(entry) = self.groups.remove(&group) else { return };
+        if self.group_ids.get(&entry.name) == Some(&group) {
+            self.group_ids.remove(&entry.name);
+        }
+        for key in entry.members.iter() {
+            if let Some(account) = self.accounts.get_mut(&key.id) {
+                account.groups = account.groups.iter().copied().filter(|g| *g != group).collect();
+            }
+        }
+        for parent in &entry.parents {
+            if let Some(p) = self.groups.get_mut(parent) {
+                p.children = p.children.iter().copied().filter(|g| *g != group).collect();
+            }
+        }
+        for child in &entry.children {
+            if let Some(c) = self.groups.get_mut(child) {
+                c.parents = c.parents.iter().copied().filter(|g| *g != group).collect();
+            }
+        }
+        if !entry.own.is_empty() {
+            let table = Arc::make_mut(&mut self.bindings);
+            for slot in &entry.own {
+                table[*slot as usize] = None;
+            }
+        }
+        for child in &entry.children {
+            self.reinherit_below(*child);
+        }
+    }
+
+    /// Puts a role in its slot (a new one if the id is new), then points the bindings of its
+    /// id that had no role at it.
+    fn put_role(&mut self, role: Role) {
+        let id = role.id.clone();
+        let entry = Arc::new(RoleEntry::new(role, &self.app_tree, &self.warden_tree));
+        let slot = if let Some(slot) = self.role_ids.get(&id).copied() {
+            Arc::make_mut(&mut self.roles)[slot as usize] = Some(entry);
+            slot
+        } else {
+            let roles = Arc::make_mut(&mut self.roles);
+            roles.push(Some(entry));
+            let slot = (roles.len() - 1) as u32;
+            Arc::make_mut(&mut self.role_ids).insert(id.clone(), slot);
+            slot
+        };
+        let stale = |b: &Option<Arc<BindingEntry>>| b.as_ref().is_some_and(|b| b.binding.role == id && b.role != Some(slot));
+        if self.bindings.iter().any(stale) {
+            for b in Arc::make_mut(&mut self.bindings).iter_mut().filter(|b| stale(b)) {
+                *b = b.as_ref().map(|e| Arc::new(BindingEntry { binding: e.binding.clone(), role: Some(slot) }));
+            }
+        }
+    }
+
+    fn remove_dynamic_role(&mut self, role: &Name) {
+        let Some(slot) = self.role_ids.get(role).copied() else { return };
+        if self.role_at(slot).is_some_and(|e| e.role.source == RoleSource::Dynamic) {
+            Arc::make_mut(&mut self.roles)[slot as usize] = None;
+            Arc::make_mut(&mut self.role_ids).remove(role);
+        }
+    }
+
+    fn create_binding(&mut self, binding: &IndexedBinding) {
+        let bindings = Arc::make_mut(&mut self.bindings);
+        let slot = bindings.len() as u32;
+        let role = self.role_ids.get(&binding.role).copied();
+        bindings.push(Some(Arc::new(BindingEntry { binding: binding.clone(), role })));
+        let subject = binding.subject.id;
+        if binding.subject.kind == SubjectKind::Group {
+            let Some(group) = self.groups.get_mut(&subject) else { return };
+            group.own = group.own.iter().copied().chain([slot]).collect();
+            self.reinherit_below(subject);
+        } else {
+            let map = Arc::make_mut(&mut self.account_bindings);
+            let list = map.entry(subject).or_default();
+            *list = list.iter().copied().chain([slot]).collect();
+        }
+    }
+
+    /// Empties the slots of the bindings `doomed` picks and detaches them from their subjects.
+    fn remove_bindings(&mut self, doomed: impl Fn(&IndexedBinding) -> bool) {
+        let slots: HashSet<u32> = self
+            .bindings
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.as_ref().is_some_and(|b| doomed(&b.binding)))
+            .map(|(i, _)| i as u32)
+            .collect();
+        if slots.is_empty() {
+            return;
+        }
+        let mut groups = Vec::new();
+        let mut accounts = Vec::new();
+        let table = Arc::make_mut(&mut self.bindings);
+        for slot in &slots {
+            if let Some(b) = table[*slot as usize].take() {
+                match b.binding.subject.kind {
+                    SubjectKind::Group => groups.push(b.binding.subject.id),
+                    _ => accounts.push(b.binding.subject.id),
+                }
+            }
+        }
+        for account in accounts {
+            let map = Arc::make_mut(&mut self.account_bindings);
+            if let Some(list) = map.get_mut(&account) {
+                *list = list.iter().copied().filter(|s| !slots.contains(s)).collect();
+                if list.is_empty() {
+                    map.remove(&account);
+                }
+            }
+        }
+        for group in groups {
+            if let Some(entry) = self.groups.get_mut(&group) {
+                entry.own = entry.own.iter().copied().filter(|s| !slots.contains(s)).collect();
+                self.reinherit_below(group);
+            }
+        }
+    }
+
+    /// Recomputes the inherited bindings of `start` and of every group below it: the only
+    /// groups whose ancestors or whose ancestors' bindings a change at `start` can alter.
+    fn reinherit_below(&mut self, start: Uuid) {
+        let mut order = Vec::new();
+        let mut seen = HashSet::from([start]);
+        let mut queue = VecDeque::from([start]);
+        while let Some(g) = queue.pop_front() {
+            order.push(g);
+            for child in self.groups.get(&g).into_iter().flat_map(|e| e.children.iter()) {
+                if seen.insert(*child) {
+                    queue.push_back(*child);
+                }
+            }
+        }
+        for g in order {
+            let inherited = inherited_of(g, |id| self.groups.get(id));
+            if let Some(entry) = self.groups.get_mut(&g) {
+                entry.inherited = inherited;
+            }
+        }
+    }
+
+    /// One page of the effective members of `group`, in listing order (name in byte order,
+    /// then kind), after the `(name, kind)` cursor: every account in it or in a group nested
+    /// in it, and every nested group, each flagged `direct` when it is a member of `group`
+    /// itself. Returns at most `limit` entries, or `None` if the group is unknown.
+    pub fn effective_members(&self, group: Uuid, after: Option<(&str, &str)>, limit: usize) -> Option<Vec<(Subject, bool)>> {
+        let top = self.groups.get(&group)?;
+        let mut below = Vec::new();
+        let mut seen = HashSet::from([group]);
+        let mut queue = VecDeque::from([group]);
+        while let Some(g) = queue.pop_front() {
+            below.push(g);
+            for child in self.groups.get(&g).into_iter().flat_map(|e| e.children.iter()) {
+                if seen.insert(*child) {
+                    queue.push_back(*child);
+                }
+            }
+        }
+        let after_key = after.map(|(n, k)| (n.as_bytes(), k));
+        let is_after = |name: &str, kind: SubjectKind| after_key.is_none_or(|cursor| (name.as_bytes(), kind.as_str()) > cursor);
+        let mut out: Vec<(Subject, bool)> = Vec::new();
+        for g in &below {
+            let Some(entry) = self.groups.get(g) else { continue };
+            if *g != group && is_after(entry.name.as_str(), SubjectKind::Group) {
+                let subject = Subject { kind: SubjectKind::Group, id: *g, name: entry.name.clone() };
+                out.push((subject, top.children.contains(g)));
+            }
+            let members = entry.members.iter_after(after_key).take(limit);
+            out.extend(members.map(|k| (Subject { kind: k.kind, id: k.id, name: k.name.clone() }, *g == group)));
+        }
+        out.sort_by(|a, b| {
+            (a.0.name.as_str().as_bytes(), a.0.kind.as_str(), !a.1).cmp(&(b.0.name.as_str().as_bytes(), b.0.kind.as_str(), !b.1))
+        });
+        out.dedup_by(|later, first| later.0.id == first.0.id);
+        out.truncate(limit);
+        Some(out)
+    }
+
+    /// One page of the groups `subject` is in (directly, or also through nesting with
+    /// `effective`), in listing order (name in byte order), after the `(name, kind)` cursor of
+    /// the members listing, at most `limit`; each flagged `direct` when the subject is a member
+    /// of it itself.
+    pub fn groups_of(
+        &self,
+        subject: (SubjectKind, Uuid),
+        effective: bool,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Vec<(Subject, bool)> {
+        let direct: &[Uuid] = match subject.0 {
+            SubjectKind::Group => self.groups.get(&subject.1).map_or(&[][..], |g| &g.parents),
+            _ => self.accounts.get(&subject.1).map_or(&[][..], |a| &a.groups),
+        };
+        let ids: HashSet<Uuid> = if effective { self.effective_group_ids(subject) } else { direct.iter().copied().collect() };
+        let after = after.map(|(n, k)| (n.as_bytes(), k));
+        let mut out: Vec<(Subject, bool)> = ids
+            .into_iter()
+            .filter_map(|id| {
+                self.group_name(id).map(|name| (Subject { kind: SubjectKind::Group, id, name: name.clone() }, direct.contains(&id)))
+            })
+            .filter(|(s, _)| after.is_none_or(|cursor| (s.name.as_str().as_bytes(), SubjectKind::Group.as_str()) > cursor))
+            .collect();
+        out.sort_by(|a, b| a.0.name.as_str().as_bytes().cmp(b.0.name.as_str().as_bytes()));
+        out.truncate(limit);
+        out
+    }
+
+    /// Estimated bytes held by each structure of the snapshot (entries, hash-table slack and
+    /// the names and lists they own; the allocator's own overhead is not counted): where the
+    /// memory per account goes.
+    pub fn footprint(&self) -> Vec<(&'static str, usize)> {
+        use std::mem::size_of;
+        fn table<K, V>(map: &HashMap<K, V>) -> usize {
+            // hashbrown: one control byte per bucket, buckets = capacity / 7 * 8.
+            map.capacity() * 8 / 7 * (size_of::<(K, V)>() + 1)
+        }
+        fn name(n: &Name) -> usize {
+            n.as_str().len().next_multiple_of(8)
+        }
+        let sharded = SHARDS * (8 + 16 + size_of::<HashMap<Uuid, Uuid>>());
+        let accounts: usize = sharded
+            + self
+                .accounts
+                .shards
+                .iter()
+                .map(|s| table(s) + s.values().map(|a| name(&a.name) + a.groups.len() * 16).sum::<usize>())
+                .sum::<usize>();
+        let account_names: usize =
+            sharded + self.account_names.shards.iter().map(|s| table(s) + s.keys().map(name).sum::<usize>()).sum::<usize>();
+        let groups: usize = sharded
+            + self
+                .groups
+                .shards
+                .iter()
+                .map(|s| {
+                    table(s)
+                        + s.values()
+                            .map(|g| {
+                                name(&g.name)
+                                    + (g.parents.len() + g.children.len()) * 16
+                                    + (g.own.len() + g.inherited.len()) * 4
+                                    + size_of::<MemberSet>()
+                                    + 16
+                            })
+                            .sum::<usize>()
+                })
+                .sum::<usize>();
+        let members: usize = self
+            .groups
+            .shards
+            .iter()
+            .flat_map(|s| s.values())
+            .map(|g| {
+                g.members.chunks.capacity() * 8
+                    + g.members
+                        .chunks
+                        .iter()
+                        .map(|c| 16 + c.capacity() * size_of::<MemberKey>() + c.iter().map(|k| name(&k.name)).sum::<usize>())
+                        .sum::<usize>()
+            })
+            .sum();
+        let group_names: usize =
+            sharded + self.group_ids.shards.iter().map(|s| table(s) + s.keys().map(name).sum::<usize>()).sum::<usize>();
+        let bindings = self.bindings.capacity() * 8
+            + self.bindings.iter().flatten().map(|b| 16 + size_of::<BindingEntry>() + name(&b.binding.subject.name) + 64).sum::<usize>()
+            + table(&self.account_bindings)
+            + self.account_bindings.values().map(|v| v.len() * 4).sum::<usize>();
+        let roles = self.roles.capacity() * 8
+            + self
+                .roles
+                .iter()
+                .flatten()
+                .map(|r| 16 + size_of::<RoleEntry>() + r.resolved.capacity() * 40 + r.origin.capacity() * 48)
+                .sum::<usize>()
+            + table(&self.role_ids);
+        vec![
+            ("accounts (id → kind, name, direct groups)", accounts),
+            ("account names (name → id)", account_names),
+            ("groups (parents, children, bindings, inherited)", groups),
+            ("group members (sorted, chunked)", members),
+            ("group names (name → id)", group_names),
+            ("bindings", bindings),
+            ("roles (expanded permissions)", roles),
+        ]
+    }
+
+    /// Everything the index holds, in a canonical order: two indexes that answer alike dump
+    /// alike, whatever sequence of changes made them.
+    #[cfg(test)]
+    pub(crate) fn canonical(&self) -> String {
+        use std::fmt::Write;
+        let binding_ids = |slots: &[u32]| {
+            let mut ids: Vec<Uuid> = slots.iter().filter_map(|s| self.binding_at(*s)).map(|b| b.binding.id).collect();
+            ids.sort();
+            ids
+        };
+        let sorted = |ids: &[Uuid]| {
+            let mut ids = ids.to_vec();
+            ids.sort();
+            ids
+        };
+        let mut out = String::new();
+        let mut accounts: Vec<_> = self.accounts.iter().collect();
+        accounts.sort_by_key(|(id, _)| **id);
+        for (id, a) in accounts {
+            let _ = writeln!(out, "account {id} {:?} {} groups={:?}", a.kind, a.name, sorted(&a.groups));
+        }
+        let mut names: Vec<_> = self.account_names.iter().collect();
+        names.sort();
+        let _ = writeln!(out, "account names {names:?}");
+        let mut groups: Vec<_> = self.groups.iter().collect();
+        groups.sort_by_key(|(id, _)| **id);
+        for (id, g) in groups {
+            let members: Vec<_> = g.members.iter().map(|k| (k.name.as_str(), k.kind, k.id)).collect();
+            let _ = writeln!(
+                out,
+                "group {id} {} parents={:?} children={:?} own={:?} inherited={:?} members={members:?}",
+                g.name,
+                sorted(&g.parents),
+                sorted(&g.children),
+                binding_ids(&g.own),
+                binding_ids(&g.inherited)
+            );
+        }
+        let mut names: Vec<_> = self.group_ids.iter().collect();
+        names.sort();
+        let _ = writeln!(out, "group names {names:?}");
+        let mut roles: Vec<_> = self.role_ids.iter().filter_map(|(id, slot)| Some((id, self.role_at(*slot)?))).collect();
+        roles.sort_by(|a, b| a.0.cmp(b.0));
+        for (id, r) in roles {
+            let mut resolved: Vec<_> = r.resolved.iter().collect();
+            resolved.sort();
+            let mut origin = r.origin.clone();
+            origin.sort();
+            let _ = writeln!(out, "role {id} {:?} admin={} resolved={resolved:?} origin={origin:?}", r.role, r.administrative);
+        }
+        let mut bindings: Vec<_> = self.bindings.iter().flatten().collect();
+        bindings.sort_by_key(|b| b.binding.id);
+        for b in bindings {
+            let role = b.role.and_then(|s| self.role_at(s)).map(|r| r.role.id.clone());
+            let _ = writeln!(out, "binding {:?} role={role:?}", b.binding);
+        }
+        let mut direct: Vec<_> = self.account_bindings.iter().filter(|(_, s)| !s.is_empty()).map(|(a, s)| (*a, binding_ids(s))).collect();
+        direct.sort();
+        let _ = writeln!(out, "account bindings {direct:?}");
+        out
+    }
+}
+
+/// The bindings a group inherits: its own, then those of each group above it, nearest first
+/// (the graph is acyclic, so the walk ends).
+fn inherited_of<'a>(start: Uuid, group: impl Fn(&Uuid) -> Option<&'a GroupEntry>) -> Box<[u32]> {
+    let mut inherited = Vec::new();
+    let mut seen = HashSet::from([start]);
+    let mut queue = VecDeque::from([start]);
+    while let Some(g) = queue.pop_front() {
+        let Some(entry) = group(&g) else { continue };
+        inherited.extend(entry.own.iter().copied());
+        for parent in &entry.parents {
+            if seen.insert(*parent) {
+                queue.push_back(*parent);
+            }
+        }
+    }
+    inherited.into_boxed_slice()
+}
+
+impl AuthzIndex {
     fn account(&self, id: Uuid) -> Option<&AccountEntry> {
-        self.accounts[shard_of(id)].get(&id)
+        self.accounts.get(&id)
     }
 
     /// The account or group with this id.
@@ -442,7 +1167,7 @@ impl AuthzIndex {
 
     /// Every subject with this name (an account and a group may share one).
     pub fn subjects_named(&self, name: &Name) -> Vec<Subject> {
-        let account = self.account_names[name_shard_of(name)].get(name).and_then(|id| self.subject_by_id(*id));
+        let account = self.account_names.get(name).and_then(|id| self.subject_by_id(*id));
         let group = self.group_ids.get(name).map(|id| Subject { kind: SubjectKind::Group, id: *id, name: name.clone() });
         account.into_iter().chain(group).collect()
     }
@@ -452,12 +1177,14 @@ impl AuthzIndex {
     }
 
     /// The bindings that apply to a subject, before tenant and namespace filters.
-    fn candidate_bindings(&self, subject: (SubjectKind, Uuid)) -> impl Iterator<Item = u32> + '_ {
+    fn candidate_bindings(&self, subject: (SubjectKind, Uuid)) -> impl Iterator<Item = &BindingEntry> + '_ {
         let (own, groups): (&[u32], &[Uuid]) = match subject.0 {
             SubjectKind::Group => (self.groups.get(&subject.1).map_or(&[][..], |g| &g.inherited), &[]),
             _ => (self.account_bindings.get(&subject.1).map_or(&[][..], |b| b), self.account(subject.1).map_or(&[][..], |a| &a.groups)),
         };
-        own.iter().copied().chain(groups.iter().flat_map(|g| self.groups.get(g).map_or(&[][..], |e| &e.inherited)).copied())
+        own.iter()
+            .chain(groups.iter().flat_map(|g| self.groups.get(g).map_or(&[][..], |e| &e.inherited)))
+            .filter_map(|slot| self.binding_at(*slot))
     }
 
     /// Whether `subject` holds `permission` in `tenant` (and `namespace`). `roles` limits the
@@ -471,13 +1198,9 @@ impl AuthzIndex {
         roles: Option<&[String]>,
     ) -> bool {
         let tree = self.tree_for(permission);
-        self.candidate_bindings(subject).any(|idx| {
-            let b = &self.bindings[idx as usize];
-            let Some(role) = b.role else { return false };
-            b.applies(tenant, namespace, roles) && {
-                let resolved = &self.roles[role as usize].resolved;
-                tree.grants(&|p| resolved.contains(p), permission)
-            }
+        self.candidate_bindings(subject).any(|b| {
+            let Some(role) = b.role.and_then(|r| self.role_at(r)) else { return false };
+            b.applies(tenant, namespace, roles) && tree.grants(&|p| role.resolved.contains(p), permission)
         })
     }
 
@@ -492,10 +1215,8 @@ impl AuthzIndex {
     ) -> Vec<String> {
         let mut out: Vec<String> = self
             .candidate_bindings(subject)
-            .filter_map(|idx| {
-                let b = &self.bindings[idx as usize];
-                (b.applies(tenant, namespace, roles)).then_some(b.role?).map(|r| &self.roles[r as usize].resolved)
-            })
+            .filter(|b| b.applies(tenant, namespace, roles))
+            .filter_map(|b| self.role_at(b.role?).map(|r| &r.resolved))
             .flatten()
             .cloned()
             .collect::<HashSet<_>>()
@@ -507,18 +1228,18 @@ impl AuthzIndex {
 
     /// A role's resolved (leaf) permissions.
     pub fn role_permissions(&self, role: &Name) -> Option<Vec<String>> {
-        let entry = &self.roles[*self.role_ids.get(role)? as usize];
+        let entry = self.role_at(*self.role_ids.get(role)?)?;
         let mut out: Vec<String> = entry.resolved.iter().cloned().collect();
         out.sort();
         Some(out)
     }
 
     pub fn role(&self, id: &Name) -> Option<&Role> {
-        self.role_ids.get(id).map(|i| &self.roles[*i as usize].role)
+        self.role_ids.get(id).and_then(|i| self.role_at(*i)).map(|r| &r.role)
     }
 
     pub fn roles(&self) -> impl Iterator<Item = &Role> {
-        self.roles.iter().map(|r| &r.role)
+        self.roles.iter().flatten().map(|r| &r.role)
     }
 
     pub fn group_name(&self, id: Uuid) -> Option<&Name> {
@@ -530,12 +1251,12 @@ impl AuthzIndex {
     /// directly or through groups. The high-privilege guards ask this, so a custom role that
     /// carries power over Warden is protected exactly like a built-in one.
     pub fn holds_administrative_role(&self, subject: (SubjectKind, Uuid)) -> bool {
-        self.candidate_bindings(subject).any(|idx| self.bindings[idx as usize].role.is_some_and(|r| self.roles[r as usize].administrative))
+        self.candidate_bindings(subject).any(|b| b.role.and_then(|r| self.role_at(r)).is_some_and(|r| r.administrative))
     }
 
     /// The ids of the roles bound to a subject (directly or through groups), in any tenant.
     pub fn roles_of(&self, subject: (SubjectKind, Uuid)) -> Vec<Name> {
-        let mut out: Vec<Name> = self.candidate_bindings(subject).map(|idx| self.bindings[idx as usize].binding.role.clone()).collect();
+        let mut out: Vec<Name> = self.candidate_bindings(subject).map(|b| b.binding.role.clone()).collect();
         out.sort();
         out.dedup();
         out
@@ -544,12 +1265,8 @@ impl AuthzIndex {
     /// The ids of the roles bound to a subject in `tenant` (directly or through groups): what
     /// a listing scoped to one tenant may show, without a word about the others.
     pub fn roles_in(&self, subject: (SubjectKind, Uuid), tenant: &str) -> Vec<Name> {
-        let mut out: Vec<Name> = self
-            .candidate_bindings(subject)
-            .map(|idx| &self.bindings[idx as usize].binding)
-            .filter(|b| b.tenant.as_str() == tenant)
-            .map(|b| b.role.clone())
-            .collect();
+        let mut out: Vec<Name> =
+            self.candidate_bindings(subject).map(|b| &b.binding).filter(|b| b.tenant.as_str() == tenant).map(|b| b.role.clone()).collect();
         out.sort();
         out.dedup();
         out
@@ -564,7 +1281,9 @@ impl AuthzIndex {
     /// effective groups that hold, or inherit from a group they are in, a binding there.
     pub fn groups_toward(&self, subject: (SubjectKind, Uuid), tenant: &str) -> Vec<Name> {
         let ids = self.effective_group_ids(subject).into_iter().filter(|g| {
-            self.groups.get(g).is_some_and(|e| e.inherited.iter().any(|idx| self.bindings[*idx as usize].binding.tenant.as_str() == tenant))
+            self.groups
+                .get(g)
+                .is_some_and(|e| e.inherited.iter().any(|slot| self.binding_at(*slot).is_some_and(|b| b.binding.tenant.as_str() == tenant)))
         });
         self.names_of(ids.collect())
     }
@@ -637,20 +1356,20 @@ impl AuthzIndex {
     ) -> Explanation {
         let tree = self.tree_for(permission);
         let mut grants = Vec::new();
-        let mut candidates: Vec<u32> = self.candidate_bindings((subject.kind, subject.id)).collect();
-        candidates.sort_unstable();
-        candidates.dedup();
+        // In binding id order (creation order for v7 ids): the same whatever history built
+        // the snapshot.
+        let mut candidates: Vec<&BindingEntry> = self.candidate_bindings((subject.kind, subject.id)).collect();
+        candidates.sort_unstable_by_key(|b| b.binding.id);
+        candidates.dedup_by_key(|b| b.binding.id);
         let mut in_tenant = 0;
-        for idx in &candidates {
-            let b = &self.bindings[*idx as usize];
+        for b in candidates {
             if b.binding.tenant.as_str() == tenant {
                 in_tenant += 1;
             }
-            let Some(role) = b.role else { continue };
+            let Some(entry) = b.role.and_then(|r| self.role_at(r)) else { continue };
             if !b.applies(tenant, namespace, roles) {
                 continue;
             }
-            let entry = &self.roles[role as usize];
             if !tree.grants(&|p| entry.resolved.contains(p), permission) {
                 continue;
             }

@@ -13,8 +13,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::Name;
-use crate::authz::IndexChange;
+use crate::authz::{IndexChange, IndexedBinding, Role, RoleSource};
+use crate::builtin::DEFAULT_TENANT;
 use crate::model::{AuditEvent, Subject, SubjectKind};
+use crate::namespace::Namespace;
 
 /// What happened, with the facts the audit log keeps about it (never a secret). Each variant's
 /// audit name is its serde tag; its fields are the event's `details`.
@@ -132,10 +134,24 @@ pub enum Action {
     TenantCreate { tenant: Name },
     #[serde(rename = "tenant.delete")]
     TenantDelete { tenant: Name },
+    /// `label` is what the snapshot shows of the role (absent in rows written before the
+    /// snapshot applied role changes in place: those rebuild it).
     #[serde(rename = "role.create")]
-    RoleCreate { role: Name, tenant: Option<Name>, permissions: Vec<String> },
+    RoleCreate {
+        role: Name,
+        tenant: Option<Name>,
+        permissions: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label: Option<RoleLabel>,
+    },
+    /// `permissions` and `label` are the role's after the change.
     #[serde(rename = "role.update")]
-    RoleUpdate { role: Name, permissions: Vec<String> },
+    RoleUpdate {
+        role: Name,
+        permissions: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label: Option<RoleLabel>,
+    },
     /// The store fills in how many bindings went with the role.
     #[serde(rename = "role.delete")]
     RoleDelete {
@@ -167,6 +183,14 @@ pub enum Action {
     },
 }
 
+/// A role's name and description, as a role change records them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleLabel {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
 /// One change as it is recorded: the audit event's facts, before the store numbers it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
@@ -184,8 +208,8 @@ pub enum SnapshotEffect {
     Unchanged,
     /// Applied in place ([`crate::authz::AuthzIndex::apply`]).
     Apply(IndexChange),
-    /// Group structure, roles or bindings changed in a way the snapshot cannot apply in place:
-    /// it is rebuilt from the store.
+    /// The change cannot be applied in place (a row written before its details were typed,
+    /// or missing a detail the snapshot needs): the snapshot is rebuilt from the store.
     Rebuild,
 }
 
@@ -308,7 +332,7 @@ impl Action {
         };
         let (snapshot, credentials) = match self {
             A::AccountBootstrap {} | A::UserCreate { .. } | A::ServiceAccountCreate {} => (apply(created()), C::Unchanged),
-            A::GroupBootstrap { .. } => (S::Rebuild, C::Unchanged),
+            A::GroupBootstrap { role, binding } => (apply(target.and_then(|group| built_in_group(group, role, *binding))), C::Unchanged),
             // The credential cache holds the owner's name, contact and standing: read again.
             A::UserUpdate { .. } | A::UserDisable { .. } | A::UserEnable {} => (S::Unchanged, account()),
             A::UserRename { to, .. } => {
@@ -326,27 +350,59 @@ impl Action {
             A::GroupCreate {} => (apply(target.map(|t| IndexChange::GroupCreated { group: t.id, name: t.name.clone() })), C::Unchanged),
             A::MemberAdd { member_id, member_kind, .. } => (
                 match member_kind {
-                    SubjectKind::Group => S::Rebuild,
+                    SubjectKind::Group => apply(target_id.map(|group| IndexChange::GroupNested { group, member: *member_id })),
                     _ => apply(target_id.map(|group| IndexChange::AccountAdded { group, account: *member_id })),
                 },
                 C::Unchanged,
             ),
             A::MemberRemove { member_id, member_kind, .. } => (
                 match member_kind {
-                    SubjectKind::Group => S::Rebuild,
+                    SubjectKind::Group => apply(target_id.map(|group| IndexChange::GroupUnnested { group, member: *member_id })),
                     _ => apply(target_id.map(|group| IndexChange::AccountRemoved { group, account: *member_id })),
                 },
                 C::Unchanged,
             ),
             // The snapshot keeps no list of tenants; an empty one grants nothing.
             A::TenantCreate { .. } => (S::Unchanged, C::Unchanged),
-            A::GroupDelete { .. }
-            | A::TenantDelete { .. }
-            | A::RoleCreate { .. }
-            | A::RoleUpdate { .. }
-            | A::RoleDelete { .. }
-            | A::BindingCreate { .. }
-            | A::BindingDelete { .. } => (S::Rebuild, C::Unchanged),
+            A::GroupDelete { .. } => (apply(target_id.map(|group| IndexChange::GroupDeleted { group })), C::Unchanged),
+            A::TenantDelete { tenant } => (S::Apply(IndexChange::TenantDeleted { tenant: tenant.clone() }), C::Unchanged),
+            A::RoleCreate { role, tenant, permissions, label } => (
+                apply(label.as_ref().map(|label| IndexChange::RoleCreated {
+                    role: Role {
+                        id: role.clone(),
+                        tenant: tenant.clone(),
+                        name: label.name.clone(),
+                        description: label.description.clone(),
+                        permissions: permissions.clone(),
+                        source: RoleSource::Dynamic,
+                    },
+                })),
+                C::Unchanged,
+            ),
+            A::RoleUpdate { role, permissions, label } => (
+                apply(label.as_ref().map(|label| IndexChange::RoleUpdated {
+                    role: role.clone(),
+                    name: label.name.clone(),
+                    description: label.description.clone(),
+                    permissions: permissions.clone(),
+                })),
+                C::Unchanged,
+            ),
+            A::RoleDelete { role, .. } => (S::Apply(IndexChange::RoleDeleted { role: role.clone() }), C::Unchanged),
+            A::BindingCreate { binding, role, tenant, namespaces } => {
+                let namespaces: Option<Vec<Namespace>> = namespaces.iter().map(|n| Namespace::parse(n).ok()).collect();
+                let indexed = target.zip(namespaces).map(|(subject, namespaces)| IndexChange::BindingCreated {
+                    binding: IndexedBinding {
+                        id: *binding,
+                        role: role.clone(),
+                        subject: subject.clone(),
+                        tenant: tenant.clone(),
+                        namespaces,
+                    },
+                });
+                (apply(indexed), C::Unchanged)
+            }
+            A::BindingDelete { binding, .. } => (S::Apply(IndexChange::BindingDeleted { binding: *binding }), C::Unchanged),
             // A batch may nest groups, bind roles and rename nothing: rebuild once. Its accounts
             // may have a new profile, standing or password hash: read their credentials again
             // (accounts it created have none cached; dropping nothing for them is free).
@@ -354,6 +410,18 @@ impl Action {
         };
         Effect { snapshot, credentials, after_commit: AfterCommit::Nothing }
     }
+}
+
+/// A built-in group's creation with its binding (in the default tenant, everywhere).
+fn built_in_group(group: &Subject, role: &str, binding: Uuid) -> Option<IndexChange> {
+    let binding = IndexedBinding {
+        id: binding,
+        role: Name::parse(role).ok()?,
+        subject: group.clone(),
+        tenant: Name::from_trusted(DEFAULT_TENANT.to_owned()),
+        namespaces: Vec::new(),
+    };
+    Some(IndexChange::BuiltInGroupCreated { group: group.id, name: group.name.clone(), binding })
 }
 
 /// A recorded event read back: its target and action, which is all [`Action::effect`] needs.

@@ -24,10 +24,19 @@ fn every_action_says_what_it_does() {
     let (id, session) = (Uuid::from_u128(1), Uuid::from_u128(2));
     let member = |kind| (if kind == SubjectKind::Group { "group:eng" } else { "user:bob" }.to_owned(), id, kind);
     let (m, member_id, _) = member(SubjectKind::User);
+    let label = RoleLabel { name: "Deployer".into(), description: Some("ships".into()) };
+    let deployer = Role {
+        id: name("deployer"),
+        tenant: Some(name("default")),
+        name: "Deployer".into(),
+        description: Some("ships".into()),
+        permissions: vec!["deploy:run".into()],
+        source: RoleSource::Dynamic,
+    };
     #[rustfmt::skip]
     let table: Vec<(Action, Option<&Subject>, &str, S, C)> = vec![
         (Action::AccountBootstrap {}, Some(&alice), "account.bootstrap", S::Apply(IndexChange::AccountCreated { account: alice.id, kind: SubjectKind::User, name: name("alice") }), C::Unchanged),
-        (Action::GroupBootstrap { role: "auditor".into(), binding: id }, Some(&staff), "group.bootstrap", S::Rebuild, C::Unchanged),
+        (Action::GroupBootstrap { role: "auditor".into(), binding: id }, Some(&staff), "group.bootstrap", S::Apply(IndexChange::BuiltInGroupCreated { group: staff.id, name: name("staff"), binding: IndexedBinding { id, role: name("auditor"), subject: staff.clone(), tenant: name("default"), namespaces: vec![] } }), C::Unchanged),
         (Action::UserCreate { password: true }, Some(&alice), "user.create", S::Apply(IndexChange::AccountCreated { account: alice.id, kind: SubjectKind::User, name: name("alice") }), C::Unchanged),
         (Action::UserUpdate { fields: vec!["emails".into()], sessions_ended: None }, Some(&alice), "user.update", S::Unchanged, C::Account(alice.id)),
         (Action::UserRename { from: "alice".into(), to: name("alice2"), from_reserved_until: Some("2026-02-01T00:00:00Z".into()) }, Some(&alice), "user.rename", S::Apply(IndexChange::AccountRenamed { account: alice.id, name: name("alice2") }), C::Account(alice.id)),
@@ -47,18 +56,18 @@ fn every_action_says_what_it_does() {
         (Action::ApiTokenCreate { token_id: id, label: Some("deploy".into()), expires_at: None, read_write: true, roles: None }, Some(&bot), "api_token.create", S::Unchanged, C::Unchanged),
         (Action::ApiTokenRevoke { token_id: id }, Some(&bot), "api_token.revoke", S::Unchanged, C::Credential(id)),
         (Action::GroupCreate {}, Some(&staff), "group.create", S::Apply(IndexChange::GroupCreated { group: staff.id, name: name("staff") }), C::Unchanged),
-        (Action::GroupDelete { memberships_removed: 2 }, Some(&staff), "group.delete", S::Rebuild, C::Unchanged),
+        (Action::GroupDelete { memberships_removed: 2 }, Some(&staff), "group.delete", S::Apply(IndexChange::GroupDeleted { group: staff.id }), C::Unchanged),
         (Action::MemberAdd { member: m.clone(), member_id, member_kind: SubjectKind::User, via: None }, Some(&staff), "group.member.add", S::Apply(IndexChange::AccountAdded { group: staff.id, account: id }), C::Unchanged),
-        (Action::MemberAdd { member: "group:eng".into(), member_id, member_kind: SubjectKind::Group, via: Some("host".into()) }, Some(&staff), "group.member.add", S::Rebuild, C::Unchanged),
+        (Action::MemberAdd { member: "group:eng".into(), member_id, member_kind: SubjectKind::Group, via: Some("host".into()) }, Some(&staff), "group.member.add", S::Apply(IndexChange::GroupNested { group: staff.id, member: id }), C::Unchanged),
         (Action::MemberRemove { member: m.clone(), member_id, member_kind: SubjectKind::ServiceAccount, via: None }, Some(&staff), "group.member.remove", S::Apply(IndexChange::AccountRemoved { group: staff.id, account: id }), C::Unchanged),
-        (Action::MemberRemove { member: "group:eng".into(), member_id, member_kind: SubjectKind::Group, via: None }, Some(&staff), "group.member.remove", S::Rebuild, C::Unchanged),
+        (Action::MemberRemove { member: "group:eng".into(), member_id, member_kind: SubjectKind::Group, via: None }, Some(&staff), "group.member.remove", S::Apply(IndexChange::GroupUnnested { group: staff.id, member: id }), C::Unchanged),
         (Action::TenantCreate { tenant: name("t2") }, None, "tenant.create", S::Unchanged, C::Unchanged),
-        (Action::TenantDelete { tenant: name("t2") }, None, "tenant.delete", S::Rebuild, C::Unchanged),
-        (Action::RoleCreate { role: name("deployer"), tenant: Some(name("default")), permissions: vec!["deploy:run".into()] }, None, "role.create", S::Rebuild, C::Unchanged),
-        (Action::RoleUpdate { role: name("deployer"), permissions: vec![] }, None, "role.update", S::Rebuild, C::Unchanged),
-        (Action::RoleDelete { role: name("deployer"), bindings_removed: 1 }, None, "role.delete", S::Rebuild, C::Unchanged),
-        (Action::BindingCreate { binding: id, role: name("deployer"), tenant: name("default"), namespaces: vec!["prod".into()] }, Some(&staff), "binding.create", S::Rebuild, C::Unchanged),
-        (Action::BindingDelete { binding: id, role: name("deployer"), tenant: name("default") }, Some(&staff), "binding.delete", S::Rebuild, C::Unchanged),
+        (Action::TenantDelete { tenant: name("t2") }, None, "tenant.delete", S::Apply(IndexChange::TenantDeleted { tenant: name("t2") }), C::Unchanged),
+        (Action::RoleCreate { role: name("deployer"), tenant: Some(name("default")), permissions: vec!["deploy:run".into()], label: Some(label.clone()) }, None, "role.create", S::Apply(IndexChange::RoleCreated { role: deployer.clone() }), C::Unchanged),
+        (Action::RoleUpdate { role: name("deployer"), permissions: vec![], label: Some(label.clone()) }, None, "role.update", S::Apply(IndexChange::RoleUpdated { role: name("deployer"), name: "Deployer".into(), description: Some("ships".into()), permissions: vec![] }), C::Unchanged),
+        (Action::RoleDelete { role: name("deployer"), bindings_removed: 1 }, None, "role.delete", S::Apply(IndexChange::RoleDeleted { role: name("deployer") }), C::Unchanged),
+        (Action::BindingCreate { binding: id, role: name("deployer"), tenant: name("default"), namespaces: vec!["prod".into()] }, Some(&staff), "binding.create", S::Apply(IndexChange::BindingCreated { binding: IndexedBinding { id, role: name("deployer"), subject: staff.clone(), tenant: name("default"), namespaces: vec![Namespace::parse("prod").unwrap()] } }), C::Unchanged),
+        (Action::BindingDelete { binding: id, role: name("deployer"), tenant: name("default") }, Some(&staff), "binding.delete", S::Apply(IndexChange::BindingDeleted { binding: id }), C::Unchanged),
         (Action::Import { first_line: 2, last_line: 5001, created: 4000, updated: 1, accounts: vec![alice.id, bot.id], groups: vec![staff.id] }, None, "import.batch", S::Rebuild, C::Accounts(vec![alice.id, bot.id])),
         (Action::Import { first_line: 5002, last_line: 5003, created: 0, updated: 1, accounts: vec![], groups: vec![staff.id] }, None, "import.batch", S::Rebuild, C::Unchanged),
     ];
@@ -89,6 +98,12 @@ fn old_and_unknown_rows() {
     assert_eq!(Action::parse("user.disable", &json!({})).unwrap(), Action::UserDisable { sessions_ended: 0 });
     assert_eq!(Action::parse("group.delete", &json!({})).unwrap(), Action::GroupDelete { memberships_removed: 0 });
     assert!(Action::parse("group.member.add", &json!({ "member": "user:bob", "member_id": Uuid::nil() })).is_err(), "no kind");
+    // A role change without its label (an older row) reads back, but rebuilds the snapshot:
+    // the snapshot would not know the role's name.
+    let old = Action::parse("role.create", &json!({ "role": "deployer", "tenant": "default", "permissions": [] })).unwrap();
+    assert_eq!(old.effect(None).snapshot, SnapshotEffect::Rebuild);
+    let old = Action::parse("role.update", &json!({ "role": "deployer", "permissions": [] })).unwrap();
+    assert_eq!(old.effect(None).snapshot, SnapshotEffect::Rebuild);
     let e = Action::parse("totp.remove", &json!({})).unwrap_err();
     assert_eq!(e.action, "totp.remove");
 }

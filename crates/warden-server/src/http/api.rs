@@ -11,7 +11,7 @@ use warden_core::api::{
     RolePermissions, RoleQuery, SetPassword, UpdateRole, UpdateUser, WhoAmI,
 };
 use warden_core::authz::{Binding, Role, Tenant};
-use warden_core::model::{ApiToken, AuditEvent, Group, NameOrId, ServiceAccount, User};
+use warden_core::model::{ApiToken, AuditEvent, Group, NameOrId, ServiceAccount, SubjectKind, User};
 
 use super::App;
 use super::error::ApiError;
@@ -220,6 +220,30 @@ pub async fn list_members(
     Ok(Json(app.directory.members(&actor, &key, p.effective, &req).await?))
 }
 
+#[utoipa::path(get, path = "/api/v1/users/{user}/groups", tag = "users", params(("user" = String, Path, description = "name or id"), MembersQuery),
+    responses((status = 200, body = Page<MemberEntry>, description = "the groups the user is in, `effective`: also through nesting")))]
+pub async fn list_user_groups(
+    State(app): State<App>,
+    Actor(actor): Actor,
+    Key(key): Key,
+    Params(p): Params<MembersQuery>,
+) -> ApiResult<Json<Page<MemberEntry>>> {
+    let req = ListRequest { prefix: None, cursor: p.cursor, limit: p.limit };
+    Ok(Json(app.directory.account_groups(&actor, SubjectKind::User, &key, p.effective, &req).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/service-accounts/{sa}/groups", tag = "service-accounts", params(("sa" = String, Path, description = "name or id"), MembersQuery),
+    responses((status = 200, body = Page<MemberEntry>, description = "the groups the service account is in, `effective`: also through nesting")))]
+pub async fn list_service_account_groups(
+    State(app): State<App>,
+    Actor(actor): Actor,
+    Key(key): Key,
+    Params(p): Params<MembersQuery>,
+) -> ApiResult<Json<Page<MemberEntry>>> {
+    let req = ListRequest { prefix: None, cursor: p.cursor, limit: p.limit };
+    Ok(Json(app.directory.account_groups(&actor, SubjectKind::ServiceAccount, &key, p.effective, &req).await?))
+}
+
 #[utoipa::path(post, path = "/api/v1/groups/{group}/members", tag = "groups", params(("group" = String, Path)), request_body = AddMembers,
     responses((status = 200, body = Added), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn add_members(
@@ -409,8 +433,8 @@ pub async fn import(
         login, logout, reauth, whoami, rename_self, set_password,
         list_tenants, create_tenant, delete_tenant, list_roles, create_role, get_role, update_role, delete_role, role_permissions,
         list_bindings, create_binding, delete_binding, check, account_permissions,
-        list_users, create_user, get_user, update_user, delete_user, rename_user, disable_user, enable_user,
-        list_service_accounts, create_service_account, get_service_account, delete_service_account,
+        list_users, create_user, get_user, update_user, delete_user, rename_user, disable_user, enable_user, list_user_groups,
+        list_service_accounts, create_service_account, get_service_account, delete_service_account, list_service_account_groups,
         list_tokens, create_token, revoke_token,
         list_groups, create_group, get_group, delete_group, list_members, add_members, remove_member,
         audit, export, import,

@@ -9,6 +9,7 @@ use warden_core::api::{
 };
 use warden_core::authz::{Binding, Role, RoleSource, Tenant, is_privileged_binding, is_privileged_permission, parse_id};
 use warden_core::builtin::{DEFAULT_TENANT, built_in_role, is_built_in_binding};
+use warden_core::change::RoleLabel;
 use warden_core::model::{self, NameOrId, Subject, SubjectKind, SubjectRef};
 use warden_core::namespace::Namespace;
 use warden_core::permission::validate_permission;
@@ -159,7 +160,12 @@ impl Access {
             permissions,
             source: RoleSource::Dynamic,
         };
-        let action = Action::RoleCreate { role: role.id.clone(), tenant: role.tenant.clone(), permissions: role.permissions.clone() };
+        let action = Action::RoleCreate {
+            role: role.id.clone(),
+            tenant: role.tenant.clone(),
+            permissions: role.permissions.clone(),
+            label: Some(RoleLabel { name: role.name.clone(), description: role.description.clone() }),
+        };
         let change = self.change(actor, action, None);
         let created = self.ctx.store.create_role(&change, &role).await?;
         self.ctx.refreshed(created).await
@@ -213,7 +219,12 @@ impl Access {
         if let Some(description) = req.description {
             role.description = model::validate_description(Some(description))?;
         }
-        let change = self.change(actor, Action::RoleUpdate { role: role.id.clone(), permissions: role.permissions.clone() }, None);
+        let action = Action::RoleUpdate {
+            role: role.id.clone(),
+            permissions: role.permissions.clone(),
+            label: Some(RoleLabel { name: role.name.clone(), description: role.description.clone() }),
+        };
+        let change = self.change(actor, action, None);
         let updated = self.ctx.store.update_role(&change, &role).await?;
         self.ctx.refreshed(updated).await
     }

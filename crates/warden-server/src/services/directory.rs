@@ -454,10 +454,56 @@ impl Directory {
         }
     }
 
+    /// A page of a group's members. The effective members come from the authorization snapshot
+    /// (which holds the nesting and each group's members), not from a recursive query; the
+    /// direct members, and a group this node's snapshot does not know yet, from the store.
     pub async fn members(&self, actor: &Principal, key: &NameOrId, effective: bool, req: &ListRequest) -> Result<Page<MemberEntry>> {
         actor.require(Permission::GroupsRead)?;
         let group = self.find_group(key).await?;
-        Ok(self.ctx.store.members(group.id, effective, &req.query()).await?)
+        let query = req.query();
+        if effective {
+            let limit = query.page_size() as usize;
+            let after = query.after.as_deref().map(|c| c.split_once('/').unwrap_or(("", "")));
+            if let Some(mut items) = self.ctx.authz.snapshot().effective_members(group.id, after, limit + 1) {
+                let next_cursor = (items.len() > limit).then(|| {
+                    items.truncate(limit);
+                    items.last().map(|(s, _)| format!("{}/{}", s.name, s.kind.as_str()))
+                });
+                let items = items.into_iter().map(|(subject, direct)| MemberEntry { subject, direct }).collect();
+                return Ok(Page { items, next_cursor: next_cursor.flatten() });
+            }
+        }
+        Ok(self.ctx.store.members(group.id, effective, &query).await?)
+    }
+
+    /// A page of the groups an account is in (`effective`: also through nesting), from the
+    /// authorization snapshot, in the members listing's order and cursor format.
+    pub async fn account_groups(
+        &self,
+        actor: &Principal,
+        kind: SubjectKind,
+        key: &NameOrId,
+        effective: bool,
+        req: &ListRequest,
+    ) -> Result<Page<MemberEntry>> {
+        actor.require(Permission::GroupsRead)?;
+        let id = if kind == SubjectKind::ServiceAccount {
+            actor.require(Permission::ServiceAccountsRead)?;
+            self.find_service_account(key).await?.id
+        } else {
+            actor.require(Permission::UsersRead)?;
+            self.find_user(key).await?.id
+        };
+        let query = req.query();
+        let limit = query.page_size() as usize;
+        let after = query.after.as_deref().map(|c| c.split_once('/').unwrap_or(("", "")));
+        let mut items = self.ctx.authz.snapshot().groups_of((kind, id), effective, after, limit + 1);
+        let next_cursor = (items.len() > limit).then(|| {
+            items.truncate(limit);
+            items.last().map(|(s, _)| format!("{}/{}", s.name, s.kind.as_str()))
+        });
+        let items = items.into_iter().map(|(subject, direct)| MemberEntry { subject, direct }).collect();
+        Ok(Page { items, next_cursor: next_cursor.flatten() })
     }
 
     /// Resolves `user:alice`, `sa:ci`, `group:staff`, a bare name (when only one thing has

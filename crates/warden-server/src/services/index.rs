@@ -4,17 +4,20 @@
 //! and never waits for a writer. After a revision commits (this node's own writes, a
 //! PostgreSQL notification from another node, or the periodic poll as a safety net), the
 //! changes since the snapshot's revision are read back from the audit log and each says, by
-//! its typed effect (`warden_core::change`), whether it leaves the snapshot alone, is applied
-//! in place (account creations, renames and deletions, account memberships, group creations)
-//! or needs a rebuild from the database (group nesting and deletion, roles, bindings, tenant
-//! deletion). Either way the old snapshot keeps serving until the
-//! new one is swapped in.
+//! its typed effect (`warden_core::change`), whether it leaves the snapshot alone or is
+//! applied in place (copy-on-write: every change Warden makes today). The snapshot is rebuilt
+//! from the database only at start-up, when this node has fallen far behind, or for a row it
+//! cannot apply (one written before its details were typed). Either way the old snapshot keeps
+//! serving until the new one is swapped in.
+//!
+//! Refreshes coalesce: a writer waits until the snapshot reaches the revision its write
+//! produced, and one catch-up serves every write committed before it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::{Mutex, Notify, watch};
 use warden_core::authz::{AuthzIndex, DirectoryGraph, IndexChange, Role, built_in_roles};
 use warden_core::change::{self, SnapshotEffect};
 use warden_core::model::AuditEvent;
@@ -27,6 +30,16 @@ use super::credentials::CredentialCache;
 /// Events read per round while catching up.
 const BATCH: u32 = 5000;
 
+/// Revisions behind beyond which a rebuild is cheaper than applying them one by one.
+const FAR_BEHIND: i64 = 200_000;
+
+/// The revision the snapshot has reached, and how many catch-up rounds have ended.
+#[derive(Debug, Clone, Copy)]
+struct Reached {
+    revision: i64,
+    rounds: u64,
+}
+
 pub struct IndexHolder {
     current: ArcSwap<AuthzIndex>,
     /// Cached credentials, told of every revocation as the events pass by.
@@ -34,8 +47,9 @@ pub struct IndexHolder {
     store: Arc<dyn Store>,
     tree: PermissionTree,
     system_roles: Vec<Role>,
-    /// Serialises refreshes, so that concurrent callers do the work once.
+    /// Held by the one caller catching up; the others wait on `reached`.
     refreshing: Mutex<()>,
+    reached: watch::Sender<Reached>,
     wake: Notify,
 }
 
@@ -43,6 +57,7 @@ impl IndexHolder {
     /// Builds the first snapshot from the database.
     pub async fn load(store: Arc<dyn Store>, tree: PermissionTree, system_roles: Vec<Role>) -> Result<Arc<Self>> {
         let index = build(&*store, &tree, &system_roles).await?;
+        let (reached, _) = watch::channel(Reached { revision: index.revision, rounds: 0 });
         Ok(Arc::new(Self {
             current: ArcSwap::from_pointee(index),
             credentials: CredentialCache::default(),
@@ -50,6 +65,7 @@ impl IndexHolder {
             tree,
             system_roles,
             refreshing: Mutex::new(()),
+            reached,
             wake: Notify::new(),
         }))
     }
@@ -61,20 +77,62 @@ impl IndexHolder {
 
     /// Brings the snapshot up to the database's latest revision before returning, so that a
     /// write's author sees its own change in the next decision.
+    ///
+    /// Writers do not queue behind each other's refreshes: the revision read here is at least
+    /// the caller's own write, and any refresh that reaches it serves the caller. One caller at
+    /// a time catches up; the others wait on the published revision and return as soon as a
+    /// catch-up, theirs or another's, reaches what they need.
     pub async fn refresh(&self) -> Result<()> {
-        let _guard = self.refreshing.lock().await;
+        let target = self.store.revision().await?;
+        self.refresh_to(target).await
+    }
+
+    /// Waits until the snapshot has reached `target`, catching up if nobody else is.
+    async fn refresh_to(&self, target: i64) -> Result<()> {
+        let mut reached = self.reached.subscribe();
+        loop {
+            if reached.borrow_and_update().revision >= target {
+                return Ok(());
+            }
+            match self.refreshing.try_lock() {
+                Ok(_guard) => {
+                    let outcome = self.catch_up().await;
+                    let revision = self.snapshot().revision;
+                    self.reached.send_modify(|r| {
+                        r.revision = revision;
+                        r.rounds += 1;
+                    });
+                    outcome?;
+                }
+                // Someone is catching up: wait for the round to end (success or not), then look
+                // again. A round that began before our write committed may stop short of it;
+                // then the loop runs one more.
+                Err(_) => {
+                    if reached.changed().await.is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Applies the revisions committed since the snapshot's, or rebuilds when that is cheaper
+    /// (far behind) or needed (a change that cannot be applied in place).
+    async fn catch_up(&self) -> Result<()> {
         loop {
             let current = self.snapshot();
             let latest = self.store.revision().await?;
             if latest <= current.revision {
                 return Ok(());
             }
+            if latest - current.revision > FAR_BEHIND {
+                return self.rebuild().await;
+            }
             let events = self.store.events_since(current.revision, BATCH).await?;
             self.credentials.forget(&events);
             let Some(last) = events.last().map(|e| e.revision) else {
-                // Revisions without events (none today): just catch up by rebuilding.
-                self.current.store(Arc::new(build(&*self.store, &self.tree, &self.system_roles).await?));
-                return Ok(());
+                // Revisions without events: catch up by rebuilding.
+                return self.rebuild().await;
             };
             // Apply only whole revisions: a batch may end in the middle of one.
             let complete: Vec<&AuditEvent> =
@@ -82,12 +140,14 @@ impl IndexHolder {
             let upto = if events.len() as u32 == BATCH { complete.last().map_or(current.revision, |e| e.revision) } else { last };
             match incremental(&complete) {
                 Some(changes) if upto > current.revision => self.current.store(Arc::new(current.apply(upto, &changes))),
-                _ => {
-                    self.current.store(Arc::new(build(&*self.store, &self.tree, &self.system_roles).await?));
-                    return Ok(());
-                }
+                _ => return self.rebuild().await,
             }
         }
+    }
+
+    async fn rebuild(&self) -> Result<()> {
+        self.current.store(Arc::new(build(&*self.store, &self.tree, &self.system_roles).await?));
+        Ok(())
     }
 
     /// Asks the background task to refresh soon (without waiting).

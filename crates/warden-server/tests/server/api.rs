@@ -383,6 +383,137 @@ async fn malformed_requests_get_problem_json() {
     assert!(unauth.headers()["www-authenticate"].to_str().unwrap().contains("Bearer"));
 }
 
+/// Effective members come from the authorization snapshot: page by page (limit 2, following
+/// the cursors) they are exactly what the store's recursive query returns, through nestings,
+/// un-nestings, renames, group and account deletions.
+#[tokio::test]
+async fn effective_members_from_the_snapshot_match_the_store_page_by_page() {
+    let server = TestServer::start().await;
+    let admin = server.idm().await;
+    let store = server.running.context.store.clone();
+    for name in ["alice", "bob", "carol", "dave", "erin"] {
+        admin.create_user(&user(name)).await.unwrap();
+    }
+    admin.create_service_account(&CreateServiceAccount { name: "ci-bot".into(), ..Default::default() }).await.unwrap();
+    for name in ["staff", "engineering", "platform", "alice", "ops"] {
+        admin.create_group(&CreateGroup { name: name.into(), description: None }).await.unwrap();
+    }
+    admin.add_members("staff", &["user:alice".into(), "group:engineering".into(), "group:ops".into()]).await.unwrap();
+    admin.add_members("engineering", &["bob".into(), "group:platform".into(), "group:alice".into(), "user:alice".into()]).await.unwrap();
+    admin.add_members("platform", &["carol".into(), "sa:ci-bot".into()]).await.unwrap();
+    admin.add_members("ops", &["group:platform".into(), "dave".into()]).await.unwrap();
+
+    let compare = |stage: &'static str| {
+        let (admin, store) = (admin.clone(), store.clone());
+        async move {
+            for group in ["staff", "engineering", "platform", "alice", "ops"] {
+                let id = admin.get_group(group).await.unwrap().id;
+                let mut cursor: Option<String> = None;
+                let mut pages = 0;
+                loop {
+                    let query = MembersQuery { effective: true, cursor: cursor.clone(), limit: Some(2) };
+                    let got = admin.group_members(group, &query).await.unwrap();
+                    let sql = warden_store::ListQuery { prefix: None, after: cursor.clone(), limit: 2 };
+                    let want = store.members(id, true, &sql).await.unwrap();
+                    let show = |p: &warden_core::api::Page<warden_core::api::MemberEntry>| {
+                        (p.items.iter().map(|m| (m.subject.to_string(), m.subject.id, m.direct)).collect::<Vec<_>>(), p.next_cursor.clone())
+                    };
+                    assert_eq!(show(&got), show(&want), "{stage}: {group} after {cursor:?}");
+                    pages += 1;
+                    match got.next_cursor {
+                        Some(next) => cursor = Some(next),
+                        None => break,
+                    }
+                }
+                assert!(pages < 10, "{stage}: {group} pages end");
+            }
+        }
+    };
+    compare("nested").await;
+    admin.remove_member("engineering", "group:platform").await.unwrap();
+    admin.rename_user("dave", "aaron").await.unwrap();
+    compare("un-nested and renamed").await;
+    admin.delete_group("ops").await.unwrap();
+    admin.create_group(&CreateGroup { name: "ops".into(), description: None }).await.unwrap();
+    admin.delete_user("bob").await.unwrap();
+    compare("deleted").await;
+}
+
+/// An account's groups, direct or effective, paged by name from the snapshot; an unknown
+/// account is `404`, a caller without `groups:read` gets `403`, an oversized page `400`.
+#[tokio::test]
+async fn an_accounts_groups_direct_and_effective() {
+    let server = TestServer::start().await;
+    let admin = server.idm().await;
+    admin.create_user(&user("alice")).await.unwrap();
+    admin.create_service_account(&CreateServiceAccount { name: "ci-bot".into(), ..Default::default() }).await.unwrap();
+    for name in ["staff", "engineering", "platform", "zeta"] {
+        admin.create_group(&CreateGroup { name: name.into(), description: None }).await.unwrap();
+    }
+    admin.add_members("staff", &["group:engineering".into(), "user:alice".into()]).await.unwrap();
+    admin.add_members("engineering", &["group:platform".into()]).await.unwrap();
+    admin.add_members("platform", &["user:alice".into(), "sa:ci-bot".into()]).await.unwrap();
+
+    let e = admin.user_groups("nobody", &MembersQuery::default()).await.unwrap_err();
+    assert_eq!((code(&e), e.status()), ("not_found", Some(404)));
+    let e = admin.service_account_groups("alice", &MembersQuery::default()).await.unwrap_err();
+    assert_eq!(e.status(), Some(404), "alice is a user, not a service account");
+    let e = admin.user_groups("alice", &MembersQuery { limit: Some(1001), ..Default::default() }).await.unwrap_err();
+    assert_eq!(e.status(), Some(400));
+    let alice = server.anonymous().login("alice", "correct horse battery").await.unwrap().token;
+    let e = server.anonymous().with_bearer(alice.expose()).user_groups("alice", &MembersQuery::default()).await.unwrap_err();
+    assert_eq!(e.status(), Some(403));
+
+    let show = |p: warden_core::api::Page<warden_core::api::MemberEntry>| {
+        p.items.into_iter().map(|m| (m.subject.to_string(), m.direct)).collect::<Vec<_>>()
+    };
+    let direct = admin.user_groups("alice", &MembersQuery::default()).await.unwrap();
+    assert_eq!(show(direct), [("group:platform".to_owned(), true), ("group:staff".to_owned(), true)]);
+    let query = MembersQuery { effective: true, limit: Some(2), ..Default::default() };
+    let first = admin.user_groups("alice", &query).await.unwrap();
+    assert_eq!(first.next_cursor.as_deref(), Some("platform/group"));
+    assert_eq!(show(first), [("group:engineering".to_owned(), false), ("group:platform".to_owned(), true)]);
+    let second = admin.user_groups("alice", &MembersQuery { cursor: Some("platform/group".into()), ..query.clone() }).await.unwrap();
+    assert_eq!(second.next_cursor, None);
+    assert_eq!(show(second), [("group:staff".to_owned(), true)]);
+    let bot = admin.service_account_groups("ci-bot", &MembersQuery { effective: true, ..Default::default() }).await.unwrap();
+    assert_eq!(bot.items.iter().map(|m| m.subject.name.to_string()).collect::<Vec<_>>(), ["engineering", "platform", "staff"]);
+
+    // Un-nesting and deleting a group show at once.
+    admin.remove_member("engineering", "group:platform").await.unwrap();
+    admin.delete_group("staff").await.unwrap();
+    let bot = admin.service_account_groups("ci-bot", &MembersQuery { effective: true, ..Default::default() }).await.unwrap();
+    assert_eq!(show(bot), [("group:platform".to_owned(), true)]);
+}
+
+/// Concurrent nestings each see their own write at once: the refresh that serves one writer
+/// serves the others committed before it, and nobody returns before the snapshot has it.
+#[tokio::test]
+async fn concurrent_nestings_read_their_own_writes() {
+    let server = TestServer::start().await;
+    let admin = server.idm().await;
+    for i in 0..12 {
+        admin.create_group(&CreateGroup { name: format!("parent{i}"), description: None }).await.unwrap();
+        admin.create_group(&CreateGroup { name: format!("child{i}"), description: None }).await.unwrap();
+    }
+    let writers = (0..12).map(|i| {
+        let admin = admin.clone();
+        tokio::spawn(async move {
+            admin.add_members(&format!("parent{i}"), &[format!("group:child{i}")]).await.unwrap();
+            let members =
+                admin.group_members(&format!("parent{i}"), &MembersQuery { effective: true, ..Default::default() }).await.unwrap();
+            assert_eq!(members.items.iter().map(|m| m.subject.to_string()).collect::<Vec<_>>(), vec![format!("group:child{i}")]);
+            admin.remove_member(&format!("parent{i}"), &format!("group:child{i}")).await.unwrap();
+            let members =
+                admin.group_members(&format!("parent{i}"), &MembersQuery { effective: true, ..Default::default() }).await.unwrap();
+            assert!(members.items.is_empty());
+        })
+    });
+    for writer in writers.collect::<Vec<_>>() {
+        writer.await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn nested_groups_cycles_and_deletion() {
     let server = TestServer::start().await;

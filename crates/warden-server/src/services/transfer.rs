@@ -4,7 +4,8 @@
 //! - exporting without credentials needs the read permission of everything exported, held
 //!   instance-wide (`warden:users:read`, `service_accounts:read`, `groups:read`,
 //!   `tenants:read`, `roles:read`, `bindings:read`), as `auditor` and `idm_superuser` do; with
-//!   credentials (password hashes) it needs idm_superuser;
+//!   credentials (password hashes) it needs idm_superuser, through an elevated session or a
+//!   read-write token;
 //! - importing needs `warden:import:write` (held only through the `warden` root, that is by
 //!   idm_superuser, unless the operator binds a role carrying it) in a writable session or a
 //!   read-write token. Whatever the API would refuse to anyone but an idm_superuser stays
@@ -61,7 +62,14 @@ impl Transfer {
     /// Checks that `actor` may export (with credentials or not), before anything is sent.
     pub fn may_export(actor: &Principal, credentials: bool) -> Result<()> {
         if credentials {
-            return superuser_for(actor, "password hashes");
+            superuser_for(actor, "password hashes")?;
+            // Hashes are the most sensitive thing Warden holds: they leave only through a
+            // credential that may write now (a session just re-authenticated, a read-write
+            // token), never through a read-only session that happens to be a superuser's.
+            if !actor.elevated {
+                return Err(CoreError::NotElevated.into());
+            }
+            return Ok(());
         }
         for p in [
             Permission::UsersRead,

@@ -187,6 +187,12 @@ async fn export_and_import_need_their_rights() {
     let idm = server.idm().await;
     assert_eq!(problem(&export(&idm, false).await.unwrap_err()).0, "forbidden", "idm_admin cannot read roles and bindings");
     assert_eq!(problem(&export(&server.sysadmin().await, true).await.unwrap_err()).0, "account.high_privilege");
+    // Password hashes leave only through a session that has just re-authenticated (or a
+    // read-write token), even a superuser's.
+    let reading = server.anonymous().login("root", "correct horse battery").await.unwrap().token;
+    let reading = server.anonymous().with_bearer(reading.expose());
+    assert_eq!(problem(&export(&reading, true).await.unwrap_err()).0, "session.not_elevated");
+    export(&reading, false).await.expect("a read-only session may export without credentials");
     let header = "{\"kind\":\"header\",\"format\":1}\n";
     assert_eq!(problem(&import(&idm, header, false).await.unwrap_err()).0, "forbidden");
 

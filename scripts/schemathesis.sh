@@ -62,7 +62,10 @@ token=$("$bin/warden" service-account token create schemathesis --read-write --e
 echo "== schemathesis against $url (at most $max_examples examples per operation)"
 status=0
 # From the temporary directory: schemathesis keeps a cache in the working directory.
-(cd "$work" && timeout 900 "$venv/bin/schemathesis" run "$url/api/v1/openapi.json" \
+# The hooks (scripts/schemathesis_hooks.py) teach schemathesis to send the import's NDJSON body.
+hooks="$PWD/scripts"
+(cd "$work" && PYTHONPATH="$hooks${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=schemathesis_hooks \
+    timeout 900 "$venv/bin/schemathesis" run "$url/api/v1/openapi.json" \
     --header "Authorization: Bearer $token" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
     --max-examples "$max_examples" \

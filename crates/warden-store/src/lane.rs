@@ -9,7 +9,9 @@
 //! revision and writes its own audit event, exactly as if it were alone. Replies go out after
 //! the commit, so an acknowledged write is durable; if the commit fails, every write of the
 //! batch gets the error. A write that arrives at an idle lane is committed at once, alone and
-//! without a savepoint: no added latency when there is no load.
+//! without a savepoint: no added latency when there is no load. A write whose caller goes away
+//! once it is queued (a client that disconnects) is still carried out whole; only its reply
+//! is lost.
 
 use std::future::Future;
 use std::ops::{Deref, DerefMut};

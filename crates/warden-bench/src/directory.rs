@@ -134,10 +134,10 @@ async fn scenario(server: &BenchServer, args: &DirectoryArgs) -> anyhow::Result<
     let mut ratios = Vec::new();
     let store = server.running.context.store.clone();
 
-    eprintln!("measuring the disk's own durable commit rate (SQLite, WAL, synchronous=FULL, one row per commit)…");
-    let disk = disk_commits(Duration::from_secs(3)).await?;
+    eprintln!("measuring the disk's own durable commit rate (one row per commit, beside the server's database)…");
+    let disk = crate::server::disk_commits(server, 3).await?;
     let disk_rate = disk.per_sec();
-    rates.push(Rate::new("disk: SQLite one-row commits (FULL)", disk, None));
+    rates.push(Rate::new("disk: one-row durable commits", disk, None));
 
     eprintln!("creating {n} users through the API…");
     let before = store.write_stats();
@@ -221,31 +221,6 @@ async fn scenario(server: &BenchServer, args: &DirectoryArgs) -> anyhow::Result<
 fn per_commit(before: warden_store::WriteStats, after: warden_store::WriteStats) -> f64 {
     let commits = after.commits.saturating_sub(before.commits).max(1);
     after.writes.saturating_sub(before.writes) as f64 / commits as f64
-}
-
-/// The disk's own rate of durable one-row SQLite commits (WAL, `synchronous=FULL`), one after
-/// another for `span`, in a scratch database: the ceiling every write figure is read against.
-async fn disk_commits(span: Duration) -> anyhow::Result<load::Throughput> {
-    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-    use sqlx::{ConnectOptions, Connection};
-    let dir = tempfile::tempdir()?;
-    let mut conn = SqliteConnectOptions::new()
-        .filename(dir.path().join("disk.db"))
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
-        .connect()
-        .await?;
-    sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)").execute(&mut conn).await?;
-    let started = std::time::Instant::now();
-    let mut done = 0;
-    while started.elapsed() < span {
-        sqlx::query("INSERT INTO t (v) VALUES (randomblob(64))").execute(&mut conn).await?;
-        done += 1;
-    }
-    let elapsed = started.elapsed();
-    conn.close().await?;
-    Ok(load::Throughput { done, elapsed })
 }
 
 async fn bulk_insert(server: &BenchServer, args: &DirectoryArgs) -> anyhow::Result<load::Throughput> {

@@ -9,10 +9,9 @@
 //!    an e-mail), each in one group: N + G + N records.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context as _, ensure};
-use sqlx::Connection as _;
 use warden_client::Client;
 use warden_core::credential::Secret;
 use warden_server::services::recovery;
@@ -83,50 +82,6 @@ trait CollectChunks: Iterator<Item = String> + Sized {
 
 impl<I: Iterator<Item = String>> CollectChunks for I {}
 
-/// Durable single-row commits per second on the disk the server writes to.
-async fn disk_commits(server: &BenchServer, secs: u64) -> anyhow::Result<Throughput> {
-    let url = &server.running.context.config.database.url;
-    let budget = Duration::from_secs(secs);
-    let started = Instant::now();
-    let mut done = 0usize;
-    if url.starts_with("sqlite:") {
-        let path = url.trim_start_matches("sqlite://").split('?').next().unwrap_or_default().to_owned();
-        let probe = format!("{path}.disk-probe");
-        let options = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(&probe)
-            .create_if_missing(true)
-            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-            .synchronous(sqlx::sqlite::SqliteSynchronous::Full);
-        let mut conn = sqlx::SqliteConnection::connect_with(&options).await?;
-        sqlx::query("CREATE TABLE IF NOT EXISTS probe (n INTEGER)").execute(&mut conn).await?;
-        let started = Instant::now();
-        while started.elapsed() < budget {
-            let mut tx = conn.begin().await?;
-            sqlx::query("INSERT INTO probe (n) VALUES ($1)").bind(done as i64).execute(&mut *tx).await?;
-            tx.commit().await?;
-            done += 1;
-        }
-        let elapsed = started.elapsed();
-        conn.close().await?;
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{probe}{suffix}"));
-        }
-        return Ok(Throughput { done, elapsed });
-    }
-    let mut conn = sqlx::PgConnection::connect(url).await?;
-    sqlx::query("CREATE TABLE IF NOT EXISTS bench_disk_probe (n BIGINT)").execute(&mut conn).await?;
-    while started.elapsed() < budget {
-        let mut tx = conn.begin().await?;
-        sqlx::query("INSERT INTO bench_disk_probe (n) VALUES ($1)").bind(done as i64).execute(&mut *tx).await?;
-        tx.commit().await?;
-        done += 1;
-    }
-    let elapsed = started.elapsed();
-    sqlx::query("DROP TABLE bench_disk_probe").execute(&mut conn).await?;
-    conn.close().await?;
-    Ok(Throughput { done, elapsed })
-}
-
 /// An idm_superuser (only it, or a holder of `warden:import:write`, may import), logged in and
 /// elevated.
 async fn importer(server: &BenchServer) -> anyhow::Result<Client> {
@@ -162,7 +117,7 @@ pub async fn run(args: &ImportArgs) -> anyhow::Result<()> {
 
 async fn scenario(server: &BenchServer, args: &ImportArgs) -> anyhow::Result<Report> {
     let client = importer(server).await?;
-    let disk_before = disk_commits(server, args.disk_secs).await?;
+    let disk_before = crate::server::disk_commits(server, args.disk_secs).await?;
     eprintln!("disk: {:.0} durable commits/s", disk_before.per_sec());
     let started = Instant::now();
     let summary = client.import(file(args.users, args.groups), false).await?;
@@ -173,7 +128,7 @@ async fn scenario(server: &BenchServer, args: &ImportArgs) -> anyhow::Result<Rep
         summary.created,
         args.groups + 2 * args.users
     );
-    let disk_after = disk_commits(server, args.disk_secs).await?;
+    let disk_after = crate::server::disk_commits(server, args.disk_secs).await?;
     let users = Throughput { done: args.users, elapsed };
     let records = Throughput { done: args.groups + 2 * args.users, elapsed };
     let target = match args.backend {

@@ -7,6 +7,7 @@
 //! recovery, logged in with its password and elevated for writes.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use sqlx::{AssertSqlSafe, Connection as _, PgConnection};
@@ -15,6 +16,8 @@ use warden_client::Client;
 use warden_core::credential::Secret;
 use warden_core::model::Subject;
 use warden_server::Running;
+
+use crate::load::Throughput;
 use warden_server::clock::SystemClock;
 use warden_server::config::Config;
 use warden_server::services::recovery;
@@ -149,4 +152,48 @@ async fn remove_database(database: Database) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Durable single-row commits per second on the disk the server writes to.
+pub async fn disk_commits(server: &BenchServer, secs: u64) -> anyhow::Result<Throughput> {
+    let url = &server.running.context.config.database.url;
+    let budget = Duration::from_secs(secs);
+    let started = Instant::now();
+    let mut done = 0usize;
+    if url.starts_with("sqlite:") {
+        let path = url.trim_start_matches("sqlite://").split('?').next().unwrap_or_default().to_owned();
+        let probe = format!("{path}.disk-probe");
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&probe)
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .synchronous(sqlx::sqlite::SqliteSynchronous::Full);
+        let mut conn = sqlx::SqliteConnection::connect_with(&options).await?;
+        sqlx::query("CREATE TABLE IF NOT EXISTS probe (n INTEGER)").execute(&mut conn).await?;
+        let started = Instant::now();
+        while started.elapsed() < budget {
+            let mut tx = conn.begin().await?;
+            sqlx::query("INSERT INTO probe (n) VALUES ($1)").bind(done as i64).execute(&mut *tx).await?;
+            tx.commit().await?;
+            done += 1;
+        }
+        let elapsed = started.elapsed();
+        conn.close().await?;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{probe}{suffix}"));
+        }
+        return Ok(Throughput { done, elapsed });
+    }
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    sqlx::query("CREATE TABLE IF NOT EXISTS bench_disk_probe (n BIGINT)").execute(&mut conn).await?;
+    while started.elapsed() < budget {
+        let mut tx = conn.begin().await?;
+        sqlx::query("INSERT INTO bench_disk_probe (n) VALUES ($1)").bind(done as i64).execute(&mut *tx).await?;
+        tx.commit().await?;
+        done += 1;
+    }
+    let elapsed = started.elapsed();
+    sqlx::query("DROP TABLE bench_disk_probe").execute(&mut conn).await?;
+    conn.close().await?;
+    Ok(Throughput { done, elapsed })
 }

@@ -127,6 +127,22 @@ macro_rules! impl_store {
                 .bind(change.action.details().to_string())
         }
 
+        /// One audited statement on the row `id` (`$1`) through the lane: `Ok(false)`, and
+        /// nothing written, when no row matched.
+        async fn audited_row(lane: &crate::lane::Lane<$db>, change: Change, sql: &'static str, id: Uuid) -> Result<bool> {
+            lane.write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<bool>> {
+                Box::pin(async move {
+                    open(&mut tx, &change).await?;
+                    if sqlx::query(sql).bind(id).execute(&mut *tx).await?.rows_affected() == 0 {
+                        return Ok(false);
+                    }
+                    tx.commit().await?;
+                    Ok(true)
+                })
+            })
+            .await
+        }
+
         /// Opens a write transaction of its own (start-up only: everything else goes through
         /// the lane), takes a revision and records the audit event.
         async fn begin(store: &$store, change: &Change) -> Result<Tx> {
@@ -693,10 +709,10 @@ macro_rules! impl_store {
             }
 
             async fn delete_account(&self, change: &Change, id: Uuid, keep_name_until: Option<OffsetDateTime>) -> Result<()> {
-                let (change,) = (change.clone(),);
+                let change = change.clone();
                 self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<()>> {
                     Box::pin(async move {
-                        let (change,) = (&change,);
+                        let change = &change;
                         open(&mut tx, change).await?;
                         if let Some(until) = keep_name_until {
                             reserve_current_name(&mut tx, id, until, change.at).await?;
@@ -751,10 +767,10 @@ macro_rules! impl_store {
             }
 
             async fn delete_group(&self, change: &Change, id: Uuid) -> Result<u64> {
-                let (change,) = (change.clone(),);
+                let change = change.clone();
                 self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<u64>> {
                     Box::pin(async move {
-                        let (change,) = (&change,);
+                        let change = &change;
                         let rev = bump(&mut tx).await?;
                         let removed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM group_members WHERE group_id = $1 OR member_group_id = $1")
                             .bind(id)
@@ -998,20 +1014,7 @@ macro_rules! impl_store {
             }
 
             async fn delete_session(&self, change: &Change, id: Uuid) -> Result<bool> {
-                let (change,) = (change.clone(),);
-                self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<bool>> {
-                    Box::pin(async move {
-                        let (change,) = (&change,);
-                        open(&mut tx, change).await?;
-                        let done = sqlx::query("DELETE FROM sessions WHERE id = $1").bind(id).execute(&mut *tx).await?;
-                        if done.rows_affected() == 0 {
-                            return Ok(false);
-                        }
-                        tx.commit().await?;
-                        Ok(true)
-                    })
-                })
-                .await
+                audited_row(self.lane(), change.clone(), "DELETE FROM sessions WHERE id = $1", id).await
             }
 
             async fn reserve_login_attempt(
@@ -1089,10 +1092,10 @@ macro_rules! impl_store {
             }
 
             async fn purge_sessions(&self, change: &Change, now: OffsetDateTime) -> Result<u64> {
-                let (change,) = (change.clone(),);
+                let change = change.clone();
                 self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<u64>> {
                     Box::pin(async move {
-                        let (change,) = (&change,);
+                        let change = &change;
                         let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at + idle_timeout_ms <= $1")
                             .bind(to_ms(now))
                             .execute(&mut *tx)
@@ -1163,10 +1166,10 @@ macro_rules! impl_store {
             }
 
             async fn revoke_api_token(&self, change: &Change, account: Uuid, id: Uuid) -> Result<bool> {
-                let (change,) = (change.clone(),);
+                let change = change.clone();
                 self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<bool>> {
                     Box::pin(async move {
-                        let (change,) = (&change,);
+                        let change = &change;
                         open(&mut tx, change).await?;
                         let done = sqlx::query("UPDATE api_tokens SET revoked_at = $3 WHERE id = $1 AND account_id = $2 AND revoked_at IS NULL")
                             .bind(id)
@@ -1185,10 +1188,10 @@ macro_rules! impl_store {
             }
 
             async fn elevate_session(&self, change: &Change, id: Uuid, until: OffsetDateTime) -> Result<bool> {
-                let (change,) = (change.clone(),);
+                let change = change.clone();
                 self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<bool>> {
                     Box::pin(async move {
-                        let (change,) = (&change,);
+                        let change = &change;
                         open(&mut tx, change).await?;
                         let done = sqlx::query("UPDATE sessions SET elevated_until = $2 WHERE id = $1").bind(id).bind(to_ms(until)).execute(&mut *tx).await?;
                         if done.rows_affected() == 0 {
@@ -1467,27 +1470,14 @@ macro_rules! impl_store {
             }
 
             async fn delete_binding(&self, change: &Change, id: Uuid) -> Result<bool> {
-                let (change,) = (change.clone(),);
-                self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<bool>> {
-                    Box::pin(async move {
-                        let (change,) = (&change,);
-                        open(&mut tx, change).await?;
-                        let done = sqlx::query("DELETE FROM bindings WHERE id = $1").bind(id).execute(&mut *tx).await?;
-                        if done.rows_affected() == 0 {
-                            return Ok(false);
-                        }
-                        tx.commit().await?;
-                        Ok(true)
-                    })
-                })
-                .await
+                audited_row(self.lane(), change.clone(), "DELETE FROM bindings WHERE id = $1", id).await
             }
 
             async fn record(&self, change: &Change) -> Result<()> {
-                let (change,) = (change.clone(),);
+                let change = change.clone();
                 self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<()>> {
                     Box::pin(async move {
-                        let (change,) = (&change,);
+                        let change = &change;
                         open(&mut tx, change).await?;
                         tx.commit().await?;
                         Ok(())

@@ -18,6 +18,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
+use super::extract::cookie;
 
 const COOKIE: &str = "warden_csrf";
 /// `__Host-`: the browser accepts the cookie only `Secure`, for `Path=/` and without `Domain`.
@@ -134,17 +135,6 @@ fn new_token() -> String {
         return String::new();
     }
     hex::encode(bytes)
-}
-
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim())
 }
 
 #[cfg(test)]

@@ -192,6 +192,18 @@ impl<S: Send + Sync> FromRequestParts<S> for Key {
     }
 }
 
+/// The value of the cookie `name` among the request's `Cookie` headers.
+pub(crate) fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

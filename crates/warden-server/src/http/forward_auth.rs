@@ -28,7 +28,7 @@ use warden_policy::{HeaderList, RequestView};
 use super::App;
 use super::csrf::Csrf;
 use super::error::ApiError;
-use super::extract::{ClientAddr, forwarded_client};
+use super::extract::{ClientAddr, cookie, forwarded_client};
 use crate::services::forward::{Outcome, Presented};
 
 /// Any method: the proxy forwards the original one in a header. The request is taken whole,
@@ -302,17 +302,6 @@ fn presented<'a>(headers: &'a HeaderMap, cookie_name: &str) -> Presented<'a> {
         return Presented::None;
     }
     cookie(headers, cookie_name).map_or(Presented::None, Presented::Cookie)
-}
-
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim())
 }
 
 // --- redirects ----------------------------------------------------------------------------------

@@ -718,30 +718,7 @@ async fn openapi_describes_every_route() {
 #[tokio::test]
 async fn serves_tls_with_configured_certificate() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let status = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-addext", "basicConstraints=critical,CA:FALSE"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl is needed to make a test certificate");
-    assert!(status.success());
+    let (cert, key) = crate::api::test_certificate(dir.path());
     let server =
         TestServer::start_with(|c| c.server.tls = Some(warden_server::config::TlsConfig { cert: cert.clone(), key: key.clone() })).await;
     let root = reqwest::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap();
@@ -1228,4 +1205,34 @@ async fn one_address_cannot_lock_an_owner_out() {
     assert_eq!(e.code(), "auth.rate_limited", "a distributed attack slows the name down for everyone");
     server.clock.advance(Duration::seconds(1));
     auth.verify_password("alice", &password, Some(owner)).await.expect("after the delay");
+}
+
+/// A self-signed certificate for `localhost` and 127.0.0.1 in `dir` (made by Debian's
+/// openssl): its certificate and key files.
+pub fn test_certificate(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let status = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl is needed to make a test certificate");
+    assert!(status.success());
+    (cert, key)
 }

@@ -320,44 +320,11 @@ async fn disabling_or_expiring_a_user_ends_the_sessions_for_good() {
     alice.whoami().await.unwrap();
 }
 
-/// A PostgreSQL database of its own, dropped at the end of the test.
-struct PgDatabase(String);
-
-impl PgDatabase {
-    fn create() -> Self {
-        static CREATED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = CREATED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let name = format!("warden_server_authz_{}_{n}", std::process::id());
-        psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-        psql(&format!("CREATE DATABASE {name}"));
-        Self(name)
-    }
-
-    fn url(&self) -> String {
-        let host = std::env::var("WARDEN_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-        format!("{host}/{}", self.0)
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        psql(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0));
-    }
-}
-
-fn psql(sql: &str) {
-    let out = std::process::Command::new("psql")
-        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-qc", sql])
-        .output()
-        .expect("psql is needed (PostgreSQL must be installed: scripts/postgres-up.sh)");
-    assert!(out.status.success(), "PostgreSQL at 127.0.0.1:5432 refused {sql:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 /// Item 9 across nodes: a session used (and cached) on one node ends there as soon as another
 /// node disables its user, and stays ended after the user is enabled again.
 #[tokio::test]
 async fn disabling_a_user_on_one_node_ends_the_sessions_on_the_other() {
-    let db = PgDatabase::create();
+    let db = crate::api::PgDatabase::create("authz");
     let one = TestServer::start_with(|c| c.database.url = db.url()).await;
     let two = TestServer::start_with(|c| c.database.url = db.url()).await;
     let idm = one.idm().await;

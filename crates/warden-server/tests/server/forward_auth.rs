@@ -162,6 +162,20 @@ pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// Signs in through the sign-in form, as a browser would (the page first, for its CSRF cookie
 /// and token): returns the redirect target and the session cookie (`warden_session=…`).
+/// Signs out through the sign-out page's form (its CSRF cookie and token) with the session
+/// `cookie` (`warden_session=…`).
+pub async fn form_logout(fx: &Fixture, cookie: &str) -> reqwest::Response {
+    let (csrf, token) = csrf_form(fx, "/logout").await;
+    http()
+        .post(format!("{}/logout", fx.public_url))
+        .header(COOKIE, format!("{cookie}; {csrf}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={token}"))
+        .send()
+        .await
+        .unwrap()
+}
+
 pub async fn form_login(fx: &Fixture, name: &str, rd: &str) -> (String, String) {
     let (csrf, token) = csrf_form(fx, "/login").await;
     let body = format!("name={}&password={}&rd={}&csrf={}", encode(name), encode(PASSWORD), encode(rd), encode(&token));
@@ -356,15 +370,7 @@ async fn traefik_contract_over_forwarded_headers() {
     fx.server.anonymous().with_bearer(&fx.alice).logout().await.unwrap();
     let r = traefik(&fx, "GET", HOST, "/deploy/web", As::Bearer(&fx.alice), false).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    let (csrf, token) = csrf_form(&fx, "/logout").await;
-    let r = http()
-        .post(format!("{}/logout", fx.public_url))
-        .header(COOKIE, format!("{cookie}; {csrf}"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("csrf={token}"))
-        .send()
-        .await
-        .unwrap();
+    let r = form_logout(&fx, &cookie).await;
     assert_eq!(r.status(), StatusCode::OK);
     let cleared = header(r.headers(), "set-cookie").unwrap();
     assert!(cleared.starts_with("warden_session=;") && cleared.contains("Max-Age=0"), "{cleared}");

@@ -191,30 +191,7 @@ async fn connections_beyond_the_cap_wait_for_a_slot() {
 #[tokio::test]
 async fn a_stalled_tls_handshake_is_cut_off() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let status = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-addext", "basicConstraints=critical,CA:FALSE"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl is needed to make a test certificate");
-    assert!(status.success());
+    let (cert, key) = crate::api::test_certificate(dir.path());
     let tls = warden_server::config::TlsConfig { cert: cert.clone(), key };
     let server = short_timeouts(|config| {
         config.server.tls = Some(tls);

@@ -13,12 +13,12 @@ use std::time::{Duration, Instant};
 use axum::Json;
 use axum::http::{HeaderMap as AxumHeaders, Method, Uri};
 use reqwest::StatusCode;
-use reqwest::header::{ACCEPT, COOKIE, LOCATION, WWW_AUTHENTICATE};
+use reqwest::header::{ACCEPT, LOCATION, WWW_AUTHENTICATE};
 use serde_json::{Value, json};
 
 use crate::forward_auth::{
-    APP, ATTACK_PATHS, As, Fixture, HTML, MORE_ATTACK_PATHS, STATIC_SPELLINGS, attack_rules, csrf_form, encode, eventually, fixture,
-    form_login, free_port, header, http, login,
+    APP, ATTACK_PATHS, As, Fixture, HTML, MORE_ATTACK_PATHS, STATIC_SPELLINGS, attack_rules, encode, eventually, fixture, form_login,
+    free_port, header, http, login,
 };
 
 // --- the upstream -------------------------------------------------------------------------------
@@ -444,15 +444,7 @@ async fn sign_in_and_out(fx: &Fixture, proxy: &Proxy) {
     assert_eq!(back_to, "/login/done");
 
     // Signing out ends the session: the cookie is refused on the next request.
-    let (csrf, token) = csrf_form(fx, "/logout").await;
-    let r = http()
-        .post(format!("{}/logout", fx.public_url))
-        .header(COOKIE, format!("{cookie}; {csrf}"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("csrf={token}"))
-        .send()
-        .await
-        .unwrap();
+    let r = crate::forward_auth::form_logout(fx, &cookie).await;
     assert_eq!(r.status(), StatusCode::OK);
     let r = proxy.get("/deploy/web", As::Cookie(&cookie), true).await;
     assert_eq!(r.status(), StatusCode::FOUND);

@@ -47,7 +47,7 @@ pub struct ReauthArgs {
 pub struct Session {
     pub server: String,
     pub token: Secret,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "warden_core::timestamp")]
     pub expires_at: OffsetDateTime,
 }
 
@@ -99,7 +99,7 @@ pub async fn login(global: &Global, args: &LoginArgs) -> Result<(), CliError> {
         // The token stays out of the output; it is in the session file.
         output::json(&serde_json::json!({
             "account": reply.account,
-            "expires_at": session.expires_at.format(&time::format_description::well_known::Rfc3339).ok(),
+            "expires_at": warden_core::timestamp::format(session.expires_at),
             "idle_timeout_secs": reply.idle_timeout_secs,
         }))?;
     }

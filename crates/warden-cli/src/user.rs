@@ -69,8 +69,8 @@ pub enum UserCommand {
 /// Name filter and paging of the directory lists.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ListArgs {
-    /// Only names starting with this.
-    #[arg(long)]
+    /// Only names starting with this (`--name` too, as Kanidm's CLI spells it).
+    #[arg(long, visible_alias = "name", value_name = "PREFIX")]
     pub prefix: Option<String>,
     #[command(flatten)]
     pub page: PageArgs,

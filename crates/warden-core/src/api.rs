@@ -80,7 +80,7 @@ pub struct AuditQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
     /// Only events at or after this time (RFC 3339).
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::timestamp::option")]
     #[cfg_attr(feature = "openapi", param(value_type = Option<String>))]
     pub since: Option<OffsetDateTime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -168,7 +168,7 @@ pub struct LoginResponse {
     /// The session token: send it as `Authorization: Bearer …`.
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub token: Secret,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp")]
     pub expires_at: OffsetDateTime,
     pub idle_timeout_secs: i64,
     pub account: Subject,
@@ -191,13 +191,13 @@ pub struct WhoAmI {
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     pub name: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub birthday: Option<Date>,
     /// E-mail addresses; the first is primary.
     #[serde(default)]
@@ -207,14 +207,14 @@ pub struct CreateUser {
     pub phones: Vec<String>,
     #[serde(default)]
     pub addresses: Vec<PostalAddress>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub avatar_url: Option<String>,
-    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::timestamp::option")]
     pub valid_from: Option<OffsetDateTime>,
-    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::timestamp::option")]
     pub expires_at: Option<OffsetDateTime>,
     /// A plaintext password (hashed with argon2id) or a bcrypt hash to import.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub password: Option<Secret>,
 }
@@ -262,10 +262,10 @@ pub struct Rename {
 #[serde(deny_unknown_fields)]
 pub struct CreateServiceAccount {
     pub name: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// The user or group that manages it: `user:alice`, `group:ops`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub managed_by: Option<String>,
 }
 
@@ -274,7 +274,7 @@ pub struct CreateServiceAccount {
 #[serde(deny_unknown_fields)]
 pub struct CreateGroup {
     pub name: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
 
@@ -299,10 +299,10 @@ pub struct MemberEntry {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiToken {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
     /// Lifetime such as `90d`; none means the server's default.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_in: Option<String>,
     /// Whether the token may change things (default: read-only).
     #[serde(default)]
@@ -334,7 +334,7 @@ pub struct ReauthRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReauthResponse {
     /// Writes are allowed through this session until then.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp")]
     pub elevated_until: OffsetDateTime,
 }
 
@@ -343,7 +343,7 @@ pub struct ReauthResponse {
 #[serde(deny_unknown_fields)]
 pub struct CreateTenant {
     pub name: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
 
@@ -352,13 +352,13 @@ pub struct CreateTenant {
 #[serde(deny_unknown_fields)]
 pub struct CreateRole {
     /// The role's id; generated from the name when absent.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     pub name: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Default: `default`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
     #[serde(default)]
     pub permissions: Vec<String>,
@@ -396,7 +396,7 @@ pub struct CreateBinding {
     /// `user:alice`, `sa:ci-bot`, `group:ops`, a bare name or an id.
     pub subject: String,
     /// Default: `default`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
     /// Limit the binding to these namespaces (none: the whole tenant).
     #[serde(default)]
@@ -536,12 +536,11 @@ mod double_option {
 mod double_option_time {
     use serde::{Deserialize, Deserializer, Serializer};
     use time::OffsetDateTime;
-    use time::format_description::well_known::Rfc3339;
 
     #[allow(clippy::option_option, clippy::ref_option)]
     pub fn serialize<S: Serializer>(v: &Option<Option<OffsetDateTime>>, s: S) -> Result<S::Ok, S::Error> {
         match v {
-            Some(Some(t)) => s.serialize_str(&t.format(&Rfc3339).map_err(serde::ser::Error::custom)?),
+            Some(Some(t)) => s.serialize_str(&crate::timestamp::format(*t)),
             _ => s.serialize_none(),
         }
     }
@@ -551,7 +550,7 @@ mod double_option_time {
         let raw = Option::<String>::deserialize(d)?;
         match raw {
             None => Ok(Some(None)),
-            Some(s) => OffsetDateTime::parse(&s, &Rfc3339).map(|t| Some(Some(t))).map_err(serde::de::Error::custom),
+            Some(s) => crate::timestamp::parse(&s).map(|t| Some(Some(t))).map_err(serde::de::Error::custom),
         }
     }
 }

@@ -65,7 +65,7 @@ pub struct Binding {
     /// Empty: the whole tenant.
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub namespaces: Vec<Namespace>,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp")]
     pub created_at: OffsetDateTime,
 }
 
@@ -76,7 +76,7 @@ pub struct Tenant {
     pub name: Name,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp")]
     pub created_at: OffsetDateTime,
 }
 

@@ -22,6 +22,7 @@ pub mod name;
 pub mod namespace;
 pub mod permission;
 pub mod throttle;
+pub mod timestamp;
 pub mod transfer;
 
 pub use error::CoreError;

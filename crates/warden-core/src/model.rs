@@ -202,15 +202,15 @@ pub struct User {
     #[serde(flatten)]
     pub profile: Profile,
     pub disabled: bool,
-    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::timestamp::option")]
     pub valid_from: Option<OffsetDateTime>,
-    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::timestamp::option")]
     pub expires_at: Option<OffsetDateTime>,
     /// Whether a password is set (the hash itself never leaves the server).
     pub has_password: bool,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp")]
     pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp")]
     pub updated_at: OffsetDateTime,
 }
 
@@ -238,9 +238,9 @@ pub struct ServiceAccount {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub managed_by: Option<Subject>,
     pub disabled: bool,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp")]
     pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp")]
     pub updated_at: OffsetDateTime,
 }
 
@@ -261,9 +261,9 @@ pub struct Group {
     pub description: Option<String>,
     /// Number of direct members.
     pub member_count: u64,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp")]
     pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp")]
     pub updated_at: OffsetDateTime,
 }
 
@@ -281,13 +281,13 @@ pub struct ApiToken {
     pub account_id: Uuid,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp")]
     pub created_at: OffsetDateTime,
-    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::timestamp::option")]
     pub expires_at: Option<OffsetDateTime>,
-    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::timestamp::option")]
     pub last_used_at: Option<OffsetDateTime>,
-    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::timestamp::option")]
     pub revoked_at: Option<OffsetDateTime>,
     /// Whether the token may change things; read-only otherwise.
     #[serde(default)]
@@ -310,15 +310,20 @@ impl ApiToken {
 pub struct AuditEvent {
     pub id: Uuid,
     pub revision: i64,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "crate::timestamp")]
     pub at: OffsetDateTime,
     /// The account that acted; `None` for the server itself (start-up, host recovery).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor_name: Option<String>,
     /// What happened, e.g. `user.create`, `group.member.add`, `auth.login`.
     pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_name: Option<String>,
     /// Extra facts about the change. Never holds secrets.
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]

@@ -56,9 +56,9 @@ pub enum Record {
         profile: Profile,
         #[serde(default)]
         disabled: bool,
-        #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+        #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::timestamp::option")]
         valid_from: Option<OffsetDateTime>,
-        #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+        #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::timestamp::option")]
         expires_at: Option<OffsetDateTime>,
         /// The stored password hash (argon2id PHC string or bcrypt), only in an export asked
         /// for with credentials. Absent on import: the user's password is left as it is.
@@ -248,7 +248,7 @@ mod tests {
             r#"{"kind":"header","format":1}"#,
             r#"{"kind":"tenant","name":"acme","description":"Acme"}"#,
             r#"{"kind":"role","id":"deployer","tenant":"acme","name":"Deployer","permissions":["deploy:run"]}"#,
-            r#"{"kind":"user","name":"alice","profile":{"display_name":"Alice","emails":[{"address":"a@example.org","primary":true}],"phones":[],"addresses":[]},"disabled":false,"expires_at":"2027-01-01T00:00:00Z"}"#,
+            r#"{"kind":"user","name":"alice","profile":{"display_name":"Alice","emails":[{"address":"a@example.org","primary":true}],"phones":[],"addresses":[]},"disabled":false,"expires_at":"2027-01-01T00:00:00.000Z"}"#,
             r#"{"kind":"group","name":"staff"}"#,
             r#"{"kind":"service_account","name":"ci-bot","disabled":true,"manager":"group:staff"}"#,
             r#"{"kind":"member","group":"staff","member":"user:alice"}"#,

@@ -455,7 +455,22 @@ impl Config {
 
     /// Whether roles may be created and changed through the API.
     pub fn dynamic_roles_enabled(&self) -> bool {
-        self.authz.enable_dynamic_roles.unwrap_or(self.roles.is_empty())
+        self.dynamic_roles_off_because().is_none()
+    }
+
+    /// Why roles may not be created and changed through the API, in the operator's terms
+    /// (`None`: they may). Declaring system roles turns dynamic roles off unless the operator
+    /// says otherwise, which surprises whoever did not write the configuration.
+    pub fn dynamic_roles_off_because(&self) -> Option<String> {
+        match (self.authz.enable_dynamic_roles, self.roles.len()) {
+            (Some(true), _) | (None, 0) => None,
+            (Some(false), _) => Some("the configuration sets authz.enable_dynamic_roles = false".to_owned()),
+            (None, n) => Some(format!(
+                "the configuration declares {n} system role{} ([[role]]), which turns dynamic roles off while \
+                 authz.enable_dynamic_roles is unset; set it to true to have both",
+                if n == 1 { "" } else { "s" }
+            )),
+        }
     }
 
     /// The configured permission tree.

@@ -1599,6 +1599,9 @@ async fn tenants(store: &dyn Store) {
     let listed = store.tenants().await.unwrap();
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(listed[0].name.as_str(), DEFAULT_TENANT);
+    // It dates from the database's creation (just now), not from 1970.
+    let age = time::OffsetDateTime::now_utc() - listed[0].created_at;
+    assert!(age >= time::Duration::ZERO && age < time::Duration::minutes(10), "default tenant created at {}", listed[0].created_at);
     assert_eq!(store.tenant(&n(DEFAULT_TENANT)).await.unwrap().as_ref(), Some(&listed[0]));
     assert_eq!(store.tenant(&n("acme")).await.unwrap(), None);
     assert_eq!(state(store).await, (0, 0));

@@ -6,6 +6,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use warden_core::api::Problem;
 
+use warden_core::CoreError;
+use warden_store::StoreError;
+
 use crate::services::ServiceError;
 
 #[derive(Debug)]
@@ -23,24 +26,48 @@ impl ApiError {
     }
 }
 
+/// The status of each failure, by an exhaustive match on the error enums of every layer: a new
+/// variant does not compile until it has a status here (it never falls to 500 unnoticed).
+pub fn status_of(e: &ServiceError) -> StatusCode {
+    match e {
+        ServiceError::Core(e) => core_status(e),
+        ServiceError::Store(e) => store_status(e),
+        ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+        ServiceError::Ambiguous(_) => StatusCode::BAD_REQUEST,
+        ServiceError::Unauthenticated | ServiceError::AuthFailed => StatusCode::UNAUTHORIZED,
+        ServiceError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        ServiceError::Protected(..)
+        | ServiceError::RenameDisabled
+        | ServiceError::TokenScope(_)
+        | ServiceError::DynamicRolesDisabled(_) => StatusCode::FORBIDDEN,
+        ServiceError::Immutable(_) => StatusCode::CONFLICT,
+        ServiceError::Internal(_) | ServiceError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        // A line that is wrong is the request's fault; a refusal of access keeps its own status.
+        ServiceError::AtLine { error, .. } if error.is_fault_of_the_line() => StatusCode::BAD_REQUEST,
+        ServiceError::AtLine { error, .. } => status_of(error),
+    }
+}
+
+fn core_status(e: &CoreError) -> StatusCode {
+    match e {
+        CoreError::Validation { .. } => StatusCode::BAD_REQUEST,
+        CoreError::MembershipCycle { .. } => StatusCode::CONFLICT,
+        CoreError::Forbidden { .. } | CoreError::NotElevated | CoreError::HighPrivilege(_) => StatusCode::FORBIDDEN,
+    }
+}
+
+fn store_status(e: &StoreError) -> StatusCode {
+    match e {
+        StoreError::NameTaken(_) | StoreError::Cycle { .. } => StatusCode::CONFLICT,
+        StoreError::NotFound(_) => StatusCode::NOT_FOUND,
+        StoreError::UnsupportedUrl(_) | StoreError::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         let code = e.code();
-        let status = match code {
-            "validation" | "member.ambiguous" | "import.invalid" => StatusCode::BAD_REQUEST,
-            "name.taken" | "group.cycle" | "role.immutable" => StatusCode::CONFLICT,
-            "not_found" => StatusCode::NOT_FOUND,
-            "forbidden"
-            | "account.protected"
-            | "account.high_privilege"
-            | "rename.disabled"
-            | "token.scope"
-            | "session.not_elevated"
-            | "roles.dynamic_disabled" => StatusCode::FORBIDDEN,
-            "unauthenticated" | "auth.failed" => StatusCode::UNAUTHORIZED,
-            "auth.rate_limited" => StatusCode::TOO_MANY_REQUESTS,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
+        let status = status_of(&e);
         let detail = if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = %e, "request failed");
             "the server could not complete the request; the operator's log has the details".to_owned()
@@ -82,5 +109,51 @@ impl IntoResponse for ApiError {
             headers.insert(header::RETRY_AFTER, v);
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every variant of every layer, with the status and code a client sees.
+    #[test]
+    fn every_error_has_its_status_and_code() {
+        let id = uuid::Uuid::nil();
+        let name = || warden_core::Name::parse("x").unwrap();
+        let line = |error: ServiceError| ServiceError::AtLine { line: 7, error: Box::new(error) };
+        let table: Vec<(ServiceError, u16, &str)> = vec![
+            (CoreError::validation("name", "empty").into(), 400, "validation"),
+            (CoreError::MembershipCycle { group: id, member: id }.into(), 409, "group.cycle"),
+            (CoreError::Forbidden { permission: "p".into() }.into(), 403, "forbidden"),
+            (CoreError::NotElevated.into(), 403, "session.not_elevated"),
+            (CoreError::HighPrivilege("admin".into()).into(), 403, "account.high_privilege"),
+            (StoreError::NameTaken("x".into()).into(), 409, "name.taken"),
+            (StoreError::NotFound("x".into()).into(), 404, "not_found"),
+            (StoreError::Cycle { group: name(), member: name() }.into(), 409, "group.cycle"),
+            (StoreError::UnsupportedUrl("x".into()).into(), 500, "config"),
+            (StoreError::Database("x".into()).into(), 500, "internal"),
+            (ServiceError::NotFound("x".into()), 404, "not_found"),
+            (ServiceError::Ambiguous("x".into()), 400, "member.ambiguous"),
+            (ServiceError::Unauthenticated, 401, "unauthenticated"),
+            (ServiceError::AuthFailed, 401, "auth.failed"),
+            (ServiceError::RateLimited { retry_after_secs: 3 }, 429, "auth.rate_limited"),
+            (ServiceError::Protected("admin".into(), "deleted"), 403, "account.protected"),
+            (ServiceError::RenameDisabled, 403, "rename.disabled"),
+            (ServiceError::TokenScope("x".into()), 403, "token.scope"),
+            (ServiceError::Immutable("x".into()), 409, "role.immutable"),
+            (ServiceError::DynamicRolesDisabled("why".into()), 403, "roles.dynamic_disabled"),
+            (ServiceError::Internal("x".into()), 500, "internal"),
+            (ServiceError::Config("x".into()), 500, "config"),
+            (line(StoreError::NameTaken("x".into()).into()), 400, "import.invalid"),
+            (line(ServiceError::Ambiguous("x".into())), 400, "import.invalid"),
+            (line(CoreError::Forbidden { permission: "p".into() }.into()), 403, "forbidden"),
+            (line(ServiceError::Internal("x".into())), 500, "internal"),
+        ];
+        for (error, status, code) in table {
+            let shown = format!("{error:?}");
+            let api = ApiError::from(error);
+            assert_eq!((api.status.as_u16(), api.code), (status, code), "{shown}");
+        }
     }
 }

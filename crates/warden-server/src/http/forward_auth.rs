@@ -29,6 +29,7 @@ use super::App;
 use super::csrf::Csrf;
 use super::error::ApiError;
 use super::extract::{ClientAddr, cookie, forwarded_client};
+use crate::services::ServiceError;
 use crate::services::forward::{Outcome, Presented};
 
 /// Any method: the proxy forwards the original one in a header. The request is taken whole,
@@ -87,7 +88,7 @@ pub async fn forward(State(app): State<App>, request: Request) -> Response {
                 }
             }
         }
-        Err(e) if e.code() == "auth.rate_limited" => plain(StatusCode::TOO_MANY_REQUESTS, "too many failed attempts"),
+        Err(ServiceError::RateLimited { .. }) => plain(StatusCode::TOO_MANY_REQUESTS, "too many failed attempts"),
         Err(e) => {
             tracing::error!(error = %e, "forward-auth failed");
             plain(StatusCode::INTERNAL_SERVER_ERROR, "the decision could not be made")
@@ -391,31 +392,15 @@ label,input,button{display:block;width:100%;margin:.4rem 0}input{padding:.4rem}.
 
 /// The sign-in pages' Content-Security-Policy: nothing but [`PAGE_STYLE`], forms to Warden.
 static PAGE_CSP: std::sync::LazyLock<HeaderValue> = std::sync::LazyLock::new(|| {
+    use base64::Engine;
     use sha2::Digest;
     let digest = sha2::Sha256::digest(PAGE_STYLE.as_bytes());
     let policy = format!(
         "default-src 'none'; style-src 'sha256-{}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        base64_encode(&digest)
+        base64::engine::general_purpose::STANDARD.encode(digest)
     );
     HeaderValue::from_str(&policy).unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))
 });
-
-/// Standard base64 with padding (for a CSP hash; too small a need for a crate).
-fn base64_encode(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = (u32::from(chunk[0]) << 16) | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8) | u32::from(*chunk.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
 
 fn login_page(rd: Option<&str>, error: Option<&str>, csrf: &str) -> Html<String> {
     let rd = rd.map(escape).unwrap_or_default();
@@ -501,12 +486,14 @@ pub async fn login_submit(State(app): State<App>, client: ClientAddr, headers: H
             response
         }
         Err(e) => {
-            let message = if e.code() == "auth.rate_limited" {
-                "Too many failed attempts; try again later."
-            } else {
-                "The name or password is wrong."
+            let (status, message) = match e {
+                ServiceError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "Too many failed attempts; try again later."),
+                ServiceError::AuthFailed | ServiceError::Unauthenticated => (StatusCode::UNAUTHORIZED, "The name or password is wrong."),
+                e => {
+                    tracing::error!(error = %e, "sign-in failed");
+                    (StatusCode::INTERNAL_SERVER_ERROR, "Signing in is not possible right now; try again later.")
+                }
             };
-            let status = if e.code() == "auth.rate_limited" { StatusCode::TOO_MANY_REQUESTS } else { StatusCode::UNAUTHORIZED };
             let mut response = (status, login_page(rd, Some(message), token)).into_response();
             secure_page(response.headers_mut());
             response
@@ -592,13 +579,11 @@ mod tests {
 
     #[test]
     fn the_page_style_is_allowed_by_its_hash_alone() {
-        assert_eq!(base64_encode(b""), "");
-        assert_eq!(base64_encode(b"f"), "Zg==");
-        assert_eq!(base64_encode(b"fo"), "Zm8=");
-        assert_eq!(base64_encode(b"foo"), "Zm9v");
-        assert_eq!(base64_encode(b"foobar"), "Zm9vYmFy");
+        use base64::Engine;
+        use sha2::Digest;
+        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(PAGE_STYLE.as_bytes()));
         let csp = PAGE_CSP.to_str().unwrap();
-        assert!(csp.contains("style-src 'sha256-") && !csp.contains("unsafe-inline"), "{csp}");
+        assert!(csp.contains(&format!("style-src 'sha256-{hash}'")) && !csp.contains("unsafe-inline"), "{csp}");
         let page = login_page(None, None, "t").0;
         assert!(page.contains(&format!("<style>{PAGE_STYLE}</style>")));
     }

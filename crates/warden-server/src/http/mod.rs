@@ -14,7 +14,7 @@ pub mod forward_auth;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -134,8 +134,14 @@ async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "route.not_found", "no such endpoint")
 }
 
-async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method.not_allowed", "this endpoint does not take that method")
+/// A method that a route does not take. Where the path matched only through a parameter
+/// (`POST /api/v1/users/invite` against `/api/v1/users/{user}`), no such endpoint exists: a word
+/// read as a name must not turn a missing route into "wrong method".
+async fn method_not_allowed(matched: Option<MatchedPath>) -> ApiError {
+    match matched {
+        Some(path) if path.as_str().contains('{') => ApiError::new(StatusCode::NOT_FOUND, "route.not_found", "no such endpoint"),
+        _ => ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method.not_allowed", "this endpoint does not take that method"),
+    }
 }
 
 fn finish(router: Router<App>, app: &App) -> Router {

@@ -133,8 +133,8 @@ impl Access {
     pub async fn create_role(&self, actor: &Principal, req: CreateRole) -> Result<Role> {
         let tenant = tenant_of(req.tenant.as_deref())?;
         actor.require_in(Permission::RolesWrite, tenant.as_str())?;
-        if !self.ctx.config.dynamic_roles_enabled() {
-            return Err(ServiceError::DynamicRolesDisabled);
+        if let Some(why) = self.ctx.config.dynamic_roles_off_because() {
+            return Err(ServiceError::DynamicRolesDisabled(why));
         }
         let name = model::clean_text("name", Some(req.name), 128)?.ok_or_else(|| CoreError::validation("name", "a role needs a name"))?;
         let id = parse_id("role id", req.id.as_deref().map_or_else(|| slug(&name), str::to_owned).as_str())?;
@@ -192,8 +192,10 @@ impl Access {
     fn mutable_role(&self, actor: &Principal, id: &str) -> Result<Role> {
         let role = Self::role_for(actor, id, Permission::RolesWrite)?;
         match role.source {
-            RoleSource::Dynamic if self.ctx.config.dynamic_roles_enabled() => Ok(role),
-            RoleSource::Dynamic => Err(ServiceError::DynamicRolesDisabled),
+            RoleSource::Dynamic => match self.ctx.config.dynamic_roles_off_because() {
+                None => Ok(role),
+                Some(why) => Err(ServiceError::DynamicRolesDisabled(why)),
+            },
             RoleSource::BuiltIn => Err(ServiceError::Immutable(format!("{} is a built-in role and cannot be changed", role.id))),
             RoleSource::System => Err(ServiceError::Immutable(format!(
                 "{} is a system role (declared in the configuration file) and cannot be changed through the API",

@@ -368,7 +368,7 @@ impl Auth {
             roles,
         };
         let token = random_token(TokenKind::Api)?;
-        let expires_at = info.expires_at.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
+        let expires_at = info.expires_at.map(warden_core::timestamp::format);
         let action = Action::ApiTokenCreate {
             token_id: info.id,
             label: info.label.clone(),

@@ -70,7 +70,7 @@ impl Directory {
     }
 
     fn reserved_until_detail(until: Option<OffsetDateTime>) -> Option<String> {
-        until.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        until.map(warden_core::timestamp::format)
     }
 
     fn change(&self, actor: &Principal, action: Action, target: &Subject) -> Change {

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use arc_swap::ArcSwapOption;
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use warden_core::access::{AuthMethod, Principal};
 use warden_core::authz::AuthzIndex;
 use warden_core::credential::Secret;
@@ -462,9 +462,11 @@ impl ForwardAuth {
             Some(s.id.clone()),
             s.email.clone(),
             s.display_name.clone(),
-            Some(s.groups.join(",")),
-            Some(s.roles.join(",")),
-            Some(s.permissions.join(",")),
+            // An empty list is left out, as an absent e-mail is: an upstream that tests for the
+            // header's presence must not read "in no group" as "in a group named ''".
+            Some(s.groups.join(",")).filter(|v| !v.is_empty()),
+            Some(s.roles.join(",")).filter(|v| !v.is_empty()),
+            Some(s.permissions.join(",")).filter(|v| !v.is_empty()),
             Some(s.auth_strength.clone()),
         ];
         let mut headers = HeaderMap::with_capacity(values.len() + 1);
@@ -474,7 +476,7 @@ impl ForwardAuth {
             }
         }
         // An allow has no body (see `Headers`).
-        headers.insert(axum::http::header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from_static("0"));
         headers
     }
 
@@ -556,7 +558,7 @@ mod tests {
     fn a_memo_shares_equal_header_maps_and_forgets_other_generations() {
         use std::sync::Arc;
 
-        use axum::http::{HeaderMap, HeaderValue};
+        use http::{HeaderMap, HeaderValue};
 
         use super::{Memo, Outcome};
         let map = |value: &'static str| {

@@ -52,8 +52,9 @@ pub enum ServiceError {
     TokenScope(String),
     #[error("{0}")]
     Immutable(String),
-    #[error("roles cannot be created or changed through the API on this server (authz.enable_dynamic_roles = false)")]
-    DynamicRolesDisabled,
+    /// Roles are not writable through the API; the text says why, in configuration keys.
+    #[error("roles cannot be created or changed through the API on this server: {0}")]
+    DynamicRolesDisabled(String),
     #[error("internal error")]
     Internal(String),
     /// A bulk import refused one of its lines (the batches before it stay committed).
@@ -78,15 +79,39 @@ impl ServiceError {
             Self::RenameDisabled => "rename.disabled",
             Self::TokenScope(_) => "token.scope",
             Self::Immutable(_) => "role.immutable",
-            Self::DynamicRolesDisabled => "roles.dynamic_disabled",
+            Self::DynamicRolesDisabled(_) => "roles.dynamic_disabled",
             Self::Internal(_) => "internal",
             Self::Config(_) => "config",
             // What the line says or names is wrong: one code for the importer to look for;
             // a refusal of access keeps its own.
-            Self::AtLine { error, .. } => match error.code() {
-                "validation" | "not_found" | "name.taken" | "group.cycle" | "member.ambiguous" | "role.immutable" => "import.invalid",
-                other => other,
+            Self::AtLine { error, .. } if error.is_fault_of_the_line() => "import.invalid",
+            Self::AtLine { error, .. } => error.code(),
+        }
+    }
+
+    /// Whether an import line itself is wrong (what it says or names), as opposed to a refusal
+    /// of access or a failure of the server, which keep their own codes.
+    pub fn is_fault_of_the_line(&self) -> bool {
+        match self {
+            Self::Core(e) => match e {
+                CoreError::Validation { .. } | CoreError::MembershipCycle { .. } => true,
+                CoreError::Forbidden { .. } | CoreError::NotElevated | CoreError::HighPrivilege(_) => false,
             },
+            Self::Store(e) => match e {
+                StoreError::NameTaken(_) | StoreError::NotFound(_) | StoreError::Cycle { .. } => true,
+                StoreError::UnsupportedUrl(_) | StoreError::Database(_) => false,
+            },
+            Self::NotFound(_) | Self::Ambiguous(_) | Self::Immutable(_) => true,
+            Self::AtLine { error, .. } => error.is_fault_of_the_line(),
+            Self::Unauthenticated
+            | Self::AuthFailed
+            | Self::RateLimited { .. }
+            | Self::Protected(..)
+            | Self::RenameDisabled
+            | Self::TokenScope(_)
+            | Self::DynamicRolesDisabled(_)
+            | Self::Internal(_)
+            | Self::Config(_) => false,
         }
     }
 }
@@ -130,4 +155,31 @@ impl Context {
 /// Whether the principal is acting on itself (used for the self-service exceptions).
 pub fn is_self(principal: &Principal, id: uuid::Uuid) -> bool {
     principal.account.id == id
+}
+
+#[cfg(test)]
+mod tests {
+    /// Architecture invariant: the use cases know no web framework. Forward-auth's answer
+    /// carries header names and values (the `http` crate's types), never axum's.
+    #[test]
+    fn no_service_imports_axum() {
+        fn walk(dir: &std::path::Path, needle: &str, found: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).expect("services/ is readable") {
+                let path = entry.expect("a directory entry").path();
+                if path.is_dir() {
+                    walk(&path, needle, found);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).expect("a source file");
+                    if text.contains(needle) {
+                        found.push(path.display().to_string());
+                    }
+                }
+            }
+        }
+        // Spelled in two parts so that this file does not find itself.
+        let needle = ["ax", "um::"].concat();
+        let mut found = Vec::new();
+        walk(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/services"), &needle, &mut found);
+        assert!(found.is_empty(), "services import axum: {found:?}");
+    }
 }

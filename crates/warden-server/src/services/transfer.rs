@@ -318,8 +318,8 @@ impl<'a> ImportRun<'a> {
         match record {
             Record::User { password_hash: Some(_), .. } if !self.superuser => superuser_for(self.actor, "password hashes"),
             Record::Role { id, tenant, permissions, .. } => {
-                if !config.dynamic_roles_enabled() {
-                    return Err(ServiceError::DynamicRolesDisabled);
+                if let Some(why) = config.dynamic_roles_off_because() {
+                    return Err(ServiceError::DynamicRolesDisabled(why));
                 }
                 if let Some(p) = permissions.iter().find(|p| is_privileged_permission(p)) {
                     superuser_for(self.actor, format!("permission {p}"))?;

@@ -368,6 +368,13 @@ async fn malformed_requests_get_problem_json() {
         (send(r#"{"name":42}"#.into(), "application/json").await.unwrap(), 400, "validation"),
         (http.get(format!("{}/api/v1/nope", server.url)).send().await.unwrap(), 404, "route.not_found"),
         (http.put(&url).bearer_auth(&token).send().await.unwrap(), 405, "method.not_allowed"),
+        // A word in a name's place is no endpoint, not a wrong method on one.
+        (http.post(format!("{url}/invite")).bearer_auth(&token).send().await.unwrap(), 404, "route.not_found"),
+        (
+            http.post(format!("{}/api/v1/groups/ops/members/alice", server.url)).bearer_auth(&token).send().await.unwrap(),
+            404,
+            "route.not_found",
+        ),
         (http.get(format!("{}/api/v1/users?limit=lots", server.url)).bearer_auth(&token).send().await.unwrap(), 400, "validation"),
     ];
     for (response, status, code) in cases {
@@ -1076,6 +1083,12 @@ async fn power_over_warden_is_only_a_superusers_to_give() {
 /// 127.0.0.1:5432 with trust auth: scripts/postgres-up.sh).
 pub struct PgDatabase(pub String);
 
+/// The PostgreSQL server the tests use: `WARDEN_TEST_POSTGRES` (`postgres://user@host:port`),
+/// else the local one. An unreachable server fails the tests; they are never skipped.
+pub fn pg_server() -> String {
+    std::env::var("WARDEN_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+}
+
 impl PgDatabase {
     pub fn create(tag: &str) -> Self {
         let name = format!("warden_server_{tag}_{}", uuid::Uuid::now_v7().simple());
@@ -1084,7 +1097,7 @@ impl PgDatabase {
     }
 
     pub fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:5432/{}", self.0)
+        format!("{}/{}", pg_server(), self.0)
     }
 }
 
@@ -1095,11 +1108,16 @@ impl Drop for PgDatabase {
 }
 
 fn psql(sql: &str) {
+    let server = pg_server();
     let out = std::process::Command::new("psql")
-        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-qc", sql])
+        .args(["-d", &format!("{server}/postgres"), "-v", "ON_ERROR_STOP=1", "-qc", sql])
         .output()
-        .expect("psql is needed (PostgreSQL must be installed: scripts/postgres-up.sh)");
-    assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+        .expect("psql is needed: PostgreSQL is required for these tests (scripts/postgres-up.sh installs and starts it)");
+    assert!(
+        out.status.success(),
+        "PostgreSQL at {server} refused {sql:?} (start it with scripts/postgres-up.sh, or point WARDEN_TEST_POSTGRES at one): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Sends `passwords.len()` logins for `name` at once, spread over `urls`, and counts the answers

@@ -304,7 +304,10 @@ async fn traefik_contract_over_forwarded_headers() {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(header(r.headers(), "x-remote-user"), Some("bob"));
     assert!(r.headers().get("x-remote-email").is_none() && r.headers().get("x-remote-name").is_none());
-    assert_eq!(header(r.headers(), "x-remote-groups"), Some(""));
+    // Nor are empty lists: bob is in no group and holds no role or permission.
+    for name in ["x-remote-groups", "x-remote-roles", "x-remote-permissions"] {
+        assert!(r.headers().get(name).is_none(), "{name} sent empty");
+    }
 
     // The service account's API token.
     let r = traefik(&fx, "DELETE", HOST, "/deploy/web/42", As::Bearer(&fx.bot), false).await;

@@ -5,6 +5,7 @@
 
 mod api;
 mod authz;
+mod first_hour;
 mod forward_auth;
 mod hardening;
 mod proxies;

@@ -362,12 +362,9 @@ async fn forgeries(fx: &Fixture, proxy: &Proxy, upstream: &Upstream) {
     let echo = proxy.pass(forged(proxy.request(Method::GET, "/wiki/home", As::Bearer(&fx.bob), true))).await;
     assert_eq!(received_one(&echo, "x-remote-user").as_deref(), Some("bob"));
     assert_eq!(received_one(&echo, "x-remote-auth-strength").as_deref(), Some("password"));
-    for name in ["x-remote-email", "x-remote-name", "x-remote-policy"] {
+    // Nor are empty lists (bob is in no group): the forged values are dropped all the same.
+    for name in ["x-remote-email", "x-remote-name", "x-remote-policy", "x-remote-groups", "x-remote-permissions", "x-remote-roles"] {
         assert!(received(&echo, name).is_empty(), "{:?}: forged {name} reached the upstream: {:?}", proxy.kind, received(&echo, name));
-    }
-    for name in ["x-remote-groups", "x-remote-permissions", "x-remote-roles"] {
-        let value = received_one(&echo, name).unwrap_or_default();
-        assert_eq!(value, "", "{:?}: {name} is Warden's (empty), not the forged one", proxy.kind);
     }
 
     // The forged headers do not make bob an ops member either.

@@ -85,6 +85,49 @@ pub async fn run(ctx: &Ctx, command: GroupCommand) -> Result<(), CliError> {
     }
 }
 
+/// Attaches an account to groups, from the account's side (`warden user add-group alice staff
+/// ops`): every group is looked up first, so that a misspelt one changes nothing.
+pub async fn join(ctx: &Ctx, member: &str, groups: &[String]) -> Result<(), CliError> {
+    let client = &ctx.client;
+    for group in groups {
+        client.get_group(group).await?;
+    }
+    let mut joined = Vec::new();
+    for group in groups {
+        let added = client.add_members(group, &[member.to_owned()]).await?;
+        if added.added > 0 {
+            joined.push(group.clone());
+        }
+    }
+    match ctx.format {
+        Format::Json => output::json(&serde_json::json!({ "member": member, "joined": joined })),
+        Format::Table => {
+            let already = groups.len() - joined.len();
+            let note = if already > 0 { format!(" ({already} already had it)") } else { String::new() };
+            output::note(&format!("added {member} to {} group(s){note}", joined.len()));
+            Ok(())
+        }
+    }
+}
+
+/// Detaches an account from groups it is a direct member of, from the account's side.
+pub async fn leave(ctx: &Ctx, member: &str, groups: &[String]) -> Result<(), CliError> {
+    let client = &ctx.client;
+    for group in groups {
+        client.get_group(group).await?;
+    }
+    for group in groups {
+        client.remove_member(group, member).await?;
+    }
+    match ctx.format {
+        Format::Json => output::json(&serde_json::json!({ "member": member, "left": groups })),
+        Format::Table => {
+            output::note(&format!("removed {member} from {}", groups.join(", ")));
+            Ok(())
+        }
+    }
+}
+
 /// Parses a member reference, as a usage error naming the bad one.
 pub fn member_ref(raw: &str) -> Result<SubjectRef, CliError> {
     SubjectRef::parse(raw).map_err(|e| CliError::Usage(format!("bad member {raw:?}: {e}")))

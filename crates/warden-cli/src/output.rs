@@ -13,7 +13,7 @@ use serde::Serialize;
 use time::macros::format_description;
 use time::{OffsetDateTime, UtcOffset};
 use warden_client::ClientError;
-use warden_core::api::Page;
+use warden_core::api::{Expanded, Page};
 
 use crate::{CliError, Ctx};
 
@@ -34,6 +34,50 @@ pub trait Tabular: Serialize {
     fn detail(&self) -> Vec<(&'static str, String)> {
         Self::HEADERS.iter().copied().zip(self.row()).collect()
     }
+}
+
+/// An account with its groups and roles: the account's own view, then what was expanded.
+impl<T: Tabular> Tabular for Expanded<T> {
+    const HEADERS: &'static [&'static str] = T::HEADERS;
+
+    fn row(&self) -> Vec<String> {
+        self.account.row()
+    }
+
+    fn detail(&self) -> Vec<(&'static str, String)> {
+        let list = |items: &[String]| if items.is_empty() { "-".to_owned() } else { items.join(", ") };
+        let mut rows = self.account.detail();
+        if let Some(groups) = &self.groups {
+            rows.push(("GROUPS", list(&groups.direct)));
+            rows.push(("EFFECTIVE GROUPS", list(&groups.effective)));
+        }
+        if let Some(roles) = &self.roles {
+            let held: Vec<String> = roles
+                .iter()
+                .map(|r| {
+                    let scope = if r.namespaces.is_empty() { String::new() } else { format!(" [{}]", r.namespaces.join(", ")) };
+                    format!("{} in {}{scope} via {}", r.role, r.tenant, r.via)
+                })
+                .collect();
+            rows.push(("ROLES", if held.is_empty() { "-".to_owned() } else { held.join("\n") }));
+        }
+        rows
+    }
+}
+
+/// Fetches an account with as much of its groups and roles as the caller may read: `fetch`
+/// is asked for both, then for groups alone, then for the account alone.
+pub async fn expanded<T, F>(mut fetch: F) -> Result<Expanded<T>, CliError>
+where
+    F: AsyncFnMut(&'static str) -> Result<Expanded<T>, ClientError>,
+{
+    for expand in ["groups,roles", "groups"] {
+        match fetch(expand).await {
+            Err(e) if e.code() == "forbidden" => {}
+            found => return Ok(found?),
+        }
+    }
+    Ok(fetch("").await?)
 }
 
 /// Paging flags shared by every list.

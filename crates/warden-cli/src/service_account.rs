@@ -34,6 +34,18 @@ pub enum ServiceAccountCommand {
     Get { service_account: String },
     /// Delete a service account and its tokens.
     Delete { service_account: String },
+    /// Add a service account to groups (as `group add-member GROUP sa:NAME` for each).
+    AddGroup {
+        service_account: String,
+        #[arg(required = true, value_name = "GROUP")]
+        groups: Vec<String>,
+    },
+    /// Remove a service account from groups it is a direct member of.
+    RemoveGroup {
+        service_account: String,
+        #[arg(required = true, value_name = "GROUP")]
+        groups: Vec<String>,
+    },
     /// Manage a service account's API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -84,7 +96,16 @@ pub async fn run(ctx: &Ctx, command: ServiceAccountCommand) -> Result<(), CliErr
         ServiceAccountCommand::List(args) => {
             output::list(ctx, &args.page, async |c, l| client.list_service_accounts(&args.query(c, l)).await).await
         }
-        ServiceAccountCommand::Get { service_account } => output::item(ctx, &client.get_service_account(&service_account).await?),
+        ServiceAccountCommand::Get { service_account } => {
+            let shown = output::expanded(async |expand| client.get_service_account_expanded(&service_account, expand).await).await?;
+            output::item(ctx, &shown)
+        }
+        ServiceAccountCommand::AddGroup { service_account, groups } => {
+            crate::group::join(ctx, &crate::user::member_of_kind("sa", &service_account)?, &groups).await
+        }
+        ServiceAccountCommand::RemoveGroup { service_account, groups } => {
+            crate::group::leave(ctx, &crate::user::member_of_kind("sa", &service_account)?, &groups).await
+        }
         ServiceAccountCommand::Delete { service_account } => {
             client.delete_service_account(&service_account).await?;
             output::note(&format!("deleted service account {service_account}"));

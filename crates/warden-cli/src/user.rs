@@ -42,8 +42,21 @@ pub enum UserCommand {
         #[arg(long, value_enum, value_name = "FIELD")]
         clear: Vec<Field>,
     },
-    /// Give a user a new name (the id stays).
+    /// Give a user a new name (the id stays). A user may rename itself where the server
+    /// allows it (`auth.allow_username_change`).
     Rename { user: String, new_name: String },
+    /// Add a user to groups (as `group add-member GROUP user:NAME` for each).
+    AddGroup {
+        user: String,
+        #[arg(required = true, value_name = "GROUP")]
+        groups: Vec<String>,
+    },
+    /// Remove a user from groups it is a direct member of.
+    RemoveGroup {
+        user: String,
+        #[arg(required = true, value_name = "GROUP")]
+        groups: Vec<String>,
+    },
     /// Delete a user.
     Delete { user: String },
     /// Reset a user's password (a credential reset: the user's sessions end). Prompts for the
@@ -134,8 +147,13 @@ pub async fn run(ctx: &Ctx, command: UserCommand) -> Result<(), CliError> {
             output::item(ctx, &users.create_user(&profile.into_create(name, password)).await?)
         }
         UserCommand::List(args) => output::list(ctx, &args.page, async |c, l| users.list_users(&args.query(c, l)).await).await,
-        UserCommand::Get { user } => output::item(ctx, &users.get_user(&user).await?),
+        UserCommand::Get { user } => {
+            let shown = output::expanded(async |expand| users.get_user_expanded(&user, expand).await).await?;
+            output::item(ctx, &shown)
+        }
         UserCommand::Update { user, profile, clear } => output::item(ctx, &users.update_user(&user, &profile.into_update(&clear)?).await?),
+        UserCommand::AddGroup { user, groups } => crate::group::join(ctx, &member_of_kind("user", &user)?, &groups).await,
+        UserCommand::RemoveGroup { user, groups } => crate::group::leave(ctx, &member_of_kind("user", &user)?, &groups).await,
         UserCommand::Rename { user, new_name } => output::item(ctx, &users.rename_user(&user, &new_name).await?),
         UserCommand::SetPassword { user, password_stdin } => {
             let password = crate::session::read_password(&format!("New password for {user}: "), password_stdin)?;
@@ -240,6 +258,12 @@ impl Tabular for User {
             ("UPDATED", output::time(self.updated_at)),
         ]
     }
+}
+
+/// `KIND:NAME` for an account named on the command line (by name or id), checked.
+pub fn member_of_kind(kind: &str, account: &str) -> Result<String, CliError> {
+    let reference = crate::group::member_ref(&format!("{kind}:{account}"))?;
+    Ok(reference.to_string())
 }
 
 #[cfg(test)]

@@ -14,8 +14,8 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 use warden_core::api::{
     AddMembers, CheckRequest, CheckResponse, CreateApiToken, CreateBinding, CreateGroup, CreateRole, CreateServiceAccount, CreateTenant,
-    CreateUser, CreatedApiToken, ExportQuery, ImportQuery, ImportSummary, LoginRequest, LoginResponse, MemberEntry, Page, Problem,
-    ReauthRequest, ReauthResponse, Rename, ResolvedPermissions, RolePermissions, UpdateRole, UpdateUser, WhoAmI,
+    CreateUser, CreatedApiToken, ExpandQuery, Expanded, ExportQuery, ImportQuery, ImportSummary, LoginRequest, LoginResponse, MemberEntry,
+    Page, Problem, ReauthRequest, ReauthResponse, Rename, ResolvedPermissions, RolePermissions, UpdateRole, UpdateUser, WhoAmI,
 };
 pub use warden_core::api::{Added, AuditQuery, BindingQuery, ListQuery, MembersQuery, PermissionsQuery, RoleQuery};
 use warden_core::authz::{Binding, Role, Tenant};
@@ -188,6 +188,12 @@ impl Client {
         self.call(Method::GET, &["users", user], NO_QUERY, NO_BODY).await
     }
 
+    /// `GET /users/{user}?expand=…` (`groups`, `roles`, comma-separated).
+    pub async fn get_user_expanded(&self, user: &str, expand: &str) -> Result<Expanded<User>, ClientError> {
+        let query = ExpandQuery { expand: Some(expand.to_owned()) };
+        self.call(Method::GET, &["users", user], Some(&query), NO_BODY).await
+    }
+
     pub async fn update_user(&self, user: &str, body: &UpdateUser) -> Result<User, ClientError> {
         self.call(Method::PATCH, &["users", user], NO_QUERY, Some(body)).await
     }
@@ -226,6 +232,12 @@ impl Client {
 
     pub async fn get_service_account(&self, sa: &str) -> Result<ServiceAccount, ClientError> {
         self.call(Method::GET, &["service-accounts", sa], NO_QUERY, NO_BODY).await
+    }
+
+    /// `GET /service-accounts/{sa}?expand=…` (`groups`, `roles`, comma-separated).
+    pub async fn get_service_account_expanded(&self, sa: &str, expand: &str) -> Result<Expanded<ServiceAccount>, ClientError> {
+        let query = ExpandQuery { expand: Some(expand.to_owned()) };
+        self.call(Method::GET, &["service-accounts", sa], Some(&query), NO_BODY).await
     }
 
     pub async fn delete_service_account(&self, sa: &str) -> Result<(), ClientError> {

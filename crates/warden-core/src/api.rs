@@ -295,6 +295,78 @@ pub struct MemberEntry {
     pub direct: bool,
 }
 
+/// What `GET /users/{user}` and `GET /service-accounts/{sa}` may add to the account
+/// (`?expand=groups,roles`): where an administrator looks first for "what is this account in,
+/// and what may it do".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+pub struct ExpandQuery {
+    /// Comma-separated: `groups` (direct and effective), `roles` (bound directly or through
+    /// groups).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expand: Option<String>,
+}
+
+/// Which expansions a request asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Expansion {
+    pub groups: bool,
+    pub roles: bool,
+}
+
+impl ExpandQuery {
+    /// Reads `expand`; a word other than `groups` and `roles` is refused, so that a typo does
+    /// not silently return less than was asked for.
+    pub fn expansion(&self) -> Result<Expansion, crate::CoreError> {
+        let mut out = Expansion::default();
+        for word in self.expand.as_deref().unwrap_or("").split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            match word {
+                "groups" => out.groups = true,
+                "roles" => out.roles = true,
+                other => {
+                    return Err(crate::CoreError::validation("expand", format!("{other:?} cannot be expanded; use groups and/or roles")));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// An account with the expansions asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Expanded<T> {
+    #[serde(flatten)]
+    pub account: T,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<AccountGroups>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<HeldRole>>,
+}
+
+/// The groups an account is in, by name: those it is a member of itself, and every group
+/// that reaches it through nesting as well.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AccountGroups {
+    pub direct: Vec<String>,
+    pub effective: Vec<String>,
+}
+
+/// A role that reaches an account through one binding: held by the account itself or by a
+/// group it is (effectively) in (`via`, as `user:alice` or `group:ops`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct HeldRole {
+    pub role: String,
+    pub tenant: String,
+    /// Where the binding applies (none: the whole tenant).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespaces: Vec<String>,
+    pub via: String,
+    pub binding: Uuid,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]

@@ -1272,6 +1272,16 @@ impl AuthzIndex {
         out
     }
 
+    /// The bindings that reach a subject, each once: its own and those of every group it is
+    /// in, directly or through nesting (each binding's `subject` says who holds it), in
+    /// (tenant, role, id) order.
+    pub fn bindings_reaching(&self, subject: (SubjectKind, Uuid)) -> Vec<&IndexedBinding> {
+        let mut out: Vec<&IndexedBinding> = self.candidate_bindings(subject).map(|b| &b.binding).collect();
+        out.sort_by(|a, b| (a.tenant.as_str(), a.role.as_str(), a.id).cmp(&(b.tenant.as_str(), b.role.as_str(), b.id)));
+        out.dedup_by_key(|b| b.id);
+        out
+    }
+
     /// Names of the groups the subject is effectively a member of.
     pub fn effective_groups(&self, subject: (SubjectKind, Uuid)) -> Vec<Name> {
         self.names_of(self.effective_group_ids(subject))

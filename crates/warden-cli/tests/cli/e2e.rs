@@ -706,3 +706,58 @@ fn export_from_sqlite_and_import_into_postgresql() {
     assert!(err.contains("import.invalid") && err.contains("line 2"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+/// Issue 12's first hour through the real CLI: groups attached from the account's side, an
+/// account's groups and roles in `get`, Kanidm's `--name`, and a user renaming itself by name.
+#[test]
+fn first_hour_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::with_config(format!("sqlite://{}/warden.db", dir.path().display()), AUTHZ_CONFIG);
+    server.start();
+    let admin = format!("admin:{}", server.recover("admin"));
+    let idm = format!("idm_admin:{}", server.recover("idm_admin"));
+    let root = superuser(&server, &idm, "root");
+    ok_as(&server, &idm, &["user", "create", "alice", "--password", "correct horse battery"]);
+    ok_as(&server, &idm, &["service-account", "create", "ci-bot"]);
+    for group in ["staff", "ops", "oncall"] {
+        ok_as(&server, &idm, &["group", "create", group]);
+    }
+    ok_as(&server, &idm, &["group", "add-member", "ops", "group:staff"]);
+
+    // Attach from the account's side; a misspelt group changes nothing.
+    ok_as(&server, &idm, &["user", "add-group", "alice", "staff", "oncall"]);
+    let joined: Value =
+        serde_json::from_str(&ok_as(&server, &idm, &["--output", "json", "service-account", "add-group", "ci-bot", "staff"])).unwrap();
+    assert_eq!(joined["joined"], serde_json::json!(["staff"]));
+    let err = fails_as(&server, &idm, &["user", "add-group", "alice", "ops", "no-such-group"]);
+    assert!(err.contains("not found"), "{err}");
+    ok_as(&server, &idm, &["user", "remove-group", "alice", "oncall"]);
+    let ops = server.json(&["--user", &idm, "group", "members", "ops"]);
+    assert_eq!(names(&ops), ["group:staff"], "alice was not added to ops");
+
+    // `user get` shows the groups, direct and effective, and the roles with where they come from.
+    ok_as(&server, &admin, &["role", "create", "--id", "operator", "--name", "Operator", "--permission", "deploy:run"]);
+    elevated_session(&server, "admin", &admin);
+    let bound = server.warden_in("admin", &["binding", "create", "--role", "operator", "--group", "ops"], None);
+    assert!(bound.status.success(), "{}", String::from_utf8_lossy(&bound.stderr));
+    let alice: Value = serde_json::from_str(&ok_as(&server, &root, &["--output", "json", "user", "get", "alice"])).unwrap();
+    assert_eq!(alice["groups"]["direct"], serde_json::json!(["staff"]));
+    assert_eq!(alice["groups"]["effective"], serde_json::json!(["ops", "staff"]));
+    assert_eq!(alice["roles"][0]["role"], "operator");
+    assert_eq!(alice["roles"][0]["via"], "group:ops");
+    let table = ok_as(&server, &root, &["user", "get", "alice"]);
+    assert!(table.contains("EFFECTIVE GROUPS") && table.contains("operator in default via group:ops"), "{table}");
+    // idm_admin may read groups but no bindings: its view has the groups and no roles line.
+    let table = ok_as(&server, &idm, &["user", "get", "alice"]);
+    assert!(table.contains("EFFECTIVE GROUPS") && !table.contains("ROLES"), "{table}");
+    let bot: Value = serde_json::from_str(&ok_as(&server, &root, &["--output", "json", "service-account", "get", "ci-bot"])).unwrap();
+    assert_eq!(bot["roles"][0]["via"], "group:ops");
+
+    // Kanidm's spelling of the name filter.
+    let found = server.json(&["--user", &idm, "group", "list", "--name", "op"]);
+    assert_eq!(found["items"].as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap()).collect::<Vec<_>>(), ["ops"]);
+
+    // A user renames itself by name.
+    ok_as(&server, "alice:correct horse battery", &["user", "rename", "alice", "alicia"]);
+    assert_eq!(server.json(&["--user", &idm, "user", "get", "alicia"])["name"], "alicia");
+}

@@ -6,9 +6,9 @@ use axum::http::StatusCode;
 use uuid::Uuid;
 use warden_core::api::{
     AddMembers, Added, AuditQuery, BindingQuery, CheckRequest, CheckResponse, CreateApiToken, CreateBinding, CreateGroup, CreateRole,
-    CreateServiceAccount, CreateTenant, CreateUser, CreatedApiToken, ExportQuery, ImportQuery, ImportSummary, ListQuery, LoginRequest,
-    LoginResponse, MemberEntry, MembersQuery, Page, PermissionsQuery, Problem, ReauthRequest, ReauthResponse, Rename, ResolvedPermissions,
-    RolePermissions, RoleQuery, SetPassword, UpdateRole, UpdateUser, WhoAmI,
+    CreateServiceAccount, CreateTenant, CreateUser, CreatedApiToken, ExpandQuery, Expanded, ExportQuery, ImportQuery, ImportSummary,
+    ListQuery, LoginRequest, LoginResponse, MemberEntry, MembersQuery, Page, PermissionsQuery, Problem, ReauthRequest, ReauthResponse,
+    Rename, ResolvedPermissions, RolePermissions, RoleQuery, SetPassword, UpdateRole, UpdateUser, WhoAmI,
 };
 use warden_core::authz::{Binding, Role, Tenant};
 use warden_core::model::{ApiToken, AuditEvent, Group, NameOrId, ServiceAccount, SubjectKind, User};
@@ -16,6 +16,7 @@ use warden_core::model::{ApiToken, AuditEvent, Group, NameOrId, ServiceAccount, 
 use super::App;
 use super::error::ApiError;
 use super::extract::{Actor, Body, ClientAddr, Key, Params};
+use crate::services::ServiceError;
 use crate::services::auth::{AuditRequest, Auth};
 use crate::services::directory::ListRequest;
 
@@ -77,10 +78,18 @@ pub async fn create_user(State(app): State<App>, Actor(actor): Actor, Body(req):
     Ok((StatusCode::CREATED, Json(app.directory.create_user(&actor, req).await?)))
 }
 
-#[utoipa::path(get, path = "/api/v1/users/{user}", tag = "users", params(("user" = String, Path, description = "name or id")),
-    responses((status = 200, body = User), (status = 404, body = Problem)))]
-pub async fn get_user(State(app): State<App>, Actor(actor): Actor, Key(key): Key) -> ApiResult<Json<User>> {
-    Ok(Json(app.directory.user(&actor, &key).await?))
+#[utoipa::path(get, path = "/api/v1/users/{user}", tag = "users", params(("user" = String, Path, description = "name or id"), ExpandQuery),
+    responses((status = 200, body = Expanded<User>), (status = 400, body = Problem), (status = 404, body = Problem)))]
+pub async fn get_user(
+    State(app): State<App>,
+    Actor(actor): Actor,
+    Key(key): Key,
+    Params(q): Params<ExpandQuery>,
+) -> ApiResult<Json<Expanded<User>>> {
+    let expansion = q.expansion().map_err(ServiceError::from)?;
+    let user = app.directory.user(&actor, &key).await?;
+    let subject = user.subject();
+    Ok(Json(app.directory.expand(&actor, user, &subject, expansion)?))
 }
 
 #[utoipa::path(patch, path = "/api/v1/users/{user}", tag = "users", params(("user" = String, Path)), request_body = UpdateUser,
@@ -134,10 +143,18 @@ pub async fn create_service_account(
     Ok((StatusCode::CREATED, Json(app.directory.create_service_account(&actor, req).await?)))
 }
 
-#[utoipa::path(get, path = "/api/v1/service-accounts/{sa}", tag = "service-accounts", params(("sa" = String, Path)),
-    responses((status = 200, body = ServiceAccount), (status = 404, body = Problem)))]
-pub async fn get_service_account(State(app): State<App>, Actor(actor): Actor, Key(key): Key) -> ApiResult<Json<ServiceAccount>> {
-    Ok(Json(app.directory.service_account(&actor, &key).await?))
+#[utoipa::path(get, path = "/api/v1/service-accounts/{sa}", tag = "service-accounts", params(("sa" = String, Path), ExpandQuery),
+    responses((status = 200, body = Expanded<ServiceAccount>), (status = 400, body = Problem), (status = 404, body = Problem)))]
+pub async fn get_service_account(
+    State(app): State<App>,
+    Actor(actor): Actor,
+    Key(key): Key,
+    Params(q): Params<ExpandQuery>,
+) -> ApiResult<Json<Expanded<ServiceAccount>>> {
+    let expansion = q.expansion().map_err(ServiceError::from)?;
+    let account = app.directory.service_account(&actor, &key).await?;
+    let subject = account.subject();
+    Ok(Json(app.directory.expand(&actor, account, &subject, expansion)?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/service-accounts/{sa}", tag = "service-accounts", params(("sa" = String, Path)),
@@ -171,7 +188,7 @@ pub async fn revoke_token(
     Actor(actor): Actor,
     Path((sa, token_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let key = NameOrId::parse(&sa).map_err(crate::services::ServiceError::from)?;
+    let key = NameOrId::parse(&sa).map_err(ServiceError::from)?;
     let token_id = Uuid::parse_str(&token_id)
         .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "validation", format!("{token_id:?} is not a token id")))?;
     app.auth.revoke_api_token(&actor, &key, token_id).await?;
@@ -263,7 +280,7 @@ pub async fn remove_member(
     Actor(actor): Actor,
     Path((group, member)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let key = NameOrId::parse(&group).map_err(crate::services::ServiceError::from)?;
+    let key = NameOrId::parse(&group).map_err(ServiceError::from)?;
     app.directory.remove_member(&actor, &key, &member).await?;
     Ok(StatusCode::NO_CONTENT)
 }

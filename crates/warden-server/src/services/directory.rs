@@ -3,7 +3,9 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 use warden_core::access::{Permission, Principal};
-use warden_core::api::{AddMembers, CreateGroup, CreateServiceAccount, CreateUser, MemberEntry, Page, UpdateUser};
+use warden_core::api::{
+    AccountGroups, AddMembers, CreateGroup, CreateServiceAccount, CreateUser, Expanded, Expansion, HeldRole, MemberEntry, Page, UpdateUser,
+};
 use warden_core::builtin::{built_in_group, is_built_in_name};
 use warden_core::credential::{InitialPassword, Secret};
 use warden_core::model::{self, BREAK_GLASS, Group, NameOrId, Profile, ServiceAccount, Subject, SubjectKind, SubjectRef, User};
@@ -163,6 +165,44 @@ impl Directory {
         self.find_user(key).await
     }
 
+    /// Adds what `expansion` asks for to an account, from the snapshot: its direct and
+    /// effective groups (needs `groups:read`), and the roles bound to it directly or through
+    /// groups, in the tenants whose bindings the actor may read (nothing about the others).
+    pub fn expand<T>(&self, actor: &Principal, account: T, subject: &Subject, expansion: Expansion) -> Result<Expanded<T>> {
+        let index = self.ctx.authz.snapshot();
+        let key = (subject.kind, subject.id);
+        let groups = if expansion.groups {
+            actor.require(Permission::GroupsRead)?;
+            let direct = index.groups_of(key, false, None, usize::MAX).into_iter().map(|(g, _)| g.name.to_string()).collect();
+            let effective = index.effective_groups(key).iter().map(ToString::to_string).collect();
+            Some(AccountGroups { direct, effective })
+        } else {
+            None
+        };
+        let roles = if expansion.roles {
+            let readable: Vec<HeldRole> = index
+                .bindings_reaching(key)
+                .into_iter()
+                .filter(|b| actor.holds_in(Permission::BindingsRead, b.tenant.as_str()))
+                .map(|b| HeldRole {
+                    role: b.role.to_string(),
+                    tenant: b.tenant.to_string(),
+                    namespaces: b.namespaces.iter().map(ToString::to_string).collect(),
+                    via: b.subject.to_string(),
+                    binding: b.id,
+                })
+                .collect();
+            // Who may read bindings nowhere is refused rather than told "no roles".
+            if readable.is_empty() {
+                actor.require(Permission::BindingsRead)?;
+            }
+            Some(readable)
+        } else {
+            None
+        };
+        Ok(Expanded { account, groups, roles })
+    }
+
     async fn find_user(&self, key: &NameOrId) -> Result<User> {
         self.ctx.store.user(key).await?.ok_or_else(|| ServiceError::NotFound(format!("user {key}")))
     }
@@ -255,7 +295,12 @@ impl Directory {
     /// Renames a user; the id never changes. Administrators always may; a user renaming
     /// itself needs `auth.allow_username_change`.
     pub async fn rename_user(&self, actor: &Principal, key: &NameOrId, new_name: &str) -> Result<User> {
-        let renaming_self = matches!(key, NameOrId::Id(id) if super::is_self(actor, *id)) && !actor.holds(Permission::UsersWrite);
+        // By id or by name: `warden user rename alice alicia` run by alice renames herself.
+        let names_self = match key {
+            NameOrId::Id(id) => super::is_self(actor, *id),
+            NameOrId::Name(name) => *name == actor.account.name,
+        };
+        let renaming_self = names_self && !actor.holds(Permission::UsersWrite);
         if renaming_self {
             if !self.ctx.config.auth.allow_username_change {
                 return Err(ServiceError::RenameDisabled);

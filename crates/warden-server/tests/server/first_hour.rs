@@ -4,7 +4,7 @@
 use warden_client::ClientError;
 use warden_server::config::SystemRoleConfig;
 
-use crate::api::{TestServer, role};
+use crate::api::{TestServer, role, user};
 
 fn detail(e: &ClientError) -> String {
     match e {
@@ -43,4 +43,98 @@ async fn dynamic_roles_say_why_they_are_off() {
     })
     .await;
     server.superuser().await.create_role(&role("ops", "Ops", &["deploy:run"])).await.unwrap();
+}
+
+/// `warden user rename alice alicia`, run by alice, renames her: by name as by id, through the
+/// same self-service rules as `/self/rename` (and not someone else).
+#[tokio::test]
+async fn a_user_renames_itself_by_name() {
+    let server = TestServer::start().await;
+    let idm = server.idm().await;
+    idm.create_user(&user("alice")).await.unwrap();
+    idm.create_user(&user("bob")).await.unwrap();
+    let alice = server.anonymous().with_basic("alice", "correct horse battery");
+    let renamed = alice.rename_user("alice", "alicia").await.unwrap();
+    assert_eq!(renamed.name.as_str(), "alicia");
+    let alicia = server.anonymous().with_basic("alicia", "correct horse battery");
+    assert_eq!(alicia.rename_user("bob", "bobby").await.unwrap_err().code(), "forbidden");
+
+    let locked = TestServer::start_with(|c| c.auth.allow_username_change = false).await;
+    locked.idm().await.create_user(&user("alice")).await.unwrap();
+    let alice = locked.anonymous().with_basic("alice", "correct horse battery");
+    assert_eq!(alice.rename_user("alice", "alicia").await.unwrap_err().code(), "rename.disabled");
+}
+
+/// `GET /users/{user}?expand=groups,roles`: where an administrator looks first. Groups direct
+/// and through nesting; roles bound to the user and to its groups, each with the binding that
+/// carries it, and only in tenants whose bindings the caller may read.
+#[tokio::test]
+async fn an_account_shows_its_groups_and_roles() {
+    use warden_core::api::{CreateBinding, CreateGroup, CreateServiceAccount, CreateTenant};
+
+    let server = TestServer::start().await;
+    let root = server.superuser().await;
+    let idm = server.idm().await;
+    idm.create_user(&user("alice")).await.unwrap();
+    idm.create_service_account(&CreateServiceAccount { name: "ci-bot".into(), ..Default::default() }).await.unwrap();
+    for name in ["staff", "ops"] {
+        idm.create_group(&CreateGroup { name: name.into(), description: None }).await.unwrap();
+    }
+    idm.add_members("ops", &["group:staff".into()]).await.unwrap();
+    idm.add_members("staff", &["user:alice".into(), "sa:ci-bot".into()]).await.unwrap();
+    root.create_role(&role("deployer", "Deployer", &["deploy:run"])).await.unwrap();
+    let through_ops = root
+        .create_binding(&CreateBinding {
+            role: "deployer".into(),
+            subject: "group:ops".into(),
+            namespaces: vec!["prod".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    root.create_tenant(&CreateTenant { name: "acme".into(), description: None }).await.unwrap();
+    let mut in_acme = role("viewer", "Viewer", &["calendar:read"]);
+    in_acme.tenant = Some("acme".into());
+    root.create_role(&in_acme).await.unwrap();
+    root.create_binding(&CreateBinding {
+        role: "viewer".into(),
+        subject: "user:alice".into(),
+        tenant: Some("acme".into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+
+    let alice = root.get_user_expanded("alice", "groups,roles").await.unwrap();
+    assert_eq!(alice.account.name.as_str(), "alice");
+    let groups = alice.groups.unwrap();
+    assert_eq!(groups.direct, ["staff"]);
+    assert_eq!(groups.effective, ["ops", "staff"]);
+    let roles: Vec<(String, String, String, Vec<String>)> =
+        alice.roles.unwrap().into_iter().map(|r| (r.role, r.tenant, r.via, r.namespaces)).collect();
+    assert_eq!(
+        roles,
+        [
+            ("viewer".into(), "acme".into(), "user:alice".into(), vec![]),
+            ("deployer".into(), "default".into(), "group:ops".into(), vec!["prod".to_owned()]),
+        ]
+    );
+    let bot = root.get_service_account_expanded("ci-bot", "roles").await.unwrap();
+    assert!(bot.groups.is_none(), "only what was asked for");
+    assert_eq!(bot.roles.unwrap().iter().map(|r| r.binding).collect::<Vec<_>>(), [through_ops.id]);
+
+    // Without `expand` the answer is the user as before; a word it does not know is refused.
+    let plain = reqwest::Client::new()
+        .get(format!("{}/api/v1/users/alice", server.url))
+        .basic_auth("root", Some("correct horse battery"))
+        .send()
+        .await
+        .unwrap();
+    let plain: serde_json::Value = plain.json().await.unwrap();
+    assert!(plain.get("groups").is_none() && plain.get("roles").is_none(), "{plain}");
+    assert_eq!(root.get_user_expanded("alice", "groups,friends").await.unwrap_err().code(), "validation");
+
+    // idm_admin reads users and groups but no bindings: groups yes, roles refused.
+    assert_eq!(idm.get_user_expanded("alice", "groups").await.unwrap().groups.unwrap().effective, ["ops", "staff"]);
+    assert_eq!(idm.get_user_expanded("alice", "roles").await.unwrap_err().code(), "forbidden");
 }

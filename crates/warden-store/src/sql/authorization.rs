@@ -320,7 +320,7 @@ macro_rules! impl_authorization {
                 }
 
                 async fn delete_binding(&self, change: &Change, id: Uuid) -> Result<bool> {
-                    audited_row(self.lane(), change.clone(), "DELETE FROM bindings WHERE id = $1", id).await
+                    audited_row(self.lane(), change.clone(), "DELETE FROM bindings WHERE id = $1", move |q| q.bind(id)).await
                 }
 
             }

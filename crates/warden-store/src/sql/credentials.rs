@@ -136,7 +136,7 @@ macro_rules! impl_credentials {
                 }
 
                 async fn delete_session(&self, change: &Change, id: Uuid) -> Result<bool> {
-                    audited_row(self.lane(), change.clone(), "DELETE FROM sessions WHERE id = $1", id).await
+                    audited_row(self.lane(), change.clone(), "DELETE FROM sessions WHERE id = $1", move |q| q.bind(id)).await
                 }
 
                 async fn reserve_login_attempt(
@@ -288,42 +288,14 @@ macro_rules! impl_credentials {
                 }
 
                 async fn revoke_api_token(&self, change: &Change, account: Uuid, id: Uuid) -> Result<bool> {
-                    let change = change.clone();
-                    self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<bool>> {
-                        Box::pin(async move {
-                            let change = &change;
-                            open(&mut tx, change).await?;
-                            let done = sqlx::query("UPDATE api_tokens SET revoked_at = $3 WHERE id = $1 AND account_id = $2 AND revoked_at IS NULL")
-                                .bind(id)
-                                .bind(account)
-                                .bind(to_ms(change.at))
-                                .execute(&mut *tx)
-                                .await?;
-                            if done.rows_affected() == 0 {
-                                return Ok(false);
-                            }
-                            tx.commit().await?;
-                            Ok(true)
-                        })
-                    })
-                    .await
+                    let sql = "UPDATE api_tokens SET revoked_at = $3 WHERE id = $1 AND account_id = $2 AND revoked_at IS NULL";
+                    let at = to_ms(change.at);
+                    audited_row(self.lane(), change.clone(), sql, move |q| q.bind(id).bind(account).bind(at)).await
                 }
 
                 async fn elevate_session(&self, change: &Change, id: Uuid, until: OffsetDateTime) -> Result<bool> {
-                    let change = change.clone();
-                    self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<bool>> {
-                        Box::pin(async move {
-                            let change = &change;
-                            open(&mut tx, change).await?;
-                            let done = sqlx::query("UPDATE sessions SET elevated_until = $2 WHERE id = $1").bind(id).bind(to_ms(until)).execute(&mut *tx).await?;
-                            if done.rows_affected() == 0 {
-                                return Ok(false);
-                            }
-                            tx.commit().await?;
-                            Ok(true)
-                        })
-                    })
-                    .await
+                    let sql = "UPDATE sessions SET elevated_until = $2 WHERE id = $1";
+                    audited_row(self.lane(), change.clone(), sql, move |q| q.bind(id).bind(to_ms(until))).await
                 }
 
             }

@@ -146,24 +146,9 @@ macro_rules! impl_groups {
                 }
 
                 async fn remove_member(&self, change: &Change, group: Uuid, member: &Subject) -> Result<bool> {
-                    let (change, member) = (change.clone(), member.clone());
-                    self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<bool>> {
-                        Box::pin(async move {
-                            let (change, member) = (&change, &member);
-                            open(&mut tx, change).await?;
-                            let done = sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND (member_account_id = $2 OR member_group_id = $2)")
-                                .bind(group)
-                                .bind(member.id)
-                                .execute(&mut *tx)
-                                .await?;
-                            if done.rows_affected() == 0 {
-                                return Ok(false);
-                            }
-                            tx.commit().await?;
-                            Ok(true)
-                        })
-                    })
-                    .await
+                    let sql = "DELETE FROM group_members WHERE group_id = $1 AND (member_account_id = $2 OR member_group_id = $2)";
+                    let member = member.id;
+                    audited_row(self.lane(), change.clone(), sql, move |q| q.bind(group).bind(member)).await
                 }
 
                 async fn members(&self, group: Uuid, effective: bool, query: &ListQuery) -> Result<Page<MemberEntry>> {

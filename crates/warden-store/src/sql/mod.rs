@@ -188,6 +188,7 @@ macro_rules! shared {
         type Tx = Transaction<'static, $db>;
         type Conn = <$db as sqlx::Database>::Connection;
         type Pool = sqlx::Pool<$db>;
+        type Query = sqlx::query::Query<'static, $db, <$db as sqlx::Database>::Arguments>;
 
         /// Takes the next revision; the row lock it takes serialises writers until commit.
         async fn bump(tx: &mut Conn) -> Result<i64> {
@@ -234,13 +235,18 @@ macro_rules! shared {
                 .bind(change.action.details().to_string())
         }
 
-        /// One audited statement on the row `id` (`$1`) through the lane: `Ok(false)`, and
-        /// nothing written, when no row matched.
-        async fn audited_row(lane: &crate::lane::Lane<$db>, change: Change, sql: &'static str, id: Uuid) -> Result<bool> {
+        /// One audited statement on one row through the lane, its parameters bound by `bind`:
+        /// `Ok(false)`, and nothing written, when no row matched.
+        async fn audited_row(
+            lane: &crate::lane::Lane<$db>,
+            change: Change,
+            sql: &'static str,
+            bind: impl FnOnce(Query) -> Query + Send + 'static,
+        ) -> Result<bool> {
             lane.write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<bool>> {
                 Box::pin(async move {
                     open(&mut tx, &change).await?;
-                    if sqlx::query(sql).bind(id).execute(&mut *tx).await?.rows_affected() == 0 {
+                    if bind(sqlx::query(sql)).execute(&mut *tx).await?.rows_affected() == 0 {
                         return Ok(false);
                     }
                     tx.commit().await?;

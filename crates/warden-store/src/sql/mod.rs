@@ -29,7 +29,6 @@ pub(crate) use credentials::impl_credentials;
 pub(crate) use groups::impl_groups;
 pub(crate) use lifecycle::impl_lifecycle;
 
-use warden_core::Name;
 use warden_core::api::Page;
 use warden_core::model::{NameOrId, Profile};
 
@@ -143,11 +142,6 @@ pub(crate) fn key_clause(key: &NameOrId, alias: &str) -> (String, KeyBind) {
 pub(crate) enum KeyBind {
     Id(uuid::Uuid),
     Name(String),
-}
-
-/// The name a listing's next page starts after.
-pub(crate) fn name_cursor(name: &Name) -> String {
-    name.to_string()
 }
 
 /// Everything a backend needs: `impl_store!(StoreType, sqlx::Database, its Row, "backend")`
@@ -308,7 +302,7 @@ macro_rules! shared {
             let sql = format!("{select} {alias}.name >= $1 AND {alias}.name < $2 ORDER BY {alias}.name LIMIT $3");
             let rows = sqlx::query(AssertSqlSafe(sql)).bind(lower).bind(upper).bind(limit).fetch_all(reader).await?;
             let items = rows.iter().map(decode).collect::<Result<Vec<_>>>()?;
-            Ok(page_by_name(items, query.page_size(), |item| name_cursor(name(item))))
+            Ok(page_by_name(items, query.page_size(), |item| name(item).to_string()))
         }
 
         fn subject_from_row(row: &$row) -> Result<Subject> {

@@ -1,8 +1,13 @@
 //! Warden's persistence.
 //!
-//! One [`Store`] trait, two implementations: SQLite (the embedded default) and PostgreSQL.
-//! Both are written once, in [`sql`], over SQL that both databases accept, and instantiated per
-//! backend; the conformance suite in `tests/` runs against each.
+//! One [`Store`], two implementations: SQLite (the embedded default) and PostgreSQL. `Store` is
+//! the sum of small traits, one per aggregate ([`Accounts`], [`Groups`], [`Credentials`],
+//! [`Authorization`], [`AuditLog`], [`Transfer`]), each in its own file, so that a feature adds
+//! a method to the trait of what it touches rather than to one list of everything. Callers hold
+//! `Arc<dyn Store>`, on which every aggregate's methods resolve without further imports; code
+//! that holds a concrete store imports [`prelude`]. Both backends are written once, in `sql/`,
+//! over SQL that both databases accept, and instantiated per backend; the conformance suite in
+//! `tests/` runs against each.
 //!
 //! Guarantees every implementation keeps:
 //! - every mutation commits in one transaction together with its audit event and a new,
@@ -20,8 +25,12 @@
 //! Architecture invariant: this crate knows SQL and nothing about HTTP or access rules;
 //! callers above it never branch on the backend in use.
 
+mod accounts;
+mod audit;
+mod authorization;
+mod credentials;
+mod groups;
 mod lane;
-pub use lane::WriteStats;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -31,17 +40,25 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
-use uuid::Uuid;
 use warden_core::Name;
-use warden_core::api::{MemberEntry, Page};
-use warden_core::authz::{Binding, DirectoryGraph, Role, Tenant};
-use warden_core::credential::TokenHash;
-use warden_core::model::{ApiToken, AuditEvent, Group, NameOrId, ServiceAccount, Subject, SubjectKind, User};
-use warden_core::throttle::{Failures, Throttle, ThrottleKey};
 
+pub use accounts::{Accounts, NameReservation};
+pub use audit::{AuditLog, AuditQuery};
+pub use authorization::{Authorization, BindingFilter};
+pub use credentials::{CredentialOwner, Credentials, SessionRecord};
+pub use groups::Groups;
+pub use lane::WriteStats;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use transfer::{ImportCounts, ImportLine, Importer, LineError, Transfer};
+
+/// `use warden_store::prelude::*`: [`Store`] and every aggregate trait in scope, so that method
+/// calls on a concrete store (or a generic `S: Store`) resolve; the aggregate traits come in
+/// unnamed, so they shadow nothing.
+pub mod prelude {
+    pub use crate::Store;
+    pub use crate::{Accounts as _, AuditLog as _, Authorization as _, Credentials as _, Groups as _, Transfer as _};
+}
 
 /// Errors of the storage layer, each with a stable code.
 #[derive(Debug, thiserror::Error)]
@@ -89,17 +106,6 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// id and revision and renders the row from it.
 pub use warden_core::change::{Action, Change};
 
-/// What a rename does with reserved names.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct NameReservation {
-    /// Keep the name the account gives up reserved for it until then; `None`: free at once.
-    pub keep_until: Option<OffsetDateTime>,
-    /// Refuse ([`StoreError::NameTaken`]) a name that another account gave up and that is
-    /// still reserved at the change's time. Self-service renames honour reservations; an
-    /// administrator's rename may take such a name deliberately.
-    pub honour: bool,
-}
-
 /// Filters and position of a list query over names.
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
@@ -123,68 +129,9 @@ impl ListQuery {
     }
 }
 
-/// Filters of the audit log.
-#[derive(Debug, Clone, Default)]
-pub struct AuditQuery {
-    pub actor_id: Option<Uuid>,
-    pub actor_name: Option<String>,
-    pub target_id: Option<Uuid>,
-    pub target_name: Option<String>,
-    pub action_prefix: Option<String>,
-    pub since: Option<OffsetDateTime>,
-    /// Events older than this sequence number (the cursor).
-    pub before_seq: Option<i64>,
-    pub limit: u32,
-}
-
-/// Filters of a binding listing.
-#[derive(Debug, Clone, Default)]
-pub struct BindingFilter {
-    pub subject: Option<Uuid>,
-    pub role: Option<Name>,
-    pub tenant: Option<Name>,
-}
-
-/// An interactive session as stored (the token itself is never stored).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionRecord {
-    pub id: Uuid,
-    pub account_id: Uuid,
-    pub created_at: OffsetDateTime,
-    pub expires_at: OffsetDateTime,
-    pub idle_timeout_secs: i64,
-    pub last_seen_at: OffsetDateTime,
-    /// Writes are allowed until then (after a re-authentication); `None`: read-only.
-    pub elevated_until: Option<OffsetDateTime>,
-}
-
-impl SessionRecord {
-    /// Whether the session's write window is open at `now`.
-    pub fn is_elevated(&self, now: OffsetDateTime) -> bool {
-        self.elevated_until.is_some_and(|until| now < until)
-    }
-
-    /// Whether the session is still valid at `now`: before its absolute expiry and used
-    /// within its idle timeout.
-    pub fn is_live(&self, now: OffsetDateTime) -> bool {
-        now < self.expires_at && now < self.last_seen_at + time::Duration::seconds(self.idle_timeout_secs)
-    }
-}
-
-/// What a presented bearer credential resolves to.
-#[derive(Debug, Clone)]
-pub struct CredentialOwner {
-    pub subject: Subject,
-    /// Whether the account is disabled or outside its validity window at the time asked.
-    pub active: bool,
-    /// A user's primary e-mail address and display name (for identity headers).
-    pub email: Option<String>,
-    pub display_name: Option<String>,
-}
-
-/// Bulk export and import ([`Transfer`]) are part of every store, in their own file.
+/// The whole store: every aggregate's trait, and the lifecycle of the store itself.
 #[async_trait]
-pub trait Store: Transfer + Send + Sync + 'static {
+pub trait Store: Accounts + Groups + Credentials + Authorization + AuditLog + Transfer + Send + Sync + 'static {
     /// Which backend this is, for logs and `/readyz`.
     fn backend(&self) -> &'static str;
 
@@ -199,121 +146,9 @@ pub trait Store: Transfer + Send + Sync + 'static {
     /// memberships in them.
     async fn ensure_builtins(&self, at: OffsetDateTime) -> Result<()>;
 
-    // --- accounts -------------------------------------------------------------------------
-    async fn create_user(&self, change: &Change, user: &User, password_hash: Option<&str>) -> Result<User>;
-    async fn user(&self, key: &NameOrId) -> Result<Option<User>>;
-    async fn list_users(&self, query: &ListQuery) -> Result<Page<User>>;
-    /// Replaces the profile, validity window and disabled flag of an existing user. With
-    /// `end_sessions`, every session of the user ends in the same transaction, and the event
-    /// records how many in `details.sessions_ended` (a disabled or expired account must not
-    /// keep sessions that enabling it again would revive).
-    async fn update_user(&self, change: &Change, user: &User, end_sessions: bool) -> Result<User>;
-    async fn create_service_account(&self, change: &Change, account: &ServiceAccount) -> Result<ServiceAccount>;
-    async fn service_account(&self, key: &NameOrId) -> Result<Option<ServiceAccount>>;
-    async fn list_service_accounts(&self, query: &ListQuery) -> Result<Page<ServiceAccount>>;
-    /// The user or service account with this name or id.
-    async fn account(&self, key: &NameOrId, at: OffsetDateTime) -> Result<Option<CredentialOwner>>;
-    /// Renames an account; `reservation` says what becomes of the name it gives up and whether
-    /// names other accounts gave up are honoured (all checked and written in the one
-    /// transaction, so a reservation and a rename cannot race).
-    async fn rename_account(&self, change: &Change, id: Uuid, name: &Name, reservation: NameReservation) -> Result<()>;
-    /// Deletes an account; with `keep_name_until`, its name stays reserved until then.
-    async fn delete_account(&self, change: &Change, id: Uuid, keep_name_until: Option<OffsetDateTime>) -> Result<()>;
-
-    // --- groups ---------------------------------------------------------------------------
-    async fn create_group(&self, change: &Change, group: &Group) -> Result<Group>;
-    async fn group(&self, key: &NameOrId) -> Result<Option<Group>>;
-    async fn list_groups(&self, query: &ListQuery) -> Result<Page<Group>>;
-    async fn delete_group(&self, change: &Change, id: Uuid) -> Result<u64>;
-    /// Adds members to a group in one transaction (one audit event each); members already
-    /// there are skipped. Returns how many were added.
-    async fn add_members(&self, changes: &[Change], group: &Subject, members: &[Subject]) -> Result<u64>;
-    async fn remove_member(&self, change: &Change, group: Uuid, member: &Subject) -> Result<bool>;
-    /// Direct members, or with `effective` every subject reachable through nesting.
-    async fn members(&self, group: Uuid, effective: bool, query: &ListQuery) -> Result<Page<MemberEntry>>;
-    /// Every subject with this name, across kinds (for resolving bare member names).
-    async fn subjects_named(&self, name: &Name) -> Result<Vec<Subject>>;
-    async fn subject_by_id(&self, kind: Option<SubjectKind>, id: Uuid) -> Result<Option<Subject>>;
-
-    // --- credentials ----------------------------------------------------------------------
-    async fn password_hash(&self, account: Uuid) -> Result<Option<String>>;
-    /// Sets (or replaces) an account's password hash; with `end_sessions`, every session of
-    /// the account ends in the same transaction (a reset after a compromise must log out the
-    /// intruder).
-    async fn set_password_hash(&self, change: &Change, account: Uuid, hash: &str, end_sessions: bool) -> Result<()>;
-    async fn create_session(&self, change: &Change, session: &SessionRecord, token: &TokenHash) -> Result<()>;
-    async fn session(&self, token: &TokenHash, at: OffsetDateTime) -> Result<Option<(SessionRecord, CredentialOwner)>>;
-    async fn touch_session(&self, id: Uuid, at: OffsetDateTime) -> Result<()>;
-    /// Reserves one password check (soft-lock bookkeeping: no revision, no event). In one
-    /// transaction that holds every key's lock row (taken in key order, so two reservations
-    /// never wait for each other crosswise), it reads each key's failures within its window;
-    /// if every throttle lets the attempt through at `at`, it records the attempt as a failure
-    /// under every key and returns the attempt's id (`Ok(Ok(id))`), else records nothing and
-    /// returns the longest wait (`Ok(Err(retry_after))`). The attempt counts as failed until
-    /// [`Store::login_succeeded`] takes it back, so checks in flight count too: however many
-    /// requests arrive at once, on however many nodes, no more are checked than the throttles
-    /// allow. Failures older than every key's window are forgotten on the way.
-    async fn reserve_login_attempt(
-        &self,
-        keys: &[(ThrottleKey, Throttle)],
-        at: OffsetDateTime,
-    ) -> Result<std::result::Result<Uuid, time::Duration>>;
-    /// The reserved attempt's password was right: its failures go, and every failure of
-    /// `clear` (the name as tried from that client).
-    async fn login_succeeded(&self, attempt: Uuid, clear: &[ThrottleKey]) -> Result<()>;
-    /// What `key` has on record after `since`: the count and the latest failure.
-    async fn login_failures(&self, key: &ThrottleKey, since: OffsetDateTime) -> Result<Failures>;
-    /// Forgets every attempt counted under `key`, under all of that attempt's keys (host
-    /// recovery lifts an account's lock: the name's, and the name's from every address).
-    async fn forget_login_attempts(&self, key: &ThrottleKey) -> Result<()>;
-    async fn delete_session(&self, change: &Change, id: Uuid) -> Result<bool>;
-    /// Deletes the sessions that can no longer authenticate at `now` (past their absolute
-    /// expiry, or unused for their whole idle timeout) and returns how many. Only when there
-    /// were any does it record `change`, with `details.count`, at a new revision.
-    async fn purge_sessions(&self, change: &Change, now: OffsetDateTime) -> Result<u64>;
-    async fn create_api_token(&self, change: &Change, token: &ApiToken, hash: &TokenHash) -> Result<()>;
-    async fn api_token(&self, token: &TokenHash, at: OffsetDateTime) -> Result<Option<(ApiToken, CredentialOwner)>>;
-    async fn list_api_tokens(&self, account: Uuid) -> Result<Vec<ApiToken>>;
-    async fn touch_api_token(&self, id: Uuid, at: OffsetDateTime) -> Result<()>;
-    /// Marks a token revoked; `false` if the account has no such live token.
-    async fn revoke_api_token(&self, change: &Change, account: Uuid, id: Uuid) -> Result<bool>;
-
-    async fn elevate_session(&self, change: &Change, id: Uuid, until: OffsetDateTime) -> Result<bool>;
-
-    // --- authorization --------------------------------------------------------------------
-    /// Everything the authorization index is built from (dynamic roles only: built-in and
-    /// system roles are not stored), read in one consistent snapshot, with its revision.
-    async fn graph(&self) -> Result<(i64, DirectoryGraph)>;
-    /// Audit events of revisions after `revision`, oldest first.
-    async fn events_since(&self, revision: i64, limit: u32) -> Result<Vec<AuditEvent>>;
-    /// New revisions committed by any node, as they happen; `None` where the backend has no
-    /// such feed (SQLite: one node, which knows its own commits).
-    async fn revision_feed(&self) -> Result<Option<tokio::sync::mpsc::Receiver<i64>>>;
-    async fn create_tenant(&self, change: &Change, tenant: &Tenant) -> Result<Tenant>;
-    async fn tenants(&self) -> Result<Vec<Tenant>>;
-    async fn tenant(&self, name: &Name) -> Result<Option<Tenant>>;
-    /// Deletes a tenant with its roles and bindings.
-    async fn delete_tenant(&self, change: &Change, name: &Name) -> Result<()>;
-    async fn create_role(&self, change: &Change, role: &Role) -> Result<Role>;
-    /// Replaces a dynamic role's description and permissions.
-    async fn update_role(&self, change: &Change, role: &Role) -> Result<Role>;
-    async fn dynamic_roles(&self) -> Result<Vec<Role>>;
-    async fn dynamic_role(&self, id: &Name) -> Result<Option<Role>>;
-    /// Deletes a dynamic role and its bindings; returns how many bindings went with it.
-    async fn delete_role(&self, change: &Change, id: &Name) -> Result<u64>;
-    async fn create_binding(&self, change: &Change, binding: &Binding) -> Result<Binding>;
-    async fn bindings(&self, filter: &BindingFilter) -> Result<Vec<Binding>>;
-    async fn binding(&self, id: Uuid) -> Result<Option<Binding>>;
-    async fn delete_binding(&self, change: &Change, id: Uuid) -> Result<bool>;
-
     /// Writes committed so far through this store's writer lane, and the transactions that
     /// carried them (group commit: several writes per transaction under load).
     fn write_stats(&self) -> WriteStats;
-
-    // --- audit ----------------------------------------------------------------------------
-    /// Records an event that changes nothing else (a failed login, a host recovery notice).
-    async fn record(&self, change: &Change) -> Result<()>;
-    async fn audit(&self, query: &AuditQuery) -> Result<Page<AuditEvent>>;
 }
 
 /// Opens (and migrates) the store that a database URL names: `sqlite://…` or `postgres://…`.

@@ -62,8 +62,9 @@ pub enum TokenCommand {
     /// Create an API token and print it (alone on stdout; it is not shown again).
     Create {
         service_account: String,
-        /// Lifetime such as 90d, 12h, 2w [default: the server's]
-        #[arg(long, value_parser = parse_lifetime, value_name = "DURATION")]
+        /// Lifetime such as 90d, 12h, 2w, or `never` unless the server caps lifetimes
+        /// (auth.api_token_max_lifetime) [default: the server's]
+        #[arg(long, value_parser = parse_lifetime, value_name = "DURATION|never")]
         expires_in: Option<String>,
         /// What the token is for.
         #[arg(long)]
@@ -163,6 +164,9 @@ fn access(read_write: bool) -> &'static str {
 
 /// Checks a lifetime locally (same rules as the server) and keeps the text as given.
 fn parse_lifetime(raw: &str) -> Result<String, String> {
+    if raw.trim() == "never" {
+        return Ok("never".to_owned());
+    }
     parse_duration_secs(raw).map(|_| raw.trim().to_owned()).map_err(|e| e.to_string())
 }
 
@@ -196,7 +200,7 @@ impl Tabular for ApiToken {
             access(self.read_write).to_owned(),
             self.roles.as_deref().map_or_else(|| "*".to_owned(), words),
             output::time(self.created_at),
-            opt_time(self.expires_at),
+            self.expires_at.map_or_else(|| "never".to_owned(), output::time),
             opt_time(self.last_used_at),
             opt_time(self.revoked_at),
         ]

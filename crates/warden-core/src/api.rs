@@ -373,7 +373,8 @@ pub struct HeldRole {
 pub struct CreateApiToken {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
-    /// Lifetime such as `90d`; none means the server's default.
+    /// Lifetime such as `90d`, or `never` (unless the server sets
+    /// `auth.api_token_max_lifetime`); none means the server's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_in: Option<String>,
     /// Whether the token may change things (default: read-only).

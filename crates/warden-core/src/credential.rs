@@ -169,9 +169,27 @@ pub fn parse_duration_secs(raw: &str) -> Result<i64, CoreError> {
     Ok(secs)
 }
 
+/// A duration in seconds as the largest unit that divides it (`90d`, `12h`, `45s`): the
+/// spelling `parse_duration_secs` reads back.
+pub fn format_duration(secs: i64) -> String {
+    let units = [("y", 31_536_000), ("w", 604_800), ("d", 86_400), ("h", 3600), ("m", 60)];
+    units
+        .iter()
+        .find(|(_, size)| secs % size == 0 && secs >= *size)
+        .map_or_else(|| format!("{secs}s"), |(unit, size)| format!("{}{unit}", secs / size))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_print_as_they_are_read() {
+        for (secs, text) in [(90 * 86_400, "90d"), (12 * 3600, "12h"), (45, "45s"), (14 * 86_400, "2w"), (31_536_000, "1y"), (90, "90s")] {
+            assert_eq!(format_duration(secs), text);
+            assert_eq!(parse_duration_secs(text).unwrap(), secs);
+        }
+    }
 
     #[test]
     fn secrets_do_not_print() {

@@ -214,6 +214,9 @@ pub struct AuthConfig {
     pub session_idle_timeout: String,
     /// Lifetime of an API token created without `--expires-in` (`90d`).
     pub api_token_default_ttl: String,
+    /// The longest lifetime an API token may be given; unset: tokens may be made without an
+    /// expiry (`expires_in = "never"`).
+    pub api_token_max_lifetime: Option<String>,
     /// Whether users may rename themselves (administrators always may).
     pub allow_username_change: bool,
     /// How long a name given up by a rename or a deletion stays reserved for its old holder
@@ -278,6 +281,7 @@ impl Default for AuthConfig {
             session_ttl: "12h".into(),
             session_idle_timeout: "1h".into(),
             api_token_default_ttl: "90d".into(),
+            api_token_max_lifetime: None,
             allow_username_change: true,
             name_reservation: "30d".into(),
             argon2: Argon2Config::default(),
@@ -312,6 +316,8 @@ pub struct AuthTimes {
     pub session_ttl_secs: i64,
     pub session_idle_secs: i64,
     pub api_token_ttl_secs: i64,
+    /// `None`: API tokens may live forever.
+    pub api_token_max_secs: Option<i64>,
     pub failed_login_window_secs: i64,
     pub failed_login_max_delay_secs: i64,
     pub elevation_secs: i64,
@@ -414,10 +420,19 @@ impl Config {
         for (role, window) in &self.authz.role_elevation_windows {
             role_elevation_secs.insert(role.clone(), parse(&format!("authz.role_elevation_windows.{role}"), window)?);
         }
+        let api_token_ttl_secs = parse("auth.api_token_default_ttl", &self.auth.api_token_default_ttl)?;
+        let api_token_max_secs =
+            self.auth.api_token_max_lifetime.as_deref().map(|max| parse("auth.api_token_max_lifetime", max)).transpose()?;
+        if api_token_max_secs.is_some_and(|max| api_token_ttl_secs > max) {
+            return Err(ConfigError::Invalid(
+                "auth.api_token_default_ttl is longer than auth.api_token_max_lifetime: no token could have the default".into(),
+            ));
+        }
         Ok(AuthTimes {
             session_ttl_secs: parse("auth.session_ttl", &self.auth.session_ttl)?,
             session_idle_secs: parse("auth.session_idle_timeout", &self.auth.session_idle_timeout)?,
-            api_token_ttl_secs: parse("auth.api_token_default_ttl", &self.auth.api_token_default_ttl)?,
+            api_token_ttl_secs,
+            api_token_max_secs,
             failed_login_window_secs: parse("auth.failed_login_window", &self.auth.failed_login_window)?,
             failed_login_max_delay_secs: parse("auth.failed_login_max_delay", &self.auth.failed_login_max_delay)?,
             elevation_secs: parse("authz.elevation_window", &self.authz.elevation_window)?,

@@ -757,6 +757,15 @@ fn first_hour_end_to_end() {
     let found = server.json(&["--user", &idm, "group", "list", "--name", "op"]);
     assert_eq!(found["items"].as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap()).collect::<Vec<_>>(), ["ops"]);
 
+    // A token without an expiry, listed as such.
+    let token = ok_as(&server, &idm, &["service-account", "token", "create", "ci-bot", "--expires-in", "never"]);
+    assert!(token.trim().starts_with("wdn_"), "{token}");
+    let listed = ok_as(&server, &idm, &["service-account", "token", "list", "ci-bot"]);
+    assert!(listed.contains("never"), "{listed}");
+    let bad = as_user(&server, &idm, &["service-account", "token", "create", "ci-bot", "--expires-in", "someday"]);
+    assert_eq!(bad.status.code(), Some(2), "a usage error");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("someday"));
+
     // A user renames itself by name.
     ok_as(&server, "alice:correct horse battery", &["user", "rename", "alice", "alicia"]);
     assert_eq!(server.json(&["--user", &idm, "user", "get", "alicia"])["name"], "alicia");

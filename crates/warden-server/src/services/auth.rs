@@ -352,16 +352,13 @@ impl Auth {
         };
         Self::within_own_limit(actor, &owner, roles.as_deref())?;
         let now = self.ctx.now();
-        let lifetime = match req.expires_in.as_deref() {
-            Some(raw) => credential::parse_duration_secs(raw)?,
-            None => self.ctx.times.api_token_ttl_secs,
-        };
+        let lifetime = self.token_lifetime(req.expires_in.as_deref())?;
         let info = ApiToken {
             id: Uuid::now_v7(),
             account_id: owner.id,
             label: warden_core::model::clean_text("label", req.label, 128)?,
             created_at: now,
-            expires_at: Some(now + Duration::seconds(lifetime)),
+            expires_at: lifetime.map(|secs| now + Duration::seconds(secs)),
             last_used_at: None,
             revoked_at: None,
             read_write: req.read_write,
@@ -379,6 +376,34 @@ impl Auth {
         let change = Change::new(now, Some(&actor.account), action, Some(&owner));
         self.ctx.store.create_api_token(&change, &info, &TokenHash::of(token.expose())).await?;
         Ok(CreatedApiToken { token, info })
+    }
+
+    /// A new token's lifetime in seconds (`None`: it never expires): as asked (`never`, or a
+    /// duration), or the server's default, within `auth.api_token_max_lifetime` if the operator
+    /// set one.
+    fn token_lifetime(&self, asked: Option<&str>) -> Result<Option<i64>> {
+        let times = &self.ctx.times;
+        let lifetime = match asked.map(str::trim) {
+            None => Some(times.api_token_ttl_secs),
+            Some("never") => None,
+            Some(raw) => Some(credential::parse_duration_secs(raw)?),
+        };
+        match (lifetime, times.api_token_max_secs) {
+            (None, Some(max)) => Err(CoreError::validation(
+                "expires_in",
+                format!(
+                    "this server gives API tokens at most {} (auth.api_token_max_lifetime); \"never\" is not allowed",
+                    credential::format_duration(max)
+                ),
+            )
+            .into()),
+            (Some(secs), Some(max)) if secs > max => Err(CoreError::validation(
+                "expires_in",
+                format!("this server gives API tokens at most {} (auth.api_token_max_lifetime)", credential::format_duration(max)),
+            )
+            .into()),
+            _ => Ok(lifetime),
+        }
     }
 
     /// A credential limited to some roles issues its own account no token beyond that limit:

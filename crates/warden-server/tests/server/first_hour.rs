@@ -1,7 +1,7 @@
 //! Issue 12: what someone moving from Kanidm, Kratos, Kestra or cisidm trips over in the first
 //! hour, each reproduced as they met it.
 
-use warden_client::ClientError;
+use warden_client::{ClientError, PageQuery};
 use warden_server::config::SystemRoleConfig;
 
 use crate::api::{TestServer, role, user};
@@ -137,4 +137,53 @@ async fn an_account_shows_its_groups_and_roles() {
     // idm_admin reads users and groups but no bindings: groups yes, roles refused.
     assert_eq!(idm.get_user_expanded("alice", "groups").await.unwrap().groups.unwrap().effective, ["ops", "staff"]);
     assert_eq!(idm.get_user_expanded("alice", "roles").await.unwrap_err().code(), "forbidden");
+}
+
+/// API tokens may be made without an expiry, as Kestra's service accounts allow, unless the
+/// operator caps their lifetime; the cap also bounds explicit lifetimes.
+#[tokio::test]
+async fn api_tokens_may_never_expire_unless_capped() {
+    use warden_core::api::{CreateApiToken, CreateServiceAccount};
+    let never = || CreateApiToken { expires_in: Some("never".into()), ..Default::default() };
+    let lasting = |d: &str| CreateApiToken { expires_in: Some(d.into()), ..Default::default() };
+
+    let server = TestServer::start().await;
+    let idm = server.idm().await;
+    idm.create_service_account(&CreateServiceAccount { name: "ci-bot".into(), ..Default::default() }).await.unwrap();
+    let forever = idm.create_api_token("ci-bot", &never()).await.unwrap();
+    assert_eq!(forever.info.expires_at, None);
+    let listed = idm.list_api_tokens("ci-bot", &PageQuery::default()).await.unwrap().items;
+    let json = serde_json::to_value(&listed).unwrap().to_string();
+    assert!(!json.contains("expires_at"), "no expiry is left out, not null: {json}");
+    // It authenticates, a year on and more.
+    server.clock.advance(time::Duration::days(4000));
+    let bot = server.anonymous().with_bearer(forever.token.expose());
+    bot.whoami().await.unwrap();
+
+    let capped = TestServer::start_with(|c| {
+        c.auth.api_token_max_lifetime = Some("30d".into());
+        c.auth.api_token_default_ttl = "7d".into();
+    })
+    .await;
+    let idm = capped.idm().await;
+    idm.create_service_account(&CreateServiceAccount { name: "ci-bot".into(), ..Default::default() }).await.unwrap();
+    let e = idm.create_api_token("ci-bot", &never()).await.unwrap_err();
+    assert_eq!(e.code(), "validation");
+    assert!(detail(&e).contains("auth.api_token_max_lifetime"), "{}", detail(&e));
+    assert_eq!(idm.create_api_token("ci-bot", &lasting("31d")).await.unwrap_err().code(), "validation");
+    idm.create_api_token("ci-bot", &lasting("30d")).await.unwrap();
+    assert!(
+        idm.list_api_tokens("ci-bot", &PageQuery::default()).await.unwrap().items.iter().all(|t| t.expires_at.is_some()),
+        "nothing half-written"
+    );
+    assert_eq!(idm.list_api_tokens("ci-bot", &PageQuery::default()).await.unwrap().items.len(), 1);
+}
+
+/// A cap shorter than the default lifetime is a configuration error at start-up, naming both.
+#[test]
+fn a_token_cap_below_the_default_is_refused() {
+    let mut config = warden_server::config::Config::default();
+    config.auth.api_token_max_lifetime = Some("30d".into());
+    let e = config.auth_times().unwrap_err().to_string();
+    assert!(e.contains("api_token_default_ttl") && e.contains("api_token_max_lifetime"), "{e}");
 }

@@ -36,6 +36,9 @@ pub trait Accounts: Send + Sync {
     async fn list_service_accounts(&self, query: &ListQuery) -> Result<Page<ServiceAccount>>;
     /// The user or service account with this name or id.
     async fn account(&self, key: &NameOrId, at: OffsetDateTime) -> Result<Option<CredentialOwner>>;
+    /// The names of the users whose primary e-mail address is `address`, compared without
+    /// regard to ASCII case; at most two (one is an answer, two say it is no one's alone).
+    async fn users_with_primary_email(&self, address: &str) -> Result<Vec<Name>>;
     /// Renames an account; `reservation` says what becomes of the name it gives up and whether
     /// names other accounts gave up are honoured (all checked and written in the one
     /// transaction, so a reservation and a rename cannot race).

@@ -159,6 +159,7 @@ conformance! {
     login_reservations(arc) => sqlite_login_reservations, postgres_login_reservations;
     group_commit(arc) => sqlite_group_commit, postgres_group_commit;
     transfer => sqlite_transfer, postgres_transfer;
+    primary_email => sqlite_primary_email, postgres_primary_email;
 }
 
 /// `warden_store::open` picks the backend from the URL and refuses anything else.
@@ -2501,4 +2502,30 @@ async fn transfer(store: &dyn Store) {
         store.subjects_with_names(&names).await.unwrap().into_iter().map(|s| (s.kind, s.name.to_string())).collect();
     found.sort();
     assert_eq!(found, [(SubjectKind::User, "alice".to_owned()), (SubjectKind::Group, "staff".to_owned())]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sign-in by primary e-mail address.
+
+async fn primary_email(store: &dyn Store) {
+    let email = |address: &str, primary: bool| EmailAddress { address: address.into(), primary };
+    let with = |name: &str, emails: Vec<EmailAddress>| User { profile: Profile { emails, ..Profile::default() }, ..new_user(name) };
+    let alice = with("alice", vec![email("Alice@Example.org", true), email("a@example.com", false)]);
+    store.create_user(&change("user.create", &alice.subject()), &alice, None).await.unwrap();
+    let found = |address: &'static str| async move {
+        store.users_with_primary_email(address).await.unwrap().iter().map(ToString::to_string).collect::<Vec<_>>()
+    };
+    assert_eq!(found("alice@example.org").await, ["alice"], "ASCII case does not matter");
+    assert_eq!(found("ALICE@EXAMPLE.ORG").await, ["alice"]);
+    assert!(found("a@example.com").await.is_empty(), "only the primary address signs in");
+    assert!(found("nobody@example.org").await.is_empty());
+
+    // The primary address follows updates, and a shared one names both holders.
+    let moved = User { profile: Profile { emails: vec![email("alice@new.example", true)], ..Profile::default() }, ..alice.clone() };
+    store.update_user(&change("user.update", &alice.subject()), &moved, false).await.unwrap();
+    assert!(found("alice@example.org").await.is_empty());
+    assert_eq!(found("alice@new.example").await, ["alice"]);
+    let twin = with("twin", vec![email("alice@new.example", true)]);
+    store.create_user(&change("user.create", &twin.subject()), &twin, None).await.unwrap();
+    assert_eq!(found("alice@new.example").await, ["alice", "twin"]);
 }

@@ -717,7 +717,7 @@ fn first_hour_end_to_end() {
     let admin = format!("admin:{}", server.recover("admin"));
     let idm = format!("idm_admin:{}", server.recover("idm_admin"));
     let root = superuser(&server, &idm, "root");
-    ok_as(&server, &idm, &["user", "create", "alice", "--password", "correct horse battery"]);
+    ok_as(&server, &idm, &["user", "create", "alice", "--password", "correct horse battery", "--email", "alice@example.org"]);
     ok_as(&server, &idm, &["service-account", "create", "ci-bot"]);
     for group in ["staff", "ops", "oncall"] {
         ok_as(&server, &idm, &["group", "create", group]);
@@ -769,4 +769,8 @@ fn first_hour_end_to_end() {
     // A user renames itself by name.
     ok_as(&server, "alice:correct horse battery", &["user", "rename", "alice", "alicia"]);
     assert_eq!(server.json(&["--user", &idm, "user", "get", "alicia"])["name"], "alicia");
+    // Signing in by primary e-mail address finds her under her new name.
+    let me: Value =
+        serde_json::from_str(&ok_as(&server, "alice@example.org:correct horse battery", &["--output", "json", "whoami"])).unwrap();
+    assert_eq!(me["account"]["name"], "alicia", "{me}");
 }

@@ -115,7 +115,9 @@ impl Auth {
 
     /// Checks a name and password. Every failure is [`ServiceError::AuthFailed`] (or
     /// `RateLimited` while slowed down) whatever its cause.
-    pub async fn verify_password(&self, name: &str, password: &Secret, client: Option<IpAddr>) -> Result<Subject> {
+    pub async fn verify_password(&self, identifier: &str, password: &Secret, client: Option<IpAddr>) -> Result<Subject> {
+        let name = self.sign_in_name(identifier).await?;
+        let name = name.as_str();
         // Wait for this node's turn at the name, then at the client (always in this order,
         // so two checks never hold each other's turn).
         let busy = |_| ServiceError::RateLimited { retry_after_secs: 1 };
@@ -163,6 +165,24 @@ impl Auth {
                 Err(ServiceError::AuthFailed)
             }
         }
+    }
+
+    /// Who a sign-in names: the account name as typed or, for an identifier with an `@` (which
+    /// no name has), the user whose primary e-mail address it is. An address that is no one's,
+    /// or more than one user's, stays as typed, so that it is throttled and refused exactly as
+    /// an unknown name is; the lookup is one index search either way. Resolving before the soft
+    /// lock counts an account's guesses together, whichever way they spell it. (Until the
+    /// lifecycle work verifies addresses, one set by an administrator counts as verified.)
+    async fn sign_in_name(&self, identifier: &str) -> Result<String> {
+        let identifier = identifier.trim();
+        if !identifier.contains('@') {
+            return Ok(identifier.to_owned());
+        }
+        let mut holders = self.ctx.store.users_with_primary_email(identifier).await?;
+        Ok(match (holders.pop(), holders.is_empty()) {
+            (Some(only), true) => only.to_string(),
+            _ => identifier.to_ascii_lowercase(),
+        })
     }
 
     /// Password login: a new session whose token is returned once and stored only hashed.

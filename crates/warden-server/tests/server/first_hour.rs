@@ -187,3 +187,41 @@ fn a_token_cap_below_the_default_is_refused() {
     let e = config.auth_times().unwrap_err().to_string();
     assert!(e.contains("api_token_default_ttl") && e.contains("api_token_max_lifetime"), "{e}");
 }
+
+/// Sign in by name or by primary e-mail address, with the same soft lock, timing and answers:
+/// an unknown address is refused exactly as an unknown name, guesses count against the account
+/// whichever way it is spelt, and an address two users share signs in neither.
+#[tokio::test]
+async fn users_sign_in_by_primary_email_under_the_same_soft_lock() {
+    use warden_core::api::CreateUser;
+    let server = TestServer::start().await;
+    let idm = server.idm().await;
+    let with_email = |name: &str, email: &str| CreateUser { emails: vec![email.into(), format!("other.{email}")], ..user(name) };
+    idm.create_user(&with_email("alice", "Alice@Example.org")).await.unwrap();
+    let anon = server.anonymous();
+
+    let session = anon.login("alice@example.org", "correct horse battery").await.unwrap();
+    assert_eq!(session.account.name.as_str(), "alice");
+    anon.clone().with_basic("ALICE@example.org", "correct horse battery").whoami().await.unwrap();
+    assert_eq!(anon.login("other.alice@example.org", "correct horse battery").await.unwrap_err().code(), "auth.failed", "only the primary");
+
+    // The same answer for an address that is no one's as for a name that is no one's.
+    let unknown_address = anon.login("nobody@example.org", "correct horse battery").await.unwrap_err();
+    let unknown_name = anon.login("nobody", "correct horse battery").await.unwrap_err();
+    let (ClientError::Api(a), ClientError::Api(b)) = (&unknown_address, &unknown_name) else { panic!("problems expected") };
+    assert_eq!((a.status, &a.code, &a.detail), (b.status, &b.code, &b.detail));
+
+    // One soft lock per account: three guesses by name and two by address use up the five.
+    for guess in ["alice", "alice", "alice", "alice@example.org", "Alice@Example.org"] {
+        assert_eq!(anon.login(guess, "wrong guess").await.unwrap_err().code(), "auth.failed");
+    }
+    for spelling in ["alice", "alice@example.org"] {
+        assert_eq!(anon.login(spelling, "correct horse battery").await.unwrap_err().code(), "auth.rate_limited", "{spelling}");
+    }
+
+    // An address two users hold as primary signs in neither.
+    idm.create_user(&with_email("bob", "shared@example.org")).await.unwrap();
+    idm.create_user(&with_email("carol", "shared@example.org")).await.unwrap();
+    assert_eq!(anon.login("shared@example.org", "correct horse battery").await.unwrap_err().code(), "auth.failed");
+    anon.login("bob", "correct horse battery").await.unwrap();
+}

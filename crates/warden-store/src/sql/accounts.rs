@@ -220,6 +220,17 @@ macro_rules! impl_accounts {
                     .await
                 }
 
+                async fn users_with_primary_email(&self, address: &str) -> Result<Vec<Name>> {
+                    // `primary_email` is a column generated from the profile (migration 0008),
+                    // lower-cased and indexed on both backends.
+                    let names: Vec<String> =
+                        sqlx::query_scalar("SELECT name FROM accounts WHERE kind = 'user' AND primary_email = $1 ORDER BY name LIMIT 2")
+                            .bind(address.to_ascii_lowercase())
+                            .fetch_all(self.reader())
+                            .await?;
+                    Ok(names.into_iter().map(Name::from_trusted).collect())
+                }
+
                 async fn service_account(&self, key: &NameOrId) -> Result<Option<ServiceAccount>> {
                     by_key(self.reader(), &service_accounts_where(), "a", key, service_account_from_row).await
                 }

@@ -1,0 +1,6 @@
+-- Sign-in by primary e-mail address: the address, lower-cased, as a column generated from the
+-- profile (whose first address is always the primary one) and indexed, so that the lookup
+-- costs one index search whether or not the address exists.
+ALTER TABLE accounts ADD COLUMN primary_email TEXT
+    GENERATED ALWAYS AS (lower(json_extract(profile, '$.emails[0].address'))) VIRTUAL;
+CREATE INDEX accounts_primary_email ON accounts (primary_email) WHERE primary_email IS NOT NULL;

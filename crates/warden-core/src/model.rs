@@ -20,6 +20,13 @@ pub const IDM_ADMIN_ID: Uuid = Uuid::from_u128(0x0000_0000_0000_7000_8000_0000_0
 pub const BREAK_GLASS: [(Uuid, &str, &str); 2] =
     [(ADMIN_ID, "admin", "Break-glass system administrator"), (IDM_ADMIN_ID, "idm_admin", "Break-glass identity administrator")];
 
+/// Whether an account is one of the break-glass service accounts: the only service accounts
+/// that sign in with a password (set from the host alone), and that cannot be deleted,
+/// renamed, disabled or given API tokens.
+pub fn is_break_glass(id: Uuid) -> bool {
+    BREAK_GLASS.iter().any(|(bg, _, _)| *bg == id)
+}
+
 /// What kind of thing a subject is. Accounts (users and service accounts) share one name
 /// space; groups have their own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -230,10 +230,13 @@ macro_rules! impl_transfer {
                         ),
                         (
                             &format!(
-                                "SELECT a.name, a.description, a.disabled, m.kind AS m_kind, m.name AS m_name, mg.name AS mg_name FROM {SA_FROM} \
+                                "SELECT a.id, a.name, a.description, a.disabled, m.kind AS m_kind, m.name AS m_name, mg.name AS mg_name FROM {SA_FROM} \
                                  WHERE a.kind = 'service_account' ORDER BY a.name"
                             ),
                             &mut |r| {
+                                if break_glass.contains(&r.try_get::<Uuid, _>("id")?) {
+                                    return Ok(None);
+                                }
                                 let manager = match (r.try_get::<Option<String>, _>("m_name")?, r.try_get::<Option<String>, _>("mg_name")?) {
                                     (Some(name), _) => Some(subject_ref(&r.try_get::<String, _>("m_kind")?, name)?),
                                     (None, Some(name)) => Some(subject_ref("group", name)?),

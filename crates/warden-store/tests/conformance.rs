@@ -217,7 +217,7 @@ fn n(name: &str) -> Name {
 }
 
 fn admin() -> Subject {
-    Subject { kind: SubjectKind::User, id: ADMIN_ID, name: n("admin") }
+    Subject { kind: SubjectKind::ServiceAccount, id: ADMIN_ID, name: n("admin") }
 }
 
 fn change(action: &'static str, target: &Subject) -> Change {
@@ -339,6 +339,11 @@ async fn state(store: &dyn Store) -> (i64, usize) {
     (store.revision().await.unwrap(), audit_count(store).await)
 }
 
+async fn service_account_names(store: &dyn Store) -> Vec<String> {
+    let page = store.list_service_accounts(&ListQuery { limit: MAX_PAGE, ..ListQuery::default() }).await.unwrap();
+    page.items.into_iter().map(|a| a.name.to_string()).collect()
+}
+
 async fn user_names(store: &dyn Store) -> Vec<String> {
     let page = store.list_users(&ListQuery { limit: MAX_PAGE, ..ListQuery::default() }).await.unwrap();
     page.items.into_iter().map(|u| u.name.to_string()).collect()
@@ -400,21 +405,23 @@ fn sorted_by_id(mut bindings: Vec<Binding>) -> Vec<Binding> {
 
 /// Asserts that the built-ins created at `at` are all there, with their exact shape.
 async fn assert_builtins(store: &dyn Store, at: OffsetDateTime) {
-    use SubjectKind::User as U;
+    use SubjectKind::ServiceAccount as SA;
 
+    // The break-glass accounts are service accounts: no person, no personal data.
     for (id, name) in [(ADMIN_ID, "admin"), (IDM_ADMIN_ID, "idm_admin")] {
-        let user = store.user(&by_name(name)).await.unwrap().unwrap_or_else(|| panic!("{name} missing"));
-        assert_eq!(user.id, id);
-        assert_eq!(user.name.as_str(), name);
-        assert!(!user.has_password, "{name} is created without a credential");
-        assert!(!user.disabled);
-        assert!(user.profile.display_name.is_some());
-        assert_eq!(user.created_at, at);
-        assert_eq!(store.user(&NameOrId::Id(id)).await.unwrap(), Some(user));
-        assert_eq!(store.password_hash(id).await.unwrap(), None);
+        let account = store.service_account(&by_name(name)).await.unwrap().unwrap_or_else(|| panic!("{name} missing"));
+        assert_eq!(account.id, id);
+        assert_eq!(account.name.as_str(), name);
+        assert!(!account.disabled);
+        assert!(account.description.is_some());
+        assert_eq!(account.created_at, at);
+        assert_eq!(store.service_account(&NameOrId::Id(id)).await.unwrap(), Some(account));
+        assert_eq!(store.user(&by_name(name)).await.unwrap(), None, "{name} is not a person");
+        assert_eq!(store.password_hash(id).await.unwrap(), None, "{name} is created without a credential");
         let owner = store.account(&by_name(name), at).await.unwrap().unwrap();
-        assert_eq!(owner.subject, Subject { kind: SubjectKind::User, id, name: n(name) });
+        assert_eq!(owner.subject, Subject { kind: SubjectKind::ServiceAccount, id, name: n(name) });
         assert!(owner.active);
+        assert_eq!((owner.email, owner.display_name), (None, None));
     }
 
     assert_eq!(BUILT_IN_GROUPS.len(), BUILT_IN_SHAPE.len());
@@ -446,8 +453,8 @@ async fn assert_builtins(store: &dyn Store, at: OffsetDateTime) {
     // admin ∈ system_admins, idm_admin ∈ idm_admins, and no other built-in group has members.
     let member_lists = [
         ("idm_superusers", vec![]),
-        ("system_admins", vec![m("admin", U, true)]),
-        ("idm_admins", vec![m("idm_admin", U, true)]),
+        ("system_admins", vec![m("admin", SA, true)]),
+        ("idm_admins", vec![m("idm_admin", SA, true)]),
         ("service_desk", vec![]),
         ("auditors", vec![]),
     ];
@@ -464,7 +471,7 @@ async fn assert_builtins(store: &dyn Store, at: OffsetDateTime) {
     assert_eq!(revision, store.revision().await.unwrap());
     let mut memberships = graph.memberships.clone();
     memberships.sort();
-    let mut expected = vec![(SYSTEM_ADMINS_GROUP, U, ADMIN_ID), (IDM_ADMINS_GROUP, U, IDM_ADMIN_ID)];
+    let mut expected = vec![(SYSTEM_ADMINS_GROUP, SA, ADMIN_ID), (IDM_ADMINS_GROUP, SA, IDM_ADMIN_ID)];
     expected.sort();
     assert_eq!(memberships, expected);
     assert_eq!(graph.groups.len(), 5);
@@ -488,7 +495,8 @@ async fn bootstrap(store: &dyn Store) {
     assert_eq!(state(store).await, (r1, 7), "ensure_builtins is idempotent");
 
     assert_builtins(store, at).await;
-    assert_eq!(user_names(store).await, ["admin", "idm_admin"]);
+    assert!(user_names(store).await.is_empty(), "the break-glass accounts are not listed as users");
+    assert_eq!(service_account_names(store).await, ["admin", "idm_admin"]);
 
     // One event per piece: the accounts first, then each group with its binding and members.
     let events = audit_all(store).await;
@@ -496,7 +504,7 @@ async fn bootstrap(store: &dyn Store) {
     assert_eq!(events.iter().map(|e| e.revision).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7]);
     assert!(events.iter().all(|e| e.actor_id.is_none() && e.actor_name.is_none() && e.at == at));
     let (accounts, groups) = events.split_at(2);
-    assert!(accounts.iter().all(|e| e.action == "account.bootstrap" && e.target_kind.as_deref() == Some("user")));
+    assert!(accounts.iter().all(|e| e.action == "account.bootstrap" && e.target_kind.as_deref() == Some("service_account")));
     let targets: BTreeSet<_> = accounts.iter().map(|e| (e.target_id.unwrap(), e.target_name.clone().unwrap())).collect();
     assert_eq!(targets, BTreeSet::from([(ADMIN_ID, "admin".to_owned()), (IDM_ADMIN_ID, "idm_admin".to_owned())]));
     for (event, group) in groups.iter().zip(BUILT_IN_GROUPS) {
@@ -523,7 +531,7 @@ async fn bootstrap_race(store: &dyn Store) {
             result.expect("a concurrent ensure_builtins must not fail");
         }
     }
-    assert_eq!(user_names(store).await, ["admin", "idm_admin"]);
+    assert_eq!(service_account_names(store).await, ["admin", "idm_admin"]);
     assert_eq!(store.revision().await.unwrap(), 7);
     assert_builtins(store, first).await;
     let events = audit_all(store).await;
@@ -551,7 +559,7 @@ async fn bootstrap_race(store: &dyn Store) {
     assert_eq!(state(store).await, (before.0 + 1, before.1 + 1));
     let restored = store.group(&NameOrId::Id(IDM_ADMINS_GROUP)).await.unwrap().unwrap();
     assert_eq!((restored.name.as_str(), restored.created_at), ("idm_admins", again));
-    assert_eq!(members(store, &restored, false).await, [m("idm_admin", SubjectKind::User, true)]);
+    assert_eq!(members(store, &restored, false).await, [m("idm_admin", SubjectKind::ServiceAccount, true)]);
     assert_eq!(store.binding(binding).await.unwrap().unwrap().role.as_str(), "idm_admin");
     assert_eq!(store.bindings(&BindingFilter::default()).await.unwrap().len(), 5);
 
@@ -1950,8 +1958,8 @@ async fn graph(store: Arc<dyn Store>) {
     let (revision, graph) = store.graph().await.unwrap();
     assert_eq!(revision, store.revision().await.unwrap());
     assert_eq!(graph.groups.len(), 3 + BUILT_IN_GROUPS.len());
-    assert!(graph.memberships.contains(&(SYSTEM_ADMINS_GROUP, U, ADMIN_ID)));
-    assert!(graph.memberships.contains(&(IDM_ADMINS_GROUP, U, IDM_ADMIN_ID)));
+    assert!(graph.memberships.contains(&(SYSTEM_ADMINS_GROUP, SubjectKind::ServiceAccount, ADMIN_ID)));
+    assert!(graph.memberships.contains(&(IDM_ADMINS_GROUP, SubjectKind::ServiceAccount, IDM_ADMIN_ID)));
     assert_eq!(graph.roles, [r1]);
     let mut expected = built_in_bindings(at);
     expected.extend([b1, b3]);
@@ -2420,7 +2428,7 @@ async fn transfer(store: &dyn Store) {
     // Batches before the bad one stay committed.
     let err = import(store, &bad, 4).await.unwrap_err();
     assert_eq!(err.line, 10);
-    assert_eq!(user_names(store).await, ["admin", "alice", "bob", "idm_admin"]);
+    assert_eq!(user_names(store).await, ["alice", "bob"]);
     let (revision, _) = state(store).await;
     assert_eq!(revision, before.0 + 2, "one revision per committed batch");
     let events = store.events_since(before.0, 100).await.unwrap();
@@ -2528,4 +2536,72 @@ async fn primary_email(store: &dyn Store) {
     let twin = with("twin", vec![email("alice@new.example", true)]);
     store.create_user(&change("user.create", &twin.subject()), &twin, None).await.unwrap();
     assert_eq!(found("alice@new.example").await, ["alice", "twin"]);
+}
+
+/// Migration 0009 turns break-glass accounts made as users (before it) into service accounts
+/// with their ids, memberships and display name (as the description), and nothing else. Run on
+/// a current database whose break-glass rows are put back into their old shape first.
+async fn break_glass_migration(
+    store: &dyn Store,
+    run: &mut (dyn FnMut(&'static str) -> futures_util::future::BoxFuture<'static, ()> + Send),
+) {
+    store.ensure_builtins(now()).await.unwrap();
+    let alice = create_user(store, "alice").await;
+    run("UPDATE accounts SET kind = 'user', description = NULL, profile = '{\"display_name\":\"Break-glass system administrator\"}' \
+         WHERE name IN ('admin', 'idm_admin')")
+    .await;
+    assert_eq!(user_names(store).await, ["admin", "alice", "idm_admin"], "the shape before the migration");
+    let migration = match store.backend() {
+        "sqlite" => include_str!("../migrations/sqlite/0009_break_glass_service_accounts.sql"),
+        _ => include_str!("../migrations/postgres/0009_break_glass_service_accounts.sql"),
+    };
+    run(migration).await;
+    assert_eq!(user_names(store).await, ["alice"]);
+    let admin = store.service_account(&NameOrId::Id(ADMIN_ID)).await.unwrap().unwrap();
+    assert_eq!((admin.name.as_str(), admin.description.as_deref()), ("admin", Some("Break-glass system administrator")));
+    assert_eq!(store.service_account(&NameOrId::Id(IDM_ADMIN_ID)).await.unwrap().unwrap().name.as_str(), "idm_admin");
+    let system_admins = store.group(&NameOrId::Id(SYSTEM_ADMINS_GROUP)).await.unwrap().unwrap();
+    assert_eq!(members(store, &system_admins, false).await, [m("admin", SubjectKind::ServiceAccount, true)]);
+    assert_eq!(store.user(&NameOrId::Id(alice.id)).await.unwrap().map(|u| u.name), Some(alice.name), "others untouched");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_break_glass_migration() {
+    use sqlx::sqlite::SqliteConnection;
+    let dir = tempfile::TempDir::new().expect("temporary directory");
+    let url = format!("sqlite://{}/warden.db", dir.path().display());
+    let store = SqliteStore::open(&url).await.expect("open the SQLite store");
+    let conn = Arc::new(tokio::sync::Mutex::new(SqliteConnection::connect(&url).await.expect("a second connection")));
+    let mut run = move |sql: &'static str| -> futures_util::future::BoxFuture<'static, ()> {
+        let conn = conn.clone();
+        Box::pin(async move {
+            sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn.lock().await).await.expect(sql);
+        })
+    };
+    break_glass_migration(&store, &mut run).await;
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_break_glass_migration() {
+    let server = pg_server();
+    let mut admin = PgConnection::connect(&format!("{server}/postgres")).await.expect("PostgreSQL is required by the conformance suite");
+    let db = format!("warden_t_{}", Uuid::now_v7().simple());
+    execute(&mut admin, format!("CREATE DATABASE {db}")).await.expect("CREATE DATABASE");
+    let url = format!("{server}/{db}");
+    let store = PgStore::open(&url).await.expect("open the PostgreSQL store");
+    let conn = Arc::new(tokio::sync::Mutex::new(PgConnection::connect(&url).await.expect("a second connection")));
+    let mut run = move |sql: &'static str| -> futures_util::future::BoxFuture<'static, ()> {
+        let conn = conn.clone();
+        Box::pin(async move {
+            sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn.lock().await).await.expect(sql);
+        })
+    };
+    let outcome = tokio::spawn(async move {
+        break_glass_migration(&store, &mut run).await;
+        store.close().await;
+    })
+    .await;
+    execute(&mut admin, format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await.expect("DROP DATABASE");
+    rethrow(outcome);
 }

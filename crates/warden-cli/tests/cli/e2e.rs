@@ -405,14 +405,18 @@ fn authorization_end_to_end() {
     ok_as(&server, &idm, &["group", "create", "oncall"]);
     ok_as(&server, &idm, &["group", "add-member", "ops", "group:oncall"]);
     ok_as(&server, &idm, &["group", "add-member", "oncall", "user:carol"]);
-    assert!(fails_as(&server, &idm, &["user", "update", "admin", "--display-name", "Pwned"]).contains("account.high_privilege"));
-    assert!(fails_as(&server, &idm, &["user", "disable", "admin"]).contains("account.protected"));
-    assert!(fails_as(&server, &idm, &["group", "remove-member", "system_admins", "user:admin"]).contains("forbidden"));
+    // admin is a service account (no person, no profile to deface), protected from deletion.
+    assert!(fails_as(&server, &idm, &["user", "update", "admin", "--display-name", "Pwned"]).contains("not_found"));
+    assert!(fails_as(&server, &idm, &["service-account", "delete", "admin"]).contains("account.protected"));
+    let listed = ok_as(&server, &idm, &["service-account", "list"]);
+    assert!(listed.contains("admin") && listed.contains("idm_admin"), "{listed}");
+    assert!(!ok_as(&server, &idm, &["user", "list"]).contains("admin"));
+    assert!(fails_as(&server, &idm, &["group", "remove-member", "system_admins", "sa:admin"]).contains("forbidden"));
     assert!(
-        fails_as(&server, &idm, &["group", "add-member", "idm_superusers", "user:idm_admin"]).contains("forbidden"),
+        fails_as(&server, &idm, &["group", "add-member", "idm_superusers", "sa:idm_admin"]).contains("forbidden"),
         "no self-made superusers"
     );
-    assert!(fails_as(&server, &admin, &["group", "add-member", "idm_superusers", "user:admin"]).contains("high_privilege"));
+    assert!(fails_as(&server, &admin, &["group", "add-member", "idm_superusers", "sa:admin"]).contains("high_privilege"));
 
     // A group bound to the operator role in `prod` grants its nested members in prod.x, not in staging.
     elevated_session(&server, "admin", &admin);

@@ -188,7 +188,9 @@ impl Auth {
     /// Password login: a new session whose token is returned once and stored only hashed.
     pub async fn login(&self, name: &str, password: &Secret, client: Option<IpAddr>) -> Result<LoginResponse> {
         let subject = self.verify_password(name, password, client).await?;
-        if subject.kind != SubjectKind::User {
+        // Persons sign in; of service accounts only the break-glass ones, whose password comes
+        // from the host.
+        if subject.kind != SubjectKind::User && !warden_core::model::is_break_glass(subject.id) {
             return Err(ServiceError::AuthFailed);
         }
         let now = self.ctx.now();
@@ -357,6 +359,7 @@ impl Auth {
     pub async fn create_api_token(&self, actor: &Principal, account: &NameOrId, req: CreateApiToken) -> Result<CreatedApiToken> {
         actor.require(Permission::ServiceAccountsWrite)?;
         let owner = self.directory.find_service_account(account).await?.subject();
+        super::directory::protect(&owner, "given API tokens: it signs in with the password that wardend recover-account sets")?;
         Directory::guard_privileged(actor, &owner)?;
         let roles = match req.roles {
             Some(roles) => {

@@ -8,7 +8,7 @@ use warden_core::api::{
 };
 use warden_core::builtin::{built_in_group, is_built_in_name};
 use warden_core::credential::{InitialPassword, Secret};
-use warden_core::model::{self, BREAK_GLASS, Group, NameOrId, Profile, ServiceAccount, Subject, SubjectKind, SubjectRef, User};
+use warden_core::model::{self, Group, NameOrId, Profile, ServiceAccount, Subject, SubjectKind, SubjectRef, User};
 use warden_core::{CoreError, Name};
 use warden_store::{Action, Change, ListQuery, NameReservation, StoreError};
 
@@ -37,12 +37,8 @@ pub struct Directory {
     ctx: Context,
 }
 
-fn is_break_glass(id: Uuid) -> bool {
-    BREAK_GLASS.iter().any(|(bg, _, _)| *bg == id)
-}
-
-fn protect(subject: &Subject, what: &'static str) -> Result<()> {
-    if is_break_glass(subject.id) { Err(ServiceError::Protected(subject.name.to_string(), what)) } else { Ok(()) }
+pub(crate) fn protect(subject: &Subject, what: &'static str) -> Result<()> {
+    if model::is_break_glass(subject.id) { Err(ServiceError::Protected(subject.name.to_string(), what)) } else { Ok(()) }
 }
 
 /// Break-glass accounts and built-in groups cannot be deleted, renamed or disabled.
@@ -256,7 +252,7 @@ impl Directory {
             return Ok(user);
         }
         let window_changed = changed.iter().any(|f| *f == "valid_from" || *f == "expires_at");
-        if is_break_glass(user.id) && changed.iter().any(|f| *f == "valid_from" || *f == "expires_at") {
+        if model::is_break_glass(user.id) && changed.iter().any(|f| *f == "valid_from" || *f == "expires_at") {
             return Err(ServiceError::Protected(user.name.to_string(), "given a validity window"));
         }
         user.profile = model::validate_profile(profile, now.date())?;
@@ -408,6 +404,7 @@ impl Directory {
     pub async fn delete_service_account(&self, actor: &Principal, key: &NameOrId) -> Result<()> {
         actor.require(Permission::ServiceAccountsWrite)?;
         let account = self.find_service_account(key).await?;
+        protect(&account.subject(), "deleted")?;
         Self::guard_privileged(actor, &account.subject())?;
         let keep_until = self.keep_name_until();
         let action = Action::ServiceAccountDelete { name_reserved_until: Self::reserved_until_detail(keep_until) };

@@ -37,17 +37,17 @@ async fn custom_admin_role(server: &TestServer) -> (Client, Client) {
 async fn idm_admin_cannot_join_a_group_bound_to_a_custom_admin_role() {
     let server = TestServer::start().await;
     let (root, idm) = custom_admin_role(&server).await;
-    let e = idm.add_members("ops", &["user:idm_admin".into()]).await.unwrap_err();
+    let e = idm.add_members("ops", &["sa:idm_admin".into()]).await.unwrap_err();
     assert_eq!((e.status(), code(&e)), (Some(403), "forbidden"), "{e}");
     // Nor through a plain group nested into it.
     idm.create_group(&CreateGroup { name: "side-door".into(), description: None }).await.unwrap();
     root.add_members("ops", &["group:side-door".into()]).await.unwrap();
-    let e = idm.add_members("side-door", &["user:idm_admin".into()]).await.unwrap_err();
+    let e = idm.add_members("side-door", &["sa:idm_admin".into()]).await.unwrap_err();
     assert_eq!(code(&e), "forbidden");
     let me = idm.whoami().await.unwrap();
     assert!(!me.permissions.contains(&"warden:bindings:write".to_owned()));
     // The superuser may.
-    root.add_members("ops", &["user:idm_admin".into()]).await.unwrap();
+    root.add_members("ops", &["sa:idm_admin".into()]).await.unwrap();
 }
 
 /// Item 2: idm_admin may not mint a token for a service account holding a custom
@@ -87,12 +87,12 @@ async fn system_admin_cannot_change_privilege_groups_or_bind_tenant_admin_in_def
     let admin = server.sysadmin().await;
     server.idm().await.create_user(&user("alice")).await.unwrap();
     for group in ["idm_admins", "service_desk", "auditors", "system_admins", "idm_superusers"] {
-        let e = admin.add_members(group, &["user:admin".into()]).await.unwrap_err();
+        let e = admin.add_members(group, &["sa:admin".into()]).await.unwrap_err();
         assert_eq!(e.status(), Some(403), "{group}: {e}");
         let e = admin.add_members(group, &["user:alice".into()]).await.unwrap_err();
         assert_eq!(e.status(), Some(403), "{group}: {e}");
     }
-    let e = admin.remove_member("system_admins", "user:admin").await.unwrap_err();
+    let e = admin.remove_member("system_admins", "sa:admin").await.unwrap_err();
     assert_eq!(e.status(), Some(403));
     assert!(!admin.whoami().await.unwrap().permissions.contains(&"warden:users:read".to_owned()));
 

@@ -1,0 +1,10 @@
+-- The break-glass accounts `admin` and `idm_admin` become service accounts, as in Kanidm:
+-- they stand for no person and carry no personal data. Their ids stay (memberships, bindings,
+-- sessions and the audit log keep pointing at them); their display name becomes the
+-- description and the profile is emptied.
+UPDATE accounts
+SET kind = 'service_account',
+    description = COALESCE(description, json_extract(profile, '$.display_name')),
+    profile = '{}'
+WHERE id IN (X'00000000000070008000000000000001', X'00000000000070008000000000000002')
+  AND kind = 'user';

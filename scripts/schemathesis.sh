@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Fuzzes the REST API against its own OpenAPI document: builds wardend and warden, starts wardend
-# on SQLite in a temporary directory, makes a service account an idm_superuser with a read-write
-# API token (through the CLI, as an operator would), and runs schemathesis with that token.
-# Fails on any server error and on any response that the document does not describe (status,
-# content type, schema, headers). schemathesis is installed into a virtualenv under
-# ~/.cache (WARDEN_VENV) on first use; SCHEMATHESIS_MAX_EXAMPLES bounds the run.
+# Checks the REST API against its own OpenAPI document: builds wardend and warden, starts wardend
+# on SQLite in a temporary directory, validates the served document as OpenAPI 3.1
+# (openapi-spec-validator), makes a service account an idm_superuser with a read-write API token
+# (through the CLI, as an operator would), and runs schemathesis with that token.
+# Fails on an invalid document, on any server error and on any response that the document does
+# not describe (status, content type, schema, headers). schemathesis and openapi-spec-validator
+# are installed into a virtualenv under ~/.cache (WARDEN_VENV) on first use;
+# SCHEMATHESIS_MAX_EXAMPLES bounds the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,9 +14,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/warden-target}"
 venv="${WARDEN_VENV:-$HOME/.cache/warden-venv}"
 max_examples="${SCHEMATHESIS_MAX_EXAMPLES:-100}"
 
-if [ ! -x "$venv/bin/schemathesis" ]; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet 'schemathesis>=4.3,<5'
+if [ ! -x "$venv/bin/schemathesis" ] || [ ! -x "$venv/bin/openapi-spec-validator" ]; then
+    [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet 'schemathesis>=4.3,<5' 'openapi-spec-validator>=0.7,<1'
 fi
 
 cargo build --quiet -p warden-server -p warden-cli --bins
@@ -44,6 +46,10 @@ for _ in $(seq 100); do
     sleep 0.2
 done
 curl -fsS "$url/healthz" >/dev/null || { cat "$work/wardend.log"; exit 1; }
+
+echo "== openapi-spec-validator: the document is valid OpenAPI 3.1"
+curl -fsS "$url/api/v1/openapi.json" >"$work/openapi.json"
+"$venv/bin/openapi-spec-validator" --schema 3.1 "$work/openapi.json"
 
 # A person and a service account, both idm_superusers (given from the host); the person, signed
 # in and elevated, gives the service account a read-write token.

@@ -299,7 +299,7 @@ pub struct MemberEntry {
 /// (`?expand=groups,roles`): where an administrator looks first for "what is this account in,
 /// and what may it do".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
 pub struct ExpandQuery {
     /// Comma-separated: `groups` (direct and effective), `roles` (bound directly or through
     /// groups).

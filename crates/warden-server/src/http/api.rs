@@ -31,19 +31,19 @@ impl From<ListQuery> for ListRequest {
 // --- authentication and self ------------------------------------------------------------------
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, body = Problem), (status = 429, body = Problem)))]
+    responses((status = 200, body = LoginResponse, description = "Signed in: a session token (`wds_…`) that may not write until `POST /api/v1/auth/reauth`."), (status = 401, body = Problem), (status = 429, body = Problem)))]
 pub async fn login(State(app): State<App>, client: ClientAddr, Body(req): Body<LoginRequest>) -> ApiResult<Json<LoginResponse>> {
     Ok(Json(app.auth.login(&req.name, &req.password, client.0).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", responses((status = 204), (status = 401, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])), responses((status = 204, description = "The session is ended."), (status = 401, body = Problem)))]
 pub async fn logout(State(app): State<App>, Actor(actor): Actor) -> ApiResult<StatusCode> {
     app.auth.logout(&actor).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/api/v1/auth/reauth", tag = "auth", request_body = ReauthRequest,
-    responses((status = 200, body = ReauthResponse), (status = 401, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/auth/reauth", tag = "auth", security(("bearer" = [])), request_body = ReauthRequest,
+    responses((status = 200, body = ReauthResponse, description = "The session may write until the returned time."), (status = 401, body = Problem)))]
 pub async fn reauth(
     State(app): State<App>,
     Actor(actor): Actor,
@@ -53,13 +53,13 @@ pub async fn reauth(
     Ok(Json(app.auth.reauth(&actor, &req.password, client.0).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/self", tag = "self", responses((status = 200, body = WhoAmI), (status = 401, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/self", tag = "self", security(("bearer" = []), ("basic" = [])), responses((status = 200, body = WhoAmI, description = "The caller: its account and the `warden:*` permissions it holds in `default`."), (status = 401, body = Problem)))]
 pub async fn whoami(Actor(actor): Actor) -> Json<WhoAmI> {
     Json(Auth::whoami(&actor))
 }
 
-#[utoipa::path(post, path = "/api/v1/self/rename", tag = "self", request_body = Rename,
-    responses((status = 200, body = User), (status = 403, body = Problem), (status = 409, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/self/rename", tag = "self", security(("bearer" = []), ("basic" = [])), request_body = Rename,
+    responses((status = 200, body = User, description = "The caller, renamed."), (status = 403, body = Problem), (status = 409, body = Problem)))]
 pub async fn rename_self(State(app): State<App>, Actor(actor): Actor, Body(req): Body<Rename>) -> ApiResult<Json<User>> {
     let me = NameOrId::Id(actor.account.id);
     Ok(Json(app.directory.rename_user(&actor, &me, &req.name).await?))
@@ -67,19 +67,19 @@ pub async fn rename_self(State(app): State<App>, Actor(actor): Actor, Body(req):
 
 // --- users ------------------------------------------------------------------------------------
 
-#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(ListQuery), responses((status = 200, body = Page<User>)))]
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("bearer" = []), ("basic" = [])), params(ListQuery), responses((status = 200, body = Page<User>, description = "A page of users, by name.")))]
 pub async fn list_users(State(app): State<App>, Actor(actor): Actor, Params(p): Params<ListQuery>) -> ApiResult<Json<Page<User>>> {
     Ok(Json(app.directory.list_users(&actor, &p.into()).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUser,
-    responses((status = 201, body = User), (status = 400, body = Problem), (status = 409, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", security(("bearer" = []), ("basic" = [])), request_body = CreateUser,
+    responses((status = 201, body = User, description = "The user, created."), (status = 400, body = Problem), (status = 409, body = Problem)))]
 pub async fn create_user(State(app): State<App>, Actor(actor): Actor, Body(req): Body<CreateUser>) -> ApiResult<(StatusCode, Json<User>)> {
     Ok((StatusCode::CREATED, Json(app.directory.create_user(&actor, req).await?)))
 }
 
-#[utoipa::path(get, path = "/api/v1/users/{user}", tag = "users", params(("user" = String, Path, description = "name or id"), ExpandQuery),
-    responses((status = 200, body = Expanded<User>), (status = 400, body = Problem), (status = 404, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/users/{user}", tag = "users", security(("bearer" = []), ("basic" = [])), params(("user" = String, Path, description = "name or id"), ExpandQuery),
+    responses((status = 200, body = Expanded<User>, description = "The user, with the expansions asked for."), (status = 400, body = Problem), (status = 404, body = Problem)))]
 pub async fn get_user(
     State(app): State<App>,
     Actor(actor): Actor,
@@ -92,39 +92,39 @@ pub async fn get_user(
     Ok(Json(app.directory.expand(&actor, user, &subject, expansion)?))
 }
 
-#[utoipa::path(patch, path = "/api/v1/users/{user}", tag = "users", params(("user" = String, Path)), request_body = UpdateUser,
-    responses((status = 200, body = User), (status = 400, body = Problem), (status = 404, body = Problem)))]
+#[utoipa::path(patch, path = "/api/v1/users/{user}", tag = "users", security(("bearer" = []), ("basic" = [])), params(("user" = String, Path)), request_body = UpdateUser,
+    responses((status = 200, body = User, description = "The user, changed."), (status = 400, body = Problem), (status = 404, body = Problem)))]
 pub async fn update_user(State(app): State<App>, Actor(actor): Actor, Key(key): Key, Body(req): Body<UpdateUser>) -> ApiResult<Json<User>> {
     Ok(Json(app.directory.update_user(&actor, &key, req).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/users/{user}", tag = "users", params(("user" = String, Path)),
-    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+#[utoipa::path(delete, path = "/api/v1/users/{user}", tag = "users", security(("bearer" = []), ("basic" = [])), params(("user" = String, Path)),
+    responses((status = 204, description = "The user is deleted."), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn delete_user(State(app): State<App>, Actor(actor): Actor, Key(key): Key) -> ApiResult<StatusCode> {
     app.directory.delete_user(&actor, &key).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/api/v1/users/{user}/rename", tag = "users", params(("user" = String, Path)), request_body = Rename,
-    responses((status = 200, body = User), (status = 409, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/users/{user}/rename", tag = "users", security(("bearer" = []), ("basic" = [])), params(("user" = String, Path)), request_body = Rename,
+    responses((status = 200, body = User, description = "The user, renamed."), (status = 409, body = Problem)))]
 pub async fn rename_user(State(app): State<App>, Actor(actor): Actor, Key(key): Key, Body(req): Body<Rename>) -> ApiResult<Json<User>> {
     Ok(Json(app.directory.rename_user(&actor, &key, &req.name).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/users/{user}/disable", tag = "users", params(("user" = String, Path)), responses((status = 200, body = User)))]
+#[utoipa::path(post, path = "/api/v1/users/{user}/disable", tag = "users", security(("bearer" = []), ("basic" = [])), params(("user" = String, Path)), responses((status = 200, body = User, description = "The user, disabled.")))]
 pub async fn disable_user(State(app): State<App>, Actor(actor): Actor, Key(key): Key) -> ApiResult<Json<User>> {
     Ok(Json(app.directory.set_disabled(&actor, &key, true).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/users/{user}/enable", tag = "users", params(("user" = String, Path)), responses((status = 200, body = User)))]
+#[utoipa::path(post, path = "/api/v1/users/{user}/enable", tag = "users", security(("bearer" = []), ("basic" = [])), params(("user" = String, Path)), responses((status = 200, body = User, description = "The user, enabled.")))]
 pub async fn enable_user(State(app): State<App>, Actor(actor): Actor, Key(key): Key) -> ApiResult<Json<User>> {
     Ok(Json(app.directory.set_disabled(&actor, &key, false).await?))
 }
 
 // --- service accounts and their tokens --------------------------------------------------------
 
-#[utoipa::path(get, path = "/api/v1/service-accounts", tag = "service-accounts", params(ListQuery),
-    responses((status = 200, body = Page<ServiceAccount>)))]
+#[utoipa::path(get, path = "/api/v1/service-accounts", tag = "service-accounts", security(("bearer" = []), ("basic" = [])), params(ListQuery),
+    responses((status = 200, body = Page<ServiceAccount>, description = "A page of service accounts, by name.")))]
 pub async fn list_service_accounts(
     State(app): State<App>,
     Actor(actor): Actor,
@@ -133,8 +133,8 @@ pub async fn list_service_accounts(
     Ok(Json(app.directory.list_service_accounts(&actor, &p.into()).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/service-accounts", tag = "service-accounts", request_body = CreateServiceAccount,
-    responses((status = 201, body = ServiceAccount), (status = 409, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/service-accounts", tag = "service-accounts", security(("bearer" = []), ("basic" = [])), request_body = CreateServiceAccount,
+    responses((status = 201, body = ServiceAccount, description = "The service account, created."), (status = 409, body = Problem)))]
 pub async fn create_service_account(
     State(app): State<App>,
     Actor(actor): Actor,
@@ -143,8 +143,8 @@ pub async fn create_service_account(
     Ok((StatusCode::CREATED, Json(app.directory.create_service_account(&actor, req).await?)))
 }
 
-#[utoipa::path(get, path = "/api/v1/service-accounts/{sa}", tag = "service-accounts", params(("sa" = String, Path), ExpandQuery),
-    responses((status = 200, body = Expanded<ServiceAccount>), (status = 400, body = Problem), (status = 404, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/service-accounts/{sa}", tag = "service-accounts", security(("bearer" = []), ("basic" = [])), params(("sa" = String, Path), ExpandQuery),
+    responses((status = 200, body = Expanded<ServiceAccount>, description = "The service account, with the expansions asked for."), (status = 400, body = Problem), (status = 404, body = Problem)))]
 pub async fn get_service_account(
     State(app): State<App>,
     Actor(actor): Actor,
@@ -157,21 +157,21 @@ pub async fn get_service_account(
     Ok(Json(app.directory.expand(&actor, account, &subject, expansion)?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/service-accounts/{sa}", tag = "service-accounts", params(("sa" = String, Path)),
-    responses((status = 204), (status = 404, body = Problem)))]
+#[utoipa::path(delete, path = "/api/v1/service-accounts/{sa}", tag = "service-accounts", security(("bearer" = []), ("basic" = [])), params(("sa" = String, Path)),
+    responses((status = 204, description = "The service account and its tokens are deleted."), (status = 404, body = Problem)))]
 pub async fn delete_service_account(State(app): State<App>, Actor(actor): Actor, Key(key): Key) -> ApiResult<StatusCode> {
     app.directory.delete_service_account(&actor, &key).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/v1/service-accounts/{sa}/tokens", tag = "service-accounts", params(("sa" = String, Path)),
-    responses((status = 200, body = Page<ApiToken>)))]
+#[utoipa::path(get, path = "/api/v1/service-accounts/{sa}/tokens", tag = "service-accounts", security(("bearer" = []), ("basic" = [])), params(("sa" = String, Path)),
+    responses((status = 200, body = Page<ApiToken>, description = "The service account's API tokens, oldest first, never their secrets.")))]
 pub async fn list_tokens(State(app): State<App>, Actor(actor): Actor, Key(key): Key) -> ApiResult<Json<Page<ApiToken>>> {
     Ok(Json(app.auth.list_api_tokens(&actor, &key).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/service-accounts/{sa}/tokens", tag = "service-accounts", params(("sa" = String, Path)),
-    request_body = CreateApiToken, responses((status = 201, body = CreatedApiToken), (status = 403, body = Problem), (status = 404, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/service-accounts/{sa}/tokens", tag = "service-accounts", security(("bearer" = []), ("basic" = [])), params(("sa" = String, Path)),
+    request_body = CreateApiToken, responses((status = 201, body = CreatedApiToken, description = "The API token, with its secret (`wdn_…`), shown this once."), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn create_token(
     State(app): State<App>,
     Actor(actor): Actor,
@@ -181,8 +181,8 @@ pub async fn create_token(
     Ok((StatusCode::CREATED, Json(app.auth.create_api_token(&actor, &key, req).await?)))
 }
 
-#[utoipa::path(delete, path = "/api/v1/service-accounts/{sa}/tokens/{token_id}", tag = "service-accounts",
-    params(("sa" = String, Path), ("token_id" = Uuid, Path)), responses((status = 204), (status = 404, body = Problem)))]
+#[utoipa::path(delete, path = "/api/v1/service-accounts/{sa}/tokens/{token_id}", tag = "service-accounts", security(("bearer" = []), ("basic" = [])),
+    params(("sa" = String, Path), ("token_id" = Uuid, Path)), responses((status = 204, description = "The API token is revoked."), (status = 404, body = Problem)))]
 pub async fn revoke_token(
     State(app): State<App>,
     Actor(actor): Actor,
@@ -197,13 +197,13 @@ pub async fn revoke_token(
 
 // --- groups -----------------------------------------------------------------------------------
 
-#[utoipa::path(get, path = "/api/v1/groups", tag = "groups", params(ListQuery), responses((status = 200, body = Page<Group>)))]
+#[utoipa::path(get, path = "/api/v1/groups", tag = "groups", security(("bearer" = []), ("basic" = [])), params(ListQuery), responses((status = 200, body = Page<Group>, description = "A page of groups, by name.")))]
 pub async fn list_groups(State(app): State<App>, Actor(actor): Actor, Params(p): Params<ListQuery>) -> ApiResult<Json<Page<Group>>> {
     Ok(Json(app.directory.list_groups(&actor, &p.into()).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/groups", tag = "groups", request_body = CreateGroup,
-    responses((status = 201, body = Group), (status = 409, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/groups", tag = "groups", security(("bearer" = []), ("basic" = [])), request_body = CreateGroup,
+    responses((status = 201, body = Group, description = "The group, created."), (status = 409, body = Problem)))]
 pub async fn create_group(
     State(app): State<App>,
     Actor(actor): Actor,
@@ -212,21 +212,21 @@ pub async fn create_group(
     Ok((StatusCode::CREATED, Json(app.directory.create_group(&actor, req).await?)))
 }
 
-#[utoipa::path(get, path = "/api/v1/groups/{group}", tag = "groups", params(("group" = String, Path)),
-    responses((status = 200, body = Group), (status = 404, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/groups/{group}", tag = "groups", security(("bearer" = []), ("basic" = [])), params(("group" = String, Path)),
+    responses((status = 200, body = Group, description = "The group."), (status = 404, body = Problem)))]
 pub async fn get_group(State(app): State<App>, Actor(actor): Actor, Key(key): Key) -> ApiResult<Json<Group>> {
     Ok(Json(app.directory.group(&actor, &key).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/groups/{group}", tag = "groups", params(("group" = String, Path)),
-    responses((status = 204), (status = 404, body = Problem)))]
+#[utoipa::path(delete, path = "/api/v1/groups/{group}", tag = "groups", security(("bearer" = []), ("basic" = [])), params(("group" = String, Path)),
+    responses((status = 204, description = "The group is deleted."), (status = 404, body = Problem)))]
 pub async fn delete_group(State(app): State<App>, Actor(actor): Actor, Key(key): Key) -> ApiResult<StatusCode> {
     app.directory.delete_group(&actor, &key).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/v1/groups/{group}/members", tag = "groups", params(("group" = String, Path), MembersQuery),
-    responses((status = 200, body = Page<MemberEntry>)))]
+#[utoipa::path(get, path = "/api/v1/groups/{group}/members", tag = "groups", security(("bearer" = []), ("basic" = [])), params(("group" = String, Path), MembersQuery),
+    responses((status = 200, body = Page<MemberEntry>, description = "A page of members, `effective`: also through nesting.")))]
 pub async fn list_members(
     State(app): State<App>,
     Actor(actor): Actor,
@@ -237,8 +237,8 @@ pub async fn list_members(
     Ok(Json(app.directory.members(&actor, &key, p.effective, &req).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/users/{user}/groups", tag = "users", params(("user" = String, Path, description = "name or id"), MembersQuery),
-    responses((status = 200, body = Page<MemberEntry>, description = "the groups the user is in, `effective`: also through nesting")))]
+#[utoipa::path(get, path = "/api/v1/users/{user}/groups", tag = "users", security(("bearer" = []), ("basic" = [])), params(("user" = String, Path, description = "name or id"), MembersQuery),
+    responses((status = 200, body = Page<MemberEntry>, description = "The groups the user is in, `effective`: also through nesting")))]
 pub async fn list_user_groups(
     State(app): State<App>,
     Actor(actor): Actor,
@@ -249,8 +249,8 @@ pub async fn list_user_groups(
     Ok(Json(app.directory.account_groups(&actor, SubjectKind::User, &key, p.effective, &req).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/service-accounts/{sa}/groups", tag = "service-accounts", params(("sa" = String, Path, description = "name or id"), MembersQuery),
-    responses((status = 200, body = Page<MemberEntry>, description = "the groups the service account is in, `effective`: also through nesting")))]
+#[utoipa::path(get, path = "/api/v1/service-accounts/{sa}/groups", tag = "service-accounts", security(("bearer" = []), ("basic" = [])), params(("sa" = String, Path, description = "name or id"), MembersQuery),
+    responses((status = 200, body = Page<MemberEntry>, description = "The groups the service account is in, `effective`: also through nesting")))]
 pub async fn list_service_account_groups(
     State(app): State<App>,
     Actor(actor): Actor,
@@ -261,8 +261,8 @@ pub async fn list_service_account_groups(
     Ok(Json(app.directory.account_groups(&actor, SubjectKind::ServiceAccount, &key, p.effective, &req).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/groups/{group}/members", tag = "groups", params(("group" = String, Path)), request_body = AddMembers,
-    responses((status = 200, body = Added), (status = 404, body = Problem), (status = 409, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/groups/{group}/members", tag = "groups", security(("bearer" = []), ("basic" = [])), params(("group" = String, Path)), request_body = AddMembers,
+    responses((status = 200, body = Added, description = "How many of them were not members before."), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn add_members(
     State(app): State<App>,
     Actor(actor): Actor,
@@ -272,9 +272,9 @@ pub async fn add_members(
     Ok(Json(Added { added: app.directory.add_members(&actor, &key, req).await? }))
 }
 
-#[utoipa::path(delete, path = "/api/v1/groups/{group}/members/{member}", tag = "groups",
+#[utoipa::path(delete, path = "/api/v1/groups/{group}/members/{member}", tag = "groups", security(("bearer" = []), ("basic" = [])),
     params(("group" = String, Path), ("member" = String, Path, description = "user:NAME, sa:NAME, group:NAME, a bare name or an id")),
-    responses((status = 204), (status = 404, body = Problem)))]
+    responses((status = 204, description = "The member is removed."), (status = 404, body = Problem)))]
 pub async fn remove_member(
     State(app): State<App>,
     Actor(actor): Actor,
@@ -287,14 +287,14 @@ pub async fn remove_member(
 
 // --- audit ------------------------------------------------------------------------------------
 
-#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery), responses((status = 200, body = Page<AuditEvent>)))]
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", security(("bearer" = []), ("basic" = [])), params(AuditQuery), responses((status = 200, body = Page<AuditEvent>, description = "A page of audit events, newest first.")))]
 pub async fn audit(State(app): State<App>, Actor(actor): Actor, Params(p): Params<AuditQuery>) -> ApiResult<Json<Page<AuditEvent>>> {
     let req = AuditRequest { actor: p.actor, target: p.target, action: p.action, since: p.since, cursor: p.cursor, limit: p.limit };
     Ok(Json(app.auth.audit(&actor, &req).await?))
 }
 
-#[utoipa::path(put, path = "/api/v1/users/{user}/password", tag = "users", params(("user" = String, Path)), request_body = SetPassword,
-    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+#[utoipa::path(put, path = "/api/v1/users/{user}/password", tag = "users", security(("bearer" = []), ("basic" = [])), params(("user" = String, Path)), request_body = SetPassword,
+    responses((status = 204, description = "The password is set; the user's sessions are ended."), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn set_password(
     State(app): State<App>,
     Actor(actor): Actor,
@@ -307,13 +307,13 @@ pub async fn set_password(
 
 // --- tenants, roles, bindings -------------------------------------------------------------------
 
-#[utoipa::path(get, path = "/api/v1/tenants", tag = "authorization", responses((status = 200, body = Page<Tenant>)))]
+#[utoipa::path(get, path = "/api/v1/tenants", tag = "authorization", security(("bearer" = []), ("basic" = [])), responses((status = 200, body = Page<Tenant>, description = "The tenants.")))]
 pub async fn list_tenants(State(app): State<App>, Actor(actor): Actor) -> ApiResult<Json<Page<Tenant>>> {
     Ok(Json(Page { items: app.access.tenants(&actor).await?, next_cursor: None }))
 }
 
-#[utoipa::path(post, path = "/api/v1/tenants", tag = "authorization", request_body = CreateTenant,
-    responses((status = 201, body = Tenant), (status = 409, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/tenants", tag = "authorization", security(("bearer" = []), ("basic" = [])), request_body = CreateTenant,
+    responses((status = 201, body = Tenant, description = "The tenant, created."), (status = 409, body = Problem)))]
 pub async fn create_tenant(
     State(app): State<App>,
     Actor(actor): Actor,
@@ -322,32 +322,32 @@ pub async fn create_tenant(
     Ok((StatusCode::CREATED, Json(app.access.create_tenant(&actor, req).await?)))
 }
 
-#[utoipa::path(delete, path = "/api/v1/tenants/{tenant}", tag = "authorization", params(("tenant" = String, Path)),
-    responses((status = 204), (status = 404, body = Problem)))]
+#[utoipa::path(delete, path = "/api/v1/tenants/{tenant}", tag = "authorization", security(("bearer" = []), ("basic" = [])), params(("tenant" = String, Path)),
+    responses((status = 204, description = "The tenant is deleted."), (status = 404, body = Problem)))]
 pub async fn delete_tenant(State(app): State<App>, Actor(actor): Actor, Path(tenant): Path<String>) -> ApiResult<StatusCode> {
     app.access.delete_tenant(&actor, &tenant).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/v1/roles", tag = "authorization", params(RoleQuery), responses((status = 200, body = Page<Role>)))]
+#[utoipa::path(get, path = "/api/v1/roles", tag = "authorization", security(("bearer" = []), ("basic" = [])), params(RoleQuery), responses((status = 200, body = Page<Role>, description = "The roles: system, built-in and dynamic.")))]
 pub async fn list_roles(State(app): State<App>, Actor(actor): Actor, Params(q): Params<RoleQuery>) -> ApiResult<Json<Page<Role>>> {
     Ok(Json(Page { items: app.access.roles(&actor, q.tenant.as_deref())?, next_cursor: None }))
 }
 
-#[utoipa::path(post, path = "/api/v1/roles", tag = "authorization", request_body = CreateRole,
-    responses((status = 201, body = Role), (status = 403, body = Problem), (status = 409, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/roles", tag = "authorization", security(("bearer" = []), ("basic" = [])), request_body = CreateRole,
+    responses((status = 201, body = Role, description = "The role, created."), (status = 403, body = Problem), (status = 409, body = Problem)))]
 pub async fn create_role(State(app): State<App>, Actor(actor): Actor, Body(req): Body<CreateRole>) -> ApiResult<(StatusCode, Json<Role>)> {
     Ok((StatusCode::CREATED, Json(app.access.create_role(&actor, req).await?)))
 }
 
-#[utoipa::path(get, path = "/api/v1/roles/{role}", tag = "authorization", params(("role" = String, Path)),
-    responses((status = 200, body = Role), (status = 403, body = Problem), (status = 404, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/roles/{role}", tag = "authorization", security(("bearer" = []), ("basic" = [])), params(("role" = String, Path)),
+    responses((status = 200, body = Role, description = "The role."), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn get_role(State(app): State<App>, Actor(actor): Actor, Path(role): Path<String>) -> ApiResult<Json<Role>> {
     Ok(Json(app.access.role(&actor, &role)?))
 }
 
-#[utoipa::path(patch, path = "/api/v1/roles/{role}", tag = "authorization", params(("role" = String, Path)), request_body = UpdateRole,
-    responses((status = 200, body = Role), (status = 409, body = Problem)))]
+#[utoipa::path(patch, path = "/api/v1/roles/{role}", tag = "authorization", security(("bearer" = []), ("basic" = [])), params(("role" = String, Path)), request_body = UpdateRole,
+    responses((status = 200, body = Role, description = "The role, changed."), (status = 409, body = Problem)))]
 pub async fn update_role(
     State(app): State<App>,
     Actor(actor): Actor,
@@ -357,26 +357,26 @@ pub async fn update_role(
     Ok(Json(app.access.update_role(&actor, &role, req).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/roles/{role}", tag = "authorization", params(("role" = String, Path)),
-    responses((status = 204), (status = 409, body = Problem)))]
+#[utoipa::path(delete, path = "/api/v1/roles/{role}", tag = "authorization", security(("bearer" = []), ("basic" = [])), params(("role" = String, Path)),
+    responses((status = 204, description = "The role is deleted."), (status = 409, body = Problem)))]
 pub async fn delete_role(State(app): State<App>, Actor(actor): Actor, Path(role): Path<String>) -> ApiResult<StatusCode> {
     app.access.delete_role(&actor, &role).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/v1/roles/{role}/permissions", tag = "authorization", params(("role" = String, Path)),
-    responses((status = 200, body = RolePermissions), (status = 403, body = Problem), (status = 404, body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/roles/{role}/permissions", tag = "authorization", security(("bearer" = []), ("basic" = [])), params(("role" = String, Path)),
+    responses((status = 200, body = RolePermissions, description = "The role's permissions, expanded."), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn role_permissions(State(app): State<App>, Actor(actor): Actor, Path(role): Path<String>) -> ApiResult<Json<RolePermissions>> {
     Ok(Json(app.access.role_permissions(&actor, &role)?))
 }
 
-#[utoipa::path(get, path = "/api/v1/bindings", tag = "authorization", params(BindingQuery), responses((status = 200, body = Page<Binding>)))]
+#[utoipa::path(get, path = "/api/v1/bindings", tag = "authorization", security(("bearer" = []), ("basic" = [])), params(BindingQuery), responses((status = 200, body = Page<Binding>, description = "The bindings that match the query.")))]
 pub async fn list_bindings(State(app): State<App>, Actor(actor): Actor, Params(q): Params<BindingQuery>) -> ApiResult<Json<Page<Binding>>> {
     Ok(Json(Page { items: app.access.bindings(&actor, &q).await?, next_cursor: None }))
 }
 
-#[utoipa::path(post, path = "/api/v1/bindings", tag = "authorization", request_body = CreateBinding,
-    responses((status = 201, body = Binding), (status = 403, body = Problem), (status = 404, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/bindings", tag = "authorization", security(("bearer" = []), ("basic" = [])), request_body = CreateBinding,
+    responses((status = 201, body = Binding, description = "The binding, created."), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn create_binding(
     State(app): State<App>,
     Actor(actor): Actor,
@@ -385,8 +385,8 @@ pub async fn create_binding(
     Ok((StatusCode::CREATED, Json(app.access.create_binding(&actor, req).await?)))
 }
 
-#[utoipa::path(delete, path = "/api/v1/bindings/{binding}", tag = "authorization", params(("binding" = Uuid, Path)),
-    responses((status = 204), (status = 404, body = Problem)))]
+#[utoipa::path(delete, path = "/api/v1/bindings/{binding}", tag = "authorization", security(("bearer" = []), ("basic" = [])), params(("binding" = Uuid, Path)),
+    responses((status = 204, description = "The binding is deleted."), (status = 404, body = Problem)))]
 pub async fn delete_binding(State(app): State<App>, Actor(actor): Actor, Path(binding): Path<String>) -> ApiResult<StatusCode> {
     let id = Uuid::parse_str(&binding)
         .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "validation", format!("{binding:?} is not a binding id")))?;
@@ -396,15 +396,15 @@ pub async fn delete_binding(State(app): State<App>, Actor(actor): Actor, Path(bi
 
 // --- decisions ----------------------------------------------------------------------------------
 
-#[utoipa::path(post, path = "/api/v1/check", tag = "authorization", request_body = CheckRequest,
-    responses((status = 200, body = CheckResponse), (status = 403, body = Problem), (status = 404, body = Problem)))]
+#[utoipa::path(post, path = "/api/v1/check", tag = "authorization", security(("bearer" = []), ("basic" = [])), request_body = CheckRequest,
+    responses((status = 200, body = CheckResponse, description = "One decision per item, made at the returned directory revision."), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn check(State(app): State<App>, Actor(actor): Actor, Body(req): Body<CheckRequest>) -> ApiResult<Json<CheckResponse>> {
     Ok(Json(app.access.check(&actor, &req).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/accounts/{account}/permissions", tag = "authorization",
+#[utoipa::path(get, path = "/api/v1/accounts/{account}/permissions", tag = "authorization", security(("bearer" = []), ("basic" = [])),
     params(("account" = String, Path, description = "name or id"), PermissionsQuery),
-    responses((status = 200, body = ResolvedPermissions), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = ResolvedPermissions, description = "The account's leaf permissions in the tenant (and namespace), and the roles they come from."), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn account_permissions(
     State(app): State<App>,
     Actor(actor): Actor,
@@ -416,7 +416,7 @@ pub async fn account_permissions(
 
 // --- bulk export and import -------------------------------------------------------------------
 
-#[utoipa::path(get, path = "/api/v1/export", tag = "transfer", params(ExportQuery),
+#[utoipa::path(get, path = "/api/v1/export", tag = "transfer", security(("bearer" = []), ("basic" = [])), params(ExportQuery),
     responses((status = 200, content_type = "application/x-ndjson", body = String,
         description = "The directory, one record a line (docs/transfer.md), streamed; the last line is the end record.")))]
 pub async fn export(State(app): State<App>, Actor(actor): Actor, Params(q): Params<ExportQuery>) -> ApiResult<axum::response::Response> {
@@ -429,9 +429,9 @@ pub async fn export(State(app): State<App>, Actor(actor): Actor, Params(q): Para
     Ok(([(axum::http::header::CONTENT_TYPE, "application/x-ndjson")], axum::body::Body::from_stream(body)).into_response())
 }
 
-#[utoipa::path(post, path = "/api/v1/import", tag = "transfer", params(ImportQuery),
+#[utoipa::path(post, path = "/api/v1/import", tag = "transfer", security(("bearer" = []), ("basic" = [])), params(ImportQuery),
     request_body(content = String, content_type = "application/x-ndjson", description = "Records as `GET /api/v1/export` writes them (docs/transfer.md)."),
-    responses((status = 200, body = ImportSummary),
+    responses((status = 200, body = ImportSummary, description = "What was imported (or, with `dry_run`, what would be)."),
         (status = 400, body = Problem, description = "A line is refused (`import.invalid`, with `line`); the batches before it are committed.")))]
 pub async fn import(
     State(app): State<App>,
@@ -442,20 +442,12 @@ pub async fn import(
     Ok(Json(app.transfer.import(&actor, body.into_data_stream(), q.dry_run).await?))
 }
 
+/// What the document says besides its operations: the title and the tags. The operations come
+/// from the routes themselves (`http::rest_api` registers each once, for the router and the
+/// document alike); [`complete`] then adds what the edge does for all of them.
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "Warden", description = "Identity and access management: accounts, groups, credentials, audit."),
-    modifiers(&ProblemResponses),
-    paths(
-        login, logout, reauth, whoami, rename_self, set_password,
-        list_tenants, create_tenant, delete_tenant, list_roles, create_role, get_role, update_role, delete_role, role_permissions,
-        list_bindings, create_binding, delete_binding, check, account_permissions,
-        list_users, create_user, get_user, update_user, delete_user, rename_user, disable_user, enable_user, list_user_groups,
-        list_service_accounts, create_service_account, get_service_account, delete_service_account, list_service_account_groups,
-        list_tokens, create_token, revoke_token,
-        list_groups, create_group, get_group, delete_group, list_members, add_members, remove_member,
-        audit, export, import,
-    ),
     tags(
         (name = "auth", description = "Sign-in and sessions"),
         (name = "self", description = "The caller's own account"),
@@ -469,33 +461,67 @@ pub async fn import(
 )]
 pub struct ApiDoc;
 
-/// Completes every operation's responses with the problems the edge answers for all of them,
-/// so that the document lists every status an operation can return (schemathesis holds it to
-/// that): `401` (a missing, wrong or expired credential) and `429` (throttled passwords,
-/// Basic included) everywhere; `400` wherever there are parameters or a body (and on logout and
-/// re-authentication, which refuse credentials that are not sessions); `413` and `415` with a
-/// body; `403` and `404` on every route past sign-in and self (permissions, protected targets,
-/// names that resolve to nothing). Every 4xx is `application/problem+json` with [`Problem`].
-struct ProblemResponses;
-
-impl utoipa::Modify for ProblemResponses {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for (path, item) in &mut openapi.paths.paths {
-            let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
-            for operation in operations.into_iter().flatten() {
-                add_problems(path, operation);
-            }
+/// Finishes the document built from the routes: declares the credentials the server takes
+/// (`cookie_name` is the configured forward-auth cookie) and lists on every operation the
+/// problems the edge answers for all of them.
+pub fn complete(document: &mut utoipa::openapi::OpenApi, cookie_name: &str) {
+    declare_security_schemes(document, cookie_name);
+    for (path, item) in &mut document.paths.paths {
+        let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+        for operation in operations.into_iter().flatten() {
+            add_problems(path, operation);
         }
     }
 }
 
+/// The three credentials of docs/api.md "Authentication". Operations name `bearer` and `basic`
+/// in their `security`; the cookie is declared so that the document says what it is, but no
+/// operation here takes it.
+fn declare_security_schemes(document: &mut utoipa::openapi::OpenApi, cookie_name: &str) {
+    use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+    let http = |scheme, description: &str| SecurityScheme::Http(HttpBuilder::new().scheme(scheme).description(Some(description)).build());
+    let components = document.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        http(
+            HttpAuthScheme::Bearer,
+            "A session token from `POST /api/v1/auth/login` (`wds_…`, users; writes only after `POST /api/v1/auth/reauth`) \
+             or an API token of a service account (`wdn_…`). Logout and re-authentication take sessions only.",
+        ),
+    );
+    components.add_security_scheme(
+        "basic",
+        http(
+            HttpAuthScheme::Basic,
+            "A name and password. May write; costs a password hash on every request and counts toward the soft lock.",
+        ),
+    );
+    components.add_security_scheme(
+        "session_cookie",
+        SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+            cookie_name,
+            "The session cookie that the forward-auth sign-in page (`/login`) sets. The API never reads it: \
+             it counts only at `/auth/forward` and `/logout`, which are not part of this document.",
+        ))),
+    );
+}
+
+/// Completes an operation's responses with the problems the edge answers for all of them, so
+/// that the document lists every status an operation can return (schemathesis holds it to
+/// that): `401` (a missing, wrong or expired credential) and `429` (throttled passwords,
+/// Basic included) everywhere; `400` wherever there are parameters or a body (and on logout and
+/// re-authentication, which refuse credentials that are not sessions); `413` and `415` with a
+/// body; `403` and `404` on every route past sign-in and self (permissions, protected targets,
+/// names that resolve to nothing). A problem an operation declares itself without a description
+/// (`409`, say) gets the one of its status. Every 4xx is `application/problem+json` with
+/// [`Problem`].
 fn add_problems(path: &str, operation: &mut utoipa::openapi::path::Operation) {
     use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
     let has_body = operation.request_body.is_some();
     let has_params = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
     let session_only = matches!(path, "/api/v1/auth/logout" | "/api/v1/auth/reauth");
     let management = !path.starts_with("/api/v1/auth/") && !path.starts_with("/api/v1/self");
-    let statuses: [(&str, bool, &str); 7] = [
+    let statuses: [(&str, bool, &str); 8] = [
         ("400", has_body || has_params || session_only, "The request breaks a rule (`validation`, `json.malformed`, `member.ambiguous`)."),
         ("401", true, "No valid credential (`unauthenticated`, `auth.failed`)."),
         (
@@ -504,17 +530,23 @@ fn add_problems(path: &str, operation: &mut utoipa::openapi::path::Operation) {
             "Not allowed (`forbidden`, `session.not_elevated`, `account.high_privilege`, `account.protected`, …).",
         ),
         ("404", management || path == "/api/v1/self/rename", "A name or id that resolves to nothing (`not_found`)."),
+        ("409", false, "The change conflicts with what exists (`name.taken`, `group.cycle`, `role.immutable`)."),
         ("413", has_body, "The body exceeds `server.max_body_bytes` (`body.too_large`)."),
         ("415", has_body, "The body is not `application/json` (`content_type.unsupported`)."),
         ("429", true, "Too many failed password checks (`auth.rate_limited`); see `Retry-After`."),
     ];
+    let responses = &mut operation.responses.responses;
     for (status, applies, description) in statuses {
-        if applies && !operation.responses.responses.contains_key(status) {
-            let response = ResponseBuilder::new().description(description).build();
-            operation.responses.responses.insert(status.to_owned(), RefOr::T(response));
+        match responses.get_mut(status) {
+            Some(RefOr::T(response)) if response.description.is_empty() => description.clone_into(&mut response.description),
+            None if applies => {
+                let response = ResponseBuilder::new().description(description).build();
+                responses.insert(status.to_owned(), RefOr::T(response));
+            }
+            _ => {}
         }
     }
-    for (status, response) in &mut operation.responses.responses {
+    for (status, response) in responses {
         if let (true, RefOr::T(response)) = (status.starts_with('4'), response) {
             let problem = ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build();
             response.content.clear();

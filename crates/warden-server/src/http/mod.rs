@@ -2,7 +2,9 @@
 //!
 //! Two route sets: the *public* one (health, sign-in, self-service, the API description) and
 //! the *management* one (everything an administrator does). With `server.admin_listen` set,
-//! management routes exist only on that listener; otherwise one listener serves both.
+//! management routes exist only on that listener; otherwise one listener serves both. The API
+//! description covers both sets wherever it is served, and is made from the same registrations
+//! as the routers (`RestApi`).
 
 pub mod api;
 pub mod conn;
@@ -17,10 +19,12 @@ use std::sync::Arc;
 use axum::extract::{DefaultBodyLimit, MatchedPath, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use self::error::ApiError;
 use crate::config::Config;
@@ -64,9 +68,77 @@ impl App {
     }
 }
 
-/// Health, sign-in, self-service, forward-auth and the API description.
-fn public_routes(app: &App) -> Router<App> {
-    let router = if app.config.forward_auth.enabled {
+/// The REST API's two route sets and the document that describes them both. Each operation is
+/// registered once, with `routes!` on its handler's `#[utoipa::path]`, and that registration
+/// makes both the route and the document's entry, so the two cannot drift apart. Only the
+/// pages outside the API (health, forward-auth, the document itself) use plain `.route`.
+struct RestApi {
+    public: Router<App>,
+    management: Router<App>,
+    document: Arc<utoipa::openapi::OpenApi>,
+}
+
+impl RestApi {
+    fn new(app: &App) -> Self {
+        let (public, public_document) = public_api().split_for_parts();
+        let (management, management_document) = management_api().split_for_parts();
+        let mut document = api::ApiDoc::openapi();
+        document.merge(public_document);
+        document.merge(management_document);
+        api::complete(&mut document, &app.config.forward_auth.cookie_name);
+        Self { public, management, document: Arc::new(document) }
+    }
+}
+
+/// Sign-in, sessions and the caller's own account. One `routes!` per path: utoipa-axum serves
+/// every handler of a `routes!` on every path among them.
+fn public_api() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(api::login))
+        .routes(routes!(api::logout))
+        .routes(routes!(api::reauth))
+        .routes(routes!(api::whoami))
+        .routes(routes!(api::rename_self))
+}
+
+/// Everything an administrator does. One `routes!` per path, as above.
+fn management_api() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(api::list_users, api::create_user))
+        .routes(routes!(api::get_user, api::update_user, api::delete_user))
+        .routes(routes!(api::rename_user))
+        .routes(routes!(api::disable_user))
+        .routes(routes!(api::enable_user))
+        .routes(routes!(api::list_user_groups))
+        .routes(routes!(api::set_password))
+        .routes(routes!(api::list_service_accounts, api::create_service_account))
+        .routes(routes!(api::get_service_account, api::delete_service_account))
+        .routes(routes!(api::list_tokens, api::create_token))
+        .routes(routes!(api::revoke_token))
+        .routes(routes!(api::list_service_account_groups))
+        .routes(routes!(api::list_groups, api::create_group))
+        .routes(routes!(api::get_group, api::delete_group))
+        .routes(routes!(api::list_members, api::add_members))
+        .routes(routes!(api::remove_member))
+        .routes(routes!(api::audit))
+        .routes(routes!(api::list_tenants, api::create_tenant))
+        .routes(routes!(api::delete_tenant))
+        .routes(routes!(api::list_roles, api::create_role))
+        .routes(routes!(api::get_role, api::update_role, api::delete_role))
+        .routes(routes!(api::role_permissions))
+        .routes(routes!(api::list_bindings, api::create_binding))
+        .routes(routes!(api::delete_binding))
+        .routes(routes!(api::check))
+        .routes(routes!(api::account_permissions))
+        .routes(routes!(api::export))
+        // The import body is read as a stream, line by line: no whole-body limit applies.
+        .routes(routes!(api::import))
+}
+
+/// Health, forward-auth and its sign-in pages, the API description (none of them part of it),
+/// and the public REST API.
+fn public_routes(app: &App, rest: &RestApi) -> Router<App> {
+    let pages = if app.config.forward_auth.enabled {
         Router::new()
             .route("/auth/forward", axum::routing::any(forward_auth::forward))
             .route("/login", get(forward_auth::login_form).post(forward_auth::login_submit))
@@ -75,49 +147,12 @@ fn public_routes(app: &App) -> Router<App> {
     } else {
         Router::new()
     };
-    router
+    let document = rest.document.clone();
+    pages
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/api/v1/openapi.json", get(|| async { Json(api::ApiDoc::openapi()) }))
-        .route("/api/v1/auth/login", post(api::login))
-        .route("/api/v1/auth/logout", post(api::logout))
-        .route("/api/v1/auth/reauth", post(api::reauth))
-        .route("/api/v1/self", get(api::whoami))
-        .route("/api/v1/self/rename", post(api::rename_self))
-}
-
-/// Everything an administrator does.
-fn management_routes() -> Router<App> {
-    Router::new()
-        .route("/api/v1/users", get(api::list_users).post(api::create_user))
-        .route("/api/v1/users/{user}", get(api::get_user).patch(api::update_user).delete(api::delete_user))
-        .route("/api/v1/users/{user}/rename", post(api::rename_user))
-        .route("/api/v1/users/{user}/disable", post(api::disable_user))
-        .route("/api/v1/users/{user}/enable", post(api::enable_user))
-        .route("/api/v1/users/{user}/groups", get(api::list_user_groups))
-        .route("/api/v1/service-accounts", get(api::list_service_accounts).post(api::create_service_account))
-        .route("/api/v1/service-accounts/{sa}", get(api::get_service_account).delete(api::delete_service_account))
-        .route("/api/v1/service-accounts/{sa}/tokens", get(api::list_tokens).post(api::create_token))
-        .route("/api/v1/service-accounts/{sa}/groups", get(api::list_service_account_groups))
-        .route("/api/v1/service-accounts/{sa}/tokens/{token_id}", axum::routing::delete(api::revoke_token))
-        .route("/api/v1/groups", get(api::list_groups).post(api::create_group))
-        .route("/api/v1/groups/{group}", get(api::get_group).delete(api::delete_group))
-        .route("/api/v1/groups/{group}/members", get(api::list_members).post(api::add_members))
-        .route("/api/v1/groups/{group}/members/{member}", axum::routing::delete(api::remove_member))
-        .route("/api/v1/users/{user}/password", axum::routing::put(api::set_password))
-        .route("/api/v1/audit", get(api::audit))
-        .route("/api/v1/tenants", get(api::list_tenants).post(api::create_tenant))
-        .route("/api/v1/tenants/{tenant}", axum::routing::delete(api::delete_tenant))
-        .route("/api/v1/roles", get(api::list_roles).post(api::create_role))
-        .route("/api/v1/roles/{role}", get(api::get_role).patch(api::update_role).delete(api::delete_role))
-        .route("/api/v1/roles/{role}/permissions", get(api::role_permissions))
-        .route("/api/v1/bindings", get(api::list_bindings).post(api::create_binding))
-        .route("/api/v1/bindings/{binding}", axum::routing::delete(api::delete_binding))
-        .route("/api/v1/check", post(api::check))
-        .route("/api/v1/accounts/{account}/permissions", get(api::account_permissions))
-        // The import body is read as a stream, line by line: no whole-body limit applies.
-        .route("/api/v1/export", get(api::export))
-        .route("/api/v1/import", post(api::import))
+        .route("/api/v1/openapi.json", get(move || async move { Json(document.as_ref()).into_response() }))
+        .merge(rest.public.clone())
 }
 
 async fn readyz(State(app): State<App>) -> impl IntoResponse {
@@ -154,12 +189,9 @@ fn finish(router: Router<App>, app: &App) -> Router {
 
 /// The routers to serve: `(public, Some(admin))` with an admin listener, else `(all, None)`.
 pub fn routers(app: &App) -> (Router, Option<Router>) {
-    if app.config.server.admin_listen.is_some() {
-        let admin = finish(public_routes(app).merge(management_routes()), app);
-        (finish(public_routes(app), app), Some(admin))
-    } else {
-        (finish(public_routes(app).merge(management_routes()), app), None)
-    }
+    let rest = RestApi::new(app);
+    let all = finish(public_routes(app, &rest).merge(rest.management.clone()), app);
+    if app.config.server.admin_listen.is_some() { (finish(public_routes(app, &rest), app), Some(all)) } else { (all, None) }
 }
 
 /// Loads the certificate chain and key named in `[server.tls]`.

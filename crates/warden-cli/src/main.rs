@@ -183,12 +183,13 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// A 401 to the stored session means the session has ended (signed out, expired, revoked,
-    /// or ended by a password reset): say so, and how to sign in again, rather than pass on a
-    /// bare `unauthenticated`. Other credentials' refusals stay as the server worded them.
+    /// `unauthenticated` for the stored session means the session has ended (signed out,
+    /// expired, revoked, or ended by a password reset): say so, and how to sign in again, rather
+    /// than pass on the bare code. Other credentials' refusals stay as the server worded them,
+    /// and so does any other 401 (a wrong password to `reauth` is `auth.failed`).
     pub fn explain(&self, err: CliError) -> CliError {
         match (&self.session, err) {
-            (Some(owner), CliError::Client(ClientError::Api(problem))) if problem.status == 401 => {
+            (Some(owner), CliError::Client(ClientError::Api(problem))) if problem.status == 401 && problem.code == "unauthenticated" => {
                 CliError::SessionEnded { owner: owner.clone(), expired_at: None }
             }
             (_, err) => err,
@@ -365,6 +366,10 @@ fn fail(err: &CliError, format: Format) -> ExitCode {
 /// Help and version go out as clap renders them; real usage errors as one line, exit 2.
 fn usage_error(err: &clap::Error, json: bool) -> ExitCode {
     use clap::error::ErrorKind;
+    if json && err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        // The help clap would show is no JSON; a script wants the error.
+        return fail(&CliError::Usage("a subcommand is needed here; `--help` lists them".into()), Format::Json);
+    }
     if matches!(err.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
         // Nothing better to do if the terminal is gone.
         let _ = err.print();

@@ -592,6 +592,11 @@ fn stored_sessions_say_what_happened() {
     let (_, me, _) = json_run(&server, "alice", &["whoami"], None);
     assert_eq!(me["account"]["name"], "bob");
 
+    // A wrong password to `reauth` is that, not an ended session.
+    let out = server.warden_in("alice", &["reauth", "--password-stdin"], Some("wrong password\n"));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.code() == Some(1) && stderr.contains("auth.failed") && !stderr.contains("has ended"), "{stderr}");
+
     // `reauth` with an empty, non-terminal stdin.
     let out = server.warden_in("alice", &["reauth"], None);
     assert_eq!(out.status.code(), Some(2));

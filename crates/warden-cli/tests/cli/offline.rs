@@ -212,7 +212,9 @@ fn an_unreachable_server_is_a_json_error_under_output_json() {
 
 #[test]
 fn usage_errors_are_json_errors_under_output_json() {
-    for args in [&["user", "rename", "alice", "-o", "json"][..], &["-ojson", "group", "add-member", "staff", "robot:x"]] {
+    for args in
+        [&["user", "rename", "alice", "-o", "json"][..], &["-ojson", "group", "add-member", "staff", "robot:x"], &["-o", "json", "user"]]
+    {
         let (output, _config) = warden(args);
         assert_eq!(output.status.code(), Some(2), "{args:?}");
         assert_eq!(one_json_error(&output)["code"], "usage", "{args:?}");

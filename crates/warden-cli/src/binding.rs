@@ -31,7 +31,10 @@ pub enum BindingCommand {
         tenant: Option<String>,
     },
     /// Delete a binding.
-    Delete { binding_id: Uuid },
+    Delete {
+        /// The binding's id (`binding list` shows it).
+        binding_id: Uuid,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -97,8 +100,8 @@ pub async fn run(ctx: &Ctx, command: BindingCommand) -> Result<(), CliError> {
         }
         BindingCommand::Delete { binding_id } => {
             client.delete_binding(binding_id).await?;
-            output::note(&format!("deleted binding {binding_id}"));
-            Ok(())
+            let shown = serde_json::json!({ "deleted": format!("binding:{binding_id}") });
+            output::done(ctx.format, &shown, &format!("deleted binding {binding_id}"))
         }
     }
 }

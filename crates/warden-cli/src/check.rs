@@ -18,7 +18,12 @@ use crate::{CliError, Ctx, parse_namespace, parse_subject};
 pub const DENIED: u8 = 3;
 
 #[derive(Debug, Args)]
-#[command(after_help = "Exit status: 0 if every permission is allowed, 3 if any is denied, 1 on errors, 2 on usage errors.")]
+#[command(after_help = "Examples:
+  warden check user:alice calendar:events:write
+  warden check sa:ci-bot deploy:run --namespace prod.eu --explain
+  warden check alice deploy:run deploy:rollback --tenant acme && ./deploy.sh
+
+Exit status: 0 if every permission is allowed, 3 if any is denied, 1 on errors, 2 on usage errors.")]
 pub struct CheckArgs {
     /// Who: user:NAME, sa:NAME, a bare name or an id.
     #[arg(value_parser = parse_subject)]

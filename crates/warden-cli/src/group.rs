@@ -17,30 +17,43 @@ use crate::{CliError, Ctx};
 pub enum GroupCommand {
     /// Create a group.
     Create {
+        /// The new group's name (lower case: letters, digits, `.`, `_`, `-`).
         name: String,
-        #[arg(long)]
+        /// What the group is for.
+        #[arg(long, value_name = "TEXT")]
         description: Option<String>,
     },
     /// List groups by name.
     List(ListArgs),
     /// Show one group (by name or id).
-    Get { group: String },
+    Get {
+        /// The group's name or id.
+        group: String,
+    },
     /// Delete a group (its members stay; they just lose this membership).
-    Delete { group: String },
+    Delete {
+        /// The group's name or id.
+        group: String,
+    },
     /// Add members: user:NAME, sa:NAME, group:NAME, bare names or ids.
     AddMember {
+        /// The group's name or id.
         group: String,
+        /// The members to add: user:NAME, sa:NAME, group:NAME, a bare name or an id.
         #[arg(required = true, value_name = "MEMBER")]
         members: Vec<String>,
     },
     /// Remove direct members.
     RemoveMember {
+        /// The group's name or id.
         group: String,
+        /// The direct members to remove: user:NAME, sa:NAME, group:NAME, a bare name or an id.
         #[arg(required = true, value_name = "MEMBER")]
         members: Vec<String>,
     },
     /// List a group's members.
     Members {
+        /// The group's name or id.
         group: String,
         /// Include indirect members (through nested groups).
         #[arg(long)]
@@ -58,8 +71,7 @@ pub async fn run(ctx: &Ctx, command: GroupCommand) -> Result<(), CliError> {
         GroupCommand::Get { group } => output::item(ctx, &client.get_group(&group).await?),
         GroupCommand::Delete { group } => {
             client.delete_group(&group).await?;
-            output::note(&format!("deleted group {group}"));
-            Ok(())
+            output::done(ctx.format, &serde_json::json!({ "deleted": format!("group:{group}") }), &format!("deleted group {group}"))
         }
         GroupCommand::AddMember { group, members } => {
             let added = client.add_members(&group, &member_refs(&members)?).await?;
@@ -72,11 +84,18 @@ pub async fn run(ctx: &Ctx, command: GroupCommand) -> Result<(), CliError> {
             }
         }
         GroupCommand::RemoveMember { group, members } => {
+            let mut removed = Vec::new();
             for member in member_refs(&members)? {
                 client.remove_member(&group, &member).await?;
-                output::note(&format!("removed {member} from group {group}"));
+                if ctx.format == Format::Table {
+                    output::note(&format!("removed {member} from group {group}"));
+                }
+                removed.push(member);
             }
-            Ok(())
+            match ctx.format {
+                Format::Json => output::json(&serde_json::json!({ "group": group, "removed": removed })),
+                Format::Table => Ok(()),
+            }
         }
         GroupCommand::Members { group, effective, page } => {
             output::list(ctx, &page, async |cursor, limit| client.group_members(&group, &MembersQuery { effective, cursor, limit }).await)

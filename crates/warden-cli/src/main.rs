@@ -1,8 +1,9 @@
 //! `warden`, the command-line client of a Warden server.
 //!
 //! This file parses the command line, hands each noun to its module, and turns every failure
-//! into one `error: …` line on stderr and an exit code: 0 success, 1 failure, 2 usage error
-//! (and, for `check` and `policy`, 3 when the answer is deny).
+//! into one line on stderr — `error: …`, or `{"error": {…}}` under `--output json` — and an
+//! exit code: 0 success, 1 failure, 2 usage error (and, for `check` and `policy`, 3 when the
+//! answer is deny).
 //! The modules talk to the server only through `warden-client`, so the CLI shows exactly
 //! what the REST API allows; `policy` alone needs no server (it runs `warden-policy` locally).
 
@@ -28,6 +29,7 @@ use time::macros::format_description;
 use time::{Date, OffsetDateTime};
 use warden_client::{Client, ClientError};
 use warden_core::CoreError;
+use warden_core::api::Problem;
 use warden_core::model::SubjectRef;
 use warden_core::namespace::Namespace;
 
@@ -65,6 +67,11 @@ pub struct Global {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Log in with a password and keep the session for later commands.
+    #[command(after_help = "Examples:
+  warden login --user alice                      # asks for the password, read-only session
+  warden reauth                                  # asks again: changes allowed for a while
+  printf '%s\\n' \"$PW\" | warden login --user alice --password-stdin
+  warden --server https://warden.example.org login --user alice")]
     Login(session::LoginArgs),
     /// Enter the password again to allow changes through the session for a while.
     Reauth(session::ReauthArgs),
@@ -73,37 +80,95 @@ enum Command {
     /// Show who the server thinks you are and what you may do.
     Whoami,
     /// Manage users (people).
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:
+  warden user create alice --email alice@example.org --display-name \"Alice Liddell\"
+  warden user list --prefix al
+  warden user get alice
+  warden user update alice --phone \"+1 555 0100\" --clear birthday
+  warden user add-group alice staff ops
+  warden user set-password alice
+  warden user permissions alice --namespace prod"
+    )]
     User(user::UserCommand),
     /// Manage service accounts (applications) and their API tokens.
-    #[command(subcommand, name = "service-account", visible_alias = "sa")]
+    #[command(
+        subcommand,
+        name = "service-account",
+        visible_alias = "sa",
+        after_help = "Examples:
+  warden sa create ci-bot --description \"CI pipelines\" --managed-by group:platform
+  TOKEN=$(warden sa token create ci-bot --expires-in 90d --label deploy --read-write)
+  warden sa token list ci-bot
+  warden sa token revoke ci-bot 0193a0c4-5e1b-7c2d-9f00-2b6f4e8d1a77
+  warden sa add-group ci-bot deployers"
+    )]
     ServiceAccount(service_account::ServiceAccountCommand),
     /// Manage groups and their members.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:
+  warden group create ops --description \"On-call engineers\"
+  warden group add-member ops user:alice sa:ci-bot group:oncall
+  warden group members ops --effective
+  warden group remove-member ops user:alice"
+    )]
     Group(group::GroupCommand),
     /// Manage tenants.
     #[command(subcommand)]
     Tenant(tenant::TenantCommand),
     /// Manage roles and their permissions.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:
+  warden role create --id calendar-editor --name \"Calendar editor\" --permission calendar:events:write
+  warden role add-permission calendar-editor calendar:events:read
+  warden role permissions calendar-editor
+  warden role list --tenant acme"
+    )]
     Role(role::RoleCommand),
     /// Grant roles to users, service accounts and groups.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:
+  warden binding create --role operator --group ops --namespace prod
+  warden binding create --role tenant_admin --user alice --tenant acme
+  warden binding list --subject group:ops
+  warden binding delete 0193a0c4-5e1b-7c2d-9f00-2b6f4e8d1a77
+
+In `binding create`, --user names the user to bind: authenticate with `warden login` or --token."
+    )]
     Binding(binding::BindingCommand),
     /// Decide whether a subject holds permissions (exit status 3 if any is denied).
     Check(check::CheckArgs),
     /// Read the audit log.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:
+  warden audit list --since 1h
+  warden audit list --actor alice --action group.member. --limit 20
+  warden audit list --target ops --since 2026-01-01T00:00:00Z --all -o json"
+    )]
     Audit(audit::AuditCommand),
     /// Write the whole directory as NDJSON (docs/transfer.md), streamed.
+    #[command(after_help = "Examples:
+  warden export directory.ndjson
+  warden export backup.ndjson --include-credentials    # password hashes too (idm_superuser)
+  warden export | gzip > directory.ndjson.gz")]
     Export(transfer::ExportArgs),
     /// Create or update the directory from an export file, in batches; stops at the first bad line.
+    #[command(after_help = "Examples:
+  warden import directory.ndjson --dry-run
+  warden import directory.ndjson
+  gunzip -c directory.ndjson.gz | warden import -")]
     Import(transfer::ImportArgs),
     /// Try a forward-auth Rego policy offline, without a server (exit status 3 on deny).
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
     /// Print a shell completion script.
     Completions {
+        /// The shell to complete for.
         #[arg(value_enum)]
         shell: Shell,
     },
@@ -113,14 +178,40 @@ enum Command {
 pub struct Ctx {
     pub client: Client,
     pub format: Format,
+    /// The stored session the client speaks with, if that is its credential.
+    pub session: Option<session::Owner>,
 }
 
-/// Why the CLI failed; each variant has its exit code.
+impl Ctx {
+    /// `unauthenticated` for the stored session means the session has ended (signed out,
+    /// expired, revoked, or ended by a password reset): say so, and how to sign in again, rather
+    /// than pass on the bare code. Other credentials' refusals stay as the server worded them,
+    /// and so does any other 401 (a wrong password to `reauth` is `auth.failed`).
+    pub fn explain(&self, err: CliError) -> CliError {
+        match (&self.session, err) {
+            (Some(owner), CliError::Client(ClientError::Api(problem))) if problem.status == 401 && problem.code == "unauthenticated" => {
+                CliError::SessionEnded { owner: owner.clone(), expired_at: None }
+            }
+            (_, err) => err,
+        }
+    }
+}
+
+/// Runs `work` with `ctx`, its failures explained by [`Ctx::explain`].
+async fn with_server<T>(ctx: Ctx, work: impl AsyncFnOnce(&Ctx) -> Result<T, CliError>) -> Result<T, CliError> {
+    work(&ctx).await.map_err(|err| ctx.explain(err))
+}
+
+/// Why the CLI failed; each variant has its exit code and its stable code (see [`CliError::code`]).
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     /// The server refused, or could not be reached or read.
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// The stored session is no longer accepted (the server said 401), or it expired by its
+    /// own clock (`expired_at`, known without asking).
+    #[error("{}", session_ended(.owner, *.expired_at))]
+    SessionEnded { owner: session::Owner, expired_at: Option<OffsetDateTime> },
     /// The command line was wrong in a way clap cannot see (exit 2).
     #[error("{0}")]
     Usage(String),
@@ -133,48 +224,96 @@ impl CliError {
     fn exit_code(&self) -> ExitCode {
         match self {
             Self::Usage(_) => ExitCode::from(2),
-            Self::Client(_) | Self::Local(_) => ExitCode::FAILURE,
+            Self::Client(_) | Self::SessionEnded { .. } | Self::Local(_) => ExitCode::FAILURE,
         }
     }
+
+    /// Stable machine-readable code: the server's problem code, `transport` or `decode` from
+    /// the client, else `session.ended`, `usage` or `local` (docs/cli.md lists them).
+    pub fn code(&self) -> &str {
+        match self {
+            Self::Client(err) => err.code(),
+            Self::SessionEnded { .. } => "session.ended",
+            Self::Usage(_) => "usage",
+            Self::Local(_) => "local",
+        }
+    }
+
+    /// The HTTP status the server answered with, when it did.
+    fn status(&self) -> Option<u16> {
+        match self {
+            Self::Client(err) => err.status(),
+            Self::SessionEnded { expired_at: None, .. } => Some(401),
+            Self::SessionEnded { .. } | Self::Usage(_) | Self::Local(_) => None,
+        }
+    }
+
+    /// The failure as one JSON object, for `--output json`.
+    fn to_json(&self) -> serde_json::Value {
+        let mut error = serde_json::json!({
+            "code": self.code(),
+            "message": one_line(&self.to_string()),
+            "status": self.status(),
+        });
+        if let Self::Client(ClientError::Api(Problem { line: Some(line), .. })) = self {
+            error["line"] = (*line).into();
+        }
+        serde_json::json!({ "error": error })
+    }
+}
+
+/// What to do about an ended session, naming the account when the session file knows it.
+fn session_ended(owner: &session::Owner, expired_at: Option<OffsetDateTime>) -> String {
+    let (whose, name) = match &owner.account {
+        Some(name) => (format!("your session for {name} on {}", owner.server), name.as_str()),
+        None => (format!("your stored session on {}", owner.server), "NAME"),
+    };
+    let what = match expired_at {
+        Some(at) => format!("expired at {}", output::time(at)),
+        None => "has ended (signed out, expired or revoked)".to_owned(),
+    };
+    format!("{whose} {what}; sign in again with `warden login --user {name}`")
 }
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(err) => return usage_error(&err),
+        Err(err) => return usage_error(&err, json_requested(std::env::args_os().skip(1))),
     };
+    let format = cli.global.output;
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
-        Err(e) => return fail(&CliError::Local(format!("cannot start the async runtime: {e}"))),
+        Err(e) => return fail(&CliError::Local(format!("cannot start the async runtime: {e}")), format),
     };
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
-        Err(err) => fail(&err),
+        Err(err) => fail(&err, format),
     }
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let global = &cli.global;
+    let connect = || session::connect(global);
     match cli.command {
         Command::Login(args) => session::login(global, &args).await?,
         Command::Reauth(args) => session::reauth(global, &args).await?,
-        Command::Logout => session::logout().await?,
-        Command::Whoami => session::whoami(&session::connect(global)?).await?,
-        Command::User(command) => user::run(&session::connect(global)?, command).await?,
-        Command::ServiceAccount(command) => service_account::run(&session::connect(global)?, command).await?,
-        Command::Group(command) => group::run(&session::connect(global)?, command).await?,
-        Command::Tenant(command) => tenant::run(&session::connect(global)?, command).await?,
-        Command::Role(command) => role::run(&session::connect(global)?, command).await?,
+        Command::Logout => session::logout(global.output).await?,
+        Command::Whoami => with_server(connect()?, session::whoami).await?,
+        Command::User(command) => with_server(connect()?, async |ctx| user::run(ctx, command).await).await?,
+        Command::ServiceAccount(command) => with_server(connect()?, async |ctx| service_account::run(ctx, command).await).await?,
+        Command::Group(command) => with_server(connect()?, async |ctx| group::run(ctx, command).await).await?,
+        Command::Tenant(command) => with_server(connect()?, async |ctx| tenant::run(ctx, command).await).await?,
+        Command::Role(command) => with_server(connect()?, async |ctx| role::run(ctx, command).await).await?,
         Command::Binding(command @ binding::BindingCommand::Create(_)) => {
             // Its `--user` is the user to bind, which clap also hands to `global.basic`.
             let global = Global { basic: None, ..global.clone() };
-            binding::run(&session::connect(&global)?, command).await?;
+            with_server(session::connect(&global)?, async |ctx| binding::run(ctx, command).await).await?;
         }
-        Command::Binding(command) => binding::run(&session::connect(global)?, command).await?,
-        Command::Check(args) => return check::check(&session::connect(global)?, args).await,
-        Command::Audit(command) => audit::run(&session::connect(global)?, command).await?,
-        Command::Export(args) => transfer::export(&session::connect(global)?, &args).await?,
-        Command::Import(args) => transfer::import(&session::connect(global)?, &args).await?,
+        Command::Binding(command) => with_server(connect()?, async |ctx| binding::run(ctx, command).await).await?,
+        Command::Check(args) => return with_server(connect()?, async |ctx| check::check(ctx, args).await).await,
+        Command::Audit(command) => with_server(connect()?, async |ctx| audit::run(ctx, command).await).await?,
+        Command::Export(args) => with_server(connect()?, async |ctx| transfer::export(ctx, &args).await).await?,
+        Command::Import(args) => with_server(connect()?, async |ctx| transfer::import(ctx, &args).await).await?,
         Command::Policy(command) => return policy::run(global.output, command),
         Command::Completions { shell } => {
             let mut script = Vec::new();
@@ -214,21 +353,54 @@ pub fn parse_date(raw: &str) -> Result<Date, String> {
     Date::parse(raw.trim(), format_description!("[year]-[month]-[day]")).map_err(|_| format!("{raw:?} is not a date like 1990-01-31"))
 }
 
-fn fail(err: &CliError) -> ExitCode {
-    eprintln!("error: {}", one_line(&err.to_string()));
+/// Prints the failure as one line on stderr — `error: …`, or a JSON object under `--output json` —
+/// and returns its exit code.
+fn fail(err: &CliError, format: Format) -> ExitCode {
+    match format {
+        Format::Table => eprintln!("error: {}", one_line(&err.to_string())),
+        Format::Json => eprintln!("{}", err.to_json()),
+    }
     err.exit_code()
 }
 
 /// Help and version go out as clap renders them; real usage errors as one line, exit 2.
-fn usage_error(err: &clap::Error) -> ExitCode {
+fn usage_error(err: &clap::Error, json: bool) -> ExitCode {
     use clap::error::ErrorKind;
+    if json && err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        // The help clap would show is no JSON; a script wants the error.
+        return fail(&CliError::Usage("a subcommand is needed here; `--help` lists them".into()), Format::Json);
+    }
     if matches!(err.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
         // Nothing better to do if the terminal is gone.
         let _ = err.print();
         return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2));
     }
-    eprintln!("{}", clap_one_line(&err.render().to_string()));
-    ExitCode::from(2)
+    let line = clap_one_line(&err.render().to_string());
+    if json {
+        fail(&CliError::Usage(line.trim_start_matches("error: ").to_owned()), Format::Json)
+    } else {
+        eprintln!("{line}");
+        ExitCode::from(2)
+    }
+}
+
+/// Whether a command line that clap refused asked for `--output json` (the last `--output`,
+/// `--output=`, `-o`, `-o=` or `-oVALUE` wins, as in clap), so that even a usage error comes
+/// out as JSON.
+fn json_requested(args: impl IntoIterator<Item = std::ffi::OsString>) -> bool {
+    let mut json = false;
+    let mut args = args.into_iter().map(|a| a.to_string_lossy().into_owned());
+    while let Some(arg) = args.next() {
+        let value = match arg.as_str() {
+            "--" => break,
+            "--output" | "-o" => args.next(),
+            other => other.strip_prefix("--output=").or_else(|| other.strip_prefix("-o")).map(|v| v.trim_start_matches('=').to_owned()),
+        };
+        if let Some(value) = value {
+            json = value == "json";
+        }
+    }
+    json
 }
 
 /// Folds clap's multi-line message (up to its `Usage:` block or `--help` hint) into one line.
@@ -261,6 +433,43 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    /// Every subcommand, argument and flag a user can reach, with the path that leads to it.
+    fn missing_help(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for arg in command.get_arguments().filter(|a| !a.is_hide_set()) {
+            // Global flags are described once, on `warden` itself.
+            if arg.is_global_set() && path != "warden" {
+                continue;
+            }
+            if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                missing.push(format!("{path} {}", arg.get_long().map_or_else(|| format!("<{}>", arg.get_id()), |l| format!("--{l}"))));
+            }
+        }
+        for sub in command.get_subcommands().filter(|s| !s.is_hide_set() && s.get_name() != "help") {
+            let sub_path = format!("{path} {}", sub.get_name());
+            if sub.get_about().is_none() && sub.get_long_about().is_none() {
+                missing.push(sub_path.clone());
+            }
+            missing_help(sub, &sub_path, missing);
+        }
+    }
+
+    #[test]
+    fn every_command_argument_and_flag_has_help() {
+        let mut missing = Vec::new();
+        missing_help(&Cli::command(), "warden", &mut missing);
+        assert!(missing.is_empty(), "no help text for:\n  {}", missing.join("\n  "));
+    }
+
+    #[test]
+    fn main_commands_show_examples() {
+        let cli = Cli::command();
+        for name in ["login", "user", "service-account", "group", "role", "binding", "check", "export", "import", "audit"] {
+            let command = cli.find_subcommand(name).unwrap_or_else(|| panic!("no command {name}"));
+            let after = command.get_after_help().map(ToString::to_string).unwrap_or_default();
+            assert!(after.contains("Examples:\n  warden "), "`warden {name} --help` has no Examples section");
+        }
     }
 
     #[test]
@@ -445,6 +654,51 @@ mod tests {
         assert_eq!(
             clap_one_line(&err.render().to_string()),
             "error: invalid value 'robot:x' for '<SUBJECT>': unknown kind \"robot\" in \"robot:x\"; use user:, sa: or group:"
+        );
+    }
+
+    #[test]
+    fn json_is_found_on_a_command_line_clap_refused() {
+        let asks = |args: &[&str]| json_requested(args.iter().map(std::ffi::OsString::from));
+        for yes in [&["-o", "json", "user"][..], &["user", "--output", "json"], &["--output=json"], &["-ojson"], &["-o=json"]] {
+            assert!(asks(yes), "{yes:?}");
+        }
+        for no in [&["user", "rename"][..], &["-o", "json", "-o", "table"], &["--", "-o", "json"], &["--output", "yaml"]] {
+            assert!(!asks(no), "{no:?}");
+        }
+    }
+
+    #[test]
+    fn failures_have_stable_codes_in_json() {
+        let usage = CliError::Usage("bad\nthing".into()).to_json();
+        assert_eq!(usage, serde_json::json!({"error": {"code": "usage", "message": "bad thing", "status": null}}));
+        let problem = Problem {
+            type_: "about:blank".into(),
+            title: "Bad request".into(),
+            status: 400,
+            code: "import.invalid".into(),
+            detail: Some("group nowhere not found".into()),
+            line: Some(6),
+        };
+        let refused = CliError::Client(ClientError::Api(problem)).to_json();
+        assert_eq!(refused["error"]["code"], "import.invalid");
+        assert_eq!((refused["error"]["status"].as_u64(), refused["error"]["line"].as_u64()), (Some(400), Some(6)));
+    }
+
+    #[test]
+    fn an_ended_session_says_whose_and_how_to_renew_it() {
+        let owner = session::Owner { account: Some("alice".into()), server: "http://w.example".into() };
+        let ended = CliError::SessionEnded { owner: owner.clone(), expired_at: None };
+        assert_eq!(
+            ended.to_string(),
+            "your session for alice on http://w.example has ended (signed out, expired or revoked); sign in again with `warden login --user alice`"
+        );
+        assert_eq!((ended.code(), ended.status()), ("session.ended", Some(401)));
+        let expired = CliError::SessionEnded { owner, expired_at: Some(time::macros::datetime!(2026-01-02 03:04:05 UTC)) };
+        assert!(expired.to_string().contains("expired at 2026-01-02 03:04:05Z;"), "{expired}");
+        let unnamed = CliError::SessionEnded { owner: session::Owner { account: None, server: "http://w".into() }, expired_at: None };
+        assert!(
+            unnamed.to_string().starts_with("your stored session on http://w has ended") && unnamed.to_string().ends_with("--user NAME`")
         );
     }
 

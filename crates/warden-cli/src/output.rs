@@ -20,7 +20,9 @@ use crate::{CliError, Ctx};
 /// How results are printed (`--output`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
+    /// Columns for people; messages on stderr.
     Table,
+    /// Pretty JSON on stdout; errors as a JSON object on stderr.
     Json,
 }
 
@@ -164,6 +166,19 @@ where
 pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(value).map_err(|e| CliError::Local(format!("cannot print JSON: {e}")))?;
     emit(&text)
+}
+
+/// Reports an action that has nothing else to show: `value` as JSON on stdout, or `message`
+/// on stderr for the person at the terminal. (Under `--output json`, stdout always carries a
+/// document, so a script can parse what every command did.)
+pub fn done(format: Format, value: &serde_json::Value, message: &str) -> Result<(), CliError> {
+    match format {
+        Format::Json => json(value),
+        Format::Table => {
+            note(message);
+            Ok(())
+        }
+    }
 }
 
 /// A message for the person at the terminal (stderr), never data.

@@ -18,18 +18,25 @@ pub enum RoleCommand {
     Create(CreateArgs),
     /// Add permissions to a role.
     AddPermission {
+        /// The role's id.
         role: String,
+        /// The permissions to add, e.g. calendar:events:write or a tree node such as calendar.
         #[arg(required = true, value_name = "PERMISSION")]
         permissions: Vec<String>,
     },
     /// Remove permissions from a role.
     RemovePermission {
+        /// The role's id.
         role: String,
+        /// The permissions to remove, as the role lists them.
         #[arg(required = true, value_name = "PERMISSION")]
         permissions: Vec<String>,
     },
     /// Show one role.
-    Get { role: String },
+    Get {
+        /// The role's id.
+        role: String,
+    },
     /// List roles (built-in roles are listed with every tenant).
     List {
         /// Only roles usable in this tenant.
@@ -37,9 +44,15 @@ pub enum RoleCommand {
         tenant: Option<String>,
     },
     /// Delete a role.
-    Delete { role: String },
+    Delete {
+        /// The role's id.
+        role: String,
+    },
     /// Print a role's permissions expanded to leaves, one per line.
-    Permissions { role: String },
+    Permissions {
+        /// The role's id.
+        role: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -50,7 +63,8 @@ pub struct CreateArgs {
     /// The role's display name.
     #[arg(long)]
     pub name: String,
-    #[arg(long)]
+    /// What the role is for.
+    #[arg(long, value_name = "TEXT")]
     pub description: Option<String>,
     /// The tenant the role belongs to [default: the server's default tenant]
     #[arg(long)]
@@ -76,8 +90,7 @@ pub async fn run(ctx: &Ctx, command: RoleCommand) -> Result<(), CliError> {
         RoleCommand::List { tenant } => output::page(ctx, &client.list_roles(&RoleQuery { tenant }).await?),
         RoleCommand::Delete { role } => {
             client.delete_role(&role).await?;
-            output::note(&format!("deleted role {role}"));
-            Ok(())
+            output::done(ctx.format, &serde_json::json!({ "deleted": format!("role:{role}") }), &format!("deleted role {role}"))
         }
         RoleCommand::Permissions { role } => {
             let resolved = client.role_permissions(&role).await?;

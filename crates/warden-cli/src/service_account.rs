@@ -21,8 +21,10 @@ use crate::{CliError, Ctx};
 pub enum ServiceAccountCommand {
     /// Create a service account.
     Create {
+        /// The new service account's name (lower case: letters, digits, `.`, `_`, `-`).
         name: String,
-        #[arg(long)]
+        /// What the application is.
+        #[arg(long, value_name = "TEXT")]
         description: Option<String>,
         /// The user or group responsible for it.
         #[arg(long, value_name = "user:NAME|group:NAME")]
@@ -31,18 +33,28 @@ pub enum ServiceAccountCommand {
     /// List service accounts by name.
     List(ListArgs),
     /// Show one service account (by name or id).
-    Get { service_account: String },
+    Get {
+        /// The service account's name or id.
+        service_account: String,
+    },
     /// Delete a service account and its tokens.
-    Delete { service_account: String },
+    Delete {
+        /// The service account's name or id.
+        service_account: String,
+    },
     /// Add a service account to groups (as `group add-member GROUP sa:NAME` for each).
     AddGroup {
+        /// The service account's name or id.
         service_account: String,
+        /// The groups to join (names or ids).
         #[arg(required = true, value_name = "GROUP")]
         groups: Vec<String>,
     },
     /// Remove a service account from groups it is a direct member of.
     RemoveGroup {
+        /// The service account's name or id.
         service_account: String,
+        /// The groups to leave (names or ids).
         #[arg(required = true, value_name = "GROUP")]
         groups: Vec<String>,
     },
@@ -51,6 +63,7 @@ pub enum ServiceAccountCommand {
     Token(TokenCommand),
     /// Print what a service account may do: the permissions one per line (roles and groups on stderr).
     Permissions {
+        /// The service account's name or id.
         service_account: String,
         #[command(flatten)]
         scope: ScopeArgs,
@@ -61,6 +74,7 @@ pub enum ServiceAccountCommand {
 pub enum TokenCommand {
     /// Create an API token and print it (alone on stdout; it is not shown again).
     Create {
+        /// The service account the token acts as (name or id).
         service_account: String,
         /// Lifetime such as 90d, 12h, 2w, or `never` unless the server caps lifetimes
         /// (auth.api_token_max_lifetime) [default: the server's]
@@ -78,12 +92,18 @@ pub enum TokenCommand {
     },
     /// List a service account's tokens (never their secrets).
     List {
+        /// The service account's name or id.
         service_account: String,
         #[command(flatten)]
         page: PageArgs,
     },
     /// Revoke a token at once.
-    Revoke { service_account: String, token_id: Uuid },
+    Revoke {
+        /// The service account's name or id.
+        service_account: String,
+        /// The token's id (`sa token list` shows it).
+        token_id: Uuid,
+    },
 }
 
 pub async fn run(ctx: &Ctx, command: ServiceAccountCommand) -> Result<(), CliError> {
@@ -109,8 +129,8 @@ pub async fn run(ctx: &Ctx, command: ServiceAccountCommand) -> Result<(), CliErr
         }
         ServiceAccountCommand::Delete { service_account } => {
             client.delete_service_account(&service_account).await?;
-            output::note(&format!("deleted service account {service_account}"));
-            Ok(())
+            let shown = serde_json::json!({ "deleted": format!("sa:{service_account}") });
+            output::done(ctx.format, &shown, &format!("deleted service account {service_account}"))
         }
         ServiceAccountCommand::Token(command) => token(ctx, command).await,
         ServiceAccountCommand::Permissions { service_account, scope } => {
@@ -143,8 +163,8 @@ async fn token(ctx: &Ctx, command: TokenCommand) -> Result<(), CliError> {
         }
         TokenCommand::Revoke { service_account, token_id } => {
             client.revoke_api_token(&service_account, token_id).await?;
-            output::note(&format!("revoked token {token_id} of {service_account}"));
-            Ok(())
+            let shown = serde_json::json!({ "revoked": token_id, "service_account": service_account });
+            output::done(ctx.format, &shown, &format!("revoked token {token_id} of {service_account}"))
         }
     }
 }

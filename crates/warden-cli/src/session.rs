@@ -1,7 +1,9 @@
 //! Who the CLI speaks as: `login`, `reauth`, `logout`, `whoami`, and the stored session.
 //!
-//! A login keeps `{server, token, expires_at}` in `session.json` under the config directory,
-//! readable only by its owner (0600, written atomically), so later commands need no password.
+//! A login keeps `{server, token, expires_at, account}` in `session.json` under the config
+//! directory, readable only by its owner (0600, written atomically), so later commands need no
+//! password. The account's name is kept so that a session the server no longer accepts can be
+//! reported as "your session for NAME … has ended", with the login that renews it.
 //! Credentials are chosen in a fixed order: `--token`, then `--user NAME:PASSWORD`, then the
 //! stored session — and the session's token is only ever sent to the server it came from.
 //! Sessions start read-only; `reauth` asks for the password again and opens a write window
@@ -18,7 +20,7 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use warden_client::{Client, ClientError};
-use warden_core::api::WhoAmI;
+use warden_core::api::{ReauthResponse, WhoAmI};
 use warden_core::credential::Secret;
 
 use crate::output::{self, Format, Tabular};
@@ -49,6 +51,22 @@ pub struct Session {
     pub token: Secret,
     #[serde(with = "warden_core::timestamp")]
     pub expires_at: OffsetDateTime,
+    /// The account's name at login (absent in files written before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+}
+
+/// Whose session a client speaks with: enough to say which login would renew it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub account: Option<String>,
+    pub server: String,
+}
+
+impl Session {
+    pub fn owner(&self) -> Owner {
+        Owner { account: self.account.clone(), server: self.server.clone() }
+    }
 }
 
 /// A client for `global`'s server with the credential the flags or the session give.
@@ -57,6 +75,7 @@ pub fn connect(global: &Global) -> Result<Ctx, CliError> {
     let stored = if needs_session { load_stored()? } else { None };
     let server = server_of(global, stored.as_ref());
     let client = Client::new(&server)?;
+    let mut owner = None;
     let client = if let Some(token) = &global.token {
         client.with_bearer(token.as_str())
     } else if let Some(user) = &global.basic {
@@ -66,17 +85,16 @@ pub fn connect(global: &Global) -> Result<Ctx, CliError> {
     } else {
         match stored.filter(|s| same_server(&s.server, &server)) {
             Some(session) if session.expires_at <= OffsetDateTime::now_utc() => {
-                return Err(CliError::Local(format!(
-                    "the session for {} expired at {}; run `warden login --user NAME`",
-                    session.server,
-                    output::time(session.expires_at)
-                )));
+                return Err(CliError::SessionEnded { owner: session.owner(), expired_at: Some(session.expires_at) });
             }
-            Some(session) => client.with_bearer(session.token.expose()),
+            Some(session) => {
+                owner = Some(session.owner());
+                client.with_bearer(session.token.expose())
+            }
             None => client,
         }
     };
-    Ok(Ctx { client, format: global.output })
+    Ok(Ctx { client, format: global.output, session: owner })
 }
 
 /// `warden login`: exchanges a password for a session and stores it.
@@ -84,24 +102,33 @@ pub async fn login(global: &Global, args: &LoginArgs) -> Result<(), CliError> {
     let user = global.basic.as_deref().ok_or_else(|| CliError::Usage("login needs --user NAME".into()))?;
     let (name, password) = match user.split_once(':') {
         Some(_) if args.password_stdin => return Err(CliError::Usage("give the password in --user or on stdin, not both".into())),
+        Some((_, "")) => return Err(CliError::Usage("the password is empty".into())),
         Some((name, password)) => (name, Secret::new(password)),
-        None => (user, read_password(&format!("Password for {user}: "), args.password_stdin)?),
+        None => (user, read_nonempty_password(&format!("Password for {user}: "), args.password_stdin)?),
     };
-    if password.expose().is_empty() {
-        return Err(CliError::Usage("the password is empty".into()));
-    }
     let dir = config_dir()?;
-    let server = server_of(global, load(&dir).ok().flatten().as_ref());
+    let previous = load(&dir).ok().flatten();
+    let server = server_of(global, previous.as_ref());
     let reply = Client::new(&server)?.login(name, password.expose()).await?;
-    let session = Session { server: normalize(&server), token: reply.token, expires_at: reply.expires_at };
+    let account = reply.account.name.to_string();
+    let session = Session { server: normalize(&server), token: reply.token, expires_at: reply.expires_at, account: Some(account) };
     let path = save(&dir, &session)?;
+    let replaced = previous.map(|p| p.owner()).filter(|old| replaces_another(old, &session.owner()));
     if global.output == Format::Json {
         // The token stays out of the output; it is in the session file.
-        output::json(&serde_json::json!({
+        let mut shown = serde_json::json!({
             "account": reply.account,
             "expires_at": warden_core::timestamp::format(session.expires_at),
             "idle_timeout_secs": reply.idle_timeout_secs,
-        }))?;
+        });
+        if let Some(old) = &replaced {
+            shown["replaced"] = serde_json::json!({ "account": old.account, "server": old.server });
+        }
+        return output::json(&shown);
+    }
+    if let Some(old) = &replaced {
+        let whose = old.account.as_ref().map(|name| format!(" of {name}")).unwrap_or_default();
+        output::note(&format!("note: this replaces the stored session{whose} on {}", old.server));
     }
     output::note(&format!(
         "logged in to {} as {} until {} (session in {})",
@@ -111,6 +138,13 @@ pub async fn login(global: &Global, args: &LoginArgs) -> Result<(), CliError> {
         path.display()
     ));
     Ok(())
+}
+
+/// Whether a new login's session takes the place of another account's (or another server's):
+/// worth a note, since later commands will no longer act as that account. A session file from
+/// before accounts were kept names no account; on the same server it is not flagged.
+fn replaces_another(old: &Owner, new: &Owner) -> bool {
+    !same_server(&old.server, &new.server) || old.account.as_ref().is_some_and(|name| Some(name) != new.account.as_ref())
 }
 
 /// `warden reauth`: proves the password again so the session (stored, or `--token`) may write
@@ -123,31 +157,31 @@ pub async fn reauth(global: &Global, args: &ReauthArgs) -> Result<(), CliError> 
         return Err(CliError::Usage("not logged in: run `warden login --user NAME` first (or pass --token)".into()));
     }
     let ctx = connect(global)?;
-    let password = if args.password_stdin || !io::stdin().is_terminal() {
-        read_password("", true)?
-    } else {
-        // Asking the server first names the account in the prompt and fails before the prompt
-        // if the session is no longer valid.
-        let me = ctx.client.whoami().await?;
-        read_password(&format!("Password for {}: ", me.account.name), false)?
-    };
-    if password.expose().is_empty() {
-        return Err(CliError::Usage("the password is empty".into()));
-    }
-    let reply = ctx.client.reauth(password.expose()).await?;
+    let reply = elevate(&ctx, args).await.map_err(|err| ctx.explain(err))?;
     if ctx.format == Format::Json {
-        output::json(&reply)?;
+        return output::json(&reply);
     }
     output::note(&format!("write access until {}", output::time(reply.elevated_until)));
     Ok(())
 }
 
+async fn elevate(ctx: &Ctx, args: &ReauthArgs) -> Result<ReauthResponse, CliError> {
+    let password = if args.password_stdin || !io::stdin().is_terminal() {
+        read_nonempty_password("", true)?
+    } else {
+        // Asking the server first names the account in the prompt and fails before the prompt
+        // if the session is no longer valid.
+        let me = ctx.client.whoami().await?;
+        read_nonempty_password(&format!("Password for {}: ", me.account.name), false)?
+    };
+    Ok(ctx.client.reauth(password.expose()).await?)
+}
+
 /// `warden logout`: ends the stored session on its server and deletes the file.
-pub async fn logout() -> Result<(), CliError> {
+pub async fn logout(format: Format) -> Result<(), CliError> {
     let dir = config_dir()?;
     let Some(session) = load(&dir)? else {
-        output::note("not logged in");
-        return Ok(());
+        return output::done(format, &serde_json::json!({ "logged_out": false }), "not logged in");
     };
     let client = Client::new(&session.server)?.with_bearer(session.token.expose());
     match client.logout().await {
@@ -157,8 +191,8 @@ pub async fn logout() -> Result<(), CliError> {
         Err(err) => return Err(err.into()),
     }
     remove(&dir)?;
-    output::note(&format!("logged out of {}", session.server));
-    Ok(())
+    let shown = serde_json::json!({ "logged_out": true, "server": session.server, "account": session.account });
+    output::done(format, &shown, &format!("logged out of {}", session.server))
 }
 
 /// `warden whoami`.
@@ -243,6 +277,23 @@ fn same_server(a: &str, b: &str) -> bool {
 
 // --- passwords ---------------------------------------------------------------------------------
 
+/// Reads a password as [`read_password`] does, and refuses an empty one saying where it was
+/// looked for: when stdin is not a terminal, nothing piped in is the likely mistake.
+pub fn read_nonempty_password(prompt: &str, from_stdin: bool) -> Result<Secret, CliError> {
+    let from_stdin = from_stdin || !io::stdin().is_terminal();
+    let password = read_password(prompt, from_stdin)?;
+    if !password.expose().is_empty() {
+        return Ok(password);
+    }
+    Err(CliError::Usage(if from_stdin {
+        "no password came on stdin (it is read from there when stdin is not a terminal, or with --password-stdin): \
+         pipe one in, or run the command on a terminal to be asked"
+            .into()
+    } else {
+        "the password is empty".into()
+    }))
+}
+
 /// Reads a password: all of stdin's first line with `--password-stdin` or when stdin is not a
 /// terminal, else from the terminal with echo off.
 pub fn read_password(prompt: &str, from_stdin: bool) -> Result<Secret, CliError> {
@@ -288,7 +339,26 @@ mod tests {
             server: "http://127.0.0.1:8080".into(),
             token: Secret::new("wds_0123"),
             expires_at: time::macros::datetime!(2030-01-01 0:00 UTC),
+            account: Some("alice".into()),
         }
+    }
+
+    #[test]
+    fn a_session_file_without_an_account_still_loads() {
+        let tmp = tempfile::tempdir().unwrap();
+        let old = r#"{"server": "http://127.0.0.1:8080", "token": "wds_0123", "expires_at": "2030-01-01T00:00:00Z"}"#;
+        fs::write(tmp.path().join(SESSION_FILE), old).unwrap();
+        assert_eq!(load(tmp.path()).unwrap().unwrap().account, None);
+    }
+
+    #[test]
+    fn a_login_as_someone_else_or_elsewhere_replaces_a_session() {
+        let owner = |account: Option<&str>, server: &str| Owner { account: account.map(str::to_owned), server: server.to_owned() };
+        let alice = owner(Some("alice"), "http://w.example");
+        assert!(!replaces_another(&alice, &owner(Some("alice"), "http://W.example/")));
+        assert!(replaces_another(&alice, &owner(Some("bob"), "http://w.example")));
+        assert!(replaces_another(&alice, &owner(Some("alice"), "http://other.example")));
+        assert!(!replaces_another(&owner(None, "http://w.example"), &owner(Some("bob"), "http://w.example")));
     }
 
     #[test]

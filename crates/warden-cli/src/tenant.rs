@@ -11,14 +11,19 @@ use crate::{CliError, Ctx};
 pub enum TenantCommand {
     /// Create a tenant.
     Create {
+        /// The new tenant's name.
         name: String,
-        #[arg(long)]
+        /// What the tenant is for.
+        #[arg(long, value_name = "TEXT")]
         description: Option<String>,
     },
     /// List tenants.
     List,
     /// Delete a tenant.
-    Delete { tenant: String },
+    Delete {
+        /// The tenant's name.
+        tenant: String,
+    },
 }
 
 pub async fn run(ctx: &Ctx, command: TenantCommand) -> Result<(), CliError> {
@@ -28,8 +33,7 @@ pub async fn run(ctx: &Ctx, command: TenantCommand) -> Result<(), CliError> {
         TenantCommand::List => output::page(ctx, &client.list_tenants().await?),
         TenantCommand::Delete { tenant } => {
             client.delete_tenant(&tenant).await?;
-            output::note(&format!("deleted tenant {tenant}"));
-            Ok(())
+            output::done(ctx.format, &serde_json::json!({ "deleted": format!("tenant:{tenant}") }), &format!("deleted tenant {tenant}"))
         }
     }
 }

@@ -70,10 +70,14 @@ pub async fn export(ctx: &Ctx, args: &ExportArgs) -> Result<(), CliError> {
     let Ok(warden_core::transfer::Record::End { records }) = warden_core::transfer::Record::parse_line(last) else {
         return Err(CliError::Local("the export broke off before its end line: the file is incomplete".into()));
     };
-    if let Some(path) = args.file.as_ref().filter(|p| p.as_os_str() != "-") {
-        output::note(&format!("exported {records} records ({bytes} bytes) to {}", path.display()));
+    match args.file.as_ref().filter(|p| p.as_os_str() != "-") {
+        Some(path) => {
+            let shown = serde_json::json!({ "exported": path, "records": records, "bytes": bytes });
+            output::done(ctx.format, &shown, &format!("exported {records} records ({bytes} bytes) to {}", path.display()))
+        }
+        // The export itself is on stdout (NDJSON, one document per line).
+        None => Ok(()),
     }
-    Ok(())
 }
 
 pub async fn import(ctx: &Ctx, args: &ImportArgs) -> Result<(), CliError> {

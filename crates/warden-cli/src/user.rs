@@ -12,13 +12,14 @@ use warden_core::model::User;
 
 use crate::check::{self, ScopeArgs};
 use crate::output::{self, PageArgs, Tabular, opt, opt_time, yes_no};
-use crate::session::read_password;
+use crate::session::read_nonempty_password;
 use crate::{CliError, Ctx, parse_date, parse_rfc3339};
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
     /// Create a user.
     Create {
+        /// The new user's name (lower case: letters, digits, `.`, `_`, `-`).
         name: String,
         #[command(flatten)]
         profile: ProfileArgs,
@@ -32,9 +33,13 @@ pub enum UserCommand {
     /// List users by name.
     List(ListArgs),
     /// Show one user (by name or id).
-    Get { user: String },
+    Get {
+        /// The user's name or id.
+        user: String,
+    },
     /// Change a user's profile; unnamed fields stay as they are.
     Update {
+        /// The user's name or id.
         user: String,
         #[command(flatten)]
         profile: ProfileArgs,
@@ -44,35 +49,55 @@ pub enum UserCommand {
     },
     /// Give a user a new name (the id stays). A user may rename itself where the server
     /// allows it (`auth.allow_username_change`).
-    Rename { user: String, new_name: String },
+    Rename {
+        /// The user's current name or id.
+        user: String,
+        /// The name it takes.
+        new_name: String,
+    },
     /// Add a user to groups (as `group add-member GROUP user:NAME` for each).
     AddGroup {
+        /// The user's name or id.
         user: String,
+        /// The groups to join (names or ids).
         #[arg(required = true, value_name = "GROUP")]
         groups: Vec<String>,
     },
     /// Remove a user from groups it is a direct member of.
     RemoveGroup {
+        /// The user's name or id.
         user: String,
+        /// The groups to leave (names or ids).
         #[arg(required = true, value_name = "GROUP")]
         groups: Vec<String>,
     },
     /// Delete a user.
-    Delete { user: String },
+    Delete {
+        /// The user's name or id.
+        user: String,
+    },
     /// Reset a user's password (a credential reset: the user's sessions end). Prompts for the
     /// new password, or reads it from stdin.
     SetPassword {
+        /// The user's name or id.
         user: String,
         /// Read the new password from stdin (one line).
         #[arg(long)]
         password_stdin: bool,
     },
     /// Stop a user from authenticating (sessions and tokens stop working).
-    Disable { user: String },
+    Disable {
+        /// The user's name or id.
+        user: String,
+    },
     /// Let a disabled user authenticate again.
-    Enable { user: String },
+    Enable {
+        /// The user's name or id.
+        user: String,
+    },
     /// Print what a user may do: the permissions one per line (roles and groups on stderr).
     Permissions {
+        /// The user's name or id.
         user: String,
         #[command(flatten)]
         scope: ScopeArgs,
@@ -97,12 +122,16 @@ impl ListArgs {
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct ProfileArgs {
-    #[arg(long)]
+    /// The name shown for the user, e.g. "Alice Liddell".
+    #[arg(long, value_name = "TEXT")]
     display_name: Option<String>,
-    #[arg(long)]
+    /// Given name.
+    #[arg(long, value_name = "TEXT")]
     first_name: Option<String>,
-    #[arg(long)]
+    /// Family name.
+    #[arg(long, value_name = "TEXT")]
     last_name: Option<String>,
+    /// Date of birth.
     #[arg(long, value_parser = parse_date, value_name = "YYYY-MM-DD")]
     birthday: Option<Date>,
     /// E-mail address; repeat for more, the first is primary (update: replaces all).
@@ -111,6 +140,7 @@ pub struct ProfileArgs {
     /// Phone number; repeat for more, the first is primary (update: replaces all).
     #[arg(long = "phone", value_name = "NUMBER")]
     phones: Vec<String>,
+    /// Address of the user's picture.
     #[arg(long, value_name = "URL")]
     avatar_url: Option<String>,
     /// Not valid before this time.
@@ -141,7 +171,7 @@ pub async fn run(ctx: &Ctx, command: UserCommand) -> Result<(), CliError> {
         UserCommand::Create { name, profile, password, password_stdin } => {
             let password = match password {
                 Some(password) => Some(Secret::new(password)),
-                None if password_stdin => Some(read_password("", true)?),
+                None if password_stdin => Some(read_nonempty_password("", true)?),
                 None => None,
             };
             output::item(ctx, &users.create_user(&profile.into_create(name, password)).await?)
@@ -156,15 +186,14 @@ pub async fn run(ctx: &Ctx, command: UserCommand) -> Result<(), CliError> {
         UserCommand::RemoveGroup { user, groups } => crate::group::leave(ctx, &member_of_kind("user", &user)?, &groups).await,
         UserCommand::Rename { user, new_name } => output::item(ctx, &users.rename_user(&user, &new_name).await?),
         UserCommand::SetPassword { user, password_stdin } => {
-            let password = crate::session::read_password(&format!("New password for {user}: "), password_stdin)?;
+            let password = read_nonempty_password(&format!("New password for {user}: "), password_stdin)?;
             users.set_password(&user, password.expose()).await?;
-            output::note(&format!("password of {user} reset; their sessions have ended"));
-            Ok(())
+            let shown = serde_json::json!({ "password_reset": format!("user:{user}"), "sessions_ended": true });
+            output::done(ctx.format, &shown, &format!("password of {user} reset; their sessions have ended"))
         }
         UserCommand::Delete { user } => {
             users.delete_user(&user).await?;
-            output::note(&format!("deleted user {user}"));
-            Ok(())
+            output::done(ctx.format, &serde_json::json!({ "deleted": format!("user:{user}") }), &format!("deleted user {user}"))
         }
         UserCommand::Disable { user } => output::item(ctx, &users.disable_user(&user).await?),
         UserCommand::Enable { user } => output::item(ctx, &users.enable_user(&user).await?),

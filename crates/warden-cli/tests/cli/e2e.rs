@@ -459,6 +459,155 @@ fn authorization_end_to_end() {
     assert!(fails_as(&server, &idm, &["user", "disable", "alice"]).contains("account.high_privilege"));
 }
 
+// --- Issue 12: JSON for scripts, and sessions that say what happened -------------------------
+
+/// What `warden --output json ARGS` did in `profile` (stdin empty): its exit code, its stdout
+/// as JSON (`Null` when empty) and the error object on stderr (`Null` when none).
+fn json_run(server: &Server, profile: &str, args: &[&str], stdin: Option<&str>) -> (i32, Value, Value) {
+    let mut all = vec!["--output", "json"];
+    all.extend_from_slice(args);
+    let out = server.warden_in(profile, &all, stdin);
+    let stdout = if out.stdout.is_empty() { Value::Null } else { serde_json::from_slice(&out.stdout).unwrap() };
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let error = match stderr.lines().last() {
+        Some(line) => serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("{e}: {stderr:?}"))["error"].clone(),
+        None => Value::Null,
+    };
+    (out.status.code().unwrap(), stdout, error)
+}
+
+/// `json_run` as `who` (NAME:PASSWORD), for a command that must succeed: its stdout.
+fn json_ok_as(server: &Server, who: &str, args: &[&str]) -> Value {
+    let mut all = vec!["--user", who];
+    all.extend_from_slice(args);
+    let (code, stdout, error) = json_run(server, "cli", &all, None);
+    assert_eq!((code, &error), (0, &Value::Null), "warden {args:?} as {who:?}");
+    assert!(!stdout.is_null(), "warden -o json {args:?} printed nothing on stdout");
+    stdout
+}
+
+/// Under `--output json`, a refusal is a JSON object on stderr with the server's code and
+/// status, and the commands that used to print only a note print what they did on stdout.
+#[test]
+fn every_command_prints_json_under_output_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::with_config(format!("sqlite://{}/warden.db", dir.path().display()), AUTHZ_CONFIG);
+    server.start();
+    let admin = format!("admin:{}", server.recover("admin"));
+    let idm = format!("idm_admin:{}", server.recover("idm_admin"));
+
+    // Errors: the server's code and status, nothing on stdout, exit 1.
+    let (code, stdout, error) = json_run(&server, "cli", &["--user", &idm, "user", "get", "nobody"], None);
+    assert_eq!((code, stdout), (1, Value::Null));
+    assert_eq!((error["code"].as_str(), error["status"].as_u64()), (Some("not_found"), Some(404)), "{error}");
+    let (code, _, error) = json_run(&server, "cli", &["--user", &admin, "user", "create", "eve"], None);
+    assert_eq!((code, error["code"].as_str(), error["status"].as_u64()), (1, Some("forbidden"), Some(403)), "{error}");
+    let (code, _, error) = json_run(&server, "cli", &["--user", &idm, "group", "add-member", "staff", "robot:x"], None);
+    assert_eq!((code, error["code"].as_str()), (2, Some("usage")), "{error}");
+
+    // Formerly silent commands say what they did.
+    json_ok_as(&server, &idm, &["user", "create", "bob", "--password", "correct horse battery"]);
+    json_ok_as(&server, &idm, &["group", "create", "ops"]);
+    json_ok_as(&server, &idm, &["group", "add-member", "ops", "user:bob"]);
+    let removed = json_ok_as(&server, &idm, &["group", "remove-member", "ops", "bob"]);
+    assert_eq!(removed, serde_json::json!({"group": "ops", "removed": ["bob"]}));
+    let (code, reset, _) =
+        json_run(&server, "cli", &["--user", &idm, "user", "set-password", "bob", "--password-stdin"], Some("another long password\n"));
+    assert_eq!((code, reset), (0, serde_json::json!({"password_reset": "user:bob", "sessions_ended": true})));
+    json_ok_as(&server, &idm, &["service-account", "create", "ci-bot"]);
+    let token = json_ok_as(&server, &idm, &["sa", "token", "create", "ci-bot"]);
+    let token_id = token["id"].as_str().unwrap().to_owned();
+    let revoked = json_ok_as(&server, &idm, &["sa", "token", "revoke", "ci-bot", &token_id]);
+    assert_eq!(revoked, serde_json::json!({"revoked": token_id, "service_account": "ci-bot"}));
+    json_ok_as(&server, &admin, &["role", "create", "--id", "operator", "--name", "Operator", "--permission", "deploy:run"]);
+    elevated_session(&server, "admin", &admin);
+    let (code, binding, _) = json_run(&server, "admin", &["binding", "create", "--role", "operator", "--group", "ops"], None);
+    assert_eq!(code, 0, "{binding}");
+    let binding_id = binding["id"].as_str().unwrap().to_owned();
+    let deleted = json_ok_as(&server, &admin, &["binding", "delete", &binding_id]);
+    assert_eq!(deleted, serde_json::json!({"deleted": format!("binding:{binding_id}")}));
+    assert_eq!(json_ok_as(&server, &admin, &["role", "delete", "operator"]), serde_json::json!({"deleted": "role:operator"}));
+    assert_eq!(json_ok_as(&server, &idm, &["group", "delete", "ops"]), serde_json::json!({"deleted": "group:ops"}));
+    assert_eq!(json_ok_as(&server, &idm, &["sa", "delete", "ci-bot"]), serde_json::json!({"deleted": "sa:ci-bot"}));
+    assert_eq!(json_ok_as(&server, &idm, &["user", "delete", "bob"]), serde_json::json!({"deleted": "user:bob"}));
+
+    // The session commands too: reauth, logout, and logout with nothing stored.
+    let (_, password) = admin.split_once(':').unwrap();
+    let (code, reauth, _) = json_run(&server, "admin", &["reauth", "--password-stdin"], Some(&format!("{password}\n")));
+    assert!(code == 0 && reauth["elevated_until"].is_string(), "{reauth}");
+    let (code, out, _) = json_run(&server, "admin", &["logout"], None);
+    assert_eq!((code, out), (0, serde_json::json!({"logged_out": true, "server": server.url, "account": "admin"})));
+    let (code, out, _) = json_run(&server, "admin", &["logout"], None);
+    assert_eq!((code, out), (0, serde_json::json!({"logged_out": false})));
+}
+
+/// A stored session the server no longer accepts says whose it was and how to sign in again
+/// (after a logout elsewhere, after a recovery); `login` says when it replaces another
+/// account's session; `reauth` with nothing on stdin says so.
+#[test]
+fn stored_sessions_say_what_happened() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::new(format!("sqlite://{}/warden.db", dir.path().display()));
+    server.start();
+    let idm_password = server.recover("idm_admin");
+    let idm = format!("idm_admin:{idm_password}");
+    for user in ["alice", "bob"] {
+        ok_as(&server, &idm, &["user", "create", user, "--password", "correct horse battery"]);
+    }
+    let login = |profile: &str, name: &str, password: &str| {
+        let out = server.warden_in(profile, &["login", "--user", name, "--password-stdin"], Some(&format!("{password}\n")));
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let ended = |profile: &str, args: &[&str]| {
+        let out = server.warden_in(profile, args, None);
+        assert_eq!(out.status.code(), Some(1), "{args:?} in {profile} should fail");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        stderr
+    };
+
+    // Signed out through another copy of the session file.
+    login("alice", "alice", "correct horse battery");
+    let copy = server.dir.path().join("copy");
+    std::fs::create_dir(&copy).unwrap();
+    std::fs::copy(server.dir.path().join("alice/session.json"), copy.join("session.json")).unwrap();
+    assert!(server.warden_in("copy", &["whoami"], None).status.success());
+    assert!(server.warden_in("alice", &["logout"], None).status.success());
+    let line = ended("copy", &["whoami"]);
+    let expected = format!("error: your session for alice on {} has ended (signed out, expired or revoked); ", server.url);
+    assert!(line.starts_with(&expected) && line.contains("`warden login --user alice`"), "{line}");
+    let (code, _, error) = json_run(&server, "copy", &["group", "list"], None);
+    assert_eq!((code, error["code"].as_str(), error["status"].as_u64()), (1, Some("session.ended"), Some(401)), "{error}");
+
+    // Ended by a recovery on the host (the same for reauth, which asks the server too).
+    login("idm", "idm_admin", &idm_password);
+    let _ = server.recover("idm_admin");
+    let line = ended("idm", &["user", "list"]);
+    assert!(line.contains("your session for idm_admin") && line.contains("`warden login --user idm_admin`"), "{line}");
+    let out = server.warden_in("idm", &["reauth", "--password-stdin"], Some(&format!("{idm_password}\n")));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("your session for idm_admin"), "{out:?}");
+
+    // Logging in as someone else says whose session it replaces; logging in again does not.
+    login("alice", "alice", "correct horse battery");
+    let note = login("alice", "bob", "correct horse battery");
+    assert!(note.contains(&format!("replaces the stored session of alice on {}", server.url)), "{note}");
+    assert!(!login("alice", "bob", "correct horse battery").contains("replaces"));
+    let (_, me, _) = json_run(&server, "alice", &["whoami"], None);
+    assert_eq!(me["account"]["name"], "bob");
+
+    // A wrong password to `reauth` is that, not an ended session.
+    let out = server.warden_in("alice", &["reauth", "--password-stdin"], Some("wrong password\n"));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.code() == Some(1) && stderr.contains("auth.failed") && !stderr.contains("has ended"), "{stderr}");
+
+    // `reauth` with an empty, non-terminal stdin.
+    let out = server.warden_in("alice", &["reauth"], None);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.starts_with("error: no password came on stdin") && stderr.lines().count() == 1, "{stderr}");
+}
+
 /// Two running `wardend` processes on one new PostgreSQL database (dropped with the first).
 fn two_nodes() -> (PgDatabase, Server, Server) {
     let db = PgDatabase::create();

@@ -1,4 +1,5 @@
-//! The `warden` binary's contract where no server is needed: exit codes and one-line errors.
+//! The `warden` binary's contract where no server is needed: exit codes, one-line errors (text, and
+//! JSON under `--output json`), and an expired stored session named with its login.
 
 use std::process::{Command, Output};
 
@@ -187,4 +188,63 @@ fn a_malformed_input_is_one_error_line_naming_the_file() {
         let line = one_error_line(&output);
         assert!(line.contains(file) && line.contains(problem), "{line}");
     }
+}
+
+/// Under `--output json` a failure is one JSON object on stderr, stdout stays empty, and the
+/// exit codes are those of table mode.
+fn one_json_error(output: &Output) -> serde_json::Value {
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
+    assert!(output.stdout.is_empty(), "{:?}", String::from_utf8_lossy(&output.stdout));
+    let error: serde_json::Value = serde_json::from_str(&stderr).unwrap_or_else(|e| panic!("{e}: {stderr:?}"));
+    assert!(error["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{error}");
+    error["error"].clone()
+}
+
+#[test]
+fn an_unreachable_server_is_a_json_error_under_output_json() {
+    let (output, _config) = warden(&["--output", "json", "--server", "http://127.0.0.1:1", "user", "list"]);
+    assert_eq!(output.status.code(), Some(1));
+    let error = one_json_error(&output);
+    assert_eq!((error["code"].as_str(), error["status"].is_null()), (Some("transport"), true), "{error}");
+    assert!(error["message"].as_str().unwrap().contains("http://127.0.0.1:1"), "{error}");
+}
+
+#[test]
+fn usage_errors_are_json_errors_under_output_json() {
+    for args in
+        [&["user", "rename", "alice", "-o", "json"][..], &["-ojson", "group", "add-member", "staff", "robot:x"], &["-o", "json", "user"]]
+    {
+        let (output, _config) = warden(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert_eq!(one_json_error(&output)["code"], "usage", "{args:?}");
+    }
+}
+
+#[test]
+fn an_expired_stored_session_names_the_account_and_the_login() {
+    let config = tempfile::tempdir().unwrap();
+    let session = serde_json::json!({
+        "server": "http://127.0.0.1:1", "token": "wds_x", "expires_at": "2020-01-01T00:00:00Z", "account": "alice",
+    });
+    std::fs::write(config.path().join("session.json"), session.to_string()).unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_warden"))
+            .args(args)
+            .env("WARDEN_CONFIG_DIR", config.path())
+            .env_remove("WARDEN_TOKEN")
+            .env_remove("WARDEN_SERVER")
+            .output()
+            .unwrap()
+    };
+    let output = run(&["whoami"]);
+    assert_eq!(output.status.code(), Some(1));
+    let line = one_error_line(&output);
+    assert!(
+        line.contains("your session for alice on http://127.0.0.1:1 expired at 2020-01-01 00:00:00Z")
+            && line.contains("`warden login --user alice`"),
+        "{line}"
+    );
+    let error = one_json_error(&run(&["-o", "json", "user", "list"]));
+    assert_eq!(error["code"], "session.ended", "{error}");
 }

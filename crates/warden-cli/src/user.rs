@@ -8,7 +8,7 @@ use time::{Date, OffsetDateTime};
 use warden_client::ListQuery;
 use warden_core::api::{CreateUser, UpdateUser};
 use warden_core::credential::Secret;
-use warden_core::model::User;
+use warden_core::model::{EmailAddress, EmailInput, PhoneInput, PhoneNumber, PostalAddress, User};
 
 use crate::check::{self, ScopeArgs};
 use crate::output::{self, PageArgs, Tabular, opt, opt_time, yes_no};
@@ -134,12 +134,25 @@ pub struct ProfileArgs {
     /// Date of birth.
     #[arg(long, value_parser = parse_date, value_name = "YYYY-MM-DD")]
     birthday: Option<Date>,
-    /// E-mail address; repeat for more, the first is primary (update: replaces all).
+    /// E-mail address; repeat for more, the first is primary unless --primary-email names
+    /// another (update: replaces all).
     #[arg(long = "email", value_name = "ADDRESS")]
     emails: Vec<String>,
-    /// Phone number; repeat for more, the first is primary (update: replaces all).
+    /// The primary e-mail address: one of --email, or added to them (update without --email:
+    /// made primary among the user's current addresses).
+    #[arg(long, value_name = "ADDRESS")]
+    primary_email: Option<String>,
+    /// Phone number; repeat for more, the first is primary unless --primary-phone names
+    /// another (update: replaces all).
     #[arg(long = "phone", value_name = "NUMBER")]
     phones: Vec<String>,
+    /// The primary phone number, as --primary-email is for addresses.
+    #[arg(long, value_name = "NUMBER")]
+    primary_phone: Option<String>,
+    /// A postal address, repeatable (update: replaces all):
+    /// label=billing,street=1 Main St,city=Vienna,region=…,postal_code=1010,country=AT
+    #[arg(long = "address", value_parser = parse_address, value_name = "label=…,street=…,city=…")]
+    addresses: Vec<PostalAddress>,
     /// Address of the user's picture.
     #[arg(long, value_name = "URL")]
     avatar_url: Option<String>,
@@ -160,6 +173,7 @@ pub enum Field {
     Birthday,
     Emails,
     Phones,
+    Addresses,
     AvatarUrl,
     ValidFrom,
     ExpiresAt,
@@ -181,7 +195,20 @@ pub async fn run(ctx: &Ctx, command: UserCommand) -> Result<(), CliError> {
             let shown = output::expanded(async |expand| users.get_user_expanded(&user, expand).await).await?;
             output::item(ctx, &shown)
         }
-        UserCommand::Update { user, profile, clear } => output::item(ctx, &users.update_user(&user, &profile.into_update(&clear)?).await?),
+        UserCommand::Update { user, mut profile, clear } => {
+            // A new primary among the current addresses (or numbers): the list is the user's.
+            if profile.primary_email.is_some() && profile.emails.is_empty() || profile.primary_phone.is_some() && profile.phones.is_empty()
+            {
+                let current = users.get_user(&user).await?.profile;
+                if profile.primary_email.is_some() && profile.emails.is_empty() {
+                    profile.emails = current.emails.into_iter().map(|e| e.address).collect();
+                }
+                if profile.primary_phone.is_some() && profile.phones.is_empty() {
+                    profile.phones = current.phones.into_iter().map(|p| p.number).collect();
+                }
+            }
+            output::item(ctx, &users.update_user(&user, &profile.into_update(&clear)?).await?)
+        }
         UserCommand::AddGroup { user, groups } => crate::group::join(ctx, &member_of_kind("user", &user)?, &groups).await,
         UserCommand::RemoveGroup { user, groups } => crate::group::leave(ctx, &member_of_kind("user", &user)?, &groups).await,
         UserCommand::Rename { user, new_name } => output::item(ctx, &users.rename_user(&user, &new_name).await?),
@@ -201,6 +228,51 @@ pub async fn run(ctx: &Ctx, command: UserCommand) -> Result<(), CliError> {
     }
 }
 
+/// The addresses as given, the one named by `primary` flagged (added first if it is not
+/// among them); without `primary`, plain strings (the first is primary).
+fn flag_primary(emails: Vec<String>, primary: Option<String>) -> Vec<EmailInput> {
+    let Some(primary) = primary else { return emails.into_iter().map(EmailInput::Plain).collect() };
+    let mut out: Vec<EmailInput> = vec![EmailInput::Flagged(EmailAddress { address: primary.clone(), primary: true })];
+    out.extend(
+        emails
+            .into_iter()
+            .filter(|e| !e.eq_ignore_ascii_case(&primary))
+            .map(|address| EmailInput::Flagged(EmailAddress { address, primary: false })),
+    );
+    out
+}
+
+/// The same for phone numbers.
+fn flag_primary_phone(phones: Vec<String>, primary: Option<String>) -> Vec<PhoneInput> {
+    let Some(primary) = primary else { return phones.into_iter().map(PhoneInput::Plain).collect() };
+    let mut out: Vec<PhoneInput> = vec![PhoneInput::Flagged(PhoneNumber { number: primary.clone(), primary: true })];
+    out.extend(phones.into_iter().filter(|p| *p != primary).map(|number| PhoneInput::Flagged(PhoneNumber { number, primary: false })));
+    out
+}
+
+/// Reads `label=billing,street=1 Main St,city=Vienna,postal_code=1010,country=AT`; `city` and
+/// `locality` are the same field. A label is required; values may not contain commas.
+fn parse_address(raw: &str) -> Result<PostalAddress, String> {
+    let mut address = PostalAddress { label: String::new(), street: None, locality: None, region: None, postal_code: None, country: None };
+    for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (key, value) = part.split_once('=').ok_or_else(|| format!("{part:?} is not KEY=VALUE"))?;
+        let value = value.trim().to_owned();
+        match key.trim() {
+            "label" => address.label = value,
+            "street" => address.street = Some(value),
+            "city" | "locality" => address.locality = Some(value),
+            "region" | "state" => address.region = Some(value),
+            "postal_code" | "zip" => address.postal_code = Some(value),
+            "country" => address.country = Some(value),
+            other => return Err(format!("unknown address field {other:?}: use label, street, city, region, postal_code, country")),
+        }
+    }
+    if address.label.is_empty() {
+        return Err("an address needs label=… (home, billing, …)".into());
+    }
+    Ok(address)
+}
+
 impl ProfileArgs {
     fn into_create(self, name: String, password: Option<Secret>) -> CreateUser {
         CreateUser {
@@ -209,9 +281,9 @@ impl ProfileArgs {
             first_name: self.first_name,
             last_name: self.last_name,
             birthday: self.birthday,
-            emails: self.emails,
-            phones: self.phones,
-            addresses: Vec::new(),
+            emails: flag_primary(self.emails, self.primary_email),
+            phones: flag_primary_phone(self.phones, self.primary_phone),
+            addresses: self.addresses,
             avatar_url: self.avatar_url,
             valid_from: self.valid_from,
             expires_at: self.expires_at,
@@ -226,9 +298,9 @@ impl ProfileArgs {
             first_name: self.first_name.map(Some),
             last_name: self.last_name.map(Some),
             birthday: self.birthday.map(Some),
-            emails: Some(self.emails).filter(|v| !v.is_empty()),
-            phones: Some(self.phones).filter(|v| !v.is_empty()),
-            addresses: None,
+            emails: Some(flag_primary(self.emails, self.primary_email)).filter(|v| !v.is_empty()),
+            phones: Some(flag_primary_phone(self.phones, self.primary_phone)).filter(|v| !v.is_empty()),
+            addresses: Some(self.addresses).filter(|v| !v.is_empty()),
             avatar_url: self.avatar_url.map(Some),
             valid_from: self.valid_from.map(Some),
             expires_at: self.expires_at.map(Some),
@@ -241,6 +313,7 @@ impl ProfileArgs {
                 Field::Birthday => patch.birthday.replace(None).is_some(),
                 Field::Emails => patch.emails.replace(Vec::new()).is_some(),
                 Field::Phones => patch.phones.replace(Vec::new()).is_some(),
+                Field::Addresses => patch.addresses.replace(Vec::new()).is_some(),
                 Field::AvatarUrl => patch.avatar_url.replace(None).is_some(),
                 Field::ValidFrom => patch.valid_from.replace(None).is_some(),
                 Field::ExpiresAt => patch.expires_at.replace(None).is_some(),
@@ -278,6 +351,10 @@ impl Tabular for User {
             ("BIRTHDAY", p.birthday.map_or_else(|| "-".to_owned(), |d| d.to_string())),
             ("EMAILS", list(p.emails.iter().map(|e| e.address.as_str()).collect())),
             ("PHONES", list(p.phones.iter().map(|n| n.number.as_str()).collect())),
+            (
+                "ADDRESSES",
+                if p.addresses.is_empty() { "-".to_owned() } else { p.addresses.iter().map(address_line).collect::<Vec<_>>().join("\n") },
+            ),
             ("AVATAR URL", opt(p.avatar_url.as_deref())),
             ("DISABLED", yes_no(self.disabled)),
             ("VALID FROM", opt_time(self.valid_from)),
@@ -293,6 +370,16 @@ impl Tabular for User {
 pub fn member_of_kind(kind: &str, account: &str) -> Result<String, CliError> {
     let reference = crate::group::member_ref(&format!("{kind}:{account}"))?;
     Ok(reference.to_string())
+}
+
+/// One postal address on one line: `billing: 1 Main St, 1010 Vienna, AT`.
+fn address_line(a: &PostalAddress) -> String {
+    let town = [a.postal_code.as_deref(), a.locality.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ");
+    let parts: Vec<&str> = [a.street.as_deref(), Some(town.as_str()).filter(|t| !t.is_empty()), a.region.as_deref(), a.country.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    format!("{}: {}", a.label, parts.join(", "))
 }
 
 #[cfg(test)]

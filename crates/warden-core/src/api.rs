@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::access::AuthMethod;
 use crate::credential::Secret;
-use crate::model::{ApiToken, PostalAddress, Subject};
+use crate::model::{ApiToken, EmailInput, PhoneInput, PostalAddress, Subject};
 
 /// One page of a list; pass `next_cursor` back as `cursor` for the next.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -199,12 +199,13 @@ pub struct CreateUser {
     pub last_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub birthday: Option<Date>,
-    /// E-mail addresses; the first is primary.
+    /// E-mail addresses: strings or `{"address","primary"}`; the one flagged primary is
+    /// primary, else the first.
     #[serde(default)]
-    pub emails: Vec<String>,
-    /// Phone numbers; the first is primary.
+    pub emails: Vec<EmailInput>,
+    /// Phone numbers: strings or `{"number","primary"}`; as for `emails`.
     #[serde(default)]
-    pub phones: Vec<String>,
+    pub phones: Vec<PhoneInput>,
     #[serde(default)]
     pub addresses: Vec<PostalAddress>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -232,12 +233,13 @@ pub struct UpdateUser {
     pub last_name: Option<Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
     pub birthday: Option<Option<Date>>,
-    /// Replaces every address; the first is primary.
+    /// Replaces every address: strings or `{"address","primary"}` as `GET` returns them; the
+    /// one flagged primary is primary, else the first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub emails: Option<Vec<String>>,
-    /// Replaces every number; the first is primary.
+    pub emails: Option<Vec<EmailInput>>,
+    /// Replaces every number: strings or `{"number","primary"}`; as for `emails`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phones: Option<Vec<String>>,
+    pub phones: Option<Vec<PhoneInput>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub addresses: Option<Vec<PostalAddress>>,
     #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]

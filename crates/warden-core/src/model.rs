@@ -387,6 +387,82 @@ fn check_url(value: Option<String>) -> Result<Option<String>, CoreError> {
     Ok(Some(url))
 }
 
+/// An e-mail address as a client may send it: a plain string, or the `{"address","primary"}`
+/// shape that `GET` returns, so that what was read can be written back unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(untagged)]
+pub enum EmailInput {
+    Plain(String),
+    Flagged(EmailAddress),
+}
+
+/// A phone number as a client may send it: a plain string or `{"number","primary"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(untagged)]
+pub enum PhoneInput {
+    Plain(String),
+    Flagged(PhoneNumber),
+}
+
+impl From<String> for EmailInput {
+    fn from(address: String) -> Self {
+        Self::Plain(address)
+    }
+}
+
+impl From<&str> for EmailInput {
+    fn from(address: &str) -> Self {
+        Self::Plain(address.to_owned())
+    }
+}
+
+impl From<String> for PhoneInput {
+    fn from(number: String) -> Self {
+        Self::Plain(number)
+    }
+}
+
+impl From<&str> for PhoneInput {
+    fn from(number: &str) -> Self {
+        Self::Plain(number.to_owned())
+    }
+}
+
+/// The values of a list as sent, primary first: the one flagged primary if one is, else the
+/// first. More than one flagged primary is refused (`field` names the list).
+fn flagged_primary_first(values: Vec<(String, bool)>, field: &'static str) -> Result<Vec<String>, CoreError> {
+    if values.iter().filter(|(_, primary)| *primary).count() > 1 {
+        return Err(CoreError::validation(field, "only one entry may be primary"));
+    }
+    Ok(primary_first(values))
+}
+
+/// The addresses as sent (strings or flagged objects), validated, with one primary.
+pub fn emails_from_input(input: Vec<EmailInput>) -> Result<Vec<EmailAddress>, CoreError> {
+    let values = input
+        .into_iter()
+        .map(|e| match e {
+            EmailInput::Plain(address) => (address, false),
+            EmailInput::Flagged(e) => (e.address, e.primary),
+        })
+        .collect();
+    emails_in_order(&flagged_primary_first(values, "email")?)
+}
+
+/// The numbers as sent (strings or flagged objects), validated, with one primary.
+pub fn phones_from_input(input: Vec<PhoneInput>) -> Result<Vec<PhoneNumber>, CoreError> {
+    let values = input
+        .into_iter()
+        .map(|p| match p {
+            PhoneInput::Plain(number) => (number, false),
+            PhoneInput::Flagged(p) => (p.number, p.primary),
+        })
+        .collect();
+    phones_in_order(&flagged_primary_first(values, "phone")?)
+}
+
 /// Builds the primary-flagged list from addresses given in order: the first is primary.
 pub fn emails_in_order(addresses: &[String]) -> Result<Vec<EmailAddress>, CoreError> {
     if addresses.len() > MAX_LIST {
@@ -494,6 +570,31 @@ mod tests {
         assert!(emails_in_order(&["a@x.org".into(), "A@x.org".into()]).is_err());
         assert!(emails_in_order(&["not-an-address".into()]).is_err());
         assert!(emails_in_order(&["a b@x.org".into()]).is_err());
+    }
+
+    #[test]
+    fn lists_read_back_as_written_and_plain_strings_still_count() {
+        let read = vec![
+            EmailInput::Flagged(EmailAddress { address: "a@x.org".into(), primary: false }),
+            EmailInput::Flagged(EmailAddress { address: "b@x.org".into(), primary: true }),
+        ];
+        let emails = emails_from_input(read).unwrap();
+        assert_eq!(emails.iter().map(|e| (e.address.as_str(), e.primary)).collect::<Vec<_>>(), [("b@x.org", true), ("a@x.org", false)]);
+        let plain = emails_from_input(vec!["a@x.org".into(), "b@x.org".into()]).unwrap();
+        assert!(plain[0].primary && plain[0].address == "a@x.org");
+        let two = vec![
+            EmailInput::Flagged(EmailAddress { address: "a@x.org".into(), primary: true }),
+            EmailInput::Flagged(EmailAddress { address: "b@x.org".into(), primary: true }),
+        ];
+        assert!(emails_from_input(two).is_err(), "two primaries");
+        let phones = phones_from_input(vec![
+            PhoneInput::Plain("+1 555 0100".into()),
+            PhoneInput::Flagged(PhoneNumber { number: "+1 555 0101".into(), primary: true }),
+        ])
+        .unwrap();
+        assert_eq!(phones[0].number, "+1 555 0101");
+        let json: Vec<EmailInput> = serde_json::from_str(r#"["a@x.org", {"address":"b@x.org","primary":true}]"#).unwrap();
+        assert_eq!(emails_from_input(json).unwrap()[0].address, "b@x.org");
     }
 
     #[test]

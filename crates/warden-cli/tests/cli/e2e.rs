@@ -919,6 +919,36 @@ fn first_hour_end_to_end() {
     assert_eq!(bad.status.code(), Some(2), "a usage error");
     assert!(String::from_utf8_lossy(&bad.stderr).contains("someday"));
 
+    // Addresses and an explicit primary e-mail; a new primary among the current addresses.
+    ok_as(
+        &server,
+        &idm,
+        &[
+            "user",
+            "update",
+            "alice",
+            "--email",
+            "second@example.org",
+            "--email",
+            "alice@example.org",
+            "--primary-email",
+            "alice@example.org",
+            "--address",
+            "label=billing,street=1 Main St,city=Vienna,postal_code=1010,country=AT",
+        ],
+    );
+    let got = server.json(&["--user", &idm, "user", "get", "alice"]);
+    assert_eq!(got["emails"][0], serde_json::json!({"address": "alice@example.org", "primary": true}));
+    assert_eq!(got["emails"][1]["address"], "second@example.org");
+    assert_eq!(got["addresses"][0]["locality"], "Vienna");
+    ok_as(&server, &idm, &["user", "update", "alice", "--primary-email", "second@example.org"]);
+    assert_eq!(server.json(&["--user", &idm, "user", "get", "alice"])["emails"][0]["address"], "second@example.org");
+    ok_as(&server, &idm, &["user", "update", "alice", "--primary-email", "alice@example.org"]);
+    let table = ok_as(&server, &idm, &["user", "get", "alice"]);
+    assert!(table.contains("billing: 1 Main St, 1010 Vienna, AT"), "{table}");
+    let bad = as_user(&server, &idm, &["user", "update", "alice", "--address", "street=nowhere"]);
+    assert_eq!(bad.status.code(), Some(2), "an address without a label is a usage error");
+
     // A user renames itself by name.
     ok_as(&server, "alice:correct horse battery", &["user", "rename", "alice", "alicia"]);
     assert_eq!(server.json(&["--user", &idm, "user", "get", "alicia"])["name"], "alicia");

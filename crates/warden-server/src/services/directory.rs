@@ -124,8 +124,8 @@ impl Directory {
                 first_name: req.first_name,
                 last_name: req.last_name,
                 birthday: req.birthday,
-                emails: model::emails_in_order(&req.emails)?,
-                phones: model::phones_in_order(&req.phones)?,
+                emails: model::emails_from_input(req.emails)?,
+                phones: model::phones_from_input(req.phones)?,
                 addresses: req.addresses,
                 avatar_url: req.avatar_url,
             },
@@ -233,11 +233,11 @@ impl Directory {
             changed.push("addresses");
         }
         if let Some(emails) = patch.emails {
-            profile.emails = model::emails_in_order(&emails)?;
+            profile.emails = model::emails_from_input(emails)?;
             changed.push("emails");
         }
         if let Some(phones) = patch.phones {
-            profile.phones = model::phones_in_order(&phones)?;
+            profile.phones = model::phones_from_input(phones)?;
             changed.push("phones");
         }
         if let Some(v) = patch.valid_from {

@@ -196,7 +196,7 @@ async fn users_sign_in_by_primary_email_under_the_same_soft_lock() {
     use warden_core::api::CreateUser;
     let server = TestServer::start().await;
     let idm = server.idm().await;
-    let with_email = |name: &str, email: &str| CreateUser { emails: vec![email.into(), format!("other.{email}")], ..user(name) };
+    let with_email = |name: &str, email: &str| CreateUser { emails: vec![email.into(), format!("other.{email}").into()], ..user(name) };
     idm.create_user(&with_email("alice", "Alice@Example.org")).await.unwrap();
     let anon = server.anonymous();
 
@@ -224,4 +224,57 @@ async fn users_sign_in_by_primary_email_under_the_same_soft_lock() {
     idm.create_user(&with_email("carol", "shared@example.org")).await.unwrap();
     assert_eq!(anon.login("shared@example.org", "correct horse battery").await.unwrap_err().code(), "auth.failed");
     anon.login("bob", "correct horse battery").await.unwrap();
+}
+
+/// A user read from the API can be written back unchanged: `PATCH` takes `emails`, `phones`
+/// and `addresses` in the shape `GET` returns them, an explicit `primary` flag included, and
+/// plain strings as before. Absent optional fields are left out of the answer, never `null`.
+#[tokio::test]
+async fn what_get_returns_patch_takes_back() {
+    let server = TestServer::start().await;
+    server.idm().await.create_user(&user("alice")).await.unwrap();
+    let http = reqwest::Client::new();
+    let url = format!("{}/api/v1/users/alice", server.url);
+    let as_root = |r: reqwest::RequestBuilder| r.basic_auth("root", Some("correct horse battery"));
+    let _root = server.superuser().await;
+    let patch = |body: serde_json::Value| as_root(http.patch(&url)).json(&body).send();
+    let get = || async { as_root(http.get(&url)).send().await.unwrap().json::<serde_json::Value>().await.unwrap() };
+
+    let r = patch(serde_json::json!({
+        "emails": ["alice@example.org", "a.liddell@example.com"],
+        "phones": ["+43 1 234567"],
+        "addresses": [{"label": "home", "street": "1 Rabbit Hole", "locality": "Oxford", "country": "GB"}],
+    }))
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let read = get().await;
+    for absent in ["valid_from", "expires_at", "avatar_url", "birthday", "first_name"] {
+        assert!(read.get(absent).is_none(), "{absent} is left out, not null: {read}");
+    }
+    assert_eq!(read["emails"][0], serde_json::json!({"address": "alice@example.org", "primary": true}));
+
+    // Written back as read: nothing changes.
+    let same = serde_json::json!({ "emails": read["emails"], "phones": read["phones"], "addresses": read["addresses"] });
+    assert_eq!(patch(same).await.unwrap().status(), 200);
+    let again = get().await;
+    for field in ["emails", "phones", "addresses"] {
+        assert_eq!(again[field], read[field], "{field}");
+    }
+
+    // An explicit primary flag moves the primary; two are refused and change nothing.
+    let flagged = serde_json::json!({ "emails": [
+        {"address": "alice@example.org", "primary": false},
+        {"address": "a.liddell@example.com", "primary": true},
+    ]});
+    assert_eq!(patch(flagged).await.unwrap().status(), 200);
+    assert_eq!(get().await["emails"][0]["address"], "a.liddell@example.com");
+    let two = serde_json::json!({ "emails": [
+        {"address": "alice@example.org", "primary": true},
+        {"address": "a.liddell@example.com", "primary": true},
+    ]});
+    let r = patch(two).await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "validation");
+    assert_eq!(get().await["emails"][0]["address"], "a.liddell@example.com");
 }

@@ -74,6 +74,11 @@ impl Tabular for AuditEvent {
             (None, Some(name)) => name,
             (_, None) => "-".to_owned(),
         };
+        // A membership change names its member beside the group.
+        let target = match self.details.get("member").and_then(|m| m.as_str()) {
+            Some(member) if self.action.starts_with("group.member.") => format!("{target} ({member})"),
+            _ => target,
+        };
         vec![output::time(self.at), actor, self.action.clone(), target, self.revision.to_string()]
     }
 }

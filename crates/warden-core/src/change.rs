@@ -440,6 +440,23 @@ pub fn recorded(event: &AuditEvent) -> Result<(Option<Subject>, Action), Unknown
 }
 
 impl Change {
+    /// What the audit row names as the change's target, as (kind, id, name): the subject it
+    /// acted on, or for changes to what is not a subject, the role or tenant by its name (no
+    /// id), so that every event can be found by what it changed. A bulk import names none: its
+    /// details list the ids.
+    pub fn audit_target(&self) -> Option<(&'static str, Option<Uuid>, String)> {
+        if let Some(t) = &self.target {
+            return Some((t.kind.as_str(), Some(t.id), t.name.to_string()));
+        }
+        match &self.action {
+            Action::RoleCreate { role, .. } | Action::RoleUpdate { role, .. } | Action::RoleDelete { role, .. } => {
+                Some(("role", None, role.to_string()))
+            }
+            Action::TenantCreate { tenant } | Action::TenantDelete { tenant } => Some(("tenant", None, tenant.to_string())),
+            _ => None,
+        }
+    }
+
     pub fn new(at: OffsetDateTime, actor: Option<&Subject>, action: Action, target: Option<&Subject>) -> Self {
         Self { at, actor: actor.cloned(), target: target.cloned(), action }
     }

@@ -278,3 +278,31 @@ async fn what_get_returns_patch_takes_back() {
     assert_eq!(r.json::<serde_json::Value>().await.unwrap()["code"], "validation");
     assert_eq!(get().await["emails"][0]["address"], "a.liddell@example.com");
 }
+
+/// Every event names what it changed: a role's and a tenant's events name them as targets (so
+/// that `audit list --target deployer` finds them), membership changes name their member.
+#[tokio::test]
+async fn every_audit_event_names_its_target() {
+    use warden_client::AuditQuery;
+    use warden_core::api::{CreateGroup, CreateTenant, UpdateRole};
+    let server = TestServer::start().await;
+    let root = server.superuser().await;
+    root.create_role(&role("deployer", "Deployer", &["deploy:run"])).await.unwrap();
+    root.update_role("deployer", &UpdateRole { add: vec!["deploy:rollback".into()], ..Default::default() }).await.unwrap();
+    root.create_tenant(&CreateTenant { name: "acme".into(), description: None }).await.unwrap();
+    root.create_group(&CreateGroup { name: "ops".into(), description: None }).await.unwrap();
+    root.create_user(&user("alice")).await.unwrap();
+    root.add_members("ops", &["user:alice".into()]).await.unwrap();
+
+    let by_target = |target: &str| AuditQuery { target: Some(target.into()), ..Default::default() };
+    let deployer = root.audit(&by_target("deployer")).await.unwrap().items;
+    let mut actions: Vec<&str> = deployer.iter().map(|e| e.action.as_str()).collect();
+    actions.sort_unstable();
+    assert_eq!(actions, ["role.create", "role.update"]);
+    assert!(deployer.iter().all(|e| e.target_kind.as_deref() == Some("role") && e.target_id.is_none()));
+    let acme = root.audit(&by_target("acme")).await.unwrap().items;
+    assert_eq!(acme.iter().map(|e| (e.action.as_str(), e.target_kind.as_deref())).collect::<Vec<_>>(), [("tenant.create", Some("tenant"))]);
+    let ops = root.audit(&by_target("ops")).await.unwrap().items;
+    let added = ops.iter().find(|e| e.action == "group.member.add").unwrap();
+    assert_eq!(added.details["member"], "user:alice");
+}

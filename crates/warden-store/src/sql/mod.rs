@@ -223,9 +223,9 @@ macro_rules! shared {
                 .bind(change.actor.as_ref().map(|a| a.id))
                 .bind(change.actor.as_ref().map(|a| a.name.to_string()))
                 .bind(change.action.name())
-                .bind(change.target.as_ref().map(|t| t.kind.as_str()))
-                .bind(change.target.as_ref().map(|t| t.id))
-                .bind(change.target.as_ref().map(|t| t.name.to_string()))
+                .bind(change.audit_target().map(|(kind, _, _)| kind))
+                .bind(change.audit_target().and_then(|(_, id, _)| id))
+                .bind(change.audit_target().map(|(_, _, name)| name))
                 .bind(change.action.details().to_string())
         }
 

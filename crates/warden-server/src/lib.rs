@@ -100,8 +100,15 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>, with_control_socket: b
     limits.max_connections = os::fit_connection_cap(limits.max_connections, os::open_file_limit(), listeners);
 
     let mut tasks = Vec::new();
-    let mut bind = |addr: SocketAddr, router: axum::Router| -> anyhow::Result<SocketAddr> {
-        let std_listener = std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    let mut bind = |addr: SocketAddr, key: &str, router: axum::Router| -> anyhow::Result<SocketAddr> {
+        let std_listener = std::net::TcpListener::bind(addr).map_err(|e| {
+            let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+                format!(": another process listens there; pick another address with `wardend serve --listen ADDR` or {key}")
+            } else {
+                format!(" ({key})")
+            };
+            anyhow::anyhow!("cannot listen on {addr}: {e}{hint}")
+        })?;
         std_listener.set_nonblocking(true)?;
         let listener = tokio::net::TcpListener::from_std(std_listener)?;
         let bound = listener.local_addr()?;
@@ -112,9 +119,9 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>, with_control_socket: b
         tasks.push(tokio::spawn(http::conn::serve(listener, router, tls.clone(), limits, shutdown)));
         Ok(bound)
     };
-    let public_addr = bind(ctx.config.server.listen, public_router)?;
+    let public_addr = bind(ctx.config.server.listen, "server.listen", public_router)?;
     let admin_addr = match (ctx.config.server.admin_listen, admin_router) {
-        (Some(addr), Some(router)) => Some(bind(addr, router)?),
+        (Some(addr), Some(router)) => Some(bind(addr, "server.admin_listen", router)?),
         _ => None,
     };
     let control = if with_control_socket {

@@ -29,7 +29,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
-    Serve,
+    Serve {
+        /// Listen here instead of `server.listen` (e.g. 127.0.0.1:9080).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+    },
     /// Give a break-glass account (admin or idm_admin) a fresh password, printed on stdout.
     RecoverAccount {
         #[arg(value_parser = ["admin", "idm_admin"])]
@@ -77,8 +81,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let serving = matches!(cli.command, Command::Serve { .. });
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        // The server's log is structured lines throughout, its last one included.
+        Err(e) if serving => {
+            tracing::error!(error = %format!("{e:#}"), "wardend cannot serve");
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -87,9 +97,14 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = Config::load(cli.config.as_deref())?;
+    let mut config = Config::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Serve => serve(config).await,
+        Command::Serve { listen } => {
+            if let Some(listen) = listen {
+                config.server.listen = listen;
+            }
+            serve(config).await
+        }
         Command::RecoverAccount { account } => {
             let socket = config.server.control_socket.clone();
             let request = ControlRequest::Recover { account: account.clone() };
@@ -148,9 +163,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn serve(config: Config) -> anyhow::Result<()> {
     warden_server::os::raise_open_file_limit();
     let running = warden_server::start(config, Arc::new(SystemClock), true).await?;
-    eprintln!("wardend listening on http{}://{}", if running.context.config.server.tls.is_some() { "s" } else { "" }, running.public_addr);
-    if let Some(admin) = running.admin_addr {
-        eprintln!("management API on {admin}");
+    // What a newcomer does next: without a password on either break-glass account, nobody can
+    // sign in yet.
+    let mut locked_out = Vec::new();
+    for (id, name, _) in warden_core::model::BREAK_GLASS {
+        if running.context.store.password_hash(id).await?.is_none() {
+            locked_out.push(name);
+        }
+    }
+    if locked_out.len() == warden_core::model::BREAK_GLASS.len() {
+        tracing::info!(
+            next = "wardend recover-account idm_admin > idm_admin.pw; warden login --user idm_admin --password-stdin < idm_admin.pw",
+            "no account has a password yet: give the break-glass identity administrator one on this host"
+        );
     }
     let stop = running.stop_handle();
     tokio::spawn(async move {
@@ -162,6 +187,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         let _ = stop.send(true);
     });
     running.stopped().await;
-    eprintln!("shutting down");
+    tracing::info!("shutting down");
     running.shutdown().await
 }

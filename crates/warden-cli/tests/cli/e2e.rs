@@ -957,3 +957,61 @@ fn first_hour_end_to_end() {
         serde_json::from_str(&ok_as(&server, "alice@example.org:correct horse battery", &["--output", "json", "whoami"])).unwrap();
     assert_eq!(me["account"]["name"], "alicia", "{me}");
 }
+
+/// A newcomer's first start: the log says what to do next, in structured lines; a request
+/// shows at `debug`; `serve --listen` overrides the address, and a taken address is named with
+/// the way out.
+#[test]
+fn the_first_start_says_what_to_do_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::new(format!("sqlite://{}/warden.db", dir.path().display()));
+    server.env.retain(|(k, _)| k != "WARDEN_LOG");
+    server.env.push(("WARDEN_LOG".to_owned(), "debug,sqlx=warn,hyper=warn".to_owned()));
+    server.start();
+    let ok = server.warden(&["--output", "json", "user", "list"], None);
+    assert!(!ok.status.success(), "no credentials yet");
+    let log_path = server.dir.path().join("wardend.log");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let log = loop {
+        let log = std::fs::read_to_string(&log_path).unwrap();
+        if log.contains("path=\"/api/v1/users\"") || Instant::now() > deadline {
+            break log;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(log.contains("wardend recover-account idm_admin"), "the next step is named: {log}");
+    assert!(log.contains("path=\"/api/v1/users\"") && log.contains("status=401"), "a request line at debug: {log}");
+    assert!(log.lines().all(|l| l.starts_with("20") && l.contains('Z')), "every line is a structured, timestamped one: {log}");
+
+    // A second server on the same address: refused, naming the address and --listen.
+    let taken = server.url.trim_start_matches("http://").to_owned();
+    let other = tempfile::tempdir().unwrap();
+    let out = server
+        .wardend()
+        .env("WARDEN_DATABASE__URL", format!("sqlite://{}/warden.db", other.path().display()))
+        .env("WARDEN_SERVER__CONTROL_SOCKET", other.path().join("wardend.sock"))
+        .args(["serve", "--listen", &taken])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&taken) && stderr.contains("--listen"), "{stderr}");
+
+    // --listen picks the address.
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = server
+        .wardend()
+        .env("WARDEN_DATABASE__URL", format!("sqlite://{}/warden.db", other.path().display()))
+        .env("WARDEN_SERVER__CONTROL_SOCKET", other.path().join("wardend.sock"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "wardend did not listen on --listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

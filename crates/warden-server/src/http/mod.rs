@@ -184,7 +184,22 @@ fn finish(router: Router<App>, app: &App) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(app.config.server.max_body_bytes))
+        .layer(axum::middleware::from_fn(log_request))
         .with_state(app.clone())
+}
+
+/// One structured line per request at `debug` (`WARDEN_LOG=debug`): method, path (never the
+/// query, which may carry a token), status and time taken. Off, it costs one level check.
+async fn log_request(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return next.run(request).await;
+    }
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    tracing::debug!(%method, path, status = response.status().as_u16(), micros, "request");
+    response
 }
 
 /// The routers to serve: `(public, Some(admin))` with an admin listener, else `(all, None)`.

@@ -82,12 +82,14 @@ impl SqliteStore {
 
 crate::sql::impl_store!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow, "sqlite");
 // An import's batches insert into indexes far larger than SQLite's default 2 MiB page cache,
-// at random places (names): 64 MiB on the writer connection, set by the first import.
+// at random places (names), and a batch's dirty pages must stay in the cache until its commit
+// (spilled, they are written to the WAL twice): 256 MiB on the writer connection, set by the
+// first import; SQLite takes the memory only as pages are read.
 crate::transfer::impl_transfer!(
     SqliteStore,
     sqlx::Sqlite,
     sqlx::sqlite::SqliteRow,
-    Some("PRAGMA cache_size = -65536"),
+    Some("PRAGMA cache_size = -262144"),
     crate::transfer::SQLITE_PARAMS
 );
 

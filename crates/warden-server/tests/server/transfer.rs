@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use warden_client::{AuditQuery, Client, ClientError};
 use warden_core::api::{CreateBinding, CreateGroup, CreateRole, CreateServiceAccount, CreateTenant, CreateUser, ImportSummary};
 use warden_core::credential::Secret;
+use warden_server::services::transfer::BATCH_LINES;
 
 use crate::api::{PgDatabase, TestServer, user};
 
@@ -133,13 +134,16 @@ async fn a_directory_moves_from_sqlite_to_postgresql_and_exports_identically() {
 async fn a_bad_line_stops_the_import_keeping_the_batches_before_it() {
     let server = TestServer::start().await;
     let root = server.superuser().await;
+    // One full batch and part of a second, then a bad line.
+    let batch = BATCH_LINES as u64;
+    let users = batch + 1000;
     let mut file = String::from("{\"kind\":\"header\",\"format\":1}\n");
-    for i in 0..6000 {
-        writeln!(file, "{{\"kind\":\"user\",\"name\":\"u{i:05}\",\"profile\":{{\"display_name\":\"User {i}\"}}}}").unwrap();
+    for i in 0..users {
+        writeln!(file, "{{\"kind\":\"user\",\"name\":\"u{i:06}\",\"profile\":{{\"display_name\":\"User {i}\"}}}}").unwrap();
     }
-    let bad_line = 6002;
-    let good = file.clone() + "{\"kind\":\"end\",\"records\":6000}\n";
-    file.push_str("{\"kind\":\"member\",\"group\":\"nowhere\",\"member\":\"user:u00001\"}\n");
+    let bad_line = users + 2;
+    let good = file.clone() + &format!("{{\"kind\":\"end\",\"records\":{users}}}\n");
+    file.push_str("{\"kind\":\"member\",\"group\":\"nowhere\",\"member\":\"user:u000001\"}\n");
 
     // A dry run checks every reference and writes nothing.
     let events = audit_count(&root).await;
@@ -147,24 +151,24 @@ async fn a_bad_line_stops_the_import_keeping_the_batches_before_it() {
     assert_eq!(problem(&e), ("import.invalid", Some(bad_line)));
     assert_eq!(e.status(), Some(400));
     let dry = import(&root, &good, true).await.unwrap();
-    assert_eq!((dry.dry_run, dry.created, dry.batches, dry.revision), (true, 6000, 2, None));
+    assert_eq!((dry.dry_run, dry.created, dry.batches, dry.revision), (true, users, 2, None));
     assert_eq!(audit_count(&root).await, events);
-    assert_eq!(root.get_user("u00001").await.unwrap_err().code(), "not_found");
+    assert_eq!(root.get_user("u000001").await.unwrap_err().code(), "not_found");
 
-    // For real: the first batch (lines 2..=5001) is committed, the second rolled back.
+    // For real: the first batch (lines 2..=BATCH_LINES+1) is committed, the second rolled back.
     let e = import(&root, &file, false).await.unwrap_err();
     assert_eq!(problem(&e), ("import.invalid", Some(bad_line)));
     assert!(e.to_string().contains("group nowhere"), "{e}");
-    root.get_user("u04999").await.unwrap();
-    assert_eq!(root.get_user("u05000").await.unwrap_err().code(), "not_found");
-    let batch = &root.audit(&AuditQuery { action: Some("import.batch".into()), ..AuditQuery::default() }).await.unwrap().items;
-    assert_eq!(batch.len(), 1, "one event per batch");
-    assert_eq!(batch[0].details["first_line"], 2);
-    assert_eq!(batch[0].details["accounts"].as_array().unwrap().len(), 5000);
+    root.get_user(&format!("u{:06}", batch - 1)).await.unwrap();
+    assert_eq!(root.get_user(&format!("u{batch:06}")).await.unwrap_err().code(), "not_found");
+    let events = &root.audit(&AuditQuery { action: Some("import.batch".into()), ..AuditQuery::default() }).await.unwrap().items;
+    assert_eq!(events.len(), 1, "one event per batch");
+    assert_eq!(events[0].details["first_line"], 2);
+    assert_eq!(events[0].details["accounts"].as_array().unwrap().len() as u64, batch);
 
-    // The rest comes with the whole file; the first 5000 are unchanged.
+    // The rest comes with the whole file; the first batch's users are unchanged.
     let summary = import(&root, &good, false).await.unwrap();
-    assert_eq!((summary.created, summary.unchanged), (1000, 5000));
+    assert_eq!((summary.created, summary.unchanged), (1000, batch));
 
     // Broken files: said where.
     for (text, line) in [

@@ -1,6 +1,6 @@
 //! Bulk export and import: the whole directory as [`Record`]s, in and out.
 //!
-//! Kept apart from the per-object writes of `sql.rs` because it works differently: an export
+//! Kept apart from the per-object writes of `sql/` because it works differently: an export
 //! streams every row from one read transaction (never the whole directory in memory), and an
 //! import applies thousands of records per transaction with one statement per kind (the
 //! batch's rows bound as one JSON array, [`BulkRows`]), one revision and one audit event per

@@ -95,7 +95,26 @@ pub struct SubjectRef {
     pub key: NameOrId,
 }
 
+/// Why a reference named no single subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unresolved {
+    Nothing,
+    Several,
+}
+
 impl SubjectRef {
+    /// The one subject among `candidates` (those with the reference's name or id) that this
+    /// reference names, after its kind, if it gives one: the one home of "exactly one, else not
+    /// found or ambiguous", whether the candidates come from the snapshot or the store.
+    pub fn single(&self, candidates: impl IntoIterator<Item = Subject>) -> Result<Subject, Unresolved> {
+        let mut matching = candidates.into_iter().filter(|s| self.kind.is_none_or(|k| k == s.kind));
+        match (matching.next(), matching.next()) {
+            (Some(one), None) => Ok(one),
+            (None, _) => Err(Unresolved::Nothing),
+            (Some(_), Some(_)) => Err(Unresolved::Several),
+        }
+    }
+
     pub fn parse(raw: &str) -> Result<Self, CoreError> {
         let (kind, rest) = match raw.split_once(':') {
             Some((prefix, rest)) => {
@@ -221,10 +240,17 @@ pub struct User {
     pub updated_at: OffsetDateTime,
 }
 
+/// Whether an account may authenticate at `now`: not disabled and inside its validity window
+/// (from `valid_from` inclusive to `expires_at` exclusive). The one home of this rule: the
+/// model and the store's credential lookups both ask it.
+pub fn is_active_at(disabled: bool, valid_from: Option<OffsetDateTime>, expires_at: Option<OffsetDateTime>, now: OffsetDateTime) -> bool {
+    !disabled && valid_from.is_none_or(|from| from <= now) && expires_at.is_none_or(|exp| now < exp)
+}
+
 impl User {
     /// Whether the account may authenticate at `now`.
     pub fn is_active(&self, now: OffsetDateTime) -> bool {
-        !self.disabled && self.valid_from.is_none_or(|from| from <= now) && self.expires_at.is_none_or(|exp| now < exp)
+        is_active_at(self.disabled, self.valid_from, self.expires_at, now)
     }
 
     pub fn subject(&self) -> Subject {
@@ -570,6 +596,29 @@ mod tests {
         assert!(emails_in_order(&["a@x.org".into(), "A@x.org".into()]).is_err());
         assert!(emails_in_order(&["not-an-address".into()]).is_err());
         assert!(emails_in_order(&["a b@x.org".into()]).is_err());
+    }
+
+    #[test]
+    fn a_reference_names_exactly_one_subject() {
+        let s = |kind, name: &str| Subject { kind, id: Uuid::now_v7(), name: Name::parse(name).unwrap() };
+        let (user, group) = (s(SubjectKind::User, "ops"), s(SubjectKind::Group, "ops"));
+        let bare = SubjectRef::parse("ops").unwrap();
+        assert_eq!(bare.single([user.clone(), group.clone()]), Err(Unresolved::Several));
+        assert_eq!(SubjectRef::parse("group:ops").unwrap().single([user.clone(), group.clone()]), Ok(group.clone()));
+        assert_eq!(SubjectRef::parse("sa:ops").unwrap().single([user.clone(), group]), Err(Unresolved::Nothing));
+        assert_eq!(bare.single(Vec::new()), Err(Unresolved::Nothing));
+        assert_eq!(bare.single([user.clone()]), Ok(user));
+    }
+
+    #[test]
+    fn an_account_is_active_inside_its_window_only() {
+        let t = OffsetDateTime::UNIX_EPOCH + time::Duration::days(1000);
+        let day = time::Duration::days(1);
+        assert!(is_active_at(false, None, None, t));
+        assert!(!is_active_at(true, None, None, t));
+        assert!(is_active_at(false, Some(t), Some(t + day), t), "from is inclusive");
+        assert!(!is_active_at(false, None, Some(t), t), "expiry is exclusive");
+        assert!(!is_active_at(false, Some(t + day), None, t));
     }
 
     #[test]

@@ -331,12 +331,7 @@ impl Access {
             NameOrId::Id(id) => actor.index.subject_by_id(*id).into_iter().collect(),
             NameOrId::Name(name) => actor.index.subjects_named(name),
         };
-        let mut found: Vec<Subject> = found.into_iter().filter(|s| reference.kind.is_none_or(|k| k == s.kind)).collect();
-        match found.len() {
-            0 => Err(ServiceError::NotFound(format!("subject {reference}"))),
-            1 => Ok(found.remove(0)),
-            _ => Err(ServiceError::Ambiguous(reference.to_string())),
-        }
+        reference.single(found).map_err(|why| ServiceError::unresolved(why, "subject", reference))
     }
 
     /// The role limit that applies when `subject` is judged for `actor`: the actor's own token

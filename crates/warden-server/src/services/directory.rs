@@ -553,14 +553,8 @@ impl Directory {
     pub async fn resolve(&self, reference: &SubjectRef) -> Result<Subject> {
         let found = match &reference.key {
             NameOrId::Id(id) => self.ctx.store.subject_by_id(reference.kind, *id).await?.into_iter().collect::<Vec<_>>(),
-            NameOrId::Name(name) => {
-                self.ctx.store.subjects_named(name).await?.into_iter().filter(|s| reference.kind.is_none_or(|k| k == s.kind)).collect()
-            }
+            NameOrId::Name(name) => self.ctx.store.subjects_named(name).await?,
         };
-        match found.len() {
-            0 => Err(ServiceError::NotFound(format!("member {reference}"))),
-            1 => Ok(found.into_iter().next().ok_or_else(|| ServiceError::Internal("resolve".into()))?),
-            _ => Err(ServiceError::Ambiguous(reference.to_string())),
-        }
+        reference.single(found).map_err(|why| ServiceError::unresolved(why, "member", reference))
     }
 }

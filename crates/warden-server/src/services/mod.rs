@@ -116,6 +116,16 @@ impl ServiceError {
     }
 }
 
+impl ServiceError {
+    /// A reference that named no single subject; `what` says what was being looked for.
+    pub fn unresolved(why: warden_core::model::Unresolved, what: &str, reference: &warden_core::model::SubjectRef) -> Self {
+        match why {
+            warden_core::model::Unresolved::Nothing => Self::NotFound(format!("{what} {reference}")),
+            warden_core::model::Unresolved::Several => Self::Ambiguous(reference.to_string()),
+        }
+    }
+}
+
 impl From<HashError> for ServiceError {
     fn from(e: HashError) -> Self {
         Self::Internal(e.to_string())

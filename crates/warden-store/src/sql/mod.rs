@@ -78,9 +78,9 @@ pub(crate) fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
     e.as_database_error().is_some_and(sqlx::error::DatabaseError::is_foreign_key_violation)
 }
 
+/// [`warden_core::model::is_active_at`] over the stored columns (milliseconds).
 pub(crate) fn account_active(disabled: bool, valid_from: Option<i64>, expires_at: Option<i64>, at: time::OffsetDateTime) -> bool {
-    let now = crate::to_ms(at);
-    !disabled && valid_from.is_none_or(|f| f <= now) && expires_at.is_none_or(|e| now < e)
+    warden_core::model::is_active_at(disabled, valid_from.map(crate::from_ms), expires_at.map(crate::from_ms), at)
 }
 
 pub(crate) fn decode_err(what: &str, e: impl std::fmt::Display) -> StoreError {

@@ -236,7 +236,7 @@ impl From<Binding> for IndexedBinding {
     }
 }
 
-/// Shards per map: at 1M accounts an update copies about 4,000 entries.
+/// Shards per map: at 1M accounts an update copies the pointers of about 4,000 entries.
 const SHARDS: usize = 256;
 
 /// How a key picks its shard.
@@ -257,8 +257,10 @@ impl ShardKey for Name {
     }
 }
 
-/// A map split into shards, each behind its own `Arc`: cloning it copies 64 pointers, and a
-/// copy-on-write update copies only the shard it touches.
+/// A map split into shards, each behind its own `Arc`: cloning it copies one pointer, and a
+/// copy-on-write update copies the shard table (256 pointers) and the shard it touches.
+/// Keys and values are pointer-sized to copy (ids, shared [`Name`]s, entries behind `Arc`),
+/// so a shard copy clones no text and no list, whatever the entries hold.
 #[derive(Clone)]
 struct Sharded<K, V> {
     shards: Arc<Vec<Arc<HashMap<K, V>>>>,
@@ -281,7 +283,7 @@ impl<K: ShardKey, V: Clone> Sharded<K, V> {
         Arc::make_mut(&mut Arc::make_mut(&mut self.shards)[key.shard()])
     }
 
-    fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+    fn slot_mut(&mut self, key: &K) -> Option<&mut V> {
         if !self.shards[key.shard()].contains_key(key) {
             return None;
         }
@@ -302,6 +304,13 @@ impl<K: ShardKey, V: Clone> Sharded<K, V> {
     #[cfg(test)]
     fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
         self.shards.iter().flat_map(|s| s.iter())
+    }
+}
+
+impl<K: ShardKey, E: Clone> Sharded<K, Arc<E>> {
+    /// The entry under `key`, copied first if another snapshot shares it.
+    fn get_mut(&mut self, key: &K) -> Option<&mut E> {
+        self.slot_mut(key).map(Arc::make_mut)
     }
 }
 
@@ -473,10 +482,10 @@ pub struct AuthzIndex {
     bindings: Arc<Vec<Option<Arc<BindingEntry>>>>,
     /// Direct bindings of accounts.
     account_bindings: Arc<HashMap<Uuid, Box<[u32]>>>,
-    groups: Sharded<Uuid, GroupEntry>,
+    groups: Sharded<Uuid, Arc<GroupEntry>>,
     group_ids: Sharded<Name, Uuid>,
     /// Accounts by id, with their direct groups.
-    accounts: Sharded<Uuid, AccountEntry>,
+    accounts: Sharded<Uuid, Arc<AccountEntry>>,
     account_names: Sharded<Name, Uuid>,
 }
 
@@ -614,9 +623,9 @@ impl AuthzIndex {
             role_ids: Arc::new(role_ids),
             bindings: Arc::new(bindings),
             account_bindings: Arc::new(account_bindings.into_iter().map(|(k, v)| (k, v.into_boxed_slice())).collect()),
-            groups: Sharded::from_map(groups),
+            groups: Sharded::from_map(groups.into_iter().map(|(id, g)| (id, Arc::new(g))).collect()),
             group_ids: Sharded::from_map(group_ids),
-            accounts: Sharded::from_map(accounts),
+            accounts: Sharded::from_map(accounts.into_iter().map(|(id, a)| (id, Arc::new(a))).collect()),
             account_names: Sharded::from_map(account_names),
         }
     }
@@ -638,7 +647,7 @@ impl AuthzIndex {
         match change {
             IndexChange::AccountCreated { account, kind, name } => {
                 self.account_names.insert(name.clone(), *account);
-                self.accounts.insert(*account, AccountEntry { kind: *kind, name: name.clone(), groups: Box::default() });
+                self.accounts.insert(*account, Arc::new(AccountEntry { kind: *kind, name: name.clone(), groups: Box::default() }));
             }
             IndexChange::AccountRenamed { account, name } => self.rename_account(*account, name),
             IndexChange::AccountAdded { group, account } => {
@@ -755,7 +764,7 @@ impl AuthzIndex {
     fn delete_account(&mut self, account: Uuid) {
         if let Some(entry) = self.accounts.remove(&account) {
             self.account_names.remove(&entry.name);
-            for g in entry.groups {
+            for g in entry.groups.iter().copied() {
                 let key = MemberKey { name: entry.name.clone(), kind: entry.kind, id: account };
                 self.members_mut(g, |m| m.remove(&key));
             }
@@ -782,7 +791,7 @@ impl AuthzIndex {
             inherited: Box::default(),
             members: Arc::default(),
         };
-        self.groups.insert(group, entry);
+        self.groups.insert(group, Arc::new(entry));
     }
 
     fn delete_group(&mut self, group: Uuid) {
@@ -919,7 +928,7 @@ impl AuthzIndex {
             }
         }
         for g in order {
-            let inherited = inherited_of(g, |id| self.groups.get(id));
+            let inherited = inherited_of(g, |id| self.groups.get(id).map(Arc::as_ref));
             if let Some(entry) = self.groups.get_mut(&g) {
                 entry.inherited = inherited;
             }
@@ -994,7 +1003,8 @@ impl AuthzIndex {
 
     /// Estimated bytes held by each structure of the snapshot (entries, hash-table slack and
     /// the names and lists they own; the allocator's own overhead is not counted): where the
-    /// memory per account goes.
+    /// memory per account goes. A name is shared by every structure that holds it, and is
+    /// counted once, with its account or group.
     pub fn footprint(&self) -> Vec<(&'static str, usize)> {
         use std::mem::size_of;
         fn table<K, V>(map: &HashMap<K, V>) -> usize {
@@ -1002,18 +1012,20 @@ impl AuthzIndex {
             map.capacity() * 8 / 7 * (size_of::<(K, V)>() + 1)
         }
         fn name(n: &Name) -> usize {
-            n.as_str().len().next_multiple_of(8)
+            16 + n.as_str().len().next_multiple_of(8)
         }
+        let entry = |size: usize| 16 + size;
         let sharded = SHARDS * (8 + 16 + size_of::<HashMap<Uuid, Uuid>>());
         let accounts: usize = sharded
             + self
                 .accounts
                 .shards
                 .iter()
-                .map(|s| table(s) + s.values().map(|a| name(&a.name) + a.groups.len() * 16).sum::<usize>())
+                .map(|s| {
+                    table(s) + s.values().map(|a| entry(size_of::<AccountEntry>()) + name(&a.name) + a.groups.len() * 16).sum::<usize>()
+                })
                 .sum::<usize>();
-        let account_names: usize =
-            sharded + self.account_names.shards.iter().map(|s| table(s) + s.keys().map(name).sum::<usize>()).sum::<usize>();
+        let account_names: usize = sharded + self.account_names.shards.iter().map(|s| table(s)).sum::<usize>();
         let groups: usize = sharded
             + self
                 .groups
@@ -1023,7 +1035,8 @@ impl AuthzIndex {
                     table(s)
                         + s.values()
                             .map(|g| {
-                                name(&g.name)
+                                entry(size_of::<GroupEntry>())
+                                    + name(&g.name)
                                     + (g.parents.len() + g.children.len()) * 16
                                     + (g.own.len() + g.inherited.len()) * 4
                                     + size_of::<MemberSet>()
@@ -1042,12 +1055,11 @@ impl AuthzIndex {
                     + g.members
                         .chunks
                         .iter()
-                        .map(|c| 16 + c.capacity() * size_of::<MemberKey>() + c.iter().map(|k| name(&k.name)).sum::<usize>())
+                        .map(|c| 16 + c.capacity() * size_of::<MemberKey>())
                         .sum::<usize>()
             })
             .sum();
-        let group_names: usize =
-            sharded + self.group_ids.shards.iter().map(|s| table(s) + s.keys().map(name).sum::<usize>()).sum::<usize>();
+        let group_names: usize = sharded + self.group_ids.shards.iter().map(|s| table(s)).sum::<usize>();
         let bindings = self.bindings.capacity() * 8
             + self.bindings.iter().flatten().map(|b| 16 + size_of::<BindingEntry>() + name(&b.binding.subject.name) + 64).sum::<usize>()
             + table(&self.account_bindings)
@@ -1154,7 +1166,7 @@ fn inherited_of<'a>(start: Uuid, group: impl Fn(&Uuid) -> Option<&'a GroupEntry>
 
 impl AuthzIndex {
     fn account(&self, id: Uuid) -> Option<&AccountEntry> {
-        self.accounts.get(&id)
+        self.accounts.get(&id).map(Arc::as_ref)
     }
 
     /// The account or group with this id.

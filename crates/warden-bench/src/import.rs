@@ -157,12 +157,7 @@ async fn scenario(server: &BenchServer, args: &ImportArgs) -> anyhow::Result<Rep
     let records = args.groups + (1 + args.memberships) * args.users;
     let summary = client.import(file(args.users, args.groups, args.memberships), false).await?;
     let elapsed = started.elapsed();
-    ensure!(
-        summary.created == records as u64,
-        "the import created {} records, not {}",
-        summary.created,
-        records
-    );
+    ensure!(summary.created == records as u64, "the import created {} records, not {}", summary.created, records);
     let resident_after = resident_bytes();
     let footprint = context.authz.snapshot().footprint();
     let index_after: usize = footprint.iter().map(|(_, b)| b).sum();
@@ -205,10 +200,7 @@ async fn scenario(server: &BenchServer, args: &ImportArgs) -> anyhow::Result<Rep
             Ratio { name: "batches (one commit each)", value: summary.batches as f64 },
             Ratio { name: "seconds for 1M users at this rate", value: 1_000_000.0 / users.per_sec().max(f64::EPSILON) },
             Ratio { name: "resident before the import (MiB)", value: resident_before as f64 / 1_048_576.0 },
-            Ratio {
-                name: "resident growth per user (B)",
-                value: per_user(resident_after.saturating_sub(resident_before), args.users),
-            },
+            Ratio { name: "resident growth per user (B)", value: per_user(resident_after.saturating_sub(resident_before), args.users) },
             Ratio { name: "index estimate per user (B)", value: per_user(index_after.saturating_sub(index_before), args.users) },
             Ratio { name: "cached credentials", value: cached as f64 },
         ],

@@ -11,10 +11,12 @@
 //!    upload is generated piece by piece) before and after the import, beside the
 //!    authorization snapshot's own estimate of its bytes ([`AuthzIndex::footprint`]) and the
 //!    credential cache's entries, so that the growth per user can be told apart: index,
-//!    caches, and the rest (connection pools, allocator slack, the import's freed buffers).
+//!    caches, and the rest (connection pools, allocator slack, the import's freed buffers);
+//!    and once more after the server has stopped, which is what the allocator kept.
 //!
 //! [`AuthzIndex::footprint`]: warden_core::authz::AuthzIndex::footprint
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -64,7 +66,7 @@ fn user_line(i: usize, groups: usize, memberships: usize) -> String {
     // Consecutive groups from a random first one: distinct while `memberships <= groups`.
     for k in 0..memberships as u64 {
         let group = (first + k) % groups as u64;
-        line.push_str(&format!("{{\"kind\":\"member\",\"group\":\"grp-{group:06}\",\"member\":\"user:{name}\"}}\n"));
+        let _ = writeln!(line, "{{\"kind\":\"member\",\"group\":\"grp-{group:06}\",\"member\":\"user:{name}\"}}");
     }
     line
 }
@@ -122,6 +124,9 @@ pub async fn run(args: &ImportArgs) -> anyhow::Result<()> {
     eprintln!("wardend ({}) on {}", server.backend(), server.url);
     let outcome = scenario(&server, args).await;
     let stopped = server.stop().await;
+    // What the allocator still holds once the server and its database are gone: the part of
+    // the growth that was not the server's live state.
+    eprintln!("memory: resident {:.1} MiB after the server stopped", resident_bytes() as f64 / 1_048_576.0);
     let report = outcome?;
     stopped?;
     print!("{}", report.to_table());
@@ -175,6 +180,7 @@ async fn scenario(server: &BenchServer, args: &ImportArgs) -> anyhow::Result<Rep
         eprintln!("  {structure:<50} {:>6.0} B/user", per_user(*bytes, args.users));
     }
     let disk_after = crate::server::disk_commits(server, args.disk_secs).await?;
+    eprintln!("memory: resident {:.1} MiB after the disk probe", resident_bytes() as f64 / 1_048_576.0);
     let users = Throughput { done: args.users, elapsed };
     let records = Throughput { done: records, elapsed };
     let target = match args.backend {

@@ -126,7 +126,7 @@ pub async fn run(args: &ImportArgs) -> anyhow::Result<()> {
     let stopped = server.stop().await;
     // What the allocator still holds once the server and its database are gone: the part of
     // the growth that was not the server's live state.
-    eprintln!("memory: resident {:.1} MiB after the server stopped", resident_bytes() as f64 / 1_048_576.0);
+    eprintln!("memory: resident {:.1} MiB after the server stopped ({})", resident_bytes() as f64 / 1_048_576.0, resident_split());
     let report = outcome?;
     stopped?;
     print!("{}", report.to_table());
@@ -138,12 +138,23 @@ pub async fn run(args: &ImportArgs) -> anyhow::Result<()> {
 
 /// This process's resident set in bytes, from `/proc/self/status` (0 where there is none).
 pub fn resident_bytes() -> usize {
+    status_bytes("VmRSS:")
+}
+
+/// One `kB` line of `/proc/self/status`, in bytes (0 where there is none).
+fn status_bytes(field: &str) -> usize {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
         .map_or(0, |kib| kib * 1024)
+}
+
+/// The resident set split by kind: anonymous (heaps), file-backed (mapped files), shared.
+fn resident_split() -> String {
+    let mib = |field| status_bytes(field) as f64 / 1_048_576.0;
+    format!("anonymous {:.1} MiB, files {:.1} MiB, shared {:.1} MiB", mib("RssAnon:"), mib("RssFile:"), mib("RssShmem:"))
 }
 
 /// Bytes per user, for the report.
@@ -180,7 +191,7 @@ async fn scenario(server: &BenchServer, args: &ImportArgs) -> anyhow::Result<Rep
         eprintln!("  {structure:<50} {:>6.0} B/user", per_user(*bytes, args.users));
     }
     let disk_after = crate::server::disk_commits(server, args.disk_secs).await?;
-    eprintln!("memory: resident {:.1} MiB after the disk probe", resident_bytes() as f64 / 1_048_576.0);
+    eprintln!("memory: resident {:.1} MiB after the disk probe ({})", resident_bytes() as f64 / 1_048_576.0, resident_split());
     let users = Throughput { done: args.users, elapsed };
     let records = Throughput { done: records, elapsed };
     let target = match args.backend {

@@ -5,8 +5,8 @@
 //! roles, bindings). It holds, per group, the groups it is effectively a member of and every
 //! binding it inherits, and per role the expanded (leaf) permission set, so a check is a few
 //! hash lookups: the subject's direct bindings, then the inherited bindings of each group it
-//! is directly in. Membership changes of accounts are applied incrementally: the map of direct
-//! memberships is sharded and only the touched shard is copied.
+//! is directly in. Changes are applied in place, copy-on-write: the maps of accounts and groups
+//! are split in small leaves (`Sharded`) and a change copies the few it touches.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -236,72 +236,139 @@ impl From<Binding> for IndexedBinding {
     }
 }
 
-/// Shards per map: at 1M accounts an update copies about 4,000 entries.
+/// Shards per map, each split in leaves as the map grows.
 const SHARDS: usize = 256;
 
-/// How a key picks its shard.
+/// Entries per leaf the map is sized for: it doubles its leaves per shard when the average
+/// leaf holds twice this.
+const LEAF_ENTRIES: usize = 32;
+
+/// How a key picks its shard and leaf: well-spread bits, the low byte for the shard.
 trait ShardKey: std::hash::Hash + Eq + Clone {
-    fn shard(&self) -> usize;
+    fn spread(&self) -> u64;
 }
 
 impl ShardKey for Uuid {
-    fn shard(&self) -> usize {
-        (self.as_u128() % SHARDS as u128) as usize
+    fn spread(&self) -> u64 {
+        // v7 ids end in random bits; the low 64 are spread enough.
+        self.as_u128() as u64
     }
 }
 
 impl ShardKey for Name {
-    fn shard(&self) -> usize {
+    fn spread(&self) -> u64 {
         use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-        (BuildHasherDefault::<DefaultHasher>::default().hash_one(self.as_str()) % SHARDS as u64) as usize
+        BuildHasherDefault::<DefaultHasher>::default().hash_one(self.as_str())
     }
 }
 
-/// A map split into shards, each behind its own `Arc`: cloning it copies 64 pointers, and a
-/// copy-on-write update copies only the shard it touches.
+/// A leaf: a small hash map.
+type Leaf<K, V> = Arc<HashMap<K, V>>;
+
+/// A shard: its table of leaves.
+type Shard<K, V> = Arc<Vec<Leaf<K, V>>>;
+
+/// A map in two levels of copy-on-write pieces: 256 shards, each a table of leaves, each leaf
+/// a small hash map behind its own `Arc`. Cloning the map copies one pointer; an update copies
+/// the shard table (256 pointers), one shard's leaf table and one leaf. The leaves per shard
+/// grow with the map (doubling, which re-spreads it once), so a leaf holds about
+/// [`LEAF_ENTRIES`] entries at any size and an update costs the same at 10k entries as at 1M.
+/// Keys and values are cheap to copy (ids, shared [`Name`]s, entries behind `Arc`), so a leaf
+/// copy clones no text and no list.
 #[derive(Clone)]
 struct Sharded<K, V> {
-    shards: Arc<Vec<Arc<HashMap<K, V>>>>,
+    shards: Arc<Vec<Shard<K, V>>>,
+    /// Leaves per shard, a power of two.
+    leaves: usize,
+    len: usize,
 }
 
 impl<K: ShardKey, V: Clone> Sharded<K, V> {
+    /// The leaves per shard for `len` entries.
+    fn leaves_for(len: usize) -> usize {
+        len.div_ceil(SHARDS * LEAF_ENTRIES).next_power_of_two()
+    }
+
     fn from_map(map: HashMap<K, V>) -> Self {
-        let mut shards: Vec<HashMap<K, V>> = (0..SHARDS).map(|_| HashMap::new()).collect();
-        for (k, v) in map {
-            shards[k.shard()].insert(k, v);
+        let leaves = Self::leaves_for(map.len());
+        Self::spread_over(map, leaves)
+    }
+
+    fn spread_over(entries: impl IntoIterator<Item = (K, V)>, leaves: usize) -> Self {
+        let mut maps: Vec<Vec<HashMap<K, V>>> = (0..SHARDS).map(|_| (0..leaves).map(|_| HashMap::new()).collect()).collect();
+        let mut len = 0;
+        for (k, v) in entries {
+            let (shard, leaf) = Self::place(&k, leaves);
+            len += usize::from(maps[shard][leaf].insert(k, v).is_none());
         }
-        Self { shards: Arc::new(shards.into_iter().map(Arc::new).collect()) }
+        let shards = maps.into_iter().map(|leaves| Arc::new(leaves.into_iter().map(Arc::new).collect())).collect();
+        Self { shards: Arc::new(shards), leaves, len }
+    }
+
+    fn place(key: &K, leaves: usize) -> (usize, usize) {
+        let bits = key.spread();
+        ((bits % SHARDS as u64) as usize, ((bits / SHARDS as u64) % leaves as u64) as usize)
+    }
+
+    fn leaf(&self, key: &K) -> &HashMap<K, V> {
+        let (shard, leaf) = Self::place(key, self.leaves);
+        &self.shards[shard][leaf]
     }
 
     fn get(&self, key: &K) -> Option<&V> {
-        self.shards[key.shard()].get(key)
+        self.leaf(key).get(key)
     }
 
-    fn shard_mut(&mut self, key: &K) -> &mut HashMap<K, V> {
-        Arc::make_mut(&mut Arc::make_mut(&mut self.shards)[key.shard()])
+    fn leaf_mut(&mut self, key: &K) -> &mut HashMap<K, V> {
+        let (shard, leaf) = Self::place(key, self.leaves);
+        Arc::make_mut(&mut Arc::make_mut(&mut Arc::make_mut(&mut self.shards)[shard])[leaf])
     }
 
-    fn get_mut(&mut self, key: &K) -> Option<&mut V> {
-        if !self.shards[key.shard()].contains_key(key) {
+    fn slot_mut(&mut self, key: &K) -> Option<&mut V> {
+        if !self.leaf(key).contains_key(key) {
             return None;
         }
-        self.shard_mut(key).get_mut(key)
+        self.leaf_mut(key).get_mut(key)
     }
 
     fn insert(&mut self, key: K, value: V) {
-        self.shard_mut(&key).insert(key, value);
+        if self.leaf_mut(&key).insert(key, value).is_none() {
+            self.len += 1;
+            if self.len > 2 * SHARDS * self.leaves * LEAF_ENTRIES {
+                let entries: Vec<(K, V)> = self.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                *self = Self::spread_over(entries, 2 * self.leaves);
+            }
+        }
     }
 
     fn remove(&mut self, key: &K) -> Option<V> {
-        if !self.shards[key.shard()].contains_key(key) {
+        if !self.leaf(key).contains_key(key) {
             return None;
         }
-        self.shard_mut(key).remove(key)
+        let removed = self.leaf_mut(key).remove(key);
+        self.len -= usize::from(removed.is_some());
+        removed
     }
 
-    #[cfg(test)]
     fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
-        self.shards.iter().flat_map(|s| s.iter())
+        self.maps().flat_map(|m| m.iter())
+    }
+
+    /// Every leaf's map.
+    fn maps(&self) -> impl Iterator<Item = &HashMap<K, V>> {
+        self.shards.iter().flat_map(|s| s.iter().map(|l| &**l))
+    }
+
+    /// Bytes of the two tables above the leaves and of the leaves' own boxes.
+    fn overhead(&self) -> usize {
+        SHARDS * (8 + 16 + 24) + SHARDS * self.leaves * (8 + 16 + std::mem::size_of::<HashMap<K, V>>())
+    }
+}
+
+impl<K: ShardKey, E: Clone> Sharded<K, Arc<E>> {
+    /// The entry under `key`, copied first if another snapshot shares it.
+    fn get_mut(&mut self, key: &K) -> Option<&mut E> {
+        self.slot_mut(key).map(Arc::make_mut)
     }
 }
 
@@ -472,11 +539,11 @@ pub struct AuthzIndex {
     role_ids: Arc<HashMap<Name, u32>>,
     bindings: Arc<Vec<Option<Arc<BindingEntry>>>>,
     /// Direct bindings of accounts.
-    account_bindings: Arc<HashMap<Uuid, Box<[u32]>>>,
-    groups: Sharded<Uuid, GroupEntry>,
+    account_bindings: Sharded<Uuid, Box<[u32]>>,
+    groups: Sharded<Uuid, Arc<GroupEntry>>,
     group_ids: Sharded<Name, Uuid>,
     /// Accounts by id, with their direct groups.
-    accounts: Sharded<Uuid, AccountEntry>,
+    accounts: Sharded<Uuid, Arc<AccountEntry>>,
     account_names: Sharded<Name, Uuid>,
 }
 
@@ -613,10 +680,10 @@ impl AuthzIndex {
             roles: Arc::new(roles),
             role_ids: Arc::new(role_ids),
             bindings: Arc::new(bindings),
-            account_bindings: Arc::new(account_bindings.into_iter().map(|(k, v)| (k, v.into_boxed_slice())).collect()),
-            groups: Sharded::from_map(groups),
+            account_bindings: Sharded::from_map(account_bindings.into_iter().map(|(k, v)| (k, v.into_boxed_slice())).collect()),
+            groups: Sharded::from_map(groups.into_iter().map(|(id, g)| (id, Arc::new(g))).collect()),
             group_ids: Sharded::from_map(group_ids),
-            accounts: Sharded::from_map(accounts),
+            accounts: Sharded::from_map(accounts.into_iter().map(|(id, a)| (id, Arc::new(a))).collect()),
             account_names: Sharded::from_map(account_names),
         }
     }
@@ -638,7 +705,7 @@ impl AuthzIndex {
         match change {
             IndexChange::AccountCreated { account, kind, name } => {
                 self.account_names.insert(name.clone(), *account);
-                self.accounts.insert(*account, AccountEntry { kind: *kind, name: name.clone(), groups: Box::default() });
+                self.accounts.insert(*account, Arc::new(AccountEntry { kind: *kind, name: name.clone(), groups: Box::default() }));
             }
             IndexChange::AccountRenamed { account, name } => self.rename_account(*account, name),
             IndexChange::AccountAdded { group, account } => {
@@ -755,13 +822,12 @@ impl AuthzIndex {
     fn delete_account(&mut self, account: Uuid) {
         if let Some(entry) = self.accounts.remove(&account) {
             self.account_names.remove(&entry.name);
-            for g in entry.groups {
+            for g in entry.groups.iter().copied() {
                 let key = MemberKey { name: entry.name.clone(), kind: entry.kind, id: account };
                 self.members_mut(g, |m| m.remove(&key));
             }
         }
-        if let Some(slots) = self.account_bindings.get(&account).cloned() {
-            Arc::make_mut(&mut self.account_bindings).remove(&account);
+        if let Some(slots) = self.account_bindings.remove(&account) {
             let table = Arc::make_mut(&mut self.bindings);
             for slot in slots {
                 table[slot as usize] = None;
@@ -782,7 +848,7 @@ impl AuthzIndex {
             inherited: Box::default(),
             members: Arc::default(),
         };
-        self.groups.insert(group, entry);
+        self.groups.insert(group, Arc::new(entry));
     }
 
     fn delete_group(&mut self, group: Uuid) {
@@ -858,9 +924,8 @@ impl AuthzIndex {
             group.own = group.own.iter().copied().chain([slot]).collect();
             self.reinherit_below(subject);
         } else {
-            let map = Arc::make_mut(&mut self.account_bindings);
-            let list = map.entry(subject).or_default();
-            *list = list.iter().copied().chain([slot]).collect();
+            let list = self.account_bindings.get(&subject).map_or(&[][..], |l| l).iter().copied().chain([slot]).collect();
+            self.account_bindings.insert(subject, list);
         }
     }
 
@@ -888,11 +953,10 @@ impl AuthzIndex {
             }
         }
         for account in accounts {
-            let map = Arc::make_mut(&mut self.account_bindings);
-            if let Some(list) = map.get_mut(&account) {
+            if let Some(list) = self.account_bindings.slot_mut(&account) {
                 *list = list.iter().copied().filter(|s| !slots.contains(s)).collect();
                 if list.is_empty() {
-                    map.remove(&account);
+                    self.account_bindings.remove(&account);
                 }
             }
         }
@@ -919,7 +983,7 @@ impl AuthzIndex {
             }
         }
         for g in order {
-            let inherited = inherited_of(g, |id| self.groups.get(id));
+            let inherited = inherited_of(g, |id| self.groups.get(id).map(Arc::as_ref));
             if let Some(entry) = self.groups.get_mut(&g) {
                 entry.inherited = inherited;
             }
@@ -994,7 +1058,8 @@ impl AuthzIndex {
 
     /// Estimated bytes held by each structure of the snapshot (entries, hash-table slack and
     /// the names and lists they own; the allocator's own overhead is not counted): where the
-    /// memory per account goes.
+    /// memory per account goes. A name is shared by every structure that holds it, and is
+    /// counted once, with its account or group.
     pub fn footprint(&self) -> Vec<(&'static str, usize)> {
         use std::mem::size_of;
         fn table<K, V>(map: &HashMap<K, V>) -> usize {
@@ -1002,28 +1067,28 @@ impl AuthzIndex {
             map.capacity() * 8 / 7 * (size_of::<(K, V)>() + 1)
         }
         fn name(n: &Name) -> usize {
-            n.as_str().len().next_multiple_of(8)
+            16 + n.as_str().len().next_multiple_of(8)
         }
-        let sharded = SHARDS * (8 + 16 + size_of::<HashMap<Uuid, Uuid>>());
-        let accounts: usize = sharded
+        let entry = |size: usize| 16 + size;
+        let accounts: usize = self.accounts.overhead()
             + self
                 .accounts
-                .shards
-                .iter()
-                .map(|s| table(s) + s.values().map(|a| name(&a.name) + a.groups.len() * 16).sum::<usize>())
+                .maps()
+                .map(|s| {
+                    table(s) + s.values().map(|a| entry(size_of::<AccountEntry>()) + name(&a.name) + a.groups.len() * 16).sum::<usize>()
+                })
                 .sum::<usize>();
-        let account_names: usize =
-            sharded + self.account_names.shards.iter().map(|s| table(s) + s.keys().map(name).sum::<usize>()).sum::<usize>();
-        let groups: usize = sharded
+        let account_names: usize = self.account_names.overhead() + self.account_names.maps().map(table).sum::<usize>();
+        let groups: usize = self.groups.overhead()
             + self
                 .groups
-                .shards
-                .iter()
+                .maps()
                 .map(|s| {
                     table(s)
                         + s.values()
                             .map(|g| {
-                                name(&g.name)
+                                entry(size_of::<GroupEntry>())
+                                    + name(&g.name)
                                     + (g.parents.len() + g.children.len()) * 16
                                     + (g.own.len() + g.inherited.len()) * 4
                                     + size_of::<MemberSet>()
@@ -1034,24 +1099,18 @@ impl AuthzIndex {
                 .sum::<usize>();
         let members: usize = self
             .groups
-            .shards
-            .iter()
+            .maps()
             .flat_map(|s| s.values())
             .map(|g| {
-                g.members.chunks.capacity() * 8
-                    + g.members
-                        .chunks
-                        .iter()
-                        .map(|c| 16 + c.capacity() * size_of::<MemberKey>() + c.iter().map(|k| name(&k.name)).sum::<usize>())
-                        .sum::<usize>()
+                g.members.chunks.capacity() * 8 + g.members.chunks.iter().map(|c| 16 + c.capacity() * size_of::<MemberKey>()).sum::<usize>()
             })
             .sum();
-        let group_names: usize =
-            sharded + self.group_ids.shards.iter().map(|s| table(s) + s.keys().map(name).sum::<usize>()).sum::<usize>();
+        let group_names: usize = self.group_ids.overhead() + self.group_ids.maps().map(table).sum::<usize>();
         let bindings = self.bindings.capacity() * 8
             + self.bindings.iter().flatten().map(|b| 16 + size_of::<BindingEntry>() + name(&b.binding.subject.name) + 64).sum::<usize>()
-            + table(&self.account_bindings)
-            + self.account_bindings.values().map(|v| v.len() * 4).sum::<usize>();
+            + self.account_bindings.overhead()
+            + self.account_bindings.maps().map(table).sum::<usize>()
+            + self.account_bindings.iter().map(|(_, v)| v.len() * 4).sum::<usize>();
         let roles = self.roles.capacity() * 8
             + self
                 .roles
@@ -1154,7 +1213,7 @@ fn inherited_of<'a>(start: Uuid, group: impl Fn(&Uuid) -> Option<&'a GroupEntry>
 
 impl AuthzIndex {
     fn account(&self, id: Uuid) -> Option<&AccountEntry> {
-        self.accounts.get(&id)
+        self.accounts.get(&id).map(Arc::as_ref)
     }
 
     /// The account or group with this id.

@@ -3,8 +3,13 @@
 //! A name is what people type, so it is case-insensitive: it is stored and compared in lower
 //! case. It starts with a letter, holds only `a-z 0-9 . _ -`, ends with a letter or digit, is at
 //! most 64 characters, and can never be read as a UUID (so `/users/{name-or-id}` is unambiguous).
+//!
+//! The text is shared (`Arc<str>`): the authorization index holds an account's name in its
+//! entry, its name map and each group it is a member of, and a clone is a pointer, so the
+//! name is stored once and copying an index shard copies no text.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -12,9 +17,8 @@ use crate::CoreError;
 
 pub const MAX_NAME_LEN: usize = 64;
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(transparent)]
-pub struct Name(String);
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Name(Arc<str>);
 
 impl Name {
     /// Validates and normalises (lower-cases) a name.
@@ -40,7 +44,7 @@ impl Name {
         if uuid::Uuid::parse_str(&lowered).is_ok() {
             return Err(err("must not look like a UUID"));
         }
-        Ok(Self(lowered))
+        Ok(Self(lowered.into()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -49,13 +53,19 @@ impl Name {
 
     /// Builds a name from storage, where it was validated on the way in.
     pub fn from_trusted(stored: String) -> Self {
-        Self(stored)
+        Self(stored.into())
     }
 }
 
 impl fmt::Display for Name {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+impl Serialize for Name {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
     }
 }
 

@@ -656,3 +656,38 @@ fn a_configured_role_shadows_a_stored_one_in_place_too() {
     assert_eq!(deleted.canonical(), index.canonical());
     model.tenants.clear();
 }
+
+/// A map that grows from empty past its leaves' size re-spreads itself and loses nothing;
+/// a copy taken before the growth still reads as it was.
+#[test]
+fn sharded_map_grows_its_leaves_and_keeps_every_entry() {
+    let mut map: Sharded<Uuid, Arc<u32>> = Sharded::from_map(HashMap::new());
+    assert_eq!(map.leaves, 1);
+    let id = |i: u32| Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 | u128::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let mut before = None;
+    let total = 3 * 2 * SHARDS as u32 * LEAF_ENTRIES as u32;
+    for i in 0..total {
+        if i == 1000 {
+            before = Some(map.clone());
+        }
+        map.insert(id(i), Arc::new(i));
+    }
+    assert!(map.leaves >= 4, "the leaves did not grow: {}", map.leaves);
+    assert_eq!(map.len, total as usize);
+    assert_eq!(map.iter().count(), total as usize);
+    for i in 0..total {
+        assert_eq!(map.get(&id(i)).map(|v| **v), Some(i));
+    }
+    if let Some(v) = map.get_mut(&id(7)) {
+        *v = 70;
+    }
+    assert_eq!(map.remove(&id(8)).map(|v| *v), Some(8));
+    assert_eq!(map.get(&id(7)).map(|v| **v), Some(70));
+    assert_eq!(map.get(&id(8)), None);
+    assert_eq!(map.len, total as usize - 1);
+    let before = before.unwrap();
+    assert_eq!(before.len, 1000);
+    assert_eq!(before.leaves, 1);
+    assert_eq!(before.get(&id(7)).map(|v| **v), Some(7));
+    assert_eq!(before.get(&id(1000)), None);
+}

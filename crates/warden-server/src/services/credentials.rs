@@ -87,6 +87,15 @@ impl CredentialCache {
         entries.insert(hash.0, entry);
     }
 
+    /// Entries held (at most 100,000).
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
     /// Records a bookkeeping touch in the cached copy.
     pub fn touched(&self, hash: &TokenHash, at: OffsetDateTime) {
         if let Some(entry) = self.lock().get_mut(&hash.0) {

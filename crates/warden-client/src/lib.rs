@@ -565,6 +565,6 @@ mod tests {
             since: Some(time::macros::datetime!(2026-01-02 03:04:05 UTC)),
             ..AuditQuery::default()
         };
-        assert_eq!(serde_json::to_value(&q).unwrap(), serde_json::json!({"action": "user.", "since": "2026-01-02T03:04:05Z"}));
+        assert_eq!(serde_json::to_value(&q).unwrap(), serde_json::json!({"action": "user.", "since": "2026-01-02T03:04:05.000Z"}));
     }
 }

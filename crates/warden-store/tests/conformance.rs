@@ -87,7 +87,12 @@ where
     let server = pg_server();
     let mut admin = PgConnection::connect(&format!("{server}/postgres"))
         .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {server} is required by the conformance suite (CI runs it): {e}"));
+        .unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL at {server} is required by the conformance suite (CI runs it; start one with scripts/postgres-up.sh, \
+                 or point WARDEN_TEST_POSTGRES at one): {e}"
+            )
+        });
     let db = format!("warden_t_{}", Uuid::now_v7().simple());
     let icu = format!("CREATE DATABASE {db} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'");
     if let Err(e) = execute(&mut admin, icu).await {
@@ -2585,7 +2590,9 @@ async fn sqlite_break_glass_migration() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_break_glass_migration() {
     let server = pg_server();
-    let mut admin = PgConnection::connect(&format!("{server}/postgres")).await.expect("PostgreSQL is required by the conformance suite");
+    let mut admin = PgConnection::connect(&format!("{server}/postgres"))
+        .await
+        .expect("PostgreSQL is required by the conformance suite (scripts/postgres-up.sh starts one)");
     let db = format!("warden_t_{}", Uuid::now_v7().simple());
     execute(&mut admin, format!("CREATE DATABASE {db}")).await.expect("CREATE DATABASE");
     let url = format!("{server}/{db}");

@@ -935,12 +935,19 @@ fn first_hour_end_to_end() {
             "alice@example.org",
             "--address",
             "label=billing,street=1 Main St,city=Vienna,postal_code=1010,country=AT",
+            "--phone",
+            "+43 1 111",
+            "--phone",
+            "+43 1 222",
+            "--primary-phone",
+            "+43 1 222",
         ],
     );
     let got = server.json(&["--user", &idm, "user", "get", "alice"]);
     assert_eq!(got["emails"][0], serde_json::json!({"address": "alice@example.org", "primary": true}));
     assert_eq!(got["emails"][1]["address"], "second@example.org");
     assert_eq!(got["addresses"][0]["locality"], "Vienna");
+    assert_eq!(got["phones"][0], serde_json::json!({"number": "+43 1 222", "primary": true}));
     ok_as(&server, &idm, &["user", "update", "alice", "--primary-email", "second@example.org"]);
     assert_eq!(server.json(&["--user", &idm, "user", "get", "alice"])["emails"][0]["address"], "second@example.org");
     ok_as(&server, &idm, &["user", "update", "alice", "--primary-email", "alice@example.org"]);

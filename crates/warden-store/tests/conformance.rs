@@ -85,14 +85,12 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let server = pg_server();
-    let mut admin = PgConnection::connect(&format!("{server}/postgres"))
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "PostgreSQL at {server} is required by the conformance suite (CI runs it; start one with scripts/postgres-up.sh, \
+    let mut admin = PgConnection::connect(&format!("{server}/postgres")).await.unwrap_or_else(|e| {
+        panic!(
+            "PostgreSQL at {server} is required by the conformance suite (CI runs it; start one with scripts/postgres-up.sh, \
                  or point WARDEN_TEST_POSTGRES at one): {e}"
-            )
-        });
+        )
+    });
     let db = format!("warden_t_{}", Uuid::now_v7().simple());
     let icu = format!("CREATE DATABASE {db} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'");
     if let Err(e) = execute(&mut admin, icu).await {

@@ -57,8 +57,14 @@ impl SqliteStore {
 
     /// No cross-process notification: a SQLite database has one server.
     const NOTIFY_SQL: Option<&'static str> = None;
-    /// In-process statements cost no round trip: `open` runs them one by one.
-    const OPEN_SQL: Option<&'static str> = None;
+    /// A change that takes a revision, in one statement: the audit event at the next revision
+    /// (a trigger, migration `0011`, moves the revision row up to it). Every statement crosses
+    /// to sqlx's SQLite worker thread and back, which costs more than the statement itself
+    /// (`docs/benchmarks.md`, *Figures at the end of issue 11*).
+    const OPEN_SQL: Option<&'static str> = Some(
+        "INSERT INTO audit_events (id, revision, at, actor_id, actor_name, action, target_kind, target_id, target_name, details) \
+         SELECT $1, value + 1, $2, $3, $4, $5, $6, $7, $8, $9 FROM revision WHERE id = 1",
+    );
     /// A read transaction in WAL mode already reads one snapshot.
     const SNAPSHOT_SQL: Option<&'static str> = None;
 

@@ -573,6 +573,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn public_urls_are_absolute_and_forward_auth_falls_back() {
+        let mut config = Config::default();
+        for bad in ["auth.example.org", "https://", "ftp://x", "/recover"] {
+            config.server.public_url = Some(bad.into());
+            let e = config.validate().unwrap_err().to_string();
+            assert!(e.contains("server.public_url"), "{bad}: {e}");
+        }
+        config.server.public_url = Some("https://auth.example.org".into());
+        config.validate().unwrap();
+        config.resolve_fallbacks();
+        assert_eq!(config.forward_auth.public_url.as_deref(), Some("https://auth.example.org"));
+        config.server.public_url = Some("https://other.example.org".into());
+        config.resolve_fallbacks();
+        assert_eq!(config.forward_auth.public_url.as_deref(), Some("https://auth.example.org"), "an explicit value stays");
+    }
+
+    #[test]
+    fn recovery_link_lifetimes_are_checked_at_start() {
+        let mut config = Config::default();
+        let times = config.auth_times().unwrap();
+        assert_eq!((times.recovery_link_ttl_secs, times.recovery_link_max_secs), (3600, 7 * 86_400));
+        config.auth.recovery_link_ttl = "8d".into();
+        assert!(config.validate().unwrap_err().to_string().contains("auth.recovery_link_ttl"));
+        config.auth.recovery_link_ttl = "soon".into();
+        assert!(config.validate().is_err());
+    }
+
+    #[test]
     fn defaults_are_valid_and_loopback() {
         let config = Config::default();
         config.validate().unwrap();

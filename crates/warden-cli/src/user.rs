@@ -85,6 +85,20 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Issue a one-time link with which the user chooses a new password (signing in ends
+    /// their other sessions). Prints the link alone; the user's older links stop working.
+    #[command(after_help = "Examples:
+  warden user recovery-link alice
+  warden user recovery-link alice --expires-in 24h
+  warden --output json user recovery-link alice   # {\"url\": …, \"expires_at\": …}")]
+    RecoveryLink {
+        /// The user's name or id.
+        user: String,
+        /// How long the link stays valid (`30m`, `24h`, `7d`); default: the server's
+        /// `auth.recovery_link_ttl` (1h), at most its `auth.recovery_link_max_ttl` (7d).
+        #[arg(long, value_name = "DURATION")]
+        expires_in: Option<String>,
+    },
     /// Stop a user from authenticating (sessions and tokens stop working).
     Disable {
         /// The user's name or id.
@@ -217,6 +231,10 @@ pub async fn run(ctx: &Ctx, command: UserCommand) -> Result<(), CliError> {
             users.set_password(&user, password.expose()).await?;
             let shown = serde_json::json!({ "password_reset": format!("user:{user}"), "sessions_ended": true });
             output::done(ctx.format, &shown, &format!("password of {user} reset; their sessions have ended"))
+        }
+        UserCommand::RecoveryLink { user, expires_in } => {
+            let link = users.recovery_link(&user, expires_in.as_deref()).await?;
+            output::lines(ctx, &link, [link.url.expose()])
         }
         UserCommand::Delete { user } => {
             users.delete_user(&user).await?;

@@ -212,6 +212,19 @@ impl Client {
         self.call(Method::PUT, &["users", user, "password"], NO_QUERY, Some(&body)).await
     }
 
+    /// A one-time link with which `user` chooses a new password; `expires_in` (`24h`) or the
+    /// server's default lifetime.
+    pub async fn recovery_link(&self, user: &str, expires_in: Option<&str>) -> Result<warden_core::api::RecoveryLink, ClientError> {
+        let body = warden_core::api::CreateRecoveryLink { expires_in: expires_in.map(str::to_owned) };
+        self.call(Method::POST, &["users", user, "recovery-link"], NO_QUERY, Some(&body)).await
+    }
+
+    /// Redeems a recovery link's token: sets the password and returns a new session.
+    pub async fn recover(&self, token: &str, password: &str) -> Result<LoginResponse, ClientError> {
+        let body = warden_core::api::RecoverRequest { token: Secret::new(token), password: Secret::new(password) };
+        self.call(Method::POST, &["auth", "recover"], NO_QUERY, Some(&body)).await
+    }
+
     pub async fn disable_user(&self, user: &str) -> Result<User, ClientError> {
         self.call(Method::POST, &["users", user, "disable"], NO_QUERY, NO_BODY).await
     }

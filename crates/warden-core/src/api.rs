@@ -396,6 +396,37 @@ pub struct SetPassword {
     pub password: Secret,
 }
 
+/// `POST /users/{user}/recovery-link`: how long the link stays valid (`24h`; default and
+/// maximum from the server's configuration).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateRecoveryLink {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<String>,
+}
+
+/// A recovery link: `{public_url}/recover?token=…`, shown once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RecoveryLink {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub url: Secret,
+    #[serde(with = "crate::timestamp")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// `POST /auth/recover`: a recovery link's token and the new password.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RecoverRequest {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub token: Secret,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub password: Secret,
+}
+
 /// `POST /auth/reauth`: the same credential as the login, to open a write window.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -96,6 +96,22 @@ pub enum Action {
         #[serde(default)]
         count: u64,
     },
+    /// An administrator issued a recovery link for the target user (its older links end).
+    /// `token_id` names the one-time token's row, never the token.
+    #[serde(rename = "credential.recovery_link.issue")]
+    RecoveryLinkIssue { token_id: Uuid, expires_at: String },
+    /// The target user redeemed a recovery link: a new password, every other session ended,
+    /// one new session. `issued_by` is the administrator who issued the link; the store fills
+    /// in how many sessions ended.
+    #[serde(rename = "credential.recovery_link.redeem")]
+    RecoveryLinkRedeem {
+        token_id: Uuid,
+        issued_by: Option<Uuid>,
+        client: Option<String>,
+        session_id: Uuid,
+        #[serde(default)]
+        sessions_ended: u64,
+    },
     #[serde(rename = "api_token.create")]
     ApiTokenCreate { token_id: Uuid, label: Option<String>, expires_at: Option<String>, read_write: bool, roles: Option<Vec<String>> },
     #[serde(rename = "api_token.revoke")]
@@ -281,6 +297,8 @@ impl Action {
             Self::Logout { .. } => "auth.logout",
             Self::Reauth { .. } => "auth.reauth",
             Self::SessionPurge { .. } => "session.purge",
+            Self::RecoveryLinkIssue { .. } => "credential.recovery_link.issue",
+            Self::RecoveryLinkRedeem { .. } => "credential.recovery_link.redeem",
             Self::ApiTokenCreate { .. } => "api_token.create",
             Self::ApiTokenRevoke { .. } => "api_token.revoke",
             Self::GroupCreate {} => "group.create",
@@ -341,7 +359,11 @@ impl Action {
             A::UserDelete { .. } | A::ServiceAccountDelete { .. } => {
                 (apply(target_id.map(|account| IndexChange::AccountDeleted { account })), account())
             }
-            A::PasswordSet {} | A::AccountRecover { .. } => (S::Unchanged, account()),
+            // A new password ends every session of the account (a redeemed recovery link too:
+            // other nodes must drop the sessions it ended).
+            A::PasswordSet {} | A::AccountRecover { .. } | A::RecoveryLinkRedeem { .. } => (S::Unchanged, account()),
+            // A link is no credential until redeemed.
+            A::RecoveryLinkIssue { .. } => (S::Unchanged, C::Unchanged),
             A::PasswordRehash {} | A::Login { .. } | A::LoginFailed { .. } | A::ApiTokenCreate { .. } => (S::Unchanged, C::Unchanged),
             // Purged sessions could no longer authenticate anyway.
             A::SessionPurge { .. } => (S::Unchanged, C::Unchanged),

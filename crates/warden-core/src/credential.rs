@@ -15,6 +15,9 @@ use crate::CoreError;
 pub const API_TOKEN_PREFIX: &str = "wdn_";
 /// Prefix of interactive session tokens.
 pub const SESSION_TOKEN_PREFIX: &str = "wds_";
+/// Prefix of one-time tokens (recovery links, later registration and invitation links):
+/// never a bearer credential, redeemed once through the flow that issued it.
+pub const ONE_TIME_TOKEN_PREFIX: &str = "wdo_";
 /// Bytes of randomness in every token.
 pub const TOKEN_BYTES: usize = 32;
 /// Longest password accepted (hashing cost must stay bounded).
@@ -66,6 +69,8 @@ impl serde::Serialize for Secret {
 pub enum TokenKind {
     Session,
     Api,
+    /// A one-time token: authenticates nothing by itself.
+    OneTime,
 }
 
 impl TokenKind {
@@ -73,6 +78,7 @@ impl TokenKind {
         match self {
             Self::Session => SESSION_TOKEN_PREFIX,
             Self::Api => API_TOKEN_PREFIX,
+            Self::OneTime => ONE_TIME_TOKEN_PREFIX,
         }
     }
 
@@ -80,6 +86,8 @@ impl TokenKind {
     pub fn of(token: &str) -> Option<Self> {
         let (kind, body) = if let Some(body) = token.strip_prefix(API_TOKEN_PREFIX) {
             (Self::Api, body)
+        } else if let Some(body) = token.strip_prefix(ONE_TIME_TOKEN_PREFIX) {
+            (Self::OneTime, body)
         } else {
             (Self::Session, token.strip_prefix(SESSION_TOKEN_PREFIX)?)
         };
@@ -204,6 +212,9 @@ mod tests {
         assert_eq!(TokenKind::of(api.expose()), Some(TokenKind::Api));
         let session = format_token(TokenKind::Session, &[9u8; TOKEN_BYTES]);
         assert_eq!(TokenKind::of(session.expose()), Some(TokenKind::Session));
+        let one_time = format_token(TokenKind::OneTime, &[3u8; TOKEN_BYTES]);
+        assert!(one_time.expose().starts_with("wdo_"));
+        assert_eq!(TokenKind::of(one_time.expose()), Some(TokenKind::OneTime));
         assert_eq!(TokenKind::of("wdn_short"), None);
         assert_eq!(TokenKind::of("Bearer x"), None);
         assert!(TokenHash::of(api.expose()).matches(&TokenHash::of(api.expose())));

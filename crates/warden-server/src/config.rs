@@ -170,6 +170,9 @@ pub struct ServerConfig {
     pub control_socket: PathBuf,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// Where browsers reach Warden (`https://auth.example.org`): the base of every link Warden
+    /// writes (recovery links), and of the sign-in page when `forward_auth.public_url` is unset.
+    pub public_url: Option<String>,
     /// How long a client may take to send a request's head (`10s`): counted from the
     /// connection's start for its first request, from the first byte for later ones.
     pub header_read_timeout: String,
@@ -238,6 +241,10 @@ pub struct AuthConfig {
     pub failed_login_max_delay: String,
     /// How often expired sessions are deleted (`1h`), or `off`.
     pub session_purge_interval: String,
+    /// How long a recovery link stays valid when its issuer names no lifetime (`1h`).
+    pub recovery_link_ttl: String,
+    /// The longest lifetime a recovery link may be given (`7d`).
+    pub recovery_link_max_ttl: String,
 }
 
 /// argon2id cost. The defaults are OWASP's recommendation (19 MiB, 2 passes, 1 lane).
@@ -261,6 +268,7 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             control_socket: PathBuf::from("warden-data/wardend.sock"),
             max_body_bytes: 64 * 1024,
+            public_url: None,
             header_read_timeout: "10s".into(),
             tls_handshake_timeout: "10s".into(),
             idle_timeout: "60s".into(),
@@ -291,6 +299,8 @@ impl Default for AuthConfig {
             failed_login_window: "24h".into(),
             failed_login_max_delay: "15m".into(),
             session_purge_interval: "1h".into(),
+            recovery_link_ttl: "1h".into(),
+            recovery_link_max_ttl: "7d".into(),
         }
     }
 }
@@ -327,6 +337,8 @@ pub struct AuthTimes {
     pub session_purge_secs: Option<i64>,
     /// `None`: a name given up is free at once.
     pub name_reservation_secs: Option<i64>,
+    pub recovery_link_ttl_secs: i64,
+    pub recovery_link_max_secs: i64,
 }
 
 impl Config {
@@ -372,10 +384,12 @@ impl Config {
             .map_err(|e| ConfigError::Invalid(format!("[[forward_auth.rule]]: {e}")))?;
         parse_duration_secs(&self.forward_auth.policy_reload_interval)
             .map_err(|e| ConfigError::Invalid(format!("forward_auth.policy_reload_interval: {e}")))?;
-        if let Some(url) = &self.forward_auth.public_url
-            && !(url.starts_with("https://") || url.starts_with("http://"))
-        {
-            return Err(ConfigError::Invalid(format!("forward_auth.public_url must be an http(s) URL, not {url:?}")));
+        for (key, url) in [("server.public_url", &self.server.public_url), ("forward_auth.public_url", &self.forward_auth.public_url)] {
+            if let Some(url) = url
+                && !is_absolute_http_url(url)
+            {
+                return Err(ConfigError::Invalid(format!("{key} must be an absolute http(s) URL, not {url:?}")));
+            }
         }
         let h = &self.forward_auth.headers;
         for name in [&h.user, &h.user_id, &h.email, &h.name, &h.groups, &h.roles, &h.permissions, &h.auth_strength] {
@@ -414,6 +428,14 @@ impl Config {
         Ok(())
     }
 
+    /// Fills in what one key falls back to another for: `forward_auth.public_url` defaults to
+    /// `server.public_url`. Called once at start, before anything reads the configuration.
+    pub fn resolve_fallbacks(&mut self) {
+        if self.forward_auth.public_url.is_none() {
+            self.forward_auth.public_url.clone_from(&self.server.public_url);
+        }
+    }
+
     pub fn auth_times(&self) -> Result<AuthTimes, ConfigError> {
         let parse = |key: &str, v: &str| parse_duration_secs(v).map_err(|e| ConfigError::Invalid(format!("{key}: {e}")));
         let mut role_elevation_secs = std::collections::BTreeMap::new();
@@ -428,7 +450,14 @@ impl Config {
                 "auth.api_token_default_ttl is longer than auth.api_token_max_lifetime: no token could have the default".into(),
             ));
         }
+        let recovery_link_ttl_secs = parse("auth.recovery_link_ttl", &self.auth.recovery_link_ttl)?;
+        let recovery_link_max_secs = parse("auth.recovery_link_max_ttl", &self.auth.recovery_link_max_ttl)?;
+        if recovery_link_ttl_secs <= 0 || recovery_link_ttl_secs > recovery_link_max_secs {
+            return Err(ConfigError::Invalid("auth.recovery_link_ttl must be positive and at most auth.recovery_link_max_ttl".into()));
+        }
         Ok(AuthTimes {
+            recovery_link_ttl_secs,
+            recovery_link_max_secs,
             session_ttl_secs: parse("auth.session_ttl", &self.auth.session_ttl)?,
             session_idle_secs: parse("auth.session_idle_timeout", &self.auth.session_idle_timeout)?,
             api_token_ttl_secs,
@@ -533,9 +562,43 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// `http://host…` or `https://host…` with a host.
+fn is_absolute_http_url(url: &str) -> bool {
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    rest.is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn public_urls_are_absolute_and_forward_auth_falls_back() {
+        let mut config = Config::default();
+        for bad in ["auth.example.org", "https://", "ftp://x", "/recover"] {
+            config.server.public_url = Some(bad.into());
+            let e = config.validate().unwrap_err().to_string();
+            assert!(e.contains("server.public_url"), "{bad}: {e}");
+        }
+        config.server.public_url = Some("https://auth.example.org".into());
+        config.validate().unwrap();
+        config.resolve_fallbacks();
+        assert_eq!(config.forward_auth.public_url.as_deref(), Some("https://auth.example.org"));
+        config.server.public_url = Some("https://other.example.org".into());
+        config.resolve_fallbacks();
+        assert_eq!(config.forward_auth.public_url.as_deref(), Some("https://auth.example.org"), "an explicit value stays");
+    }
+
+    #[test]
+    fn recovery_link_lifetimes_are_checked_at_start() {
+        let mut config = Config::default();
+        let times = config.auth_times().unwrap();
+        assert_eq!((times.recovery_link_ttl_secs, times.recovery_link_max_secs), (3600, 7 * 86_400));
+        config.auth.recovery_link_ttl = "8d".into();
+        assert!(config.validate().unwrap_err().to_string().contains("auth.recovery_link_ttl"));
+        config.auth.recovery_link_ttl = "soon".into();
+        assert!(config.validate().is_err());
+    }
 
     #[test]
     fn defaults_are_valid_and_loopback() {

@@ -84,7 +84,8 @@ pub async fn context(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Co
 }
 
 /// Starts the server described by `config`.
-pub async fn start(config: Config, clock: Arc<dyn Clock>, with_control_socket: bool) -> anyhow::Result<Running> {
+pub async fn start(mut config: Config, clock: Arc<dyn Clock>, with_control_socket: bool) -> anyhow::Result<Running> {
+    config.resolve_fallbacks();
     config.validate()?;
     let tls = config.server.tls.as_ref().map(http::tls_acceptor).transpose()?;
     let ctx = context(config, clock).await?;

@@ -33,8 +33,8 @@ use warden_core::namespace::Namespace;
 use warden_core::throttle::{Failures, Throttle, ThrottleKey};
 use warden_core::transfer::Record;
 use warden_store::{
-    Action, AuditQuery, BindingFilter, Change, ImportCounts, ImportLine, LineError, ListQuery, MAX_PAGE, NameReservation, PgStore,
-    SessionRecord, SqliteStore, Store, StoreError,
+    Action, AuditQuery, BindingFilter, Change, ImportCounts, ImportLine, LineError, ListQuery, MAX_PAGE, NameReservation, OneTimeToken,
+    PgStore, Recovery, SessionRecord, SqliteStore, Store, StoreError, TokenPurpose,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -163,6 +163,8 @@ conformance! {
     group_commit(arc) => sqlite_group_commit, postgres_group_commit;
     transfer => sqlite_transfer, postgres_transfer;
     primary_email => sqlite_primary_email, postgres_primary_email;
+    one_time_tokens => sqlite_one_time_tokens, postgres_one_time_tokens;
+    one_time_token_race(arc) => sqlite_one_time_token_race, postgres_one_time_token_race;
 }
 
 /// `warden_store::open` picks the backend from the URL and refuses anything else.
@@ -2609,4 +2611,131 @@ async fn postgres_break_glass_migration() {
     .await;
     execute(&mut admin, format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await.expect("DROP DATABASE");
     rethrow(outcome);
+}
+
+// ---------------------------------------------------------------------------------------------
+// One-time tokens.
+
+fn recovery_token(account: Uuid, at: OffsetDateTime, ttl: Duration) -> OneTimeToken {
+    OneTimeToken {
+        id: Uuid::now_v7(),
+        purpose: TokenPurpose::Recovery,
+        account_id: account,
+        created_at: at,
+        expires_at: at + ttl,
+        consumed_at: None,
+        issued_by: Some(IDM_ADMIN_ID),
+    }
+}
+
+fn issue_change(user: &User, token: &OneTimeToken) -> Change {
+    let action = Action::RecoveryLinkIssue { token_id: token.id, expires_at: token.expires_at.to_string() };
+    Change::new(token.created_at, Some(&admin()), action, Some(&user.subject()))
+}
+
+fn redeem_change(user: &User, token: &OneTimeToken, at: OffsetDateTime, session: Uuid) -> Change {
+    let action =
+        Action::RecoveryLinkRedeem { token_id: token.id, issued_by: token.issued_by, client: None, session_id: session, sessions_ended: 0 };
+    Change::new(at, Some(&user.subject()), action, Some(&user.subject()))
+}
+
+/// A redemption of `token` (by its text) for `user` at `at`, with a session of its own.
+fn recovery(user: &User, token: &str, at: OffsetDateTime) -> Recovery {
+    let session = SessionRecord {
+        id: Uuid::now_v7(),
+        account_id: user.id,
+        created_at: at,
+        expires_at: at + Duration::hours(8),
+        idle_timeout_secs: 3600,
+        last_seen_at: at,
+        elevated_until: None,
+    };
+    let session_token = TokenHash::of(&format!("wds_{}", session.id.simple()));
+    Recovery { token: TokenHash::of(token), account: user.id, password_hash: "new-hash".into(), session, session_token }
+}
+
+async fn redeem(store: &dyn Store, user: &User, token: &OneTimeToken, text: &str, at: OffsetDateTime) -> bool {
+    let recovery = recovery(user, text, at);
+    store.redeem_recovery(&redeem_change(user, token, at, recovery.session.id), &recovery).await.unwrap()
+}
+
+async fn one_time_tokens(store: &dyn Store) {
+    let dana = create_user(store, "dana").await;
+    let erin = create_user(store, "erin").await;
+    let t0 = now();
+
+    // Unknown: refused, nothing written.
+    let ghost = recovery_token(dana.id, t0, Duration::hours(1));
+    let before = state(store).await;
+    assert!(!redeem(store, &dana, &ghost, "wdo_unknown", t0).await);
+    assert_eq!(state(store).await, before, "a refused redemption writes nothing, not even its event");
+
+    // Issued: found by its hash only, not consumed by reading.
+    let first = recovery_token(dana.id, t0, Duration::hours(1));
+    store.issue_one_time_token(&issue_change(&dana, &first), &first, &TokenHash::of("wdo_first"), true).await.unwrap();
+    assert_eq!(store.one_time_token(&TokenHash::of("wdo_first")).await.unwrap(), Some(first.clone()));
+    assert_eq!(store.one_time_token(&TokenHash::of("wdo_first")).await.unwrap().unwrap().consumed_at, None, "reading consumes nothing");
+    assert!(store.one_time_token(&TokenHash::of("wdo_other")).await.unwrap().is_none());
+
+    // A newer token for the same account ends the older one; another account's stays.
+    let for_erin = recovery_token(erin.id, t0, Duration::hours(1));
+    store.issue_one_time_token(&issue_change(&erin, &for_erin), &for_erin, &TokenHash::of("wdo_erin"), true).await.unwrap();
+    let second = recovery_token(dana.id, t0, Duration::hours(1));
+    store.issue_one_time_token(&issue_change(&dana, &second), &second, &TokenHash::of("wdo_second"), true).await.unwrap();
+    assert!(store.one_time_token(&TokenHash::of("wdo_first")).await.unwrap().is_none(), "the older link is gone");
+    assert!(!redeem(store, &dana, &first, "wdo_first", t0).await);
+    assert!(store.one_time_token(&TokenHash::of("wdo_erin")).await.unwrap().is_some(), "another account's link stays");
+
+    // Another account's token does not redeem for this one.
+    assert!(!redeem(store, &dana, &for_erin, "wdo_erin", t0).await);
+
+    // Expired: refused at and after its expiry.
+    let short = recovery_token(erin.id, t0, Duration::minutes(5));
+    store.issue_one_time_token(&issue_change(&erin, &short), &short, &TokenHash::of("wdo_short"), true).await.unwrap();
+    assert!(!redeem(store, &erin, &short, "wdo_short", t0 + Duration::minutes(5)).await, "expired");
+    assert!(store.one_time_token(&TokenHash::of("wdo_short")).await.unwrap().unwrap().consumed_at.is_none());
+
+    // Redeemed once: password set, every earlier session ended, the new one created.
+    let old = recovery(&dana, "wdo_x", t0);
+    store.create_session(&change("auth.login", &dana.subject()), &old.session, &old.session_token).await.unwrap();
+    let r = store.revision().await.unwrap();
+    let redemption = recovery(&dana, "wdo_second", t0 + Duration::minutes(1));
+    let at = t0 + Duration::minutes(1);
+    assert!(store.redeem_recovery(&redeem_change(&dana, &second, at, redemption.session.id), &redemption).await.unwrap());
+    assert!(store.revision().await.unwrap() > r, "ending sessions takes a revision (other nodes drop them)");
+    assert_eq!(store.password_hash(dana.id).await.unwrap().as_deref(), Some("new-hash"));
+    assert!(store.session(&old.session_token, at).await.unwrap().is_none(), "the earlier session ended");
+    assert!(store.session(&redemption.session_token, at).await.unwrap().is_some(), "the new session exists");
+    let stored = store.one_time_token(&TokenHash::of("wdo_second")).await.unwrap().unwrap();
+    assert_eq!(stored.consumed_at, Some(at));
+    let events =
+        store.audit(&AuditQuery { action_prefix: Some("credential.recovery_link.redeem".into()), ..AuditQuery::default() }).await.unwrap();
+    assert_eq!(events.items.len(), 1);
+    assert_eq!(events.items[0].details["sessions_ended"], json!(1));
+
+    // Consumed: refused, nothing written.
+    let before = state(store).await;
+    assert!(!redeem(store, &dana, &second, "wdo_second", at).await);
+    assert_eq!(state(store).await, before);
+}
+
+/// Fifty redemptions of one token at once: exactly one wins, on every backend.
+async fn one_time_token_race(store: Arc<dyn Store>) {
+    let fred = create_user(&*store, "fred").await;
+    let t0 = now();
+    let token = recovery_token(fred.id, t0, Duration::hours(1));
+    store.issue_one_time_token(&issue_change(&fred, &token), &token, &TokenHash::of("wdo_race"), true).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let (store, fred, token) = (store.clone(), fred.clone(), token.clone());
+        tasks.push(tokio::spawn(async move { redeem(&*store, &fred, &token, "wdo_race", now()).await }));
+    }
+    let mut wins = 0;
+    for task in tasks {
+        wins += usize::from(task.await.unwrap());
+    }
+    assert_eq!(wins, 1, "exactly one concurrent redemption succeeds");
+    let events =
+        store.audit(&AuditQuery { action_prefix: Some("credential.recovery_link.redeem".into()), ..AuditQuery::default() }).await.unwrap();
+    assert_eq!(events.items.len(), 1, "only the winner is audited");
 }

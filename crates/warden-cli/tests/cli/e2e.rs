@@ -1022,3 +1022,63 @@ fn the_first_start_says_what_to_do_next() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// Issue 13: `warden user recovery-link` prints the link alone (JSON under `--output json`);
+/// the link's token, redeemed over HTTP, sets the password the user then signs in with, and
+/// works only once.
+#[test]
+fn recovery_link_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::new(format!("sqlite://{}/warden.db", dir.path().display()));
+    server.env.push(("WARDEN_SERVER__PUBLIC_URL".to_owned(), "https://id.example.test".to_owned()));
+    server.env.retain(|(k, _)| k != "WARDEN_LOG");
+    server.env.push(("WARDEN_LOG".to_owned(), "debug".to_owned()));
+    server.start();
+    let idm = format!("idm_admin:{}", server.recover("idm_admin"));
+    ok_as(&server, &idm, &["user", "create", "alice", "--password", "correct horse battery"]);
+
+    let out = ok_as(&server, &idm, &["user", "recovery-link", "alice", "--expires-in", "24h"]);
+    assert_eq!(out.lines().count(), 1, "the link alone on stdout: {out}");
+    let url = out.trim();
+    let token = url.strip_prefix("https://id.example.test/recover?token=").unwrap_or_else(|| panic!("{url}"));
+    assert!(token.starts_with("wdo_"), "{token}");
+    let shown = json_run(&server, "cli", &["--user", &idm, "user", "recovery-link", "alice"], None);
+    assert_eq!(shown.0, 0);
+    assert!(shown.1["url"].as_str().unwrap().starts_with("https://id.example.test/recover?token=wdo_"), "{}", shown.1);
+    assert!(shown.1["expires_at"].is_string(), "{}", shown.1);
+    assert!(fails_as(&server, &idm, &["user", "recovery-link", "alice", "--expires-in", "30d"]).contains("validation"));
+    assert!(fails_as(&server, &idm, &["user", "recovery-link", "admin"]).contains("account.protected"));
+
+    // The newer link ended the first; redeem the newer one.
+    let newer = shown.1["url"].as_str().unwrap().rsplit('=').next().unwrap().to_owned();
+    let body = |token: &str| format!(r#"{{"token":"{token}","password":"a brand new passphrase"}}"#);
+    assert!(post_json(&server, "/api/v1/auth/recover", &body(token)).contains("token.invalid"));
+    let answer = post_json(&server, "/api/v1/auth/recover", &body(&newer));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(post_json(&server, "/api/v1/auth/recover", &body(&newer)).contains("token.invalid"), "only once");
+    let login = server.warden_in("alice", &["login", "--user", "alice", "--password-stdin"], Some("a brand new passphrase\n"));
+    assert!(login.status.success(), "{}", String::from_utf8_lossy(&login.stderr));
+
+    // Neither token is in the server's (debug) log.
+    let log = std::fs::read_to_string(server.dir.path().join("wardend.log")).unwrap();
+    assert!(log.contains("/api/v1/auth/recover"), "the debug log records requests");
+    for t in [token, newer.as_str()] {
+        assert!(!log.contains(t.trim_start_matches("wdo_")), "a token is in the log");
+    }
+}
+
+/// A JSON POST over a plain socket (the CLI has no command that redeems a link: the person
+/// does, in a browser); returns the whole response.
+fn post_json(server: &Server, path: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let host = server.url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}

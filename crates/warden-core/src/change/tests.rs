@@ -53,6 +53,8 @@ fn every_action_says_what_it_does() {
         (Action::Logout { session_id: session }, Some(&alice), "auth.logout", S::Unchanged, C::Credential(session)),
         (Action::Reauth { session_id: session, window_secs: 600 }, Some(&alice), "auth.reauth", S::Unchanged, C::Credential(session)),
         (Action::SessionPurge { count: 3 }, None, "session.purge", S::Unchanged, C::Unchanged),
+        (Action::RecoveryLinkIssue { token_id: id, expires_at: "2026-02-01T00:00:00Z".into() }, Some(&alice), "credential.recovery_link.issue", S::Unchanged, C::Unchanged),
+        (Action::RecoveryLinkRedeem { token_id: id, issued_by: Some(bot.id), client: Some("203.0.113.7".into()), session_id: session, sessions_ended: 2 }, Some(&alice), "credential.recovery_link.redeem", S::Unchanged, C::Account(alice.id)),
         (Action::ApiTokenCreate { token_id: id, label: Some("deploy".into()), expires_at: None, read_write: true, roles: None }, Some(&bot), "api_token.create", S::Unchanged, C::Unchanged),
         (Action::ApiTokenRevoke { token_id: id }, Some(&bot), "api_token.revoke", S::Unchanged, C::Credential(id)),
         (Action::GroupCreate {}, Some(&staff), "group.create", S::Apply(IndexChange::GroupCreated { group: staff.id, name: name("staff") }), C::Unchanged),
@@ -73,7 +75,7 @@ fn every_action_says_what_it_does() {
     ];
     let mut names: Vec<&str> = table.iter().map(|row| row.2).collect();
     names.dedup();
-    assert_eq!(names.len(), 32, "every action has a row");
+    assert_eq!(names.len(), 34, "every action has a row");
     for (action, target, audit_name, snapshot, credentials) in table {
         assert_eq!(action.name(), audit_name);
         let effect = action.effect(target);

@@ -5,10 +5,11 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use uuid::Uuid;
 use warden_core::api::{
-    AddMembers, Added, AuditQuery, BindingQuery, CheckRequest, CheckResponse, CreateApiToken, CreateBinding, CreateGroup, CreateRole,
-    CreateServiceAccount, CreateTenant, CreateUser, CreatedApiToken, ExpandQuery, Expanded, ExportQuery, ImportQuery, ImportSummary,
-    ListQuery, LoginRequest, LoginResponse, MemberEntry, MembersQuery, Page, PermissionsQuery, Problem, ReauthRequest, ReauthResponse,
-    Rename, ResolvedPermissions, RolePermissions, RoleQuery, SetPassword, UpdateRole, UpdateUser, WhoAmI,
+    AddMembers, Added, AuditQuery, BindingQuery, CheckRequest, CheckResponse, CreateApiToken, CreateBinding, CreateGroup,
+    CreateRecoveryLink, CreateRole, CreateServiceAccount, CreateTenant, CreateUser, CreatedApiToken, ExpandQuery, Expanded, ExportQuery,
+    ImportQuery, ImportSummary, ListQuery, LoginRequest, LoginResponse, MemberEntry, MembersQuery, Page, PermissionsQuery, Problem,
+    ReauthRequest, ReauthResponse, RecoverRequest, RecoveryLink, Rename, ResolvedPermissions, RolePermissions, RoleQuery, SetPassword,
+    UpdateRole, UpdateUser, WhoAmI,
 };
 use warden_core::authz::{Binding, Role, Tenant};
 use warden_core::model::{ApiToken, AuditEvent, Group, NameOrId, ServiceAccount, SubjectKind, User};
@@ -34,6 +35,13 @@ impl From<ListQuery> for ListRequest {
     responses((status = 200, body = LoginResponse, description = "Signed in: a session token (`wds_…`) that may not write until `POST /api/v1/auth/reauth`."), (status = 401, body = Problem), (status = 429, body = Problem)))]
 pub async fn login(State(app): State<App>, client: ClientAddr, Body(req): Body<LoginRequest>) -> ApiResult<Json<LoginResponse>> {
     Ok(Json(app.auth.login(&req.name, &req.password, client.0).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/recover", tag = "auth", request_body = RecoverRequest,
+    responses((status = 200, body = LoginResponse, description = "The password is set, every other session of the user is ended, and this is a new session (as from `/api/v1/auth/login`)."),
+        (status = 400, body = Problem, description = "`token.invalid`: unknown, expired or already used (one answer for all three); `validation`: the password breaks the rules.")))]
+pub async fn recover(State(app): State<App>, client: ClientAddr, Body(req): Body<RecoverRequest>) -> ApiResult<Json<LoginResponse>> {
+    Ok(Json(app.recovery.redeem(&req.token, &req.password, client.0).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])), responses((status = 204, description = "The session is ended."), (status = 401, body = Problem)))]
@@ -303,6 +311,19 @@ pub async fn set_password(
 ) -> ApiResult<StatusCode> {
     app.directory.set_password(&actor, &key, &req.password).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/users/{user}/recovery-link", tag = "users", security(("bearer" = []), ("basic" = [])), params(("user" = String, Path)), request_body = CreateRecoveryLink,
+    responses((status = 201, body = RecoveryLink, description = "A one-time link (`{server.public_url}/recover?token=…`) with which the user chooses a new password; the user's older links end."),
+        (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 503, body = Problem, description = "`config.public_url_missing`: the server has no `server.public_url`.")))]
+pub async fn issue_recovery_link(
+    State(app): State<App>,
+    Actor(actor): Actor,
+    Key(key): Key,
+    Body(req): Body<CreateRecoveryLink>,
+) -> ApiResult<(StatusCode, Json<RecoveryLink>)> {
+    Ok((StatusCode::CREATED, Json(app.recovery.issue(&actor, &key, req.expires_in.as_deref()).await?)))
 }
 
 // --- tenants, roles, bindings -------------------------------------------------------------------

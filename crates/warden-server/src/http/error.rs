@@ -33,7 +33,8 @@ pub fn status_of(e: &ServiceError) -> StatusCode {
         ServiceError::Core(e) => core_status(e),
         ServiceError::Store(e) => store_status(e),
         ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
-        ServiceError::Ambiguous(_) => StatusCode::BAD_REQUEST,
+        // Unknown, expired and used one-time tokens alike: 410 would claim the token once existed.
+        ServiceError::Ambiguous(_) | ServiceError::TokenInvalid => StatusCode::BAD_REQUEST,
         ServiceError::Unauthenticated | ServiceError::AuthFailed => StatusCode::UNAUTHORIZED,
         ServiceError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         ServiceError::Protected(..)
@@ -42,6 +43,9 @@ pub fn status_of(e: &ServiceError) -> StatusCode {
         | ServiceError::DynamicRolesDisabled(_) => StatusCode::FORBIDDEN,
         ServiceError::Immutable(_) => StatusCode::CONFLICT,
         ServiceError::Internal(_) | ServiceError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        // The server is not set up to write links: no fault of the request, and no use
+        // retrying until the operator sets the key the message names.
+        ServiceError::PublicUrlMissing => StatusCode::SERVICE_UNAVAILABLE,
         // A line that is wrong is the request's fault; a refusal of access keeps its own status.
         ServiceError::AtLine { error, .. } if error.is_fault_of_the_line() => StatusCode::BAD_REQUEST,
         ServiceError::AtLine { error, .. } => status_of(error),
@@ -145,6 +149,8 @@ mod tests {
             (ServiceError::DynamicRolesDisabled("why".into()), 403, "roles.dynamic_disabled"),
             (ServiceError::Internal("x".into()), 500, "internal"),
             (ServiceError::Config("x".into()), 500, "config"),
+            (ServiceError::PublicUrlMissing, 503, "config.public_url_missing"),
+            (ServiceError::TokenInvalid, 400, "token.invalid"),
             (line(StoreError::NameTaken("x".into()).into()), 400, "import.invalid"),
             (line(ServiceError::Ambiguous("x".into())), 400, "import.invalid"),
             (line(CoreError::Forbidden { permission: "p".into() }.into()), 403, "forbidden"),

@@ -381,13 +381,13 @@ pub struct LogoutForm {
     csrf: Option<String>,
 }
 
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }
 
 /// The sign-in pages' one stylesheet. The CSP allows exactly this text (by its SHA-256), so
 /// no injected style could apply.
-const PAGE_STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:22rem;margin:4rem auto;padding:0 1rem}\
+pub(super) const PAGE_STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:22rem;margin:4rem auto;padding:0 1rem}\
 label,input,button{display:block;width:100%;margin:.4rem 0}input{padding:.4rem}.error{color:#b00020}";
 
 /// The sign-in pages' Content-Security-Policy: nothing but [`PAGE_STYLE`], forms to Warden.
@@ -429,7 +429,7 @@ pub async fn login_form(State(app): State<App>, headers: HeaderMap, Query(q): Qu
 
 /// What every page of the sign-in flow sends: no caching, no framing, no scripts or plugins,
 /// forms posted to Warden only, no content sniffing, no referrer to other sites.
-fn secure_page(headers: &mut HeaderMap) {
+pub(super) fn secure_page(headers: &mut HeaderMap) {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(HeaderName::from_static("x-frame-options"), HeaderValue::from_static("DENY"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
@@ -446,7 +446,7 @@ fn cookies_secure(app: &App) -> bool {
     config.cookie_secure.unwrap_or_else(|| config.public_url.as_deref().is_some_and(|u| u.starts_with("https://")))
 }
 
-fn csrf(app: &App) -> Csrf {
+pub(super) fn csrf(app: &App) -> Csrf {
     Csrf::new(app.config.forward_auth.public_url.as_deref(), cookies_secure(app))
 }
 

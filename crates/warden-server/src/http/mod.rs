@@ -12,6 +12,7 @@ pub mod csrf;
 pub mod error;
 pub mod extract;
 pub mod forward_auth;
+pub mod recover;
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use crate::config::Config;
 use crate::services::Context;
 use crate::services::access::Access;
 use crate::services::auth::Auth;
+use crate::services::authn::recovery_link::RecoveryLinks;
 use crate::services::directory::Directory;
 use crate::services::forward::ForwardAuth;
 use crate::services::transfer::Transfer;
@@ -46,6 +48,7 @@ pub struct AppInner {
     pub access: Access,
     pub forward: ForwardAuth,
     pub transfer: Transfer,
+    pub recovery: RecoveryLinks,
     pub config: Arc<Config>,
 }
 
@@ -63,8 +66,9 @@ impl App {
         let access = Access::new(ctx.clone(), directory.clone());
         let forward = ForwardAuth::new(ctx.clone(), auth.clone())?;
         let transfer = Transfer::new(ctx.clone());
+        let recovery = RecoveryLinks::new(ctx.clone());
         let config = ctx.config.clone();
-        Ok(Self(Arc::new(AppInner { ctx, directory, auth, access, forward, transfer, config })))
+        Ok(Self(Arc::new(AppInner { ctx, directory, auth, access, forward, transfer, recovery, config })))
     }
 }
 
@@ -96,6 +100,7 @@ fn public_api() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(api::login))
         .routes(routes!(api::logout))
+        .routes(routes!(api::recover))
         .routes(routes!(api::reauth))
         .routes(routes!(api::whoami))
         .routes(routes!(api::rename_self))
@@ -111,6 +116,7 @@ fn management_api() -> OpenApiRouter<App> {
         .routes(routes!(api::enable_user))
         .routes(routes!(api::list_user_groups))
         .routes(routes!(api::set_password))
+        .routes(routes!(api::issue_recovery_link))
         .routes(routes!(api::list_service_accounts, api::create_service_account))
         .routes(routes!(api::get_service_account, api::delete_service_account))
         .routes(routes!(api::list_tokens, api::create_token))
@@ -148,7 +154,9 @@ fn public_routes(app: &App, rest: &RestApi) -> Router<App> {
         Router::new()
     };
     let document = rest.document.clone();
+    // The recovery link's page exists whether or not forward-auth is on.
     pages
+        .route("/recover", get(recover::form).post(recover::submit))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/api/v1/openapi.json", get(move || async move { Json(document.as_ref()).into_response() }))

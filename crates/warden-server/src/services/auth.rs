@@ -84,7 +84,7 @@ pub struct AuditRequest {
     pub limit: Option<u32>,
 }
 
-fn random_token(kind: TokenKind) -> Result<Secret> {
+pub(crate) fn random_token(kind: TokenKind) -> Result<Secret> {
     let mut random = [0u8; TOKEN_BYTES];
     getrandom::fill(&mut random).map_err(|e| ServiceError::Internal(e.to_string()))?;
     Ok(credential::format_token(kind, &random))
@@ -247,6 +247,8 @@ impl Auth {
                     Some((token, owner)) => (Credential::Api(token), owner),
                     None => return Err(ServiceError::Unauthenticated),
                 },
+                // A one-time token is redeemed through its flow, never presented as a bearer.
+                TokenKind::OneTime => return Err(ServiceError::Unauthenticated),
             };
             if !owner.active {
                 return Err(ServiceError::Unauthenticated);

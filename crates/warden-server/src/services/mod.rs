@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod authn;
 pub mod credentials;
 pub mod directory;
 pub mod forward;
@@ -60,6 +61,12 @@ pub enum ServiceError {
     /// A bulk import refused one of its lines (the batches before it stay committed).
     #[error("line {line}: {error}")]
     AtLine { line: u64, error: Box<ServiceError> },
+    /// A link was asked for, but the server does not know where browsers reach it.
+    #[error("this server cannot write links: set server.public_url (the URL browsers reach Warden at)")]
+    PublicUrlMissing,
+    /// A one-time token that is unknown, expired or already used: one answer for all three.
+    #[error("the link is invalid, expired or already used")]
+    TokenInvalid,
     /// A configuration the server cannot work with (found at start-up).
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -82,6 +89,8 @@ impl ServiceError {
             Self::DynamicRolesDisabled(_) => "roles.dynamic_disabled",
             Self::Internal(_) => "internal",
             Self::Config(_) => "config",
+            Self::PublicUrlMissing => "config.public_url_missing",
+            Self::TokenInvalid => "token.invalid",
             // What the line says or names is wrong: one code for the importer to look for;
             // a refusal of access keeps its own.
             Self::AtLine { error, .. } if error.is_fault_of_the_line() => "import.invalid",
@@ -111,7 +120,9 @@ impl ServiceError {
             | Self::TokenScope(_)
             | Self::DynamicRolesDisabled(_)
             | Self::Internal(_)
-            | Self::Config(_) => false,
+            | Self::Config(_)
+            | Self::PublicUrlMissing
+            | Self::TokenInvalid => false,
         }
     }
 }

@@ -9,4 +9,5 @@ mod first_hour;
 mod forward_auth;
 mod hardening;
 mod proxies;
+mod recovery;
 mod transfer;

@@ -21,6 +21,7 @@ mod authorization;
 mod credentials;
 mod groups;
 mod lifecycle;
+mod one_time_tokens;
 
 pub(crate) use accounts::impl_accounts;
 pub(crate) use audit::impl_audit;
@@ -28,6 +29,7 @@ pub(crate) use authorization::impl_authorization;
 pub(crate) use credentials::impl_credentials;
 pub(crate) use groups::impl_groups;
 pub(crate) use lifecycle::impl_lifecycle;
+pub(crate) use one_time_tokens::impl_one_time_tokens;
 
 use warden_core::api::Page;
 use warden_core::model::{NameOrId, Profile};
@@ -158,6 +160,7 @@ macro_rules! impl_store {
             crate::sql::impl_credentials!($store, $db, $row);
             crate::sql::impl_authorization!($store, $db, $row);
             crate::sql::impl_audit!($store, $db, $row);
+            crate::sql::impl_one_time_tokens!($store, $db, $row);
         }
     };
 }

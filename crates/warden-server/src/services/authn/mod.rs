@@ -1,0 +1,6 @@
+//! How an account gains or regains a credential without an administrator learning it: one
+//! module per flow, each built on the store's one-time tokens (hashed, expiring, consumed
+//! atomically by the write that uses them). Password sign-in itself still lives in
+//! `services::auth`.
+
+pub mod recovery_link;

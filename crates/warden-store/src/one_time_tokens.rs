@@ -1,0 +1,85 @@
+//! One-time tokens: recovery links now, registration and invitation links later.
+//!
+//! A one-time token is a random secret handed out once (in a link); the store keeps only its
+//! SHA-256 and looks it up by that hash. Redeeming it is a single conditional update (not yet
+//! consumed, not yet expired) inside the very transaction that does what the token allows, so
+//! of any number of concurrent redemptions exactly one commits: the others find no row and
+//! change nothing. Reading a token never consumes it.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use uuid::Uuid;
+use warden_core::credential::TokenHash;
+
+use crate::{Change, Result, SessionRecord};
+
+/// What a one-time token is for; stored as text so that later flows add values, not tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenPurpose {
+    /// An administrator's recovery link: choose a new password.
+    Recovery,
+}
+
+impl TokenPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Recovery => "recovery",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "recovery" => Some(Self::Recovery),
+            _ => None,
+        }
+    }
+}
+
+/// A one-time token as stored (the token itself never is).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OneTimeToken {
+    pub id: Uuid,
+    pub purpose: TokenPurpose,
+    pub account_id: Uuid,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub consumed_at: Option<OffsetDateTime>,
+    /// The account that issued it; `None` when the server did.
+    pub issued_by: Option<Uuid>,
+}
+
+impl OneTimeToken {
+    /// Whether it can still be redeemed at `now` (what the consuming update also checks).
+    pub fn is_redeemable(&self, now: OffsetDateTime) -> bool {
+        self.consumed_at.is_none() && now < self.expires_at
+    }
+}
+
+/// What redeeming a recovery token writes, besides consuming it.
+#[derive(Debug, Clone)]
+pub struct Recovery {
+    /// The token presented, hashed.
+    pub token: TokenHash,
+    /// The account the caller read the token as belonging to: the update consumes it only for
+    /// that account (the audit event already names it).
+    pub account: Uuid,
+    /// The new password's hash.
+    pub password_hash: String,
+    /// The session that signs the user in, and its token's hash.
+    pub session: SessionRecord,
+    pub session_token: TokenHash,
+}
+
+#[async_trait]
+pub trait OneTimeTokens: Send + Sync {
+    /// Stores a new token by its hash. With `replace`, the account's unconsumed tokens of the
+    /// same purpose are deleted in the same transaction (a new recovery link ends older ones).
+    async fn issue_one_time_token(&self, change: &Change, token: &OneTimeToken, hash: &TokenHash, replace: bool) -> Result<()>;
+    /// The token with this hash, consumed or expired alike (never consumes it).
+    async fn one_time_token(&self, hash: &TokenHash) -> Result<Option<OneTimeToken>>;
+    /// Redeems a recovery token in one transaction: consumes it (only if it is a recovery
+    /// token of `recovery.account`, unconsumed and unexpired at `change.at`), sets the
+    /// password, ends every session of the account and creates `recovery.session`. `false`,
+    /// and nothing written (not even the audit event), when the token was not redeemable.
+    async fn redeem_recovery(&self, change: &Change, recovery: &Recovery) -> Result<bool>;
+}

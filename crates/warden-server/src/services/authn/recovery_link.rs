@@ -11,7 +11,6 @@
 
 use std::net::IpAddr;
 
-use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 use warden_core::CoreError;
@@ -67,7 +66,7 @@ impl RecoveryLinks {
             consumed_at: None,
             issued_by: Some(actor.account.id),
         };
-        let action = Action::RecoveryLinkIssue { token_id: record.id, expires_at: rfc3339(record.expires_at) };
+        let action = Action::RecoveryLinkIssue { token_id: record.id, expires_at: warden_core::timestamp::format(record.expires_at) };
         let change = Change::new(now, Some(&actor.account), action, Some(&subject));
         self.ctx.store.issue_one_time_token(&change, &record, &TokenHash::of(token.expose()), true).await?;
         let url = format!("{}/recover?token={}", base.trim_end_matches('/'), token.expose());
@@ -153,8 +152,4 @@ impl RecoveryLinks {
             })
             .await
     }
-}
-
-fn rfc3339(at: OffsetDateTime) -> String {
-    at.format(&Rfc3339).unwrap_or_else(|_| at.to_string())
 }

@@ -218,6 +218,13 @@ pub struct CreateUser {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub password: Option<Secret>,
+    /// Roles to bind to the new user in `tenant`, in the same transaction; the caller needs
+    /// the right to create each binding.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    /// The tenant of `roles` (default `default`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }
 
 /// A partial update of a user: absent fields stay as they are; `null` clears an optional field.

@@ -165,6 +165,7 @@ conformance! {
     primary_email => sqlite_primary_email, postgres_primary_email;
     one_time_tokens => sqlite_one_time_tokens, postgres_one_time_tokens;
     one_time_token_race(arc) => sqlite_one_time_token_race, postgres_one_time_token_race;
+    user_with_bindings => sqlite_user_with_bindings, postgres_user_with_bindings;
 }
 
 /// `warden_store::open` picks the backend from the URL and refuses anything else.
@@ -2738,4 +2739,36 @@ async fn one_time_token_race(store: Arc<dyn Store>) {
     let events =
         store.audit(&AuditQuery { action_prefix: Some("credential.recovery_link.redeem".into()), ..AuditQuery::default() }).await.unwrap();
     assert_eq!(events.items.len(), 1, "only the winner is audited");
+}
+
+/// A user and its first bindings are one transaction: each change keeps its event and
+/// revision, and a binding that cannot be written (no such tenant) leaves no user behind.
+async fn user_with_bindings(store: &dyn Store) {
+    create_tenant(store, "acme").await;
+    create_role(store, "desk", "acme", &["tickets:read"]).await;
+    create_role(store, "support", "acme", &["tickets:write"]).await;
+    let before = state(store).await;
+    let bob = new_user("bob");
+    let grants: Vec<(Change, Binding)> = ["desk", "support"]
+        .iter()
+        .map(|role| (change("binding.create", &bob.subject()), new_binding(role, &bob.subject(), "acme", &[])))
+        .collect();
+    let created =
+        store.create_user_with_bindings(&change("user.create", &bob.subject()), &bob, Some("$argon2id$x"), &grants).await.unwrap();
+    assert!(created.has_password);
+    assert_eq!(state(store).await, (before.0 + 3, before.1 + 3));
+    let bound = bindings_where(store, Some(bob.id), None, None).await;
+    assert_eq!(sorted_by_id(bound), grants.iter().map(|(_, b)| b.clone()).collect::<Vec<_>>());
+
+    let before = state(store).await;
+    let carol = new_user("carol");
+    let grants = vec![
+        (change("binding.create", &carol.subject()), new_binding("desk", &carol.subject(), "acme", &[])),
+        (change("binding.create", &carol.subject()), new_binding("desk", &carol.subject(), "nowhere", &[])),
+    ];
+    let e = store.create_user_with_bindings(&change("user.create", &carol.subject()), &carol, None, &grants).await.unwrap_err();
+    assert!(matches!(e, StoreError::NotFound(_)), "{e:?}");
+    assert_eq!(state(store).await, before);
+    assert!(store.user(&by_name("carol")).await.unwrap().is_none());
+    assert!(bindings_where(store, Some(carol.id), None, None).await.is_empty());
 }

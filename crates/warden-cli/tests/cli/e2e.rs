@@ -1082,3 +1082,34 @@ fn post_json(server: &Server, path: &str, body: &str) -> String {
     stream.read_to_string(&mut response).unwrap();
     response
 }
+
+/// Issue 13: `warden user create … --role R --role S` binds the roles with the user, in one
+/// step; a caller who may not bind them creates nothing.
+#[test]
+fn roles_at_creation_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::new(format!("sqlite://{}/warden.db", dir.path().display()));
+    server.start();
+    let admin = format!("admin:{}", server.recover("admin"));
+    let idm = format!("idm_admin:{}", server.recover("idm_admin"));
+    let root = superuser(&server, &idm, "root");
+    for id in ["help-desk", "support"] {
+        ok_as(&server, &admin, &["role", "create", "--id", id, "--name", id, "--permission", "tickets:read"]);
+    }
+
+    // idm_admin may create users but not bindings: refused, and no user is left behind.
+    let refused = fails_as(&server, &idm, &["user", "create", "carol", "--role", "help-desk"]);
+    assert!(refused.contains("forbidden"), "{refused}");
+    assert!(fails_as(&server, &idm, &["user", "get", "carol"]).contains("not_found"));
+
+    let created =
+        json_ok_as(&server, &root, &["user", "create", "carol", "--role", "help-desk", "--role", "support", "--tenant", "default"]);
+    assert_eq!(created["name"], "carol");
+    let bound = json_ok_as(&server, &admin, &["binding", "list", "--subject", "user:carol"]);
+    let mut roles: Vec<&str> = bound["items"].as_array().unwrap().iter().map(|b| b["role"].as_str().unwrap()).collect();
+    roles.sort_unstable();
+    assert_eq!(roles, ["help-desk", "support"]);
+    // --tenant only goes with --role.
+    let stray = as_user(&server, &root, &["user", "create", "dave", "--tenant", "default"]);
+    assert!(!stray.status.success());
+}

@@ -83,7 +83,7 @@ pub async fn list_users(State(app): State<App>, Actor(actor): Actor, Params(p): 
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", security(("bearer" = []), ("basic" = [])), request_body = CreateUser,
     responses((status = 201, body = User, description = "The user, created."), (status = 400, body = Problem), (status = 409, body = Problem)))]
 pub async fn create_user(State(app): State<App>, Actor(actor): Actor, Body(req): Body<CreateUser>) -> ApiResult<(StatusCode, Json<User>)> {
-    Ok((StatusCode::CREATED, Json(app.directory.create_user(&actor, req).await?)))
+    Ok((StatusCode::CREATED, Json(app.access.create_user(&actor, req).await?)))
 }
 
 #[utoipa::path(get, path = "/api/v1/users/{user}", tag = "users", security(("bearer" = []), ("basic" = [])), params(("user" = String, Path, description = "name or id"), ExpandQuery),

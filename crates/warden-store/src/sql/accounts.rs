@@ -116,6 +116,46 @@ macro_rules! impl_accounts {
                 Ok(())
             }
 
+            /// Writes a new user with its change, its password and its bindings (each binding
+            /// with its own change), inside the caller's transaction.
+            pub(super) async fn write_user(
+                tx: &mut Conn,
+                change: &Change,
+                user: &User,
+                password_hash: Option<&str>,
+                bindings: &[(Change, Binding)],
+            ) -> Result<()> {
+                open(tx, change).await?;
+                insert_account_row(
+                    &mut *tx,
+                    user.id,
+                    "user",
+                    &user.name,
+                    &profile_json(&user.profile)?,
+                    None,
+                    None,
+                    user.disabled,
+                    (user.valid_from, user.expires_at),
+                    user.created_at,
+                )
+                .await?;
+                if let Some(hash) = password_hash {
+                    sqlx::query("INSERT INTO password_credentials (account_id, hash, updated_at) VALUES ($1, $2, $3)")
+                        .bind(user.id)
+                        .bind(hash)
+                        .bind(to_ms(user.created_at))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                // Each binding is a change of its own (its event, its revision), in
+                // the same transaction: the user never exists without them.
+                for (binding_change, binding) in bindings {
+                    open(tx, binding_change).await?;
+                    insert_binding(&mut *tx, binding).await?;
+                }
+                Ok(())
+            }
+
             #[async_trait]
             impl Accounts for $store {
                 async fn create_user(&self, change: &Change, user: &User, password_hash: Option<&str>) -> Result<User> {
@@ -133,34 +173,7 @@ macro_rules! impl_accounts {
                     self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<User>> {
                         Box::pin(async move {
                             let (change, user, password_hash) = (&change, &user, password_hash.as_deref());
-                            open(&mut tx, change).await?;
-                            insert_account_row(
-                                &mut tx,
-                                user.id,
-                                "user",
-                                &user.name,
-                                &profile_json(&user.profile)?,
-                                None,
-                                None,
-                                user.disabled,
-                                (user.valid_from, user.expires_at),
-                                user.created_at,
-                            )
-                            .await?;
-                            if let Some(hash) = password_hash {
-                                sqlx::query("INSERT INTO password_credentials (account_id, hash, updated_at) VALUES ($1, $2, $3)")
-                                    .bind(user.id)
-                                    .bind(hash)
-                                    .bind(to_ms(user.created_at))
-                                    .execute(&mut *tx)
-                                    .await?;
-                            }
-                            // Each binding is a change of its own (its event, its revision), in
-                            // the same transaction: the user never exists without them.
-                            for (binding_change, binding) in &bindings {
-                                open(&mut tx, binding_change).await?;
-                                insert_binding(&mut tx, binding).await?;
-                            }
+                            write_user(&mut tx, change, user, password_hash, &bindings).await?;
                             tx.commit().await?;
                             Ok(User { has_password: password_hash.is_some(), ..user.clone() })
                         })

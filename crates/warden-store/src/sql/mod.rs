@@ -22,6 +22,7 @@ mod credentials;
 mod groups;
 mod lifecycle;
 mod one_time_tokens;
+mod registration_tokens;
 
 pub(crate) use accounts::impl_accounts;
 pub(crate) use audit::impl_audit;
@@ -30,6 +31,7 @@ pub(crate) use credentials::impl_credentials;
 pub(crate) use groups::impl_groups;
 pub(crate) use lifecycle::impl_lifecycle;
 pub(crate) use one_time_tokens::impl_one_time_tokens;
+pub(crate) use registration_tokens::impl_registration_tokens;
 
 use warden_core::api::Page;
 use warden_core::model::{NameOrId, Profile};
@@ -161,6 +163,7 @@ macro_rules! impl_store {
             crate::sql::impl_authorization!($store, $db, $row);
             crate::sql::impl_audit!($store, $db, $row);
             crate::sql::impl_one_time_tokens!($store, $db, $row);
+            crate::sql::impl_registration_tokens!($store, $db, $row);
         }
     };
 }

@@ -18,6 +18,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub authz: AuthzConfig,
     pub forward_auth: ForwardAuthConfig,
+    pub registration: RegistrationConfig,
     /// System roles: declared here, never changed through the API.
     #[serde(rename = "role")]
     pub roles: Vec<SystemRoleConfig>,
@@ -53,6 +54,24 @@ impl Default for AuthzConfig {
             poll_interval: "5s".into(),
         }
     }
+}
+
+/// `[registration]`: whether people may create their own accounts.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistrationConfig {
+    pub mode: RegistrationMode,
+}
+
+/// `disabled` (the default): only administrators create users; `token`: anyone holding a
+/// registration token; `public`: anyone (no roles are bound).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistrationMode {
+    #[default]
+    Disabled,
+    Token,
+    Public,
 }
 
 /// `[forward_auth]`: the endpoint reverse proxies ask before every protected request.

@@ -33,7 +33,7 @@ pub struct Access {
     directory: Directory,
 }
 
-fn tenant_of(raw: Option<&str>) -> Result<Name> {
+pub(crate) fn tenant_of(raw: Option<&str>) -> Result<Name> {
     Ok(parse_id("tenant", raw.map(str::trim).filter(|t| !t.is_empty()).unwrap_or(DEFAULT_TENANT))?)
 }
 
@@ -65,7 +65,7 @@ impl Access {
         Change::new(self.ctx.now(), Some(&actor.account), action, target)
     }
 
-    async fn existing_tenant(&self, name: &Name) -> Result<()> {
+    pub(crate) async fn existing_tenant(&self, name: &Name) -> Result<()> {
         match self.ctx.store.tenant(name).await? {
             Some(_) => Ok(()),
             None => Err(ServiceError::NotFound(format!("tenant {name}"))),
@@ -254,6 +254,13 @@ impl Access {
     /// binding made on a caller's behalf passes here.
     fn bindable_role(actor: &Principal, reference: &str, tenant: &Name) -> Result<Role> {
         actor.require_in(Permission::BindingsWrite, tenant.as_str())?;
+        Self::grantable_role(actor, reference, tenant)
+    }
+
+    /// The role `reference` names, if `actor` may have it granted in `tenant` later (by a
+    /// registration token): a role of that tenant (or a global one), and idm_superuser for
+    /// power over Warden. [`Self::bindable_role`] adds the right to bind now.
+    pub(crate) fn grantable_role(actor: &Principal, reference: &str, tenant: &Name) -> Result<Role> {
         let role = Self::find_role(actor, reference)?;
         if let Some(role_tenant) = &role.tenant
             && role_tenant != tenant

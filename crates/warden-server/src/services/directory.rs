@@ -58,6 +58,31 @@ fn account_name(raw: &str) -> Result<Name> {
     Ok(name)
 }
 
+/// One binding (with its `binding.create` change, by `actor`) per role × tenant, for a new
+/// account `subject`: what [`Directory::create_user`] and registration write with the user.
+pub(crate) fn new_bindings(
+    subject: &Subject,
+    roles: &[(Name, Name)],
+    at: OffsetDateTime,
+    actor: Option<&Subject>,
+) -> Vec<(Change, Binding)> {
+    roles
+        .iter()
+        .map(|(role, tenant)| {
+            let binding = Binding {
+                id: Uuid::now_v7(),
+                role: role.clone(),
+                subject: subject.clone(),
+                tenant: tenant.clone(),
+                namespaces: Vec::new(),
+                created_at: at,
+            };
+            let action = Action::BindingCreate { binding: binding.id, role: role.clone(), tenant: tenant.clone(), namespaces: Vec::new() };
+            (Change::new(at, actor, action, Some(subject)), binding)
+        })
+        .collect()
+}
+
 impl Directory {
     pub fn new(ctx: Context) -> Self {
         Self { ctx }
@@ -116,6 +141,24 @@ impl Directory {
     /// roles must have passed `Access`'s binding checks: only `Access::create_user` gives any.
     pub(crate) async fn create_user(&self, actor: &Principal, req: CreateUser, roles: &[(Name, Name)]) -> Result<User> {
         actor.require(Permission::UsersWrite)?;
+        let (user, password_hash) = self.prepare_user(req).await?;
+        let now = user.created_at;
+        let subject = user.subject();
+        let change = self.change(actor, Action::UserCreate { password: password_hash.is_some() }, &subject);
+        if !roles.is_empty() {
+            let bindings = new_bindings(&subject, roles, now, Some(&actor.account));
+            return Ok(self.ctx.store.create_user_with_bindings(&change, &user, password_hash.as_deref(), &bindings).await?);
+        }
+        let created = self.ctx.store.create_user(&change, &user, password_hash.as_deref()).await?;
+        // The snapshot learns of new accounts in the background (nothing grants them
+        // anything yet); a later binding or membership change catches it up synchronously.
+        self.ctx.authz.nudge();
+        Ok(created)
+    }
+
+    /// A new user from a request, validated, and its password's hash (`None`: no password).
+    /// Writes nothing.
+    pub(crate) async fn prepare_user(&self, req: CreateUser) -> Result<(User, Option<String>)> {
         let now = self.ctx.now();
         // A name another account gave up is the administrator's to hand out again (on purpose:
         // restoring an account deleted by mistake); only self-service renames honour
@@ -151,32 +194,7 @@ impl Directory {
             created_at: now,
             updated_at: now,
         };
-        let subject = user.subject();
-        let change = self.change(actor, Action::UserCreate { password: password_hash.is_some() }, &subject);
-        if !roles.is_empty() {
-            let bindings: Vec<(Change, Binding)> = roles
-                .iter()
-                .map(|(role, tenant)| {
-                    let binding = Binding {
-                        id: Uuid::now_v7(),
-                        role: role.clone(),
-                        subject: subject.clone(),
-                        tenant: tenant.clone(),
-                        namespaces: Vec::new(),
-                        created_at: now,
-                    };
-                    let action =
-                        Action::BindingCreate { binding: binding.id, role: role.clone(), tenant: tenant.clone(), namespaces: Vec::new() };
-                    (self.change(actor, action, &subject), binding)
-                })
-                .collect();
-            return Ok(self.ctx.store.create_user_with_bindings(&change, &user, password_hash.as_deref(), &bindings).await?);
-        }
-        let created = self.ctx.store.create_user(&change, &user, password_hash.as_deref()).await?;
-        // The snapshot learns of new accounts in the background (nothing grants them
-        // anything yet); a later binding or membership change catches it up synchronously.
-        self.ctx.authz.nudge();
-        Ok(created)
+        Ok((user, password_hash))
     }
 
     pub async fn user(&self, actor: &Principal, key: &NameOrId) -> Result<User> {

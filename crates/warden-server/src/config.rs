@@ -373,7 +373,8 @@ impl Config {
         // Only `WARDEN_<SECTION>__…` variables configure the server; others with the same
         // prefix (WARDEN_LOG, WARDEN_CONFIG, the CLI's WARDEN_SERVER and WARDEN_TOKEN) are not
         // configuration keys and must not be read as such.
-        let sections = ["WARDEN_SERVER__", "WARDEN_DATABASE__", "WARDEN_AUTH__", "WARDEN_AUTHZ__", "WARDEN_FORWARD_AUTH__"];
+        let sections =
+            ["WARDEN_SERVER__", "WARDEN_DATABASE__", "WARDEN_AUTH__", "WARDEN_AUTHZ__", "WARDEN_FORWARD_AUTH__", "WARDEN_REGISTRATION__"];
         let vars: config::Map<String, String> = std::env::vars().filter(|(k, _)| sections.iter().any(|s| k.starts_with(s))).collect();
         builder = builder.add_source(
             config::Environment::with_prefix("WARDEN")
@@ -683,6 +684,17 @@ mod tests {
         assert_eq!(config.auth_times().unwrap().name_reservation_secs, None);
         config.auth.name_reservation = "forever".into();
         assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn registration_is_disabled_unless_a_mode_is_named() {
+        assert_eq!(Config::default().registration.mode, RegistrationMode::Disabled);
+        let parse = |mode: &str| {
+            serde_json::from_value::<Config>(serde_json::json!({ "registration": { "mode": mode } })).map(|c| c.registration.mode)
+        };
+        assert_eq!(parse("token").unwrap(), RegistrationMode::Token);
+        assert_eq!(parse("public").unwrap(), RegistrationMode::Public);
+        assert!(parse("open").is_err(), "a typo is refused");
     }
 
     #[test]

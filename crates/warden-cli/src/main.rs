@@ -13,6 +13,7 @@ mod check;
 mod group;
 mod output;
 mod policy;
+mod registration_token;
 mod role;
 mod service_account;
 mod session;
@@ -140,6 +141,16 @@ enum Command {
 In `binding create`, --user names the user to bind: authenticate with `warden login` or --token."
     )]
     Binding(binding::BindingCommand),
+    /// Manage registration tokens (for `[registration] mode = "token"`).
+    #[command(
+        subcommand,
+        name = "registration-token",
+        after_help = "Examples:
+  TOKEN=$(warden registration-token create --max-usage 3 --ttl 24h --role help-desk)
+  warden registration-token list
+  warden registration-token revoke 0193a0c4-5e1b-7c2d-9f00-2b6f4e8d1a77"
+    )]
+    RegistrationToken(registration_token::RegistrationTokenCommand),
     /// Decide whether a subject holds permissions (exit status 3 if any is denied).
     Check(check::CheckArgs),
     /// Read the audit log.
@@ -310,6 +321,9 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             with_server(session::connect(&global)?, async |ctx| binding::run(ctx, command).await).await?;
         }
         Command::Binding(command) => with_server(connect()?, async |ctx| binding::run(ctx, command).await).await?,
+        Command::RegistrationToken(command) => {
+            with_server(connect()?, async |ctx| registration_token::run(ctx, command).await).await?;
+        }
         Command::Check(args) => return with_server(connect()?, async |ctx| check::check(ctx, args).await).await,
         Command::Audit(command) => with_server(connect()?, async |ctx| audit::run(ctx, command).await).await?,
         Command::Export(args) => with_server(connect()?, async |ctx| transfer::export(ctx, &args).await).await?,

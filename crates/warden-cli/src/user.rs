@@ -22,13 +22,20 @@ pub enum UserCommand {
         /// The new user's name (lower case: letters, digits, `.`, `_`, `-`).
         name: String,
         #[command(flatten)]
-        profile: ProfileArgs,
+        profile: Box<ProfileArgs>,
         /// Initial password: plaintext (hashed by the server) or a bcrypt hash to import.
         #[arg(long, value_name = "PLAINTEXT_OR_BCRYPT", conflicts_with = "password_stdin")]
         password: Option<String>,
         /// Read the initial password from stdin (one line).
         #[arg(long)]
         password_stdin: bool,
+        /// Bind this role to the new user in the same step (repeatable); needs the right to
+        /// create the binding, and a refused role creates nothing.
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
+        /// The tenant of the `--role` bindings (default `default`).
+        #[arg(long, requires = "roles")]
+        tenant: Option<String>,
     },
     /// List users by name.
     List(ListArgs),
@@ -196,13 +203,14 @@ pub enum Field {
 pub async fn run(ctx: &Ctx, command: UserCommand) -> Result<(), CliError> {
     let users = &ctx.client;
     match command {
-        UserCommand::Create { name, profile, password, password_stdin } => {
+        UserCommand::Create { name, profile, password, password_stdin, roles, tenant } => {
             let password = match password {
                 Some(password) => Some(Secret::new(password)),
                 None if password_stdin => Some(read_nonempty_password("", true)?),
                 None => None,
             };
-            output::item(ctx, &users.create_user(&profile.into_create(name, password)).await?)
+            let request = CreateUser { roles, tenant, ..profile.into_create(name, password) };
+            output::item(ctx, &users.create_user(&request).await?)
         }
         UserCommand::List(args) => output::list(ctx, &args.page, async |c, l| users.list_users(&args.query(c, l)).await).await,
         UserCommand::Get { user } => {
@@ -306,6 +314,8 @@ impl ProfileArgs {
             valid_from: self.valid_from,
             expires_at: self.expires_at,
             password,
+            roles: Vec::new(),
+            tenant: None,
         }
     }
 

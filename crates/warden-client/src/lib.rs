@@ -219,6 +219,28 @@ impl Client {
         self.call(Method::POST, &["users", user, "recovery-link"], NO_QUERY, Some(&body)).await
     }
 
+    /// A new registration token (its secret is in the answer, this once).
+    pub async fn create_registration_token(
+        &self,
+        body: &warden_core::api::CreateRegistrationToken,
+    ) -> Result<warden_core::api::CreatedRegistrationToken, ClientError> {
+        self.call(Method::POST, &["registration-tokens"], NO_QUERY, Some(body)).await
+    }
+
+    pub async fn list_registration_tokens(&self) -> Result<Vec<warden_core::api::RegistrationTokenInfo>, ClientError> {
+        self.call(Method::GET, &["registration-tokens"], NO_QUERY, NO_BODY).await
+    }
+
+    pub async fn revoke_registration_token(&self, id: Uuid) -> Result<(), ClientError> {
+        let id = id.to_string();
+        self.call(Method::DELETE, &["registration-tokens", &id], NO_QUERY, NO_BODY).await
+    }
+
+    /// Registers a new user (`POST /register`; no credentials needed).
+    pub async fn register(&self, body: &warden_core::api::RegisterRequest) -> Result<User, ClientError> {
+        self.call(Method::POST, &["register"], NO_QUERY, Some(body)).await
+    }
+
     /// Redeems a recovery link's token: sets the password and returns a new session.
     pub async fn recover(&self, token: &str, password: &str) -> Result<LoginResponse, ClientError> {
         let body = warden_core::api::RecoverRequest { token: Secret::new(token), password: Secret::new(password) };

@@ -218,6 +218,13 @@ pub struct CreateUser {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub password: Option<Secret>,
+    /// Roles to bind to the new user in `tenant`, in the same transaction; the caller needs
+    /// the right to create each binding.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    /// The tenant of `roles` (default `default`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }
 
 /// A partial update of a user: absent fields stay as they are; `null` clears an optional field.
@@ -414,6 +421,76 @@ pub struct RecoveryLink {
     pub url: Secret,
     #[serde(with = "crate::timestamp")]
     pub expires_at: OffsetDateTime,
+}
+
+/// `POST /registration-tokens`: how many registrations a new token allows, for how long, and
+/// which roles (in which tenant) each registered user gets.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateRegistrationToken {
+    /// How many people may register with it (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_usage: Option<u32>,
+    /// Its lifetime, e.g. `"24h"` (default 24 hours, at most 30 days).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    /// The tenant of `roles` (default `default`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+}
+
+/// A registration token as listed (the token itself is shown once, at creation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RegistrationTokenInfo {
+    pub id: Uuid,
+    pub tenant: String,
+    pub roles: Vec<String>,
+    pub max_uses: u32,
+    pub uses_left: u32,
+    #[serde(with = "crate::timestamp")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "crate::timestamp")]
+    pub expires_at: OffsetDateTime,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::timestamp::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<Uuid>,
+}
+
+/// A new registration token: `token` is shown only here.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreatedRegistrationToken {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub token: Secret,
+    #[serde(flatten)]
+    pub info: RegistrationTokenInfo,
+}
+
+/// `POST /register`: someone registering themselves (with a registration token in `token`
+/// mode, without one in `public` mode).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub token: Option<Secret>,
+    pub name: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub password: Secret,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<String>,
 }
 
 /// `POST /auth/recover`: a recovery link's token and the new password.

@@ -112,6 +112,16 @@ pub enum Action {
         #[serde(default)]
         sessions_ended: u64,
     },
+    /// A registration token was created (`token_id` names its row, never the token): up to
+    /// `max_uses` registrations until `expires_at`, each bound `roles` in `tenant`.
+    #[serde(rename = "registration_token.create")]
+    RegistrationTokenCreate { token_id: Uuid, tenant: Name, roles: Vec<String>, max_uses: u32, expires_at: String },
+    #[serde(rename = "registration_token.revoke")]
+    RegistrationTokenRevoke { token_id: Uuid },
+    /// Someone registered the target user themselves: with the registration token `token_id`,
+    /// or without one in public mode; `client` is their address.
+    #[serde(rename = "user.register")]
+    UserRegister { token_id: Option<Uuid>, client: Option<String>, password: bool },
     #[serde(rename = "api_token.create")]
     ApiTokenCreate { token_id: Uuid, label: Option<String>, expires_at: Option<String>, read_write: bool, roles: Option<Vec<String>> },
     #[serde(rename = "api_token.revoke")]
@@ -299,6 +309,9 @@ impl Action {
             Self::SessionPurge { .. } => "session.purge",
             Self::RecoveryLinkIssue { .. } => "credential.recovery_link.issue",
             Self::RecoveryLinkRedeem { .. } => "credential.recovery_link.redeem",
+            Self::RegistrationTokenCreate { .. } => "registration_token.create",
+            Self::RegistrationTokenRevoke { .. } => "registration_token.revoke",
+            Self::UserRegister { .. } => "user.register",
             Self::ApiTokenCreate { .. } => "api_token.create",
             Self::ApiTokenRevoke { .. } => "api_token.revoke",
             Self::GroupCreate {} => "group.create",
@@ -349,7 +362,9 @@ impl Action {
             })
         };
         let (snapshot, credentials) = match self {
-            A::AccountBootstrap {} | A::UserCreate { .. } | A::ServiceAccountCreate {} => (apply(created()), C::Unchanged),
+            A::AccountBootstrap {} | A::UserCreate { .. } | A::UserRegister { .. } | A::ServiceAccountCreate {} => {
+                (apply(created()), C::Unchanged)
+            }
             A::GroupBootstrap { role, binding } => (apply(target.and_then(|group| built_in_group(group, role, *binding))), C::Unchanged),
             // The credential cache holds the owner's name, contact and standing: read again.
             A::UserUpdate { .. } | A::UserDisable { .. } | A::UserEnable {} => (S::Unchanged, account()),
@@ -364,6 +379,9 @@ impl Action {
             A::PasswordSet {} | A::AccountRecover { .. } | A::RecoveryLinkRedeem { .. } => (S::Unchanged, account()),
             // A link is no credential until redeemed.
             A::RecoveryLinkIssue { .. } => (S::Unchanged, C::Unchanged),
+            // A registration token grants nothing until someone registers with it; the
+            // registration's own binding events then say what it granted.
+            A::RegistrationTokenCreate { .. } | A::RegistrationTokenRevoke { .. } => (S::Unchanged, C::Unchanged),
             A::PasswordRehash {} | A::Login { .. } | A::LoginFailed { .. } | A::ApiTokenCreate { .. } => (S::Unchanged, C::Unchanged),
             // Purged sessions could no longer authenticate anyway.
             A::SessionPurge { .. } => (S::Unchanged, C::Unchanged),

@@ -18,6 +18,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub authz: AuthzConfig,
     pub forward_auth: ForwardAuthConfig,
+    pub registration: RegistrationConfig,
     /// System roles: declared here, never changed through the API.
     #[serde(rename = "role")]
     pub roles: Vec<SystemRoleConfig>,
@@ -53,6 +54,24 @@ impl Default for AuthzConfig {
             poll_interval: "5s".into(),
         }
     }
+}
+
+/// `[registration]`: whether people may create their own accounts.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistrationConfig {
+    pub mode: RegistrationMode,
+}
+
+/// `disabled` (the default): only administrators create users; `token`: anyone holding a
+/// registration token; `public`: anyone (no roles are bound).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistrationMode {
+    #[default]
+    Disabled,
+    Token,
+    Public,
 }
 
 /// `[forward_auth]`: the endpoint reverse proxies ask before every protected request.
@@ -354,7 +373,8 @@ impl Config {
         // Only `WARDEN_<SECTION>__…` variables configure the server; others with the same
         // prefix (WARDEN_LOG, WARDEN_CONFIG, the CLI's WARDEN_SERVER and WARDEN_TOKEN) are not
         // configuration keys and must not be read as such.
-        let sections = ["WARDEN_SERVER__", "WARDEN_DATABASE__", "WARDEN_AUTH__", "WARDEN_AUTHZ__", "WARDEN_FORWARD_AUTH__"];
+        let sections =
+            ["WARDEN_SERVER__", "WARDEN_DATABASE__", "WARDEN_AUTH__", "WARDEN_AUTHZ__", "WARDEN_FORWARD_AUTH__", "WARDEN_REGISTRATION__"];
         let vars: config::Map<String, String> = std::env::vars().filter(|(k, _)| sections.iter().any(|s| k.starts_with(s))).collect();
         builder = builder.add_source(
             config::Environment::with_prefix("WARDEN")
@@ -664,6 +684,17 @@ mod tests {
         assert_eq!(config.auth_times().unwrap().name_reservation_secs, None);
         config.auth.name_reservation = "forever".into();
         assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn registration_is_disabled_unless_a_mode_is_named() {
+        assert_eq!(Config::default().registration.mode, RegistrationMode::Disabled);
+        let parse = |mode: &str| {
+            serde_json::from_value::<Config>(serde_json::json!({ "registration": { "mode": mode } })).map(|c| c.registration.mode)
+        };
+        assert_eq!(parse("token").unwrap(), RegistrationMode::Token);
+        assert_eq!(parse("public").unwrap(), RegistrationMode::Public);
+        assert!(parse("open").is_err(), "a typo is refused");
     }
 
     #[test]

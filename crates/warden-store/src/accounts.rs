@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 use warden_core::Name;
 use warden_core::api::Page;
+use warden_core::authz::Binding;
 use warden_core::model::{NameOrId, ServiceAccount, User};
 
 use crate::{Change, CredentialOwner, ListQuery, Result};
@@ -24,6 +25,16 @@ pub struct NameReservation {
 #[async_trait]
 pub trait Accounts: Send + Sync {
     async fn create_user(&self, change: &Change, user: &User, password_hash: Option<&str>) -> Result<User>;
+    /// Creates a user together with its first role bindings, in one transaction: the user's
+    /// change and each binding's (`binding.create`) keep their own audit event and revision,
+    /// and a binding that cannot be written leaves nothing written.
+    async fn create_user_with_bindings(
+        &self,
+        change: &Change,
+        user: &User,
+        password_hash: Option<&str>,
+        bindings: &[(Change, Binding)],
+    ) -> Result<User>;
     async fn user(&self, key: &NameOrId) -> Result<Option<User>>;
     async fn list_users(&self, query: &ListQuery) -> Result<Page<User>>;
     /// Replaces the profile, validity window and disabled flag of an existing user. With

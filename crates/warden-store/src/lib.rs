@@ -2,7 +2,7 @@
 //!
 //! One [`Store`], two implementations: SQLite (the embedded default) and PostgreSQL. `Store` is
 //! the sum of small traits, one per aggregate ([`Accounts`], [`Groups`], [`Credentials`],
-//! [`Authorization`], [`AuditLog`], [`Transfer`], [`OneTimeTokens`]), each in its own file, so that a feature adds
+//! [`Authorization`], [`AuditLog`], [`Transfer`], [`OneTimeTokens`], [`RegistrationTokens`]), each in its own file, so that a feature adds
 //! a method to the trait of what it touches rather than to one list of everything. Callers hold
 //! `Arc<dyn Store>`, on which every aggregate's methods resolve without further imports; code
 //! that holds a concrete store imports [`prelude`]. Both backends are written once, in `sql/`,
@@ -33,6 +33,7 @@ mod groups;
 mod lane;
 mod one_time_tokens;
 mod postgres;
+mod registration_tokens;
 mod sql;
 mod sqlite;
 mod transfer;
@@ -51,6 +52,7 @@ pub use groups::Groups;
 pub use lane::WriteStats;
 pub use one_time_tokens::{OneTimeToken, OneTimeTokens, Recovery, TokenPurpose};
 pub use postgres::PgStore;
+pub use registration_tokens::{Registration, RegistrationToken, RegistrationTokens};
 pub use sqlite::SqliteStore;
 pub use transfer::{ImportCounts, ImportLine, Importer, LineError, Transfer};
 
@@ -59,7 +61,10 @@ pub use transfer::{ImportCounts, ImportLine, Importer, LineError, Transfer};
 /// unnamed, so they shadow nothing.
 pub mod prelude {
     pub use crate::Store;
-    pub use crate::{Accounts as _, AuditLog as _, Authorization as _, Credentials as _, Groups as _, OneTimeTokens as _, Transfer as _};
+    pub use crate::{
+        Accounts as _, AuditLog as _, Authorization as _, Credentials as _, Groups as _, OneTimeTokens as _, RegistrationTokens as _,
+        Transfer as _,
+    };
 }
 
 /// Errors of the storage layer, each with a stable code.
@@ -133,7 +138,9 @@ impl ListQuery {
 
 /// The whole store: every aggregate's trait, and the lifecycle of the store itself.
 #[async_trait]
-pub trait Store: Accounts + Groups + Credentials + Authorization + AuditLog + Transfer + OneTimeTokens + Send + Sync + 'static {
+pub trait Store:
+    Accounts + Groups + Credentials + Authorization + AuditLog + Transfer + OneTimeTokens + RegistrationTokens + Send + Sync + 'static
+{
     /// Which backend this is, for logs and `/readyz`.
     fn backend(&self) -> &'static str;
 

@@ -34,7 +34,7 @@ use warden_core::throttle::{Failures, Throttle, ThrottleKey};
 use warden_core::transfer::Record;
 use warden_store::{
     Action, AuditQuery, BindingFilter, Change, ImportCounts, ImportLine, LineError, ListQuery, MAX_PAGE, NameReservation, OneTimeToken,
-    PgStore, Recovery, SessionRecord, SqliteStore, Store, StoreError, TokenPurpose,
+    PgStore, Recovery, Registration, RegistrationToken, SessionRecord, SqliteStore, Store, StoreError, TokenPurpose,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -165,6 +165,9 @@ conformance! {
     primary_email => sqlite_primary_email, postgres_primary_email;
     one_time_tokens => sqlite_one_time_tokens, postgres_one_time_tokens;
     one_time_token_race(arc) => sqlite_one_time_token_race, postgres_one_time_token_race;
+    user_with_bindings => sqlite_user_with_bindings, postgres_user_with_bindings;
+    registration_tokens => sqlite_registration_tokens, postgres_registration_tokens;
+    registration_race(arc) => sqlite_registration_race, postgres_registration_race;
 }
 
 /// `warden_store::open` picks the backend from the URL and refuses anything else.
@@ -2738,4 +2741,144 @@ async fn one_time_token_race(store: Arc<dyn Store>) {
     let events =
         store.audit(&AuditQuery { action_prefix: Some("credential.recovery_link.redeem".into()), ..AuditQuery::default() }).await.unwrap();
     assert_eq!(events.items.len(), 1, "only the winner is audited");
+}
+
+/// A user and its first bindings are one transaction: each change keeps its event and
+/// revision, and a binding that cannot be written (no such tenant) leaves no user behind.
+async fn user_with_bindings(store: &dyn Store) {
+    create_tenant(store, "acme").await;
+    create_role(store, "desk", "acme", &["tickets:read"]).await;
+    create_role(store, "support", "acme", &["tickets:write"]).await;
+    let before = state(store).await;
+    let bob = new_user("bob");
+    let grants: Vec<(Change, Binding)> = ["desk", "support"]
+        .iter()
+        .map(|role| (change("binding.create", &bob.subject()), new_binding(role, &bob.subject(), "acme", &[])))
+        .collect();
+    let created =
+        store.create_user_with_bindings(&change("user.create", &bob.subject()), &bob, Some("$argon2id$x"), &grants).await.unwrap();
+    assert!(created.has_password);
+    assert_eq!(state(store).await, (before.0 + 3, before.1 + 3));
+    let bound = bindings_where(store, Some(bob.id), None, None).await;
+    assert_eq!(sorted_by_id(bound), grants.iter().map(|(_, b)| b.clone()).collect::<Vec<_>>());
+
+    let before = state(store).await;
+    let carol = new_user("carol");
+    let grants = vec![
+        (change("binding.create", &carol.subject()), new_binding("desk", &carol.subject(), "acme", &[])),
+        (change("binding.create", &carol.subject()), new_binding("desk", &carol.subject(), "nowhere", &[])),
+    ];
+    let e = store.create_user_with_bindings(&change("user.create", &carol.subject()), &carol, None, &grants).await.unwrap_err();
+    assert!(matches!(e, StoreError::NotFound(_)), "{e:?}");
+    assert_eq!(state(store).await, before);
+    assert!(store.user(&by_name("carol")).await.unwrap().is_none());
+    assert!(bindings_where(store, Some(carol.id), None, None).await.is_empty());
+}
+
+fn registration_token(max_uses: u32, expires_at: OffsetDateTime, roles: &[&str]) -> RegistrationToken {
+    RegistrationToken {
+        id: Uuid::now_v7(),
+        tenant: n("default"),
+        roles: roles.iter().map(|r| n(r)).collect(),
+        max_uses,
+        uses_left: max_uses,
+        created_at: now(),
+        expires_at,
+        revoked_at: None,
+        created_by: Some(ADMIN_ID),
+    }
+}
+
+fn token_change(action: Action) -> Change {
+    Change::new(now(), Some(&admin()), action, None)
+}
+
+async fn create_registration_token(store: &dyn Store, token: &RegistrationToken, secret: &str) {
+    let action = Action::RegistrationTokenCreate {
+        token_id: token.id,
+        tenant: token.tenant.clone(),
+        roles: token.roles.iter().map(ToString::to_string).collect(),
+        max_uses: token.max_uses,
+        expires_at: "2030-01-01T00:00:00Z".into(),
+    };
+    store.create_registration_token(&token_change(action), token, &TokenHash::of(secret)).await.unwrap();
+}
+
+/// Registers `name` with `secret` (or none) at `at`, binding the token's roles.
+async fn register(store: &dyn Store, name: &str, secret: Option<&str>, roles: &[&str], at: OffsetDateTime) -> bool {
+    let user = new_user(name);
+    let bindings =
+        roles.iter().map(|role| (change("binding.create", &user.subject()), new_binding(role, &user.subject(), "default", &[]))).collect();
+    let action = Action::UserRegister { token_id: None, client: Some("203.0.113.7".into()), password: true };
+    let change = Change::new(at, None, action, Some(&user.subject()));
+    let registration = Registration { user, password_hash: Some("$argon2id$x".into()), token: secret.map(TokenHash::of), bindings };
+    store.register(&change, &registration).await.unwrap()
+}
+
+/// Registration tokens are kept by hash, counted down by each registration, and refuse (with
+/// nothing written) once used up, expired or revoked; public registration needs none.
+async fn registration_tokens(store: &dyn Store) {
+    create_role(store, "desk", "default", &["tickets:read"]).await;
+    let t0 = now();
+    let token = registration_token(2, t0 + Duration::hours(1), &["desk"]);
+    create_registration_token(store, &token, "wdr_two").await;
+    let stored = store.registration_token(&TokenHash::of("wdr_two")).await.unwrap().unwrap();
+    assert_eq!(stored, token);
+    assert!(stored.is_usable(t0));
+    assert!(store.registration_token(&TokenHash::of("wdr_nope")).await.unwrap().is_none());
+
+    let before = state(store).await;
+    assert!(register(store, "reg1", Some("wdr_two"), &["desk"], now()).await);
+    assert_eq!(state(store).await, (before.0 + 2, before.1 + 2), "the registration and its binding");
+    assert_eq!(bindings_where(store, store.user(&by_name("reg1")).await.unwrap().map(|u| u.id), None, None).await.len(), 1);
+    assert_eq!(store.registration_token(&TokenHash::of("wdr_two")).await.unwrap().unwrap().uses_left, 1);
+    // Expired at the change's time: refused; the use left stays.
+    let before = state(store).await;
+    assert!(!register(store, "late", Some("wdr_two"), &["desk"], t0 + Duration::hours(2)).await);
+    assert!(!register(store, "nobody", Some("wdr_nope"), &[], now()).await);
+    assert_eq!(state(store).await, before);
+    assert!(store.user(&by_name("late")).await.unwrap().is_none());
+    assert!(register(store, "reg2", Some("wdr_two"), &["desk"], now()).await);
+    // Used up.
+    assert!(!register(store, "reg3", Some("wdr_two"), &["desk"], now()).await);
+    assert!(store.user(&by_name("reg3")).await.unwrap().is_none());
+    assert!(!store.registration_token(&TokenHash::of("wdr_two")).await.unwrap().unwrap().is_usable(now()));
+
+    // Revoked.
+    let other = registration_token(5, t0 + Duration::hours(1), &[]);
+    create_registration_token(store, &other, "wdr_five").await;
+    let revoke = token_change(Action::RegistrationTokenRevoke { token_id: other.id });
+    assert!(store.revoke_registration_token(&revoke, other.id).await.unwrap());
+    assert!(!store.revoke_registration_token(&revoke, other.id).await.unwrap(), "once");
+    assert!(!store.revoke_registration_token(&revoke, Uuid::now_v7()).await.unwrap());
+    assert!(!register(store, "reg4", Some("wdr_five"), &[], now()).await);
+    let listed: Vec<Uuid> = store.registration_tokens().await.unwrap().into_iter().map(|t| t.id).collect();
+    assert_eq!(listed, [other.id, token.id], "newest first");
+
+    // Public mode: no token, no bindings.
+    assert!(register(store, "walk-in", None, &[], now()).await);
+    let walk_in = store.user(&by_name("walk-in")).await.unwrap().unwrap();
+    assert!(walk_in.has_password);
+    let events = store.audit(&AuditQuery { action_prefix: Some("user.register".into()), ..AuditQuery::default() }).await.unwrap();
+    assert_eq!(events.items.len(), 3);
+}
+
+/// 20 concurrent registrations on a 3-use token: exactly 3 users.
+async fn registration_race(store: Arc<dyn Store>) {
+    let token = registration_token(3, now() + Duration::hours(1), &[]);
+    create_registration_token(&*store, &token, "wdr_race").await;
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move { register(&*store, &format!("racer{i}"), Some("wdr_race"), &[], now()).await }));
+    }
+    let mut wins = 0;
+    for task in tasks {
+        wins += usize::from(task.await.unwrap());
+    }
+    assert_eq!(wins, 3, "exactly the token's uses succeed");
+    assert_eq!(user_names(&*store).await.iter().filter(|n| n.starts_with("racer")).count(), 3);
+    let events = store.audit(&AuditQuery { action_prefix: Some("user.register".into()), ..AuditQuery::default() }).await.unwrap();
+    assert_eq!(events.items.len(), 3, "only the winners are audited");
+    assert_eq!(store.registration_token(&TokenHash::of("wdr_race")).await.unwrap().unwrap().uses_left, 0);
 }

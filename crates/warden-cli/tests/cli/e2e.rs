@@ -1082,3 +1082,66 @@ fn post_json(server: &Server, path: &str, body: &str) -> String {
     stream.read_to_string(&mut response).unwrap();
     response
 }
+
+/// Issue 13: `warden user create … --role R --role S` binds the roles with the user, in one
+/// step, and a caller who may not bind them creates nothing; `warden registration-token
+/// create` prints a token alone, with which up to `--max-usage` people register over HTTP and
+/// get its roles; `list` and `revoke` manage it.
+#[test]
+fn roles_at_creation_and_registration_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::new(format!("sqlite://{}/warden.db", dir.path().display()));
+    server.env.push(("WARDEN_REGISTRATION__MODE".to_owned(), "token".to_owned()));
+    server.start();
+    let admin = format!("admin:{}", server.recover("admin"));
+    let idm = format!("idm_admin:{}", server.recover("idm_admin"));
+    let root = superuser(&server, &idm, "root");
+    for id in ["help-desk", "support"] {
+        ok_as(&server, &admin, &["role", "create", "--id", id, "--name", id, "--permission", "tickets:read"]);
+    }
+
+    // idm_admin may create users but not bindings: refused, and no user is left behind.
+    let refused = fails_as(&server, &idm, &["user", "create", "carol", "--role", "help-desk"]);
+    assert!(refused.contains("forbidden"), "{refused}");
+    assert!(fails_as(&server, &idm, &["user", "get", "carol"]).contains("not_found"));
+
+    let created =
+        json_ok_as(&server, &root, &["user", "create", "carol", "--role", "help-desk", "--role", "support", "--tenant", "default"]);
+    assert_eq!(created["name"], "carol");
+    let bound = json_ok_as(&server, &admin, &["binding", "list", "--subject", "user:carol"]);
+    let mut roles: Vec<&str> = bound["items"].as_array().unwrap().iter().map(|b| b["role"].as_str().unwrap()).collect();
+    roles.sort_unstable();
+    assert_eq!(roles, ["help-desk", "support"]);
+    // --tenant only goes with --role.
+    let stray = as_user(&server, &root, &["user", "create", "dave", "--tenant", "default"]);
+    assert!(!stray.status.success());
+
+    // Registration with a 3-use token that binds help-desk.
+    let refused = fails_as(&server, &idm, &["registration-token", "create", "--role", "idm_admin"]);
+    assert!(refused.contains("account.high_privilege"), "{refused}");
+    let out = ok_as(&server, &idm, &["registration-token", "create", "--max-usage", "3", "--ttl", "24h", "--role", "help-desk"]);
+    assert_eq!(out.lines().count(), 1, "the token alone on stdout: {out}");
+    let token = out.trim().to_owned();
+    assert!(token.starts_with("wdo_"), "{token}");
+    let body = |name: &str, token: &str| format!(r#"{{"token":"{token}","name":"{name}","password":"a long enough passphrase"}}"#);
+    for name in ["reg1", "reg2", "reg3"] {
+        let answer = post_json(&server, "/api/v1/register", &body(name, &token));
+        assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+        let bound = json_ok_as(&server, &admin, &["binding", "list", "--subject", &format!("user:{name}")]);
+        assert_eq!(bound["items"][0]["role"], "help-desk");
+    }
+    assert!(post_json(&server, "/api/v1/register", &body("reg4", &token)).contains("token.invalid"), "the fourth");
+    let listed = json_ok_as(&server, &idm, &["registration-token", "list"]);
+    let entry = &listed["items"][0];
+    assert_eq!((entry["max_uses"].as_u64(), entry["uses_left"].as_u64()), (Some(3), Some(0)));
+    let id = entry["id"].as_str().unwrap().to_owned();
+    ok_as(&server, &idm, &["registration-token", "revoke", &id]);
+    assert!(fails_as(&server, &idm, &["registration-token", "revoke", &id]).contains("not_found"));
+    let table = ok_as(&server, &idm, &["registration-token", "list"]);
+    assert!(table.contains("0/3") && table.contains(&id), "{table}");
+    // The token is in neither the log nor the database.
+    let log = std::fs::read_to_string(server.dir.path().join("wardend.log")).unwrap();
+    assert!(!log.contains(token.trim_start_matches("wdo_")), "the token is in the log");
+    let db = std::fs::read(dir.path().join("warden.db")).unwrap();
+    assert!(!db.windows(token.len()).any(|w| w == token.as_bytes()), "the token is in the database");
+}

@@ -6,10 +6,11 @@ use axum::http::StatusCode;
 use uuid::Uuid;
 use warden_core::api::{
     AddMembers, Added, AuditQuery, BindingQuery, CheckRequest, CheckResponse, CreateApiToken, CreateBinding, CreateGroup,
-    CreateRecoveryLink, CreateRole, CreateServiceAccount, CreateTenant, CreateUser, CreatedApiToken, ExpandQuery, Expanded, ExportQuery,
-    ImportQuery, ImportSummary, ListQuery, LoginRequest, LoginResponse, MemberEntry, MembersQuery, Page, PermissionsQuery, Problem,
-    ReauthRequest, ReauthResponse, RecoverRequest, RecoveryLink, Rename, ResolvedPermissions, RolePermissions, RoleQuery, SetPassword,
-    UpdateRole, UpdateUser, WhoAmI,
+    CreateRecoveryLink, CreateRegistrationToken, CreateRole, CreateServiceAccount, CreateTenant, CreateUser, CreatedApiToken,
+    CreatedRegistrationToken, ExpandQuery, Expanded, ExportQuery, ImportQuery, ImportSummary, ListQuery, LoginRequest, LoginResponse,
+    MemberEntry, MembersQuery, Page, PermissionsQuery, Problem, ReauthRequest, ReauthResponse, RecoverRequest, RecoveryLink,
+    RegisterRequest, RegistrationTokenInfo, Rename, ResolvedPermissions, RolePermissions, RoleQuery, SetPassword, UpdateRole, UpdateUser,
+    WhoAmI,
 };
 use warden_core::authz::{Binding, Role, Tenant};
 use warden_core::model::{ApiToken, AuditEvent, Group, NameOrId, ServiceAccount, SubjectKind, User};
@@ -83,7 +84,7 @@ pub async fn list_users(State(app): State<App>, Actor(actor): Actor, Params(p): 
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", security(("bearer" = []), ("basic" = [])), request_body = CreateUser,
     responses((status = 201, body = User, description = "The user, created."), (status = 400, body = Problem), (status = 409, body = Problem)))]
 pub async fn create_user(State(app): State<App>, Actor(actor): Actor, Body(req): Body<CreateUser>) -> ApiResult<(StatusCode, Json<User>)> {
-    Ok((StatusCode::CREATED, Json(app.directory.create_user(&actor, req).await?)))
+    Ok((StatusCode::CREATED, Json(app.access.create_user(&actor, req).await?)))
 }
 
 #[utoipa::path(get, path = "/api/v1/users/{user}", tag = "users", security(("bearer" = []), ("basic" = [])), params(("user" = String, Path, description = "name or id"), ExpandQuery),
@@ -326,6 +327,43 @@ pub async fn issue_recovery_link(
     Ok((StatusCode::CREATED, Json(app.recovery.issue(&actor, &key, req.expires_in.as_deref()).await?)))
 }
 
+// --- registration -----------------------------------------------------------------------------
+
+#[utoipa::path(post, path = "/api/v1/register", tag = "registration", request_body = RegisterRequest,
+    responses((status = 201, body = User, description = "The user is created (with the token's roles bound, in token mode)."),
+        (status = 400, body = Problem, description = "`token.invalid`: in token mode, no token, or one that is unknown, expired, used up or revoked (one answer for all); `validation`."),
+        (status = 403, body = Problem, description = "`registration.disabled`: `registration.mode` is `disabled`."),
+        (status = 409, body = Problem, description = "`name.taken`.")))]
+pub async fn register(State(app): State<App>, client: ClientAddr, Body(req): Body<RegisterRequest>) -> ApiResult<(StatusCode, Json<User>)> {
+    Ok((StatusCode::CREATED, Json(app.registration.register(req, client.0).await?)))
+}
+
+#[utoipa::path(get, path = "/api/v1/registration-tokens", tag = "registration", security(("bearer" = []), ("basic" = [])),
+    responses((status = 200, body = Vec<RegistrationTokenInfo>, description = "Every registration token, newest first (never the tokens themselves)."), (status = 403, body = Problem)))]
+pub async fn list_registration_tokens(State(app): State<App>, Actor(actor): Actor) -> ApiResult<Json<Vec<RegistrationTokenInfo>>> {
+    Ok(Json(app.registration.tokens(&actor).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/registration-tokens", tag = "registration", security(("bearer" = []), ("basic" = [])), request_body = CreateRegistrationToken,
+    responses((status = 201, body = CreatedRegistrationToken, description = "The token (`wdo_…`), shown this once, and what it allows."),
+        (status = 400, body = Problem), (status = 403, body = Problem, description = "`forbidden`; `account.high_privilege`: an administrative role needs idm_superuser."),
+        (status = 404, body = Problem)))]
+pub async fn create_registration_token(
+    State(app): State<App>,
+    Actor(actor): Actor,
+    Body(req): Body<CreateRegistrationToken>,
+) -> ApiResult<(StatusCode, Json<CreatedRegistrationToken>)> {
+    Ok((StatusCode::CREATED, Json(app.registration.create_token(&actor, req).await?)))
+}
+
+#[utoipa::path(delete, path = "/api/v1/registration-tokens/{id}", tag = "registration", security(("bearer" = []), ("basic" = [])),
+    params(("id" = Uuid, Path)), responses((status = 204, description = "The token is revoked: no one registers with it any more."), (status = 404, body = Problem)))]
+pub async fn revoke_registration_token(State(app): State<App>, Actor(actor): Actor, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "validation", format!("{id:?} is not a token id")))?;
+    app.registration.revoke_token(&actor, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 // --- tenants, roles, bindings -------------------------------------------------------------------
 
 #[utoipa::path(get, path = "/api/v1/tenants", tag = "authorization", security(("bearer" = []), ("basic" = [])), responses((status = 200, body = Page<Tenant>, description = "The tenants.")))]
@@ -473,6 +511,7 @@ pub async fn import(
         (name = "auth", description = "Sign-in and sessions"),
         (name = "self", description = "The caller's own account"),
         (name = "users", description = "Persons"),
+        (name = "registration", description = "People creating their own accounts, and the tokens that let them"),
         (name = "service-accounts", description = "Applications and their API tokens"),
         (name = "groups", description = "Nested groups and membership"),
         (name = "audit", description = "Who changed what, when"),

@@ -40,7 +40,8 @@ pub fn status_of(e: &ServiceError) -> StatusCode {
         ServiceError::Protected(..)
         | ServiceError::RenameDisabled
         | ServiceError::TokenScope(_)
-        | ServiceError::DynamicRolesDisabled(_) => StatusCode::FORBIDDEN,
+        | ServiceError::DynamicRolesDisabled(_)
+        | ServiceError::RegistrationDisabled => StatusCode::FORBIDDEN,
         ServiceError::Immutable(_) => StatusCode::CONFLICT,
         ServiceError::Internal(_) | ServiceError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
         // The server is not set up to write links: no fault of the request, and no use
@@ -151,6 +152,7 @@ mod tests {
             (ServiceError::Config("x".into()), 500, "config"),
             (ServiceError::PublicUrlMissing, 503, "config.public_url_missing"),
             (ServiceError::TokenInvalid, 400, "token.invalid"),
+            (ServiceError::RegistrationDisabled, 403, "registration.disabled"),
             (line(StoreError::NameTaken("x".into()).into()), 400, "import.invalid"),
             (line(ServiceError::Ambiguous("x".into())), 400, "import.invalid"),
             (line(CoreError::Forbidden { permission: "p".into() }.into()), 403, "forbidden"),

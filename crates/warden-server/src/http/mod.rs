@@ -33,6 +33,7 @@ use crate::services::Context;
 use crate::services::access::Access;
 use crate::services::auth::Auth;
 use crate::services::authn::recovery_link::RecoveryLinks;
+use crate::services::authn::registration::Registrations;
 use crate::services::directory::Directory;
 use crate::services::forward::ForwardAuth;
 use crate::services::transfer::Transfer;
@@ -49,6 +50,7 @@ pub struct AppInner {
     pub forward: ForwardAuth,
     pub transfer: Transfer,
     pub recovery: RecoveryLinks,
+    pub registration: Registrations,
     pub config: Arc<Config>,
 }
 
@@ -67,8 +69,9 @@ impl App {
         let forward = ForwardAuth::new(ctx.clone(), auth.clone())?;
         let transfer = Transfer::new(ctx.clone());
         let recovery = RecoveryLinks::new(ctx.clone());
+        let registration = Registrations::new(ctx.clone(), access.clone(), directory.clone());
         let config = ctx.config.clone();
-        Ok(Self(Arc::new(AppInner { ctx, directory, auth, access, forward, transfer, recovery, config })))
+        Ok(Self(Arc::new(AppInner { ctx, directory, auth, access, forward, transfer, recovery, registration, config })))
     }
 }
 
@@ -101,6 +104,7 @@ fn public_api() -> OpenApiRouter<App> {
         .routes(routes!(api::login))
         .routes(routes!(api::logout))
         .routes(routes!(api::recover))
+        .routes(routes!(api::register))
         .routes(routes!(api::reauth))
         .routes(routes!(api::whoami))
         .routes(routes!(api::rename_self))
@@ -117,6 +121,8 @@ fn management_api() -> OpenApiRouter<App> {
         .routes(routes!(api::list_user_groups))
         .routes(routes!(api::set_password))
         .routes(routes!(api::issue_recovery_link))
+        .routes(routes!(api::list_registration_tokens, api::create_registration_token))
+        .routes(routes!(api::revoke_registration_token))
         .routes(routes!(api::list_service_accounts, api::create_service_account))
         .routes(routes!(api::get_service_account, api::delete_service_account))
         .routes(routes!(api::list_tokens, api::create_token))

@@ -4,13 +4,13 @@
 use uuid::Uuid;
 use warden_core::access::{Permission, Principal};
 use warden_core::api::{
-    BindingQuery, CheckItem, CheckRequest, CheckResponse, CheckResult, CreateBinding, CreateRole, CreateTenant, PermissionsQuery,
-    ResolvedPermissions, RolePermissions, UpdateRole,
+    BindingQuery, CheckItem, CheckRequest, CheckResponse, CheckResult, CreateBinding, CreateRole, CreateTenant, CreateUser,
+    PermissionsQuery, ResolvedPermissions, RolePermissions, UpdateRole,
 };
 use warden_core::authz::{Binding, Role, RoleSource, Tenant, is_privileged_binding, is_privileged_permission, parse_id};
 use warden_core::builtin::{DEFAULT_TENANT, built_in_role, is_built_in_binding};
 use warden_core::change::RoleLabel;
-use warden_core::model::{self, NameOrId, Subject, SubjectKind, SubjectRef};
+use warden_core::model::{self, NameOrId, Subject, SubjectKind, SubjectRef, User};
 use warden_core::namespace::Namespace;
 use warden_core::permission::validate_permission;
 use warden_core::{CoreError, Name};
@@ -33,7 +33,7 @@ pub struct Access {
     directory: Directory,
 }
 
-fn tenant_of(raw: Option<&str>) -> Result<Name> {
+pub(crate) fn tenant_of(raw: Option<&str>) -> Result<Name> {
     Ok(parse_id("tenant", raw.map(str::trim).filter(|t| !t.is_empty()).unwrap_or(DEFAULT_TENANT))?)
 }
 
@@ -65,7 +65,7 @@ impl Access {
         Change::new(self.ctx.now(), Some(&actor.account), action, target)
     }
 
-    async fn existing_tenant(&self, name: &Name) -> Result<()> {
+    pub(crate) async fn existing_tenant(&self, name: &Name) -> Result<()> {
         match self.ctx.store.tenant(name).await? {
             Some(_) => Ok(()),
             None => Err(ServiceError::NotFound(format!("tenant {name}"))),
@@ -249,12 +249,21 @@ impl Access {
 
     // --- bindings ---------------------------------------------------------------------------
 
-    pub async fn create_binding(&self, actor: &Principal, req: CreateBinding) -> Result<Binding> {
-        let tenant = tenant_of(req.tenant.as_deref())?;
+    /// The role `reference` names, if `actor` may bind it in `tenant`: `bindings:write` there,
+    /// a role of that tenant (or a global one), and idm_superuser for power over Warden. Every
+    /// binding made on a caller's behalf passes here.
+    fn bindable_role(actor: &Principal, reference: &str, tenant: &Name) -> Result<Role> {
         actor.require_in(Permission::BindingsWrite, tenant.as_str())?;
-        let role = Self::find_role(actor, &req.role)?;
+        Self::grantable_role(actor, reference, tenant)
+    }
+
+    /// The role `reference` names, if `actor` may have it granted in `tenant` later (by a
+    /// registration token): a role of that tenant (or a global one), and idm_superuser for
+    /// power over Warden. [`Self::bindable_role`] adds the right to bind now.
+    pub(crate) fn grantable_role(actor: &Principal, reference: &str, tenant: &Name) -> Result<Role> {
+        let role = Self::find_role(actor, reference)?;
         if let Some(role_tenant) = &role.tenant
-            && *role_tenant != tenant
+            && role_tenant != tenant
         {
             // Another tenant's role is none of a tenant administrator's business.
             if !actor.holds_in(Permission::RolesRead, role_tenant.as_str()) {
@@ -267,6 +276,42 @@ impl Access {
         if is_privileged_binding(&role, tenant.as_str()) {
             require_superuser_for(actor, format!("role {}", role.id))?;
         }
+        Ok(role)
+    }
+
+    /// Creates a user and binds `req.roles` to it in `req.tenant` (default `default`), all in
+    /// one transaction. Each role passes the checks of [`Self::create_binding`] first; one
+    /// refused role refuses the whole creation.
+    pub async fn create_user(&self, actor: &Principal, mut req: CreateUser) -> Result<User> {
+        actor.require(Permission::UsersWrite)?;
+        let roles = std::mem::take(&mut req.roles);
+        let tenant_raw = req.tenant.take();
+        if roles.is_empty() {
+            if tenant_raw.is_some() {
+                return Err(CoreError::validation("tenant", "a tenant is given only with roles to bind in it").into());
+            }
+            return self.directory.create_user(actor, req, &[]).await;
+        }
+        let tenant = tenant_of(tenant_raw.as_deref())?;
+        if roles.len() > 64 {
+            return Err(CoreError::validation("roles", "at most 64 at creation").into());
+        }
+        let mut grants = Vec::with_capacity(roles.len());
+        for reference in &roles {
+            let role = Self::bindable_role(actor, reference, &tenant)?;
+            if !grants.iter().any(|r: &Role| r.id == role.id) {
+                grants.push(role);
+            }
+        }
+        self.existing_tenant(&tenant).await?;
+        let created =
+            self.directory.create_user(actor, req, &grants.iter().map(|r| (r.id.clone(), tenant.clone())).collect::<Vec<_>>()).await?;
+        self.ctx.refreshed(created).await
+    }
+
+    pub async fn create_binding(&self, actor: &Principal, req: CreateBinding) -> Result<Binding> {
+        let tenant = tenant_of(req.tenant.as_deref())?;
+        let role = Self::bindable_role(actor, &req.role, &tenant)?;
         let subject = self.directory.resolve(&SubjectRef::parse(&req.subject)?).await?;
         let namespaces = req.namespaces.iter().map(|n| Namespace::parse(n)).collect::<Result<Vec<_>, _>>()?;
         if namespaces.len() > 64 {

@@ -6,6 +6,7 @@ use warden_core::access::{Permission, Principal};
 use warden_core::api::{
     AccountGroups, AddMembers, CreateGroup, CreateServiceAccount, CreateUser, Expanded, Expansion, HeldRole, MemberEntry, Page, UpdateUser,
 };
+use warden_core::authz::Binding;
 use warden_core::builtin::{built_in_group, is_built_in_name};
 use warden_core::credential::{InitialPassword, Secret};
 use warden_core::model::{self, Group, NameOrId, Profile, ServiceAccount, Subject, SubjectKind, SubjectRef, User};
@@ -55,6 +56,31 @@ fn account_name(raw: &str) -> Result<Name> {
         return Err(StoreError::NameTaken(name.to_string()).into());
     }
     Ok(name)
+}
+
+/// One binding (with its `binding.create` change, by `actor`) per role × tenant, for a new
+/// account `subject`: what [`Directory::create_user`] and registration write with the user.
+pub(crate) fn new_bindings(
+    subject: &Subject,
+    roles: &[(Name, Name)],
+    at: OffsetDateTime,
+    actor: Option<&Subject>,
+) -> Vec<(Change, Binding)> {
+    roles
+        .iter()
+        .map(|(role, tenant)| {
+            let binding = Binding {
+                id: Uuid::now_v7(),
+                role: role.clone(),
+                subject: subject.clone(),
+                tenant: tenant.clone(),
+                namespaces: Vec::new(),
+                created_at: at,
+            };
+            let action = Action::BindingCreate { binding: binding.id, role: role.clone(), tenant: tenant.clone(), namespaces: Vec::new() };
+            (Change::new(at, actor, action, Some(subject)), binding)
+        })
+        .collect()
 }
 
 impl Directory {
@@ -111,8 +137,28 @@ impl Directory {
 
     // --- users ------------------------------------------------------------------------------
 
-    pub async fn create_user(&self, actor: &Principal, req: CreateUser) -> Result<User> {
+    /// Creates a user, and binds it `roles` (role × tenant) in the same transaction. The
+    /// roles must have passed `Access`'s binding checks: only `Access::create_user` gives any.
+    pub(crate) async fn create_user(&self, actor: &Principal, req: CreateUser, roles: &[(Name, Name)]) -> Result<User> {
         actor.require(Permission::UsersWrite)?;
+        let (user, password_hash) = self.prepare_user(req).await?;
+        let now = user.created_at;
+        let subject = user.subject();
+        let change = self.change(actor, Action::UserCreate { password: password_hash.is_some() }, &subject);
+        if !roles.is_empty() {
+            let bindings = new_bindings(&subject, roles, now, Some(&actor.account));
+            return Ok(self.ctx.store.create_user_with_bindings(&change, &user, password_hash.as_deref(), &bindings).await?);
+        }
+        let created = self.ctx.store.create_user(&change, &user, password_hash.as_deref()).await?;
+        // The snapshot learns of new accounts in the background (nothing grants them
+        // anything yet); a later binding or membership change catches it up synchronously.
+        self.ctx.authz.nudge();
+        Ok(created)
+    }
+
+    /// A new user from a request, validated, and its password's hash (`None`: no password).
+    /// Writes nothing.
+    pub(crate) async fn prepare_user(&self, req: CreateUser) -> Result<(User, Option<String>)> {
         let now = self.ctx.now();
         // A name another account gave up is the administrator's to hand out again (on purpose:
         // restoring an account deleted by mistake); only self-service renames honour
@@ -148,12 +194,7 @@ impl Directory {
             created_at: now,
             updated_at: now,
         };
-        let change = self.change(actor, Action::UserCreate { password: password_hash.is_some() }, &user.subject());
-        let created = self.ctx.store.create_user(&change, &user, password_hash.as_deref()).await?;
-        // The snapshot learns of new accounts in the background (nothing grants them
-        // anything yet); a later binding or membership change catches it up synchronously.
-        self.ctx.authz.nudge();
-        Ok(created)
+        Ok((user, password_hash))
     }
 
     pub async fn user(&self, actor: &Principal, key: &NameOrId) -> Result<User> {

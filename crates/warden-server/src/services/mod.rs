@@ -67,6 +67,9 @@ pub enum ServiceError {
     /// A one-time token that is unknown, expired or already used: one answer for all three.
     #[error("the link is invalid, expired or already used")]
     TokenInvalid,
+    /// `POST /register` on a server whose `registration.mode` is `disabled`.
+    #[error("this server does not take registrations (registration.mode is disabled)")]
+    RegistrationDisabled,
     /// A configuration the server cannot work with (found at start-up).
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -91,6 +94,7 @@ impl ServiceError {
             Self::Config(_) => "config",
             Self::PublicUrlMissing => "config.public_url_missing",
             Self::TokenInvalid => "token.invalid",
+            Self::RegistrationDisabled => "registration.disabled",
             // What the line says or names is wrong: one code for the importer to look for;
             // a refusal of access keeps its own.
             Self::AtLine { error, .. } if error.is_fault_of_the_line() => "import.invalid",
@@ -122,7 +126,8 @@ impl ServiceError {
             | Self::Internal(_)
             | Self::Config(_)
             | Self::PublicUrlMissing
-            | Self::TokenInvalid => false,
+            | Self::TokenInvalid
+            | Self::RegistrationDisabled => false,
         }
     }
 }

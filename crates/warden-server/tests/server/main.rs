@@ -10,4 +10,5 @@ mod forward_auth;
 mod hardening;
 mod proxies;
 mod recovery;
+mod registration;
 mod transfer;

@@ -261,28 +261,8 @@ macro_rules! impl_authorization {
                     self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<Binding>> {
                         Box::pin(async move {
                             let (change, binding) = (&change, &binding);
-                            let (account, group) = match binding.subject.kind {
-                                SubjectKind::Group => (None, Some(binding.subject.id)),
-                                _ => (Some(binding.subject.id), None),
-                            };
-                            let namespaces: Vec<&str> = binding.namespaces.iter().map(Namespace::as_str).collect();
                             open(&mut tx, change).await?;
-                            sqlx::query(
-                                "INSERT INTO bindings (id, role_id, subject_account_id, subject_group_id, tenant, namespaces, created_at) \
-                                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                            )
-                            .bind(binding.id)
-                            .bind(binding.role.as_str())
-                            .bind(account)
-                            .bind(group)
-                            .bind(binding.tenant.as_str())
-                            .bind(json_list(&namespaces)?)
-                            .bind(to_ms(binding.created_at))
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(|e| {
-                                if is_foreign_key_violation(&e) { StoreError::NotFound(format!("{} or tenant {}", binding.subject, binding.tenant)) } else { e.into() }
-                            })?;
+                            insert_binding(&mut tx, binding).await?;
                             tx.commit().await?;
                             Ok(binding.clone())
                         })

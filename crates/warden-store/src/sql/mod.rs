@@ -22,6 +22,7 @@ mod credentials;
 mod groups;
 mod lifecycle;
 mod one_time_tokens;
+mod registration_tokens;
 
 pub(crate) use accounts::impl_accounts;
 pub(crate) use audit::impl_audit;
@@ -30,6 +31,7 @@ pub(crate) use credentials::impl_credentials;
 pub(crate) use groups::impl_groups;
 pub(crate) use lifecycle::impl_lifecycle;
 pub(crate) use one_time_tokens::impl_one_time_tokens;
+pub(crate) use registration_tokens::impl_registration_tokens;
 
 use warden_core::api::Page;
 use warden_core::model::{NameOrId, Profile};
@@ -161,6 +163,7 @@ macro_rules! impl_store {
             crate::sql::impl_authorization!($store, $db, $row);
             crate::sql::impl_audit!($store, $db, $row);
             crate::sql::impl_one_time_tokens!($store, $db, $row);
+            crate::sql::impl_registration_tokens!($store, $db, $row);
         }
     };
 }
@@ -186,6 +189,36 @@ macro_rules! shared {
         type Conn = <$db as sqlx::Database>::Connection;
         type Pool = sqlx::Pool<$db>;
         type Query = sqlx::query::Query<'static, $db, <$db as sqlx::Database>::Arguments>;
+
+        /// Writes a binding's row; a subject or tenant that does not exist is `NotFound`.
+        async fn insert_binding(tx: &mut Conn, binding: &warden_core::authz::Binding) -> Result<()> {
+            let (account, group) = match binding.subject.kind {
+                SubjectKind::Group => (None, Some(binding.subject.id)),
+                _ => (Some(binding.subject.id), None),
+            };
+            let namespaces: Vec<&str> = binding.namespaces.iter().map(warden_core::namespace::Namespace::as_str).collect();
+            sqlx::query(
+                "INSERT INTO bindings (id, role_id, subject_account_id, subject_group_id, tenant, namespaces, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(binding.id)
+            .bind(binding.role.as_str())
+            .bind(account)
+            .bind(group)
+            .bind(binding.tenant.as_str())
+            .bind(json_list(&namespaces)?)
+            .bind(to_ms(binding.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                if is_foreign_key_violation(&e) {
+                    crate::StoreError::NotFound(format!("{} or tenant {}", binding.subject, binding.tenant))
+                } else {
+                    e.into()
+                }
+            })?;
+            Ok(())
+        }
 
         /// Takes the next revision; the row lock it takes serialises writers until commit.
         async fn bump(tx: &mut Conn) -> Result<i64> {

@@ -4,3 +4,4 @@
 //! `services::auth`.
 
 pub mod recovery_link;
+pub mod registration;

@@ -145,6 +145,11 @@ async fn a_token_registers_up_to_its_uses_and_binds_its_roles() {
     assert_eq!(code(&admin.create_registration_token(&token_for(&[], 1)).await.unwrap_err()), "forbidden");
     let e = idm.create_registration_token(&token_for(&["help-desk", "idm_admin"], 1)).await.unwrap_err();
     assert_eq!(code(&e), "account.high_privilege", "a built-in role needs idm_superuser");
+    // tenant_admin included, in a tenant of its own, where a binding manager may bind it.
+    root.create_tenant(&CreateTenant { name: "acme".into(), description: None }).await.unwrap();
+    let acme_admin = CreateRegistrationToken { tenant: Some("acme".into()), ..token_for(&["tenant_admin"], 1) };
+    assert_eq!(code(&idm.create_registration_token(&acme_admin).await.unwrap_err()), "account.high_privilege");
+    root.create_registration_token(&acme_admin).await.unwrap();
     assert_eq!(code(&idm.create_registration_token(&token_for(&["nope"], 1)).await.unwrap_err()), "not_found");
     for bad in [token_for(&[], 0), CreateRegistrationToken { ttl: Some("90d".into()), ..token_for(&[], 1) }] {
         assert_eq!(code(&idm.create_registration_token(&bad).await.unwrap_err()), "validation");

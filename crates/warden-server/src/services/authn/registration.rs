@@ -14,6 +14,7 @@ use time::Duration;
 use uuid::Uuid;
 use warden_core::access::{Permission, Principal};
 use warden_core::api::{CreateRegistrationToken, CreateUser, CreatedRegistrationToken, RegisterRequest, RegistrationTokenInfo};
+use warden_core::authz::RoleSource;
 use warden_core::credential::{self, TokenHash, TokenKind, parse_duration_secs};
 use warden_core::model::{EmailInput, User};
 use warden_core::{CoreError, Name};
@@ -87,6 +88,12 @@ impl Registrations {
         let mut roles: Vec<Name> = Vec::with_capacity(req.roles.len());
         for reference in &req.roles {
             let role = Access::grantable_role(actor, reference, &tenant)?;
+            // A token outlives its maker's review: it never hands out a built-in role (not even
+            // `tenant_admin` outside `default`, which a binding manager may bind in person)
+            // unless an idm_superuser made it.
+            if role.source == RoleSource::BuiltIn && !actor.holds(Permission::Superuser) {
+                return Err(CoreError::HighPrivilege(format!("built-in role {}", role.id)).into());
+            }
             if !roles.contains(&role.id) {
                 roles.push(role.id);
             }

@@ -18,7 +18,7 @@ use warden_core::credential::{self, Secret, TOKEN_BYTES, TokenHash, TokenKind};
 use warden_core::model::{ApiToken, AuditEvent, NameOrId, Subject, SubjectKind};
 use warden_core::throttle::{Throttle, ThrottleKey};
 use warden_core::{CoreError, Name};
-use warden_store::{Action, AuditQuery, Change, CredentialOwner, SessionRecord};
+use warden_store::{Action, AuditQuery, Change, CredentialOwner};
 
 use super::credentials::{Cached, Contact, Credential};
 use super::directory::Directory;
@@ -195,15 +195,7 @@ impl Auth {
         }
         let now = self.ctx.now();
         let token = random_token(TokenKind::Session)?;
-        let session = SessionRecord {
-            id: Uuid::now_v7(),
-            account_id: subject.id,
-            created_at: now,
-            expires_at: now + Duration::seconds(self.ctx.times.session_ttl_secs),
-            idle_timeout_secs: self.ctx.times.session_idle_secs,
-            last_seen_at: now,
-            elevated_until: None,
-        };
+        let session = self.ctx.new_session(subject.id, now);
         let action = Action::Login { session_id: session.id, client: client.map(|ip| ip.to_string()) };
         let change = Change::new(now, Some(&subject), action, Some(&subject));
         self.ctx.store.create_session(&change, &session, &TokenHash::of(token.expose())).await?;

@@ -169,6 +169,20 @@ impl Context {
         t.replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000).unwrap_or(t)
     }
 
+    /// A new session for `account` at `now`, with the configured lifetime and idle timeout,
+    /// read-only until re-authentication: what every sign-in creates.
+    pub fn new_session(&self, account: uuid::Uuid, now: OffsetDateTime) -> warden_store::SessionRecord {
+        warden_store::SessionRecord {
+            id: uuid::Uuid::now_v7(),
+            account_id: account,
+            created_at: now,
+            expires_at: now + time::Duration::seconds(self.times.session_ttl_secs),
+            idle_timeout_secs: self.times.session_idle_secs,
+            last_seen_at: now,
+            elevated_until: None,
+        }
+    }
+
     /// Brings this node's authorization snapshot (and credential cache) up to date after a
     /// change that affects them, then hands back the change's result: the author's next
     /// request sees its own change.

@@ -60,16 +60,7 @@ macro_rules! impl_credentials {
                         Box::pin(async move {
                             let (change, hash) = (&change, hash.as_str());
                             open(&mut tx, change).await?;
-                            sqlx::query(
-                                "INSERT INTO password_credentials (account_id, hash, updated_at) VALUES ($1, $2, $3) \
-                                 ON CONFLICT (account_id) DO UPDATE SET hash = excluded.hash, updated_at = excluded.updated_at",
-                            )
-                            .bind(account)
-                            .bind(hash)
-                            .bind(to_ms(change.at))
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(|e| if is_foreign_key_violation(&e) { StoreError::NotFound(format!("account {account}")) } else { e.into() })?;
+                            set_password_row(&mut tx, account, hash, change.at).await?;
                             if end_sessions {
                                 sqlx::query("DELETE FROM sessions WHERE account_id = $1").bind(account).execute(&mut *tx).await?;
                             }
@@ -86,20 +77,7 @@ macro_rules! impl_credentials {
                         Box::pin(async move {
                             let (change, session, token) = (&change, &session, &token);
                             open(&mut tx, change).await?;
-                            sqlx::query(
-                                "INSERT INTO sessions (id, token_hash, account_id, created_at, expires_at, idle_timeout_ms, last_seen_at, elevated_until) \
-                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                            )
-                            .bind(session.id)
-                            .bind(token.0.as_slice())
-                            .bind(session.account_id)
-                            .bind(to_ms(session.created_at))
-                            .bind(to_ms(session.expires_at))
-                            .bind(session.idle_timeout_secs * 1000)
-                            .bind(to_ms(session.last_seen_at))
-                            .bind(session.elevated_until.map(to_ms))
-                            .execute(&mut *tx)
-                            .await?;
+                            insert_session(&mut tx, session, token).await?;
                             tx.commit().await?;
                             Ok(())
                         })

@@ -220,6 +220,40 @@ macro_rules! shared {
             Ok(())
         }
 
+        /// Sets (or replaces) an account's password hash in the write's transaction.
+        async fn set_password_row(tx: &mut Conn, account: Uuid, hash: &str, at: OffsetDateTime) -> Result<()> {
+            sqlx::query(
+                "INSERT INTO password_credentials (account_id, hash, updated_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (account_id) DO UPDATE SET hash = excluded.hash, updated_at = excluded.updated_at",
+            )
+            .bind(account)
+            .bind(hash)
+            .bind(to_ms(at))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| if is_foreign_key_violation(&e) { crate::StoreError::NotFound(format!("account {account}")) } else { e.into() })?;
+            Ok(())
+        }
+
+        /// Stores a new session (its token only as the hash) in the write's transaction.
+        async fn insert_session(tx: &mut Conn, session: &crate::SessionRecord, token: &warden_core::credential::TokenHash) -> Result<()> {
+            sqlx::query(
+                "INSERT INTO sessions (id, token_hash, account_id, created_at, expires_at, idle_timeout_ms, last_seen_at, elevated_until) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(session.id)
+            .bind(token.0.as_slice())
+            .bind(session.account_id)
+            .bind(to_ms(session.created_at))
+            .bind(to_ms(session.expires_at))
+            .bind(session.idle_timeout_secs * 1000)
+            .bind(to_ms(session.last_seen_at))
+            .bind(session.elevated_until.map(to_ms))
+            .execute(&mut *tx)
+            .await?;
+            Ok(())
+        }
+
         /// Takes the next revision; the row lock it takes serialises writers until commit.
         async fn bump(tx: &mut Conn) -> Result<i64> {
             let rev: i64 = sqlx::query_scalar("UPDATE revision SET value = value + 1 WHERE id = 1 RETURNING value")

@@ -100,30 +100,8 @@ macro_rules! impl_one_time_tokens {
                                 *sessions_ended = ended;
                             }
                             open(&mut tx, &change).await?;
-                            sqlx::query(
-                                "INSERT INTO password_credentials (account_id, hash, updated_at) VALUES ($1, $2, $3) \
-                                 ON CONFLICT (account_id) DO UPDATE SET hash = excluded.hash, updated_at = excluded.updated_at",
-                            )
-                            .bind(r.account)
-                            .bind(r.password_hash.as_str())
-                            .bind(to_ms(change.at))
-                            .execute(&mut *tx)
-                            .await?;
-                            let s = &r.session;
-                            sqlx::query(
-                                "INSERT INTO sessions (id, token_hash, account_id, created_at, expires_at, idle_timeout_ms, last_seen_at, elevated_until) \
-                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                            )
-                            .bind(s.id)
-                            .bind(r.session_token.0.as_slice())
-                            .bind(s.account_id)
-                            .bind(to_ms(s.created_at))
-                            .bind(to_ms(s.expires_at))
-                            .bind(s.idle_timeout_secs * 1000)
-                            .bind(to_ms(s.last_seen_at))
-                            .bind(s.elevated_until.map(to_ms))
-                            .execute(&mut *tx)
-                            .await?;
+                            set_password_row(&mut tx, r.account, &r.password_hash, change.at).await?;
+                            insert_session(&mut tx, &r.session, &r.session_token).await?;
                             tx.commit().await?;
                             Ok(true)
                         })

@@ -18,7 +18,7 @@ use warden_core::access::{Permission, Principal};
 use warden_core::api::{LoginResponse, RecoveryLink};
 use warden_core::credential::{self, Secret, TokenHash, TokenKind, parse_duration_secs};
 use warden_core::model::{NameOrId, Subject, SubjectKind, is_break_glass};
-use warden_store::{Action, Change, OneTimeToken, Recovery, SessionRecord, TokenPurpose};
+use warden_store::{Action, Change, OneTimeToken, Recovery, TokenPurpose};
 
 use crate::services::auth::random_token;
 use crate::services::directory::Directory;
@@ -115,15 +115,7 @@ impl RecoveryLinks {
         let (record, subject) = self.redeemable(token.expose(), now).await?;
         let password_hash = self.ctx.hasher.hash(password).await?;
         let session_token = random_token(TokenKind::Session)?;
-        let session = SessionRecord {
-            id: Uuid::now_v7(),
-            account_id: subject.id,
-            created_at: now,
-            expires_at: now + Duration::seconds(self.ctx.times.session_ttl_secs),
-            idle_timeout_secs: self.ctx.times.session_idle_secs,
-            last_seen_at: now,
-            elevated_until: None,
-        };
+        let session = self.ctx.new_session(subject.id, now);
         let action = Action::RecoveryLinkRedeem {
             token_id: record.id,
             issued_by: record.issued_by,

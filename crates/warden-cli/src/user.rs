@@ -8,7 +8,7 @@ use time::{Date, OffsetDateTime};
 use warden_client::ListQuery;
 use warden_core::api::{CreateUser, UpdateUser};
 use warden_core::credential::Secret;
-use warden_core::model::{EmailAddress, EmailInput, PhoneInput, PhoneNumber, PostalAddress, User};
+use warden_core::model::{EmailInput, FlaggedEmail, PhoneInput, PhoneNumber, PostalAddress, User};
 
 use crate::check::{self, ScopeArgs};
 use crate::output::{self, PageArgs, Tabular, opt, opt_time, yes_no};
@@ -258,12 +258,12 @@ pub async fn run(ctx: &Ctx, command: UserCommand) -> Result<(), CliError> {
 /// among them); without `primary`, plain strings (the first is primary).
 fn flag_primary(emails: Vec<String>, primary: Option<String>) -> Vec<EmailInput> {
     let Some(primary) = primary else { return emails.into_iter().map(EmailInput::Plain).collect() };
-    let mut out: Vec<EmailInput> = vec![EmailInput::Flagged(EmailAddress { address: primary.clone(), primary: true })];
+    let mut out: Vec<EmailInput> = vec![EmailInput::Flagged(FlaggedEmail { address: primary.clone(), primary: true, verified: None })];
     out.extend(
         emails
             .into_iter()
             .filter(|e| !e.eq_ignore_ascii_case(&primary))
-            .map(|address| EmailInput::Flagged(EmailAddress { address, primary: false })),
+            .map(|address| EmailInput::Flagged(FlaggedEmail { address, primary: false, verified: None })),
     );
     out
 }

@@ -164,11 +164,25 @@ impl fmt::Display for NameOrId {
 }
 
 /// An e-mail address of a user; exactly one of a user's addresses is primary.
+///
+/// `verified` says that the address is known to reach the user: an administrator set it
+/// (unless they said otherwise), or the user followed a link mailed to it (an invitation, an
+/// e-mail verification). Only a verified primary address signs in in place of the name or
+/// receives recovery mail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EmailAddress {
     pub address: String,
     pub primary: bool,
+    #[serde(default)]
+    pub verified: bool,
+}
+
+impl EmailAddress {
+    /// An address, not primary, not verified.
+    pub fn new(address: impl Into<String>) -> Self {
+        Self { address: address.into(), primary: false, verified: false }
+    }
 }
 
 /// A phone number of a user; exactly one of a user's numbers is primary.
@@ -413,14 +427,33 @@ fn check_url(value: Option<String>) -> Result<Option<String>, CoreError> {
     Ok(Some(url))
 }
 
-/// An e-mail address as a client may send it: a plain string, or the `{"address","primary"}`
-/// shape that `GET` returns, so that what was read can be written back unchanged.
+/// An e-mail address as a client may send it: a plain string, or the
+/// `{"address","primary","verified"}` shape that `GET` returns, so that what was read can be
+/// written back unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum EmailInput {
     Plain(String),
-    Flagged(EmailAddress),
+    Flagged(FlaggedEmail),
+}
+
+/// An e-mail address with its flags as a client sends them; `verified` left out means "as the
+/// sender is trusted to say" (see [`emails_from_input`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FlaggedEmail {
+    pub address: String,
+    #[serde(default)]
+    pub primary: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified: Option<bool>,
+}
+
+impl From<EmailAddress> for EmailInput {
+    fn from(e: EmailAddress) -> Self {
+        Self::Flagged(FlaggedEmail { address: e.address, primary: e.primary, verified: Some(e.verified) })
+    }
 }
 
 /// A phone number as a client may send it: a plain string or `{"number","primary"}`.
@@ -465,16 +498,53 @@ fn flagged_primary_first(values: Vec<(String, bool)>, field: &'static str) -> Re
     Ok(primary_first(values))
 }
 
-/// The addresses as sent (strings or flagged objects), validated, with one primary.
-pub fn emails_from_input(input: Vec<EmailInput>) -> Result<Vec<EmailAddress>, CoreError> {
-    let values = input
+/// Who sends a list of addresses, which decides what `verified` becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailSource {
+    /// An administrator: an address counts as verified unless sent with `"verified": false`.
+    Administrator,
+    /// The person themselves (registration, self-service): never verified by saying so.
+    Owner,
+}
+
+/// The addresses as sent (strings or flagged objects), validated, with one primary; `source`
+/// decides which count as verified.
+pub fn emails_from_input(input: Vec<EmailInput>, source: EmailSource) -> Result<Vec<EmailAddress>, CoreError> {
+    let trusted = source == EmailSource::Administrator;
+    let list: Vec<EmailAddress> = input
         .into_iter()
         .map(|e| match e {
-            EmailInput::Plain(address) => (address, false),
-            EmailInput::Flagged(e) => (e.address, e.primary),
+            EmailInput::Plain(address) => EmailAddress { address, primary: false, verified: trusted },
+            EmailInput::Flagged(e) => {
+                EmailAddress { address: e.address, primary: e.primary, verified: trusted && e.verified.unwrap_or(true) }
+            }
         })
         .collect();
-    emails_in_order(&flagged_primary_first(values, "email")?)
+    if list.iter().filter(|e| e.primary).count() > 1 {
+        return Err(CoreError::validation("email", "only one entry may be primary"));
+    }
+    checked_emails(list)
+}
+
+/// Validates a list of addresses whose flags are already decided: the one flagged primary
+/// (else the first) comes first and is the only primary; `verified` is kept.
+pub fn checked_emails(mut list: Vec<EmailAddress>) -> Result<Vec<EmailAddress>, CoreError> {
+    if list.len() > MAX_LIST {
+        return Err(CoreError::validation("email", format!("at most {MAX_LIST} addresses")));
+    }
+    if let Some(pos) = list.iter().position(|e| e.primary) {
+        let primary = list.remove(pos);
+        list.insert(0, primary);
+    }
+    let mut out: Vec<EmailAddress> = Vec::with_capacity(list.len());
+    for (i, e) in list.into_iter().enumerate() {
+        let address = check_email(&e.address)?;
+        if out.iter().any(|o| o.address.eq_ignore_ascii_case(&address)) {
+            return Err(CoreError::validation("email", format!("{address:?} is given twice")));
+        }
+        out.push(EmailAddress { address, primary: i == 0, verified: e.verified });
+    }
+    Ok(out)
 }
 
 /// The numbers as sent (strings or flagged objects), validated, with one primary.
@@ -489,20 +559,10 @@ pub fn phones_from_input(input: Vec<PhoneInput>) -> Result<Vec<PhoneNumber>, Cor
     phones_in_order(&flagged_primary_first(values, "phone")?)
 }
 
-/// Builds the primary-flagged list from addresses given in order: the first is primary.
+/// Builds the primary-flagged list from addresses given in order (the first is primary),
+/// none of them verified.
 pub fn emails_in_order(addresses: &[String]) -> Result<Vec<EmailAddress>, CoreError> {
-    if addresses.len() > MAX_LIST {
-        return Err(CoreError::validation("email", format!("at most {MAX_LIST} addresses")));
-    }
-    let mut out: Vec<EmailAddress> = Vec::with_capacity(addresses.len());
-    for (i, raw) in addresses.iter().enumerate() {
-        let address = check_email(raw)?;
-        if out.iter().any(|e| e.address.eq_ignore_ascii_case(&address)) {
-            return Err(CoreError::validation("email", format!("{address:?} is given twice")));
-        }
-        out.push(EmailAddress { address, primary: i == 0 });
-    }
-    Ok(out)
+    checked_emails(addresses.iter().map(EmailAddress::new).collect())
 }
 
 /// Builds the primary-flagged list from numbers given in order: the first is primary.
@@ -547,14 +607,13 @@ pub fn validate_profile(profile: Profile, today: Date) -> Result<Profile, CoreEr
     if profile.birthday.is_some_and(|birthday| birthday > today) {
         return Err(CoreError::validation("birthday", "must not be in the future"));
     }
-    let emails: Vec<String> = primary_first(profile.emails.into_iter().map(|e| (e.address, e.primary)).collect());
     let phones: Vec<String> = primary_first(profile.phones.into_iter().map(|p| (p.number, p.primary)).collect());
     Ok(Profile {
         display_name: clean_text("display_name", profile.display_name, MAX_TEXT)?,
         first_name: clean_text("first_name", profile.first_name, MAX_TEXT)?,
         last_name: clean_text("last_name", profile.last_name, MAX_TEXT)?,
         birthday: profile.birthday,
-        emails: emails_in_order(&emails)?,
+        emails: checked_emails(profile.emails)?,
         phones: phones_in_order(&phones)?,
         addresses: check_addresses(profile.addresses)?,
         avatar_url: check_url(profile.avatar_url)?,
@@ -624,18 +683,19 @@ mod tests {
     #[test]
     fn lists_read_back_as_written_and_plain_strings_still_count() {
         let read = vec![
-            EmailInput::Flagged(EmailAddress { address: "a@x.org".into(), primary: false }),
-            EmailInput::Flagged(EmailAddress { address: "b@x.org".into(), primary: true }),
+            EmailInput::from(EmailAddress { address: "a@x.org".into(), primary: false, verified: false }),
+            EmailInput::from(EmailAddress { address: "b@x.org".into(), primary: true, verified: true }),
         ];
-        let emails = emails_from_input(read).unwrap();
+        let emails = emails_from_input(read, EmailSource::Administrator).unwrap();
         assert_eq!(emails.iter().map(|e| (e.address.as_str(), e.primary)).collect::<Vec<_>>(), [("b@x.org", true), ("a@x.org", false)]);
-        let plain = emails_from_input(vec!["a@x.org".into(), "b@x.org".into()]).unwrap();
+        assert_eq!(emails.iter().map(|e| e.verified).collect::<Vec<_>>(), [true, false], "flags read back as written");
+        let plain = emails_from_input(vec!["a@x.org".into(), "b@x.org".into()], EmailSource::Administrator).unwrap();
         assert!(plain[0].primary && plain[0].address == "a@x.org");
         let two = vec![
-            EmailInput::Flagged(EmailAddress { address: "a@x.org".into(), primary: true }),
-            EmailInput::Flagged(EmailAddress { address: "b@x.org".into(), primary: true }),
+            EmailInput::Flagged(FlaggedEmail { address: "a@x.org".into(), primary: true, verified: None }),
+            EmailInput::Flagged(FlaggedEmail { address: "b@x.org".into(), primary: true, verified: None }),
         ];
-        assert!(emails_from_input(two).is_err(), "two primaries");
+        assert!(emails_from_input(two, EmailSource::Administrator).is_err(), "two primaries");
         let phones = phones_from_input(vec![
             PhoneInput::Plain("+1 555 0100".into()),
             PhoneInput::Flagged(PhoneNumber { number: "+1 555 0101".into(), primary: true }),
@@ -643,15 +703,29 @@ mod tests {
         .unwrap();
         assert_eq!(phones[0].number, "+1 555 0101");
         let json: Vec<EmailInput> = serde_json::from_str(r#"["a@x.org", {"address":"b@x.org","primary":true}]"#).unwrap();
-        assert_eq!(emails_from_input(json).unwrap()[0].address, "b@x.org");
+        assert_eq!(emails_from_input(json, EmailSource::Administrator).unwrap()[0].address, "b@x.org");
+    }
+
+    #[test]
+    fn only_an_administrator_vouches_for_an_address() {
+        let sent = || -> Vec<EmailInput> {
+            serde_json::from_str(r#"["a@x.org", {"address":"b@x.org","verified":true}, {"address":"c@x.org","verified":false}]"#).unwrap()
+        };
+        let by_admin = emails_from_input(sent(), EmailSource::Administrator).unwrap();
+        assert_eq!(by_admin.iter().map(|e| e.verified).collect::<Vec<_>>(), [true, true, false]);
+        let by_owner = emails_from_input(sent(), EmailSource::Owner).unwrap();
+        assert!(by_owner.iter().all(|e| !e.verified), "a person cannot verify an address by saying so");
+        // Stored before the flag existed, or sent without it, an address is not verified.
+        let stored: EmailAddress = serde_json::from_str(r#"{"address":"a@x.org","primary":true}"#).unwrap();
+        assert!(!stored.verified);
     }
 
     #[test]
     fn flagged_primary_moves_first() {
         let profile = Profile {
             emails: vec![
-                EmailAddress { address: "a@x.org".into(), primary: false },
-                EmailAddress { address: "b@x.org".into(), primary: true },
+                EmailAddress { address: "a@x.org".into(), primary: false, verified: false },
+                EmailAddress { address: "b@x.org".into(), primary: true, verified: true },
             ],
             ..Profile::default()
         };
@@ -659,6 +733,7 @@ mod tests {
         assert_eq!(checked.emails[0].address, "b@x.org");
         assert!(checked.emails[0].primary);
         assert_eq!(checked.emails.iter().filter(|e| e.primary).count(), 1);
+        assert!(checked.emails[0].verified && !checked.emails[1].verified, "verification stays with its address");
     }
 
     #[test]

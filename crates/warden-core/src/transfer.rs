@@ -174,7 +174,7 @@ impl Record {
                     check_hash(hash)?;
                 }
                 let profile = Profile {
-                    emails: model::emails_in_order(&primary_first(profile.emails.iter().map(|e| (&e.address, e.primary))))?,
+                    emails: model::checked_emails(profile.emails.clone())?,
                     phones: model::phones_in_order(&primary_first(profile.phones.iter().map(|p| (&p.number, p.primary))))?,
                     ..profile
                 };
@@ -248,7 +248,7 @@ mod tests {
             r#"{"kind":"header","format":1}"#,
             r#"{"kind":"tenant","name":"acme","description":"Acme"}"#,
             r#"{"kind":"role","id":"deployer","tenant":"acme","name":"Deployer","permissions":["deploy:run"]}"#,
-            r#"{"kind":"user","name":"alice","profile":{"display_name":"Alice","emails":[{"address":"a@example.org","primary":true}],"phones":[],"addresses":[]},"disabled":false,"expires_at":"2027-01-01T00:00:00.000Z"}"#,
+            r#"{"kind":"user","name":"alice","profile":{"display_name":"Alice","emails":[{"address":"a@example.org","primary":true,"verified":true}],"phones":[],"addresses":[]},"disabled":false,"expires_at":"2027-01-01T00:00:00.000Z"}"#,
             r#"{"kind":"group","name":"staff"}"#,
             r#"{"kind":"service_account","name":"ci-bot","disabled":true,"manager":"group:staff"}"#,
             r#"{"kind":"member","group":"staff","member":"user:alice"}"#,

@@ -593,8 +593,8 @@ fn full_profile() -> Profile {
         last_name: Some("Liddell".into()),
         birthday: Some(date!(1990 - 05 - 17)),
         emails: vec![
-            EmailAddress { address: "alice@example.org".into(), primary: true },
-            EmailAddress { address: "a.liddell@example.com".into(), primary: false },
+            EmailAddress { address: "alice@example.org".into(), primary: true, verified: true },
+            EmailAddress { address: "a.liddell@example.com".into(), primary: false, verified: false },
         ],
         phones: vec![
             PhoneNumber { number: "+49 30 1234567".into(), primary: true },
@@ -670,7 +670,7 @@ async fn users(store: &dyn Store) {
     let updated = User {
         profile: Profile {
             display_name: Some("Alice L.".into()),
-            emails: vec![EmailAddress { address: "new@example.org".into(), primary: true }],
+            emails: vec![EmailAddress { address: "new@example.org".into(), primary: true, verified: true }],
             ..Profile::default()
         },
         disabled: true,
@@ -2524,7 +2524,7 @@ async fn transfer(store: &dyn Store) {
 // Sign-in by primary e-mail address.
 
 async fn primary_email(store: &dyn Store) {
-    let email = |address: &str, primary: bool| EmailAddress { address: address.into(), primary };
+    let email = |address: &str, primary: bool| EmailAddress { address: address.into(), primary, verified: true };
     let with = |name: &str, emails: Vec<EmailAddress>| User { profile: Profile { emails, ..Profile::default() }, ..new_user(name) };
     let alice = with("alice", vec![email("Alice@Example.org", true), email("a@example.com", false)]);
     store.create_user(&change("user.create", &alice.subject()), &alice, None).await.unwrap();
@@ -2573,8 +2573,36 @@ async fn break_glass_migration(
     assert_eq!(store.user(&NameOrId::Id(alice.id)).await.unwrap().map(|u| u.name), Some(alice.name), "others untouched");
 }
 
+/// Migration 0013 marks every address stored before it verified (administrators set them),
+/// in order, and signs in by a primary address only while it is verified.
+async fn verified_email_migration(
+    store: &dyn Store,
+    run: &mut (dyn FnMut(&'static str) -> futures_util::future::BoxFuture<'static, ()> + Send),
+) {
+    let emails = |list: &[&str]| {
+        list.iter().enumerate().map(|(i, a)| EmailAddress { address: (*a).into(), primary: i == 0, verified: false }).collect()
+    };
+    let bob = User { profile: Profile { emails: emails(&["bob@example.org", "b@example.com"]), ..Profile::default() }, ..new_user("bob") };
+    store.create_user(&change("user.create", &bob.subject()), &bob, None).await.unwrap();
+    assert!(store.users_with_primary_email("bob@example.org").await.unwrap().is_empty(), "an unverified address does not sign in");
+    // The shape before the flag existed.
+    run("UPDATE accounts SET profile = '{\"emails\":[{\"address\":\"bob@example.org\",\"primary\":true},{\"address\":\"b@example.com\",\"primary\":false}]}' WHERE name = 'bob'").await;
+    let migration = match store.backend() {
+        "sqlite" => include_str!("../migrations/sqlite/0013_verified_email.sql"),
+        _ => include_str!("../migrations/postgres/0013_verified_email.sql"),
+    };
+    run(migration).await;
+    let read = store.user(&NameOrId::Id(bob.id)).await.unwrap().unwrap();
+    let flags: Vec<_> = read.profile.emails.iter().map(|e| (e.address.as_str(), e.primary, e.verified)).collect();
+    assert_eq!(flags, [("bob@example.org", true, true), ("b@example.com", false, true)]);
+    assert_eq!(
+        store.users_with_primary_email("BOB@example.org").await.unwrap().iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["bob"]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_break_glass_migration() {
+async fn sqlite_migrations() {
     use sqlx::sqlite::SqliteConnection;
     let dir = tempfile::TempDir::new().expect("temporary directory");
     let url = format!("sqlite://{}/warden.db", dir.path().display());
@@ -2587,11 +2615,12 @@ async fn sqlite_break_glass_migration() {
         })
     };
     break_glass_migration(&store, &mut run).await;
+    verified_email_migration(&store, &mut run).await;
     store.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_break_glass_migration() {
+async fn postgres_migrations() {
     let server = pg_server();
     let mut admin = PgConnection::connect(&format!("{server}/postgres"))
         .await
@@ -2609,6 +2638,7 @@ async fn postgres_break_glass_migration() {
     };
     let outcome = tokio::spawn(async move {
         break_glass_migration(&store, &mut run).await;
+        verified_email_migration(&store, &mut run).await;
         store.close().await;
     })
     .await;

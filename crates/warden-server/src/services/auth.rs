@@ -171,8 +171,9 @@ impl Auth {
     /// no name has), the user whose primary e-mail address it is. An address that is no one's,
     /// or more than one user's, stays as typed, so that it is throttled and refused exactly as
     /// an unknown name is; the lookup is one index search either way. Resolving before the soft
-    /// lock counts an account's guesses together, whichever way they spell it. (Until the
-    /// lifecycle work verifies addresses, one set by an administrator counts as verified.)
+    /// lock counts an account's guesses together, whichever way they spell it. Only a verified
+    /// primary address is looked up (the store's lookup column holds no other): an address a
+    /// person merely claimed, at registration say, signs no one in.
     async fn sign_in_name(&self, identifier: &str) -> Result<String> {
         let identifier = identifier.trim();
         if !identifier.contains('@') {

@@ -141,7 +141,7 @@ impl Directory {
     /// roles must have passed `Access`'s binding checks: only `Access::create_user` gives any.
     pub(crate) async fn create_user(&self, actor: &Principal, req: CreateUser, roles: &[(Name, Name)]) -> Result<User> {
         actor.require(Permission::UsersWrite)?;
-        let (user, password_hash) = self.prepare_user(req).await?;
+        let (user, password_hash) = self.prepare_user(req, model::EmailSource::Administrator).await?;
         let now = user.created_at;
         let subject = user.subject();
         let change = self.change(actor, Action::UserCreate { password: password_hash.is_some() }, &subject);
@@ -156,9 +156,9 @@ impl Directory {
         Ok(created)
     }
 
-    /// A new user from a request, validated, and its password's hash (`None`: no password).
-    /// Writes nothing.
-    pub(crate) async fn prepare_user(&self, req: CreateUser) -> Result<(User, Option<String>)> {
+    /// A new user from a request, validated, and its password's hash (`None`: no password);
+    /// `email_source` decides which addresses count as verified. Writes nothing.
+    pub(crate) async fn prepare_user(&self, req: CreateUser, email_source: model::EmailSource) -> Result<(User, Option<String>)> {
         let now = self.ctx.now();
         // A name another account gave up is the administrator's to hand out again (on purpose:
         // restoring an account deleted by mistake); only self-service renames honour
@@ -170,7 +170,7 @@ impl Directory {
                 first_name: req.first_name,
                 last_name: req.last_name,
                 birthday: req.birthday,
-                emails: model::emails_from_input(req.emails)?,
+                emails: model::emails_from_input(req.emails, email_source)?,
                 phones: model::phones_from_input(req.phones)?,
                 addresses: req.addresses,
                 avatar_url: req.avatar_url,
@@ -274,7 +274,7 @@ impl Directory {
             changed.push("addresses");
         }
         if let Some(emails) = patch.emails {
-            profile.emails = model::emails_from_input(emails)?;
+            profile.emails = model::emails_from_input(emails, model::EmailSource::Administrator)?;
             changed.push("emails");
         }
         if let Some(phones) = patch.phones {

@@ -252,7 +252,7 @@ async fn what_get_returns_patch_takes_back() {
     for absent in ["valid_from", "expires_at", "avatar_url", "birthday", "first_name"] {
         assert!(read.get(absent).is_none(), "{absent} is left out, not null: {read}");
     }
-    assert_eq!(read["emails"][0], serde_json::json!({"address": "alice@example.org", "primary": true}));
+    assert_eq!(read["emails"][0], serde_json::json!({"address": "alice@example.org", "primary": true, "verified": true}));
 
     // Written back as read: nothing changes.
     let same = serde_json::json!({ "emails": read["emails"], "phones": read["phones"], "addresses": read["addresses"] });

@@ -230,3 +230,34 @@ async fn public_registration_needs_no_token_and_grants_nothing() {
     assert_eq!(code(&server.anonymous().register(&weak).await.unwrap_err()), "validation");
     assert_eq!(code(&server.anonymous().register(&registering("walk-in", None)).await.unwrap_err()), "name.taken");
 }
+
+/// A registrant's address is their word only: it is stored unverified, so it neither signs
+/// anyone in nor stops the person whose verified address it is from signing in by it (before,
+/// a stranger could register a victim's address and block the victim's sign-in by address).
+#[tokio::test]
+async fn a_registered_address_is_unverified_and_blocks_no_one() {
+    let server = start(RegistrationMode::Public).await;
+    let idm = server.idm().await;
+    let alice =
+        CreateUser { password: Some(Secret::new("alice's own passphrase")), emails: vec!["alice@example.com".into()], ..user("alice") };
+    idm.create_user(&alice).await.unwrap();
+    let made = idm.get_user("alice").await.unwrap();
+    assert!(made.profile.emails[0].verified, "an administrator's address counts as verified");
+
+    let squatter = RegisterRequest { email: Some("ALICE@example.com".into()), ..registering("mallory", None) };
+    let registered = server.anonymous().register(&squatter).await.unwrap();
+    assert!(!registered.profile.emails[0].verified, "{:?}", registered.profile.emails);
+    let read = idm.get_user("mallory").await.unwrap();
+    assert!(!read.profile.emails[0].verified);
+
+    // The victim still signs in by address; the squatter's claim signs no one in.
+    let session = server.anonymous().login("alice@example.com", "alice's own passphrase").await.unwrap();
+    assert_eq!(session.account.name.as_str(), "alice");
+    let e = server.anonymous().login("alice@example.com", "a long enough passphrase").await.unwrap_err();
+    assert_eq!(code(&e), "auth.failed");
+    // Nor does the registrant's own unverified address, until it is verified.
+    let walk_in = server.anonymous().register(&registering("walk-in", None)).await.unwrap();
+    let e = server.anonymous().login("walk-in@example.com", "a long enough passphrase").await.unwrap_err();
+    assert_eq!(code(&e), "auth.failed");
+    server.anonymous().login(walk_in.name.as_str(), "a long enough passphrase").await.unwrap();
+}

@@ -16,7 +16,7 @@ use warden_core::access::{Permission, Principal};
 use warden_core::api::{CreateRegistrationToken, CreateUser, CreatedRegistrationToken, RegisterRequest, RegistrationTokenInfo};
 use warden_core::authz::RoleSource;
 use warden_core::credential::{self, TokenHash, TokenKind, parse_duration_secs};
-use warden_core::model::{EmailInput, User};
+use warden_core::model::{EmailInput, EmailSource, User};
 use warden_core::{CoreError, Name};
 use warden_store::{Action, Change, Registration, RegistrationToken};
 
@@ -169,7 +169,8 @@ impl Registrations {
             emails: req.email.into_iter().map(EmailInput::Plain).collect(),
             ..CreateUser::default()
         };
-        let (mut user, _) = self.directory.prepare_user(request).await?;
+        // The address is the registrant's word only: unverified until they follow a mailed link.
+        let (mut user, _) = self.directory.prepare_user(request, EmailSource::Owner).await?;
         let password_hash = self.ctx.hasher.hash(&req.password).await?;
         user.has_password = true;
         let subject = user.subject();

@@ -11,6 +11,7 @@ mod audit;
 mod binding;
 mod check;
 mod group;
+mod invitation;
 mod output;
 mod policy;
 mod registration_token;
@@ -151,6 +152,15 @@ In `binding create`, --user names the user to bind: authenticate with `warden lo
   warden registration-token revoke 0193a0c4-5e1b-7c2d-9f00-2b6f4e8d1a77"
     )]
     RegistrationToken(registration_token::RegistrationTokenCommand),
+    /// List and revoke invitations (`warden user invite` sends them).
+    #[command(
+        subcommand,
+        after_help = "Examples:
+  warden user invite alice@example.com bob@example.com --role help-desk
+  warden invitation list
+  warden invitation revoke 0193a0c4-5e1b-7c2d-9f00-2b6f4e8d1a77"
+    )]
+    Invitation(invitation::InvitationCommand),
     /// Decide whether a subject holds permissions (exit status 3 if any is denied).
     Check(check::CheckArgs),
     /// Read the audit log.
@@ -321,6 +331,9 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             with_server(session::connect(&global)?, async |ctx| binding::run(ctx, command).await).await?;
         }
         Command::Binding(command) => with_server(connect()?, async |ctx| binding::run(ctx, command).await).await?,
+        Command::Invitation(command) => {
+            with_server(connect()?, async |ctx| invitation::run(ctx, command).await).await?;
+        }
         Command::RegistrationToken(command) => {
             with_server(connect()?, async |ctx| registration_token::run(ctx, command).await).await?;
         }

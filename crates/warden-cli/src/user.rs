@@ -106,6 +106,35 @@ pub enum UserCommand {
         #[arg(long, value_name = "DURATION")]
         expires_in: Option<String>,
     },
+    /// Invite people to register: each address is mailed a one-use link, bound to that
+    /// address (which becomes the account's, verified) and to the roles given.
+    #[command(after_help = "Examples:
+  warden user invite alice@example.com bob@example.com --role help-desk
+  warden user invite carol@example.com --ttl 72h")]
+    Invite {
+        /// The addresses to invite.
+        #[arg(required = true, value_name = "EMAIL")]
+        emails: Vec<String>,
+        /// Bind this role to the registered account (repeatable). A role with power over
+        /// Warden needs idm_superuser.
+        #[arg(long = "role", value_name = "ROLE")]
+        roles: Vec<String>,
+        /// The tenant of the roles (default `default`).
+        #[arg(long, requires = "roles")]
+        tenant: Option<String>,
+        /// How long the links work (e.g. 72h; default the server's `mail.invitation_ttl`, 7d).
+        #[arg(long, value_name = "DURATION")]
+        ttl: Option<String>,
+    },
+    /// Mail a user's verified primary address a link to choose a password (for an account
+    /// made without one).
+    #[command(after_help = "Examples:
+  warden user create alice --email alice@example.com
+  warden user send-account-notice alice")]
+    SendAccountNotice {
+        /// The user's name or id.
+        user: String,
+    },
     /// Stop a user from authenticating (sessions and tokens stop working).
     Disable {
         /// The user's name or id.
@@ -247,6 +276,11 @@ pub async fn run(ctx: &Ctx, command: UserCommand) -> Result<(), CliError> {
         UserCommand::Delete { user } => {
             users.delete_user(&user).await?;
             output::done(ctx.format, &serde_json::json!({ "deleted": format!("user:{user}") }), &format!("deleted user {user}"))
+        }
+        UserCommand::Invite { emails, roles, tenant, ttl } => crate::invitation::invite(ctx, emails, roles, tenant, ttl).await,
+        UserCommand::SendAccountNotice { user } => {
+            let queued = users.send_account_notice(&user).await?;
+            output::lines(ctx, &queued, [format!("account notice for {user} queued to {} (mail: {})", queued.to, queued.mail)])
         }
         UserCommand::Disable { user } => output::item(ctx, &users.disable_user(&user).await?),
         UserCommand::Enable { user } => output::item(ctx, &users.enable_user(&user).await?),

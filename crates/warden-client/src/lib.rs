@@ -236,6 +236,34 @@ impl Client {
         self.call(Method::DELETE, &["registration-tokens", &id], NO_QUERY, NO_BODY).await
     }
 
+    /// Invites addresses to register (each is mailed a one-use link).
+    pub async fn create_invitations(
+        &self,
+        body: &warden_core::api::CreateInvitations,
+    ) -> Result<warden_core::api::CreatedInvitations, ClientError> {
+        self.call(Method::POST, &["invitations"], NO_QUERY, Some(body)).await
+    }
+
+    pub async fn list_invitations(&self) -> Result<Vec<warden_core::api::Invitation>, ClientError> {
+        self.call(Method::GET, &["invitations"], NO_QUERY, NO_BODY).await
+    }
+
+    pub async fn revoke_invitation(&self, id: Uuid) -> Result<(), ClientError> {
+        let id = id.to_string();
+        self.call(Method::DELETE, &["invitations", &id], NO_QUERY, NO_BODY).await
+    }
+
+    /// Mails a user's primary address a link to choose a password.
+    pub async fn send_account_notice(&self, user: &str) -> Result<warden_core::api::MailQueued, ClientError> {
+        self.call(Method::POST, &["users", user, "account-notice"], NO_QUERY, NO_BODY).await
+    }
+
+    /// Asks for a password reset mail (`POST /auth/forgot-password`; no credentials needed).
+    pub async fn forgot_password(&self, name_or_email: &str) -> Result<warden_core::api::ForgotPasswordAccepted, ClientError> {
+        let body = warden_core::api::ForgotPassword { name_or_email: name_or_email.to_owned() };
+        self.call(Method::POST, &["auth", "forgot-password"], NO_QUERY, Some(&body)).await
+    }
+
     /// Registers a new user (`POST /register`; no credentials needed).
     pub async fn register(&self, body: &warden_core::api::RegisterRequest) -> Result<User, ClientError> {
         self.call(Method::POST, &["register"], NO_QUERY, Some(body)).await

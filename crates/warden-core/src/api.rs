@@ -753,3 +753,73 @@ mod tests {
         assert!(serde_json::from_str::<UpdateUser>(r#"{"nickname": "x"}"#).is_err());
     }
 }
+
+/// `POST /api/v1/invitations`: mails each address a one-use link to register, bound to that
+/// address and giving `roles` in `tenant`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreateInvitations {
+    pub emails: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    /// The tenant of `roles` (default `default`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// How long the links work, e.g. `"72h"` (default `mail.invitation_ttl`, at most 30 days).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<String>,
+}
+
+/// An invitation as listed; its link is only ever in the mail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Invitation {
+    pub id: Uuid,
+    pub email: String,
+    pub tenant: String,
+    pub roles: Vec<String>,
+    /// Whether someone registered with it.
+    pub used: bool,
+    #[serde(with = "crate::timestamp")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "crate::timestamp")]
+    pub expires_at: OffsetDateTime,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::timestamp::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<Uuid>,
+}
+
+/// What `POST /api/v1/invitations` made, and where their mail goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreatedInvitations {
+    pub invitations: Vec<Invitation>,
+    /// Where the server sends mail: `outbox DIR` or `smtp HOST:PORT`.
+    pub mail: String,
+}
+
+/// A mail queued for an account (an account notice).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MailQueued {
+    /// The address written to.
+    pub to: String,
+    /// Where the server sends mail: `outbox DIR` or `smtp HOST:PORT`.
+    pub mail: String,
+}
+
+/// `POST /api/v1/auth/forgot-password`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ForgotPassword {
+    /// The account's name or its primary e-mail address.
+    pub name_or_email: String,
+}
+
+/// The one answer to `POST /api/v1/auth/forgot-password`, whatever the account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ForgotPasswordAccepted {
+    pub message: String,
+}

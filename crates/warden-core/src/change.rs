@@ -100,18 +100,52 @@ pub enum Action {
     /// `token_id` names the one-time token's row, never the token.
     #[serde(rename = "credential.recovery_link.issue")]
     RecoveryLinkIssue { token_id: Uuid, expires_at: String },
-    /// The target user redeemed a recovery link: a new password, every other session ended,
-    /// one new session. `issued_by` is the administrator who issued the link; the store fills
-    /// in how many sessions ended.
+    /// The target user redeemed a link that sets the password (`purpose`: an administrator's
+    /// `recovery` link, an `account_notice`, a `password_reset`, a `password_change`): a new
+    /// password, every other session ended, one new session. `issued_by` is the administrator
+    /// who issued the link (`None`: the server mailed it); the store fills in how many sessions
+    /// ended.
     #[serde(rename = "credential.recovery_link.redeem")]
     RecoveryLinkRedeem {
         token_id: Uuid,
+        #[serde(default = "recovery_purpose")]
+        purpose: String,
         issued_by: Option<Uuid>,
         client: Option<String>,
         session_id: Uuid,
         #[serde(default)]
         sessions_ended: u64,
     },
+    /// A link was made for a queued mail as it was sent (`kind` is the mail's; `token_id` names
+    /// the one-time token's or invitation's row, never the token).
+    #[serde(rename = "mail.link.issue")]
+    MailLinkIssue { mail_id: Uuid, kind: String, token_id: Uuid, expires_at: String },
+    /// An administrator invited `email` to register (`invitation_id` names the one-use
+    /// registration token, made when mail `mail_id` is sent), with `roles` in `tenant`.
+    #[serde(rename = "invitation.create")]
+    InvitationCreate { invitation_id: Uuid, email: String, tenant: Name, roles: Vec<String>, expires_at: String, mail_id: Uuid },
+    #[serde(rename = "invitation.revoke")]
+    InvitationRevoke { invitation_id: Uuid },
+    /// An administrator had the target user mailed a link to choose a first password.
+    #[serde(rename = "user.account_notice")]
+    AccountNoticeSend { mail_id: Uuid, address: String },
+    /// Someone asked for the target user's password to be reset; `client` is their address.
+    #[serde(rename = "credential.password_reset.request")]
+    PasswordResetRequest { mail_id: Uuid, client: Option<String> },
+    /// The target user must choose a new password (directly, or as a member of `group`): its
+    /// sessions ended, and a link mailed (`mail_id`) when it has a verified address.
+    #[serde(rename = "credential.password_change.require")]
+    PasswordChangeRequire {
+        mail_id: Option<Uuid>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<String>,
+    },
+    /// A link to verify `address` was queued for the target user.
+    #[serde(rename = "user.email.verification.request")]
+    EmailVerificationRequest { mail_id: Uuid, address: String },
+    /// The target user proved that `address` reaches them.
+    #[serde(rename = "user.email.verify")]
+    EmailVerify { address: String, token_id: Uuid, client: Option<String> },
     /// A registration token was created (`token_id` names its row, never the token): up to
     /// `max_uses` registrations until `expires_at`, each bound `roles` in `tenant`.
     #[serde(rename = "registration_token.create")]
@@ -251,11 +285,12 @@ pub enum CredentialEffect {
     Accounts(Vec<Uuid>),
 }
 
-/// Work that follows a change's commit (mail, notifications). Nothing does yet; the variants
-/// land with the features that need them.
+/// Work that follows a change's commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AfterCommit {
     Nothing,
+    /// The change queued mail: wake this node's sender (other nodes find it when they poll).
+    SendMail,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -309,6 +344,14 @@ impl Action {
             Self::SessionPurge { .. } => "session.purge",
             Self::RecoveryLinkIssue { .. } => "credential.recovery_link.issue",
             Self::RecoveryLinkRedeem { .. } => "credential.recovery_link.redeem",
+            Self::MailLinkIssue { .. } => "mail.link.issue",
+            Self::InvitationCreate { .. } => "invitation.create",
+            Self::InvitationRevoke { .. } => "invitation.revoke",
+            Self::AccountNoticeSend { .. } => "user.account_notice",
+            Self::PasswordResetRequest { .. } => "credential.password_reset.request",
+            Self::PasswordChangeRequire { .. } => "credential.password_change.require",
+            Self::EmailVerificationRequest { .. } => "user.email.verification.request",
+            Self::EmailVerify { .. } => "user.email.verify",
             Self::RegistrationTokenCreate { .. } => "registration_token.create",
             Self::RegistrationTokenRevoke { .. } => "registration_token.revoke",
             Self::UserRegister { .. } => "user.register",
@@ -377,8 +420,18 @@ impl Action {
             // A new password ends every session of the account (a redeemed recovery link too:
             // other nodes must drop the sessions it ended).
             A::PasswordSet {} | A::AccountRecover { .. } | A::RecoveryLinkRedeem { .. } => (S::Unchanged, account()),
-            // A link is no credential until redeemed.
-            A::RecoveryLinkIssue { .. } => (S::Unchanged, C::Unchanged),
+            // A link is no credential until redeemed; queued mail changes no one's access.
+            A::RecoveryLinkIssue { .. }
+            | A::MailLinkIssue { .. }
+            | A::InvitationCreate { .. }
+            | A::InvitationRevoke { .. }
+            | A::AccountNoticeSend { .. }
+            | A::PasswordResetRequest { .. }
+            | A::EmailVerificationRequest { .. } => (S::Unchanged, C::Unchanged),
+            // Its sessions ended, and the cached owner carries the flag: read it again.
+            A::PasswordChangeRequire { .. } => (S::Unchanged, account()),
+            // The cached owner carries its primary address and whether it is verified.
+            A::EmailVerify { .. } => (S::Unchanged, account()),
             // A registration token grants nothing until someone registers with it; the
             // registration's own binding events then say what it granted.
             A::RegistrationTokenCreate { .. } | A::RegistrationTokenRevoke { .. } => (S::Unchanged, C::Unchanged),
@@ -448,8 +501,20 @@ impl Action {
             // (accounts it created have none cached; dropping nothing for them is free).
             A::Import { accounts, .. } => (S::Rebuild, if accounts.is_empty() { C::Unchanged } else { C::Accounts(accounts.clone()) }),
         };
-        Effect { snapshot, credentials, after_commit: AfterCommit::Nothing }
+        let after_commit = match self {
+            A::InvitationCreate { .. }
+            | A::AccountNoticeSend { .. }
+            | A::PasswordResetRequest { .. }
+            | A::EmailVerificationRequest { .. }
+            | A::PasswordChangeRequire { mail_id: Some(_), .. } => AfterCommit::SendMail,
+            _ => AfterCommit::Nothing,
+        };
+        Effect { snapshot, credentials, after_commit }
     }
+}
+
+fn recovery_purpose() -> String {
+    "recovery".to_owned()
 }
 
 /// A built-in group's creation with its binding (in the default tenant, everywhere).
@@ -493,6 +558,10 @@ impl Change {
                 Some(("role", None, role.to_string()))
             }
             Action::TenantCreate { tenant } | Action::TenantDelete { tenant } => Some(("tenant", None, tenant.to_string())),
+            // An invitation's target is the address invited (no account exists yet; its id is
+            // in the details).
+            Action::InvitationCreate { email, .. } => Some(("invitation", None, email.clone())),
+            Action::InvitationRevoke { invitation_id } => Some(("invitation", None, invitation_id.to_string())),
             _ => None,
         }
     }

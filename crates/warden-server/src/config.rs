@@ -19,6 +19,7 @@ pub struct Config {
     pub authz: AuthzConfig,
     pub forward_auth: ForwardAuthConfig,
     pub registration: RegistrationConfig,
+    pub mail: MailConfig,
     /// System roles: declared here, never changed through the API.
     #[serde(rename = "role")]
     pub roles: Vec<SystemRoleConfig>,
@@ -61,6 +62,151 @@ impl Default for AuthzConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct RegistrationConfig {
     pub mode: RegistrationMode,
+}
+
+/// `[mail]`: how the lifecycle's mail leaves (invitations, account notices, password resets,
+/// required password changes, e-mail verification).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailConfig {
+    /// `outbox` (the default: one `.eml` file per message in `outbox_dir`, so a fresh install
+    /// works without a mail server) or `smtp`.
+    pub transport: MailTransport,
+    /// The sender, `Name <address>` or an address.
+    pub from: String,
+    /// Where `outbox` writes (`warden-data/outbox`).
+    pub outbox_dir: PathBuf,
+    /// A directory whose `KIND.subject`, `KIND.txt` and `KIND.html` files replace the built-in
+    /// templates (minijinja syntax; KIND is `invitation`, `account_notice`, `password_reset`,
+    /// `password_change_required` or `email_verification`).
+    pub templates_dir: Option<PathBuf>,
+    /// Attempts before a mail is given up (each failure waits twice as long, from 30 s to 1 h).
+    pub max_attempts: u32,
+    /// How often a node looks for mail queued by other nodes (`10s`).
+    pub poll_interval: String,
+    /// How long an invitation stays valid when its issuer names no lifetime (`7d`).
+    pub invitation_ttl: String,
+    /// How long a link in an account notice stays valid (`7d`).
+    pub account_notice_ttl: String,
+    /// How long a password reset link (forgot password) stays valid (`1h`).
+    pub password_reset_ttl: String,
+    /// How long the link mailed with a required password change stays valid (`24h`).
+    pub password_change_ttl: String,
+    /// How long an e-mail verification link stays valid (`24h`).
+    pub email_verification_ttl: String,
+    /// Password resets mailed per account at most within `password_reset_window` (3).
+    pub password_reset_per_account: u32,
+    /// Forgot-password requests answered per client address at most within the window (10).
+    pub password_reset_per_client: u32,
+    /// The window of both limits (`1h`).
+    pub password_reset_window: String,
+    pub smtp: SmtpConfig,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    #[default]
+    Outbox,
+    Smtp,
+}
+
+/// `[mail.smtp]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    /// 587 for `starttls`, 465 for `tls`, 25 for `none` when left out.
+    pub port: Option<u16>,
+    /// `starttls` (the default), `tls` (implicit TLS) or `none` (plain text: a relay on the
+    /// same host or a test server only).
+    pub security: SmtpSecurity,
+    pub username: Option<String>,
+    /// The password, or better `password_file` (read at start).
+    pub password: Option<String>,
+    pub password_file: Option<PathBuf>,
+    /// How long a connection or a command may take (`30s`).
+    pub timeout: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    #[default]
+    Starttls,
+    Tls,
+    None,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            transport: MailTransport::Outbox,
+            from: "Warden <warden@localhost>".into(),
+            outbox_dir: PathBuf::from("warden-data/outbox"),
+            templates_dir: None,
+            max_attempts: 10,
+            poll_interval: "10s".into(),
+            invitation_ttl: "7d".into(),
+            account_notice_ttl: "7d".into(),
+            password_reset_ttl: "1h".into(),
+            password_change_ttl: "24h".into(),
+            email_verification_ttl: "24h".into(),
+            password_reset_per_account: 3,
+            password_reset_per_client: 10,
+            password_reset_window: "1h".into(),
+            smtp: SmtpConfig::default(),
+        }
+    }
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            host: "localhost".into(),
+            port: None,
+            security: SmtpSecurity::Starttls,
+            username: None,
+            password: None,
+            password_file: None,
+            timeout: "30s".into(),
+        }
+    }
+}
+
+/// The durations of [`MailConfig`], parsed once.
+#[derive(Debug, Clone, Copy)]
+pub struct MailTimes {
+    pub poll_secs: i64,
+    pub invitation_secs: i64,
+    pub account_notice_secs: i64,
+    pub password_reset_secs: i64,
+    pub password_change_secs: i64,
+    pub email_verification_secs: i64,
+    pub password_reset_window_secs: i64,
+    pub smtp_timeout_secs: i64,
+}
+
+impl MailConfig {
+    pub fn times(&self) -> Result<MailTimes, ConfigError> {
+        let parse = |key: &str, v: &str| -> Result<i64, ConfigError> {
+            match parse_duration_secs(v) {
+                Ok(secs) if secs > 0 => Ok(secs),
+                Ok(_) => Err(ConfigError::Invalid(format!("mail.{key} must be positive"))),
+                Err(e) => Err(ConfigError::Invalid(format!("mail.{key}: {e}"))),
+            }
+        };
+        Ok(MailTimes {
+            poll_secs: parse("poll_interval", &self.poll_interval)?,
+            invitation_secs: parse("invitation_ttl", &self.invitation_ttl)?,
+            account_notice_secs: parse("account_notice_ttl", &self.account_notice_ttl)?,
+            password_reset_secs: parse("password_reset_ttl", &self.password_reset_ttl)?,
+            password_change_secs: parse("password_change_ttl", &self.password_change_ttl)?,
+            email_verification_secs: parse("email_verification_ttl", &self.email_verification_ttl)?,
+            password_reset_window_secs: parse("password_reset_window", &self.password_reset_window)?,
+            smtp_timeout_secs: parse("smtp.timeout", &self.smtp.timeout)?,
+        })
+    }
 }
 
 /// `disabled` (the default): only administrators create users; `token`: anyone holding a
@@ -373,8 +519,15 @@ impl Config {
         // Only `WARDEN_<SECTION>__…` variables configure the server; others with the same
         // prefix (WARDEN_LOG, WARDEN_CONFIG, the CLI's WARDEN_SERVER and WARDEN_TOKEN) are not
         // configuration keys and must not be read as such.
-        let sections =
-            ["WARDEN_SERVER__", "WARDEN_DATABASE__", "WARDEN_AUTH__", "WARDEN_AUTHZ__", "WARDEN_FORWARD_AUTH__", "WARDEN_REGISTRATION__"];
+        let sections = [
+            "WARDEN_SERVER__",
+            "WARDEN_DATABASE__",
+            "WARDEN_AUTH__",
+            "WARDEN_AUTHZ__",
+            "WARDEN_FORWARD_AUTH__",
+            "WARDEN_REGISTRATION__",
+            "WARDEN_MAIL__",
+        ];
         let vars: config::Map<String, String> = std::env::vars().filter(|(k, _)| sections.iter().any(|s| k.starts_with(s))).collect();
         builder = builder.add_source(
             config::Environment::with_prefix("WARDEN")
@@ -398,6 +551,13 @@ impl Config {
     /// unless TLS or a trusted proxy protects it, argon2 parameters are accepted.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.auth_times()?;
+        self.mail.times()?;
+        if self.mail.max_attempts == 0 {
+            return Err(ConfigError::Invalid("mail.max_attempts must be at least 1".into()));
+        }
+        if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError::Invalid(format!("mail.from: {:?} is not a mailbox (`Name <address>` or an address)", self.mail.from)));
+        }
         self.permission_tree()?;
         self.system_roles()?;
         warden_policy::RuleSet::new(self.forward_auth.rules.clone())

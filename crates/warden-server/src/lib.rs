@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod control;
 pub mod http;
+pub mod mail;
 pub mod os;
 pub mod password;
 pub mod services;
@@ -38,6 +39,7 @@ pub struct Running {
     follower: JoinHandle<()>,
     policy_watch: JoinHandle<()>,
     session_purge: Option<JoinHandle<()>>,
+    postman: JoinHandle<()>,
 }
 
 impl Running {
@@ -49,6 +51,7 @@ impl Running {
         }
         self.follower.abort();
         self.policy_watch.abort();
+        self.postman.abort();
         if let Some(purge) = self.session_purge.take() {
             purge.abort();
         }
@@ -80,7 +83,8 @@ pub async fn context(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Co
         .with_context(|| format!("cannot open database {}", config::redact_url(&config.database.url)))?;
     store.ensure_builtins(clock.now()).await?;
     let authz = services::index::IndexHolder::load(store.clone(), config.permission_tree()?, config.system_roles()?).await?;
-    Ok(Context { store, clock, hasher, config: Arc::new(config), times, authz })
+    let mail = services::mail::Mailer::new(&config.mail)?;
+    Ok(Context { store, clock, hasher, config: Arc::new(config), times, authz, mail })
 }
 
 /// Starts the server described by `config`.
@@ -139,5 +143,7 @@ pub async fn start(mut config: Config, clock: Arc<dyn Clock>, with_control_socke
         .session_purge_secs
         .map(|secs| tokio::spawn(app.auth.clone().purge_sessions_every(std::time::Duration::from_secs(secs.unsigned_abs()))));
     tracing::info!(%public_addr, ?admin_addr, backend = ctx.store.backend(), "wardend is serving");
-    Ok(Running { public_addr, admin_addr, context: ctx, stop, tasks, control, follower, policy_watch, session_purge })
+    tracing::info!(to = %ctx.mail.destination(), "mail");
+    let postman = tokio::spawn(services::mail::Postman::new(ctx.clone()).run());
+    Ok(Running { public_addr, admin_addr, context: ctx, stop, tasks, control, follower, policy_watch, session_purge, postman })
 }

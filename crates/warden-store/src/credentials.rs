@@ -44,7 +44,11 @@ pub struct CredentialOwner {
     pub active: bool,
     /// A user's primary e-mail address and display name (for identity headers).
     pub email: Option<String>,
+    /// Whether that address is verified (only then does recovery mail go to it).
+    pub email_verified: bool,
     pub display_name: Option<String>,
+    /// An administrator requires a new password: the account's sessions may only change it.
+    pub password_change_required: bool,
 }
 
 #[async_trait]
@@ -55,6 +59,10 @@ pub trait Credentials: Send + Sync {
     /// intruder).
     async fn set_password_hash(&self, change: &Change, account: Uuid, hash: &str, end_sessions: bool) -> Result<()>;
     async fn create_session(&self, change: &Change, session: &SessionRecord, token: &TokenHash) -> Result<()>;
+    /// Requires a new password of each account named, in one transaction: each flag with its
+    /// own change (audit event), the account's sessions ended and its mail (if any) queued.
+    /// Returns how many sessions ended. Any new password clears the flag.
+    async fn require_password_change(&self, accounts: &[(Change, Uuid, Option<crate::QueuedMail>)]) -> Result<u64>;
     async fn session(&self, token: &TokenHash, at: OffsetDateTime) -> Result<Option<(SessionRecord, CredentialOwner)>>;
     async fn touch_session(&self, id: Uuid, at: OffsetDateTime) -> Result<()>;
     /// Reserves one password check (soft-lock bookkeeping: no revision, no event). In one

@@ -31,6 +31,7 @@ mod authorization;
 mod credentials;
 mod groups;
 mod lane;
+mod mail_queue;
 mod one_time_tokens;
 mod postgres;
 mod registration_tokens;
@@ -50,6 +51,7 @@ pub use authorization::{Authorization, BindingFilter};
 pub use credentials::{CredentialOwner, Credentials, SessionRecord};
 pub use groups::Groups;
 pub use lane::WriteStats;
+pub use mail_queue::{MailKind, MailOutcome, MailQueue, MailStatus, QueuedMail};
 pub use one_time_tokens::{OneTimeToken, OneTimeTokens, Recovery, TokenPurpose};
 pub use postgres::PgStore;
 pub use registration_tokens::{Registration, RegistrationToken, RegistrationTokens};
@@ -62,8 +64,8 @@ pub use transfer::{ImportCounts, ImportLine, Importer, LineError, Transfer};
 pub mod prelude {
     pub use crate::Store;
     pub use crate::{
-        Accounts as _, AuditLog as _, Authorization as _, Credentials as _, Groups as _, OneTimeTokens as _, RegistrationTokens as _,
-        Transfer as _,
+        Accounts as _, AuditLog as _, Authorization as _, Credentials as _, Groups as _, MailQueue as _, OneTimeTokens as _,
+        RegistrationTokens as _, Transfer as _,
     };
 }
 
@@ -139,7 +141,18 @@ impl ListQuery {
 /// The whole store: every aggregate's trait, and the lifecycle of the store itself.
 #[async_trait]
 pub trait Store:
-    Accounts + Groups + Credentials + Authorization + AuditLog + Transfer + OneTimeTokens + RegistrationTokens + Send + Sync + 'static
+    Accounts
+    + Groups
+    + Credentials
+    + Authorization
+    + AuditLog
+    + Transfer
+    + OneTimeTokens
+    + RegistrationTokens
+    + MailQueue
+    + Send
+    + Sync
+    + 'static
 {
     /// Which backend this is, for logs and `/readyz`.
     fn backend(&self) -> &'static str;

@@ -30,6 +30,9 @@ pub struct RegistrationToken {
     pub revoked_at: Option<OffsetDateTime>,
     /// The account that created it.
     pub created_by: Option<Uuid>,
+    /// An invitation's address: the token was mailed there, so the account registered with it
+    /// gets this address as its primary one, verified. `None`: a token handed out by hand.
+    pub email: Option<String>,
 }
 
 impl RegistrationToken {
@@ -52,7 +55,20 @@ pub struct Registration {
 
 #[async_trait]
 pub trait RegistrationTokens: Send + Sync {
-    async fn create_registration_token(&self, change: &Change, token: &RegistrationToken, hash: &TokenHash) -> Result<()>;
+    /// Stores a new token by its hash, and queues `mails` (an invitation's) in the same
+    /// transaction.
+    async fn create_registration_token(
+        &self,
+        change: &Change,
+        token: &RegistrationToken,
+        hash: &TokenHash,
+        mails: &[crate::QueuedMail],
+    ) -> Result<()>;
+    /// Gives a usable token a new hash (an invitation's token is made when its mail is sent, so
+    /// the one stored at creation was never handed out). `false` when it is no longer usable.
+    async fn rekey_registration_token(&self, id: Uuid, hash: &TokenHash, at: OffsetDateTime) -> Result<bool>;
+    /// The token with this id.
+    async fn registration_token_by_id(&self, id: Uuid) -> Result<Option<RegistrationToken>>;
     /// The token with this hash, usable or not (reading never uses it).
     async fn registration_token(&self, hash: &TokenHash) -> Result<Option<RegistrationToken>>;
     /// Every registration token, newest first.

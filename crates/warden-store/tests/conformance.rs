@@ -168,6 +168,7 @@ conformance! {
     user_with_bindings => sqlite_user_with_bindings, postgres_user_with_bindings;
     registration_tokens => sqlite_registration_tokens, postgres_registration_tokens;
     registration_race(arc) => sqlite_registration_race, postgres_registration_race;
+    mail_queue(arc) => sqlite_mail_queue, postgres_mail_queue;
 }
 
 /// `warden_store::open` picks the backend from the URL and refuses anything else.
@@ -2658,6 +2659,7 @@ fn recovery_token(account: Uuid, at: OffsetDateTime, ttl: Duration) -> OneTimeTo
         expires_at: at + ttl,
         consumed_at: None,
         issued_by: Some(IDM_ADMIN_ID),
+        detail: None,
     }
 }
 
@@ -2667,8 +2669,14 @@ fn issue_change(user: &User, token: &OneTimeToken) -> Change {
 }
 
 fn redeem_change(user: &User, token: &OneTimeToken, at: OffsetDateTime, session: Uuid) -> Change {
-    let action =
-        Action::RecoveryLinkRedeem { token_id: token.id, issued_by: token.issued_by, client: None, session_id: session, sessions_ended: 0 };
+    let action = Action::RecoveryLinkRedeem {
+        token_id: token.id,
+        purpose: "recovery".into(),
+        issued_by: token.issued_by,
+        client: None,
+        session_id: session,
+        sessions_ended: 0,
+    };
     Change::new(at, Some(&user.subject()), action, Some(&user.subject()))
 }
 
@@ -2684,7 +2692,14 @@ fn recovery(user: &User, token: &str, at: OffsetDateTime) -> Recovery {
         elevated_until: None,
     };
     let session_token = TokenHash::of(&format!("wds_{}", session.id.simple()));
-    Recovery { token: TokenHash::of(token), account: user.id, password_hash: "new-hash".into(), session, session_token }
+    Recovery {
+        token: TokenHash::of(token),
+        purpose: TokenPurpose::Recovery,
+        account: user.id,
+        password_hash: "new-hash".into(),
+        session,
+        session_token,
+    }
 }
 
 async fn redeem(store: &dyn Store, user: &User, token: &OneTimeToken, text: &str, at: OffsetDateTime) -> bool {
@@ -2816,6 +2831,7 @@ fn registration_token(max_uses: u32, expires_at: OffsetDateTime, roles: &[&str])
         expires_at,
         revoked_at: None,
         created_by: Some(ADMIN_ID),
+        email: None,
     }
 }
 
@@ -2831,7 +2847,7 @@ async fn create_registration_token(store: &dyn Store, token: &RegistrationToken,
         max_uses: token.max_uses,
         expires_at: "2030-01-01T00:00:00Z".into(),
     };
-    store.create_registration_token(&token_change(action), token, &TokenHash::of(secret)).await.unwrap();
+    store.create_registration_token(&token_change(action), token, &TokenHash::of(secret), &[]).await.unwrap();
 }
 
 /// Registers `name` with `secret` (or none) at `at`, binding the token's roles.
@@ -2911,4 +2927,64 @@ async fn registration_race(store: Arc<dyn Store>) {
     let events = store.audit(&AuditQuery { action_prefix: Some("user.register".into()), ..AuditQuery::default() }).await.unwrap();
     assert_eq!(events.items.len(), 3, "only the winners are audited");
     assert_eq!(store.registration_token(&TokenHash::of("wdr_race")).await.unwrap().unwrap().uses_left, 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The mail queue.
+
+/// Mail is queued with its change; of senders taking at once each mail goes to one; a lease
+/// hides a taken mail until it runs out; the outcomes are kept; the per-account limit counts
+/// inside the write.
+async fn mail_queue(store: Arc<dyn Store>) {
+    use warden_store::{MailKind, MailOutcome, QueuedMail};
+    let alice = create_user(&*store, "alice").await;
+    let at = now();
+    let mails: Vec<QueuedMail> =
+        (0..30).map(|i| QueuedMail::new(MailKind::PasswordReset, format!("a{i}@example.org"), Some(alice.id), None, at)).collect();
+    let notice = Action::AccountNoticeSend { mail_id: mails[0].id, address: "a0@example.org".into() };
+    store.queue_mail(&Change::new(at, Some(&admin()), notice, Some(&alice.subject())), &mails).await.unwrap();
+
+    // Four senders at once: every mail is taken exactly once.
+    let lease = at + time::Duration::minutes(5);
+    let takers: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.take_mail(at, lease, 10).await.unwrap() })
+        })
+        .collect();
+    let mut taken = Vec::new();
+    for t in takers {
+        taken.extend(t.await.unwrap());
+    }
+    let mut ids: Vec<Uuid> = taken.iter().map(|m| m.id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((taken.len(), ids.len()), (30, 30), "each mail to one sender");
+    assert!(taken.iter().all(|m| m.attempts == 1 && m.account_id == Some(alice.id)));
+    assert!(store.take_mail(at, lease, 10).await.unwrap().is_empty(), "leased mail is not taken again");
+
+    // Outcomes: sent stays sent; a retry waits for its time; a given-up mail is never taken.
+    store.finish_mail(mails[0].id, at, &MailOutcome::Sent).await.unwrap();
+    let later = at + time::Duration::minutes(1);
+    store.finish_mail(mails[1].id, at, &MailOutcome::Retry { error: "451".into(), next: later }).await.unwrap();
+    store.finish_mail(mails[2].id, at, &MailOutcome::GaveUp { error: "550".into() }).await.unwrap();
+    assert!(store.take_mail(at, lease, 100).await.unwrap().is_empty(), "the retry is not due yet");
+    let retried = store.take_mail(later, later + time::Duration::minutes(5), 100).await.unwrap();
+    assert_eq!(retried.iter().map(|m| (m.id, m.attempts)).collect::<Vec<_>>(), [(mails[1].id, 2)]);
+    // Past the lease, the 27 never finished are taken again (their sender died).
+    let again = store.take_mail(lease, lease + time::Duration::minutes(5), 100).await.unwrap();
+    assert_eq!(again.len(), 27, "the 27 unfinished; the retried one is leased a minute longer");
+    let statuses = store.mails(100).await.unwrap();
+    let of = |id: Uuid| statuses.iter().find(|s| s.mail.id == id).unwrap();
+    assert!(of(mails[0].id).sent_at.is_some());
+    assert_eq!(of(mails[2].id).last_error.as_deref(), Some("550"));
+    assert!(of(mails[2].id).failed_at.is_some());
+
+    // The per-account limit: 30 queued since `at`, so a limit of 30 refuses and writes nothing.
+    let one = QueuedMail::new(MailKind::PasswordReset, "a@example.org", Some(alice.id), None, at);
+    let request = || Change::new(at, None, Action::PasswordResetRequest { mail_id: one.id, client: None }, Some(&alice.subject()));
+    assert!(!store.queue_mail_within(&request(), &one, at, 30).await.unwrap());
+    assert_eq!(store.mails(100).await.unwrap().len(), 30, "nothing written");
+    assert!(store.queue_mail_within(&request(), &one, at, 31).await.unwrap());
+    assert_eq!(store.mails(100).await.unwrap().len(), 31);
 }

@@ -1145,3 +1145,87 @@ fn roles_at_creation_and_registration_end_to_end() {
     let db = std::fs::read(dir.path().join("warden.db")).unwrap();
     assert!(!db.windows(token.len()).any(|w| w == token.as_bytes()), "the token is in the database");
 }
+
+/// The token of the first `{public_url}/{page}?token=…` link in a message file (its text part
+/// may be quoted-printable: soft breaks and `=3D` undone).
+fn link_token(message: &str, page: &str) -> String {
+    let text = message.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
+    let prefix = format!("https://id.example.test/{page}?token=");
+    let start = text.find(&prefix).unwrap_or_else(|| panic!("no {page} link in {text}")) + prefix.len();
+    text[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect()
+}
+
+/// Waits for the `n`th message in the server's outbox (the default transport).
+fn outbox_message(server: &Server, n: usize) -> String {
+    let dir = server.dir.path().join("warden-data/outbox");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "eml")).collect())
+            .unwrap_or_default();
+        files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+        if files.len() >= n {
+            return std::fs::read_to_string(&files[n - 1]).unwrap();
+        }
+        assert!(Instant::now() < deadline, "no message {n} in {}", dir.display());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Issue 13 through the real CLI: an invitation and an account notice, mailed to the outbox
+/// (the default, so a fresh install works without a mail server), their links used; the CLI
+/// and the log say where mail went, and neither the log nor the database holds a token.
+#[test]
+fn invitations_and_account_notices_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::new(format!("sqlite://{}/warden.db", dir.path().display()));
+    server.env.push(("WARDEN_LOG".to_owned(), "info".to_owned()));
+    server.env.push(("WARDEN_MAIL__POLL_INTERVAL".to_owned(), "1s".to_owned()));
+    server.start();
+    let admin = format!("admin:{}", server.recover("admin"));
+    let idm = format!("idm_admin:{}", server.recover("idm_admin"));
+    // Without server.public_url no link can be written: the error names the key.
+    let refused = fails_as(&server, &idm, &["user", "invite", "bob@example.com"]);
+    assert!(refused.contains("server.public_url"), "{refused}");
+    server.kill();
+    server.env.push(("WARDEN_SERVER__PUBLIC_URL".to_owned(), "https://id.example.test".to_owned()));
+    server.start();
+    ok_as(&server, &admin, &["role", "create", "--id", "help-desk", "--name", "Help desk", "--permission", "tickets:read"]);
+
+    assert!(fails_as(&server, &idm, &["user", "invite", "not-an-address"]).contains("validation"));
+    let out = ok_as(&server, &idm, &["user", "invite", "bob@example.com", "--role", "help-desk"]);
+    assert!(out.contains("invited bob@example.com") && out.contains("mail: outbox warden-data/outbox"), "{out}");
+    let invitation = outbox_message(&server, 1);
+    assert!(invitation.contains("To: bob@example.com"), "{invitation}");
+    let token = link_token(&invitation, "register");
+    let body = format!(r#"{{"token":"{token}","name":"bob","password":"bob's own passphrase"}}"#);
+    let answer = post_json(&server, "/api/v1/register", &body);
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    assert!(post_json(&server, "/api/v1/register", &body.replace("\"bob\"", "\"bob2\"")).contains("token.invalid"), "once only");
+    let bound = json_ok_as(&server, &admin, &["binding", "list", "--subject", "user:bob"]);
+    assert_eq!(bound["items"][0]["role"], "help-desk");
+    let table = ok_as(&server, &idm, &["invitation", "list"]);
+    assert!(table.contains("bob@example.com") && table.contains("used"), "{table}");
+
+    ok_as(&server, &idm, &["user", "create", "alice", "--email", "alice@example.com"]);
+    let out = ok_as(&server, &idm, &["user", "send-account-notice", "alice"]);
+    assert!(out.contains("queued to alice@example.com") && out.contains("outbox"), "{out}");
+    let notice = outbox_message(&server, 2);
+    let first = link_token(&notice, "recover");
+    let answer = post_json(&server, "/api/v1/auth/recover", &format!(r#"{{"token":"{first}","password":"alice's first passphrase"}}"#));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    ok_as(&server, "alice:alice's first passphrase", &["whoami"]);
+    assert!(fails_as(&server, &idm, &["user", "send-account-notice", "nobody"]).contains("not_found"));
+
+    server.kill();
+    let log = std::fs::read_to_string(server.dir.path().join("wardend.log")).unwrap();
+    assert!(log.contains("mail sent") && log.contains("warden-data/outbox"), "the log says where mail went: {log}");
+    // The file and its write-ahead log (the server was killed: recent writes are there).
+    let mut db = std::fs::read(dir.path().join("warden.db")).unwrap();
+    db.extend(std::fs::read(dir.path().join("warden.db-wal")).unwrap_or_default());
+    assert!(db.windows(b"alice@example.com".len()).any(|w| w == b"alice@example.com"), "the search would find what is there");
+    for secret in [&token, &first] {
+        assert!(!log.contains(secret.as_str()), "a token in the log");
+        assert!(!db.windows(secret.len()).any(|w| w == secret.as_bytes()), "a token in the database");
+    }
+}

@@ -54,9 +54,17 @@ fn every_action_says_what_it_does() {
         (Action::Reauth { session_id: session, window_secs: 600 }, Some(&alice), "auth.reauth", S::Unchanged, C::Credential(session)),
         (Action::SessionPurge { count: 3 }, None, "session.purge", S::Unchanged, C::Unchanged),
         (Action::RecoveryLinkIssue { token_id: id, expires_at: "2026-02-01T00:00:00Z".into() }, Some(&alice), "credential.recovery_link.issue", S::Unchanged, C::Unchanged),
-        (Action::RecoveryLinkRedeem { token_id: id, issued_by: Some(bot.id), client: Some("203.0.113.7".into()), session_id: session, sessions_ended: 2 }, Some(&alice), "credential.recovery_link.redeem", S::Unchanged, C::Account(alice.id)),
+        (Action::RecoveryLinkRedeem { token_id: id, purpose: "recovery".into(), issued_by: Some(bot.id), client: Some("203.0.113.7".into()), session_id: session, sessions_ended: 2 }, Some(&alice), "credential.recovery_link.redeem", S::Unchanged, C::Account(alice.id)),
         (Action::RegistrationTokenCreate { token_id: id, tenant: name("default"), roles: vec!["help-desk".into()], max_uses: 3, expires_at: "2026-02-01T00:00:00Z".into() }, None, "registration_token.create", S::Unchanged, C::Unchanged),
         (Action::RegistrationTokenRevoke { token_id: id }, None, "registration_token.revoke", S::Unchanged, C::Unchanged),
+        (Action::MailLinkIssue { mail_id: id, kind: "invitation".into(), token_id: session, expires_at: "2026-02-01T00:00:00Z".into() }, None, "mail.link.issue", S::Unchanged, C::Unchanged),
+        (Action::InvitationCreate { invitation_id: id, email: "bob@example.org".into(), tenant: name("default"), roles: vec!["help-desk".into()], expires_at: "2026-02-01T00:00:00Z".into(), mail_id: session }, None, "invitation.create", S::Unchanged, C::Unchanged),
+        (Action::InvitationRevoke { invitation_id: id }, None, "invitation.revoke", S::Unchanged, C::Unchanged),
+        (Action::AccountNoticeSend { mail_id: id, address: "alice@example.org".into() }, Some(&alice), "user.account_notice", S::Unchanged, C::Unchanged),
+        (Action::PasswordResetRequest { mail_id: id, client: Some("203.0.113.7".into()) }, Some(&alice), "credential.password_reset.request", S::Unchanged, C::Unchanged),
+        (Action::PasswordChangeRequire { mail_id: Some(id), group: Some("staff".into()) }, Some(&alice), "credential.password_change.require", S::Unchanged, C::Account(alice.id)),
+        (Action::EmailVerificationRequest { mail_id: id, address: "alice@example.org".into() }, Some(&alice), "user.email.verification.request", S::Unchanged, C::Unchanged),
+        (Action::EmailVerify { address: "alice@example.org".into(), token_id: id, client: None }, Some(&alice), "user.email.verify", S::Unchanged, C::Account(alice.id)),
         (Action::UserRegister { token_id: Some(id), client: Some("203.0.113.7".into()), password: true }, Some(&alice), "user.register", S::Apply(IndexChange::AccountCreated { account: alice.id, kind: SubjectKind::User, name: name("alice") }), C::Unchanged),
         (Action::ApiTokenCreate { token_id: id, label: Some("deploy".into()), expires_at: None, read_write: true, roles: None }, Some(&bot), "api_token.create", S::Unchanged, C::Unchanged),
         (Action::ApiTokenRevoke { token_id: id }, Some(&bot), "api_token.revoke", S::Unchanged, C::Credential(id)),
@@ -78,13 +86,20 @@ fn every_action_says_what_it_does() {
     ];
     let mut names: Vec<&str> = table.iter().map(|row| row.2).collect();
     names.dedup();
-    assert_eq!(names.len(), 37, "every action has a row");
+    assert_eq!(names.len(), 45, "every action has a row");
+    let mailing = [
+        "invitation.create",
+        "user.account_notice",
+        "credential.password_reset.request",
+        "credential.password_change.require",
+        "user.email.verification.request",
+    ];
     for (action, target, audit_name, snapshot, credentials) in table {
         assert_eq!(action.name(), audit_name);
         let effect = action.effect(target);
         assert_eq!(
             (effect.snapshot, effect.credentials, effect.after_commit),
-            (snapshot, credentials, AfterCommit::Nothing),
+            (snapshot, credentials, if mailing.contains(&audit_name) { AfterCommit::SendMail } else { AfterCommit::Nothing }),
             "{audit_name}"
         );
         // The audit row reads back as the same action, and serde's tag is the audit name.

@@ -6,11 +6,11 @@ use axum::http::StatusCode;
 use uuid::Uuid;
 use warden_core::api::{
     AddMembers, Added, AuditQuery, BindingQuery, CheckRequest, CheckResponse, CreateApiToken, CreateBinding, CreateGroup,
-    CreateRecoveryLink, CreateRegistrationToken, CreateRole, CreateServiceAccount, CreateTenant, CreateUser, CreatedApiToken,
-    CreatedRegistrationToken, ExpandQuery, Expanded, ExportQuery, ImportQuery, ImportSummary, ListQuery, LoginRequest, LoginResponse,
-    MemberEntry, MembersQuery, Page, PermissionsQuery, Problem, ReauthRequest, ReauthResponse, RecoverRequest, RecoveryLink,
-    RegisterRequest, RegistrationTokenInfo, Rename, ResolvedPermissions, RolePermissions, RoleQuery, SetPassword, UpdateRole, UpdateUser,
-    WhoAmI,
+    CreateInvitations, CreateRecoveryLink, CreateRegistrationToken, CreateRole, CreateServiceAccount, CreateTenant, CreateUser,
+    CreatedApiToken, CreatedInvitations, CreatedRegistrationToken, ExpandQuery, Expanded, ExportQuery, ForgotPassword,
+    ForgotPasswordAccepted, ImportQuery, ImportSummary, Invitation, ListQuery, LoginRequest, LoginResponse, MailQueued, MemberEntry,
+    MembersQuery, Page, PermissionsQuery, Problem, ReauthRequest, ReauthResponse, RecoverRequest, RecoveryLink, RegisterRequest,
+    RegistrationTokenInfo, Rename, ResolvedPermissions, RolePermissions, RoleQuery, SetPassword, UpdateRole, UpdateUser, WhoAmI,
 };
 use warden_core::authz::{Binding, Role, Tenant};
 use warden_core::model::{ApiToken, AuditEvent, Group, NameOrId, ServiceAccount, SubjectKind, User};
@@ -362,6 +362,58 @@ pub async fn revoke_registration_token(State(app): State<App>, Actor(actor): Act
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "validation", format!("{id:?} is not a token id")))?;
     app.registration.revoke_token(&actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+// --- invitations, account notices, forgotten passwords ------------------------------------------
+
+#[utoipa::path(post, path = "/api/v1/invitations", tag = "registration", security(("bearer" = []), ("basic" = [])), request_body = CreateInvitations,
+    responses((status = 201, body = CreatedInvitations, description = "One invitation per address, each mailed a one-use link to `{server.public_url}/register?token=…` (the link is only ever in the mail)."),
+        (status = 400, body = Problem), (status = 403, body = Problem, description = "`forbidden`; `account.high_privilege`: an administrative role needs idm_superuser."),
+        (status = 404, body = Problem), (status = 503, body = Problem, description = "`config.public_url_missing`.")))]
+pub async fn create_invitations(
+    State(app): State<App>,
+    Actor(actor): Actor,
+    Body(req): Body<CreateInvitations>,
+) -> ApiResult<(StatusCode, Json<CreatedInvitations>)> {
+    Ok((StatusCode::CREATED, Json(app.invitations.invite(&actor, req).await?)))
+}
+
+#[utoipa::path(get, path = "/api/v1/invitations", tag = "registration", security(("bearer" = []), ("basic" = [])),
+    responses((status = 200, body = Vec<Invitation>, description = "Every invitation, newest first."), (status = 403, body = Problem)))]
+pub async fn list_invitations(State(app): State<App>, Actor(actor): Actor) -> ApiResult<Json<Vec<Invitation>>> {
+    Ok(Json(app.invitations.list(&actor).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/invitations/{id}", tag = "registration", security(("bearer" = []), ("basic" = [])),
+    params(("id" = Uuid, Path)), responses((status = 204, description = "The invitation is revoked: its link stops working."), (status = 400, body = Problem), (status = 404, body = Problem)))]
+pub async fn revoke_invitation(State(app): State<App>, Actor(actor): Actor, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    let id = Uuid::parse_str(&id)
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "validation", format!("{id:?} is not an invitation id")))?;
+    app.invitations.revoke(&actor, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/users/{user}/account-notice", tag = "users", security(("bearer" = []), ("basic" = [])), params(("user" = String, Path)),
+    responses((status = 202, body = MailQueued, description = "A mail to the user's verified primary address, with a link to choose a password, is queued."),
+        (status = 400, body = Problem, description = "`validation`: no verified primary address, or the account is disabled."), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 503, body = Problem, description = "`config.public_url_missing`.")))]
+pub async fn send_account_notice(State(app): State<App>, Actor(actor): Actor, Key(key): Key) -> ApiResult<(StatusCode, Json<MailQueued>)> {
+    Ok((StatusCode::ACCEPTED, Json(app.password_mail.send_account_notice(&actor, &key).await?)))
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/forgot-password", tag = "auth", request_body = ForgotPassword,
+    responses((status = 202, body = ForgotPasswordAccepted, description = "Always the same answer, at once: if the name or address belongs to an account with a verified primary address, a link to choose a new password is mailed there."),
+        (status = 400, body = Problem, description = "`validation`: the body is not a request."),
+        (status = 429, body = Problem, description = "`auth.rate_limited`: this client asked too often (says nothing about any account).")))]
+pub async fn forgot_password(
+    State(app): State<App>,
+    client: ClientAddr,
+    Body(req): Body<ForgotPassword>,
+) -> ApiResult<(StatusCode, Json<ForgotPasswordAccepted>)> {
+    app.password_mail.forgot_password(&req.name_or_email, client.0)?;
+    let message =
+        "If this names an account with a verified e-mail address, a link to choose a new password is on its way there.".to_owned();
+    Ok((StatusCode::ACCEPTED, Json(ForgotPasswordAccepted { message })))
 }
 
 // --- tenants, roles, bindings -------------------------------------------------------------------

@@ -13,6 +13,7 @@ pub mod error;
 pub mod extract;
 pub mod forward_auth;
 pub mod recover;
+pub mod register;
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -32,6 +33,8 @@ use crate::config::Config;
 use crate::services::Context;
 use crate::services::access::Access;
 use crate::services::auth::Auth;
+use crate::services::authn::invitation::Invitations;
+use crate::services::authn::password_mail::PasswordMail;
 use crate::services::authn::recovery_link::RecoveryLinks;
 use crate::services::authn::registration::Registrations;
 use crate::services::directory::Directory;
@@ -51,6 +54,8 @@ pub struct AppInner {
     pub transfer: Transfer,
     pub recovery: RecoveryLinks,
     pub registration: Registrations,
+    pub invitations: Invitations,
+    pub password_mail: PasswordMail,
     pub config: Arc<Config>,
 }
 
@@ -70,8 +75,22 @@ impl App {
         let transfer = Transfer::new(ctx.clone());
         let recovery = RecoveryLinks::new(ctx.clone());
         let registration = Registrations::new(ctx.clone(), access.clone(), directory.clone());
+        let invitations = Invitations::new(ctx.clone(), registration.clone());
+        let password_mail = PasswordMail::new(ctx.clone());
         let config = ctx.config.clone();
-        Ok(Self(Arc::new(AppInner { ctx, directory, auth, access, forward, transfer, recovery, registration, config })))
+        Ok(Self(Arc::new(AppInner {
+            ctx,
+            directory,
+            auth,
+            access,
+            forward,
+            transfer,
+            recovery,
+            registration,
+            invitations,
+            password_mail,
+            config,
+        })))
     }
 }
 
@@ -104,6 +123,7 @@ fn public_api() -> OpenApiRouter<App> {
         .routes(routes!(api::login))
         .routes(routes!(api::logout))
         .routes(routes!(api::recover))
+        .routes(routes!(api::forgot_password))
         .routes(routes!(api::register))
         .routes(routes!(api::reauth))
         .routes(routes!(api::whoami))
@@ -121,6 +141,9 @@ fn management_api() -> OpenApiRouter<App> {
         .routes(routes!(api::list_user_groups))
         .routes(routes!(api::set_password))
         .routes(routes!(api::issue_recovery_link))
+        .routes(routes!(api::send_account_notice))
+        .routes(routes!(api::list_invitations, api::create_invitations))
+        .routes(routes!(api::revoke_invitation))
         .routes(routes!(api::list_registration_tokens, api::create_registration_token))
         .routes(routes!(api::revoke_registration_token))
         .routes(routes!(api::list_service_accounts, api::create_service_account))
@@ -163,6 +186,7 @@ fn public_routes(app: &App, rest: &RestApi) -> Router<App> {
     // The recovery link's page exists whether or not forward-auth is on.
     pages
         .route("/recover", get(recover::form).post(recover::submit))
+        .route("/register", get(register::form).post(register::submit))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/api/v1/openapi.json", get(move || async move { Json(document.as_ref()).into_response() }))

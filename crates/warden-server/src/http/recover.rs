@@ -34,7 +34,7 @@ pub struct RecoverForm {
 
 const INVALID: &str = "This link is invalid, has expired or was already used. Ask an administrator for a new one.";
 
-fn page(title: &str, body: &str) -> Html<String> {
+pub(super) fn page(title: &str, body: &str) -> Html<String> {
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
          <title>{title} · Warden</title><style>{PAGE_STYLE}</style></head><body><h1>{title}</h1>{body}</body></html>"
@@ -56,7 +56,7 @@ fn form_page(token: &str, error: Option<&str>, csrf: &str) -> Html<String> {
     )
 }
 
-fn respond(status: StatusCode, html: Html<String>) -> Response {
+pub(super) fn respond(status: StatusCode, html: Html<String>) -> Response {
     let mut response = (status, html).into_response();
     secure_page(response.headers_mut());
     response
@@ -99,7 +99,7 @@ pub async fn submit(State(app): State<App>, client: ClientAddr, headers: HeaderM
     }
 }
 
-fn unavailable(e: &ServiceError) -> Response {
+pub(super) fn unavailable(e: &ServiceError) -> Response {
     tracing::error!(error = %e, "recovery page failed");
     respond(StatusCode::INTERNAL_SERVER_ERROR, page("Not possible right now", "<p>Try again later.</p>"))
 }

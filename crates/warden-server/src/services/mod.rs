@@ -13,6 +13,7 @@ pub mod directory;
 pub mod forward;
 pub mod in_flight;
 pub mod index;
+pub mod mail;
 pub mod recovery;
 pub mod transfer;
 
@@ -159,6 +160,7 @@ pub struct Context {
     pub config: Arc<Config>,
     pub times: AuthTimes,
     pub authz: Arc<index::IndexHolder>,
+    pub mail: Arc<mail::Mailer>,
 }
 
 impl Context {
@@ -180,6 +182,14 @@ impl Context {
             idle_timeout_secs: self.times.session_idle_secs,
             last_seen_at: now,
             elevated_until: None,
+        }
+    }
+
+    /// Does what a committed change asks to follow it (wakes the mail sender).
+    pub fn committed(&self, change: &warden_store::Change) {
+        match change.effect().after_commit {
+            warden_core::change::AfterCommit::SendMail => self.mail.wake(),
+            warden_core::change::AfterCommit::Nothing => {}
         }
     }
 

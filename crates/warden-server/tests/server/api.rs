@@ -31,6 +31,8 @@ impl TestServer {
         config.server.control_socket = dir.path().join("wardend.sock");
         config.auth.argon2.memory_kib = 64;
         config.auth.argon2.iterations = 1;
+        config.mail.outbox_dir = dir.path().join("outbox");
+        config.mail.poll_interval = "1s".into();
         tweak(&mut config);
         let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
         let running = warden_server::start(config, clock.clone(), false).await.unwrap();
@@ -745,7 +747,7 @@ async fn openapi_declares_tags_and_security() {
                 .map(|s| s.iter().map(|r| r.as_object().unwrap().keys().map(String::as_str).collect()).collect())
                 .unwrap_or_default();
             let expected: Vec<Vec<&str>> = match path.as_str() {
-                "/api/v1/auth/login" | "/api/v1/auth/recover" | "/api/v1/register" => vec![],
+                "/api/v1/auth/login" | "/api/v1/auth/recover" | "/api/v1/auth/forgot-password" | "/api/v1/register" => vec![],
                 "/api/v1/auth/logout" | "/api/v1/auth/reauth" => vec![vec!["bearer"]],
                 _ => vec![vec!["bearer"], vec!["basic"]],
             };

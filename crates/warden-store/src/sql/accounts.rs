@@ -270,7 +270,7 @@ macro_rules! impl_accounts {
                 }
 
                 async fn account(&self, key: &NameOrId, at: OffsetDateTime) -> Result<Option<CredentialOwner>> {
-                    let select = "SELECT a.id, a.kind, a.name, a.profile, a.disabled, a.valid_from, a.expires_at AS account_expires_at FROM accounts a WHERE";
+                    let select = "SELECT a.id, a.kind, a.name, a.profile, a.disabled, a.valid_from, a.expires_at AS account_expires_at, a.password_change_required FROM accounts a WHERE";
                     by_key(self.reader(), select, "a", key, |row| owner_from_row(row, at)).await
                 }
 

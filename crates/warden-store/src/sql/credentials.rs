@@ -71,6 +71,31 @@ macro_rules! impl_credentials {
                     .await
                 }
 
+                async fn require_password_change(&self, accounts: &[(Change, Uuid, Option<crate::QueuedMail>)]) -> Result<u64> {
+                    let accounts = accounts.to_vec();
+                    self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<u64>> {
+                        Box::pin(async move {
+                            let mut ended = 0;
+                            for (change, account, mail) in &accounts {
+                                open(&mut tx, change).await?;
+                                let flagged = sqlx::query("UPDATE accounts SET password_change_required = TRUE WHERE id = $1")
+                                    .bind(account)
+                                    .execute(&mut *tx)
+                                    .await?
+                                    .rows_affected();
+                                row_or_not_found(flagged, || format!("account {account}"))?;
+                                ended += sqlx::query("DELETE FROM sessions WHERE account_id = $1").bind(account).execute(&mut *tx).await?.rows_affected();
+                                if let Some(mail) = mail {
+                                    insert_mail(&mut tx, mail).await?;
+                                }
+                            }
+                            tx.commit().await?;
+                            Ok(ended)
+                        })
+                    })
+                    .await
+                }
+
                 async fn create_session(&self, change: &Change, session: &SessionRecord, token: &TokenHash) -> Result<()> {
                     let (change, session, token) = (change.clone(), session.clone(), token.clone());
                     self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<()>> {
@@ -88,7 +113,7 @@ macro_rules! impl_credentials {
                 async fn session(&self, token: &TokenHash, at: OffsetDateTime) -> Result<Option<(SessionRecord, CredentialOwner)>> {
                     let row = sqlx::query(
                         "SELECT s.id AS session_id, s.account_id, s.created_at, s.expires_at AS session_expires_at, s.idle_timeout_ms, s.last_seen_at, s.elevated_until, \
-                                a.id, a.kind, a.name, a.profile, a.disabled, a.valid_from, a.expires_at AS account_expires_at \
+                                a.id, a.kind, a.name, a.profile, a.disabled, a.valid_from, a.expires_at AS account_expires_at, a.password_change_required \
                          FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = $1",
                     )
                     .bind(token.0.as_slice())
@@ -246,7 +271,7 @@ macro_rules! impl_credentials {
 
                 async fn api_token(&self, token: &TokenHash, at: OffsetDateTime) -> Result<Option<(ApiToken, CredentialOwner)>> {
                     let sql = format!(
-                        "SELECT {API_TOKEN_COLUMNS}, a.id, a.kind, a.name, a.profile, a.disabled, a.valid_from, a.expires_at AS account_expires_at \
+                        "SELECT {API_TOKEN_COLUMNS}, a.id, a.kind, a.name, a.profile, a.disabled, a.valid_from, a.expires_at AS account_expires_at, a.password_change_required \
                          FROM api_tokens t JOIN accounts a ON a.id = t.account_id WHERE t.token_hash = $1"
                     );
                     let row = sqlx::query(AssertSqlSafe(sql)).bind(token.0.as_slice()).fetch_optional(self.reader()).await?;

@@ -21,6 +21,7 @@ mod authorization;
 mod credentials;
 mod groups;
 mod lifecycle;
+mod mail_queue;
 mod one_time_tokens;
 mod registration_tokens;
 
@@ -30,6 +31,7 @@ pub(crate) use authorization::impl_authorization;
 pub(crate) use credentials::impl_credentials;
 pub(crate) use groups::impl_groups;
 pub(crate) use lifecycle::impl_lifecycle;
+pub(crate) use mail_queue::impl_mail_queue;
 pub(crate) use one_time_tokens::impl_one_time_tokens;
 pub(crate) use registration_tokens::impl_registration_tokens;
 
@@ -164,6 +166,7 @@ macro_rules! impl_store {
             crate::sql::impl_audit!($store, $db, $row);
             crate::sql::impl_one_time_tokens!($store, $db, $row);
             crate::sql::impl_registration_tokens!($store, $db, $row);
+            crate::sql::impl_mail_queue!($store, $db, $row);
         }
     };
 }
@@ -232,6 +235,28 @@ macro_rules! shared {
             .execute(&mut *tx)
             .await
             .map_err(|e| if is_foreign_key_violation(&e) { crate::StoreError::NotFound(format!("account {account}")) } else { e.into() })?;
+            // Any new password meets a required change.
+            sqlx::query("UPDATE accounts SET password_change_required = FALSE WHERE id = $1 AND password_change_required")
+                .bind(account)
+                .execute(&mut *tx)
+                .await?;
+            Ok(())
+        }
+
+        /// Queues a mail in the write's transaction (see [`crate::MailQueue`]).
+        async fn insert_mail(tx: &mut Conn, mail: &crate::QueuedMail) -> Result<()> {
+            sqlx::query(
+                "INSERT INTO mail_queue (id, kind, recipient, account_id, reference_id, created_at, not_before, attempts) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $6, 0)",
+            )
+            .bind(mail.id)
+            .bind(mail.kind.as_str())
+            .bind(&mail.recipient)
+            .bind(mail.account_id)
+            .bind(mail.reference_id)
+            .bind(to_ms(mail.created_at))
+            .execute(&mut *tx)
+            .await?;
             Ok(())
         }
 
@@ -385,13 +410,22 @@ macro_rules! shared {
         }
 
         /// The account a session or token belongs to (or an account looked up as one), from
-        /// the columns `id, kind, name, profile, disabled, valid_from, account_expires_at`.
+        /// the columns `id, kind, name, profile, disabled, valid_from, account_expires_at,
+        /// password_change_required`.
         fn owner_from_row(row: &$row, at: OffsetDateTime) -> Result<CredentialOwner> {
             let active = account_active(row.try_get("disabled")?, row.try_get("valid_from")?, row.try_get("account_expires_at")?, at);
             let profile: String = row.try_get("profile")?;
             let profile: Profile = serde_json::from_str(&profile).map_err(|e| decode_err("profile", e))?;
-            let email = profile.emails.into_iter().find(|e| e.primary).map(|e| e.address);
-            Ok(CredentialOwner { subject: subject_from_row(row)?, active, email, display_name: profile.display_name })
+            let primary = profile.emails.into_iter().find(|e| e.primary);
+            let email_verified = primary.as_ref().is_some_and(|e| e.verified);
+            Ok(CredentialOwner {
+                subject: subject_from_row(row)?,
+                active,
+                email: primary.map(|e| e.address),
+                email_verified,
+                display_name: profile.display_name,
+                password_change_required: row.try_get("password_change_required")?,
+            })
         }
 
         fn audit_from_row(row: &$row) -> Result<AuditEvent> {

@@ -22,6 +22,7 @@ macro_rules! impl_one_time_tokens {
                     expires_at: from_ms(row.try_get("expires_at")?),
                     consumed_at: row.try_get::<Option<i64>, _>("consumed_at")?.map(from_ms),
                     issued_by: row.try_get("issued_by")?,
+                    detail: row.try_get("detail")?,
                 })
             }
 
@@ -41,8 +42,8 @@ macro_rules! impl_one_time_tokens {
                                     .await?;
                             }
                             sqlx::query(
-                                "INSERT INTO one_time_tokens (id, purpose, token_hash, account_id, created_at, expires_at, consumed_at, issued_by) \
-                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                                "INSERT INTO one_time_tokens (id, purpose, token_hash, account_id, created_at, expires_at, consumed_at, issued_by, detail) \
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                             )
                             .bind(token.id)
                             .bind(token.purpose.as_str())
@@ -52,6 +53,7 @@ macro_rules! impl_one_time_tokens {
                             .bind(to_ms(token.expires_at))
                             .bind(token.consumed_at.map(to_ms))
                             .bind(token.issued_by)
+                            .bind(token.detail.as_deref())
                             .execute(&mut *tx)
                             .await
                             .map_err(|e| if is_foreign_key_violation(&e) { StoreError::NotFound(format!("account {}", token.account_id)) } else { e.into() })?;
@@ -64,7 +66,7 @@ macro_rules! impl_one_time_tokens {
 
                 async fn one_time_token(&self, hash: &TokenHash) -> Result<Option<OneTimeToken>> {
                     let row = sqlx::query(
-                        "SELECT id, purpose, account_id, created_at, expires_at, consumed_at, issued_by FROM one_time_tokens WHERE token_hash = $1",
+                        "SELECT id, purpose, account_id, created_at, expires_at, consumed_at, issued_by, detail FROM one_time_tokens WHERE token_hash = $1",
                     )
                     .bind(hash.0.as_slice())
                     .fetch_optional(self.reader())
@@ -87,13 +89,22 @@ macro_rules! impl_one_time_tokens {
                             )
                             .bind(r.token.0.as_slice())
                             .bind(to_ms(change.at))
-                            .bind(TokenPurpose::Recovery.as_str())
+                            .bind(r.purpose.as_str())
                             .bind(r.account)
                             .fetch_optional(&mut *tx)
                             .await?;
-                            if consumed.is_none() {
+                            if consumed.is_none() || !r.purpose.sets_password() {
                                 return Ok(false); // not kept: nothing written
                             }
+                            // One new password ends every other link that would set one.
+                            // (The purposes are this crate's constants, never input.)
+                            let purposes = TokenPurpose::SETS_PASSWORD.map(|p| format!("'{}'", p.as_str())).join(", ");
+                            sqlx::query(AssertSqlSafe(format!(
+                                "DELETE FROM one_time_tokens WHERE account_id = $1 AND consumed_at IS NULL AND purpose IN ({purposes})"
+                            )))
+                            .bind(r.account)
+                            .execute(&mut *tx)
+                            .await?;
                             let ended = sqlx::query("DELETE FROM sessions WHERE account_id = $1").bind(r.account).execute(&mut *tx).await?.rows_affected();
                             let mut change = change.clone();
                             if let Action::RecoveryLinkRedeem { sessions_ended, .. } = &mut change.action {
@@ -102,6 +113,44 @@ macro_rules! impl_one_time_tokens {
                             open(&mut tx, &change).await?;
                             set_password_row(&mut tx, r.account, &r.password_hash, change.at).await?;
                             insert_session(&mut tx, &r.session, &r.session_token).await?;
+                            tx.commit().await?;
+                            Ok(true)
+                        })
+                    })
+                    .await
+                }
+
+                async fn verify_email(&self, change: &Change, token: &TokenHash, account: Uuid, address: &str) -> Result<bool> {
+                    let (change, token, address) = (change.clone(), token.clone(), address.to_owned());
+                    self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<bool>> {
+                        Box::pin(async move {
+                            let consumed: Option<Uuid> = sqlx::query_scalar(
+                                "UPDATE one_time_tokens SET consumed_at = $2 \
+                                 WHERE token_hash = $1 AND consumed_at IS NULL AND expires_at > $2 AND purpose = $3 AND account_id = $4 AND detail = $5 \
+                                 RETURNING id",
+                            )
+                            .bind(token.0.as_slice())
+                            .bind(to_ms(change.at))
+                            .bind(TokenPurpose::EmailVerification.as_str())
+                            .bind(account)
+                            .bind(&address)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                            if consumed.is_none() {
+                                return Ok(false);
+                            }
+                            let profile: Option<String> = sqlx::query_scalar("SELECT profile FROM accounts WHERE id = $1").bind(account).fetch_optional(&mut *tx).await?;
+                            let Some(profile) = profile else { return Ok(false) };
+                            let mut profile: Profile = serde_json::from_str(&profile).map_err(|e| decode_err("profile", e))?;
+                            let Some(entry) = profile.emails.iter_mut().find(|e| e.address.eq_ignore_ascii_case(&address)) else { return Ok(false) };
+                            entry.verified = true;
+                            open(&mut tx, &change).await?;
+                            sqlx::query("UPDATE accounts SET profile = $2, updated_at = $3 WHERE id = $1")
+                                .bind(account)
+                                .bind(profile_json(&profile)?)
+                                .bind(to_ms(change.at))
+                                .execute(&mut *tx)
+                                .await?;
                             tx.commit().await?;
                             Ok(true)
                         })

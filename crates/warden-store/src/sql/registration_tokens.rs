@@ -12,7 +12,7 @@ macro_rules! impl_registration_tokens {
             use super::*;
             use crate::{Registration, RegistrationToken, RegistrationTokens};
 
-            const COLUMNS: &str = "id, tenant, roles, max_uses, uses_left, created_at, expires_at, revoked_at, created_by";
+            const COLUMNS: &str = "id, tenant, roles, max_uses, uses_left, created_at, expires_at, revoked_at, created_by, email";
 
             fn token_from_row(row: &$row) -> Result<RegistrationToken> {
                 let roles: String = row.try_get("roles")?;
@@ -31,21 +31,22 @@ macro_rules! impl_registration_tokens {
                     expires_at: from_ms(row.try_get("expires_at")?),
                     revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(from_ms),
                     created_by: row.try_get("created_by")?,
+                    email: row.try_get("email")?,
                 })
             }
 
             #[async_trait]
             impl RegistrationTokens for $store {
-                async fn create_registration_token(&self, change: &Change, token: &RegistrationToken, hash: &TokenHash) -> Result<()> {
-                    let (change, token, hash) = (change.clone(), token.clone(), hash.clone());
+                async fn create_registration_token(&self, change: &Change, token: &RegistrationToken, hash: &TokenHash, mails: &[crate::QueuedMail]) -> Result<()> {
+                    let (change, token, hash, mails) = (change.clone(), token.clone(), hash.clone(), mails.to_vec());
                     self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<()>> {
                         Box::pin(async move {
                             let (change, token, hash) = (&change, &token, &hash);
                             open(&mut tx, change).await?;
                             let roles: Vec<&str> = token.roles.iter().map(Name::as_str).collect();
                             sqlx::query(
-                                "INSERT INTO registration_tokens (id, token_hash, tenant, roles, max_uses, uses_left, created_at, expires_at, revoked_at, created_by) \
-                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                                "INSERT INTO registration_tokens (id, token_hash, tenant, roles, max_uses, uses_left, created_at, expires_at, revoked_at, created_by, email) \
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                             )
                             .bind(token.id)
                             .bind(hash.0.as_slice())
@@ -57,13 +58,45 @@ macro_rules! impl_registration_tokens {
                             .bind(to_ms(token.expires_at))
                             .bind(token.revoked_at.map(to_ms))
                             .bind(token.created_by)
+                            .bind(token.email.as_deref())
                             .execute(&mut *tx)
                             .await?;
+                            for mail in &mails {
+                                insert_mail(&mut tx, mail).await?;
+                            }
                             tx.commit().await?;
                             Ok(())
                         })
                     })
                     .await
+                }
+
+                async fn rekey_registration_token(&self, id: Uuid, hash: &TokenHash, at: OffsetDateTime) -> Result<bool> {
+                    let hash = hash.clone();
+                    self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<bool>> {
+                        Box::pin(async move {
+                            let done = sqlx::query(
+                                "UPDATE registration_tokens SET token_hash = $2 WHERE id = $1 AND uses_left > 0 AND expires_at > $3 AND revoked_at IS NULL",
+                            )
+                            .bind(id)
+                            .bind(hash.0.as_slice())
+                            .bind(to_ms(at))
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                            tx.commit().await?;
+                            Ok(done == 1)
+                        })
+                    })
+                    .await
+                }
+
+                async fn registration_token_by_id(&self, id: Uuid) -> Result<Option<RegistrationToken>> {
+                    let row = sqlx::query(AssertSqlSafe(format!("SELECT {COLUMNS} FROM registration_tokens WHERE id = $1")))
+                        .bind(id)
+                        .fetch_optional(self.reader())
+                        .await?;
+                    row.as_ref().map(token_from_row).transpose()
                 }
 
                 async fn registration_token(&self, hash: &TokenHash) -> Result<Option<RegistrationToken>> {

@@ -65,6 +65,7 @@ impl RecoveryLinks {
             expires_at: now + ttl,
             consumed_at: None,
             issued_by: Some(actor.account.id),
+            detail: None,
         };
         let action = Action::RecoveryLinkIssue { token_id: record.id, expires_at: warden_core::timestamp::format(record.expires_at) };
         let change = Change::new(now, Some(&actor.account), action, Some(&subject));
@@ -100,7 +101,9 @@ impl RecoveryLinks {
             return Err(ServiceError::TokenInvalid);
         }
         let record = self.ctx.store.one_time_token(&TokenHash::of(token)).await?;
-        let record = record.filter(|r| r.purpose == TokenPurpose::Recovery && r.is_redeemable(now)).ok_or(ServiceError::TokenInvalid)?;
+        // Every link that sets a password is redeemed here: an administrator's recovery link, an
+        // account notice, a password reset, a required change.
+        let record = record.filter(|r| r.purpose.sets_password() && r.is_redeemable(now)).ok_or(ServiceError::TokenInvalid)?;
         // A disabled or expired account is not let back in by a link issued before.
         let owner = self.ctx.store.account(&NameOrId::Id(record.account_id), now).await?;
         let owner = owner.filter(|o| o.active && o.subject.kind == SubjectKind::User).ok_or(ServiceError::TokenInvalid)?;
@@ -117,6 +120,7 @@ impl RecoveryLinks {
         let session_token = random_token(TokenKind::Session)?;
         let session = self.ctx.new_session(subject.id, now);
         let action = Action::RecoveryLinkRedeem {
+            purpose: record.purpose.as_str().to_owned(),
             token_id: record.id,
             issued_by: record.issued_by,
             client: client.map(|ip| ip.to_string()),
@@ -126,6 +130,7 @@ impl RecoveryLinks {
         let change = Change::new(now, Some(&subject), action, Some(&subject));
         let recovery = Recovery {
             token: TokenHash::of(token.expose()),
+            purpose: record.purpose,
             account: subject.id,
             password_hash,
             session: session.clone(),

@@ -16,7 +16,7 @@ use warden_core::access::{Permission, Principal};
 use warden_core::api::{CreateRegistrationToken, CreateUser, CreatedRegistrationToken, RegisterRequest, RegistrationTokenInfo};
 use warden_core::authz::RoleSource;
 use warden_core::credential::{self, TokenHash, TokenKind, parse_duration_secs};
-use warden_core::model::{EmailInput, EmailSource, User};
+use warden_core::model::{self, EmailAddress, EmailInput, EmailSource, User};
 use warden_core::{CoreError, Name};
 use warden_store::{Action, Change, Registration, RegistrationToken};
 
@@ -65,13 +65,37 @@ impl Registrations {
     /// A new token. Needs `warden:registration:write`; each role must exist in the tenant, and
     /// a role with power over Warden needs idm_superuser (see `Access::grantable_role`).
     pub async fn create_token(&self, actor: &Principal, req: CreateRegistrationToken) -> Result<CreatedRegistrationToken> {
+        let token = self.checked_token(actor, &req, DEFAULT_TTL_SECS, None).await?;
+        let secret = random_token(TokenKind::OneTime)?;
+        let action = Action::RegistrationTokenCreate {
+            token_id: token.id,
+            tenant: token.tenant.clone(),
+            roles: token.roles.iter().map(ToString::to_string).collect(),
+            max_uses: token.max_uses,
+            expires_at: warden_core::timestamp::format(token.expires_at),
+        };
+        let change = Change::new(token.created_at, Some(&actor.account), action, None);
+        self.ctx.store.create_registration_token(&change, &token, &TokenHash::of(secret.expose()), &[]).await?;
+        Ok(CreatedRegistrationToken { token: secret, info: info(&token) })
+    }
+
+    /// A new token as `req` asks, checked (needs `warden:registration:write`; each role must
+    /// exist in the tenant, and a role with power over Warden needs idm_superuser), not yet
+    /// stored. `email` makes it an invitation.
+    pub(crate) async fn checked_token(
+        &self,
+        actor: &Principal,
+        req: &CreateRegistrationToken,
+        default_ttl: i64,
+        email: Option<String>,
+    ) -> Result<RegistrationToken> {
         actor.require(Permission::RegistrationWrite)?;
         let max_uses = req.max_usage.unwrap_or(1);
         if max_uses == 0 || max_uses > MAX_USES {
             return Err(CoreError::validation("max_usage", format!("must be between 1 and {MAX_USES}")).into());
         }
         let ttl = match req.ttl.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-            None => DEFAULT_TTL_SECS,
+            None => default_ttl,
             Some(text) => parse_duration_secs(text).map_err(|e| CoreError::validation("ttl", e.to_string()))?,
         };
         if ttl <= 0 || ttl > MAX_TTL_SECS {
@@ -100,8 +124,7 @@ impl Registrations {
         }
         self.access.existing_tenant(&tenant).await?;
         let now = self.ctx.now();
-        let secret = random_token(TokenKind::OneTime)?;
-        let token = RegistrationToken {
+        Ok(RegistrationToken {
             id: Uuid::now_v7(),
             tenant,
             roles,
@@ -111,17 +134,8 @@ impl Registrations {
             expires_at: now + Duration::seconds(ttl),
             revoked_at: None,
             created_by: Some(actor.account.id),
-        };
-        let action = Action::RegistrationTokenCreate {
-            token_id: token.id,
-            tenant: token.tenant.clone(),
-            roles: token.roles.iter().map(ToString::to_string).collect(),
-            max_uses,
-            expires_at: warden_core::timestamp::format(token.expires_at),
-        };
-        let change = Change::new(now, Some(&actor.account), action, None);
-        self.ctx.store.create_registration_token(&change, &token, &TokenHash::of(secret.expose())).await?;
-        Ok(CreatedRegistrationToken { token: secret, info: info(&token) })
+            email,
+        })
     }
 
     pub async fn tokens(&self, actor: &Principal) -> Result<Vec<RegistrationTokenInfo>> {
@@ -140,15 +154,41 @@ impl Registrations {
         Ok(())
     }
 
+    /// What a registration link's page shows before the form is sent: the address an
+    /// invitation is bound to (`Some(None)` for a token without one). Never uses the token.
+    pub async fn check(&self, token: &str) -> Result<Option<String>> {
+        let token = token.trim();
+        if TokenKind::of(token) != Some(TokenKind::OneTime) {
+            return Err(ServiceError::TokenInvalid);
+        }
+        let record = self.ctx.store.registration_token(&TokenHash::of(token)).await?;
+        let record = record.filter(|r| r.is_usable(self.ctx.now())).ok_or(ServiceError::TokenInvalid)?;
+        if record.email.is_none() && self.ctx.config.registration.mode != RegistrationMode::Token {
+            // A plain token registers only in token mode; saying so here would help no one.
+            return Err(ServiceError::TokenInvalid);
+        }
+        Ok(record.email)
+    }
+
     /// Registers a new user as `registration.mode` allows, binding the token's roles.
     pub async fn register(&self, req: RegisterRequest, client: Option<IpAddr>) -> Result<User> {
         let mode = self.ctx.config.registration.mode;
-        if mode == RegistrationMode::Disabled {
+        let now = self.ctx.now();
+        // An invitation (a token bound to the address it was mailed to) registers in every
+        // mode: an administrator asked for this one person.
+        let invitation = match req.token.as_ref().map(|t| t.expose().trim().to_owned()) {
+            Some(presented) if TokenKind::of(&presented) == Some(TokenKind::OneTime) => {
+                let hash = TokenHash::of(&presented);
+                self.ctx.store.registration_token(&hash).await?.filter(|r| r.email.is_some()).map(|r| (hash, r))
+            }
+            _ => None,
+        };
+        if mode == RegistrationMode::Disabled && invitation.is_none() {
             return Err(ServiceError::RegistrationDisabled);
         }
-        let now = self.ctx.now();
-        let token = match mode {
-            RegistrationMode::Token => {
+        let token = match (mode, invitation) {
+            (_, Some((hash, record))) => Some((hash, Some(record).filter(|r| r.is_usable(now)).ok_or(ServiceError::TokenInvalid)?)),
+            (RegistrationMode::Token, None) => {
                 let presented = req.token.as_ref().map(|t| t.expose().trim().to_owned()).unwrap_or_default();
                 if TokenKind::of(&presented) != Some(TokenKind::OneTime) {
                     return Err(ServiceError::TokenInvalid);
@@ -158,7 +198,7 @@ impl Registrations {
                 Some((hash, record.filter(|r| r.is_usable(now)).ok_or(ServiceError::TokenInvalid)?))
             }
             // Public mode takes no token (and ignores none: a token sent there grants nothing).
-            RegistrationMode::Public | RegistrationMode::Disabled => None,
+            (RegistrationMode::Public | RegistrationMode::Disabled, None) => None,
         };
         credential::check_new_password(req.password.expose())?;
         let request = CreateUser {
@@ -171,6 +211,10 @@ impl Registrations {
         };
         // The address is the registrant's word only: unverified until they follow a mailed link.
         let (mut user, _) = self.directory.prepare_user(request, EmailSource::Owner).await?;
+        // An invitation's address is the one it was mailed to: primary and verified.
+        if let Some(invited) = token.as_ref().and_then(|(_, t)| t.email.clone()) {
+            user.profile.emails = model::checked_emails(vec![EmailAddress { address: invited, primary: true, verified: true }])?;
+        }
         let password_hash = self.ctx.hasher.hash(&req.password).await?;
         user.has_password = true;
         let subject = user.subject();

@@ -1,0 +1,148 @@
+//! The password links Warden mails itself: an account notice (an administrator made an account
+//! without a password; its owner chooses one) and a password reset (someone who forgot theirs
+//! asks). Both queue a mail whose link, made when it is sent, is redeemed like a recovery link
+//! (`POST /api/v1/auth/recover`, the `/recover` page).
+//!
+//! A reset request answers the same, at once, whatever it names: the lookup, the rate limits
+//! and the queueing run after the answer, so neither the body, the status nor the time tells
+//! whether an account exists. Mail goes only to a verified primary address.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use time::{Duration, OffsetDateTime};
+use warden_core::CoreError;
+use warden_core::access::{Permission, Principal};
+use warden_core::api::MailQueued;
+use warden_core::model::{NameOrId, SubjectKind, is_break_glass};
+use warden_store::{Action, Change, MailKind, QueuedMail};
+
+use crate::services::directory::Directory;
+use crate::services::{Context, Result, ServiceError};
+
+/// Clients remembered by the per-client limit at most (the oldest windows are dropped first).
+const MAX_CLIENTS: usize = 100_000;
+
+#[derive(Clone)]
+pub struct PasswordMail {
+    ctx: Context,
+    /// Per client address: the start of its window and the requests in it (this node's).
+    clients: Arc<Mutex<HashMap<IpAddr, (OffsetDateTime, u32)>>>,
+}
+
+impl PasswordMail {
+    pub fn new(ctx: Context) -> Self {
+        Self { ctx, clients: Arc::default() }
+    }
+
+    /// Mails `user`'s primary address a link to choose a first (or new) password. Needs
+    /// `warden:credentials:write`, and idm_superuser for an account that holds an
+    /// administrative role.
+    pub async fn send_account_notice(&self, actor: &Principal, user: &NameOrId) -> Result<MailQueued> {
+        actor.require(Permission::CredentialsWrite)?;
+        if self.ctx.config.server.public_url.is_none() {
+            return Err(ServiceError::PublicUrlMissing);
+        }
+        let now = self.ctx.now();
+        let owner = self.ctx.store.account(user, now).await?.filter(|o| o.subject.kind == SubjectKind::User);
+        let owner = owner.ok_or_else(|| ServiceError::NotFound(format!("user {user}")))?;
+        if is_break_glass(owner.subject.id) {
+            return Err(ServiceError::Protected(owner.subject.name.to_string(), "sent an account notice"));
+        }
+        Directory::guard_privileged(actor, &owner.subject)?;
+        let Some(address) = owner.email.filter(|_| owner.email_verified) else {
+            return Err(CoreError::validation(
+                "email",
+                format!("{} has no verified primary e-mail address to write to", owner.subject.name),
+            )
+            .into());
+        };
+        if !owner.active {
+            return Err(CoreError::validation("user", format!("{} is disabled or outside its validity window", owner.subject.name)).into());
+        }
+        let mail = QueuedMail::new(MailKind::AccountNotice, address.clone(), Some(owner.subject.id), None, now);
+        let change = Change::new(
+            now,
+            Some(&actor.account),
+            Action::AccountNoticeSend { mail_id: mail.id, address: address.clone() },
+            Some(&owner.subject),
+        );
+        self.ctx.store.queue_mail(&change, &[mail]).await?;
+        self.ctx.committed(&change);
+        Ok(MailQueued { to: address, mail: self.ctx.mail.destination() })
+    }
+
+    /// Takes a forgotten-password request. Returns at once, before anything is looked up; the
+    /// rest runs on its own task. `Err` only for a client over its limit (which says nothing
+    /// about any account).
+    pub fn forgot_password(&self, name_or_email: &str, client: Option<IpAddr>) -> Result<()> {
+        if let Some(ip) = client {
+            self.count_client(ip)?;
+        }
+        let this = self.clone();
+        let identifier = name_or_email.trim().to_owned();
+        tokio::spawn(async move {
+            if let Err(e) = this.reset(&identifier, client).await {
+                tracing::warn!(error = %e, "a password reset request could not be handled");
+            }
+        });
+        Ok(())
+    }
+
+    fn count_client(&self, ip: IpAddr) -> Result<()> {
+        let times = &self.ctx.mail.times;
+        let limit = self.ctx.config.mail.password_reset_per_client;
+        let now = self.ctx.now();
+        let window = Duration::seconds(times.password_reset_window_secs);
+        let mut clients = self.clients.lock().map_err(|_| ServiceError::Internal("rate limit state poisoned".into()))?;
+        if clients.len() >= MAX_CLIENTS {
+            clients.retain(|_, (start, _)| now - *start < window);
+        }
+        let entry = clients.entry(ip).or_insert((now, 0));
+        if now - entry.0 >= window {
+            *entry = (now, 0);
+        }
+        if entry.1 >= limit {
+            let retry = (entry.0 + window - now).whole_seconds().max(1);
+            return Err(ServiceError::RateLimited { retry_after_secs: retry });
+        }
+        entry.1 += 1;
+        Ok(())
+    }
+
+    /// Queues a reset mail if `identifier` names an active user with a verified primary address
+    /// and the account's limit allows one more.
+    async fn reset(&self, identifier: &str, client: Option<IpAddr>) -> Result<()> {
+        if identifier.is_empty() || identifier.len() > 320 {
+            return Ok(());
+        }
+        let now = self.ctx.now();
+        let name = if identifier.contains('@') {
+            let mut holders = self.ctx.store.users_with_primary_email(identifier).await?;
+            match (holders.pop(), holders.is_empty()) {
+                (Some(only), true) => only.to_string(),
+                _ => return Ok(()),
+            }
+        } else {
+            identifier.to_owned()
+        };
+        let Ok(key) = NameOrId::parse(&name) else { return Ok(()) };
+        let Some(owner) = self.ctx.store.account(&key, now).await? else { return Ok(()) };
+        let Some(address) = owner.email.clone().filter(|_| owner.email_verified) else { return Ok(()) };
+        if !owner.active || owner.subject.kind != SubjectKind::User || is_break_glass(owner.subject.id) {
+            return Ok(());
+        }
+        let since = now - Duration::seconds(self.ctx.mail.times.password_reset_window_secs);
+        let mail = QueuedMail::new(MailKind::PasswordReset, address, Some(owner.subject.id), None, now);
+        let action = Action::PasswordResetRequest { mail_id: mail.id, client: client.map(|ip| ip.to_string()) };
+        let change = Change::new(now, None, action, Some(&owner.subject));
+        let max = u64::from(self.ctx.config.mail.password_reset_per_account);
+        if self.ctx.store.queue_mail_within(&change, &mail, since, max).await? {
+            self.ctx.committed(&change);
+        } else {
+            tracing::info!(account = %owner.subject.name, "password reset not mailed: the account's limit is reached");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,398 @@
+//! Issue 13's mail: invitations, account notices and forgotten passwords, delivered to a real
+//! SMTP server process (aiosmtpd, `scripts/smtp-sink.py`), the link read out of the received
+//! message and used. A queued mail survives a restart; no token is stored or logged in clear.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration as StdDuration;
+
+use time::Duration;
+use warden_client::{AuditQuery, ClientError};
+use warden_core::api::{CreateInvitations, CreateUser, RegisterRequest};
+use warden_core::credential::Secret;
+use warden_server::clock::Clock;
+use warden_server::config::{Config, MailTransport, SmtpSecurity};
+
+use crate::api::{PgDatabase, TestServer, role, user};
+
+const PUBLIC_URL: &str = "https://id.example.test";
+
+fn code(e: &ClientError) -> &str {
+    e.code()
+}
+
+/// An aiosmtpd process writing what it receives into a directory; stopped when dropped.
+pub struct SmtpSink {
+    child: Child,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl SmtpSink {
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(args: &[&str]) -> Self {
+        let venv = std::env::var("WARDEN_VENV")
+            .map_or_else(|_| PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/warden-venv"), PathBuf::from);
+        let python = venv.join("bin/python");
+        assert!(python.exists(), "{} is missing: run scripts/smtp-up.sh (CI does)", python.display());
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/smtp-sink.py");
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(python)
+            .arg(script)
+            .arg(dir.path())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the SMTP sink");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let port = line.trim().parse().unwrap_or_else(|_| panic!("the SMTP sink said {line:?}"));
+        Self { child, port, dir }
+    }
+
+    /// The messages received so far, oldest first.
+    pub fn messages(&self) -> Vec<String> {
+        let mut names: Vec<_> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .collect();
+        names.sort();
+        names.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
+    }
+
+    /// Waits (up to 20 s) until `n` messages arrived.
+    pub async fn wait_for(&self, n: usize) -> Vec<String> {
+        for _ in 0..200 {
+            let got = self.messages();
+            if got.len() >= n {
+                return got;
+            }
+            tokio::time::sleep(StdDuration::from_millis(100)).await;
+        }
+        panic!("expected {n} messages, got {}", self.messages().len());
+    }
+
+    pub fn configure(&self, config: &mut Config) {
+        config.server.public_url = Some(PUBLIC_URL.into());
+        config.mail.transport = MailTransport::Smtp;
+        config.mail.smtp.host = "127.0.0.1".into();
+        config.mail.smtp.port = Some(self.port);
+        config.mail.smtp.security = SmtpSecurity::None;
+        config.mail.from = "Warden <warden@id.example.test>".into();
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A message's text with quoted-printable soft breaks and escapes undone (enough to read a
+/// link out of it).
+pub fn decoded(message: &str) -> String {
+    let joined = message.replace("=\r\n", "").replace("=\n", "");
+    let mut out = Vec::with_capacity(joined.len());
+    let bytes = joined.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'='
+            && i + 2 < bytes.len()
+            && let Ok(byte) = u8::from_str_radix(&joined[i + 1..i + 3], 16)
+        {
+            out.push(byte);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The token of the first `{PUBLIC_URL}/{page}?token=…` link in a message.
+pub fn token_in(message: &str, page: &str) -> String {
+    let text = decoded(message);
+    let prefix = format!("{PUBLIC_URL}/{page}?token=");
+    let start = text.find(&prefix).unwrap_or_else(|| panic!("no {page} link in {text}")) + prefix.len();
+    let token: String = text[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+    assert!(token.starts_with("wdo_") && token.len() == 68, "{token}");
+    token
+}
+
+fn header<'m>(message: &'m str, name: &str) -> Option<&'m str> {
+    message.lines().find_map(|l| l.strip_prefix(&format!("{name}: ")))
+}
+
+async fn invitation_round_trip(server: &TestServer, sink: &SmtpSink) {
+    let admin = server.sysadmin().await;
+    admin.create_role(&role("help-desk", "Help desk", &["tickets:read"])).await.unwrap();
+    let idm = server.idm().await;
+    // Unhappy paths first: a bad address, nothing to invite, an unknown role.
+    let bad = CreateInvitations { emails: vec!["not an address".into()], ..CreateInvitations::default() };
+    assert_eq!(code(&idm.create_invitations(&bad).await.unwrap_err()), "validation");
+    assert_eq!(code(&idm.create_invitations(&CreateInvitations::default()).await.unwrap_err()), "validation");
+    let unknown = CreateInvitations { emails: vec!["bob@example.org".into()], roles: vec!["nope".into()], ..CreateInvitations::default() };
+    assert_eq!(code(&idm.create_invitations(&unknown).await.unwrap_err()), "not_found");
+    assert!(idm.list_invitations().await.unwrap().is_empty(), "a refused request writes nothing");
+
+    let req = CreateInvitations {
+        emails: vec!["bob@example.org".into(), "carol@example.org".into()],
+        roles: vec!["help-desk".into()],
+        ..CreateInvitations::default()
+    };
+    let made = idm.create_invitations(&req).await.unwrap();
+    assert_eq!(made.invitations.len(), 2);
+    assert!(made.mail.starts_with("smtp 127.0.0.1:"), "{}", made.mail);
+    let messages = sink.wait_for(2).await;
+    let to_bob = messages.iter().find(|m| header(m, "To").is_some_and(|t| t.contains("bob@example.org"))).expect("bob's mail");
+    assert!(header(to_bob, "Subject").is_some_and(|s| s.contains("invited")), "{to_bob}");
+    let token = token_in(to_bob, "register");
+
+    // Opening the link never uses it.
+    let http = reqwest::Client::new();
+    for _ in 0..2 {
+        let page = http.get(format!("{}/register?token={token}", server.url)).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        assert!(page.text().await.unwrap().contains("bob@example.org"));
+    }
+    let register = |name: &str| RegisterRequest {
+        token: Some(Secret::new(token.clone())),
+        name: name.into(),
+        password: Secret::new("bob's own passphrase"),
+        email: Some("someone-else@example.org".into()),
+        display_name: None,
+        first_name: None,
+        last_name: None,
+    };
+    let bob = server.anonymous().register(&register("bob")).await.unwrap();
+    assert_eq!(bob.profile.emails.len(), 1);
+    assert_eq!((bob.profile.emails[0].address.as_str(), bob.profile.emails[0].verified), ("bob@example.org", true));
+    // Once only, and the invited address signs in at once (it is verified).
+    assert_eq!(code(&server.anonymous().register(&register("bob2")).await.unwrap_err()), "token.invalid");
+    server.anonymous().login("bob@example.org", "bob's own passphrase").await.unwrap();
+    let bindings =
+        admin.list_bindings(&warden_core::api::BindingQuery { subject: Some("user:bob".into()), ..Default::default() }).await.unwrap();
+    assert_eq!(bindings.items.iter().map(|b| b.role.as_str()).collect::<Vec<_>>(), ["help-desk"]);
+
+    let listed = idm.list_invitations().await.unwrap();
+    assert_eq!(listed.iter().filter(|i| i.used).count(), 1);
+    // Revoking carol's ends her link.
+    let carol = listed.iter().find(|i| i.email == "carol@example.org").unwrap();
+    idm.revoke_invitation(carol.id).await.unwrap();
+    assert_eq!(code(&idm.revoke_invitation(carol.id).await.unwrap_err()), "not_found");
+    let to_carol = messages.iter().find(|m| header(m, "To").is_some_and(|t| t.contains("carol@example.org"))).unwrap();
+    let e = server
+        .anonymous()
+        .register(&RegisterRequest { token: Some(Secret::new(token_in(to_carol, "register"))), ..register("carol") })
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "token.invalid");
+
+    // Audited: who invited, the link made as the mail left, who registered.
+    for action in ["invitation.create", "mail.link.issue", "user.register", "invitation.revoke"] {
+        let events = admin.audit(&AuditQuery { action: Some(action.into()), ..Default::default() }).await.unwrap();
+        assert!(!events.items.is_empty(), "{action} is audited");
+        assert!(!serde_json::to_string(&events.items).unwrap().contains(&token), "no token in the audit log");
+    }
+}
+
+#[tokio::test]
+async fn an_invitation_arrives_over_smtp_and_registers_once() {
+    let sink = SmtpSink::start();
+    let server = TestServer::start_with(|c| sink.configure(c)).await;
+    invitation_round_trip(&server, &sink).await;
+    // The database holds no token in clear.
+    let token = token_in(&sink.messages()[0], "register");
+    let db = std::fs::read(server.running.context.config.database.url.trim_start_matches("sqlite://")).unwrap();
+    assert!(!db.windows(token.len()).any(|w| w == token.as_bytes()), "the token is not in the database file");
+}
+
+#[tokio::test]
+async fn an_invitation_arrives_over_smtp_and_registers_once_on_postgres() {
+    let sink = SmtpSink::start();
+    let db = PgDatabase::create("mail");
+    let url = db.url();
+    let server = TestServer::start_with(|c| {
+        sink.configure(c);
+        c.database.url = url;
+    })
+    .await;
+    invitation_round_trip(&server, &sink).await;
+}
+
+#[tokio::test]
+async fn invitations_need_a_public_url_and_the_right() {
+    let server = TestServer::start().await;
+    let idm = server.idm().await;
+    let req = CreateInvitations { emails: vec!["bob@example.org".into()], ..CreateInvitations::default() };
+    assert_eq!(code(&idm.create_invitations(&req).await.unwrap_err()), "config.public_url_missing");
+    let server = TestServer::start_with(|c| c.server.public_url = Some(PUBLIC_URL.into())).await;
+    server.idm().await.create_user(&user("mallory")).await.unwrap();
+    let mallory = server.anonymous().with_basic("mallory", "correct horse battery");
+    assert_eq!(code(&mallory.create_invitations(&req).await.unwrap_err()), "forbidden");
+    assert_eq!(code(&mallory.list_invitations().await.unwrap_err()), "forbidden");
+}
+
+#[tokio::test]
+async fn an_account_notice_lets_the_owner_choose_a_first_password() {
+    let sink = SmtpSink::start();
+    let server = TestServer::start_with(|c| sink.configure(c)).await;
+    let idm = server.idm().await;
+    let no_address = CreateUser { name: "dave".into(), ..CreateUser::default() };
+    idm.create_user(&no_address).await.unwrap();
+    assert_eq!(code(&idm.send_account_notice("dave").await.unwrap_err()), "validation", "no address to write to");
+    assert_eq!(code(&idm.send_account_notice("nobody").await.unwrap_err()), "not_found");
+    let alice = CreateUser { name: "alice".into(), emails: vec!["alice@example.org".into()], ..CreateUser::default() };
+    idm.create_user(&alice).await.unwrap();
+    let queued = idm.send_account_notice("alice").await.unwrap();
+    assert_eq!(queued.to, "alice@example.org");
+    let message = &sink.wait_for(1).await[0];
+    assert!(header(message, "To").is_some_and(|t| t.contains("alice@example.org")));
+    let token = token_in(message, "recover");
+    let session = server.anonymous().recover(&token, "alice's first passphrase").await.unwrap();
+    assert_eq!(session.account.name.as_str(), "alice");
+    server.anonymous().login("alice", "alice's first passphrase").await.unwrap();
+    assert_eq!(code(&server.anonymous().recover(&token, "another passphrase!").await.unwrap_err()), "token.invalid");
+    // A user without the right cannot send one.
+    idm.create_user(&user("mallory")).await.unwrap();
+    let mallory = server.anonymous().with_basic("mallory", "correct horse battery");
+    assert_eq!(code(&mallory.send_account_notice("alice").await.unwrap_err()), "forbidden");
+}
+
+#[tokio::test]
+async fn forgot_password_answers_alike_and_mails_only_real_accounts() {
+    let sink = SmtpSink::start();
+    let server = TestServer::start_with(|c| sink.configure(c)).await;
+    let idm = server.idm().await;
+    let erin = CreateUser { emails: vec!["erin@example.org".into()], ..user("erin") };
+    idm.create_user(&erin).await.unwrap();
+    let unverified =
+        CreateUser { emails: vec![serde_json::from_str(r#"{"address":"frank@example.org","verified":false}"#).unwrap()], ..user("frank") };
+    idm.create_user(&unverified).await.unwrap();
+
+    let http = reqwest::Client::new();
+    let ask = |who: &'static str| {
+        let http = http.clone();
+        let url = format!("{}/api/v1/auth/forgot-password", server.url);
+        async move {
+            let started = std::time::Instant::now();
+            let r = http.post(url).json(&serde_json::json!({ "name_or_email": who })).send().await.unwrap();
+            let elapsed = started.elapsed();
+            (r.status().as_u16(), r.text().await.unwrap(), elapsed)
+        }
+    };
+    let mut answers = Vec::new();
+    for who in ["erin", "nobody", "erin@example.org", "nobody@example.org", "frank"] {
+        answers.push(ask(who).await);
+    }
+    let first = &answers[0];
+    for (status, body, elapsed) in &answers {
+        assert_eq!((*status, body.as_str()), (202, first.1.as_str()), "the same answer whatever is named");
+        // Nothing is looked up before the answer; a generous bound only.
+        assert!(*elapsed < StdDuration::from_secs(1), "{elapsed:?}");
+    }
+    // Erin (by name and by address) gets two mails; no one else any.
+    let messages = sink.wait_for(2).await;
+    tokio::time::sleep(StdDuration::from_millis(500)).await;
+    let messages_now = sink.messages();
+    assert_eq!(messages_now.len(), 2, "only the real, verified account is written to");
+    assert!(messages.iter().all(|m| header(m, "To").is_some_and(|t| t.contains("erin@example.org"))));
+    // The newer link ends the older one; the newest sets the password.
+    let older = token_in(&messages[0], "recover");
+    let newer = token_in(&messages[1], "recover");
+    assert_eq!(code(&server.anonymous().recover(&older, "erin's new passphrase").await.unwrap_err()), "token.invalid");
+    server.anonymous().recover(&newer, "erin's new passphrase").await.unwrap();
+    server.anonymous().login("erin", "erin's new passphrase").await.unwrap();
+
+    // Per account: at most 3 mails an hour (the third is this one), whoever asks.
+    for _ in 0..3 {
+        ask("erin").await;
+    }
+    tokio::time::sleep(StdDuration::from_millis(800)).await;
+    assert_eq!(sink.messages().len(), 3, "the account's limit holds");
+    // Per client: the 11th request within the hour is refused, saying nothing of accounts.
+    for _ in 0..2 {
+        assert_eq!(ask("nobody").await.0, 202);
+    }
+    let (status, body, _) = ask("nobody").await;
+    assert_eq!(status, 429, "{body}");
+    assert!(body.contains("auth.rate_limited"));
+    // Audited without the token, with the asking address.
+    let events = server
+        .sysadmin()
+        .await
+        .audit(&AuditQuery { action: Some("credential.password_reset.request".into()), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(events.items.len(), 3);
+    assert!(events.items.iter().all(|e| e.actor_id.is_none() && e.details["client"] == "127.0.0.1"));
+}
+
+/// A mail that could not be sent waits in the database: a restarted server (here with the
+/// relay back) sends it, once.
+#[tokio::test]
+async fn a_queued_mail_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/warden.db", dir.path().display());
+    let base = |port: u16| {
+        let mut config = Config::default();
+        config.server.listen = "127.0.0.1:0".parse().unwrap();
+        config.database.url = url.clone();
+        config.server.control_socket = dir.path().join("wardend.sock");
+        config.auth.argon2.memory_kib = 64;
+        config.auth.argon2.iterations = 1;
+        config.server.public_url = Some(PUBLIC_URL.into());
+        config.mail.transport = MailTransport::Smtp;
+        config.mail.smtp.host = "127.0.0.1".into();
+        config.mail.smtp.port = Some(port);
+        config.mail.smtp.security = SmtpSecurity::None;
+        config.mail.smtp.timeout = "2s".into();
+        config.mail.poll_interval = "1s".into();
+        config
+    };
+    // A port nothing listens on: every attempt fails.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let clock = std::sync::Arc::new(warden_server::clock::ManualClock::new(time::OffsetDateTime::now_utc()));
+    let first = warden_server::start(base(closed), clock.clone(), false).await.unwrap();
+    let context = first.context.clone();
+    let admin_password = warden_server::services::recovery::recover_account(&context, "idm_admin").await.unwrap();
+    let client = warden_client::Client::new(&format!("http://{}", first.public_addr)).unwrap();
+    let token = client.login("idm_admin", admin_password.expose()).await.unwrap().token;
+    let idm = client.with_bearer(token.expose());
+    idm.reauth(admin_password.expose()).await.unwrap();
+    idm.create_invitations(&CreateInvitations { emails: vec!["gina@example.org".into()], ..CreateInvitations::default() }).await.unwrap();
+    // The first attempt fails and is put off.
+    let mut waited = 0;
+    loop {
+        let mails = context.store.mails(10).await.unwrap();
+        if mails[0].last_error.is_some() {
+            assert!(mails[0].sent_at.is_none() && mails[0].not_before > clock.now());
+            break;
+        }
+        waited += 1;
+        assert!(waited < 100, "the first attempt never ended");
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    first.shutdown().await.unwrap();
+
+    // Restarted past the back-off with the relay up: sent once.
+    let sink = SmtpSink::start();
+    clock.advance(Duration::minutes(5));
+    let second = warden_server::start(base(sink.port), clock.clone(), false).await.unwrap();
+    let message = &sink.wait_for(1).await[0];
+    assert!(header(message, "To").is_some_and(|t| t.contains("gina@example.org")));
+    tokio::time::sleep(StdDuration::from_millis(1500)).await;
+    assert_eq!(sink.messages().len(), 1, "sent once");
+    let mails = second.context.store.mails(10).await.unwrap();
+    assert!(mails[0].sent_at.is_some() && mails[0].mail.attempts == 2, "{:?}", mails[0]);
+    second.shutdown().await.unwrap();
+}

@@ -35,6 +35,12 @@ pub enum GroupCommand {
         /// The group's name or id.
         group: String,
     },
+    /// Require every user in the group (nested groups included) to choose a new password:
+    /// their sessions end, each is mailed a link, and until then they can do nothing else.
+    RequirePasswordChange {
+        /// The group's name or id.
+        group: String,
+    },
     /// Add members: user:NAME, sa:NAME, group:NAME, bare names or ids.
     AddMember {
         /// The group's name or id.
@@ -72,6 +78,10 @@ pub async fn run(ctx: &Ctx, command: GroupCommand) -> Result<(), CliError> {
         GroupCommand::Delete { group } => {
             client.delete_group(&group).await?;
             output::done(ctx.format, &serde_json::json!({ "deleted": format!("group:{group}") }), &format!("deleted group {group}"))
+        }
+        GroupCommand::RequirePasswordChange { group } => {
+            let done = client.require_group_password_change(&group).await?;
+            crate::user::say_password_change_required(ctx, &done)
         }
         GroupCommand::AddMember { group, members } => {
             let added = client.add_members(&group, &member_refs(&members)?).await?;

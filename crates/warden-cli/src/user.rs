@@ -135,6 +135,12 @@ pub enum UserCommand {
         /// The user's name or id.
         user: String,
     },
+    /// Require a user to choose a new password: their sessions end, a link is mailed to their
+    /// verified address, and until they choose one they can do nothing else.
+    RequirePasswordChange {
+        /// The user's name or id.
+        user: String,
+    },
     /// Stop a user from authenticating (sessions and tokens stop working).
     Disable {
         /// The user's name or id.
@@ -282,6 +288,7 @@ pub async fn run(ctx: &Ctx, command: UserCommand) -> Result<(), CliError> {
             let queued = users.send_account_notice(&user).await?;
             output::lines(ctx, &queued, [format!("account notice for {user} queued to {} (mail: {})", queued.to, queued.mail)])
         }
+        UserCommand::RequirePasswordChange { user } => say_password_change_required(ctx, &users.require_password_change(&user).await?),
         UserCommand::Disable { user } => output::item(ctx, &users.disable_user(&user).await?),
         UserCommand::Enable { user } => output::item(ctx, &users.enable_user(&user).await?),
         UserCommand::Permissions { user, scope } => check::account_permissions(ctx, &format!("user:{user}"), scope).await,
@@ -442,6 +449,15 @@ fn address_line(a: &PostalAddress) -> String {
         .flatten()
         .collect();
     format!("{}: {}", a.label, parts.join(", "))
+}
+
+/// What `require-password-change` says: who must change, how many were mailed, and where.
+pub(crate) fn say_password_change_required(ctx: &Ctx, done: &warden_core::api::PasswordChangeRequired) -> Result<(), CliError> {
+    let lines = [
+        format!("password change required of {} user(s): {}", done.accounts.len(), done.accounts.join(", ")),
+        format!("{} session(s) ended; {} mailed a link (mail: {})", done.sessions_ended, done.mailed, done.mail),
+    ];
+    output::lines(ctx, done, lines)
 }
 
 #[cfg(test)]

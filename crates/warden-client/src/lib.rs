@@ -258,6 +258,16 @@ impl Client {
         self.call(Method::POST, &["users", user, "account-notice"], NO_QUERY, NO_BODY).await
     }
 
+    /// Requires a user to choose a new password (its sessions end; a link is mailed).
+    pub async fn require_password_change(&self, user: &str) -> Result<warden_core::api::PasswordChangeRequired, ClientError> {
+        self.call(Method::POST, &["users", user, "require-password-change"], NO_QUERY, NO_BODY).await
+    }
+
+    /// Requires every user in a group (nested groups included) to choose a new password.
+    pub async fn require_group_password_change(&self, group: &str) -> Result<warden_core::api::PasswordChangeRequired, ClientError> {
+        self.call(Method::POST, &["groups", group, "require-password-change"], NO_QUERY, NO_BODY).await
+    }
+
     /// Asks for a password reset mail (`POST /auth/forgot-password`; no credentials needed).
     pub async fn forgot_password(&self, name_or_email: &str) -> Result<warden_core::api::ForgotPasswordAccepted, ClientError> {
         let body = warden_core::api::ForgotPassword { name_or_email: name_or_email.to_owned() };

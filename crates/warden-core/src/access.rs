@@ -90,6 +90,8 @@ pub struct Principal {
     pub elevated: bool,
     /// An API token limited to some of the account's roles.
     pub token_roles: Option<Vec<String>>,
+    /// An administrator requires a new password: every permission is refused until then.
+    pub password_change_required: bool,
     pub index: Arc<AuthzIndex>,
 }
 
@@ -101,6 +103,9 @@ impl Principal {
 
     /// Succeeds if the principal holds `permission` in `tenant` (or instance-wide).
     pub fn require_in(&self, permission: Permission, tenant: &str) -> Result<(), CoreError> {
+        if self.password_change_required {
+            return Err(CoreError::PasswordChangeRequired);
+        }
         if !self.holds_in(permission, tenant) {
             return Err(CoreError::Forbidden { permission: permission.as_str().to_owned() });
         }

@@ -184,6 +184,9 @@ pub struct WhoAmI {
     pub credential_id: Option<Uuid>,
     /// Warden permissions the caller holds.
     pub permissions: Vec<String>,
+    /// An administrator requires a new password: until it is set, nothing else is allowed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub password_change_required: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -822,4 +825,18 @@ pub struct ForgotPassword {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ForgotPasswordAccepted {
     pub message: String,
+}
+
+/// What `require-password-change` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PasswordChangeRequired {
+    /// The users now required to choose a new password.
+    pub accounts: Vec<String>,
+    /// How many of them were mailed a link (those with a verified primary address).
+    pub mailed: u64,
+    /// Sessions ended.
+    pub sessions_ended: u64,
+    /// Where the server sends mail: `outbox DIR` or `smtp HOST:PORT`.
+    pub mail: String,
 }

@@ -20,6 +20,10 @@ pub enum CoreError {
     /// The target holds a built-in administrative role: only an idm_superuser may do this.
     #[error("only an idm_superuser may do this: {0} holds or grants power over Warden")]
     HighPrivilege(String),
+    /// An administrator requires a new password: until it is changed, the account may only
+    /// change it (and see itself, and sign out).
+    #[error("a new password is required: change it (PUT /api/v1/self/password, or the link mailed to you) first")]
+    PasswordChangeRequired,
 }
 
 impl CoreError {
@@ -35,6 +39,7 @@ impl CoreError {
             Self::Forbidden { .. } => "forbidden",
             Self::NotElevated => "session.not_elevated",
             Self::HighPrivilege(_) => "account.high_privilege",
+            Self::PasswordChangeRequired => "password.change_required",
         }
     }
 }

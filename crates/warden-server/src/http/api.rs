@@ -9,8 +9,9 @@ use warden_core::api::{
     CreateInvitations, CreateRecoveryLink, CreateRegistrationToken, CreateRole, CreateServiceAccount, CreateTenant, CreateUser,
     CreatedApiToken, CreatedInvitations, CreatedRegistrationToken, ExpandQuery, Expanded, ExportQuery, ForgotPassword,
     ForgotPasswordAccepted, ImportQuery, ImportSummary, Invitation, ListQuery, LoginRequest, LoginResponse, MailQueued, MemberEntry,
-    MembersQuery, Page, PermissionsQuery, Problem, ReauthRequest, ReauthResponse, RecoverRequest, RecoveryLink, RegisterRequest,
-    RegistrationTokenInfo, Rename, ResolvedPermissions, RolePermissions, RoleQuery, SetPassword, UpdateRole, UpdateUser, WhoAmI,
+    MembersQuery, Page, PasswordChangeRequired, PermissionsQuery, Problem, ReauthRequest, ReauthResponse, RecoverRequest, RecoveryLink,
+    RegisterRequest, RegistrationTokenInfo, Rename, ResolvedPermissions, RolePermissions, RoleQuery, SetPassword, UpdateRole, UpdateUser,
+    WhoAmI,
 };
 use warden_core::authz::{Binding, Role, Tenant};
 use warden_core::model::{ApiToken, AuditEvent, Group, NameOrId, ServiceAccount, SubjectKind, User};
@@ -399,6 +400,28 @@ pub async fn revoke_invitation(State(app): State<App>, Actor(actor): Actor, Path
         (status = 503, body = Problem, description = "`config.public_url_missing`.")))]
 pub async fn send_account_notice(State(app): State<App>, Actor(actor): Actor, Key(key): Key) -> ApiResult<(StatusCode, Json<MailQueued>)> {
     Ok((StatusCode::ACCEPTED, Json(app.password_mail.send_account_notice(&actor, &key).await?)))
+}
+
+#[utoipa::path(post, path = "/api/v1/users/{user}/require-password-change", tag = "users", security(("bearer" = []), ("basic" = [])), params(("user" = String, Path)),
+    responses((status = 200, body = PasswordChangeRequired, description = "The user must choose a new password: its sessions ended, and a link mailed to its verified primary address (if any). Until then its sessions may only change the password (`403 password.change_required`)."),
+        (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn require_password_change(
+    State(app): State<App>,
+    Actor(actor): Actor,
+    Key(key): Key,
+) -> ApiResult<Json<PasswordChangeRequired>> {
+    Ok(Json(app.password_mail.require_password_change(&actor, &key).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/groups/{group}/require-password-change", tag = "groups", security(("bearer" = []), ("basic" = [])), params(("group" = String, Path)),
+    responses((status = 200, body = PasswordChangeRequired, description = "Every user among the group's effective members must choose a new password, as for one user; one transaction."),
+        (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn require_group_password_change(
+    State(app): State<App>,
+    Actor(actor): Actor,
+    Key(key): Key,
+) -> ApiResult<Json<PasswordChangeRequired>> {
+    Ok(Json(app.password_mail.require_group_password_change(&actor, &key).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/forgot-password", tag = "auth", request_body = ForgotPassword,

@@ -57,7 +57,9 @@ fn core_status(e: &CoreError) -> StatusCode {
     match e {
         CoreError::Validation { .. } => StatusCode::BAD_REQUEST,
         CoreError::MembershipCycle { .. } => StatusCode::CONFLICT,
-        CoreError::Forbidden { .. } | CoreError::NotElevated | CoreError::HighPrivilege(_) => StatusCode::FORBIDDEN,
+        CoreError::Forbidden { .. } | CoreError::NotElevated | CoreError::HighPrivilege(_) | CoreError::PasswordChangeRequired => {
+            StatusCode::FORBIDDEN
+        }
     }
 }
 
@@ -132,6 +134,7 @@ mod tests {
             (CoreError::MembershipCycle { group: id, member: id }.into(), 409, "group.cycle"),
             (CoreError::Forbidden { permission: "p".into() }.into(), 403, "forbidden"),
             (CoreError::NotElevated.into(), 403, "session.not_elevated"),
+            (CoreError::PasswordChangeRequired.into(), 403, "password.change_required"),
             (CoreError::HighPrivilege("admin".into()).into(), 403, "account.high_privilege"),
             (StoreError::NameTaken("x".into()).into(), 409, "name.taken"),
             (StoreError::NotFound("x".into()).into(), 404, "not_found"),

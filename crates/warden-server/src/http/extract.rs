@@ -37,9 +37,17 @@ impl FromRequestParts<App> for Actor {
         } else {
             return Err(ServiceError::Unauthenticated.into());
         };
+        // An account that must choose a new password may do only that (and see itself, and
+        // sign out); everything else is refused here, before any handler runs.
+        if principal.password_change_required && !ALLOWED_BEFORE_PASSWORD_CHANGE.contains(&parts.uri.path()) {
+            return Err(ServiceError::from(warden_core::CoreError::PasswordChangeRequired).into());
+        }
         Ok(Self(principal))
     }
 }
+
+/// What a session of an account flagged for a password change may still call.
+const ALLOWED_BEFORE_PASSWORD_CHANGE: [&str; 4] = ["/api/v1/self", "/api/v1/self/password", "/api/v1/auth/logout", "/api/v1/auth/reauth"];
 
 pub(crate) fn decode_basic(encoded: &str) -> Option<(String, Secret)> {
     let bytes = base64_decode(encoded)?;

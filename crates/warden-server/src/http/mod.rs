@@ -142,6 +142,8 @@ fn management_api() -> OpenApiRouter<App> {
         .routes(routes!(api::set_password))
         .routes(routes!(api::issue_recovery_link))
         .routes(routes!(api::send_account_notice))
+        .routes(routes!(api::require_password_change))
+        .routes(routes!(api::require_group_password_change))
         .routes(routes!(api::list_invitations, api::create_invitations))
         .routes(routes!(api::revoke_invitation))
         .routes(routes!(api::list_registration_tokens, api::create_registration_token))

@@ -218,7 +218,10 @@ impl Auth {
     pub async fn authenticate_bearer(&self, token: &str) -> Result<Principal> {
         let bearer = self.bearer(token).await?;
         let roles = bearer.token_roles().map(<[String]>::to_vec);
-        Ok(self.principal(bearer.cached.owner.clone(), bearer.method, Some(bearer.credential_id()), bearer.elevated, roles))
+        let mut principal =
+            self.principal(bearer.cached.owner.clone(), bearer.method, Some(bearer.credential_id()), bearer.elevated, roles);
+        principal.password_change_required = bearer.cached.password_change_required;
+        Ok(principal)
     }
 
     /// Checks a bearer token (session or API token) and returns its credential cache entry,
@@ -247,7 +250,8 @@ impl Auth {
                 return Err(ServiceError::Unauthenticated);
             }
             let contact = Contact { email: owner.email, display_name: owner.display_name };
-            let entry = Arc::new(Cached::new(credential, owner.subject, contact, now));
+            let entry =
+                Arc::new(Cached::new(credential, owner.subject, contact, now).requiring_password_change(owner.password_change_required));
             cache.put(&hash, entry.clone());
             entry
         };
@@ -300,7 +304,10 @@ impl Auth {
     pub async fn authenticate_basic(&self, name: &str, password: &Secret, client: Option<IpAddr>) -> Result<Principal> {
         let subject = self.verify_password(name, password, client).await?;
         // A password presented with the request is as fresh as a re-authentication.
-        Ok(self.principal(subject, AuthMethod::Password, None, true, None))
+        let mut principal = self.principal(subject, AuthMethod::Password, None, true, None);
+        let owner = self.ctx.store.account(&NameOrId::Id(principal.account.id), self.ctx.now()).await?;
+        principal.password_change_required = owner.is_some_and(|o| o.password_change_required);
+        Ok(principal)
     }
 
     fn principal(
@@ -311,7 +318,15 @@ impl Auth {
         elevated: bool,
         token_roles: Option<Vec<String>>,
     ) -> Principal {
-        Principal { account, method, credential_id, elevated, token_roles, index: self.ctx.authz.snapshot() }
+        Principal {
+            account,
+            method,
+            credential_id,
+            elevated,
+            token_roles,
+            password_change_required: false,
+            index: self.ctx.authz.snapshot(),
+        }
     }
 
     /// Re-authenticates an interactive session with its password and opens a write window:
@@ -346,6 +361,7 @@ impl Auth {
             method: principal.method,
             credential_id: principal.credential_id,
             permissions: principal.warden_permissions().into_iter().map(str::to_owned).collect(),
+            password_change_required: principal.password_change_required,
         }
     }
 

@@ -45,6 +45,8 @@ pub struct Cached {
     pub credential: Credential,
     pub owner: Subject,
     pub contact: Contact,
+    /// The owner must choose a new password before doing anything else.
+    pub password_change_required: bool,
     fetched_at: OffsetDateTime,
 }
 
@@ -57,7 +59,14 @@ pub struct Contact {
 
 impl Cached {
     pub fn new(credential: Credential, owner: Subject, contact: Contact, fetched_at: OffsetDateTime) -> Self {
-        Self { credential, owner, contact, fetched_at }
+        Self { credential, owner, contact, password_change_required: false, fetched_at }
+    }
+
+    /// The same entry for an owner that must choose a new password first.
+    #[must_use]
+    pub fn requiring_password_change(mut self, required: bool) -> Self {
+        self.password_change_required = required;
+        self
     }
 }
 

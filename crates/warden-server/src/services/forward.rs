@@ -202,6 +202,13 @@ impl Authenticated {
         (account.kind, account.id)
     }
 
+    fn password_change_required(&self) -> bool {
+        match self {
+            Self::Bearer(b, _) => b.cached.password_change_required,
+            Self::Basic(p, _) => p.password_change_required,
+        }
+    }
+
     fn contact(&self) -> &Contact {
         match self {
             Self::Bearer(b, _) => &b.cached.contact,
@@ -313,6 +320,11 @@ impl ForwardAuth {
         let matched = self.rules.matching(&request);
         let allow_basic = matched.is_some_and(|m| m.rule.allow_basic);
         let who = self.authenticate(presented, allow_basic, client).await?;
+        if who.as_ref().is_some_and(Authenticated::password_change_required) {
+            // Signed in, but nothing is allowed until the new password is chosen.
+            let body = "A new password is required before you continue: use the link mailed to you.".to_owned();
+            return Ok(Outcome::Deny { status: 403, headers: Vec::new(), body: Some(body) });
+        }
         let tenant = self.config().tenant.as_str();
         let Some(matched) = matched else {
             return match self.policy.load_full() {

@@ -109,7 +109,9 @@ impl ServiceError {
         match self {
             Self::Core(e) => match e {
                 CoreError::Validation { .. } | CoreError::MembershipCycle { .. } => true,
-                CoreError::Forbidden { .. } | CoreError::NotElevated | CoreError::HighPrivilege(_) => false,
+                CoreError::Forbidden { .. } | CoreError::NotElevated | CoreError::HighPrivilege(_) | CoreError::PasswordChangeRequired => {
+                    false
+                }
             },
             Self::Store(e) => match e {
                 StoreError::NameTaken(_) | StoreError::NotFound(_) | StoreError::Cycle { .. } => true,

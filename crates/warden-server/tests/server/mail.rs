@@ -396,3 +396,88 @@ async fn a_queued_mail_survives_a_restart() {
     assert!(mails[0].sent_at.is_some() && mails[0].mail.attempts == 2, "{:?}", mails[0]);
     second.shutdown().await.unwrap();
 }
+
+/// A group's forced password change: every effective member (nested groups included) is
+/// flagged, signed out and mailed a link; a flagged account's new session may only see itself
+/// and sign out (`403 password.change_required` for everything else, forward-auth included);
+/// a new password clears the flag.
+#[tokio::test]
+async fn a_group_must_change_its_passwords() {
+    let sink = SmtpSink::start();
+    let server = TestServer::start_with(|c| {
+        sink.configure(c);
+        c.forward_auth.enabled = true;
+        c.forward_auth.rules = vec![
+            serde_json::from_value(
+                serde_json::json!({ "name": "app", "host": "app.example.test", "action": "authenticated", "allow_basic": true }),
+            )
+            .unwrap(),
+        ];
+    })
+    .await;
+    let idm = server.idm().await;
+    for (name, address) in [("hana", Some("hana@example.org")), ("ivan", Some("ivan@example.org")), ("jo", None)] {
+        idm.create_user(&CreateUser { emails: address.into_iter().map(Into::into).collect(), ..user(name) }).await.unwrap();
+    }
+    idm.create_user(&user("kim")).await.unwrap();
+    idm.create_group(&warden_core::api::CreateGroup { name: "staff".into(), description: None }).await.unwrap();
+    idm.create_group(&warden_core::api::CreateGroup { name: "night-shift".into(), description: None }).await.unwrap();
+    idm.add_members("staff", &["user:hana".into(), "user:jo".into(), "group:night-shift".into()]).await.unwrap();
+    idm.add_members("night-shift", &["user:ivan".into()]).await.unwrap();
+    let hana_before = server.anonymous().login("hana", "correct horse battery").await.unwrap();
+
+    // Unhappy paths first: no such group; a user without the right.
+    assert_eq!(code(&idm.require_group_password_change("nobody").await.unwrap_err()), "not_found");
+    let kim = server.anonymous().with_basic("kim", "correct horse battery");
+    assert_eq!(code(&kim.require_group_password_change("staff").await.unwrap_err()), "forbidden");
+
+    let done = idm.require_group_password_change("staff").await.unwrap();
+    let mut accounts = done.accounts.clone();
+    accounts.sort();
+    assert_eq!(accounts, ["hana", "ivan", "jo"], "nested members too");
+    assert_eq!((done.mailed, done.sessions_ended), (2, 1), "jo has no address to write to");
+    let session = server.anonymous().with_bearer(hana_before.token.expose());
+    assert_eq!(code(&session.whoami().await.unwrap_err()), "unauthenticated", "sessions ended");
+    let messages = sink.wait_for(2).await;
+    let to_hana = messages.iter().find(|m| header(m, "To").is_some_and(|t| t.contains("hana@example.org"))).unwrap();
+    assert!(header(to_hana, "Subject").is_some_and(|s| s.contains("new password")), "{to_hana}");
+
+    // Signing in with the old password works, but the session may do nothing else.
+    let ivan = server.anonymous().login("ivan", "correct horse battery").await.unwrap();
+    let ivan = server.anonymous().with_bearer(ivan.token.expose());
+    let me = ivan.whoami().await.unwrap();
+    assert_eq!((me.account.name.as_str(), me.password_change_required), ("ivan", true));
+    assert_eq!(code(&ivan.list_users(&warden_client::ListQuery::default()).await.unwrap_err()), "password.change_required");
+    assert_eq!(code(&ivan.list_invitations().await.unwrap_err()), "password.change_required");
+    let jo = server.anonymous().with_basic("jo", "correct horse battery");
+    assert_eq!(code(&jo.list_groups(&warden_client::ListQuery::default()).await.unwrap_err()), "password.change_required");
+    let forward = reqwest::Client::new()
+        .get(format!("{}/auth/forward", server.url))
+        .header("x-forwarded-host", "app.example.test")
+        .header("x-forwarded-uri", "/")
+        .header("x-forwarded-proto", "https")
+        .basic_auth("jo", Some("correct horse battery"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forward.status(), 403, "forward-auth lets no flagged account through");
+
+    // The mailed link sets a new password and clears the flag.
+    let token = token_in(to_hana, "recover");
+    let fresh = server.anonymous().recover(&token, "hana's new passphrase").await.unwrap();
+    let hana = server.anonymous().with_bearer(fresh.token.expose());
+    assert_eq!(code(&hana.list_users(&warden_client::ListQuery::default()).await.unwrap_err()), "forbidden", "an ordinary user again");
+    // So does any new password (here an administrator's).
+    idm.set_password("jo", "jo's new passphrase!").await.unwrap();
+    let jo = server.anonymous().with_basic("jo", "jo's new passphrase!");
+    assert_eq!(code(&jo.list_groups(&warden_client::ListQuery::default()).await.unwrap_err()), "forbidden");
+
+    let events = server
+        .sysadmin()
+        .await
+        .audit(&AuditQuery { action: Some("credential.password_change.require".into()), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(events.items.len(), 3);
+    assert!(events.items.iter().all(|e| e.details["group"] == "staff" && e.actor_name.as_deref() == Some("idm_admin")));
+}

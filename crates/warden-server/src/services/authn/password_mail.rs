@@ -1,6 +1,7 @@
 //! The password links Warden mails itself: an account notice (an administrator made an account
-//! without a password; its owner chooses one) and a password reset (someone who forgot theirs
-//! asks). Both queue a mail whose link, made when it is sent, is redeemed like a recovery link
+//! without a password; its owner chooses one), a required password change (an administrator
+//! flags accounts: their sessions end, and until a new password is set a session of theirs
+//! may do nothing else) and a password reset (someone who forgot theirs asks). Both queue a mail whose link, made when it is sent, is redeemed like a recovery link
 //! (`POST /api/v1/auth/recover`, the `/recover` page).
 //!
 //! A reset request answers the same, at once, whatever it names: the lookup, the rate limits
@@ -14,9 +15,9 @@ use std::sync::{Arc, Mutex};
 use time::{Duration, OffsetDateTime};
 use warden_core::CoreError;
 use warden_core::access::{Permission, Principal};
-use warden_core::api::MailQueued;
+use warden_core::api::{MailQueued, PasswordChangeRequired};
 use warden_core::model::{NameOrId, SubjectKind, is_break_glass};
-use warden_store::{Action, Change, MailKind, QueuedMail};
+use warden_store::{Action, Change, CredentialOwner, MailKind, QueuedMail};
 
 use crate::services::directory::Directory;
 use crate::services::{Context, Result, ServiceError};
@@ -71,6 +72,69 @@ impl PasswordMail {
         self.ctx.store.queue_mail(&change, &[mail]).await?;
         self.ctx.committed(&change);
         Ok(MailQueued { to: address, mail: self.ctx.mail.destination() })
+    }
+
+    /// Requires `user` to choose a new password: flagged, its sessions ended, and mailed a link
+    /// (when it has a verified primary address). Needs `warden:credentials:write`, and
+    /// idm_superuser for an account that holds an administrative role.
+    pub async fn require_password_change(&self, actor: &Principal, user: &NameOrId) -> Result<PasswordChangeRequired> {
+        actor.require(Permission::CredentialsWrite)?;
+        let now = self.ctx.now();
+        let owner = self.ctx.store.account(user, now).await?.filter(|o| o.subject.kind == SubjectKind::User);
+        let owner = owner.ok_or_else(|| ServiceError::NotFound(format!("user {user}")))?;
+        self.flag(actor, vec![owner], None, now).await
+    }
+
+    /// Requires every user among the effective members of `group` (nested groups included)
+    /// to choose a new password, in one transaction. Refused as a whole if any of them holds
+    /// an administrative role and the caller is not an idm_superuser.
+    pub async fn require_group_password_change(&self, actor: &Principal, group: &NameOrId) -> Result<PasswordChangeRequired> {
+        actor.require(Permission::CredentialsWrite)?;
+        actor.require(Permission::GroupsRead)?;
+        let now = self.ctx.now();
+        let found = self.ctx.store.group(group).await?.ok_or_else(|| ServiceError::NotFound(format!("group {group}")))?;
+        let members = actor.index.effective_members(found.id, None, usize::MAX).unwrap_or_default();
+        let mut owners = Vec::new();
+        for (member, _) in members.into_iter().filter(|(m, _)| m.kind == SubjectKind::User) {
+            if let Some(owner) = self.ctx.store.account(&NameOrId::Id(member.id), now).await? {
+                owners.push(owner);
+            }
+        }
+        self.flag(actor, owners, Some(found.name.to_string()), now).await
+    }
+
+    async fn flag(
+        &self,
+        actor: &Principal,
+        owners: Vec<CredentialOwner>,
+        group: Option<String>,
+        now: OffsetDateTime,
+    ) -> Result<PasswordChangeRequired> {
+        for owner in &owners {
+            if is_break_glass(owner.subject.id) {
+                return Err(ServiceError::Protected(owner.subject.name.to_string(), "required to change a password set on the host"));
+            }
+            Directory::guard_privileged(actor, &owner.subject)?;
+        }
+        let can_link = self.ctx.config.server.public_url.is_some();
+        let mut flags = Vec::with_capacity(owners.len());
+        let mut mailed = 0;
+        for owner in &owners {
+            let mail = owner
+                .email
+                .clone()
+                .filter(|_| owner.email_verified && owner.active && can_link)
+                .map(|address| QueuedMail::new(MailKind::PasswordChangeRequired, address, Some(owner.subject.id), None, now));
+            mailed += u64::from(mail.is_some());
+            let action = Action::PasswordChangeRequire { mail_id: mail.as_ref().map(|m| m.id), group: group.clone() };
+            flags.push((Change::new(now, Some(&actor.account), action, Some(&owner.subject)), owner.subject.id, mail));
+        }
+        let sessions_ended = self.ctx.store.require_password_change(&flags).await?;
+        for (change, _, _) in &flags {
+            self.ctx.committed(change);
+        }
+        let accounts = owners.iter().map(|o| o.subject.name.to_string()).collect();
+        self.ctx.refreshed(PasswordChangeRequired { accounts, mailed, sessions_ended, mail: self.ctx.mail.destination() }).await
     }
 
     /// Takes a forgotten-password request. Returns at once, before anything is looked up; the

@@ -517,6 +517,7 @@ pub async fn import(
         (name = "audit", description = "Who changed what, when"),
         (name = "authorization", description = "Tenants, roles, bindings and decisions"),
         (name = "transfer", description = "The whole directory out and in, as NDJSON"),
+        (name = "compat-kratos", description = "Ory Kratos' admin calls on Warden's users (docs/kratos.md)"),
     )
 )]
 pub struct ApiDoc;

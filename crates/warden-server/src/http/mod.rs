@@ -12,6 +12,7 @@ pub mod csrf;
 pub mod error;
 pub mod extract;
 pub mod forward_auth;
+pub mod kratos;
 pub mod recover;
 
 use std::ops::Deref;
@@ -34,6 +35,7 @@ use crate::services::access::Access;
 use crate::services::auth::Auth;
 use crate::services::authn::recovery_link::RecoveryLinks;
 use crate::services::authn::registration::Registrations;
+use crate::services::compat::kratos::KratosCompat;
 use crate::services::directory::Directory;
 use crate::services::forward::ForwardAuth;
 use crate::services::transfer::Transfer;
@@ -51,6 +53,7 @@ pub struct AppInner {
     pub transfer: Transfer,
     pub recovery: RecoveryLinks,
     pub registration: Registrations,
+    pub kratos: KratosCompat,
     pub config: Arc<Config>,
 }
 
@@ -70,8 +73,9 @@ impl App {
         let transfer = Transfer::new(ctx.clone());
         let recovery = RecoveryLinks::new(ctx.clone());
         let registration = Registrations::new(ctx.clone(), access.clone(), directory.clone());
+        let kratos = KratosCompat::new(ctx.clone(), directory.clone(), recovery.clone());
         let config = ctx.config.clone();
-        Ok(Self(Arc::new(AppInner { ctx, directory, auth, access, forward, transfer, recovery, registration, config })))
+        Ok(Self(Arc::new(AppInner { ctx, directory, auth, access, forward, transfer, recovery, registration, kratos, config })))
     }
 }
 
@@ -145,6 +149,10 @@ fn management_api() -> OpenApiRouter<App> {
         .routes(routes!(api::export))
         // The import body is read as a stream, line by line: no whole-body limit applies.
         .routes(routes!(api::import))
+        // Ory Kratos' admin calls (docs/kratos.md).
+        .routes(routes!(kratos::list_identities, kratos::create_identity))
+        .routes(routes!(kratos::get_identity, kratos::delete_identity))
+        .routes(routes!(kratos::recovery_link))
 }
 
 /// Health, forward-auth and its sign-in pages, the API description (none of them part of it),

@@ -8,6 +8,7 @@ mod authz;
 mod first_hour;
 mod forward_auth;
 mod hardening;
+mod kratos;
 mod proxies;
 mod recovery;
 mod registration;

@@ -22,6 +22,7 @@ pub mod model;
 pub mod name;
 pub mod namespace;
 pub mod permission;
+pub mod preferences;
 pub mod throttle;
 pub mod timestamp;
 pub mod transfer;

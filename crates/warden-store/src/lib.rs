@@ -2,7 +2,7 @@
 //!
 //! One [`Store`], two implementations: SQLite (the embedded default) and PostgreSQL. `Store` is
 //! the sum of small traits, one per aggregate ([`Accounts`], [`Groups`], [`Credentials`],
-//! [`Authorization`], [`AuditLog`], [`Transfer`], [`OneTimeTokens`], [`RegistrationTokens`]), each in its own file, so that a feature adds
+//! [`Authorization`], [`AuditLog`], [`Transfer`], [`OneTimeTokens`], [`RegistrationTokens`], [`Preferences`]), each in its own file, so that a feature adds
 //! a method to the trait of what it touches rather than to one list of everything. Callers hold
 //! `Arc<dyn Store>`, on which every aggregate's methods resolve without further imports; code
 //! that holds a concrete store imports [`prelude`]. Both backends are written once, in `sql/`,
@@ -33,6 +33,7 @@ mod groups;
 mod lane;
 mod one_time_tokens;
 mod postgres;
+mod preferences;
 mod registration_tokens;
 mod sql;
 mod sqlite;
@@ -52,6 +53,7 @@ pub use groups::Groups;
 pub use lane::WriteStats;
 pub use one_time_tokens::{OneTimeToken, OneTimeTokens, Recovery, TokenPurpose};
 pub use postgres::PgStore;
+pub use preferences::{Preferences, StoredPreferences};
 pub use registration_tokens::{Registration, RegistrationToken, RegistrationTokens};
 pub use sqlite::SqliteStore;
 pub use transfer::{ImportCounts, ImportLine, Importer, LineError, Transfer};
@@ -62,7 +64,8 @@ pub use transfer::{ImportCounts, ImportLine, Importer, LineError, Transfer};
 pub mod prelude {
     pub use crate::Store;
     pub use crate::{
-        Accounts as _, AuditLog as _, Authorization as _, Credentials as _, Groups as _, OneTimeTokens as _, RegistrationTokens as _,
+        Accounts as _, AuditLog as _, Authorization as _, Credentials as _, Groups as _, OneTimeTokens as _, Preferences as _,
+        RegistrationTokens as _,
         Transfer as _,
     };
 }
@@ -139,7 +142,7 @@ impl ListQuery {
 /// The whole store: every aggregate's trait, and the lifecycle of the store itself.
 #[async_trait]
 pub trait Store:
-    Accounts + Groups + Credentials + Authorization + AuditLog + Transfer + OneTimeTokens + RegistrationTokens + Send + Sync + 'static
+    Accounts + Groups + Credentials + Authorization + AuditLog + Transfer + OneTimeTokens + RegistrationTokens + Preferences + Send + Sync + 'static
 {
     /// Which backend this is, for logs and `/readyz`.
     fn backend(&self) -> &'static str;

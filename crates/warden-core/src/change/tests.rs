@@ -58,6 +58,7 @@ fn every_action_says_what_it_does() {
         (Action::RegistrationTokenCreate { token_id: id, tenant: name("default"), roles: vec!["help-desk".into()], max_uses: 3, expires_at: "2026-02-01T00:00:00Z".into() }, None, "registration_token.create", S::Unchanged, C::Unchanged),
         (Action::RegistrationTokenRevoke { token_id: id }, None, "registration_token.revoke", S::Unchanged, C::Unchanged),
         (Action::UserRegister { token_id: Some(id), client: Some("203.0.113.7".into()), password: true }, Some(&alice), "user.register", S::Apply(IndexChange::AccountCreated { account: alice.id, kind: SubjectKind::User, name: name("alice") }), C::Unchanged),
+        (Action::PreferencesSet { tenant: name("default") }, Some(&alice), "preferences.set", S::Unchanged, C::Unchanged),
         (Action::ApiTokenCreate { token_id: id, label: Some("deploy".into()), expires_at: None, read_write: true, roles: None }, Some(&bot), "api_token.create", S::Unchanged, C::Unchanged),
         (Action::ApiTokenRevoke { token_id: id }, Some(&bot), "api_token.revoke", S::Unchanged, C::Credential(id)),
         (Action::GroupCreate {}, Some(&staff), "group.create", S::Apply(IndexChange::GroupCreated { group: staff.id, name: name("staff") }), C::Unchanged),
@@ -78,7 +79,7 @@ fn every_action_says_what_it_does() {
     ];
     let mut names: Vec<&str> = table.iter().map(|row| row.2).collect();
     names.dedup();
-    assert_eq!(names.len(), 37, "every action has a row");
+    assert_eq!(names.len(), 38, "every action has a row");
     for (action, target, audit_name, snapshot, credentials) in table {
         assert_eq!(action.name(), audit_name);
         let effect = action.effect(target);

@@ -22,6 +22,7 @@ mod credentials;
 mod groups;
 mod lifecycle;
 mod one_time_tokens;
+mod preferences;
 mod registration_tokens;
 
 pub(crate) use accounts::impl_accounts;
@@ -31,6 +32,7 @@ pub(crate) use credentials::impl_credentials;
 pub(crate) use groups::impl_groups;
 pub(crate) use lifecycle::impl_lifecycle;
 pub(crate) use one_time_tokens::impl_one_time_tokens;
+pub(crate) use preferences::impl_preferences;
 pub(crate) use registration_tokens::impl_registration_tokens;
 
 use warden_core::api::Page;
@@ -164,6 +166,7 @@ macro_rules! impl_store {
             crate::sql::impl_audit!($store, $db, $row);
             crate::sql::impl_one_time_tokens!($store, $db, $row);
             crate::sql::impl_registration_tokens!($store, $db, $row);
+            crate::sql::impl_preferences!($store, $db, $row);
         }
     };
 }

@@ -38,6 +38,7 @@ use crate::services::authn::registration::Registrations;
 use crate::services::compat::kratos::KratosCompat;
 use crate::services::directory::Directory;
 use crate::services::forward::ForwardAuth;
+use crate::services::preferences::PreferencesService;
 use crate::services::transfer::Transfer;
 
 /// What handlers share: the services, and the configuration for the edge's own decisions.
@@ -54,6 +55,7 @@ pub struct AppInner {
     pub recovery: RecoveryLinks,
     pub registration: Registrations,
     pub kratos: KratosCompat,
+    pub preferences: PreferencesService,
     pub config: Arc<Config>,
 }
 
@@ -74,8 +76,9 @@ impl App {
         let recovery = RecoveryLinks::new(ctx.clone());
         let registration = Registrations::new(ctx.clone(), access.clone(), directory.clone());
         let kratos = KratosCompat::new(ctx.clone(), directory.clone(), recovery.clone());
+        let preferences = PreferencesService::new(ctx.clone());
         let config = ctx.config.clone();
-        Ok(Self(Arc::new(AppInner { ctx, directory, auth, access, forward, transfer, recovery, registration, kratos, config })))
+        Ok(Self(Arc::new(AppInner { ctx, directory, auth, access, forward, transfer, recovery, registration, kratos, preferences, config })))
     }
 }
 
@@ -112,6 +115,7 @@ fn public_api() -> OpenApiRouter<App> {
         .routes(routes!(api::reauth))
         .routes(routes!(api::whoami))
         .routes(routes!(api::rename_self))
+        .routes(routes!(api::get_preferences, api::put_preferences))
 }
 
 /// Everything an administrator does. One `routes!` per path, as above.

@@ -14,6 +14,7 @@ pub mod directory;
 pub mod forward;
 pub mod in_flight;
 pub mod index;
+pub mod preferences;
 pub mod recovery;
 pub mod transfer;
 

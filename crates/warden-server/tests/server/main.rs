@@ -9,6 +9,7 @@ mod first_hour;
 mod forward_auth;
 mod hardening;
 mod kratos;
+mod preferences;
 mod proxies;
 mod recovery;
 mod registration;

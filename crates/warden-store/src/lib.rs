@@ -65,8 +65,7 @@ pub mod prelude {
     pub use crate::Store;
     pub use crate::{
         Accounts as _, AuditLog as _, Authorization as _, Credentials as _, Groups as _, OneTimeTokens as _, Preferences as _,
-        RegistrationTokens as _,
-        Transfer as _,
+        RegistrationTokens as _, Transfer as _,
     };
 }
 
@@ -142,7 +141,18 @@ impl ListQuery {
 /// The whole store: every aggregate's trait, and the lifecycle of the store itself.
 #[async_trait]
 pub trait Store:
-    Accounts + Groups + Credentials + Authorization + AuditLog + Transfer + OneTimeTokens + RegistrationTokens + Preferences + Send + Sync + 'static
+    Accounts
+    + Groups
+    + Credentials
+    + Authorization
+    + AuditLog
+    + Transfer
+    + OneTimeTokens
+    + RegistrationTokens
+    + Preferences
+    + Send
+    + Sync
+    + 'static
 {
     /// Which backend this is, for logs and `/readyz`.
     fn backend(&self) -> &'static str;

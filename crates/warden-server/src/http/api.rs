@@ -78,7 +78,11 @@ pub async fn rename_self(State(app): State<App>, Actor(actor): Actor, Body(req):
 #[utoipa::path(get, path = "/api/v1/self/preferences/{tenant}", tag = "self", security(("bearer" = []), ("basic" = [])), params(("tenant" = String, Path)),
     responses((status = 200, body = TenantPreferences, description = "The caller's preferences in the tenant (`{}` when none are stored)."),
         (status = 404, body = Problem, description = "No such tenant (`not_found`).")))]
-pub async fn get_preferences(State(app): State<App>, Actor(actor): Actor, Path(tenant): Path<String>) -> ApiResult<Json<TenantPreferences>> {
+pub async fn get_preferences(
+    State(app): State<App>,
+    Actor(actor): Actor,
+    Path(tenant): Path<String>,
+) -> ApiResult<Json<TenantPreferences>> {
     Ok(Json(app.preferences.get(&actor, &tenant).await?))
 }
 

@@ -78,7 +78,19 @@ impl App {
         let kratos = KratosCompat::new(ctx.clone(), directory.clone(), recovery.clone());
         let preferences = PreferencesService::new(ctx.clone());
         let config = ctx.config.clone();
-        Ok(Self(Arc::new(AppInner { ctx, directory, auth, access, forward, transfer, recovery, registration, kratos, preferences, config })))
+        Ok(Self(Arc::new(AppInner {
+            ctx,
+            directory,
+            auth,
+            access,
+            forward,
+            transfer,
+            recovery,
+            registration,
+            kratos,
+            preferences,
+            config,
+        })))
     }
 }
 

@@ -44,7 +44,8 @@ impl PreferencesService {
         }
         let tenant = self.tenant(tenant).await?;
         let preferences = preferences.validate()?;
-        let change = Change::new(self.ctx.now(), Some(&actor.account), Action::PreferencesSet { tenant: tenant.clone() }, Some(&actor.account));
+        let change =
+            Change::new(self.ctx.now(), Some(&actor.account), Action::PreferencesSet { tenant: tenant.clone() }, Some(&actor.account));
         self.ctx.store.set_preferences(&change, actor.account.id, &tenant, &preferences).await?;
         Ok(preferences)
     }

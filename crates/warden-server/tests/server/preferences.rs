@@ -33,7 +33,12 @@ async fn scenario(server: TestServer) {
 
     // Never open.
     for method in [reqwest::Method::GET, reqwest::Method::PUT] {
-        let response = http().request(method.clone(), format!("{}/api/v1/self/preferences/default", server.url)).json(&json!({})).send().await.unwrap();
+        let response = http()
+            .request(method.clone(), format!("{}/api/v1/self/preferences/default", server.url))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 401, "{method}");
     }
 

@@ -5,7 +5,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use warden_server::clock::Clock;
 
-use crate::api::{PgDatabase, TestServer, user};
+use warden_core::api::CreateBinding;
+
+use crate::api::{PgDatabase, TestServer, role, user};
 use crate::forward_auth::http;
 
 const PUBLIC_URL: &str = "https://id.example.test";
@@ -68,6 +70,17 @@ fn next_page(link: &str) -> Option<String> {
 async fn scenario(server: TestServer) {
     let base = server.url.clone();
     let anonymous = Kratos { base: base.clone(), token: None };
+    // First (making the superuser recovers idm_admin, ending its earlier sessions): carol holds
+    // a custom administrative role, and helper is in idm_admins.
+    let root = server.superuser().await;
+    root.create_user(&user("carol")).await.unwrap();
+    root.create_user(&user("helper")).await.unwrap();
+    root.create_role(&role("platform-admin", "Platform admin", &["warden:roles", "warden:bindings"])).await.unwrap();
+    root.create_binding(&CreateBinding { role: "platform-admin".into(), subject: "user:carol".into(), ..Default::default() })
+        .await
+        .unwrap();
+    root.add_members("idm_admins", &["user:helper".to_owned()]).await.unwrap();
+    let carol_id = root.get_user("carol").await.unwrap().id;
     // One idm_admin session for both APIs: another would end this one (the host's recovery).
     let token = server.token_for("idm_admin").await;
     let idm = server.anonymous().with_bearer(&token);
@@ -105,6 +118,27 @@ async fn scenario(server: TestServer) {
     }
     let (status, _, _) = mallory.call(Method::POST, "/recovery/link", Some(json!({"identity_id": some_id}))).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // The native rules hold: a read-only session of an idm_admins member reads but does not
+    // write; a user with power over Warden is an idm_superuser's to delete or recover.
+    let helper_login = server.anonymous().login("helper", "correct horse battery").await.unwrap();
+    let helper = Kratos { base: base.clone(), token: Some(helper_login.token.expose().to_owned()) };
+    let (status, problem) = helper.create(identity_create("h2@example.com")).await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::FORBIDDEN, Some("session.not_elevated")));
+    let (status, _, _) = helper.call(Method::GET, &format!("/identities/{carol_id}"), None).await;
+    assert_eq!(status, StatusCode::OK, "reading needs no write window");
+    for (method, path, body) in [
+        (Method::DELETE, format!("/identities/{carol_id}"), None),
+        (Method::POST, "/recovery/link".to_owned(), Some(json!({"identity_id": carol_id}))),
+    ] {
+        let (status, problem, _) = admin.call(method.clone(), &path, body).await;
+        assert_eq!((status, problem["code"].as_str()), (StatusCode::FORBIDDEN, Some("account.high_privilege")), "{method} {path}");
+    }
+    let root_token = server.anonymous().login("root", "correct horse battery").await.unwrap().token;
+    server.anonymous().with_bearer(root_token.expose()).reauth("correct horse battery").await.unwrap();
+    let root_kratos = Kratos { base: base.clone(), token: Some(root_token.expose().to_owned()) };
+    let (status, _, _) = root_kratos.call(Method::POST, "/recovery/link", Some(json!({"identity_id": carol_id}))).await;
+    assert_eq!(status, StatusCode::OK, "an idm_superuser may");
 
     // Bad traits: 400 `validation`, naming the trait, and nothing created.
     for (traits, field) in [

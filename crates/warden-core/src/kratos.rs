@@ -129,6 +129,10 @@ pub struct ListIdentities {
     /// The `page_token` of the previous answer's `Link: <…>; rel="next"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page_token: Option<String>,
+    /// Only the identity that signs in with this identifier: a user name, or a verified
+    /// primary e-mail address (compared without regard to ASCII case). One page, no paging.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_identifier: Option<String>,
 }
 
 /// `POST /compat/kratos/recovery/link`.

@@ -35,13 +35,16 @@ pub async fn create_identity(
 }
 
 #[utoipa::path(get, path = "/compat/kratos/identities", tag = "compat-kratos", security(("bearer" = []), ("basic" = [])), params(ListIdentities),
-    responses((status = 200, body = [Identity], description = "A page of identities, by user name.",
-        headers(("Link" = String, description = "`rel=\"first\"`, and `rel=\"next\"` with the next page's `page_token` while there is one.")))))]
+    responses((status = 200, body = [Identity], description = "A page of identities, by user name; with `credentials_identifier`, the identities it signs in as (no `Link`).",
+        headers(("Link" = String, description = "Without `credentials_identifier`: `rel=\"first\"`, and `rel=\"next\"` with the next page's `page_token` while there is one.")))))]
 pub async fn list_identities(
     State(app): State<App>,
     Actor(actor): Actor,
     Params(q): Params<ListIdentities>,
 ) -> ApiResult<(HeaderMap, Json<Vec<Identity>>)> {
+    if let Some(identifier) = q.credentials_identifier.as_deref() {
+        return Ok((HeaderMap::new(), Json(app.kratos.find(&actor, identifier).await?)));
+    }
     let page = app.kratos.list(&actor, q.page_size, q.page_token).await?;
     let size = q.page_size.unwrap_or(warden_core::kratos::DEFAULT_PAGE_SIZE);
     let base = format!("/compat/kratos/identities?page_size={size}");

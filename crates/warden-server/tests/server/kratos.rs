@@ -38,6 +38,14 @@ impl Kratos {
         (status, value, link)
     }
 
+    /// The user names of `GET /identities?credentials_identifier=…`.
+    async fn found(&self, identifier: &str) -> Vec<String> {
+        let path = format!("/identities?credentials_identifier={}", crate::forward_auth::encode(identifier));
+        let (status, body, link) = self.call(Method::GET, &path, None).await;
+        assert_eq!((status, link), (StatusCode::OK, None), "{identifier}");
+        body.as_array().unwrap().iter().map(|i| i["traits"]["username"].as_str().unwrap().to_owned()).collect()
+    }
+
     async fn create(&self, traits: Value) -> (StatusCode, Value) {
         let (status, body, _) = self.call(Method::POST, "/identities", Some(json!({"schema_id": "default", "traits": traits}))).await;
         (status, body)
@@ -193,6 +201,15 @@ async fn scenario(server: TestServer) {
     assert_eq!((status, identity["traits"]["username"].as_str()), (StatusCode::CREATED, Some("sam-2")), "a native user holds sam");
     let (status, problem) = admin.create(json!({"email": "other@example.com", "username": "jane.doe"})).await;
     assert_eq!((status, problem["code"].as_str()), (StatusCode::CONFLICT, Some("name.taken")));
+
+    // Looked up as Kratos scripts do, by what the person signs in with: a name or a verified
+    // primary address (any case).
+    assert_eq!(admin.found("JANE.DOE@EXAMPLE.COM").await, ["jane.doe"]);
+    assert_eq!(admin.found("jane.doe@other.org").await, ["jane.doe-2"]);
+    assert_eq!(admin.found("jane.doe-3").await, ["jane.doe-3"]);
+    assert!(admin.found("nobody@example.com").await.is_empty());
+    let (status, _, _) = mallory.call(Method::GET, "/identities?credentials_identifier=jane.doe", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 
     // `inactive` is a disabled user, from the first moment.
     let (status, inactive, _) = admin

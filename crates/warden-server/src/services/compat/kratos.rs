@@ -85,6 +85,23 @@ impl KratosCompat {
         Ok(Page { items: page.items.iter().map(kratos::identity_of).collect(), next_cursor: page.next_cursor })
     }
 
+    /// The identities `identifier` signs in as: the user of that name, and the users whose
+    /// verified primary e-mail address it is (Kratos' `credentials_identifier` filter).
+    pub async fn find(&self, actor: &Principal, identifier: &str) -> Result<Vec<Identity>> {
+        actor.require(Permission::UsersRead)?;
+        let mut names: Vec<Name> = Name::parse(identifier).ok().into_iter().collect();
+        names.extend(self.ctx.store.users_with_primary_email(identifier.trim()).await?);
+        let mut found: Vec<Identity> = Vec::new();
+        for name in names {
+            if let Some(user) = self.ctx.store.user(&NameOrId::Name(name)).await? {
+                if !found.iter().any(|i| i.id == user.id) {
+                    found.push(kratos::identity_of(&user));
+                }
+            }
+        }
+        Ok(found)
+    }
+
     pub async fn delete(&self, actor: &Principal, id: Uuid) -> Result<()> {
         self.directory.delete_user(actor, &NameOrId::Id(id)).await
     }

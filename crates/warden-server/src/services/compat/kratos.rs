@@ -93,10 +93,10 @@ impl KratosCompat {
         names.extend(self.ctx.store.users_with_primary_email(identifier.trim()).await?);
         let mut found: Vec<Identity> = Vec::new();
         for name in names {
-            if let Some(user) = self.ctx.store.user(&NameOrId::Name(name)).await? {
-                if !found.iter().any(|i| i.id == user.id) {
-                    found.push(kratos::identity_of(&user));
-                }
+            if let Some(user) = self.ctx.store.user(&NameOrId::Name(name)).await?
+                && !found.iter().any(|i| i.id == user.id)
+            {
+                found.push(kratos::identity_of(&user));
             }
         }
         Ok(found)

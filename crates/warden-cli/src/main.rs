@@ -14,6 +14,7 @@ mod group;
 mod invitation;
 mod output;
 mod policy;
+mod preferences;
 mod registration_token;
 mod role;
 mod service_account;
@@ -81,6 +82,16 @@ enum Command {
     Logout,
     /// Show who the server thinks you are and what you may do.
     Whoami,
+    /// Your own account.
+    #[command(
+        subcommand,
+        name = "self",
+        after_help = "Examples:
+  warden self preferences                        # in the default tenant
+  warden self preferences acme --theme dark --timezone Europe/Berlin --default-namespace prod.team-a
+  warden self preferences acme --set page_size=50 --set pinned='[\"flows\"]' --unset old_key"
+    )]
+    Self_(SelfCommand),
     /// Manage users (people).
     #[command(
         subcommand,
@@ -193,6 +204,13 @@ In `binding create`, --user names the user to bind: authenticate with `warden lo
         #[arg(value_enum)]
         shell: Shell,
     },
+}
+
+/// `warden self …`: the caller's own account.
+#[derive(Debug, Subcommand)]
+enum SelfCommand {
+    /// Show your preferences in a tenant, or change those the flags name.
+    Preferences(preferences::PreferencesArgs),
 }
 
 /// What a command needs to talk to the server and print.
@@ -320,6 +338,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Reauth(args) => session::reauth(global, &args).await?,
         Command::Logout => session::logout(global.output).await?,
         Command::Whoami => with_server(connect()?, session::whoami).await?,
+        Command::Self_(SelfCommand::Preferences(args)) => with_server(connect()?, async |ctx| preferences::run(ctx, args).await).await?,
         Command::User(command) => with_server(connect()?, async |ctx| user::run(ctx, command).await).await?,
         Command::ServiceAccount(command) => with_server(connect()?, async |ctx| service_account::run(ctx, command).await).await?,
         Command::Group(command) => with_server(connect()?, async |ctx| group::run(ctx, command).await).await?,

@@ -21,6 +21,7 @@ pub use warden_core::api::{Added, AuditQuery, BindingQuery, ListQuery, MembersQu
 use warden_core::authz::{Binding, Role, Tenant};
 use warden_core::credential::Secret;
 use warden_core::model::{ApiToken, AuditEvent, Group, ServiceAccount, User};
+use warden_core::preferences::TenantPreferences;
 
 /// How long one request may take, connection included.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -172,6 +173,16 @@ impl Client {
 
     pub async fn rename_self(&self, new_name: &str) -> Result<User, ClientError> {
         self.call(Method::POST, &["self", "rename"], NO_QUERY, Some(&rename(new_name))).await
+    }
+
+    /// `GET /self/preferences/{tenant}`: the caller's preferences there (empty when unset).
+    pub async fn preferences(&self, tenant: &str) -> Result<TenantPreferences, ClientError> {
+        self.call(Method::GET, &["self", "preferences", tenant], NO_QUERY, NO_BODY).await
+    }
+
+    /// `PUT /self/preferences/{tenant}`: replaces the caller's preferences there.
+    pub async fn set_preferences(&self, tenant: &str, preferences: &TenantPreferences) -> Result<TenantPreferences, ClientError> {
+        self.call(Method::PUT, &["self", "preferences", tenant], NO_QUERY, Some(preferences)).await
     }
 
     // --- users (`user` is a name or an id) -----------------------------------------------------

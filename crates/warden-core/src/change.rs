@@ -156,6 +156,10 @@ pub enum Action {
     /// or without one in public mode; `client` is their address.
     #[serde(rename = "user.register")]
     UserRegister { token_id: Option<Uuid>, client: Option<String>, password: bool },
+    /// The target account replaced its own preferences in `tenant` (the document itself is
+    /// not copied into the log).
+    #[serde(rename = "preferences.set")]
+    PreferencesSet { tenant: Name },
     #[serde(rename = "api_token.create")]
     ApiTokenCreate { token_id: Uuid, label: Option<String>, expires_at: Option<String>, read_write: bool, roles: Option<Vec<String>> },
     #[serde(rename = "api_token.revoke")]
@@ -355,6 +359,7 @@ impl Action {
             Self::RegistrationTokenCreate { .. } => "registration_token.create",
             Self::RegistrationTokenRevoke { .. } => "registration_token.revoke",
             Self::UserRegister { .. } => "user.register",
+            Self::PreferencesSet { .. } => "preferences.set",
             Self::ApiTokenCreate { .. } => "api_token.create",
             Self::ApiTokenRevoke { .. } => "api_token.revoke",
             Self::GroupCreate {} => "group.create",
@@ -435,6 +440,9 @@ impl Action {
             // A registration token grants nothing until someone registers with it; the
             // registration's own binding events then say what it granted.
             A::RegistrationTokenCreate { .. } | A::RegistrationTokenRevoke { .. } => (S::Unchanged, C::Unchanged),
+            // Preferences grant nothing and are no credential: neither the snapshot nor any
+            // cached credential holds them (so the change takes no revision).
+            A::PreferencesSet { .. } => (S::Unchanged, C::Unchanged),
             A::PasswordRehash {} | A::Login { .. } | A::LoginFailed { .. } | A::ApiTokenCreate { .. } => (S::Unchanged, C::Unchanged),
             // Purged sessions could no longer authenticate anyway.
             A::SessionPurge { .. } => (S::Unchanged, C::Unchanged),

@@ -400,7 +400,7 @@ pub fn clean_text(field: &'static str, value: Option<String>, max: usize) -> Res
     Ok(Some(value))
 }
 
-fn check_email(address: &str) -> Result<String, CoreError> {
+pub(crate) fn check_email(address: &str) -> Result<String, CoreError> {
     let address = address.trim();
     let valid = address.len() <= 254
         && !address.chars().any(|c| c.is_whitespace() || c.is_control())

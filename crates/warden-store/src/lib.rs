@@ -2,7 +2,7 @@
 //!
 //! One [`Store`], two implementations: SQLite (the embedded default) and PostgreSQL. `Store` is
 //! the sum of small traits, one per aggregate ([`Accounts`], [`Groups`], [`Credentials`],
-//! [`Authorization`], [`AuditLog`], [`Transfer`], [`OneTimeTokens`], [`RegistrationTokens`]), each in its own file, so that a feature adds
+//! [`Authorization`], [`AuditLog`], [`Transfer`], [`OneTimeTokens`], [`RegistrationTokens`], [`Preferences`]), each in its own file, so that a feature adds
 //! a method to the trait of what it touches rather than to one list of everything. Callers hold
 //! `Arc<dyn Store>`, on which every aggregate's methods resolve without further imports; code
 //! that holds a concrete store imports [`prelude`]. Both backends are written once, in `sql/`,
@@ -34,6 +34,7 @@ mod lane;
 mod mail_queue;
 mod one_time_tokens;
 mod postgres;
+mod preferences;
 mod registration_tokens;
 mod sql;
 mod sqlite;
@@ -54,6 +55,7 @@ pub use lane::WriteStats;
 pub use mail_queue::{MailKind, MailOutcome, MailQueue, MailStatus, QueuedMail};
 pub use one_time_tokens::{OneTimeToken, OneTimeTokens, Recovery, TokenPurpose};
 pub use postgres::PgStore;
+pub use preferences::{Preferences, StoredPreferences};
 pub use registration_tokens::{Registration, RegistrationToken, RegistrationTokens};
 pub use sqlite::SqliteStore;
 pub use transfer::{ImportCounts, ImportLine, Importer, LineError, Transfer};
@@ -65,7 +67,7 @@ pub mod prelude {
     pub use crate::Store;
     pub use crate::{
         Accounts as _, AuditLog as _, Authorization as _, Credentials as _, Groups as _, MailQueue as _, OneTimeTokens as _,
-        RegistrationTokens as _, Transfer as _,
+        Preferences as _, RegistrationTokens as _, Transfer as _,
     };
 }
 
@@ -150,6 +152,7 @@ pub trait Store:
     + OneTimeTokens
     + RegistrationTokens
     + MailQueue
+    + Preferences
     + Send
     + Sync
     + 'static

@@ -169,6 +169,7 @@ conformance! {
     registration_tokens => sqlite_registration_tokens, postgres_registration_tokens;
     registration_race(arc) => sqlite_registration_race, postgres_registration_race;
     mail_queue(arc) => sqlite_mail_queue, postgres_mail_queue;
+    preferences => sqlite_preferences, postgres_preferences;
 }
 
 /// `warden_store::open` picks the backend from the URL and refuses anything else.
@@ -2987,4 +2988,60 @@ async fn mail_queue(store: Arc<dyn Store>) {
     assert_eq!(store.mails(100).await.unwrap().len(), 30, "nothing written");
     assert!(store.queue_mail_within(&request(), &one, at, 31).await.unwrap());
     assert_eq!(store.mails(100).await.unwrap().len(), 31);
+}
+
+/// Preferences: per account and tenant, replaced whole, audited without a revision, gone with
+/// the account or the tenant; an unknown account or tenant is `NotFound` and writes nothing.
+async fn preferences(store: &dyn Store) {
+    use warden_core::preferences::{TenantPreferences, Theme};
+    let alice = create_user(store, "alice").await;
+    let bob = create_user(store, "bob").await;
+    create_tenant(store, "acme").await;
+    let default = n(DEFAULT_TENANT);
+    let acme = n("acme");
+    let set = |account: &User, tenant: &Name| {
+        Change::new(now(), Some(&account.subject()), Action::PreferencesSet { tenant: tenant.clone() }, Some(&account.subject()))
+    };
+    assert_eq!(store.preferences(alice.id, &default).await.unwrap(), None);
+
+    let dark = TenantPreferences {
+        theme: Some(Theme::Dark),
+        timezone: Some("Europe/Berlin".into()),
+        default_namespace: Some("prod.team-a".into()),
+        values: serde_json::from_value(json!({"page_size": 50, "pinned": ["a", "b"]})).unwrap(),
+    };
+    let before = state(store).await;
+    store.set_preferences(&set(&alice, &default), alice.id, &default, &dark).await.unwrap();
+    let after = state(store).await;
+    assert_eq!((after.0, after.1), (before.0, before.1 + 1), "one audit event, no revision");
+    let stored = store.preferences(alice.id, &default).await.unwrap().unwrap();
+    assert_eq!(stored.preferences, dark);
+    assert!(stored.updated_at >= alice.created_at);
+    // Per tenant and per account.
+    assert_eq!(store.preferences(alice.id, &acme).await.unwrap(), None);
+    assert_eq!(store.preferences(bob.id, &default).await.unwrap(), None);
+    let light = TenantPreferences { theme: Some(Theme::Light), ..TenantPreferences::default() };
+    store.set_preferences(&set(&alice, &acme), alice.id, &acme, &light).await.unwrap();
+    store.set_preferences(&set(&bob, &default), bob.id, &default, &light).await.unwrap();
+    assert_eq!(store.preferences(alice.id, &default).await.unwrap().unwrap().preferences, dark);
+    // Replaced whole.
+    store.set_preferences(&set(&alice, &default), alice.id, &default, &light).await.unwrap();
+    assert_eq!(store.preferences(alice.id, &default).await.unwrap().unwrap().preferences, light);
+
+    // Unknown tenant or account: NotFound, nothing written.
+    let before = state(store).await;
+    let err = store.set_preferences(&set(&alice, &n("nowhere")), alice.id, &n("nowhere"), &light).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    let ghost = new_user("ghost");
+    let err = store.set_preferences(&set(&ghost, &default), ghost.id, &default, &light).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    assert_eq!(state(store).await, before);
+
+    // Gone with the tenant, and with the account.
+    store.delete_tenant(&Change::new(now(), Some(&admin()), Action::TenantDelete { tenant: acme.clone() }, None), &acme).await.unwrap();
+    assert_eq!(store.preferences(alice.id, &acme).await.unwrap(), None);
+    let delete = Change::new(now(), Some(&admin()), Action::UserDelete { name_reserved_until: None }, Some(&alice.subject()));
+    store.delete_account(&delete, alice.id, None).await.unwrap();
+    assert_eq!(store.preferences(alice.id, &default).await.unwrap(), None);
+    assert!(store.preferences(bob.id, &default).await.unwrap().is_some(), "bob's stay");
 }

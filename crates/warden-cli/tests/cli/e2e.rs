@@ -1229,3 +1229,66 @@ fn invitations_and_account_notices_end_to_end() {
         assert!(!db.windows(secret.len()).any(|w| w == secret.as_bytes()), "a token in the database");
     }
 }
+
+/// `warden self preferences`: a person's own, per tenant, through a read-only session; the CLI
+/// changes only what its flags name.
+#[test]
+fn preferences_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::new(format!("sqlite://{}/warden.db", dir.path().display()));
+    server.start();
+    let idm = format!("idm_admin:{}", server.recover("idm_admin"));
+    let admin = format!("admin:{}", server.recover("admin"));
+    ok_as(&server, &idm, &["user", "create", "alice", "--password", "correct horse battery"]);
+    ok_as(&server, &admin, &["tenant", "create", "acme"]);
+    // A plain login: the session stays read-only, and preferences need no more.
+    let login = server.warden_in("alice", &["login", "--user", "alice", "--password-stdin"], Some("correct horse battery\n"));
+    assert!(login.status.success(), "{}", String::from_utf8_lossy(&login.stderr));
+    let alice = |args: &[&str]| json_run(&server, "alice", args, None);
+
+    let (code, shown, _) = alice(&["self", "preferences"]);
+    assert_eq!((code, shown), (0, serde_json::json!({})), "nothing stored: the defaults");
+    let (code, set, _) = alice(&[
+        "self",
+        "preferences",
+        "acme",
+        "--theme",
+        "dark",
+        "--timezone",
+        "Europe/Berlin",
+        "--default-namespace",
+        "Prod.Team-A",
+        "--set",
+        "page_size=50",
+        "--set",
+        "pinned=[\"flows\"]",
+        "--set",
+        "greeting=hello there",
+    ]);
+    assert_eq!(code, 0, "{set}");
+    let expected = serde_json::json!({"theme": "dark", "timezone": "Europe/Berlin", "default_namespace": "prod.team-a",
+        "values": {"page_size": 50, "pinned": ["flows"], "greeting": "hello there"}});
+    assert_eq!(set, expected);
+    // Only what the flags name changes.
+    let (_, changed, _) = alice(&["self", "preferences", "acme", "--theme", "light", "--unset", "greeting", "--clear", "timezone"]);
+    assert_eq!(
+        changed,
+        serde_json::json!({"theme": "light", "default_namespace": "prod.team-a", "values": {"page_size": 50, "pinned": ["flows"]}})
+    );
+    assert_eq!(alice(&["self", "preferences", "acme"]).1, changed);
+    assert_eq!(alice(&["self", "preferences", "default"]).1, serde_json::json!({}), "per tenant");
+    // The table shows the fields.
+    let table = server.warden_in("alice", &["self", "preferences", "acme"], None);
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert!(table.contains("THEME") && table.contains("light") && table.contains("page_size=50"), "{table}");
+
+    // Refusals: the server's code, exit 1; a malformed --set is a usage error.
+    let (code, _, error) = alice(&["self", "preferences", "acme", "--timezone", "Not A Zone"]);
+    assert_eq!((code, error["code"].as_str()), (1, Some("validation")), "{error}");
+    assert!(error["message"].as_str().unwrap().contains("timezone"), "{error}");
+    let (code, _, error) = alice(&["self", "preferences", "nowhere"]);
+    assert_eq!((code, error["code"].as_str(), error["status"].as_u64()), (1, Some("not_found"), Some(404)), "{error}");
+    let (code, _, error) = alice(&["self", "preferences", "acme", "--set", "no-equals-sign"]);
+    assert_eq!((code, error["code"].as_str()), (2, Some("usage")), "{error}");
+    assert_eq!(alice(&["self", "preferences", "acme"]).1, changed, "unchanged by the refusals");
+}

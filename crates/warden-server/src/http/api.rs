@@ -15,6 +15,7 @@ use warden_core::api::{
 };
 use warden_core::authz::{Binding, Role, Tenant};
 use warden_core::model::{ApiToken, AuditEvent, Group, NameOrId, ServiceAccount, SubjectKind, User};
+use warden_core::preferences::TenantPreferences;
 
 use super::App;
 use super::error::ApiError;
@@ -73,6 +74,32 @@ pub async fn whoami(Actor(actor): Actor) -> Json<WhoAmI> {
 pub async fn rename_self(State(app): State<App>, Actor(actor): Actor, Body(req): Body<Rename>) -> ApiResult<Json<User>> {
     let me = NameOrId::Id(actor.account.id);
     Ok(Json(app.directory.rename_user(&actor, &me, &req.name).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/self/preferences/{tenant}", tag = "self", security(("bearer" = []), ("basic" = [])), params(("tenant" = String, Path)),
+    responses((status = 200, body = TenantPreferences, description = "The caller's preferences in the tenant (`{}` when none are stored)."),
+        (status = 404, body = Problem, description = "No such tenant (`not_found`).")))]
+pub async fn get_preferences(
+    State(app): State<App>,
+    Actor(actor): Actor,
+    Path(tenant): Path<String>,
+) -> ApiResult<Json<TenantPreferences>> {
+    Ok(Json(app.preferences.get(&actor, &tenant).await?))
+}
+
+#[utoipa::path(put, path = "/api/v1/self/preferences/{tenant}", tag = "self", security(("bearer" = []), ("basic" = [])), params(("tenant" = String, Path)),
+    request_body = TenantPreferences,
+    responses((status = 200, body = TenantPreferences, description = "The caller's preferences in the tenant, replaced whole (as stored: the namespace lower-cased)."),
+        (status = 400, body = Problem, description = "`validation`, naming the field: `theme`, `timezone`, `default_namespace`, `values` (at most 64 keys of at most 64 characters) or `preferences` (at most 8 KiB as JSON)."),
+        (status = 403, body = Problem, description = "`token.scope`: a read-only API token."),
+        (status = 404, body = Problem, description = "No such tenant (`not_found`).")))]
+pub async fn put_preferences(
+    State(app): State<App>,
+    Actor(actor): Actor,
+    Path(tenant): Path<String>,
+    Body(req): Body<TenantPreferences>,
+) -> ApiResult<Json<TenantPreferences>> {
+    Ok(Json(app.preferences.set(&actor, &tenant, req).await?))
 }
 
 // --- users ------------------------------------------------------------------------------------
@@ -592,6 +619,7 @@ pub async fn import(
         (name = "audit", description = "Who changed what, when"),
         (name = "authorization", description = "Tenants, roles, bindings and decisions"),
         (name = "transfer", description = "The whole directory out and in, as NDJSON"),
+        (name = "compat-kratos", description = "Ory Kratos' admin calls on Warden's users (docs/kratos.md)"),
     )
 )]
 pub struct ApiDoc;

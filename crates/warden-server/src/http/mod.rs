@@ -12,6 +12,7 @@ pub mod csrf;
 pub mod error;
 pub mod extract;
 pub mod forward_auth;
+pub mod kratos;
 pub mod recover;
 pub mod register;
 
@@ -37,8 +38,10 @@ use crate::services::authn::invitation::Invitations;
 use crate::services::authn::password_mail::PasswordMail;
 use crate::services::authn::recovery_link::RecoveryLinks;
 use crate::services::authn::registration::Registrations;
+use crate::services::compat::kratos::KratosCompat;
 use crate::services::directory::Directory;
 use crate::services::forward::ForwardAuth;
+use crate::services::preferences::PreferencesService;
 use crate::services::transfer::Transfer;
 
 /// What handlers share: the services, and the configuration for the edge's own decisions.
@@ -56,6 +59,8 @@ pub struct AppInner {
     pub registration: Registrations,
     pub invitations: Invitations,
     pub password_mail: PasswordMail,
+    pub kratos: KratosCompat,
+    pub preferences: PreferencesService,
     pub config: Arc<Config>,
 }
 
@@ -77,6 +82,8 @@ impl App {
         let registration = Registrations::new(ctx.clone(), access.clone(), directory.clone());
         let invitations = Invitations::new(ctx.clone(), registration.clone());
         let password_mail = PasswordMail::new(ctx.clone());
+        let kratos = KratosCompat::new(ctx.clone(), directory.clone(), recovery.clone());
+        let preferences = PreferencesService::new(ctx.clone());
         let config = ctx.config.clone();
         Ok(Self(Arc::new(AppInner {
             ctx,
@@ -89,6 +96,8 @@ impl App {
             registration,
             invitations,
             password_mail,
+            kratos,
+            preferences,
             config,
         })))
     }
@@ -128,6 +137,7 @@ fn public_api() -> OpenApiRouter<App> {
         .routes(routes!(api::reauth))
         .routes(routes!(api::whoami))
         .routes(routes!(api::rename_self))
+        .routes(routes!(api::get_preferences, api::put_preferences))
 }
 
 /// Everything an administrator does. One `routes!` per path, as above.
@@ -170,6 +180,10 @@ fn management_api() -> OpenApiRouter<App> {
         .routes(routes!(api::export))
         // The import body is read as a stream, line by line: no whole-body limit applies.
         .routes(routes!(api::import))
+        // Ory Kratos' admin calls (docs/kratos.md).
+        .routes(routes!(kratos::list_identities, kratos::create_identity))
+        .routes(routes!(kratos::get_identity, kratos::delete_identity))
+        .routes(routes!(kratos::recovery_link))
 }
 
 /// Health, forward-auth and its sign-in pages, the API description (none of them part of it),

@@ -140,8 +140,21 @@ impl Directory {
     /// Creates a user, and binds it `roles` (role × tenant) in the same transaction. The
     /// roles must have passed `Access`'s binding checks: only `Access::create_user` gives any.
     pub(crate) async fn create_user(&self, actor: &Principal, req: CreateUser, roles: &[(Name, Name)]) -> Result<User> {
+        self.create_user_in_state(actor, req, roles, false).await
+    }
+
+    /// [`Self::create_user`], the user disabled from the start when `disabled` (Kratos'
+    /// `inactive` identities): one change, so no moment exists in which it could sign in.
+    pub(crate) async fn create_user_in_state(
+        &self,
+        actor: &Principal,
+        req: CreateUser,
+        roles: &[(Name, Name)],
+        disabled: bool,
+    ) -> Result<User> {
         actor.require(Permission::UsersWrite)?;
-        let (user, password_hash) = self.prepare_user(req, model::EmailSource::Administrator).await?;
+        let (mut user, password_hash) = self.prepare_user(req, model::EmailSource::Administrator).await?;
+        user.disabled = disabled;
         let now = user.created_at;
         let subject = user.subject();
         let change = self.change(actor, Action::UserCreate { password: password_hash.is_some() }, &subject);

@@ -8,12 +8,14 @@
 pub mod access;
 pub mod auth;
 pub mod authn;
+pub mod compat;
 pub mod credentials;
 pub mod directory;
 pub mod forward;
 pub mod in_flight;
 pub mod index;
 pub mod mail;
+pub mod preferences;
 pub mod recovery;
 pub mod transfer;
 

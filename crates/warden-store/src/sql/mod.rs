@@ -23,6 +23,7 @@ mod groups;
 mod lifecycle;
 mod mail_queue;
 mod one_time_tokens;
+mod preferences;
 mod registration_tokens;
 
 pub(crate) use accounts::impl_accounts;
@@ -33,6 +34,7 @@ pub(crate) use groups::impl_groups;
 pub(crate) use lifecycle::impl_lifecycle;
 pub(crate) use mail_queue::impl_mail_queue;
 pub(crate) use one_time_tokens::impl_one_time_tokens;
+pub(crate) use preferences::impl_preferences;
 pub(crate) use registration_tokens::impl_registration_tokens;
 
 use warden_core::api::Page;
@@ -167,6 +169,7 @@ macro_rules! impl_store {
             crate::sql::impl_one_time_tokens!($store, $db, $row);
             crate::sql::impl_registration_tokens!($store, $db, $row);
             crate::sql::impl_mail_queue!($store, $db, $row);
+            crate::sql::impl_preferences!($store, $db, $row);
         }
     };
 }

@@ -1,13 +1,15 @@
 //! The one error type of the rules layer. Each variant has a stable `code` that the HTTP edge
 //! puts into problem+json and the CLI prints; codes are part of the public API.
 
+use std::borrow::Cow;
+
 use uuid::Uuid;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CoreError {
     /// Input that breaks a rule; `field` names what was wrong.
     #[error("invalid {field}: {reason}")]
-    Validation { field: &'static str, reason: String },
+    Validation { field: Cow<'static, str>, reason: String },
     /// Adding `member` to `group` would make a group (indirectly) contain itself.
     #[error("adding group {member} to group {group} would create a membership cycle")]
     MembershipCycle { group: Uuid, member: Uuid },
@@ -20,11 +22,18 @@ pub enum CoreError {
     /// The target holds a built-in administrative role: only an idm_superuser may do this.
     #[error("only an idm_superuser may do this: {0} holds or grants power over Warden")]
     HighPrivilege(String),
+    /// A person tried to make an address primary before it was verified.
+    #[error("{address} is not verified yet: it can become the primary address once its verification link is followed")]
+    EmailUnverified { address: String },
+    /// A self-service write to what this server lets only administrators change; `setting`
+    /// names the configuration that says so.
+    #[error("{field} cannot be changed through self-service on this server ({setting})")]
+    ProfileFieldDisabled { field: String, setting: String },
 }
 
 impl CoreError {
-    pub fn validation(field: &'static str, reason: impl Into<String>) -> Self {
-        Self::Validation { field, reason: reason.into() }
+    pub fn validation(field: impl Into<Cow<'static, str>>, reason: impl Into<String>) -> Self {
+        Self::Validation { field: field.into(), reason: reason.into() }
     }
 
     /// Stable machine-readable code.
@@ -35,6 +44,8 @@ impl CoreError {
             Self::Forbidden { .. } => "forbidden",
             Self::NotElevated => "session.not_elevated",
             Self::HighPrivilege(_) => "account.high_privilege",
+            Self::EmailUnverified { .. } => "email.unverified",
+            Self::ProfileFieldDisabled { .. } => "profile.field_disabled",
         }
     }
 }

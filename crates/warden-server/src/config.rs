@@ -19,6 +19,10 @@ pub struct Config {
     pub authz: AuthzConfig,
     pub forward_auth: ForwardAuthConfig,
     pub registration: RegistrationConfig,
+    pub profile: ProfileConfig,
+    /// Additional user fields (`[[user_field]]`): typed profile entries with a visibility.
+    #[serde(rename = "user_field")]
+    pub user_fields: Vec<warden_core::fields::FieldDef>,
     /// System roles: declared here, never changed through the API.
     #[serde(rename = "role")]
     pub roles: Vec<SystemRoleConfig>,
@@ -61,6 +65,16 @@ impl Default for AuthzConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct RegistrationConfig {
     pub mode: RegistrationMode,
+}
+
+/// `[profile]`: what people may change in their own profile (administrators always may).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProfileConfig {
+    /// Users may not change their phone numbers themselves.
+    pub disable_phone_numbers: bool,
+    /// Users may not change their postal addresses themselves.
+    pub disable_addresses: bool,
 }
 
 /// `disabled` (the default): only administrators create users; `token`: anyone holding a
@@ -374,7 +388,7 @@ impl Config {
         // prefix (WARDEN_LOG, WARDEN_CONFIG, the CLI's WARDEN_SERVER and WARDEN_TOKEN) are not
         // configuration keys and must not be read as such.
         let sections =
-            ["WARDEN_SERVER__", "WARDEN_DATABASE__", "WARDEN_AUTH__", "WARDEN_AUTHZ__", "WARDEN_FORWARD_AUTH__", "WARDEN_REGISTRATION__"];
+            ["WARDEN_SERVER__", "WARDEN_DATABASE__", "WARDEN_AUTH__", "WARDEN_AUTHZ__", "WARDEN_FORWARD_AUTH__", "WARDEN_REGISTRATION__", "WARDEN_PROFILE__"];
         let vars: config::Map<String, String> = std::env::vars().filter(|(k, _)| sections.iter().any(|s| k.starts_with(s))).collect();
         builder = builder.add_source(
             config::Environment::with_prefix("WARDEN")
@@ -400,6 +414,7 @@ impl Config {
         self.auth_times()?;
         self.permission_tree()?;
         self.system_roles()?;
+        warden_core::fields::check_defs(&self.user_fields).map_err(|e| ConfigError::Invalid(format!("[[user_field]]: {e}")))?;
         warden_policy::RuleSet::new(self.forward_auth.rules.clone())
             .map_err(|e| ConfigError::Invalid(format!("[[forward_auth.rule]]: {e}")))?;
         parse_duration_secs(&self.forward_auth.policy_reload_interval)
@@ -695,6 +710,25 @@ mod tests {
         assert_eq!(parse("token").unwrap(), RegistrationMode::Token);
         assert_eq!(parse("public").unwrap(), RegistrationMode::Public);
         assert!(parse("open").is_err(), "a typo is refused");
+    }
+
+    #[test]
+    fn profile_switches_and_user_fields_parse_and_are_checked() {
+        use warden_core::fields::{FieldType, Visibility};
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("warden.toml");
+        let toml = "[profile]\ndisable_phone_numbers = true\n\n[[user_field]]\nname = \"desk\"\ntype = \"number\"\n\
+                    visibility = \"authenticated\"\nwritable_by_user = true\n";
+        std::fs::write(&file, toml).unwrap();
+        let config = Config::load(Some(&file)).unwrap();
+        assert!(config.profile.disable_phone_numbers && !config.profile.disable_addresses);
+        let desk = &config.user_fields[0];
+        assert_eq!((desk.kind, desk.visibility, desk.writable_by_user), (FieldType::Number, Visibility::Authenticated, true));
+        let parse = |fields: serde_json::Value| serde_json::from_value::<Config>(serde_json::json!({ "user_field": fields }));
+        let twice = parse(serde_json::json!([{"name": "a", "type": "bool"}, {"name": "a", "type": "list"}])).unwrap();
+        assert!(twice.validate().unwrap_err().to_string().contains("fields.a"));
+        assert!(parse(serde_json::json!([{"name": "Bad", "type": "bool"}])).unwrap().validate().is_err());
+        assert!(parse(serde_json::json!([{"name": "a", "type": "blob"}])).is_err());
     }
 
     #[test]

@@ -36,6 +36,7 @@ use crate::services::authn::recovery_link::RecoveryLinks;
 use crate::services::authn::registration::Registrations;
 use crate::services::directory::Directory;
 use crate::services::forward::ForwardAuth;
+use crate::services::self_service::SelfService;
 use crate::services::transfer::Transfer;
 
 /// What handlers share: the services, and the configuration for the edge's own decisions.
@@ -51,6 +52,7 @@ pub struct AppInner {
     pub transfer: Transfer,
     pub recovery: RecoveryLinks,
     pub registration: Registrations,
+    pub self_service: SelfService,
     pub config: Arc<Config>,
 }
 
@@ -70,8 +72,9 @@ impl App {
         let transfer = Transfer::new(ctx.clone());
         let recovery = RecoveryLinks::new(ctx.clone());
         let registration = Registrations::new(ctx.clone(), access.clone(), directory.clone());
+        let self_service = SelfService::new(ctx.clone(), auth.clone());
         let config = ctx.config.clone();
-        Ok(Self(Arc::new(AppInner { ctx, directory, auth, access, forward, transfer, recovery, registration, config })))
+        Ok(Self(Arc::new(AppInner { ctx, directory, auth, access, forward, transfer, recovery, registration, self_service, config })))
     }
 }
 
@@ -108,6 +111,8 @@ fn public_api() -> OpenApiRouter<App> {
         .routes(routes!(api::reauth))
         .routes(routes!(api::whoami))
         .routes(routes!(api::rename_self))
+        .routes(routes!(api::get_profile, api::update_profile))
+        .routes(routes!(api::change_password))
 }
 
 /// Everything an administrator does. One `routes!` per path, as above.

@@ -14,6 +14,7 @@ pub mod forward;
 pub mod in_flight;
 pub mod index;
 pub mod recovery;
+pub mod self_service;
 pub mod transfer;
 
 use std::sync::Arc;

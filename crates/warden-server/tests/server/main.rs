@@ -11,4 +11,5 @@ mod hardening;
 mod proxies;
 mod recovery;
 mod registration;
+mod self_service;
 mod transfer;

@@ -15,6 +15,7 @@ mod output;
 mod policy;
 mod registration_token;
 mod role;
+mod self_;
 mod service_account;
 mod session;
 mod tenant;
@@ -80,6 +81,16 @@ enum Command {
     Logout,
     /// Show who the server thinks you are and what you may do.
     Whoami,
+    /// Your own account: profile and password.
+    #[command(
+        subcommand,
+        name = "self",
+        after_help = "Examples:
+  warden self show
+  warden self update --display-name \"Alice Liddell\" --field desk=12
+  warden self password"
+    )]
+    Self_(self_::SelfCommand),
     /// Manage users (people).
     #[command(
         subcommand,
@@ -310,6 +321,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Reauth(args) => session::reauth(global, &args).await?,
         Command::Logout => session::logout(global.output).await?,
         Command::Whoami => with_server(connect()?, session::whoami).await?,
+        Command::Self_(command) => with_server(connect()?, async |ctx| self_::run(ctx, command).await).await?,
         Command::User(command) => with_server(connect()?, async |ctx| user::run(ctx, command).await).await?,
         Command::ServiceAccount(command) => with_server(connect()?, async |ctx| service_account::run(ctx, command).await).await?,
         Command::Group(command) => with_server(connect()?, async |ctx| group::run(ctx, command).await).await?,

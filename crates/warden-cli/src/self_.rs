@@ -27,7 +27,7 @@ pub enum SelfCommand {
   warden self update --field desk=12 --field pronouns=she/her --field nickname=")]
     Update {
         #[command(flatten)]
-        profile: SelfProfileArgs,
+        profile: Box<SelfProfileArgs>,
         /// Remove a value (repeatable).
         #[arg(long, value_enum, value_name = "PART")]
         clear: Vec<SelfField>,

@@ -49,7 +49,7 @@ pub enum UserCommand {
         /// The user's name or id.
         user: String,
         #[command(flatten)]
-        profile: ProfileArgs,
+        profile: Box<ProfileArgs>,
         /// Remove a field's value (repeatable).
         #[arg(long, value_enum, value_name = "FIELD")]
         clear: Vec<Field>,
@@ -467,7 +467,10 @@ mod tests {
         assert_eq!(parsed("team="), ("team".into(), serde_json::Value::Null));
         assert!(parse_field("team").is_err() && parse_field("=x").is_err());
         let profile = ProfileArgs { fields: vec![parsed("desk=12"), parsed("team=")], ..ProfileArgs::default() };
-        assert_eq!(serde_json::to_value(profile.into_update(&[]).unwrap()).unwrap(), serde_json::json!({"fields": {"desk": 12, "team": null}}));
+        assert_eq!(
+            serde_json::to_value(profile.into_update(&[]).unwrap()).unwrap(),
+            serde_json::json!({"fields": {"desk": 12, "team": null}})
+        );
     }
 
     #[test]

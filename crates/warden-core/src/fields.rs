@@ -358,7 +358,10 @@ mod tests {
         assert_eq!(default.visibility, Visibility::Private, "hidden unless said otherwise");
         assert!(serde_json::from_value::<FieldDef>(json!({"name": "x", "type": "blob"})).is_err());
         assert!(check_defs(&defs()).is_ok());
-        assert!(check_defs(&[def("a", FieldType::Bool, Visibility::Public, false), def("a", FieldType::Bool, Visibility::Public, false)]).is_err());
+        assert!(
+            check_defs(&[def("a", FieldType::Bool, Visibility::Public, false), def("a", FieldType::Bool, Visibility::Public, false)])
+                .is_err()
+        );
         assert!(check_defs(&[def("9a", FieldType::Bool, Visibility::Public, false)]).is_err());
     }
 }

@@ -387,8 +387,15 @@ impl Config {
         // Only `WARDEN_<SECTION>__…` variables configure the server; others with the same
         // prefix (WARDEN_LOG, WARDEN_CONFIG, the CLI's WARDEN_SERVER and WARDEN_TOKEN) are not
         // configuration keys and must not be read as such.
-        let sections =
-            ["WARDEN_SERVER__", "WARDEN_DATABASE__", "WARDEN_AUTH__", "WARDEN_AUTHZ__", "WARDEN_FORWARD_AUTH__", "WARDEN_REGISTRATION__", "WARDEN_PROFILE__"];
+        let sections = [
+            "WARDEN_SERVER__",
+            "WARDEN_DATABASE__",
+            "WARDEN_AUTH__",
+            "WARDEN_AUTHZ__",
+            "WARDEN_FORWARD_AUTH__",
+            "WARDEN_REGISTRATION__",
+            "WARDEN_PROFILE__",
+        ];
         let vars: config::Map<String, String> = std::env::vars().filter(|(k, _)| sections.iter().any(|s| k.starts_with(s))).collect();
         builder = builder.add_source(
             config::Environment::with_prefix("WARDEN")

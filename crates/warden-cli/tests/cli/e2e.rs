@@ -1210,11 +1210,13 @@ fn self_service_end_to_end() {
     assert_eq!(emails, [("alice@example.org", true, true), ("new@example.org", false, false)]);
 
     // The password: a wrong current one is refused; the change keeps this session.
-    let (code, _, error) = json_run(&server, "alice", &["self", "password", "--password-stdin"], Some("a wrong guess\nnew passphrase here\n"));
+    let (code, _, error) =
+        json_run(&server, "alice", &["self", "password", "--password-stdin"], Some("a wrong guess\nnew passphrase here\n"));
     assert_eq!((code, error["code"].as_str()), (1, Some("auth.failed")));
     let (code, _, error) = json_run(&server, "alice", &["self", "password", "--password-stdin"], Some("correct horse battery\n"));
     assert_eq!((code, error["code"].as_str()), (2, Some("usage")), "two lines are needed");
-    let changed = server.warden_in("alice", &["self", "password", "--password-stdin"], Some("correct horse battery\nnew passphrase here\n"));
+    let changed =
+        server.warden_in("alice", &["self", "password", "--password-stdin"], Some("correct horse battery\nnew passphrase here\n"));
     assert!(changed.status.success(), "{}", String::from_utf8_lossy(&changed.stderr));
     assert!(String::from_utf8_lossy(&changed.stderr).contains("other sessions have ended"), "a note on stderr");
     assert_eq!(show(&["self", "show"]).0, 0, "the session it went through stays");

@@ -9,8 +9,8 @@ use warden_core::api::{
     CreateRecoveryLink, CreateRegistrationToken, CreateRole, CreateServiceAccount, CreateTenant, CreateUser, CreatedApiToken,
     CreatedRegistrationToken, ExpandQuery, Expanded, ExportQuery, ImportQuery, ImportSummary, ListQuery, LoginRequest, LoginResponse,
     MemberEntry, MembersQuery, Page, PermissionsQuery, Problem, ReauthRequest, ReauthResponse, RecoverRequest, RecoveryLink,
-    RegisterRequest, RegistrationTokenInfo, Rename, ResolvedPermissions, RolePermissions, RoleQuery, SetPassword, UpdateProfile, UpdateRole, UpdateUser,
-    WhoAmI,
+    RegisterRequest, RegistrationTokenInfo, Rename, ResolvedPermissions, RolePermissions, RoleQuery, SetPassword, UpdateProfile,
+    UpdateRole, UpdateUser, WhoAmI,
 };
 use warden_core::authz::{Binding, Role, Tenant};
 use warden_core::model::{ApiToken, AuditEvent, Group, NameOrId, ServiceAccount, SubjectKind, User};

@@ -138,7 +138,11 @@ mod tests {
             (CoreError::NotElevated.into(), 403, "session.not_elevated"),
             (CoreError::HighPrivilege("admin".into()).into(), 403, "account.high_privilege"),
             (CoreError::EmailUnverified { address: "a@example.org".into() }.into(), 400, "email.unverified"),
-            (CoreError::ProfileFieldDisabled { field: "phones".into(), setting: "profile.disable_phone_numbers".into() }.into(), 403, "profile.field_disabled"),
+            (
+                CoreError::ProfileFieldDisabled { field: "phones".into(), setting: "profile.disable_phone_numbers".into() }.into(),
+                403,
+                "profile.field_disabled",
+            ),
             (StoreError::NameTaken("x".into()).into(), 409, "name.taken"),
             (StoreError::NotFound("x".into()).into(), 404, "not_found"),
             (StoreError::Cycle { group: name(), member: name() }.into(), 409, "group.cycle"),

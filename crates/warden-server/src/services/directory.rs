@@ -285,7 +285,8 @@ impl Directory {
         }
         if let Some(fields) = patch.fields {
             let defs = &self.ctx.config.user_fields;
-            let (after, keys) = warden_core::fields::apply_fields(&profile.fields, fields, defs, warden_core::fields::FieldWriter::Administrator)?;
+            let (after, keys) =
+                warden_core::fields::apply_fields(&profile.fields, fields, defs, warden_core::fields::FieldWriter::Administrator)?;
             profile.fields = after;
             changed_fields = keys.into_iter().map(|k| format!("fields.{k}")).collect();
         }

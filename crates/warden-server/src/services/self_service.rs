@@ -10,12 +10,12 @@
 
 use std::net::IpAddr;
 
+use warden_core::CoreError;
 use warden_core::access::{AuthMethod, Principal};
 use warden_core::api::{ChangePassword, UpdateProfile};
 use warden_core::credential;
 use warden_core::fields::{self, FieldWriter, Viewer};
 use warden_core::model::{self, NameOrId, Profile, SubjectKind, User};
-use warden_core::CoreError;
 use warden_store::{Action, Change};
 
 use super::auth::Auth;
@@ -170,4 +170,3 @@ fn changed_parts(before: &Profile, after: &Profile) -> Vec<String> {
     ];
     parts.into_iter().filter(|(_, differs)| *differs).map(|(name, _)| name.to_owned()).collect()
 }
-

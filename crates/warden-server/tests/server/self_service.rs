@@ -146,7 +146,8 @@ async fn profile_edits(server: TestServer) -> TestServer {
     let added = me.update_own_profile(&UpdateProfile { emails: Some(claimed), ..Default::default() }).await.unwrap();
     let flags: Vec<(&str, bool, bool)> = added.profile.emails.iter().map(|e| (e.address.as_str(), e.primary, e.verified)).collect();
     assert_eq!(flags, [("alice@example.org", true, true), ("new@example.org", false, false)], "no one verifies by saying so");
-    let promote: Vec<EmailInput> = serde_json::from_value(json!([{"address": "new@example.org", "primary": true}, "alice@example.org"])).unwrap();
+    let promote: Vec<EmailInput> =
+        serde_json::from_value(json!([{"address": "new@example.org", "primary": true}, "alice@example.org"])).unwrap();
     let e = me.update_own_profile(&UpdateProfile { emails: Some(promote), ..Default::default() }).await.unwrap_err();
     assert_eq!(code(&e), (Some(400), "email.unverified"), "{e}");
     let e = me.update_own_profile(&UpdateProfile { emails: Some(vec!["new@example.org".into()]), ..Default::default() }).await.unwrap_err();
@@ -225,7 +226,8 @@ async fn lists_the_server_keeps_for_administrators_are_refused_to_users() {
     assert!(e.to_string().contains("profile.disable_addresses"), "{e}");
     // Sent back unchanged, the lists are no change; the rest of the profile is the user's.
     let raw = serde_json::to_value(me.own_profile().await.unwrap()).unwrap();
-    let same: UpdateProfile = serde_json::from_value(json!({"phones": raw["phones"], "addresses": raw["addresses"], "first_name": "Alice"})).unwrap();
+    let same: UpdateProfile =
+        serde_json::from_value(json!({"phones": raw["phones"], "addresses": raw["addresses"], "first_name": "Alice"})).unwrap();
     assert_eq!(me.update_own_profile(&same).await.unwrap().profile.first_name.as_deref(), Some("Alice"));
     // Administrators are not bound by the switches.
     let update = UpdateUser { phones: Some(vec!["+43 1 999999".into()]), ..Default::default() };
@@ -301,8 +303,12 @@ async fn disabling_and_deleting(server: TestServer) -> TestServer {
     assert_eq!(code(&alice.whoami().await.unwrap_err()).1, "unauthenticated", "deleted: at once");
 
     let by_id = admin.audit(&AuditQuery { target: Some(alice_id.to_string()), ..Default::default() }).await.unwrap().items;
-    let trail: Vec<(&str, &str)> =
-        by_id.iter().rev().map(|e| (e.action.as_str(), e.target_name.as_deref().unwrap_or(""))).filter(|(a, _)| !a.starts_with("auth.")).collect();
+    let trail: Vec<(&str, &str)> = by_id
+        .iter()
+        .rev()
+        .map(|e| (e.action.as_str(), e.target_name.as_deref().unwrap_or("")))
+        .filter(|(a, _)| !a.starts_with("auth."))
+        .collect();
     assert_eq!(
         trail,
         [

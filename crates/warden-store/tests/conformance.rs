@@ -750,6 +750,22 @@ async fn users(store: &dyn Store) {
     // The name is free again once its holder is gone.
     let bob2 = create_user(store, "bob").await;
     assert_ne!(bob2.id, bob.id);
+
+    // A person's own profile edit writes the profile alone: a disable that happened since the
+    // person read their account stays.
+    let disabled = User { disabled: true, ..bob2.clone() };
+    store.update_user(&change("user.disable", &bob2.subject()), &disabled, true).await.unwrap();
+    let before = state(store).await;
+    let own = Action::ProfileUpdate { fields: vec!["display_name".into()], emails_to_verify: 0 };
+    let edit = Change::new(now(), Some(&bob2.subject()), own, Some(&bob2.subject()));
+    let profile = Profile { display_name: Some("Bob".into()), ..Profile::default() };
+    store.update_profile(&edit, bob2.id, &profile, now()).await.unwrap();
+    assert_eq!(state(store).await, (before.0 + 1, before.1 + 1), "one revision, one event");
+    let read = store.user(&NameOrId::Id(bob2.id)).await.unwrap().unwrap();
+    assert_eq!((read.profile.display_name.as_deref(), read.disabled), (Some("Bob"), true));
+    let err = store.update_profile(&edit, bob.id, &profile, now()).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    assert_eq!(state(store).await, (before.0 + 1, before.1 + 1), "a refused edit writes nothing");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -63,7 +63,7 @@ impl SelfService {
     /// Edits the caller's profile. Lists are replaced whole; a list `profile.disable_*` turns
     /// off may be sent back unchanged but not changed. Nothing changed, nothing written.
     pub async fn update_profile(&self, actor: &Principal, patch: UpdateProfile) -> Result<ProfileChange> {
-        let mut user = self.own_user(actor).await?;
+        let user = self.own_user(actor).await?;
         let now = self.ctx.now();
         let before = user.profile.clone();
         let mut profile = before.clone();
@@ -100,17 +100,17 @@ impl SelfService {
         if changed.is_empty() {
             return Ok(ProfileChange { user: self.as_owner_sees(user), unverified_added: Vec::new() });
         }
-        user.profile = profile;
-        user.updated_at = now;
         let emails_to_verify = u32::try_from(unverified_added.len()).unwrap_or(u32::MAX);
         let action = Action::ProfileUpdate { fields: changed, emails_to_verify };
         let subject = user.subject();
         let change = Change::new(now, Some(&actor.account), action, Some(&subject));
-        let updated = self.ctx.store.update_user(&change, &user, false).await?;
+        // The profile alone: an administrator's disable or window set meanwhile stays.
+        self.ctx.store.update_profile(&change, user.id, &profile, now).await?;
         // mail: queue one verification mail per address in `unverified_added` here, after the
         // commit (the mailer lands with issue 13's mail part); following its link sets the
         // address's `verified`.
-        let user = self.ctx.refreshed(updated).await?;
+        self.ctx.refreshed(()).await?;
+        let user = self.own_user(actor).await?;
         Ok(ProfileChange { user: self.as_owner_sees(user), unverified_added })
     }
 

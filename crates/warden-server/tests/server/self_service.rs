@@ -338,3 +338,32 @@ async fn disabling_and_deleting(server: TestServer) -> TestServer {
 async fn disabling_or_deleting_ends_sessions_and_tokens_at_once_and_keeps_the_trail() {
     two_backends("selfdelete", |_| {}, disabling_and_deleting).await;
 }
+
+/// The same across nodes: a session and an API token in use (and cached) on one PostgreSQL
+/// node stop working there as soon as another node deletes their accounts.
+#[tokio::test]
+async fn deleting_on_one_node_ends_sessions_and_tokens_on_the_other() {
+    let db = PgDatabase::create("selfdelete2");
+    let one = TestServer::start_with(|c| c.database.url = db.url()).await;
+    let two = TestServer::start_with(|c| c.database.url = db.url()).await;
+    let idm = one.idm().await;
+    idm.create_user(&user("alice")).await.unwrap();
+    idm.create_service_account(&CreateServiceAccount { name: "ci-bot".into(), ..Default::default() }).await.unwrap();
+    let token = idm.create_api_token("ci-bot", &CreateApiToken::default()).await.unwrap();
+    let alice = session_of(&two, "alice", PASSWORD).await;
+    let bot = two.anonymous().with_bearer(token.token.expose());
+    alice.whoami().await.unwrap();
+    bot.whoami().await.unwrap();
+    idm.delete_user("alice").await.unwrap();
+    idm.delete_service_account("ci-bot").await.unwrap();
+    for (what, client) in [("alice's session", &alice), ("ci-bot's token", &bot)] {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        while client.whoami().await.is_ok() {
+            assert!(std::time::Instant::now() < deadline, "node two still honours {what} 3 s after the deletion");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(code(&client.whoami().await.unwrap_err()).1, "unauthenticated", "{what}");
+    }
+    two.running.shutdown().await.unwrap();
+    one.running.shutdown().await.unwrap();
+}

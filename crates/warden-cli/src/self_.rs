@@ -42,6 +42,7 @@ pub enum SelfCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    // `warden self preferences` joins here, from `preferences.rs`.
 }
 
 /// What `self update` can change.

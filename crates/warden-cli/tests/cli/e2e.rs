@@ -944,7 +944,7 @@ fn first_hour_end_to_end() {
         ],
     );
     let got = server.json(&["--user", &idm, "user", "get", "alice"]);
-    assert_eq!(got["emails"][0], serde_json::json!({"address": "alice@example.org", "primary": true}));
+    assert_eq!(got["emails"][0], serde_json::json!({"address": "alice@example.org", "primary": true, "verified": true}));
     assert_eq!(got["emails"][1]["address"], "second@example.org");
     assert_eq!(got["addresses"][0]["locality"], "Vienna");
     assert_eq!(got["phones"][0], serde_json::json!({"number": "+43 1 222", "primary": true}));

@@ -85,7 +85,7 @@ pub async fn get_profile(State(app): State<App>, Actor(actor): Actor) -> ApiResu
     responses((status = 200, body = User, description = "The caller's profile, changed. New e-mail addresses are unverified until their link is followed."),
         (status = 400, body = Problem, description = "`validation` (naming the field, `fields.KEY` for additional fields); `email.unverified`: an unverified address cannot become primary in place of a verified one."),
         (status = 401, body = Problem),
-        (status = 403, body = Problem, description = "`profile.field_disabled`: the server keeps that part for administrators (the detail names the setting); `self.not_a_user`.")))]
+        (status = 403, body = Problem, description = "`profile.field_disabled`: the server keeps that part for administrators (the detail names the setting); `session.not_elevated`: moving the primary e-mail address needs a write window; `self.not_a_user`.")))]
 pub async fn update_profile(State(app): State<App>, Actor(actor): Actor, Body(req): Body<UpdateProfile>) -> ApiResult<Json<User>> {
     Ok(Json(app.self_service.update_profile(&actor, req).await?.user))
 }

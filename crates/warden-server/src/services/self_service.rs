@@ -4,9 +4,10 @@
 //! guards itself: only users (never service accounts) have a profile and a password of a
 //! person. A profile edit is allowed on a read-only session: it grants nothing, and an e-mail
 //! address it adds stays unverified (neither signs in nor receives recovery mail) until its
-//! link is followed. A password change proves the current password instead, counted by the
-//! soft lock like a failed login, and needs a session of the person, which it keeps while
-//! ending every other.
+//! link is followed. Moving the primary address is the exception: it decides where recovery
+//! mail goes, so it needs a write window like a rename. A password change proves the current
+//! password instead, counted by the soft lock like a failed login, and needs a session of the
+//! person, which it keeps while ending every other.
 
 use std::net::IpAddr;
 
@@ -94,6 +95,11 @@ impl SelfService {
             changed_fields = keys;
         }
         let profile = model::validate_profile(profile, now.date())?;
+        // The primary address receives recovery mail and signs in: moving it needs a write
+        // window, or a read-only session could add an address, verify it and take the account.
+        if primary_email(&before) != primary_email(&profile) && !actor.elevated {
+            return Err(CoreError::NotElevated.into());
+        }
         let mut changed = changed_parts(&before, &profile);
         self.allowed(&changed)?;
         changed.extend(changed_fields.into_iter().map(|k| format!("fields.{k}")));
@@ -153,6 +159,10 @@ impl SelfService {
         self.ctx.store.change_password(&change, user.id, &hash, session).await?;
         self.ctx.refreshed(()).await
     }
+}
+
+fn primary_email(profile: &Profile) -> Option<String> {
+    profile.emails.iter().find(|e| e.primary).map(|e| e.address.to_ascii_lowercase())
 }
 
 /// The parts of a profile that differ, by their API names (field names only: the audit log is

@@ -122,7 +122,8 @@ async fn profile_edits(server: TestServer) -> TestServer {
     assert_eq!(keys(&read), ["salary_band", "started", "team"], "administrators see every field");
     assert!(read.profile.emails[0].verified, "an administrator's address counts as verified");
 
-    // A read-only session edits its own profile: it grants nothing.
+    // A read-only session edits its own profile: it grants nothing (moving the primary address
+    // aside, below).
     let me = session_of(&server, "alice", PASSWORD).await;
     let mine = me.own_profile().await.unwrap();
     assert_eq!(keys(&mine), ["started", "team"], "the owner sees public and self fields, never private ones");
@@ -197,6 +198,21 @@ async fn profile_edits(server: TestServer) -> TestServer {
     assert_eq!(me.own_profile().await.unwrap().profile.fields["team"], json!("sales"));
     let audit = events(&admin, "user.update", "alice").await;
     assert_eq!(audit[0].details["fields"], json!(["fields.pronouns", "fields.team"]));
+
+    // Moving the primary address, even to a verified one, needs a write window: it decides
+    // where recovery mail goes and which address signs in.
+    let both = UpdateUser { emails: Some(vec!["alice@example.org".into(), "work@example.org".into()]), ..Default::default() };
+    idm.update_user("alice", &both).await.unwrap();
+    let to_work = || UpdateProfile { emails: Some(vec!["work@example.org".into(), "alice@example.org".into()]), ..Default::default() };
+    let e = me.update_own_profile(&to_work()).await.unwrap_err();
+    assert_eq!(code(&e), (Some(403), "session.not_elevated"));
+    let e = me.update_own_profile(&UpdateProfile { emails: Some(vec![]), ..Default::default() }).await.unwrap_err();
+    assert_eq!(code(&e), (Some(403), "session.not_elevated"), "removing the primary moves it too");
+    assert_eq!(server.anonymous().login("work@example.org", PASSWORD).await.unwrap_err().code(), "auth.failed");
+    me.reauth(PASSWORD).await.unwrap();
+    let moved = me.update_own_profile(&to_work()).await.unwrap();
+    assert_eq!((moved.profile.emails[0].address.as_str(), moved.profile.emails[0].verified), ("work@example.org", true));
+    server.anonymous().login("work@example.org", PASSWORD).await.unwrap();
     server
 }
 

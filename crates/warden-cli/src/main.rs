@@ -17,6 +17,7 @@ mod policy;
 mod preferences;
 mod registration_token;
 mod role;
+mod self_;
 mod service_account;
 mod session;
 mod tenant;
@@ -82,16 +83,17 @@ enum Command {
     Logout,
     /// Show who the server thinks you are and what you may do.
     Whoami,
-    /// Your own account.
+    /// Your own account: profile, password and preferences.
     #[command(
         subcommand,
         name = "self",
         after_help = "Examples:
-  warden self preferences                        # in the default tenant
-  warden self preferences acme --theme dark --timezone Europe/Berlin --default-namespace prod.team-a
-  warden self preferences acme --set page_size=50 --set pinned='[\"flows\"]' --unset old_key"
+  warden self show
+  warden self update --display-name \"Alice Liddell\" --field desk=12
+  warden self password
+  warden self preferences acme --theme dark --timezone Europe/Berlin"
     )]
-    Self_(SelfCommand),
+    Self_(self_::SelfCommand),
     /// Manage users (people).
     #[command(
         subcommand,
@@ -204,13 +206,6 @@ In `binding create`, --user names the user to bind: authenticate with `warden lo
         #[arg(value_enum)]
         shell: Shell,
     },
-}
-
-/// `warden self …`: the caller's own account.
-#[derive(Debug, Subcommand)]
-enum SelfCommand {
-    /// Show your preferences in a tenant, or change those the flags name.
-    Preferences(preferences::PreferencesArgs),
 }
 
 /// What a command needs to talk to the server and print.
@@ -338,7 +333,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Reauth(args) => session::reauth(global, &args).await?,
         Command::Logout => session::logout(global.output).await?,
         Command::Whoami => with_server(connect()?, session::whoami).await?,
-        Command::Self_(SelfCommand::Preferences(args)) => with_server(connect()?, async |ctx| preferences::run(ctx, args).await).await?,
+        Command::Self_(command) => with_server(connect()?, async |ctx| self_::run(ctx, command).await).await?,
         Command::User(command) => with_server(connect()?, async |ctx| user::run(ctx, command).await).await?,
         Command::ServiceAccount(command) => with_server(connect()?, async |ctx| service_account::run(ctx, command).await).await?,
         Command::Group(command) => with_server(connect()?, async |ctx| group::run(ctx, command).await).await?,

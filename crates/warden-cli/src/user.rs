@@ -49,7 +49,7 @@ pub enum UserCommand {
         /// The user's name or id.
         user: String,
         #[command(flatten)]
-        profile: ProfileArgs,
+        profile: Box<ProfileArgs>,
         /// Remove a field's value (repeatable).
         #[arg(long, value_enum, value_name = "FIELD")]
         clear: Vec<Field>,
@@ -218,6 +218,11 @@ pub struct ProfileArgs {
     /// Not valid from this time on.
     #[arg(long, value_parser = parse_rfc3339, value_name = "RFC3339")]
     expires_at: Option<OffsetDateTime>,
+    /// An additional field (`[[user_field]]`), repeatable: the value is read as JSON when it
+    /// parses (`desk=12`, `remote=true`, `tags=["a","b"]`), else taken as a string; `KEY=`
+    /// removes the field (update).
+    #[arg(long = "field", value_parser = parse_field, value_name = "KEY=VALUE")]
+    fields: Vec<(String, serde_json::Value)>,
 }
 
 /// Profile fields `update --clear` can remove.
@@ -297,7 +302,7 @@ pub async fn run(ctx: &Ctx, command: UserCommand) -> Result<(), CliError> {
 
 /// The addresses as given, the one named by `primary` flagged (added first if it is not
 /// among them); without `primary`, plain strings (the first is primary).
-fn flag_primary(emails: Vec<String>, primary: Option<String>) -> Vec<EmailInput> {
+pub(crate) fn flag_primary(emails: Vec<String>, primary: Option<String>) -> Vec<EmailInput> {
     let Some(primary) = primary else { return emails.into_iter().map(EmailInput::Plain).collect() };
     let mut out: Vec<EmailInput> = vec![EmailInput::Flagged(FlaggedEmail { address: primary.clone(), primary: true, verified: None })];
     out.extend(
@@ -310,16 +315,39 @@ fn flag_primary(emails: Vec<String>, primary: Option<String>) -> Vec<EmailInput>
 }
 
 /// The same for phone numbers.
-fn flag_primary_phone(phones: Vec<String>, primary: Option<String>) -> Vec<PhoneInput> {
+pub(crate) fn flag_primary_phone(phones: Vec<String>, primary: Option<String>) -> Vec<PhoneInput> {
     let Some(primary) = primary else { return phones.into_iter().map(PhoneInput::Plain).collect() };
     let mut out: Vec<PhoneInput> = vec![PhoneInput::Flagged(PhoneNumber { number: primary.clone(), primary: true })];
     out.extend(phones.into_iter().filter(|p| *p != primary).map(|number| PhoneInput::Flagged(PhoneNumber { number, primary: false })));
     out
 }
 
+/// Reads `KEY=VALUE` for an additional field: the value as JSON when it parses, else as a
+/// string; an empty value is `null` (remove the field).
+pub(crate) fn parse_field(raw: &str) -> Result<(String, serde_json::Value), String> {
+    let (key, value) = raw.split_once('=').ok_or_else(|| format!("{raw:?} is not KEY=VALUE"))?;
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(format!("{raw:?} names no field"));
+    }
+    let value = match value {
+        "" => serde_json::Value::Null,
+        text => serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::String(text.to_owned())),
+    };
+    Ok((key.to_owned(), value))
+}
+
+/// The additional fields of a profile, one `key=value` (JSON) per line.
+pub(crate) fn fields_lines(fields: &std::collections::BTreeMap<String, serde_json::Value>) -> String {
+    if fields.is_empty() {
+        return "-".to_owned();
+    }
+    fields.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("\n")
+}
+
 /// Reads `label=billing,street=1 Main St,city=Vienna,postal_code=1010,country=AT`; `city` and
 /// `locality` are the same field. A label is required; values may not contain commas.
-fn parse_address(raw: &str) -> Result<PostalAddress, String> {
+pub(crate) fn parse_address(raw: &str) -> Result<PostalAddress, String> {
     let mut address = PostalAddress { label: String::new(), street: None, locality: None, region: None, postal_code: None, country: None };
     for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (key, value) = part.split_once('=').ok_or_else(|| format!("{part:?} is not KEY=VALUE"))?;
@@ -357,6 +385,7 @@ impl ProfileArgs {
             password,
             roles: Vec::new(),
             tenant: None,
+            fields: self.fields.into_iter().filter(|(_, v)| !v.is_null()).collect(),
         }
     }
 
@@ -373,6 +402,7 @@ impl ProfileArgs {
             avatar_url: self.avatar_url.map(Some),
             valid_from: self.valid_from.map(Some),
             expires_at: self.expires_at.map(Some),
+            fields: Some(self.fields.into_iter().collect()).filter(|f: &std::collections::BTreeMap<_, _>| !f.is_empty()),
         };
         for &field in clear {
             let already_set = match field {
@@ -425,6 +455,7 @@ impl Tabular for User {
                 if p.addresses.is_empty() { "-".to_owned() } else { p.addresses.iter().map(address_line).collect::<Vec<_>>().join("\n") },
             ),
             ("AVATAR URL", opt(p.avatar_url.as_deref())),
+            ("FIELDS", fields_lines(&p.fields)),
             ("DISABLED", yes_no(self.disabled)),
             ("VALID FROM", opt_time(self.valid_from)),
             ("EXPIRES AT", opt_time(self.expires_at)),
@@ -442,7 +473,7 @@ pub fn member_of_kind(kind: &str, account: &str) -> Result<String, CliError> {
 }
 
 /// One postal address on one line: `billing: 1 Main St, 1010 Vienna, AT`.
-fn address_line(a: &PostalAddress) -> String {
+pub(crate) fn address_line(a: &PostalAddress) -> String {
     let town = [a.postal_code.as_deref(), a.locality.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ");
     let parts: Vec<&str> = [a.street.as_deref(), Some(town.as_str()).filter(|t| !t.is_empty()), a.region.as_deref(), a.country.as_deref()]
         .into_iter()
@@ -472,6 +503,23 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&patch).unwrap(),
             serde_json::json!({"first_name": "Al", "display_name": null, "emails": ["a@x.org"], "phones": []})
+        );
+    }
+
+    #[test]
+    fn field_values_are_json_when_they_parse() {
+        let parsed = |raw: &str| parse_field(raw).unwrap();
+        assert_eq!(parsed("desk=12"), ("desk".into(), serde_json::json!(12)));
+        assert_eq!(parsed("remote=true"), ("remote".into(), serde_json::json!(true)));
+        assert_eq!(parsed("tags=[\"a\",\"b\"]"), ("tags".into(), serde_json::json!(["a", "b"])));
+        assert_eq!(parsed("team=infra ops"), ("team".into(), serde_json::json!("infra ops")));
+        assert_eq!(parsed("note=a=b"), ("note".into(), serde_json::json!("a=b")));
+        assert_eq!(parsed("team="), ("team".into(), serde_json::Value::Null));
+        assert!(parse_field("team").is_err() && parse_field("=x").is_err());
+        let profile = ProfileArgs { fields: vec![parsed("desk=12"), parsed("team=")], ..ProfileArgs::default() };
+        assert_eq!(
+            serde_json::to_value(profile.into_update(&[]).unwrap()).unwrap(),
+            serde_json::json!({"fields": {"desk": 12, "team": null}})
         );
     }
 

@@ -185,6 +185,23 @@ impl Client {
         self.call(Method::PUT, &["self", "preferences", tenant], NO_QUERY, Some(preferences)).await
     }
 
+    /// `GET /self/profile`: the caller's own account, as its owner sees it.
+    pub async fn own_profile(&self) -> Result<User, ClientError> {
+        self.call(Method::GET, &["self", "profile"], NO_QUERY, NO_BODY).await
+    }
+
+    /// `PATCH /self/profile`: edits the caller's own profile.
+    pub async fn update_own_profile(&self, body: &warden_core::api::UpdateProfile) -> Result<User, ClientError> {
+        self.call(Method::PATCH, &["self", "profile"], NO_QUERY, Some(body)).await
+    }
+
+    /// `PUT /self/password`: the caller's own password, proving the current one; the caller's
+    /// other sessions end.
+    pub async fn change_own_password(&self, current: &str, new: &str) -> Result<(), ClientError> {
+        let body = warden_core::api::ChangePassword { current: Secret::new(current), new: Secret::new(new) };
+        self.call(Method::PUT, &["self", "password"], NO_QUERY, Some(&body)).await
+    }
+
     // --- users (`user` is a name or an id) -----------------------------------------------------
 
     pub async fn list_users(&self, query: &ListQuery) -> Result<Page<User>, ClientError> {

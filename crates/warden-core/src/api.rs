@@ -3,6 +3,8 @@
 //! Read models ([`crate::model::User`] and friends) are sent as they are; this module holds
 //! what only exists on the wire. Server and client both use these types.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
@@ -228,6 +230,10 @@ pub struct CreateUser {
     /// The tenant of `roles` (default `default`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
+    /// Additional fields (`[[user_field]]`), by key, each of its defined type.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub fields: BTreeMap<String, serde_json::Value>,
 }
 
 /// A partial update of a user: absent fields stay as they are; `null` clears an optional field.
@@ -260,6 +266,56 @@ pub struct UpdateUser {
     #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option_time")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub expires_at: Option<Option<OffsetDateTime>>,
+    /// Additional fields to change, by key: a value sets the field, `null` removes it; fields
+    /// not named stay as they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub fields: Option<BTreeMap<String, serde_json::Value>>,
+}
+
+/// `PATCH /self/profile`: a partial update of the caller's own profile, in the shape `GET`
+/// returns it. Absent fields stay as they are; `null` clears an optional one; lists are
+/// replaced whole.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProfile {
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    pub display_name: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    pub first_name: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    pub last_name: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    pub birthday: Option<Option<Date>>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "double_option")]
+    pub avatar_url: Option<Option<String>>,
+    /// Replaces every address: strings or `{"address","primary"}` as `GET` returns them. An
+    /// address already held keeps its `verified`; a new one is unverified until its link is
+    /// followed, and cannot become primary in place of a verified one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emails: Option<Vec<EmailInput>>,
+    /// Replaces every number (refused when `profile.disable_phone_numbers` is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phones: Option<Vec<PhoneInput>>,
+    /// Replaces every postal address (refused when `profile.disable_addresses` is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addresses: Option<Vec<PostalAddress>>,
+    /// Additional fields to change: only those defined `writable_by_user`; `null` removes one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub fields: Option<BTreeMap<String, serde_json::Value>>,
+}
+
+/// `PUT /self/password`: the current password and the new one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassword {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub current: Secret,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub new: Secret,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1474,7 +1474,7 @@ impl AuthzIndex {
 /// Checks a tenant or role id.
 pub fn parse_id(field: &'static str, raw: &str) -> Result<Name, CoreError> {
     Name::parse(raw).map_err(|e| match e {
-        CoreError::Validation { reason, .. } => CoreError::Validation { field, reason },
+        CoreError::Validation { reason, .. } => CoreError::Validation { field: field.into(), reason },
         other => other,
     })
 }

@@ -58,6 +58,15 @@ pub enum Action {
     },
     #[serde(rename = "user.enable")]
     UserEnable {},
+    /// The target user changed their own profile (self-service); `fields` names what changed
+    /// (never the values: the log is not a second copy of personal data), and
+    /// `emails_to_verify` counts the addresses added unverified.
+    #[serde(rename = "user.profile.update")]
+    ProfileUpdate {
+        fields: Vec<String>,
+        #[serde(default)]
+        emails_to_verify: u32,
+    },
     /// The name stays reserved until `name_reserved_until` (if set).
     #[serde(rename = "user.delete")]
     UserDelete {
@@ -76,6 +85,16 @@ pub enum Action {
     /// An administrator set or reset the password (ending the account's sessions).
     #[serde(rename = "credential.password.set")]
     PasswordSet {},
+    /// The target user changed their own password, proving the current one, from `client`:
+    /// every other session of theirs ended (the store fills in how many), `session_kept`
+    /// (the one they changed it through) stays.
+    #[serde(rename = "credential.password.change")]
+    PasswordChange {
+        session_kept: Uuid,
+        client: Option<String>,
+        #[serde(default)]
+        sessions_ended: u64,
+    },
     /// A login upgraded the stored hash to the current parameters.
     #[serde(rename = "credential.password.rehash")]
     PasswordRehash {},
@@ -335,10 +354,12 @@ impl Action {
             Self::UserRename { .. } => "user.rename",
             Self::UserDisable { .. } => "user.disable",
             Self::UserEnable {} => "user.enable",
+            Self::ProfileUpdate { .. } => "user.profile.update",
             Self::UserDelete { .. } => "user.delete",
             Self::ServiceAccountCreate {} => "service_account.create",
             Self::ServiceAccountDelete { .. } => "service_account.delete",
             Self::PasswordSet {} => "credential.password.set",
+            Self::PasswordChange { .. } => "credential.password.change",
             Self::PasswordRehash {} => "credential.password.rehash",
             Self::AccountRecover { .. } => "account.recover",
             Self::Login { .. } => "auth.login",
@@ -415,7 +436,10 @@ impl Action {
             }
             A::GroupBootstrap { role, binding } => (apply(target.and_then(|group| built_in_group(group, role, *binding))), C::Unchanged),
             // The credential cache holds the owner's name, contact and standing: read again.
-            A::UserUpdate { .. } | A::UserDisable { .. } | A::UserEnable {} => (S::Unchanged, account()),
+            // (A profile edited by its owner too: the forward-auth headers show the new e-mail
+            // and display name. The verification mail for new addresses is the caller's to
+            // queue; `AfterCommit` gains a variant with the mailer.)
+            A::UserUpdate { .. } | A::UserDisable { .. } | A::UserEnable {} | A::ProfileUpdate { .. } => (S::Unchanged, account()),
             A::UserRename { to, .. } => {
                 (apply(target_id.map(|account| IndexChange::AccountRenamed { account, name: to.clone() })), account())
             }
@@ -424,7 +448,11 @@ impl Action {
             }
             // A new password ends every session of the account (a redeemed recovery link too:
             // other nodes must drop the sessions it ended).
-            A::PasswordSet {} | A::AccountRecover { .. } | A::RecoveryLinkRedeem { .. } => (S::Unchanged, account()),
+            // A person's own change ends their other sessions: every node drops the account's
+            // cached credentials, and the session kept is read again from the store.
+            A::PasswordSet {} | A::PasswordChange { .. } | A::AccountRecover { .. } | A::RecoveryLinkRedeem { .. } => {
+                (S::Unchanged, account())
+            }
             // A link is no credential until redeemed; queued mail changes no one's access.
             A::RecoveryLinkIssue { .. }
             | A::MailLinkIssue { .. }

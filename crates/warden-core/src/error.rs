@@ -1,13 +1,15 @@
 //! The one error type of the rules layer. Each variant has a stable `code` that the HTTP edge
 //! puts into problem+json and the CLI prints; codes are part of the public API.
 
+use std::borrow::Cow;
+
 use uuid::Uuid;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CoreError {
     /// Input that breaks a rule; `field` names what was wrong.
     #[error("invalid {field}: {reason}")]
-    Validation { field: &'static str, reason: String },
+    Validation { field: Cow<'static, str>, reason: String },
     /// Adding `member` to `group` would make a group (indirectly) contain itself.
     #[error("adding group {member} to group {group} would create a membership cycle")]
     MembershipCycle { group: Uuid, member: Uuid },
@@ -24,11 +26,18 @@ pub enum CoreError {
     /// change it (and see itself, and sign out).
     #[error("a new password is required: change it (PUT /api/v1/self/password, or the link mailed to you) first")]
     PasswordChangeRequired,
+    /// A person tried to make an address primary before it was verified.
+    #[error("{address} is not verified yet: it can become the primary address once its verification link is followed")]
+    EmailUnverified { address: String },
+    /// A self-service write to what this server lets only administrators change; `setting`
+    /// names the configuration that says so.
+    #[error("{field} cannot be changed through self-service on this server ({setting})")]
+    ProfileFieldDisabled { field: String, setting: String },
 }
 
 impl CoreError {
-    pub fn validation(field: &'static str, reason: impl Into<String>) -> Self {
-        Self::Validation { field, reason: reason.into() }
+    pub fn validation(field: impl Into<Cow<'static, str>>, reason: impl Into<String>) -> Self {
+        Self::Validation { field: field.into(), reason: reason.into() }
     }
 
     /// Stable machine-readable code.
@@ -40,6 +49,8 @@ impl CoreError {
             Self::NotElevated => "session.not_elevated",
             Self::HighPrivilege(_) => "account.high_privilege",
             Self::PasswordChangeRequired => "password.change_required",
+            Self::EmailUnverified { .. } => "email.unverified",
+            Self::ProfileFieldDisabled { .. } => "profile.field_disabled",
         }
     }
 }

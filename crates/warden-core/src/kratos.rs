@@ -328,9 +328,9 @@ mod tests {
         traits_from_json(value.as_object().unwrap())
     }
 
-    fn field(e: CoreError) -> &'static str {
+    fn field(e: CoreError) -> String {
         match e {
-            CoreError::Validation { field, .. } => field,
+            CoreError::Validation { field, .. } => field.into_owned(),
             other => panic!("not a validation error: {other:?}"),
         }
     }

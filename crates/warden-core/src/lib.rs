@@ -16,6 +16,7 @@ pub mod builtin;
 pub mod change;
 pub mod credential;
 pub mod error;
+pub mod fields;
 pub mod kratos;
 pub mod membership;
 pub mod model;

@@ -3,6 +3,7 @@
 //! These are the validated shapes the rest of Warden passes around. Constructors check every
 //! rule that does not need the database (uniqueness and existence are the store's job).
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -230,6 +231,11 @@ pub struct Profile {
     pub addresses: Vec<PostalAddress>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub avatar_url: Option<String>,
+    /// Additional fields (`[[user_field]]`), by key; each reader sees those its visibility
+    /// admits ([`crate::fields::visible_fields`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub fields: BTreeMap<String, serde_json::Value>,
 }
 
 /// A person.
@@ -547,6 +553,39 @@ pub fn checked_emails(mut list: Vec<EmailAddress>) -> Result<Vec<EmailAddress>, 
     Ok(out)
 }
 
+/// A person's own list of addresses, checked against what the account holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnerEmails {
+    pub emails: Vec<EmailAddress>,
+    /// The addresses the list adds, none of them verified: each needs a verification mail.
+    pub unverified_added: Vec<String>,
+}
+
+/// The addresses a person sends for their own account (self-service): an address the account
+/// already holds keeps its `verified` flag, a new one is unverified whatever was sent (no one
+/// verifies an address by saying so). An unverified address cannot take the primary place from
+/// a verified one ([`CoreError::EmailUnverified`]); it may stay primary where it already was, or
+/// become primary where no verified address was.
+pub fn owner_emails(stored: &[EmailAddress], input: Vec<EmailInput>) -> Result<OwnerEmails, CoreError> {
+    let mut emails = emails_from_input(input, EmailSource::Owner)?;
+    let mut unverified_added = Vec::new();
+    for email in &mut emails {
+        match stored.iter().find(|s| s.address.eq_ignore_ascii_case(&email.address)) {
+            Some(held) => email.verified = held.verified,
+            None => unverified_added.push(email.address.clone()),
+        }
+    }
+    let before = stored.iter().find(|e| e.primary);
+    if let (Some(primary), Some(before)) = (emails.first(), before)
+        && !primary.verified
+        && before.verified
+        && !primary.address.eq_ignore_ascii_case(&before.address)
+    {
+        return Err(CoreError::EmailUnverified { address: primary.address.clone() });
+    }
+    Ok(OwnerEmails { emails, unverified_added })
+}
+
 /// The numbers as sent (strings or flagged objects), validated, with one primary.
 pub fn phones_from_input(input: Vec<PhoneInput>) -> Result<Vec<PhoneNumber>, CoreError> {
     let values = input
@@ -617,6 +656,7 @@ pub fn validate_profile(profile: Profile, today: Date) -> Result<Profile, CoreEr
         phones: phones_in_order(&phones)?,
         addresses: check_addresses(profile.addresses)?,
         avatar_url: check_url(profile.avatar_url)?,
+        fields: profile.fields,
     })
 }
 
@@ -718,6 +758,31 @@ mod tests {
         // Stored before the flag existed, or sent without it, an address is not verified.
         let stored: EmailAddress = serde_json::from_str(r#"{"address":"a@x.org","primary":true}"#).unwrap();
         assert!(!stored.verified);
+    }
+
+    #[test]
+    fn a_person_keeps_verification_and_cannot_promote_an_unverified_address() {
+        let held = vec![
+            EmailAddress { address: "a@x.org".into(), primary: true, verified: true },
+            EmailAddress { address: "b@x.org".into(), primary: false, verified: false },
+        ];
+        let sent = |json: &str| -> Vec<EmailInput> { serde_json::from_str(json).unwrap() };
+        // Sent back as read, plus a new address that claims to be verified: it is not.
+        let out = owner_emails(&held, sent(r#"["a@x.org", "b@x.org", {"address":"c@x.org","verified":true}]"#)).unwrap();
+        assert_eq!(out.emails.iter().map(|e| e.verified).collect::<Vec<_>>(), [true, false, false]);
+        assert_eq!(out.unverified_added, ["c@x.org"]);
+        // Case does not make an address new.
+        assert!(owner_emails(&held, sent(r#"["A@x.org"]"#)).unwrap().unverified_added.is_empty());
+        // An unverified address, old or new, cannot take the place of the verified primary.
+        for list in [r#"[{"address":"b@x.org","primary":true}, "a@x.org"]"#, r#"["c@x.org", "a@x.org"]"#, r#"["b@x.org"]"#] {
+            assert_eq!(owner_emails(&held, sent(list)).unwrap_err().code(), "email.unverified", "{list}");
+        }
+        // Where the primary was not verified, nothing is lost by changing it.
+        let unverified = vec![EmailAddress { address: "typo@x.org".into(), primary: true, verified: false }];
+        let fixed = owner_emails(&unverified, sent(r#"["fixed@x.org"]"#)).unwrap();
+        assert_eq!((fixed.emails[0].verified, fixed.unverified_added.len()), (false, 1));
+        // Removing every address is allowed.
+        assert!(owner_emails(&held, Vec::new()).unwrap().emails.is_empty());
     }
 
     #[test]

@@ -99,9 +99,9 @@ mod tests {
 
     use super::*;
 
-    fn field(e: CoreError) -> &'static str {
+    fn field(e: CoreError) -> String {
         match e {
-            CoreError::Validation { field, .. } => field,
+            CoreError::Validation { field, .. } => field.into_owned(),
             other => panic!("not a validation error: {other:?}"),
         }
     }

@@ -20,6 +20,10 @@ pub struct Config {
     pub forward_auth: ForwardAuthConfig,
     pub registration: RegistrationConfig,
     pub mail: MailConfig,
+    pub profile: ProfileConfig,
+    /// Additional user fields (`[[user_field]]`): typed profile entries with a visibility.
+    #[serde(rename = "user_field")]
+    pub user_fields: Vec<warden_core::fields::FieldDef>,
     /// System roles: declared here, never changed through the API.
     #[serde(rename = "role")]
     pub roles: Vec<SystemRoleConfig>,
@@ -207,6 +211,16 @@ impl MailConfig {
             smtp_timeout_secs: parse("smtp.timeout", &self.smtp.timeout)?,
         })
     }
+}
+
+/// `[profile]`: what people may change in their own profile (administrators always may).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProfileConfig {
+    /// Users may not change their phone numbers themselves.
+    pub disable_phone_numbers: bool,
+    /// Users may not change their postal addresses themselves.
+    pub disable_addresses: bool,
 }
 
 /// `disabled` (the default): only administrators create users; `token`: anyone holding a
@@ -527,6 +541,7 @@ impl Config {
             "WARDEN_FORWARD_AUTH__",
             "WARDEN_REGISTRATION__",
             "WARDEN_MAIL__",
+            "WARDEN_PROFILE__",
         ];
         let vars: config::Map<String, String> = std::env::vars().filter(|(k, _)| sections.iter().any(|s| k.starts_with(s))).collect();
         builder = builder.add_source(
@@ -560,6 +575,7 @@ impl Config {
         }
         self.permission_tree()?;
         self.system_roles()?;
+        warden_core::fields::check_defs(&self.user_fields).map_err(|e| ConfigError::Invalid(format!("[[user_field]]: {e}")))?;
         warden_policy::RuleSet::new(self.forward_auth.rules.clone())
             .map_err(|e| ConfigError::Invalid(format!("[[forward_auth.rule]]: {e}")))?;
         parse_duration_secs(&self.forward_auth.policy_reload_interval)
@@ -855,6 +871,25 @@ mod tests {
         assert_eq!(parse("token").unwrap(), RegistrationMode::Token);
         assert_eq!(parse("public").unwrap(), RegistrationMode::Public);
         assert!(parse("open").is_err(), "a typo is refused");
+    }
+
+    #[test]
+    fn profile_switches_and_user_fields_parse_and_are_checked() {
+        use warden_core::fields::{FieldType, Visibility};
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("warden.toml");
+        let toml = "[profile]\ndisable_phone_numbers = true\n\n[[user_field]]\nname = \"desk\"\ntype = \"number\"\n\
+                    visibility = \"authenticated\"\nwritable_by_user = true\n";
+        std::fs::write(&file, toml).unwrap();
+        let config = Config::load(Some(&file)).unwrap();
+        assert!(config.profile.disable_phone_numbers && !config.profile.disable_addresses);
+        let desk = &config.user_fields[0];
+        assert_eq!((desk.kind, desk.visibility, desk.writable_by_user), (FieldType::Number, Visibility::Authenticated, true));
+        let parse = |fields: serde_json::Value| serde_json::from_value::<Config>(serde_json::json!({ "user_field": fields }));
+        let twice = parse(serde_json::json!([{"name": "a", "type": "bool"}, {"name": "a", "type": "list"}])).unwrap();
+        assert!(twice.validate().unwrap_err().to_string().contains("fields.a"));
+        assert!(parse(serde_json::json!([{"name": "Bad", "type": "bool"}])).unwrap().validate().is_err());
+        assert!(parse(serde_json::json!([{"name": "a", "type": "blob"}])).is_err());
     }
 
     #[test]

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use warden_core::Name;
 use warden_core::api::Page;
 use warden_core::authz::Binding;
-use warden_core::model::{NameOrId, ServiceAccount, User};
+use warden_core::model::{NameOrId, Profile, ServiceAccount, User};
 
 use crate::{Change, CredentialOwner, ListQuery, Result};
 
@@ -42,6 +42,10 @@ pub trait Accounts: Send + Sync {
     /// records how many in `details.sessions_ended` (a disabled or expired account must not
     /// keep sessions that enabling it again would revive).
     async fn update_user(&self, change: &Change, user: &User, end_sessions: bool) -> Result<User>;
+    /// Replaces the profile of an existing user and nothing else (a person's own edit: it must
+    /// not write back a disabled flag or validity window read before an administrator changed
+    /// them).
+    async fn update_profile(&self, change: &Change, user: Uuid, profile: &Profile, at: OffsetDateTime) -> Result<()>;
     async fn create_service_account(&self, change: &Change, account: &ServiceAccount) -> Result<ServiceAccount>;
     async fn service_account(&self, key: &NameOrId) -> Result<Option<ServiceAccount>>;
     async fn list_service_accounts(&self, query: &ListQuery) -> Result<Page<ServiceAccount>>;

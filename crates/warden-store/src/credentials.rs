@@ -58,6 +58,10 @@ pub trait Credentials: Send + Sync {
     /// the account ends in the same transaction (a reset after a compromise must log out the
     /// intruder).
     async fn set_password_hash(&self, change: &Change, account: Uuid, hash: &str, end_sessions: bool) -> Result<()>;
+    /// A person's own password change: sets the hash and ends every session of the account
+    /// but `keep_session`, in one transaction; the event records how many ended
+    /// (`Action::PasswordChange::sessions_ended`).
+    async fn change_password(&self, change: &Change, account: Uuid, hash: &str, keep_session: Uuid) -> Result<()>;
     async fn create_session(&self, change: &Change, session: &SessionRecord, token: &TokenHash) -> Result<()>;
     /// Requires a new password of each account named, in one transaction: each flag with its
     /// own change (audit event), the account's sessions ended and its mail (if any) queued.

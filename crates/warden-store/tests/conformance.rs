@@ -614,6 +614,7 @@ fn full_profile() -> Profile {
             PostalAddress { label: "billing".into(), country: Some("DE".into()), ..PostalAddress::default() },
         ],
         avatar_url: Some("https://example.org/alice.png".into()),
+        fields: [("desk".to_owned(), json!(12)), ("tags".to_owned(), json!(["a", {"b": null}]))].into_iter().collect(),
     }
 }
 
@@ -751,6 +752,22 @@ async fn users(store: &dyn Store) {
     // The name is free again once its holder is gone.
     let bob2 = create_user(store, "bob").await;
     assert_ne!(bob2.id, bob.id);
+
+    // A person's own profile edit writes the profile alone: a disable that happened since the
+    // person read their account stays.
+    let disabled = User { disabled: true, ..bob2.clone() };
+    store.update_user(&change("user.disable", &bob2.subject()), &disabled, true).await.unwrap();
+    let before = state(store).await;
+    let own = Action::ProfileUpdate { fields: vec!["display_name".into()], emails_to_verify: 0 };
+    let edit = Change::new(now(), Some(&bob2.subject()), own, Some(&bob2.subject()));
+    let profile = Profile { display_name: Some("Bob".into()), ..Profile::default() };
+    store.update_profile(&edit, bob2.id, &profile, now()).await.unwrap();
+    assert_eq!(state(store).await, (before.0 + 1, before.1 + 1), "one revision, one event");
+    let read = store.user(&NameOrId::Id(bob2.id)).await.unwrap().unwrap();
+    assert_eq!((read.profile.display_name.as_deref(), read.disabled), (Some("Bob"), true));
+    let err = store.update_profile(&edit, bob.id, &profile, now()).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    assert_eq!(state(store).await, (before.0 + 1, before.1 + 1), "a refused edit writes nothing");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1225,6 +1242,26 @@ async fn credentials(store: &dyn Store) {
     let err = store.set_password_hash(&change("credential.password.set", &carol.subject()), ghost, "h", true).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
     assert_eq!(state(store).await, (before.0 + 1, before.1 + 1));
+
+    // A person's own change keeps the session it came through and ends the others, in one
+    // change that records how many.
+    let (keep, other) = (SessionRecord { id: Uuid::now_v7(), ..session.clone() }, SessionRecord { id: Uuid::now_v7(), ..session.clone() });
+    let (t5, t6) = (TokenHash::of("wds_five"), TokenHash::of("wds_six"));
+    store.create_session(&change("auth.login", &carol.subject()), &keep, &t5).await.unwrap();
+    store.create_session(&change("auth.login", &carol.subject()), &other, &t6).await.unwrap();
+    let before = state(store).await;
+    let own = Action::PasswordChange { session_kept: keep.id, client: None, sessions_ended: 0 };
+    let by_carol = Change::new(now(), Some(&carol.subject()), own, Some(&carol.subject()));
+    store.change_password(&by_carol, carol.id, "hash-4", keep.id).await.unwrap();
+    assert_eq!(state(store).await, (before.0 + 1, before.1 + 1), "one revision, one event");
+    assert!(store.session(&t5, t0).await.unwrap().is_some(), "the session kept");
+    assert!(store.session(&t6, t0).await.unwrap().is_none());
+    assert_eq!(store.password_hash(carol.id).await.unwrap().as_deref(), Some("hash-4"));
+    let event = audit_all(store).await.into_iter().find(|e| e.action == "credential.password.change").unwrap();
+    assert_eq!(event.details["sessions_ended"], 1);
+    let err = store.change_password(&by_carol, ghost, "h", keep.id).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    assert_eq!(state(store).await, (before.0 + 1, before.1 + 1), "a refused change writes nothing");
 
     // API tokens, for a user and for a service account.
     let bot = create_sa(store, "bot", None).await;

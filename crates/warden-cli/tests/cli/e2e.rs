@@ -944,7 +944,7 @@ fn first_hour_end_to_end() {
         ],
     );
     let got = server.json(&["--user", &idm, "user", "get", "alice"]);
-    assert_eq!(got["emails"][0], serde_json::json!({"address": "alice@example.org", "primary": true}));
+    assert_eq!(got["emails"][0], serde_json::json!({"address": "alice@example.org", "primary": true, "verified": true}));
     assert_eq!(got["emails"][1]["address"], "second@example.org");
     assert_eq!(got["addresses"][0]["locality"], "Vienna");
     assert_eq!(got["phones"][0], serde_json::json!({"number": "+43 1 222", "primary": true}));
@@ -1291,4 +1291,86 @@ fn preferences_end_to_end() {
     let (code, _, error) = alice(&["self", "preferences", "acme", "--set", "no-equals-sign"]);
     assert_eq!((code, error["code"].as_str()), (2, Some("usage")), "{error}");
     assert_eq!(alice(&["self", "preferences", "acme"]).1, changed, "unchanged by the refusals");
+}
+
+// --- Issue 13: self-service --------------------------------------------------------------------
+
+const FIELDS_CONFIG: &str = r#"
+[[user_field]]
+name = "team"
+type = "string"
+visibility = "public"
+
+[[user_field]]
+name = "desk"
+type = "number"
+visibility = "authenticated"
+writable_by_user = true
+
+[[user_field]]
+name = "salary_band"
+type = "string"
+visibility = "private"
+"#;
+
+/// `warden self show|update|password` as a person with a stored session, and `user update
+/// --field` as an administrator, against a server with additional fields.
+#[test]
+fn self_service_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::with_config(format!("sqlite://{}/warden.db", dir.path().display()), FIELDS_CONFIG);
+    server.start();
+    let idm = format!("idm_admin:{}", server.recover("idm_admin"));
+    let create = ["user", "create", "alice", "--password", "correct horse battery", "--email", "alice@example.org"];
+    ok_as(&server, &idm, &[&create[..], &["--field", "team=infra", "--field", "salary_band=b3"]].concat());
+    assert!(fails_as(&server, &idm, &["user", "update", "alice", "--field", "desk=by the window"]).contains("fields.desk"));
+    assert!(fails_as(&server, &idm, &["user", "update", "alice", "--field", "nickname=al"]).contains("fields.nickname"));
+    let updated = json_ok_as(&server, &idm, &["user", "update", "alice", "--field", "desk=12"]);
+    assert_eq!(updated["fields"], serde_json::json!({"desk": 12, "salary_band": "b3", "team": "infra"}));
+
+    let login = server.warden_in("alice", &["login", "--user", "alice", "--password-stdin"], Some("correct horse battery\n"));
+    assert!(login.status.success(), "{}", String::from_utf8_lossy(&login.stderr));
+    let show = |args: &[&str]| json_run(&server, "alice", args, None);
+    let (code, mine, _) = show(&["self", "show"]);
+    assert_eq!(code, 0);
+    assert_eq!(mine["fields"], serde_json::json!({"desk": 12, "team": "infra"}), "no private field for its owner");
+    let table = server.warden_in("alice", &["self", "show"], None);
+    assert!(String::from_utf8_lossy(&table.stdout).contains("desk=12"), "{}", String::from_utf8_lossy(&table.stdout));
+
+    // Unhappy paths: a field the user may not write, an unverified primary, nothing to do.
+    let (code, _, error) = show(&["self", "update", "--field", "team=sales"]);
+    assert_eq!((code, error["code"].as_str()), (1, Some("profile.field_disabled")));
+    let (code, _, _) = show(&["self", "update", "--email", "alice@example.org", "--email", "new@example.org", "--field", "desk=14"]);
+    assert_eq!(code, 0);
+    let (code, _, error) = show(&["self", "update", "--primary-email", "new@example.org"]);
+    assert_eq!((code, error["code"].as_str(), error["status"].as_u64()), (1, Some("email.unverified"), Some(400)));
+    let (code, _, error) = show(&["self", "update"]);
+    assert_eq!((code, error["code"].as_str()), (2, Some("usage")));
+    let (_, mine, _) = show(&["self", "show"]);
+    assert_eq!(mine["fields"]["desk"], 14);
+    let emails: Vec<(&str, bool, bool)> = mine["emails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["address"].as_str().unwrap(), e["primary"].as_bool().unwrap(), e["verified"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(emails, [("alice@example.org", true, true), ("new@example.org", false, false)]);
+
+    // The password: a wrong current one is refused; the change keeps this session.
+    let (code, _, error) =
+        json_run(&server, "alice", &["self", "password", "--password-stdin"], Some("a wrong guess\nnew passphrase here\n"));
+    assert_eq!((code, error["code"].as_str()), (1, Some("auth.failed")));
+    let (code, _, error) = json_run(&server, "alice", &["self", "password", "--password-stdin"], Some("correct horse battery\n"));
+    assert_eq!((code, error["code"].as_str()), (2, Some("usage")), "two lines are needed");
+    let changed =
+        server.warden_in("alice", &["self", "password", "--password-stdin"], Some("correct horse battery\nnew passphrase here\n"));
+    assert!(changed.status.success(), "{}", String::from_utf8_lossy(&changed.stderr));
+    assert!(String::from_utf8_lossy(&changed.stderr).contains("other sessions have ended"), "a note on stderr");
+    assert_eq!(show(&["self", "show"]).0, 0, "the session it went through stays");
+    let old = server.warden_in("old", &["login", "--user", "alice", "--password-stdin"], Some("correct horse battery\n"));
+    assert_eq!(old.status.code(), Some(1));
+    let new = server.warden_in("new", &["login", "--user", "alice", "--password-stdin"], Some("new passphrase here\n"));
+    assert!(new.status.success(), "{}", String::from_utf8_lossy(&new.stderr));
+    // A service account (here idm_admin, by password) has no self-service.
+    assert!(fails_as(&server, &idm, &["self", "show"]).contains("self.not_a_user"));
 }

@@ -5,13 +5,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use uuid::Uuid;
 use warden_core::api::{
-    AddMembers, Added, AuditQuery, BindingQuery, CheckRequest, CheckResponse, CreateApiToken, CreateBinding, CreateGroup,
+    AddMembers, Added, AuditQuery, BindingQuery, ChangePassword, CheckRequest, CheckResponse, CreateApiToken, CreateBinding, CreateGroup,
     CreateInvitations, CreateRecoveryLink, CreateRegistrationToken, CreateRole, CreateServiceAccount, CreateTenant, CreateUser,
     CreatedApiToken, CreatedInvitations, CreatedRegistrationToken, ExpandQuery, Expanded, ExportQuery, ForgotPassword,
     ForgotPasswordAccepted, ImportQuery, ImportSummary, Invitation, ListQuery, LoginRequest, LoginResponse, MailQueued, MemberEntry,
     MembersQuery, Page, PasswordChangeRequired, PermissionsQuery, Problem, ReauthRequest, ReauthResponse, RecoverRequest, RecoveryLink,
-    RegisterRequest, RegistrationTokenInfo, Rename, ResolvedPermissions, RolePermissions, RoleQuery, SetPassword, UpdateRole, UpdateUser,
-    WhoAmI,
+    RegisterRequest, RegistrationTokenInfo, Rename, ResolvedPermissions, RolePermissions, RoleQuery, SetPassword, UpdateProfile,
+    UpdateRole, UpdateUser, WhoAmI,
 };
 use warden_core::authz::{Binding, Role, Tenant};
 use warden_core::model::{ApiToken, AuditEvent, Group, NameOrId, ServiceAccount, SubjectKind, User};
@@ -100,6 +100,38 @@ pub async fn put_preferences(
     Body(req): Body<TenantPreferences>,
 ) -> ApiResult<Json<TenantPreferences>> {
     Ok(Json(app.preferences.set(&actor, &tenant, req).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/self/profile", tag = "self", security(("bearer" = []), ("basic" = [])),
+    responses((status = 200, body = User, description = "The caller's own account, with the additional fields its owner may see (not `private` ones)."),
+        (status = 401, body = Problem), (status = 403, body = Problem, description = "`self.not_a_user`: a service account has no profile.")))]
+pub async fn get_profile(State(app): State<App>, Actor(actor): Actor) -> ApiResult<Json<User>> {
+    Ok(Json(app.self_service.profile(&actor).await?))
+}
+
+#[utoipa::path(patch, path = "/api/v1/self/profile", tag = "self", security(("bearer" = []), ("basic" = [])), request_body = UpdateProfile,
+    responses((status = 200, body = User, description = "The caller's profile, changed. New e-mail addresses are unverified until their link is followed."),
+        (status = 400, body = Problem, description = "`validation` (naming the field, `fields.KEY` for additional fields); `email.unverified`: an unverified address cannot become primary in place of a verified one."),
+        (status = 401, body = Problem),
+        (status = 403, body = Problem, description = "`profile.field_disabled`: the server keeps that part for administrators (the detail names the setting); `session.not_elevated`: moving the primary e-mail address needs a write window; `self.not_a_user`.")))]
+pub async fn update_profile(State(app): State<App>, Actor(actor): Actor, Body(req): Body<UpdateProfile>) -> ApiResult<Json<User>> {
+    Ok(Json(app.self_service.update_profile(&actor, req).await?.user))
+}
+
+#[utoipa::path(put, path = "/api/v1/self/password", tag = "self", security(("bearer" = [])), request_body = ChangePassword,
+    responses((status = 204, description = "The password is changed; every other session of the caller is ended, this one stays."),
+        (status = 400, body = Problem, description = "`validation`: the new password breaks the rules."),
+        (status = 401, body = Problem, description = "`auth.failed`: the current password is wrong (counted as a failed login)."),
+        (status = 403, body = Problem, description = "`self.session_required`: not through a session of the person; `self.not_a_user`."),
+        (status = 429, body = Problem)))]
+pub async fn change_password(
+    State(app): State<App>,
+    Actor(actor): Actor,
+    client: ClientAddr,
+    Body(req): Body<ChangePassword>,
+) -> ApiResult<StatusCode> {
+    app.self_service.change_password(&actor, &req, client.0).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 // --- users ------------------------------------------------------------------------------------

@@ -41,7 +41,9 @@ pub fn status_of(e: &ServiceError) -> StatusCode {
         | ServiceError::RenameDisabled
         | ServiceError::TokenScope(_)
         | ServiceError::DynamicRolesDisabled(_)
-        | ServiceError::RegistrationDisabled => StatusCode::FORBIDDEN,
+        | ServiceError::RegistrationDisabled
+        | ServiceError::NotAUser(_)
+        | ServiceError::SessionRequired => StatusCode::FORBIDDEN,
         ServiceError::Immutable(_) => StatusCode::CONFLICT,
         ServiceError::Internal(_) | ServiceError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
         // The server is not set up to write links: no fault of the request, and no use
@@ -55,11 +57,13 @@ pub fn status_of(e: &ServiceError) -> StatusCode {
 
 fn core_status(e: &CoreError) -> StatusCode {
     match e {
-        CoreError::Validation { .. } => StatusCode::BAD_REQUEST,
+        CoreError::Validation { .. } | CoreError::EmailUnverified { .. } => StatusCode::BAD_REQUEST,
         CoreError::MembershipCycle { .. } => StatusCode::CONFLICT,
-        CoreError::Forbidden { .. } | CoreError::NotElevated | CoreError::HighPrivilege(_) | CoreError::PasswordChangeRequired => {
-            StatusCode::FORBIDDEN
-        }
+        CoreError::Forbidden { .. }
+        | CoreError::NotElevated
+        | CoreError::HighPrivilege(_)
+        | CoreError::PasswordChangeRequired
+        | CoreError::ProfileFieldDisabled { .. } => StatusCode::FORBIDDEN,
     }
 }
 
@@ -136,6 +140,12 @@ mod tests {
             (CoreError::NotElevated.into(), 403, "session.not_elevated"),
             (CoreError::PasswordChangeRequired.into(), 403, "password.change_required"),
             (CoreError::HighPrivilege("admin".into()).into(), 403, "account.high_privilege"),
+            (CoreError::EmailUnverified { address: "a@example.org".into() }.into(), 400, "email.unverified"),
+            (
+                CoreError::ProfileFieldDisabled { field: "phones".into(), setting: "profile.disable_phone_numbers".into() }.into(),
+                403,
+                "profile.field_disabled",
+            ),
             (StoreError::NameTaken("x".into()).into(), 409, "name.taken"),
             (StoreError::NotFound("x".into()).into(), 404, "not_found"),
             (StoreError::Cycle { group: name(), member: name() }.into(), 409, "group.cycle"),
@@ -148,6 +158,8 @@ mod tests {
             (ServiceError::RateLimited { retry_after_secs: 3 }, 429, "auth.rate_limited"),
             (ServiceError::Protected("admin".into(), "deleted"), 403, "account.protected"),
             (ServiceError::RenameDisabled, 403, "rename.disabled"),
+            (ServiceError::NotAUser("sa:ci-bot".into()), 403, "self.not_a_user"),
+            (ServiceError::SessionRequired, 403, "self.session_required"),
             (ServiceError::TokenScope("x".into()), 403, "token.scope"),
             (ServiceError::Immutable("x".into()), 409, "role.immutable"),
             (ServiceError::DynamicRolesDisabled("why".into()), 403, "roles.dynamic_disabled"),

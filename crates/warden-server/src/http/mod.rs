@@ -42,6 +42,7 @@ use crate::services::compat::kratos::KratosCompat;
 use crate::services::directory::Directory;
 use crate::services::forward::ForwardAuth;
 use crate::services::preferences::PreferencesService;
+use crate::services::self_service::SelfService;
 use crate::services::transfer::Transfer;
 
 /// What handlers share: the services, and the configuration for the edge's own decisions.
@@ -61,6 +62,7 @@ pub struct AppInner {
     pub password_mail: PasswordMail,
     pub kratos: KratosCompat,
     pub preferences: PreferencesService,
+    pub self_service: SelfService,
     pub config: Arc<Config>,
 }
 
@@ -84,6 +86,7 @@ impl App {
         let password_mail = PasswordMail::new(ctx.clone());
         let kratos = KratosCompat::new(ctx.clone(), directory.clone(), recovery.clone());
         let preferences = PreferencesService::new(ctx.clone());
+        let self_service = SelfService::new(ctx.clone(), auth.clone());
         let config = ctx.config.clone();
         Ok(Self(Arc::new(AppInner {
             ctx,
@@ -98,6 +101,7 @@ impl App {
             password_mail,
             kratos,
             preferences,
+            self_service,
             config,
         })))
     }
@@ -138,6 +142,8 @@ fn public_api() -> OpenApiRouter<App> {
         .routes(routes!(api::whoami))
         .routes(routes!(api::rename_self))
         .routes(routes!(api::get_preferences, api::put_preferences))
+        .routes(routes!(api::get_profile, api::update_profile))
+        .routes(routes!(api::change_password))
 }
 
 /// Everything an administrator does. One `routes!` per path, as above.

@@ -187,6 +187,7 @@ impl Directory {
                 phones: model::phones_from_input(req.phones)?,
                 addresses: req.addresses,
                 avatar_url: req.avatar_url,
+                fields: warden_core::fields::check_new_fields(req.fields, &self.ctx.config.user_fields)?,
             },
             now.date(),
         )?;
@@ -268,6 +269,7 @@ impl Directory {
         Self::guard_privileged(actor, &user.subject())?;
         let now = self.ctx.now();
         let mut changed: Vec<&str> = Vec::new();
+        let mut changed_fields: Vec<String> = Vec::new();
         let mut profile = user.profile.clone();
         macro_rules! apply {
             ($field:ident) => {
@@ -294,6 +296,13 @@ impl Directory {
             profile.phones = model::phones_from_input(phones)?;
             changed.push("phones");
         }
+        if let Some(fields) = patch.fields {
+            let defs = &self.ctx.config.user_fields;
+            let (after, keys) =
+                warden_core::fields::apply_fields(&profile.fields, fields, defs, warden_core::fields::FieldWriter::Administrator)?;
+            profile.fields = after;
+            changed_fields = keys.into_iter().map(|k| format!("fields.{k}")).collect();
+        }
         if let Some(v) = patch.valid_from {
             user.valid_from = v;
             changed.push("valid_from");
@@ -302,7 +311,7 @@ impl Directory {
             user.expires_at = v;
             changed.push("expires_at");
         }
-        if changed.is_empty() {
+        if changed.is_empty() && changed_fields.is_empty() {
             return Ok(user);
         }
         let window_changed = changed.iter().any(|f| *f == "valid_from" || *f == "expires_at");
@@ -313,7 +322,7 @@ impl Directory {
         model::validate_window(user.valid_from, user.expires_at)?;
         user.updated_at = now;
         // Field names only: the audit log must not become a second copy of personal data.
-        let fields = changed.iter().map(|f| (*f).to_owned()).collect();
+        let fields = changed.iter().map(|f| (*f).to_owned()).chain(changed_fields).collect();
         let change = self.change(actor, Action::UserUpdate { fields, sessions_ended: None }, &user.subject());
         // A window that shuts the user out now ends the sessions for good: moving it back must
         // not revive them.

@@ -17,6 +17,7 @@ pub mod index;
 pub mod mail;
 pub mod preferences;
 pub mod recovery;
+pub mod self_service;
 pub mod transfer;
 
 use std::sync::Arc;
@@ -73,6 +74,13 @@ pub enum ServiceError {
     /// `POST /register` on a server whose `registration.mode` is `disabled`.
     #[error("this server does not take registrations (registration.mode is disabled)")]
     RegistrationDisabled,
+    /// Self-service on a service account: it has no profile and no password of a person.
+    #[error("{0} is a service account: self-service is for users (a person's own account)")]
+    NotAUser(String),
+    /// A password change through something other than a session of the person (an API
+    /// token, HTTP Basic, the host).
+    #[error("changing one's own password needs a session of the person: log in first (warden login)")]
+    SessionRequired,
     /// A configuration the server cannot work with (found at start-up).
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -98,6 +106,8 @@ impl ServiceError {
             Self::PublicUrlMissing => "config.public_url_missing",
             Self::TokenInvalid => "token.invalid",
             Self::RegistrationDisabled => "registration.disabled",
+            Self::NotAUser(_) => "self.not_a_user",
+            Self::SessionRequired => "self.session_required",
             // What the line says or names is wrong: one code for the importer to look for;
             // a refusal of access keeps its own.
             Self::AtLine { error, .. } if error.is_fault_of_the_line() => "import.invalid",
@@ -110,10 +120,12 @@ impl ServiceError {
     pub fn is_fault_of_the_line(&self) -> bool {
         match self {
             Self::Core(e) => match e {
-                CoreError::Validation { .. } | CoreError::MembershipCycle { .. } => true,
-                CoreError::Forbidden { .. } | CoreError::NotElevated | CoreError::HighPrivilege(_) | CoreError::PasswordChangeRequired => {
-                    false
-                }
+                CoreError::Validation { .. } | CoreError::MembershipCycle { .. } | CoreError::EmailUnverified { .. } => true,
+                CoreError::Forbidden { .. }
+                | CoreError::NotElevated
+                | CoreError::HighPrivilege(_)
+                | CoreError::PasswordChangeRequired
+                | CoreError::ProfileFieldDisabled { .. } => false,
             },
             Self::Store(e) => match e {
                 StoreError::NameTaken(_) | StoreError::NotFound(_) | StoreError::Cycle { .. } => true,
@@ -132,7 +144,9 @@ impl ServiceError {
             | Self::Config(_)
             | Self::PublicUrlMissing
             | Self::TokenInvalid
-            | Self::RegistrationDisabled => false,
+            | Self::RegistrationDisabled
+            | Self::NotAUser(_)
+            | Self::SessionRequired => false,
         }
     }
 }

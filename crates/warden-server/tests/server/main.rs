@@ -14,4 +14,5 @@ mod preferences;
 mod proxies;
 mod recovery;
 mod registration;
+mod self_service;
 mod transfer;

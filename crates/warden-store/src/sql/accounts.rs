@@ -224,6 +224,25 @@ macro_rules! impl_accounts {
                     .await
                 }
 
+                async fn update_profile(&self, change: &Change, user: Uuid, profile: &Profile, at: OffsetDateTime) -> Result<()> {
+                    let (change, profile) = (change.clone(), profile_json(profile)?);
+                    self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<()>> {
+                        Box::pin(async move {
+                            open(&mut tx, &change).await?;
+                            let done = sqlx::query("UPDATE accounts SET profile = $2, updated_at = $3 WHERE id = $1 AND kind = 'user'")
+                                .bind(user)
+                                .bind(profile)
+                                .bind(to_ms(at))
+                                .execute(&mut *tx)
+                                .await?;
+                            row_or_not_found(done.rows_affected(), || format!("user {user}"))?;
+                            tx.commit().await?;
+                            Ok(())
+                        })
+                    })
+                    .await
+                }
+
                 async fn create_service_account(&self, change: &Change, account: &ServiceAccount) -> Result<ServiceAccount> {
                     let (change, account) = (change.clone(), account.clone());
                     self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<ServiceAccount>> {

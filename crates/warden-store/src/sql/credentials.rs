@@ -96,6 +96,29 @@ macro_rules! impl_credentials {
                     .await
                 }
 
+                async fn change_password(&self, change: &Change, account: Uuid, hash: &str, keep_session: Uuid) -> Result<()> {
+                    let (change, hash) = (change.clone(), hash.to_owned());
+                    self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<()>> {
+                        Box::pin(async move {
+                            let ended = sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND id <> $2")
+                                .bind(account)
+                                .bind(keep_session)
+                                .execute(&mut *tx)
+                                .await?
+                                .rows_affected();
+                            let mut change = change.clone();
+                            if let Action::PasswordChange { sessions_ended, .. } = &mut change.action {
+                                *sessions_ended = ended;
+                            }
+                            open(&mut tx, &change).await?;
+                            set_password_row(&mut tx, account, &hash, change.at).await?;
+                            tx.commit().await?;
+                            Ok(())
+                        })
+                    })
+                    .await
+                }
+
                 async fn create_session(&self, change: &Change, session: &SessionRecord, token: &TokenHash) -> Result<()> {
                     let (change, session, token) = (change.clone(), session.clone(), token.clone());
                     self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<()>> {

@@ -42,6 +42,13 @@ pub enum SelfCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Mail a new verification link to one of your own unverified addresses.
+    #[command(after_help = "Examples:
+  warden self resend-verification alice@work.example")]
+    ResendVerification {
+        /// The address (one of yours, not yet verified).
+        address: String,
+    },
     /// Show your preferences in a tenant, or change those the flags name.
     #[command(after_help = "Examples:
   warden self preferences                        # in the default tenant
@@ -110,6 +117,10 @@ pub async fn run(ctx: &Ctx, command: SelfCommand) -> Result<(), CliError> {
     match command {
         SelfCommand::Show => output::item(ctx, &me.own_profile().await?),
         SelfCommand::Preferences(args) => crate::preferences::run(ctx, args).await,
+        SelfCommand::ResendVerification { address } => {
+            let queued = me.resend_verification(&address).await?;
+            output::lines(ctx, &queued, [format!("verification link queued to {} (mail: {})", queued.to, queued.mail)])
+        }
         SelfCommand::Update { mut profile, clear } => {
             // A new primary among the current addresses (or numbers).
             if profile.primary_email.is_some() && profile.emails.is_empty() || profile.primary_phone.is_some() && profile.phones.is_empty()

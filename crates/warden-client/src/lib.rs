@@ -296,6 +296,18 @@ impl Client {
         self.call(Method::POST, &["groups", group, "require-password-change"], NO_QUERY, NO_BODY).await
     }
 
+    /// Redeems an e-mail verification link's token (no credentials needed).
+    pub async fn verify_email(&self, token: &str) -> Result<warden_core::api::EmailVerified, ClientError> {
+        let body = warden_core::api::VerifyEmail { token: Secret::new(token) };
+        self.call(Method::POST, &["auth", "verify-email"], NO_QUERY, Some(&body)).await
+    }
+
+    /// Asks for a new verification link for one of the caller's own unverified addresses.
+    pub async fn resend_verification(&self, address: &str) -> Result<warden_core::api::MailQueued, ClientError> {
+        let body = warden_core::api::ResendVerification { address: address.to_owned() };
+        self.call(Method::POST, &["self", "email-verification"], NO_QUERY, Some(&body)).await
+    }
+
     /// Asks for a password reset mail (`POST /auth/forgot-password`; no credentials needed).
     pub async fn forgot_password(&self, name_or_email: &str) -> Result<warden_core::api::ForgotPasswordAccepted, ClientError> {
         let body = warden_core::api::ForgotPassword { name_or_email: name_or_email.to_owned() };

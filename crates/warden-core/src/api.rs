@@ -896,3 +896,26 @@ pub struct PasswordChangeRequired {
     /// Where the server sends mail: `outbox DIR` or `smtp HOST:PORT`.
     pub mail: String,
 }
+
+/// `POST /api/v1/auth/verify-email`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VerifyEmail {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub token: Secret,
+}
+
+/// Asks for a new verification link for one of the caller's own addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ResendVerification {
+    pub address: String,
+}
+
+/// An address now verified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EmailVerified {
+    pub account: String,
+    pub address: String,
+}

@@ -60,7 +60,8 @@ pub enum Action {
     UserEnable {},
     /// The target user changed their own profile (self-service); `fields` names what changed
     /// (never the values: the log is not a second copy of personal data), and
-    /// `emails_to_verify` counts the addresses added unverified.
+    /// `emails_to_verify` counts the addresses added unverified (each mailed a verification
+    /// link with the change, where the server has a `server.public_url`).
     #[serde(rename = "user.profile.update")]
     ProfileUpdate {
         fields: Vec<String>,
@@ -174,7 +175,15 @@ pub enum Action {
     /// Someone registered the target user themselves: with the registration token `token_id`,
     /// or without one in public mode; `client` is their address.
     #[serde(rename = "user.register")]
-    UserRegister { token_id: Option<Uuid>, client: Option<String>, password: bool },
+    UserRegister {
+        token_id: Option<Uuid>,
+        client: Option<String>,
+        password: bool,
+        /// Addresses the person gave, unverified (each mailed a verification link with the
+        /// change, where the server has a `server.public_url`).
+        #[serde(default)]
+        emails_to_verify: u32,
+    },
     /// The target account replaced its own preferences in `tenant` (the document itself is
     /// not copied into the log).
     #[serde(rename = "preferences.set")]
@@ -437,8 +446,7 @@ impl Action {
             A::GroupBootstrap { role, binding } => (apply(target.and_then(|group| built_in_group(group, role, *binding))), C::Unchanged),
             // The credential cache holds the owner's name, contact and standing: read again.
             // (A profile edited by its owner too: the forward-auth headers show the new e-mail
-            // and display name. The verification mail for new addresses is the caller's to
-            // queue; `AfterCommit` gains a variant with the mailer.)
+            // and display name; its verification mails wake the sender, below.)
             A::UserUpdate { .. } | A::UserDisable { .. } | A::UserEnable {} | A::ProfileUpdate { .. } => (S::Unchanged, account()),
             A::UserRename { to, .. } => {
                 (apply(target_id.map(|account| IndexChange::AccountRenamed { account, name: to.clone() })), account())
@@ -543,6 +551,9 @@ impl Action {
             | A::PasswordResetRequest { .. }
             | A::EmailVerificationRequest { .. }
             | A::PasswordChangeRequire { mail_id: Some(_), .. } => AfterCommit::SendMail,
+            A::ProfileUpdate { emails_to_verify, .. } | A::UserRegister { emails_to_verify, .. } if *emails_to_verify > 0 => {
+                AfterCommit::SendMail
+            }
             _ => AfterCommit::Nothing,
         };
         Effect { snapshot, credentials, after_commit }

@@ -45,7 +45,14 @@ pub trait Accounts: Send + Sync {
     /// Replaces the profile of an existing user and nothing else (a person's own edit: it must
     /// not write back a disabled flag or validity window read before an administrator changed
     /// them).
-    async fn update_profile(&self, change: &Change, user: Uuid, profile: &Profile, at: OffsetDateTime) -> Result<()>;
+    async fn update_profile(
+        &self,
+        change: &Change,
+        user: Uuid,
+        profile: &Profile,
+        at: OffsetDateTime,
+        mails: &[crate::QueuedMail],
+    ) -> Result<()>;
     async fn create_service_account(&self, change: &Change, account: &ServiceAccount) -> Result<ServiceAccount>;
     async fn service_account(&self, key: &NameOrId) -> Result<Option<ServiceAccount>>;
     async fn list_service_accounts(&self, query: &ListQuery) -> Result<Page<ServiceAccount>>;

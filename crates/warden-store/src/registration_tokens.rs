@@ -51,6 +51,8 @@ pub struct Registration {
     /// The token presented, hashed; `None` in public mode.
     pub token: Option<TokenHash>,
     pub bindings: Vec<(Change, Binding)>,
+    /// Mail queued with the registration (the verification of the address the person gave).
+    pub mails: Vec<crate::QueuedMail>,
 }
 
 #[async_trait]

@@ -761,11 +761,11 @@ async fn users(store: &dyn Store) {
     let own = Action::ProfileUpdate { fields: vec!["display_name".into()], emails_to_verify: 0 };
     let edit = Change::new(now(), Some(&bob2.subject()), own, Some(&bob2.subject()));
     let profile = Profile { display_name: Some("Bob".into()), ..Profile::default() };
-    store.update_profile(&edit, bob2.id, &profile, now()).await.unwrap();
+    store.update_profile(&edit, bob2.id, &profile, now(), &[]).await.unwrap();
     assert_eq!(state(store).await, (before.0 + 1, before.1 + 1), "one revision, one event");
     let read = store.user(&NameOrId::Id(bob2.id)).await.unwrap().unwrap();
     assert_eq!((read.profile.display_name.as_deref(), read.disabled), (Some("Bob"), true));
-    let err = store.update_profile(&edit, bob.id, &profile, now()).await.unwrap_err();
+    let err = store.update_profile(&edit, bob.id, &profile, now(), &[]).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
     assert_eq!(state(store).await, (before.0 + 1, before.1 + 1), "a refused edit writes nothing");
 }
@@ -2893,9 +2893,10 @@ async fn register(store: &dyn Store, name: &str, secret: Option<&str>, roles: &[
     let user = new_user(name);
     let bindings =
         roles.iter().map(|role| (change("binding.create", &user.subject()), new_binding(role, &user.subject(), "default", &[]))).collect();
-    let action = Action::UserRegister { token_id: None, client: Some("203.0.113.7".into()), password: true };
+    let action = Action::UserRegister { token_id: None, client: Some("203.0.113.7".into()), password: true, emails_to_verify: 0 };
     let change = Change::new(at, None, action, Some(&user.subject()));
-    let registration = Registration { user, password_hash: Some("$argon2id$x".into()), token: secret.map(TokenHash::of), bindings };
+    let registration =
+        Registration { user, password_hash: Some("$argon2id$x".into()), token: secret.map(TokenHash::of), bindings, mails: Vec::new() };
     store.register(&change, &registration).await.unwrap()
 }
 

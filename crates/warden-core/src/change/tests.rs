@@ -67,7 +67,7 @@ fn every_action_says_what_it_does() {
         (Action::PasswordChangeRequire { mail_id: Some(id), group: Some("staff".into()) }, Some(&alice), "credential.password_change.require", S::Unchanged, C::Account(alice.id)),
         (Action::EmailVerificationRequest { mail_id: id, address: "alice@example.org".into() }, Some(&alice), "user.email.verification.request", S::Unchanged, C::Unchanged),
         (Action::EmailVerify { address: "alice@example.org".into(), token_id: id, client: None }, Some(&alice), "user.email.verify", S::Unchanged, C::Account(alice.id)),
-        (Action::UserRegister { token_id: Some(id), client: Some("203.0.113.7".into()), password: true }, Some(&alice), "user.register", S::Apply(IndexChange::AccountCreated { account: alice.id, kind: SubjectKind::User, name: name("alice") }), C::Unchanged),
+        (Action::UserRegister { token_id: Some(id), client: Some("203.0.113.7".into()), password: true, emails_to_verify: 0 }, Some(&alice), "user.register", S::Apply(IndexChange::AccountCreated { account: alice.id, kind: SubjectKind::User, name: name("alice") }), C::Unchanged),
         (Action::PreferencesSet { tenant: name("default") }, Some(&alice), "preferences.set", S::Unchanged, C::Unchanged),
         (Action::ApiTokenCreate { token_id: id, label: Some("deploy".into()), expires_at: None, read_write: true, roles: None }, Some(&bot), "api_token.create", S::Unchanged, C::Unchanged),
         (Action::ApiTokenRevoke { token_id: id }, Some(&bot), "api_token.revoke", S::Unchanged, C::Credential(id)),
@@ -96,6 +96,7 @@ fn every_action_says_what_it_does() {
         "credential.password_reset.request",
         "credential.password_change.require",
         "user.email.verification.request",
+        "user.profile.update",
     ];
     for (action, target, audit_name, snapshot, credentials) in table {
         assert_eq!(action.name(), audit_name);

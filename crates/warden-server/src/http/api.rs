@@ -7,11 +7,11 @@ use uuid::Uuid;
 use warden_core::api::{
     AddMembers, Added, AuditQuery, BindingQuery, ChangePassword, CheckRequest, CheckResponse, CreateApiToken, CreateBinding, CreateGroup,
     CreateInvitations, CreateRecoveryLink, CreateRegistrationToken, CreateRole, CreateServiceAccount, CreateTenant, CreateUser,
-    CreatedApiToken, CreatedInvitations, CreatedRegistrationToken, ExpandQuery, Expanded, ExportQuery, ForgotPassword,
+    CreatedApiToken, CreatedInvitations, CreatedRegistrationToken, EmailVerified, ExpandQuery, Expanded, ExportQuery, ForgotPassword,
     ForgotPasswordAccepted, ImportQuery, ImportSummary, Invitation, ListQuery, LoginRequest, LoginResponse, MailQueued, MemberEntry,
     MembersQuery, Page, PasswordChangeRequired, PermissionsQuery, Problem, ReauthRequest, ReauthResponse, RecoverRequest, RecoveryLink,
-    RegisterRequest, RegistrationTokenInfo, Rename, ResolvedPermissions, RolePermissions, RoleQuery, SetPassword, UpdateProfile,
-    UpdateRole, UpdateUser, WhoAmI,
+    RegisterRequest, RegistrationTokenInfo, Rename, ResendVerification, ResolvedPermissions, RolePermissions, RoleQuery, SetPassword,
+    UpdateProfile, UpdateRole, UpdateUser, VerifyEmail, WhoAmI,
 };
 use warden_core::authz::{Binding, Role, Tenant};
 use warden_core::model::{ApiToken, AuditEvent, Group, NameOrId, ServiceAccount, SubjectKind, User};
@@ -481,6 +481,26 @@ pub async fn require_group_password_change(
     Key(key): Key,
 ) -> ApiResult<Json<PasswordChangeRequired>> {
     Ok(Json(app.password_mail.require_group_password_change(&actor, &key).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/verify-email", tag = "auth", request_body = VerifyEmail,
+    responses((status = 200, body = EmailVerified, description = "The link's address is now verified on its account."),
+        (status = 400, body = Problem, description = "`token.invalid`: unknown, expired, used, or the account no longer has the address (one answer for all).")))]
+pub async fn verify_email(State(app): State<App>, client: ClientAddr, Body(req): Body<VerifyEmail>) -> ApiResult<Json<EmailVerified>> {
+    Ok(Json(app.email_verification.redeem(&req.token, client.0).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/self/email-verification", tag = "self", security(("bearer" = []), ("basic" = [])), request_body = ResendVerification,
+    responses((status = 202, body = MailQueued, description = "A new verification link for one of the caller's own unverified addresses is queued."),
+        (status = 400, body = Problem, description = "`validation`: not one of the caller's addresses, or verified already."),
+        (status = 403, body = Problem, description = "`self.not_a_user`."), (status = 429, body = Problem, description = "`auth.rate_limited`."),
+        (status = 503, body = Problem, description = "`config.public_url_missing`.")))]
+pub async fn resend_verification(
+    State(app): State<App>,
+    Actor(actor): Actor,
+    Body(req): Body<ResendVerification>,
+) -> ApiResult<(StatusCode, Json<MailQueued>)> {
+    Ok((StatusCode::ACCEPTED, Json(app.email_verification.resend(&actor, &req.address).await?)))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/forgot-password", tag = "auth", request_body = ForgotPassword,

@@ -15,6 +15,7 @@ pub mod forward_auth;
 pub mod kratos;
 pub mod recover;
 pub mod register;
+pub mod verify_email;
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -34,6 +35,7 @@ use crate::config::Config;
 use crate::services::Context;
 use crate::services::access::Access;
 use crate::services::auth::Auth;
+use crate::services::authn::email_verification::EmailVerification;
 use crate::services::authn::invitation::Invitations;
 use crate::services::authn::password_mail::PasswordMail;
 use crate::services::authn::recovery_link::RecoveryLinks;
@@ -63,6 +65,7 @@ pub struct AppInner {
     pub kratos: KratosCompat,
     pub preferences: PreferencesService,
     pub self_service: SelfService,
+    pub email_verification: EmailVerification,
     pub config: Arc<Config>,
 }
 
@@ -87,6 +90,7 @@ impl App {
         let kratos = KratosCompat::new(ctx.clone(), directory.clone(), recovery.clone());
         let preferences = PreferencesService::new(ctx.clone());
         let self_service = SelfService::new(ctx.clone(), auth.clone());
+        let email_verification = EmailVerification::new(ctx.clone());
         let config = ctx.config.clone();
         Ok(Self(Arc::new(AppInner {
             ctx,
@@ -102,6 +106,7 @@ impl App {
             kratos,
             preferences,
             self_service,
+            email_verification,
             config,
         })))
     }
@@ -144,6 +149,8 @@ fn public_api() -> OpenApiRouter<App> {
         .routes(routes!(api::get_preferences, api::put_preferences))
         .routes(routes!(api::get_profile, api::update_profile))
         .routes(routes!(api::change_password))
+        .routes(routes!(api::verify_email))
+        .routes(routes!(api::resend_verification))
 }
 
 /// Everything an administrator does. One `routes!` per path, as above.
@@ -209,6 +216,7 @@ fn public_routes(app: &App, rest: &RestApi) -> Router<App> {
     pages
         .route("/recover", get(recover::form).post(recover::submit))
         .route("/register", get(register::form).post(register::submit))
+        .route("/verify-email", get(verify_email::form).post(verify_email::submit))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/api/v1/openapi.json", get(move || async move { Json(document.as_ref()).into_response() }))

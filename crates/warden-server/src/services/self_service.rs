@@ -20,6 +20,7 @@ use warden_core::model::{self, NameOrId, Profile, SubjectKind, User};
 use warden_store::{Action, Change};
 
 use super::auth::Auth;
+use super::authn::email_verification::verification_mails;
 use super::{Context, Result, ServiceError};
 
 /// What a profile edit did: the profile as its owner sees it, and the addresses it added,
@@ -106,15 +107,15 @@ impl SelfService {
         if changed.is_empty() {
             return Ok(ProfileChange { user: self.as_owner_sees(user), unverified_added: Vec::new() });
         }
+        // One verification mail per new address, queued in the same transaction.
+        let mails = verification_mails(&self.ctx, user.id, &unverified_added, now);
         let emails_to_verify = u32::try_from(unverified_added.len()).unwrap_or(u32::MAX);
         let action = Action::ProfileUpdate { fields: changed, emails_to_verify };
         let subject = user.subject();
         let change = Change::new(now, Some(&actor.account), action, Some(&subject));
         // The profile alone: an administrator's disable or window set meanwhile stays.
-        self.ctx.store.update_profile(&change, user.id, &profile, now).await?;
-        // mail: queue one verification mail per address in `unverified_added` here, after the
-        // commit (the mailer lands with issue 13's mail part); following its link sets the
-        // address's `verified`.
+        self.ctx.store.update_profile(&change, user.id, &profile, now, &mails).await?;
+        self.ctx.committed(&change);
         self.ctx.refreshed(()).await?;
         let user = self.own_user(actor).await?;
         Ok(ProfileChange { user: self.as_owner_sees(user), unverified_added })

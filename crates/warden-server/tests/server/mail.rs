@@ -481,3 +481,74 @@ async fn a_group_must_change_its_passwords() {
     assert_eq!(events.items.len(), 3);
     assert!(events.items.iter().all(|e| e.details["group"] == "staff" && e.actor_name.as_deref() == Some("idm_admin")));
 }
+
+/// E-mail verification: a registrant's address and an address a user adds to their own profile
+/// are mailed a link; the page never consumes it; following it verifies the address, which then
+/// signs in and may become primary. An address removed meanwhile is not verified by its link.
+#[tokio::test]
+async fn claimed_addresses_are_verified_by_their_mailed_link() {
+    let sink = SmtpSink::start();
+    let server = TestServer::start_with(|c| {
+        sink.configure(c);
+        c.registration.mode = warden_server::config::RegistrationMode::Public;
+    })
+    .await;
+    let walk_in = RegisterRequest {
+        token: None,
+        name: "lena".into(),
+        password: Secret::new("lena's own passphrase"),
+        email: Some("lena@example.org".into()),
+        display_name: None,
+        first_name: None,
+        last_name: None,
+    };
+    server.anonymous().register(&walk_in).await.unwrap();
+    let e = server.anonymous().login("lena@example.org", "lena's own passphrase").await.unwrap_err();
+    assert_eq!(code(&e), "auth.failed", "not before it is verified");
+    let message = &sink.wait_for(1).await[0];
+    assert!(header(message, "Subject").is_some_and(|s| s.contains("Confirm")), "{message}");
+    let token = token_in(message, "verify-email");
+
+    // Unhappy paths first: a made-up token, and the page never consumes the real one.
+    assert_eq!(code(&server.anonymous().verify_email("wdo_00000000").await.unwrap_err()), "token.invalid");
+    let http = reqwest::Client::new();
+    for _ in 0..2 {
+        let page = http.get(format!("{}/verify-email?token={token}", server.url)).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let text = page.text().await.unwrap();
+        assert!(text.contains("lena@example.org") && text.contains("lena"), "{text}");
+    }
+    let done = server.anonymous().verify_email(&token).await.unwrap();
+    assert_eq!((done.account.as_str(), done.address.as_str()), ("lena", "lena@example.org"));
+    assert_eq!(code(&server.anonymous().verify_email(&token).await.unwrap_err()), "token.invalid", "once only");
+    let session = server.anonymous().login("lena@example.org", "lena's own passphrase").await.unwrap();
+    let lena = server.anonymous().with_bearer(session.token.expose());
+
+    // An address added to one's own profile: unverified, mailed, and not primary until verified.
+    let add = |emails: serde_json::Value| {
+        serde_json::from_value::<warden_core::api::UpdateProfile>(serde_json::json!({ "emails": emails })).unwrap()
+    };
+    let read = lena.update_own_profile(&add(serde_json::json!(["lena@example.org", "lena@work.example"]))).await.unwrap();
+    assert_eq!(read.profile.emails.iter().map(|e| e.verified).collect::<Vec<_>>(), [true, false]);
+    let second = sink.wait_for(2).await[1].clone();
+    assert!(header(&second, "To").is_some_and(|t| t.contains("lena@work.example")));
+    // Asking again for a verified address is refused; for the new one, a second link comes.
+    assert_eq!(code(&lena.resend_verification("lena@example.org").await.unwrap_err()), "validation");
+    assert_eq!(code(&lena.resend_verification("someone@else.example").await.unwrap_err()), "validation");
+    lena.resend_verification("lena@work.example").await.unwrap();
+    let third = sink.wait_for(3).await[2].clone();
+    server.anonymous().verify_email(&token_in(&third, "verify-email")).await.unwrap();
+    let me = lena.own_profile().await.unwrap();
+    assert!(me.profile.emails.iter().all(|e| e.verified), "{:?}", me.profile.emails);
+
+    // An address removed before its link is followed is not verified by it.
+    lena.update_own_profile(&add(serde_json::json!(["lena@example.org", "lena@work.example", "old@example.org"]))).await.unwrap();
+    let fourth = sink.wait_for(4).await[3].clone();
+    lena.update_own_profile(&add(serde_json::json!(["lena@example.org", "lena@work.example"]))).await.unwrap();
+    assert_eq!(code(&server.anonymous().verify_email(&token_in(&fourth, "verify-email")).await.unwrap_err()), "token.invalid");
+
+    let events =
+        server.sysadmin().await.audit(&AuditQuery { action: Some("user.email.verify".into()), ..Default::default() }).await.unwrap();
+    assert_eq!(events.items.len(), 2);
+    assert!(events.items.iter().all(|e| e.details["client"] == "127.0.0.1" && e.target_name.as_deref() == Some("lena")));
+}

@@ -224,8 +224,8 @@ macro_rules! impl_accounts {
                     .await
                 }
 
-                async fn update_profile(&self, change: &Change, user: Uuid, profile: &Profile, at: OffsetDateTime) -> Result<()> {
-                    let (change, profile) = (change.clone(), profile_json(profile)?);
+                async fn update_profile(&self, change: &Change, user: Uuid, profile: &Profile, at: OffsetDateTime, mails: &[crate::QueuedMail]) -> Result<()> {
+                    let (change, profile, mails) = (change.clone(), profile_json(profile)?, mails.to_vec());
                     self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<()>> {
                         Box::pin(async move {
                             open(&mut tx, &change).await?;
@@ -236,6 +236,9 @@ macro_rules! impl_accounts {
                                 .execute(&mut *tx)
                                 .await?;
                             row_or_not_found(done.rows_affected(), || format!("user {user}"))?;
+                            for mail in &mails {
+                                insert_mail(&mut tx, mail).await?;
+                            }
                             tx.commit().await?;
                             Ok(())
                         })

@@ -157,6 +157,9 @@ macro_rules! impl_registration_tokens {
                                 }
                             }
                             super::accounts::write_user(&mut tx, change, &r.user, r.password_hash.as_deref(), &r.bindings).await?;
+                            for mail in &r.mails {
+                                insert_mail(&mut tx, mail).await?;
+                            }
                             tx.commit().await?;
                             Ok(true)
                         })

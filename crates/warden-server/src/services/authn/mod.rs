@@ -3,6 +3,7 @@
 //! atomically by the write that uses them). Password sign-in itself still lives in
 //! `services::auth`.
 
+pub mod email_verification;
 pub mod invitation;
 pub mod password_mail;
 pub mod recovery_link;

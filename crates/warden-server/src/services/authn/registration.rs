@@ -23,6 +23,7 @@ use warden_store::{Action, Change, Registration, RegistrationToken};
 use crate::config::RegistrationMode;
 use crate::services::access::{Access, tenant_of};
 use crate::services::auth::random_token;
+use crate::services::authn::email_verification::verification_mails;
 use crate::services::directory::{Directory, new_bindings};
 use crate::services::{Context, Result, ServiceError};
 
@@ -220,8 +221,15 @@ impl Registrations {
         let subject = user.subject();
         let roles: Vec<(Name, Name)> =
             token.as_ref().map(|(_, t)| t.roles.iter().map(|r| (r.clone(), t.tenant.clone())).collect()).unwrap_or_default();
-        let action =
-            Action::UserRegister { token_id: token.as_ref().map(|(_, t)| t.id), client: client.map(|ip| ip.to_string()), password: true };
+        // A claimed address is mailed a link to verify it, in the same transaction.
+        let claimed: Vec<String> = user.profile.emails.iter().filter(|e| !e.verified).map(|e| e.address.clone()).collect();
+        let mails = verification_mails(&self.ctx, user.id, &claimed, now);
+        let action = Action::UserRegister {
+            token_id: token.as_ref().map(|(_, t)| t.id),
+            client: client.map(|ip| ip.to_string()),
+            password: true,
+            emails_to_verify: u32::try_from(claimed.len()).unwrap_or(u32::MAX),
+        };
         // The new user is the actor of its own registration and of the bindings it brings.
         let change = Change::new(now, Some(&subject), action, Some(&subject));
         let registration = Registration {
@@ -229,11 +237,13 @@ impl Registrations {
             user: user.clone(),
             password_hash: Some(password_hash),
             token: token.map(|(hash, _)| hash),
+            mails,
         };
         if !self.ctx.store.register(&change, &registration).await? {
             // The token was used up, revoked or expired since it was read.
             return Err(ServiceError::TokenInvalid);
         }
+        self.ctx.committed(&change);
         self.ctx.refreshed(user).await
     }
 }

@@ -244,8 +244,24 @@ async fn invitations_need_a_public_url_and_the_right() {
 
 #[tokio::test]
 async fn an_account_notice_lets_the_owner_choose_a_first_password() {
+    an_account_notice_lets_the_owner_choose_a_first_password_on(None).await;
+}
+
+#[tokio::test]
+async fn an_account_notice_lets_the_owner_choose_a_first_password_on_postgres() {
+    let db = PgDatabase::create("notice");
+    an_account_notice_lets_the_owner_choose_a_first_password_on(Some(db.url())).await;
+}
+
+async fn an_account_notice_lets_the_owner_choose_a_first_password_on(database: Option<String>) {
     let sink = SmtpSink::start();
-    let server = TestServer::start_with(|c| sink.configure(c)).await;
+    let server = TestServer::start_with(|c| {
+        sink.configure(c);
+        if let Some(url) = database {
+            c.database.url = url;
+        }
+    })
+    .await;
     let idm = server.idm().await;
     let no_address = CreateUser { name: "dave".into(), ..CreateUser::default() };
     idm.create_user(&no_address).await.unwrap();
@@ -270,8 +286,24 @@ async fn an_account_notice_lets_the_owner_choose_a_first_password() {
 
 #[tokio::test]
 async fn forgot_password_answers_alike_and_mails_only_real_accounts() {
+    forgot_password_answers_alike_and_mails_only_real_accounts_on(None).await;
+}
+
+#[tokio::test]
+async fn forgot_password_answers_alike_and_mails_only_real_accounts_on_postgres() {
+    let db = PgDatabase::create("forgot");
+    forgot_password_answers_alike_and_mails_only_real_accounts_on(Some(db.url())).await;
+}
+
+async fn forgot_password_answers_alike_and_mails_only_real_accounts_on(database: Option<String>) {
     let sink = SmtpSink::start();
-    let server = TestServer::start_with(|c| sink.configure(c)).await;
+    let server = TestServer::start_with(|c| {
+        sink.configure(c);
+        if let Some(url) = database {
+            c.database.url = url;
+        }
+    })
+    .await;
     let idm = server.idm().await;
     let erin = CreateUser { emails: vec!["erin@example.org".into()], ..user("erin") };
     idm.create_user(&erin).await.unwrap();
@@ -403,9 +435,22 @@ async fn a_queued_mail_survives_a_restart() {
 /// a new password clears the flag.
 #[tokio::test]
 async fn a_group_must_change_its_passwords() {
+    a_group_must_change_its_passwords_on(None).await;
+}
+
+#[tokio::test]
+async fn a_group_must_change_its_passwords_on_postgres() {
+    let db = PgDatabase::create("forced");
+    a_group_must_change_its_passwords_on(Some(db.url())).await;
+}
+
+async fn a_group_must_change_its_passwords_on(database: Option<String>) {
     let sink = SmtpSink::start();
     let server = TestServer::start_with(|c| {
         sink.configure(c);
+        if let Some(url) = database {
+            c.database.url = url;
+        }
         c.forward_auth.enabled = true;
         c.forward_auth.rules = vec![
             serde_json::from_value(
@@ -551,4 +596,54 @@ async fn claimed_addresses_are_verified_by_their_mailed_link() {
         server.sysadmin().await.audit(&AuditQuery { action: Some("user.email.verify".into()), ..Default::default() }).await.unwrap();
     assert_eq!(events.items.len(), 2);
     assert!(events.items.iter().all(|e| e.details["client"] == "127.0.0.1" && e.target_name.as_deref() == Some("lena")));
+}
+
+/// Two nodes on one PostgreSQL database share the mail queue: every mail is sent exactly once
+/// whichever node takes it, and a database dump holds none of the links' tokens.
+#[tokio::test]
+async fn two_nodes_send_each_mail_once_and_the_dump_holds_no_token() {
+    let sink = SmtpSink::start();
+    let db = PgDatabase::create("mail_nodes");
+    let url = db.url();
+    let node = |url: String| {
+        let sink = &sink;
+        async move {
+            TestServer::start_with(|c| {
+                sink.configure(c);
+                c.database.url = url;
+            })
+            .await
+        }
+    };
+    let a = node(url.clone()).await;
+    let b = node(url.clone()).await;
+    // One session of idm_admin, used on both nodes (recovering the account twice would end it).
+    let token = a.token_for("idm_admin").await;
+    let (idm_a, idm_b) = (a.anonymous().with_bearer(&token), b.anonymous().with_bearer(&token));
+    // Both nodes queue, and both send (each wakes on its own queueing and polls every second).
+    let emails = |node: &str| (0..15).map(|i| format!("{node}{i}@example.org")).collect::<Vec<_>>();
+    let (to_a, to_b) = (
+        CreateInvitations { emails: emails("a"), ..CreateInvitations::default() },
+        CreateInvitations { emails: emails("b"), ..CreateInvitations::default() },
+    );
+    let (ra, rb) = tokio::join!(idm_a.create_invitations(&to_a), idm_b.create_invitations(&to_b));
+    ra.unwrap();
+    rb.unwrap();
+    let messages = sink.wait_for(30).await;
+    tokio::time::sleep(StdDuration::from_millis(2500)).await;
+    let messages_now = sink.messages();
+    assert_eq!(messages_now.len(), 30, "each mail once");
+    let mut recipients: Vec<String> = messages.iter().filter_map(|m| header(m, "To").map(str::to_owned)).collect();
+    recipients.sort();
+    recipients.dedup();
+    assert_eq!(recipients.len(), 30);
+
+    let dump = std::process::Command::new("pg_dump").arg("--data-only").arg(&url).output().expect("pg_dump");
+    assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
+    let dump = String::from_utf8_lossy(&dump.stdout);
+    assert!(dump.contains("a0@example.org"), "the dump holds the queue");
+    for message in &messages_now {
+        let token = token_in(message, "register");
+        assert!(!dump.contains(&token), "a token in the database dump");
+    }
 }

@@ -28,6 +28,8 @@ url="http://127.0.0.1:$port"
 export WARDEN_SERVER__LISTEN="127.0.0.1:$port"
 export WARDEN_SERVER__CONTROL_SOCKET="$work/wardend.sock"
 export WARDEN_DATABASE__URL="sqlite://$work/warden.db"
+# Links (recovery, invitations, notices) need the public URL; their mail goes to the outbox here.
+export WARDEN_SERVER__PUBLIC_URL="$url" WARDEN_MAIL__OUTBOX_DIR="$work/outbox"
 # Cheap password hashing: the run logs in a few times and schemathesis tries many passwords.
 export WARDEN_AUTH__ARGON2__MEMORY_KIB=1024 WARDEN_AUTH__ARGON2__ITERATIONS=1
 export WARDEN_LOG="${WARDEN_LOG:-warn}"

@@ -728,8 +728,8 @@ fn declare_security_schemes(document: &mut utoipa::openapi::OpenApi, cookie_name
 /// re-authentication, which refuse credentials that are not sessions); `413` and `415` with a
 /// body; `403` and `404` on every route past sign-in and self (permissions, protected targets,
 /// names that resolve to nothing). A problem an operation declares itself without a description
-/// (`409`, say) gets the one of its status. Every 4xx is `application/problem+json` with
-/// [`Problem`].
+/// (`409`, say) gets the one of its status. Every 4xx and 5xx is `application/problem+json`
+/// with [`Problem`].
 fn add_problems(path: &str, operation: &mut utoipa::openapi::path::Operation) {
     use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
     let has_body = operation.request_body.is_some();
@@ -762,7 +762,7 @@ fn add_problems(path: &str, operation: &mut utoipa::openapi::path::Operation) {
         }
     }
     for (status, response) in responses {
-        if let (true, RefOr::T(response)) = (status.starts_with('4'), response) {
+        if let (true, RefOr::T(response)) = (status.starts_with('4') || status.starts_with('5'), response) {
             let problem = ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build();
             response.content.clear();
             response.content.insert("application/problem+json".to_owned(), RefOr::T(problem));

@@ -142,6 +142,10 @@ async fn invitation_round_trip(server: &TestServer, sink: &SmtpSink) {
     assert_eq!(code(&idm.create_invitations(&CreateInvitations::default()).await.unwrap_err()), "validation");
     let unknown = CreateInvitations { emails: vec!["bob@example.org".into()], roles: vec!["nope".into()], ..CreateInvitations::default() };
     assert_eq!(code(&idm.create_invitations(&unknown).await.unwrap_err()), "not_found");
+    idm.create_user(&CreateUser { emails: vec!["taken@example.org".into()], ..user("holder") }).await.unwrap();
+    let taken = CreateInvitations { emails: vec!["carol@example.org".into(), "TAKEN@example.org".into()], ..CreateInvitations::default() };
+    let e = idm.create_invitations(&taken).await.unwrap_err();
+    assert!(code(&e) == "validation" && e.to_string().contains("already"), "{e}");
     assert!(idm.list_invitations().await.unwrap().is_empty(), "a refused request writes nothing");
 
     let req = CreateInvitations {

@@ -59,6 +59,15 @@ impl Invitations {
         }
         // Validated (and duplicates refused) as a profile's list is.
         let addresses = emails_in_order(&req.emails)?;
+        // An address that already signs someone in would, registered again as verified, stop
+        // both accounts signing in by it: invite only addresses no account holds verified.
+        for address in &addresses {
+            if !self.ctx.store.users_with_primary_email(&address.address).await?.is_empty() {
+                return Err(
+                    CoreError::validation("emails", format!("{} is already the verified address of an account", address.address)).into()
+                );
+            }
+        }
         let spec =
             CreateRegistrationToken { max_usage: Some(1), ttl: req.ttl.clone(), roles: req.roles.clone(), tenant: req.tenant.clone() };
         let mut made = Vec::with_capacity(addresses.len());

@@ -42,6 +42,18 @@ pub enum SelfCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Your TOTP authenticator: `enrol` prints the secret and the otpauth:// URI, `confirm CODE`
+    /// activates it, `remove` takes it away (all need a write window: `warden reauth`).
+    #[command(
+        subcommand,
+        after_help = "Examples:
+  warden self totp enrol
+  warden self totp confirm 123456
+  warden self totp remove"
+    )]
+    Totp(TotpCommand),
+    /// Ten new single-use backup codes (the old ones stop working); shown this once.
+    BackupCodes,
     /// Mail a new verification link to one of your own unverified addresses.
     #[command(after_help = "Examples:
   warden self resend-verification alice@work.example")]
@@ -55,6 +67,26 @@ pub enum SelfCommand {
   warden self preferences acme --theme dark --timezone Europe/Berlin --default-namespace prod.team-a
   warden self preferences acme --set page_size=50 --set pinned='[\"flows\"]' --unset old_key")]
     Preferences(crate::preferences::PreferencesArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TotpCommand {
+    /// Start an enrolment: prints the secret and the otpauth:// URI for an authenticator app.
+    Enrol {
+        /// SHA1 (the default) or SHA256.
+        #[arg(long)]
+        algorithm: Option<String>,
+        /// 6 (the default) or 8.
+        #[arg(long)]
+        digits: Option<u32>,
+    },
+    /// Activate the enrolment with a code from the app.
+    Confirm {
+        /// The code the app shows now.
+        code: String,
+    },
+    /// Remove the authenticator.
+    Remove,
 }
 
 /// What `self update` can change.
@@ -117,6 +149,23 @@ pub async fn run(ctx: &Ctx, command: SelfCommand) -> Result<(), CliError> {
     match command {
         SelfCommand::Show => output::item(ctx, &me.own_profile().await?),
         SelfCommand::Preferences(args) => crate::preferences::run(ctx, args).await,
+        SelfCommand::Totp(TotpCommand::Enrol { algorithm, digits }) => {
+            let enrolment = me.begin_totp(&warden_core::api::BeginTotp { algorithm, digits }).await?;
+            output::lines(ctx, &enrolment, [format!("secret: {}", enrolment.secret.expose()), enrolment.otpauth_uri.expose().to_owned()])
+        }
+        SelfCommand::Totp(TotpCommand::Confirm { code }) => {
+            let status = me.confirm_totp(&code).await?;
+            output::lines(ctx, &status, ["TOTP is now your second factor; sign-ins ask for a code"])
+        }
+        SelfCommand::Totp(TotpCommand::Remove) => {
+            me.remove_totp().await?;
+            output::done(ctx.format, &serde_json::json!({ "totp_removed": true }), "TOTP authenticator removed")
+        }
+        SelfCommand::BackupCodes => {
+            let codes = me.generate_backup_codes().await?;
+            let lines: Vec<String> = codes.codes.iter().map(|c| c.expose().to_owned()).collect();
+            output::lines(ctx, &codes, lines)
+        }
         SelfCommand::ResendVerification { address } => {
             let queued = me.resend_verification(&address).await?;
             output::lines(ctx, &queued, [format!("verification link queued to {} (mail: {})", queued.to, queued.mail)])

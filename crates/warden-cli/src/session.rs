@@ -20,6 +20,7 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use warden_client::{Client, ClientError};
+use warden_core::api::{LoginOutcome, SecondFactorAnswer};
 use warden_core::api::{ReauthResponse, WhoAmI};
 use warden_core::credential::Secret;
 
@@ -35,6 +36,12 @@ pub struct LoginArgs {
     /// Read the password from stdin (one line) instead of asking for it.
     #[arg(long)]
     pub password_stdin: bool,
+    /// The TOTP code, for an account with a second factor (asked for on a terminal otherwise).
+    #[arg(long, value_name = "CODE", conflicts_with = "backup_code")]
+    pub totp: Option<String>,
+    /// A backup code instead of a TOTP code.
+    #[arg(long, value_name = "CODE")]
+    pub backup_code: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -42,6 +49,9 @@ pub struct ReauthArgs {
     /// Read the password from stdin (one line) instead of asking for it.
     #[arg(long)]
     pub password_stdin: bool,
+    /// The TOTP code, for an account with a second factor.
+    #[arg(long, value_name = "CODE")]
+    pub totp: Option<String>,
 }
 
 /// What `login` keeps on disk.
@@ -109,7 +119,28 @@ pub async fn login(global: &Global, args: &LoginArgs) -> Result<(), CliError> {
     let dir = config_dir()?;
     let previous = load(&dir).ok().flatten();
     let server = server_of(global, previous.as_ref());
-    let reply = Client::new(&server)?.login(name, password.expose()).await?;
+    let client = Client::new(&server)?;
+    let reply = match client.login_outcome(name, password.expose()).await? {
+        LoginOutcome::Session(reply) => reply,
+        LoginOutcome::SecondFactor(step) => {
+            let (totp, backup_code) = match (&args.totp, &args.backup_code) {
+                (Some(code), _) => (Some(code.clone()), None),
+                (None, Some(code)) => (None, Some(Secret::new(code.clone()))),
+                (None, None) if io::stdin().is_terminal() => {
+                    let code = read_nonempty_password(&format!("Second factor ({}): ", step.methods.join(" or ")), false)?;
+                    let code = code.expose().trim().to_owned();
+                    if code.contains('-') { (None, Some(Secret::new(code))) } else { (Some(code), None) }
+                }
+                (None, None) => {
+                    return Err(CliError::Usage(format!(
+                        "{name} has a second factor ({}): give --totp CODE or --backup-code CODE",
+                        step.methods.join(", ")
+                    )));
+                }
+            };
+            client.login_mfa(&SecondFactorAnswer { state: step.state, totp, backup_code }).await?
+        }
+    };
     let account = reply.account.name.to_string();
     let session = Session { server: normalize(&server), token: reply.token, expires_at: reply.expires_at, account: Some(account) };
     let path = save(&dir, &session)?;
@@ -174,7 +205,10 @@ async fn elevate(ctx: &Ctx, args: &ReauthArgs) -> Result<ReauthResponse, CliErro
         let me = ctx.client.whoami().await?;
         read_nonempty_password(&format!("Password for {}: ", me.account.name), false)?
     };
-    Ok(ctx.client.reauth(password.expose()).await?)
+    Ok(match &args.totp {
+        Some(code) => ctx.client.reauth_with_totp(password.expose(), code).await?,
+        None => ctx.client.reauth(password.expose()).await?,
+    })
 }
 
 /// `warden logout`: ends the stored session on its server and deletes the file.

@@ -151,9 +151,52 @@ impl Client {
 
     // --- auth and self ------------------------------------------------------------------------
 
+    /// Signs in with a password alone. An account with a second factor gets the problem
+    /// `auth.second_factor_required`: use [`Client::login_outcome`] and [`Client::login_mfa`].
     pub async fn login(&self, name: &str, password: &str) -> Result<LoginResponse, ClientError> {
+        match self.login_outcome(name, password).await? {
+            warden_core::api::LoginOutcome::Session(session) => Ok(session),
+            warden_core::api::LoginOutcome::SecondFactor(step) => Err(ClientError::Api(Problem {
+                type_: "urn:warden:problem:auth.second_factor_required".into(),
+                title: "Second factor required".into(),
+                status: 200,
+                code: "auth.second_factor_required".into(),
+                detail: Some(format!("this account needs a second factor ({})", step.methods.join(", "))),
+                line: None,
+            })),
+        }
+    }
+
+    /// Signs in with a password: a session, or the step that asks for a second factor.
+    pub async fn login_outcome(&self, name: &str, password: &str) -> Result<warden_core::api::LoginOutcome, ClientError> {
         let body = LoginRequest { name: name.to_owned(), password: Secret::new(password) };
         self.call(Method::POST, &["auth", "login"], NO_QUERY, Some(&body)).await
+    }
+
+    /// Finishes a sign-in with a TOTP code or a backup code.
+    pub async fn login_mfa(&self, answer: &warden_core::api::SecondFactorAnswer) -> Result<LoginResponse, ClientError> {
+        self.call(Method::POST, &["auth", "login", "mfa"], NO_QUERY, Some(answer)).await
+    }
+
+    pub async fn second_factors(&self) -> Result<warden_core::api::SecondFactorStatus, ClientError> {
+        self.call(Method::GET, &["self", "second-factors"], NO_QUERY, NO_BODY).await
+    }
+
+    pub async fn begin_totp(&self, body: &warden_core::api::BeginTotp) -> Result<warden_core::api::TotpEnrolment, ClientError> {
+        self.call(Method::POST, &["self", "totp"], NO_QUERY, Some(body)).await
+    }
+
+    pub async fn confirm_totp(&self, code: &str) -> Result<warden_core::api::SecondFactorStatus, ClientError> {
+        let body = warden_core::api::TotpCode { code: code.to_owned() };
+        self.call(Method::POST, &["self", "totp", "confirm"], NO_QUERY, Some(&body)).await
+    }
+
+    pub async fn remove_totp(&self) -> Result<(), ClientError> {
+        self.call(Method::DELETE, &["self", "totp"], NO_QUERY, NO_BODY).await
+    }
+
+    pub async fn generate_backup_codes(&self) -> Result<warden_core::api::BackupCodes, ClientError> {
+        self.call(Method::POST, &["self", "backup-codes"], NO_QUERY, NO_BODY).await
     }
 
     /// Ends the session whose token this client presents.
@@ -163,7 +206,13 @@ impl Client {
 
     /// Re-authenticates the session this client presents, opening its write window.
     pub async fn reauth(&self, password: &str) -> Result<ReauthResponse, ClientError> {
-        let body = ReauthRequest { password: Secret::new(password) };
+        let body = ReauthRequest { password: Secret::new(password), totp: None, backup_code: None };
+        self.call(Method::POST, &["auth", "reauth"], NO_QUERY, Some(&body)).await
+    }
+
+    /// Re-authenticates an account with a second factor: the password and a TOTP code.
+    pub async fn reauth_with_totp(&self, password: &str, totp: &str) -> Result<ReauthResponse, ClientError> {
+        let body = ReauthRequest { password: Secret::new(password), totp: Some(totp.to_owned()), backup_code: None };
         self.call(Method::POST, &["auth", "reauth"], NO_QUERY, Some(&body)).await
     }
 

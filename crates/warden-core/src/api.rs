@@ -570,6 +570,13 @@ pub struct RecoverRequest {
 pub struct ReauthRequest {
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub password: Secret,
+    /// For an account with a second factor: a TOTP code, or
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totp: Option<String>,
+    /// a backup code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub backup_code: Option<Secret>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -918,4 +925,97 @@ pub struct ResendVerification {
 pub struct EmailVerified {
     pub account: String,
     pub address: String,
+}
+
+/// What `POST /api/v1/auth/login` answers: a session, or the second step.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(untagged)]
+pub enum LoginOutcome {
+    Session(LoginResponse),
+    SecondFactor(SecondFactorRequired),
+}
+
+/// The password was right; a second factor must follow (`POST /api/v1/auth/login/mfa`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SecondFactorRequired {
+    /// Always `mfa`.
+    pub next: String,
+    /// What the account can answer with: `totp`, `backup_code`.
+    pub methods: Vec<String>,
+    /// The pending sign-in (a one-time token, valid for minutes): send it back with the code.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub state: Secret,
+    #[serde(with = "crate::timestamp")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// `POST /api/v1/auth/login/mfa`: one of `totp` or `backup_code`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SecondFactorAnswer {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub state: Secret,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totp: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub backup_code: Option<Secret>,
+}
+
+/// `POST /api/v1/self/totp`: an enrolment's parameters (all optional).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct BeginTotp {
+    /// `SHA1` (the default: what authenticator apps expect) or `SHA256`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<String>,
+    /// 6 (the default) or 8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digits: Option<u32>,
+}
+
+/// A TOTP enrolment: the secret (shown this once) and the URI an authenticator app reads.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TotpEnrolment {
+    /// The shared secret, base32.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub secret: Secret,
+    /// `otpauth://totp/…`, for a QR code.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub otpauth_uri: Secret,
+    pub algorithm: String,
+    pub digits: u32,
+    pub period_secs: u32,
+}
+
+/// `POST /api/v1/self/totp/confirm`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TotpCode {
+    pub code: String,
+}
+
+/// New backup codes, shown this once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BackupCodes {
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    pub codes: Vec<Secret>,
+}
+
+/// The caller's second factors.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SecondFactorStatus {
+    /// A confirmed TOTP credential.
+    pub totp: bool,
+    /// An enrolment waiting for its first code.
+    pub totp_pending: bool,
+    pub backup_codes_left: u32,
 }

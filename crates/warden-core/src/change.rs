@@ -103,7 +103,40 @@ pub enum Action {
     #[serde(rename = "account.recover")]
     AccountRecover { via: String },
     #[serde(rename = "auth.login")]
-    Login { session_id: Uuid, client: Option<String> },
+    Login {
+        session_id: Uuid,
+        client: Option<String>,
+        /// The second factor that completed the sign-in (`totp`, `backup_code`), if one did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        second_factor: Option<String>,
+    },
+    /// The target's password was right; a second factor (one of `methods`) must follow,
+    /// answering the pending sign-in `token_id` (its row, never the token).
+    #[serde(rename = "auth.second_factor.challenge")]
+    SecondFactorChallenge { token_id: Uuid, methods: Vec<String> },
+    /// The target user started a TOTP enrolment (a new, unconfirmed secret).
+    #[serde(rename = "credential.totp.enrol")]
+    TotpEnrol { algorithm: String, digits: u32 },
+    /// The target user confirmed the enrolment with a right code: TOTP is now a factor.
+    #[serde(rename = "credential.totp.confirm")]
+    TotpConfirm {},
+    /// The target's TOTP credential was removed (by the user, or by an administrator).
+    #[serde(rename = "credential.totp.remove")]
+    TotpRemove {},
+    /// New backup codes replace the old ones.
+    #[serde(rename = "credential.backup_codes.generate")]
+    BackupCodesGenerate { count: u32 },
+    /// A backup code was used to sign in; `remaining` are left.
+    #[serde(rename = "credential.backup_code.use")]
+    BackupCodeUse { remaining: u32, client: Option<String> },
+    /// A wrong second-factor code (`method`); `locked_until` when it locked the factor.
+    #[serde(rename = "auth.second_factor.failed")]
+    SecondFactorFailed {
+        method: String,
+        client: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        locked_until: Option<String>,
+    },
     #[serde(rename = "auth.login.failed")]
     LoginFailed { client: Option<String> },
     #[serde(rename = "auth.logout")]
@@ -372,6 +405,13 @@ impl Action {
             Self::PasswordRehash {} => "credential.password.rehash",
             Self::AccountRecover { .. } => "account.recover",
             Self::Login { .. } => "auth.login",
+            Self::SecondFactorChallenge { .. } => "auth.second_factor.challenge",
+            Self::TotpEnrol { .. } => "credential.totp.enrol",
+            Self::TotpConfirm {} => "credential.totp.confirm",
+            Self::TotpRemove {} => "credential.totp.remove",
+            Self::BackupCodesGenerate { .. } => "credential.backup_codes.generate",
+            Self::BackupCodeUse { .. } => "credential.backup_code.use",
+            Self::SecondFactorFailed { .. } => "auth.second_factor.failed",
             Self::LoginFailed { .. } => "auth.login.failed",
             Self::Logout { .. } => "auth.logout",
             Self::Reauth { .. } => "auth.reauth",
@@ -480,6 +520,15 @@ impl Action {
             // cached credential holds them (so the change takes no revision).
             A::PreferencesSet { .. } => (S::Unchanged, C::Unchanged),
             A::PasswordRehash {} | A::Login { .. } | A::LoginFailed { .. } | A::ApiTokenCreate { .. } => (S::Unchanged, C::Unchanged),
+            // Second factors are read at sign-in, never cached; sessions already made keep the
+            // strength they were made with.
+            A::SecondFactorChallenge { .. }
+            | A::TotpEnrol { .. }
+            | A::TotpConfirm {}
+            | A::TotpRemove {}
+            | A::BackupCodesGenerate { .. }
+            | A::BackupCodeUse { .. }
+            | A::SecondFactorFailed { .. } => (S::Unchanged, C::Unchanged),
             // Purged sessions could no longer authenticate anyway.
             A::SessionPurge { .. } => (S::Unchanged, C::Unchanged),
             A::Logout { session_id } | A::Reauth { session_id, .. } => (S::Unchanged, C::Credential(*session_id)),

@@ -36,6 +36,7 @@ mod one_time_tokens;
 mod postgres;
 mod preferences;
 mod registration_tokens;
+mod second_factors;
 mod sql;
 mod sqlite;
 mod transfer;
@@ -57,6 +58,7 @@ pub use one_time_tokens::{OneTimeToken, OneTimeTokens, Recovery, TokenPurpose};
 pub use postgres::PgStore;
 pub use preferences::{Preferences, StoredPreferences};
 pub use registration_tokens::{Registration, RegistrationToken, RegistrationTokens};
+pub use second_factors::{SecondFactors, TotpCredential};
 pub use sqlite::SqliteStore;
 pub use transfer::{ImportCounts, ImportLine, Importer, LineError, Transfer};
 
@@ -67,7 +69,7 @@ pub mod prelude {
     pub use crate::Store;
     pub use crate::{
         Accounts as _, AuditLog as _, Authorization as _, Credentials as _, Groups as _, MailQueue as _, OneTimeTokens as _,
-        Preferences as _, RegistrationTokens as _, Transfer as _,
+        Preferences as _, RegistrationTokens as _, SecondFactors as _, Transfer as _,
     };
 }
 
@@ -153,6 +155,7 @@ pub trait Store:
     + RegistrationTokens
     + MailQueue
     + Preferences
+    + SecondFactors
     + Send
     + Sync
     + 'static

@@ -27,6 +27,8 @@ pub enum TokenPurpose {
     PasswordChange,
     /// Proves that the address in `detail` reaches the account's owner.
     EmailVerification,
+    /// A sign-in whose password was right, waiting for its second factor.
+    SecondFactor,
 }
 
 impl TokenPurpose {
@@ -40,11 +42,12 @@ impl TokenPurpose {
             Self::PasswordReset => "password_reset",
             Self::PasswordChange => "password_change",
             Self::EmailVerification => "email_verification",
+            Self::SecondFactor => "second_factor",
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::Recovery, Self::AccountNotice, Self::PasswordReset, Self::PasswordChange, Self::EmailVerification]
+        [Self::Recovery, Self::AccountNotice, Self::PasswordReset, Self::PasswordChange, Self::EmailVerification, Self::SecondFactor]
             .into_iter()
             .find(|p| p.as_str() == text)
     }
@@ -113,4 +116,7 @@ pub trait OneTimeTokens: Send + Sync {
     /// `false`, and nothing written, when the token was not redeemable or the account no
     /// longer has that address.
     async fn verify_email(&self, change: &Change, token: &TokenHash, account: Uuid, address: &str) -> Result<bool>;
+    /// Consumes a token of `purpose` for `account` (unconsumed, unexpired at `at`) and nothing
+    /// else; `false` when it was not redeemable. The caller's own write records the event.
+    async fn consume_one_time_token(&self, token: &TokenHash, purpose: TokenPurpose, account: Uuid, at: OffsetDateTime) -> Result<bool>;
 }

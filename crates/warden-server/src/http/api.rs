@@ -13,6 +13,7 @@ use warden_core::api::{
     RegisterRequest, RegistrationTokenInfo, Rename, ResendVerification, ResolvedPermissions, RolePermissions, RoleQuery, SetPassword,
     UpdateProfile, UpdateRole, UpdateUser, VerifyEmail, WhoAmI,
 };
+use warden_core::api::{BackupCodes, BeginTotp, LoginOutcome, SecondFactorAnswer, SecondFactorStatus, TotpCode, TotpEnrolment};
 use warden_core::authz::{Binding, Role, Tenant};
 use warden_core::model::{ApiToken, AuditEvent, Group, NameOrId, ServiceAccount, SubjectKind, User};
 use warden_core::preferences::TenantPreferences;
@@ -35,9 +36,57 @@ impl From<ListQuery> for ListRequest {
 // --- authentication and self ------------------------------------------------------------------
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse, description = "Signed in: a session token (`wds_…`) that may not write until `POST /api/v1/auth/reauth`."), (status = 401, body = Problem), (status = 429, body = Problem)))]
-pub async fn login(State(app): State<App>, client: ClientAddr, Body(req): Body<LoginRequest>) -> ApiResult<Json<LoginResponse>> {
+    responses((status = 200, body = LoginOutcome, description = "Signed in: a session token (`wds_…`) that may not write until `POST /api/v1/auth/reauth`; or, for an account with a second factor, `{\"next\":\"mfa\",\"methods\",\"state\",\"expires_at\"}`: finish with `POST /api/v1/auth/login/mfa`."), (status = 401, body = Problem), (status = 429, body = Problem)))]
+pub async fn login(State(app): State<App>, client: ClientAddr, Body(req): Body<LoginRequest>) -> ApiResult<Json<LoginOutcome>> {
     Ok(Json(app.auth.login(&req.name, &req.password, client.0).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/login/mfa", tag = "auth", request_body = SecondFactorAnswer,
+    responses((status = 200, body = LoginResponse, description = "Signed in with the second factor (`Login.second_factor` in the audit log)."),
+        (status = 400, body = Problem, description = "`token.invalid`: the pending sign-in is unknown, expired or used; `validation`: not exactly one of `totp` and `backup_code`."),
+        (status = 401, body = Problem, description = "`auth.failed`: a wrong, replayed or used code."),
+        (status = 429, body = Problem, description = "`auth.rate_limited`: five wrong codes lock the second factor for 15 minutes.")))]
+pub async fn login_mfa(State(app): State<App>, client: ClientAddr, Body(req): Body<SecondFactorAnswer>) -> ApiResult<Json<LoginResponse>> {
+    Ok(Json(app.second_factors.finish(&req, client.0).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/self/second-factors", tag = "self", security(("bearer" = []), ("basic" = [])),
+    responses((status = 200, body = SecondFactorStatus, description = "The caller's second factors."), (status = 403, body = Problem, description = "`self.not_a_user`.")))]
+pub async fn second_factor_status(State(app): State<App>, Actor(actor): Actor) -> ApiResult<Json<SecondFactorStatus>> {
+    Ok(Json(app.second_factors.status(&actor).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/self/totp", tag = "self", security(("bearer" = []), ("basic" = [])), request_body = BeginTotp,
+    responses((status = 201, body = TotpEnrolment, description = "A new TOTP secret and its `otpauth://` URI, shown this once; confirm it with a code."),
+        (status = 403, body = Problem, description = "`session.not_elevated`: re-authenticate first; `self.not_a_user`."),
+        (status = 409, body = Problem, description = "`totp.exists`: remove the current authenticator first.")))]
+pub async fn begin_totp(
+    State(app): State<App>,
+    Actor(actor): Actor,
+    Body(req): Body<BeginTotp>,
+) -> ApiResult<(StatusCode, Json<TotpEnrolment>)> {
+    Ok((StatusCode::CREATED, Json(app.second_factors.begin_totp(&actor, &req).await?)))
+}
+
+#[utoipa::path(delete, path = "/api/v1/self/totp", tag = "self", security(("bearer" = []), ("basic" = [])),
+    responses((status = 204, description = "The TOTP authenticator is removed."), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn remove_totp(State(app): State<App>, Actor(actor): Actor) -> ApiResult<StatusCode> {
+    app.second_factors.remove_totp(&actor).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/self/totp/confirm", tag = "self", security(("bearer" = []), ("basic" = [])), request_body = TotpCode,
+    responses((status = 200, body = SecondFactorStatus, description = "TOTP is now a second factor of the account."),
+        (status = 400, body = Problem, description = "`validation`: the code does not match."), (status = 403, body = Problem),
+        (status = 404, body = Problem, description = "No enrolment waits for a code.")))]
+pub async fn confirm_totp(State(app): State<App>, Actor(actor): Actor, Body(req): Body<TotpCode>) -> ApiResult<Json<SecondFactorStatus>> {
+    Ok(Json(app.second_factors.confirm_totp(&actor, &req.code).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/self/backup-codes", tag = "self", security(("bearer" = []), ("basic" = [])),
+    responses((status = 201, body = BackupCodes, description = "Ten new single-use codes, shown this once; the old ones stop working."), (status = 403, body = Problem)))]
+pub async fn generate_backup_codes(State(app): State<App>, Actor(actor): Actor) -> ApiResult<(StatusCode, Json<BackupCodes>)> {
+    Ok((StatusCode::CREATED, Json(app.second_factors.generate_backup_codes(&actor).await?)))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/recover", tag = "auth", request_body = RecoverRequest,
@@ -61,7 +110,7 @@ pub async fn reauth(
     client: ClientAddr,
     Body(req): Body<ReauthRequest>,
 ) -> ApiResult<Json<ReauthResponse>> {
-    Ok(Json(app.auth.reauth(&actor, &req.password, client.0).await?))
+    Ok(Json(app.auth.reauth(&actor, &req, client.0).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/self", tag = "self", security(("bearer" = []), ("basic" = [])), responses((status = 200, body = WhoAmI, description = "The caller: its account and the `warden:*` permissions it holds in `default`."), (status = 401, body = Problem)))]

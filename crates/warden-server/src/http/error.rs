@@ -35,7 +35,7 @@ pub fn status_of(e: &ServiceError) -> StatusCode {
         ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
         // Unknown, expired and used one-time tokens alike: 410 would claim the token once existed.
         ServiceError::Ambiguous(_) | ServiceError::TokenInvalid => StatusCode::BAD_REQUEST,
-        ServiceError::Unauthenticated | ServiceError::AuthFailed => StatusCode::UNAUTHORIZED,
+        ServiceError::Unauthenticated | ServiceError::AuthFailed | ServiceError::SecondFactorRequired => StatusCode::UNAUTHORIZED,
         ServiceError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         ServiceError::Protected(..)
         | ServiceError::RenameDisabled
@@ -44,7 +44,7 @@ pub fn status_of(e: &ServiceError) -> StatusCode {
         | ServiceError::RegistrationDisabled
         | ServiceError::NotAUser(_)
         | ServiceError::SessionRequired => StatusCode::FORBIDDEN,
-        ServiceError::Immutable(_) => StatusCode::CONFLICT,
+        ServiceError::Immutable(_) | ServiceError::TotpExists => StatusCode::CONFLICT,
         ServiceError::Internal(_) | ServiceError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
         // The server is not set up to write links: no fault of the request, and no use
         // retrying until the operator sets the key the message names.
@@ -168,6 +168,8 @@ mod tests {
             (ServiceError::PublicUrlMissing, 503, "config.public_url_missing"),
             (ServiceError::TokenInvalid, 400, "token.invalid"),
             (ServiceError::RegistrationDisabled, 403, "registration.disabled"),
+            (ServiceError::TotpExists, 409, "totp.exists"),
+            (ServiceError::SecondFactorRequired, 401, "auth.second_factor_required"),
             (line(StoreError::NameTaken("x".into()).into()), 400, "import.invalid"),
             (line(ServiceError::Ambiguous("x".into())), 400, "import.invalid"),
             (line(CoreError::Forbidden { permission: "p".into() }.into()), 403, "forbidden"),

@@ -22,6 +22,7 @@ use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
+use warden_core::api::{LoginOutcome, SecondFactorAnswer};
 use warden_core::credential::Secret;
 use warden_policy::{HeaderList, RequestView};
 
@@ -375,6 +376,18 @@ pub struct LoginForm {
     csrf: Option<String>,
 }
 
+/// The sign-in page's second step: the pending sign-in and a code (a TOTP code, or a backup
+/// code, told apart by their shape).
+#[derive(Deserialize)]
+pub struct SecondFactorForm {
+    state: String,
+    code: Secret,
+    #[serde(default)]
+    rd: Option<String>,
+    #[serde(default)]
+    csrf: Option<String>,
+}
+
 #[derive(Deserialize)]
 pub struct LogoutForm {
     #[serde(default)]
@@ -414,6 +427,26 @@ fn login_page(rd: Option<&str>, error: Option<&str>, csrf: &str) -> Html<String>
          <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
          <input type=\"hidden\" name=\"rd\" value=\"{rd}\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <button type=\"submit\">Sign in</button></form></body></html>"
+    ))
+}
+
+fn second_factor_page(state: &str, methods: &[String], rd: Option<&str>, error: Option<&str>, csrf: &str) -> Html<String> {
+    let rd = rd.map(escape).unwrap_or_default();
+    let (state, csrf) = (escape(state), escape(csrf));
+    let error = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e))).unwrap_or_default();
+    let hint = match (methods.iter().any(|m| m == "totp"), methods.iter().any(|m| m == "backup_code")) {
+        (true, true) => "The code from your authenticator app, or one of your backup codes.",
+        (true, false) => "The code from your authenticator app.",
+        _ => "One of your backup codes.",
+    };
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
+         <title>Second factor · Warden</title><style>{PAGE_STYLE}</style></head>\
+         <body><h1>Second factor</h1>{error}<form method=\"post\" action=\"login/mfa\">\
+         <label for=\"code\">Code</label><input id=\"code\" name=\"code\" autocomplete=\"one-time-code\" required autofocus>\
+         <p>{hint}</p><input type=\"hidden\" name=\"state\" value=\"{state}\">\
+         <input type=\"hidden\" name=\"rd\" value=\"{rd}\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <button type=\"submit\">Continue</button></form></body></html>"
     ))
 }
 
@@ -473,16 +506,10 @@ pub async fn login_submit(State(app): State<App>, client: ClientAddr, headers: H
     let token = form.csrf.as_deref().unwrap_or_default();
     let rd = form.rd.as_deref().map(str::trim).filter(|r| !r.is_empty());
     match app.auth.login(&form.name, &form.password, client.0).await {
-        Ok(login) => {
-            let target = rd.filter(|r| redirect_allowed(&app, r)).map_or_else(|| "/login/done".to_owned(), str::to_owned);
-            let mut response = StatusCode::SEE_OTHER.into_response();
-            let headers = response.headers_mut();
-            if let Ok(v) = HeaderValue::from_str(&target) {
-                headers.insert(header::LOCATION, v);
-            }
-            if let Some(c) = session_cookie(&app, login.token.expose(), app.ctx.times.session_ttl_secs) {
-                headers.insert(header::SET_COOKIE, c);
-            }
+        Ok(LoginOutcome::Session(login)) => signed_in(&app, rd, login.token.expose()),
+        Ok(LoginOutcome::SecondFactor(step)) => {
+            let mut response = second_factor_page(step.state.expose(), &step.methods, rd, None, token).into_response();
+            secure_page(response.headers_mut());
             response
         }
         Err(e) => {
@@ -497,6 +524,74 @@ pub async fn login_submit(State(app): State<App>, client: ClientAddr, headers: H
             let mut response = (status, login_page(rd, Some(message), token)).into_response();
             secure_page(response.headers_mut());
             response
+        }
+    }
+}
+
+/// Signed in: the session cookie, and on to the return URL (an allowed one) or `/login/done`.
+fn signed_in(app: &App, rd: Option<&str>, session_token: &str) -> Response {
+    let target = rd.filter(|r| redirect_allowed(app, r)).map_or_else(|| "/login/done".to_owned(), str::to_owned);
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&target) {
+        headers.insert(header::LOCATION, v);
+    }
+    if let Some(c) = session_cookie(app, session_token, app.ctx.times.session_ttl_secs) {
+        headers.insert(header::SET_COOKIE, c);
+    }
+    response
+}
+
+/// The second step's post (CSRF-checked like the first): a code that looks like a backup code
+/// (it has a `-`, or 16 characters) is one; anything else is a TOTP code.
+pub async fn login_mfa_submit(
+    State(app): State<App>,
+    client: ClientAddr,
+    headers: HeaderMap,
+    Form(form): Form<SecondFactorForm>,
+) -> Response {
+    if let Err(e) = csrf(&app).verify(&headers, form.csrf.as_deref()) {
+        return ApiError::from(e).into_response();
+    }
+    let token = form.csrf.as_deref().unwrap_or_default();
+    let rd = form.rd.as_deref().map(str::trim).filter(|r| !r.is_empty());
+    let code = form.code.expose().trim();
+    let backup = code.contains('-') || code.chars().filter(char::is_ascii_alphanumeric).count() >= 16;
+    let answer = SecondFactorAnswer {
+        state: Secret::new(form.state.clone()),
+        totp: (!backup).then(|| code.to_owned()),
+        backup_code: backup.then(|| Secret::new(code)),
+    };
+    match app.second_factors.finish(&answer, client.0).await {
+        Ok(login) => signed_in(&app, rd, login.token.expose()),
+        Err(e) => {
+            let retry = |status: StatusCode, message: &str| {
+                let methods = ["totp".to_owned(), "backup_code".to_owned()];
+                let mut response = (status, second_factor_page(&form.state, &methods, rd, Some(message), token)).into_response();
+                secure_page(response.headers_mut());
+                response
+            };
+            match e {
+                ServiceError::AuthFailed => retry(StatusCode::UNAUTHORIZED, "The code is wrong or was used already."),
+                ServiceError::RateLimited { .. } => retry(StatusCode::TOO_MANY_REQUESTS, "Too many wrong codes; try again later."),
+                ServiceError::Core(_) => retry(StatusCode::BAD_REQUEST, "Enter a code."),
+                ServiceError::TokenInvalid => {
+                    let mut response =
+                        (StatusCode::BAD_REQUEST, login_page(rd, Some("The sign-in took too long; start again."), token)).into_response();
+                    secure_page(response.headers_mut());
+                    response
+                }
+                e => {
+                    tracing::error!(error = %e, "second factor failed");
+                    let mut response = (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        login_page(rd, Some("Signing in is not possible right now; try again later."), token),
+                    )
+                        .into_response();
+                    secure_page(response.headers_mut());
+                    response
+                }
+            }
         }
     }
 }

@@ -40,6 +40,7 @@ use crate::services::authn::invitation::Invitations;
 use crate::services::authn::password_mail::PasswordMail;
 use crate::services::authn::recovery_link::RecoveryLinks;
 use crate::services::authn::registration::Registrations;
+use crate::services::authn::second_factor::SecondFactors;
 use crate::services::compat::kratos::KratosCompat;
 use crate::services::directory::Directory;
 use crate::services::forward::ForwardAuth;
@@ -66,6 +67,7 @@ pub struct AppInner {
     pub preferences: PreferencesService,
     pub self_service: SelfService,
     pub email_verification: EmailVerification,
+    pub second_factors: SecondFactors,
     pub config: Arc<Config>,
 }
 
@@ -91,6 +93,7 @@ impl App {
         let preferences = PreferencesService::new(ctx.clone());
         let self_service = SelfService::new(ctx.clone(), auth.clone());
         let email_verification = EmailVerification::new(ctx.clone());
+        let second_factors = SecondFactors::new(ctx.clone());
         let config = ctx.config.clone();
         Ok(Self(Arc::new(AppInner {
             ctx,
@@ -107,6 +110,7 @@ impl App {
             preferences,
             self_service,
             email_verification,
+            second_factors,
             config,
         })))
     }
@@ -139,6 +143,11 @@ impl RestApi {
 fn public_api() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(api::login))
+        .routes(routes!(api::login_mfa))
+        .routes(routes!(api::second_factor_status))
+        .routes(routes!(api::begin_totp, api::remove_totp))
+        .routes(routes!(api::confirm_totp))
+        .routes(routes!(api::generate_backup_codes))
         .routes(routes!(api::logout))
         .routes(routes!(api::recover))
         .routes(routes!(api::forgot_password))
@@ -207,6 +216,7 @@ fn public_routes(app: &App, rest: &RestApi) -> Router<App> {
             .route("/auth/forward", axum::routing::any(forward_auth::forward))
             .route("/login", get(forward_auth::login_form).post(forward_auth::login_submit))
             .route("/login/done", get(forward_auth::login_done))
+            .route("/login/mfa", axum::routing::post(forward_auth::login_mfa_submit))
             .route("/logout", get(forward_auth::logout_form).post(forward_auth::logout))
     } else {
         Router::new()

@@ -13,13 +13,14 @@ use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 use warden_core::access::{AuthMethod, Permission, Principal};
-use warden_core::api::{CreateApiToken, CreatedApiToken, LoginResponse, Page, ReauthResponse, WhoAmI};
+use warden_core::api::{CreateApiToken, CreatedApiToken, LoginOutcome, LoginResponse, Page, ReauthRequest, ReauthResponse, WhoAmI};
 use warden_core::credential::{self, Secret, TOKEN_BYTES, TokenHash, TokenKind};
 use warden_core::model::{ApiToken, AuditEvent, NameOrId, Subject, SubjectKind};
 use warden_core::throttle::{Throttle, ThrottleKey};
 use warden_core::{CoreError, Name};
 use warden_store::{Action, AuditQuery, Change, CredentialOwner};
 
+use super::authn::second_factor::SecondFactors;
 use super::credentials::{Cached, Contact, Credential};
 use super::directory::Directory;
 use super::in_flight::InFlight;
@@ -66,6 +67,7 @@ pub struct Auth {
     names_in_flight: Arc<InFlight>,
     /// Checks running or waiting on this node, per client address.
     clients_in_flight: Arc<InFlight>,
+    second_factors: SecondFactors,
 }
 
 /// Password checks of one name that run at once on a node, and that may wait behind them.
@@ -101,6 +103,7 @@ impl Auth {
             by_client: Throttle::new(auth.max_failed_logins_per_client, window, max_delay),
             names_in_flight: Arc::new(InFlight::new(NAME_CHECKS.0, NAME_CHECKS.1)),
             clients_in_flight: Arc::new(InFlight::new(CLIENT_CHECKS.0, CLIENT_CHECKS.1)),
+            second_factors: SecondFactors::new(ctx.clone()),
             ctx,
             directory,
         }
@@ -186,21 +189,31 @@ impl Auth {
         })
     }
 
-    /// Password login: a new session whose token is returned once and stored only hashed.
-    pub async fn login(&self, name: &str, password: &Secret, client: Option<IpAddr>) -> Result<LoginResponse> {
+    /// Password login: a new session whose token is returned once and stored only hashed, or,
+    /// for an account with a second factor, the pending sign-in that asks for it.
+    pub async fn login(&self, name: &str, password: &Secret, client: Option<IpAddr>) -> Result<LoginOutcome> {
         let subject = self.verify_password(name, password, client).await?;
         // Persons sign in; of service accounts only the break-glass ones, whose password comes
         // from the host.
         if subject.kind != SubjectKind::User && !warden_core::model::is_break_glass(subject.id) {
             return Err(ServiceError::AuthFailed);
         }
+        let methods = self.second_factors.methods(subject.id).await?;
+        if !methods.is_empty() {
+            return Ok(LoginOutcome::SecondFactor(self.second_factors.challenge(&subject, methods).await?));
+        }
         let now = self.ctx.now();
         let token = random_token(TokenKind::Session)?;
         let session = self.ctx.new_session(subject.id, now);
-        let action = Action::Login { session_id: session.id, client: client.map(|ip| ip.to_string()) };
+        let action = Action::Login { session_id: session.id, client: client.map(|ip| ip.to_string()), second_factor: None };
         let change = Change::new(now, Some(&subject), action, Some(&subject));
         self.ctx.store.create_session(&change, &session, &TokenHash::of(token.expose())).await?;
-        Ok(LoginResponse { token, expires_at: session.expires_at, idle_timeout_secs: session.idle_timeout_secs, account: subject })
+        Ok(LoginOutcome::Session(LoginResponse {
+            token,
+            expires_at: session.expires_at,
+            idle_timeout_secs: session.idle_timeout_secs,
+            account: subject,
+        }))
     }
 
     /// Ends the session the principal authenticated with.
@@ -303,6 +316,10 @@ impl Auth {
     /// HTTP Basic: costs a password hash and counts towards the soft lock.
     pub async fn authenticate_basic(&self, name: &str, password: &Secret, client: Option<IpAddr>) -> Result<Principal> {
         let subject = self.verify_password(name, password, client).await?;
+        // Basic credentials carry no second factor: an account that has one cannot use them.
+        if !self.second_factors.methods(subject.id).await?.is_empty() {
+            return Err(ServiceError::AuthFailed);
+        }
         // A password presented with the request is as fresh as a re-authentication.
         let mut principal = self.principal(subject, AuthMethod::Password, None, true, None);
         let owner = self.ctx.store.account(&NameOrId::Id(principal.account.id), self.ctx.now()).await?;
@@ -331,13 +348,20 @@ impl Auth {
 
     /// Re-authenticates an interactive session with its password and opens a write window:
     /// the configured window, or the shortest one configured for a role the account holds.
-    pub async fn reauth(&self, principal: &Principal, password: &Secret, client: Option<IpAddr>) -> Result<ReauthResponse> {
+    pub async fn reauth(&self, principal: &Principal, req: &ReauthRequest, client: Option<IpAddr>) -> Result<ReauthResponse> {
         let (AuthMethod::Session, Some(session)) = (principal.method, principal.credential_id) else {
             return Err(CoreError::validation("authorization", "re-authentication elevates a session: log in first").into());
         };
-        let subject = self.verify_password(principal.account.name.as_str(), password, client).await?;
+        let subject = self.verify_password(principal.account.name.as_str(), &req.password, client).await?;
         if subject.id != principal.account.id {
             return Err(ServiceError::AuthFailed);
+        }
+        // An account with a second factor proves it again too.
+        if !self.second_factors.methods(subject.id).await?.is_empty() {
+            if req.totp.is_none() && req.backup_code.is_none() {
+                return Err(ServiceError::SecondFactorRequired);
+            }
+            self.second_factors.verify(&subject, req.totp.as_deref(), req.backup_code.as_ref(), client).await?;
         }
         let roles = principal.index.roles_of((subject.kind, subject.id));
         let window = roles

@@ -81,6 +81,12 @@ pub enum ServiceError {
     /// token, HTTP Basic, the host).
     #[error("changing one's own password needs a session of the person: log in first (warden login)")]
     SessionRequired,
+    /// Re-authentication of an account with a second factor, without a code.
+    #[error("this account has a second factor: send a totp or backup_code with the password")]
+    SecondFactorRequired,
+    /// A TOTP enrolment while a confirmed authenticator exists: remove it first.
+    #[error("a TOTP authenticator is set up already: remove it first")]
+    TotpExists,
     /// A configuration the server cannot work with (found at start-up).
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -106,6 +112,8 @@ impl ServiceError {
             Self::PublicUrlMissing => "config.public_url_missing",
             Self::TokenInvalid => "token.invalid",
             Self::RegistrationDisabled => "registration.disabled",
+            Self::TotpExists => "totp.exists",
+            Self::SecondFactorRequired => "auth.second_factor_required",
             Self::NotAUser(_) => "self.not_a_user",
             Self::SessionRequired => "self.session_required",
             // What the line says or names is wrong: one code for the importer to look for;
@@ -145,6 +153,8 @@ impl ServiceError {
             | Self::PublicUrlMissing
             | Self::TokenInvalid
             | Self::RegistrationDisabled
+            | Self::TotpExists
+            | Self::SecondFactorRequired
             | Self::NotAUser(_)
             | Self::SessionRequired => false,
         }

@@ -14,5 +14,6 @@ mod preferences;
 mod proxies;
 mod recovery;
 mod registration;
+mod second_factor;
 mod self_service;
 mod transfer;

@@ -25,6 +25,7 @@ mod mail_queue;
 mod one_time_tokens;
 mod preferences;
 mod registration_tokens;
+mod second_factors;
 
 pub(crate) use accounts::impl_accounts;
 pub(crate) use audit::impl_audit;
@@ -36,6 +37,7 @@ pub(crate) use mail_queue::impl_mail_queue;
 pub(crate) use one_time_tokens::impl_one_time_tokens;
 pub(crate) use preferences::impl_preferences;
 pub(crate) use registration_tokens::impl_registration_tokens;
+pub(crate) use second_factors::impl_second_factors;
 
 use warden_core::api::Page;
 use warden_core::model::{NameOrId, Profile};
@@ -169,6 +171,7 @@ macro_rules! impl_store {
             crate::sql::impl_one_time_tokens!($store, $db, $row);
             crate::sql::impl_registration_tokens!($store, $db, $row);
             crate::sql::impl_mail_queue!($store, $db, $row);
+            crate::sql::impl_second_factors!($store, $db, $row);
             crate::sql::impl_preferences!($store, $db, $row);
         }
     };

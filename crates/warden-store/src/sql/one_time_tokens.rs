@@ -120,6 +120,28 @@ macro_rules! impl_one_time_tokens {
                     .await
                 }
 
+                async fn consume_one_time_token(&self, token: &TokenHash, purpose: TokenPurpose, account: Uuid, at: OffsetDateTime) -> Result<bool> {
+                    let token = token.clone();
+                    self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<bool>> {
+                        Box::pin(async move {
+                            let consumed: Option<Uuid> = sqlx::query_scalar(
+                                "UPDATE one_time_tokens SET consumed_at = $2 \
+                                 WHERE token_hash = $1 AND consumed_at IS NULL AND expires_at > $2 AND purpose = $3 AND account_id = $4 \
+                                 RETURNING id",
+                            )
+                            .bind(token.0.as_slice())
+                            .bind(to_ms(at))
+                            .bind(purpose.as_str())
+                            .bind(account)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                            tx.commit().await?;
+                            Ok(consumed.is_some())
+                        })
+                    })
+                    .await
+                }
+
                 async fn verify_email(&self, change: &Change, token: &TokenHash, account: Uuid, address: &str) -> Result<bool> {
                     let (change, token, address) = (change.clone(), token.clone(), address.to_owned());
                     self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<bool>> {

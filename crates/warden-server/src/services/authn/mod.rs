@@ -8,3 +8,4 @@ pub mod invitation;
 pub mod password_mail;
 pub mod recovery_link;
 pub mod registration;
+pub mod second_factor;

@@ -1,0 +1,256 @@
+//! Issue 14's second factors: TOTP (codes from pyotp, an implementation other than Warden's)
+//! and backup codes, the sign-in step that asks for them, their lock, re-authentication, HTTP
+//! Basic refused, and the sign-in page's second step.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use time::Duration;
+use warden_client::{AuditQuery, Client, ClientError};
+use warden_core::api::{BeginTotp, LoginOutcome, SecondFactorAnswer, SecondFactorRequired};
+use warden_core::credential::Secret;
+use warden_server::clock::Clock;
+
+use crate::api::{PgDatabase, TestServer, user};
+
+const PASSWORD: &str = "correct horse battery";
+
+fn code(e: &ClientError) -> &str {
+    e.code()
+}
+
+/// The TOTP code of `secret` at unix time `at`, computed by pyotp.
+fn pyotp(secret: &str, at: i64, digits: u32, digest: &str) -> String {
+    let venv = std::env::var("WARDEN_VENV")
+        .map_or_else(|_| PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/warden-venv"), PathBuf::from);
+    let python = venv.join("bin/python");
+    assert!(python.exists(), "{} is missing: run scripts/smtp-up.sh (CI does)", python.display());
+    let script = format!("import hashlib, pyotp; print(pyotp.TOTP('{secret}', digits={digits}, digest=hashlib.{digest}).at({at}))");
+    let out = Command::new(python).args(["-c", &script]).output().expect("run pyotp");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A user signed in and elevated (a write window), and its client.
+async fn person(server: &TestServer, name: &str) -> Client {
+    server.idm().await.create_user(&user(name)).await.unwrap();
+    let session = server.anonymous().login(name, PASSWORD).await.unwrap();
+    let me = server.anonymous().with_bearer(session.token.expose());
+    me.reauth(PASSWORD).await.unwrap();
+    me
+}
+
+async fn second_step(server: &TestServer, name: &str) -> SecondFactorRequired {
+    match server.anonymous().login_outcome(name, PASSWORD).await.unwrap() {
+        LoginOutcome::SecondFactor(step) => step,
+        LoginOutcome::Session(_) => panic!("{name} signed in with a password alone"),
+    }
+}
+
+fn totp_answer(step: &SecondFactorRequired, code: &str) -> SecondFactorAnswer {
+    SecondFactorAnswer { state: step.state.clone(), totp: Some(code.to_owned()), backup_code: None }
+}
+
+async fn totp_round_trip(server: &TestServer) {
+    let now = || server.clock.now().unix_timestamp();
+    // Unhappy paths first: a read-only session may not add a factor (a thief could lock the
+    // owner out), nor may a service account.
+    server.idm().await.create_user(&user("reader")).await.unwrap();
+    let reader = server.anonymous().login("reader", PASSWORD).await.unwrap();
+    let reader = server.anonymous().with_bearer(reader.token.expose());
+    assert_eq!(code(&reader.begin_totp(&BeginTotp::default()).await.unwrap_err()), "session.not_elevated");
+    let bad = BeginTotp { algorithm: Some("MD5".into()), digits: None };
+    let alice = person(server, "alice").await;
+    assert_eq!(code(&alice.begin_totp(&bad).await.unwrap_err()), "validation");
+    assert_eq!(code(&alice.begin_totp(&BeginTotp { algorithm: None, digits: Some(7) }).await.unwrap_err()), "validation");
+    assert_eq!(code(&alice.confirm_totp("123456").await.unwrap_err()), "not_found", "nothing to confirm yet");
+
+    let enrolment = alice.begin_totp(&BeginTotp::default()).await.unwrap();
+    let secret = enrolment.secret.expose().to_owned();
+    assert!(enrolment.otpauth_uri.expose().starts_with("otpauth://totp/") && enrolment.otpauth_uri.expose().contains(&secret));
+    assert_eq!((enrolment.algorithm.as_str(), enrolment.digits), ("SHA1", 6));
+    // Until confirmed, the password alone still signs in.
+    assert!(matches!(server.anonymous().login_outcome("alice", PASSWORD).await.unwrap(), LoginOutcome::Session(_)));
+    let wrong = if pyotp(&secret, now(), 6, "sha1") == "000000" { "111111" } else { "000000" };
+    assert_eq!(code(&alice.confirm_totp(wrong).await.unwrap_err()), "validation");
+    let status = alice.confirm_totp(&pyotp(&secret, now(), 6, "sha1")).await.unwrap();
+    assert!(status.totp && !status.totp_pending);
+    assert_eq!(code(&alice.begin_totp(&BeginTotp::default()).await.unwrap_err()), "totp.exists");
+
+    // The password alone no longer signs in, nor do Basic credentials.
+    let basic = server.anonymous().with_basic("alice", PASSWORD);
+    assert_eq!(code(&basic.whoami().await.unwrap_err()), "auth.failed");
+    let e = server.anonymous().login("alice", PASSWORD).await.unwrap_err();
+    assert_eq!(code(&e), "auth.second_factor_required");
+    // (Each password sign-in makes a new pending sign-in and ends the older one.)
+    let step = second_step(server, "alice").await;
+    assert_eq!((step.next.as_str(), step.methods.clone()), ("mfa", vec!["totp".to_owned()]));
+
+    // The code of the step confirmed with was used: a replay fails; so do made-up states.
+    assert_eq!(
+        code(&server.anonymous().login_mfa(&totp_answer(&step, &pyotp(&secret, now(), 6, "sha1"))).await.unwrap_err()),
+        "auth.failed"
+    );
+    let forged = SecondFactorAnswer { state: Secret::new("wdo_forged"), totp: Some("123456".into()), backup_code: None };
+    assert_eq!(code(&server.anonymous().login_mfa(&forged).await.unwrap_err()), "token.invalid");
+    let both = SecondFactorAnswer { backup_code: Some(Secret::new("x")), ..totp_answer(&step, "123456") };
+    assert_eq!(code(&server.anonymous().login_mfa(&both).await.unwrap_err()), "validation");
+
+    // One step later: the previous step's code is refused (used), the current one signs in once.
+    server.clock.advance(Duration::seconds(30));
+    let previous = pyotp(&secret, now() - 30, 6, "sha1");
+    assert_eq!(code(&server.anonymous().login_mfa(&totp_answer(&step, &previous)).await.unwrap_err()), "auth.failed");
+    let current = pyotp(&secret, now(), 6, "sha1");
+    let session = server.anonymous().login_mfa(&totp_answer(&step, &current)).await.unwrap();
+    assert_eq!(session.account.name.as_str(), "alice");
+    assert_eq!(
+        code(&server.anonymous().login_mfa(&totp_answer(&step, &current)).await.unwrap_err()),
+        "token.invalid",
+        "a pending sign-in is used once"
+    );
+    let step = second_step(server, "alice").await;
+    assert_eq!(code(&server.anonymous().login_mfa(&totp_answer(&step, &current)).await.unwrap_err()), "auth.failed", "a code is used once");
+    // The next step's code is accepted within the skew; one two steps ahead is not.
+    let far = pyotp(&secret, now() + 60, 6, "sha1");
+    assert_eq!(code(&server.anonymous().login_mfa(&totp_answer(&step, &far)).await.unwrap_err()), "auth.failed");
+    let next = pyotp(&secret, now() + 30, 6, "sha1");
+    let signed_in = server.anonymous().login_mfa(&totp_answer(&step, &next)).await.unwrap();
+
+    // Re-authentication asks for the second factor again.
+    let me = server.anonymous().with_bearer(signed_in.token.expose());
+    assert_eq!(code(&me.reauth(PASSWORD).await.unwrap_err()), "auth.second_factor_required");
+    server.clock.advance(Duration::seconds(60));
+    me.reauth_with_totp(PASSWORD, &pyotp(&secret, now(), 6, "sha1")).await.unwrap();
+
+    // Backup codes: ten, each once; the use is audited with what remains.
+    let codes = me.generate_backup_codes().await.unwrap().codes;
+    assert_eq!(codes.len(), 10);
+    let step = second_step(server, "alice").await;
+    assert_eq!(step.methods, ["totp", "backup_code"]);
+    let backup = |step: &SecondFactorRequired, c: &str| SecondFactorAnswer {
+        state: step.state.clone(),
+        totp: None,
+        backup_code: Some(Secret::new(c)),
+    };
+    server.anonymous().login_mfa(&backup(&step, &codes[0].expose().to_uppercase())).await.unwrap();
+    let step = second_step(server, "alice").await;
+    assert_eq!(code(&server.anonymous().login_mfa(&backup(&step, codes[0].expose())).await.unwrap_err()), "auth.failed", "used");
+    let admin = server.sysadmin().await;
+    let used = admin.audit(&AuditQuery { action: Some("credential.backup_code.use".into()), ..Default::default() }).await.unwrap();
+    assert_eq!(used.items[0].details["remaining"], 9);
+
+    // Five wrong codes lock the second factor: the right code is refused until the lock ends.
+    // (A right code clears the count: the used backup code above was one wrong.)
+    let step = second_step(server, "alice").await;
+    server.anonymous().login_mfa(&backup(&step, codes[1].expose())).await.unwrap();
+    let step = second_step(server, "alice").await;
+    let mut last = None;
+    for _ in 0..4 {
+        last = Some(server.anonymous().login_mfa(&totp_answer(&step, "000001")).await.unwrap_err());
+    }
+    assert_eq!(code(last.as_ref().unwrap()), "auth.failed");
+    assert_eq!(
+        code(&server.anonymous().login_mfa(&totp_answer(&step, "000001")).await.unwrap_err()),
+        "auth.rate_limited",
+        "the fifth locks"
+    );
+    server.clock.advance(Duration::seconds(30));
+    let right = pyotp(&secret, now(), 6, "sha1");
+    assert_eq!(code(&server.anonymous().login_mfa(&totp_answer(&step, &right)).await.unwrap_err()), "auth.rate_limited");
+    server.clock.advance(Duration::minutes(16));
+    let step = second_step(server, "alice").await;
+    server.anonymous().login_mfa(&totp_answer(&step, &pyotp(&secret, now(), 6, "sha1"))).await.unwrap();
+    let failures = admin.audit(&AuditQuery { action: Some("auth.second_factor.failed".into()), ..Default::default() }).await.unwrap();
+    assert!(failures.items.iter().any(|e| e.details.get("locked_until").is_some()), "the lock is audited");
+
+    // Removing it needs a write window, and brings back the password alone (with backup codes
+    // left, those still ask).
+    assert_eq!(code(&reader.remove_totp().await.unwrap_err()), "session.not_elevated");
+    assert_eq!(code(&me.remove_totp().await.unwrap_err()), "session.not_elevated", "its write window has closed");
+    server.clock.advance(Duration::seconds(30));
+    me.reauth_with_totp(PASSWORD, &pyotp(&secret, now(), 6, "sha1")).await.unwrap();
+    me.remove_totp().await.unwrap();
+    assert_eq!(second_step(server, "alice").await.methods, ["backup_code"]);
+}
+
+#[tokio::test]
+async fn totp_and_backup_codes_guard_the_sign_in() {
+    let server = TestServer::start().await;
+    totp_round_trip(&server).await;
+}
+
+#[tokio::test]
+async fn totp_and_backup_codes_guard_the_sign_in_on_postgres() {
+    let db = PgDatabase::create("totp");
+    let url = db.url();
+    let server = TestServer::start_with(|c| c.database.url = url).await;
+    totp_round_trip(&server).await;
+}
+
+/// SHA-256 with 8 digits, as some tokens are set up.
+#[tokio::test]
+async fn sha256_and_eight_digits() {
+    let server = TestServer::start().await;
+    let bob = person(&server, "bob").await;
+    let enrolment = bob.begin_totp(&BeginTotp { algorithm: Some("sha256".into()), digits: Some(8) }).await.unwrap();
+    assert!(enrolment.otpauth_uri.expose().contains("algorithm=SHA256") && enrolment.otpauth_uri.expose().contains("digits=8"));
+    let now = server.clock.now().unix_timestamp();
+    bob.confirm_totp(&pyotp(enrolment.secret.expose(), now, 8, "sha256")).await.unwrap();
+    server.clock.advance(Duration::seconds(30));
+    let step = second_step(&server, "bob").await;
+    let code8 = pyotp(enrolment.secret.expose(), now + 30, 8, "sha256");
+    assert_eq!(code8.len(), 8);
+    server.anonymous().login_mfa(&totp_answer(&step, &code8)).await.unwrap();
+}
+
+/// The sign-in page asks for the code after the password, and only then sets the cookie.
+#[tokio::test]
+async fn the_sign_in_page_asks_for_the_second_factor() {
+    const PUBLIC: &str = "http://127.0.0.1";
+    let server = TestServer::start_with(|c| {
+        c.forward_auth.enabled = true;
+        c.server.public_url = Some(PUBLIC.into());
+    })
+    .await;
+    let carol = person(&server, "carol").await;
+    let enrolment = carol.begin_totp(&BeginTotp::default()).await.unwrap();
+    let secret = enrolment.secret.expose().to_owned();
+    carol.confirm_totp(&pyotp(&secret, server.clock.now().unix_timestamp(), 6, "sha1")).await.unwrap();
+    server.clock.advance(Duration::seconds(30));
+
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let page = http.get(format!("{}/login", server.url)).send().await.unwrap();
+    let csrf_cookie = page.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let text = page.text().await.unwrap();
+    let csrf = text.split("name=\"csrf\" value=\"").nth(1).and_then(|r| r.split('"').next()).unwrap().to_owned();
+    let post = |path: &str, body: String| {
+        http.post(format!("{}{path}", server.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("cookie", csrf_cookie.clone())
+            .header("origin", PUBLIC)
+            .body(body)
+            .send()
+    };
+    let first = post("/login", format!("name=carol&password=correct+horse+battery&csrf={csrf}")).await.unwrap();
+    assert_eq!(first.status(), 200);
+    assert!(first.headers().get("set-cookie").is_none(), "no session before the second factor");
+    let text = first.text().await.unwrap();
+    assert!(text.contains("Second factor") && text.contains("one-time-code"), "{text}");
+    let state = text.split("name=\"state\" value=\"").nth(1).and_then(|r| r.split('"').next()).unwrap().to_owned();
+    let wrong = post("/login/mfa", format!("state={state}&code=000002&csrf={csrf}")).await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    let code = pyotp(&secret, server.clock.now().unix_timestamp(), 6, "sha1");
+    let done = post("/login/mfa", format!("state={state}&code={code}&csrf={csrf}")).await.unwrap();
+    assert_eq!(done.status(), 303);
+    let cookie = done.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.starts_with("warden_session=wds_"), "{cookie}");
+    // Without the page's CSRF token the second step is refused.
+    let forged = http
+        .post(format!("{}/login/mfa", server.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("state={state}&code={code}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+}

@@ -1374,3 +1374,60 @@ fn self_service_end_to_end() {
     // A service account (here idm_admin, by password) has no self-service.
     assert!(fails_as(&server, &idm, &["self", "show"]).contains("self.not_a_user"));
 }
+
+/// The TOTP code of `secret` at unix time `at`, computed by pyotp (not Warden's own code).
+fn pyotp_code(secret: &str, at: i64) -> String {
+    let venv = std::env::var("WARDEN_VENV")
+        .map_or_else(|_| PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/warden-venv"), PathBuf::from);
+    let python = venv.join("bin/python");
+    assert!(python.exists(), "{} is missing: run scripts/smtp-up.sh (CI does)", python.display());
+    let out = Command::new(python).args(["-c", &format!("import pyotp; print(pyotp.TOTP('{secret}').at({at}))")]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Issue 14 through the real CLI: backup codes and a TOTP authenticator set up with
+/// `warden self`, then `warden login --totp` / `--backup-code`; without a code, a script gets a
+/// usage error that says what to add.
+#[test]
+fn second_factors_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::new(format!("sqlite://{}/warden.db", dir.path().display()));
+    server.start();
+    let idm = format!("idm_admin:{}", server.recover("idm_admin"));
+    ok_as(&server, &idm, &["user", "create", "dora", "--password", "dora's long passphrase"]);
+    elevated_session(&server, "dora", "dora:dora's long passphrase");
+    let codes = server.warden_in("dora", &["self", "backup-codes"], None);
+    assert!(codes.status.success(), "{}", String::from_utf8_lossy(&codes.stderr));
+    let codes: Vec<String> = String::from_utf8(codes.stdout).unwrap().lines().map(str::to_owned).collect();
+    assert_eq!(codes.len(), 10, "{codes:?}");
+    let enrol = server.warden_in("dora", &["self", "totp", "enrol"], None);
+    assert!(enrol.status.success(), "{}", String::from_utf8_lossy(&enrol.stderr));
+    let text = String::from_utf8(enrol.stdout).unwrap();
+    let secret = text.lines().next().and_then(|l| l.strip_prefix("secret: ")).unwrap().to_owned();
+    assert!(text.contains("otpauth://totp/"), "{text}");
+    let now = || i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()).unwrap();
+    let confirm = server.warden_in("dora", &["self", "totp", "confirm", &pyotp_code(&secret, now())], None);
+    assert!(confirm.status.success(), "{}", String::from_utf8_lossy(&confirm.stderr));
+
+    // A script without a code is told what to add.
+    let bare = server.warden_in("dora2", &["login", "--user", "dora", "--password-stdin"], Some("dora's long passphrase\n"));
+    assert_eq!(bare.status.code(), Some(2), "{}", String::from_utf8_lossy(&bare.stderr));
+    assert!(String::from_utf8_lossy(&bare.stderr).contains("--totp"));
+    // The next step's code (the confirmed step's was used) signs in.
+    let next = pyotp_code(&secret, now() + 30);
+    let login = server.warden_in("dora2", &["login", "--user", "dora", "--password-stdin", "--totp", &next], Some("dora's long passphrase\n"));
+    assert!(login.status.success(), "{}", String::from_utf8_lossy(&login.stderr));
+    let whoami = server.warden_in("dora2", &["whoami"], None);
+    assert!(String::from_utf8_lossy(&whoami.stdout).contains("dora"));
+    // A backup code, once.
+    let with_code = |code: &str| {
+        server.warden_in("dora3", &["login", "--user", "dora", "--password-stdin", "--backup-code", code], Some("dora's long passphrase\n"))
+    };
+    assert!(with_code(&codes[0]).status.success());
+    let again = with_code(&codes[0]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("auth.failed"), "{}", String::from_utf8_lossy(&again.stderr));
+    // HTTP Basic no longer works for dora.
+    assert!(fails_as(&server, "dora:dora's long passphrase", &["whoami"]).contains("auth.failed"));
+}

@@ -241,6 +241,14 @@ pub struct SessionInfo {
     pub current: bool,
 }
 
+/// Answer of `DELETE /users/{user}/sessions`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionsRevoked {
+    /// How many sessions ended.
+    pub sessions_ended: u64,
+}
+
 /// The caller, as the server sees it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

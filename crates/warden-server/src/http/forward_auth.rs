@@ -28,7 +28,7 @@ use warden_policy::{HeaderList, RequestView};
 use super::App;
 use super::csrf::Csrf;
 use super::error::ApiError;
-use super::extract::{ClientAddr, cookie, forwarded_client};
+use super::extract::{ClientAddr, cookie, forwarded_client, user_agent};
 use crate::services::ServiceError;
 use crate::services::forward::{Outcome, Presented};
 
@@ -472,7 +472,7 @@ pub async fn login_submit(State(app): State<App>, client: ClientAddr, headers: H
     }
     let token = form.csrf.as_deref().unwrap_or_default();
     let rd = form.rd.as_deref().map(str::trim).filter(|r| !r.is_empty());
-    match app.auth.login(&form.name, &form.password, client.0).await {
+    match app.auth.login(&form.name, &form.password, client.0, user_agent(&headers)).await {
         Ok(login) => {
             let target = rd.filter(|r| redirect_allowed(&app, r)).map_or_else(|| "/login/done".to_owned(), str::to_owned);
             let mut response = StatusCode::SEE_OTHER.into_response();

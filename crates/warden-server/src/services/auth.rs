@@ -23,7 +23,7 @@ use warden_store::{Action, AuditQuery, Change, CredentialOwner};
 use super::credentials::{Cached, Contact, Credential};
 use super::directory::Directory;
 use super::in_flight::InFlight;
-use super::{Context, Result, ServiceError};
+use super::{Context, Result, ServiceError, SessionOrigin};
 use crate::password::Verdict;
 
 /// A bearer credential found live: its credential cache entry and what it allows now.
@@ -187,7 +187,7 @@ impl Auth {
     }
 
     /// Password login: a new session whose token is returned once and stored only hashed.
-    pub async fn login(&self, name: &str, password: &Secret, client: Option<IpAddr>) -> Result<LoginResponse> {
+    pub async fn login(&self, name: &str, password: &Secret, client: Option<IpAddr>, user_agent: Option<String>) -> Result<LoginResponse> {
         let subject = self.verify_password(name, password, client).await?;
         // Persons sign in; of service accounts only the break-glass ones, whose password comes
         // from the host.
@@ -196,7 +196,7 @@ impl Auth {
         }
         let now = self.ctx.now();
         let token = random_token(TokenKind::Session)?;
-        let session = self.ctx.new_session(subject.id, now);
+        let session = self.ctx.new_session(subject.id, now, SessionOrigin::password(client, user_agent));
         let action = Action::Login { session_id: session.id, client: client.map(|ip| ip.to_string()) };
         let change = Change::new(now, Some(&subject), action, Some(&subject));
         self.ctx.store.create_session(&change, &session, &TokenHash::of(token.expose())).await?;

@@ -15,4 +15,5 @@ mod proxies;
 mod recovery;
 mod registration;
 mod self_service;
+mod sessions;
 mod transfer;

@@ -47,10 +47,8 @@ pub async fn run(ctx: &Ctx, command: SessionCommand) -> Result<(), CliError> {
     let client = &ctx.client;
     match command {
         SessionCommand::List { user, page } => {
-            output::list(ctx, &page, async |cursor, limit| {
-                client.list_sessions(&SessionsQuery { user: user.clone(), cursor, limit }).await
-            })
-            .await
+            output::list(ctx, &page, async |cursor, limit| client.list_sessions(&SessionsQuery { user: user.clone(), cursor, limit }).await)
+                .await
         }
         SessionCommand::Revoke { id: Some(id), .. } => {
             client.revoke_session(id).await?;

@@ -21,10 +21,10 @@ use time::macros::date;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 use warden_core::Name;
+use warden_core::access::AuthStrength;
 use warden_core::api::MemberEntry;
 use warden_core::authz::{Binding, Role, RoleSource, Tenant, built_in_bindings};
 use warden_core::builtin::{BUILT_IN_GROUPS, DEFAULT_TENANT, IDM_ADMINS_GROUP, SYSTEM_ADMINS_GROUP};
-use warden_core::access::AuthStrength;
 use warden_core::credential::TokenHash;
 use warden_core::model::{
     ADMIN_ID, ApiToken, AuditEvent, EmailAddress, Group, IDM_ADMIN_ID, NameOrId, PhoneNumber, PostalAddress, Profile, ServiceAccount,
@@ -247,8 +247,7 @@ fn sample(name: &str) -> Action {
         "account.recover" => json!({ "via": "test" }),
         "auth.login" => json!({ "session_id": id, "client": null }),
         "auth.login.failed" => json!({ "client": null }),
-        "auth.logout" => json!({ "session_id": id }),
-        "session.revoke" => json!({ "session_id": id }),
+        "auth.logout" | "session.revoke" => json!({ "session_id": id }),
         "auth.reauth" => json!({ "session_id": id, "window_secs": 600 }),
         "api_token.create" => json!({ "token_id": id, "label": null, "expires_at": null, "read_write": false, "roles": null }),
         "api_token.revoke" => json!({ "token_id": id }),

@@ -1398,7 +1398,10 @@ fn sessions_scenario(database_url: String) {
     let items = mine["items"].as_array().unwrap();
     assert_eq!(items.len(), 2);
     for s in items {
-        assert_eq!((s["kind"].as_str(), s["auth_strength"].as_str(), s["client"].as_str()), (Some("session"), Some("password"), Some("127.0.0.1")));
+        assert_eq!(
+            (s["kind"].as_str(), s["auth_strength"].as_str(), s["client"].as_str()),
+            (Some("session"), Some("password"), Some("127.0.0.1"))
+        );
         assert!(s["user_agent"].as_str().unwrap().starts_with("warden-client/"), "{s}");
         assert!(s["ends_at"].is_string() && s["expires_at"].is_string());
         assert!(s.get("token").is_none());

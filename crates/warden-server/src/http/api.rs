@@ -10,9 +10,8 @@ use warden_core::api::{
     CreatedApiToken, CreatedInvitations, CreatedRegistrationToken, EmailVerified, ExpandQuery, Expanded, ExportQuery, ForgotPassword,
     ForgotPasswordAccepted, ImportQuery, ImportSummary, Invitation, ListQuery, LoginRequest, LoginResponse, MailQueued, MemberEntry,
     MembersQuery, Page, PasswordChangeRequired, PermissionsQuery, Problem, ReauthRequest, ReauthResponse, RecoverRequest, RecoveryLink,
-    RegisterRequest, RegistrationTokenInfo, Rename, ResendVerification, ResolvedPermissions, RolePermissions, RoleQuery, SessionInfo, SessionsQuery,
-    SessionsRevoked, SetPassword,
-    UpdateProfile, UpdateRole, UpdateUser, VerifyEmail, WhoAmI,
+    RegisterRequest, RegistrationTokenInfo, Rename, ResendVerification, ResolvedPermissions, RolePermissions, RoleQuery, SessionInfo,
+    SessionsQuery, SessionsRevoked, SetPassword, UpdateProfile, UpdateRole, UpdateUser, VerifyEmail, WhoAmI,
 };
 use warden_core::authz::{Binding, Role, Tenant};
 use warden_core::model::{ApiToken, AuditEvent, Group, NameOrId, ServiceAccount, SubjectKind, User};
@@ -279,13 +278,18 @@ pub async fn revoke_token(
 // --- sessions ---------------------------------------------------------------------------------
 
 fn credential_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "validation", format!("{raw:?} is not a session or API token id")))
+    Uuid::parse_str(raw)
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "validation", format!("{raw:?} is not a session or API token id")))
 }
 
 #[utoipa::path(get, path = "/api/v1/sessions", tag = "sessions", security(("bearer" = []), ("basic" = [])), params(SessionsQuery),
     responses((status = 200, body = Page<SessionInfo>, description = "Live sessions in id order; with `user`, that account's sessions and (on the first page) its usable API tokens. Never a token or its hash."),
         (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn list_sessions(State(app): State<App>, Actor(actor): Actor, Params(p): Params<SessionsQuery>) -> ApiResult<Json<Page<SessionInfo>>> {
+pub async fn list_sessions(
+    State(app): State<App>,
+    Actor(actor): Actor,
+    Params(p): Params<SessionsQuery>,
+) -> ApiResult<Json<Page<SessionInfo>>> {
     let req = SessionsRequest { user: p.user, cursor: p.cursor, limit: p.limit };
     Ok(Json(app.sessions.list(&actor, &req).await?))
 }

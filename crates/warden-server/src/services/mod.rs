@@ -203,7 +203,7 @@ impl Context {
             last_seen_at: now,
             elevated_until: None,
             client: origin.client.map(|ip| ip.to_string()),
-            user_agent: origin.user_agent.as_deref().and_then(clean_user_agent),
+            user_agent: origin.user_agent.and_then(|raw| clean_user_agent(&raw)),
             auth_strength: origin.strength,
         }
     }

@@ -65,7 +65,8 @@ impl Sessions {
         let next_cursor = (rows.len() == limit as usize).then(|| rows.last().map(|l| l.session.id.to_string())).flatten();
         let now = self.ctx.now();
         let current = actor.credential_id;
-        let mut items: Vec<SessionInfo> = rows.into_iter().filter(|l| l.session.is_live(now)).map(|l| session_info(l, now, current)).collect();
+        let mut items: Vec<SessionInfo> =
+            rows.into_iter().filter(|l| l.session.is_live(now)).map(|l| session_info(l, now, current)).collect();
         if let (Some(owner), None) = (&account, after) {
             items.extend(self.tokens_of(owner, now, current).await?);
         }

@@ -140,7 +140,11 @@ async fn a_user_cannot_see_or_end_anothers_session(pg: bool) {
     let nobody = Uuid::now_v7();
     let unknown = bob.revoke_own_session(nobody).await.unwrap_err();
     assert_eq!((unknown.status(), unknown.code()), (Some(404), "not_found"));
-    assert_eq!(e.to_string().replace(&alice_id.to_string(), "ID"), unknown.to_string().replace(&nobody.to_string(), "ID"), "the same answer");
+    assert_eq!(
+        e.to_string().replace(&alice_id.to_string(), "ID"),
+        unknown.to_string().replace(&nobody.to_string(), "ID"),
+        "the same answer"
+    );
     alice.whoami().await.unwrap();
     assert!(!ids(&bob.own_sessions().await.unwrap().items).contains(&alice_id));
 
@@ -253,7 +257,10 @@ async fn ended_sessions_are_refused_at_once(pg: bool) {
     let three = id(2).await;
     sessions[2].revoke_own_session(three).await.unwrap();
     assert_eq!(sessions[2].whoami().await.unwrap_err().code(), "unauthenticated");
-    let events = audit.audit(&AuditQuery { actor: Some("alice".into()), action: Some("session.revoke".into()), ..Default::default() }).await.unwrap();
+    let events = audit
+        .audit(&AuditQuery { actor: Some("alice".into()), action: Some("session.revoke".into()), ..Default::default() })
+        .await
+        .unwrap();
     assert_eq!(events.items.len(), 2);
 
     // Revoke-all ends the rest, counted in the answer and the event.

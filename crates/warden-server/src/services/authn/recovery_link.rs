@@ -112,7 +112,13 @@ impl RecoveryLinks {
 
     /// Redeems a recovery link: sets `password` (the rules of a password set by an
     /// administrator), ends every session of the user and signs them in with a new one.
-    pub async fn redeem(&self, token: &Secret, password: &Secret, client: Option<IpAddr>, user_agent: Option<String>) -> Result<LoginResponse> {
+    pub async fn redeem(
+        &self,
+        token: &Secret,
+        password: &Secret,
+        client: Option<IpAddr>,
+        user_agent: Option<String>,
+    ) -> Result<LoginResponse> {
         credential::check_new_password(password.expose())?;
         let now = self.ctx.now();
         let (record, subject) = self.redeemable(token.expose(), now).await?;

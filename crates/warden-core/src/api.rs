@@ -212,23 +212,23 @@ pub struct SessionInfo {
     #[serde(with = "crate::timestamp")]
     pub created_at: OffsetDateTime,
     /// A session's last request (recorded at most once a minute), a token's last use.
-    #[serde(default, with = "crate::timestamp::option")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::timestamp::option")]
     pub last_used_at: Option<OffsetDateTime>,
-    /// The absolute end (`None`: a token that never expires).
-    #[serde(default, with = "crate::timestamp::option")]
+    /// The absolute end (absent: a token that never expires).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::timestamp::option")]
     pub expires_at: Option<OffsetDateTime>,
     /// When it ends if unused: a session's `expires_at` or the end of its idle timeout,
     /// whichever comes first.
-    #[serde(default, with = "crate::timestamp::option")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::timestamp::option")]
     pub ends_at: Option<OffsetDateTime>,
     /// A session's write window (after re-authentication), while open.
-    #[serde(default, with = "crate::timestamp::option")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::timestamp::option")]
     pub elevated_until: Option<OffsetDateTime>,
     /// The client address that signed in (as the server saw it, after trusted proxies).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client: Option<String>,
     /// The `User-Agent` that signed in (at most 256 characters).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
     /// How the sign-in was proved: `password`, `password+totp`, `password+backup_code`,
     /// `passkey`, `password+passkey`; `api_token` for a token.

@@ -352,3 +352,56 @@ async fn a_session_ended_on_one_node_is_refused_on_the_other() {
     two.running.shutdown().await.unwrap();
     one.running.shutdown().await.unwrap();
 }
+
+/// The forward-auth sign-in page records where its sessions come from, as the API login does.
+#[tokio::test]
+async fn the_sign_in_page_records_client_and_user_agent() {
+    use crate::forward_auth::{csrf_form, encode, fixture, http};
+    let fx = fixture(|_| {}).await;
+    let (csrf, token) = csrf_form(&fx, "/login").await;
+    let body = format!("name=alice&password={}&rd=&csrf={}", encode(PASSWORD), encode(&token));
+    let response = http()
+        .post(format!("{}/login", fx.public_url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", csrf)
+        .header("origin", &fx.public_url)
+        .header("user-agent", "Mozilla/5.0 (sign-in page)")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let cookie = response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let session = cookie.split_once('=').unwrap().1.to_owned();
+    let alice = fx.server.anonymous().with_bearer(session);
+    let own = alice.own_sessions().await.unwrap();
+    let current = own.items.iter().find(|s| s.current).unwrap();
+    assert_eq!(current.user_agent.as_deref(), Some("Mozilla/5.0 (sign-in page)"));
+    assert_eq!((current.client.as_deref(), current.auth_strength.as_str()), (Some("127.0.0.1"), "password"));
+}
+
+/// A session opened by redeeming a recovery link records its client and user agent too.
+#[tokio::test]
+async fn a_recovery_links_session_records_client_and_user_agent() {
+    let server = TestServer::start_with(|c| c.server.public_url = Some("https://id.example.test".into())).await;
+    let idm = server.idm().await;
+    idm.create_user(&user("alice")).await.unwrap();
+    let link = idm.recovery_link("alice", None).await.unwrap();
+    let token = link.url.expose().split_once("token=").unwrap().1.to_owned();
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/auth/recover", server.url))
+        .header("user-agent", "recovering/1.0")
+        .json(&serde_json::json!({ "token": token, "password": "a brand new passphrase" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    let alice = server.anonymous().with_bearer(body["token"].as_str().unwrap());
+    let own = alice.own_sessions().await.unwrap();
+    assert_eq!(own.items.len(), 1);
+    let session = &own.items[0];
+    assert_eq!((session.user_agent.as_deref(), session.client.as_deref()), (Some("recovering/1.0"), Some("127.0.0.1")));
+    assert_eq!(session.auth_strength, "password");
+    server.running.shutdown().await.unwrap();
+}

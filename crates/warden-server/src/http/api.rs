@@ -317,6 +317,7 @@ pub async fn list_own_sessions(State(app): State<App>, Actor(actor): Actor) -> A
 
 #[utoipa::path(delete, path = "/api/v1/self/sessions/{id}", tag = "self", security(("bearer" = []), ("basic" = [])), params(("id" = Uuid, Path, description = "one of the caller's sessions or API tokens")),
     responses((status = 204, description = "The session (or API token) is ended."), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem, description = "`token.scope`: an API token may end only itself here."),
         (status = 404, body = Problem, description = "No such session or token of the caller's (someone else's id is not found either).")))]
 pub async fn revoke_own_session(State(app): State<App>, Actor(actor): Actor, Path(id): Path<String>) -> ApiResult<StatusCode> {
     app.sessions.revoke_own(&actor, credential_id(&id)?).await?;

@@ -5,12 +5,13 @@
 //! credential cache before the answer ([`Context::refreshed`]) and every other node's with
 //! the revision its event takes (`Action::SessionRevoke` → `CredentialEffect::Credential`).
 //! A person may end their own sessions on a read-only session, as a logout is: it only takes
-//! access away. Someone else's id is "not found", never "forbidden", so ids reveal nothing.
+//! access away. Someone else's id is "not found", never "forbidden", so ids reveal nothing. An
+//! API token may end only itself through the self routes.
 
 use time::OffsetDateTime;
 use uuid::Uuid;
 use warden_core::CoreError;
-use warden_core::access::{Permission, Principal};
+use warden_core::access::{AuthMethod, Permission, Principal};
 use warden_core::api::{CredentialKind, Page, SessionInfo, SessionsRevoked};
 use warden_core::model::{ApiToken, NameOrId, Subject, SubjectKind};
 use warden_store::{Action, Change, SessionListing};
@@ -126,7 +127,16 @@ impl Sessions {
     }
 
     /// Ends one of the caller's own sessions or API tokens (the current one too, as a logout).
+    /// An API token may end only itself here: a token handed to one job must not be able to
+    /// end its account's other credentials (that takes `service_accounts:write`).
     pub async fn revoke_own(&self, actor: &Principal, id: Uuid) -> Result<()> {
+        if actor.method == AuthMethod::ApiToken && actor.credential_id != Some(id) {
+            return Err(ServiceError::TokenScope(
+                "an API token ends only itself through /self/sessions; ending another credential of the account needs \
+                 warden:service_accounts:write (DELETE /api/v1/sessions/{id})"
+                    .into(),
+            ));
+        }
         let own = &actor.account;
         if self.ctx.store.session_by_id(id).await?.is_some_and(|l| l.account.id == own.id) {
             return self.end_session(actor, own, id).await;

@@ -300,6 +300,15 @@ async fn api_tokens_are_listed_and_ended_beside_sessions(pg: bool) {
     assert_eq!((token.kind, token.id, token.current), (CredentialKind::ApiToken, created.info.id, true));
     assert_eq!((token.auth_strength.as_str(), token.label.as_deref()), ("api_token", Some("deploy")));
     assert!(token.last_used_at.is_some(), "the call itself used it");
+    // A token ends only itself through /self/sessions; another of the account's needs
+    // service_accounts:write.
+    let second = idm.create_api_token("ci-bot", &CreateApiToken { label: Some("lint".into()), ..Default::default() }).await.unwrap();
+    let e = bot.revoke_own_session(second.info.id).await.unwrap_err();
+    assert_eq!((e.status(), e.code()), (Some(403), "token.scope"), "{e}");
+    assert_eq!(bot.own_sessions().await.unwrap().items.len(), 2);
+    let lint = server.anonymous().with_bearer(second.token.expose());
+    lint.revoke_own_session(second.info.id).await.unwrap();
+    assert_eq!(lint.whoami().await.unwrap_err().code(), "unauthenticated");
     let listed = idm.list_sessions(&SessionsQuery { user: Some("ci-bot".into()), ..Default::default() }).await.unwrap();
     assert_eq!(ids(&listed.items), vec![created.info.id]);
     idm.revoke_session(created.info.id).await.unwrap();

@@ -20,6 +20,7 @@ mod role;
 mod self_;
 mod service_account;
 mod session;
+mod sessions;
 mod tenant;
 mod transfer;
 mod user;
@@ -94,6 +95,17 @@ enum Command {
   warden self preferences acme --theme dark --timezone Europe/Berlin"
     )]
     Self_(self_::SelfCommand),
+    /// Everyone's sessions and API tokens: list them, end them.
+    #[command(
+        subcommand,
+        after_help = "Examples:
+  warden session list --for alice
+  warden session revoke 0193a0c4-5e1b-7c2d-9f00-2b6f4e8d1a77
+  warden session revoke --for alice --all
+
+--for names the account (the global --user is for signing in with NAME:PASSWORD)."
+    )]
+    Session(sessions::SessionCommand),
     /// Manage users (people).
     #[command(
         subcommand,
@@ -352,6 +364,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             with_server(connect()?, async |ctx| registration_token::run(ctx, command).await).await?;
         }
         Command::Check(args) => return with_server(connect()?, async |ctx| check::check(ctx, args).await).await,
+        Command::Session(command) => with_server(connect()?, async |ctx| sessions::run(ctx, command).await).await?,
         Command::Audit(command) => with_server(connect()?, async |ctx| audit::run(ctx, command).await).await?,
         Command::Export(args) => with_server(connect()?, async |ctx| transfer::export(ctx, &args).await).await?,
         Command::Import(args) => with_server(connect()?, async |ctx| transfer::import(ctx, &args).await).await?,

@@ -61,6 +61,15 @@ pub enum SelfCommand {
         /// The address (one of yours, not yet verified).
         address: String,
     },
+    /// List your sessions and API tokens (where and how each signed in, when it ends), or end one.
+    #[command(after_help = "Examples:
+  warden self sessions
+  warden self sessions --revoke 0193a0c4-5e1b-7c2d-9f00-2b6f4e8d1a77")]
+    Sessions {
+        /// End this one of yours (your current session too, as a logout).
+        #[arg(long, value_name = "ID")]
+        revoke: Option<uuid::Uuid>,
+    },
     /// Show your preferences in a tenant, or change those the flags name.
     #[command(after_help = "Examples:
   warden self preferences                        # in the default tenant
@@ -166,6 +175,7 @@ pub async fn run(ctx: &Ctx, command: SelfCommand) -> Result<(), CliError> {
             let lines: Vec<String> = codes.codes.iter().map(|c| c.expose().to_owned()).collect();
             output::lines(ctx, &codes, lines)
         }
+        SelfCommand::Sessions { revoke } => crate::sessions::run_own(ctx, revoke).await,
         SelfCommand::ResendVerification { address } => {
             let queued = me.resend_verification(&address).await?;
             output::lines(ctx, &queued, [format!("verification link queued to {} (mail: {})", queued.to, queued.mail)])

@@ -17,7 +17,7 @@ use warden_core::api::{
     CreateUser, CreatedApiToken, ExpandQuery, Expanded, ExportQuery, ImportQuery, ImportSummary, LoginRequest, LoginResponse, MemberEntry,
     Page, Problem, ReauthRequest, ReauthResponse, Rename, ResolvedPermissions, RolePermissions, UpdateRole, UpdateUser, WhoAmI,
 };
-pub use warden_core::api::{Added, AuditQuery, BindingQuery, ListQuery, MembersQuery, PermissionsQuery, RoleQuery};
+pub use warden_core::api::{Added, AuditQuery, BindingQuery, ListQuery, MembersQuery, PermissionsQuery, RoleQuery, SessionsQuery};
 use warden_core::authz::{Binding, Role, Tenant};
 use warden_core::credential::Secret;
 use warden_core::model::{ApiToken, AuditEvent, Group, ServiceAccount, User};
@@ -418,6 +418,35 @@ impl Client {
     pub async fn revoke_api_token(&self, sa: &str, token_id: Uuid) -> Result<(), ClientError> {
         let id = token_id.to_string();
         self.call(Method::DELETE, &["service-accounts", sa, "tokens", &id], NO_QUERY, NO_BODY).await
+    }
+
+    // --- sessions ------------------------------------------------------------------------------
+
+    /// `GET /sessions`: every live session, or one account's sessions and API tokens.
+    pub async fn list_sessions(&self, query: &SessionsQuery) -> Result<Page<warden_core::api::SessionInfo>, ClientError> {
+        self.call(Method::GET, &["sessions"], Some(query), NO_BODY).await
+    }
+
+    /// `DELETE /sessions/{id}`: ends anyone's session or API token.
+    pub async fn revoke_session(&self, id: Uuid) -> Result<(), ClientError> {
+        let id = id.to_string();
+        self.call(Method::DELETE, &["sessions", &id], NO_QUERY, NO_BODY).await
+    }
+
+    /// `DELETE /users/{user}/sessions`: ends every session of an account.
+    pub async fn revoke_user_sessions(&self, user: &str) -> Result<warden_core::api::SessionsRevoked, ClientError> {
+        self.call(Method::DELETE, &["users", user, "sessions"], NO_QUERY, NO_BODY).await
+    }
+
+    /// `GET /self/sessions`: the caller's own sessions and API tokens.
+    pub async fn own_sessions(&self) -> Result<Page<warden_core::api::SessionInfo>, ClientError> {
+        self.call(Method::GET, &["self", "sessions"], NO_QUERY, NO_BODY).await
+    }
+
+    /// `DELETE /self/sessions/{id}`: ends one of the caller's own.
+    pub async fn revoke_own_session(&self, id: Uuid) -> Result<(), ClientError> {
+        let id = id.to_string();
+        self.call(Method::DELETE, &["self", "sessions", &id], NO_QUERY, NO_BODY).await
     }
 
     // --- groups --------------------------------------------------------------------------------

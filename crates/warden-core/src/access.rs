@@ -79,6 +79,54 @@ pub enum AuthMethod {
     Host,
 }
 
+/// How strongly a session's sign-in proved who it is: the factors presented, stored as text
+/// beside the session (`as_str`/`parse`) so that forward-auth rules and operators can judge it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum AuthStrength {
+    #[serde(rename = "password")]
+    Password,
+    #[serde(rename = "password+totp")]
+    PasswordTotp,
+    #[serde(rename = "password+backup_code")]
+    PasswordBackupCode,
+    #[serde(rename = "passkey")]
+    Passkey,
+    #[serde(rename = "password+passkey")]
+    PasswordPasskey,
+}
+
+impl AuthStrength {
+    pub const ALL: [Self; 5] = [Self::Password, Self::PasswordTotp, Self::PasswordBackupCode, Self::Passkey, Self::PasswordPasskey];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Password => "password",
+            Self::PasswordTotp => "password+totp",
+            Self::PasswordBackupCode => "password+backup_code",
+            Self::Passkey => "passkey",
+            Self::PasswordPasskey => "password+passkey",
+        }
+    }
+
+    /// The stored text back; `None` for text this version does not know.
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+
+    /// Whether two factors were presented, or a passkey (which is possession and a local
+    /// unlock at once): what an `auth_strength = "mfa"` rule asks for.
+    pub fn is_mfa(self) -> bool {
+        !matches!(self, Self::Password)
+    }
+}
+
+impl std::fmt::Display for AuthStrength {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An authenticated caller, and the snapshot of the rules it is judged by.
 #[derive(Debug, Clone)]
 pub struct Principal {
@@ -136,6 +184,17 @@ impl Principal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auth_strengths_round_trip_as_stored_and_as_json() {
+        for s in AuthStrength::ALL {
+            assert_eq!(AuthStrength::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), serde_json::Value::String(s.as_str().into()));
+        }
+        assert_eq!(AuthStrength::parse("api_token"), None);
+        assert!(!AuthStrength::Password.is_mfa());
+        assert!(AuthStrength::PasswordTotp.is_mfa() && AuthStrength::Passkey.is_mfa());
+    }
 
     #[test]
     fn permission_strings_match_serde() {

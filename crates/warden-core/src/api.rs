@@ -176,6 +176,79 @@ pub struct LoginResponse {
     pub account: Subject,
 }
 
+/// Query of `GET /sessions`: one user's sessions and API tokens, or every session.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+pub struct SessionsQuery {
+    /// Only this user's (name or id); their API tokens come on the first page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// `next_cursor` of the previous page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// Page size (default 100, at most 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "page_limit")]
+    #[cfg_attr(feature = "openapi", param(maximum = 1000))]
+    pub limit: Option<u32>,
+}
+
+/// What kind of bearer credential a [`SessionInfo`] describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialKind {
+    Session,
+    ApiToken,
+}
+
+/// A live session or API token as its owner and operators see it: never the token or its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionInfo {
+    pub id: Uuid,
+    pub kind: CredentialKind,
+    /// Whose it is.
+    pub account: Subject,
+    #[serde(with = "crate::timestamp")]
+    pub created_at: OffsetDateTime,
+    /// A session's last request (recorded at most once a minute), a token's last use.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::timestamp::option")]
+    pub last_used_at: Option<OffsetDateTime>,
+    /// The absolute end (absent: a token that never expires).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::timestamp::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    /// When it ends if unused: a session's `expires_at` or the end of its idle timeout,
+    /// whichever comes first.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::timestamp::option")]
+    pub ends_at: Option<OffsetDateTime>,
+    /// A session's write window (after re-authentication), while open.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::timestamp::option")]
+    pub elevated_until: Option<OffsetDateTime>,
+    /// The client address that signed in (as the server saw it, after trusted proxies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    /// The `User-Agent` that signed in (at most 256 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// How the sign-in was proved: `password`, `password+totp`, `password+backup_code`,
+    /// `passkey`, `password+passkey`; `api_token` for a token.
+    pub auth_strength: String,
+    /// A token's label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// The credential this request was made with.
+    #[serde(default)]
+    pub current: bool,
+}
+
+/// Answer of `DELETE /users/{user}/sessions`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionsRevoked {
+    /// How many sessions ended.
+    pub sessions_ended: u64,
+}
+
 /// The caller, as the server sees it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

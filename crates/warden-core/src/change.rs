@@ -143,6 +143,15 @@ pub enum Action {
     Logout { session_id: Uuid },
     #[serde(rename = "auth.reauth")]
     Reauth { session_id: Uuid, window_secs: i64 },
+    /// Someone (the target user, or an administrator) ended one of the target's sessions.
+    #[serde(rename = "session.revoke")]
+    SessionRevoke { session_id: Uuid },
+    /// An administrator ended every session of the target; the store fills in how many.
+    #[serde(rename = "session.revoke_all")]
+    SessionRevokeAll {
+        #[serde(default)]
+        sessions_ended: u64,
+    },
     /// Expired sessions were deleted; the store fills in `count`.
     #[serde(rename = "session.purge")]
     SessionPurge {
@@ -415,6 +424,8 @@ impl Action {
             Self::LoginFailed { .. } => "auth.login.failed",
             Self::Logout { .. } => "auth.logout",
             Self::Reauth { .. } => "auth.reauth",
+            Self::SessionRevoke { .. } => "session.revoke",
+            Self::SessionRevokeAll { .. } => "session.revoke_all",
             Self::SessionPurge { .. } => "session.purge",
             Self::RecoveryLinkIssue { .. } => "credential.recovery_link.issue",
             Self::RecoveryLinkRedeem { .. } => "credential.recovery_link.redeem",
@@ -533,6 +544,10 @@ impl Action {
             A::SessionPurge { .. } => (S::Unchanged, C::Unchanged),
             A::Logout { session_id } | A::Reauth { session_id, .. } => (S::Unchanged, C::Credential(*session_id)),
             A::ApiTokenRevoke { token_id } => (S::Unchanged, C::Credential(*token_id)),
+            // The revoked session leaves every node's credential cache with the revision.
+            A::SessionRevoke { session_id } => (S::Unchanged, C::Credential(*session_id)),
+            // Every session of the target ended: its cached credentials are read again.
+            A::SessionRevokeAll { .. } => (S::Unchanged, account()),
             A::GroupCreate {} => (apply(target.map(|t| IndexChange::GroupCreated { group: t.id, name: t.name.clone() })), C::Unchanged),
             A::MemberAdd { member_id, member_kind, .. } => (
                 match member_kind {

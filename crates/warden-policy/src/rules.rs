@@ -75,8 +75,15 @@ pub enum Verdict {
 
 const STRENGTHS: [&str; 4] = ["token", "password", "mfa", "passkey"];
 
+/// A strength's rank: the levels a rule names, and how a credential was authenticated
+/// (`password+totp`, `password+backup_code` and `password+passkey` are two factors, so `mfa`; a
+/// passkey alone is `passkey`, which also satisfies `mfa`).
 fn strength_rank(s: &str) -> Option<usize> {
-    STRENGTHS.iter().position(|x| *x == s)
+    let level = match s {
+        "password+totp" | "password+backup_code" | "password+passkey" => "mfa",
+        other => other,
+    };
+    STRENGTHS.iter().position(|x| *x == level)
 }
 
 impl Rule {
@@ -255,6 +262,11 @@ mod tests {
         let mfa = rule(serde_json::json!({"action": "auth_strength", "strength": "mfa"}));
         assert_eq!(judge(&mfa, Some(&subject(&[], "password")), never), Verdict::Forbidden);
         assert_eq!(judge(&mfa, Some(&subject(&[], "passkey")), never), Verdict::Allow);
+        for two in ["password+totp", "password+backup_code", "password+passkey"] {
+            assert_eq!(judge(&mfa, Some(&subject(&[], two)), never), Verdict::Allow, "{two}");
+        }
+        let passkey = rule(serde_json::json!({"action": "auth_strength", "strength": "passkey"}));
+        assert_eq!(judge(&passkey, Some(&subject(&[], "password+totp")), never), Verdict::Forbidden);
         assert_eq!(judge(&rule(serde_json::json!({"action": "deny"})), Some(&subject(&[], "passkey")), always), Verdict::Forbidden);
     }
 

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 use uuid::Uuid;
+use warden_core::access::AuthStrength;
 use warden_core::credential::TokenHash;
 use warden_core::model::{ApiToken, Subject};
 use warden_core::throttle::{Failures, Throttle, ThrottleKey};
@@ -21,12 +22,35 @@ pub struct SessionRecord {
     pub last_seen_at: OffsetDateTime,
     /// Writes are allowed until then (after a re-authentication); `None`: read-only.
     pub elevated_until: Option<OffsetDateTime>,
+    /// The client address that signed in, as the server saw it.
+    pub client: Option<String>,
+    /// The `User-Agent` that signed in, cut to [`USER_AGENT_MAX_CHARS`].
+    pub user_agent: Option<String>,
+    /// How the sign-in was proved.
+    pub auth_strength: AuthStrength,
+}
+
+/// The longest `User-Agent` a session keeps (longer ones are cut): enough to tell browsers and
+/// tools apart, too short to store whatever a client cares to send.
+pub const USER_AGENT_MAX_CHARS: usize = 256;
+
+/// A session as listed for its owner or an operator: the record and whose it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionListing {
+    pub session: SessionRecord,
+    pub account: Subject,
 }
 
 impl SessionRecord {
     /// Whether the session's write window is open at `now`.
     pub fn is_elevated(&self, now: OffsetDateTime) -> bool {
         self.elevated_until.is_some_and(|until| now < until)
+    }
+
+    /// When the session ends if it is not used again: its absolute expiry or the end of its
+    /// idle timeout, whichever comes first.
+    pub fn ends_at(&self) -> OffsetDateTime {
+        self.expires_at.min(self.last_seen_at + time::Duration::seconds(self.idle_timeout_secs))
     }
 
     /// Whether the session is still valid at `now`: before its absolute expiry and used
@@ -92,6 +116,16 @@ pub trait Credentials: Send + Sync {
     /// recovery lifts an account's lock: the name's, and the name's from every address).
     async fn forget_login_attempts(&self, key: &ThrottleKey) -> Result<()>;
     async fn delete_session(&self, change: &Change, id: Uuid) -> Result<bool>;
+    /// Sessions (live or not yet purged) in id order after `after`, at most `limit`: of one
+    /// account, or of every account.
+    async fn list_sessions(&self, account: Option<Uuid>, after: Option<Uuid>, limit: u32) -> Result<Vec<SessionListing>>;
+    /// One session by its id.
+    async fn session_by_id(&self, id: Uuid) -> Result<Option<SessionListing>>;
+    /// Ends every session of `account` in one audited write; the event records how many
+    /// (`Action::SessionRevokeAll::sessions_ended`), which is returned.
+    async fn delete_account_sessions(&self, change: &Change, account: Uuid) -> Result<u64>;
+    /// One API token by its id, revoked or not.
+    async fn api_token_by_id(&self, id: Uuid) -> Result<Option<ApiToken>>;
     /// Deletes the sessions that can no longer authenticate at `now` (past their absolute
     /// expiry, or unused for their whole idle timeout) and returns how many. Only when there
     /// were any does it record `change`, with `details.count`, at a new revision.

@@ -50,7 +50,7 @@ use warden_core::Name;
 pub use accounts::{Accounts, NameReservation};
 pub use audit::{AuditLog, AuditQuery};
 pub use authorization::{Authorization, BindingFilter};
-pub use credentials::{CredentialOwner, Credentials, SessionRecord};
+pub use credentials::{CredentialOwner, Credentials, SessionListing, SessionRecord, USER_AGENT_MAX_CHARS};
 pub use groups::Groups;
 pub use lane::WriteStats;
 pub use mail_queue::{MailKind, MailOutcome, MailQueue, MailStatus, QueuedMail};

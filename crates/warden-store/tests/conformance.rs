@@ -21,6 +21,7 @@ use time::macros::date;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 use warden_core::Name;
+use warden_core::access::AuthStrength;
 use warden_core::api::MemberEntry;
 use warden_core::authz::{Binding, Role, RoleSource, Tenant, built_in_bindings};
 use warden_core::builtin::{BUILT_IN_GROUPS, DEFAULT_TENANT, IDM_ADMINS_GROUP, SYSTEM_ADMINS_GROUP};
@@ -170,6 +171,7 @@ conformance! {
     registration_race(arc) => sqlite_registration_race, postgres_registration_race;
     mail_queue(arc) => sqlite_mail_queue, postgres_mail_queue;
     preferences => sqlite_preferences, postgres_preferences;
+    session_details => sqlite_session_details, postgres_session_details;
 }
 
 /// `warden_store::open` picks the backend from the URL and refuses anything else.
@@ -245,7 +247,7 @@ fn sample(name: &str) -> Action {
         "account.recover" => json!({ "via": "test" }),
         "auth.login" => json!({ "session_id": id, "client": null }),
         "auth.login.failed" => json!({ "client": null }),
-        "auth.logout" => json!({ "session_id": id }),
+        "auth.logout" | "session.revoke" => json!({ "session_id": id }),
         "auth.reauth" => json!({ "session_id": id, "window_secs": 600 }),
         "api_token.create" => json!({ "token_id": id, "label": null, "expires_at": null, "read_write": false, "roles": null }),
         "api_token.revoke" => json!({ "token_id": id }),
@@ -1106,6 +1108,9 @@ async fn credentials(store: &dyn Store) {
         idle_timeout_secs: 1800,
         last_seen_at: t0,
         elevated_until: None,
+        client: None,
+        user_agent: None,
+        auth_strength: AuthStrength::Password,
     };
     let token = TokenHash::of("wds_session-one");
     let r = store.revision().await.unwrap();
@@ -2105,6 +2110,9 @@ async fn elevation(store: &dyn Store) {
         idle_timeout_secs: 1800,
         last_seen_at: t0,
         elevated_until: None,
+        client: None,
+        user_agent: None,
+        auth_strength: AuthStrength::Password,
     };
     let token = TokenHash::of("wds_elevation");
     store.create_session(&change("auth.login", &carol.subject()), &session, &token).await.unwrap();
@@ -2290,6 +2298,9 @@ async fn ending_sessions(store: &dyn Store) {
         idle_timeout_secs: 1800,
         last_seen_at: t0,
         elevated_until: None,
+        client: None,
+        user_agent: None,
+        auth_strength: AuthStrength::Password,
     };
     for (account, token) in [(&dave, "wds_dave-1"), (&dave, "wds_dave-2"), (&erin, "wds_erin-1")] {
         store.create_session(&change("auth.login", &account.subject()), &session(account.id), &TokenHash::of(token)).await.unwrap();
@@ -2312,6 +2323,63 @@ async fn ending_sessions(store: &dyn Store) {
     assert!(store.session(&TokenHash::of("wds_erin-1"), t0).await.unwrap().is_some());
     let event = audit_all(store).await.into_iter().find(|e| e.action == "user.update").unwrap();
     assert!(event.details.get("sessions_ended").is_none());
+}
+
+/// A session keeps where it signed in from and how; sessions list by id (of one account or
+/// all), are found by id, and end together per account in one audited change that counts them.
+async fn session_details(store: &dyn Store) {
+    let (fay, gus) = (create_user(store, "fay").await, create_user(store, "gus").await);
+    let t0 = now();
+    let session = |account: Uuid, strength: AuthStrength| SessionRecord {
+        id: Uuid::now_v7(),
+        account_id: account,
+        created_at: t0,
+        expires_at: t0 + Duration::hours(8),
+        idle_timeout_secs: 1800,
+        last_seen_at: t0,
+        elevated_until: None,
+        client: Some("2001:db8::7".into()),
+        user_agent: Some("Mozilla/5.0 (X11) Firefox/140.0 ünïcode".into()),
+        auth_strength: strength,
+    };
+    let mut made = Vec::new();
+    for (i, strength) in AuthStrength::ALL.into_iter().enumerate() {
+        let record = session(fay.id, strength);
+        store.create_session(&change("auth.login", &fay.subject()), &record, &TokenHash::of(&format!("wds_fay-{i}"))).await.unwrap();
+        let (found, _) = store.session(&TokenHash::of(&format!("wds_fay-{i}")), t0).await.unwrap().unwrap();
+        assert_eq!(found, record, "every detail comes back as stored");
+        made.push(record);
+    }
+    let bare = SessionRecord { client: None, user_agent: None, ..session(gus.id, AuthStrength::Password) };
+    store.create_session(&change("auth.login", &gus.subject()), &bare, &TokenHash::of("wds_gus-1")).await.unwrap();
+
+    // One account's, by id, in pages; all accounts' together.
+    let page1 = store.list_sessions(Some(fay.id), None, 3).await.unwrap();
+    let page2 = store.list_sessions(Some(fay.id), Some(page1[2].session.id), 3).await.unwrap();
+    let listed: Vec<SessionRecord> = page1.iter().chain(&page2).map(|l| l.session.clone()).collect();
+    assert_eq!(listed, made);
+    assert!(page1.iter().all(|l| l.account == fay.subject()));
+    let all = store.list_sessions(None, None, 100).await.unwrap();
+    assert!(all.iter().any(|l| l.session == bare && l.account == gus.subject()));
+    assert!(all.windows(2).all(|w| w[0].session.id < w[1].session.id), "in id order");
+    let found = store.session_by_id(bare.id).await.unwrap().unwrap();
+    assert_eq!((found.session, found.account), (bare.clone(), gus.subject()));
+    assert!(store.session_by_id(Uuid::now_v7()).await.unwrap().is_none());
+    assert_eq!(made[0].ends_at(), t0 + Duration::minutes(30));
+
+    // Ending all of one account's: one event with the count, a revision (caches must forget).
+    let (r, events) = state(store).await;
+    let revoke_all = Change::new(now(), Some(&admin()), Action::SessionRevokeAll { sessions_ended: 0 }, Some(&fay.subject()));
+    assert_eq!(store.delete_account_sessions(&revoke_all, fay.id).await.unwrap(), 5);
+    assert_eq!(state(store).await, (r + 1, events + 1));
+    assert!(store.list_sessions(Some(fay.id), None, 100).await.unwrap().is_empty());
+    assert!(store.session_by_id(bare.id).await.unwrap().is_some(), "another account's stays");
+    let event = audit_all(store).await.into_iter().find(|e| e.action == "session.revoke_all").unwrap();
+    assert_eq!(event.details["sessions_ended"], 5);
+    assert_eq!(event.target_id, Some(fay.id));
+
+    // API tokens by id.
+    assert!(store.api_token_by_id(Uuid::now_v7()).await.unwrap().is_none());
 }
 
 /// A name an account gives up (rename, deletion) stays reserved for it: a rename that honours
@@ -2518,6 +2586,9 @@ async fn transfer(store: &dyn Store) {
         idle_timeout_secs: 600,
         last_seen_at: now(),
         elevated_until: None,
+        client: None,
+        user_agent: None,
+        auth_strength: AuthStrength::Password,
     };
     store.create_session(&change("auth.login", &alice.subject()), &session, &TokenHash([7; 32])).await.unwrap();
     let disabled: Record =
@@ -2728,6 +2799,9 @@ fn recovery(user: &User, token: &str, at: OffsetDateTime) -> Recovery {
         idle_timeout_secs: 3600,
         last_seen_at: at,
         elevated_until: None,
+        client: None,
+        user_agent: None,
+        auth_strength: AuthStrength::Password,
     };
     let session_token = TokenHash::of(&format!("wds_{}", session.id.simple()));
     Recovery {

@@ -1416,7 +1416,8 @@ fn second_factors_end_to_end() {
     assert!(String::from_utf8_lossy(&bare.stderr).contains("--totp"));
     // The next step's code (the confirmed step's was used) signs in.
     let next = pyotp_code(&secret, now() + 30);
-    let login = server.warden_in("dora2", &["login", "--user", "dora", "--password-stdin", "--totp", &next], Some("dora's long passphrase\n"));
+    let login =
+        server.warden_in("dora2", &["login", "--user", "dora", "--password-stdin", "--totp", &next], Some("dora's long passphrase\n"));
     assert!(login.status.success(), "{}", String::from_utf8_lossy(&login.stderr));
     let whoami = server.warden_in("dora2", &["whoami"], None);
     assert!(String::from_utf8_lossy(&whoami.stdout).contains("dora"));
@@ -1430,4 +1431,91 @@ fn second_factors_end_to_end() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("auth.failed"), "{}", String::from_utf8_lossy(&again.stderr));
     // HTTP Basic no longer works for dora.
     assert!(fails_as(&server, "dora:dora's long passphrase", &["whoami"]).contains("auth.failed"));
+}
+
+/// `warden session list/revoke` and `warden self sessions`: a person sees where and how each
+/// of their sessions signed in and ends one; an operator lists everyone's and ends one or all
+/// of an account's; someone else's id is not found, and a person without rights is refused.
+fn sessions_scenario(database_url: String) {
+    let mut server = Server::new(database_url);
+    server.start();
+    let idm_password = server.recover("idm_admin");
+    let idm = format!("idm_admin:{idm_password}");
+    ok_as(&server, &idm, &["user", "create", "alice", "--password", "correct horse battery"]);
+    ok_as(&server, &idm, &["user", "create", "bob", "--password", "correct horse battery"]);
+    for profile in ["alice", "alice2"] {
+        let login = server.warden_in(profile, &["login", "--user", "alice", "--password-stdin"], Some("correct horse battery\n"));
+        assert!(login.status.success(), "{}", String::from_utf8_lossy(&login.stderr));
+    }
+    let bob = server.warden_in("bob", &["login", "--user", "bob", "--password-stdin"], Some("correct horse battery\n"));
+    assert!(bob.status.success());
+
+    // Alice's own: both sessions, the CLI's user agent, password strength, this one current.
+    let (code, mine, _) = json_run(&server, "alice", &["self", "sessions"], None);
+    assert_eq!(code, 0);
+    let items = mine["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    for s in items {
+        assert_eq!(
+            (s["kind"].as_str(), s["auth_strength"].as_str(), s["client"].as_str()),
+            (Some("session"), Some("password"), Some("127.0.0.1"))
+        );
+        assert!(s["user_agent"].as_str().unwrap().starts_with("warden-client/"), "{s}");
+        assert!(s["ends_at"].is_string() && s["expires_at"].is_string());
+        assert!(s.get("token").is_none());
+    }
+    assert_eq!(items.iter().filter(|s| s["current"] == true).count(), 1);
+    let other = items.iter().find(|s| s["current"] == false).unwrap()["id"].as_str().unwrap().to_owned();
+    let table = String::from_utf8(server.warden_in("alice", &["self", "sessions"], None).stdout).unwrap();
+    assert!(table.contains("STRENGTH") && table.contains("warden-client/"), "{table}");
+
+    // Bob cannot end it (not found) nor list anyone's (forbidden).
+    let (code, _, error) = json_run(&server, "bob", &["self", "sessions", "--revoke", &other], None);
+    assert_eq!((code, error["code"].as_str(), error["status"].as_u64()), (1, Some("not_found"), Some(404)));
+    let (code, _, error) = json_run(&server, "bob", &["session", "list"], None);
+    assert_eq!((code, error["code"].as_str(), error["status"].as_u64()), (1, Some("forbidden"), Some(403)));
+    let (code, _, error) = json_run(&server, "bob", &["session", "revoke", &other], None);
+    assert_eq!((code, error["code"].as_str()), (1, Some("forbidden")));
+    // Usage errors: neither an id nor --for … --all.
+    assert_eq!(server.warden(&["session", "revoke"], None).status.code(), Some(2));
+    assert_eq!(server.warden(&["session", "revoke", "--all"], None).status.code(), Some(2));
+
+    // Alice ends her other session; it is refused from then on.
+    let (code, _, _) = json_run(&server, "alice", &["self", "sessions", "--revoke", &other], None);
+    assert_eq!(code, 0);
+    let (code, _, error) = json_run(&server, "alice2", &["whoami"], None);
+    assert_eq!((code, error["code"].as_str()), (1, Some("session.ended")));
+
+    // An operator lists (everyone's, then Alice's) and ends one, then all.
+    let all = json_ok_as(&server, &idm, &["session", "list", "--all"]);
+    let accounts: Vec<&str> = all["items"].as_array().unwrap().iter().map(|s| s["account"]["name"].as_str().unwrap()).collect();
+    assert!(accounts.contains(&"alice") && accounts.contains(&"bob"), "{accounts:?}");
+    let login = server.warden_in("alice3", &["login", "--user", "alice", "--password-stdin"], Some("correct horse battery\n"));
+    assert!(login.status.success());
+    let hers = json_ok_as(&server, &idm, &["session", "list", "--for", "alice"]);
+    let ids: Vec<String> = hers["items"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(ids.len(), 2);
+    elevated_session(&server, "idm", &idm);
+    let revoked = server.warden_in("idm", &["--output", "json", "session", "revoke", &ids[1]], None);
+    assert!(revoked.status.success(), "{}", String::from_utf8_lossy(&revoked.stderr));
+    assert_eq!(json_run(&server, "alice3", &["whoami"], None).2["code"].as_str(), Some("session.ended"));
+    let ended = server.warden_in("idm", &["--output", "json", "session", "revoke", "--for", "alice", "--all"], None);
+    assert!(ended.status.success(), "{}", String::from_utf8_lossy(&ended.stderr));
+    let ended: Value = serde_json::from_slice(&ended.stdout).unwrap();
+    assert_eq!(ended["sessions_ended"], 1);
+    assert_eq!(json_run(&server, "alice", &["whoami"], None).2["code"].as_str(), Some("session.ended"));
+    let (_, bob_still, _) = json_run(&server, "bob", &["whoami"], None);
+    assert_eq!(bob_still["account"]["name"], "bob", "another user's session stays");
+}
+
+#[test]
+fn sessions_end_to_end_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    sessions_scenario(format!("sqlite://{}/warden.db", dir.path().display()));
+}
+
+#[test]
+fn sessions_end_to_end_on_postgres() {
+    let db = PgDatabase::create();
+    sessions_scenario(db.url());
 }

@@ -61,6 +61,8 @@ fn every_action_says_what_it_does() {
         (Action::LoginFailed { client: None }, None, "auth.login.failed", S::Unchanged, C::Unchanged),
         (Action::Logout { session_id: session }, Some(&alice), "auth.logout", S::Unchanged, C::Credential(session)),
         (Action::Reauth { session_id: session, window_secs: 600 }, Some(&alice), "auth.reauth", S::Unchanged, C::Credential(session)),
+        (Action::SessionRevoke { session_id: session }, Some(&alice), "session.revoke", S::Unchanged, C::Credential(session)),
+        (Action::SessionRevokeAll { sessions_ended: 2 }, Some(&alice), "session.revoke_all", S::Unchanged, C::Account(alice.id)),
         (Action::SessionPurge { count: 3 }, None, "session.purge", S::Unchanged, C::Unchanged),
         (Action::RecoveryLinkIssue { token_id: id, expires_at: "2026-02-01T00:00:00Z".into() }, Some(&alice), "credential.recovery_link.issue", S::Unchanged, C::Unchanged),
         (Action::RecoveryLinkRedeem { token_id: id, purpose: "recovery".into(), issued_by: Some(bot.id), client: Some("203.0.113.7".into()), session_id: session, sessions_ended: 2 }, Some(&alice), "credential.recovery_link.redeem", S::Unchanged, C::Account(alice.id)),
@@ -96,7 +98,7 @@ fn every_action_says_what_it_does() {
     ];
     let mut names: Vec<&str> = table.iter().map(|row| row.2).collect();
     names.dedup();
-    assert_eq!(names.len(), 55, "every action has a row");
+    assert_eq!(names.len(), 57, "every action has a row");
     let mailing = [
         "invitation.create",
         "user.account_notice",

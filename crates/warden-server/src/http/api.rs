@@ -10,8 +10,8 @@ use warden_core::api::{
     CreatedApiToken, CreatedInvitations, CreatedRegistrationToken, EmailVerified, ExpandQuery, Expanded, ExportQuery, ForgotPassword,
     ForgotPasswordAccepted, ImportQuery, ImportSummary, Invitation, ListQuery, LoginRequest, LoginResponse, MailQueued, MemberEntry,
     MembersQuery, Page, PasswordChangeRequired, PermissionsQuery, Problem, ReauthRequest, ReauthResponse, RecoverRequest, RecoveryLink,
-    RegisterRequest, RegistrationTokenInfo, Rename, ResendVerification, ResolvedPermissions, RolePermissions, RoleQuery, SetPassword,
-    UpdateProfile, UpdateRole, UpdateUser, VerifyEmail, WhoAmI,
+    RegisterRequest, RegistrationTokenInfo, Rename, ResendVerification, ResolvedPermissions, RolePermissions, RoleQuery, SessionInfo,
+    SessionsQuery, SessionsRevoked, SetPassword, UpdateProfile, UpdateRole, UpdateUser, VerifyEmail, WhoAmI,
 };
 use warden_core::api::{BackupCodes, BeginTotp, LoginOutcome, SecondFactorAnswer, SecondFactorStatus, TotpCode, TotpEnrolment};
 use warden_core::authz::{Binding, Role, Tenant};
@@ -20,10 +20,11 @@ use warden_core::preferences::TenantPreferences;
 
 use super::App;
 use super::error::ApiError;
-use super::extract::{Actor, Body, ClientAddr, Key, Params};
+use super::extract::{Actor, Body, ClientAddr, Key, Params, UserAgent};
 use crate::services::ServiceError;
 use crate::services::auth::{AuditRequest, Auth};
 use crate::services::directory::ListRequest;
+use crate::services::sessions::SessionsRequest;
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -37,8 +38,13 @@ impl From<ListQuery> for ListRequest {
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = LoginOutcome, description = "Signed in: a session token (`wds_…`) that may not write until `POST /api/v1/auth/reauth`; or, for an account with a second factor, `{\"next\":\"mfa\",\"methods\",\"state\",\"expires_at\"}`: finish with `POST /api/v1/auth/login/mfa`."), (status = 401, body = Problem), (status = 429, body = Problem)))]
-pub async fn login(State(app): State<App>, client: ClientAddr, Body(req): Body<LoginRequest>) -> ApiResult<Json<LoginOutcome>> {
-    Ok(Json(app.auth.login(&req.name, &req.password, client.0).await?))
+pub async fn login(
+    State(app): State<App>,
+    client: ClientAddr,
+    UserAgent(user_agent): UserAgent,
+    Body(req): Body<LoginRequest>,
+) -> ApiResult<Json<LoginOutcome>> {
+    Ok(Json(app.auth.login(&req.name, &req.password, client.0, user_agent).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/login/mfa", tag = "auth", request_body = SecondFactorAnswer,
@@ -46,8 +52,13 @@ pub async fn login(State(app): State<App>, client: ClientAddr, Body(req): Body<L
         (status = 400, body = Problem, description = "`token.invalid`: the pending sign-in is unknown, expired or used; `validation`: not exactly one of `totp` and `backup_code`."),
         (status = 401, body = Problem, description = "`auth.failed`: a wrong, replayed or used code."),
         (status = 429, body = Problem, description = "`auth.rate_limited`: five wrong codes lock the second factor for 15 minutes.")))]
-pub async fn login_mfa(State(app): State<App>, client: ClientAddr, Body(req): Body<SecondFactorAnswer>) -> ApiResult<Json<LoginResponse>> {
-    Ok(Json(app.second_factors.finish(&req, client.0).await?))
+pub async fn login_mfa(
+    State(app): State<App>,
+    client: ClientAddr,
+    UserAgent(user_agent): UserAgent,
+    Body(req): Body<SecondFactorAnswer>,
+) -> ApiResult<Json<LoginResponse>> {
+    Ok(Json(app.second_factors.finish(&req, client.0, user_agent).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/self/second-factors", tag = "self", security(("bearer" = []), ("basic" = [])),
@@ -92,8 +103,13 @@ pub async fn generate_backup_codes(State(app): State<App>, Actor(actor): Actor) 
 #[utoipa::path(post, path = "/api/v1/auth/recover", tag = "auth", request_body = RecoverRequest,
     responses((status = 200, body = LoginResponse, description = "The password is set, every other session of the user is ended, and this is a new session (as from `/api/v1/auth/login`)."),
         (status = 400, body = Problem, description = "`token.invalid`: unknown, expired or already used (one answer for all three); `validation`: the password breaks the rules.")))]
-pub async fn recover(State(app): State<App>, client: ClientAddr, Body(req): Body<RecoverRequest>) -> ApiResult<Json<LoginResponse>> {
-    Ok(Json(app.recovery.redeem(&req.token, &req.password, client.0).await?))
+pub async fn recover(
+    State(app): State<App>,
+    client: ClientAddr,
+    UserAgent(user_agent): UserAgent,
+    Body(req): Body<RecoverRequest>,
+) -> ApiResult<Json<LoginResponse>> {
+    Ok(Json(app.recovery.redeem(&req.token, &req.password, client.0, user_agent).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])), responses((status = 204, description = "The session is ended."), (status = 401, body = Problem)))]
@@ -310,6 +326,55 @@ pub async fn revoke_token(
     let token_id = Uuid::parse_str(&token_id)
         .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "validation", format!("{token_id:?} is not a token id")))?;
     app.auth.revoke_api_token(&actor, &key, token_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// --- sessions ---------------------------------------------------------------------------------
+
+fn credential_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw)
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "validation", format!("{raw:?} is not a session or API token id")))
+}
+
+#[utoipa::path(get, path = "/api/v1/sessions", tag = "sessions", security(("bearer" = []), ("basic" = [])), params(SessionsQuery),
+    responses((status = 200, body = Page<SessionInfo>, description = "Live sessions in id order; with `user`, that account's sessions and (on the first page) its usable API tokens. Never a token or its hash."),
+        (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn list_sessions(
+    State(app): State<App>,
+    Actor(actor): Actor,
+    Params(p): Params<SessionsQuery>,
+) -> ApiResult<Json<Page<SessionInfo>>> {
+    let req = SessionsRequest { user: p.user, cursor: p.cursor, limit: p.limit };
+    Ok(Json(app.sessions.list(&actor, &req).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "sessions", security(("bearer" = []), ("basic" = [])), params(("id" = Uuid, Path, description = "a session's or API token's id")),
+    responses((status = 204, description = "The session (or API token) is ended, on every node within the revision-propagation bound."),
+        (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn revoke_session(State(app): State<App>, Actor(actor): Actor, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    app.sessions.revoke(&actor, credential_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(delete, path = "/api/v1/users/{user}/sessions", tag = "sessions", security(("bearer" = []), ("basic" = [])), params(("user" = String, Path, description = "name or id of the account")),
+    responses((status = 200, body = SessionsRevoked, description = "Every session of the account is ended (its API tokens stay)."),
+        (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn revoke_user_sessions(State(app): State<App>, Actor(actor): Actor, Key(key): Key) -> ApiResult<Json<SessionsRevoked>> {
+    Ok(Json(app.sessions.revoke_all(&actor, &key).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/self/sessions", tag = "self", security(("bearer" = []), ("basic" = [])),
+    responses((status = 200, body = Page<SessionInfo>, description = "The caller's live sessions and usable API tokens; the one this request used is `current`."), (status = 401, body = Problem)))]
+pub async fn list_own_sessions(State(app): State<App>, Actor(actor): Actor) -> ApiResult<Json<Page<SessionInfo>>> {
+    Ok(Json(app.sessions.list_own(&actor).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/self/sessions/{id}", tag = "self", security(("bearer" = []), ("basic" = [])), params(("id" = Uuid, Path, description = "one of the caller's sessions or API tokens")),
+    responses((status = 204, description = "The session (or API token) is ended."), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem, description = "`token.scope`: an API token may end only itself here."),
+        (status = 404, body = Problem, description = "No such session or token of the caller's (someone else's id is not found either).")))]
+pub async fn revoke_own_session(State(app): State<App>, Actor(actor): Actor, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    app.sessions.revoke_own(&actor, credential_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -717,6 +782,7 @@ pub async fn import(
         (name = "registration", description = "People creating their own accounts, and the tokens that let them"),
         (name = "service-accounts", description = "Applications and their API tokens"),
         (name = "groups", description = "Nested groups and membership"),
+        (name = "sessions", description = "Every account's sessions and API tokens, and ending them"),
         (name = "audit", description = "Who changed what, when"),
         (name = "authorization", description = "Tenants, roles, bindings and decisions"),
         (name = "transfer", description = "The whole directory out and in, as NDJSON"),

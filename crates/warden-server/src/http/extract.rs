@@ -127,6 +127,24 @@ impl FromRequestParts<App> for ClientAddr {
     }
 }
 
+/// The request's `User-Agent`, as a new session records it (see [`crate::services::SessionOrigin`]
+/// for the cleaning); `None` without one.
+#[derive(Debug, Clone)]
+pub struct UserAgent(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for UserAgent {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(user_agent(&parts.headers)))
+    }
+}
+
+/// The `User-Agent` header's text, if any (for handlers that hold the headers already).
+pub(crate) fn user_agent(headers: &HeaderMap) -> Option<String> {
+    headers.get(axum::http::header::USER_AGENT).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+}
+
 /// A JSON body; malformed JSON, a wrong content type and an oversized body are problems with
 /// their own codes.
 pub struct Body<T>(pub T);

@@ -29,7 +29,7 @@ use warden_policy::{HeaderList, RequestView};
 use super::App;
 use super::csrf::Csrf;
 use super::error::ApiError;
-use super::extract::{ClientAddr, cookie, forwarded_client};
+use super::extract::{ClientAddr, cookie, forwarded_client, user_agent};
 use crate::services::ServiceError;
 use crate::services::forward::{Outcome, Presented};
 
@@ -505,7 +505,7 @@ pub async fn login_submit(State(app): State<App>, client: ClientAddr, headers: H
     }
     let token = form.csrf.as_deref().unwrap_or_default();
     let rd = form.rd.as_deref().map(str::trim).filter(|r| !r.is_empty());
-    match app.auth.login(&form.name, &form.password, client.0).await {
+    match app.auth.login(&form.name, &form.password, client.0, user_agent(&headers)).await {
         Ok(LoginOutcome::Session(login)) => signed_in(&app, rd, login.token.expose()),
         Ok(LoginOutcome::SecondFactor(step)) => {
             let mut response = second_factor_page(step.state.expose(), &step.methods, rd, None, token).into_response();
@@ -562,7 +562,7 @@ pub async fn login_mfa_submit(
         totp: (!backup).then(|| code.to_owned()),
         backup_code: backup.then(|| Secret::new(code)),
     };
-    match app.second_factors.finish(&answer, client.0).await {
+    match app.second_factors.finish(&answer, client.0, user_agent(&headers)).await {
         Ok(login) => signed_in(&app, rd, login.token.expose()),
         Err(e) => {
             let retry = |status: StatusCode, message: &str| {

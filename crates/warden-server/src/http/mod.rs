@@ -46,6 +46,7 @@ use crate::services::directory::Directory;
 use crate::services::forward::ForwardAuth;
 use crate::services::preferences::PreferencesService;
 use crate::services::self_service::SelfService;
+use crate::services::sessions::Sessions;
 use crate::services::transfer::Transfer;
 
 /// What handlers share: the services, and the configuration for the edge's own decisions.
@@ -66,6 +67,7 @@ pub struct AppInner {
     pub kratos: KratosCompat,
     pub preferences: PreferencesService,
     pub self_service: SelfService,
+    pub sessions: Sessions,
     pub email_verification: EmailVerification,
     pub second_factors: SecondFactors,
     pub config: Arc<Config>,
@@ -92,6 +94,7 @@ impl App {
         let kratos = KratosCompat::new(ctx.clone(), directory.clone(), recovery.clone());
         let preferences = PreferencesService::new(ctx.clone());
         let self_service = SelfService::new(ctx.clone(), auth.clone());
+        let sessions = Sessions::new(ctx.clone());
         let email_verification = EmailVerification::new(ctx.clone());
         let second_factors = SecondFactors::new(ctx.clone());
         let config = ctx.config.clone();
@@ -109,6 +112,7 @@ impl App {
             kratos,
             preferences,
             self_service,
+            sessions,
             email_verification,
             second_factors,
             config,
@@ -160,6 +164,8 @@ fn public_api() -> OpenApiRouter<App> {
         .routes(routes!(api::change_password))
         .routes(routes!(api::verify_email))
         .routes(routes!(api::resend_verification))
+        .routes(routes!(api::list_own_sessions))
+        .routes(routes!(api::revoke_own_session))
 }
 
 /// Everything an administrator does. One `routes!` per path, as above.
@@ -190,6 +196,9 @@ fn management_api() -> OpenApiRouter<App> {
         .routes(routes!(api::list_members, api::add_members))
         .routes(routes!(api::remove_member))
         .routes(routes!(api::audit))
+        .routes(routes!(api::list_sessions))
+        .routes(routes!(api::revoke_session))
+        .routes(routes!(api::revoke_user_sessions))
         .routes(routes!(api::list_tenants, api::create_tenant))
         .routes(routes!(api::delete_tenant))
         .routes(routes!(api::list_roles, api::create_role))

@@ -13,7 +13,7 @@ use warden_core::credential::Secret;
 
 use super::App;
 use super::error::ApiError;
-use super::extract::ClientAddr;
+use super::extract::{ClientAddr, user_agent};
 use super::forward_auth::{PAGE_STYLE, csrf, escape, secure_page};
 use crate::services::ServiceError;
 
@@ -85,7 +85,7 @@ pub async fn submit(State(app): State<App>, client: ClientAddr, headers: HeaderM
     if let Err(e) = csrf(&app).verify(&headers, form.csrf.as_deref()) {
         return ApiError::from(e).into_response();
     }
-    match app.recovery.redeem(&Secret::new(form.token.clone()), &form.password, client.0).await {
+    match app.recovery.redeem(&Secret::new(form.token.clone()), &form.password, client.0, user_agent(&headers)).await {
         Ok(_) => {
             let sign_in = if app.config.forward_auth.enabled { "<p><a href=\"login\">Sign in</a></p>" } else { "" };
             respond(StatusCode::OK, page("Password set", &format!("<p>Your new password is set; sign in with it.</p>{sign_in}")))

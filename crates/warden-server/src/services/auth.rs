@@ -24,7 +24,7 @@ use super::authn::second_factor::SecondFactors;
 use super::credentials::{Cached, Contact, Credential};
 use super::directory::Directory;
 use super::in_flight::InFlight;
-use super::{Context, Result, ServiceError};
+use super::{Context, Result, ServiceError, SessionOrigin};
 use crate::password::Verdict;
 
 /// A bearer credential found live: its credential cache entry and what it allows now.
@@ -191,7 +191,7 @@ impl Auth {
 
     /// Password login: a new session whose token is returned once and stored only hashed, or,
     /// for an account with a second factor, the pending sign-in that asks for it.
-    pub async fn login(&self, name: &str, password: &Secret, client: Option<IpAddr>) -> Result<LoginOutcome> {
+    pub async fn login(&self, name: &str, password: &Secret, client: Option<IpAddr>, user_agent: Option<String>) -> Result<LoginOutcome> {
         let subject = self.verify_password(name, password, client).await?;
         // Persons sign in; of service accounts only the break-glass ones, whose password comes
         // from the host.
@@ -204,7 +204,7 @@ impl Auth {
         }
         let now = self.ctx.now();
         let token = random_token(TokenKind::Session)?;
-        let session = self.ctx.new_session(subject.id, now);
+        let session = self.ctx.new_session(subject.id, now, SessionOrigin::password(client, user_agent));
         let action = Action::Login { session_id: session.id, client: client.map(|ip| ip.to_string()), second_factor: None };
         let change = Change::new(now, Some(&subject), action, Some(&subject));
         self.ctx.store.create_session(&change, &session, &TokenHash::of(token.expose())).await?;

@@ -25,7 +25,7 @@ use warden_policy::rego::{Policy, RequestFields, Runtime};
 use warden_policy::{Decision, HeaderList, RequestView, RuleSet, SubjectInfo, SubjectValue, Verdict};
 
 use super::auth::{Auth, Bearer};
-use super::credentials::Contact;
+use super::credentials::{Contact, Credential};
 use super::{Context, Result, ServiceError};
 use crate::config::ForwardAuthConfig;
 
@@ -447,7 +447,15 @@ impl ForwardAuth {
     fn subject_info(who: &Authenticated, tenant: &str, namespace: Option<&str>) -> SubjectInfo {
         let (account, key, index, token_roles) = (who.account(), who.key(), who.index(), who.token_roles());
         let namespace = namespace.and_then(|n| Namespace::parse(n).ok());
-        let (strength, token_kind) = Self::strength_and_kind(who.method());
+        let (level, token_kind) = Self::strength_and_kind(who.method());
+        // A session says how it was made (`password+totp`, …); other credentials their kind.
+        let strength = match who {
+            Authenticated::Bearer(b, _) => match &b.cached.credential {
+                Credential::Session(session) => session.auth_strength.as_str(),
+                Credential::Api(_) => level,
+            },
+            Authenticated::Basic(..) => level,
+        };
         SubjectInfo {
             id: account.id.to_string(),
             name: account.name.to_string(),

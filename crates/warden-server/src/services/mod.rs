@@ -18,6 +18,7 @@ pub mod mail;
 pub mod preferences;
 pub mod recovery;
 pub mod self_service;
+pub mod sessions;
 pub mod transfer;
 
 use std::sync::Arc;
@@ -200,8 +201,9 @@ impl Context {
     }
 
     /// A new session for `account` at `now`, with the configured lifetime and idle timeout,
-    /// read-only until re-authentication: what every sign-in creates.
-    pub fn new_session(&self, account: uuid::Uuid, now: OffsetDateTime) -> warden_store::SessionRecord {
+    /// read-only until re-authentication: what every sign-in creates. It records where the
+    /// sign-in came from and how it was proved (`origin`).
+    pub fn new_session(&self, account: uuid::Uuid, now: OffsetDateTime, origin: SessionOrigin) -> warden_store::SessionRecord {
         warden_store::SessionRecord {
             id: uuid::Uuid::now_v7(),
             account_id: account,
@@ -210,6 +212,9 @@ impl Context {
             idle_timeout_secs: self.times.session_idle_secs,
             last_seen_at: now,
             elevated_until: None,
+            client: origin.client.map(|ip| ip.to_string()),
+            user_agent: origin.user_agent.and_then(|raw| clean_user_agent(&raw)),
+            auth_strength: origin.strength,
         }
     }
 
@@ -228,6 +233,33 @@ impl Context {
         self.authz.refresh().await?;
         Ok(value)
     }
+}
+
+/// Where a sign-in came from and how it was proved: what a new session records so that its
+/// owner and operators can judge it later.
+#[derive(Debug, Clone)]
+pub struct SessionOrigin {
+    /// The client address (after trusted proxies).
+    pub client: Option<std::net::IpAddr>,
+    /// The `User-Agent` header as sent (cleaned when stored).
+    pub user_agent: Option<String>,
+    pub strength: warden_core::access::AuthStrength,
+}
+
+impl SessionOrigin {
+    /// A sign-in with a password alone.
+    pub fn password(client: Option<std::net::IpAddr>, user_agent: Option<String>) -> Self {
+        Self { client, user_agent, strength: warden_core::access::AuthStrength::Password }
+    }
+}
+
+/// A `User-Agent` as a session keeps it: control characters dropped, surrounding space
+/// trimmed, at most [`warden_store::USER_AGENT_MAX_CHARS`] characters; `None` if nothing is left.
+/// It is whatever the client claims, so it is shown as text and judged as a hint only.
+fn clean_user_agent(raw: &str) -> Option<String> {
+    let clean: String = raw.chars().filter(|c| !c.is_control()).collect();
+    let clean: String = clean.trim().chars().take(warden_store::USER_AGENT_MAX_CHARS).collect();
+    (!clean.is_empty()).then_some(clean)
 }
 
 /// Whether the principal is acting on itself (used for the self-service exceptions).

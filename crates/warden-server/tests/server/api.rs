@@ -723,8 +723,19 @@ async fn openapi_declares_tags_and_security() {
     assert_eq!((&cookie["type"], &cookie["in"], &cookie["name"]), (&"apiKey".into(), &"cookie".into(), &"sso_session".into()));
     assert!(cookie["description"].as_str().unwrap().contains("/auth/forward"));
     let tags: std::collections::BTreeSet<&str> = doc["tags"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    let resources =
-        ["audit", "auth", "authorization", "compat-kratos", "groups", "registration", "self", "service-accounts", "transfer", "users"];
+    let resources = [
+        "audit",
+        "auth",
+        "authorization",
+        "compat-kratos",
+        "groups",
+        "registration",
+        "self",
+        "service-accounts",
+        "sessions",
+        "transfer",
+        "users",
+    ];
     assert_eq!(tags.into_iter().collect::<Vec<_>>(), resources);
     let mut checked = 0;
     for (path, item) in doc["paths"].as_object().unwrap() {

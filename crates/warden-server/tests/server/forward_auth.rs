@@ -34,6 +34,12 @@ path = "/public/**"
 action = "allow_anonymous"
 
 [[forward_auth.rule]]
+name = "strong"
+path = "/strong/**"
+action = "auth_strength"
+strength = "mfa"
+
+[[forward_auth.rule]]
 name = "basic"
 path = "/basic/**"
 action = "authenticated"

@@ -16,4 +16,5 @@ mod recovery;
 mod registration;
 mod second_factor;
 mod self_service;
+mod sessions;
 mod transfer;

@@ -266,6 +266,7 @@ async fn through(kind: Kind) {
     sign_in_and_out(&fx, &proxy).await;
     revocation(&fx, &proxy).await;
     client_address(&fx, &proxy).await;
+    strength(&fx, &proxy).await;
     drop(proxy);
 }
 
@@ -302,6 +303,32 @@ async fn refusals(fx: &Fixture, proxy: &Proxy, upstream: &Upstream) {
         assert!(r.headers().get(LOCATION).is_none(), "{host}");
     }
     assert_eq!(upstream.hits(), before, "refused requests never reach the upstream");
+}
+
+/// An `auth_strength = "mfa"` rule refuses a password-only session and lets a password+TOTP
+/// one through (the code from pyotp), which the application sees as such.
+async fn strength(fx: &Fixture, proxy: &Proxy) {
+    use warden_server::clock::Clock;
+    assert_eq!(proxy.get("/strong/x", As::Bearer(&fx.bob), false).await.status(), 403, "a password alone is not enough");
+    // Bob sets up TOTP (in a write window), then signs in with it.
+    let bob = fx.server.anonymous().with_bearer(&fx.bob);
+    bob.reauth(crate::forward_auth::PASSWORD).await.unwrap();
+    let enrolment = bob.begin_totp(&warden_core::api::BeginTotp::default()).await.unwrap();
+    let secret = enrolment.secret.expose().to_owned();
+    let now = fx.server.clock.now().unix_timestamp();
+    bob.confirm_totp(&crate::second_factor::pyotp(&secret, now, 6, "sha1")).await.unwrap();
+    let step = match fx.server.anonymous().login_outcome("bob", crate::forward_auth::PASSWORD).await.unwrap() {
+        warden_core::api::LoginOutcome::SecondFactor(step) => step,
+        warden_core::api::LoginOutcome::Session(_) => panic!("bob has a second factor"),
+    };
+    let answer = warden_core::api::SecondFactorAnswer {
+        state: step.state,
+        totp: Some(crate::second_factor::pyotp(&secret, now + 30, 6, "sha1")),
+        backup_code: None,
+    };
+    let strong = fx.server.anonymous().login_mfa(&answer).await.unwrap().token.expose().to_owned();
+    let echo = proxy.pass(proxy.request(Method::GET, "/strong/x", As::Bearer(&strong), false)).await;
+    assert_eq!(received_one(&echo, "x-remote-auth-strength").as_deref(), Some("password+totp"));
 }
 
 /// Sessions (bearer and cookie) and API tokens pass with the right identity headers.

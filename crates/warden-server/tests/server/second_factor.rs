@@ -20,7 +20,7 @@ fn code(e: &ClientError) -> &str {
 }
 
 /// The TOTP code of `secret` at unix time `at`, computed by pyotp.
-fn pyotp(secret: &str, at: i64, digits: u32, digest: &str) -> String {
+pub fn pyotp(secret: &str, at: i64, digits: u32, digest: &str) -> String {
     let venv = std::env::var("WARDEN_VENV")
         .map_or_else(|_| PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/warden-venv"), PathBuf::from);
     let python = venv.join("bin/python");

@@ -11,7 +11,9 @@ macro_rules! impl_credentials {
             use warden_core::throttle::{Failures, Throttle, ThrottleKey};
 
             use super::*;
-            use crate::{Action, Credentials, SessionRecord, StoreError};
+            use warden_core::access::AuthStrength;
+
+            use crate::{Action, Credentials, SessionListing, SessionRecord, StoreError};
 
             /// A throttle key's failures after `since`: how many, and the latest.
             async fn failures_of(conn: &mut <$db as sqlx::Database>::Connection, key: &ThrottleKey, since: OffsetDateTime) -> Result<Failures> {
@@ -43,6 +45,33 @@ macro_rules! impl_credentials {
                         None => None,
                     },
                 })
+            }
+
+            const SESSION_COLUMNS: &str = "s.id AS session_id, s.account_id, s.created_at, s.expires_at AS session_expires_at, \
+                 s.idle_timeout_ms, s.last_seen_at, s.elevated_until, s.client, s.user_agent, s.auth_strength";
+            /// The owning account's columns, as `owner_from_row` reads them.
+            const OWNER_COLUMNS: &str = "a.id, a.kind, a.name, a.profile, a.disabled, a.valid_from, \
+                 a.expires_at AS account_expires_at, a.password_change_required";
+
+            fn session_from_row(row: &$row) -> Result<SessionRecord> {
+                let idle_ms: i64 = row.try_get("idle_timeout_ms")?;
+                let strength: String = row.try_get("auth_strength")?;
+                Ok(SessionRecord {
+                    id: row.try_get("session_id")?,
+                    account_id: row.try_get("account_id")?,
+                    created_at: from_ms(row.try_get("created_at")?),
+                    expires_at: from_ms(row.try_get("session_expires_at")?),
+                    idle_timeout_secs: idle_ms / 1000,
+                    last_seen_at: from_ms(row.try_get("last_seen_at")?),
+                    elevated_until: row.try_get::<Option<i64>, _>("elevated_until")?.map(from_ms),
+                    client: row.try_get("client")?,
+                    user_agent: row.try_get("user_agent")?,
+                    auth_strength: AuthStrength::parse(&strength).ok_or_else(|| decode_err("session auth_strength", &strength))?,
+                })
+            }
+
+            fn listing_from_row(row: &$row) -> Result<SessionListing> {
+                Ok(SessionListing { session: session_from_row(row)?, account: subject_from_row(row)? })
             }
 
             #[async_trait]
@@ -134,26 +163,10 @@ macro_rules! impl_credentials {
                 }
 
                 async fn session(&self, token: &TokenHash, at: OffsetDateTime) -> Result<Option<(SessionRecord, CredentialOwner)>> {
-                    let row = sqlx::query(
-                        "SELECT s.id AS session_id, s.account_id, s.created_at, s.expires_at AS session_expires_at, s.idle_timeout_ms, s.last_seen_at, s.elevated_until, \
-                                a.id, a.kind, a.name, a.profile, a.disabled, a.valid_from, a.expires_at AS account_expires_at, a.password_change_required \
-                         FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = $1",
-                    )
-                    .bind(token.0.as_slice())
-                    .fetch_optional(self.reader())
-                    .await?;
+                    let sql = format!("SELECT {SESSION_COLUMNS}, {OWNER_COLUMNS} FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = $1");
+                    let row = sqlx::query(AssertSqlSafe(sql)).bind(token.0.as_slice()).fetch_optional(self.reader()).await?;
                     let Some(row) = row else { return Ok(None) };
-                    let idle_ms: i64 = row.try_get("idle_timeout_ms")?;
-                    let session = SessionRecord {
-                        id: row.try_get("session_id")?,
-                        account_id: row.try_get("account_id")?,
-                        created_at: from_ms(row.try_get("created_at")?),
-                        expires_at: from_ms(row.try_get("session_expires_at")?),
-                        idle_timeout_secs: idle_ms / 1000,
-                        last_seen_at: from_ms(row.try_get("last_seen_at")?),
-                        elevated_until: row.try_get::<Option<i64>, _>("elevated_until")?.map(from_ms),
-                    };
-                    Ok(Some((session, owner_from_row(&row, at)?)))
+                    Ok(Some((session_from_row(&row)?, owner_from_row(&row, at)?)))
                 }
 
                 async fn touch_session(&self, id: Uuid, at: OffsetDateTime) -> Result<()> {
@@ -163,6 +176,49 @@ macro_rules! impl_credentials {
 
                 async fn delete_session(&self, change: &Change, id: Uuid) -> Result<bool> {
                     audited_row(self.lane(), change.clone(), "DELETE FROM sessions WHERE id = $1", move |q| q.bind(id)).await
+                }
+
+                async fn list_sessions(&self, account: Option<Uuid>, after: Option<Uuid>, limit: u32) -> Result<Vec<SessionListing>> {
+                    let sql = format!(
+                        "SELECT {SESSION_COLUMNS}, {OWNER_COLUMNS} FROM sessions s JOIN accounts a ON a.id = s.account_id \
+                         WHERE ($1 IS NULL OR s.account_id = $1) AND ($2 IS NULL OR s.id > $2) ORDER BY s.id LIMIT $3"
+                    );
+                    let rows = sqlx::query(AssertSqlSafe(sql))
+                        .bind(account)
+                        .bind(after)
+                        .bind(i64::from(limit))
+                        .fetch_all(self.reader())
+                        .await?;
+                    rows.iter().map(listing_from_row).collect()
+                }
+
+                async fn session_by_id(&self, id: Uuid) -> Result<Option<SessionListing>> {
+                    let sql = format!("SELECT {SESSION_COLUMNS}, {OWNER_COLUMNS} FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.id = $1");
+                    let row = sqlx::query(AssertSqlSafe(sql)).bind(id).fetch_optional(self.reader()).await?;
+                    row.as_ref().map(listing_from_row).transpose()
+                }
+
+                async fn delete_account_sessions(&self, change: &Change, account: Uuid) -> Result<u64> {
+                    let change = change.clone();
+                    self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<u64>> {
+                        Box::pin(async move {
+                            let ended = sqlx::query("DELETE FROM sessions WHERE account_id = $1").bind(account).execute(&mut *tx).await?.rows_affected();
+                            let mut change = change.clone();
+                            if let Action::SessionRevokeAll { sessions_ended } = &mut change.action {
+                                *sessions_ended = ended;
+                            }
+                            open(&mut tx, &change).await?;
+                            tx.commit().await?;
+                            Ok(ended)
+                        })
+                    })
+                    .await
+                }
+
+                async fn api_token_by_id(&self, id: Uuid) -> Result<Option<ApiToken>> {
+                    let sql = format!("SELECT {API_TOKEN_COLUMNS} FROM api_tokens t WHERE t.id = $1");
+                    let row = sqlx::query(AssertSqlSafe(sql)).bind(id).fetch_optional(self.reader()).await?;
+                    row.as_ref().map(api_token_from_row).transpose()
                 }
 
                 async fn reserve_login_attempt(

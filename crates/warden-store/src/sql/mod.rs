@@ -269,8 +269,9 @@ macro_rules! shared {
         /// Stores a new session (its token only as the hash) in the write's transaction.
         async fn insert_session(tx: &mut Conn, session: &crate::SessionRecord, token: &warden_core::credential::TokenHash) -> Result<()> {
             sqlx::query(
-                "INSERT INTO sessions (id, token_hash, account_id, created_at, expires_at, idle_timeout_ms, last_seen_at, elevated_until) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                "INSERT INTO sessions (id, token_hash, account_id, created_at, expires_at, idle_timeout_ms, last_seen_at, elevated_until, \
+                                       client, user_agent, auth_strength) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .bind(session.id)
             .bind(token.0.as_slice())
@@ -280,6 +281,9 @@ macro_rules! shared {
             .bind(session.idle_timeout_secs * 1000)
             .bind(to_ms(session.last_seen_at))
             .bind(session.elevated_until.map(to_ms))
+            .bind(session.client.as_deref())
+            .bind(session.user_agent.as_deref())
+            .bind(session.auth_strength.as_str())
             .execute(&mut *tx)
             .await?;
             Ok(())

@@ -112,13 +112,21 @@ impl RecoveryLinks {
 
     /// Redeems a recovery link: sets `password` (the rules of a password set by an
     /// administrator), ends every session of the user and signs them in with a new one.
-    pub async fn redeem(&self, token: &Secret, password: &Secret, client: Option<IpAddr>) -> Result<LoginResponse> {
+    pub async fn redeem(
+        &self,
+        token: &Secret,
+        password: &Secret,
+        client: Option<IpAddr>,
+        user_agent: Option<String>,
+    ) -> Result<LoginResponse> {
         credential::check_new_password(password.expose())?;
         let now = self.ctx.now();
         let (record, subject) = self.redeemable(token.expose(), now).await?;
         let password_hash = self.ctx.hasher.hash(password).await?;
         let session_token = random_token(TokenKind::Session)?;
-        let session = self.ctx.new_session(subject.id, now);
+        // The link proved possession of the mailbox or the administrator's channel, and the
+        // person chose the password just now: recorded as a password sign-in.
+        let session = self.ctx.new_session(subject.id, now, crate::services::SessionOrigin::password(client, user_agent));
         let action = Action::RecoveryLinkRedeem {
             purpose: record.purpose.as_str().to_owned(),
             token_id: record.id,

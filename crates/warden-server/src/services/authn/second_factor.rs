@@ -15,7 +15,7 @@ use time::{Duration, OffsetDateTime};
 use totp_rs::{Algorithm, Totp};
 use uuid::Uuid;
 use warden_core::CoreError;
-use warden_core::access::Principal;
+use warden_core::access::{AuthStrength, Principal};
 use warden_core::api::{
     BackupCodes, BeginTotp, LoginResponse, SecondFactorAnswer, SecondFactorRequired, SecondFactorStatus, TotpEnrolment,
 };
@@ -24,7 +24,7 @@ use warden_core::model::{NameOrId, Subject, SubjectKind};
 use warden_store::{Action, Change, OneTimeToken, TokenPurpose, TotpCredential};
 
 use crate::services::auth::random_token;
-use crate::services::{Context, Result, ServiceError};
+use crate::services::{Context, Result, ServiceError, SessionOrigin};
 
 /// How long a pending sign-in waits for its second factor.
 const CHALLENGE_SECS: i64 = 300;
@@ -131,7 +131,7 @@ impl SecondFactors {
     }
 
     /// Finishes a pending sign-in with a second factor: the session.
-    pub async fn finish(&self, answer: &SecondFactorAnswer, client: Option<IpAddr>) -> Result<LoginResponse> {
+    pub async fn finish(&self, answer: &SecondFactorAnswer, client: Option<IpAddr>, user_agent: Option<String>) -> Result<LoginResponse> {
         let state = answer.state.expose().trim();
         if TokenKind::of(state) != Some(TokenKind::OneTime) {
             return Err(ServiceError::TokenInvalid);
@@ -151,7 +151,11 @@ impl SecondFactors {
         }
         let now = self.ctx.now();
         let token = random_token(TokenKind::Session)?;
-        let session = self.ctx.new_session(subject.id, now);
+        let strength = match answered {
+            Answered::Totp => AuthStrength::PasswordTotp,
+            Answered::BackupCode => AuthStrength::PasswordBackupCode,
+        };
+        let session = self.ctx.new_session(subject.id, now, SessionOrigin { client, user_agent, strength });
         let action = Action::Login {
             session_id: session.id,
             client: client.map(|ip| ip.to_string()),

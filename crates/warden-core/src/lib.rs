@@ -21,6 +21,7 @@ pub mod kratos;
 pub mod membership;
 pub mod model;
 pub mod name;
+pub mod password_policy;
 pub mod namespace;
 pub mod permission;
 pub mod preferences;

@@ -812,7 +812,7 @@ fn export_from_sqlite_and_import_into_postgresql() {
     let root = superuser(&source, &idm, "root");
     let made = source.warden(
         &["--user", &root, "user", "create", "alice", "--email", "alice@example.org", "--password-stdin"],
-        Some("alice's long password\n"),
+        Some("amber's long password\n"),
     );
     assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
     ok_as(&source, &root, &["group", "create", "staff"]);
@@ -847,7 +847,7 @@ fn export_from_sqlite_and_import_into_postgresql() {
     let again = target.dir.path().join("again.ndjson");
     ok_as(&target, &target_root, &["export", &again.display().to_string(), "--include-credentials"]);
     assert_eq!(std::fs::read_to_string(&again).unwrap(), exported, "the PostgreSQL server exports the same file");
-    ok_as(&target, "alice:alice's long password", &["whoami"]);
+    ok_as(&target, "alice:amber's long password", &["whoami"]);
     let twice: Value = serde_json::from_str(&ok_as(&target, &target_root, &["--output", "json", "import", &file_arg])).unwrap();
     assert_eq!((twice["created"].as_u64(), twice["updated"].as_u64()), (Some(0), Some(0)), "{twice}");
 
@@ -1198,7 +1198,7 @@ fn invitations_and_account_notices_end_to_end() {
     let invitation = outbox_message(&server, 1);
     assert!(invitation.contains("To: bob@example.com"), "{invitation}");
     let token = link_token(&invitation, "register");
-    let body = format!(r#"{{"token":"{token}","name":"bob","password":"bob's own passphrase"}}"#);
+    let body = format!(r#"{{"token":"{token}","name":"bob","password":"birch's own passphrase"}}"#);
     let answer = post_json(&server, "/api/v1/register", &body);
     assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
     assert!(post_json(&server, "/api/v1/register", &body.replace("\"bob\"", "\"bob2\"")).contains("token.invalid"), "once only");
@@ -1212,9 +1212,9 @@ fn invitations_and_account_notices_end_to_end() {
     assert!(out.contains("queued to alice@example.com") && out.contains("outbox"), "{out}");
     let notice = outbox_message(&server, 2);
     let first = link_token(&notice, "recover");
-    let answer = post_json(&server, "/api/v1/auth/recover", &format!(r#"{{"token":"{first}","password":"alice's first passphrase"}}"#));
+    let answer = post_json(&server, "/api/v1/auth/recover", &format!(r#"{{"token":"{first}","password":"amber's first passphrase"}}"#));
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    ok_as(&server, "alice:alice's first passphrase", &["whoami"]);
+    ok_as(&server, "alice:amber's first passphrase", &["whoami"]);
     assert!(fails_as(&server, &idm, &["user", "send-account-notice", "nobody"]).contains("not_found"));
 
     server.kill();

@@ -192,8 +192,11 @@ impl Directory {
             now.date(),
         )?;
         model::validate_window(req.valid_from, req.expires_at)?;
-        let password_hash = match req.password.map(InitialPassword::classify).transpose()? {
-            Some(InitialPassword::Plain(pw)) => Some(self.ctx.hasher.hash(&pw).await?),
+        let password_hash = match req.password.map(InitialPassword::classify) {
+            Some(InitialPassword::Plain(pw)) => {
+                self.ctx.check_new_password("password", &pw, name.as_str(), &profile.emails)?;
+                Some(self.ctx.hasher.hash(&pw).await?)
+            }
             Some(InitialPassword::Bcrypt(hash)) => Some(hash.expose().to_owned()),
             None => None,
         };
@@ -402,7 +405,7 @@ impl Directory {
         let user = self.find_user(key).await?;
         protect(&user.subject(), "given a password through the API; use wardend recover-account on the server host")?;
         Self::guard_privileged(actor, &user.subject())?;
-        warden_core::credential::check_new_password(password.expose())?;
+        self.ctx.check_new_password("password", password, user.name.as_str(), &user.profile.emails)?;
         let hash = self.ctx.hasher.hash(password).await?;
         let change = self.change(actor, Action::PasswordSet {}, &user.subject());
         self.ctx.store.set_password_hash(&change, user.id, &hash, true).await?;

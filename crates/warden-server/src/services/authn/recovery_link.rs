@@ -113,9 +113,14 @@ impl RecoveryLinks {
     /// Redeems a recovery link: sets `password` (the rules of a password set by an
     /// administrator), ends every session of the user and signs them in with a new one.
     pub async fn redeem(&self, token: &Secret, password: &Secret, client: Option<IpAddr>) -> Result<LoginResponse> {
-        credential::check_new_password(password.expose())?;
+        // Checked before the link is looked up (a weak password learns nothing about the
+        // link), then again with the owner's name and addresses.
+        self.ctx.check_new_password("password", password, "", &[])?;
         let now = self.ctx.now();
         let (record, subject) = self.redeemable(token.expose(), now).await?;
+        let owner = self.ctx.store.user(&NameOrId::Id(subject.id)).await?;
+        let emails = owner.map(|u| u.profile.emails).unwrap_or_default();
+        self.ctx.check_new_password("password", password, subject.name.as_str(), &emails)?;
         let password_hash = self.ctx.hasher.hash(password).await?;
         let session_token = random_token(TokenKind::Session)?;
         let session = self.ctx.new_session(subject.id, now);

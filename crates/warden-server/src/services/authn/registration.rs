@@ -201,7 +201,7 @@ impl Registrations {
             // Public mode takes no token (and ignores none: a token sent there grants nothing).
             (RegistrationMode::Public | RegistrationMode::Disabled, None) => None,
         };
-        credential::check_new_password(req.password.expose())?;
+        // The password policy is checked with the name and address by `prepare_user`.
         let request = CreateUser {
             name: req.name,
             display_name: req.display_name,

@@ -102,6 +102,14 @@ pub enum Action {
     /// The host recovered a break-glass account (a new password, every session ended).
     #[serde(rename = "account.recover")]
     AccountRecover { via: String },
+    /// An administrator lifted the soft lock of the account name `name` (the target, when
+    /// an account holds it); the store fills in how many recorded failures went.
+    #[serde(rename = "credential.unlock")]
+    CredentialUnlock {
+        name: String,
+        #[serde(default)]
+        failures_cleared: u64,
+    },
     #[serde(rename = "auth.login")]
     Login { session_id: Uuid, client: Option<String> },
     #[serde(rename = "auth.login.failed")]
@@ -371,6 +379,7 @@ impl Action {
             Self::PasswordChange { .. } => "credential.password.change",
             Self::PasswordRehash {} => "credential.password.rehash",
             Self::AccountRecover { .. } => "account.recover",
+            Self::CredentialUnlock { .. } => "credential.unlock",
             Self::Login { .. } => "auth.login",
             Self::LoginFailed { .. } => "auth.login.failed",
             Self::Logout { .. } => "auth.logout",
@@ -480,6 +489,9 @@ impl Action {
             // cached credential holds them (so the change takes no revision).
             A::PreferencesSet { .. } => (S::Unchanged, C::Unchanged),
             A::PasswordRehash {} | A::Login { .. } | A::LoginFailed { .. } | A::ApiTokenCreate { .. } => (S::Unchanged, C::Unchanged),
+            // The soft lock is bookkeeping in the store, read at every password check: no
+            // grant, no cached credential and no revision are involved.
+            A::CredentialUnlock { .. } => (S::Unchanged, C::Unchanged),
             // Purged sessions could no longer authenticate anyway.
             A::SessionPurge { .. } => (S::Unchanged, C::Unchanged),
             A::Logout { session_id } | A::Reauth { session_id, .. } => (S::Unchanged, C::Credential(*session_id)),

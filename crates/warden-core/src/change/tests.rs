@@ -50,6 +50,7 @@ fn every_action_says_what_it_does() {
         (Action::PasswordChange { session_kept: session, client: Some("203.0.113.7".into()), sessions_ended: 2 }, Some(&alice), "credential.password.change", S::Unchanged, C::Account(alice.id)),
         (Action::PasswordRehash {}, Some(&alice), "credential.password.rehash", S::Unchanged, C::Unchanged),
         (Action::AccountRecover { via: "host".into() }, Some(&alice), "account.recover", S::Unchanged, C::Account(alice.id)),
+        (Action::CredentialUnlock { name: "alice".into(), failures_cleared: 6 }, Some(&alice), "credential.unlock", S::Unchanged, C::Unchanged),
         (Action::Login { session_id: session, client: Some("203.0.113.7".into()) }, Some(&alice), "auth.login", S::Unchanged, C::Unchanged),
         (Action::LoginFailed { client: None }, None, "auth.login.failed", S::Unchanged, C::Unchanged),
         (Action::Logout { session_id: session }, Some(&alice), "auth.logout", S::Unchanged, C::Credential(session)),
@@ -89,7 +90,7 @@ fn every_action_says_what_it_does() {
     ];
     let mut names: Vec<&str> = table.iter().map(|row| row.2).collect();
     names.dedup();
-    assert_eq!(names.len(), 48, "every action has a row");
+    assert_eq!(names.len(), 49, "every action has a row");
     let mailing = [
         "invitation.create",
         "user.account_notice",

@@ -8,6 +8,7 @@
 pub mod access;
 pub mod auth;
 pub mod authn;
+pub mod client_limit;
 pub mod compat;
 pub mod credentials;
 pub mod directory;

@@ -22,17 +22,21 @@ use warden_store::{Action, Change, OneTimeToken, Recovery, TokenPurpose};
 
 use crate::services::auth::random_token;
 use crate::services::directory::Directory;
+use crate::services::client_limit::ClientLimit;
 use crate::services::{Context, Result, ServiceError};
 
 /// Issues and redeems recovery links.
 #[derive(Clone)]
 pub struct RecoveryLinks {
     ctx: Context,
+    /// `auth.recovery_per_client` redemptions per client address and window (this node's).
+    clients: ClientLimit,
 }
 
 impl RecoveryLinks {
     pub fn new(ctx: Context) -> Self {
-        Self { ctx }
+        let clients = ClientLimit::new(ctx.config.auth.recovery_per_client, ctx.times.client_limit_window_secs);
+        Self { ctx, clients }
     }
 
     /// A new recovery link for `user`, valid for `expires_in` (default `auth.recovery_link_ttl`,
@@ -113,6 +117,8 @@ impl RecoveryLinks {
     /// Redeems a recovery link: sets `password` (the rules of a password set by an
     /// administrator), ends every session of the user and signs them in with a new one.
     pub async fn redeem(&self, token: &Secret, password: &Secret, client: Option<IpAddr>) -> Result<LoginResponse> {
+        // Every attempt counts, whatever becomes of it: links cannot be guessed faster.
+        self.clients.count(client, self.ctx.now())?;
         // Checked before the link is looked up (a weak password learns nothing about the
         // link), then again with the owner's name and addresses.
         self.ctx.check_new_password("password", password, "", &[])?;

@@ -25,6 +25,7 @@ use crate::services::access::{Access, tenant_of};
 use crate::services::auth::random_token;
 use crate::services::authn::email_verification::verification_mails;
 use crate::services::directory::{Directory, new_bindings};
+use crate::services::client_limit::ClientLimit;
 use crate::services::{Context, Result, ServiceError};
 
 /// A token's lifetime unless the request names one.
@@ -42,6 +43,8 @@ pub struct Registrations {
     ctx: Context,
     access: Access,
     directory: Directory,
+    /// `auth.registration_per_client` attempts per client address and window (this node's).
+    clients: ClientLimit,
 }
 
 fn info(token: &RegistrationToken) -> RegistrationTokenInfo {
@@ -60,7 +63,8 @@ fn info(token: &RegistrationToken) -> RegistrationTokenInfo {
 
 impl Registrations {
     pub fn new(ctx: Context, access: Access, directory: Directory) -> Self {
-        Self { ctx, access, directory }
+        let clients = ClientLimit::new(ctx.config.auth.registration_per_client, ctx.times.client_limit_window_secs);
+        Self { ctx, access, directory, clients }
     }
 
     /// A new token. Needs `warden:registration:write`; each role must exist in the tenant, and
@@ -175,6 +179,9 @@ impl Registrations {
     pub async fn register(&self, req: RegisterRequest, client: Option<IpAddr>) -> Result<User> {
         let mode = self.ctx.config.registration.mode;
         let now = self.ctx.now();
+        // Every attempt counts, whatever becomes of it: a client cannot probe names, tokens or
+        // passwords faster than the limit.
+        self.clients.count(client, now)?;
         // An invitation (a token bound to the address it was mailed to) registers in every
         // mode: an administrator asked for this one person.
         let invitation = match req.token.as_ref().map(|t| t.expose().trim().to_owned()) {

@@ -208,7 +208,6 @@ impl Registrations {
             // Public mode takes no token (and ignores none: a token sent there grants nothing).
             (RegistrationMode::Public | RegistrationMode::Disabled, None) => None,
         };
-        // The password policy is checked with the name and address by `prepare_user`.
         let request = CreateUser {
             name: req.name,
             display_name: req.display_name,
@@ -223,6 +222,7 @@ impl Registrations {
         if let Some(invited) = token.as_ref().and_then(|(_, t)| t.email.clone()) {
             user.profile.emails = model::checked_emails(vec![EmailAddress { address: invited, primary: true, verified: true }])?;
         }
+        self.ctx.check_new_password("password", &req.password, user.name.as_str(), &user.profile.emails)?;
         let password_hash = self.ctx.hasher.hash(&req.password).await?;
         user.has_password = true;
         let subject = user.subject();

@@ -690,6 +690,13 @@ fn soft_lock_counts_failures_on_every_node() {
             assert!(String::from_utf8_lossy(&out.stderr).contains("rate_limited"), "{}", String::from_utf8_lossy(&out.stderr));
         }
     }
+    // `warden user unlock` on one node lifts the lock on every node; an unknown name is
+    // not_found to an administrator who may read users.
+    assert!(ok_as(&a, &idm, &["user", "unlock", "dave"]).contains("unlocked dave"));
+    let out = login(&b, "dave", "correct horse battery");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(fails_as(&b, &idm, &["user", "unlock", "nobody-at-all"]).contains("not_found"));
+    assert!(fails_as(&b, "dave:correct horse battery", &["user", "unlock", "dave"]).contains("forbidden"));
 }
 
 /// Group commit under a crash: four clients create users as fast as the server takes them,

@@ -95,8 +95,21 @@ pub async fn submit(State(app): State<App>, client: ClientAddr, headers: HeaderM
             let token = form.csrf.as_deref().unwrap_or_default();
             respond(StatusCode::BAD_REQUEST, form_page(&form.token, Some(&e.to_string()), token, app.ctx.passwords.min_length()))
         }
+        Err(ServiceError::RateLimited { retry_after_secs }) => too_many(retry_after_secs),
         Err(e) => unavailable(&e),
     }
+}
+
+/// A client over its per-address limit: `429` with `Retry-After`, as a page.
+pub(super) fn too_many(retry_after_secs: i64) -> Response {
+    let mut response = respond(
+        StatusCode::TOO_MANY_REQUESTS,
+        page("Too many attempts", "<p>Too many attempts from your address. Wait a while and try again.</p>"),
+    );
+    if let Ok(value) = axum::http::HeaderValue::from_str(&retry_after_secs.to_string()) {
+        response.headers_mut().insert(axum::http::header::RETRY_AFTER, value);
+    }
+    response
 }
 
 pub(super) fn unavailable(e: &ServiceError) -> Response {

@@ -15,7 +15,7 @@ use super::App;
 use super::error::ApiError;
 use super::extract::ClientAddr;
 use super::forward_auth::{csrf, escape};
-use super::recover::{page, respond, unavailable};
+use super::recover::{page, respond, too_many, unavailable};
 use crate::services::ServiceError;
 
 #[derive(Deserialize)]
@@ -108,6 +108,7 @@ pub async fn submit(State(app): State<App>, client: ClientAddr, headers: HeaderM
         Err(ServiceError::Store(warden_store::StoreError::NameTaken(name))) => {
             retry(&format!("The name {name:?} is taken; choose another."))
         }
+        Err(ServiceError::RateLimited { retry_after_secs }) => too_many(retry_after_secs),
         Err(e) => unavailable(&e),
     }
 }

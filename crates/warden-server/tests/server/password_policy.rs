@@ -161,6 +161,26 @@ async fn recovery_links_refuse_weak_passwords_and_limit_each_client() {
     assert!(limited.headers().contains_key("retry-after"));
     let body: serde_json::Value = limited.json().await.unwrap();
     assert_eq!(body["code"], "auth.rate_limited");
+    // The link's page says so too, as a page (not a server error), and shows the minimum.
+    let fresh = idm.recovery_link("theodora", None).await.unwrap();
+    let token = fresh.url.expose().split_once("token=").unwrap().1.to_owned();
+    let page = http().get(format!("{}/recover?token={token}", server.url)).send().await.unwrap();
+    let cookie = page.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let html = page.text().await.unwrap();
+    assert!(html.contains("minlength=\"12\""), "{html}");
+    let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let form = format!("token={token}&password=violet+tractor+spoon+gallery&csrf={csrf}");
+    let limited = http()
+        .post(format!("{}/recover", server.url))
+        .header("cookie", cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers().contains_key("retry-after"));
+    assert!(limited.text().await.unwrap().contains("Too many attempts"));
 }
 
 #[tokio::test]

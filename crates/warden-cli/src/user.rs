@@ -290,7 +290,11 @@ pub async fn run(ctx: &Ctx, command: UserCommand) -> Result<(), CliError> {
         }
         UserCommand::Unlock { user } => {
             users.unlock_user(&user).await?;
-            output::done(ctx.format, &serde_json::json!({ "unlocked": format!("user:{user}") }), &format!("unlocked {user}: it may sign in again"))
+            output::done(
+                ctx.format,
+                &serde_json::json!({ "unlocked": format!("user:{user}") }),
+                &format!("unlocked {user}: it may sign in again"),
+            )
         }
         UserCommand::RecoveryLink { user, expires_in } => {
             let link = users.recovery_link(&user, expires_in.as_deref()).await?;

@@ -96,13 +96,9 @@ impl PasswordPolicy {
 }
 
 /// The owner's name and e-mail local parts that are long enough to look for.
-fn personal_parts<'a>(owner: Owner<'a>) -> Vec<&'a str> {
+fn personal_parts(owner: Owner<'_>) -> Vec<&str> {
     let locals = owner.emails.iter().map(|email| email.rsplit_once('@').map_or(*email, |(local, _)| local));
-    std::iter::once(owner.name)
-        .chain(locals)
-        .map(str::trim)
-        .filter(|part| part.chars().count() >= MIN_PERSONAL_PART)
-        .collect()
+    std::iter::once(owner.name).chain(locals).map(str::trim).filter(|part| part.chars().count() >= MIN_PERSONAL_PART).collect()
 }
 
 fn list_entry(line: &str) -> Option<String> {

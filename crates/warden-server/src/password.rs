@@ -112,8 +112,8 @@ fn verify_with(current: &Params, password: &str, stored: &str) -> Verdict {
 /// A fresh random password for break-glass recovery: `len` characters (at least 24, ~140
 /// bits) from an alphabet without look-alikes.
 pub fn generate_password(len: usize) -> Result<Secret, HashError> {
-    let len = len.max(24);
     const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let len = len.max(24);
     let mut bytes = [0u8; 24];
     getrandom::fill(&mut bytes).map_err(|e| HashError::Failed(e.to_string()))?;
     // 256 % 57 != 0: reject-free mapping would bias; rejection sampling keeps it uniform.

@@ -98,10 +98,7 @@ fn the_shipped_list_holds_real_common_passwords() {
 fn operators_add_their_own_entries() {
     let extra = ["# our own", "", "  Violet Tractor Spoon Gallery  "].map(String::from);
     let policy = PasswordPolicy::new(12, 3, extra).unwrap();
-    assert_eq!(
-        reason(policy.check("password", STRONG, Owner::default())),
-        "password: is on the list of common passwords: choose another"
-    );
+    assert_eq!(reason(policy.check("password", STRONG, Owner::default())), "password: is on the list of common passwords: choose another");
     assert!(!policy.is_listed("# our own"));
 }
 

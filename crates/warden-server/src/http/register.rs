@@ -59,7 +59,8 @@ pub async fn form(State(app): State<App>, headers: HeaderMap, Query(q): Query<Re
     match app.registration.check(&token).await {
         Ok(email) => {
             let issued = csrf(&app).issue(&headers);
-            let mut response = respond(StatusCode::OK, form_page(&token, email.as_deref(), None, &issued.token, app.ctx.passwords.min_length()));
+            let mut response =
+                respond(StatusCode::OK, form_page(&token, email.as_deref(), None, &issued.token, app.ctx.passwords.min_length()));
             if let Some(cookie) = issued.set_cookie {
                 response.headers_mut().append(header::SET_COOKIE, cookie);
             }

@@ -20,11 +20,7 @@ fn problem(e: &ClientError) -> (String, u16, String) {
 }
 
 fn with_password(name: &str, password: &str, emails: &[&str]) -> CreateUser {
-    CreateUser {
-        password: Some(Secret::new(password)),
-        emails: emails.iter().map(|e| (*e).into()).collect(),
-        ..user(name)
-    }
+    CreateUser { password: Some(Secret::new(password)), emails: emails.iter().map(|e| (*e).into()).collect(), ..user(name) }
 }
 
 #[tokio::test]
@@ -252,7 +248,8 @@ async fn unlock_flow(server: TestServer) {
 
     idm.unlock_user("yolanda").await.unwrap();
     server.anonymous().login("yolanda", STRONG).await.expect("the lock is lifted");
-    let events = server.sysadmin().await.audit(&AuditQuery { action: Some("credential.unlock".into()), ..Default::default() }).await.unwrap();
+    let events =
+        server.sysadmin().await.audit(&AuditQuery { action: Some("credential.unlock".into()), ..Default::default() }).await.unwrap();
     let event = events.items.iter().find(|e| e.target_name.as_deref() == Some("yolanda")).expect("the unlock is audited");
     assert_eq!(event.actor_name.as_deref(), Some("idm_admin"));
     assert_eq!(event.details["name"], "yolanda");

@@ -17,8 +17,8 @@ use warden_core::api::{MailQueued, PasswordChangeRequired};
 use warden_core::model::{NameOrId, SubjectKind, is_break_glass};
 use warden_store::{Action, Change, CredentialOwner, MailKind, QueuedMail};
 
-use crate::services::directory::Directory;
 use crate::services::client_limit::ClientLimit;
+use crate::services::directory::Directory;
 use crate::services::{Context, Result, ServiceError};
 
 #[derive(Clone)]

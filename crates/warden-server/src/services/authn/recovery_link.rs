@@ -21,8 +21,8 @@ use warden_core::model::{NameOrId, Subject, SubjectKind, is_break_glass};
 use warden_store::{Action, Change, OneTimeToken, Recovery, TokenPurpose};
 
 use crate::services::auth::random_token;
-use crate::services::directory::Directory;
 use crate::services::client_limit::ClientLimit;
+use crate::services::directory::Directory;
 use crate::services::{Context, Result, ServiceError};
 
 /// Issues and redeems recovery links.

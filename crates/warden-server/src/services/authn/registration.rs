@@ -24,8 +24,8 @@ use crate::config::RegistrationMode;
 use crate::services::access::{Access, tenant_of};
 use crate::services::auth::random_token;
 use crate::services::authn::email_verification::verification_mails;
-use crate::services::directory::{Directory, new_bindings};
 use crate::services::client_limit::ClientLimit;
+use crate::services::directory::{Directory, new_bindings};
 use crate::services::{Context, Result, ServiceError};
 
 /// A token's lifetime unless the request names one.

@@ -692,7 +692,8 @@ fn soft_lock_counts_failures_on_every_node() {
     }
     // `warden user unlock` on one node lifts the lock on every node; an unknown name is
     // not_found to an administrator who may read users.
-    assert!(ok_as(&a, &idm, &["user", "unlock", "dave"]).contains("unlocked dave"));
+    let out = as_user(&a, &idm, &["user", "unlock", "dave"]);
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stderr).contains("unlocked dave"), "{out:?}");
     let out = login(&b, "dave", "correct horse battery");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(fails_as(&b, &idm, &["user", "unlock", "nobody-at-all"]).contains("not_found"));
@@ -1365,18 +1366,18 @@ fn self_service_end_to_end() {
 
     // The password: a wrong current one is refused; the change keeps this session.
     let (code, _, error) =
-        json_run(&server, "alice", &["self", "password", "--password-stdin"], Some("a wrong guess\nnew passphrase here\n"));
+        json_run(&server, "alice", &["self", "password", "--password-stdin"], Some("a wrong guess\norchid lantern basalt river\n"));
     assert_eq!((code, error["code"].as_str()), (1, Some("auth.failed")));
     let (code, _, error) = json_run(&server, "alice", &["self", "password", "--password-stdin"], Some("correct horse battery\n"));
     assert_eq!((code, error["code"].as_str()), (2, Some("usage")), "two lines are needed");
     let changed =
-        server.warden_in("alice", &["self", "password", "--password-stdin"], Some("correct horse battery\nnew passphrase here\n"));
+        server.warden_in("alice", &["self", "password", "--password-stdin"], Some("correct horse battery\norchid lantern basalt river\n"));
     assert!(changed.status.success(), "{}", String::from_utf8_lossy(&changed.stderr));
     assert!(String::from_utf8_lossy(&changed.stderr).contains("other sessions have ended"), "a note on stderr");
     assert_eq!(show(&["self", "show"]).0, 0, "the session it went through stays");
     let old = server.warden_in("old", &["login", "--user", "alice", "--password-stdin"], Some("correct horse battery\n"));
     assert_eq!(old.status.code(), Some(1));
-    let new = server.warden_in("new", &["login", "--user", "alice", "--password-stdin"], Some("new passphrase here\n"));
+    let new = server.warden_in("new", &["login", "--user", "alice", "--password-stdin"], Some("orchid lantern basalt river\n"));
     assert!(new.status.success(), "{}", String::from_utf8_lossy(&new.stderr));
     // A service account (here idm_admin, by password) has no self-service.
     assert!(fails_as(&server, &idm, &["self", "show"]).contains("self.not_a_user"));

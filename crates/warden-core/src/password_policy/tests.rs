@@ -101,14 +101,3 @@ fn operators_add_their_own_entries() {
     assert_eq!(reason(policy.check("password", STRONG, Owner::default())), "password: is on the list of common passwords: choose another");
     assert!(!policy.is_listed("# our own"));
 }
-
-/// Prints the score of the shared test passwords (run with `--ignored --nocapture`).
-#[test]
-#[ignore = "a probe, not a test"]
-fn probe_scores() {
-    for p in std::env::var("PROBE").unwrap_or_default().split('|') {
-        if !p.is_empty() {
-            println!("{} {p:?}", u8::from(zxcvbn::zxcvbn(p, &[]).score()));
-        }
-    }
-}

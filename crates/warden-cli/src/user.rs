@@ -92,6 +92,14 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Lift the soft lock that failed passwords put on an account name: its failures (from
+    /// every address) are forgotten and it may sign in again at once. Audited.
+    #[command(after_help = "Examples:
+  warden user unlock alice")]
+    Unlock {
+        /// The account's name (or id).
+        user: String,
+    },
     /// Issue a one-time link with which the user chooses a new password (signing in ends
     /// their other sessions). Prints the link alone; the user's older links stop working.
     #[command(after_help = "Examples:
@@ -279,6 +287,14 @@ pub async fn run(ctx: &Ctx, command: UserCommand) -> Result<(), CliError> {
             users.set_password(&user, password.expose()).await?;
             let shown = serde_json::json!({ "password_reset": format!("user:{user}"), "sessions_ended": true });
             output::done(ctx.format, &shown, &format!("password of {user} reset; their sessions have ended"))
+        }
+        UserCommand::Unlock { user } => {
+            users.unlock_user(&user).await?;
+            output::done(
+                ctx.format,
+                &serde_json::json!({ "unlocked": format!("user:{user}") }),
+                &format!("unlocked {user}: it may sign in again"),
+            )
         }
         UserCommand::RecoveryLink { user, expires_in } => {
             let link = users.recovery_link(&user, expires_in.as_deref()).await?;

@@ -289,6 +289,11 @@ impl Client {
         self.call(Method::PUT, &["users", user, "password"], NO_QUERY, Some(&body)).await
     }
 
+    /// Lifts the soft lock of `user`'s name (its failed passwords are forgotten).
+    pub async fn unlock_user(&self, user: &str) -> Result<(), ClientError> {
+        self.call(Method::POST, &["users", user, "unlock"], NO_QUERY, NO_BODY).await
+    }
+
     /// A one-time link with which `user` chooses a new password; `expires_in` (`24h`) or the
     /// server's default lifetime.
     pub async fn recovery_link(&self, user: &str, expires_in: Option<&str>) -> Result<warden_core::api::RecoveryLink, ClientError> {

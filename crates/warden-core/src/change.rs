@@ -102,6 +102,14 @@ pub enum Action {
     /// The host recovered a break-glass account (a new password, every session ended).
     #[serde(rename = "account.recover")]
     AccountRecover { via: String },
+    /// An administrator lifted the soft lock of the account name `name` (the target, when
+    /// an account holds it); the store fills in how many recorded failures went.
+    #[serde(rename = "credential.unlock")]
+    CredentialUnlock {
+        name: String,
+        #[serde(default)]
+        failures_cleared: u64,
+    },
     #[serde(rename = "auth.login")]
     Login {
         session_id: Uuid,
@@ -413,6 +421,7 @@ impl Action {
             Self::PasswordChange { .. } => "credential.password.change",
             Self::PasswordRehash {} => "credential.password.rehash",
             Self::AccountRecover { .. } => "account.recover",
+            Self::CredentialUnlock { .. } => "credential.unlock",
             Self::Login { .. } => "auth.login",
             Self::SecondFactorChallenge { .. } => "auth.second_factor.challenge",
             Self::TotpEnrol { .. } => "credential.totp.enrol",
@@ -540,6 +549,9 @@ impl Action {
             | A::BackupCodesGenerate { .. }
             | A::BackupCodeUse { .. }
             | A::SecondFactorFailed { .. } => (S::Unchanged, C::Unchanged),
+            // The soft lock is bookkeeping in the store, read at every password check: no
+            // grant, no cached credential and no revision are involved.
+            A::CredentialUnlock { .. } => (S::Unchanged, C::Unchanged),
             // Purged sessions could no longer authenticate anyway.
             A::SessionPurge { .. } => (S::Unchanged, C::Unchanged),
             A::Logout { session_id } | A::Reauth { session_id, .. } => (S::Unchanged, C::Credential(*session_id)),

@@ -22,8 +22,6 @@ pub const ONE_TIME_TOKEN_PREFIX: &str = "wdo_";
 pub const TOKEN_BYTES: usize = 32;
 /// Longest password accepted (hashing cost must stay bounded).
 pub const MAX_PASSWORD_LEN: usize = 1024;
-/// Shortest password accepted for a new credential.
-pub const MIN_PASSWORD_LEN: usize = 10;
 
 /// A secret string: its `Debug` and `Display` show `***`.
 #[derive(Clone, PartialEq, Eq)]
@@ -130,28 +128,12 @@ pub enum InitialPassword {
 
 impl InitialPassword {
     /// Recognises `$2a$`/`$2b$`/`$2y$` bcrypt hashes; anything else is a plaintext password
-    /// that must meet the length rules.
-    pub fn classify(value: Secret) -> Result<Self, CoreError> {
+    /// (which must then meet the password policy, see [`crate::password_policy`]).
+    pub fn classify(value: Secret) -> Self {
         let v = value.expose();
         let is_bcrypt = v.len() == 60 && ["$2a$", "$2b$", "$2y$"].iter().any(|p| v.starts_with(p));
-        if is_bcrypt {
-            return Ok(Self::Bcrypt(value));
-        }
-        check_new_password(v)?;
-        Ok(Self::Plain(value))
+        if is_bcrypt { Self::Bcrypt(value) } else { Self::Plain(value) }
     }
-}
-
-/// Length rules for a new password (counted in characters).
-pub fn check_new_password(password: &str) -> Result<(), CoreError> {
-    let len = password.chars().count();
-    if len < MIN_PASSWORD_LEN {
-        return Err(CoreError::validation("password", format!("must be at least {MIN_PASSWORD_LEN} characters")));
-    }
-    if password.len() > MAX_PASSWORD_LEN {
-        return Err(CoreError::validation("password", format!("must be at most {MAX_PASSWORD_LEN} bytes")));
-    }
-    Ok(())
 }
 
 /// Parses a duration such as `90d`, `12h`, `30m`, `45s` or `2w` into seconds.
@@ -225,9 +207,8 @@ mod tests {
     fn passwords_classified() {
         let bcrypt = "$2b$04$abcdefghijklmnopqrstuuJ2m3e9RQzOc8bA8SR0n0vT6vBz8b5e2";
         assert_eq!(bcrypt.len(), 60);
-        assert!(matches!(InitialPassword::classify(Secret::new(bcrypt)), Ok(InitialPassword::Bcrypt(_))));
-        assert!(matches!(InitialPassword::classify(Secret::new("correct horse battery")), Ok(InitialPassword::Plain(_))));
-        assert!(InitialPassword::classify(Secret::new("short")).is_err());
+        assert!(matches!(InitialPassword::classify(Secret::new(bcrypt)), InitialPassword::Bcrypt(_)));
+        assert!(matches!(InitialPassword::classify(Secret::new("correct horse battery")), InitialPassword::Plain(_)));
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod membership;
 pub mod model;
 pub mod name;
 pub mod namespace;
+pub mod password_policy;
 pub mod permission;
 pub mod preferences;
 pub mod throttle;

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use warden_core::credential::parse_duration_secs;
+use warden_core::password_policy::PasswordPolicy;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -424,6 +425,20 @@ pub struct AuthConfig {
     pub recovery_link_ttl: String,
     /// The longest lifetime a recovery link may be given (`7d`).
     pub recovery_link_max_ttl: String,
+    /// The fewest characters a new password may have (12; at least 8). Existing passwords
+    /// keep working: the rules apply when one is set.
+    pub password_min_length: usize,
+    /// The lowest zxcvbn score (0–4) a new password may have (3; 0 turns the estimate off).
+    pub password_min_score: u8,
+    /// A file of further passwords to refuse, one a line (read at start, compared
+    /// case-insensitively; `#` starts a comment line).
+    pub password_denylist_file: Option<PathBuf>,
+    /// Registrations one client address may make within `client_limit_window`.
+    pub registration_per_client: u32,
+    /// Recovery-link redemptions one client address may attempt within `client_limit_window`.
+    pub recovery_per_client: u32,
+    /// The window of the per-client limits on registration and recovery (`1h`).
+    pub client_limit_window: String,
 }
 
 /// argon2id cost. The defaults are OWASP's recommendation (19 MiB, 2 passes, 1 lane).
@@ -480,6 +495,12 @@ impl Default for AuthConfig {
             session_purge_interval: "1h".into(),
             recovery_link_ttl: "1h".into(),
             recovery_link_max_ttl: "7d".into(),
+            password_min_length: 12,
+            password_min_score: 3,
+            password_denylist_file: None,
+            registration_per_client: 10,
+            recovery_per_client: 20,
+            client_limit_window: "1h".into(),
         }
     }
 }
@@ -518,6 +539,7 @@ pub struct AuthTimes {
     pub name_reservation_secs: Option<i64>,
     pub recovery_link_ttl_secs: i64,
     pub recovery_link_max_secs: i64,
+    pub client_limit_window_secs: i64,
 }
 
 impl Config {
@@ -566,6 +588,8 @@ impl Config {
     /// unless TLS or a trusted proxy protects it, argon2 parameters are accepted.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.auth_times()?;
+        PasswordPolicy::new(self.auth.password_min_length, self.auth.password_min_score, std::iter::empty())
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         self.mail.times()?;
         if self.mail.max_attempts == 0 {
             return Err(ConfigError::Invalid("mail.max_attempts must be at least 1".into()));
@@ -652,6 +676,7 @@ impl Config {
             return Err(ConfigError::Invalid("auth.recovery_link_ttl must be positive and at most auth.recovery_link_max_ttl".into()));
         }
         Ok(AuthTimes {
+            client_limit_window_secs: parse("auth.client_limit_window", &self.auth.client_limit_window)?,
             recovery_link_ttl_secs,
             recovery_link_max_secs,
             session_ttl_secs: parse("auth.session_ttl", &self.auth.session_ttl)?,
@@ -672,6 +697,20 @@ impl Config {
                 keep => Some(parse("auth.name_reservation", keep)?),
             },
         })
+    }
+
+    /// The password policy: the `[auth]` settings and the operator's list, read from its file.
+    pub fn password_policy(&self) -> Result<PasswordPolicy, ConfigError> {
+        let extra = match &self.auth.password_denylist_file {
+            None => Vec::new(),
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| ConfigError::Load(format!("auth.password_denylist_file {}: {e}", path.display())))?
+                .lines()
+                .map(str::to_owned)
+                .collect(),
+        };
+        PasswordPolicy::new(self.auth.password_min_length, self.auth.password_min_score, extra)
+            .map_err(|e| ConfigError::Invalid(e.to_string()))
     }
 
     /// The timeouts and the connection cap of `[server]`.

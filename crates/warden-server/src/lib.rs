@@ -77,6 +77,7 @@ impl Running {
 /// Builds the shared service context: store (migrated), hasher, parsed durations.
 pub async fn context(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Context> {
     let times = config.auth_times()?;
+    let passwords = Arc::new(config.password_policy()?);
     let hasher = password::PasswordHasher::new(&config.auth.argon2)?;
     let store = warden_store::open(&config.database.url)
         .await
@@ -84,7 +85,7 @@ pub async fn context(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Co
     store.ensure_builtins(clock.now()).await?;
     let authz = services::index::IndexHolder::load(store.clone(), config.permission_tree()?, config.system_roles()?).await?;
     let mail = services::mail::Mailer::new(&config.mail)?;
-    Ok(Context { store, clock, hasher, config: Arc::new(config), times, authz, mail })
+    Ok(Context { store, clock, hasher, config: Arc::new(config), times, authz, mail, passwords })
 }
 
 /// Starts the server described by `config`.

@@ -109,16 +109,17 @@ fn verify_with(current: &Params, password: &str, stored: &str) -> Verdict {
     if outdated { Verdict::MatchNeedsRehash } else { Verdict::Match }
 }
 
-/// A fresh random password for break-glass recovery: 24 characters from an alphabet without
-/// look-alikes (~140 bits).
-pub fn generate_password() -> Result<Secret, HashError> {
+/// A fresh random password for break-glass recovery: `len` characters (at least 24, ~140
+/// bits) from an alphabet without look-alikes.
+pub fn generate_password(len: usize) -> Result<Secret, HashError> {
     const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let len = len.max(24);
     let mut bytes = [0u8; 24];
     getrandom::fill(&mut bytes).map_err(|e| HashError::Failed(e.to_string()))?;
     // 256 % 57 != 0: reject-free mapping would bias; rejection sampling keeps it uniform.
-    let mut out = String::with_capacity(24);
+    let mut out = String::with_capacity(len);
     let mut pool = bytes.to_vec();
-    while out.len() < 24 {
+    while out.len() < len {
         if pool.is_empty() {
             pool = vec![0u8; 24];
             getrandom::fill(&mut pool).map_err(|e| HashError::Failed(e.to_string()))?;
@@ -164,9 +165,19 @@ mod tests {
 
     #[test]
     fn generated_passwords_are_long_and_distinct() {
-        let a = generate_password().unwrap();
-        let b = generate_password().unwrap();
+        let a = generate_password(12).unwrap();
+        let b = generate_password(12).unwrap();
         assert_eq!(a.expose().len(), 24);
         assert_ne!(a, b);
+        assert_eq!(generate_password(40).unwrap().expose().len(), 40);
+        // What recovery hands out meets the default policy, for either break-glass account.
+        let policy = warden_core::password_policy::PasswordPolicy::default();
+        for name in ["admin", "idm_admin"] {
+            for _ in 0..50 {
+                let generated = generate_password(policy.min_length()).unwrap();
+                let owner = warden_core::password_policy::Owner { name, emails: &[] };
+                policy.check("password", generated.expose(), owner).unwrap();
+            }
+        }
     }
 }

@@ -115,6 +115,11 @@ pub trait Credentials: Send + Sync {
     /// Forgets every attempt counted under `key`, under all of that attempt's keys (host
     /// recovery lifts an account's lock: the name's, and the name's from every address).
     async fn forget_login_attempts(&self, key: &ThrottleKey) -> Result<()>;
+    /// An administrator lifts the soft lock of `key` (an account name): every attempt counted
+    /// under it goes, under all of that attempt's keys (the name's from every address too),
+    /// and `change` (a `CredentialUnlock`, its count filled in) is recorded, in one
+    /// transaction. Returns the rows removed.
+    async fn unlock_login(&self, change: &Change, key: &ThrottleKey) -> Result<u64>;
     async fn delete_session(&self, change: &Change, id: Uuid) -> Result<bool>;
     /// Sessions (live or not yet purged) in id order after `after`, at most `limit`: of one
     /// account, or of every account.

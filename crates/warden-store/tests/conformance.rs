@@ -1225,6 +1225,19 @@ async fn credentials(store: &dyn Store) {
     for key in [pair, name_key, client_key] {
         assert_eq!(store.login_failures(&key, p0 - day).await.unwrap(), Failures::default());
     }
+    // An administrator's unlock does the same, with its event (bookkeeping: no revision).
+    store.reserve_login_attempt(&keys, p0 + Duration::seconds(10)).await.unwrap().unwrap();
+    store.reserve_login_attempt(&keys, p0 + Duration::seconds(10)).await.unwrap().unwrap();
+    let before = state(store).await;
+    let unlock = Action::CredentialUnlock { name: "carol".into(), failures_cleared: 0 };
+    let removed = store.unlock_login(&Change::new(now(), Some(&admin()), unlock, Some(&carol.subject())), &name_key).await.unwrap();
+    assert_eq!(removed, 6, "two attempts under three keys each");
+    assert_eq!(state(store).await, (before.0, before.1 + 1), "one event, no revision");
+    for key in [pair, name_key, client_key] {
+        assert_eq!(store.login_failures(&key, p0 - day).await.unwrap(), Failures::default());
+    }
+    let event = audit_all(store).await.into_iter().find(|e| e.action == "credential.unlock").expect("the unlock is audited");
+    assert_eq!((event.details["name"].as_str(), event.details["failures_cleared"].as_u64()), (Some("carol"), Some(6)));
     // A reservation forgets what no key's window holds any more.
     let other = [(ThrottleKey::name("dave"), loose)];
     store.reserve_login_attempt(&other, p0).await.unwrap().unwrap();

@@ -50,6 +50,7 @@ fn every_action_says_what_it_does() {
         (Action::PasswordChange { session_kept: session, client: Some("203.0.113.7".into()), sessions_ended: 2 }, Some(&alice), "credential.password.change", S::Unchanged, C::Account(alice.id)),
         (Action::PasswordRehash {}, Some(&alice), "credential.password.rehash", S::Unchanged, C::Unchanged),
         (Action::AccountRecover { via: "host".into() }, Some(&alice), "account.recover", S::Unchanged, C::Account(alice.id)),
+        (Action::CredentialUnlock { name: "alice".into(), failures_cleared: 6 }, Some(&alice), "credential.unlock", S::Unchanged, C::Unchanged),
         (Action::Login { session_id: session, client: Some("203.0.113.7".into()), second_factor: Some("totp".into()) }, Some(&alice), "auth.login", S::Unchanged, C::Unchanged),
         (Action::SecondFactorChallenge { token_id: id, methods: vec!["totp".into()] }, Some(&alice), "auth.second_factor.challenge", S::Unchanged, C::Unchanged),
         (Action::TotpEnrol { algorithm: "SHA1".into(), digits: 6 }, Some(&alice), "credential.totp.enrol", S::Unchanged, C::Unchanged),
@@ -98,7 +99,7 @@ fn every_action_says_what_it_does() {
     ];
     let mut names: Vec<&str> = table.iter().map(|row| row.2).collect();
     names.dedup();
-    assert_eq!(names.len(), 57, "every action has a row");
+    assert_eq!(names.len(), 58, "every action has a row");
     let mailing = [
         "invitation.create",
         "user.account_notice",

@@ -488,6 +488,14 @@ pub async fn set_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/api/v1/users/{user}/unlock", tag = "users", security(("bearer" = []), ("basic" = [])), params(("user" = String, Path, description = "The account name (or id) whose soft lock to lift")),
+    responses((status = 204, description = "The name's failed passwords are forgotten: it may sign in again at once. An unknown name answers the same to a caller who may not read users."),
+        (status = 403, body = Problem), (status = 404, body = Problem, description = "No such account (only to a caller who may read users).")))]
+pub async fn unlock_user(State(app): State<App>, Actor(actor): Actor, Key(key): Key) -> ApiResult<StatusCode> {
+    app.directory.unlock(&actor, &key).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[utoipa::path(post, path = "/api/v1/users/{user}/recovery-link", tag = "users", security(("bearer" = []), ("basic" = [])), params(("user" = String, Path)), request_body = CreateRecoveryLink,
     responses((status = 201, body = RecoveryLink, description = "A one-time link (`{server.public_url}/recover?token=…`) with which the user chooses a new password; the user's older links end."),
         (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),

@@ -178,6 +178,7 @@ fn management_api() -> OpenApiRouter<App> {
         .routes(routes!(api::enable_user))
         .routes(routes!(api::list_user_groups))
         .routes(routes!(api::set_password))
+        .routes(routes!(api::unlock_user))
         .routes(routes!(api::issue_recovery_link))
         .routes(routes!(api::send_account_notice))
         .routes(routes!(api::require_password_change))

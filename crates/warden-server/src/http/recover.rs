@@ -41,13 +41,13 @@ pub(super) fn page(title: &str, body: &str) -> Html<String> {
     ))
 }
 
-fn form_page(token: &str, error: Option<&str>, csrf: &str) -> Html<String> {
+fn form_page(token: &str, error: Option<&str>, csrf: &str, min_length: usize) -> Html<String> {
     let error = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e))).unwrap_or_default();
     page(
         "Choose a new password",
         &format!(
             "{error}<form method=\"post\" action=\"recover\">\
-             <label for=\"password\">New password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" minlength=\"10\" required autofocus>\
+             <label for=\"password\">New password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" minlength=\"{min_length}\" required autofocus>\
              <input type=\"hidden\" name=\"token\" value=\"{}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
              <button type=\"submit\">Set password</button></form>",
             escape(token),
@@ -68,7 +68,7 @@ pub async fn form(State(app): State<App>, headers: HeaderMap, Query(q): Query<Re
     match app.recovery.check(&token).await {
         Ok(_) => {
             let issued = csrf(&app).issue(&headers);
-            let mut response = respond(StatusCode::OK, form_page(&token, None, &issued.token));
+            let mut response = respond(StatusCode::OK, form_page(&token, None, &issued.token, app.ctx.passwords.min_length()));
             if let Some(cookie) = issued.set_cookie {
                 response.headers_mut().append(header::SET_COOKIE, cookie);
             }
@@ -93,10 +93,23 @@ pub async fn submit(State(app): State<App>, client: ClientAddr, headers: HeaderM
         Err(ServiceError::TokenInvalid) => respond(StatusCode::BAD_REQUEST, page("Link not valid", &format!("<p>{INVALID}</p>"))),
         Err(ServiceError::Core(e @ warden_core::CoreError::Validation { .. })) => {
             let token = form.csrf.as_deref().unwrap_or_default();
-            respond(StatusCode::BAD_REQUEST, form_page(&form.token, Some(&e.to_string()), token))
+            respond(StatusCode::BAD_REQUEST, form_page(&form.token, Some(&e.to_string()), token, app.ctx.passwords.min_length()))
         }
+        Err(ServiceError::RateLimited { retry_after_secs }) => too_many(retry_after_secs),
         Err(e) => unavailable(&e),
     }
+}
+
+/// A client over its per-address limit: `429` with `Retry-After`, as a page.
+pub(super) fn too_many(retry_after_secs: i64) -> Response {
+    let mut response = respond(
+        StatusCode::TOO_MANY_REQUESTS,
+        page("Too many attempts", "<p>Too many attempts from your address. Wait a while and try again.</p>"),
+    );
+    if let Ok(value) = axum::http::HeaderValue::from_str(&retry_after_secs.to_string()) {
+        response.headers_mut().insert(axum::http::header::RETRY_AFTER, value);
+    }
+    response
 }
 
 pub(super) fn unavailable(e: &ServiceError) -> Response {

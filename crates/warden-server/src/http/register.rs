@@ -15,7 +15,7 @@ use super::App;
 use super::error::ApiError;
 use super::extract::ClientAddr;
 use super::forward_auth::{csrf, escape};
-use super::recover::{page, respond, unavailable};
+use super::recover::{page, respond, too_many, unavailable};
 use crate::services::ServiceError;
 
 #[derive(Deserialize)]
@@ -36,7 +36,7 @@ pub struct RegisterForm {
 
 const INVALID: &str = "This link is invalid, has expired or was already used. Ask an administrator for a new one.";
 
-fn form_page(token: &str, email: Option<&str>, error: Option<&str>, csrf: &str) -> axum::response::Html<String> {
+fn form_page(token: &str, email: Option<&str>, error: Option<&str>, csrf: &str, min_length: usize) -> axum::response::Html<String> {
     let error = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e))).unwrap_or_default();
     let email = email.map(|e| format!("<p>Your account's e-mail address: <b>{}</b></p>", escape(e))).unwrap_or_default();
     page(
@@ -44,7 +44,7 @@ fn form_page(token: &str, email: Option<&str>, error: Option<&str>, csrf: &str) 
         &format!(
             "{error}{email}<form method=\"post\" action=\"register\">\
              <label for=\"name\">Account name</label><input id=\"name\" name=\"name\" autocomplete=\"username\" required autofocus>\
-             <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" minlength=\"10\" required>\
+             <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" minlength=\"{min_length}\" required>\
              <input type=\"hidden\" name=\"token\" value=\"{}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
              <button type=\"submit\">Create account</button></form>",
             escape(token),
@@ -59,7 +59,8 @@ pub async fn form(State(app): State<App>, headers: HeaderMap, Query(q): Query<Re
     match app.registration.check(&token).await {
         Ok(email) => {
             let issued = csrf(&app).issue(&headers);
-            let mut response = respond(StatusCode::OK, form_page(&token, email.as_deref(), None, &issued.token));
+            let mut response =
+                respond(StatusCode::OK, form_page(&token, email.as_deref(), None, &issued.token, app.ctx.passwords.min_length()));
             if let Some(cookie) = issued.set_cookie {
                 response.headers_mut().append(header::SET_COOKIE, cookie);
             }
@@ -88,7 +89,7 @@ pub async fn submit(State(app): State<App>, client: ClientAddr, headers: HeaderM
     };
     let retry = |message: &str| {
         let token = form.csrf.as_deref().unwrap_or_default();
-        respond(StatusCode::BAD_REQUEST, form_page(&form.token, email.as_deref(), Some(message), token))
+        respond(StatusCode::BAD_REQUEST, form_page(&form.token, email.as_deref(), Some(message), token, app.ctx.passwords.min_length()))
     };
     match app.registration.register(request, client.0).await {
         Ok(user) => {
@@ -108,6 +109,7 @@ pub async fn submit(State(app): State<App>, client: ClientAddr, headers: HeaderM
         Err(ServiceError::Store(warden_store::StoreError::NameTaken(name))) => {
             retry(&format!("The name {name:?} is taken; choose another."))
         }
+        Err(ServiceError::RateLimited { retry_after_secs }) => too_many(retry_after_secs),
         Err(e) => unavailable(&e),
     }
 }

@@ -192,8 +192,11 @@ impl Directory {
             now.date(),
         )?;
         model::validate_window(req.valid_from, req.expires_at)?;
-        let password_hash = match req.password.map(InitialPassword::classify).transpose()? {
-            Some(InitialPassword::Plain(pw)) => Some(self.ctx.hasher.hash(&pw).await?),
+        let password_hash = match req.password.map(InitialPassword::classify) {
+            Some(InitialPassword::Plain(pw)) => {
+                self.ctx.check_new_password("password", &pw, name.as_str(), &profile.emails)?;
+                Some(self.ctx.hasher.hash(&pw).await?)
+            }
             Some(InitialPassword::Bcrypt(hash)) => Some(hash.expose().to_owned()),
             None => None,
         };
@@ -402,11 +405,34 @@ impl Directory {
         let user = self.find_user(key).await?;
         protect(&user.subject(), "given a password through the API; use wardend recover-account on the server host")?;
         Self::guard_privileged(actor, &user.subject())?;
-        warden_core::credential::check_new_password(password.expose())?;
+        self.ctx.check_new_password("password", password, user.name.as_str(), &user.profile.emails)?;
         let hash = self.ctx.hasher.hash(password).await?;
         let change = self.change(actor, Action::PasswordSet {}, &user.subject());
         self.ctx.store.set_password_hash(&change, user.id, &hash, true).await?;
         self.ctx.refreshed(()).await
+    }
+
+    /// Lifts the soft lock of an account name: the failed passwords counted against it, from
+    /// every address, go (audited as `credential.unlock`). Like the lock itself this says
+    /// nothing about whether an account holds the name, except to a caller who may read users
+    /// (an unknown name is then `not_found`); for others an unknown name is unlocked as well.
+    pub async fn unlock(&self, actor: &Principal, key: &NameOrId) -> Result<()> {
+        actor.require(Permission::CredentialsWrite)?;
+        let owner = self.ctx.store.account(key, self.ctx.now()).await?;
+        let name = match (&owner, key) {
+            (Some(owner), _) => owner.subject.name.to_string(),
+            (None, _) if actor.holds(Permission::UsersRead) => return Err(ServiceError::NotFound(format!("user {key}"))),
+            (None, NameOrId::Name(name)) => name.to_string(),
+            // An id that is no one's names nothing that could be locked.
+            (None, NameOrId::Id(_)) => return Ok(()),
+        };
+        if let Some(owner) = &owner {
+            Self::guard_privileged(actor, &owner.subject)?;
+        }
+        let action = Action::CredentialUnlock { name: name.clone(), failures_cleared: 0 };
+        let change = Change::new(self.ctx.now(), Some(&actor.account), action, owner.as_ref().map(|o| &o.subject));
+        self.ctx.store.unlock_login(&change, &warden_core::throttle::ThrottleKey::name(&name)).await?;
+        Ok(())
     }
 
     pub async fn delete_user(&self, actor: &Principal, key: &NameOrId) -> Result<()> {

@@ -8,6 +8,7 @@
 pub mod access;
 pub mod auth;
 pub mod authn;
+pub mod client_limit;
 pub mod compat;
 pub mod credentials;
 pub mod directory;
@@ -190,9 +191,24 @@ pub struct Context {
     pub times: AuthTimes,
     pub authz: Arc<index::IndexHolder>,
     pub mail: Arc<mail::Mailer>,
+    pub passwords: Arc<warden_core::password_policy::PasswordPolicy>,
 }
 
 impl Context {
+    /// Checks a password about to be set for the account `name` with `emails` against the
+    /// policy; a refusal names `field`.
+    pub fn check_new_password(
+        &self,
+        field: &'static str,
+        password: &warden_core::credential::Secret,
+        name: &str,
+        emails: &[warden_core::model::EmailAddress],
+    ) -> Result<()> {
+        let emails: Vec<&str> = emails.iter().map(|e| e.address.as_str()).collect();
+        let owner = warden_core::password_policy::Owner { name, emails: &emails };
+        Ok(self.passwords.check(field, password.expose(), owner)?)
+    }
+
     /// The current time at the store's precision (milliseconds), so that what a service
     /// returns equals what a later read returns.
     pub fn now(&self) -> OffsetDateTime {

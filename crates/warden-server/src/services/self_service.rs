@@ -14,7 +14,6 @@ use std::net::IpAddr;
 use warden_core::CoreError;
 use warden_core::access::{AuthMethod, Principal};
 use warden_core::api::{ChangePassword, UpdateProfile};
-use warden_core::credential;
 use warden_core::fields::{self, FieldWriter, Viewer};
 use warden_core::model::{self, NameOrId, Profile, SubjectKind, User};
 use warden_store::{Action, Change};
@@ -144,10 +143,7 @@ impl SelfService {
         let (AuthMethod::Session, Some(session)) = (actor.method, actor.credential_id) else {
             return Err(ServiceError::SessionRequired);
         };
-        credential::check_new_password(req.new.expose()).map_err(|e| match e {
-            CoreError::Validation { reason, .. } => CoreError::validation("new", reason),
-            other => other,
-        })?;
+        self.ctx.check_new_password("new", &req.new, user.name.as_str(), &user.profile.emails)?;
         let proved = self.auth.verify_password(user.name.as_str(), &req.current, client).await?;
         if proved.id != user.id {
             return Err(ServiceError::AuthFailed);

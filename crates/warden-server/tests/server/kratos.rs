@@ -273,9 +273,9 @@ async fn scenario(server: TestServer) {
         time::OffsetDateTime::parse(link["expires_at"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap();
     let ttl = expires - server.clock.now();
     assert!(ttl <= time::Duration::hours(2) && ttl > time::Duration::hours(2) - time::Duration::seconds(1), "{ttl}");
-    let session = server.anonymous().recover(token, "jane's new passphrase").await.unwrap();
+    let session = server.anonymous().recover(token, "jasper's new passphrase").await.unwrap();
     assert_eq!(session.account.name.as_str(), "jane.doe");
-    server.anonymous().login("jane.doe", "jane's new passphrase").await.unwrap();
+    server.anonymous().login("jane.doe", "jasper's new passphrase").await.unwrap();
 
     // Delete: 204, then 404 for get, delete and links alike.
     let (status, body, _) = admin.call(Method::DELETE, &format!("/identities/{jane_id}"), None).await;
@@ -286,7 +286,7 @@ async fn scenario(server: TestServer) {
     }
     let (status, _, _) = admin.call(Method::POST, "/recovery/link", Some(json!({"identity_id": jane_id}))).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(server.anonymous().login("jane.doe", "jane's new passphrase").await.unwrap_err().code(), "auth.failed");
+    assert_eq!(server.anonymous().login("jane.doe", "jasper's new passphrase").await.unwrap_err().code(), "auth.failed");
 }
 
 #[tokio::test]

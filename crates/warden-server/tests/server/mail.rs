@@ -171,7 +171,7 @@ async fn invitation_round_trip(server: &TestServer, sink: &SmtpSink) {
     let register = |name: &str| RegisterRequest {
         token: Some(Secret::new(token.clone())),
         name: name.into(),
-        password: Secret::new("bob's own passphrase"),
+        password: Secret::new("birch's own passphrase"),
         email: Some("someone-else@example.org".into()),
         display_name: None,
         first_name: None,
@@ -182,7 +182,7 @@ async fn invitation_round_trip(server: &TestServer, sink: &SmtpSink) {
     assert_eq!((bob.profile.emails[0].address.as_str(), bob.profile.emails[0].verified), ("bob@example.org", true));
     // Once only, and the invited address signs in at once (it is verified).
     assert_eq!(code(&server.anonymous().register(&register("bob2")).await.unwrap_err()), "token.invalid");
-    server.anonymous().login("bob@example.org", "bob's own passphrase").await.unwrap();
+    server.anonymous().login("bob@example.org", "birch's own passphrase").await.unwrap();
     let bindings =
         admin.list_bindings(&warden_core::api::BindingQuery { subject: Some("user:bob".into()), ..Default::default() }).await.unwrap();
     assert_eq!(bindings.items.iter().map(|b| b.role.as_str()).collect::<Vec<_>>(), ["help-desk"]);
@@ -278,9 +278,9 @@ async fn an_account_notice_lets_the_owner_choose_a_first_password_on(database: O
     let message = &sink.wait_for(1).await[0];
     assert!(header(message, "To").is_some_and(|t| t.contains("alice@example.org")));
     let token = token_in(message, "recover");
-    let session = server.anonymous().recover(&token, "alice's first passphrase").await.unwrap();
+    let session = server.anonymous().recover(&token, "amber's first passphrase").await.unwrap();
     assert_eq!(session.account.name.as_str(), "alice");
-    server.anonymous().login("alice", "alice's first passphrase").await.unwrap();
+    server.anonymous().login("alice", "amber's first passphrase").await.unwrap();
     assert_eq!(code(&server.anonymous().recover(&token, "another passphrase!").await.unwrap_err()), "token.invalid");
     // A user without the right cannot send one.
     idm.create_user(&user("mallory")).await.unwrap();
@@ -345,9 +345,9 @@ async fn forgot_password_answers_alike_and_mails_only_real_accounts_on(database:
     // The newer link ends the older one; the newest sets the password.
     let older = token_in(&messages[0], "recover");
     let newer = token_in(&messages[1], "recover");
-    assert_eq!(code(&server.anonymous().recover(&older, "erin's new passphrase").await.unwrap_err()), "token.invalid");
-    server.anonymous().recover(&newer, "erin's new passphrase").await.unwrap();
-    server.anonymous().login("erin", "erin's new passphrase").await.unwrap();
+    assert_eq!(code(&server.anonymous().recover(&older, "ember's new passphrase").await.unwrap_err()), "token.invalid");
+    server.anonymous().recover(&newer, "ember's new passphrase").await.unwrap();
+    server.anonymous().login("erin", "ember's new passphrase").await.unwrap();
 
     // Per account: at most 3 mails an hour (the third is this one), whoever asks.
     for _ in 0..3 {
@@ -513,7 +513,7 @@ async fn a_group_must_change_its_passwords_on(database: Option<String>) {
 
     // The mailed link sets a new password and clears the flag.
     let token = token_in(to_hana, "recover");
-    let fresh = server.anonymous().recover(&token, "hana's new passphrase").await.unwrap();
+    let fresh = server.anonymous().recover(&token, "hazel's new passphrase").await.unwrap();
     let hana = server.anonymous().with_bearer(fresh.token.expose());
     assert_eq!(code(&hana.list_users(&warden_client::ListQuery::default()).await.unwrap_err()), "forbidden", "an ordinary user again");
     // So does any new password (here an administrator's).
@@ -545,14 +545,14 @@ async fn claimed_addresses_are_verified_by_their_mailed_link() {
     let walk_in = RegisterRequest {
         token: None,
         name: "lena".into(),
-        password: Secret::new("lena's own passphrase"),
+        password: Secret::new("linden's own passphrase"),
         email: Some("lena@example.org".into()),
         display_name: None,
         first_name: None,
         last_name: None,
     };
     server.anonymous().register(&walk_in).await.unwrap();
-    let e = server.anonymous().login("lena@example.org", "lena's own passphrase").await.unwrap_err();
+    let e = server.anonymous().login("lena@example.org", "linden's own passphrase").await.unwrap_err();
     assert_eq!(code(&e), "auth.failed", "not before it is verified");
     let message = &sink.wait_for(1).await[0];
     assert!(header(message, "Subject").is_some_and(|s| s.contains("Confirm")), "{message}");
@@ -570,7 +570,7 @@ async fn claimed_addresses_are_verified_by_their_mailed_link() {
     let done = server.anonymous().verify_email(&token).await.unwrap();
     assert_eq!((done.account.as_str(), done.address.as_str()), ("lena", "lena@example.org"));
     assert_eq!(code(&server.anonymous().verify_email(&token).await.unwrap_err()), "token.invalid", "once only");
-    let session = server.anonymous().login("lena@example.org", "lena's own passphrase").await.unwrap();
+    let session = server.anonymous().login("lena@example.org", "linden's own passphrase").await.unwrap();
     let lena = server.anonymous().with_bearer(session.token.expose());
 
     // An address added to one's own profile: unverified, mailed, and not primary until verified.

@@ -10,6 +10,7 @@ mod forward_auth;
 mod hardening;
 mod kratos;
 mod mail;
+mod password_policy;
 mod preferences;
 mod proxies;
 mod recovery;

@@ -200,7 +200,13 @@ async fn a_token_registers_up_to_its_uses_and_binds_its_roles() {
 
 #[tokio::test]
 async fn concurrent_registrations_take_exactly_the_tokens_uses() {
-    let server = start(RegistrationMode::Token).await;
+    // Twenty attempts from one address: above the default per-client limit, which is not
+    // what this test is about.
+    let server = TestServer::start_with(|c| {
+        c.registration.mode = RegistrationMode::Token;
+        c.auth.registration_per_client = 100;
+    })
+    .await;
     let idm = server.idm().await;
     let secret = idm.create_registration_token(&token_for(&[], 3)).await.unwrap().token.expose().to_owned();
     let attempts = (0..20).map(|i| {
@@ -239,7 +245,7 @@ async fn a_registered_address_is_unverified_and_blocks_no_one() {
     let server = start(RegistrationMode::Public).await;
     let idm = server.idm().await;
     let alice =
-        CreateUser { password: Some(Secret::new("alice's own passphrase")), emails: vec!["alice@example.com".into()], ..user("alice") };
+        CreateUser { password: Some(Secret::new("amber's own passphrase")), emails: vec!["alice@example.com".into()], ..user("alice") };
     idm.create_user(&alice).await.unwrap();
     let made = idm.get_user("alice").await.unwrap();
     assert!(made.profile.emails[0].verified, "an administrator's address counts as verified");
@@ -251,7 +257,7 @@ async fn a_registered_address_is_unverified_and_blocks_no_one() {
     assert!(!read.profile.emails[0].verified);
 
     // The victim still signs in by address; the squatter's claim signs no one in.
-    let session = server.anonymous().login("alice@example.com", "alice's own passphrase").await.unwrap();
+    let session = server.anonymous().login("alice@example.com", "amber's own passphrase").await.unwrap();
     assert_eq!(session.account.name.as_str(), "alice");
     let e = server.anonymous().login("alice@example.com", "a long enough passphrase").await.unwrap_err();
     assert_eq!(code(&e), "auth.failed");

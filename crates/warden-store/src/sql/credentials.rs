@@ -295,6 +295,29 @@ macro_rules! impl_credentials {
                     Ok(())
                 }
 
+                async fn unlock_login(&self, change: &Change, key: &ThrottleKey) -> Result<u64> {
+                    let (change, key) = (change.clone(), *key);
+                    self.lane()
+                        .write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<u64>> {
+                            Box::pin(async move {
+                                let done = sqlx::query(
+                                    "DELETE FROM login_failures WHERE attempt IN (SELECT attempt FROM login_failures WHERE key = $1)",
+                                )
+                                .bind(key.0.as_slice())
+                                .execute(&mut *tx)
+                                .await?;
+                                let mut change = change.clone();
+                                if let Action::CredentialUnlock { failures_cleared, .. } = &mut change.action {
+                                    *failures_cleared = done.rows_affected();
+                                }
+                                open(&mut tx, &change).await?;
+                                tx.commit().await?;
+                                Ok(done.rows_affected())
+                            })
+                        })
+                        .await
+                }
+
                 async fn purge_sessions(&self, change: &Change, now: OffsetDateTime) -> Result<u64> {
                     let change = change.clone();
                     self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<u64>> {

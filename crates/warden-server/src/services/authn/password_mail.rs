@@ -8,9 +8,7 @@
 //! and the queueing run after the answer, so neither the body, the status nor the time tells
 //! whether an account exists. Mail goes only to a verified primary address.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
 
 use time::{Duration, OffsetDateTime};
 use warden_core::CoreError;
@@ -19,22 +17,21 @@ use warden_core::api::{MailQueued, PasswordChangeRequired};
 use warden_core::model::{NameOrId, SubjectKind, is_break_glass};
 use warden_store::{Action, Change, CredentialOwner, MailKind, QueuedMail};
 
+use crate::services::client_limit::ClientLimit;
 use crate::services::directory::Directory;
 use crate::services::{Context, Result, ServiceError};
-
-/// Clients remembered by the per-client limit at most (the oldest windows are dropped first).
-const MAX_CLIENTS: usize = 100_000;
 
 #[derive(Clone)]
 pub struct PasswordMail {
     ctx: Context,
-    /// Per client address: the start of its window and the requests in it (this node's).
-    clients: Arc<Mutex<HashMap<IpAddr, (OffsetDateTime, u32)>>>,
+    /// `mail.password_reset_per_client` requests per client address and window (this node's).
+    clients: ClientLimit,
 }
 
 impl PasswordMail {
     pub fn new(ctx: Context) -> Self {
-        Self { ctx, clients: Arc::default() }
+        let clients = ClientLimit::new(ctx.config.mail.password_reset_per_client, ctx.mail.times.password_reset_window_secs);
+        Self { ctx, clients }
     }
 
     /// Mails `user`'s primary address a link to choose a first (or new) password. Needs
@@ -141,9 +138,7 @@ impl PasswordMail {
     /// rest runs on its own task. `Err` only for a client over its limit (which says nothing
     /// about any account).
     pub fn forgot_password(&self, name_or_email: &str, client: Option<IpAddr>) -> Result<()> {
-        if let Some(ip) = client {
-            self.count_client(ip)?;
-        }
+        self.clients.count(client, self.ctx.now())?;
         let this = self.clone();
         let identifier = name_or_email.trim().to_owned();
         tokio::spawn(async move {
@@ -151,27 +146,6 @@ impl PasswordMail {
                 tracing::warn!(error = %e, "a password reset request could not be handled");
             }
         });
-        Ok(())
-    }
-
-    fn count_client(&self, ip: IpAddr) -> Result<()> {
-        let times = &self.ctx.mail.times;
-        let limit = self.ctx.config.mail.password_reset_per_client;
-        let now = self.ctx.now();
-        let window = Duration::seconds(times.password_reset_window_secs);
-        let mut clients = self.clients.lock().map_err(|_| ServiceError::Internal("rate limit state poisoned".into()))?;
-        if clients.len() >= MAX_CLIENTS {
-            clients.retain(|_, (start, _)| now - *start < window);
-        }
-        let entry = clients.entry(ip).or_insert((now, 0));
-        if now - entry.0 >= window {
-            *entry = (now, 0);
-        }
-        if entry.1 >= limit {
-            let retry = (entry.0 + window - now).whole_seconds().max(1);
-            return Err(ServiceError::RateLimited { retry_after_secs: retry });
-        }
-        entry.1 += 1;
         Ok(())
     }
 

@@ -21,6 +21,7 @@ use warden_core::model::{NameOrId, Subject, SubjectKind, is_break_glass};
 use warden_store::{Action, Change, OneTimeToken, Recovery, TokenPurpose};
 
 use crate::services::auth::random_token;
+use crate::services::client_limit::ClientLimit;
 use crate::services::directory::Directory;
 use crate::services::{Context, Result, ServiceError};
 
@@ -28,11 +29,14 @@ use crate::services::{Context, Result, ServiceError};
 #[derive(Clone)]
 pub struct RecoveryLinks {
     ctx: Context,
+    /// `auth.recovery_per_client` redemptions per client address and window (this node's).
+    clients: ClientLimit,
 }
 
 impl RecoveryLinks {
     pub fn new(ctx: Context) -> Self {
-        Self { ctx }
+        let clients = ClientLimit::new(ctx.config.auth.recovery_per_client, ctx.times.client_limit_window_secs);
+        Self { ctx, clients }
     }
 
     /// A new recovery link for `user`, valid for `expires_in` (default `auth.recovery_link_ttl`,
@@ -119,9 +123,16 @@ impl RecoveryLinks {
         client: Option<IpAddr>,
         user_agent: Option<String>,
     ) -> Result<LoginResponse> {
-        credential::check_new_password(password.expose())?;
+        // Every attempt counts, whatever becomes of it: links cannot be guessed faster.
+        self.clients.count(client, self.ctx.now())?;
+        // Checked before the link is looked up (a weak password learns nothing about the
+        // link), then again with the owner's name and addresses.
+        self.ctx.check_new_password("password", password, "", &[])?;
         let now = self.ctx.now();
         let (record, subject) = self.redeemable(token.expose(), now).await?;
+        let owner = self.ctx.store.user(&NameOrId::Id(subject.id)).await?;
+        let emails = owner.map(|u| u.profile.emails).unwrap_or_default();
+        self.ctx.check_new_password("password", password, subject.name.as_str(), &emails)?;
         let password_hash = self.ctx.hasher.hash(password).await?;
         let session_token = random_token(TokenKind::Session)?;
         // The link proved possession of the mailbox or the administrator's channel, and the

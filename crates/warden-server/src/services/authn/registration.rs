@@ -24,6 +24,7 @@ use crate::config::RegistrationMode;
 use crate::services::access::{Access, tenant_of};
 use crate::services::auth::random_token;
 use crate::services::authn::email_verification::verification_mails;
+use crate::services::client_limit::ClientLimit;
 use crate::services::directory::{Directory, new_bindings};
 use crate::services::{Context, Result, ServiceError};
 
@@ -42,6 +43,8 @@ pub struct Registrations {
     ctx: Context,
     access: Access,
     directory: Directory,
+    /// `auth.registration_per_client` attempts per client address and window (this node's).
+    clients: ClientLimit,
 }
 
 fn info(token: &RegistrationToken) -> RegistrationTokenInfo {
@@ -60,7 +63,8 @@ fn info(token: &RegistrationToken) -> RegistrationTokenInfo {
 
 impl Registrations {
     pub fn new(ctx: Context, access: Access, directory: Directory) -> Self {
-        Self { ctx, access, directory }
+        let clients = ClientLimit::new(ctx.config.auth.registration_per_client, ctx.times.client_limit_window_secs);
+        Self { ctx, access, directory, clients }
     }
 
     /// A new token. Needs `warden:registration:write`; each role must exist in the tenant, and
@@ -175,6 +179,9 @@ impl Registrations {
     pub async fn register(&self, req: RegisterRequest, client: Option<IpAddr>) -> Result<User> {
         let mode = self.ctx.config.registration.mode;
         let now = self.ctx.now();
+        // Every attempt counts, whatever becomes of it: a client cannot probe names, tokens or
+        // passwords faster than the limit.
+        self.clients.count(client, now)?;
         // An invitation (a token bound to the address it was mailed to) registers in every
         // mode: an administrator asked for this one person.
         let invitation = match req.token.as_ref().map(|t| t.expose().trim().to_owned()) {
@@ -201,7 +208,6 @@ impl Registrations {
             // Public mode takes no token (and ignores none: a token sent there grants nothing).
             (RegistrationMode::Public | RegistrationMode::Disabled, None) => None,
         };
-        credential::check_new_password(req.password.expose())?;
         let request = CreateUser {
             name: req.name,
             display_name: req.display_name,
@@ -216,6 +222,7 @@ impl Registrations {
         if let Some(invited) = token.as_ref().and_then(|(_, t)| t.email.clone()) {
             user.profile.emails = model::checked_emails(vec![EmailAddress { address: invited, primary: true, verified: true }])?;
         }
+        self.ctx.check_new_password("password", &req.password, user.name.as_str(), &user.profile.emails)?;
         let password_hash = self.ctx.hasher.hash(&req.password).await?;
         user.has_password = true;
         let subject = user.subject();

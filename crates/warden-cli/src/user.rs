@@ -143,6 +143,12 @@ pub enum UserCommand {
         /// The user's name or id.
         user: String,
     },
+    /// Remove every second factor of a user (TOTP, backup codes) after a lost device: the
+    /// password alone signs in until the user enrols again.
+    ResetSecondFactors {
+        /// The user's name or id.
+        user: String,
+    },
     /// Require a user to choose a new password: their sessions end, a link is mailed to their
     /// verified address, and until they choose one they can do nothing else.
     RequirePasswordChange {
@@ -308,6 +314,11 @@ pub async fn run(ctx: &Ctx, command: UserCommand) -> Result<(), CliError> {
         UserCommand::SendAccountNotice { user } => {
             let queued = users.send_account_notice(&user).await?;
             output::lines(ctx, &queued, [format!("account notice for {user} queued to {} (mail: {})", queued.to, queued.mail)])
+        }
+        UserCommand::ResetSecondFactors { user } => {
+            users.reset_second_factors(&user).await?;
+            let shown = serde_json::json!({ "second_factors_reset": format!("user:{user}") });
+            output::done(ctx.format, &shown, &format!("second factors of {user} removed; they sign in with the password and enrol again"))
         }
         UserCommand::RequirePasswordChange { user } => say_password_change_required(ctx, &users.require_password_change(&user).await?),
         UserCommand::Disable { user } => output::item(ctx, &users.disable_user(&user).await?),

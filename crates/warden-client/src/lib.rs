@@ -195,6 +195,11 @@ impl Client {
         self.call(Method::DELETE, &["self", "totp"], NO_QUERY, NO_BODY).await
     }
 
+    /// Removes every second factor of a user (an administrator's help after a lost device).
+    pub async fn reset_second_factors(&self, user: &str) -> Result<(), ClientError> {
+        self.call(Method::DELETE, &["users", user, "second-factors"], NO_QUERY, NO_BODY).await
+    }
+
     pub async fn generate_backup_codes(&self) -> Result<warden_core::api::BackupCodes, ClientError> {
         self.call(Method::POST, &["self", "backup-codes"], NO_QUERY, NO_BODY).await
     }

@@ -131,6 +131,10 @@ pub enum Action {
     /// The target's TOTP credential was removed (by the user, or by an administrator).
     #[serde(rename = "credential.totp.remove")]
     TotpRemove {},
+    /// An administrator removed every second factor of the target (a lost device): it signs in
+    /// with its password alone until it enrols again.
+    #[serde(rename = "credential.second_factors.reset")]
+    SecondFactorsReset {},
     /// New backup codes replace the old ones.
     #[serde(rename = "credential.backup_codes.generate")]
     BackupCodesGenerate { count: u32 },
@@ -427,6 +431,7 @@ impl Action {
             Self::TotpEnrol { .. } => "credential.totp.enrol",
             Self::TotpConfirm {} => "credential.totp.confirm",
             Self::TotpRemove {} => "credential.totp.remove",
+            Self::SecondFactorsReset {} => "credential.second_factors.reset",
             Self::BackupCodesGenerate { .. } => "credential.backup_codes.generate",
             Self::BackupCodeUse { .. } => "credential.backup_code.use",
             Self::SecondFactorFailed { .. } => "auth.second_factor.failed",
@@ -546,6 +551,7 @@ impl Action {
             | A::TotpEnrol { .. }
             | A::TotpConfirm {}
             | A::TotpRemove {}
+            | A::SecondFactorsReset {}
             | A::BackupCodesGenerate { .. }
             | A::BackupCodeUse { .. }
             | A::SecondFactorFailed { .. } => (S::Unchanged, C::Unchanged),

@@ -56,6 +56,7 @@ fn every_action_says_what_it_does() {
         (Action::TotpEnrol { algorithm: "SHA1".into(), digits: 6 }, Some(&alice), "credential.totp.enrol", S::Unchanged, C::Unchanged),
         (Action::TotpConfirm {}, Some(&alice), "credential.totp.confirm", S::Unchanged, C::Unchanged),
         (Action::TotpRemove {}, Some(&alice), "credential.totp.remove", S::Unchanged, C::Unchanged),
+        (Action::SecondFactorsReset {}, Some(&alice), "credential.second_factors.reset", S::Unchanged, C::Unchanged),
         (Action::BackupCodesGenerate { count: 10 }, Some(&alice), "credential.backup_codes.generate", S::Unchanged, C::Unchanged),
         (Action::BackupCodeUse { remaining: 9, client: None }, Some(&alice), "credential.backup_code.use", S::Unchanged, C::Unchanged),
         (Action::SecondFactorFailed { method: "totp".into(), client: None, locked_until: Some("2026-02-01T00:00:00.000Z".into()) }, Some(&alice), "auth.second_factor.failed", S::Unchanged, C::Unchanged),
@@ -99,7 +100,7 @@ fn every_action_says_what_it_does() {
     ];
     let mut names: Vec<&str> = table.iter().map(|row| row.2).collect();
     names.dedup();
-    assert_eq!(names.len(), 58, "every action has a row");
+    assert_eq!(names.len(), 59, "every action has a row");
     let mailing = [
         "invitation.create",
         "user.account_notice",

@@ -94,6 +94,14 @@ pub async fn confirm_totp(State(app): State<App>, Actor(actor): Actor, Body(req)
     Ok(Json(app.second_factors.confirm_totp(&actor, &req.code).await?))
 }
 
+#[utoipa::path(delete, path = "/api/v1/users/{user}/second-factors", tag = "users", security(("bearer" = []), ("basic" = [])), params(("user" = String, Path)),
+    responses((status = 204, description = "Every second factor of the user (TOTP, backup codes) is removed: the password alone signs in until the user enrols again."),
+        (status = 403, body = Problem), (status = 404, body = Problem, description = "No such user, or it has no second factor.")))]
+pub async fn reset_second_factors(State(app): State<App>, Actor(actor): Actor, Key(key): Key) -> ApiResult<StatusCode> {
+    app.second_factors.reset(&actor, &key).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[utoipa::path(post, path = "/api/v1/self/backup-codes", tag = "self", security(("bearer" = []), ("basic" = [])),
     responses((status = 201, body = BackupCodes, description = "Ten new single-use codes, shown this once; the old ones stop working."), (status = 403, body = Problem)))]
 pub async fn generate_backup_codes(State(app): State<App>, Actor(actor): Actor) -> ApiResult<(StatusCode, Json<BackupCodes>)> {

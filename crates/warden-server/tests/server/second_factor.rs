@@ -163,6 +163,13 @@ async fn totp_round_trip(server: &TestServer) {
     let failures = admin.audit(&AuditQuery { action: Some("auth.second_factor.failed".into()), ..Default::default() }).await.unwrap();
     assert!(failures.items.iter().any(|e| e.details.get("locked_until").is_some()), "the lock is audited");
 
+    // A lost device: an administrator removes every factor (a person without the right may
+    // not), and the password alone signs in again.
+    let mallory = person(server, "mallory").await;
+    assert_eq!(code(&mallory.reset_second_factors("alice").await.unwrap_err()), "forbidden");
+    let idm = server.idm().await;
+    assert_eq!(code(&idm.reset_second_factors("nobody").await.unwrap_err()), "not_found");
+    assert_eq!(code(&idm.reset_second_factors("mallory").await.unwrap_err()), "not_found", "mallory has none");
     // Removing it needs a write window, and brings back the password alone (with backup codes
     // left, those still ask).
     assert_eq!(code(&reader.remove_totp().await.unwrap_err()), "session.not_elevated");
@@ -171,6 +178,10 @@ async fn totp_round_trip(server: &TestServer) {
     me.reauth_with_totp(PASSWORD, &pyotp(&secret, now(), 6, "sha1")).await.unwrap();
     me.remove_totp().await.unwrap();
     assert_eq!(second_step(server, "alice").await.methods, ["backup_code"]);
+    idm.reset_second_factors("alice").await.unwrap();
+    assert!(matches!(server.anonymous().login_outcome("alice", PASSWORD).await.unwrap(), LoginOutcome::Session(_)));
+    let resets = admin.audit(&AuditQuery { action: Some("credential.second_factors.reset".into()), ..Default::default() }).await.unwrap();
+    assert_eq!(resets.items[0].actor_name.as_deref(), Some("idm_admin"));
 }
 
 #[tokio::test]

@@ -229,6 +229,30 @@ macro_rules! impl_second_factors {
                     .await
                 }
 
+                async fn reset_second_factors(&self, change: &Change, account: Uuid) -> Result<bool> {
+                    let change = change.clone();
+                    self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<bool>> {
+                        Box::pin(async move {
+                            let mut removed = 0;
+                            for table in ["totp_credentials", "backup_codes"] {
+                                removed += sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE account_id = $1")))
+                                    .bind(account)
+                                    .execute(&mut *tx)
+                                    .await?
+                                    .rows_affected();
+                            }
+                            if removed == 0 {
+                                return Ok(false);
+                            }
+                            sqlx::query("DELETE FROM second_factor_failures WHERE account_id = $1").bind(account).execute(&mut *tx).await?;
+                            open(&mut tx, &change).await?;
+                            tx.commit().await?;
+                            Ok(true)
+                        })
+                    })
+                    .await
+                }
+
                 async fn second_factor_locked(&self, account: Uuid, at: OffsetDateTime) -> Result<Option<OffsetDateTime>> {
                     let until: Option<Option<i64>> = sqlx::query_scalar("SELECT locked_until FROM second_factor_failures WHERE account_id = $1")
                         .bind(account)

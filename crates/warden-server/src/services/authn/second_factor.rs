@@ -310,6 +310,22 @@ impl SecondFactors {
         Ok(())
     }
 
+    /// Removes every second factor of `user` (a lost device and lost backup codes): needs
+    /// `warden:credentials:write` in a write window, and idm_superuser for an account that holds
+    /// an administrative role. The user then signs in with the password alone (a recovery link
+    /// sets a new one) and enrols again.
+    pub async fn reset(&self, actor: &Principal, user: &NameOrId) -> Result<()> {
+        actor.require(warden_core::access::Permission::CredentialsWrite)?;
+        let owner = self.ctx.store.account(user, self.ctx.now()).await?.filter(|o| o.subject.kind == SubjectKind::User);
+        let owner = owner.ok_or_else(|| ServiceError::NotFound(format!("user {user}")))?;
+        crate::services::directory::Directory::guard_privileged(actor, &owner.subject)?;
+        let change = Change::new(self.ctx.now(), Some(&actor.account), Action::SecondFactorsReset {}, Some(&owner.subject));
+        if !self.ctx.store.reset_second_factors(&change, owner.subject.id).await? {
+            return Err(ServiceError::NotFound(format!("a second factor of {}", owner.subject.name)));
+        }
+        Ok(())
+    }
+
     /// Ten new backup codes, replacing the old ones; shown this once, stored as SHA-256.
     pub async fn generate_backup_codes(&self, actor: &Principal) -> Result<BackupCodes> {
         let me = Self::own(actor, true)?;

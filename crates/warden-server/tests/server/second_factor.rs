@@ -265,3 +265,88 @@ async fn the_sign_in_page_asks_for_the_second_factor() {
         .unwrap();
     assert_eq!(forged.status(), 403);
 }
+
+/// Issue 14's brute force: 1,000 wrong passwords against one account from one address, then
+/// 1,000 from rotating addresses (through a trusted proxy's `X-Forwarded-For`), then 100 wrong
+/// TOTP codes after the right password. The account and its factor lock, the right credentials
+/// are refused while locked, and a made-up account gets exactly the same answers. Prints how
+/// many guesses were evaluated (not refused outright) per phase.
+#[tokio::test]
+async fn brute_force_locks_and_tells_nothing() {
+    let server = TestServer::start_with(|c| {
+        c.server.behind_proxy = true;
+        c.server.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    let alice = person(&server, "alice").await;
+    let enrolment = alice.begin_totp(&BeginTotp::default()).await.unwrap();
+    let secret = enrolment.secret.expose().to_owned();
+    alice.confirm_totp(&pyotp(&secret, server.clock.now().unix_timestamp(), 6, "sha1")).await.unwrap();
+
+    let http = reqwest::Client::new();
+    let url = format!("{}/api/v1/auth/login", server.url);
+    let attempt = |name: &'static str, password: &'static str, from: String| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let r = http
+                .post(url)
+                .header("x-forwarded-for", from)
+                .json(&serde_json::json!({ "name": name, "password": password }))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let body: serde_json::Value = r.json().await.unwrap();
+            (status, body["code"].as_str().unwrap_or("").to_owned())
+        }
+    };
+    let tally = |answers: &[(u16, String)]| {
+        let mut counts = std::collections::BTreeMap::new();
+        for a in answers {
+            *counts.entry(a.clone()).or_insert(0) += 1;
+        }
+        counts
+    };
+    // Phase 1: one address.
+    for name in ["alice", "nobody"] {
+        let mut answers = Vec::new();
+        for _ in 0..1000 {
+            answers.push(attempt(name, "a wrong guess", "203.0.113.5".into()).await);
+        }
+        let counts = tally(&answers);
+        let evaluated = counts.get(&(401, "auth.failed".to_owned())).copied().unwrap_or(0);
+        println!("one address, {name}: {evaluated} of 1000 guesses evaluated, the rest refused outright: {counts:?}");
+        assert!(evaluated <= 5, "{counts:?}");
+        assert_eq!(attempt(name, "correct horse battery", "203.0.113.5".into()).await.0, 429, "locked, the right password too");
+    }
+    // Phase 2: rotating addresses, each behind the trusted proxy.
+    let mut per_name = Vec::new();
+    for name in ["alice", "nobody"] {
+        let mut answers = Vec::new();
+        for i in 0..1000u32 {
+            answers.push(attempt(name, "a wrong guess", format!("198.18.{}.{}", i / 250, i % 250 + 1)).await);
+        }
+        let counts = tally(&answers);
+        let evaluated = counts.get(&(401, "auth.failed".to_owned())).copied().unwrap_or(0);
+        println!("rotating addresses, {name}: {evaluated} of 1000 guesses evaluated: {counts:?}");
+        assert!(evaluated <= 200, "the per-name limit holds across addresses: {counts:?}");
+        assert_eq!(attempt(name, "correct horse battery", "192.0.2.77".into()).await.0, 429, "locked from a fresh address too");
+        per_name.push(counts);
+    }
+    assert_eq!(per_name[0], per_name[1], "a real and a made-up account answer alike");
+
+    // Phase 3: past the lock, the right password; then 100 wrong codes.
+    server.clock.advance(Duration::days(2));
+    let step = second_step(&server, "alice").await;
+    let mut codes = Vec::new();
+    for _ in 0..100 {
+        let e = server.anonymous().login_mfa(&totp_answer(&step, "000003")).await.unwrap_err();
+        codes.push(code(&e).to_owned());
+    }
+    let evaluated = codes.iter().filter(|c| c.as_str() == "auth.failed").count();
+    println!("second factor: {evaluated} of 100 codes evaluated before the lock");
+    assert_eq!(evaluated, 4, "the fifth wrong code locks");
+    assert!(codes[4..].iter().all(|c| c == "auth.rate_limited"));
+    let right = pyotp(&secret, server.clock.now().unix_timestamp() + 30, 6, "sha1");
+    assert_eq!(code(&server.anonymous().login_mfa(&totp_answer(&step, &right)).await.unwrap_err()), "auth.rate_limited");
+}

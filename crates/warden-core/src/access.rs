@@ -140,6 +140,8 @@ pub struct Principal {
     pub token_roles: Option<Vec<String>>,
     /// An administrator requires a new password: every permission is refused until then.
     pub password_change_required: bool,
+    /// How the session was authenticated (`None` for other credentials).
+    pub auth_strength: Option<AuthStrength>,
     pub index: Arc<AuthzIndex>,
 }
 

@@ -262,6 +262,10 @@ pub struct WhoAmI {
     /// An administrator requires a new password: until it is set, nothing else is allowed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub password_change_required: bool,
+    /// How the caller's session was authenticated (`password`, `password+totp`,
+    /// `password+backup_code`); absent for other credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_strength: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -234,6 +234,9 @@ impl Auth {
         let mut principal =
             self.principal(bearer.cached.owner.clone(), bearer.method, Some(bearer.credential_id()), bearer.elevated, roles);
         principal.password_change_required = bearer.cached.password_change_required;
+        if let Credential::Session(session) = &bearer.cached.credential {
+            principal.auth_strength = Some(session.auth_strength);
+        }
         Ok(principal)
     }
 
@@ -342,6 +345,7 @@ impl Auth {
             elevated,
             token_roles,
             password_change_required: false,
+            auth_strength: None,
             index: self.ctx.authz.snapshot(),
         }
     }
@@ -386,6 +390,7 @@ impl Auth {
             credential_id: principal.credential_id,
             permissions: principal.warden_permissions().into_iter().map(str::to_owned).collect(),
             password_change_required: principal.password_change_required,
+            auth_strength: principal.auth_strength.map(|s| s.as_str().to_owned()),
         }
     }
 

@@ -118,6 +118,8 @@ async fn totp_round_trip(server: &TestServer) {
 
     // Re-authentication asks for the second factor again.
     let me = server.anonymous().with_bearer(signed_in.token.expose());
+    assert_eq!(me.whoami().await.unwrap().auth_strength.as_deref(), Some("password+totp"), "the session says how it was made");
+    assert_eq!(alice.whoami().await.unwrap().auth_strength.as_deref(), Some("password"));
     assert_eq!(code(&me.reauth(PASSWORD).await.unwrap_err()), "auth.second_factor_required");
     server.clock.advance(Duration::seconds(60));
     me.reauth_with_totp(PASSWORD, &pyotp(&secret, now(), 6, "sha1")).await.unwrap();

@@ -44,8 +44,10 @@ pub trait SecondFactors: Send + Sync {
     async fn remove_totp(&self, change: &Change, account: Uuid) -> Result<bool>;
     /// Replaces every backup code of the account with these (hashes).
     async fn replace_backup_codes(&self, change: &Change, account: Uuid, codes: &[TokenHash]) -> Result<()>;
-    /// Uses a backup code: `Some(codes left)` if it was an unused code of the account.
-    async fn use_backup_code(&self, account: Uuid, code: &TokenHash, at: OffsetDateTime) -> Result<Option<u32>>;
+    /// Uses a backup code with `change` (a `BackupCodeUse`, whose `remaining` the store fills
+    /// in), in one transaction: `Some(codes left)` if it was an unused code of the account;
+    /// `None`, and nothing written, otherwise.
+    async fn use_backup_code(&self, change: &Change, account: Uuid, code: &TokenHash) -> Result<Option<u32>>;
     /// Unused backup codes of the account.
     async fn backup_codes_left(&self, account: Uuid) -> Result<u32>;
     /// Counts a failed second-factor attempt at `at` (a window of `window` restarts the count);

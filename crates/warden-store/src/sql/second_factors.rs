@@ -151,8 +151,8 @@ macro_rules! impl_second_factors {
                     .await
                 }
 
-                async fn use_backup_code(&self, account: Uuid, code: &TokenHash, at: OffsetDateTime) -> Result<Option<u32>> {
-                    let code = code.clone();
+                async fn use_backup_code(&self, change: &Change, account: Uuid, code: &TokenHash) -> Result<Option<u32>> {
+                    let (change, code) = (change.clone(), code.clone());
                     self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<Option<u32>>> {
                         Box::pin(async move {
                             let used: Option<Uuid> = sqlx::query_scalar(
@@ -160,7 +160,7 @@ macro_rules! impl_second_factors {
                             )
                             .bind(account)
                             .bind(code.0.as_slice())
-                            .bind(to_ms(at))
+                            .bind(to_ms(change.at))
                             .fetch_optional(&mut *tx)
                             .await?;
                             if used.is_none() {
@@ -170,8 +170,14 @@ macro_rules! impl_second_factors {
                                 .bind(account)
                                 .fetch_one(&mut *tx)
                                 .await?;
+                            let left = u32::try_from(left).unwrap_or(0);
+                            let mut change = change.clone();
+                            if let crate::Action::BackupCodeUse { remaining, .. } = &mut change.action {
+                                *remaining = left;
+                            }
+                            open(&mut tx, &change).await?;
                             tx.commit().await?;
-                            Ok(Some(u32::try_from(left).unwrap_or(0)))
+                            Ok(Some(left))
                         })
                     })
                     .await

@@ -193,14 +193,10 @@ impl SecondFactors {
             }
             (None, Some(code)) => {
                 let hash = TokenHash::of(&normalised_backup_code(code.expose()));
-                match self.ctx.store.use_backup_code(subject.id, &hash, now).await? {
-                    Some(remaining) => {
-                        let action = Action::BackupCodeUse { remaining, client: client.map(|ip| ip.to_string()) };
-                        self.ctx.store.record(&Change::new(now, Some(subject), action, Some(subject))).await?;
-                        Some(Answered::BackupCode)
-                    }
-                    None => None,
-                }
+                // The use and its audit event are one write; the store fills in what remains.
+                let action = Action::BackupCodeUse { remaining: 0, client: client.map(|ip| ip.to_string()) };
+                let change = Change::new(now, Some(subject), action, Some(subject));
+                self.ctx.store.use_backup_code(&change, subject.id, &hash).await?.map(|_| Answered::BackupCode)
             }
             _ => return Err(CoreError::validation("second_factor", "send exactly one of totp and backup_code").into()),
         };

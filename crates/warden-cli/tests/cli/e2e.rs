@@ -54,18 +54,49 @@ impl Server {
         cmd
     }
 
+    /// Starts `wardend` and waits until it serves. The port was picked free a moment before,
+    /// and another test may have taken it since: the control socket (bound only after the
+    /// listeners, and private to this test's directory) proves the answering server is ours, and
+    /// a lost race is retried on a fresh port.
     fn start(&mut self) {
-        let log = std::fs::File::create(self.dir.path().join("wardend.log")).unwrap();
-        let child = self.wardend().arg("serve").stdout(Stdio::null()).stderr(log).spawn().unwrap();
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect(self.url.trim_start_matches("http://")).is_ok() {
-                return;
+        let socket = self.dir.path().join("wardend.sock");
+        for _attempt in 0..5 {
+            let _ = std::fs::remove_file(&socket);
+            let log = std::fs::File::create(self.dir.path().join("wardend.log")).unwrap();
+            let mut child = self.wardend().arg("serve").stdout(Stdio::null()).stderr(log).spawn().unwrap();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Some(status) = child.try_wait().unwrap() {
+                    let log = self.log();
+                    if log.contains("cannot listen") {
+                        self.move_to_free_port();
+                        break;
+                    }
+                    panic!("wardend exited ({status}) while starting: {log}");
+                }
+                if socket.exists() && std::net::TcpStream::connect(self.url.trim_start_matches("http://")).is_ok() {
+                    self.child = Some(child);
+                    return;
+                }
+                assert!(Instant::now() < deadline, "wardend did not start: {}", self.log());
+                std::thread::sleep(Duration::from_millis(50));
             }
-            std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("wardend did not start: {}", std::fs::read_to_string(self.dir.path().join("wardend.log")).unwrap_or_default());
+        panic!("wardend found no free port in five tries: {}", self.log());
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("wardend.log")).unwrap_or_default()
+    }
+
+    fn move_to_free_port(&mut self) {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        self.url = format!("http://127.0.0.1:{port}");
+        for (key, value) in &mut self.env {
+            if key == "WARDEN_SERVER__LISTEN" {
+                *value = format!("127.0.0.1:{port}");
+            }
+        }
     }
 
     /// Kills the server without warning: only what was committed may survive.
@@ -110,7 +141,7 @@ impl Server {
 
     fn ok(&self, args: &[&str]) -> String {
         let out = self.warden(args, None);
-        assert!(out.status.success(), "warden {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "warden {args:?} failed: {}\nwardend's log:\n{}", String::from_utf8_lossy(&out.stderr), self.log());
         String::from_utf8(out.stdout).unwrap()
     }
 

@@ -138,7 +138,7 @@ pub async fn login(global: &Global, args: &LoginArgs) -> Result<(), CliError> {
                     )));
                 }
             };
-            client.login_mfa(&SecondFactorAnswer { state: step.state, totp, backup_code }).await?
+            client.login_mfa(&SecondFactorAnswer { state: step.state, totp, backup_code, passkey: None }).await?
         }
     };
     let account = reply.account.name.to_string();

@@ -195,6 +195,45 @@ impl Client {
         self.call(Method::DELETE, &["self", "totp"], NO_QUERY, NO_BODY).await
     }
 
+    /// Starts registering a passkey (an elevated session): the options for the authenticator.
+    pub async fn begin_passkey_registration(&self) -> Result<warden_core::api::PasskeyChallenge, ClientError> {
+        self.call(Method::POST, &["self", "passkeys", "begin"], NO_QUERY, NO_BODY).await
+    }
+
+    pub async fn finish_passkey_registration(
+        &self,
+        body: &warden_core::api::FinishPasskeyRegistration,
+    ) -> Result<warden_core::api::PasskeyInfo, ClientError> {
+        self.call(Method::POST, &["self", "passkeys", "finish"], NO_QUERY, Some(body)).await
+    }
+
+    pub async fn passkeys(&self) -> Result<Vec<warden_core::api::PasskeyInfo>, ClientError> {
+        self.call(Method::GET, &["self", "passkeys"], NO_QUERY, NO_BODY).await
+    }
+
+    pub async fn rename_passkey(&self, id: uuid::Uuid, name: &str) -> Result<warden_core::api::PasskeyInfo, ClientError> {
+        let body = warden_core::api::RenamePasskey { name: name.to_owned() };
+        self.call(Method::PATCH, &["self", "passkeys", &id.to_string()], NO_QUERY, Some(&body)).await
+    }
+
+    pub async fn remove_passkey(&self, id: uuid::Uuid) -> Result<(), ClientError> {
+        self.call(Method::DELETE, &["self", "passkeys", &id.to_string()], NO_QUERY, NO_BODY).await
+    }
+
+    /// Starts a passwordless sign-in: options naming no account.
+    pub async fn begin_passkey_sign_in(&self) -> Result<warden_core::api::PasskeyChallenge, ClientError> {
+        self.call(Method::POST, &["auth", "passkey", "begin"], NO_QUERY, NO_BODY).await
+    }
+
+    pub async fn finish_passkey_sign_in(&self, body: &warden_core::api::PasskeySignIn) -> Result<LoginResponse, ClientError> {
+        self.call(Method::POST, &["auth", "passkey", "finish"], NO_QUERY, Some(body)).await
+    }
+
+    /// Starts re-authenticating this session with one of its account's passkeys.
+    pub async fn begin_passkey_reauth(&self) -> Result<warden_core::api::PasskeyChallenge, ClientError> {
+        self.call(Method::POST, &["auth", "reauth", "passkey"], NO_QUERY, NO_BODY).await
+    }
+
     /// Removes every second factor of a user (an administrator's help after a lost device).
     pub async fn reset_second_factors(&self, user: &str) -> Result<(), ClientError> {
         self.call(Method::DELETE, &["users", user, "second-factors"], NO_QUERY, NO_BODY).await

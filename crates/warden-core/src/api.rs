@@ -1019,16 +1019,21 @@ pub enum LoginOutcome {
 pub struct SecondFactorRequired {
     /// Always `mfa`.
     pub next: String,
-    /// What the account can answer with: `totp`, `backup_code`.
+    /// What the account can answer with: `totp`, `backup_code`, `passkey`.
     pub methods: Vec<String>,
     /// The pending sign-in (a one-time token, valid for minutes): send it back with the code.
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub state: Secret,
     #[serde(with = "crate::timestamp")]
     pub expires_at: OffsetDateTime,
+    /// When `methods` has `passkey`: the options for `navigator.credentials.get()` (WebAuthn
+    /// JSON) whose answer goes back as `passkey`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub passkey_options: Option<serde_json::Value>,
 }
 
-/// `POST /api/v1/auth/login/mfa`: one of `totp` or `backup_code`.
+/// `POST /api/v1/auth/login/mfa`: one of `totp`, `backup_code` or `passkey`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
@@ -1040,6 +1045,10 @@ pub struct SecondFactorAnswer {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub backup_code: Option<Secret>,
+    /// The `PublicKeyCredential` that `navigator.credentials.get(passkey_options)` returned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub passkey: Option<serde_json::Value>,
 }
 
 /// `POST /api/v1/self/totp`: an enrolment's parameters (all optional).
@@ -1095,4 +1104,70 @@ pub struct SecondFactorStatus {
     /// An enrolment waiting for its first code.
     pub totp_pending: bool,
     pub backup_codes_left: u32,
+    /// Registered passkeys.
+    #[serde(default)]
+    pub passkeys: u32,
+}
+
+/// A WebAuthn ceremony started: what the browser (or authenticator) needs, and the key that
+/// finishes it. The challenge itself stays on the server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PasskeyChallenge {
+    /// The ceremony's key (valid for minutes, usable once): send it back with the answer.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub ceremony: Secret,
+    /// The options for `navigator.credentials.create()` (registration) or `.get()` (sign-in),
+    /// as WebAuthn's JSON: `{"publicKey": {…}}`, binary fields base64url.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub options: serde_json::Value,
+    #[serde(with = "crate::timestamp")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// `POST /api/v1/self/passkeys/finish`: the authenticator's new credential.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct FinishPasskeyRegistration {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub ceremony: Secret,
+    /// What to call it (`"work laptop"`); default `passkey N`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The `PublicKeyCredential` that `navigator.credentials.create()` returned, as JSON.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub credential: serde_json::Value,
+}
+
+/// One of the caller's passkeys (nothing of the key itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PasskeyInfo {
+    pub id: Uuid,
+    pub name: String,
+    #[serde(with = "crate::timestamp")]
+    pub created_at: OffsetDateTime,
+    #[serde(default, with = "crate::timestamp::option")]
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+/// `PATCH /api/v1/self/passkeys/{id}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RenamePasskey {
+    pub name: String,
+}
+
+/// `POST /api/v1/auth/passkey/finish`: the answer to a passwordless sign-in ceremony.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PasskeySignIn {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub ceremony: Secret,
+    /// The `PublicKeyCredential` that `navigator.credentials.get()` returned, as JSON.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub credential: serde_json::Value,
 }

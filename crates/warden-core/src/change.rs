@@ -141,6 +141,29 @@ pub enum Action {
     /// A backup code was used to sign in; `remaining` are left.
     #[serde(rename = "credential.backup_code.use")]
     BackupCodeUse { remaining: u32, client: Option<String> },
+    /// The target user registered a passkey (WebAuthn credential) under `name`.
+    #[serde(rename = "credential.passkey.register")]
+    PasskeyRegister { passkey_id: Uuid, name: String },
+    /// The target user renamed one of its passkeys.
+    #[serde(rename = "credential.passkey.rename")]
+    PasskeyRename { passkey_id: Uuid, name: String },
+    /// One of the target's passkeys was removed.
+    #[serde(rename = "credential.passkey.remove")]
+    PasskeyRemove { passkey_id: Uuid },
+    /// The target signed in with a passkey alone (a discoverable credential).
+    #[serde(rename = "auth.login.passkey")]
+    PasskeyLogin { session_id: Uuid, passkey_id: Uuid, client: Option<String> },
+    /// A passkey assertion was refused (`reason`: `unknown_credential`, `invalid`,
+    /// `counter_behind` for a replay or a cloned authenticator, `wrong_account`); the target is
+    /// the account it claimed, when known. `locked_until` when it locked the second factor.
+    #[serde(rename = "auth.passkey.refused")]
+    PasskeyRefused {
+        passkey_id: Option<Uuid>,
+        reason: String,
+        client: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        locked_until: Option<String>,
+    },
     /// A wrong second-factor code (`method`); `locked_until` when it locked the factor.
     #[serde(rename = "auth.second_factor.failed")]
     SecondFactorFailed {
@@ -435,6 +458,11 @@ impl Action {
             Self::BackupCodesGenerate { .. } => "credential.backup_codes.generate",
             Self::BackupCodeUse { .. } => "credential.backup_code.use",
             Self::SecondFactorFailed { .. } => "auth.second_factor.failed",
+            Self::PasskeyRegister { .. } => "credential.passkey.register",
+            Self::PasskeyRename { .. } => "credential.passkey.rename",
+            Self::PasskeyRemove { .. } => "credential.passkey.remove",
+            Self::PasskeyLogin { .. } => "auth.login.passkey",
+            Self::PasskeyRefused { .. } => "auth.passkey.refused",
             Self::LoginFailed { .. } => "auth.login.failed",
             Self::Logout { .. } => "auth.logout",
             Self::Reauth { .. } => "auth.reauth",
@@ -555,6 +583,13 @@ impl Action {
             | A::BackupCodesGenerate { .. }
             | A::BackupCodeUse { .. }
             | A::SecondFactorFailed { .. } => (S::Unchanged, C::Unchanged),
+            // Passkeys too are read at sign-in, never cached; a passkey sign-in makes a new
+            // session, which no cache holds yet.
+            A::PasskeyRegister { .. }
+            | A::PasskeyRename { .. }
+            | A::PasskeyRemove { .. }
+            | A::PasskeyLogin { .. }
+            | A::PasskeyRefused { .. } => (S::Unchanged, C::Unchanged),
             // The soft lock is bookkeeping in the store, read at every password check: no
             // grant, no cached credential and no revision are involved.
             A::CredentialUnlock { .. } => (S::Unchanged, C::Unchanged),

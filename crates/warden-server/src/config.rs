@@ -22,6 +22,8 @@ pub struct Config {
     pub registration: RegistrationConfig,
     pub mail: MailConfig,
     pub profile: ProfileConfig,
+    /// `[webauthn]`: the relying party passkeys are registered with.
+    pub webauthn: WebauthnConfig,
     /// Additional user fields (`[[user_field]]`): typed profile entries with a visibility.
     #[serde(rename = "user_field")]
     pub user_fields: Vec<warden_core::fields::FieldDef>,
@@ -59,6 +61,81 @@ impl Default for AuthzConfig {
             role_elevation_windows: std::collections::BTreeMap::new(),
             poll_interval: "5s".into(),
         }
+    }
+}
+
+/// `[webauthn]`: who Warden is to a passkey. A passkey is bound to the relying-party id (a
+/// domain) it was registered under, and every ceremony must come from one of the origins; both
+/// default from `server.public_url` (its host, and itself). Changing `rp_id` later makes every
+/// registered passkey unusable.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebauthnConfig {
+    /// The relying-party id: the domain of the origins, or a registrable suffix of it
+    /// (`example.org` serves `https://id.example.org`). Default: `server.public_url`'s host.
+    pub rp_id: Option<String>,
+    /// The name authenticators show (`Warden`).
+    pub rp_name: String,
+    /// The origins a ceremony may come from (`https://id.example.org`); default
+    /// `server.public_url`.
+    pub origins: Vec<String>,
+}
+
+impl Default for WebauthnConfig {
+    fn default() -> Self {
+        Self { rp_id: None, rp_name: "Warden".into(), origins: Vec::new() }
+    }
+}
+
+/// The relying party, resolved: what the WebAuthn verifier is built from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelyingParty {
+    pub id: String,
+    pub name: String,
+    pub origins: Vec<String>,
+}
+
+impl Config {
+    /// The relying party passkeys use, or `None` when neither `[webauthn]` nor
+    /// `server.public_url` says who Warden is, or the public URL names an IP address, which
+    /// no passkey can be bound to (passkeys are then off).
+    pub fn relying_party(&self) -> Result<Option<RelyingParty>, ConfigError> {
+        let origins = if self.webauthn.origins.is_empty() {
+            self.server.public_url.iter().map(|u| u.trim_end_matches('/').to_owned()).collect()
+        } else {
+            self.webauthn.origins.clone()
+        };
+        for origin in &origins {
+            if !is_absolute_http_url(origin) {
+                return Err(ConfigError::Invalid(format!("webauthn.origins: {origin:?} is not an absolute http(s) URL")));
+            }
+        }
+        let host_of = |url: &str| url.split_once("://").map(|(_, rest)| rest.split(['/', ':']).next().unwrap_or("").to_ascii_lowercase());
+        let id = match (&self.webauthn.rp_id, origins.first()) {
+            (Some(id), _) => id.trim().to_ascii_lowercase(),
+            (None, Some(first)) => host_of(first).unwrap_or_default(),
+            (None, None) => return Ok(None),
+        };
+        if origins.is_empty() {
+            return Err(ConfigError::Invalid("webauthn.rp_id is set but no origin is: set webauthn.origins or server.public_url".into()));
+        }
+        let derived = self.webauthn.rp_id.is_none() && self.webauthn.origins.is_empty();
+        if derived && id.parse::<IpAddr>().is_ok() {
+            // A public URL by address: passkeys are off unless [webauthn] says otherwise.
+            return Ok(None);
+        }
+        if id.is_empty() || id.parse::<IpAddr>().is_ok() {
+            return Err(ConfigError::Invalid(format!(
+                "webauthn.rp_id: {id:?} is not a domain name (passkeys need one; an IP address will not do)"
+            )));
+        }
+        for origin in &origins {
+            let host = host_of(origin).unwrap_or_default();
+            if host != id && !host.ends_with(&format!(".{id}")) {
+                return Err(ConfigError::Invalid(format!("webauthn.origins: {origin:?} is not within webauthn.rp_id {id:?}")));
+            }
+        }
+        Ok(Some(RelyingParty { id, name: self.webauthn.rp_name.clone(), origins }))
     }
 }
 
@@ -599,6 +676,7 @@ impl Config {
         }
         self.permission_tree()?;
         self.system_roles()?;
+        self.relying_party()?;
         warden_core::fields::check_defs(&self.user_fields).map_err(|e| ConfigError::Invalid(format!("[[user_field]]: {e}")))?;
         warden_policy::RuleSet::new(self.forward_auth.rules.clone())
             .map_err(|e| ConfigError::Invalid(format!("[[forward_auth.rule]]: {e}")))?;
@@ -806,6 +884,37 @@ fn is_absolute_http_url(url: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_relying_party_comes_from_webauthn_or_the_public_url() {
+        let mut config = Config::default();
+        assert_eq!(config.relying_party().unwrap(), None, "nothing says who Warden is: passkeys are off");
+        config.server.public_url = Some("http://127.0.0.1:8080".into());
+        assert_eq!(config.relying_party().unwrap(), None, "an address is no relying party");
+        config.server.public_url = Some("https://id.example.org/".into());
+        let rp = config.relying_party().unwrap().unwrap();
+        assert_eq!(
+            (rp.id.as_str(), rp.origins.as_slice(), rp.name.as_str()),
+            ("id.example.org", &["https://id.example.org".to_owned()][..], "Warden")
+        );
+        config.webauthn.rp_id = Some("Example.org".into());
+        assert_eq!(config.relying_party().unwrap().unwrap().id, "example.org", "a registrable suffix of the origin's host");
+        for (rp_id, origins, key) in [
+            ("other.org", vec![], "webauthn.origins"),
+            ("example.org", vec!["https://evil.org".to_owned()], "webauthn.origins"),
+            ("example.org", vec!["id.example.org".to_owned()], "webauthn.origins"),
+            ("10.0.0.1", vec!["https://10.0.0.1".to_owned()], "webauthn.rp_id"),
+        ] {
+            config.webauthn.rp_id = Some(rp_id.into());
+            config.webauthn.origins = origins;
+            let e = config.validate().unwrap_err().to_string();
+            assert!(e.contains(key), "{rp_id}: {e}");
+        }
+        config.server.public_url = None;
+        config.webauthn.origins = Vec::new();
+        config.webauthn.rp_id = Some("example.org".into());
+        assert!(config.validate().unwrap_err().to_string().contains("no origin"));
+    }
 
     #[test]
     fn public_urls_are_absolute_and_forward_auth_falls_back() {

@@ -85,7 +85,8 @@ pub async fn context(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Co
     store.ensure_builtins(clock.now()).await?;
     let authz = services::index::IndexHolder::load(store.clone(), config.permission_tree()?, config.system_roles()?).await?;
     let mail = services::mail::Mailer::new(&config.mail)?;
-    Ok(Context { store, clock, hasher, config: Arc::new(config), times, authz, mail, passwords })
+    let webauthn = config.relying_party()?.as_ref().map(services::authn::passkey::verifier).transpose()?;
+    Ok(Context { store, clock, hasher, config: Arc::new(config), times, authz, mail, passwords, webauthn })
 }
 
 /// Starts the server described by `config`.

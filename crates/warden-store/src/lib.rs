@@ -33,6 +33,7 @@ mod groups;
 mod lane;
 mod mail_queue;
 mod one_time_tokens;
+mod passkeys;
 mod postgres;
 mod preferences;
 mod registration_tokens;
@@ -55,6 +56,7 @@ pub use groups::Groups;
 pub use lane::WriteStats;
 pub use mail_queue::{MailKind, MailOutcome, MailQueue, MailStatus, QueuedMail};
 pub use one_time_tokens::{OneTimeToken, OneTimeTokens, Recovery, TokenPurpose};
+pub use passkeys::{Ceremony, CeremonyKind, PasskeyRecord, PasskeyUse, Passkeys};
 pub use postgres::PgStore;
 pub use preferences::{Preferences, StoredPreferences};
 pub use registration_tokens::{Registration, RegistrationToken, RegistrationTokens};
@@ -68,7 +70,7 @@ pub use transfer::{ImportCounts, ImportLine, Importer, LineError, Transfer};
 pub mod prelude {
     pub use crate::Store;
     pub use crate::{
-        Accounts as _, AuditLog as _, Authorization as _, Credentials as _, Groups as _, MailQueue as _, OneTimeTokens as _,
+        Accounts as _, AuditLog as _, Authorization as _, Credentials as _, Groups as _, MailQueue as _, OneTimeTokens as _, Passkeys as _,
         Preferences as _, RegistrationTokens as _, SecondFactors as _, Transfer as _,
     };
 }
@@ -156,6 +158,7 @@ pub trait Store:
     + MailQueue
     + Preferences
     + SecondFactors
+    + Passkeys
     + Send
     + Sync
     + 'static

@@ -62,7 +62,7 @@ pub trait SecondFactors: Send + Sync {
     ) -> Result<Option<OffsetDateTime>>;
     /// Until when the account's second factor is locked, if it is at `at`.
     async fn second_factor_locked(&self, account: Uuid, at: OffsetDateTime) -> Result<Option<OffsetDateTime>>;
-    /// Removes every second factor of the account (TOTP, backup codes, failures) with `change`;
+    /// Removes every second factor of the account (TOTP, backup codes, passkeys, failures) with `change`;
     /// returns whether there was anything to remove (nothing is written otherwise).
     async fn reset_second_factors(&self, change: &Change, account: Uuid) -> Result<bool>;
     /// Forgets the failures (after a right code, or an administrator's unlock).

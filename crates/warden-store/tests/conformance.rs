@@ -37,6 +37,7 @@ use warden_store::{
     Action, AuditQuery, BindingFilter, Change, ImportCounts, ImportLine, LineError, ListQuery, MAX_PAGE, NameReservation, OneTimeToken,
     PgStore, Recovery, Registration, RegistrationToken, SessionRecord, SqliteStore, Store, StoreError, TokenPurpose,
 };
+use warden_store::{CeremonyKind, PasskeyRecord, PasskeyUse};
 
 // ---------------------------------------------------------------------------------------------
 // Harness.
@@ -172,6 +173,7 @@ conformance! {
     mail_queue(arc) => sqlite_mail_queue, postgres_mail_queue;
     preferences => sqlite_preferences, postgres_preferences;
     session_details => sqlite_session_details, postgres_session_details;
+    passkeys(arc) => sqlite_passkeys, postgres_passkeys;
 }
 
 /// `warden_store::open` picks the backend from the URL and refuses anything else.
@@ -258,6 +260,8 @@ fn sample(name: &str) -> Action {
         "role.delete" => json!({ "role": "r" }),
         "binding.create" => json!({ "binding": id, "role": "r", "tenant": "t", "namespaces": [] }),
         "binding.delete" => json!({ "binding": id, "role": "r", "tenant": "t" }),
+        "credential.passkey.register" | "credential.passkey.rename" => json!({ "passkey_id": id, "name": "key" }),
+        "credential.passkey.remove" => json!({ "passkey_id": id }),
         _ => json!({}),
     };
     Action::parse(name, &details).unwrap_or_else(|e| panic!("{e}"))
@@ -3169,4 +3173,82 @@ async fn preferences(store: &dyn Store) {
     store.delete_account(&delete, alice.id, None).await.unwrap();
     assert_eq!(store.preferences(alice.id, &default).await.unwrap(), None);
     assert!(store.preferences(bob.id, &default).await.unwrap().is_some(), "bob's stay");
+}
+
+fn passkey(account: Uuid, credential_id: &[u8]) -> PasskeyRecord {
+    PasskeyRecord {
+        id: Uuid::now_v7(),
+        account_id: account,
+        credential_id: credential_id.to_vec(),
+        name: "laptop".into(),
+        credential: "{}".into(),
+        sign_count: 0,
+        created_at: now(),
+        last_used_at: None,
+    }
+}
+
+/// Passkeys: a credential id belongs to one passkey; a use is taken only if the counter moves
+/// forward (or both are 0); a ceremony is taken once, only as its own kind and before it
+/// expires, and of fifty concurrent takers exactly one gets it; removing a passkey leaves the
+/// others and is audited; an account's deletion takes its passkeys and ceremonies with it.
+async fn passkeys(store: Arc<dyn Store>) {
+    let fred = create_user(&*store, "fred").await;
+    let wilma = create_user(&*store, "wilma").await;
+    let key = passkey(fred.id, b"cred-1");
+    assert!(store.add_passkey(&change("credential.passkey.register", &fred.subject()), &key).await.unwrap());
+    let events = audit_count(&*store).await;
+    assert!(!store.add_passkey(&change("credential.passkey.register", &wilma.subject()), &passkey(wilma.id, b"cred-1")).await.unwrap());
+    assert_eq!(audit_count(&*store).await, events, "a refused registration writes nothing");
+    let other = passkey(fred.id, b"cred-2");
+    assert!(store.add_passkey(&change("credential.passkey.register", &fred.subject()), &other).await.unwrap());
+    assert_eq!(store.passkeys(fred.id).await.unwrap().len(), 2);
+    assert_eq!(store.passkey_by_credential_id(b"cred-1").await.unwrap().unwrap().id, key.id);
+    assert!(store.passkey_by_credential_id(b"nobody").await.unwrap().is_none());
+
+    // The counter: 0 stays usable for authenticators without one; once it moved, only forward.
+    assert_eq!(store.use_passkey(key.id, "{\"n\":0}", 0, now()).await.unwrap(), PasskeyUse::Taken);
+    assert_eq!(store.use_passkey(key.id, "{\"n\":5}", 5, now()).await.unwrap(), PasskeyUse::Taken);
+    assert_eq!(store.use_passkey(key.id, "{\"n\":5}", 5, now()).await.unwrap(), PasskeyUse::CounterBehind, "a replay");
+    assert_eq!(store.use_passkey(key.id, "{\"n\":3}", 3, now()).await.unwrap(), PasskeyUse::CounterBehind, "a clone");
+    assert_eq!(store.use_passkey(key.id, "{\"n\":0}", 0, now()).await.unwrap(), PasskeyUse::CounterBehind, "no going back to 0");
+    let stored = store.passkey_by_credential_id(b"cred-1").await.unwrap().unwrap();
+    assert_eq!((stored.sign_count, stored.credential.as_str()), (5, "{\"n\":5}"));
+    assert!(stored.last_used_at.is_some());
+    assert_eq!(store.use_passkey(Uuid::now_v7(), "{}", 9, now()).await.unwrap(), PasskeyUse::Gone);
+
+    // Renaming and removing touch only the owner's passkey.
+    assert!(!store.rename_passkey(&change("credential.passkey.rename", &wilma.subject()), wilma.id, key.id, "mine").await.unwrap());
+    assert!(store.rename_passkey(&change("credential.passkey.rename", &fred.subject()), fred.id, key.id, "old laptop").await.unwrap());
+    assert!(!store.remove_passkey(&change("credential.passkey.remove", &wilma.subject()), wilma.id, key.id).await.unwrap());
+    assert!(store.remove_passkey(&change("credential.passkey.remove", &fred.subject()), fred.id, key.id).await.unwrap());
+    let left: Vec<String> = store.passkeys(fred.id).await.unwrap().into_iter().map(|p| p.name).collect();
+    assert_eq!(left, ["laptop"]);
+
+    // Ceremonies: once, as their kind, before they expire.
+    let t0 = now();
+    let hash = |s: &str| TokenHash::of(s);
+    store.start_ceremony(&hash("wdo_a"), CeremonyKind::SignIn, None, "state-a", t0 + Duration::minutes(5), t0).await.unwrap();
+    assert!(store.take_ceremony(&hash("wdo_a"), CeremonyKind::Register, t0).await.unwrap().is_none(), "another kind");
+    assert!(store.take_ceremony(&hash("wdo_a"), CeremonyKind::SignIn, t0).await.unwrap().is_none(), "spent by the first try");
+    store.start_ceremony(&hash("wdo_b"), CeremonyKind::Reauth, Some(fred.id), "state-b", t0 + Duration::minutes(5), t0).await.unwrap();
+    let taken = store.take_ceremony(&hash("wdo_b"), CeremonyKind::Reauth, t0).await.unwrap().unwrap();
+    assert_eq!((taken.account_id, taken.state.as_str()), (Some(fred.id), "state-b"));
+    store.start_ceremony(&hash("wdo_c"), CeremonyKind::SignIn, None, "state-c", t0 + Duration::minutes(5), t0).await.unwrap();
+    assert!(store.take_ceremony(&hash("wdo_c"), CeremonyKind::SignIn, t0 + Duration::minutes(6)).await.unwrap().is_none(), "expired");
+    store.start_ceremony(&hash("wdo_race"), CeremonyKind::SignIn, None, "race", t0 + Duration::minutes(5), t0).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let store = store.clone();
+        tasks
+            .push(tokio::spawn(async move { store.take_ceremony(&TokenHash::of("wdo_race"), CeremonyKind::SignIn, now()).await.unwrap() }));
+    }
+    let mut wins = 0;
+    for task in tasks {
+        wins += usize::from(task.await.unwrap().is_some());
+    }
+    assert_eq!(wins, 1, "exactly one concurrent taker gets the ceremony");
+    let unknown =
+        store.start_ceremony(&hash("wdo_d"), CeremonyKind::Reauth, Some(Uuid::now_v7()), "x", t0 + Duration::minutes(5), t0).await;
+    assert!(matches!(unknown, Err(StoreError::NotFound(_))), "{unknown:?}");
 }

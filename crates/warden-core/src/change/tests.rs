@@ -61,6 +61,11 @@ fn every_action_says_what_it_does() {
         (Action::BackupCodeUse { remaining: 9, client: None }, Some(&alice), "credential.backup_code.use", S::Unchanged, C::Unchanged),
         (Action::SecondFactorFailed { method: "totp".into(), client: None, locked_until: Some("2026-02-01T00:00:00.000Z".into()) }, Some(&alice), "auth.second_factor.failed", S::Unchanged, C::Unchanged),
         (Action::LoginFailed { client: None }, None, "auth.login.failed", S::Unchanged, C::Unchanged),
+        (Action::PasskeyRegister { passkey_id: session, name: "laptop".into() }, Some(&alice), "credential.passkey.register", S::Unchanged, C::Unchanged),
+        (Action::PasskeyRename { passkey_id: session, name: "phone".into() }, Some(&alice), "credential.passkey.rename", S::Unchanged, C::Unchanged),
+        (Action::PasskeyRemove { passkey_id: session }, Some(&alice), "credential.passkey.remove", S::Unchanged, C::Unchanged),
+        (Action::PasskeyLogin { session_id: session, passkey_id: session, client: None }, Some(&alice), "auth.login.passkey", S::Unchanged, C::Unchanged),
+        (Action::PasskeyRefused { passkey_id: None, reason: "counter_behind".into(), client: None, locked_until: None }, Some(&alice), "auth.passkey.refused", S::Unchanged, C::Unchanged),
         (Action::Logout { session_id: session }, Some(&alice), "auth.logout", S::Unchanged, C::Credential(session)),
         (Action::Reauth { session_id: session, window_secs: 600 }, Some(&alice), "auth.reauth", S::Unchanged, C::Credential(session)),
         (Action::SessionRevoke { session_id: session }, Some(&alice), "session.revoke", S::Unchanged, C::Credential(session)),
@@ -100,7 +105,7 @@ fn every_action_says_what_it_does() {
     ];
     let mut names: Vec<&str> = table.iter().map(|row| row.2).collect();
     names.dedup();
-    assert_eq!(names.len(), 59, "every action has a row");
+    assert_eq!(names.len(), 64, "every action has a row");
     let mailing = [
         "invitation.create",
         "user.account_notice",

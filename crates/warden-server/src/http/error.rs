@@ -34,7 +34,7 @@ pub fn status_of(e: &ServiceError) -> StatusCode {
         ServiceError::Store(e) => store_status(e),
         ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
         // Unknown, expired and used one-time tokens alike: 410 would claim the token once existed.
-        ServiceError::Ambiguous(_) | ServiceError::TokenInvalid => StatusCode::BAD_REQUEST,
+        ServiceError::Ambiguous(_) | ServiceError::TokenInvalid | ServiceError::PasskeyInvalid(_) => StatusCode::BAD_REQUEST,
         ServiceError::Unauthenticated | ServiceError::AuthFailed | ServiceError::SecondFactorRequired => StatusCode::UNAUTHORIZED,
         ServiceError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         ServiceError::Protected(..)
@@ -44,11 +44,11 @@ pub fn status_of(e: &ServiceError) -> StatusCode {
         | ServiceError::RegistrationDisabled
         | ServiceError::NotAUser(_)
         | ServiceError::SessionRequired => StatusCode::FORBIDDEN,
-        ServiceError::Immutable(_) | ServiceError::TotpExists => StatusCode::CONFLICT,
+        ServiceError::Immutable(_) | ServiceError::TotpExists | ServiceError::PasskeyExists => StatusCode::CONFLICT,
         ServiceError::Internal(_) | ServiceError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
         // The server is not set up to write links: no fault of the request, and no use
         // retrying until the operator sets the key the message names.
-        ServiceError::PublicUrlMissing => StatusCode::SERVICE_UNAVAILABLE,
+        ServiceError::PublicUrlMissing | ServiceError::PasskeysOff => StatusCode::SERVICE_UNAVAILABLE,
         // A line that is wrong is the request's fault; a refusal of access keeps its own status.
         ServiceError::AtLine { error, .. } if error.is_fault_of_the_line() => StatusCode::BAD_REQUEST,
         ServiceError::AtLine { error, .. } => status_of(error),
@@ -170,6 +170,9 @@ mod tests {
             (ServiceError::RegistrationDisabled, 403, "registration.disabled"),
             (ServiceError::TotpExists, 409, "totp.exists"),
             (ServiceError::SecondFactorRequired, 401, "auth.second_factor_required"),
+            (ServiceError::PasskeysOff, 503, "config.webauthn_missing"),
+            (ServiceError::PasskeyInvalid("x".into()), 400, "passkey.invalid"),
+            (ServiceError::PasskeyExists, 409, "passkey.exists"),
             (line(StoreError::NameTaken("x".into()).into()), 400, "import.invalid"),
             (line(ServiceError::Ambiguous("x".into())), 400, "import.invalid"),
             (line(CoreError::Forbidden { permission: "p".into() }.into()), 403, "forbidden"),

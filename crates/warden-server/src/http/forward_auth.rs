@@ -561,6 +561,7 @@ pub async fn login_mfa_submit(
         state: Secret::new(form.state.clone()),
         totp: (!backup).then(|| code.to_owned()),
         backup_code: backup.then(|| Secret::new(code)),
+        passkey: None,
     };
     match app.second_factors.finish(&answer, client.0, user_agent(&headers)).await {
         Ok(login) => signed_in(&app, rd, login.token.expose()),

@@ -13,6 +13,7 @@ pub mod error;
 pub mod extract;
 pub mod forward_auth;
 pub mod kratos;
+pub mod passkey;
 pub mod recover;
 pub mod register;
 pub mod verify_email;
@@ -37,6 +38,7 @@ use crate::services::access::Access;
 use crate::services::auth::Auth;
 use crate::services::authn::email_verification::EmailVerification;
 use crate::services::authn::invitation::Invitations;
+use crate::services::authn::passkey::Passkeys;
 use crate::services::authn::password_mail::PasswordMail;
 use crate::services::authn::recovery_link::RecoveryLinks;
 use crate::services::authn::registration::Registrations;
@@ -70,6 +72,9 @@ pub struct AppInner {
     pub sessions: Sessions,
     pub email_verification: EmailVerification,
     pub second_factors: SecondFactors,
+    pub passkeys: Passkeys,
+    /// Passwordless ceremonies one client address may start per minute.
+    pub passkey_ceremonies: crate::services::client_limit::ClientLimit,
     pub config: Arc<Config>,
 }
 
@@ -79,6 +84,10 @@ impl Deref for App {
         &self.0
     }
 }
+
+/// Passwordless ceremonies one client address may start per minute: each holds a row for five
+/// minutes, so this bounds what one address can make the store keep.
+const PASSKEY_CEREMONIES_PER_MINUTE: u32 = 30;
 
 impl App {
     pub fn new(ctx: Context) -> crate::services::Result<Self> {
@@ -97,6 +106,8 @@ impl App {
         let sessions = Sessions::new(ctx.clone());
         let email_verification = EmailVerification::new(ctx.clone());
         let second_factors = SecondFactors::new(ctx.clone());
+        let passkeys = Passkeys::new(ctx.clone());
+        let passkey_ceremonies = crate::services::client_limit::ClientLimit::new(PASSKEY_CEREMONIES_PER_MINUTE, 60);
         let config = ctx.config.clone();
         Ok(Self(Arc::new(AppInner {
             ctx,
@@ -115,6 +126,8 @@ impl App {
             sessions,
             email_verification,
             second_factors,
+            passkeys,
+            passkey_ceremonies,
             config,
         })))
     }
@@ -152,6 +165,13 @@ fn public_api() -> OpenApiRouter<App> {
         .routes(routes!(api::begin_totp, api::remove_totp))
         .routes(routes!(api::confirm_totp))
         .routes(routes!(api::generate_backup_codes))
+        .routes(routes!(passkey::begin_registration))
+        .routes(routes!(passkey::finish_registration))
+        .routes(routes!(passkey::list))
+        .routes(routes!(passkey::rename, passkey::remove))
+        .routes(routes!(passkey::begin_sign_in))
+        .routes(routes!(passkey::finish_sign_in))
+        .routes(routes!(passkey::begin_reauth))
         .routes(routes!(api::logout))
         .routes(routes!(api::recover))
         .routes(routes!(api::forgot_password))

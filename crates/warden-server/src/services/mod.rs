@@ -92,6 +92,15 @@ pub enum ServiceError {
     /// A configuration the server cannot work with (found at start-up).
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A passkey call on a server that does not know its relying party.
+    #[error("passkeys are off on this server: set server.public_url (a domain name) or [webauthn] rp_id and origins")]
+    PasskeysOff,
+    /// A new passkey the verifier refused (the reason is WebAuthn's, never a secret).
+    #[error("the passkey was refused: {0}")]
+    PasskeyInvalid(String),
+    /// A passkey whose credential id is registered already.
+    #[error("this passkey is registered already")]
+    PasskeyExists,
 }
 
 impl ServiceError {
@@ -118,6 +127,9 @@ impl ServiceError {
             Self::SecondFactorRequired => "auth.second_factor_required",
             Self::NotAUser(_) => "self.not_a_user",
             Self::SessionRequired => "self.session_required",
+            Self::PasskeysOff => "config.webauthn_missing",
+            Self::PasskeyInvalid(_) => "passkey.invalid",
+            Self::PasskeyExists => "passkey.exists",
             // What the line says or names is wrong: one code for the importer to look for;
             // a refusal of access keeps its own.
             Self::AtLine { error, .. } if error.is_fault_of_the_line() => "import.invalid",
@@ -158,7 +170,10 @@ impl ServiceError {
             | Self::TotpExists
             | Self::SecondFactorRequired
             | Self::NotAUser(_)
-            | Self::SessionRequired => false,
+            | Self::SessionRequired
+            | Self::PasskeysOff
+            | Self::PasskeyInvalid(_)
+            | Self::PasskeyExists => false,
         }
     }
 }
@@ -192,6 +207,8 @@ pub struct Context {
     pub authz: Arc<index::IndexHolder>,
     pub mail: Arc<mail::Mailer>,
     pub passwords: Arc<warden_core::password_policy::PasswordPolicy>,
+    /// The passkey verifier; `None` while the relying party is unknown (passkeys off).
+    pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
 }
 
 impl Context {

@@ -10,6 +10,7 @@ mod forward_auth;
 mod hardening;
 mod kratos;
 mod mail;
+mod passkeys;
 mod password_policy;
 mod preferences;
 mod proxies;

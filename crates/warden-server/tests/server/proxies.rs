@@ -325,6 +325,7 @@ async fn strength(fx: &Fixture, proxy: &Proxy) {
         state: step.state,
         totp: Some(crate::second_factor::pyotp(&secret, now + 30, 6, "sha1")),
         backup_code: None,
+        passkey: None,
     };
     let strong = fx.server.anonymous().login_mfa(&answer).await.unwrap().token.expose().to_owned();
     let echo = proxy.pass(proxy.request(Method::GET, "/strong/x", As::Bearer(&strong), false)).await;

@@ -48,7 +48,7 @@ async fn second_step(server: &TestServer, name: &str) -> SecondFactorRequired {
 }
 
 fn totp_answer(step: &SecondFactorRequired, code: &str) -> SecondFactorAnswer {
-    SecondFactorAnswer { state: step.state.clone(), totp: Some(code.to_owned()), backup_code: None }
+    SecondFactorAnswer { state: step.state.clone(), totp: Some(code.to_owned()), backup_code: None, passkey: None }
 }
 
 async fn totp_round_trip(server: &TestServer) {
@@ -91,7 +91,7 @@ async fn totp_round_trip(server: &TestServer) {
         code(&server.anonymous().login_mfa(&totp_answer(&step, &pyotp(&secret, now(), 6, "sha1"))).await.unwrap_err()),
         "auth.failed"
     );
-    let forged = SecondFactorAnswer { state: Secret::new("wdo_forged"), totp: Some("123456".into()), backup_code: None };
+    let forged = SecondFactorAnswer { state: Secret::new("wdo_forged"), totp: Some("123456".into()), backup_code: None, passkey: None };
     assert_eq!(code(&server.anonymous().login_mfa(&forged).await.unwrap_err()), "token.invalid");
     let both = SecondFactorAnswer { backup_code: Some(Secret::new("x")), ..totp_answer(&step, "123456") };
     assert_eq!(code(&server.anonymous().login_mfa(&both).await.unwrap_err()), "validation");
@@ -133,6 +133,7 @@ async fn totp_round_trip(server: &TestServer) {
         state: step.state.clone(),
         totp: None,
         backup_code: Some(Secret::new(c)),
+        passkey: None,
     };
     server.anonymous().login_mfa(&backup(&step, &codes[0].expose().to_uppercase())).await.unwrap();
     let step = second_step(server, "alice").await;

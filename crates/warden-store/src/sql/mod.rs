@@ -23,6 +23,7 @@ mod groups;
 mod lifecycle;
 mod mail_queue;
 mod one_time_tokens;
+mod passkeys;
 mod preferences;
 mod registration_tokens;
 mod second_factors;
@@ -35,6 +36,7 @@ pub(crate) use groups::impl_groups;
 pub(crate) use lifecycle::impl_lifecycle;
 pub(crate) use mail_queue::impl_mail_queue;
 pub(crate) use one_time_tokens::impl_one_time_tokens;
+pub(crate) use passkeys::impl_passkeys;
 pub(crate) use preferences::impl_preferences;
 pub(crate) use registration_tokens::impl_registration_tokens;
 pub(crate) use second_factors::impl_second_factors;
@@ -172,6 +174,7 @@ macro_rules! impl_store {
             crate::sql::impl_registration_tokens!($store, $db, $row);
             crate::sql::impl_mail_queue!($store, $db, $row);
             crate::sql::impl_second_factors!($store, $db, $row);
+            crate::sql::impl_passkeys!($store, $db, $row);
             crate::sql::impl_preferences!($store, $db, $row);
         }
     };

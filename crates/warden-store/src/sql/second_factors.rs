@@ -240,7 +240,7 @@ macro_rules! impl_second_factors {
                     self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<bool>> {
                         Box::pin(async move {
                             let mut removed = 0;
-                            for table in ["totp_credentials", "backup_codes"] {
+                            for table in ["totp_credentials", "backup_codes", "passkeys"] {
                                 removed += sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE account_id = $1")))
                                     .bind(account)
                                     .execute(&mut *tx)

@@ -1,4 +1,5 @@
-//! Second factors: TOTP (RFC 6238) and backup codes, and the sign-in step that asks for one.
+//! Second factors: TOTP (RFC 6238), backup codes and passkeys (see [`super::passkey`]), and the
+//! sign-in step that asks for one.
 //!
 //! A password that is right for an account with a second factor yields no session but a
 //! pending sign-in: a one-time token (`wdo_…`, kept hashed, valid for five minutes) that
@@ -21,8 +22,9 @@ use warden_core::api::{
 };
 use warden_core::credential::{Secret, TokenHash, TokenKind};
 use warden_core::model::{NameOrId, Subject, SubjectKind};
-use warden_store::{Action, Change, OneTimeToken, TokenPurpose, TotpCredential};
+use warden_store::{Action, CeremonyKind, Change, OneTimeToken, TokenPurpose, TotpCredential};
 
+use super::passkey::Passkeys;
 use crate::services::auth::random_token;
 use crate::services::{Context, Result, ServiceError, SessionOrigin};
 
@@ -50,6 +52,7 @@ pub struct SecondFactors {
 pub enum Answered {
     Totp,
     BackupCode,
+    Passkey,
 }
 
 impl Answered {
@@ -57,6 +60,16 @@ impl Answered {
         match self {
             Self::Totp => "totp",
             Self::BackupCode => "backup_code",
+            Self::Passkey => "passkey",
+        }
+    }
+
+    /// The strength of a password sign-in completed with this factor.
+    pub fn strength(self) -> AuthStrength {
+        match self {
+            Self::Totp => AuthStrength::PasswordTotp,
+            Self::BackupCode => AuthStrength::PasswordBackupCode,
+            Self::Passkey => AuthStrength::PasswordPasskey,
         }
     }
 }
@@ -97,7 +110,8 @@ impl SecondFactors {
         Self { ctx }
     }
 
-    /// The second factors `account` can answer with (`totp`, `backup_code`); empty: none.
+    /// The second factors `account` can answer with (`totp`, `backup_code`, `passkey`); empty:
+    /// none.
     pub async fn methods(&self, account: Uuid) -> Result<Vec<String>> {
         let mut methods = Vec::new();
         if self.ctx.store.totp(account).await?.is_some_and(|t| t.confirmed_at.is_some()) {
@@ -105,6 +119,9 @@ impl SecondFactors {
         }
         if self.ctx.store.backup_codes_left(account).await? > 0 {
             methods.push("backup_code".to_owned());
+        }
+        if Passkeys::new(self.ctx.clone()).count(account).await? > 0 {
+            methods.push("passkey".to_owned());
         }
         Ok(methods)
     }
@@ -126,8 +143,15 @@ impl SecondFactors {
         let change =
             Change::new(now, Some(subject), Action::SecondFactorChallenge { token_id: record.id, methods: methods.clone() }, Some(subject));
         // An older pending sign-in of the account ends: only the newest can be finished.
-        self.ctx.store.issue_one_time_token(&change, &record, &TokenHash::of(state.expose()), true).await?;
-        Ok(SecondFactorRequired { next: "mfa".to_owned(), methods, state, expires_at: record.expires_at })
+        let key = TokenHash::of(state.expose());
+        self.ctx.store.issue_one_time_token(&change, &record, &key, true).await?;
+        // A passkey's challenge is kept under the pending sign-in's own key.
+        let passkey_options = if methods.iter().any(|m| m == "passkey") {
+            Passkeys::new(self.ctx.clone()).options_for(subject.id, CeremonyKind::SecondFactor, &key).await?
+        } else {
+            None
+        };
+        Ok(SecondFactorRequired { next: "mfa".to_owned(), methods, state, expires_at: record.expires_at, passkey_options })
     }
 
     /// Finishes a pending sign-in with a second factor: the session.
@@ -144,18 +168,20 @@ impl SecondFactors {
         let owner = self.ctx.store.account(&NameOrId::Id(record.account_id), now).await?;
         let owner = owner.filter(|o| o.active).ok_or(ServiceError::TokenInvalid)?;
         let subject = owner.subject;
-        let answered = self.verify(&subject, answer.totp.as_deref(), answer.backup_code.as_ref(), client).await?;
+        let answered = match &answer.passkey {
+            Some(assertion) if answer.totp.is_none() && answer.backup_code.is_none() => {
+                self.verify_passkey(&subject, CeremonyKind::SecondFactor, &hash, assertion, client).await?
+            }
+            Some(_) => return Err(CoreError::validation("second_factor", "send exactly one of totp, backup_code and passkey").into()),
+            None => self.verify(&subject, answer.totp.as_deref(), answer.backup_code.as_ref(), client).await?,
+        };
         // The pending sign-in is used once, whoever else answers it at the same time.
         if !self.ctx.store.consume_one_time_token(&hash, TokenPurpose::SecondFactor, subject.id, self.ctx.now()).await? {
             return Err(ServiceError::TokenInvalid);
         }
         let now = self.ctx.now();
         let token = random_token(TokenKind::Session)?;
-        let strength = match answered {
-            Answered::Totp => AuthStrength::PasswordTotp,
-            Answered::BackupCode => AuthStrength::PasswordBackupCode,
-        };
-        let session = self.ctx.new_session(subject.id, now, SessionOrigin { client, user_agent, strength });
+        let session = self.ctx.new_session(subject.id, now, SessionOrigin { client, user_agent, strength: answered.strength() });
         let action = Action::Login {
             session_id: session.id,
             client: client.map(|ip| ip.to_string()),
@@ -218,6 +244,33 @@ impl SecondFactors {
         }
     }
 
+    /// Checks a passkey assertion of `subject` against the ceremony of `kind` under `key`,
+    /// counting a refusal towards the same lock as a wrong code.
+    pub async fn verify_passkey(
+        &self,
+        subject: &Subject,
+        kind: CeremonyKind,
+        key: &TokenHash,
+        assertion: &serde_json::Value,
+        client: Option<IpAddr>,
+    ) -> Result<Answered> {
+        let now = self.ctx.now();
+        if let Some(until) = self.ctx.store.second_factor_locked(subject.id, now).await? {
+            return Err(ServiceError::RateLimited { retry_after_secs: (until - now).whole_seconds().max(1) });
+        }
+        let passkeys = Passkeys::new(self.ctx.clone());
+        let Err(refused) = passkeys.verify(subject, kind, key, assertion).await? else {
+            self.ctx.store.clear_second_factor_failures(subject.id).await?;
+            return Ok(Answered::Passkey);
+        };
+        let locked = self.ctx.store.second_factor_failed(subject.id, now, FAILURE_WINDOW, MAX_FAILURES, LOCK).await?;
+        passkeys.audit_refusal(&refused, subject, client, locked.map(warden_core::timestamp::format)).await?;
+        match locked {
+            Some(until) => Err(ServiceError::RateLimited { retry_after_secs: (until - now).whole_seconds().max(1) }),
+            None => Err(ServiceError::AuthFailed),
+        }
+    }
+
     /// The caller's own user account, for a change to its factors (an elevated session).
     fn own(actor: &Principal, write: bool) -> Result<&Subject> {
         if actor.account.kind != SubjectKind::User {
@@ -236,6 +289,7 @@ impl SecondFactors {
             totp: totp.as_ref().is_some_and(|t| t.confirmed_at.is_some()),
             totp_pending: totp.as_ref().is_some_and(|t| t.confirmed_at.is_none()),
             backup_codes_left: self.ctx.store.backup_codes_left(me.id).await?,
+            passkeys: Passkeys::new(self.ctx.clone()).count(me.id).await?,
         })
     }
 

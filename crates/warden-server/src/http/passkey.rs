@@ -14,6 +14,11 @@ use super::extract::{Actor, Body, ClientAddr, UserAgent};
 
 type ApiResult<T> = Result<T, ApiError>;
 
+/// A passkey id from the path; anything else is a `validation` problem (never axum's plain text).
+fn passkey_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "validation", format!("{raw:?} is not a passkey id")))
+}
+
 #[utoipa::path(post, path = "/api/v1/self/passkeys/begin", tag = "self", security(("bearer" = []), ("basic" = [])),
     responses((status = 200, body = PasskeyChallenge, description = "Options for `navigator.credentials.create()` and the ceremony key (five minutes, once); the caller's passkeys are excluded."),
         (status = 403, body = Problem, description = "`session.not_elevated`: re-authenticate first; `self.not_a_user`."),
@@ -43,22 +48,22 @@ pub async fn list(State(app): State<App>, Actor(actor): Actor) -> ApiResult<Json
 }
 
 #[utoipa::path(patch, path = "/api/v1/self/passkeys/{id}", tag = "self", security(("bearer" = []), ("basic" = [])), params(("id" = Uuid, Path)), request_body = RenamePasskey,
-    responses((status = 200, body = PasskeyInfo, description = "Renamed."), (status = 400, body = Problem, description = "`validation`: a bad name."),
+    responses((status = 200, body = PasskeyInfo, description = "Renamed."), (status = 400, body = Problem, description = "`validation`: a bad name or id."),
         (status = 403, body = Problem, description = "`session.not_elevated`."), (status = 404, body = Problem, description = "No such passkey of the caller's.")))]
 pub async fn rename(
     State(app): State<App>,
     Actor(actor): Actor,
-    Path(id): Path<Uuid>,
+    Path(id): Path<String>,
     Body(req): Body<RenamePasskey>,
 ) -> ApiResult<Json<PasskeyInfo>> {
-    Ok(Json(app.passkeys.rename(&actor, id, &req.name).await?))
+    Ok(Json(app.passkeys.rename(&actor, passkey_id(&id)?, &req.name).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/self/passkeys/{id}", tag = "self", security(("bearer" = []), ("basic" = [])), params(("id" = Uuid, Path)),
-    responses((status = 204, description = "Removed: it signs no one in any more."), (status = 403, body = Problem, description = "`session.not_elevated`."),
+    responses((status = 204, description = "Removed: it signs no one in any more."), (status = 400, body = Problem, description = "`validation`: not a passkey id."), (status = 403, body = Problem, description = "`session.not_elevated`."),
         (status = 404, body = Problem, description = "No such passkey of the caller's.")))]
-pub async fn remove(State(app): State<App>, Actor(actor): Actor, Path(id): Path<Uuid>) -> ApiResult<StatusCode> {
-    app.passkeys.remove(&actor, id).await?;
+pub async fn remove(State(app): State<App>, Actor(actor): Actor, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    app.passkeys.remove(&actor, passkey_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -52,6 +52,16 @@ pub enum SelfCommand {
   warden self totp remove"
     )]
     Totp(TotpCommand),
+    /// Your passkeys: list them, rename or remove one (removing needs a write window). A
+    /// passkey is registered in a browser, where the authenticator is.
+    #[command(
+        subcommand,
+        after_help = "Examples:
+  warden self passkey list
+  warden self passkey rename 0193a0c4-5e1b-7c2d-9f00-2b6f4e8d1a77 \"work laptop\"
+  warden self passkey remove 0193a0c4-5e1b-7c2d-9f00-2b6f4e8d1a77"
+    )]
+    Passkey(PasskeyCommand),
     /// Ten new single-use backup codes (the old ones stop working); shown this once.
     BackupCodes,
     /// Mail a new verification link to one of your own unverified addresses.
@@ -88,6 +98,9 @@ pub enum TotpCommand {
         /// 6 (the default) or 8.
         #[arg(long)]
         digits: Option<u32>,
+        /// Also draw the QR code in the terminal, for the phone's camera.
+        #[arg(long)]
+        qr: bool,
     },
     /// Activate the enrolment with a code from the app.
     Confirm {
@@ -96,6 +109,38 @@ pub enum TotpCommand {
     },
     /// Remove the authenticator.
     Remove,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PasskeyCommand {
+    /// Your passkeys: id, name, when registered and last used.
+    List,
+    /// Give one of your passkeys another name.
+    Rename {
+        id: uuid::Uuid,
+        /// The new name (1 to 64 characters).
+        name: String,
+    },
+    /// Remove one of your passkeys: it signs no one in any more.
+    Remove { id: uuid::Uuid },
+}
+
+impl output::Tabular for warden_core::api::PasskeyInfo {
+    const HEADERS: &'static [&'static str] = &["ID", "NAME", "REGISTERED", "LAST USED"];
+
+    fn row(&self) -> Vec<String> {
+        vec![self.id.to_string(), self.name.clone(), output::time(self.created_at), output::opt_time(self.last_used_at)]
+    }
+}
+
+/// `text` as a QR code of Unicode half blocks (two rows of modules a line), dark on light.
+fn terminal_qr(text: &str) -> Result<String, CliError> {
+    let code = qrcode::QrCode::new(text.as_bytes()).map_err(|e| CliError::Local(format!("QR code: {e}")))?;
+    Ok(code
+        .render::<qrcode::render::unicode::Dense1x2>()
+        .dark_color(qrcode::render::unicode::Dense1x2::Light)
+        .light_color(qrcode::render::unicode::Dense1x2::Dark)
+        .build())
 }
 
 /// What `self update` can change.
@@ -158,9 +203,13 @@ pub async fn run(ctx: &Ctx, command: SelfCommand) -> Result<(), CliError> {
     match command {
         SelfCommand::Show => output::item(ctx, &me.own_profile().await?),
         SelfCommand::Preferences(args) => crate::preferences::run(ctx, args).await,
-        SelfCommand::Totp(TotpCommand::Enrol { algorithm, digits }) => {
+        SelfCommand::Totp(TotpCommand::Enrol { algorithm, digits, qr }) => {
             let enrolment = me.begin_totp(&warden_core::api::BeginTotp { algorithm, digits }).await?;
-            output::lines(ctx, &enrolment, [format!("secret: {}", enrolment.secret.expose()), enrolment.otpauth_uri.expose().to_owned()])
+            let mut lines = vec![format!("secret: {}", enrolment.secret.expose()), enrolment.otpauth_uri.expose().to_owned()];
+            if qr {
+                lines.push(terminal_qr(enrolment.otpauth_uri.expose())?);
+            }
+            output::lines(ctx, &enrolment, lines)
         }
         SelfCommand::Totp(TotpCommand::Confirm { code }) => {
             let status = me.confirm_totp(&code).await?;
@@ -169,6 +218,18 @@ pub async fn run(ctx: &Ctx, command: SelfCommand) -> Result<(), CliError> {
         SelfCommand::Totp(TotpCommand::Remove) => {
             me.remove_totp().await?;
             output::done(ctx.format, &serde_json::json!({ "totp_removed": true }), "TOTP authenticator removed")
+        }
+        SelfCommand::Passkey(PasskeyCommand::List) => {
+            let keys = me.passkeys().await?;
+            output::page(ctx, &warden_core::api::Page { items: keys, next_cursor: None })
+        }
+        SelfCommand::Passkey(PasskeyCommand::Rename { id, name }) => {
+            let key = me.rename_passkey(id, &name).await?;
+            output::lines(ctx, &key, [format!("passkey {} is now {:?}", key.id, key.name)])
+        }
+        SelfCommand::Passkey(PasskeyCommand::Remove { id }) => {
+            me.remove_passkey(id).await?;
+            output::done(ctx.format, &serde_json::json!({ "passkey_removed": id }), &format!("passkey {id} removed"))
         }
         SelfCommand::BackupCodes => {
             let codes = me.generate_backup_codes().await?;

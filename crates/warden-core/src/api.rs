@@ -1074,6 +1074,10 @@ pub struct TotpEnrolment {
     /// `otpauth://totp/…`, for a QR code.
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub otpauth_uri: Secret,
+    /// The URI as a QR code, an SVG document (black modules on white, no script, no external
+    /// reference) for a page to show inline or as an image.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub qr_svg: Secret,
     pub algorithm: String,
     pub digits: u32,
     pub period_secs: u32,

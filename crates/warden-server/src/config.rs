@@ -676,7 +676,6 @@ impl Config {
         }
         self.permission_tree()?;
         self.system_roles()?;
-        self.relying_party()?;
         warden_core::fields::check_defs(&self.user_fields).map_err(|e| ConfigError::Invalid(format!("[[user_field]]: {e}")))?;
         warden_policy::RuleSet::new(self.forward_auth.rules.clone())
             .map_err(|e| ConfigError::Invalid(format!("[[forward_auth.rule]]: {e}")))?;
@@ -689,6 +688,7 @@ impl Config {
                 return Err(ConfigError::Invalid(format!("{key} must be an absolute http(s) URL, not {url:?}")));
             }
         }
+        self.relying_party()?;
         let h = &self.forward_auth.headers;
         for name in [&h.user, &h.user_id, &h.email, &h.name, &h.groups, &h.roles, &h.permissions, &h.auth_strength] {
             if !name.is_empty() && axum::http::HeaderName::from_bytes(name.as_bytes()).is_err() {

@@ -1440,11 +1440,20 @@ fn second_factors_end_to_end() {
     assert!(codes.status.success(), "{}", String::from_utf8_lossy(&codes.stderr));
     let codes: Vec<String> = String::from_utf8(codes.stdout).unwrap().lines().map(str::to_owned).collect();
     assert_eq!(codes.len(), 10, "{codes:?}");
-    let enrol = server.warden_in("dora", &["self", "totp", "enrol"], None);
+    let enrol = server.warden_in("dora", &["self", "totp", "enrol", "--qr"], None);
     assert!(enrol.status.success(), "{}", String::from_utf8_lossy(&enrol.stderr));
     let text = String::from_utf8(enrol.stdout).unwrap();
     let secret = text.lines().next().and_then(|l| l.strip_prefix("secret: ")).unwrap().to_owned();
     assert!(text.contains("otpauth://totp/"), "{text}");
+    assert!(text.lines().count() > 20 && text.contains('█'), "a QR code drawn with --qr: {text}");
+    // No passkey yet (this server knows no relying party, so none can be registered); an
+    // unknown one is not found and the command fails.
+    let keys = server.warden_in("dora", &["--output", "json", "self", "passkey", "list"], None);
+    assert!(keys.status.success(), "{}", String::from_utf8_lossy(&keys.stderr));
+    assert_eq!(serde_json::from_slice::<Value>(&keys.stdout).unwrap()["items"], serde_json::json!([]));
+    let gone = server.warden_in("dora", &["self", "passkey", "remove", "0193a0c4-5e1b-7c2d-9f00-2b6f4e8d1a77"], None);
+    assert_eq!(gone.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("not_found"), "{}", String::from_utf8_lossy(&gone.stderr));
     let now = || i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()).unwrap();
     let confirm = server.warden_in("dora", &["self", "totp", "confirm", &pyotp_code(&secret, now())], None);
     assert!(confirm.status.success(), "{}", String::from_utf8_lossy(&confirm.stderr));

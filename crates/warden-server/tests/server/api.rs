@@ -767,7 +767,9 @@ async fn openapi_declares_tags_and_security() {
                 | "/api/v1/auth/passkey/begin"
                 | "/api/v1/auth/passkey/finish"
                 | "/api/v1/register" => vec![],
-                "/api/v1/auth/logout" | "/api/v1/auth/reauth" | "/api/v1/auth/reauth/passkey" | "/api/v1/self/password" => vec![vec!["bearer"]],
+                "/api/v1/auth/logout" | "/api/v1/auth/reauth" | "/api/v1/auth/reauth/passkey" | "/api/v1/self/password" => {
+                    vec![vec!["bearer"]]
+                }
                 _ => vec![vec!["bearer"], vec!["basic"]],
             };
             assert_eq!(schemes, expected, "{what}");

@@ -31,6 +31,37 @@ pub fn pyotp(secret: &str, at: i64, digits: u32, digest: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
+/// Reads the QR code of an enrolment's SVG with rqrr (a decoder other than the encoder Warden
+/// uses), after checking the document is inert: no script, no reference to fetch. The SVG's
+/// one path is rectangles (`M x y h w v h H x V y`), drawn here into a bitmap.
+fn read_qr(svg: &str) -> String {
+    assert!(svg.contains("<svg") && svg.ends_with("</svg>"), "{svg}");
+    for inert in ["<script", "href", "onload", "url("] {
+        assert!(!svg.contains(inert), "{inert} in {svg}");
+    }
+    let number = |s: &str, key: &str| -> usize {
+        let at = s.find(&format!("{key}=\"")).unwrap() + key.len() + 2;
+        s[at..].split('"').next().unwrap().parse().unwrap()
+    };
+    let (width, height) = (number(svg, "width"), number(svg, "height"));
+    assert!(width >= 200 && height >= 200, "{width}x{height}");
+    let mut pixels = vec![255u8; width * height];
+    let path = svg.split(" d=\"").nth(1).unwrap().split('"').next().unwrap();
+    for rect in path.split('M').filter(|r| !r.is_empty()) {
+        let nums: Vec<usize> = rect.split(|c: char| !c.is_ascii_digit()).filter(|n| !n.is_empty()).map(|n| n.parse().unwrap()).collect();
+        let (left, top, w, h) = (nums[0], nums[1], nums[2], nums[3]);
+        for y in top..top + h {
+            for x in left..left + w {
+                pixels[y * width + x] = 0;
+            }
+        }
+    }
+    let mut image = rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| pixels[y * width + x]);
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code");
+    grids[0].decode().unwrap().1
+}
+
 /// A user signed in and elevated (a write window), and its client.
 async fn person(server: &TestServer, name: &str) -> Client {
     server.idm().await.create_user(&user(name)).await.unwrap();
@@ -68,6 +99,7 @@ async fn totp_round_trip(server: &TestServer) {
     let enrolment = alice.begin_totp(&BeginTotp::default()).await.unwrap();
     let secret = enrolment.secret.expose().to_owned();
     assert!(enrolment.otpauth_uri.expose().starts_with("otpauth://totp/") && enrolment.otpauth_uri.expose().contains(&secret));
+    assert_eq!(read_qr(enrolment.qr_svg.expose()), enrolment.otpauth_uri.expose(), "the QR code says the URI");
     assert_eq!((enrolment.algorithm.as_str(), enrolment.digits), ("SHA1", 6));
     // Until confirmed, the password alone still signs in.
     assert!(matches!(server.anonymous().login_outcome("alice", PASSWORD).await.unwrap(), LoginOutcome::Session(_)));

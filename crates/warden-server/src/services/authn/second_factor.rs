@@ -100,6 +100,20 @@ fn matching_step(totp: &Totp, code: &str, now: OffsetDateTime) -> Option<i64> {
     totp.check(&code, at).and_then(|step| i64::try_from(step).ok())
 }
 
+/// `uri` as a QR code in SVG: what an enrolment page shows for the phone's camera. Medium error
+/// correction, a quiet zone of four modules, at least 200 px square.
+fn qr_svg(uri: &str) -> Result<String> {
+    use qrcode::render::svg;
+    let code = qrcode::QrCode::with_error_correction_level(uri.as_bytes(), qrcode::EcLevel::M)
+        .map_err(|e| ServiceError::Internal(format!("QR code: {e}")))?;
+    Ok(code
+        .render::<svg::Color<'_>>()
+        .min_dimensions(200, 200)
+        .dark_color(svg::Color("#000000"))
+        .light_color(svg::Color("#ffffff"))
+        .build())
+}
+
 /// A backup code as typed, normalised (case and separators do not matter).
 fn normalised_backup_code(code: &str) -> String {
     code.chars().filter(|c| !c.is_whitespace() && *c != '-').flat_map(char::to_lowercase).collect()
@@ -324,9 +338,11 @@ impl SecondFactors {
         if !self.ctx.store.begin_totp(&change, &credential).await? {
             return Err(ServiceError::TotpExists);
         }
+        let qr_svg = qr_svg(&uri)?;
         Ok(TotpEnrolment {
             secret: Secret::new(secret),
             otpauth_uri: Secret::new(uri),
+            qr_svg: Secret::new(qr_svg),
             algorithm: algorithm.to_owned(),
             digits,
             period_secs: 30,

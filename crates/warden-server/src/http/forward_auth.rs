@@ -1,5 +1,4 @@
-//! `/auth/forward` for Traefik `ForwardAuth`, Caddy `forward_auth` and nginx `auth_request`,
-//! and the sign-in page browsers are sent to.
+//! `/auth/forward` for Traefik `ForwardAuth`, Caddy `forward_auth` and nginx `auth_request`.
 //!
 //! The original request is read from `X-Forwarded-Method/-Proto/-Host/-Uri` (Traefik, Caddy)
 //! or `X-Original-URL`/`X-Original-Method` (nginx), and only from a trusted proxy. Its path
@@ -9,27 +8,22 @@
 //! entry that is not a trusted proxy, as for the API. Browsers
 //! without a valid session are sent to sign in: a 302 for Traefik and Caddy; for nginx, whose
 //! `auth_request` accepts only 2xx/401/403, a 401 with the sign-in URL in `X-Warden-Login`
-//! for its `error_page` to redirect to. The return URL must be on an allowed domain, so the
-//! sign-in page is never an open redirect.
+//! for its `error_page` to redirect to. The return URL must be on an allowed domain
+//! ([`ReturnTo`]), so the sign-in page ([`super::sign_in`]) is never an open redirect.
 
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 
-use axum::Form;
 use axum::body::Body;
-use axum::extract::rejection::FormRejection;
-use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
-use serde::Deserialize;
-use warden_core::api::{LoginOutcome, SecondFactorAnswer};
-use warden_core::credential::Secret;
+use axum::response::{IntoResponse, Response};
 use warden_policy::{HeaderList, RequestView};
 
 use super::App;
-use super::csrf::Csrf;
 use super::error::ApiError;
-use super::extract::{ClientAddr, cookie, forwarded_client, user_agent};
+use super::extract::forwarded_client;
+use super::session::{ReturnTo, SessionCookie};
 use crate::services::ServiceError;
 use crate::services::forward::{Outcome, Presented};
 
@@ -51,7 +45,7 @@ pub async fn forward(State(app): State<App>, request: Request) -> Response {
     if config.allow_cors_preflight && is_preflight(&original, headers) {
         return StatusCode::OK.into_response();
     }
-    let presented = presented(headers, &config.cookie_name);
+    let presented = presented(headers, SessionCookie::new(config));
     // The client's address counts only for Basic, whose failures are throttled per client; when
     // the proxy names no client, all of its clients count as the proxy.
     let client = match presented {
@@ -70,7 +64,7 @@ pub async fn forward(State(app): State<App>, request: Request) -> Response {
         }
         Ok(Outcome::Unauthenticated { body }) => {
             let browser = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
-            let login = login_url(&app, &original.url());
+            let login = ReturnTo::parse(config, &original.url()).and_then(|r| r.sign_in_url(config));
             match (browser, login) {
                 (true, Some(login)) if !original.nginx => {
                     let mut response = StatusCode::FOUND.into_response();
@@ -289,7 +283,7 @@ fn is_preflight(request: &Forwarded<'_>, headers: &HeaderMap) -> bool {
 }
 
 /// The credential: `Authorization` (Bearer or Basic) first, then the session cookie.
-fn presented<'a>(headers: &'a HeaderMap, cookie_name: &str) -> Presented<'a> {
+fn presented<'a>(headers: &'a HeaderMap, session: SessionCookie<'_>) -> Presented<'a> {
     if let Some(value) = header(headers, &header::AUTHORIZATION) {
         if let Some((scheme, credential)) = value.split_once(' ') {
             if scheme.eq_ignore_ascii_case("bearer") {
@@ -303,386 +297,12 @@ fn presented<'a>(headers: &'a HeaderMap, cookie_name: &str) -> Presented<'a> {
         }
         return Presented::None;
     }
-    cookie(headers, cookie_name).map_or(Presented::None, Presented::Cookie)
-}
-
-// --- redirects ----------------------------------------------------------------------------------
-
-/// The host of an absolute http(s) URL, if it is one we could safely redirect to at all.
-fn url_host(url: &str) -> Option<String> {
-    if url.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\') {
-        return None;
-    }
-    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"))?;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    if authority.is_empty() || authority.contains('@') || authority.starts_with('[') {
-        return None;
-    }
-    let (host, port) = authority.split_once(':').unwrap_or((authority, "0"));
-    if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let host = host.to_ascii_lowercase();
-    host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-').then_some(host).filter(|h| !h.is_empty())
-}
-
-/// Whether `url` is on Warden's own host or an allowed domain (or a subdomain of one).
-fn redirect_allowed(app: &App, url: &str) -> bool {
-    let Some(host) = url_host(url) else { return false };
-    let config = &app.config.forward_auth;
-    let own = config.public_url.as_deref().and_then(url_host);
-    own.as_deref() == Some(host.as_str())
-        || config.allowed_redirect_domains.iter().any(|d| {
-            let d = d.trim().trim_start_matches('.').to_ascii_lowercase();
-            host == d || host.ends_with(&format!(".{d}"))
-        })
-}
-
-fn percent_encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-/// The sign-in URL that returns to `original`, when there is a sign-in page and `original`
-/// may be returned to.
-fn login_url(app: &App, original: &str) -> Option<String> {
-    let base = app.config.forward_auth.public_url.as_deref()?.trim_end_matches('/');
-    redirect_allowed(app, original).then(|| format!("{base}/login?rd={}", percent_encode(original)))
-}
-
-// --- the sign-in page ---------------------------------------------------------------------------
-
-#[derive(Debug, Deserialize)]
-pub struct LoginQuery {
-    #[serde(default)]
-    rd: Option<String>,
-}
-
-#[derive(Deserialize)]
-pub struct LoginForm {
-    name: String,
-    password: Secret,
-    #[serde(default)]
-    rd: Option<String>,
-    #[serde(default)]
-    csrf: Option<String>,
-}
-
-/// The sign-in page's second step: the pending sign-in and a code (a TOTP code, or a backup
-/// code, told apart by their shape).
-#[derive(Deserialize)]
-pub struct SecondFactorForm {
-    state: String,
-    code: Secret,
-    #[serde(default)]
-    rd: Option<String>,
-    #[serde(default)]
-    csrf: Option<String>,
-}
-
-#[derive(Deserialize)]
-pub struct LogoutForm {
-    #[serde(default)]
-    csrf: Option<String>,
-}
-
-pub(super) fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
-}
-
-/// The sign-in pages' one stylesheet. The CSP allows exactly this text (by its SHA-256), so
-/// no injected style could apply.
-pub(super) const PAGE_STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:22rem;margin:4rem auto;padding:0 1rem}\
-label,input,button{display:block;width:100%;margin:.4rem 0}input{padding:.4rem}.error{color:#b00020}";
-
-/// The sign-in pages' Content-Security-Policy: nothing but [`PAGE_STYLE`], forms to Warden.
-static PAGE_CSP: std::sync::LazyLock<HeaderValue> = std::sync::LazyLock::new(|| {
-    use base64::Engine;
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(PAGE_STYLE.as_bytes());
-    let policy = format!(
-        "default-src 'none'; style-src 'sha256-{}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        base64::engine::general_purpose::STANDARD.encode(digest)
-    );
-    HeaderValue::from_str(&policy).unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))
-});
-
-fn login_page(rd: Option<&str>, error: Option<&str>, csrf: &str) -> Html<String> {
-    let rd = rd.map(escape).unwrap_or_default();
-    let csrf = escape(csrf);
-    let error = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e))).unwrap_or_default();
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
-         <title>Sign in · Warden</title><style>{PAGE_STYLE}</style></head>\
-         <body><h1>Sign in</h1>{error}<form method=\"post\" action=\"login\">\
-         <label for=\"name\">Name</label><input id=\"name\" name=\"name\" autocomplete=\"username\" required autofocus>\
-         <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
-         <input type=\"hidden\" name=\"rd\" value=\"{rd}\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-         <button type=\"submit\">Sign in</button></form></body></html>"
-    ))
-}
-
-fn second_factor_page(state: &str, methods: &[String], rd: Option<&str>, error: Option<&str>, csrf: &str) -> Html<String> {
-    let rd = rd.map(escape).unwrap_or_default();
-    let (state, csrf) = (escape(state), escape(csrf));
-    let error = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e))).unwrap_or_default();
-    let hint = match (methods.iter().any(|m| m == "totp"), methods.iter().any(|m| m == "backup_code")) {
-        (true, true) => "The code from your authenticator app, or one of your backup codes.",
-        (true, false) => "The code from your authenticator app.",
-        _ => "One of your backup codes.",
-    };
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
-         <title>Second factor · Warden</title><style>{PAGE_STYLE}</style></head>\
-         <body><h1>Second factor</h1>{error}<form method=\"post\" action=\"login/mfa\">\
-         <label for=\"code\">Code</label><input id=\"code\" name=\"code\" autocomplete=\"one-time-code\" required autofocus>\
-         <p>{hint}</p><input type=\"hidden\" name=\"state\" value=\"{state}\">\
-         <input type=\"hidden\" name=\"rd\" value=\"{rd}\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-         <button type=\"submit\">Continue</button></form></body></html>"
-    ))
-}
-
-pub async fn login_form(State(app): State<App>, headers: HeaderMap, Query(q): Query<LoginQuery>) -> Response {
-    let issued = csrf(&app).issue(&headers);
-    let mut response = login_page(q.rd.as_deref(), None, &issued.token).into_response();
-    secure_page(response.headers_mut());
-    if let Some(cookie) = issued.set_cookie {
-        response.headers_mut().append(header::SET_COOKIE, cookie);
-    }
-    response
-}
-
-/// What every page of the sign-in flow sends: no caching, no framing, no scripts or plugins,
-/// forms posted to Warden only, no content sniffing, no referrer to other sites.
-pub(super) fn secure_page(headers: &mut HeaderMap) {
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(HeaderName::from_static("x-frame-options"), HeaderValue::from_static("DENY"));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    // `same-origin`, not `no-referrer`: with `no-referrer` browsers send `Origin: null` on the
-    // page's own form posts, which the CSRF check would refuse.
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
-    headers.insert(HeaderName::from_static("cross-origin-opener-policy"), HeaderValue::from_static("same-origin"));
-    headers.insert(header::CONTENT_SECURITY_POLICY, PAGE_CSP.clone());
-}
-
-/// Whether the cookies of the sign-in flow are `Secure`.
-fn cookies_secure(app: &App) -> bool {
-    let config = &app.config.forward_auth;
-    config.cookie_secure.unwrap_or_else(|| config.public_url.as_deref().is_some_and(|u| u.starts_with("https://")))
-}
-
-pub(super) fn csrf(app: &App) -> Csrf {
-    Csrf::new(app.config.forward_auth.public_url.as_deref(), cookies_secure(app))
-}
-
-fn session_cookie(app: &App, value: &str, max_age: i64) -> Option<HeaderValue> {
-    let config = &app.config.forward_auth;
-    let secure = cookies_secure(app);
-    let mut cookie = format!("{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}", config.cookie_name);
-    if let Some(domain) = &config.cookie_domain {
-        cookie.push_str("; Domain=");
-        cookie.push_str(domain);
-    }
-    if secure {
-        cookie.push_str("; Secure");
-    }
-    HeaderValue::from_str(&cookie).ok()
-}
-
-/// The sign-in form's post: refused (`403`) from another site or without the page's token,
-/// before the password is looked at.
-pub async fn login_submit(State(app): State<App>, client: ClientAddr, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
-    if let Err(e) = csrf(&app).verify(&headers, form.csrf.as_deref()) {
-        return ApiError::from(e).into_response();
-    }
-    let token = form.csrf.as_deref().unwrap_or_default();
-    let rd = form.rd.as_deref().map(str::trim).filter(|r| !r.is_empty());
-    match app.auth.login(&form.name, &form.password, client.0, user_agent(&headers)).await {
-        Ok(LoginOutcome::Session(login)) => signed_in(&app, rd, login.token.expose()),
-        Ok(LoginOutcome::SecondFactor(step)) => {
-            let mut response = second_factor_page(step.state.expose(), &step.methods, rd, None, token).into_response();
-            secure_page(response.headers_mut());
-            response
-        }
-        Err(e) => {
-            let (status, message) = match e {
-                ServiceError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "Too many failed attempts; try again later."),
-                ServiceError::AuthFailed | ServiceError::Unauthenticated => (StatusCode::UNAUTHORIZED, "The name or password is wrong."),
-                e => {
-                    tracing::error!(error = %e, "sign-in failed");
-                    (StatusCode::INTERNAL_SERVER_ERROR, "Signing in is not possible right now; try again later.")
-                }
-            };
-            let mut response = (status, login_page(rd, Some(message), token)).into_response();
-            secure_page(response.headers_mut());
-            response
-        }
-    }
-}
-
-/// Signed in: the session cookie, and on to the return URL (an allowed one) or `/login/done`.
-fn signed_in(app: &App, rd: Option<&str>, session_token: &str) -> Response {
-    let target = rd.filter(|r| redirect_allowed(app, r)).map_or_else(|| "/login/done".to_owned(), str::to_owned);
-    let mut response = StatusCode::SEE_OTHER.into_response();
-    let headers = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&target) {
-        headers.insert(header::LOCATION, v);
-    }
-    if let Some(c) = session_cookie(app, session_token, app.ctx.times.session_ttl_secs) {
-        headers.insert(header::SET_COOKIE, c);
-    }
-    response
-}
-
-/// The second step's post (CSRF-checked like the first): a code that looks like a backup code
-/// (it has a `-`, or 16 characters) is one; anything else is a TOTP code.
-pub async fn login_mfa_submit(
-    State(app): State<App>,
-    client: ClientAddr,
-    headers: HeaderMap,
-    Form(form): Form<SecondFactorForm>,
-) -> Response {
-    if let Err(e) = csrf(&app).verify(&headers, form.csrf.as_deref()) {
-        return ApiError::from(e).into_response();
-    }
-    let token = form.csrf.as_deref().unwrap_or_default();
-    let rd = form.rd.as_deref().map(str::trim).filter(|r| !r.is_empty());
-    let code = form.code.expose().trim();
-    let backup = code.contains('-') || code.chars().filter(char::is_ascii_alphanumeric).count() >= 16;
-    let answer = SecondFactorAnswer {
-        state: Secret::new(form.state.clone()),
-        totp: (!backup).then(|| code.to_owned()),
-        backup_code: backup.then(|| Secret::new(code)),
-        passkey: None,
-    };
-    match app.second_factors.finish(&answer, client.0, user_agent(&headers)).await {
-        Ok(login) => signed_in(&app, rd, login.token.expose()),
-        Err(e) => {
-            let retry = |status: StatusCode, message: &str| {
-                let methods = ["totp".to_owned(), "backup_code".to_owned()];
-                let mut response = (status, second_factor_page(&form.state, &methods, rd, Some(message), token)).into_response();
-                secure_page(response.headers_mut());
-                response
-            };
-            match e {
-                ServiceError::AuthFailed => retry(StatusCode::UNAUTHORIZED, "The code is wrong or was used already."),
-                ServiceError::RateLimited { .. } => retry(StatusCode::TOO_MANY_REQUESTS, "Too many wrong codes; try again later."),
-                ServiceError::Core(_) => retry(StatusCode::BAD_REQUEST, "Enter a code."),
-                ServiceError::TokenInvalid => {
-                    let mut response =
-                        (StatusCode::BAD_REQUEST, login_page(rd, Some("The sign-in took too long; start again."), token)).into_response();
-                    secure_page(response.headers_mut());
-                    response
-                }
-                e => {
-                    tracing::error!(error = %e, "second factor failed");
-                    let mut response = (
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        login_page(rd, Some("Signing in is not possible right now; try again later."), token),
-                    )
-                        .into_response();
-                    secure_page(response.headers_mut());
-                    response
-                }
-            }
-        }
-    }
-}
-
-pub async fn login_done() -> Response {
-    let mut response = Html(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Signed in · Warden</title></head><body><p>You are signed in.</p></body></html>",
-    )
-    .into_response();
-    secure_page(response.headers_mut());
-    response
-}
-
-/// `GET /logout`: the page with the sign-out form (what an application links to).
-pub async fn logout_form(State(app): State<App>, headers: HeaderMap) -> Response {
-    let issued = csrf(&app).issue(&headers);
-    let mut response = Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
-         <title>Sign out · Warden</title></head><body><h1>Sign out</h1><form method=\"post\" action=\"logout\">\
-         <input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">Sign out</button></form></body></html>",
-        escape(&issued.token)
-    ))
-    .into_response();
-    secure_page(response.headers_mut());
-    if let Some(cookie) = issued.set_cookie {
-        response.headers_mut().append(header::SET_COOKIE, cookie);
-    }
-    response
-}
-
-/// Ends the browser session (if any) and clears the cookie; refused (`403`) from another
-/// site or without the sign-out page's token.
-pub async fn logout(State(app): State<App>, headers: HeaderMap, form: Result<Form<LogoutForm>, FormRejection>) -> Response {
-    let form_token = form.as_ref().ok().and_then(|Form(f)| f.csrf.as_deref());
-    if let Err(e) = csrf(&app).verify(&headers, form_token) {
-        return ApiError::from(e).into_response();
-    }
-    if let Some(token) = cookie(&headers, &app.config.forward_auth.cookie_name)
-        && let Ok(principal) = app.auth.authenticate_bearer(token).await
-        && let Err(e) = app.auth.logout(&principal).await
-    {
-        tracing::warn!(error = %e, "browser logout failed");
-    }
-    let mut response = login_done_out();
-    if let Some(c) = session_cookie(&app, "", 0) {
-        response.headers_mut().insert(header::SET_COOKIE, c);
-    }
-    response
-}
-
-fn login_done_out() -> Response {
-    let mut response = Html("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Signed out · Warden</title></head><body><p>You are signed out.</p></body></html>").into_response();
-    secure_page(response.headers_mut());
-    response
+    session.read(headers).map_or(Presented::None, Presented::Cookie)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_plain_http_urls_have_a_host() {
-        assert_eq!(url_host("https://app.example.org/x?y#z").as_deref(), Some("app.example.org"));
-        assert_eq!(url_host("http://App.Example.org:8443").as_deref(), Some("app.example.org"));
-        for bad in [
-            "//evil.com",
-            "javascript:alert(1)",
-            "https://evil.com@app.example.org/",
-            "https:/\\evil.com",
-            "https://",
-            "ftp://x.org",
-            "https://ex ample.org",
-            "https://[::1]/",
-            "https://app.example.org:8443x/",
-            "https://app.example.org:/",
-        ] {
-            assert_eq!(url_host(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn the_page_style_is_allowed_by_its_hash_alone() {
-        use base64::Engine;
-        use sha2::Digest;
-        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(PAGE_STYLE.as_bytes()));
-        let csp = PAGE_CSP.to_str().unwrap();
-        assert!(csp.contains(&format!("style-src 'sha256-{hash}'")) && !csp.contains("unsafe-inline"), "{csp}");
-        let page = login_page(None, None, "t").0;
-        assert!(page.contains(&format!("<style>{PAGE_STYLE}</style>")));
-    }
 
     #[test]
     fn original_request_from_either_header_style() {
@@ -765,11 +385,15 @@ mod tests {
     }
 
     #[test]
-    fn cookies_and_escaping() {
+    fn authorization_comes_before_the_session_cookie() {
+        let config = crate::config::ForwardAuthConfig::default();
+        let session = SessionCookie::new(&config);
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("a=1; warden_session=wds_abc; b=2"));
-        assert_eq!(cookie(&h, "warden_session"), Some("wds_abc"));
-        assert_eq!(escape("\"><script>"), "&quot;&gt;&lt;script&gt;");
-        assert_eq!(percent_encode("https://a.org/x?y=1&z"), "https%3A%2F%2Fa.org%2Fx%3Fy%3D1%26z");
+        h.insert(header::COOKIE, HeaderValue::from_static("a=1; warden_session=wds_cookie"));
+        assert!(matches!(presented(&h, session), Presented::Cookie("wds_cookie")));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer wds_bearer"));
+        assert!(matches!(presented(&h, session), Presented::Bearer("wds_bearer")));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Negotiate abc"));
+        assert!(matches!(presented(&h, session), Presented::None), "an Authorization header not understood is no credential");
     }
 }

@@ -8,7 +8,6 @@
 
 pub mod api;
 pub mod conn;
-pub mod csrf;
 pub mod error;
 pub mod extract;
 pub mod forward_auth;
@@ -16,6 +15,8 @@ pub mod kratos;
 pub mod passkey;
 pub mod recover;
 pub mod register;
+pub mod session;
+pub mod sign_in;
 pub mod verify_email;
 
 use std::ops::Deref;
@@ -245,10 +246,10 @@ fn public_routes(app: &App, rest: &RestApi) -> Router<App> {
     let pages = if app.config.forward_auth.enabled {
         Router::new()
             .route("/auth/forward", axum::routing::any(forward_auth::forward))
-            .route("/login", get(forward_auth::login_form).post(forward_auth::login_submit))
-            .route("/login/done", get(forward_auth::login_done))
-            .route("/login/mfa", axum::routing::post(forward_auth::login_mfa_submit))
-            .route("/logout", get(forward_auth::logout_form).post(forward_auth::logout))
+            .route("/login", get(sign_in::login_form).post(sign_in::login_submit))
+            .route("/login/done", get(sign_in::login_done))
+            .route("/login/mfa", axum::routing::post(sign_in::login_mfa_submit))
+            .route("/logout", get(sign_in::logout_form).post(sign_in::logout))
     } else {
         Router::new()
     };

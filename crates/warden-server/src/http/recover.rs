@@ -14,7 +14,7 @@ use warden_core::credential::Secret;
 use super::App;
 use super::error::ApiError;
 use super::extract::{ClientAddr, user_agent};
-use super::forward_auth::{PAGE_STYLE, csrf, escape, secure_page};
+use super::session::{PAGE_STYLE, csrf, escape, secure_page};
 use crate::services::ServiceError;
 
 #[derive(Deserialize)]

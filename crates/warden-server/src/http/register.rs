@@ -14,8 +14,8 @@ use warden_core::credential::Secret;
 use super::App;
 use super::error::ApiError;
 use super::extract::ClientAddr;
-use super::forward_auth::{csrf, escape};
 use super::recover::{page, respond, too_many, unavailable};
+use super::session::{csrf, escape};
 use crate::services::ServiceError;
 
 #[derive(Deserialize)]

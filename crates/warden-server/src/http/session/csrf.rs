@@ -12,13 +12,14 @@
 //!   carry both, equal (compared in constant time). Another site can neither read the cookie
 //!   nor set it, so it cannot fill in the form.
 //!
-//! The web UI is meant to use the same [`Csrf`] for its forms.
+//! Every form page takes its [`Csrf`] from [`super::csrf()`] (this site's origin and cookie
+//! flags); the web UI is meant to use the same for its forms.
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use subtle::ConstantTimeEq;
 
-use super::error::ApiError;
-use super::extract::cookie;
+use crate::http::error::ApiError;
+use crate::http::extract::cookie;
 
 const COOKIE: &str = "warden_csrf";
 /// `__Host-`: the browser accepts the cookie only `Secure`, for `Path=/` and without `Domain`.

@@ -114,10 +114,30 @@ impl AuthStrength {
         Self::ALL.into_iter().find(|s| s.as_str() == raw)
     }
 
+    /// The level this strength ranks at, one of [`AuthStrength::LEVELS`]: two factors
+    /// (`password+totp`, `password+backup_code`, `password+passkey`) are `mfa`; a passkey alone
+    /// is `passkey`, which ranks above (possession and a local unlock in one, phishing-proof).
+    pub fn level(self) -> &'static str {
+        match self {
+            Self::Password => "password",
+            Self::PasswordTotp | Self::PasswordBackupCode | Self::PasswordPasskey => "mfa",
+            Self::Passkey => "passkey",
+        }
+    }
+
+    /// The levels a strength ranks at, weakest first: the one ranking that forward-auth rules
+    /// (`auth_strength = "mfa"`), the MFA policy and re-authentication all use.
+    pub const LEVELS: [&'static str; 3] = ["password", "mfa", "passkey"];
+
+    /// This strength's place among [`AuthStrength::LEVELS`] (higher is stronger).
+    pub fn rank(self) -> usize {
+        Self::LEVELS.iter().position(|l| *l == self.level()).unwrap_or(0)
+    }
+
     /// Whether two factors were presented, or a passkey (which is possession and a local
-    /// unlock at once): what an `auth_strength = "mfa"` rule asks for.
+    /// unlock at once): what an `auth_strength = "mfa"` rule and the MFA policy ask for.
     pub fn is_mfa(self) -> bool {
-        !matches!(self, Self::Password)
+        self.rank() >= 1
     }
 }
 
@@ -142,6 +162,10 @@ pub struct Principal {
     pub password_change_required: bool,
     /// How the session was authenticated (`None` for other credentials).
     pub auth_strength: Option<AuthStrength>,
+    /// The MFA policy requires a second factor of this account and the credential proved
+    /// none: every permission is refused until a factor is enrolled and proved
+    /// ([`crate::mfa::MfaPolicy::confines`]).
+    pub mfa_enrolment_required: bool,
     pub index: Arc<AuthzIndex>,
 }
 
@@ -155,6 +179,9 @@ impl Principal {
     pub fn require_in(&self, permission: Permission, tenant: &str) -> Result<(), CoreError> {
         if self.password_change_required {
             return Err(CoreError::PasswordChangeRequired);
+        }
+        if self.mfa_enrolment_required {
+            return Err(CoreError::MfaEnrolmentRequired);
         }
         if !self.holds_in(permission, tenant) {
             return Err(CoreError::Forbidden { permission: permission.as_str().to_owned() });
@@ -196,6 +223,10 @@ mod tests {
         assert_eq!(AuthStrength::parse("api_token"), None);
         assert!(!AuthStrength::Password.is_mfa());
         assert!(AuthStrength::PasswordTotp.is_mfa() && AuthStrength::Passkey.is_mfa());
+        assert!(AuthStrength::PasswordBackupCode.is_mfa() && AuthStrength::PasswordPasskey.is_mfa());
+        assert!(AuthStrength::Password.rank() < AuthStrength::PasswordTotp.rank());
+        assert_eq!(AuthStrength::PasswordTotp.rank(), AuthStrength::PasswordBackupCode.rank(), "two factors rank alike");
+        assert!(AuthStrength::PasswordPasskey.rank() < AuthStrength::Passkey.rank());
     }
 
     #[test]

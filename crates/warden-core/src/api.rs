@@ -266,6 +266,11 @@ pub struct WhoAmI {
     /// `password+backup_code`); absent for other credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_strength: Option<String>,
+    /// The MFA policy requires a second factor of this account and this credential proved
+    /// none: until one is enrolled and proved (`POST /auth/reauth` with its code), nothing
+    /// but enrolling is allowed (`403 auth.mfa_enrolment_required`).
+    #[serde(default)]
+    pub mfa_enrolment_required: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

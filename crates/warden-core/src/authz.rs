@@ -1313,6 +1313,33 @@ impl AuthzIndex {
         self.candidate_bindings(subject).any(|b| b.role.and_then(|r| self.role_at(r)).is_some_and(|r| r.administrative))
     }
 
+    /// Whether a binding of `role` reaches the subject (directly or through groups), in any
+    /// tenant: [`Self::roles_of`] without building the list.
+    pub fn holds_role(&self, subject: (SubjectKind, Uuid), role: &Name) -> bool {
+        self.candidate_bindings(subject).any(|b| b.binding.role == *role)
+    }
+
+    /// Whether the subject is an effective member of the group named `group` (directly or
+    /// through nested groups); `false` when there is no such group.
+    pub fn is_effective_member_of(&self, subject: (SubjectKind, Uuid), group: &Name) -> bool {
+        let Some(target) = self.group_ids.get(group) else { return false };
+        let start: &[Uuid] = match subject.0 {
+            SubjectKind::Group => self.groups.get(&subject.1).map_or(&[][..], |g| &g.parents),
+            _ => self.account(subject.1).map_or(&[][..], |a| &a.groups),
+        };
+        let mut seen: HashSet<Uuid> = HashSet::new();
+        let mut queue: VecDeque<Uuid> = start.iter().copied().collect();
+        while let Some(g) = queue.pop_front() {
+            if g == *target {
+                return true;
+            }
+            if seen.insert(g) {
+                queue.extend(self.groups.get(&g).into_iter().flat_map(|e| e.parents.iter().copied()));
+            }
+        }
+        false
+    }
+
     /// The ids of the roles bound to a subject (directly or through groups), in any tenant.
     pub fn roles_of(&self, subject: (SubjectKind, Uuid)) -> Vec<Name> {
         let mut out: Vec<Name> = self.candidate_bindings(subject).map(|b| b.binding.role.clone()).collect();

@@ -176,8 +176,16 @@ pub enum Action {
     LoginFailed { client: Option<String> },
     #[serde(rename = "auth.logout")]
     Logout { session_id: Uuid },
+    /// A session proved its sign-in again and may write for `window_secs`; when the proof was
+    /// stronger than the session's sign-in (a second factor where there was none), the session
+    /// now records that strength (`auth_strength`, e.g. `password+totp`).
     #[serde(rename = "auth.reauth")]
-    Reauth { session_id: Uuid, window_secs: i64 },
+    Reauth {
+        session_id: Uuid,
+        window_secs: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        auth_strength: Option<String>,
+    },
     /// Someone (the target user, or an administrator) ended one of the target's sessions.
     #[serde(rename = "session.revoke")]
     SessionRevoke { session_id: Uuid },
@@ -595,6 +603,8 @@ impl Action {
             A::CredentialUnlock { .. } => (S::Unchanged, C::Unchanged),
             // Purged sessions could no longer authenticate anyway.
             A::SessionPurge { .. } => (S::Unchanged, C::Unchanged),
+            // The cached session carries its write window and its strength (which the MFA
+            // policy and forward-auth read): every node reads it again.
             A::Logout { session_id } | A::Reauth { session_id, .. } => (S::Unchanged, C::Credential(*session_id)),
             A::ApiTokenRevoke { token_id } => (S::Unchanged, C::Credential(*token_id)),
             // The revoked session leaves every node's credential cache with the revision.

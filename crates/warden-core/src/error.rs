@@ -26,6 +26,14 @@ pub enum CoreError {
     /// change it (and see itself, and sign out).
     #[error("a new password is required: change it (PUT /api/v1/self/password, or the link mailed to you) first")]
     PasswordChangeRequired,
+    /// The MFA policy requires a second factor of this account, and the credential proved
+    /// none: until one is enrolled and proved, the account may only enrol one (and see itself,
+    /// re-authenticate and sign out).
+    #[error(
+        "this account must use a second factor: re-authenticate (warden reauth), enrol one (warden self totp enrol, \
+         then confirm; POST /api/v1/self/totp), then re-authenticate with its code (warden reauth --totp CODE)"
+    )]
+    MfaEnrolmentRequired,
     /// A person tried to make an address primary before it was verified.
     #[error("{address} is not verified yet: it can become the primary address once its verification link is followed")]
     EmailUnverified { address: String },
@@ -49,6 +57,7 @@ impl CoreError {
             Self::NotElevated => "session.not_elevated",
             Self::HighPrivilege(_) => "account.high_privilege",
             Self::PasswordChangeRequired => "password.change_required",
+            Self::MfaEnrolmentRequired => "auth.mfa_enrolment_required",
             Self::EmailUnverified { .. } => "email.unverified",
             Self::ProfileFieldDisabled { .. } => "profile.field_disabled",
         }

@@ -19,6 +19,7 @@ pub mod error;
 pub mod fields;
 pub mod kratos;
 pub mod membership;
+pub mod mfa;
 pub mod model;
 pub mod name;
 pub mod namespace;

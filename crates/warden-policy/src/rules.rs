@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use warden_core::access::AuthStrength;
 use warden_core::namespace::Namespace;
 
 use crate::PolicyError;
@@ -73,17 +74,23 @@ pub enum Verdict {
     Policy,
 }
 
-const STRENGTHS: [&str; 4] = ["token", "password", "mfa", "passkey"];
+/// The weakest strength a rule may name: an API token, below every level of
+/// [`AuthStrength::LEVELS`] (the one ranking of how a sign-in was proved).
+const TOKEN: &str = "token";
 
-/// A strength's rank: the levels a rule names, and how a credential was authenticated
-/// (`password+totp`, `password+backup_code` and `password+passkey` are two factors, so `mfa`; a
-/// passkey alone is `passkey`, which also satisfies `mfa`).
+/// A strength's rank: the levels a rule names (`token`, `password`, `mfa`, `passkey`), and how
+/// a credential was authenticated, ranked at its [`AuthStrength::level`] (`password+totp`,
+/// `password+backup_code` and `password+passkey` are `mfa`; a passkey alone is `passkey`,
+/// which also satisfies `mfa`).
 fn strength_rank(s: &str) -> Option<usize> {
-    let level = match s {
-        "password+totp" | "password+backup_code" | "password+passkey" => "mfa",
-        other => other,
+    if s == TOKEN {
+        return Some(0);
+    }
+    let level = match AuthStrength::parse(s) {
+        Some(strength) => strength.level(),
+        None => s,
     };
-    STRENGTHS.iter().position(|x| *x == level)
+    AuthStrength::LEVELS.iter().position(|x| *x == level).map(|at| at + 1)
 }
 
 impl Rule {

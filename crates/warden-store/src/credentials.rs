@@ -141,5 +141,9 @@ pub trait Credentials: Send + Sync {
     async fn touch_api_token(&self, id: Uuid, at: OffsetDateTime) -> Result<()>;
     /// Marks a token revoked; `false` if the account has no such live token.
     async fn revoke_api_token(&self, change: &Change, account: Uuid, id: Uuid) -> Result<bool>;
-    async fn elevate_session(&self, change: &Change, id: Uuid, until: OffsetDateTime) -> Result<bool>;
+    /// Opens the session's write window until `until` and, with `strength`, records that its
+    /// sign-in is now that strong (a re-authentication that proved more than the sign-in did),
+    /// in one audited write; `false` if there is no such session. Whether `strength` is
+    /// stronger is the caller's judgement: the store records what it is given.
+    async fn elevate_session(&self, change: &Change, id: Uuid, until: OffsetDateTime, strength: Option<AuthStrength>) -> Result<bool>;
 }

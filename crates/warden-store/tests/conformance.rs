@@ -2140,7 +2140,7 @@ async fn elevation(store: &dyn Store) {
     // Elevating opens the write window, in one audited change.
     let until = t0 + Duration::minutes(5);
     let before = state(store).await;
-    assert!(store.elevate_session(&change("auth.reauth", &carol.subject()), session.id, until).await.unwrap());
+    assert!(store.elevate_session(&change("auth.reauth", &carol.subject()), session.id, until, None).await.unwrap());
     assert_eq!(state(store).await, (before.0 + 1, before.1 + 1));
     let (elevated, _) = store.session(&token, t0).await.unwrap().unwrap();
     assert_eq!(elevated, SessionRecord { elevated_until: Some(until), ..session.clone() });
@@ -2153,22 +2153,39 @@ async fn elevation(store: &dyn Store) {
     store.touch_session(session.id, t0 + Duration::minutes(1)).await.unwrap();
     assert_eq!(store.session(&token, t0).await.unwrap().unwrap().0.elevated_until, Some(until));
     for next in [t0 + Duration::minutes(15), t0 - Duration::seconds(1)] {
-        assert!(store.elevate_session(&change("auth.reauth", &carol.subject()), session.id, next).await.unwrap());
+        assert!(store.elevate_session(&change("auth.reauth", &carol.subject()), session.id, next, None).await.unwrap());
         assert_eq!(store.session(&token, t0).await.unwrap().unwrap().0.elevated_until, Some(next));
     }
     assert!(!store.session(&token, t0).await.unwrap().unwrap().0.is_elevated(t0));
+
+    // A re-authentication that proved a second factor records the stronger sign-in in the same
+    // write; one without a strength leaves it as it is.
+    let before = state(store).await;
+    assert!(
+        store.elevate_session(&change("auth.reauth", &carol.subject()), session.id, until, Some(AuthStrength::PasswordTotp)).await.unwrap()
+    );
+    assert_eq!(state(store).await, (before.0 + 1, before.1 + 1), "one revision, one audit event");
+    let (raised, _) = store.session(&token, t0).await.unwrap().unwrap();
+    assert_eq!(raised, SessionRecord { elevated_until: Some(until), auth_strength: AuthStrength::PasswordTotp, ..session.clone() });
+    assert!(store.elevate_session(&change("auth.reauth", &carol.subject()), session.id, until, None).await.unwrap());
+    assert_eq!(store.session(&token, t0).await.unwrap().unwrap().0.auth_strength, AuthStrength::PasswordTotp);
 
     // An unknown session: false, no trace; another session is not affected.
     let other_token = TokenHash::of("wds_other-session");
     let other = SessionRecord { id: Uuid::now_v7(), ..session.clone() };
     store.create_session(&change("auth.login", &carol.subject()), &other, &other_token).await.unwrap();
     let before = state(store).await;
-    assert!(!store.elevate_session(&change("auth.reauth", &carol.subject()), Uuid::now_v7(), until).await.unwrap());
+    assert!(
+        !store
+            .elevate_session(&change("auth.reauth", &carol.subject()), Uuid::now_v7(), until, Some(AuthStrength::PasswordTotp))
+            .await
+            .unwrap()
+    );
     assert_eq!(state(store).await, before);
     assert_eq!(store.session(&other_token, t0).await.unwrap().unwrap().0.elevated_until, None);
     store.delete_session(&change("auth.logout", &carol.subject()), other.id).await.unwrap();
     let before = state(store).await;
-    assert!(!store.elevate_session(&change("auth.reauth", &carol.subject()), other.id, until).await.unwrap(), "ended session");
+    assert!(!store.elevate_session(&change("auth.reauth", &carol.subject()), other.id, until, None).await.unwrap(), "ended session");
     assert_eq!(state(store).await, before);
 
     // A session created with a write window (a fresh login) keeps it.

@@ -398,9 +398,10 @@ macro_rules! impl_credentials {
                     audited_row(self.lane(), change.clone(), sql, move |q| q.bind(id).bind(account).bind(at)).await
                 }
 
-                async fn elevate_session(&self, change: &Change, id: Uuid, until: OffsetDateTime) -> Result<bool> {
-                    let sql = "UPDATE sessions SET elevated_until = $2 WHERE id = $1";
-                    audited_row(self.lane(), change.clone(), sql, move |q| q.bind(id).bind(to_ms(until))).await
+                async fn elevate_session(&self, change: &Change, id: Uuid, until: OffsetDateTime, strength: Option<AuthStrength>) -> Result<bool> {
+                    let sql = "UPDATE sessions SET elevated_until = $2, auth_strength = COALESCE($3, auth_strength) WHERE id = $1";
+                    let strength = strength.map(AuthStrength::as_str);
+                    audited_row(self.lane(), change.clone(), sql, move |q| q.bind(id).bind(to_ms(until)).bind(strength)).await
                 }
 
             }

@@ -145,12 +145,17 @@ pub async fn login(global: &Global, args: &LoginArgs) -> Result<(), CliError> {
     let session = Session { server: normalize(&server), token: reply.token, expires_at: reply.expires_at, account: Some(account) };
     let path = save(&dir, &session)?;
     let replaced = previous.map(|p| p.owner()).filter(|old| replaces_another(old, &session.owner()));
+    // The server's MFA policy may confine this session to enrolling a second factor: say so
+    // now rather than at the first refused command (the session is saved: a failure to ask
+    // only leaves the note out).
+    let confined = client.clone().with_bearer(session.token.expose()).whoami().await.is_ok_and(|me| me.mfa_enrolment_required);
     if global.output == Format::Json {
         // The token stays out of the output; it is in the session file.
         let mut shown = serde_json::json!({
             "account": reply.account,
             "expires_at": warden_core::timestamp::format(session.expires_at),
             "idle_timeout_secs": reply.idle_timeout_secs,
+            "mfa_enrolment_required": confined,
         });
         if let Some(old) = &replaced {
             shown["replaced"] = serde_json::json!({ "account": old.account, "server": old.server });
@@ -168,6 +173,12 @@ pub async fn login(global: &Global, args: &LoginArgs) -> Result<(), CliError> {
         output::time(session.expires_at),
         path.display()
     ));
+    if confined {
+        output::note(
+            "note: this account must use a second factor; until it does, only enrolling one is allowed: \
+             warden reauth, warden self totp enrol, warden self totp confirm CODE, then warden reauth --totp CODE",
+        );
+    }
     Ok(())
 }
 

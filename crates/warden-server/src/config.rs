@@ -516,6 +516,22 @@ pub struct AuthConfig {
     pub recovery_per_client: u32,
     /// The window of the per-client limits on registration and recovery (`1h`).
     pub client_limit_window: String,
+    /// Whether every holder of an administrative role (built-in, or any role with a
+    /// privileged `warden:*` permission) must use a second factor (default true).
+    pub mfa_required_for_admin_roles: bool,
+    /// Further holders of a role or members of a group who must use a second factor
+    /// (`[[auth.mfa_required]]`, each with `role = "…"` or `group = "…"`).
+    pub mfa_required: Vec<MfaRequirement>,
+}
+
+/// One `[[auth.mfa_required]]` entry: exactly one of `role` (a role id, held directly or
+/// through groups, in any tenant) or `group` (a group name, effective members included).
+/// A role or group that does not exist (yet) requires nothing until it is created.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MfaRequirement {
+    pub role: Option<String>,
+    pub group: Option<String>,
 }
 
 /// argon2id cost. The defaults are OWASP's recommendation (19 MiB, 2 passes, 1 lane).
@@ -578,6 +594,8 @@ impl Default for AuthConfig {
             registration_per_client: 10,
             recovery_per_client: 20,
             client_limit_window: "1h".into(),
+            mfa_required_for_admin_roles: true,
+            mfa_required: Vec::new(),
         }
     }
 }
@@ -665,6 +683,7 @@ impl Config {
     /// unless TLS or a trusted proxy protects it, argon2 parameters are accepted.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.auth_times()?;
+        self.mfa_policy()?;
         PasswordPolicy::new(self.auth.password_min_length, self.auth.password_min_score, std::iter::empty())
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         self.mail.times()?;
@@ -775,6 +794,25 @@ impl Config {
                 keep => Some(parse("auth.name_reservation", keep)?),
             },
         })
+    }
+
+    /// Who must use a second factor: `auth.mfa_required_for_admin_roles` and the
+    /// `[[auth.mfa_required]]` entries, each naming exactly one role or group.
+    pub fn mfa_policy(&self) -> Result<warden_core::mfa::MfaPolicy, ConfigError> {
+        let mut policy = warden_core::mfa::MfaPolicy { admin_roles: self.auth.mfa_required_for_admin_roles, ..Default::default() };
+        for (at, entry) in self.auth.mfa_required.iter().enumerate() {
+            let invalid = |why: String| ConfigError::Invalid(format!("auth.mfa_required entry {}: {why}", at + 1));
+            let name = |what: &str, raw: &str| {
+                warden_core::Name::parse(raw).map_err(|_| invalid(format!("{what} = {raw:?} is not a valid {what} name")))
+            };
+            match (&entry.role, &entry.group) {
+                (Some(role), None) => policy.roles.push(name("role", role)?),
+                (None, Some(group)) => policy.groups.push(name("group", group)?),
+                (Some(_), Some(_)) => return Err(invalid("give role = \"…\" or group = \"…\", not both (one entry each)".into())),
+                (None, None) => return Err(invalid("needs role = \"…\" or group = \"…\"".into())),
+            }
+        }
+        Ok(policy)
     }
 
     /// The password policy: the `[auth]` settings and the operator's list, read from its file.
@@ -942,6 +980,37 @@ mod tests {
         assert!(config.validate().unwrap_err().to_string().contains("auth.recovery_link_ttl"));
         config.auth.recovery_link_ttl = "soon".into();
         assert!(config.validate().is_err());
+    }
+
+    #[test]
+    fn mfa_requirements_name_one_role_or_one_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let load = |toml: &str| {
+            let file = dir.path().join("warden.toml");
+            std::fs::write(&file, toml).unwrap();
+            Config::load(Some(&file))
+        };
+        let defaults = Config::default().mfa_policy().unwrap();
+        assert!(defaults.admin_roles && defaults.roles.is_empty() && defaults.groups.is_empty(), "administrators by default");
+        let config = load(
+            "[auth]\nmfa_required_for_admin_roles = false\n\n[[auth.mfa_required]]\nrole = \"Deployer\"\n\n\
+             [[auth.mfa_required]]\ngroup = \"ops\"\n",
+        )
+        .unwrap();
+        let policy = config.mfa_policy().unwrap();
+        assert!(!policy.admin_roles);
+        assert_eq!(policy.roles.iter().map(warden_core::Name::as_str).collect::<Vec<_>>(), ["deployer"]);
+        assert_eq!(policy.groups.iter().map(warden_core::Name::as_str).collect::<Vec<_>>(), ["ops"]);
+        for (toml, says) in [
+            ("[[auth.mfa_required]]\nrole = \"deployer\"\ngroup = \"ops\"\n", "not both"),
+            ("[[auth.mfa_required]]\n", "needs role"),
+            ("[[auth.mfa_required]]\ngroup = \"-ops\"\n", "not a valid group name"),
+        ] {
+            let e = load(toml).unwrap_err().to_string();
+            assert!(e.contains("auth.mfa_required") && e.contains(says), "{toml}: {e}");
+        }
+        let e = load("[[auth.mfa_required]]\nuser = \"alice\"\n").unwrap_err().to_string();
+        assert!(e.contains("user"), "an unknown key is refused: {e}");
     }
 
     #[test]

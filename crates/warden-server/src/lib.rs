@@ -78,6 +78,7 @@ impl Running {
 pub async fn context(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Context> {
     let times = config.auth_times()?;
     let passwords = Arc::new(config.password_policy()?);
+    let mfa = Arc::new(config.mfa_policy()?);
     let hasher = password::PasswordHasher::new(&config.auth.argon2)?;
     let store = warden_store::open(&config.database.url)
         .await
@@ -86,7 +87,7 @@ pub async fn context(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Co
     let authz = services::index::IndexHolder::load(store.clone(), config.permission_tree()?, config.system_roles()?).await?;
     let mail = services::mail::Mailer::new(&config.mail)?;
     let webauthn = config.relying_party()?.as_ref().map(services::authn::passkey::verifier).transpose()?;
-    Ok(Context { store, clock, hasher, config: Arc::new(config), times, authz, mail, passwords, webauthn })
+    Ok(Context { store, clock, hasher, config: Arc::new(config), times, authz, mail, passwords, webauthn, mfa })
 }
 
 /// Starts the server described by `config`.

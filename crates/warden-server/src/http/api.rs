@@ -858,7 +858,8 @@ fn declare_security_schemes(document: &mut utoipa::openapi::OpenApi, cookie_name
 /// Basic included) everywhere; `400` wherever there are parameters or a body (and on logout and
 /// re-authentication, which refuse credentials that are not sessions); `413` and `415` with a
 /// body; `403` and `404` on every route past sign-in and self (permissions, protected targets,
-/// names that resolve to nothing). A problem an operation declares itself without a description
+/// names that resolve to nothing), and `403` on every other route that takes a credential but
+/// is not open to one confined by the MFA policy (`auth.mfa_enrolment_required`). A problem an operation declares itself without a description
 /// (`409`, say) gets the one of its status. Every 4xx and 5xx is `application/problem+json`
 /// with [`Problem`].
 fn add_problems(path: &str, operation: &mut utoipa::openapi::path::Operation) {
@@ -867,13 +868,16 @@ fn add_problems(path: &str, operation: &mut utoipa::openapi::path::Operation) {
     let has_params = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
     let session_only = matches!(path, "/api/v1/auth/logout" | "/api/v1/auth/reauth");
     let management = !path.starts_with("/api/v1/auth/") && !path.starts_with("/api/v1/self");
+    // A credential confined by the MFA policy is refused everywhere but enrolment.
+    let confinable = operation.security.as_ref().is_some_and(|s| !s.is_empty()) && !super::extract::allowed_before_mfa(path);
     let statuses: [(&str, bool, &str); 8] = [
         ("400", has_body || has_params || session_only, "The request breaks a rule (`validation`, `json.malformed`, `member.ambiguous`)."),
         ("401", true, "No valid credential (`unauthenticated`, `auth.failed`)."),
         (
             "403",
-            management || path == "/api/v1/self/rename",
-            "Not allowed (`forbidden`, `session.not_elevated`, `account.high_privilege`, `account.protected`, …).",
+            management || confinable || path == "/api/v1/self/rename",
+            "Not allowed (`forbidden`, `session.not_elevated`, `account.high_privilege`, `account.protected`, \
+             `password.change_required`, `auth.mfa_enrolment_required`, …).",
         ),
         ("404", management || path == "/api/v1/self/rename", "A name or id that resolves to nothing (`not_found`)."),
         ("409", false, "The change conflicts with what exists (`name.taken`, `group.cycle`, `role.immutable`)."),

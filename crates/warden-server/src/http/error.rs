@@ -63,6 +63,7 @@ fn core_status(e: &CoreError) -> StatusCode {
         | CoreError::NotElevated
         | CoreError::HighPrivilege(_)
         | CoreError::PasswordChangeRequired
+        | CoreError::MfaEnrolmentRequired
         | CoreError::ProfileFieldDisabled { .. } => StatusCode::FORBIDDEN,
     }
 }
@@ -139,6 +140,7 @@ mod tests {
             (CoreError::Forbidden { permission: "p".into() }.into(), 403, "forbidden"),
             (CoreError::NotElevated.into(), 403, "session.not_elevated"),
             (CoreError::PasswordChangeRequired.into(), 403, "password.change_required"),
+            (CoreError::MfaEnrolmentRequired.into(), 403, "auth.mfa_enrolment_required"),
             (CoreError::HighPrivilege("admin".into()).into(), 403, "account.high_privilege"),
             (CoreError::EmailUnverified { address: "a@example.org".into() }.into(), 400, "email.unverified"),
             (

@@ -38,9 +38,16 @@ impl FromRequestParts<App> for Actor {
             return Err(ServiceError::Unauthenticated.into());
         };
         // An account that must choose a new password may do only that (and see itself, and
-        // sign out); everything else is refused here, before any handler runs.
-        if principal.password_change_required && !ALLOWED_BEFORE_PASSWORD_CHANGE.contains(&parts.uri.path()) {
-            return Err(ServiceError::from(warden_core::CoreError::PasswordChangeRequired).into());
+        // sign out); everything else is refused here, before any handler runs. An account that
+        // must use a second factor and signed in without one may only enrol one and prove it
+        // (re-authenticating with it lifts this); the password change comes first.
+        let path = parts.uri.path();
+        if principal.password_change_required {
+            if !ALLOWED_BEFORE_PASSWORD_CHANGE.contains(&path) {
+                return Err(ServiceError::from(warden_core::CoreError::PasswordChangeRequired).into());
+            }
+        } else if principal.mfa_enrolment_required && !allowed_before_mfa(path) {
+            return Err(ServiceError::from(warden_core::CoreError::MfaEnrolmentRequired).into());
         }
         Ok(Self(principal))
     }
@@ -48,6 +55,27 @@ impl FromRequestParts<App> for Actor {
 
 /// What a session of an account flagged for a password change may still call.
 const ALLOWED_BEFORE_PASSWORD_CHANGE: [&str; 4] = ["/api/v1/self", "/api/v1/self/password", "/api/v1/auth/logout", "/api/v1/auth/reauth"];
+
+/// What a credential confined by the MFA policy may still call (any method): see itself and
+/// its factors, enrol TOTP (begin, confirm; or remove a half-made enrolment), make backup
+/// codes, re-authenticate and sign out.
+const ALLOWED_BEFORE_MFA: [&str; 7] = [
+    "/api/v1/self",
+    "/api/v1/self/second-factors",
+    "/api/v1/self/totp",
+    "/api/v1/self/totp/confirm",
+    "/api/v1/self/backup-codes",
+    "/api/v1/auth/logout",
+    "/api/v1/auth/reauth",
+];
+
+/// Passkey enrolment and its management, under one prefix.
+const PASSKEYS: &str = "/api/v1/self/passkeys";
+
+/// Whether a credential confined by the MFA policy may call `path`.
+pub(crate) fn allowed_before_mfa(path: &str) -> bool {
+    ALLOWED_BEFORE_MFA.contains(&path) || path.strip_prefix(PASSKEYS).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
 
 pub(crate) fn decode_basic(encoded: &str) -> Option<(String, Secret)> {
     let bytes = base64_decode(encoded)?;
@@ -234,6 +262,17 @@ mod tests {
             assert_eq!((name.as_str(), pw.expose()), ("alice", "pw"));
         }
         assert!(decode_basic(&"QUFB".repeat(2000)).is_none(), "bounded");
+    }
+
+    #[test]
+    fn a_confined_credential_reaches_enrolment_and_nothing_else() {
+        for allowed in ["/api/v1/self", "/api/v1/self/totp", "/api/v1/self/totp/confirm", "/api/v1/auth/reauth", "/api/v1/self/passkeys"] {
+            assert!(allowed_before_mfa(allowed), "{allowed}");
+        }
+        assert!(allowed_before_mfa("/api/v1/self/passkeys/register/finish"));
+        for refused in ["/api/v1/users", "/api/v1/self/password", "/api/v1/self/passkeysx", "/api/v1/self/tokens", "/api/v1/self/"] {
+            assert!(!allowed_before_mfa(refused), "{refused}");
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
-use warden_core::access::{AuthMethod, Permission, Principal};
+use warden_core::access::{AuthMethod, AuthStrength, Permission, Principal};
 use warden_core::api::{CreateApiToken, CreatedApiToken, LoginOutcome, LoginResponse, Page, ReauthRequest, ReauthResponse, WhoAmI};
 use warden_core::credential::{self, Secret, TOKEN_BYTES, TokenHash, TokenKind};
 use warden_core::model::{ApiToken, AuditEvent, NameOrId, Subject, SubjectKind};
@@ -237,6 +237,7 @@ impl Auth {
         if let Credential::Session(session) = &bearer.cached.credential {
             principal.auth_strength = Some(session.auth_strength);
         }
+        principal.mfa_enrolment_required = self.confined(&principal);
         Ok(principal)
     }
 
@@ -327,7 +328,15 @@ impl Auth {
         let mut principal = self.principal(subject, AuthMethod::Password, None, true, None);
         let owner = self.ctx.store.account(&NameOrId::Id(principal.account.id), self.ctx.now()).await?;
         principal.password_change_required = owner.is_some_and(|o| o.password_change_required);
+        principal.mfa_enrolment_required = self.confined(&principal);
         Ok(principal)
+    }
+
+    /// Whether the MFA policy confines the principal to enrolling a second factor (see
+    /// [`warden_core::mfa`]): judged by the principal's own snapshot, per request.
+    fn confined(&self, principal: &Principal) -> bool {
+        let account = (principal.account.kind, principal.account.id);
+        self.ctx.mfa.confines(&principal.index, account, principal.method, principal.auth_strength)
     }
 
     fn principal(
@@ -346,12 +355,17 @@ impl Auth {
             token_roles,
             password_change_required: false,
             auth_strength: None,
+            mfa_enrolment_required: false,
             index: self.ctx.authz.snapshot(),
         }
     }
 
     /// Re-authenticates an interactive session with its password and opens a write window:
     /// the configured window, or the shortest one configured for a role the account holds.
+    /// An account with a second factor proves it too; when that proves more than the session's
+    /// sign-in did (a session from before the factor was enrolled), the session records the
+    /// stronger sign-in in the same write, which lifts the MFA policy's confinement. A session's
+    /// strength is never lowered.
     pub async fn reauth(&self, principal: &Principal, req: &ReauthRequest, client: Option<IpAddr>) -> Result<ReauthResponse> {
         let (AuthMethod::Session, Some(session)) = (principal.method, principal.credential_id) else {
             return Err(CoreError::validation("authorization", "re-authentication elevates a session: log in first").into());
@@ -361,12 +375,14 @@ impl Auth {
             return Err(ServiceError::AuthFailed);
         }
         // An account with a second factor proves it again too.
+        let mut proved = AuthStrength::Password;
         if !self.second_factors.methods(subject.id).await?.is_empty() {
             if req.totp.is_none() && req.backup_code.is_none() {
                 return Err(ServiceError::SecondFactorRequired);
             }
-            self.second_factors.verify(&subject, req.totp.as_deref(), req.backup_code.as_ref(), client).await?;
+            proved = self.second_factors.verify(&subject, req.totp.as_deref(), req.backup_code.as_ref(), client).await?.strength();
         }
+        let raised = principal.auth_strength.is_none_or(|had| proved.rank() > had.rank()).then_some(proved).filter(|s| s.is_mfa());
         let roles = principal.index.roles_of((subject.kind, subject.id));
         let window = roles
             .iter()
@@ -375,8 +391,9 @@ impl Auth {
             .unwrap_or(self.ctx.times.elevation_secs);
         let now = self.ctx.now();
         let until = now + Duration::seconds(window);
-        let change = Change::new(now, Some(&subject), Action::Reauth { session_id: session, window_secs: window }, Some(&subject));
-        if !self.ctx.store.elevate_session(&change, session, until).await? {
+        let action = Action::Reauth { session_id: session, window_secs: window, auth_strength: raised.map(|s| s.as_str().to_owned()) };
+        let change = Change::new(now, Some(&subject), action, Some(&subject));
+        if !self.ctx.store.elevate_session(&change, session, until, raised).await? {
             return Err(ServiceError::Unauthenticated);
         }
         self.ctx.authz.refresh().await?;
@@ -391,6 +408,7 @@ impl Auth {
             permissions: principal.warden_permissions().into_iter().map(str::to_owned).collect(),
             password_change_required: principal.password_change_required,
             auth_strength: principal.auth_strength.map(|s| s.as_str().to_owned()),
+            mfa_enrolment_required: principal.mfa_enrolment_required,
         }
     }
 

@@ -209,6 +209,21 @@ impl Authenticated {
         }
     }
 
+    /// Whether the MFA policy confines the credential to enrolling a second factor: a session
+    /// that proved none, or Basic (a password alone), of an account that must use one.
+    fn mfa_enrolment_required(&self, policy: &warden_core::mfa::MfaPolicy) -> bool {
+        match self {
+            Self::Bearer(b, index) => {
+                let strength = match &b.cached.credential {
+                    Credential::Session(session) => Some(session.auth_strength),
+                    Credential::Api(_) => None,
+                };
+                policy.confines(index, self.key(), b.method, strength)
+            }
+            Self::Basic(p, _) => p.mfa_enrolment_required,
+        }
+    }
+
     fn contact(&self) -> &Contact {
         match self {
             Self::Bearer(b, _) => &b.cached.contact,
@@ -323,6 +338,12 @@ impl ForwardAuth {
         if who.as_ref().is_some_and(Authenticated::password_change_required) {
             // Signed in, but nothing is allowed until the new password is chosen.
             let body = "A new password is required before you continue: use the link mailed to you.".to_owned();
+            return Ok(Outcome::Deny { status: 403, headers: Vec::new(), body: Some(body) });
+        }
+        if who.as_ref().is_some_and(|w| w.mfa_enrolment_required(&self.ctx.mfa)) {
+            // Signed in without the second factor this account must use: nothing passes until
+            // one is enrolled in Warden and proved.
+            let body = "This account must use a second factor: enrol one in Warden, then sign in again with it.".to_owned();
             return Ok(Outcome::Deny { status: 403, headers: Vec::new(), body: Some(body) });
         }
         let tenant = self.config().tenant.as_str();

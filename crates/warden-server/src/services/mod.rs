@@ -147,6 +147,7 @@ impl ServiceError {
                 | CoreError::NotElevated
                 | CoreError::HighPrivilege(_)
                 | CoreError::PasswordChangeRequired
+                | CoreError::MfaEnrolmentRequired
                 | CoreError::ProfileFieldDisabled { .. } => false,
             },
             Self::Store(e) => match e {
@@ -209,6 +210,8 @@ pub struct Context {
     pub passwords: Arc<warden_core::password_policy::PasswordPolicy>,
     /// The passkey verifier; `None` while the relying party is unknown (passkeys off).
     pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
+    /// Who must use a second factor (`auth.mfa_required*`).
+    pub mfa: Arc<warden_core::mfa::MfaPolicy>,
 }
 
 impl Context {

@@ -260,6 +260,12 @@ impl Client {
         self.call(Method::POST, &["auth", "reauth"], NO_QUERY, Some(&body)).await
     }
 
+    /// Re-authenticates an account with a second factor: the password and a backup code.
+    pub async fn reauth_with_backup_code(&self, password: &str, code: &str) -> Result<ReauthResponse, ClientError> {
+        let body = ReauthRequest { password: Secret::new(password), totp: None, backup_code: Some(Secret::new(code)) };
+        self.call(Method::POST, &["auth", "reauth"], NO_QUERY, Some(&body)).await
+    }
+
     pub async fn whoami(&self) -> Result<WhoAmI, ClientError> {
         self.call(Method::GET, &["self"], NO_QUERY, NO_BODY).await
     }

@@ -72,7 +72,24 @@ impl TestServer {
         let token = self.anonymous().login("root", "correct horse battery").await.unwrap().token;
         let root = self.anonymous().with_bearer(token.expose());
         root.reauth("correct horse battery").await.unwrap();
+        // An idm_superuser must use a second factor (auth.mfa_required_for_admin_roles, on by
+        // default): enrol one and prove it, as a person would, so that the session may act.
+        // With the policy off, root keeps the password alone (tests that use Basic need it).
+        if root.whoami().await.unwrap().mfa_enrolment_required {
+            self.enrol_totp(&root, "correct horse battery").await;
+        }
         root
+    }
+
+    /// Enrols TOTP for the elevated session `me` (codes from pyotp) and re-authenticates with
+    /// a code, so that the session records `password+totp`; returns the secret. The confirming
+    /// code is the current step's, the re-authentication's the next (used steps are refused).
+    pub async fn enrol_totp(&self, me: &Client, password: &str) -> String {
+        let secret = me.begin_totp(&warden_core::api::BeginTotp::default()).await.unwrap().secret.expose().to_owned();
+        let now = self.clock.now().unix_timestamp();
+        me.confirm_totp(&crate::second_factor::pyotp(&secret, now, 6, "sha1")).await.unwrap();
+        me.reauth_with_totp(password, &crate::second_factor::pyotp(&secret, now + 30, 6, "sha1")).await.unwrap();
+        secret
     }
 }
 

@@ -11,6 +11,7 @@ mod hardening;
 mod kratos;
 mod mail;
 mod passkeys;
+mod mfa_policy;
 mod password_policy;
 mod preferences;
 mod proxies;

@@ -285,6 +285,8 @@ async fn unlocking_tells_who_may_not_read_users_nothing_about_names() {
     let session = server.anonymous().login("wilma", STRONG).await.unwrap();
     let wilma = server.anonymous().with_bearer(session.token.expose());
     wilma.reauth(STRONG).await.unwrap();
+    // lock-desk grants power over Warden: its holder must use a second factor.
+    server.enrol_totp(&wilma, STRONG).await;
     idm.create_user(&with_password("yves", STRONG, &[])).await.unwrap();
     locked_out(&server, "yves").await;
     locked_out(&server, "made-up-name").await;

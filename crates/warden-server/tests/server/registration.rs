@@ -39,6 +39,8 @@ async fn provisioner(server: &TestServer, root: &Client, idm: &Client) -> Client
     let login = server.anonymous().login("prov", "correct horse battery").await.unwrap();
     let prov = server.anonymous().with_bearer(login.token.expose());
     prov.reauth("correct horse battery").await.unwrap();
+    // warden:users is power over Warden: its holder must use a second factor.
+    server.enrol_totp(&prov, "correct horse battery").await;
     prov
 }
 
@@ -96,6 +98,9 @@ async fn roles_are_bound_with_the_user_or_nothing_is_written() {
     let login = server.anonymous().login("erin", "correct horse battery").await.unwrap();
     let erin = server.anonymous().with_bearer(login.token.expose());
     erin.reauth("correct horse battery").await.unwrap();
+    // (and, holding an administrative role, must first enrol a second factor)
+    assert_eq!(code(&erin.create_user(&user("frank")).await.unwrap_err()), "auth.mfa_enrolment_required");
+    server.enrol_totp(&erin, "correct horse battery").await;
     erin.create_user(&user("frank")).await.unwrap();
 }
 

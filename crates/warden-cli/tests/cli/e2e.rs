@@ -48,6 +48,13 @@ impl Server {
         Self { child: None, env, url: format!("http://127.0.0.1:{port}"), dir }
     }
 
+    /// Turns `auth.mfa_required_for_admin_roles` off. For scenarios about something else that
+    /// act as administrators through `--user NAME:PASSWORD` (HTTP Basic, a password alone),
+    /// which the MFA policy would confine; `mfa_policy_end_to_end` covers the policy.
+    fn without_mfa_for_admins(&mut self) {
+        self.env.push(("WARDEN_AUTH__MFA_REQUIRED_FOR_ADMIN_ROLES".to_owned(), "false".to_owned()));
+    }
+
     fn wardend(&self) -> Command {
         let mut cmd = Command::new(wardend_path());
         cmd.envs(self.env.iter().cloned()).current_dir(self.dir.path());
@@ -400,6 +407,7 @@ permissions = ["calendar:events:read"]
 fn authorization_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Server::with_config(format!("sqlite://{}/warden.db", dir.path().display()), AUTHZ_CONFIG);
+    server.without_mfa_for_admins();
     server.start();
     let admin = format!("admin:{}", server.recover("admin"));
     let idm = format!("idm_admin:{}", server.recover("idm_admin"));
@@ -846,6 +854,7 @@ fn superuser(server: &Server, idm: &str, name: &str) -> String {
 fn export_from_sqlite_and_import_into_postgresql() {
     let dir = tempfile::tempdir().unwrap();
     let mut source = Server::new(format!("sqlite://{}/warden.db", dir.path().display()));
+    source.without_mfa_for_admins();
     source.start();
     let idm = format!("idm_admin:{}", source.recover("idm_admin"));
     let root = superuser(&source, &idm, "root");
@@ -875,6 +884,7 @@ fn export_from_sqlite_and_import_into_postgresql() {
 
     let db = PgDatabase::create();
     let mut target = Server::new(db.url());
+    target.without_mfa_for_admins();
     target.start();
     let target_idm = format!("idm_admin:{}", target.recover("idm_admin"));
     let target_root = superuser(&target, &target_idm, "root");
@@ -905,6 +915,7 @@ fn export_from_sqlite_and_import_into_postgresql() {
 fn first_hour_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Server::with_config(format!("sqlite://{}/warden.db", dir.path().display()), AUTHZ_CONFIG);
+    server.without_mfa_for_admins();
     server.start();
     let admin = format!("admin:{}", server.recover("admin"));
     let idm = format!("idm_admin:{}", server.recover("idm_admin"));
@@ -1131,6 +1142,7 @@ fn roles_at_creation_and_registration_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Server::new(format!("sqlite://{}/warden.db", dir.path().display()));
     server.env.push(("WARDEN_REGISTRATION__MODE".to_owned(), "token".to_owned()));
+    server.without_mfa_for_admins();
     server.start();
     let admin = format!("admin:{}", server.recover("admin"));
     let idm = format!("idm_admin:{}", server.recover("idm_admin"));
@@ -1483,6 +1495,61 @@ fn second_factors_end_to_end() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("auth.failed"), "{}", String::from_utf8_lossy(&again.stderr));
     // HTTP Basic no longer works for dora.
     assert!(fails_as(&server, "dora:velvet moon harbor lamp", &["whoami"]).contains("auth.failed"));
+}
+
+/// The MFA policy through the real CLI: an idm_superuser without a second factor logs in with
+/// the password, is told in one line that it must enrol one, is refused everything else
+/// (`auth.mfa_enrolment_required`) until `warden reauth`, `warden self totp enrol` and
+/// `confirm`, and `warden reauth --totp`; a user who holds nothing is told nothing.
+#[test]
+fn mfa_policy_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::new(format!("sqlite://{}/warden.db", dir.path().display()));
+    server.start();
+    let idm = format!("idm_admin:{}", server.recover("idm_admin"));
+    let root = superuser(&server, &idm, "root");
+    ok_as(&server, &idm, &["user", "create", "alice", "--password", "correct horse battery"]);
+    let login = |profile: &str, name: &str, json: bool| {
+        let mut args = if json { vec!["--output", "json"] } else { vec![] };
+        args.extend(["login", "--user", name, "--password-stdin"]);
+        let out = server.warden_in(profile, &args, Some("correct horse battery\n"));
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+    };
+    let (_, said) = login("alice", "alice", false);
+    assert!(!said.contains("second factor"), "{said}");
+    let (shown, _) = login("root-json", "root", true);
+    assert_eq!(serde_json::from_str::<Value>(&shown).unwrap()["mfa_enrolment_required"], true, "{shown}");
+    let (_, said) = login("root", "root", false);
+    let note: Vec<&str> = said.lines().filter(|l| l.contains("must use a second factor")).collect();
+    assert_eq!(note.len(), 1, "one line: {said}");
+    assert!(note[0].contains("warden self totp enrol") && note[0].contains("warden reauth --totp"), "{said}");
+
+    // Confined: nothing but enrolment, through the session and through Basic alike.
+    let run = |args: &[&str], stdin: Option<&str>| server.warden_in("root", args, stdin);
+    let refused = run(&["user", "list"], None);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("auth.mfa_enrolment_required"));
+    assert!(fails_as(&server, &root, &["user", "list"]).contains("auth.mfa_enrolment_required"));
+    let whoami: Value = serde_json::from_slice(&run(&["--output", "json", "whoami"], None).stdout).unwrap();
+    assert_eq!(whoami["mfa_enrolment_required"], true);
+
+    let reauth = run(&["reauth", "--password-stdin"], Some("correct horse battery\n"));
+    assert!(reauth.status.success(), "{}", String::from_utf8_lossy(&reauth.stderr));
+    let enrol = run(&["self", "totp", "enrol"], None);
+    assert!(enrol.status.success(), "{}", String::from_utf8_lossy(&enrol.stderr));
+    let text = String::from_utf8(enrol.stdout).unwrap();
+    let secret = text.lines().next().and_then(|l| l.strip_prefix("secret: ")).unwrap().to_owned();
+    let now = || i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()).unwrap();
+    let confirm = run(&["self", "totp", "confirm", &pyotp_code(&secret, now())], None);
+    assert!(confirm.status.success(), "{}", String::from_utf8_lossy(&confirm.stderr));
+    let next = pyotp_code(&secret, now() + 30);
+    let reauth = run(&["reauth", "--password-stdin", "--totp", &next], Some("correct horse battery\n"));
+    assert!(reauth.status.success(), "{}", String::from_utf8_lossy(&reauth.stderr));
+    let whoami: Value = serde_json::from_slice(&run(&["--output", "json", "whoami"], None).stdout).unwrap();
+    assert_eq!((whoami["auth_strength"].as_str(), &whoami["mfa_enrolment_required"]), (Some("password+totp"), &Value::Bool(false)));
+    let listed = run(&["user", "list"], None);
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
 }
 
 /// `warden session list/revoke` and `warden self sessions`: a person sees where and how each

@@ -2166,7 +2166,10 @@ async fn elevation(store: &dyn Store) {
     );
     assert_eq!(state(store).await, (before.0 + 1, before.1 + 1), "one revision, one audit event");
     let (raised, _) = store.session(&token, t0).await.unwrap().unwrap();
-    assert_eq!(raised, SessionRecord { elevated_until: Some(until), auth_strength: AuthStrength::PasswordTotp, ..session.clone() });
+    let touched = t0 + Duration::minutes(1);
+    let expected =
+        SessionRecord { elevated_until: Some(until), last_seen_at: touched, auth_strength: AuthStrength::PasswordTotp, ..session.clone() };
+    assert_eq!(raised, expected, "the strength and the window change, nothing else");
     assert!(store.elevate_session(&change("auth.reauth", &carol.subject()), session.id, until, None).await.unwrap());
     assert_eq!(store.session(&token, t0).await.unwrap().unwrap().0.auth_strength, AuthStrength::PasswordTotp);
 

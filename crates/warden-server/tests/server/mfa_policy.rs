@@ -8,7 +8,7 @@ use std::sync::Arc;
 use reqwest::header::AUTHORIZATION;
 use time::OffsetDateTime;
 use warden_client::{AuditQuery, Client, ClientError, ListQuery};
-use warden_core::api::{BeginTotp, CreateBinding, CreateGroup, CreateRole, LoginOutcome, SecondFactorAnswer};
+use warden_core::api::{BeginTotp, CreateBinding, CreateGroup, CreateRole, LoginOutcome};
 use warden_core::credential::Secret;
 use warden_server::clock::{Clock, ManualClock};
 use warden_server::config::{Config, MfaRequirement};

@@ -58,8 +58,8 @@ const ALLOWED_BEFORE_PASSWORD_CHANGE: [&str; 4] = ["/api/v1/self", "/api/v1/self
 
 /// What a credential confined by the MFA policy may still call (any method): see itself and
 /// its factors, enrol TOTP (begin, confirm; or remove a half-made enrolment), make backup
-/// codes, re-authenticate and sign out.
-const ALLOWED_BEFORE_MFA: [&str; 7] = [
+/// codes, re-authenticate (with a passkey too) and sign out.
+const ALLOWED_BEFORE_MFA: [&str; 8] = [
     "/api/v1/self",
     "/api/v1/self/second-factors",
     "/api/v1/self/totp",
@@ -67,6 +67,7 @@ const ALLOWED_BEFORE_MFA: [&str; 7] = [
     "/api/v1/self/backup-codes",
     "/api/v1/auth/logout",
     "/api/v1/auth/reauth",
+    "/api/v1/auth/reauth/passkey",
 ];
 
 /// Passkey enrolment and its management, under one prefix.

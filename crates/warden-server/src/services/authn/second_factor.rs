@@ -72,14 +72,6 @@ impl Answered {
             Self::Passkey => AuthStrength::PasswordPasskey,
         }
     }
-
-    /// What the password and this factor together prove.
-    pub fn strength(self) -> AuthStrength {
-        match self {
-            Self::Totp => AuthStrength::PasswordTotp,
-            Self::BackupCode => AuthStrength::PasswordBackupCode,
-        }
-    }
 }
 
 fn totp_of(credential: &TotpCredential, account_name: &str) -> Result<Totp> {

@@ -250,20 +250,25 @@ impl Client {
 
     /// Re-authenticates the session this client presents, opening its write window.
     pub async fn reauth(&self, password: &str) -> Result<ReauthResponse, ClientError> {
-        let body = ReauthRequest { password: Secret::new(password), totp: None, backup_code: None };
+        let body = ReauthRequest::password(password);
         self.call(Method::POST, &["auth", "reauth"], NO_QUERY, Some(&body)).await
     }
 
     /// Re-authenticates an account with a second factor: the password and a TOTP code.
     pub async fn reauth_with_totp(&self, password: &str, totp: &str) -> Result<ReauthResponse, ClientError> {
-        let body = ReauthRequest { password: Secret::new(password), totp: Some(totp.to_owned()), backup_code: None };
+        let body = ReauthRequest { totp: Some(totp.to_owned()), ..ReauthRequest::password(password) };
         self.call(Method::POST, &["auth", "reauth"], NO_QUERY, Some(&body)).await
     }
 
     /// Re-authenticates an account with a second factor: the password and a backup code.
     pub async fn reauth_with_backup_code(&self, password: &str, code: &str) -> Result<ReauthResponse, ClientError> {
-        let body = ReauthRequest { password: Secret::new(password), totp: None, backup_code: Some(Secret::new(code)) };
+        let body = ReauthRequest { backup_code: Some(Secret::new(code)), ..ReauthRequest::password(password) };
         self.call(Method::POST, &["auth", "reauth"], NO_QUERY, Some(&body)).await
+    }
+
+    /// Re-authenticates with whatever `body` holds (a password, a code, a passkey).
+    pub async fn reauth_with(&self, body: &ReauthRequest) -> Result<ReauthResponse, ClientError> {
+        self.call(Method::POST, &["auth", "reauth"], NO_QUERY, Some(body)).await
     }
 
     pub async fn whoami(&self) -> Result<WhoAmI, ClientError> {

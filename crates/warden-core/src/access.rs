@@ -115,13 +115,14 @@ impl AuthStrength {
     }
 
     /// The level this strength ranks at, one of [`AuthStrength::LEVELS`]: two factors
-    /// (`password+totp`, `password+backup_code`, `password+passkey`) are `mfa`; a passkey alone
-    /// is `passkey`, which ranks above (possession and a local unlock in one, phishing-proof).
+    /// (`password+totp`, `password+backup_code`) are `mfa`; a passkey (alone, or after the
+    /// password) is `passkey`, which ranks above (possession and a local unlock in one, bound
+    /// to the site, so phishing-proof).
     pub fn level(self) -> &'static str {
         match self {
             Self::Password => "password",
-            Self::PasswordTotp | Self::PasswordBackupCode | Self::PasswordPasskey => "mfa",
-            Self::Passkey => "passkey",
+            Self::PasswordTotp | Self::PasswordBackupCode => "mfa",
+            Self::Passkey | Self::PasswordPasskey => "passkey",
         }
     }
 
@@ -138,6 +139,12 @@ impl AuthStrength {
     /// unlock at once): what an `auth_strength = "mfa"` rule and the MFA policy ask for.
     pub fn is_mfa(self) -> bool {
         self.rank() >= 1
+    }
+
+    /// Whether a proof of this strength is at least as strong as `required` (ranks at least as
+    /// high): re-authentication asks this of the session's own strength.
+    pub fn satisfies(self, required: Self) -> bool {
+        self.rank() >= required.rank()
     }
 }
 
@@ -226,7 +233,32 @@ mod tests {
         assert!(AuthStrength::PasswordBackupCode.is_mfa() && AuthStrength::PasswordPasskey.is_mfa());
         assert!(AuthStrength::Password.rank() < AuthStrength::PasswordTotp.rank());
         assert_eq!(AuthStrength::PasswordTotp.rank(), AuthStrength::PasswordBackupCode.rank(), "two factors rank alike");
-        assert!(AuthStrength::PasswordPasskey.rank() < AuthStrength::Passkey.rank());
+        assert!(AuthStrength::PasswordTotp.rank() < AuthStrength::Passkey.rank(), "a passkey is phishing-proof");
+        assert_eq!(AuthStrength::PasswordPasskey.rank(), AuthStrength::Passkey.rank(), "a password adds nothing to a passkey's rank");
+    }
+
+    #[test]
+    fn a_proof_satisfies_what_is_at_most_as_strong() {
+        use AuthStrength::*;
+        let table = [
+            // (proof, required, satisfies)
+            (Password, Password, true),
+            (Password, PasswordTotp, false),
+            (Password, Passkey, false),
+            (PasswordTotp, PasswordBackupCode, true),
+            (PasswordBackupCode, PasswordPasskey, false),
+            (PasswordTotp, Passkey, false),
+            (Passkey, PasswordTotp, true),
+            (Passkey, Passkey, true),
+            (PasswordPasskey, Passkey, true),
+            (Passkey, Password, true),
+        ];
+        for (proof, required, expected) in table {
+            assert_eq!(proof.satisfies(required), expected, "{proof} for {required}");
+        }
+        for s in AuthStrength::ALL {
+            assert!(s.satisfies(s), "{s} satisfies itself");
+        }
     }
 
     #[test]

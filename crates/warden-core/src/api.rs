@@ -650,15 +650,32 @@ pub struct RecoverRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ReauthRequest {
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
-    pub password: Secret,
+    /// The password; without one, a passkey alone (`ceremony` and `passkey`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub password: Option<Secret>,
     /// For an account with a second factor: a TOTP code, or
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub totp: Option<String>,
-    /// a backup code.
+    /// a backup code, or
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub backup_code: Option<Secret>,
+    /// the answer to the ceremony `POST /api/v1/auth/reauth/passkey` started (its key in
+    /// `ceremony`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub passkey: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub ceremony: Option<Secret>,
+}
+
+impl ReauthRequest {
+    /// A password (and no second factor).
+    pub fn password(password: &str) -> Self {
+        Self { password: Some(Secret::new(password)), totp: None, backup_code: None, passkey: None, ceremony: None }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -79,8 +79,8 @@ pub enum Verdict {
 const TOKEN: &str = "token";
 
 /// A strength's rank: the levels a rule names (`token`, `password`, `mfa`, `passkey`), and how
-/// a credential was authenticated, ranked at its [`AuthStrength::level`] (`password+totp`,
-/// `password+backup_code` and `password+passkey` are `mfa`; a passkey alone is `passkey`,
+/// a credential was authenticated, ranked at its [`AuthStrength::level`] (`password+totp` and
+/// `password+backup_code` are `mfa`; a passkey, alone or after the password, is `passkey`,
 /// which also satisfies `mfa`).
 fn strength_rank(s: &str) -> Option<usize> {
     if s == TOKEN {
@@ -274,6 +274,9 @@ mod tests {
         }
         let passkey = rule(serde_json::json!({"action": "auth_strength", "strength": "passkey"}));
         assert_eq!(judge(&passkey, Some(&subject(&[], "password+totp")), never), Verdict::Forbidden);
+        for with_passkey in ["passkey", "password+passkey"] {
+            assert_eq!(judge(&passkey, Some(&subject(&[], with_passkey)), never), Verdict::Allow, "{with_passkey}");
+        }
         assert_eq!(judge(&rule(serde_json::json!({"action": "deny"})), Some(&subject(&[], "passkey")), always), Verdict::Forbidden);
     }
 

@@ -35,7 +35,7 @@ pub fn status_of(e: &ServiceError) -> StatusCode {
         ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
         // Unknown, expired and used one-time tokens alike: 410 would claim the token once existed.
         ServiceError::Ambiguous(_) | ServiceError::TokenInvalid | ServiceError::PasskeyInvalid(_) => StatusCode::BAD_REQUEST,
-        ServiceError::Unauthenticated | ServiceError::AuthFailed | ServiceError::SecondFactorRequired => StatusCode::UNAUTHORIZED,
+        ServiceError::Unauthenticated | ServiceError::AuthFailed | ServiceError::SecondFactorRequired(_) => StatusCode::UNAUTHORIZED,
         ServiceError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         ServiceError::Protected(..)
         | ServiceError::RenameDisabled
@@ -171,7 +171,7 @@ mod tests {
             (ServiceError::TokenInvalid, 400, "token.invalid"),
             (ServiceError::RegistrationDisabled, 403, "registration.disabled"),
             (ServiceError::TotpExists, 409, "totp.exists"),
-            (ServiceError::SecondFactorRequired, 401, "auth.second_factor_required"),
+            (ServiceError::SecondFactorRequired("x".into()), 401, "auth.second_factor_required"),
             (ServiceError::PasskeysOff, 503, "config.webauthn_missing"),
             (ServiceError::PasskeyInvalid("x".into()), 400, "passkey.invalid"),
             (ServiceError::PasskeyExists, 409, "passkey.exists"),

@@ -18,7 +18,7 @@ use warden_core::credential::{self, Secret, TOKEN_BYTES, TokenHash, TokenKind};
 use warden_core::model::{ApiToken, AuditEvent, NameOrId, Subject, SubjectKind};
 use warden_core::throttle::{Throttle, ThrottleKey};
 use warden_core::{CoreError, Name};
-use warden_store::{Action, AuditQuery, Change, CredentialOwner};
+use warden_store::{Action, AuditQuery, CeremonyKind, Change, CredentialOwner};
 
 use super::authn::second_factor::SecondFactors;
 use super::credentials::{Cached, Contact, Credential};
@@ -370,18 +370,19 @@ impl Auth {
         let (AuthMethod::Session, Some(session)) = (principal.method, principal.credential_id) else {
             return Err(CoreError::validation("authorization", "re-authentication elevates a session: log in first").into());
         };
-        let subject = self.verify_password(principal.account.name.as_str(), &req.password, client).await?;
-        if subject.id != principal.account.id {
-            return Err(ServiceError::AuthFailed);
+        let had = principal.auth_strength.unwrap_or(AuthStrength::Password);
+        let proved = self.reproof(principal, req, client).await?;
+        if !proved.satisfies(had) {
+            return Err(ServiceError::SecondFactorRequired(format!(
+                "this session signed in with {had}: re-authenticate as strongly ({})",
+                match had {
+                    AuthStrength::Password => "the password",
+                    AuthStrength::Passkey => "with a passkey",
+                    _ => "the password and a second factor, or a passkey",
+                }
+            )));
         }
-        // An account with a second factor proves it again too.
-        let mut proved = AuthStrength::Password;
-        if !self.second_factors.methods(subject.id).await?.is_empty() {
-            if req.totp.is_none() && req.backup_code.is_none() {
-                return Err(ServiceError::SecondFactorRequired);
-            }
-            proved = self.second_factors.verify(&subject, req.totp.as_deref(), req.backup_code.as_ref(), client).await?.strength();
-        }
+        let subject = principal.account.clone();
         let raised = principal.auth_strength.is_none_or(|had| proved.rank() > had.rank()).then_some(proved).filter(|s| s.is_mfa());
         let roles = principal.index.roles_of((subject.kind, subject.id));
         let window = roles
@@ -398,6 +399,55 @@ impl Auth {
         }
         self.ctx.authz.refresh().await?;
         Ok(ReauthResponse { elevated_until: until })
+    }
+
+    /// What a re-authentication proves: the password (with the account's second factor, if it
+    /// has one), or a passkey of the account alone. Each part is checked as at sign-in: the
+    /// password through the soft lock, a code or a passkey through the second-factor lock.
+    async fn reproof(&self, principal: &Principal, req: &ReauthRequest, client: Option<IpAddr>) -> Result<AuthStrength> {
+        let account = &principal.account;
+        let seconds = usize::from(req.totp.is_some()) + usize::from(req.backup_code.is_some()) + usize::from(req.passkey.is_some());
+        if seconds > 1 {
+            return Err(CoreError::validation("second_factor", "send at most one of totp, backup_code and passkey").into());
+        }
+        let passkey = |answer| {
+            let ceremony = req.ceremony.as_ref().ok_or_else(|| {
+                CoreError::validation("ceremony", "a passkey answers the ceremony POST /api/v1/auth/reauth/passkey started")
+            })?;
+            Ok::<_, ServiceError>((TokenHash::of(ceremony.expose().trim()), answer))
+        };
+        let Some(password) = &req.password else {
+            return match &req.passkey {
+                Some(answer) => {
+                    let (key, answer) = passkey(answer)?;
+                    self.second_factors.verify_passkey(account, CeremonyKind::Reauth, &key, answer, client).await?;
+                    Ok(AuthStrength::Passkey)
+                }
+                None => Err(CoreError::validation(
+                    "password",
+                    "send the password (with a code if the account has a second factor), or a passkey",
+                )
+                .into()),
+            };
+        };
+        let subject = self.verify_password(account.name.as_str(), password, client).await?;
+        if subject.id != account.id {
+            return Err(ServiceError::AuthFailed);
+        }
+        if let Some(answer) = &req.passkey {
+            let (key, answer) = passkey(answer)?;
+            return Ok(self.second_factors.verify_passkey(&subject, CeremonyKind::Reauth, &key, answer, client).await?.strength());
+        }
+        if req.totp.is_some() || req.backup_code.is_some() {
+            return Ok(self.second_factors.verify(&subject, req.totp.as_deref(), req.backup_code.as_ref(), client).await?.strength());
+        }
+        // An account with a second factor proves it again too.
+        if !self.second_factors.methods(subject.id).await?.is_empty() {
+            return Err(ServiceError::SecondFactorRequired(
+                "this account has a second factor: send a totp, backup_code or passkey with the password".into(),
+            ));
+        }
+        Ok(AuthStrength::Password)
     }
 
     pub fn whoami(principal: &Principal) -> WhoAmI {

@@ -83,9 +83,10 @@ pub enum ServiceError {
     /// token, HTTP Basic, the host).
     #[error("changing one's own password needs a session of the person: log in first (warden login)")]
     SessionRequired,
-    /// Re-authentication of an account with a second factor, without a code.
-    #[error("this account has a second factor: send a totp or backup_code with the password")]
-    SecondFactorRequired,
+    /// Re-authentication weaker than the session's sign-in, or without the account's second
+    /// factor; the text says what to send.
+    #[error("{0}")]
+    SecondFactorRequired(String),
     /// A TOTP enrolment while a confirmed authenticator exists: remove it first.
     #[error("a TOTP authenticator is set up already: remove it first")]
     TotpExists,
@@ -124,7 +125,7 @@ impl ServiceError {
             Self::TokenInvalid => "token.invalid",
             Self::RegistrationDisabled => "registration.disabled",
             Self::TotpExists => "totp.exists",
-            Self::SecondFactorRequired => "auth.second_factor_required",
+            Self::SecondFactorRequired(_) => "auth.second_factor_required",
             Self::NotAUser(_) => "self.not_a_user",
             Self::SessionRequired => "self.session_required",
             Self::PasskeysOff => "config.webauthn_missing",
@@ -169,7 +170,7 @@ impl ServiceError {
             | Self::TokenInvalid
             | Self::RegistrationDisabled
             | Self::TotpExists
-            | Self::SecondFactorRequired
+            | Self::SecondFactorRequired(_)
             | Self::NotAUser(_)
             | Self::SessionRequired
             | Self::PasskeysOff

@@ -263,10 +263,11 @@ async fn a_reauth_never_lowers_the_session_strength() {
     sam.reauth_with_backup_code(PASSWORD, codes[0].expose()).await.unwrap();
     assert_eq!(strength(sam.clone()).await.as_deref(), Some("password+totp"));
 
-    // An administrator removes sam's factors (a lost device): the password alone re-authenticates
-    // again, and the session keeps the strength it proved.
+    // An administrator removes sam's factors (a lost device): the session keeps the strength it
+    // proved, and so can no longer be re-authenticated with the password alone (that would let
+    // whoever holds the old session and the password write as a two-factor session).
     server.superuser().await.reset_second_factors("sam").await.unwrap();
-    sam.reauth(PASSWORD).await.unwrap();
+    assert_eq!(code(&sam.reauth(PASSWORD).await.unwrap_err()), "auth.second_factor_required");
     let me = sam.whoami().await.unwrap();
     assert_eq!((me.auth_strength.as_deref(), me.mfa_enrolment_required), (Some("password+totp"), false));
     // A new sign-in with the password alone is confined again.

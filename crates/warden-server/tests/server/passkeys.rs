@@ -11,6 +11,7 @@ use serde_json::Value;
 use warden_client::{AuditQuery, Client, ClientError};
 use warden_core::api::{FinishPasskeyRegistration, LoginOutcome, PasskeyChallenge, PasskeySignIn, SecondFactorAnswer};
 use warden_core::credential::Secret;
+use warden_server::clock::Clock;
 use warden_server::config::Config;
 use webauthn_authenticator_rs::AuthenticatorBackend;
 use webauthn_authenticator_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, Url, WebauthnAuthenticator};
@@ -321,4 +322,77 @@ async fn one_challenge_signs_in_once_under_concurrency() {
         }
     }
     assert_eq!(won, 1);
+}
+
+/// Re-authentication asks for the strength the session signed in with: a passkey session
+/// re-authenticates with a passkey (alone, or after the password), not the password alone nor
+/// with a code; a password+passkey session with a passkey too; the ceremony is the account's
+/// own and is spent once.
+#[tokio::test]
+async fn reauth_is_as_strong_as_the_sign_in() {
+    use warden_core::api::ReauthRequest;
+    let server = TestServer::start_with(relying_party).await;
+    let me = person(&server, "alice").await;
+    let account = me.whoami().await.unwrap().account.id;
+    let mut token = authenticator();
+    let credential_id = register(&me, &mut token, "key").await;
+    let enrolment = me.begin_totp(&warden_core::api::BeginTotp::default()).await.unwrap();
+    let now = server.clock.now().unix_timestamp();
+    me.confirm_totp(&crate::second_factor::pyotp(enrolment.secret.expose(), now, 6, "sha1")).await.unwrap();
+
+    // Unhappy paths first, on a passkey session.
+    let session = passwordless(&server, &mut token, &credential_id, account).await.unwrap();
+    assert_eq!(code(&session.reauth(PASSWORD).await.unwrap_err()), "auth.second_factor_required", "the password alone");
+    server.clock.advance(time::Duration::seconds(30));
+    let totp = crate::second_factor::pyotp(enrolment.secret.expose(), server.clock.now().unix_timestamp(), 6, "sha1");
+    let weaker = session.reauth_with_totp(PASSWORD, &totp).await.unwrap_err();
+    assert_eq!(code(&weaker), "auth.second_factor_required", "two factors are less than a passkey: {weaker:?}");
+    assert!(
+        session
+            .reauth_with(&ReauthRequest { password: None, ..ReauthRequest::password("") })
+            .await
+            .is_err_and(|e| code(&e) == "validation")
+    );
+    let challenge = session.begin_passkey_reauth().await.unwrap();
+    let no_key = ReauthRequest { password: None, passkey: Some(serde_json::json!({})), ..ReauthRequest::password("") };
+    assert_eq!(code(&session.reauth_with(&no_key).await.unwrap_err()), "validation", "a passkey needs its ceremony");
+    // Another account's ceremony is not this one's.
+    let bob = person(&server, "bob").await;
+    let mut bobs = authenticator();
+    register(&bob, &mut bobs, "bob's").await;
+    let bob_challenge = bob.begin_passkey_reauth().await.unwrap();
+    let answer = assert_with(&mut bobs, &bob_challenge.options, ORIGIN, None);
+    let stolen =
+        ReauthRequest { password: None, passkey: Some(answer), ceremony: Some(bob_challenge.ceremony), ..ReauthRequest::password("") };
+    assert_eq!(code(&session.reauth_with(&stolen).await.unwrap_err()), "token.invalid");
+
+    // A passkey alone re-authenticates the passkey session; its ceremony once.
+    let answer = assert_with(&mut token, &challenge.options, ORIGIN, None);
+    let right = ReauthRequest { password: None, passkey: Some(answer), ceremony: Some(challenge.ceremony), ..ReauthRequest::password("") };
+    session.reauth_with(&right).await.unwrap();
+    assert_eq!(code(&session.reauth_with(&right).await.unwrap_err()), "token.invalid", "spent");
+    assert_eq!(session.whoami().await.unwrap().auth_strength.as_deref(), Some("passkey"));
+    session.rename_passkey(me.passkeys().await.unwrap()[0].id, "elevated").await.expect("the write window is open");
+
+    // A password+TOTP session may re-authenticate with a passkey (at least as strong), which
+    // raises it.
+    let step = match server.anonymous().login_outcome("alice", PASSWORD).await.unwrap() {
+        LoginOutcome::SecondFactor(step) => step,
+        LoginOutcome::Session(_) => panic!("alice has second factors"),
+    };
+    assert_eq!(step.methods, ["totp", "passkey"]);
+    server.clock.advance(time::Duration::seconds(30));
+    let totp = crate::second_factor::pyotp(enrolment.secret.expose(), server.clock.now().unix_timestamp(), 6, "sha1");
+    let answer = SecondFactorAnswer { state: step.state, totp: Some(totp), backup_code: None, passkey: None };
+    let two = server.anonymous().with_bearer(server.anonymous().login_mfa(&answer).await.unwrap().token.expose());
+    assert_eq!(two.whoami().await.unwrap().auth_strength.as_deref(), Some("password+totp"));
+    let challenge = two.begin_passkey_reauth().await.unwrap();
+    let answer = assert_with(&mut token, &challenge.options, ORIGIN, None);
+    let with_passkey = ReauthRequest { passkey: Some(answer), ceremony: Some(challenge.ceremony), ..ReauthRequest::password(PASSWORD) };
+    two.reauth_with(&with_passkey).await.unwrap();
+    assert_eq!(two.whoami().await.unwrap().auth_strength.as_deref(), Some("password+passkey"), "raised, never lowered");
+
+    // An account without a passkey has no passkey ceremony to begin.
+    bob.remove_passkey(bob.passkeys().await.unwrap()[0].id).await.unwrap();
+    assert_eq!(code(&bob.begin_passkey_reauth().await.unwrap_err()), "not_found");
 }

@@ -364,7 +364,12 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             with_server(connect()?, async |ctx| registration_token::run(ctx, command).await).await?;
         }
         Command::Check(args) => return with_server(connect()?, async |ctx| check::check(ctx, args).await).await,
-        Command::Session(command) => with_server(connect()?, async |ctx| sessions::run(ctx, command).await).await?,
+        Command::Session(command) => {
+            // `--user NAME` (no password) names whose sessions, as `warden login --user NAME`
+            // names who signs in; the caller speaks with its stored session or token.
+            let (global, command) = sessions::account_from_user_flag(global.clone(), command)?;
+            with_server(session::connect(&global)?, async |ctx| sessions::run(ctx, command).await).await?
+        }
         Command::Audit(command) => with_server(connect()?, async |ctx| audit::run(ctx, command).await).await?,
         Command::Export(args) => with_server(connect()?, async |ctx| transfer::export(ctx, &args).await).await?,
         Command::Import(args) => with_server(connect()?, async |ctx| transfer::import(ctx, &args).await).await?,

@@ -123,11 +123,19 @@ pub async fn login(global: &Global, args: &LoginArgs) -> Result<(), CliError> {
     let reply = match client.login_outcome(name, password.expose()).await? {
         LoginOutcome::Session(reply) => reply,
         LoginOutcome::SecondFactor(step) => {
+            // A passkey needs a browser (where the authenticator is); a terminal can only type.
+            if !step.methods.iter().any(|m| m == "totp" || m == "backup_code") {
+                return Err(CliError::Local(format!(
+                    "{name}'s second factor is a passkey, which this command cannot use: sign in with a browser, \
+                     or enrol TOTP or backup codes there for the command line"
+                )));
+            }
             let (totp, backup_code) = match (&args.totp, &args.backup_code) {
                 (Some(code), _) => (Some(code.clone()), None),
                 (None, Some(code)) => (None, Some(Secret::new(code.clone()))),
                 (None, None) if io::stdin().is_terminal() => {
-                    let code = read_nonempty_password(&format!("Second factor ({}): ", step.methods.join(" or ")), false)?;
+                    let typed: Vec<&str> = step.methods.iter().map(String::as_str).filter(|m| *m != "passkey").collect();
+                    let code = read_nonempty_password(&format!("Second factor ({}): ", typed.join(" or ")), false)?;
                     let code = code.expose().trim().to_owned();
                     if code.contains('-') { (None, Some(Secret::new(code))) } else { (Some(code), None) }
                 }

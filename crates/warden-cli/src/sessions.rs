@@ -20,7 +20,8 @@ pub enum SessionCommand {
   warden session list
   warden session list --user alice -o json")]
     List {
-        /// Only this account's (name or id), with its API tokens.
+        /// Only this account's (name or id), with its API tokens. `--user NAME` (without a
+        /// password) says the same.
         #[arg(long = "for", visible_alias = "account", value_name = "NAME")]
         user: Option<String>,
         #[command(flatten)]
@@ -29,7 +30,7 @@ pub enum SessionCommand {
     /// End one session or API token, or every session of an account.
     #[command(after_help = "Examples:
   warden session revoke 0193a0c4-5e1b-7c2d-9f00-2b6f4e8d1a77
-  warden session revoke --for alice --all")]
+  warden session revoke --user alice --all")]
     Revoke {
         /// The session's or API token's id.
         #[arg(required_unless_present = "all", conflicts_with = "all")]
@@ -37,8 +38,8 @@ pub enum SessionCommand {
         /// Whose sessions --all ends (name or id).
         #[arg(long = "for", visible_alias = "account", value_name = "NAME", requires = "all")]
         user: Option<String>,
-        /// End every session of the account --for names (its API tokens stay).
-        #[arg(long, requires = "user")]
+        /// End every session of the account --user (or --for) names (its API tokens stay).
+        #[arg(long)]
         all: bool,
     },
 }
@@ -59,8 +60,24 @@ pub async fn run(ctx: &Ctx, command: SessionCommand) -> Result<(), CliError> {
             let message = format!("{} session(s) of {user} ended", done.sessions_ended);
             output::done(ctx.format, &serde_json::json!({ "sessions_ended": done.sessions_ended }), &message)
         }
-        SessionCommand::Revoke { .. } => Err(CliError::Usage("name a session id, or --for NAME --all".into())),
+        SessionCommand::Revoke { .. } => Err(CliError::Usage("name a session id, or --user NAME --all".into())),
     }
+}
+
+/// Reads a global `--user NAME` without a password as the account `session list|revoke` is
+/// about (the issue's `--user NAME`); `--user NAME:PASSWORD` stays a credential. Naming the
+/// account twice (`--user` and `--for`) is a usage error.
+pub fn account_from_user_flag(mut global: crate::Global, mut command: SessionCommand) -> Result<(crate::Global, SessionCommand), CliError> {
+    let Some(name) = global.basic.clone().filter(|u| !u.contains(':')) else { return Ok((global, command)) };
+    let slot = match &mut command {
+        SessionCommand::List { user, .. } | SessionCommand::Revoke { user, .. } => user,
+    };
+    if slot.is_some() {
+        return Err(CliError::Usage("name the account once: --user NAME or --for NAME".into()));
+    }
+    *slot = Some(name);
+    global.basic = None;
+    Ok((global, command))
 }
 
 /// `warden self sessions [--revoke ID]`.

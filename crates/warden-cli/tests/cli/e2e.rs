@@ -1615,10 +1615,16 @@ fn sessions_scenario(database_url: String) {
     let ids: Vec<String> = hers["items"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_owned()).collect();
     assert_eq!(ids.len(), 2);
     elevated_session(&server, "idm", &idm);
+    // `--user NAME` without a password names the account, as the issue has it; the caller
+    // speaks with its stored session. Naming it twice is a usage error.
+    let by_user = server.warden_in("idm", &["--output", "json", "session", "list", "--user", "alice"], None);
+    assert!(by_user.status.success(), "{}", String::from_utf8_lossy(&by_user.stderr));
+    assert_eq!(serde_json::from_slice::<Value>(&by_user.stdout).unwrap()["items"].as_array().unwrap().len(), 2);
+    assert_eq!(server.warden_in("idm", &["session", "list", "--user", "alice", "--for", "bob"], None).status.code(), Some(2));
     let revoked = server.warden_in("idm", &["--output", "json", "session", "revoke", &ids[1]], None);
     assert!(revoked.status.success(), "{}", String::from_utf8_lossy(&revoked.stderr));
     assert_eq!(json_run(&server, "alice3", &["whoami"], None).2["code"].as_str(), Some("session.ended"));
-    let ended = server.warden_in("idm", &["--output", "json", "session", "revoke", "--for", "alice", "--all"], None);
+    let ended = server.warden_in("idm", &["--output", "json", "session", "revoke", "--user", "alice", "--all"], None);
     assert!(ended.status.success(), "{}", String::from_utf8_lossy(&ended.stderr));
     let ended: Value = serde_json::from_slice(&ended.stdout).unwrap();
     assert_eq!(ended["sessions_ended"], 1);

@@ -368,7 +368,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             // `--user NAME` (no password) names whose sessions, as `warden login --user NAME`
             // names who signs in; the caller speaks with its stored session or token.
             let (global, command) = sessions::account_from_user_flag(global.clone(), command)?;
-            with_server(session::connect(&global)?, async |ctx| sessions::run(ctx, command).await).await?
+            with_server(session::connect(&global)?, async |ctx| sessions::run(ctx, command).await).await?;
         }
         Command::Audit(command) => with_server(connect()?, async |ctx| audit::run(ctx, command).await).await?,
         Command::Export(args) => with_server(connect()?, async |ctx| transfer::export(ctx, &args).await).await?,

@@ -117,12 +117,16 @@ pub enum PasskeyCommand {
     List,
     /// Give one of your passkeys another name.
     Rename {
+        /// The passkey's id (from `warden self passkey list`).
         id: uuid::Uuid,
         /// The new name (1 to 64 characters).
         name: String,
     },
     /// Remove one of your passkeys: it signs no one in any more.
-    Remove { id: uuid::Uuid },
+    Remove {
+        /// The passkey's id (from `warden self passkey list`).
+        id: uuid::Uuid,
+    },
 }
 
 impl output::Tabular for warden_core::api::PasskeyInfo {

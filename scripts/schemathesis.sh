@@ -18,6 +18,7 @@ if [ ! -x "$venv/bin/schemathesis" ] || [ ! -x "$venv/bin/openapi-spec-validator
     [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet 'schemathesis>=4.3,<5' 'openapi-spec-validator>=0.7,<1'
 fi
+"$venv/bin/python" -c 'import pyotp' 2>/dev/null || "$venv/bin/pip" install --quiet 'pyotp>=2.9,<3'
 
 cargo build --quiet -p warden-server -p warden-cli --bins
 bin="$CARGO_TARGET_DIR/debug"
@@ -30,6 +31,8 @@ export WARDEN_SERVER__CONTROL_SOCKET="$work/wardend.sock"
 export WARDEN_DATABASE__URL="sqlite://$work/warden.db"
 # Links (recovery, invitations, notices) need the public URL; their mail goes to the outbox here.
 export WARDEN_SERVER__PUBLIC_URL="$url" WARDEN_MAIL__OUTBOX_DIR="$work/outbox"
+# Passkeys need a relying party with a domain name (the public URL above is an address).
+export WARDEN_WEBAUTHN__RP_ID=localhost WARDEN_WEBAUTHN__ORIGINS="http://localhost:$port"
 # Cheap password hashing: the run logs in a few times and schemathesis tries many passwords.
 export WARDEN_AUTH__ARGON2__MEMORY_KIB=1024 WARDEN_AUTH__ARGON2__ITERATIONS=1
 export WARDEN_LOG="${WARDEN_LOG:-warn}"
@@ -65,6 +68,12 @@ idm=$("$bin/wardend" recover-account idm_admin 2>/dev/null)
 "$bin/wardend" superuser add schemathesis 2>/dev/null
 "$bin/warden" login --user fuzz-operator --password-stdin <<<"$password" >/dev/null
 "$bin/warden" reauth --password-stdin <<<"$password" >/dev/null
+# An idm_superuser must use a second factor (auth.mfa_required_for_admin_roles): the operator
+# enrols TOTP as a person would, with codes from pyotp, and re-authenticates with the next one.
+secret=$("$bin/warden" self totp enrol | sed -n 's/^secret: //p')
+totp() { "$venv/bin/python" -c "import pyotp, time; print(pyotp.TOTP('$secret').at(int(time.time()) + $1))"; }
+"$bin/warden" self totp confirm "$(totp 0)" >/dev/null
+"$bin/warden" reauth --password-stdin --totp "$(totp 30)" <<<"$password" >/dev/null
 token=$("$bin/warden" service-account token create schemathesis --read-write --expires-in 1d --label schemathesis 2>/dev/null)
 
 echo "== schemathesis against $url (at most $max_examples examples per operation)"

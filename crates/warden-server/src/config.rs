@@ -659,6 +659,7 @@ impl Config {
             "WARDEN_REGISTRATION__",
             "WARDEN_MAIL__",
             "WARDEN_PROFILE__",
+            "WARDEN_WEBAUTHN__",
         ];
         let vars: config::Map<String, String> = std::env::vars().filter(|(k, _)| sections.iter().any(|s| k.starts_with(s))).collect();
         builder = builder.add_source(
@@ -671,7 +672,8 @@ impl Config {
                 .with_list_parse_key("server.trusted_proxies")
                 .with_list_parse_key("authz.permissions")
                 .with_list_parse_key("forward_auth.trusted_proxies")
-                .with_list_parse_key("forward_auth.allowed_redirect_domains"),
+                .with_list_parse_key("forward_auth.allowed_redirect_domains")
+                .with_list_parse_key("webauthn.origins"),
         );
         let raw = builder.build().map_err(|e| ConfigError::Load(e.to_string()))?;
         let config: Config = raw.try_deserialize().map_err(|e| ConfigError::Invalid(e.to_string()))?;

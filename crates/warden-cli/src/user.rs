@@ -143,8 +143,17 @@ pub enum UserCommand {
         /// The user's name or id.
         user: String,
     },
-    /// Remove every second factor of a user (TOTP, backup codes) after a lost device: the
-    /// password alone signs in until the user enrols again.
+    /// What a user can sign in with: password, TOTP, backup codes left, passkeys, the second
+    /// factor's lock (never a secret).
+    #[command(after_help = "Examples:
+  warden user credentials alice
+  warden user credentials alice -o json")]
+    Credentials {
+        /// The user's name or id.
+        user: String,
+    },
+    /// Remove every second factor of a user (TOTP, backup codes, passkeys) after a lost device:
+    /// the password alone signs in until the user enrols again.
     ResetSecondFactors {
         /// The user's name or id.
         user: String,
@@ -314,6 +323,23 @@ pub async fn run(ctx: &Ctx, command: UserCommand) -> Result<(), CliError> {
         UserCommand::SendAccountNotice { user } => {
             let queued = users.send_account_notice(&user).await?;
             output::lines(ctx, &queued, [format!("account notice for {user} queued to {} (mail: {})", queued.to, queued.mail)])
+        }
+        UserCommand::Credentials { user } => {
+            let held = users.user_credentials(&user).await?;
+            let yes = |b: bool| if b { "yes" } else { "no" };
+            let mut lines = vec![
+                format!("password: {}{}", yes(held.password), if held.password_change_required { " (must be changed)" } else { "" }),
+                format!("totp: {}{}", yes(held.totp), if held.totp_pending { " (an enrolment waits for its first code)" } else { "" }),
+                format!("backup codes left: {}", held.backup_codes_left),
+                format!("passkeys: {}", held.passkeys.len()),
+            ];
+            lines.extend(held.passkeys.iter().map(|p| {
+                format!("  {} {:?} registered {}, last used {}", p.id, p.name, output::time(p.created_at), output::opt_time(p.last_used_at))
+            }));
+            if let Some(until) = held.second_factor_locked_until {
+                lines.push(format!("second factor locked until {}", output::time(until)));
+            }
+            output::lines(ctx, &held, lines)
         }
         UserCommand::ResetSecondFactors { user } => {
             users.reset_second_factors(&user).await?;

@@ -234,6 +234,11 @@ impl Client {
         self.call(Method::POST, &["auth", "reauth", "passkey"], NO_QUERY, NO_BODY).await
     }
 
+    /// What a user can sign in with (no secrets).
+    pub async fn user_credentials(&self, user: &str) -> Result<warden_core::api::UserCredentials, ClientError> {
+        self.call(Method::GET, &["users", user, "credentials"], NO_QUERY, NO_BODY).await
+    }
+
     /// Removes every second factor of a user (an administrator's help after a lost device).
     pub async fn reset_second_factors(&self, user: &str) -> Result<(), ClientError> {
         self.call(Method::DELETE, &["users", user, "second-factors"], NO_QUERY, NO_BODY).await

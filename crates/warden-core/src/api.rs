@@ -1135,6 +1135,26 @@ pub struct SecondFactorStatus {
     pub passkeys: u32,
 }
 
+/// `GET /api/v1/users/{user}/credentials`: what a user can sign in with, for the help desk and
+/// the console. Never a secret, a hash or a key: only which kinds exist, and passkeys' names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UserCredentials {
+    /// Whether a password is set.
+    pub password: bool,
+    /// The user must choose a new password before anything else.
+    pub password_change_required: bool,
+    /// A confirmed TOTP authenticator.
+    pub totp: bool,
+    /// A TOTP enrolment waiting for its first code.
+    pub totp_pending: bool,
+    pub backup_codes_left: u32,
+    pub passkeys: Vec<PasskeyInfo>,
+    /// Until when wrong codes have locked the user's second factor, if they have.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::timestamp::option")]
+    pub second_factor_locked_until: Option<OffsetDateTime>,
+}
+
 /// A WebAuthn ceremony started: what the browser (or authenticator) needs, and the key that
 /// finishes it. The challenge itself stays on the server.
 #[derive(Debug, Clone, Serialize, Deserialize)]

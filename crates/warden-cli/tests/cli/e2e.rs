@@ -1469,6 +1469,10 @@ fn second_factors_end_to_end() {
     let now = || i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()).unwrap();
     let confirm = server.warden_in("dora", &["self", "totp", "confirm", &pyotp_code(&secret, now())], None);
     assert!(confirm.status.success(), "{}", String::from_utf8_lossy(&confirm.stderr));
+    // The help desk sees what dora signs in with, and nothing secret.
+    let held = ok_as(&server, &idm, &["user", "credentials", "dora"]);
+    assert!(held.contains("password: yes") && held.contains("totp: yes") && held.contains("backup codes left: 10"), "{held}");
+    assert!(!held.contains(&secret) && !codes.iter().any(|c| held.contains(c.as_str())), "{held}");
 
     // A script without a code is told what to add.
     let bare = server.warden_in("dora2", &["login", "--user", "dora", "--password-stdin"], Some("velvet moon harbor lamp\n"));

@@ -13,7 +13,9 @@ use warden_core::api::{
     RegisterRequest, RegistrationTokenInfo, Rename, ResendVerification, ResolvedPermissions, RolePermissions, RoleQuery, SessionInfo,
     SessionsQuery, SessionsRevoked, SetPassword, UpdateProfile, UpdateRole, UpdateUser, VerifyEmail, WhoAmI,
 };
-use warden_core::api::{BackupCodes, BeginTotp, LoginOutcome, SecondFactorAnswer, SecondFactorStatus, TotpCode, TotpEnrolment};
+use warden_core::api::{
+    BackupCodes, BeginTotp, LoginOutcome, SecondFactorAnswer, SecondFactorStatus, TotpCode, TotpEnrolment, UserCredentials,
+};
 use warden_core::authz::{Binding, Role, Tenant};
 use warden_core::model::{ApiToken, AuditEvent, Group, NameOrId, ServiceAccount, SubjectKind, User};
 use warden_core::preferences::TenantPreferences;
@@ -100,6 +102,13 @@ pub async fn confirm_totp(State(app): State<App>, Actor(actor): Actor, Body(req)
 pub async fn reset_second_factors(State(app): State<App>, Actor(actor): Actor, Key(key): Key) -> ApiResult<StatusCode> {
     app.second_factors.reset(&actor, &key).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/users/{user}/credentials", tag = "users", security(("bearer" = []), ("basic" = [])), params(("user" = String, Path)),
+    responses((status = 200, body = UserCredentials, description = "What the user can sign in with: whether a password is set, TOTP, backup codes left, passkeys by name, the second factor's lock. Never a secret, hash or key."),
+        (status = 403, body = Problem, description = "`forbidden`: needs `warden:users:read`."), (status = 404, body = Problem, description = "No such user.")))]
+pub async fn user_credentials(State(app): State<App>, Actor(actor): Actor, Key(key): Key) -> ApiResult<Json<UserCredentials>> {
+    Ok(Json(app.second_factors.overview(&actor, &key).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/self/backup-codes", tag = "self", security(("bearer" = []), ("basic" = [])),

@@ -204,6 +204,7 @@ fn management_api() -> OpenApiRouter<App> {
         .routes(routes!(api::send_account_notice))
         .routes(routes!(api::require_password_change))
         .routes(routes!(api::reset_second_factors))
+        .routes(routes!(api::user_credentials))
         .routes(routes!(api::require_group_password_change))
         .routes(routes!(api::list_invitations, api::create_invitations))
         .routes(routes!(api::revoke_invitation))

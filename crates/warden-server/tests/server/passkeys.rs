@@ -396,3 +396,42 @@ async fn reauth_is_as_strong_as_the_sign_in() {
     bob.remove_passkey(bob.passkeys().await.unwrap()[0].id).await.unwrap();
     assert_eq!(code(&bob.begin_passkey_reauth().await.unwrap_err()), "not_found");
 }
+
+/// The help desk sees what a user signs in with (`GET /users/{user}/credentials`), and nothing
+/// secret: not the TOTP secret, not a backup code, not a key.
+#[tokio::test]
+async fn an_operator_sees_what_a_user_signs_in_with_and_nothing_secret() {
+    let server = TestServer::start_with(relying_party).await;
+    let me = person(&server, "alice").await;
+    let idm = server.idm().await;
+    let bare = idm.user_credentials("alice").await.unwrap();
+    assert!(bare.password && !bare.totp && bare.passkeys.is_empty() && bare.backup_codes_left == 0);
+
+    let mut token = authenticator();
+    register(&me, &mut token, "laptop").await;
+    let enrolment = me.begin_totp(&warden_core::api::BeginTotp::default()).await.unwrap();
+    let pending = idm.user_credentials("alice").await.unwrap();
+    assert!(pending.totp_pending && !pending.totp);
+    let now = server.clock.now().unix_timestamp();
+    me.confirm_totp(&crate::second_factor::pyotp(enrolment.secret.expose(), now, 6, "sha1")).await.unwrap();
+    let codes = me.generate_backup_codes().await.unwrap().codes;
+
+    let held = idm.user_credentials("alice").await.unwrap();
+    assert!(held.password && held.totp && !held.totp_pending && !held.password_change_required);
+    assert_eq!((held.backup_codes_left, held.passkeys.len(), held.passkeys[0].name.as_str()), (10, 1, "laptop"));
+    assert_eq!(held.second_factor_locked_until, None);
+    let shown = serde_json::to_string(&held).unwrap();
+    assert!(!shown.contains(enrolment.secret.expose()), "the TOTP secret stays in");
+    for code in &codes {
+        assert!(!shown.contains(code.expose()), "a backup code stays in");
+    }
+    assert!(!shown.contains("public_key") && !shown.contains("cred_id"), "nothing of the key: {shown}");
+
+    // Who may not look, and who is not there (recovering idm_admin for bob's account ended the
+    // old session: a fresh one).
+    let bob = person(&server, "bob").await;
+    let idm = server.idm().await;
+    assert_eq!(code(&bob.user_credentials("alice").await.unwrap_err()), "forbidden");
+    assert_eq!(code(&idm.user_credentials("nobody").await.unwrap_err()), "not_found");
+    assert_eq!(code(&idm.user_credentials("idm_admin").await.unwrap_err()), "not_found", "a service account is no user");
+}

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use warden_core::CoreError;
 use warden_core::access::{AuthStrength, Principal};
 use warden_core::api::{
-    BackupCodes, BeginTotp, LoginResponse, SecondFactorAnswer, SecondFactorRequired, SecondFactorStatus, TotpEnrolment,
+    BackupCodes, BeginTotp, LoginResponse, SecondFactorAnswer, SecondFactorRequired, SecondFactorStatus, TotpEnrolment, UserCredentials,
 };
 use warden_core::credential::{Secret, TokenHash, TokenKind};
 use warden_core::model::{NameOrId, Subject, SubjectKind};
@@ -390,6 +390,35 @@ impl SecondFactors {
             return Err(ServiceError::NotFound(format!("a second factor of {}", owner.subject.name)));
         }
         Ok(())
+    }
+
+    /// What `user` can sign in with (`warden:users:read`): which kinds of credential exist,
+    /// passkeys by name, and the second factor's lock. No secret, hash or key.
+    pub async fn overview(&self, actor: &Principal, user: &NameOrId) -> Result<UserCredentials> {
+        actor.require(warden_core::access::Permission::UsersRead)?;
+        let now = self.ctx.now();
+        let owner = self.ctx.store.account(user, now).await?.filter(|o| o.subject.kind == SubjectKind::User);
+        let owner = owner.ok_or_else(|| ServiceError::NotFound(format!("user {user}")))?;
+        let id = owner.subject.id;
+        let totp = self.ctx.store.totp(id).await?;
+        let passkeys = self.ctx.store.passkeys(id).await?;
+        Ok(UserCredentials {
+            password: self.ctx.store.password_hash(id).await?.is_some(),
+            password_change_required: owner.password_change_required,
+            totp: totp.as_ref().is_some_and(|t| t.confirmed_at.is_some()),
+            totp_pending: totp.as_ref().is_some_and(|t| t.confirmed_at.is_none()),
+            backup_codes_left: self.ctx.store.backup_codes_left(id).await?,
+            passkeys: passkeys
+                .iter()
+                .map(|p| warden_core::api::PasskeyInfo {
+                    id: p.id,
+                    name: p.name.clone(),
+                    created_at: p.created_at,
+                    last_used_at: p.last_used_at,
+                })
+                .collect(),
+            second_factor_locked_until: self.ctx.store.second_factor_locked(id, now).await?,
+        })
     }
 
     /// Ten new backup codes, replacing the old ones; shown this once, stored as SHA-256.

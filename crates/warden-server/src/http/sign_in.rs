@@ -75,7 +75,13 @@ fn second_factor_page(state: &str, methods: &[String], rd: Option<&str>, error: 
     let hint = match (methods.iter().any(|m| m == "totp"), methods.iter().any(|m| m == "backup_code")) {
         (true, true) => "The code from your authenticator app, or one of your backup codes.",
         (true, false) => "The code from your authenticator app.",
-        _ => "One of your backup codes.",
+        (false, true) => "One of your backup codes.",
+        // A passkey needs the browser's WebAuthn call, which this page (no scripts) does not
+        // make: say so rather than ask for a code that does not exist.
+        (false, false) => {
+            "Your second factor is a passkey, which this page cannot use yet. Sign in with an application that \
+             supports passkeys, or ask your administrator for a recovery link to add an authenticator app."
+        }
     };
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\

@@ -79,8 +79,8 @@ fn second_factor_page(state: &str, methods: &[String], rd: Option<&str>, error: 
         // A passkey needs the browser's WebAuthn call, which this page (no scripts) does not
         // make: say so rather than ask for a code that does not exist.
         (false, false) => {
-            "Your second factor is a passkey, which this page cannot use yet. Sign in with an application that \
-             supports passkeys, or ask your administrator for a recovery link to add an authenticator app."
+            "Your only second factor is a passkey, which this page cannot use yet. Add an authenticator app or \
+             backup codes from a client that can use the passkey, or ask an administrator to reset your second factors."
         }
     };
     Html(format!(

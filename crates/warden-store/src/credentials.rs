@@ -87,6 +87,18 @@ pub trait Credentials: Send + Sync {
     /// (`Action::PasswordChange::sessions_ended`).
     async fn change_password(&self, change: &Change, account: Uuid, hash: &str, keep_session: Uuid) -> Result<()>;
     async fn create_session(&self, change: &Change, session: &SessionRecord, token: &TokenHash) -> Result<()>;
+    /// [`Credentials::create_session`] for a sign-in whose password was right: the login
+    /// attempt reserved for it stops counting as a failure, and the failures under `clear` are
+    /// forgotten, in the same transaction as the session ([`Credentials::login_succeeded`] and
+    /// the session in one durable commit instead of two).
+    async fn create_session_after_login(
+        &self,
+        change: &Change,
+        session: &SessionRecord,
+        token: &TokenHash,
+        attempt: Uuid,
+        clear: &[ThrottleKey],
+    ) -> Result<()>;
     /// Requires a new password of each account named, in one transaction: each flag with its
     /// own change (audit event), the account's sessions ended and its mail (if any) queued.
     /// Returns how many sessions ended. Any new password clears the flag.

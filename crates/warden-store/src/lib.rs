@@ -60,7 +60,7 @@ pub use passkeys::{Ceremony, CeremonyKind, PasskeyRecord, PasskeyUse, Passkeys};
 pub use postgres::PgStore;
 pub use preferences::{Preferences, StoredPreferences};
 pub use registration_tokens::{Registration, RegistrationToken, RegistrationTokens};
-pub use second_factors::{SecondFactors, TotpCredential};
+pub use second_factors::{FactorCounts, SecondFactors, TotpCredential};
 pub use sqlite::SqliteStore;
 pub use transfer::{ImportCounts, ImportLine, Importer, LineError, Transfer};
 

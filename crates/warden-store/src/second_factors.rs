@@ -28,8 +28,19 @@ pub struct TotpCredential {
     pub last_used_step: Option<i64>,
 }
 
+/// How many of each factor an account can answer with: what a sign-in asks, in one read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FactorCounts {
+    /// A confirmed TOTP credential.
+    pub totp: bool,
+    pub backup_codes_left: u32,
+    pub passkeys: u32,
+}
+
 #[async_trait]
 pub trait SecondFactors: Send + Sync {
+    /// The account's usable factors, in one statement.
+    async fn factor_counts(&self, account: Uuid) -> Result<FactorCounts>;
     /// Starts (or restarts) an enrolment: stores an unconfirmed credential. `false`, and nothing
     /// written, when the account has a confirmed one (it must be removed first).
     async fn begin_totp(&self, change: &Change, credential: &TotpCredential) -> Result<bool>;

@@ -2320,6 +2320,37 @@ async fn login_reservations(store: Arc<dyn Store>) {
     }
     assert_eq!((granted, refused), (5, 45));
     assert_eq!(store.login_failures(&keys[1].0, at - Duration::hours(1)).await.unwrap().count, 5);
+
+    // A right password's attempt is released in the session's own write: it and the failures
+    // under the keys named go, the session is there, and one audit event records it. (From
+    // another address: this one is locked by the burst above.)
+    let erin = create_user(&*store, "erin").await;
+    let later = at + Duration::minutes(1);
+    let elsewhere =
+        [(ThrottleKey::name_from("erin", Some("203.0.113.9".parse().unwrap())), keys[0].1), (ThrottleKey::name("erin"), keys[1].1)];
+    let attempt = store.reserve_login_attempt(&elsewhere, later).await.unwrap().unwrap();
+    assert_eq!(store.login_failures(&elsewhere[0].0, at - Duration::hours(1)).await.unwrap().count, 1);
+    assert_eq!(store.login_failures(&keys[1].0, at - Duration::hours(1)).await.unwrap().count, 6);
+    let session = SessionRecord {
+        id: Uuid::now_v7(),
+        account_id: erin.id,
+        created_at: later,
+        expires_at: later + Duration::hours(8),
+        idle_timeout_secs: 1800,
+        last_seen_at: later,
+        elevated_until: None,
+        client: None,
+        user_agent: None,
+        auth_strength: AuthStrength::Password,
+    };
+    let token = TokenHash::of("wds_after-login");
+    let events = audit_count(&*store).await;
+    store.create_session_after_login(&change("auth.login", &erin.subject()), &session, &token, attempt, &[elsewhere[0].0]).await.unwrap();
+    assert_eq!(store.login_failures(&elsewhere[0].0, at - Duration::hours(1)).await.unwrap().count, 0, "released");
+    assert_eq!(store.login_failures(&keys[1].0, at - Duration::hours(1)).await.unwrap().count, 5, "the attempt is no failure of the name");
+    assert_eq!(store.login_failures(&keys[0].0, at - Duration::hours(1)).await.unwrap().count, 5, "the other address's stay");
+    assert!(store.session(&token, later).await.unwrap().is_some());
+    assert_eq!(audit_count(&*store).await, events + 1);
 }
 
 /// `update_user` with `end_sessions` deletes every session of that user (and no other) in the
@@ -3244,6 +3275,9 @@ async fn passkeys(store: Arc<dyn Store>) {
     assert!(store.remove_passkey(&change("credential.passkey.remove", &fred.subject()), fred.id, key.id).await.unwrap());
     let left: Vec<String> = store.passkeys(fred.id).await.unwrap().into_iter().map(|p| p.name).collect();
     assert_eq!(left, ["laptop"]);
+    let counts = store.factor_counts(fred.id).await.unwrap();
+    assert_eq!((counts.totp, counts.backup_codes_left, counts.passkeys), (false, 0, 1));
+    assert_eq!(store.factor_counts(wilma.id).await.unwrap(), warden_store::FactorCounts::default());
 
     // Ceremonies: once, as their kind, before they expire.
     let t0 = now();

@@ -50,6 +50,15 @@ impl Bearer {
     }
 }
 
+/// A right password: its account, the login attempt still reserved for it, the failures its
+/// success clears, and this node's turns at the name and client, held until it is released.
+struct RightPassword {
+    subject: Subject,
+    attempt: Uuid,
+    clear: Vec<ThrottleKey>,
+    _turns: (super::in_flight::Turn, Option<super::in_flight::Turn>),
+}
+
 /// Bookkeeping writes (last seen / last used) happen at most this often per credential.
 const TOUCH_EVERY: Duration = Duration::seconds(60);
 
@@ -119,13 +128,22 @@ impl Auth {
     /// Checks a name and password. Every failure is [`ServiceError::AuthFailed`] (or
     /// `RateLimited` while slowed down) whatever its cause.
     pub async fn verify_password(&self, identifier: &str, password: &Secret, client: Option<IpAddr>) -> Result<Subject> {
+        let verified = self.check_password(identifier, password, client).await?;
+        self.ctx.store.login_succeeded(verified.attempt, &verified.clear).await?;
+        Ok(verified.subject)
+    }
+
+    /// [`Auth::verify_password`] without releasing the login attempt: the caller releases it,
+    /// while this node's turn at the name and client is still held, either with
+    /// `login_succeeded` or in the write that makes the session.
+    async fn check_password(&self, identifier: &str, password: &Secret, client: Option<IpAddr>) -> Result<RightPassword> {
         let name = self.sign_in_name(identifier).await?;
         let name = name.as_str();
         // Wait for this node's turn at the name, then at the client (always in this order,
         // so two checks never hold each other's turn).
         let busy = |_| ServiceError::RateLimited { retry_after_secs: 1 };
-        let _name_turn = self.names_in_flight.enter(ThrottleKey::name(name)).await.map_err(busy)?;
-        let _client_turn = match client {
+        let name_turn = self.names_in_flight.enter(ThrottleKey::name(name)).await.map_err(busy)?;
+        let client_turn = match client {
             Some(ip) => Some(self.clients_in_flight.enter(ThrottleKey::client(ip)).await.map_err(busy)?),
             None => None,
         };
@@ -149,16 +167,16 @@ impl Auth {
         };
         match (owner, verdict) {
             (Some(CredentialOwner { subject, active: true, .. }), Verdict::Match | Verdict::MatchNeedsRehash) => {
-                // The attempt was no failure; the name's failures from this client go too.
-                // Never the name's over all clients, nor the client's: a known password buys
-                // neither a distributed attack nor this client more guesses at other names.
-                self.ctx.store.login_succeeded(attempt, &[ThrottleKey::name_from(name, client)]).await?;
                 if verdict == Verdict::MatchNeedsRehash {
                     let hash = self.ctx.hasher.hash(password).await?;
                     let change = Change::new(now, Some(&subject), Action::PasswordRehash {}, Some(&subject));
                     self.ctx.store.set_password_hash(&change, subject.id, &hash, false).await?;
                 }
-                Ok(subject)
+                // The attempt was no failure; the name's failures from this client go too.
+                // Never the name's over all clients, nor the client's: a known password buys
+                // neither a distributed attack nor this client more guesses at other names.
+                let clear = vec![ThrottleKey::name_from(name, client)];
+                Ok(RightPassword { subject, attempt, clear, _turns: (name_turn, client_turn) })
             }
             (owner, _) => {
                 // The reservation stays as the failure's record.
@@ -192,14 +210,17 @@ impl Auth {
     /// Password login: a new session whose token is returned once and stored only hashed, or,
     /// for an account with a second factor, the pending sign-in that asks for it.
     pub async fn login(&self, name: &str, password: &Secret, client: Option<IpAddr>, user_agent: Option<String>) -> Result<LoginOutcome> {
-        let subject = self.verify_password(name, password, client).await?;
+        let verified = self.check_password(name, password, client).await?;
+        let subject = verified.subject.clone();
         // Persons sign in; of service accounts only the break-glass ones, whose password comes
         // from the host.
         if subject.kind != SubjectKind::User && !warden_core::model::is_break_glass(subject.id) {
+            self.ctx.store.login_succeeded(verified.attempt, &verified.clear).await?;
             return Err(ServiceError::AuthFailed);
         }
         let methods = self.second_factors.methods(subject.id).await?;
         if !methods.is_empty() {
+            self.ctx.store.login_succeeded(verified.attempt, &verified.clear).await?;
             return Ok(LoginOutcome::SecondFactor(self.second_factors.challenge(&subject, methods).await?));
         }
         let now = self.ctx.now();
@@ -207,7 +228,11 @@ impl Auth {
         let session = self.ctx.new_session(subject.id, now, SessionOrigin::password(client, user_agent));
         let action = Action::Login { session_id: session.id, client: client.map(|ip| ip.to_string()), second_factor: None };
         let change = Change::new(now, Some(&subject), action, Some(&subject));
-        self.ctx.store.create_session(&change, &session, &TokenHash::of(token.expose())).await?;
+        // The attempt's release and the session: one write.
+        self.ctx
+            .store
+            .create_session_after_login(&change, &session, &TokenHash::of(token.expose()), verified.attempt, &verified.clear)
+            .await?;
         Ok(LoginOutcome::Session(LoginResponse {
             token,
             expires_at: session.expires_at,

@@ -162,6 +162,30 @@ macro_rules! impl_credentials {
                     .await
                 }
 
+                async fn create_session_after_login(
+                    &self,
+                    change: &Change,
+                    session: &SessionRecord,
+                    token: &TokenHash,
+                    attempt: Uuid,
+                    clear: &[ThrottleKey],
+                ) -> Result<()> {
+                    let (change, session, token, clear) = (change.clone(), session.clone(), token.clone(), clear.to_vec());
+                    self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<()>> {
+                        Box::pin(async move {
+                            sqlx::query("DELETE FROM login_failures WHERE attempt = $1").bind(attempt).execute(&mut *tx).await?;
+                            for key in &clear {
+                                sqlx::query("DELETE FROM login_failures WHERE key = $1").bind(key.0.as_slice()).execute(&mut *tx).await?;
+                            }
+                            open(&mut tx, &change).await?;
+                            insert_session(&mut tx, &session, &token).await?;
+                            tx.commit().await?;
+                            Ok(())
+                        })
+                    })
+                    .await
+                }
+
                 async fn session(&self, token: &TokenHash, at: OffsetDateTime) -> Result<Option<(SessionRecord, CredentialOwner)>> {
                     let sql = format!("SELECT {SESSION_COLUMNS}, {OWNER_COLUMNS} FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = $1");
                     let row = sqlx::query(AssertSqlSafe(sql)).bind(token.0.as_slice()).fetch_optional(self.reader()).await?;

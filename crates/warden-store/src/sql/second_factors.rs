@@ -26,6 +26,23 @@ macro_rules! impl_second_factors {
 
             #[async_trait]
             impl SecondFactors for $store {
+                async fn factor_counts(&self, account: Uuid) -> Result<crate::FactorCounts> {
+                    let (totp, backup, passkeys): (i64, i64, i64) = sqlx::query_as(
+                        "SELECT \
+                           (SELECT COUNT(*) FROM totp_credentials WHERE account_id = $1 AND confirmed_at IS NOT NULL), \
+                           (SELECT COUNT(*) FROM backup_codes WHERE account_id = $1 AND used_at IS NULL), \
+                           (SELECT COUNT(*) FROM passkeys WHERE account_id = $1)",
+                    )
+                    .bind(account)
+                    .fetch_one(self.reader())
+                    .await?;
+                    Ok(crate::FactorCounts {
+                        totp: totp > 0,
+                        backup_codes_left: u32::try_from(backup).unwrap_or(u32::MAX),
+                        passkeys: u32::try_from(passkeys).unwrap_or(u32::MAX),
+                    })
+                }
+
                 async fn begin_totp(&self, change: &Change, credential: &TotpCredential) -> Result<bool> {
                     let (change, c) = (change.clone(), credential.clone());
                     self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<bool>> {

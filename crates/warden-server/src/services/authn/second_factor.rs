@@ -127,14 +127,17 @@ impl SecondFactors {
     /// The second factors `account` can answer with (`totp`, `backup_code`, `passkey`); empty:
     /// none.
     pub async fn methods(&self, account: Uuid) -> Result<Vec<String>> {
+        let counts = self.ctx.store.factor_counts(account).await?;
         let mut methods = Vec::new();
-        if self.ctx.store.totp(account).await?.is_some_and(|t| t.confirmed_at.is_some()) {
+        if counts.totp {
             methods.push("totp".to_owned());
         }
-        if self.ctx.store.backup_codes_left(account).await? > 0 {
+        if counts.backup_codes_left > 0 {
             methods.push("backup_code".to_owned());
         }
-        if Passkeys::new(self.ctx.clone()).count(account).await? > 0 {
+        // Passkeys count only while the server knows its relying party (none can be used
+        // otherwise).
+        if counts.passkeys > 0 && self.ctx.webauthn.is_some() {
             methods.push("passkey".to_owned());
         }
         Ok(methods)

@@ -161,46 +161,14 @@ macro_rules! impl_passkeys {
                 }
 
                 async fn rename_passkey(&self, change: &Change, account: Uuid, id: Uuid, name: &str) -> Result<bool> {
-                    let (change, name) = (change.clone(), name.to_owned());
-                    self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<bool>> {
-                        Box::pin(async move {
-                            let done = sqlx::query("UPDATE passkeys SET name = $3 WHERE id = $1 AND account_id = $2")
-                                .bind(id)
-                                .bind(account)
-                                .bind(&name)
-                                .execute(&mut *tx)
-                                .await?
-                                .rows_affected();
-                            if done == 0 {
-                                return Ok(false);
-                            }
-                            open(&mut tx, &change).await?;
-                            tx.commit().await?;
-                            Ok(true)
-                        })
-                    })
-                    .await
+                    let name = name.to_owned();
+                    let sql = "UPDATE passkeys SET name = $3 WHERE id = $1 AND account_id = $2";
+                    audited_row(self.lane(), change.clone(), sql, move |q| q.bind(id).bind(account).bind(name)).await
                 }
 
                 async fn remove_passkey(&self, change: &Change, account: Uuid, id: Uuid) -> Result<bool> {
-                    let change = change.clone();
-                    self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<bool>> {
-                        Box::pin(async move {
-                            let done = sqlx::query("DELETE FROM passkeys WHERE id = $1 AND account_id = $2")
-                                .bind(id)
-                                .bind(account)
-                                .execute(&mut *tx)
-                                .await?
-                                .rows_affected();
-                            if done == 0 {
-                                return Ok(false);
-                            }
-                            open(&mut tx, &change).await?;
-                            tx.commit().await?;
-                            Ok(true)
-                        })
-                    })
-                    .await
+                    let sql = "DELETE FROM passkeys WHERE id = $1 AND account_id = $2";
+                    audited_row(self.lane(), change.clone(), sql, move |q| q.bind(id).bind(account)).await
                 }
             }
         }

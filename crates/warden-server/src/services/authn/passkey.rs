@@ -103,13 +103,7 @@ impl Passkeys {
 
     /// The caller's own user account, for a change to its passkeys (an elevated session).
     fn own(actor: &Principal, write: bool) -> Result<&Subject> {
-        if actor.account.kind != SubjectKind::User {
-            return Err(ServiceError::NotAUser(actor.account.name.to_string()));
-        }
-        if write && !actor.elevated {
-            return Err(CoreError::NotElevated.into());
-        }
-        Ok(&actor.account)
+        super::second_factor::own_account(actor, write)
     }
 
     fn info(record: &PasskeyRecord) -> PasskeyInfo {

@@ -114,6 +114,18 @@ fn qr_svg(uri: &str) -> Result<String> {
         .build())
 }
 
+/// The caller's own user account, for a look at (`write = false`) or a change to (an elevated
+/// session) its factors: TOTP, backup codes and passkeys alike.
+pub(crate) fn own_account(actor: &Principal, write: bool) -> Result<&Subject> {
+    if actor.account.kind != SubjectKind::User {
+        return Err(ServiceError::NotAUser(actor.account.name.to_string()));
+    }
+    if write && !actor.elevated {
+        return Err(CoreError::NotElevated.into());
+    }
+    Ok(&actor.account)
+}
+
 /// A backup code as typed, normalised (case and separators do not matter).
 fn normalised_backup_code(code: &str) -> String {
     code.chars().filter(|c| !c.is_whitespace() && *c != '-').flat_map(char::to_lowercase).collect()
@@ -290,13 +302,7 @@ impl SecondFactors {
 
     /// The caller's own user account, for a change to its factors (an elevated session).
     fn own(actor: &Principal, write: bool) -> Result<&Subject> {
-        if actor.account.kind != SubjectKind::User {
-            return Err(ServiceError::NotAUser(actor.account.name.to_string()));
-        }
-        if write && !actor.elevated {
-            return Err(CoreError::NotElevated.into());
-        }
-        Ok(&actor.account)
+        own_account(actor, write)
     }
 
     pub async fn status(&self, actor: &Principal) -> Result<SecondFactorStatus> {

@@ -9,7 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 use warden_client::{AuditQuery, Client, ClientError};
-use warden_core::api::{FinishPasskeyRegistration, LoginOutcome, PasskeyChallenge, PasskeySignIn, SecondFactorAnswer};
+use warden_core::api::{FinishPasskeyRegistration, PasskeyChallenge, PasskeySignIn, SecondFactorAnswer};
 use warden_core::credential::Secret;
 use warden_server::clock::Clock;
 use warden_server::config::Config;
@@ -183,10 +183,7 @@ async fn passkey_round_trip(server: &TestServer) {
     assert!(me.passkeys().await.unwrap()[0].last_used_at.is_some(), "the use is recorded");
 
     // The passkey is now a second factor of the password sign-in.
-    let step = match server.anonymous().login_outcome("alice", PASSWORD).await.unwrap() {
-        LoginOutcome::SecondFactor(step) => step,
-        LoginOutcome::Session(_) => panic!("alice has a passkey: a password alone must not do"),
-    };
+    let step = crate::second_factor::second_step(server, "alice").await;
     assert_eq!(step.methods, ["passkey"]);
     let options = step.passkey_options.clone().expect("the options for the passkey");
     let assertion = assert_with(&mut phone, &options, ORIGIN, None);
@@ -280,19 +277,13 @@ async fn assertions_that_must_not_sign_in_do_not() {
 
     // As a second factor, refusals count towards the lock like wrong codes.
     for _ in 0..5 {
-        let step = match server.anonymous().login_outcome("alice", PASSWORD).await.unwrap() {
-            LoginOutcome::SecondFactor(step) => step,
-            LoginOutcome::Session(_) => panic!("alice has a passkey"),
-        };
+        let step = crate::second_factor::second_step(&server, "alice").await;
         let assertion = assert_with(&mut token, step.passkey_options.as_ref().unwrap(), "https://evil.example.test", None);
         let answer = SecondFactorAnswer { state: step.state, totp: None, backup_code: None, passkey: Some(assertion) };
         let refused = server.anonymous().login_mfa(&answer).await.unwrap_err();
         assert!(["auth.failed", "auth.rate_limited"].contains(&code(&refused)), "{refused:?}");
     }
-    let step = match server.anonymous().login_outcome("alice", PASSWORD).await.unwrap() {
-        LoginOutcome::SecondFactor(step) => step,
-        LoginOutcome::Session(_) => panic!("alice has a passkey"),
-    };
+    let step = crate::second_factor::second_step(&server, "alice").await;
     let assertion = assert_with(&mut token, step.passkey_options.as_ref().unwrap(), ORIGIN, None);
     let answer = SecondFactorAnswer { state: step.state, totp: None, backup_code: None, passkey: Some(assertion) };
     assert_eq!(code(&server.anonymous().login_mfa(&answer).await.unwrap_err()), "auth.rate_limited", "locked, even for a right passkey");
@@ -376,10 +367,7 @@ async fn reauth_is_as_strong_as_the_sign_in() {
 
     // A password+TOTP session may re-authenticate with a passkey (at least as strong), which
     // raises it.
-    let step = match server.anonymous().login_outcome("alice", PASSWORD).await.unwrap() {
-        LoginOutcome::SecondFactor(step) => step,
-        LoginOutcome::Session(_) => panic!("alice has second factors"),
-    };
+    let step = crate::second_factor::second_step(&server, "alice").await;
     assert_eq!(step.methods, ["totp", "passkey"]);
     server.clock.advance(time::Duration::seconds(30));
     let totp = crate::second_factor::pyotp(enrolment.secret.expose(), server.clock.now().unix_timestamp(), 6, "sha1");

@@ -71,7 +71,8 @@ async fn person(server: &TestServer, name: &str) -> Client {
     me
 }
 
-async fn second_step(server: &TestServer, name: &str) -> SecondFactorRequired {
+/// The pending sign-in a right password yields for an account with a second factor.
+pub async fn second_step(server: &TestServer, name: &str) -> SecondFactorRequired {
     match server.anonymous().login_outcome(name, PASSWORD).await.unwrap() {
         LoginOutcome::SecondFactor(step) => step,
         LoginOutcome::Session(_) => panic!("{name} signed in with a password alone"),

@@ -13,11 +13,8 @@ pub mod extract;
 pub mod forward_auth;
 pub mod kratos;
 pub mod passkey;
-pub mod recover;
-pub mod register;
 pub mod session;
-pub mod sign_in;
-pub mod verify_email;
+pub mod ui;
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -76,6 +73,8 @@ pub struct AppInner {
     pub passkeys: Passkeys,
     /// Passwordless ceremonies one client address may start per minute.
     pub passkey_ceremonies: crate::services::client_limit::ClientLimit,
+    /// The Content-Security-Policy of every page ([`session::page_csp`]).
+    pub page_csp: axum::http::HeaderValue,
     pub config: Arc<Config>,
 }
 
@@ -110,6 +109,7 @@ impl App {
         let passkeys = Passkeys::new(ctx.clone());
         let passkey_ceremonies = crate::services::client_limit::ClientLimit::new(PASSKEY_CEREMONIES_PER_MINUTE, 60);
         let config = ctx.config.clone();
+        let page_csp = session::page_csp(&config.forward_auth);
         Ok(Self(Arc::new(AppInner {
             ctx,
             directory,
@@ -129,6 +129,7 @@ impl App {
             second_factors,
             passkeys,
             passkey_ceremonies,
+            page_csp,
             config,
         })))
     }
@@ -241,25 +242,17 @@ fn management_api() -> OpenApiRouter<App> {
         .routes(routes!(kratos::recovery_link))
 }
 
-/// Health, forward-auth and its sign-in pages, the API description (none of them part of it),
-/// and the public REST API.
+/// Health, forward-auth, the web UI's pages for people, the API description (none of them part
+/// of the API), and the public REST API.
 fn public_routes(app: &App, rest: &RestApi) -> Router<App> {
-    let pages = if app.config.forward_auth.enabled {
-        Router::new()
-            .route("/auth/forward", axum::routing::any(forward_auth::forward))
-            .route("/login", get(sign_in::login_form).post(sign_in::login_submit))
-            .route("/login/done", get(sign_in::login_done))
-            .route("/login/mfa", axum::routing::post(sign_in::login_mfa_submit))
-            .route("/logout", get(sign_in::logout_form).post(sign_in::logout))
+    let forward = if app.config.forward_auth.enabled {
+        Router::new().route("/auth/forward", axum::routing::any(forward_auth::forward))
     } else {
         Router::new()
     };
     let document = rest.document.clone();
-    // The recovery link's page exists whether or not forward-auth is on.
-    pages
-        .route("/recover", get(recover::form).post(recover::submit))
-        .route("/register", get(register::form).post(register::submit))
-        .route("/verify-email", get(verify_email::form).post(verify_email::submit))
+    forward
+        .merge(ui::public_routes())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/api/v1/openapi.json", get(move || async move { Json(document.as_ref()).into_response() }))
@@ -316,7 +309,7 @@ async fn log_request(request: axum::extract::Request, next: axum::middleware::Ne
 /// The routers to serve: `(public, Some(admin))` with an admin listener, else `(all, None)`.
 pub fn routers(app: &App) -> (Router, Option<Router>) {
     let rest = RestApi::new(app);
-    let all = finish(public_routes(app, &rest).merge(rest.management.clone()), app);
+    let all = finish(public_routes(app, &rest).merge(rest.management.clone()).merge(ui::console_routes()), app);
     if app.config.server.admin_listen.is_some() { (finish(public_routes(app, &rest), app), Some(all)) } else { (all, None) }
 }
 

@@ -7,11 +7,12 @@
 //!   or `cookie_secure` says so, `Domain` from `cookie_domain`, and `Max-Age`; read from a
 //!   request, issued, cleared.
 //! - **The return URL** ([`ReturnTo`]): where a browser goes after signing in (the `rd`
-//!   parameter). Only an absolute http(s) URL on Warden's own host or an allowed domain, so no
-//!   page is ever an open redirect; anything else goes to `/login/done`.
-//! - **The rules every form page follows**: the CSRF check of its posts ([`csrf()`], with the
-//!   origin and `Secure` flag of this site), the security headers and CSP ([`secure_page`]),
-//!   the one stylesheet that CSP admits ([`PAGE_STYLE`]), and HTML escaping ([`escape`]).
+//!   parameter). Only a path on Warden itself, or an absolute http(s) URL on Warden's own host
+//!   or an allowed domain, so no page is ever an open redirect; anything else goes to the
+//!   person's own page (`/`).
+//! - **The rules every page follows**: the CSRF check of its posts ([`csrf()`], with the
+//!   origin and `Secure` flag of this site), the security headers and CSP ([`secure_page`],
+//!   [`page_csp`]), and HTML escaping ([`escape`]) where a page is not a template.
 
 pub mod csrf;
 
@@ -23,8 +24,9 @@ use super::App;
 use super::extract::cookie;
 use crate::config::ForwardAuthConfig;
 
-/// Where a browser goes after signing in when it brought no return URL that may be followed.
-pub const SIGNED_IN_PATH: &str = "/login/done";
+/// Where a browser goes after signing in when it brought no return URL that may be followed:
+/// the person's own page.
+pub const SIGNED_IN_PATH: &str = "/";
 
 // --- the cookie ---------------------------------------------------------------------------------
 
@@ -75,8 +77,9 @@ fn cookies_secure(config: &ForwardAuthConfig) -> bool {
 
 // --- the return URL -----------------------------------------------------------------------------
 
-/// A URL a browser may be sent to after signing in: an absolute http(s) URL on Warden's own
-/// host (from `public_url`) or on an `allowed_redirect_domains` entry or a subdomain of one.
+/// A URL a browser may be sent to after signing in: a path on Warden itself (`/account`, never
+/// `//host` or `/\\host`), or an absolute http(s) URL on Warden's own host (from `public_url`) or
+/// on an `allowed_redirect_domains` entry or a subdomain of one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReturnTo(String);
 
@@ -85,6 +88,9 @@ impl ReturnTo {
     /// scheme-relative URL, another scheme, user info, a backslash, a space or control
     /// character, an IPv6-literal host, or a host off the allowed domains.
     pub fn parse(config: &ForwardAuthConfig, raw: &str) -> Option<Self> {
+        if raw.starts_with('/') {
+            return local_path(raw).then(|| Self(raw.to_owned()));
+        }
         let host = url_host(raw)?;
         let own = config.public_url.as_deref().and_then(url_host);
         let allowed = own.as_deref() == Some(host.as_str())
@@ -107,6 +113,14 @@ impl ReturnTo {
     }
 }
 
+/// Whether `raw` is a path on this site: one leading `/` (a second would make it a
+/// scheme-relative URL to another host; browsers read `\\` as `/`), nothing that is not a
+/// printable, non-space character.
+fn local_path(raw: &str) -> bool {
+    let rest = &raw[1..];
+    !rest.starts_with(['/', '\\']) && raw.chars().all(|c| c.is_ascii_graphic() && c != '\\')
+}
+
 /// The host of an absolute http(s) URL, if it is one we could safely redirect to at all.
 fn url_host(url: &str) -> Option<String> {
     if url.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\') {
@@ -123,6 +137,11 @@ fn url_host(url: &str) -> Option<String> {
     }
     let host = host.to_ascii_lowercase();
     host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-').then_some(host).filter(|h| !h.is_empty())
+}
+
+/// `value` percent-encoded for a query parameter (everything but unreserved characters).
+pub fn escape_query(value: &str) -> String {
+    percent_encode(value)
 }
 
 fn percent_encode(value: &str) -> String {
@@ -171,26 +190,32 @@ pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }
 
-/// The pages' one stylesheet. The CSP allows exactly this text (by its SHA-256), so no
-/// injected style could apply.
-pub const PAGE_STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:22rem;margin:4rem auto;padding:0 1rem}\
-label,input,button{display:block;width:100%;margin:.4rem 0}input{padding:.4rem}.error{color:#b00020}";
-
-/// The pages' Content-Security-Policy: nothing but [`PAGE_STYLE`], forms to Warden.
-static PAGE_CSP: std::sync::LazyLock<HeaderValue> = std::sync::LazyLock::new(|| {
-    use base64::Engine;
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(PAGE_STYLE.as_bytes());
+/// The Content-Security-Policy of every page: scripts, styles and fonts from Warden's own
+/// `/assets` only (no inline script or style at all), images from Warden or `data:` (the TOTP
+/// QR code), script calls to Warden only, no frames, no plugins, no `<base>`. Forms post to
+/// Warden, or, for the sign-in page's redirect to the application, to an allowed return domain
+/// (browsers apply `form-action` to the redirect that follows a post).
+pub fn page_csp(config: &ForwardAuthConfig) -> HeaderValue {
+    let mut form_action = String::from("'self'");
+    for domain in &config.allowed_redirect_domains {
+        let domain = domain.trim().trim_start_matches('.').to_ascii_lowercase();
+        if !domain.is_empty() && domain.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-') {
+            form_action.push(' ');
+            form_action.push_str(&domain);
+            form_action.push_str(" *.");
+            form_action.push_str(&domain);
+        }
+    }
     let policy = format!(
-        "default-src 'none'; style-src 'sha256-{}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        base64::engine::general_purpose::STANDARD.encode(digest)
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+         form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
     );
     HeaderValue::from_str(&policy).unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))
-});
+}
 
-/// What every page with a form sends: no caching, no framing, no scripts or plugins, forms
-/// posted to Warden only, no content sniffing, no referrer to other sites.
-pub fn secure_page(headers: &mut HeaderMap) {
+/// What every page sends: no caching, no framing, the CSP `csp` ([`page_csp`]), no content
+/// sniffing, no referrer to other sites.
+pub fn secure_page(headers: &mut HeaderMap, csp: &HeaderValue) {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(HeaderName::from_static("x-frame-options"), HeaderValue::from_static("DENY"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
@@ -198,7 +223,7 @@ pub fn secure_page(headers: &mut HeaderMap) {
     // page's own form posts, which the CSRF check would refuse.
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     headers.insert(HeaderName::from_static("cross-origin-opener-policy"), HeaderValue::from_static("same-origin"));
-    headers.insert(header::CONTENT_SECURITY_POLICY, PAGE_CSP.clone());
+    headers.insert(header::CONTENT_SECURITY_POLICY, csp.clone());
 }
 
 #[cfg(test)]

@@ -617,7 +617,7 @@ async fn sign_in_page_never_redirects_off_the_allowed_domains() {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(header(r.headers(), "cache-control"), Some("no-store"));
     let page = r.text().await.unwrap();
-    assert!(page.contains("value=\"http://app.localtest/x?&quot;&gt;&lt;script&gt;\""), "{page}");
+    assert!(page.contains("value=\"http://app.localtest/x?&#34;&#62;&#60;script&#62;\""), "{page}");
 
     for rd in [
         "https://evil.example/",
@@ -626,12 +626,16 @@ async fn sign_in_page_never_redirects_off_the_allowed_domains() {
         "https://app.localtest@evil.example/",
         "https:/\\evil.example",
         "javascript:alert(1)",
-        "/relative",
+        "relative",
+        "/\\evil.example",
         "",
     ] {
         let (location, _) = form_login(&fx, "alice", rd).await;
-        assert_eq!(location, "/login/done", "{rd:?}");
+        assert_eq!(location, "/", "{rd:?}: the person's own page");
     }
+    // A path on Warden itself is followed.
+    let (location, _) = form_login(&fx, "alice", "/account/sessions").await;
+    assert_eq!(location, "/account/sessions");
     for rd in ["http://app.localtest:8443/deploy?x=1", "https://wiki.app.localtest/", &format!("{}/somewhere", fx.public_url)] {
         let (location, _) = form_login(&fx, "alice", rd).await;
         assert_eq!(location, rd);

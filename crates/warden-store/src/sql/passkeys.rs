@@ -43,7 +43,13 @@ macro_rules! impl_passkeys {
                     self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<()>> {
                         Box::pin(async move {
                             sqlx::query("DELETE FROM webauthn_ceremonies WHERE expires_at <= $1").bind(to_ms(now)).execute(&mut *tx).await?;
-                            sqlx::query("INSERT INTO webauthn_ceremonies (key_hash, kind, account_id, state, expires_at) VALUES ($1, $2, $3, $4, $5)")
+                            // A new ceremony under a key in use replaces the old one (a sign-in's second step
+                            // asked again after a wrong code): one key, one live challenge.
+                            sqlx::query(
+                                "INSERT INTO webauthn_ceremonies (key_hash, kind, account_id, state, expires_at) VALUES ($1, $2, $3, $4, $5) \
+                                 ON CONFLICT (key_hash) DO UPDATE SET kind = excluded.kind, account_id = excluded.account_id, \
+                                 state = excluded.state, expires_at = excluded.expires_at",
+                            )
                                 .bind(key.0.as_slice())
                                 .bind(kind.as_str())
                                 .bind(account)

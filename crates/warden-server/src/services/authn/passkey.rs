@@ -178,7 +178,8 @@ impl Passkeys {
         let (options, state) = webauthn
             .start_passkey_registration(me.id, me.name.as_str(), &display, Some(exclude))
             .map_err(|e| ServiceError::Internal(format!("webauthn: {e}")))?;
-        let options = serde_json::to_value(&options).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let mut options = serde_json::to_value(&options).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        prefer_discoverable(&mut options);
         self.start(CeremonyKind::Register, Some(me.id), Self::to_json(&state)?, options).await
     }
 
@@ -426,5 +427,15 @@ impl Passkeys {
         locked_until: Option<String>,
     ) -> Result<()> {
         self.refused(refused, Some(subject), client, locked_until).await
+    }
+}
+
+/// Asks the authenticator to keep the new credential discoverable where it can
+/// (`residentKey: "preferred"`), so that the passkey also signs in without a name (the
+/// verifier's default, `"discouraged"`, makes many authenticators keep it server-side only).
+/// The verifier does not check residency, so the answer verifies either way.
+fn prefer_discoverable(options: &mut serde_json::Value) {
+    if let Some(selection) = options.pointer_mut("/publicKey/authenticatorSelection").and_then(serde_json::Value::as_object_mut) {
+        selection.insert("residentKey".to_owned(), serde_json::Value::from("preferred"));
     }
 }

@@ -183,6 +183,33 @@ impl SecondFactors {
         Ok(SecondFactorRequired { next: "mfa".to_owned(), methods, state, expires_at: record.expires_at, passkey_options })
     }
 
+    /// The pending sign-in under `state` asked again (after a wrong answer): its methods, and a
+    /// new passkey challenge under the same key. `token.invalid` once it expired or was used.
+    pub async fn resume(&self, state: &str) -> Result<SecondFactorRequired> {
+        let state = state.trim();
+        if TokenKind::of(state) != Some(TokenKind::OneTime) {
+            return Err(ServiceError::TokenInvalid);
+        }
+        let now = self.ctx.now();
+        let key = TokenHash::of(state);
+        let record = self.ctx.store.one_time_token(&key).await?;
+        let record =
+            record.filter(|r| r.purpose == TokenPurpose::SecondFactor && r.is_redeemable(now)).ok_or(ServiceError::TokenInvalid)?;
+        let methods = self.methods(record.account_id).await?;
+        let passkey_options = if methods.iter().any(|m| m == "passkey") {
+            Passkeys::new(self.ctx.clone()).options_for(record.account_id, CeremonyKind::SecondFactor, &key).await?
+        } else {
+            None
+        };
+        Ok(SecondFactorRequired {
+            next: "mfa".to_owned(),
+            methods,
+            state: Secret::new(state),
+            expires_at: record.expires_at,
+            passkey_options,
+        })
+    }
+
     /// Finishes a pending sign-in with a second factor: the session.
     pub async fn finish(&self, answer: &SecondFactorAnswer, client: Option<IpAddr>, user_agent: Option<String>) -> Result<LoginResponse> {
         let state = answer.state.expose().trim();

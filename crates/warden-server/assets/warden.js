@@ -69,12 +69,18 @@
     body.set("csrf", form.elements.csrf.value);
     var reply = await fetch(form.dataset.begin, { method: "POST", body: body, credentials: "same-origin" });
     var json = await reply.json();
+    if (!reply.ok && json.code === "session.not_elevated") {
+      // As every other form of the page: confirm it is you, then come back here.
+      window.location.assign("/reauth?rd=" + encodeURIComponent(location.pathname + location.search));
+      return null;
+    }
     if (!reply.ok) { throw new Error(json.detail || "The server refused to start."); }
     return { options: json.options, ceremony: json.ceremony };
   }
   async function run(form) {
     var kind = form.dataset.passkey;
     var got = await options(form);
+    if (!got) { return; }
     var pk = publicKey(got.options);
     var credential = kind === "register"
       ? await navigator.credentials.create({ publicKey: pk })

@@ -24,6 +24,11 @@ impl TestServer {
     }
 
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::try_start_with(tweak).await.unwrap()
+    }
+
+    /// As [`Self::start_with`], with the start's failure (a port taken meanwhile) returned.
+    pub async fn try_start_with(tweak: impl FnOnce(&mut Config)) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::default();
         config.server.listen = "127.0.0.1:0".parse().unwrap();
@@ -35,10 +40,10 @@ impl TestServer {
         config.mail.poll_interval = "1s".into();
         tweak(&mut config);
         let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
-        let running = warden_server::start(config, clock.clone(), false).await.unwrap();
+        let running = warden_server::start(config, clock.clone(), false).await?;
         let url = format!("http://{}", running.public_addr);
         let admin_url = running.admin_addr.map(|a| format!("http://{a}"));
-        Self { running, clock, url, admin_url, _dir: dir }
+        Ok(Self { running, clock, url, admin_url, _dir: dir })
     }
 
     pub fn anonymous(&self) -> Client {

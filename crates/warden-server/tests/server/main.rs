@@ -21,3 +21,4 @@ mod second_factor;
 mod self_service;
 mod sessions;
 mod transfer;
+mod ui;

@@ -1,9 +1,13 @@
-//! The person's own pages: the profile (behind a confirmation of the password) and the list of
-//! sessions, where another device is signed out.
+//! The person's own pages: the profile (a new primary address behind a confirmation of the
+//! password), the list of sessions, where another device is signed out, and the security page,
+//! where an authenticator app is set up (codes from pyotp) and backup codes are made.
+
+use warden_server::clock::Clock;
 
 use super::webdriver::button;
 use super::{PASSWORD, Site};
 use crate::api::user;
+use crate::second_factor::pyotp;
 
 #[tokio::test]
 async fn changes_profile_and_revokes_a_session() {
@@ -54,21 +58,75 @@ async fn changes_profile_and_revokes_a_session() {
     other.whoami().await.unwrap();
     b.open("/account/sessions").await;
     let rows = "//table/tbody/tr[.//form]";
-    assert_eq!(b.find_all(rows).await.len(), 2, "two sessions");
+    b.wait_for_count(rows, 2).await;
     assert_eq!(b.find_all("//tr[.//span[normalize-space(.)='this browser']]").await.len(), 1);
     b.screenshot("sessions").await;
 
     // Signing the other one out: one row left, this browser's, and the other token refused.
     b.click(&format!("//table/tbody/tr[not(.//span[normalize-space(.)='this browser'])]{}", button("Sign out"))).await;
     b.wait_for_path("/account/sessions").await;
-    let deadline = std::time::Instant::now() + super::webdriver::WAIT;
-    while b.find_all(rows).await.len() != 1 {
-        assert!(std::time::Instant::now() < deadline, "the other session is still listed");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    b.wait_for_count(rows, 1).await;
     b.wait_for_text("table", "this browser").await;
     let refused = other.whoami().await.unwrap_err();
     assert_eq!(refused.status(), Some(401), "{refused}");
     b.open("/").await;
     assert_eq!(b.text("header .who span").await, "dave", "this browser is still signed in");
+}
+
+#[tokio::test]
+async fn enrols_an_authenticator_app_and_signs_in_with_a_backup_code() {
+    let site = Site::start().await;
+    let server = &site.server;
+    let idm = server.idm().await;
+    idm.create_user(&user("gina")).await.unwrap();
+    let b = &site.browser;
+    site.sign_in("gina", PASSWORD).await;
+    site.elevate(PASSWORD, "/account/security").await;
+
+    // The QR code shows (a data: image the CSP allows) with the key beside it.
+    b.click("#totp-begin").await;
+    let secret = b.text("#totp-secret").await;
+    let loaded =
+        b.script("const img = document.querySelector('img.qr'); return img.complete && img.naturalWidth > 0;", serde_json::json!([])).await;
+    assert_eq!(loaded, true, "the QR code is drawn");
+    b.screenshot("security").await;
+
+    // A wrong code: the set-up starts again.
+    let now = server.clock.now().unix_timestamp();
+    b.fill("#totp-code", &pyotp(&secret, now - 300, 6, "sha1")).await;
+    b.click(&button("Confirm")).await;
+    b.wait_for_text(".error", "That code did not match").await;
+    assert!(!idm.user_credentials("gina").await.unwrap().totp);
+
+    b.click("#totp-begin").await;
+    let secret = b.text("#totp-secret").await;
+    b.fill("#totp-code", &pyotp(&secret, now, 6, "sha1")).await;
+    b.click(&button("Confirm")).await;
+    b.wait_for_text(".notice", "Your authenticator app is set up.").await;
+    assert!(idm.user_credentials("gina").await.unwrap().totp);
+
+    b.click(&button("Make new backup codes")).await;
+    b.wait_for_text(".notice", "New backup codes.").await;
+    let codes: Vec<String> = {
+        let mut codes = Vec::new();
+        for item in b.find_all("#backup-codes li code").await {
+            codes.push(item.text().await);
+        }
+        codes
+    };
+    assert!(codes.len() >= 8, "{codes:?}");
+    let left = idm.user_credentials("gina").await.unwrap().backup_codes_left;
+    assert_eq!(left as usize, codes.len());
+
+    // Signing in again asks for the second factor; a backup code answers it, once.
+    site.sign_out().await;
+    b.open("/login").await;
+    b.fill("#name", "gina").await;
+    b.fill("#password", PASSWORD).await;
+    b.click(&button("Sign in")).await;
+    b.fill("#code", &codes[0]).await;
+    b.click(&button("Continue")).await;
+    b.wait_for_path("/").await;
+    assert_eq!(b.text("header .who span").await, "gina");
+    assert_eq!(idm.user_credentials("gina").await.unwrap().backup_codes_left, left - 1);
 }

@@ -37,6 +37,7 @@ async fn admin_creates_a_user_nests_groups_binds_a_role_and_reads_the_audit_log(
     // Read-only: confirm the password, come back, post again.
     b.wait_for_path("/reauth").await;
     site.elevate(&password, "/admin/users/new").await;
+    b.open("/admin/users/new").await;
     post_form(&site, &frank, "Create user").await;
     b.wait_for_path("/admin/users/frank").await;
     b.wait_for_text("main h1", "frank").await;
@@ -75,6 +76,7 @@ async fn admin_creates_a_user_nests_groups_binds_a_role_and_reads_the_audit_log(
     post_form(&site, &deployer, "Create role").await;
     b.wait_for_path("/reauth").await;
     site.elevate(&password, "/admin/roles").await;
+    b.open("/admin/roles").await;
     post_form(&site, &deployer, "Create role").await;
     b.wait_for_text("main", "deployer").await;
 

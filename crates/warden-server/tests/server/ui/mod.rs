@@ -79,16 +79,20 @@ impl Site {
         b.wait_for_text("header .who", name).await;
     }
 
-    /// Confirms the password on `/reauth?rd=BACK` (opened unless a page sent the browser
-    /// there) and waits for the browser to be back.
+    /// Confirms the password on `/reauth`, and waits for the browser to be back: where the
+    /// page that sent it there asked (its `rd`), else at `back` (opening `/reauth?rd=BACK`).
     pub async fn elevate(&self, password: &str, back: &str) {
         let b = &self.browser;
-        if !b.path().await.starts_with("/reauth?") {
+        let here = b.path().await;
+        let back = if let Some(rd) = here.strip_prefix("/reauth?rd=") {
+            query_unescape(rd.split('&').next().unwrap_or_default())
+        } else {
             b.open(&format!("/reauth?rd={}", query_escape(back))).await;
-        }
+            back.to_owned()
+        };
         b.fill("#password", password).await;
         b.click(&button("Confirm")).await;
-        b.wait_for_path(back).await;
+        b.wait_for_path(back.split('?').next().unwrap_or_default()).await;
         b.wait_for_text("header .who", "elevated").await;
     }
 
@@ -136,4 +140,25 @@ pub fn query_escape(text: &str) -> String {
     text.bytes()
         .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
         .collect()
+}
+
+/// A query string's value decoded (`%XX` and `+`).
+fn query_unescape(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = text.get(i + 1..i + 3).and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match (bytes[i], escaped) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+                continue;
+            }
+            (b'+', _) => out.push(b' '),
+            (byte, _) => out.push(byte),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

@@ -105,4 +105,16 @@ async fn signs_in_with_a_passkey() {
     assert!(credentials.passkeys[0].last_used_at.is_some(), "{credentials:?}");
     let query = AuditQuery { action: Some("auth.login.passkey".into()), target: Some("bob".into()), ..Default::default() };
     assert_eq!(server.sysadmin().await.audit(&query).await.unwrap().items.len(), 1);
+
+    // With a passkey, a password alone no longer signs in: the passkey is the second step.
+    site.sign_out().await;
+    b.open("/login").await;
+    b.fill("#name", "bob").await;
+    b.fill("#password", PASSWORD).await;
+    b.click(&button("Sign in")).await;
+    b.wait_for_text("main h1", "Second factor").await;
+    assert_eq!(b.cookie("warden_session").await, None);
+    b.click("#passkey-second-factor").await;
+    b.wait_for_path("/").await;
+    assert_eq!(b.text("header .who span").await, "bob");
 }

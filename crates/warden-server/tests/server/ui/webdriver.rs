@@ -275,6 +275,22 @@ impl Browser {
         }
     }
 
+    /// Waits until `selector` matches exactly `n` elements (a page reloaded by a post shows
+    /// the old count until it has loaded).
+    pub async fn wait_for_count(&self, selector: &str, n: usize) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let found = self.find_all(selector).await.len();
+            if found == n {
+                return;
+            }
+            if Instant::now() > deadline {
+                self.fail(&format!("{found} elements {selector}, not {n}")).await;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
     /// Empties the input `selector` and types `text` into it.
     pub async fn fill(&self, selector: &str, text: &str) {
         let input = self.find(selector).await;

@@ -25,8 +25,8 @@ use crate::services::directory::ListRequest;
 
 pub fn routes() -> Router<App> {
     Router::new()
-        .route("/admin/users", get(list).post(create))
-        .route("/admin/users/new", get(new_form))
+        .route("/admin/users", get(list))
+        .route("/admin/users/new", get(new_form).post(create))
         .route("/admin/users/{user}", get(detail))
         .route("/admin/users/{user}/{action}", post(act))
         .route("/admin/service-accounts", get(service_accounts).post(create_service_account))
@@ -102,7 +102,7 @@ async fn new_form(visit: Visit, viewer: Viewer) -> Response {
     visit.page(StatusCode::OK, &page)
 }
 
-/// `POST /admin/users`: creates the user (the address an administrator gives counts as
+/// `POST /admin/users/new`: creates the user (the address an administrator gives counts as
 /// verified), then, if asked, requires a new password at first sign-in.
 async fn create(State(app): State<App>, visit: Visit, viewer: Viewer, Posted(form): Posted<NewUserForm>) -> Response {
     let email = filled(Some(&form.email));

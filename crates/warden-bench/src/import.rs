@@ -73,7 +73,11 @@ fn user_line(i: usize, groups: usize, memberships: usize) -> String {
 
 /// The import file, in pieces: header, groups, then each user followed by its membership,
 /// then the end line.
-fn file(users: usize, groups: usize, memberships: usize) -> impl futures_util::Stream<Item = std::io::Result<Vec<u8>>> + Send + 'static {
+pub fn file(
+    users: usize,
+    groups: usize,
+    memberships: usize,
+) -> impl futures_util::Stream<Item = std::io::Result<Vec<u8>>> + Send + 'static {
     let records = groups + (1 + memberships) * users;
     let pieces = std::iter::once("{\"kind\":\"header\",\"format\":1}\n".to_owned())
         .chain((0..groups).map(|g| format!("{{\"kind\":\"group\",\"name\":\"grp-{g:06}\"}}\n")))
@@ -99,10 +103,13 @@ trait CollectChunks: Iterator<Item = String> + Sized {
 
 impl<I: Iterator<Item = String>> CollectChunks for I {}
 
+/// The password of `bench-importer`, the account [`importer`] makes.
+pub const IMPORTER_PASSWORD: &str = "bench importer password";
+
 /// An idm_superuser (only it, or a holder of `warden:import:write`, may import), logged in and
 /// elevated.
-async fn importer(server: &BenchServer) -> anyhow::Result<Client> {
-    let password = "bench importer password";
+pub async fn importer(server: &BenchServer) -> anyhow::Result<Client> {
+    let password = IMPORTER_PASSWORD;
     let idm = server.client()?;
     idm.create_user(&warden_core::api::CreateUser {
         name: "bench-importer".into(),

@@ -16,6 +16,7 @@ mod forward;
 mod import;
 mod load;
 mod login;
+mod pages;
 mod policy;
 mod report;
 mod server;
@@ -46,6 +47,9 @@ enum Scenario {
     /// Bulk import (users with a profile, each in a group) through `POST /api/v1/import`,
     /// beside the disk's durable commit rate.
     Import(import::ImportArgs),
+    /// The web console's heaviest pages (users list, a group with many members) at a million
+    /// users: p50/p99 per page beside the same server's `/healthz`.
+    Pages(pages::PagesArgs),
     /// Password logins/s through the API against the raw argon2id rate at the same parameters.
     Login(login::LoginArgs),
     /// One forward-auth decision in process, in parts: rule matching, a policy's input
@@ -76,6 +80,7 @@ fn main() -> anyhow::Result<()> {
             Scenario::Forward(args) => forward::run(&args).await,
             Scenario::Login(args) => login::run(&args).await,
             Scenario::Import(args) => import::run(&args).await,
+            Scenario::Pages(args) => pages::run(&args).await,
             Scenario::Policy(_) => unreachable!("runs without a runtime"),
         }
     })

@@ -356,3 +356,6 @@ pub fn filled(value: Option<&str>) -> Option<String> {
 pub fn lines(value: &str) -> Vec<String> {
     value.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect()
 }
+
+#[cfg(test)]
+mod tests;

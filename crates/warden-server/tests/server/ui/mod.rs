@@ -12,6 +12,7 @@
 
 mod account;
 mod admin;
+mod forced;
 mod headers;
 mod onboarding;
 mod sign_in;

@@ -19,10 +19,9 @@ use warden_core::credential::Secret;
 use warden_core::fields::{FieldType, Visibility};
 use warden_core::model::{EmailAddress, EmailInput, FlaggedEmail, PhoneInput, PhoneNumber, PostalAddress, User};
 
-use super::{Chrome, FieldError, PASSWORD_SCREEN, Posted, SECURITY_SCREEN, Viewer, Visit, filled, see_other};
+use super::{Button, Chrome, FieldError, PASSWORD_SCREEN, Posted, SECURITY_SCREEN, Viewer, Visit, after, failed, filled, see_other};
 use crate::http::App;
 use crate::http::error::ApiError;
-use crate::http::session::escape_query;
 use crate::services::ServiceError;
 
 pub fn routes() -> Router<App> {
@@ -41,15 +40,6 @@ pub fn routes() -> Router<App> {
         .route("/account/security/passkeys/{id}/remove", post(passkey_remove))
         .route("/account/sessions", get(sessions))
         .route("/account/sessions/{id}/revoke", post(revoke_session))
-}
-
-/// A failed change: a read-only session goes to re-authenticate and comes back to `back`;
-/// anything else is said on a page.
-pub fn failed(visit: &Visit, viewer: &Viewer, e: &ServiceError, back: &str) -> Response {
-    if matches!(e, ServiceError::Core(CoreError::NotElevated)) {
-        return see_other(&format!("/reauth?rd={}", escape_query(back)));
-    }
-    visit.problem(Some(viewer), e)
 }
 
 // --- home ---------------------------------------------------------------------------------------
@@ -358,7 +348,7 @@ async fn security(State(app): State<App>, visit: Visit, viewer: Viewer) -> Respo
 }
 
 /// `POST /account/security/totp`: starts an enrolment and shows its QR code and secret.
-async fn totp_begin(State(app): State<App>, visit: Visit, viewer: Viewer, Posted(_): Posted<serde::de::IgnoredAny>) -> Response {
+async fn totp_begin(State(app): State<App>, visit: Visit, viewer: Viewer, Posted(_): Button) -> Response {
     match app.second_factors.begin_totp(&viewer.principal, &BeginTotp::default()).await {
         Ok(enrolment) => {
             use base64::Engine;
@@ -393,7 +383,7 @@ async fn totp_confirm(State(app): State<App>, visit: Visit, viewer: Viewer, Post
     }
 }
 
-async fn totp_remove(State(app): State<App>, visit: Visit, viewer: Viewer, Posted(_): Posted<serde::de::IgnoredAny>) -> Response {
+async fn totp_remove(State(app): State<App>, visit: Visit, viewer: Viewer, Posted(_): Button) -> Response {
     match app.second_factors.remove_totp(&viewer.principal).await {
         Ok(()) => {
             let chrome = security_chrome(&visit, &viewer).with_notice("The authenticator app is removed.");
@@ -404,7 +394,7 @@ async fn totp_remove(State(app): State<App>, visit: Visit, viewer: Viewer, Poste
 }
 
 /// `POST /account/security/backup-codes`: a new set (the old one stops working), shown once.
-async fn backup_codes(State(app): State<App>, visit: Visit, viewer: Viewer, Posted(_): Posted<serde::de::IgnoredAny>) -> Response {
+async fn backup_codes(State(app): State<App>, visit: Visit, viewer: Viewer, Posted(_): Button) -> Response {
     match app.second_factors.generate_backup_codes(&viewer.principal).await {
         Ok(set) => {
             let codes = set.codes.iter().map(|c| c.expose().to_owned()).collect();
@@ -417,7 +407,7 @@ async fn backup_codes(State(app): State<App>, visit: Visit, viewer: Viewer, Post
 }
 
 /// `POST /account/security/passkeys/begin` (the page's script): the registration's options.
-async fn passkey_begin(State(app): State<App>, viewer: Viewer, Posted(_): Posted<serde::de::IgnoredAny>) -> Response {
+async fn passkey_begin(State(app): State<App>, viewer: Viewer, Posted(_): Button) -> Response {
     use axum::response::IntoResponse;
     match app.passkeys.begin_registration(&viewer.principal).await {
         Ok(challenge) => axum::Json(challenge).into_response(),
@@ -472,27 +462,15 @@ async fn passkey_rename(
         Ok(id) => app.passkeys.rename(&viewer.principal, id, &form.name).await.map(|_| ()),
         Err(e) => Err(e),
     };
-    match result {
-        Ok(()) => see_other(SECURITY_SCREEN),
-        Err(e) => failed(&visit, &viewer, &e, SECURITY_SCREEN),
-    }
+    after(&visit, &viewer, result, SECURITY_SCREEN, SECURITY_SCREEN)
 }
 
-async fn passkey_remove(
-    State(app): State<App>,
-    visit: Visit,
-    viewer: Viewer,
-    Path(id): Path<String>,
-    Posted(_): Posted<serde::de::IgnoredAny>,
-) -> Response {
+async fn passkey_remove(State(app): State<App>, visit: Visit, viewer: Viewer, Path(id): Path<String>, Posted(_): Button) -> Response {
     let result = match passkey_id(&id) {
         Ok(id) => app.passkeys.remove(&viewer.principal, id).await,
         Err(e) => Err(e),
     };
-    match result {
-        Ok(()) => see_other(SECURITY_SCREEN),
-        Err(e) => failed(&visit, &viewer, &e, SECURITY_SCREEN),
-    }
+    after(&visit, &viewer, result, SECURITY_SCREEN, SECURITY_SCREEN)
 }
 
 // --- sessions -----------------------------------------------------------------------------------
@@ -514,13 +492,7 @@ async fn sessions(State(app): State<App>, visit: Visit, viewer: Viewer) -> Respo
     }
 }
 
-async fn revoke_session(
-    State(app): State<App>,
-    visit: Visit,
-    viewer: Viewer,
-    Path(id): Path<String>,
-    Posted(_): Posted<serde::de::IgnoredAny>,
-) -> Response {
+async fn revoke_session(State(app): State<App>, visit: Visit, viewer: Viewer, Path(id): Path<String>, Posted(_): Button) -> Response {
     let Ok(id) = Uuid::parse_str(&id) else {
         return visit.problem(Some(&viewer), &CoreError::validation("id", "not a session id").into());
     };

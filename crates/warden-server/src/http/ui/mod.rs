@@ -253,6 +253,27 @@ pub fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
 }
 
+/// A form with nothing in it but its CSRF token: a button that does one thing.
+pub type Button = Posted<serde::de::IgnoredAny>;
+
+/// A failed change: a read-only session goes to re-authenticate and comes back to `back`;
+/// anything else is said on a page.
+pub fn failed(visit: &Visit, viewer: &Viewer, e: &ServiceError, back: &str) -> Response {
+    if matches!(e, ServiceError::Core(CoreError::NotElevated)) {
+        return see_other(&format!("/reauth?rd={}", escape_query(back)));
+    }
+    visit.problem(Some(viewer), e)
+}
+
+/// The answer to a change posted from a page: `303` to `to` when it was made, else as
+/// [`failed`] says (coming back to `back`).
+pub fn after(visit: &Visit, viewer: &Viewer, result: Result<(), ServiceError>, to: &str, back: &str) -> Response {
+    match result {
+        Ok(()) => see_other(to),
+        Err(e) => failed(visit, viewer, &e, back),
+    }
+}
+
 // --- the viewer ---------------------------------------------------------------------------------
 
 /// The person a page is shown to: the session the browser's cookie carries.

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use warden_core::api::{LoginOutcome, PasskeySignIn, ReauthRequest, SecondFactorAnswer, SecondFactorRequired};
 use warden_core::credential::Secret;
 
-use super::{Chrome, FieldError, Posted, Viewer, Visit, filled, see_other};
+use super::{Button, Chrome, FieldError, Posted, Viewer, Visit, filled, see_other};
 use crate::http::App;
 use crate::http::error::ApiError;
 use crate::http::session::{ReturnTo, SIGNED_IN_PATH, SessionCookie, signed_in};
@@ -204,7 +204,7 @@ async fn second_factor_submit(State(app): State<App>, visit: Visit, Posted(form)
 
 /// `POST /login/passkey/begin` (the page's script): a passwordless ceremony's options and key.
 /// Limited per client address, like the API's.
-async fn passkey_begin(State(app): State<App>, visit: Visit, Posted(_): Posted<serde::de::IgnoredAny>) -> Response {
+async fn passkey_begin(State(app): State<App>, visit: Visit, Posted(_): Button) -> Response {
     if let Err(e) = app.passkey_ceremonies.count(visit.client, app.ctx.now()) {
         return ApiError::from(e).into_response();
     }
@@ -265,12 +265,7 @@ async fn logout_form(visit: Visit) -> Response {
 }
 
 /// `POST /logout`: ends the browser session (if any) and clears the cookie.
-async fn logout(
-    State(app): State<App>,
-    visit: Visit,
-    headers: axum::http::HeaderMap,
-    Posted(_): Posted<serde::de::IgnoredAny>,
-) -> Response {
+async fn logout(State(app): State<App>, visit: Visit, headers: axum::http::HeaderMap, Posted(_): Button) -> Response {
     let session = SessionCookie::new(&app.config.forward_auth);
     if let Some(token) = session.read(&headers)
         && let Ok(principal) = app.auth.authenticate_bearer(token).await
@@ -375,7 +370,7 @@ async fn reauth_submit(State(app): State<App>, visit: Visit, viewer: Viewer, Pos
 
 /// `POST /reauth/passkey/begin` (the page's script): a ceremony limited to the viewer's
 /// passkeys.
-async fn reauth_passkey_begin(State(app): State<App>, viewer: Viewer, Posted(_): Posted<serde::de::IgnoredAny>) -> Response {
+async fn reauth_passkey_begin(State(app): State<App>, viewer: Viewer, Posted(_): Button) -> Response {
     match app.passkeys.begin_reauth(&viewer.principal).await {
         Ok(challenge) => Json(challenge).into_response(),
         Err(e) => ApiError::from(e).into_response(),

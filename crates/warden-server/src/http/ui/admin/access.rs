@@ -17,8 +17,7 @@ use warden_core::authz::{Binding, Role, RoleSource, Tenant};
 
 use super::{Section, sections};
 use crate::http::App;
-use crate::http::ui::account::failed;
-use crate::http::ui::{Chrome, FieldError, Posted, Viewer, Visit, filled, lines, see_other};
+use crate::http::ui::{Button, Chrome, FieldError, Posted, Viewer, Visit, after, failed, filled, lines, see_other};
 use crate::services::ServiceError;
 
 pub fn routes() -> Router<App> {
@@ -139,13 +138,7 @@ async fn role(State(app): State<App>, visit: Visit, viewer: Viewer, Path(id): Pa
     visit.page(StatusCode::OK, &page)
 }
 
-async fn delete_role(
-    State(app): State<App>,
-    visit: Visit,
-    viewer: Viewer,
-    Path(id): Path<String>,
-    Posted(_): Posted<serde::de::IgnoredAny>,
-) -> Response {
+async fn delete_role(State(app): State<App>, visit: Visit, viewer: Viewer, Path(id): Path<String>, Posted(_): Button) -> Response {
     match app.access.delete_role(&viewer.principal, &id).await {
         Ok(()) => see_other("/admin/roles"),
         Err(e) => failed(&visit, &viewer, &e, &format!("/admin/roles/{id}")),
@@ -231,21 +224,12 @@ async fn create_binding(State(app): State<App>, visit: Visit, viewer: Viewer, Po
     }
 }
 
-async fn delete_binding(
-    State(app): State<App>,
-    visit: Visit,
-    viewer: Viewer,
-    Path(id): Path<String>,
-    Posted(_): Posted<serde::de::IgnoredAny>,
-) -> Response {
+async fn delete_binding(State(app): State<App>, visit: Visit, viewer: Viewer, Path(id): Path<String>, Posted(_): Button) -> Response {
     let result = match Uuid::parse_str(&id) {
         Ok(id) => app.access.delete_binding(&viewer.principal, id).await,
         Err(_) => Err(CoreError::validation("id", "not a binding id").into()),
     };
-    match result {
-        Ok(()) => see_other("/admin/bindings"),
-        Err(e) => failed(&visit, &viewer, &e, "/admin/bindings"),
-    }
+    after(&visit, &viewer, result, "/admin/bindings", "/admin/bindings")
 }
 
 // --- tenants ------------------------------------------------------------------------------------
@@ -293,13 +277,7 @@ async fn create_tenant(State(app): State<App>, visit: Visit, viewer: Viewer, Pos
     }
 }
 
-async fn delete_tenant(
-    State(app): State<App>,
-    visit: Visit,
-    viewer: Viewer,
-    Path(name): Path<String>,
-    Posted(_): Posted<serde::de::IgnoredAny>,
-) -> Response {
+async fn delete_tenant(State(app): State<App>, visit: Visit, viewer: Viewer, Path(name): Path<String>, Posted(_): Button) -> Response {
     match app.access.delete_tenant(&viewer.principal, &name).await {
         Ok(()) => see_other("/admin/tenants"),
         Err(e) => failed(&visit, &viewer, &e, "/admin/tenants"),

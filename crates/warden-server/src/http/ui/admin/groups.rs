@@ -16,8 +16,7 @@ use warden_core::model::{Group, NameOrId, SubjectKind};
 use super::{ListQuery, Pager, Section, sections};
 use crate::http::App;
 use crate::http::session::escape_query;
-use crate::http::ui::account::failed;
-use crate::http::ui::{Chrome, FieldError, Posted, Viewer, Visit, filled, see_other};
+use crate::http::ui::{Button, Chrome, FieldError, Posted, Viewer, Visit, after, failed, filled, see_other};
 use crate::services::ServiceError;
 use crate::services::directory::ListRequest;
 
@@ -192,32 +191,20 @@ async fn remove_member(
     visit: Visit,
     viewer: Viewer,
     Path((name, member)): Path<(String, String)>,
-    Posted(_): Posted<serde::de::IgnoredAny>,
+    Posted(_): Button,
 ) -> Response {
     let back = format!("/admin/groups/{name}");
     let result = match NameOrId::parse(&name) {
         Ok(key) => app.directory.remove_member(&viewer.principal, &key, &member).await,
         Err(e) => Err(e.into()),
     };
-    match result {
-        Ok(()) => see_other(&back),
-        Err(e) => failed(&visit, &viewer, &e, &back),
-    }
+    after(&visit, &viewer, result, &back, &back)
 }
 
-async fn delete(
-    State(app): State<App>,
-    visit: Visit,
-    viewer: Viewer,
-    Path(name): Path<String>,
-    Posted(_): Posted<serde::de::IgnoredAny>,
-) -> Response {
+async fn delete(State(app): State<App>, visit: Visit, viewer: Viewer, Path(name): Path<String>, Posted(_): Button) -> Response {
     let result = match NameOrId::parse(&name) {
         Ok(key) => app.directory.delete_group(&viewer.principal, &key).await.map(|_| ()),
         Err(e) => Err(e.into()),
     };
-    match result {
-        Ok(()) => see_other("/admin/groups"),
-        Err(e) => failed(&visit, &viewer, &e, &format!("/admin/groups/{name}")),
-    }
+    after(&visit, &viewer, result, "/admin/groups", &format!("/admin/groups/{name}"))
 }

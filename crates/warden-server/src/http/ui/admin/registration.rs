@@ -14,8 +14,7 @@ use warden_core::api::{CreateInvitations, CreateRegistrationToken, Invitation, R
 
 use super::{Section, sections};
 use crate::http::App;
-use crate::http::ui::account::failed;
-use crate::http::ui::{Chrome, FieldError, Posted, Viewer, Visit, filled, lines, see_other};
+use crate::http::ui::{Button, Chrome, FieldError, Posted, Viewer, Visit, after, failed, filled, lines};
 use crate::services::ServiceError;
 
 const HERE: &str = "/admin/registration";
@@ -105,21 +104,12 @@ fn id_of(raw: &str, what: &'static str) -> Result<Uuid, ServiceError> {
     Uuid::parse_str(raw).map_err(|_| CoreError::validation("id", format!("not {what} id")).into())
 }
 
-async fn revoke_token(
-    State(app): State<App>,
-    visit: Visit,
-    viewer: Viewer,
-    Path(id): Path<String>,
-    Posted(_): Posted<serde::de::IgnoredAny>,
-) -> Response {
+async fn revoke_token(State(app): State<App>, visit: Visit, viewer: Viewer, Path(id): Path<String>, Posted(_): Button) -> Response {
     let result = match id_of(&id, "a registration token") {
         Ok(id) => app.registration.revoke_token(&viewer.principal, id).await,
         Err(e) => Err(e),
     };
-    match result {
-        Ok(()) => see_other(HERE),
-        Err(e) => failed(&visit, &viewer, &e, HERE),
-    }
+    after(&visit, &viewer, result, HERE, HERE)
 }
 
 #[derive(Deserialize)]
@@ -153,19 +143,10 @@ async fn invite(State(app): State<App>, visit: Visit, viewer: Viewer, Posted(for
     }
 }
 
-async fn revoke_invitation(
-    State(app): State<App>,
-    visit: Visit,
-    viewer: Viewer,
-    Path(id): Path<String>,
-    Posted(_): Posted<serde::de::IgnoredAny>,
-) -> Response {
+async fn revoke_invitation(State(app): State<App>, visit: Visit, viewer: Viewer, Path(id): Path<String>, Posted(_): Button) -> Response {
     let result = match id_of(&id, "an invitation") {
         Ok(id) => app.invitations.revoke(&viewer.principal, id).await,
         Err(e) => Err(e),
     };
-    match result {
-        Ok(()) => see_other(HERE),
-        Err(e) => failed(&visit, &viewer, &e, HERE),
-    }
+    after(&visit, &viewer, result, HERE, HERE)
 }

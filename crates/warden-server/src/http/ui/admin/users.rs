@@ -18,8 +18,7 @@ use warden_core::model::{ApiToken, EmailInput, FlaggedEmail, NameOrId, ServiceAc
 
 use super::{ListQuery, Pager, Section, sections};
 use crate::http::App;
-use crate::http::ui::account::failed;
-use crate::http::ui::{Chrome, FieldError, Posted, Viewer, Visit, filled, see_other, ticked};
+use crate::http::ui::{Button, Chrome, FieldError, Posted, Viewer, Visit, after, failed, filled, see_other, ticked};
 use crate::services::ServiceError;
 use crate::services::directory::ListRequest;
 
@@ -193,7 +192,7 @@ async fn act(
     visit: Visit,
     viewer: Viewer,
     Path((name, action)): Path<(String, String)>,
-    Posted(_): Posted<serde::de::IgnoredAny>,
+    Posted(_): Button,
 ) -> Response {
     let me = &viewer.principal;
     let back = format!("/admin/users/{name}");
@@ -379,7 +378,7 @@ async fn revoke_token(
     visit: Visit,
     viewer: Viewer,
     Path((name, id)): Path<(String, String)>,
-    Posted(_): Posted<serde::de::IgnoredAny>,
+    Posted(_): Button,
 ) -> Response {
     let back = format!("/admin/service-accounts/{name}");
     let result = match (key(&name), Uuid::parse_str(&id)) {
@@ -387,10 +386,7 @@ async fn revoke_token(
         (Err(e), _) => Err(e),
         (_, Err(_)) => Err(CoreError::validation("id", "not a token id").into()),
     };
-    match result {
-        Ok(()) => see_other(&back),
-        Err(e) => failed(&visit, &viewer, &e, &back),
-    }
+    after(&visit, &viewer, result, &back, &back)
 }
 
 async fn delete_service_account(
@@ -398,14 +394,11 @@ async fn delete_service_account(
     visit: Visit,
     viewer: Viewer,
     Path(name): Path<String>,
-    Posted(_): Posted<serde::de::IgnoredAny>,
+    Posted(_): Button,
 ) -> Response {
     let result = match key(&name) {
         Ok(k) => app.directory.delete_service_account(&viewer.principal, &k).await,
         Err(e) => Err(e),
     };
-    match result {
-        Ok(()) => see_other("/admin/service-accounts"),
-        Err(e) => failed(&visit, &viewer, &e, &format!("/admin/service-accounts/{name}")),
-    }
+    after(&visit, &viewer, result, "/admin/service-accounts", &format!("/admin/service-accounts/{name}"))
 }

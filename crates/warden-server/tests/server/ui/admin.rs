@@ -66,6 +66,19 @@ async fn admin_creates_a_user_nests_groups_binds_a_role_and_reads_the_audit_log(
     b.wait_for_text(".error, .field-error", "").await;
     b.open("/admin/groups/staff").await;
     b.screenshot("admin-group").await;
+
+    // On frank's page: a recovery link (shown once), then disable and enable him again.
+    b.open("/admin/users/frank").await;
+    b.click(&button("Recovery link")).await;
+    let link = b.wait_for_text("#recovery-link", "/recover?token=").await;
+    b.click(&button("Disable")).await;
+    b.wait_for_text("main", "Disabled: the user cannot sign in").await;
+    assert!(site.server.anonymous().login("frank", PASSWORD).await.is_err(), "a disabled user cannot sign in");
+    b.click(&button("Enable")).await;
+    b.wait_for_text("main", "Enabled.").await;
+    // The link still works for the enabled account (nothing else used it).
+    let token = link.split("token=").nth(1).unwrap().trim().to_owned();
+    assert!(site.server.running.context.store.one_time_token(&warden_core::credential::TokenHash::of(&token)).await.unwrap().is_some());
     site.sign_out().await;
 
     // admin: a role, bound to staff; then the audit log.

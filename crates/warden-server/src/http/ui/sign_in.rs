@@ -360,7 +360,13 @@ async fn reauth_submit(State(app): State<App>, visit: Visit, viewer: Viewer, Pos
         Err(e) => {
             let error = match &e {
                 ServiceError::AuthFailed | ServiceError::Unauthenticated => FieldError::new("password", "That did not prove it is you."),
-                ServiceError::SecondFactorRequired(m) => FieldError::new("code", format!("Also enter {m}.")),
+                // The session was signed in more strongly than this proof, or the account has
+                // a second factor this proof left out: said above the form, whichever inputs
+                // the page has.
+                ServiceError::SecondFactorRequired(_) => FieldError::new(
+                    "",
+                    "Confirm with your second factor too: the code from your authenticator app, a backup code, or your passkey.",
+                ),
                 _ => FieldError::of(&e),
             };
             reauth_page(&app, &visit, &viewer, crate::http::error::status_of(&e), rd, Some(error)).await

@@ -96,3 +96,30 @@ async fn recovers_through_the_mailed_link() {
     b.wait_for_text("#password-error", "The name or password is wrong.").await;
     site.sign_in("erin", NEW_PASSWORD).await;
 }
+
+#[tokio::test]
+async fn registers_in_public_and_verifies_the_address_from_the_mail() {
+    let site = Site::start_with(|c| c.registration.mode = RegistrationMode::Public).await;
+    let b = &site.browser;
+    b.open("/register").await;
+    b.wait_for_text("main h1", "Create your account").await;
+    b.fill("#name", "dana").await;
+    b.fill("#email", "dana@example.org").await;
+    b.fill("#password", NEW_PASSWORD).await;
+    b.click(&button("Create account")).await;
+    b.wait_for_text("main", "The account dana is ready").await;
+    // The address is unverified until its mailed link is followed: it does not sign in yet.
+    assert!(site.server.anonymous().login("dana@example.org", NEW_PASSWORD).await.is_err());
+    let mail = site.mails(1).await.remove(0);
+    let link = site.link_in(&mail, "verify-email");
+    b.open(&link).await;
+    b.wait_for_text("main", "dana@example.org").await;
+    // Opening it used nothing: a second look shows the same page.
+    b.open(&link).await;
+    b.click(&button("Confirm the address")).await;
+    b.wait_for_text("main", "is now a verified address of your account").await;
+    site.server.anonymous().login("dana@example.org", NEW_PASSWORD).await.unwrap();
+    // Once only.
+    b.open(&link).await;
+    b.wait_for_text("main h1", "Link not valid").await;
+}

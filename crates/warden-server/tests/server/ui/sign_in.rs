@@ -117,4 +117,29 @@ async fn signs_in_with_a_passkey() {
     b.click("#passkey-second-factor").await;
     b.wait_for_path("/").await;
     assert_eq!(b.text("header .who span").await, "bob");
+
+    // Renamed, then removed (a change: the session confirms it is bob first, as strongly as
+    // it signed in: the password alone is not enough, the passkey is).
+    b.open("/reauth?rd=%2Faccount%2Fsecurity").await;
+    b.fill("#password", PASSWORD).await;
+    b.click(&button("Confirm")).await;
+    b.wait_for_text(".error", "Confirm with your second factor too").await;
+    b.click(&button("Confirm with a passkey")).await;
+    b.wait_for_path("/account/security").await;
+    b.wait_for_text("header .who", "elevated").await;
+    let id = idm.user_credentials("bob").await.unwrap().passkeys[0].id;
+    b.fill(&format!("#rename-{id}"), "work laptop").await;
+    b.click(&format!("//form[@action='/account/security/passkeys/{id}/rename']{}", button("Rename"))).await;
+    b.wait_for_text("#passkeys", "work laptop").await;
+    assert_eq!(idm.user_credentials("bob").await.unwrap().passkeys[0].name, "work laptop");
+    b.click(&format!("//form[@action='/account/security/passkeys/{id}/remove']{}", button("Remove"))).await;
+    b.wait_for_text("main", "None yet.").await;
+    assert!(idm.user_credentials("bob").await.unwrap().passkeys.is_empty());
+    // It signs no one in any more, though the authenticator still offers it.
+    site.sign_out().await;
+    assert_eq!(b.authenticator_credentials(&authenticator).await.len(), 1);
+    b.open("/login").await;
+    b.click("#passkey-sign-in").await;
+    b.wait_for_text(".error", "This passkey did not sign you in.").await;
+    assert_eq!(b.cookie("warden_session").await, None);
 }

@@ -1027,6 +1027,26 @@ impl AuthzIndex {
         Some(out)
     }
 
+    /// One page of the direct members of `group` (accounts and nested groups), in the same
+    /// order and cursor as [`Self::effective_members`]: the group's own ordered member set read
+    /// from the cursor on, merged with its child groups. `None` if the group is unknown.
+    pub fn direct_members(&self, group: Uuid, after: Option<(&str, &str)>, limit: usize) -> Option<Vec<(Subject, bool)>> {
+        let top = self.groups.get(&group)?;
+        let after_key = after.map(|(n, k)| (n.as_bytes(), k));
+        let is_after = |name: &str, kind: SubjectKind| after_key.is_none_or(|cursor| (name.as_bytes(), kind.as_str()) > cursor);
+        let mut out: Vec<(Subject, bool)> = top
+            .children
+            .iter()
+            .filter_map(|g| self.groups.get(g).map(|e| (*g, e)))
+            .filter(|(_, e)| is_after(e.name.as_str(), SubjectKind::Group))
+            .map(|(g, e)| (Subject { kind: SubjectKind::Group, id: g, name: e.name.clone() }, true))
+            .collect();
+        out.extend(top.members.iter_after(after_key).take(limit).map(|k| (Subject { kind: k.kind, id: k.id, name: k.name.clone() }, true)));
+        out.sort_by(|a, b| (a.0.name.as_str().as_bytes(), a.0.kind.as_str()).cmp(&(b.0.name.as_str().as_bytes(), b.0.kind.as_str())));
+        out.truncate(limit);
+        Some(out)
+    }
+
     /// One page of the groups `subject` is in (directly, or also through nesting with
     /// `effective`), in listing order (name in byte order), after the `(name, kind)` cursor of
     /// the members listing, at most `limit`; each flagged `direct` when the subject is a member

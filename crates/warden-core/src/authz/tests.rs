@@ -615,7 +615,19 @@ proptest! {
                 cursor = Some((last.0.name.to_string(), last.0.kind.as_str().to_owned()));
                 paged.extend(page);
             }
-            prop_assert_eq!(paged, expected);
+            prop_assert_eq!(paged, expected.clone());
+            // The direct members: the flagged ones, in the same order, page by page too.
+            let direct: Vec<_> = expected.into_iter().filter(|(_, d)| *d).collect();
+            prop_assert_eq!(index.direct_members(*id, None, 1000).unwrap(), direct.clone());
+            let mut paged = Vec::new();
+            let mut cursor: Option<(String, String)> = None;
+            loop {
+                let page = index.direct_members(*id, cursor.as_ref().map(|(n, k)| (n.as_str(), k.as_str())), 2).unwrap();
+                let Some(last) = page.last() else { break };
+                cursor = Some((last.0.name.to_string(), last.0.kind.as_str().to_owned()));
+                paged.extend(page);
+            }
+            prop_assert_eq!(paged, direct);
         }
         let m = model.membership();
         for (id, kind, _) in &model.graph.accounts {

@@ -585,24 +585,29 @@ impl Directory {
         }
     }
 
-    /// A page of a group's members. The effective members come from the authorization snapshot
-    /// (which holds the nesting and each group's members), not from a recursive query; the
-    /// direct members, and a group this node's snapshot does not know yet, from the store.
+    /// A page of a group's members, direct or effective, from the authorization snapshot (which
+    /// holds each group's members in order and the nesting): no recursive query, and no sort of
+    /// a large group's rows per page. A group this node's snapshot does not know yet comes from
+    /// the store.
     pub async fn members(&self, actor: &Principal, key: &NameOrId, effective: bool, req: &ListRequest) -> Result<Page<MemberEntry>> {
         actor.require(Permission::GroupsRead)?;
         let group = self.find_group(key).await?;
         let query = req.query();
-        if effective {
-            let limit = query.page_size() as usize;
-            let after = query.after.as_deref().map(|c| c.split_once('/').unwrap_or(("", "")));
-            if let Some(mut items) = self.ctx.authz.snapshot().effective_members(group.id, after, limit + 1) {
-                let next_cursor = (items.len() > limit).then(|| {
-                    items.truncate(limit);
-                    items.last().map(|(s, _)| format!("{}/{}", s.name, s.kind.as_str()))
-                });
-                let items = items.into_iter().map(|(subject, direct)| MemberEntry { subject, direct }).collect();
-                return Ok(Page { items, next_cursor: next_cursor.flatten() });
-            }
+        let limit = query.page_size() as usize;
+        let after = query.after.as_deref().map(|c| c.split_once('/').unwrap_or(("", "")));
+        let snapshot = self.ctx.authz.snapshot();
+        let page = if effective {
+            snapshot.effective_members(group.id, after, limit + 1)
+        } else {
+            snapshot.direct_members(group.id, after, limit + 1)
+        };
+        if let Some(mut items) = page {
+            let next_cursor = (items.len() > limit).then(|| {
+                items.truncate(limit);
+                items.last().map(|(s, _)| format!("{}/{}", s.name, s.kind.as_str()))
+            });
+            let items = items.into_iter().map(|(subject, direct)| MemberEntry { subject, direct }).collect();
+            return Ok(Page { items, next_cursor: next_cursor.flatten() });
         }
         Ok(self.ctx.store.members(group.id, effective, &query).await?)
     }

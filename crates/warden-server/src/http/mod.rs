@@ -269,8 +269,14 @@ async fn readyz(State(app): State<App>) -> impl IntoResponse {
     }
 }
 
-async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "route.not_found", "no such endpoint")
+/// No such route: problem+json for API clients, and a page for a browser that asked for one
+/// outside the API (a mistyped or outdated link to the web UI).
+async fn not_found(visit: ui::Visit, uri: axum::http::Uri, headers: axum::http::HeaderMap) -> axum::response::Response {
+    let wants_page = headers.get(axum::http::header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
+    if wants_page && !uri.path().starts_with("/api/") {
+        return visit.message(None, StatusCode::NOT_FOUND, "Page not found", "There is no such page.");
+    }
+    ApiError::new(StatusCode::NOT_FOUND, "route.not_found", "no such endpoint").into_response()
 }
 
 /// A method that a route does not take. Where the path matched only through a parameter

@@ -65,6 +65,17 @@ async fn every_page_sends_a_strict_csp_and_forms_refuse_forgery() {
         let headers = response.headers().clone();
         assert_strict(path, &headers, &response.text().await.unwrap());
     }
+    // A page that does not exist: a page for a browser, problem+json for an API client.
+    let missing = http.get(format!("{}/account/nowhere", server.url)).header("accept", "text/html").send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let headers = missing.headers().clone();
+    let html = missing.text().await.unwrap();
+    assert!(html.contains("Page not found"), "{html}");
+    assert_strict("/account/nowhere", &headers, &html);
+    let (status, code) =
+        refusal(http.get(format!("{}/api/v1/nowhere", server.url)).header("accept", "text/html").send().await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (StatusCode::NOT_FOUND, "route.not_found"));
+
     // The stylesheet is a stylesheet, never sniffed into anything else.
     let css = http.get(format!("{}/assets/warden.css", server.url)).send().await.unwrap();
     assert_eq!(css.status(), StatusCode::OK);

@@ -100,7 +100,7 @@ fn text_of(value: &serde_json::Value) -> String {
     }
 }
 
-fn profile_page(app: &App, visit: &Visit, viewer: &Viewer, user: User, status: StatusCode, chrome: Chrome) -> Response {
+fn profile_page(app: &App, visit: &Visit, user: User, status: StatusCode, chrome: Chrome) -> Response {
     let mut emails = user.profile.emails.clone();
     emails.push(EmailAddress { address: String::new(), primary: false, verified: false });
     let mut phones = user.profile.phones.clone();
@@ -135,13 +135,12 @@ fn profile_page(app: &App, visit: &Visit, viewer: &Viewer, user: User, status: S
         phones_on: !switches.disable_phone_numbers,
         addresses_on: !switches.disable_addresses,
     };
-    let _ = viewer;
     visit.page(status, &page)
 }
 
 async fn profile_form(State(app): State<App>, visit: Visit, viewer: Viewer) -> Response {
     match app.self_service.profile(&viewer.principal).await {
-        Ok(user) => profile_page(&app, &visit, &viewer, user, StatusCode::OK, visit.chrome("Profile", Some(&viewer))),
+        Ok(user) => profile_page(&app, &visit, user, StatusCode::OK, visit.chrome("Profile", Some(&viewer))),
         Err(e) => visit.problem(Some(&viewer), &e),
     }
 }
@@ -232,13 +231,13 @@ async fn profile_submit(State(app): State<App>, visit: Visit, viewer: Viewer, Po
                 format!("Saved. A link to verify {} is on its way.", change.unverified_added.join(", "))
             };
             let chrome = visit.chrome("Profile", Some(&viewer)).with_notice(notice);
-            profile_page(&app, &visit, &viewer, change.user, StatusCode::OK, chrome)
+            profile_page(&app, &visit, change.user, StatusCode::OK, chrome)
         }
         Err(ServiceError::Core(CoreError::NotElevated)) => failed(&visit, &viewer, &CoreError::NotElevated.into(), "/account/profile"),
         Err(e) => match app.self_service.profile(&viewer.principal).await {
             Ok(user) => {
                 let chrome = visit.chrome("Profile", Some(&viewer)).with_error(FieldError::of(&e));
-                profile_page(&app, &visit, &viewer, user, crate::http::error::status_of(&e), chrome)
+                profile_page(&app, &visit, user, crate::http::error::status_of(&e), chrome)
             }
             Err(e) => visit.problem(Some(&viewer), &e),
         },
@@ -430,10 +429,8 @@ async fn passkey_finish(State(app): State<App>, visit: Visit, viewer: Viewer, Po
     };
     let req = FinishPasskeyRegistration { ceremony: Secret::new(form.ceremony), name: filled(form.name.as_deref()), credential };
     match app.passkeys.finish_registration(&viewer.principal, &req).await {
-        Ok(info) if viewer.principal.mfa_enrolment_required => {
-            let _ = info;
-            see_other("/reauth?rd=%2F")
-        }
+        // A session the MFA policy confines proves the new factor once, which lifts the hold.
+        Ok(_) if viewer.principal.mfa_enrolment_required => see_other("/reauth?rd=%2F"),
         Ok(info) => {
             let chrome = security_chrome(&visit, &viewer).with_notice(format!("Passkey “{}” added.", info.name));
             security_page(&app, &visit, &viewer, StatusCode::OK, chrome, None, Vec::new()).await

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
+use warden_core::CoreError;
 use warden_core::api::{LoginOutcome, PasskeySignIn, ReauthRequest, SecondFactorAnswer, SecondFactorRequired};
 use warden_core::credential::Secret;
 
@@ -116,7 +117,8 @@ fn refusal(e: &ServiceError) -> (StatusCode, FieldError) {
         ServiceError::RateLimited { .. } => {
             (StatusCode::TOO_MANY_REQUESTS, FieldError::new("", "Too many failed attempts; wait a while and try again."))
         }
-        ServiceError::AuthFailed | ServiceError::Unauthenticated => {
+        // A name or password no account could have (empty, too long) reads like a wrong one.
+        ServiceError::AuthFailed | ServiceError::Unauthenticated | ServiceError::Core(CoreError::Validation { .. }) => {
             (StatusCode::UNAUTHORIZED, FieldError::new("password", "The name or password is wrong."))
         }
         e => {

@@ -28,6 +28,7 @@ pub fn routes() -> Router<App> {
     Router::new()
         .route("/", get(home))
         .route("/account/profile", get(profile_form).post(profile_submit))
+        .route("/account/profile/verify-email", post(resend_verification))
         .route(PASSWORD_SCREEN, get(password_form).post(password_submit))
         .route(SECURITY_SCREEN, get(security))
         .route("/account/security/totp", post(totp_begin))
@@ -241,6 +242,26 @@ async fn profile_submit(State(app): State<App>, visit: Visit, viewer: Viewer, Po
             }
             Err(e) => visit.problem(Some(&viewer), &e),
         },
+    }
+}
+
+#[derive(Deserialize)]
+struct AddressForm {
+    address: String,
+}
+
+/// `POST /account/profile/verify-email`: mails a new link for one of the person's unverified
+/// addresses (the first may be lost), within the same limit as password-reset mail.
+async fn resend_verification(State(app): State<App>, visit: Visit, viewer: Viewer, Posted(form): Posted<AddressForm>) -> Response {
+    let result = app.email_verification.resend(&viewer.principal, &form.address).await;
+    let chrome = visit.chrome("Profile", Some(&viewer));
+    let (status, chrome) = match result {
+        Ok(queued) => (StatusCode::OK, chrome.with_notice(format!("A new link to verify {} is on its way.", queued.to))),
+        Err(e) => (crate::http::error::status_of(&e), chrome.with_error(FieldError::new("emails", super::message_of(&e)))),
+    };
+    match app.self_service.profile(&viewer.principal).await {
+        Ok(user) => profile_page(&app, &visit, user, status, chrome),
+        Err(e) => visit.problem(Some(&viewer), &e),
     }
 }
 

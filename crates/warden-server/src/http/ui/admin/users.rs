@@ -112,9 +112,16 @@ async fn create(State(app): State<App>, visit: Visit, viewer: Viewer, Posted(for
         password: filled(Some(&form.password)).map(Secret::new),
         ..CreateUser::default()
     };
-    let created = app.access.create_user(&viewer.principal, req).await;
+    // Both changes or neither: a creator who may not require a new password is refused before
+    // the user exists.
+    let require_change = ticked(form.require_password_change.as_deref());
+    let allowed = if require_change { viewer.principal.require(Permission::CredentialsWrite).map_err(ServiceError::from) } else { Ok(()) };
+    let created = match allowed {
+        Ok(()) => app.access.create_user(&viewer.principal, req).await,
+        Err(e) => Err(e),
+    };
     let created = match created {
-        Ok(user) if ticked(form.require_password_change.as_deref()) => {
+        Ok(user) if require_change => {
             app.password_mail.require_password_change(&viewer.principal, &NameOrId::Id(user.id)).await.map(|_| user)
         }
         other => other,

@@ -304,7 +304,13 @@ impl FromRequestParts<App> for Viewer {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
-        let here = parts.uri.path_and_query().map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
+        // Back after signing in: the page itself, or for a form posted from an expired session,
+        // the page the form was on (the post's own path may take no GET).
+        let here = if parts.method == axum::http::Method::GET {
+            parts.uri.path_and_query().map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned())
+        } else {
+            referring_page(&parts.headers).unwrap_or_else(|| "/".to_owned())
+        };
         let to_sign_in = || see_other(&format!("/login?rd={}", escape_query(&here)));
         let Some(token) = SessionCookie::new(&app.config.forward_auth).read(&parts.headers) else { return Err(to_sign_in()) };
         let principal = match app.auth.authenticate_bearer(token).await {
@@ -325,6 +331,15 @@ impl FromRequestParts<App> for Viewer {
         }
         Ok(Self { principal })
     }
+}
+
+/// The path (and query) of the page a request came from, when it is a page of this host.
+fn referring_page(headers: &HeaderMap) -> Option<String> {
+    let text = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    let (referer, host) = (text(header::REFERER)?, text(header::HOST)?);
+    let rest = referer.strip_prefix("https://").or_else(|| referer.strip_prefix("http://"))?;
+    let path = rest.strip_prefix(host)?;
+    path.starts_with('/').then(|| path.to_owned())
 }
 
 // --- posted forms -------------------------------------------------------------------------------

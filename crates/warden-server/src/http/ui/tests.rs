@@ -45,3 +45,18 @@ fn a_list_pages_by_its_cursor_and_keeps_the_search() {
     let pager = Pager::new("/admin/users", &deeper, None);
     assert_eq!((pager.next, pager.first.as_deref()), (None, Some("/admin/users")));
 }
+
+#[test]
+fn a_form_posted_from_an_expired_session_returns_to_its_page() {
+    let headers = |referer: &str| {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_static("id.example.org"));
+        h.insert(header::REFERER, HeaderValue::from_str(referer).unwrap());
+        h
+    };
+    assert_eq!(referring_page(&headers("https://id.example.org/account/profile?x=1")).as_deref(), Some("/account/profile?x=1"));
+    // Another host's page, or a host that only starts like this one: nowhere in particular.
+    assert_eq!(referring_page(&headers("https://evil.example/account")), None);
+    assert_eq!(referring_page(&headers("https://id.example.org.evil.example/account")), None);
+    assert_eq!(referring_page(&HeaderMap::new()), None);
+}

@@ -76,6 +76,20 @@ async fn every_page_sends_a_strict_csp_and_forms_refuse_forgery() {
         refusal(http.get(format!("{}/api/v1/nowhere", server.url)).header("accept", "text/html").send().await.unwrap()).await;
     assert_eq!((status, code.as_str()), (StatusCode::NOT_FOUND, "route.not_found"));
 
+    // A form posted from a session that has ended: to sign in, and back to the form's page.
+    let host = server.url.trim_start_matches("http://").to_owned();
+    let stale = http
+        .post(format!("{}/account/profile", server.url))
+        .header("cookie", "warden_session=wds_0000")
+        .header("referer", format!("http://{host}/account/profile"))
+        .header("content-type", FORM)
+        .body(encoded(&[("display_name", "x")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::SEE_OTHER);
+    assert_eq!(header(stale.headers(), "location"), "/login?rd=%2Faccount%2Fprofile");
+
     // The stylesheet is a stylesheet, never sniffed into anything else.
     let css = http.get(format!("{}/assets/warden.css", server.url)).send().await.unwrap();
     assert_eq!(css.status(), StatusCode::OK);

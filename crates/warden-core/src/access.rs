@@ -64,6 +64,8 @@ permissions! {
     ConfigRead = "warden:config:read", write = false;
     Check = "warden:check", write = false;
     ImportWrite = "warden:import:write", write = true;
+    OidcClientsRead = "warden:oidc_clients:read", write = false;
+    OidcClientsWrite = "warden:oidc_clients:write", write = true;
     Superuser = "warden:superuser", write = false;
 }
 

@@ -612,6 +612,97 @@ pub struct CreatedRegistrationToken {
     pub info: RegistrationTokenInfo,
 }
 
+/// `POST /oidc/clients`: a new OpenID Connect client. Only `client_id` and `redirect_uris`
+/// are required.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateOidcClient {
+    /// The client's name, which is its OAuth `client_id` (the rules of every name).
+    pub client_id: String,
+    /// What people are shown (default: `client_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// A client that cannot keep a secret (a native or single-page app): no secret is made.
+    #[serde(default)]
+    pub public: bool,
+    /// Trusted by the operator: no consent screen.
+    #[serde(default)]
+    pub first_party: bool,
+    /// One or more, compared exactly: `https://…`, `http://localhost[:port]/…`,
+    /// `http://127.0.0.1[:port]/…` or a private-use scheme (`com.example.app:/cb`).
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// The scopes it may ask for (default `openid profile email`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+    /// Opt-in claim sets: `groups`, `roles`, `permissions`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claims: Vec<String>,
+    /// Where the `permissions` claim is computed (default `default`); the tenant must exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions_tenant: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions_namespace: Option<String>,
+    /// `RS256` (default), `ES256` or `EdDSA`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_alg: Option<String>,
+    /// The service account a confidential client acts as in the client-credentials grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<String>,
+}
+
+/// `PATCH /oidc/clients/{client}`: what to change; an absent field stays as it is. An empty
+/// string clears `permissions_tenant`, `permissions_namespace` and `service_account`. A
+/// client's `client_id` and whether it is public do not change.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateOidcClient {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_party: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_uris: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions_tenant: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions_namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_alg: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<String>,
+}
+
+/// A new client: `client_secret` (a confidential client's, `wdc_…`) is shown only here.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreatedOidcClient {
+    #[serde(flatten)]
+    pub client: crate::oidc::OidcClient,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub client_secret: Option<Secret>,
+}
+
+/// A confidential client's new secret, shown only here; the old one no longer works.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OidcClientSecret {
+    pub client_id: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub client_secret: Secret,
+}
+
 /// `POST /register`: someone registering themselves (with a registration token in `token`
 /// mode, without one in `public` mode).
 #[derive(Debug, Clone, Serialize, Deserialize)]

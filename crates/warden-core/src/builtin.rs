@@ -35,7 +35,7 @@ pub const BUILT_IN_ROLES: &[BuiltInRole] = &[
     },
     BuiltInRole {
         id: SYSTEM_ADMIN,
-        description: "Configuration, tenants, roles, bindings and the audit log; not users' personal data or credentials, nor who is in an administrative group",
+        description: "Configuration, tenants, roles, bindings, OpenID Connect clients and the audit log; not users' personal data or credentials, nor who is in an administrative group",
         permissions: &[
             "warden:config",
             "warden:tenants",
@@ -45,6 +45,7 @@ pub const BUILT_IN_ROLES: &[BuiltInRole] = &[
             "warden:check",
             "warden:groups:read",
             "warden:admin_groups",
+            "warden:oidc_clients",
         ],
     },
     BuiltInRole {
@@ -69,6 +70,7 @@ pub const BUILT_IN_ROLES: &[BuiltInRole] = &[
             "warden:bindings:read",
             "warden:audit:read",
             "warden:config:read",
+            "warden:oidc_clients:read",
             "warden:check",
         ],
     },

@@ -341,6 +341,20 @@ pub enum Action {
     #[serde(rename = "binding.delete")]
     BindingDelete { binding: Uuid, role: Name, tenant: Name },
 
+    // --- OpenID Connect clients ---
+    /// An OpenID Connect client was registered (`client` is its `client_id`; a confidential
+    /// one got a secret, which is never in the log).
+    #[serde(rename = "oidc_client.create")]
+    OidcClientCreate { id: Uuid, client: Name, public: bool },
+    /// `fields` names what changed (the values are in the client itself).
+    #[serde(rename = "oidc_client.update")]
+    OidcClientUpdate { id: Uuid, client: Name, fields: Vec<String> },
+    /// A confidential client got a new secret; the old one stops working.
+    #[serde(rename = "oidc_client.secret.rotate")]
+    OidcClientSecretRotate { id: Uuid, client: Name },
+    #[serde(rename = "oidc_client.delete")]
+    OidcClientDelete { id: Uuid, client: Name },
+
     // --- bulk ---
     /// One batch of a bulk import, committed as one transaction with this one event (an event
     /// per object would double the rows written). `first_line`..=`last_line` are the lines of
@@ -491,6 +505,10 @@ impl Action {
             Self::RegistrationTokenRevoke { .. } => "registration_token.revoke",
             Self::UserRegister { .. } => "user.register",
             Self::PreferencesSet { .. } => "preferences.set",
+            Self::OidcClientCreate { .. } => "oidc_client.create",
+            Self::OidcClientUpdate { .. } => "oidc_client.update",
+            Self::OidcClientSecretRotate { .. } => "oidc_client.secret.rotate",
+            Self::OidcClientDelete { .. } => "oidc_client.delete",
             Self::ApiTokenCreate { .. } => "api_token.create",
             Self::ApiTokenRevoke { .. } => "api_token.revoke",
             Self::GroupCreate {} => "group.create",
@@ -580,6 +598,11 @@ impl Action {
             // Preferences grant nothing and are no credential: neither the snapshot nor any
             // cached credential holds them (so the change takes no revision).
             A::PreferencesSet { .. } => (S::Unchanged, C::Unchanged),
+            // A client is no subject and no cached credential: the snapshot does not hold it,
+            // and no session or API token depends on it (its secret is read when presented).
+            A::OidcClientCreate { .. } | A::OidcClientUpdate { .. } | A::OidcClientSecretRotate { .. } | A::OidcClientDelete { .. } => {
+                (S::Unchanged, C::Unchanged)
+            }
             A::PasswordRehash {} | A::Login { .. } | A::LoginFailed { .. } | A::ApiTokenCreate { .. } => (S::Unchanged, C::Unchanged),
             // Second factors are read at sign-in, never cached; sessions already made keep the
             // strength they were made with.
@@ -736,6 +759,11 @@ impl Change {
             // in the details).
             Action::InvitationCreate { email, .. } => Some(("invitation", None, email.clone())),
             Action::InvitationRevoke { invitation_id } => Some(("invitation", None, invitation_id.to_string())),
+            // A client is no subject: its name, as for a role (its id is in the details).
+            Action::OidcClientCreate { client, .. }
+            | Action::OidcClientUpdate { client, .. }
+            | Action::OidcClientSecretRotate { client, .. }
+            | Action::OidcClientDelete { client, .. } => Some(("oidc_client", None, client.to_string())),
             _ => None,
         }
     }

@@ -18,6 +18,9 @@ pub const SESSION_TOKEN_PREFIX: &str = "wds_";
 /// Prefix of one-time tokens (recovery links, later registration and invitation links):
 /// never a bearer credential, redeemed once through the flow that issued it.
 pub const ONE_TIME_TOKEN_PREFIX: &str = "wdo_";
+/// Prefix of OpenID Connect client secrets: what a confidential client authenticates with at
+/// the token endpoint, never a bearer credential of the API.
+pub const CLIENT_SECRET_PREFIX: &str = "wdc_";
 /// Bytes of randomness in every token.
 pub const TOKEN_BYTES: usize = 32;
 /// Longest password accepted (hashing cost must stay bounded).
@@ -69,6 +72,8 @@ pub enum TokenKind {
     Api,
     /// A one-time token: authenticates nothing by itself.
     OneTime,
+    /// An OpenID Connect client's secret: authenticates the client, never an account.
+    ClientSecret,
 }
 
 impl TokenKind {
@@ -77,6 +82,7 @@ impl TokenKind {
             Self::Session => SESSION_TOKEN_PREFIX,
             Self::Api => API_TOKEN_PREFIX,
             Self::OneTime => ONE_TIME_TOKEN_PREFIX,
+            Self::ClientSecret => CLIENT_SECRET_PREFIX,
         }
     }
 
@@ -86,6 +92,8 @@ impl TokenKind {
             (Self::Api, body)
         } else if let Some(body) = token.strip_prefix(ONE_TIME_TOKEN_PREFIX) {
             (Self::OneTime, body)
+        } else if let Some(body) = token.strip_prefix(CLIENT_SECRET_PREFIX) {
+            (Self::ClientSecret, body)
         } else {
             (Self::Session, token.strip_prefix(SESSION_TOKEN_PREFIX)?)
         };
@@ -197,6 +205,9 @@ mod tests {
         let one_time = format_token(TokenKind::OneTime, &[3u8; TOKEN_BYTES]);
         assert!(one_time.expose().starts_with("wdo_"));
         assert_eq!(TokenKind::of(one_time.expose()), Some(TokenKind::OneTime));
+        let client_secret = format_token(TokenKind::ClientSecret, &[4u8; TOKEN_BYTES]);
+        assert!(client_secret.expose().starts_with("wdc_"));
+        assert_eq!(TokenKind::of(client_secret.expose()), Some(TokenKind::ClientSecret));
         assert_eq!(TokenKind::of("wdn_short"), None);
         assert_eq!(TokenKind::of("Bearer x"), None);
         assert!(TokenHash::of(api.expose()).matches(&TokenHash::of(api.expose())));

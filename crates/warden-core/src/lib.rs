@@ -23,6 +23,7 @@ pub mod mfa;
 pub mod model;
 pub mod name;
 pub mod namespace;
+pub mod oidc;
 pub mod password_policy;
 pub mod permission;
 pub mod preferences;

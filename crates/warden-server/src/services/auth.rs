@@ -285,8 +285,9 @@ impl Auth {
                     Some((token, owner)) => (Credential::Api(token), owner),
                     None => return Err(ServiceError::Unauthenticated),
                 },
-                // A one-time token is redeemed through its flow, never presented as a bearer.
-                TokenKind::OneTime => return Err(ServiceError::Unauthenticated),
+                // A one-time token is redeemed through its flow, never presented as a bearer; a
+                // client secret authenticates a client at the token endpoint, not an account.
+                TokenKind::OneTime | TokenKind::ClientSecret => return Err(ServiceError::Unauthenticated),
             };
             if !owner.active {
                 return Err(ServiceError::Unauthenticated);

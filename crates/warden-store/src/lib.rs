@@ -2,7 +2,7 @@
 //!
 //! One [`Store`], two implementations: SQLite (the embedded default) and PostgreSQL. `Store` is
 //! the sum of small traits, one per aggregate ([`Accounts`], [`Groups`], [`Credentials`],
-//! [`Authorization`], [`AuditLog`], [`Transfer`], [`OneTimeTokens`], [`RegistrationTokens`], [`Preferences`]), each in its own file, so that a feature adds
+//! [`Authorization`], [`AuditLog`], [`Transfer`], [`OneTimeTokens`], [`RegistrationTokens`], [`Preferences`], [`OidcClients`]), each in its own file, so that a feature adds
 //! a method to the trait of what it touches rather than to one list of everything. Callers hold
 //! `Arc<dyn Store>`, on which every aggregate's methods resolve without further imports; code
 //! that holds a concrete store imports [`prelude`]. Both backends are written once, in `sql/`,
@@ -32,6 +32,7 @@ mod credentials;
 mod groups;
 mod lane;
 mod mail_queue;
+mod oidc_clients;
 mod one_time_tokens;
 mod passkeys;
 mod postgres;
@@ -55,6 +56,7 @@ pub use credentials::{CredentialOwner, Credentials, SessionListing, SessionRecor
 pub use groups::Groups;
 pub use lane::WriteStats;
 pub use mail_queue::{MailKind, MailOutcome, MailQueue, MailStatus, QueuedMail};
+pub use oidc_clients::OidcClients;
 pub use one_time_tokens::{OneTimeToken, OneTimeTokens, Recovery, TokenPurpose};
 pub use passkeys::{Ceremony, CeremonyKind, PasskeyRecord, PasskeyUse, Passkeys};
 pub use postgres::PgStore;
@@ -70,8 +72,8 @@ pub use transfer::{ImportCounts, ImportLine, Importer, LineError, Transfer};
 pub mod prelude {
     pub use crate::Store;
     pub use crate::{
-        Accounts as _, AuditLog as _, Authorization as _, Credentials as _, Groups as _, MailQueue as _, OneTimeTokens as _, Passkeys as _,
-        Preferences as _, RegistrationTokens as _, SecondFactors as _, Transfer as _,
+        Accounts as _, AuditLog as _, Authorization as _, Credentials as _, Groups as _, MailQueue as _, OidcClients as _,
+        OneTimeTokens as _, Passkeys as _, Preferences as _, RegistrationTokens as _, SecondFactors as _, Transfer as _,
     };
 }
 
@@ -156,6 +158,7 @@ pub trait Store:
     + OneTimeTokens
     + RegistrationTokens
     + MailQueue
+    + OidcClients
     + Preferences
     + SecondFactors
     + Passkeys

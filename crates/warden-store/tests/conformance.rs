@@ -31,6 +31,7 @@ use warden_core::model::{
     Subject, SubjectKind, User,
 };
 use warden_core::namespace::Namespace;
+use warden_core::oidc::{ClaimSet, OidcClient, SigningAlg};
 use warden_core::throttle::{Failures, Throttle, ThrottleKey};
 use warden_core::transfer::Record;
 use warden_store::{
@@ -174,6 +175,7 @@ conformance! {
     preferences => sqlite_preferences, postgres_preferences;
     session_details => sqlite_session_details, postgres_session_details;
     passkeys(arc) => sqlite_passkeys, postgres_passkeys;
+    oidc_clients => sqlite_oidc_clients, postgres_oidc_clients;
 }
 
 /// `warden_store::open` picks the backend from the URL and refuses anything else.
@@ -3305,4 +3307,116 @@ async fn passkeys(store: Arc<dyn Store>) {
     let unknown =
         store.start_ceremony(&hash("wdo_d"), CeremonyKind::Reauth, Some(Uuid::now_v7()), "x", t0 + Duration::minutes(5), t0).await;
     assert!(matches!(unknown, Err(StoreError::NotFound(_))), "{unknown:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// OpenID Connect clients.
+
+fn new_oidc_client(name: &str, public: bool, service_account: Option<Subject>) -> OidcClient {
+    let at = now();
+    OidcClient {
+        id: Uuid::now_v7(),
+        client_id: n(name),
+        display_name: format!("{name} app"),
+        public,
+        first_party: false,
+        redirect_uris: vec![format!("https://{name}.example.org/cb")],
+        post_logout_redirect_uris: vec![],
+        scopes: vec!["openid".into(), "profile".into()],
+        claims: vec![ClaimSet::Groups, ClaimSet::Roles],
+        permissions_tenant: Some(n("default")),
+        permissions_namespace: Some("prod".into()),
+        signing_alg: SigningAlg::Es256,
+        service_account,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+fn oidc_change(action: Action) -> Change {
+    Change::new(now(), Some(&admin()), action, None)
+}
+
+/// Clients are written with their audit events and no revision (nothing cached holds them); a
+/// secret is kept only as its hash and never read with the client; a taken `client_id` is
+/// `NameTaken`; rotating a public client's secret writes nothing; deleting a client's service
+/// account unties it.
+async fn oidc_clients(store: &dyn Store) {
+    let bot = create_sa(store, "grafana-bot", None).await;
+    let grafana = new_oidc_client("grafana", false, Some(bot.subject()));
+    let create = |c: &OidcClient| oidc_change(Action::OidcClientCreate { id: c.id, client: c.client_id.clone(), public: c.public });
+    let before = state(store).await;
+    store.create_oidc_client(&create(&grafana), &grafana, Some(&TokenHash::of("wdc_one"))).await.unwrap();
+    assert_eq!(state(store).await, (before.0, before.1 + 1), "an audit event, no revision");
+    assert_eq!(store.oidc_client("grafana").await.unwrap().unwrap(), grafana);
+    assert_eq!(store.oidc_client_secret(grafana.id).await.unwrap(), Some(TokenHash::of("wdc_one")));
+    assert!(store.oidc_client("nope").await.unwrap().is_none());
+
+    // The name is taken; nothing is written.
+    let before = state(store).await;
+    let twin = new_oidc_client("grafana", true, None);
+    let err = store.create_oidc_client(&create(&twin), &twin, None).await.unwrap_err();
+    assert!(matches!(err, StoreError::NameTaken(ref name) if name == "grafana"), "{err:?}");
+    // A service account that does not exist.
+    let ghost = Subject { kind: SubjectKind::ServiceAccount, id: Uuid::now_v7(), name: n("ghost") };
+    let haunted = new_oidc_client("haunted", false, Some(ghost));
+    let err = store.create_oidc_client(&create(&haunted), &haunted, Some(&TokenHash::of("wdc_x"))).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    assert_eq!(state(store).await, before);
+
+    // A public client: no secret, and none can be rotated in.
+    let spa = new_oidc_client("spa", true, None);
+    store.create_oidc_client(&create(&spa), &spa, None).await.unwrap();
+    assert_eq!(store.oidc_client_secret(spa.id).await.unwrap(), None);
+    let before = state(store).await;
+    let rotate = |c: &OidcClient| oidc_change(Action::OidcClientSecretRotate { id: c.id, client: c.client_id.clone() });
+    assert!(!store.rotate_oidc_client_secret(&rotate(&spa), spa.id, &TokenHash::of("wdc_two")).await.unwrap());
+    assert_eq!(store.oidc_client_secret(spa.id).await.unwrap(), None);
+    assert_eq!(state(store).await, before);
+    // A confidential one: the new hash replaces the old.
+    assert!(store.rotate_oidc_client_secret(&rotate(&grafana), grafana.id, &TokenHash::of("wdc_two")).await.unwrap());
+    assert_eq!(store.oidc_client_secret(grafana.id).await.unwrap(), Some(TokenHash::of("wdc_two")));
+    assert_eq!(state(store).await, (before.0, before.1 + 1));
+    let names: Vec<String> = store.oidc_clients().await.unwrap().iter().map(|c| c.client_id.to_string()).collect();
+    assert_eq!(names, ["grafana", "spa"]);
+
+    // An update writes every changeable field.
+    let mut changed = store.oidc_client("grafana").await.unwrap().unwrap();
+    changed.display_name = "Grafana".into();
+    changed.first_party = true;
+    changed.redirect_uris.push("http://localhost:3000/cb".into());
+    changed.post_logout_redirect_uris = vec!["https://grafana.example.org/".into()];
+    changed.claims = vec![ClaimSet::Permissions];
+    changed.permissions_tenant = None;
+    changed.permissions_namespace = None;
+    changed.signing_alg = SigningAlg::EdDsa;
+    changed.updated_at = now() + Duration::seconds(1);
+    let update = |c: &OidcClient| {
+        oidc_change(Action::OidcClientUpdate { id: c.id, client: c.client_id.clone(), fields: vec!["display_name".into()] })
+    };
+    assert!(store.update_oidc_client(&update(&changed), &changed).await.unwrap());
+    assert_eq!(store.oidc_client("grafana").await.unwrap().unwrap(), changed);
+    let missing = new_oidc_client("missing", false, None);
+    assert!(!store.update_oidc_client(&update(&missing), &missing).await.unwrap());
+
+    // The service account goes: the client stays, untied, and keeps its secret.
+    store.delete_account(&change("service_account.delete", &bot.subject()), bot.id, None).await.unwrap();
+    let untied = store.oidc_client("grafana").await.unwrap().unwrap();
+    assert_eq!(untied.service_account, None);
+    assert!(store.oidc_client_secret(grafana.id).await.unwrap().is_some());
+
+    // Deleted, with its event; a second delete writes nothing.
+    let delete = |c: &OidcClient| oidc_change(Action::OidcClientDelete { id: c.id, client: c.client_id.clone() });
+    let before = state(store).await;
+    assert!(store.delete_oidc_client(&delete(&grafana), grafana.id).await.unwrap());
+    assert!(!store.delete_oidc_client(&delete(&grafana), grafana.id).await.unwrap());
+    assert_eq!(state(store).await, (before.0, before.1 + 1));
+    assert!(store.oidc_client("grafana").await.unwrap().is_none());
+    assert_eq!(store.oidc_client_secret(grafana.id).await.unwrap(), None);
+    let events = audit_all(store).await;
+    let names: Vec<&str> = events.iter().filter(|e| e.action.starts_with("oidc_client.")).map(|e| e.action.as_str()).collect();
+    assert_eq!(names.iter().filter(|n| **n == "oidc_client.create").count(), 2);
+    assert!(names.contains(&"oidc_client.secret.rotate") && names.contains(&"oidc_client.update") && names.contains(&"oidc_client.delete"));
+    let created = events.iter().find(|e| e.action == "oidc_client.create").unwrap();
+    assert_eq!((created.target_kind.as_deref(), created.target_name.as_deref()), (Some("oidc_client"), Some("grafana")));
 }

@@ -581,6 +581,41 @@ impl Client {
         self.call(Method::POST, &["roles"], NO_QUERY, Some(body)).await
     }
 
+    // --- OpenID Connect clients ---
+
+    /// Registers a client; a confidential one's secret is in the answer, and only there.
+    pub async fn create_oidc_client(
+        &self,
+        body: &warden_core::api::CreateOidcClient,
+    ) -> Result<warden_core::api::CreatedOidcClient, ClientError> {
+        self.call(Method::POST, &["oidc", "clients"], NO_QUERY, Some(body)).await
+    }
+
+    pub async fn list_oidc_clients(&self) -> Result<Vec<warden_core::oidc::OidcClient>, ClientError> {
+        self.call(Method::GET, &["oidc", "clients"], NO_QUERY, NO_BODY).await
+    }
+
+    pub async fn get_oidc_client(&self, client_id: &str) -> Result<warden_core::oidc::OidcClient, ClientError> {
+        self.call(Method::GET, &["oidc", "clients", client_id], NO_QUERY, NO_BODY).await
+    }
+
+    pub async fn update_oidc_client(
+        &self,
+        client_id: &str,
+        body: &warden_core::api::UpdateOidcClient,
+    ) -> Result<warden_core::oidc::OidcClient, ClientError> {
+        self.call(Method::PATCH, &["oidc", "clients", client_id], NO_QUERY, Some(body)).await
+    }
+
+    /// A confidential client's new secret (the old one stops working).
+    pub async fn rotate_oidc_client_secret(&self, client_id: &str) -> Result<warden_core::api::OidcClientSecret, ClientError> {
+        self.call(Method::POST, &["oidc", "clients", client_id, "rotate-secret"], NO_QUERY, NO_BODY).await
+    }
+
+    pub async fn delete_oidc_client(&self, client_id: &str) -> Result<(), ClientError> {
+        self.call(Method::DELETE, &["oidc", "clients", client_id], NO_QUERY, NO_BODY).await
+    }
+
     pub async fn get_role(&self, role: &str) -> Result<Role, ClientError> {
         self.call(Method::GET, &["roles", role], NO_QUERY, NO_BODY).await
     }

@@ -811,6 +811,7 @@ pub async fn import(
         (name = "audit", description = "Who changed what, when"),
         (name = "authorization", description = "Tenants, roles, bindings and decisions"),
         (name = "transfer", description = "The whole directory out and in, as NDJSON"),
+        (name = "oidc", description = "OpenID Connect clients: the applications that sign people in through Warden"),
         (name = "compat-kratos", description = "Ory Kratos' admin calls on Warden's users (docs/kratos.md)"),
     )
 )]

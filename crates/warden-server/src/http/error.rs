@@ -44,7 +44,9 @@ pub fn status_of(e: &ServiceError) -> StatusCode {
         | ServiceError::RegistrationDisabled
         | ServiceError::NotAUser(_)
         | ServiceError::SessionRequired => StatusCode::FORBIDDEN,
-        ServiceError::Immutable(_) | ServiceError::TotpExists | ServiceError::PasskeyExists => StatusCode::CONFLICT,
+        ServiceError::Immutable(_) | ServiceError::TotpExists | ServiceError::PasskeyExists | ServiceError::PublicClient(_) => {
+            StatusCode::CONFLICT
+        }
         ServiceError::Internal(_) | ServiceError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
         // The server is not set up to write links: no fault of the request, and no use
         // retrying until the operator sets the key the message names.
@@ -175,6 +177,7 @@ mod tests {
             (ServiceError::PasskeysOff, 503, "config.webauthn_missing"),
             (ServiceError::PasskeyInvalid("x".into()), 400, "passkey.invalid"),
             (ServiceError::PasskeyExists, 409, "passkey.exists"),
+            (ServiceError::PublicClient("spa".into()), 409, "oidc_client.public"),
             (line(StoreError::NameTaken("x".into()).into()), 400, "import.invalid"),
             (line(ServiceError::Ambiguous("x".into())), 400, "import.invalid"),
             (line(CoreError::Forbidden { permission: "p".into() }.into()), 403, "forbidden"),

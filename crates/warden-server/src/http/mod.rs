@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod forward_auth;
 pub mod kratos;
+pub mod oidc;
 pub mod passkey;
 pub mod session;
 pub mod ui;
@@ -44,6 +45,7 @@ use crate::services::authn::second_factor::SecondFactors;
 use crate::services::compat::kratos::KratosCompat;
 use crate::services::directory::Directory;
 use crate::services::forward::ForwardAuth;
+use crate::services::oidc::clients::OidcClients;
 use crate::services::preferences::PreferencesService;
 use crate::services::self_service::SelfService;
 use crate::services::sessions::Sessions;
@@ -63,6 +65,7 @@ pub struct AppInner {
     pub recovery: RecoveryLinks,
     pub registration: Registrations,
     pub invitations: Invitations,
+    pub oidc_clients: OidcClients,
     pub password_mail: PasswordMail,
     pub kratos: KratosCompat,
     pub preferences: PreferencesService,
@@ -99,6 +102,7 @@ impl App {
         let recovery = RecoveryLinks::new(ctx.clone());
         let registration = Registrations::new(ctx.clone(), access.clone(), directory.clone());
         let invitations = Invitations::new(ctx.clone(), registration.clone());
+        let oidc_clients = OidcClients::new(ctx.clone());
         let password_mail = PasswordMail::new(ctx.clone());
         let kratos = KratosCompat::new(ctx.clone(), directory.clone(), recovery.clone());
         let preferences = PreferencesService::new(ctx.clone());
@@ -120,6 +124,7 @@ impl App {
             recovery,
             registration,
             invitations,
+            oidc_clients,
             password_mail,
             kratos,
             preferences,
@@ -211,6 +216,9 @@ fn management_api() -> OpenApiRouter<App> {
         .routes(routes!(api::revoke_invitation))
         .routes(routes!(api::list_registration_tokens, api::create_registration_token))
         .routes(routes!(api::revoke_registration_token))
+        .routes(routes!(oidc::list_clients, oidc::create_client))
+        .routes(routes!(oidc::get_client, oidc::update_client, oidc::delete_client))
+        .routes(routes!(oidc::rotate_client_secret))
         .routes(routes!(api::list_service_accounts, api::create_service_account))
         .routes(routes!(api::get_service_account, api::delete_service_account))
         .routes(routes!(api::list_tokens, api::create_token))

@@ -16,6 +16,7 @@ pub mod forward;
 pub mod in_flight;
 pub mod index;
 pub mod mail;
+pub mod oidc;
 pub mod preferences;
 pub mod recovery;
 pub mod self_service;
@@ -102,6 +103,9 @@ pub enum ServiceError {
     /// A passkey whose credential id is registered already.
     #[error("this passkey is registered already")]
     PasskeyExists,
+    /// A secret was asked of a public OpenID Connect client, which has none.
+    #[error("{0} is a public client: it has no secret to rotate")]
+    PublicClient(String),
 }
 
 impl ServiceError {
@@ -131,6 +135,7 @@ impl ServiceError {
             Self::PasskeysOff => "config.webauthn_missing",
             Self::PasskeyInvalid(_) => "passkey.invalid",
             Self::PasskeyExists => "passkey.exists",
+            Self::PublicClient(_) => "oidc_client.public",
             // What the line says or names is wrong: one code for the importer to look for;
             // a refusal of access keeps its own.
             Self::AtLine { error, .. } if error.is_fault_of_the_line() => "import.invalid",
@@ -175,7 +180,8 @@ impl ServiceError {
             | Self::SessionRequired
             | Self::PasskeysOff
             | Self::PasskeyInvalid(_)
-            | Self::PasskeyExists => false,
+            | Self::PasskeyExists
+            | Self::PublicClient(_) => false,
         }
     }
 }

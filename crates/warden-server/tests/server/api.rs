@@ -751,6 +751,7 @@ async fn openapi_declares_tags_and_security() {
         "authorization",
         "compat-kratos",
         "groups",
+        "oidc",
         "registration",
         "self",
         "service-accounts",
@@ -822,6 +823,9 @@ async fn openapi_describes_every_route() {
         ("/api/v1/groups/{group}/members", "get"),
         ("/api/v1/groups/{group}/members/{member}", "delete"),
         ("/api/v1/audit", "get"),
+        ("/api/v1/oidc/clients", "post"),
+        ("/api/v1/oidc/clients/{client}", "patch"),
+        ("/api/v1/oidc/clients/{client}/rotate-secret", "post"),
     ] {
         assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} missing from OpenAPI");
     }

@@ -11,6 +11,7 @@ mod hardening;
 mod kratos;
 mod mail;
 mod mfa_policy;
+mod oidc;
 mod passkeys;
 mod password_policy;
 mod preferences;

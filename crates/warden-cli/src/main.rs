@@ -12,6 +12,7 @@ mod binding;
 mod check;
 mod group;
 mod invitation;
+mod oidc;
 mod output;
 mod policy;
 mod preferences;
@@ -186,6 +187,17 @@ In `binding create`, --user names the user to bind: authenticate with `warden lo
   warden invitation revoke 0193a0c4-5e1b-7c2d-9f00-2b6f4e8d1a77"
     )]
     Invitation(invitation::InvitationCommand),
+    /// Manage OpenID Connect clients (the provider's endpoints are not served yet).
+    #[command(
+        subcommand,
+        after_help = "Examples:
+  warden oidc client create --name grafana --redirect-uri https://grafana.example.org/login/generic_oauth --claims groups,roles
+  warden oidc client create --name cli-app --public --redirect-uri http://127.0.0.1/callback
+  warden oidc client list
+  warden oidc client rotate-secret grafana
+  warden oidc client delete grafana"
+    )]
+    Oidc(oidc::OidcCommand),
     /// Decide whether a subject holds permissions (exit status 3 if any is denied).
     Check(check::CheckArgs),
     /// Read the audit log.
@@ -360,6 +372,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Invitation(command) => {
             with_server(connect()?, async |ctx| invitation::run(ctx, command).await).await?;
         }
+        Command::Oidc(command) => with_server(connect()?, async |ctx| oidc::run(ctx, command).await).await?,
         Command::RegistrationToken(command) => {
             with_server(connect()?, async |ctx| registration_token::run(ctx, command).await).await?;
         }

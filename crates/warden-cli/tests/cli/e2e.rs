@@ -1648,3 +1648,70 @@ fn sessions_end_to_end_on_postgres() {
     let db = PgDatabase::create();
     sessions_scenario(db.url());
 }
+
+/// `warden oidc client …`: a system administrator registers a confidential client (its
+/// secret printed once, in the table and in JSON), lists it, rotates the secret (printed
+/// alone) and deletes it; a public client has no secret to rotate; idm_admin may do none of it.
+#[test]
+fn oidc_clients_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::new(format!("sqlite://{}/warden.db", dir.path().display()));
+    server.without_mfa_for_admins();
+    server.start();
+    let admin = format!("admin:{}", server.recover("admin"));
+    let idm = format!("idm_admin:{}", server.recover("idm_admin"));
+    let create = [
+        "oidc",
+        "client",
+        "create",
+        "--name",
+        "grafana",
+        "--redirect-uri",
+        "https://grafana.example.org/login/generic_oauth",
+        "--claims",
+        "groups,roles",
+    ];
+    assert!(fails_as(&server, &idm, &create).contains("forbidden"));
+    let refused = fails_as(&server, &admin, &["oidc", "client", "create", "--name", "bad", "--redirect-uri", "https://*.example.org/"]);
+    assert!(refused.contains("redirect_uris"), "{refused}");
+
+    let table = ok_as(&server, &admin, &create);
+    let secret_line = table.lines().find(|l| l.trim_start().starts_with("CLIENT SECRET")).unwrap_or_else(|| panic!("{table}"));
+    let secret = secret_line.split_whitespace().last().unwrap().to_owned();
+    assert!(secret.starts_with("wdc_"), "{secret}");
+    let created = json_ok_as(
+        &server,
+        &admin,
+        &["oidc", "client", "create", "--name", "cli-app", "--public", "--redirect-uri", "http://127.0.0.1/callback"],
+    );
+    assert_eq!((created["client_id"].as_str(), created["public"].as_bool()), (Some("cli-app"), Some(true)));
+    assert!(created.get("client_secret").is_none(), "{created}");
+
+    let listed = json_ok_as(&server, &admin, &["oidc", "client", "list"]);
+    let names: Vec<&str> = listed["items"].as_array().unwrap().iter().map(|c| c["client_id"].as_str().unwrap()).collect();
+    assert_eq!(names, ["cli-app", "grafana"]);
+    let table = ok_as(&server, &admin, &["oidc", "client", "list"]);
+    assert!(table.contains("grafana") && table.contains("confidential") && !table.contains(&secret), "{table}");
+    let got = json_ok_as(&server, &admin, &["oidc", "client", "get", "grafana"]);
+    assert_eq!(got["claims"], serde_json::json!(["groups", "roles"]));
+
+    let out = ok_as(&server, &admin, &["oidc", "client", "rotate-secret", "grafana"]);
+    assert_eq!(out.lines().count(), 1, "the secret alone on stdout: {out}");
+    assert!(out.trim().starts_with("wdc_") && out.trim() != secret, "{out}");
+    let refused = fails_as(&server, &admin, &["oidc", "client", "rotate-secret", "cli-app"]);
+    assert!(refused.contains("oidc_client.public"), "{refused}");
+
+    let updated = json_ok_as(&server, &admin, &["oidc", "client", "update", "grafana", "--first-party", "true", "--signing-alg", "EdDSA"]);
+    assert_eq!((updated["first_party"].as_bool(), updated["signing_alg"].as_str()), (Some(true), Some("EdDSA")));
+    let deleted = json_ok_as(&server, &admin, &["oidc", "client", "delete", "grafana"]);
+    assert_eq!(deleted, serde_json::json!({"deleted": "oidc-client:grafana"}));
+    assert!(fails_as(&server, &admin, &["oidc", "client", "get", "grafana"]).contains("not_found"));
+
+    // The secrets are in neither the server's log nor the database.
+    let log = std::fs::read_to_string(server.dir.path().join("wardend.log")).unwrap_or_default();
+    let db = std::fs::read(dir.path().join("warden.db")).unwrap();
+    for secret in [secret.as_str(), out.trim()] {
+        assert!(!log.contains(secret.trim_start_matches("wdc_")), "a secret is in the log");
+        assert!(!db.windows(secret.len()).any(|w| w == secret.as_bytes()), "a secret is in the database");
+    }
+}

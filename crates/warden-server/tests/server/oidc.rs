@@ -120,6 +120,25 @@ async fn bad_clients_are_refused_with_the_field_named() {
     assert_eq!((code(&e), e.status()), ("not_found", Some(404)));
     let e = admin.create_oidc_client(&CreateOidcClient { service_account: Some("ghost".into()), ..grafana() }).await.unwrap_err();
     assert_eq!((code(&e), e.status()), ("not_found", Some(404)));
+    // Its secret would act as the account: never a break-glass account, and one with power
+    // over Warden only by an idm_superuser (admin holds system_admin, not idm_superuser; an
+    // idm_superuser makes the bot one).
+    let e = admin.create_oidc_client(&CreateOidcClient { service_account: Some("idm_admin".into()), ..grafana() }).await.unwrap_err();
+    assert_eq!((code(&e), e.status()), ("account.protected", Some(403)));
+    server.idm().await.create_service_account(&CreateServiceAccount { name: "root-bot".into(), ..Default::default() }).await.unwrap();
+    server
+        .superuser()
+        .await
+        .create_binding(&warden_core::api::CreateBinding {
+            role: "idm_admin".into(),
+            subject: "sa:root-bot".into(),
+            tenant: None,
+            namespaces: Vec::new(),
+        })
+        .await
+        .unwrap();
+    let e = admin.create_oidc_client(&CreateOidcClient { service_account: Some("root-bot".into()), ..grafana() }).await.unwrap_err();
+    assert_eq!((code(&e), e.status()), ("account.high_privilege", Some(403)));
     assert!(admin.list_oidc_clients().await.unwrap().is_empty(), "nothing was written");
 
     // Accepted: loopback with any port, a private-use scheme; then the name is taken.

@@ -59,7 +59,7 @@ impl OidcClients {
         };
         client.permissions_tenant = self.tenant(req.permissions_tenant.as_deref()).await?;
         client.permissions_namespace = namespace(req.permissions_namespace.as_deref())?;
-        client.service_account = self.service_account(req.service_account.as_deref(), client.public).await?;
+        client.service_account = self.service_account(actor, req.service_account.as_deref(), client.public).await?;
         let secret = if client.public { None } else { Some(random_token(TokenKind::ClientSecret)?) };
         let hash = secret.as_ref().map(|s| TokenHash::of(s.expose()));
         let action = Action::OidcClientCreate { id: client.id, client: client.client_id.clone(), public: client.public };
@@ -114,7 +114,7 @@ impl OidcClients {
             new.signing_alg = signing_alg(Some(alg))?;
         }
         if let Some(account) = req.service_account.as_deref() {
-            new.service_account = self.service_account(Some(account), new.public).await?;
+            new.service_account = self.service_account(actor, Some(account), new.public).await?;
         }
         let fields = changed_fields(&old, &new);
         if fields.is_empty() {
@@ -173,8 +173,11 @@ impl OidcClients {
         Ok(Some(tenant))
     }
 
-    /// The service account a confidential client acts as; empty clears it.
-    async fn service_account(&self, raw: Option<&str>, public: bool) -> Result<Option<Subject>> {
+    /// The service account a confidential client acts as; empty clears it. The client's secret
+    /// will act with the account's rights, so the rules for giving the account an API token
+    /// hold: never a break-glass account, and one with power over Warden only by an
+    /// idm_superuser.
+    async fn service_account(&self, actor: &Principal, raw: Option<&str>, public: bool) -> Result<Option<Subject>> {
         let Some(raw) = raw.map(str::trim).filter(|a| !a.is_empty()) else { return Ok(None) };
         if public {
             return Err(
@@ -183,8 +186,13 @@ impl OidcClients {
         }
         let key = NameOrId::parse(raw).map_err(|e| CoreError::validation("service_account", e.to_string()))?;
         let account = self.ctx.store.service_account(&key).await?;
-        let account = account.ok_or_else(|| ServiceError::NotFound(format!("service account {raw}")))?;
-        Ok(Some(account.subject()))
+        let account = account.ok_or_else(|| ServiceError::NotFound(format!("service account {raw}")))?.subject();
+        crate::services::directory::protect(
+            &account,
+            "tied to an OIDC client: it signs in with the password that wardend recover-account sets",
+        )?;
+        crate::services::directory::Directory::guard_privileged(actor, &account)?;
+        Ok(Some(account))
     }
 }
 

@@ -72,8 +72,14 @@ pub async fn remove(State(app): State<App>, Actor(actor): Actor, Path(id): Path<
         (status = 429, body = Problem, description = "`auth.rate_limited`: too many ceremonies from this client address."),
         (status = 503, body = Problem, description = "`config.webauthn_missing`.")))]
 pub async fn begin_sign_in(State(app): State<App>, client: ClientAddr) -> ApiResult<Json<PasskeyChallenge>> {
-    app.passkey_ceremonies.count(client.0, app.ctx.now())?;
-    Ok(Json(app.passkeys.begin_sign_in().await?))
+    Ok(Json(begin_passwordless(&app, client.0).await?))
+}
+
+/// A passwordless ceremony for `client`, within the per-address limit: the API's and the
+/// sign-in page's one way to start one.
+pub(crate) async fn begin_passwordless(app: &App, client: Option<std::net::IpAddr>) -> crate::services::Result<PasskeyChallenge> {
+    app.passkey_ceremonies.count(client, app.ctx.now())?;
+    app.passkeys.begin_sign_in().await
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/passkey/finish", tag = "auth", request_body = PasskeySignIn,

@@ -157,11 +157,16 @@ fn percent_encode(value: &str) -> String {
         .collect()
 }
 
+/// Where a browser goes once signed in: `rd` when it may be followed, else [`SIGNED_IN_PATH`].
+pub fn return_target(config: &ForwardAuthConfig, rd: Option<&str>) -> String {
+    rd.and_then(|r| ReturnTo::parse(config, r)).map_or_else(|| SIGNED_IN_PATH.to_owned(), |r| r.0)
+}
+
 /// Signed in: `303` to the return URL `rd` when it may be followed (else [`SIGNED_IN_PATH`]),
 /// with the session cookie for `session_token`, good for the session's lifetime.
 pub fn signed_in(app: &App, rd: Option<&str>, session_token: &str) -> Response {
     let config = &app.config.forward_auth;
-    let target = rd.and_then(|r| ReturnTo::parse(config, r)).map_or_else(|| SIGNED_IN_PATH.to_owned(), |r| r.0);
+    let target = return_target(config, rd);
     let mut response = StatusCode::SEE_OTHER.into_response();
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&target) {

@@ -234,7 +234,7 @@ async fn profile_submit(State(app): State<App>, visit: Visit, viewer: Viewer, Po
             let chrome = visit.chrome("Profile", Some(&viewer)).with_notice(notice);
             profile_page(&app, &visit, change.user, StatusCode::OK, chrome)
         }
-        Err(ServiceError::Core(CoreError::NotElevated)) => failed(&visit, &viewer, &CoreError::NotElevated.into(), "/account/profile"),
+        Err(e @ ServiceError::Core(CoreError::NotElevated)) => failed(&visit, &viewer, &e, "/account/profile"),
         Err(e) => match app.self_service.profile(&viewer.principal).await {
             Ok(user) => {
                 let chrome = visit.chrome("Profile", Some(&viewer)).with_error(FieldError::of(&e));

@@ -147,21 +147,17 @@ pub struct Visit {
     csp: HeaderValue,
     pub client: Option<IpAddr>,
     pub user_agent: Option<String>,
-    /// The path and query the browser asked for, to come back to after signing in.
-    pub here: String,
 }
 
 impl FromRequestParts<App> for Visit {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
-        let here = parts.uri.path_and_query().map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
         Ok(Self {
             csrf: csrf(app).issue(&parts.headers),
             csp: app.page_csp.clone(),
             client: ClientAddr::from_parts(parts, app).0,
             user_agent: user_agent(&parts.headers),
-            here,
         })
     }
 }

@@ -149,10 +149,7 @@ async fn register_submit(State(app): State<App>, visit: Visit, Posted(form): Pos
             visit.page(StatusCode::CREATED, &MessagePage { chrome, message, link: Some(("/login".to_owned(), "Sign in".to_owned())) })
         }
         Err(ServiceError::TokenInvalid | ServiceError::RegistrationDisabled) => link_invalid(&visit),
-        Err(ServiceError::Core(CoreError::Validation { field, reason })) => retry(
-            StatusCode::BAD_REQUEST,
-            FieldError::new(&field, super::message_of(&CoreError::Validation { field: field.clone(), reason }.into())),
-        ),
+        Err(e @ ServiceError::Core(CoreError::Validation { .. })) => retry(StatusCode::BAD_REQUEST, FieldError::of(&e)),
         Err(ServiceError::Store(StoreError::NameTaken(name))) => {
             retry(StatusCode::CONFLICT, FieldError::new("name", format!("The name {name:?} is taken; choose another.")))
         }

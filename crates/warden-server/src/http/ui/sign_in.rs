@@ -21,7 +21,7 @@ use warden_core::credential::Secret;
 use super::{Button, Chrome, FieldError, Posted, Viewer, Visit, filled, see_other};
 use crate::http::App;
 use crate::http::error::ApiError;
-use crate::http::session::{ReturnTo, SIGNED_IN_PATH, SessionCookie, signed_in};
+use crate::http::session::{SIGNED_IN_PATH, SessionCookie, return_target, signed_in};
 use crate::services::ServiceError;
 
 pub fn routes() -> Router<App> {
@@ -95,8 +95,7 @@ async fn login_form(State(app): State<App>, visit: Visit, headers: axum::http::H
     if let Some(token) = SessionCookie::new(&app.config.forward_auth).read(&headers)
         && app.auth.authenticate_bearer(token).await.is_ok()
     {
-        let target =
-            rd.and_then(|r| ReturnTo::parse(&app.config.forward_auth, r)).map_or(SIGNED_IN_PATH.to_owned(), |r| r.as_str().to_owned());
+        let target = return_target(&app.config.forward_auth, rd);
         return see_other(&target);
     }
     login_page(&app, &visit, StatusCode::OK, rd, "", None)
@@ -143,6 +142,17 @@ async fn login_submit(State(app): State<App>, visit: Visit, Posted(form): Posted
     }
 }
 
+/// A code as a person types it into the one code field: a backup code (it has a `-`, or 16
+/// letters and digits) or else a TOTP code; nothing when the field is empty.
+fn typed_code(code: Option<&Secret>) -> (Option<String>, Option<Secret>) {
+    let code = code.map(|c| c.expose().trim()).filter(|c| !c.is_empty());
+    match code {
+        Some(c) if c.contains('-') || c.chars().filter(char::is_ascii_alphanumeric).count() >= 16 => (None, Some(Secret::new(c))),
+        Some(c) => (Some(c.to_owned()), None),
+        None => (None, None),
+    }
+}
+
 #[derive(Deserialize)]
 struct SecondFactorForm {
     state: String,
@@ -155,20 +165,14 @@ struct SecondFactorForm {
     rd: Option<String>,
 }
 
-/// `POST /login/mfa`: the second step, with a code (a backup code has a `-` or 16
-/// characters; anything else is a TOTP code) or a passkey's answer.
+/// `POST /login/mfa`: the second step, with a code ([`typed_code`]) or a passkey's answer.
 async fn second_factor_submit(State(app): State<App>, visit: Visit, Posted(form): Posted<SecondFactorForm>) -> Response {
     let rd = return_to(form.rd.as_deref());
     // An answer that is not JSON counts as none: the service then asks for a code.
     let passkey = filled(form.passkey.as_deref()).and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok());
-    let code = form.code.as_ref().map(|c| c.expose().trim().to_owned()).unwrap_or_default();
-    let backup = code.contains('-') || code.chars().filter(char::is_ascii_alphanumeric).count() >= 16;
-    let answer = SecondFactorAnswer {
-        state: Secret::new(form.state.clone()),
-        totp: (passkey.is_none() && !backup && !code.is_empty()).then(|| code.clone()),
-        backup_code: (passkey.is_none() && backup).then(|| Secret::new(code.clone())),
-        passkey,
-    };
+    // With a passkey's answer, a code typed as well is not sent: the answer is the factor.
+    let (totp, backup_code) = if passkey.is_some() { (None, None) } else { typed_code(form.code.as_ref()) };
+    let answer = SecondFactorAnswer { state: Secret::new(form.state.clone()), totp, backup_code, passkey };
     match app.second_factors.finish(&answer, visit.client, visit.user_agent.clone()).await {
         Ok(login) => signed_in(&app, rd, login.token.expose()),
         Err(ServiceError::TokenInvalid) => login_page(
@@ -207,10 +211,7 @@ async fn second_factor_submit(State(app): State<App>, visit: Visit, Posted(form)
 /// `POST /login/passkey/begin` (the page's script): a passwordless ceremony's options and key.
 /// Limited per client address, like the API's.
 async fn passkey_begin(State(app): State<App>, visit: Visit, Posted(_): Button) -> Response {
-    if let Err(e) = app.passkey_ceremonies.count(visit.client, app.ctx.now()) {
-        return ApiError::from(e).into_response();
-    }
-    match app.passkeys.begin_sign_in().await {
+    match crate::http::passkey::begin_passwordless(&app, visit.client).await {
         Ok(challenge) => Json(challenge).into_response(),
         Err(e) => ApiError::from(e).into_response(),
     }
@@ -343,20 +344,18 @@ struct ReauthForm {
 
 async fn reauth_submit(State(app): State<App>, visit: Visit, viewer: Viewer, Posted(form): Posted<ReauthForm>) -> Response {
     let rd = return_to(form.rd.as_deref());
-    let code = form.code.as_ref().map(|c| c.expose().trim().to_owned()).filter(|c| !c.is_empty());
-    let backup = code.as_deref().is_some_and(|c| c.contains('-') || c.chars().filter(char::is_ascii_alphanumeric).count() >= 16);
+    let (totp, backup_code) = typed_code(form.code.as_ref());
     let passkey = filled(form.credential.as_deref()).and_then(|c| serde_json::from_str(&c).ok());
     let req = ReauthRequest {
         password: form.password.filter(|p| !p.expose().is_empty()),
-        totp: code.clone().filter(|_| !backup),
-        backup_code: code.filter(|_| backup).map(Secret::new),
+        totp,
+        backup_code,
         passkey,
         ceremony: filled(form.ceremony.as_deref()).map(Secret::new),
     };
     match app.auth.reauth(&viewer.principal, &req, visit.client).await {
         Ok(_) => {
-            let target =
-                rd.and_then(|r| ReturnTo::parse(&app.config.forward_auth, r)).map_or(SIGNED_IN_PATH.to_owned(), |r| r.as_str().to_owned());
+            let target = return_target(&app.config.forward_auth, rd);
             see_other(&target)
         }
         Err(e) => {
@@ -421,5 +420,23 @@ async fn forgot_submit(State(app): State<App>, visit: Visit, Posted(form): Poste
             let chrome = visit.chrome("Forgot password", None).with_error(FieldError::of(&e));
             visit.page(crate::http::error::status_of(&e), &ForgotPage { chrome })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_typed_code_is_a_backup_code_by_its_shape() {
+        let typed = |raw: &str| {
+            let (totp, backup) = typed_code(Some(&Secret::new(raw)));
+            (totp, backup.map(|b| b.expose().to_owned()))
+        };
+        assert_eq!(typed(" 123456 "), (Some("123456".to_owned()), None));
+        assert_eq!(typed("abcd-efgh"), (None, Some("abcd-efgh".to_owned())));
+        assert_eq!(typed("abcdefghijklmnop"), (None, Some("abcdefghijklmnop".to_owned())));
+        assert_eq!(typed("   "), (None, None));
+        assert_eq!(typed_code(None).0, None);
     }
 }

@@ -354,6 +354,24 @@ pub enum Action {
     OidcClientSecretRotate { id: Uuid, client: Name },
     #[serde(rename = "oidc_client.delete")]
     OidcClientDelete { id: Uuid, client: Name },
+    /// The provider's signing keys changed: `created` are the new keys' ids (one per
+    /// algorithm), `retired` those that stop signing (they stay published until every token
+    /// they signed has expired). The first start creates the first keys the same way.
+    #[serde(rename = "oidc.keys.rotate")]
+    OidcKeysRotate { created: Vec<String>, retired: Vec<String> },
+    /// The target (a user) allowed a client `scopes`; it will not be asked again for them.
+    #[serde(rename = "oidc.consent.grant")]
+    OidcConsentGrant { client: Name, scopes: Vec<String> },
+    /// A code was redeemed: the target's session `session` now backs a grant to the client
+    /// (its access and refresh tokens).
+    #[serde(rename = "oidc.grant.create")]
+    OidcGrantCreate { grant: Uuid, client: Name, session: Uuid, scopes: Vec<String> },
+    /// A refresh token was redeemed for new tokens (the old one is spent).
+    #[serde(rename = "oidc.grant.refresh")]
+    OidcGrantRefresh { grant: Uuid, client: Name },
+    /// A grant ended before its session: every token it issued stops working.
+    #[serde(rename = "oidc.grant.revoke")]
+    OidcGrantRevoke { grant: Uuid, client: Name, reason: GrantRevocation },
 
     // --- bulk ---
     /// One batch of a bulk import, committed as one transaction with this one event (an event
@@ -404,11 +422,25 @@ pub enum SnapshotEffect {
     Rebuild,
 }
 
+/// Why a grant ended before its session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantRevocation {
+    /// The client asked (RFC 7009), or an administrator did.
+    Revoked,
+    /// A spent refresh token was presented again: someone holds a copy, so the whole chain
+    /// ends.
+    RefreshTokenReused,
+    /// A spent authorization code was presented again: the tokens of its first use end.
+    CodeReused,
+}
+
 /// What a change does to cached bearer credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CredentialEffect {
     Unchanged,
-    /// This session or API token ended or changed.
+    /// This session, API token, OpenID Connect grant or client ended or changed (a grant
+    /// whose session this is ends with it).
     Credential(Uuid),
     /// Every credential of this account ended or must be read again (its owner changed).
     Account(Uuid),
@@ -509,6 +541,11 @@ impl Action {
             Self::OidcClientUpdate { .. } => "oidc_client.update",
             Self::OidcClientSecretRotate { .. } => "oidc_client.secret.rotate",
             Self::OidcClientDelete { .. } => "oidc_client.delete",
+            Self::OidcKeysRotate { .. } => "oidc.keys.rotate",
+            Self::OidcConsentGrant { .. } => "oidc.consent.grant",
+            Self::OidcGrantCreate { .. } => "oidc.grant.create",
+            Self::OidcGrantRefresh { .. } => "oidc.grant.refresh",
+            Self::OidcGrantRevoke { .. } => "oidc.grant.revoke",
             Self::ApiTokenCreate { .. } => "api_token.create",
             Self::ApiTokenRevoke { .. } => "api_token.revoke",
             Self::GroupCreate {} => "group.create",
@@ -598,11 +635,23 @@ impl Action {
             // Preferences grant nothing and are no credential: neither the snapshot nor any
             // cached credential holds them (so the change takes no revision).
             A::PreferencesSet { .. } => (S::Unchanged, C::Unchanged),
-            // A client is no subject and no cached credential: the snapshot does not hold it,
-            // and no session or API token depends on it (its secret is read when presented).
-            A::OidcClientCreate { .. } | A::OidcClientUpdate { .. } | A::OidcClientSecretRotate { .. } | A::OidcClientDelete { .. } => {
-                (S::Unchanged, C::Unchanged)
+            // A new client is in no node's cache yet.
+            A::OidcClientCreate { .. } => (S::Unchanged, C::Unchanged),
+            // Every node caches clients (with their secret's hash) for the token endpoint: a
+            // changed, re-keyed or deleted client must be read again everywhere.
+            A::OidcClientUpdate { id, .. } | A::OidcClientSecretRotate { id, .. } | A::OidcClientDelete { id, .. } => {
+                (S::Unchanged, C::Credential(*id))
             }
+            // Keys are no credential of an account: JWKS is read from the store, and a node
+            // that meets a key id it does not hold reads the keys again (its own signing key
+            // is re-read every minute; the old one stays published meanwhile).
+            A::OidcKeysRotate { .. } => (S::Unchanged, C::Unchanged),
+            // Consent is read when a browser asks; a new grant or a redeemed refresh token is
+            // in no cache yet (the spent token's grant stays alive).
+            A::OidcConsentGrant { .. } | A::OidcGrantCreate { .. } | A::OidcGrantRefresh { .. } => (S::Unchanged, C::Unchanged),
+            // Every node forgets the grant, so its access tokens stop passing introspection
+            // and userinfo everywhere.
+            A::OidcGrantRevoke { grant, .. } => (S::Unchanged, C::Credential(*grant)),
             A::PasswordRehash {} | A::Login { .. } | A::LoginFailed { .. } | A::ApiTokenCreate { .. } => (S::Unchanged, C::Unchanged),
             // Second factors are read at sign-in, never cached; sessions already made keep the
             // strength they were made with.
@@ -764,6 +813,7 @@ impl Change {
             | Action::OidcClientUpdate { client, .. }
             | Action::OidcClientSecretRotate { client, .. }
             | Action::OidcClientDelete { client, .. } => Some(("oidc_client", None, client.to_string())),
+            Action::OidcKeysRotate { .. } => Some(("oidc_keys", None, "signing".to_owned())),
             _ => None,
         }
     }

@@ -21,6 +21,9 @@ pub const ONE_TIME_TOKEN_PREFIX: &str = "wdo_";
 /// Prefix of OpenID Connect client secrets: what a confidential client authenticates with at
 /// the token endpoint, never a bearer credential of the API.
 pub const CLIENT_SECRET_PREFIX: &str = "wdc_";
+/// Prefix of OpenID Connect refresh tokens: held by a client, redeemed once at the token
+/// endpoint, never a bearer credential of the API.
+pub const REFRESH_TOKEN_PREFIX: &str = "wdr_";
 /// Bytes of randomness in every token.
 pub const TOKEN_BYTES: usize = 32;
 /// Longest password accepted (hashing cost must stay bounded).
@@ -74,6 +77,8 @@ pub enum TokenKind {
     OneTime,
     /// An OpenID Connect client's secret: authenticates the client, never an account.
     ClientSecret,
+    /// An OpenID Connect refresh token: redeemed once at the token endpoint, for new tokens.
+    RefreshToken,
 }
 
 impl TokenKind {
@@ -83,6 +88,7 @@ impl TokenKind {
             Self::Api => API_TOKEN_PREFIX,
             Self::OneTime => ONE_TIME_TOKEN_PREFIX,
             Self::ClientSecret => CLIENT_SECRET_PREFIX,
+            Self::RefreshToken => REFRESH_TOKEN_PREFIX,
         }
     }
 
@@ -94,6 +100,8 @@ impl TokenKind {
             (Self::OneTime, body)
         } else if let Some(body) = token.strip_prefix(CLIENT_SECRET_PREFIX) {
             (Self::ClientSecret, body)
+        } else if let Some(body) = token.strip_prefix(REFRESH_TOKEN_PREFIX) {
+            (Self::RefreshToken, body)
         } else {
             (Self::Session, token.strip_prefix(SESSION_TOKEN_PREFIX)?)
         };

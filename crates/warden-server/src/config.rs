@@ -24,6 +24,8 @@ pub struct Config {
     pub profile: ProfileConfig,
     /// `[webauthn]`: the relying party passkeys are registered with.
     pub webauthn: WebauthnConfig,
+    /// `[oidc]`: the OpenID Connect provider.
+    pub oidc: OidcConfig,
     /// Additional user fields (`[[user_field]]`): typed profile entries with a visibility.
     #[serde(rename = "user_field")]
     pub user_fields: Vec<warden_core::fields::FieldDef>,
@@ -84,6 +86,69 @@ pub struct WebauthnConfig {
 impl Default for WebauthnConfig {
     fn default() -> Self {
         Self { rp_id: None, rp_name: "Warden".into(), origins: Vec::new() }
+    }
+}
+
+/// `[oidc]`: the OpenID Connect provider. Its issuer is `server.public_url` (the `default`
+/// tenant) or `{public_url}/oidc/{tenant}`; without a public URL the provider is off.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OidcConfig {
+    /// The key that seals the signing keys at rest: 32 bytes, base64. Every node of one
+    /// database must have the same one.
+    pub key_encryption_key: Option<String>,
+    /// A file holding that key (base64). Default, on SQLite: `<database file>.oidc-key`, made
+    /// (mode 0600) at first start; on PostgreSQL one of the two keys must be set.
+    pub key_encryption_key_file: Option<PathBuf>,
+    /// How long access tokens and ID tokens are good (`10m`).
+    pub access_token_ttl: String,
+    /// How long a grant's refresh tokens can be renewed at most (`30d`); never past the end of
+    /// the session that signed in.
+    pub refresh_token_ttl: String,
+    /// How long an authorization code can be redeemed (`60s`).
+    pub code_ttl: String,
+    /// The byte budget of the list claims (groups, roles, permissions) in one token; lists
+    /// that do not fit are served by userinfo instead (`4096`).
+    pub max_list_claims_bytes: usize,
+    /// Additional user fields published as claims with the `profile` scope: `{ field = "claim" }`.
+    pub field_claims: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for OidcConfig {
+    fn default() -> Self {
+        Self {
+            key_encryption_key: None,
+            key_encryption_key_file: None,
+            access_token_ttl: "10m".into(),
+            refresh_token_ttl: "30d".into(),
+            code_ttl: "60s".into(),
+            max_list_claims_bytes: warden_core::oidc::claims::DEFAULT_LIST_BUDGET,
+            field_claims: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+/// The provider's times, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OidcTimes {
+    pub access_token_secs: i64,
+    pub refresh_token_secs: i64,
+    pub code_secs: i64,
+}
+
+impl OidcConfig {
+    pub fn times(&self) -> Result<OidcTimes, ConfigError> {
+        let secs = |key: &str, raw: &str| {
+            parse_duration_secs(raw)
+                .ok()
+                .filter(|s| *s > 0)
+                .ok_or_else(|| ConfigError::Invalid(format!("oidc.{key}: {raw:?} is not a duration")))
+        };
+        Ok(OidcTimes {
+            access_token_secs: secs("access_token_ttl", &self.access_token_ttl)?,
+            refresh_token_secs: secs("refresh_token_ttl", &self.refresh_token_ttl)?,
+            code_secs: secs("code_ttl", &self.code_ttl)?,
+        })
     }
 }
 
@@ -656,6 +721,7 @@ impl Config {
             "WARDEN_AUTH__",
             "WARDEN_AUTHZ__",
             "WARDEN_FORWARD_AUTH__",
+            "WARDEN_OIDC__",
             "WARDEN_REGISTRATION__",
             "WARDEN_MAIL__",
             "WARDEN_PROFILE__",
@@ -685,6 +751,12 @@ impl Config {
     /// unless TLS or a trusted proxy protects it, argon2 parameters are accepted.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.auth_times()?;
+        self.oidc.times()?;
+        for (field, claim) in &self.oidc.field_claims {
+            if !warden_core::oidc::claims::is_mappable(claim) {
+                return Err(ConfigError::Invalid(format!("oidc.field_claims.{field}: {claim:?} is a claim Warden sets itself")));
+            }
+        }
         self.mfa_policy()?;
         PasswordPolicy::new(self.auth.password_min_length, self.auth.password_min_score, std::iter::empty())
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;

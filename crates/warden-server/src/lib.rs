@@ -145,6 +145,11 @@ pub async fn start(mut config: Config, clock: Arc<dyn Clock>, with_control_socke
         .times
         .session_purge_secs
         .map(|secs| tokio::spawn(app.auth.clone().purge_sessions_every(std::time::Duration::from_secs(secs.unsigned_abs()))));
+    // The provider's keys are loaded (at first start, made) now, not on the first sign-in.
+    tokio::spawn({
+        let oidc = app.oidc.clone();
+        async move { oidc.start().await }
+    });
     tracing::info!(%public_addr, ?admin_addr, backend = ctx.store.backend(), "wardend is serving");
     tracing::info!(to = %ctx.mail.destination(), "mail");
     let postman = tokio::spawn(services::mail::Postman::new(ctx.clone()).run());

@@ -2,7 +2,7 @@
 //!
 //! One [`Store`], two implementations: SQLite (the embedded default) and PostgreSQL. `Store` is
 //! the sum of small traits, one per aggregate ([`Accounts`], [`Groups`], [`Credentials`],
-//! [`Authorization`], [`AuditLog`], [`Transfer`], [`OneTimeTokens`], [`RegistrationTokens`], [`Preferences`], [`OidcClients`]), each in its own file, so that a feature adds
+//! [`Authorization`], [`AuditLog`], [`Transfer`], [`OneTimeTokens`], [`RegistrationTokens`], [`Preferences`], [`OidcClients`], [`OidcProvider`]), each in its own file, so that a feature adds
 //! a method to the trait of what it touches rather than to one list of everything. Callers hold
 //! `Arc<dyn Store>`, on which every aggregate's methods resolve without further imports; code
 //! that holds a concrete store imports [`prelude`]. Both backends are written once, in `sql/`,
@@ -33,6 +33,7 @@ mod groups;
 mod lane;
 mod mail_queue;
 mod oidc_clients;
+mod oidc_provider;
 mod one_time_tokens;
 mod passkeys;
 mod postgres;
@@ -57,6 +58,7 @@ pub use groups::Groups;
 pub use lane::WriteStats;
 pub use mail_queue::{MailKind, MailOutcome, MailQueue, MailStatus, QueuedMail};
 pub use oidc_clients::OidcClients;
+pub use oidc_provider::{GrantCreated, GrantRecord, NewGrant, OidcProvider, SigningKeyRecord};
 pub use one_time_tokens::{OneTimeToken, OneTimeTokens, Recovery, TokenPurpose};
 pub use passkeys::{Ceremony, CeremonyKind, PasskeyRecord, PasskeyUse, Passkeys};
 pub use postgres::PgStore;
@@ -73,7 +75,7 @@ pub mod prelude {
     pub use crate::Store;
     pub use crate::{
         Accounts as _, AuditLog as _, Authorization as _, Credentials as _, Groups as _, MailQueue as _, OidcClients as _,
-        OneTimeTokens as _, Passkeys as _, Preferences as _, RegistrationTokens as _, SecondFactors as _, Transfer as _,
+        OidcProvider as _, OneTimeTokens as _, Passkeys as _, Preferences as _, RegistrationTokens as _, SecondFactors as _, Transfer as _,
     };
 }
 
@@ -159,6 +161,7 @@ pub trait Store:
     + RegistrationTokens
     + MailQueue
     + OidcClients
+    + OidcProvider
     + Preferences
     + SecondFactors
     + Passkeys

@@ -3376,7 +3376,7 @@ async fn oidc_clients(store: &dyn Store) {
     // A confidential one: the new hash replaces the old.
     assert!(store.rotate_oidc_client_secret(&rotate(&grafana), grafana.id, &TokenHash::of("wdc_two")).await.unwrap());
     assert_eq!(store.oidc_client_secret(grafana.id).await.unwrap(), Some(TokenHash::of("wdc_two")));
-    assert_eq!(state(store).await, (before.0, before.1 + 1));
+    assert_eq!(state(store).await, (before.0 + 1, before.1 + 1), "every node's client cache must hear of it: a revision");
     let names: Vec<String> = store.oidc_clients().await.unwrap().iter().map(|c| c.client_id.to_string()).collect();
     assert_eq!(names, ["grafana", "spa"]);
 
@@ -3410,7 +3410,7 @@ async fn oidc_clients(store: &dyn Store) {
     let before = state(store).await;
     assert!(store.delete_oidc_client(&delete(&grafana), grafana.id).await.unwrap());
     assert!(!store.delete_oidc_client(&delete(&grafana), grafana.id).await.unwrap());
-    assert_eq!(state(store).await, (before.0, before.1 + 1));
+    assert_eq!(state(store).await, (before.0 + 1, before.1 + 1), "every node's client cache must hear of it: a revision");
     assert!(store.oidc_client("grafana").await.unwrap().is_none());
     assert_eq!(store.oidc_client_secret(grafana.id).await.unwrap(), None);
     let events = audit_all(store).await;

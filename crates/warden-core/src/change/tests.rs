@@ -102,15 +102,21 @@ fn every_action_says_what_it_does() {
         (Action::BindingCreate { binding: id, role: name("deployer"), tenant: name("default"), namespaces: vec!["prod".into()] }, Some(&staff), "binding.create", S::Apply(IndexChange::BindingCreated { binding: IndexedBinding { id, role: name("deployer"), subject: staff.clone(), tenant: name("default"), namespaces: vec![Namespace::parse("prod").unwrap()] } }), C::Unchanged),
         (Action::BindingDelete { binding: id, role: name("deployer"), tenant: name("default") }, Some(&staff), "binding.delete", S::Apply(IndexChange::BindingDeleted { binding: id }), C::Unchanged),
         (Action::OidcClientCreate { id, client: name("grafana"), public: false }, None, "oidc_client.create", S::Unchanged, C::Unchanged),
-        (Action::OidcClientUpdate { id, client: name("grafana"), fields: vec!["redirect_uris".into()] }, None, "oidc_client.update", S::Unchanged, C::Unchanged),
-        (Action::OidcClientSecretRotate { id, client: name("grafana") }, None, "oidc_client.secret.rotate", S::Unchanged, C::Unchanged),
-        (Action::OidcClientDelete { id, client: name("grafana") }, None, "oidc_client.delete", S::Unchanged, C::Unchanged),
+        (Action::OidcClientUpdate { id, client: name("grafana"), fields: vec!["redirect_uris".into()] }, None, "oidc_client.update", S::Unchanged, C::Credential(id)),
+        (Action::OidcClientSecretRotate { id, client: name("grafana") }, None, "oidc_client.secret.rotate", S::Unchanged, C::Credential(id)),
+        (Action::OidcClientDelete { id, client: name("grafana") }, None, "oidc_client.delete", S::Unchanged, C::Credential(id)),
+        (Action::OidcKeysRotate { created: vec!["k2".into()], retired: vec!["k1".into()] }, None, "oidc.keys.rotate", S::Unchanged, C::Unchanged),
+        (Action::OidcConsentGrant { client: name("grafana"), scopes: vec!["openid".into()] }, Some(&alice), "oidc.consent.grant", S::Unchanged, C::Unchanged),
+        (Action::OidcGrantCreate { grant: id, client: name("grafana"), session, scopes: vec!["openid".into()] }, Some(&alice), "oidc.grant.create", S::Unchanged, C::Unchanged),
+        (Action::OidcGrantRefresh { grant: id, client: name("grafana") }, Some(&alice), "oidc.grant.refresh", S::Unchanged, C::Unchanged),
+        (Action::OidcGrantRevoke { grant: id, client: name("grafana"), reason: GrantRevocation::RefreshTokenReused }, Some(&alice), "oidc.grant.revoke", S::Unchanged, C::Credential(id)),
+        (Action::OidcGrantRevoke { grant: id, client: name("grafana"), reason: GrantRevocation::CodeReused }, Some(&alice), "oidc.grant.revoke", S::Unchanged, C::Credential(id)),
         (Action::Import { first_line: 2, last_line: 5001, created: 4000, updated: 1, accounts: vec![alice.id, bot.id], groups: vec![staff.id] }, None, "import.batch", S::Rebuild, C::Accounts(vec![alice.id, bot.id])),
         (Action::Import { first_line: 5002, last_line: 5003, created: 0, updated: 1, accounts: vec![], groups: vec![staff.id] }, None, "import.batch", S::Rebuild, C::Unchanged),
     ];
     let mut names: Vec<&str> = table.iter().map(|row| row.2).collect();
     names.dedup();
-    assert_eq!(names.len(), 68, "every action has a row");
+    assert_eq!(names.len(), 73, "every action has a row");
     let mailing = [
         "invitation.create",
         "user.account_notice",

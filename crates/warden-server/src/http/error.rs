@@ -50,7 +50,7 @@ pub fn status_of(e: &ServiceError) -> StatusCode {
         ServiceError::Internal(_) | ServiceError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
         // The server is not set up to write links: no fault of the request, and no use
         // retrying until the operator sets the key the message names.
-        ServiceError::PublicUrlMissing | ServiceError::PasskeysOff => StatusCode::SERVICE_UNAVAILABLE,
+        ServiceError::PublicUrlMissing | ServiceError::PasskeysOff | ServiceError::OidcUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         // A line that is wrong is the request's fault; a refusal of access keeps its own status.
         ServiceError::AtLine { error, .. } if error.is_fault_of_the_line() => StatusCode::BAD_REQUEST,
         ServiceError::AtLine { error, .. } => status_of(error),
@@ -178,6 +178,7 @@ mod tests {
             (ServiceError::PasskeyInvalid("x".into()), 400, "passkey.invalid"),
             (ServiceError::PasskeyExists, 409, "passkey.exists"),
             (ServiceError::PublicClient("spa".into()), 409, "oidc_client.public"),
+            (ServiceError::OidcUnavailable("set server.public_url"), 503, "oidc.unavailable"),
             (line(StoreError::NameTaken("x".into()).into()), 400, "import.invalid"),
             (line(ServiceError::Ambiguous("x".into())), 400, "import.invalid"),
             (line(CoreError::Forbidden { permission: "p".into() }.into()), 403, "forbidden"),

@@ -46,6 +46,7 @@ use crate::services::compat::kratos::KratosCompat;
 use crate::services::directory::Directory;
 use crate::services::forward::ForwardAuth;
 use crate::services::oidc::clients::OidcClients;
+use crate::services::oidc::provider::Provider;
 use crate::services::preferences::PreferencesService;
 use crate::services::self_service::SelfService;
 use crate::services::sessions::Sessions;
@@ -66,6 +67,8 @@ pub struct AppInner {
     pub registration: Registrations,
     pub invitations: Invitations,
     pub oidc_clients: OidcClients,
+    /// The OpenID Connect provider.
+    pub oidc: Provider,
     pub password_mail: PasswordMail,
     pub kratos: KratosCompat,
     pub preferences: PreferencesService,
@@ -103,6 +106,7 @@ impl App {
         let registration = Registrations::new(ctx.clone(), access.clone(), directory.clone());
         let invitations = Invitations::new(ctx.clone(), registration.clone());
         let oidc_clients = OidcClients::new(ctx.clone());
+        let oidc = Provider::new(ctx.clone())?;
         let password_mail = PasswordMail::new(ctx.clone());
         let kratos = KratosCompat::new(ctx.clone(), directory.clone(), recovery.clone());
         let preferences = PreferencesService::new(ctx.clone());
@@ -125,6 +129,7 @@ impl App {
             registration,
             invitations,
             oidc_clients,
+            oidc,
             password_mail,
             kratos,
             preferences,
@@ -219,6 +224,8 @@ fn management_api() -> OpenApiRouter<App> {
         .routes(routes!(oidc::list_clients, oidc::create_client))
         .routes(routes!(oidc::get_client, oidc::update_client, oidc::delete_client))
         .routes(routes!(oidc::rotate_client_secret))
+        .routes(routes!(oidc::list_keys))
+        .routes(routes!(oidc::rotate_keys))
         .routes(routes!(api::list_service_accounts, api::create_service_account))
         .routes(routes!(api::get_service_account, api::delete_service_account))
         .routes(routes!(api::list_tokens, api::create_token))
@@ -261,6 +268,7 @@ fn public_routes(app: &App, rest: &RestApi) -> Router<App> {
     let document = rest.document.clone();
     forward
         .merge(ui::public_routes())
+        .merge(oidc::protocol::routes())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/api/v1/openapi.json", get(move || async move { Json(document.as_ref()).into_response() }))

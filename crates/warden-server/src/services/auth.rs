@@ -287,7 +287,7 @@ impl Auth {
                 },
                 // A one-time token is redeemed through its flow, never presented as a bearer; a
                 // client secret authenticates a client at the token endpoint, not an account.
-                TokenKind::OneTime | TokenKind::ClientSecret => return Err(ServiceError::Unauthenticated),
+                TokenKind::OneTime | TokenKind::ClientSecret | TokenKind::RefreshToken => return Err(ServiceError::Unauthenticated),
             };
             if !owner.active {
                 return Err(ServiceError::Unauthenticated);
@@ -327,7 +327,10 @@ impl Auth {
     /// `session.purge` (no actor, the count in the details) when there were any.
     pub async fn purge_expired_sessions(&self) -> Result<u64> {
         let now = self.ctx.now();
-        Ok(self.ctx.store.purge_sessions(&Change::new(now, None, Action::SessionPurge { count: 0 }, None), now).await?)
+        let sessions = self.ctx.store.purge_sessions(&Change::new(now, None, Action::SessionPurge { count: 0 }, None), now).await?;
+        // OpenID Connect grants end with their session; their rows go with it.
+        self.ctx.store.purge_oidc_grants(now).await?;
+        Ok(sessions)
     }
 
     /// Deletes expired sessions every `every`, for as long as the server runs. Every node does

@@ -119,29 +119,62 @@ impl CredentialCache {
     /// event this version cannot read drops everything: better a database read than a
     /// revoked credential that still works.
     pub fn forget(&self, events: &[AuditEvent]) {
-        let mut credentials: Vec<Uuid> = Vec::new();
-        let mut accounts: Vec<Uuid> = Vec::new();
+        let gone = Forgotten::of(events);
+        if gone.everything {
+            self.lock().clear();
+        } else if !gone.is_empty() {
+            self.lock().retain(|_, c| !gone.credential(c.credential.id()) && !gone.account(c.owner.id));
+        }
+    }
+}
+
+/// What a run of changes ends or changes among cached credentials, read from each change's
+/// typed [`CredentialEffect`]: every cache of credentials (this one, the OpenID Connect
+/// provider's) forgets by it.
+#[derive(Debug, Default)]
+pub struct Forgotten {
+    /// An event this version cannot read: forget everything.
+    pub everything: bool,
+    credentials: std::collections::HashSet<Uuid>,
+    accounts: std::collections::HashSet<Uuid>,
+}
+
+impl Forgotten {
+    pub fn of(events: &[AuditEvent]) -> Self {
+        let mut out = Self::default();
         for e in events {
-            let effect = match change::recorded(e) {
-                Ok((target, action)) => action.effect(target.as_ref()).credentials,
+            match change::recorded(e) {
+                Ok((target, action)) => match action.effect(target.as_ref()).credentials {
+                    CredentialEffect::Unchanged => {}
+                    CredentialEffect::Credential(id) => {
+                        out.credentials.insert(id);
+                    }
+                    CredentialEffect::Account(id) => {
+                        out.accounts.insert(id);
+                    }
+                    // A bulk import may name thousands of accounts: a set, looked up, not scanned.
+                    CredentialEffect::Accounts(ids) => out.accounts.extend(ids),
+                },
                 Err(unknown) => {
                     tracing::warn!(error = %unknown, "forgetting every cached credential");
-                    self.lock().clear();
-                    return;
+                    out.everything = true;
                 }
-            };
-            match effect {
-                CredentialEffect::Unchanged => {}
-                CredentialEffect::Credential(id) => credentials.push(id),
-                CredentialEffect::Account(id) => accounts.push(id),
-                CredentialEffect::Accounts(ids) => accounts.extend(ids),
             }
         }
-        if credentials.is_empty() && accounts.is_empty() {
-            return;
-        }
-        // A bulk import may name thousands of accounts: look them up, do not scan.
-        let accounts: std::collections::HashSet<Uuid> = accounts.into_iter().collect();
-        self.lock().retain(|_, c| !credentials.contains(&c.credential.id()) && !accounts.contains(&c.owner.id));
+        out
+    }
+
+    pub fn is_empty(&self) -> bool {
+        !self.everything && self.credentials.is_empty() && self.accounts.is_empty()
+    }
+
+    /// Whether the session, token, grant or client `id` ended or changed.
+    pub fn credential(&self, id: Uuid) -> bool {
+        self.everything || self.credentials.contains(&id)
+    }
+
+    /// Whether every credential of the account `id` ended or changed.
+    pub fn account(&self, id: Uuid) -> bool {
+        self.everything || self.accounts.contains(&id)
     }
 }

@@ -44,6 +44,8 @@ pub struct IndexHolder {
     current: ArcSwap<AuthzIndex>,
     /// Cached credentials, told of every revocation as the events pass by.
     pub credentials: CredentialCache,
+    /// The OpenID Connect provider's clients, grants and verified tokens, told the same way.
+    pub oidc: crate::services::oidc::cache::OidcCache,
     store: Arc<dyn Store>,
     tree: PermissionTree,
     system_roles: Vec<Role>,
@@ -61,6 +63,7 @@ impl IndexHolder {
         Ok(Arc::new(Self {
             current: ArcSwap::from_pointee(index),
             credentials: CredentialCache::default(),
+            oidc: crate::services::oidc::cache::OidcCache::default(),
             store,
             tree,
             system_roles,
@@ -130,6 +133,7 @@ impl IndexHolder {
             }
             let events = self.store.events_since(current.revision, BATCH).await?;
             self.credentials.forget(&events);
+            self.oidc.forget(&events);
             let Some(last) = events.last().map(|e| e.revision) else {
                 // Revisions without events: catch up by rebuilding.
                 return self.rebuild().await;

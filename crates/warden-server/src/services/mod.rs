@@ -106,6 +106,9 @@ pub enum ServiceError {
     /// A secret was asked of a public OpenID Connect client, which has none.
     #[error("{0} is a public client: it has no secret to rotate")]
     PublicClient(String),
+    /// The OpenID Connect provider cannot run; the text says which setting it lacks.
+    #[error("the OpenID Connect provider is off on this server: {0}")]
+    OidcUnavailable(&'static str),
 }
 
 impl ServiceError {
@@ -136,6 +139,7 @@ impl ServiceError {
             Self::PasskeyInvalid(_) => "passkey.invalid",
             Self::PasskeyExists => "passkey.exists",
             Self::PublicClient(_) => "oidc_client.public",
+            Self::OidcUnavailable(_) => "oidc.unavailable",
             // What the line says or names is wrong: one code for the importer to look for;
             // a refusal of access keeps its own.
             Self::AtLine { error, .. } if error.is_fault_of_the_line() => "import.invalid",
@@ -181,7 +185,8 @@ impl ServiceError {
             | Self::PasskeysOff
             | Self::PasskeyInvalid(_)
             | Self::PasskeyExists
-            | Self::PublicClient(_) => false,
+            | Self::PublicClient(_)
+            | Self::OidcUnavailable(_) => false,
         }
     }
 }

@@ -12,6 +12,7 @@ mod kratos;
 mod mail;
 mod mfa_policy;
 mod oidc;
+mod oidc_flow;
 mod passkeys;
 mod password_policy;
 mod preferences;

@@ -23,6 +23,7 @@ mod groups;
 mod lifecycle;
 mod mail_queue;
 mod oidc_clients;
+mod oidc_provider;
 mod one_time_tokens;
 mod passkeys;
 mod preferences;
@@ -37,6 +38,7 @@ pub(crate) use groups::impl_groups;
 pub(crate) use lifecycle::impl_lifecycle;
 pub(crate) use mail_queue::impl_mail_queue;
 pub(crate) use oidc_clients::impl_oidc_clients;
+pub(crate) use oidc_provider::impl_oidc_provider;
 pub(crate) use one_time_tokens::impl_one_time_tokens;
 pub(crate) use passkeys::impl_passkeys;
 pub(crate) use preferences::impl_preferences;
@@ -179,6 +181,7 @@ macro_rules! impl_store {
             crate::sql::impl_passkeys!($store, $db, $row);
             crate::sql::impl_preferences!($store, $db, $row);
             crate::sql::impl_oidc_clients!($store, $db, $row);
+            crate::sql::impl_oidc_provider!($store, $db, $row);
         }
     };
 }

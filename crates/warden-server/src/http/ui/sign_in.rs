@@ -41,6 +41,12 @@ pub fn routes() -> Router<App> {
 pub struct ReturnQuery {
     #[serde(default)]
     rd: Option<String>,
+    /// Ask even a browser that is signed in (an application asked for a new sign-in).
+    #[serde(default)]
+    fresh: Option<String>,
+    /// The name to fill in (an application's `login_hint`).
+    #[serde(default)]
+    name: Option<String>,
 }
 
 /// `rd` as a form carries it: trimmed, `None` when empty.
@@ -92,13 +98,15 @@ fn login_page(app: &App, visit: &Visit, status: StatusCode, rd: Option<&str>, na
 /// `GET /login`: the sign-in form. A browser already signed in goes on at once.
 async fn login_form(State(app): State<App>, visit: Visit, headers: axum::http::HeaderMap, Query(q): Query<ReturnQuery>) -> Response {
     let rd = return_to(q.rd.as_deref());
-    if let Some(token) = SessionCookie::new(&app.config.forward_auth).read(&headers)
+    if q.fresh.is_none()
+        && let Some(token) = SessionCookie::new(&app.config.forward_auth).read(&headers)
         && app.auth.authenticate_bearer(token).await.is_ok()
     {
         let target = return_target(&app.config.forward_auth, rd);
         return see_other(&target);
     }
-    login_page(&app, &visit, StatusCode::OK, rd, "", None)
+    let name: String = q.name.as_deref().unwrap_or_default().chars().take(256).collect();
+    login_page(&app, &visit, StatusCode::OK, rd, &name, None)
 }
 
 #[derive(Deserialize)]

@@ -1,5 +1,12 @@
-//! The OpenID Connect provider's use cases. So far only the registry of clients: which
-//! applications may sign people in through Warden, where their answers may be sent and what
-//! they may ask for. The provider's own endpoints (authorization, token, userinfo) build on it.
+//! The OpenID Connect provider's use cases: the registry of clients ([`clients`]), and the
+//! provider itself: its keys ([`keys`]), tokens' signatures ([`jwt`]), what its hot endpoints
+//! cache ([`cache`]), issuers, client authentication and claims ([`provider`]), the browser's
+//! side of a sign-in ([`authorize`]) and the clients' side ([`tokens`]).
 
+pub mod authorize;
+pub mod cache;
 pub mod clients;
+pub mod jwt;
+pub mod keys;
+pub mod provider;
+pub mod tokens;

@@ -1,12 +1,17 @@
-//! REST handlers of the OpenID Connect client registry under `/api/v1/oidc/clients`: parse,
-//! call [`crate::services::oidc::clients::OidcClients`], map the result. The provider's own
-//! endpoints (discovery, authorization, token) will live beside them.
+//! REST handlers of the OpenID Connect client registry under `/api/v1/oidc/clients` and of the
+//! signing keys under `/api/v1/oidc/keys`: parse, call the service, map the result. The
+//! provider's own endpoints are in [`protocol`].
+
+pub mod protocol;
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use warden_core::api::{CreateOidcClient, CreatedOidcClient, OidcClientSecret, Problem, UpdateOidcClient};
 use warden_core::oidc::OidcClient;
+
+use crate::services::oidc::keys::Rotated;
+use crate::services::oidc::provider::SigningKeyInfo;
 
 use super::App;
 use super::error::ApiError;
@@ -71,4 +76,19 @@ pub async fn rotate_client_secret(
     Path(client): Path<String>,
 ) -> ApiResult<Json<OidcClientSecret>> {
     Ok(Json(app.oidc_clients.rotate_secret(&actor, &client).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/oidc/keys", tag = "oidc", security(("bearer" = []), ("basic" = [])),
+    responses((status = 200, body = Vec<SigningKeyInfo>, description = "The provider's signing keys (never a private half): those that sign, and retired ones still published."),
+        (status = 403, body = Problem), (status = 503, body = Problem, description = "`oidc.unavailable`: the provider is off (no `server.public_url` or key-encryption key).")))]
+pub async fn list_keys(State(app): State<App>, Actor(actor): Actor) -> ApiResult<Json<Vec<SigningKeyInfo>>> {
+    Ok(Json(app.oidc.list_keys(&actor).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/oidc/keys/rotate", tag = "oidc", security(("bearer" = []), ("basic" = [])),
+    responses((status = 200, body = Rotated, description = "New keys sign from now on; the old ones stay published until their tokens expire."),
+        (status = 403, body = Problem, description = "`forbidden`: needs `warden:oidc_clients:write`; `session.not_elevated`."),
+        (status = 503, body = Problem, description = "`oidc.unavailable`: the provider is off.")))]
+pub async fn rotate_keys(State(app): State<App>, Actor(actor): Actor) -> ApiResult<Json<Rotated>> {
+    Ok(Json(app.oidc.rotate_keys(&actor).await?))
 }

@@ -6,6 +6,14 @@
 //! advance), the scopes, the opt-in claim sets and the signing algorithm of its ID tokens. A
 //! confidential client authenticates with a secret that is only ever stored hashed; a public
 //! one (a native or single-page app) has none.
+//!
+//! The provider's own rules live beside: [`request`] (what an authorization request may ask
+//! and how it is judged), [`pkce`] (the proof a code's redeemer must give), and [`claims`]
+//! (what a token says of an account, within a size cap).
+
+pub mod claims;
+pub mod pkce;
+pub mod request;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;

@@ -1,0 +1,469 @@
+//! The OpenID Connect provider's endpoints: discovery, JWKS, authorize (with its consent page),
+//! token, userinfo, introspection, revocation and logout. Each exists at the root issuer
+//! (`/oidc/…`, the `default` tenant, issuer `server.public_url`) and under every tenant's
+//! issuer (`/oidc/{tenant}/…`). Handlers parse, call [`crate::services::oidc`], and map.
+//!
+//! Clients' endpoints answer OAuth errors as `{"error", "error_description"}` JSON (RFC 6749
+//! §5.2), never cached. Browser endpoints answer with pages; a browser arriving from one of
+//! Warden's own forms (the sign-in, the consent) is sent on to the client by a page that
+//! navigates, not by a redirect, because browsers hold a form's redirects to the page's
+//! `form-action`, which names Warden alone.
+
+use askama::Template;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::Value;
+use warden_core::credential::Secret;
+use warden_core::oidc::request::AuthorizeParams;
+
+use super::super::App;
+use super::super::error::ApiError;
+use super::super::session::SessionCookie;
+use super::super::ui::{Chrome, PASSWORD_SCREEN, Posted, SECURITY_SCREEN, Visit};
+use crate::services::ServiceError;
+use crate::services::credentials::Credential;
+use crate::services::oidc::authorize::{Authorized, Browser, Consent, EndSession, LogoutRequest};
+use crate::services::oidc::provider::{ClientCredentials, ClientFacing, Issuer, OAuthError};
+use crate::services::oidc::tokens::TokenForm;
+
+/// Every route, at the root issuer and under `/oidc/{tenant}`.
+pub fn routes() -> Router<App> {
+    let root = Router::new()
+        .route("/.well-known/openid-configuration", get(|s, h| discovery(s, None, h)))
+        .route("/oidc/jwks.json", get(jwks))
+        .route("/oidc/authorize", get(|s, v, h, q| authorize(s, None, v, h, q)))
+        .route("/oidc/consent", axum::routing::post(|s, v, h, f| consent(s, None, v, h, f)))
+        .route("/oidc/token", axum::routing::post(|s, h, b| token(s, None, h, b)))
+        .route("/oidc/userinfo", get(|s, h, b| userinfo(s, None, h, b)).post(|s, h, b| userinfo(s, None, h, b)))
+        .route("/oidc/introspect", axum::routing::post(|s, h, b| introspect(s, None, h, b)))
+        .route("/oidc/revoke", axum::routing::post(|s, h, b| revoke(s, None, h, b)))
+        .route("/oidc/logout", get(|s, v, h, q| logout(s, None, v, h, q)).post(|s, v, h, f| logout_confirmed(s, None, v, h, f)));
+    let tenant = Router::new()
+        .route("/oidc/{tenant}/.well-known/openid-configuration", get(|s, Path(t): Path<String>, h| discovery(s, Some(t), h)))
+        .route("/oidc/{tenant}/jwks.json", get(|s, Path(_t): Path<String>| jwks(s)))
+        .route("/oidc/{tenant}/authorize", get(|s, Path(t): Path<String>, v, h, q| authorize(s, Some(t), v, h, q)))
+        .route("/oidc/{tenant}/consent", axum::routing::post(|s, Path(t): Path<String>, v, h, f| consent(s, Some(t), v, h, f)))
+        .route("/oidc/{tenant}/token", axum::routing::post(|s, Path(t): Path<String>, h, b| token(s, Some(t), h, b)))
+        .route(
+            "/oidc/{tenant}/userinfo",
+            get(|s, Path(t): Path<String>, h, b| userinfo(s, Some(t), h, b))
+                .post(|s, Path(t): Path<String>, h, b| userinfo(s, Some(t), h, b)),
+        )
+        .route("/oidc/{tenant}/introspect", axum::routing::post(|s, Path(t): Path<String>, h, b| introspect(s, Some(t), h, b)))
+        .route("/oidc/{tenant}/revoke", axum::routing::post(|s, Path(t): Path<String>, h, b| revoke(s, Some(t), h, b)))
+        .route(
+            "/oidc/{tenant}/logout",
+            get(|s, Path(t): Path<String>, v, h, q| logout(s, Some(t), v, h, q))
+                .post(|s, Path(t): Path<String>, v, h, f| logout_confirmed(s, Some(t), v, h, f)),
+        );
+    root.merge(tenant)
+}
+
+// --- answers ------------------------------------------------------------------------------------
+
+/// JSON that no cache keeps (RFC 6749 §5.1).
+fn fresh_json(status: StatusCode, body: &Value) -> Response {
+    let mut response = (status, axum::Json(body)).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// An OAuth error for a client, or the server's own failure as problem+json.
+fn client_error(e: ClientFacing, basic: bool) -> Response {
+    match e {
+        ClientFacing::OAuth(e) => {
+            let status = if e.error == "invalid_client" { StatusCode::UNAUTHORIZED } else { StatusCode::BAD_REQUEST };
+            let mut response = fresh_json(status, &serde_json::json!({ "error": e.error, "error_description": e.description }));
+            if status == StatusCode::UNAUTHORIZED {
+                let challenge = if basic { "Basic realm=\"warden\"" } else { "Basic realm=\"warden\", error=\"invalid_client\"" };
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+            }
+            response
+        }
+        ClientFacing::Service(e) => ApiError::from(e).into_response(),
+    }
+}
+
+fn issuer(app: &App, tenant: Option<&str>) -> Result<Issuer, ServiceError> {
+    app.oidc.issuer(tenant)
+}
+
+/// A form body, or an OAuth `invalid_request` naming what is wrong with it.
+fn form<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> Result<T, ClientFacing> {
+    if body.is_empty() {
+        return Ok(T::default());
+    }
+    serde_urlencoded::from_bytes(body).map_err(|e| OAuthError::new("invalid_request", format!("the form does not parse: {e}")).into())
+}
+
+/// The client's credentials: HTTP Basic (each half form-decoded, RFC 6749 §2.3.1) or form
+/// fields; both at once is flagged.
+fn client_credentials(headers: &HeaderMap, client_id: Option<&str>, client_secret: Option<&str>) -> (ClientCredentials, bool) {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|text| {
+            let (id, secret) = text.split_once(':')?;
+            Some((form_decode(id)?, form_decode(secret)?))
+        });
+    match basic {
+        Some((id, secret)) => {
+            let conflicting = client_secret.is_some() || client_id.is_some_and(|c| c != id);
+            (ClientCredentials { client_id: Some(id), secret: Some(Secret::new(secret)), conflicting }, true)
+        }
+        None => (
+            ClientCredentials {
+                client_id: client_id.map(str::to_owned),
+                secret: client_secret.map(|s| Secret::new(s.to_owned())),
+                conflicting: false,
+            },
+            false,
+        ),
+    }
+}
+
+fn form_decode(raw: &str) -> Option<String> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&format!("v={raw}")).ok()?;
+    pairs.into_iter().next().map(|(_, v)| v)
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).map(str::trim)
+}
+
+// --- discovery and keys -------------------------------------------------------------------------
+
+async fn discovery(State(app): State<App>, tenant: Option<String>, _headers: HeaderMap) -> Response {
+    match app.oidc.existing_issuer(tenant.as_deref()).await {
+        Ok(issuer) => axum::Json(issuer.discovery()).into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+async fn jwks(State(app): State<App>) -> Response {
+    match app.oidc.jwks().await {
+        Ok(keys) => {
+            let mut response = axum::Json(keys).into_response();
+            // Relying parties may keep it briefly; a new key is published before it signs.
+            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("max-age=60"));
+            response
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+// --- the browser's side -------------------------------------------------------------------------
+
+/// The browser's session, if its cookie carries a live one.
+async fn browser(app: &App, headers: &HeaderMap) -> Option<Browser> {
+    let token = SessionCookie::new(&app.config.forward_auth).read(headers)?;
+    let bearer = app.auth.bearer(token).await.ok()?;
+    let Credential::Session(session) = &bearer.cached.credential else { return None };
+    let session = session.clone();
+    let principal = app.auth.authenticate_bearer(token).await.ok()?;
+    let held_at = if principal.password_change_required {
+        Some(PASSWORD_SCREEN)
+    } else if principal.mfa_enrolment_required {
+        Some(SECURITY_SCREEN)
+    } else {
+        None
+    };
+    Some(Browser { account: principal.account.clone(), session, held_at })
+}
+
+/// Whether this navigation comes from one of Warden's own pages (a form's redirect chain).
+fn from_own_page(headers: &HeaderMap) -> bool {
+    headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) == Some("same-origin")
+}
+
+#[derive(Template)]
+#[template(path = "oidc_consent.html")]
+struct ConsentPage {
+    chrome: Chrome,
+    client_name: String,
+    scopes: Vec<String>,
+    claims: Vec<String>,
+    action: String,
+    fields: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "oidc_continue.html")]
+struct ContinuePage {
+    chrome: Chrome,
+    message: String,
+    target: String,
+}
+
+#[derive(Template)]
+#[template(path = "oidc_logout.html")]
+struct LogoutPage {
+    chrome: Chrome,
+    client_name: Option<String>,
+    action: String,
+    fields: Vec<(String, String)>,
+}
+
+/// On to the client: a redirect, or from Warden's own form chain, a page that navigates.
+fn to_client(visit: &Visit, headers: &HeaderMap, target: String, posted: bool) -> Response {
+    if posted || from_own_page(headers) {
+        let page = ContinuePage { chrome: visit.chrome("Continue", None), message: "Taking you back to the application…".into(), target };
+        return visit.page(StatusCode::OK, &page);
+    }
+    let mut response = StatusCode::FOUND.into_response();
+    if let Ok(v) = HeaderValue::from_str(&target) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn params_fields(p: &AuthorizeParams) -> Vec<(String, String)> {
+    let pairs = [
+        ("response_type", &p.response_type),
+        ("client_id", &p.client_id),
+        ("redirect_uri", &p.redirect_uri),
+        ("scope", &p.scope),
+        ("state", &p.state),
+        ("nonce", &p.nonce),
+        ("code_challenge", &p.code_challenge),
+        ("code_challenge_method", &p.code_challenge_method),
+        ("prompt", &p.prompt),
+        ("max_age", &p.max_age),
+        ("login_hint", &p.login_hint),
+        ("acr_values", &p.acr_values),
+        ("response_mode", &p.response_mode),
+        ("signed_in_after", &p.signed_in_after),
+    ];
+    pairs.into_iter().filter_map(|(k, v)| v.as_ref().map(|v| (k.to_owned(), v.clone()))).collect()
+}
+
+fn answer(visit: &Visit, headers: &HeaderMap, issuer: &Issuer, params: &AuthorizeParams, outcome: Authorized, posted: bool) -> Response {
+    match outcome {
+        Authorized::ToClient(target) => to_client(visit, headers, target, posted),
+        Authorized::Refused(why) => visit.message(None, StatusCode::BAD_REQUEST, "Sign-in refused", &why),
+        Authorized::SignIn(to) => Redirect::to(&to).into_response(),
+        Authorized::Held(to) => Redirect::to(to).into_response(),
+        Authorized::Consent(prompt) => {
+            let mut fields = params_fields(params);
+            fields.retain(|(k, _)| k != "prompt" || !params.prompt.as_deref().unwrap_or_default().contains("consent"));
+            let page = ConsentPage {
+                chrome: visit.chrome(format!("Allow {}?", prompt.client_name), None),
+                client_name: prompt.client_name,
+                scopes: prompt.scopes,
+                claims: prompt.claims,
+                action: format!("{}/consent", issuer.path),
+                fields,
+            };
+            visit.page(StatusCode::OK, &page)
+        }
+    }
+}
+
+async fn authorize(
+    State(app): State<App>,
+    tenant: Option<String>,
+    visit: Visit,
+    headers: HeaderMap,
+    Query(params): Query<AuthorizeParams>,
+) -> Response {
+    let issuer = match issuer(&app, tenant.as_deref()) {
+        Ok(i) => i,
+        Err(e) => return visit.problem(None, &e),
+    };
+    let browser = browser(&app, &headers).await;
+    match app.oidc.authorize(&issuer, &params, browser.as_ref(), Consent::NotAsked).await {
+        Ok(outcome) => answer(&visit, &headers, &issuer, &params, outcome, false),
+        Err(e) => visit.problem(None, &e),
+    }
+}
+
+#[derive(Deserialize)]
+struct ConsentForm {
+    #[serde(flatten)]
+    params: AuthorizeParams,
+    #[serde(default)]
+    decision: Option<String>,
+}
+
+async fn consent(
+    State(app): State<App>,
+    tenant: Option<String>,
+    visit: Visit,
+    headers: HeaderMap,
+    Posted(form): Posted<ConsentForm>,
+) -> Response {
+    let issuer = match issuer(&app, tenant.as_deref()) {
+        Ok(i) => i,
+        Err(e) => return visit.problem(None, &e),
+    };
+    let browser = browser(&app, &headers).await;
+    let decision = if form.decision.as_deref() == Some("allow") { Consent::Allowed } else { Consent::Denied };
+    match app.oidc.authorize(&issuer, &form.params, browser.as_ref(), decision).await {
+        Ok(outcome) => answer(&visit, &headers, &issuer, &form.params, outcome, true),
+        Err(e) => visit.problem(None, &e),
+    }
+}
+
+async fn logout(
+    State(app): State<App>,
+    tenant: Option<String>,
+    visit: Visit,
+    headers: HeaderMap,
+    Query(req): Query<LogoutRequest>,
+) -> Response {
+    end_session(app, tenant, visit, headers, req, false).await
+}
+
+#[derive(Deserialize)]
+struct LogoutForm {
+    #[serde(flatten)]
+    req: LogoutRequest,
+}
+
+async fn logout_confirmed(
+    State(app): State<App>,
+    tenant: Option<String>,
+    visit: Visit,
+    headers: HeaderMap,
+    Posted(form): Posted<LogoutForm>,
+) -> Response {
+    end_session(app, tenant, visit, headers, form.req, true).await
+}
+
+async fn end_session(app: App, tenant: Option<String>, visit: Visit, headers: HeaderMap, req: LogoutRequest, confirmed: bool) -> Response {
+    let issuer = match issuer(&app, tenant.as_deref()) {
+        Ok(i) => i,
+        Err(e) => return visit.problem(None, &e),
+    };
+    let browser = browser(&app, &headers).await;
+    let outcome = match app.oidc.end_session(&issuer, &req, browser.as_ref(), confirmed).await {
+        Ok(o) => o,
+        Err(e) => return visit.problem(None, &e),
+    };
+    match outcome {
+        EndSession::Refused(why) => visit.message(None, StatusCode::BAD_REQUEST, "Sign-out refused", &why),
+        EndSession::Confirm { client_name, .. } => {
+            let fields: Vec<(String, String)> = [
+                ("id_token_hint", &req.id_token_hint),
+                ("post_logout_redirect_uri", &req.post_logout_redirect_uri),
+                ("state", &req.state),
+                ("client_id", &req.client_id),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_owned(), v.clone())))
+            .collect();
+            let page =
+                LogoutPage { chrome: visit.chrome("Sign out", None), client_name, action: format!("{}/logout", issuer.path), fields };
+            visit.page(StatusCode::OK, &page)
+        }
+        EndSession::Done { end_browser_session, back } => {
+            let mut response = match back {
+                Some(target) => to_client(&visit, &headers, target, confirmed),
+                None => visit.message(None, StatusCode::OK, "Signed out", "You are signed out of Warden."),
+            };
+            if end_browser_session {
+                if let Some(token) = SessionCookie::new(&app.config.forward_auth).read(&headers)
+                    && let Ok(principal) = app.auth.authenticate_bearer(token).await
+                    && let Err(e) = app.auth.logout(&principal).await
+                {
+                    return visit.problem(None, &e);
+                }
+                if let Some(clear) = SessionCookie::new(&app.config.forward_auth).clear() {
+                    response.headers_mut().append(header::SET_COOKIE, clear);
+                }
+            }
+            response
+        }
+    }
+}
+
+// --- the clients' side --------------------------------------------------------------------------
+
+async fn token(State(app): State<App>, tenant: Option<String>, headers: HeaderMap, body: Bytes) -> Response {
+    let form: TokenForm = match form(&body) {
+        Ok(f) => f,
+        Err(e) => return client_error(e, false),
+    };
+    let (creds, basic) = client_credentials(&headers, form.client_id.as_deref(), form.client_secret.as_deref());
+    let issuer = match issuer(&app, tenant.as_deref()) {
+        Ok(i) => i,
+        Err(e) => return client_error(e.into(), basic),
+    };
+    match app.oidc.token(&issuer, &creds, &form).await {
+        Ok(tokens) => fresh_json(StatusCode::OK, &serde_json::to_value(tokens).unwrap_or_default()),
+        Err(e) => client_error(e, basic),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct TokenOnlyForm {
+    token: Option<String>,
+    #[allow(dead_code)]
+    token_type_hint: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    access_token: Option<String>,
+}
+
+async fn userinfo(State(app): State<App>, tenant: Option<String>, headers: HeaderMap, body: Bytes) -> Response {
+    let posted: TokenOnlyForm = form(&body).unwrap_or_default();
+    let token = bearer(&headers).map(str::to_owned).or(posted.access_token);
+    let issuer = match issuer(&app, tenant.as_deref()) {
+        Ok(i) => i,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    match app.oidc.userinfo(&issuer, token.as_deref()).await {
+        Ok(claims) => fresh_json(StatusCode::OK, &Value::Object(claims)),
+        Err(ClientFacing::OAuth(e)) => {
+            let mut response =
+                fresh_json(StatusCode::UNAUTHORIZED, &serde_json::json!({ "error": e.error, "error_description": e.description }));
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
+            response
+        }
+        Err(e) => client_error(e, false),
+    }
+}
+
+async fn introspect(State(app): State<App>, tenant: Option<String>, headers: HeaderMap, body: Bytes) -> Response {
+    let posted: TokenOnlyForm = match form(&body) {
+        Ok(f) => f,
+        Err(e) => return client_error(e, false),
+    };
+    let (creds, basic) = client_credentials(&headers, posted.client_id.as_deref(), posted.client_secret.as_deref());
+    let issuer = match issuer(&app, tenant.as_deref()) {
+        Ok(i) => i,
+        Err(e) => return client_error(e.into(), basic),
+    };
+    match app.oidc.introspect(&issuer, &creds, posted.token.as_deref()).await {
+        Ok(answer) => fresh_json(StatusCode::OK, &answer),
+        Err(e) => client_error(e, basic),
+    }
+}
+
+async fn revoke(State(app): State<App>, tenant: Option<String>, headers: HeaderMap, body: Bytes) -> Response {
+    let posted: TokenOnlyForm = match form(&body) {
+        Ok(f) => f,
+        Err(e) => return client_error(e, false),
+    };
+    let (creds, basic) = client_credentials(&headers, posted.client_id.as_deref(), posted.client_secret.as_deref());
+    let issuer = match issuer(&app, tenant.as_deref()) {
+        Ok(i) => i,
+        Err(e) => return client_error(e.into(), basic),
+    };
+    match app.oidc.revoke(&issuer, &creds, posted.token.as_deref()).await {
+        Ok(()) => fresh_json(StatusCode::OK, &serde_json::json!({})),
+        Err(e) => client_error(e, basic),
+    }
+}

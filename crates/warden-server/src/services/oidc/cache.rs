@@ -1,0 +1,132 @@
+//! What the provider's hot endpoints (token, introspection, userinfo) read without asking the
+//! database in the steady state: clients with their secret's hash, whether a grant (or a
+//! service account) is still alive, and access tokens whose signature was already checked.
+//!
+//! Clients and grants are forgotten on every node by the typed effect of the changes that end
+//! or change them ([`Forgotten`]): a rotated secret, a deleted client, a revoked grant, an
+//! ended session (its grants go with it), a disabled or deleted account. What no event
+//! announces (a session running out of time) is re-read after [`FRESH_FOR`] or checked from
+//! the cached record on every use. A verified signature needs no forgetting: it stays
+//! verified; the token's life is decided by its expiry and its grant, each time.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use uuid::Uuid;
+use warden_core::credential::TokenHash;
+use warden_core::model::AuditEvent;
+use warden_core::oidc::OidcClient;
+use warden_store::GrantRecord;
+
+use crate::services::credentials::{FRESH_FOR, Forgotten};
+
+/// Entries kept per map at most; past this the map starts over (a spray of unknown tokens or
+/// client ids must not grow memory).
+const CAPACITY: usize = 100_000;
+
+/// A client and its secret's hash, as read.
+#[derive(Debug, Clone)]
+pub struct CachedClient {
+    pub client: OidcClient,
+    pub secret: Option<TokenHash>,
+    fetched_at: OffsetDateTime,
+}
+
+/// What decides whether tokens still work.
+#[derive(Debug, Clone)]
+pub enum Life {
+    /// A grant (code flow): its record, with its session's end and its account's state.
+    Grant(GrantRecord),
+    /// A service account (client credentials): whether it is active.
+    Account { id: Uuid, active: bool },
+}
+
+#[derive(Debug, Clone)]
+struct CachedLife {
+    life: Life,
+    fetched_at: OffsetDateTime,
+}
+
+/// An access token whose signature verified: its claims, and what they name.
+#[derive(Debug)]
+pub struct VerifiedToken {
+    pub claims: Map<String, Value>,
+    pub exp: i64,
+    /// The grant it belongs to (code flow), else `None` (client credentials).
+    pub grant: Option<Uuid>,
+    pub sub: Uuid,
+    pub client_id: String,
+    pub iss: String,
+}
+
+#[derive(Default)]
+pub struct OidcCache {
+    clients: Mutex<HashMap<String, Arc<CachedClient>>>,
+    lives: Mutex<HashMap<Uuid, CachedLife>>,
+    tokens: Mutex<HashMap<[u8; 32], Arc<VerifiedToken>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn bounded<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
+    if map.len() >= CAPACITY {
+        map.clear();
+    }
+}
+
+impl OidcCache {
+    pub fn client(&self, client_id: &str, now: OffsetDateTime) -> Option<Arc<CachedClient>> {
+        lock(&self.clients).get(client_id).filter(|c| now - c.fetched_at < FRESH_FOR).cloned()
+    }
+
+    pub fn put_client(&self, client: OidcClient, secret: Option<TokenHash>, now: OffsetDateTime) -> Arc<CachedClient> {
+        let entry = Arc::new(CachedClient { client, secret, fetched_at: now });
+        let mut clients = lock(&self.clients);
+        bounded(&mut clients);
+        clients.insert(entry.client.client_id.to_string(), entry.clone());
+        entry
+    }
+
+    pub fn life(&self, key: Uuid, now: OffsetDateTime) -> Option<Life> {
+        lock(&self.lives).get(&key).filter(|l| now - l.fetched_at < FRESH_FOR).map(|l| l.life.clone())
+    }
+
+    pub fn put_life(&self, key: Uuid, life: Life, now: OffsetDateTime) {
+        let mut lives = lock(&self.lives);
+        bounded(&mut lives);
+        lives.insert(key, CachedLife { life, fetched_at: now });
+    }
+
+    /// Forgets this node's copy of a grant at once (the node that revoked it does not wait
+    /// for its own event).
+    pub fn forget_life(&self, key: Uuid) {
+        lock(&self.lives).remove(&key);
+    }
+
+    pub fn token(&self, hash: &TokenHash, now: OffsetDateTime) -> Option<Arc<VerifiedToken>> {
+        lock(&self.tokens).get(&hash.0).filter(|t| t.exp > now.unix_timestamp()).cloned()
+    }
+
+    pub fn put_token(&self, hash: &TokenHash, token: Arc<VerifiedToken>) {
+        let mut tokens = lock(&self.tokens);
+        bounded(&mut tokens);
+        tokens.insert(hash.0, token);
+    }
+
+    /// Drops what `events` end or change.
+    pub fn forget(&self, events: &[AuditEvent]) {
+        let gone = Forgotten::of(events);
+        if gone.is_empty() {
+            return;
+        }
+        lock(&self.clients).retain(|_, c| !gone.credential(c.client.id));
+        lock(&self.lives).retain(|key, l| match &l.life {
+            Life::Grant(g) => !gone.credential(*key) && !gone.credential(g.session) && !gone.account(g.account),
+            Life::Account { id, .. } => !gone.account(*id) && !gone.credential(*id),
+        });
+    }
+}

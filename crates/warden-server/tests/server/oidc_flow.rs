@@ -1,0 +1,496 @@
+//! The OpenID Connect provider end to end, driven over HTTP as a relying party and a browser
+//! would: the code flow with PKCE and consent, refresh with rotation and reuse detection,
+//! introspection, revocation, userinfo, RP-initiated logout and client credentials; and the
+//! bad paths (wrong redirect URI, PKCE, secret, reused and expired codes, forged tokens, open
+//! redirects through logout). PKCE challenges are computed here with sha2 and base64, not
+//! with Warden's own code.
+
+use base64::Engine;
+use reqwest::StatusCode;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use time::Duration;
+use warden_core::api::{CreateGroup, CreateOidcClient, CreateServiceAccount};
+
+use crate::api::{PgDatabase, TestServer, user};
+use crate::forward_auth::http;
+
+const PUBLIC: &str = "https://id.example.test";
+const CB: &str = "https://app.example.test/cb";
+const BYE: &str = "https://app.example.test/bye";
+const VERIFIER: &str = "a-verifier-of-enough-length-0123456789-abcdefghij";
+
+/// A form body (this crate's reqwest is built without its `form` feature).
+trait FormBody {
+    fn form<T: serde::Serialize + ?Sized>(self, form: &T) -> Self;
+}
+
+impl FormBody for reqwest::RequestBuilder {
+    fn form<T: serde::Serialize + ?Sized>(self, form: &T) -> Self {
+        self.header("content-type", "application/x-www-form-urlencoded").body(serde_urlencoded::to_string(form).unwrap())
+    }
+}
+
+fn b64url(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn challenge(verifier: &str) -> String {
+    b64url(&Sha256::digest(verifier.as_bytes()))
+}
+
+fn claims_of(jwt: &str) -> Value {
+    let body = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(body).unwrap()).unwrap()
+}
+
+fn query_of(url: &str) -> Vec<(String, String)> {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    serde_urlencoded::from_str(query).unwrap()
+}
+
+fn param(url: &str, name: &str) -> Option<String> {
+    query_of(url).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+/// A relying party and a browser against one node.
+struct Rp {
+    url: String,
+    http: reqwest::Client,
+    /// The browser's session cookie (`name=token`).
+    cookie: Option<String>,
+    secret: String,
+}
+
+impl Rp {
+    fn authorize_query(extra: &[(&str, &str)]) -> String {
+        let mut q: Vec<(&str, &str)> = vec![
+            ("response_type", "code"),
+            ("client_id", "app"),
+            ("redirect_uri", CB),
+            ("scope", "openid profile email"),
+            ("state", "st-1"),
+            ("nonce", "n-1"),
+            ("code_challenge_method", "S256"),
+        ];
+        let ch = challenge(VERIFIER);
+        q.push(("code_challenge", &ch));
+        for (k, v) in extra {
+            q.retain(|(key, _)| key != k);
+            q.push((k, v));
+        }
+        serde_urlencoded::to_string(q).unwrap()
+    }
+
+    async fn authorize(&self, extra: &[(&str, &str)]) -> reqwest::Response {
+        let mut req = self.http.get(format!("{}/oidc/authorize?{}", self.url, Self::authorize_query(extra)));
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// A code, through the consent page the first time.
+    async fn code(&self) -> String {
+        let response = self.authorize(&[]).await;
+        if response.status() == StatusCode::FOUND {
+            let location = response.headers()["location"].to_str().unwrap().to_owned();
+            assert!(location.starts_with(CB), "{location}");
+            assert_eq!(param(&location, "state").as_deref(), Some("st-1"));
+            assert_eq!(param(&location, "iss").as_deref(), Some(PUBLIC));
+            return param(&location, "code").expect("a code");
+        }
+        assert_eq!(response.status(), StatusCode::OK, "the consent page");
+        let csrf_cookie = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+            .collect::<Vec<_>>();
+        let html = response.text().await.unwrap();
+        assert!(html.contains("asks to sign you in"), "{html}");
+        let fields: Vec<(String, String)> = html
+            .split("<input type=\"hidden\" name=\"")
+            .skip(1)
+            .map(|rest| {
+                let (name, rest) = rest.split_once('"').unwrap();
+                let value = rest.split_once("value=\"").unwrap().1.split_once('"').unwrap().0;
+                (
+                    name.to_owned(),
+                    value.replace("&#34;", "\"").replace("&amp;", "&").replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">"),
+                )
+            })
+            .collect();
+        let mut body = fields.clone();
+        body.push(("decision".into(), "allow".into()));
+        let cookies = std::iter::once(self.cookie.clone().unwrap()).chain(csrf_cookie).collect::<Vec<_>>().join("; ");
+        let response = self
+            .http
+            .post(format!("{}/oidc/consent", self.url))
+            .header("cookie", cookies)
+            .header("origin", PUBLIC)
+            .form(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "the page that goes on to the client");
+        let html = response.text().await.unwrap();
+        let target = html.split("id=\"continue\" href=\"").nth(1).unwrap().split('"').next().unwrap().replace("&amp;", "&");
+        assert!(target.starts_with(CB), "{target}");
+        param(&target, "code").expect("a code")
+    }
+
+    async fn token(&self, form: &[(&str, &str)], secret: Option<&str>) -> (StatusCode, Value) {
+        let mut req = self.http.post(format!("{}/oidc/token", self.url)).form(form);
+        if let Some(secret) = secret {
+            req = req.basic_auth("app", Some(secret));
+        }
+        let response = req.send().await.unwrap();
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        (response.status(), response.json().await.unwrap())
+    }
+
+    async fn redeem(&self, code: &str) -> (StatusCode, Value) {
+        self.token(
+            &[("grant_type", "authorization_code"), ("code", code), ("redirect_uri", CB), ("code_verifier", VERIFIER)],
+            Some(&self.secret),
+        )
+        .await
+    }
+
+    async fn refresh(&self, refresh_token: &str) -> (StatusCode, Value) {
+        self.token(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token)], Some(&self.secret)).await
+    }
+
+    async fn active(&self, token: &str) -> bool {
+        let response = self
+            .http
+            .post(format!("{}/oidc/introspect", self.url))
+            .basic_auth("app", Some(&self.secret))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.unwrap();
+        body["active"].as_bool().unwrap()
+    }
+
+    /// Whether the token stops passing introspection here within a generous bound: another
+    /// node's revocation reaches this one through the change feed, in milliseconds.
+    async fn goes_inactive(&self, token: &str) -> bool {
+        for _ in 0..100 {
+            if !self.active(token).await {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        false
+    }
+}
+
+/// Registers `app` (confidential, groups claim, a post-logout URI) and alice in `staff`;
+/// returns the relying party with alice's browser session.
+async fn setup(server: &TestServer) -> Rp {
+    let admin = server.sysadmin().await;
+    let created = admin
+        .create_oidc_client(&CreateOidcClient {
+            client_id: "app".into(),
+            display_name: Some("The App".into()),
+            redirect_uris: vec![CB.into()],
+            post_logout_redirect_uris: vec![BYE.into()],
+            claims: vec!["groups".into()],
+            ..CreateOidcClient::default()
+        })
+        .await
+        .unwrap();
+    let idm = server.idm().await;
+    idm.create_user(&user("alice")).await.unwrap();
+    idm.create_group(&CreateGroup { name: "staff".into(), ..CreateGroup::default() }).await.unwrap();
+    idm.add_members("staff", &["user:alice".to_owned()]).await.unwrap();
+    let session = server.anonymous().login("alice", "correct horse battery").await.unwrap().token.expose().to_owned();
+    let cookie_name = server.running.context.config.forward_auth.cookie_name.clone();
+    Rp {
+        url: server.url.clone(),
+        http: http(),
+        cookie: Some(format!("{cookie_name}={session}")),
+        secret: created.client_secret.unwrap().expose().to_owned(),
+    }
+}
+
+fn with_issuer(c: &mut warden_server::config::Config) {
+    c.server.public_url = Some(PUBLIC.into());
+}
+
+#[tokio::test]
+async fn bad_authorization_requests_are_refused_without_redirecting_to_strangers() {
+    let server = TestServer::start_with(with_issuer).await;
+    let rp = setup(&server).await;
+    // An unknown redirect URI or client: a page, never a redirect.
+    for extra in
+        [[("redirect_uri", "https://evil.example/cb")], [("client_id", "nobody")], [("redirect_uri", "https://app.example.test/cb/")]]
+    {
+        let response = rp.authorize(&extra).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{extra:?}");
+        assert!(response.headers().get("location").is_none());
+    }
+    // Errors the client may hear go back to it, with its state.
+    for (extra, error) in [
+        (vec![("code_challenge_method", "plain")], "invalid_request"),
+        (vec![("scope", "profile")], "invalid_scope"),
+        (vec![("response_type", "token")], "unsupported_response_type"),
+    ] {
+        let response = rp.authorize(&extra).await;
+        assert_eq!(response.status(), StatusCode::FOUND, "{extra:?}");
+        let location = response.headers()["location"].to_str().unwrap();
+        assert!(location.starts_with(CB));
+        assert_eq!(param(location, "error").as_deref(), Some(error), "{extra:?}");
+        assert_eq!(param(location, "state").as_deref(), Some("st-1"));
+    }
+    // Nobody signed in: the sign-in page comes back here; prompt=none says so to the client.
+    let anonymous = Rp { cookie: None, ..rp };
+    let response = anonymous.authorize(&[]).await;
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with("/login?fresh=1&rd=%2Foidc%2Fauthorize"), "{location}");
+    let response = anonymous.authorize(&[("prompt", "none")]).await;
+    assert_eq!(param(response.headers()["location"].to_str().unwrap(), "error").as_deref(), Some("login_required"));
+    // Signed in but the application not yet allowed: prompt=none cannot ask.
+    let rp = Rp { cookie: setup_cookie(&server).await, ..anonymous };
+    let response = rp.authorize(&[("prompt", "none")]).await;
+    assert_eq!(param(response.headers()["location"].to_str().unwrap(), "error").as_deref(), Some("consent_required"));
+    // A session weaker than the client asks for (acr_values=mfa) signs in again.
+    let response = rp.authorize(&[("acr_values", "mfa")]).await;
+    assert!(response.headers()["location"].to_str().unwrap().starts_with("/login?fresh=1"));
+}
+
+async fn setup_cookie(server: &TestServer) -> Option<String> {
+    let session = server.anonymous().login("alice", "correct horse battery").await.unwrap().token.expose().to_owned();
+    Some(format!("{}={session}", server.running.context.config.forward_auth.cookie_name))
+}
+
+#[tokio::test]
+async fn the_code_flow_refresh_introspection_revocation_and_logout_on_sqlite() {
+    let server = TestServer::start_with(with_issuer).await;
+    let rp = setup(&server).await;
+    code_flow(&server, &rp, &rp).await;
+}
+
+#[tokio::test]
+async fn a_refresh_token_revoked_on_one_postgresql_node_is_refused_on_the_other() {
+    let db = PgDatabase::create("oidc");
+    let key = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
+    let a = TestServer::start_with(|c| {
+        with_issuer(c);
+        c.database.url = db.url();
+        c.oidc.key_encryption_key = Some(key.clone());
+    })
+    .await;
+    let b = TestServer::start_with(|c| {
+        with_issuer(c);
+        c.database.url = db.url();
+        c.oidc.key_encryption_key = Some(key.clone());
+    })
+    .await;
+    let on_a = setup(&a).await;
+    let on_b = Rp { url: b.url.clone(), http: http(), cookie: on_a.cookie.clone(), secret: on_a.secret.clone() };
+    code_flow(&a, &on_a, &on_b).await;
+    a.running.shutdown().await.unwrap();
+    b.running.shutdown().await.unwrap();
+}
+
+/// The whole flow; `other` is the same relying party at another node (or the same one).
+async fn code_flow(server: &TestServer, rp: &Rp, other: &Rp) {
+    // Consent once, then a code; the wrong verifier, secret or redirect URI get nothing.
+    let code = rp.code().await;
+    let (status, body) = rp
+        .token(
+            &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CB), ("code_verifier", &"x".repeat(43))],
+            Some(&rp.secret),
+        )
+        .await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    let (status, body) = rp.token(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CB)], Some(&rp.secret)).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "no verifier");
+    let (status, body) = rp
+        .token(
+            &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CB), ("code_verifier", VERIFIER)],
+            Some("wdc_wrong"),
+        )
+        .await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")));
+    let (status, body) = rp
+        .token(
+            &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", BYE), ("code_verifier", VERIFIER)],
+            Some(&rp.secret),
+        )
+        .await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "redirect_uri");
+
+    // The first redemption wins; a second one fails and ends what the first got.
+    let (status, first) = rp.redeem(&code).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["token_type"], "Bearer");
+    let id = claims_of(first["id_token"].as_str().unwrap());
+    assert_eq!((id["iss"].as_str(), id["aud"].as_str(), id["nonce"].as_str()), (Some(PUBLIC), Some("app"), Some("n-1")));
+    assert_eq!(id["preferred_username"], "alice");
+    assert_eq!(id["groups"], serde_json::json!(["staff"]));
+    assert_eq!(id["acr"], "password");
+    let access = claims_of(first["access_token"].as_str().unwrap());
+    assert_eq!((access["client_id"].as_str(), access["sub"].as_str()), (Some("app"), id["sub"].as_str()));
+    assert!(other.active(first["access_token"].as_str().unwrap()).await);
+    let (status, body) = other.redeem(&code).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "a code is good once");
+    assert!(rp.goes_inactive(first["access_token"].as_str().unwrap()).await, "the first redemption's tokens are revoked");
+    assert_eq!(rp.refresh(first["refresh_token"].as_str().unwrap()).await.1["error"], "invalid_grant");
+
+    // Consent is remembered: straight to the client. Refresh rotates; a spent token presented
+    // again ends the whole grant, on the other node too.
+    let (_, second) = rp.redeem(&rp.code().await).await;
+    let (status, third) = rp.refresh(second["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{third}");
+    assert_ne!(third["refresh_token"], second["refresh_token"]);
+    assert!(other.active(third["access_token"].as_str().unwrap()).await);
+    let (status, body) = other.refresh(second["refresh_token"].as_str().unwrap()).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "reuse");
+    assert_eq!(rp.refresh(third["refresh_token"].as_str().unwrap()).await.1["error"], "invalid_grant", "the chain is revoked");
+    assert!(other.goes_inactive(third["access_token"].as_str().unwrap()).await);
+
+    // Revocation (RFC 7009) on one node is seen on the other.
+    let (_, fourth) = rp.redeem(&rp.code().await).await;
+    let revoked = rp
+        .http
+        .post(format!("{}/oidc/revoke", rp.url))
+        .basic_auth("app", Some(&rp.secret))
+        .form(&[("token", fourth["refresh_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::OK);
+    assert_eq!(other.refresh(fourth["refresh_token"].as_str().unwrap()).await.1["error"], "invalid_grant");
+    assert!(other.goes_inactive(fourth["access_token"].as_str().unwrap()).await);
+
+    // Userinfo, then logout: an unregistered return address is refused; a registered one ends
+    // the session and with it the grant's tokens, on every node.
+    let (_, fifth) = rp.redeem(&rp.code().await).await;
+    let info: Value = other
+        .http
+        .get(format!("{}/oidc/userinfo", other.url))
+        .bearer_auth(fifth["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((info["preferred_username"].as_str(), info["groups"].clone()), (Some("alice"), serde_json::json!(["staff"])));
+    let hint = fifth["id_token"].as_str().unwrap();
+    let evil =
+        serde_urlencoded::to_string([("id_token_hint", hint), ("post_logout_redirect_uri", "https://evil.example/"), ("state", "s")])
+            .unwrap();
+    let response = rp.http.get(format!("{}/oidc/logout?{evil}", rp.url)).header("cookie", rp.cookie.clone().unwrap()).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.headers().get("location").is_none(), "no open redirect");
+    let good = serde_urlencoded::to_string([("id_token_hint", hint), ("post_logout_redirect_uri", BYE), ("state", "s")]).unwrap();
+    let response = rp.http.get(format!("{}/oidc/logout?{good}", rp.url)).header("cookie", rp.cookie.clone().unwrap()).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert_eq!(response.headers()["location"], format!("{BYE}?state=s").as_str());
+    assert_eq!(other.refresh(fifth["refresh_token"].as_str().unwrap()).await.1["error"], "invalid_grant", "the session ended");
+    assert!(other.goes_inactive(fifth["access_token"].as_str().unwrap()).await);
+    let _ = server;
+}
+
+#[tokio::test]
+async fn expired_codes_forged_tokens_and_client_credentials() {
+    let server = TestServer::start_with(with_issuer).await;
+    let rp = setup(&server).await;
+    let code = rp.code().await;
+    server.clock.advance(Duration::seconds(61));
+    assert_eq!(rp.redeem(&code).await.1["error"], "invalid_grant", "an expired code");
+
+    // Tokens with alg=none or HS256 are not ours, whatever they claim.
+    let (_, good) = rp.redeem(&rp.code().await).await;
+    let access = good["access_token"].as_str().unwrap();
+    let body = access.split('.').nth(1).unwrap();
+    for header in [r#"{"alg":"none","typ":"at+jwt"}"#, r#"{"alg":"HS256","typ":"at+jwt","kid":"k"}"#] {
+        let forged = format!("{}.{body}.", b64url(header.as_bytes()));
+        assert!(!rp.active(&forged).await, "{header}");
+        let hs = format!("{}.{body}.{}", b64url(header.as_bytes()), b64url(b"signature"));
+        assert!(!rp.active(&hs).await, "{header}");
+    }
+    // The real header with another alg than its key's is refused too.
+    let real_header: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(access.split('.').next().unwrap()).unwrap())
+            .unwrap();
+    let confused = serde_json::json!({ "alg": "ES256", "kid": real_header["kid"], "typ": "at+jwt" });
+    let sig = access.split('.').nth(2).unwrap();
+    assert!(!rp.active(&format!("{}.{body}.{sig}", b64url(confused.to_string().as_bytes()))).await);
+    assert!(rp.active(access).await);
+
+    // Client credentials: the client acts as its service account.
+    let idm = server.idm().await;
+    idm.create_service_account(&CreateServiceAccount { name: "robot-sa".into(), ..CreateServiceAccount::default() }).await.unwrap();
+    let admin = server.sysadmin().await;
+    let robot = admin
+        .create_oidc_client(&CreateOidcClient {
+            client_id: "robot".into(),
+            redirect_uris: vec!["https://robot.example.test/cb".into()],
+            service_account: Some("robot-sa".into()),
+            signing_alg: Some("ES256".into()),
+            ..CreateOidcClient::default()
+        })
+        .await
+        .unwrap();
+    let secret = robot.client_secret.unwrap().expose().to_owned();
+    let http = http();
+    let grant = |secret: String| {
+        let http = http.clone();
+        let url = server.url.clone();
+        async move {
+            http.post(format!("{url}/oidc/token"))
+                .basic_auth("robot", Some(secret))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(grant("wdc_wrong".into()).await.status(), StatusCode::UNAUTHORIZED);
+    let response = grant(secret.clone()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let tokens: Value = response.json().await.unwrap();
+    assert!(tokens.get("refresh_token").is_none() && tokens.get("id_token").is_none());
+    let at = tokens["access_token"].as_str().unwrap();
+    let header: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(at.split('.').next().unwrap()).unwrap()).unwrap();
+    assert_eq!((header["alg"].as_str(), header["typ"].as_str()), (Some("ES256"), Some("at+jwt")));
+    let introspected: Value = http
+        .post(format!("{}/oidc/introspect", server.url))
+        .basic_auth("app", Some(&rp.secret))
+        .form(&[("token", at)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((introspected["active"].as_bool(), introspected["username"].as_str()), (Some(true), Some("robot-sa")));
+    // A public client cannot use client credentials, and introspection needs a client.
+    let anonymous = http.post(format!("{}/oidc/introspect", server.url)).form(&[("token", at)]).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+
+    // The JWKS publishes every algorithm's key; discovery names the endpoints.
+    let jwks: Value = http.get(format!("{}/oidc/jwks.json", server.url)).send().await.unwrap().json().await.unwrap();
+    let algs: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["alg"].as_str().unwrap()).collect();
+    for alg in ["RS256", "ES256", "EdDSA"] {
+        assert!(algs.contains(&alg), "{algs:?}");
+    }
+    assert!(jwks.to_string().find("\"d\"").is_none(), "no private part is published");
+    let discovery: Value = http.get(format!("{}/.well-known/openid-configuration", server.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(discovery["issuer"], PUBLIC);
+    assert_eq!(discovery["token_endpoint"], format!("{PUBLIC}/oidc/token").as_str());
+    let tenant: Value =
+        http.get(format!("{}/oidc/default/.well-known/openid-configuration", server.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(tenant["issuer"], format!("{PUBLIC}/oidc/default").as_str());
+    let missing = http.get(format!("{}/oidc/nowhere/.well-known/openid-configuration", server.url)).send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}

@@ -467,7 +467,7 @@ struct Scripts {
     new_paths: PathBuf,
 }
 
-async fn ensure_wrk() -> anyhow::Result<()> {
+pub(crate) async fn ensure_wrk() -> anyhow::Result<()> {
     match tokio::process::Command::new("wrk").arg("--version").output().await {
         Ok(_) => Ok(()),
         Err(e) => bail!("cannot run wrk ({e}): install Debian's wrk, or use --generator client"),
@@ -475,7 +475,7 @@ async fn ensure_wrk() -> anyhow::Result<()> {
 }
 
 /// Puts every thread of this process (the server's) on CPU 0; threads started later inherit it.
-async fn pin_this_process() -> anyhow::Result<()> {
+pub(crate) async fn pin_this_process() -> anyhow::Result<()> {
     ensure!(crate::report::cores() >= 2, "--pin needs two CPUs (one for the server, one for wrk); use --pin false");
     let output = tokio::process::Command::new("taskset")
         .args(["-a", "-p", "-c", "0", &std::process::id().to_string()])

@@ -16,6 +16,7 @@ mod forward;
 mod import;
 mod load;
 mod login;
+mod oidc;
 mod pages;
 mod policy;
 mod report;
@@ -50,6 +51,9 @@ enum Scenario {
     /// The web console's heaviest pages (users list, a group with many members) at a million
     /// users: p50/p99 per page beside the same server's `/healthz`.
     Pages(pages::PagesArgs),
+    /// The OpenID Connect provider: client-credential grants/s per signing algorithm,
+    /// introspection against `/healthz`, the code round trip, and token size at 1,000 groups.
+    Oidc(oidc::OidcArgs),
     /// Password logins/s through the API against the raw argon2id rate at the same parameters.
     Login(login::LoginArgs),
     /// One forward-auth decision in process, in parts: rule matching, a policy's input
@@ -68,9 +72,12 @@ fn main() -> anyhow::Result<()> {
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     // A server pinned to one CPU runs one worker: two would take turns on it in time slices
     // of milliseconds, which is what a p99 would then measure.
-    if let Scenario::Forward(args) = &cli.scenario
-        && args.pinned()
-    {
+    let pinned = match &cli.scenario {
+        Scenario::Forward(args) => args.pinned(),
+        Scenario::Oidc(args) => args.pinned(),
+        _ => false,
+    };
+    if pinned {
         runtime.worker_threads(1);
     }
     runtime.enable_all().build()?.block_on(async {
@@ -81,6 +88,7 @@ fn main() -> anyhow::Result<()> {
             Scenario::Login(args) => login::run(&args).await,
             Scenario::Import(args) => import::run(&args).await,
             Scenario::Pages(args) => pages::run(&args).await,
+            Scenario::Oidc(args) => oidc::run(&args).await,
             Scenario::Policy(_) => unreachable!("runs without a runtime"),
         }
     })

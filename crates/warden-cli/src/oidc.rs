@@ -1,9 +1,10 @@
 //! `warden oidc client …`: the applications that may sign people in through Warden's OpenID
 //! Connect provider. `create` and `rotate-secret` show a confidential client's secret this
 //! once (the server keeps only its hash); `rotate-secret` prints it alone, for scripts.
+//! `warden oidc keys list|rotate`: the provider's signing keys.
 
 use clap::Subcommand;
-use warden_core::api::{CreateOidcClient, CreatedOidcClient, Page, UpdateOidcClient};
+use warden_core::api::{CreateOidcClient, CreatedOidcClient, OidcSigningKey, Page, UpdateOidcClient};
 use warden_core::oidc::OidcClient;
 
 use crate::output::{self, Tabular};
@@ -13,7 +14,19 @@ use crate::{CliError, Ctx};
 pub enum OidcCommand {
     /// Register, list, change and delete OpenID Connect clients.
     #[command(subcommand)]
-    Client(ClientCommand),
+    Client(Box<ClientCommand>),
+    /// The provider's signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List the signing keys (those that sign, and retired ones still published).
+    List,
+    /// Make a new key per algorithm; the old ones stop signing and stay published until the
+    /// tokens they signed have expired.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,7 +129,23 @@ pub enum ClientCommand {
 }
 
 pub async fn run(ctx: &Ctx, command: OidcCommand) -> Result<(), CliError> {
-    let OidcCommand::Client(command) = command;
+    let command = match command {
+        OidcCommand::Client(command) => *command,
+        OidcCommand::Keys(KeysCommand::List) => {
+            let items = ctx.client.list_oidc_keys().await?;
+            return output::page(ctx, &Page { items, next_cursor: None });
+        }
+        OidcCommand::Keys(KeysCommand::Rotate) => {
+            let rotated = ctx.client.rotate_oidc_keys().await?;
+            let text = format!(
+                "new keys {}; retired {}",
+                rotated.created.join(", "),
+                if rotated.retired.is_empty() { "none".into() } else { rotated.retired.join(", ") }
+            );
+            let shown = serde_json::to_value(&rotated).map_err(|e| CliError::Local(e.to_string()))?;
+            return output::done(ctx.format, &shown, &text);
+        }
+    };
     let client = &ctx.client;
     match command {
         ClientCommand::Create {
@@ -250,5 +279,18 @@ impl Tabular for CreatedOidcClient {
             fields.push(("CLIENT SECRET", secret.expose().to_owned()));
         }
         fields
+    }
+}
+
+impl Tabular for OidcSigningKey {
+    const HEADERS: &'static [&'static str] = &["KID", "ALG", "CREATED", "RETIRED"];
+
+    fn row(&self) -> Vec<String> {
+        vec![
+            self.kid.clone(),
+            self.alg.clone(),
+            output::time(self.created_at),
+            self.retired_at.map_or_else(|| "-".to_owned(), output::time),
+        ]
     }
 }

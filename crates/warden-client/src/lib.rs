@@ -612,6 +612,16 @@ impl Client {
         self.call(Method::POST, &["oidc", "clients", client_id, "rotate-secret"], NO_QUERY, NO_BODY).await
     }
 
+    /// The OpenID Connect provider's signing keys.
+    pub async fn list_oidc_keys(&self) -> Result<Vec<warden_core::api::OidcSigningKey>, ClientError> {
+        self.call(Method::GET, &["oidc", "keys"], NO_QUERY, NO_BODY).await
+    }
+
+    /// New signing keys; the old ones stop signing and stay published until their tokens expire.
+    pub async fn rotate_oidc_keys(&self) -> Result<warden_core::api::RotatedOidcKeys, ClientError> {
+        self.call(Method::POST, &["oidc", "keys", "rotate"], NO_QUERY, NO_BODY).await
+    }
+
     pub async fn delete_oidc_client(&self, client_id: &str) -> Result<(), ClientError> {
         self.call(Method::DELETE, &["oidc", "clients", client_id], NO_QUERY, NO_BODY).await
     }

@@ -694,6 +694,34 @@ pub struct CreatedOidcClient {
     pub client_secret: Option<Secret>,
 }
 
+/// One of the OpenID Connect provider's signing keys, as administrators see it (never its
+/// private half).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OidcSigningKey {
+    /// The key id (`kid`) tokens name.
+    pub kid: String,
+    /// `RS256`, `ES256` or `EdDSA`.
+    pub alg: String,
+    #[serde(with = "crate::timestamp")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub created_at: OffsetDateTime,
+    /// When it stopped signing; it stays published until its tokens have expired.
+    #[serde(default, with = "crate::timestamp::option", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub retired_at: Option<OffsetDateTime>,
+}
+
+/// What a key rotation did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RotatedOidcKeys {
+    /// The new keys' ids, one per algorithm.
+    pub created: Vec<String>,
+    /// The keys that stopped signing.
+    pub retired: Vec<String>,
+}
+
 /// A confidential client's new secret, shown only here; the old one no longer works.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

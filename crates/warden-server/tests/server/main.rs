@@ -13,6 +13,7 @@ mod mail;
 mod mfa_policy;
 mod oidc;
 mod oidc_flow;
+mod oidc_rp;
 mod passkeys;
 mod password_policy;
 mod preferences;

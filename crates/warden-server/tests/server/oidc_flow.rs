@@ -15,13 +15,13 @@ use warden_core::api::{CreateGroup, CreateOidcClient, CreateServiceAccount};
 use crate::api::{PgDatabase, TestServer, user};
 use crate::forward_auth::http;
 
-const PUBLIC: &str = "https://id.example.test";
-const CB: &str = "https://app.example.test/cb";
-const BYE: &str = "https://app.example.test/bye";
+pub const PUBLIC: &str = "https://id.example.test";
+pub const CB: &str = "https://app.example.test/cb";
+pub const BYE: &str = "https://app.example.test/bye";
 const VERIFIER: &str = "a-verifier-of-enough-length-0123456789-abcdefghij";
 
 /// A form body (this crate's reqwest is built without its `form` feature).
-trait FormBody {
+pub trait FormBody {
     fn form<T: serde::Serialize + ?Sized>(self, form: &T) -> Self;
 }
 
@@ -39,9 +39,14 @@ fn challenge(verifier: &str) -> String {
     b64url(&Sha256::digest(verifier.as_bytes()))
 }
 
-fn claims_of(jwt: &str) -> Value {
+pub fn claims_of(jwt: &str) -> Value {
     let body = jwt.split('.').nth(1).unwrap();
     serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(body).unwrap()).unwrap()
+}
+
+/// Text back from an HTML attribute (askama escapes `"` as `&#34;`).
+fn unescape(value: &str) -> String {
+    value.replace("&#38;", "&").replace("&#34;", "\"").replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 }
 
 fn query_of(url: &str) -> Vec<(String, String)> {
@@ -49,17 +54,17 @@ fn query_of(url: &str) -> Vec<(String, String)> {
     serde_urlencoded::from_str(query).unwrap()
 }
 
-fn param(url: &str, name: &str) -> Option<String> {
+pub fn param(url: &str, name: &str) -> Option<String> {
     query_of(url).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
 }
 
 /// A relying party and a browser against one node.
-struct Rp {
-    url: String,
-    http: reqwest::Client,
+pub struct Rp {
+    pub url: String,
+    pub http: reqwest::Client,
     /// The browser's session cookie (`name=token`).
-    cookie: Option<String>,
-    secret: String,
+    pub cookie: Option<String>,
+    pub secret: String,
 }
 
 impl Rp {
@@ -92,13 +97,25 @@ impl Rp {
 
     /// A code, through the consent page the first time.
     async fn code(&self) -> String {
-        let response = self.authorize(&[]).await;
+        let location = self.browse(&format!("/oidc/authorize?{}", Self::authorize_query(&[]))).await;
+        assert_eq!(param(&location, "state").as_deref(), Some("st-1"), "{location}");
+        assert_eq!(param(&location, "iss").as_deref(), Some(PUBLIC));
+        param(&location, "code").expect("a code")
+    }
+
+    /// What a browser with this session does with an authorization request (`path_and_query`
+    /// on this node): straight to the client, or through the consent page (allowing); returns
+    /// the client's URL it lands on.
+    pub async fn browse(&self, path_and_query: &str) -> String {
+        let mut req = self.http.get(format!("{}{path_and_query}", self.url));
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        let response = req.send().await.unwrap();
         if response.status() == StatusCode::FOUND {
             let location = response.headers()["location"].to_str().unwrap().to_owned();
-            assert!(location.starts_with(CB), "{location}");
-            assert_eq!(param(&location, "state").as_deref(), Some("st-1"));
-            assert_eq!(param(&location, "iss").as_deref(), Some(PUBLIC));
-            return param(&location, "code").expect("a code");
+            assert!(location.starts_with("https://"), "{location}");
+            return location;
         }
         assert_eq!(response.status(), StatusCode::OK, "the consent page");
         let csrf_cookie = response
@@ -109,16 +126,14 @@ impl Rp {
             .collect::<Vec<_>>();
         let html = response.text().await.unwrap();
         assert!(html.contains("asks to sign you in"), "{html}");
+        let action = html.split("<form method=\"post\" action=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
         let fields: Vec<(String, String)> = html
             .split("<input type=\"hidden\" name=\"")
             .skip(1)
             .map(|rest| {
                 let (name, rest) = rest.split_once('"').unwrap();
                 let value = rest.split_once("value=\"").unwrap().1.split_once('"').unwrap().0;
-                (
-                    name.to_owned(),
-                    value.replace("&#34;", "\"").replace("&amp;", "&").replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">"),
-                )
+                (name.to_owned(), unescape(value))
             })
             .collect();
         let mut body = fields.clone();
@@ -126,7 +141,7 @@ impl Rp {
         let cookies = std::iter::once(self.cookie.clone().unwrap()).chain(csrf_cookie).collect::<Vec<_>>().join("; ");
         let response = self
             .http
-            .post(format!("{}/oidc/consent", self.url))
+            .post(format!("{}{action}", self.url))
             .header("cookie", cookies)
             .header("origin", PUBLIC)
             .form(&body)
@@ -135,9 +150,10 @@ impl Rp {
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK, "the page that goes on to the client");
         let html = response.text().await.unwrap();
-        let target = html.split("id=\"continue\" href=\"").nth(1).unwrap().split('"').next().unwrap().replace("&amp;", "&");
-        assert!(target.starts_with(CB), "{target}");
-        param(&target, "code").expect("a code")
+        assert!(html.contains("http-equiv=\"refresh\""), "{html}");
+        let target = unescape(html.split("id=\"continue\" href=\"").nth(1).unwrap().split('"').next().unwrap());
+        assert!(target.starts_with("https://"), "{target}");
+        target
     }
 
     async fn token(&self, form: &[(&str, &str)], secret: Option<&str>) -> (StatusCode, Value) {
@@ -191,7 +207,7 @@ impl Rp {
 
 /// Registers `app` (confidential, groups claim, a post-logout URI) and alice in `staff`;
 /// returns the relying party with alice's browser session.
-async fn setup(server: &TestServer) -> Rp {
+pub async fn setup(server: &TestServer) -> Rp {
     let admin = server.sysadmin().await;
     let created = admin
         .create_oidc_client(&CreateOidcClient {
@@ -218,7 +234,7 @@ async fn setup(server: &TestServer) -> Rp {
     }
 }
 
-fn with_issuer(c: &mut warden_server::config::Config) {
+pub fn with_issuer(c: &mut warden_server::config::Config) {
     c.server.public_url = Some(PUBLIC.into());
 }
 

@@ -299,13 +299,7 @@ pub struct Keys {
 }
 
 /// What a rotation did.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-pub struct Rotated {
-    /// The new keys' ids.
-    pub created: Vec<String>,
-    /// The ids of the keys that stopped signing (still published until their tokens expire).
-    pub retired: Vec<String>,
-}
+pub use warden_core::api::RotatedOidcKeys as Rotated;
 
 impl Keys {
     /// Loads the keys, making those missing (first start: one per algorithm).

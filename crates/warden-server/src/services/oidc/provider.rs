@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use time::OffsetDateTime;
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 use warden_core::access::AuthStrength;
@@ -435,17 +434,7 @@ pub(super) fn sign_in_claims(claims: &mut Map<String, Value>, auth_time: i64, st
 }
 
 /// A signing key as administrators see it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct SigningKeyInfo {
-    pub kid: String,
-    pub alg: String,
-    #[serde(with = "warden_core::timestamp")]
-    #[schema(value_type = String)]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "warden_core::timestamp::option", skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
-    pub retired_at: Option<OffsetDateTime>,
-}
+pub use warden_core::api::OidcSigningKey as SigningKeyInfo;
 
 /// Scopes of `requested` (space-separated) that `allowed` holds; `None` if any is not.
 pub(super) fn narrow_scopes(requested: Option<&str>, allowed: &[String]) -> std::result::Result<Vec<String>, OAuthError> {

@@ -1707,6 +1707,23 @@ fn oidc_clients_end_to_end() {
     assert_eq!(deleted, serde_json::json!({"deleted": "oidc-client:grafana"}));
     assert!(fails_as(&server, &admin, &["oidc", "client", "get", "grafana"]).contains("not_found"));
 
+    // The provider's keys: off without a public URL (the error names the key), then listed and
+    // rotated by a system administrator only.
+    let refused = fails_as(&server, &admin, &["oidc", "keys", "list"]);
+    assert!(refused.contains("oidc.unavailable") && refused.contains("server.public_url"), "{refused}");
+    server.kill();
+    server.env.push(("WARDEN_SERVER__PUBLIC_URL".to_owned(), "https://id.example.test".to_owned()));
+    server.start();
+    let keys = json_ok_as(&server, &admin, &["oidc", "keys", "list"]);
+    let algs: Vec<&str> = keys["items"].as_array().unwrap().iter().map(|k| k["alg"].as_str().unwrap()).collect();
+    assert_eq!(algs.len(), 3, "one key per algorithm at first start: {keys}");
+    assert!(fails_as(&server, &idm, &["oidc", "keys", "rotate"]).contains("forbidden"));
+    let rotated = json_ok_as(&server, &admin, &["oidc", "keys", "rotate"]);
+    assert_eq!(rotated["created"].as_array().map(Vec::len), Some(3), "{rotated}");
+    let table = ok_as(&server, &admin, &["oidc", "keys", "list"]);
+    assert_eq!(table.lines().filter(|l| l.contains("RS256") || l.contains("ES256") || l.contains("EdDSA")).count(), 6, "{table}");
+    assert!(std::fs::metadata(format!("{}/warden.db.oidc-key", dir.path().display())).is_ok(), "the key-encryption key beside the database");
+
     // The secrets are in neither the server's log nor the database.
     let log = std::fs::read_to_string(server.dir.path().join("wardend.log")).unwrap_or_default();
     let db = std::fs::read(dir.path().join("warden.db")).unwrap();

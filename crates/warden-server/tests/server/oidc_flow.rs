@@ -510,3 +510,175 @@ async fn expired_codes_forged_tokens_and_client_credentials() {
     let missing = http.get(format!("{}/oidc/nowhere/.well-known/openid-configuration", server.url)).send().await.unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
+
+/// Of 50 concurrent redemptions of one code, exactly one gets tokens; the tokens it got are
+/// then revoked (the others showed that the code was copied).
+#[tokio::test]
+async fn fifty_concurrent_redemptions_of_one_code_give_one_grant() {
+    let server = TestServer::start_with(with_issuer).await;
+    let rp = setup(&server).await;
+    let code = rp.code().await;
+    let attempts = (0..50).map(|_| rp.redeem(&code));
+    let results = futures_util::future::join_all(attempts).await;
+    let won: Vec<&Value> = results.iter().filter(|(status, _)| *status == StatusCode::OK).map(|(_, body)| body).collect();
+    assert_eq!(won.len(), 1, "exactly one redemption wins");
+    for (status, body) in results.iter().filter(|(status, _)| *status != StatusCode::OK) {
+        assert_eq!((*status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    }
+    assert!(!rp.active(won[0]["access_token"].as_str().unwrap()).await, "the winner's tokens are revoked by the reuse");
+}
+
+/// `prompt=login` and `max_age` send a signed-in browser to sign in again (the page fills in
+/// `login_hint`), and the new sign-in answers them; an older session does not.
+#[tokio::test]
+async fn prompt_login_and_max_age_ask_for_a_new_sign_in() {
+    let server = TestServer::start_with(with_issuer).await;
+    let rp = setup(&server).await;
+    rp.code().await; // consent given once
+    server.clock.advance(Duration::seconds(5));
+    let response = rp.authorize(&[("prompt", "login"), ("login_hint", "alice")]).await;
+    let to = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(to.starts_with("/login?fresh=1&rd="), "{to}");
+    assert_eq!(param(&to, "name").as_deref(), Some("alice"));
+    let page = rp.http.get(format!("{}{to}", rp.url)).header("cookie", rp.cookie.clone().unwrap()).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK, "a signed-in browser is asked again");
+    assert!(page.text().await.unwrap().contains("value=\"alice\""), "the hint is the name");
+    let back = param(&to, "rd").unwrap();
+    assert!(back.contains("signed_in_after="), "{back}");
+    // The old session does not answer the request; a new sign-in does.
+    let again = rp.http.get(format!("{}{back}", rp.url)).header("cookie", rp.cookie.clone().unwrap()).send().await.unwrap();
+    assert!(again.headers()["location"].to_str().unwrap().starts_with("/login?fresh=1"));
+    let fresh = Rp { cookie: setup_cookie(&server).await, url: rp.url.clone(), http: http(), secret: rp.secret.clone() };
+    let landed = fresh.browse(&back).await;
+    assert!(param(&landed, "code").is_some(), "{landed}");
+    // A forged marker is no marker.
+    let forged = back.replace("signed_in_after=", "signed_in_after=AAAA");
+    let response = fresh.http.get(format!("{}{forged}", rp.url)).header("cookie", fresh.cookie.clone().unwrap()).send().await.unwrap();
+    assert!(response.headers()["location"].to_str().unwrap().starts_with("/login?fresh=1"));
+    // max_age: a sign-in older than it is repeated.
+    server.clock.advance(Duration::seconds(30));
+    let response = fresh.authorize(&[("max_age", "10")]).await;
+    assert!(response.headers()["location"].to_str().unwrap().starts_with("/login?fresh=1"));
+    let response = fresh.authorize(&[("max_age", "60")]).await;
+    assert!(response.headers()["location"].to_str().unwrap().starts_with(CB));
+}
+
+/// A person who denies consent sends the client `access_denied`, and nothing is remembered.
+#[tokio::test]
+async fn denied_consent_goes_back_as_access_denied() {
+    let server = TestServer::start_with(with_issuer).await;
+    let rp = setup(&server).await;
+    let response = rp.authorize(&[]).await;
+    let csrf = response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned()).collect::<Vec<_>>();
+    let html = response.text().await.unwrap();
+    let token = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let mut form = query_of(&format!("?{}", Rp::authorize_query(&[])));
+    form.push(("csrf".into(), token));
+    form.push(("decision".into(), "deny".into()));
+    let cookies = std::iter::once(rp.cookie.clone().unwrap()).chain(csrf).collect::<Vec<_>>().join("; ");
+    let response = rp.http.post(format!("{}/oidc/consent", rp.url)).header("cookie", cookies).header("origin", PUBLIC).form(&form).send().await.unwrap();
+    let html = response.text().await.unwrap();
+    let target = unescape(html.split("id=\"continue\" href=\"").nth(1).unwrap().split('"').next().unwrap());
+    assert_eq!(param(&target, "error").as_deref(), Some("access_denied"), "{target}");
+    assert_eq!(param(&target, "state").as_deref(), Some("st-1"));
+    // Still not allowed: the next request asks again.
+    assert_eq!(rp.authorize(&[]).await.status(), StatusCode::OK);
+    // A consent posted from another site is refused before anything is read.
+    let forged = rp.http.post(format!("{}/oidc/consent", rp.url)).header("cookie", rp.cookie.clone().unwrap()).header("origin", "https://evil.example").form(&[("decision", "allow")]).send().await.unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+}
+
+/// Lists too long for the token's budget are left to userinfo, named as distributed claims;
+/// userinfo gives them whole.
+#[tokio::test]
+async fn long_lists_are_served_by_userinfo_and_the_token_stays_small() {
+    let server = TestServer::start_with(|c| {
+        with_issuer(c);
+        c.oidc.max_list_claims_bytes = 120;
+    })
+    .await;
+    let rp = setup(&server).await;
+    let idm = server.idm().await;
+    for g in 0..12 {
+        let name = format!("team-{g:02}-with-a-long-name");
+        idm.create_group(&CreateGroup { name: name.clone(), ..CreateGroup::default() }).await.unwrap();
+        idm.add_members(&name, &["user:alice".to_owned()]).await.unwrap();
+    }
+    let (status, tokens) = rp.redeem(&rp.code().await).await;
+    assert_eq!(status, StatusCode::OK);
+    let id = claims_of(tokens["id_token"].as_str().unwrap());
+    assert!(id.get("groups").is_none(), "{id}");
+    assert_eq!(id["_claim_names"]["groups"], "userinfo");
+    assert_eq!(id["_claim_sources"]["userinfo"]["endpoint"], format!("{PUBLIC}/oidc/userinfo").as_str());
+    let access = claims_of(tokens["access_token"].as_str().unwrap());
+    assert!(access.get("groups").is_none());
+    let info: Value = rp.http.get(format!("{}/oidc/userinfo", rp.url)).bearer_auth(tokens["access_token"].as_str().unwrap()).send().await.unwrap().json().await.unwrap();
+    assert_eq!(info["groups"].as_array().map(Vec::len), Some(13), "every group, staff included");
+}
+
+/// Rotation: new keys sign, the old ones stay published and their tokens stay good; only a
+/// system administrator rotates; the audit log says so.
+#[tokio::test]
+async fn rotated_keys_sign_new_tokens_while_old_ones_stay_valid() {
+    let server = TestServer::start_with(with_issuer).await;
+    let rp = setup(&server).await;
+    let (_, before) = rp.redeem(&rp.code().await).await;
+    let old_kid = header_of(before["access_token"].as_str().unwrap())["kid"].clone();
+    let idm = server.idm().await;
+    assert_eq!(idm.rotate_oidc_keys().await.unwrap_err().code(), "forbidden");
+    let admin = server.sysadmin().await;
+    let rotated = admin.rotate_oidc_keys().await.unwrap();
+    assert_eq!((rotated.created.len(), rotated.retired.len()), (3, 3));
+    let keys = admin.list_oidc_keys().await.unwrap();
+    assert_eq!(keys.iter().filter(|k| k.retired_at.is_none()).count(), 3);
+    let jwks: Value = rp.http.get(format!("{}/oidc/jwks.json", rp.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(6), "the old keys stay published");
+    let (_, after) = rp.redeem(&rp.code().await).await;
+    let new_kid = header_of(after["access_token"].as_str().unwrap())["kid"].clone();
+    assert_ne!(old_kid, new_kid);
+    assert!(rotated.created.iter().any(|k| Value::String(k.clone()) == new_kid));
+    assert!(rp.active(before["access_token"].as_str().unwrap()).await, "a token of the old key stays good until it expires");
+    assert!(rp.active(after["access_token"].as_str().unwrap()).await);
+    // Once the old tokens have expired, the next rotation forgets the old keys.
+    server.clock.advance(Duration::minutes(11));
+    server.sysadmin().await.rotate_oidc_keys().await.unwrap();
+    let jwks: Value = rp.http.get(format!("{}/oidc/jwks.json", rp.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(6), "the first keys are gone; the second ones are published until theirs expire");
+    assert!(!jwks.to_string().contains(old_kid.as_str().unwrap()));
+}
+
+/// No code, refresh token, access token or private key is in the database file or the audit
+/// log: codes and access tokens are never stored, refresh tokens only as hashes, keys sealed.
+#[tokio::test]
+async fn no_token_or_key_is_kept_in_the_clear() {
+    let server = TestServer::start_with(with_issuer).await;
+    let rp = setup(&server).await;
+    let code = rp.code().await;
+    let (_, tokens) = rp.redeem(&code).await;
+    let (_, renewed) = rp.refresh(tokens["refresh_token"].as_str().unwrap()).await;
+    let path = server.running.context.config.database.url.trim_start_matches("sqlite://").to_owned();
+    let mut bytes = std::fs::read(&path).unwrap();
+    if let Ok(mut wal) = std::fs::read(format!("{path}-wal")) {
+        bytes.append(&mut wal);
+    }
+    let contains = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+    for secret in [code.as_str(), tokens["refresh_token"].as_str().unwrap(), renewed["refresh_token"].as_str().unwrap(), tokens["access_token"].as_str().unwrap()] {
+        assert!(!contains(&secret[..40.min(secret.len())]), "a token is in the database file");
+    }
+    assert!(!contains("-----BEGIN") && !contains("PRIVATE KEY"), "no PEM key");
+    let key_file = std::fs::read_to_string(format!("{path}.oidc-key")).unwrap();
+    assert!(!contains(key_file.trim()), "the key-encryption key is not in the database");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(format!("{path}.oidc-key")).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    let admin = server.sysadmin().await;
+    for action in ["oidc.grant.create", "oidc.grant.refresh", "oidc.consent.grant", "oidc.keys.rotate"] {
+        let page = admin.audit(&warden_client::AuditQuery { action: Some(action.into()), ..Default::default() }).await.unwrap();
+        assert!(!page.items.is_empty() || action == "oidc.keys.rotate", "{action} is audited");
+        let text = serde_json::to_string(&page.items).unwrap();
+        assert!(!text.contains(tokens["refresh_token"].as_str().unwrap()) && !text.contains(&code));
+    }
+}
+
+fn header_of(jwt: &str) -> Value {
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(jwt.split('.').next().unwrap()).unwrap()).unwrap()
+}

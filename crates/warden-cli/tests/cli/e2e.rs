@@ -1722,7 +1722,10 @@ fn oidc_clients_end_to_end() {
     assert_eq!(rotated["created"].as_array().map(Vec::len), Some(3), "{rotated}");
     let table = ok_as(&server, &admin, &["oidc", "keys", "list"]);
     assert_eq!(table.lines().filter(|l| l.contains("RS256") || l.contains("ES256") || l.contains("EdDSA")).count(), 6, "{table}");
-    assert!(std::fs::metadata(format!("{}/warden.db.oidc-key", dir.path().display())).is_ok(), "the key-encryption key beside the database");
+    assert!(
+        std::fs::metadata(format!("{}/warden.db.oidc-key", dir.path().display())).is_ok(),
+        "the key-encryption key beside the database"
+    );
 
     // The secrets are in neither the server's log nor the database.
     let log = std::fs::read_to_string(server.dir.path().join("wardend.log")).unwrap_or_default();

@@ -569,14 +569,27 @@ async fn denied_consent_goes_back_as_access_denied() {
     let server = TestServer::start_with(with_issuer).await;
     let rp = setup(&server).await;
     let response = rp.authorize(&[]).await;
-    let csrf = response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned()).collect::<Vec<_>>();
+    let csrf = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect::<Vec<_>>();
     let html = response.text().await.unwrap();
     let token = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
     let mut form = query_of(&format!("?{}", Rp::authorize_query(&[])));
     form.push(("csrf".into(), token));
     form.push(("decision".into(), "deny".into()));
     let cookies = std::iter::once(rp.cookie.clone().unwrap()).chain(csrf).collect::<Vec<_>>().join("; ");
-    let response = rp.http.post(format!("{}/oidc/consent", rp.url)).header("cookie", cookies).header("origin", PUBLIC).form(&form).send().await.unwrap();
+    let response = rp
+        .http
+        .post(format!("{}/oidc/consent", rp.url))
+        .header("cookie", cookies)
+        .header("origin", PUBLIC)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
     let html = response.text().await.unwrap();
     let target = unescape(html.split("id=\"continue\" href=\"").nth(1).unwrap().split('"').next().unwrap());
     assert_eq!(param(&target, "error").as_deref(), Some("access_denied"), "{target}");
@@ -584,7 +597,15 @@ async fn denied_consent_goes_back_as_access_denied() {
     // Still not allowed: the next request asks again.
     assert_eq!(rp.authorize(&[]).await.status(), StatusCode::OK);
     // A consent posted from another site is refused before anything is read.
-    let forged = rp.http.post(format!("{}/oidc/consent", rp.url)).header("cookie", rp.cookie.clone().unwrap()).header("origin", "https://evil.example").form(&[("decision", "allow")]).send().await.unwrap();
+    let forged = rp
+        .http
+        .post(format!("{}/oidc/consent", rp.url))
+        .header("cookie", rp.cookie.clone().unwrap())
+        .header("origin", "https://evil.example")
+        .form(&[("decision", "allow")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
 }
 
@@ -612,7 +633,16 @@ async fn long_lists_are_served_by_userinfo_and_the_token_stays_small() {
     assert_eq!(id["_claim_sources"]["userinfo"]["endpoint"], format!("{PUBLIC}/oidc/userinfo").as_str());
     let access = claims_of(tokens["access_token"].as_str().unwrap());
     assert!(access.get("groups").is_none());
-    let info: Value = rp.http.get(format!("{}/oidc/userinfo", rp.url)).bearer_auth(tokens["access_token"].as_str().unwrap()).send().await.unwrap().json().await.unwrap();
+    let info: Value = rp
+        .http
+        .get(format!("{}/oidc/userinfo", rp.url))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(info["groups"].as_array().map(Vec::len), Some(13), "every group, staff included");
 }
 
@@ -643,7 +673,11 @@ async fn rotated_keys_sign_new_tokens_while_old_ones_stay_valid() {
     server.clock.advance(Duration::minutes(11));
     server.sysadmin().await.rotate_oidc_keys().await.unwrap();
     let jwks: Value = rp.http.get(format!("{}/oidc/jwks.json", rp.url)).send().await.unwrap().json().await.unwrap();
-    assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(6), "the first keys are gone; the second ones are published until theirs expire");
+    assert_eq!(
+        jwks["keys"].as_array().map(Vec::len),
+        Some(6),
+        "the first keys are gone; the second ones are published until theirs expire"
+    );
     assert!(!jwks.to_string().contains(old_kid.as_str().unwrap()));
 }
 
@@ -662,7 +696,12 @@ async fn no_token_or_key_is_kept_in_the_clear() {
         bytes.append(&mut wal);
     }
     let contains = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
-    for secret in [code.as_str(), tokens["refresh_token"].as_str().unwrap(), renewed["refresh_token"].as_str().unwrap(), tokens["access_token"].as_str().unwrap()] {
+    for secret in [
+        code.as_str(),
+        tokens["refresh_token"].as_str().unwrap(),
+        renewed["refresh_token"].as_str().unwrap(),
+        tokens["access_token"].as_str().unwrap(),
+    ] {
         assert!(!contains(&secret[..40.min(secret.len())]), "a token is in the database file");
     }
     assert!(!contains("-----BEGIN") && !contains("PRIVATE KEY"), "no PEM key");

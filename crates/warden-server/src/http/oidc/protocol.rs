@@ -192,10 +192,31 @@ fn from_own_page(headers: &HeaderMap) -> bool {
 struct ConsentPage {
     chrome: Chrome,
     client_name: String,
-    scopes: Vec<String>,
-    claims: Vec<String>,
+    account: Option<String>,
+    /// What the application will learn, in words.
+    items: Vec<String>,
     action: String,
     fields: Vec<(String, String)>,
+}
+
+/// What a scope or claim set gives an application, as the consent page says it.
+fn in_words(scopes: &[String], claims: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = scopes
+        .iter()
+        .map(|s| match s.as_str() {
+            "openid" => "that it is you (your account's id)".to_owned(),
+            "profile" => "your name and profile".to_owned(),
+            "email" => "your e-mail address".to_owned(),
+            other => format!("access it calls \u{201c}{other}\u{201d}"),
+        })
+        .collect();
+    out.extend(claims.iter().map(|c| match c.as_str() {
+        "groups" => "the groups you are in".to_owned(),
+        "roles" => "your roles".to_owned(),
+        "permissions" => "your permissions".to_owned(),
+        other => other.to_owned(),
+    }));
+    out
 }
 
 #[derive(Template)]
@@ -249,7 +270,15 @@ fn params_fields(p: &AuthorizeParams) -> Vec<(String, String)> {
     pairs.into_iter().filter_map(|(k, v)| v.as_ref().map(|v| (k.to_owned(), v.clone()))).collect()
 }
 
-fn answer(visit: &Visit, headers: &HeaderMap, issuer: &Issuer, params: &AuthorizeParams, outcome: Authorized, posted: bool) -> Response {
+fn answer(
+    visit: &Visit,
+    headers: &HeaderMap,
+    issuer: &Issuer,
+    params: &AuthorizeParams,
+    browser: Option<&Browser>,
+    outcome: Authorized,
+    posted: bool,
+) -> Response {
     match outcome {
         Authorized::ToClient(target) => to_client(visit, headers, target, posted),
         Authorized::Refused(why) => visit.message(None, StatusCode::BAD_REQUEST, "Sign-in refused", &why),
@@ -261,8 +290,8 @@ fn answer(visit: &Visit, headers: &HeaderMap, issuer: &Issuer, params: &Authoriz
             let page = ConsentPage {
                 chrome: visit.chrome(format!("Allow {}?", prompt.client_name), None),
                 client_name: prompt.client_name,
-                scopes: prompt.scopes,
-                claims: prompt.claims,
+                account: browser.map(|b| b.account.name.to_string()),
+                items: in_words(&prompt.scopes, &prompt.claims),
                 action: format!("{}/consent", issuer.path),
                 fields,
             };
@@ -284,7 +313,7 @@ async fn authorize(
     };
     let browser = browser(&app, &headers).await;
     match app.oidc.authorize(&issuer, &params, browser.as_ref(), Consent::NotAsked).await {
-        Ok(outcome) => answer(&visit, &headers, &issuer, &params, outcome, false),
+        Ok(outcome) => answer(&visit, &headers, &issuer, &params, browser.as_ref(), outcome, false),
         Err(e) => visit.problem(None, &e),
     }
 }
@@ -311,7 +340,7 @@ async fn consent(
     let browser = browser(&app, &headers).await;
     let decision = if form.decision.as_deref() == Some("allow") { Consent::Allowed } else { Consent::Denied };
     match app.oidc.authorize(&issuer, &form.params, browser.as_ref(), decision).await {
-        Ok(outcome) => answer(&visit, &headers, &issuer, &form.params, outcome, true),
+        Ok(outcome) => answer(&visit, &headers, &issuer, &form.params, browser.as_ref(), outcome, true),
         Err(e) => visit.problem(None, &e),
     }
 }

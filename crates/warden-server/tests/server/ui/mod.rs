@@ -14,6 +14,7 @@ mod account;
 mod admin;
 mod forced;
 mod headers;
+mod oidc;
 mod onboarding;
 mod sign_in;
 pub mod webdriver;

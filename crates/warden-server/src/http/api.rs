@@ -811,7 +811,8 @@ pub async fn import(
         (name = "audit", description = "Who changed what, when"),
         (name = "authorization", description = "Tenants, roles, bindings and decisions"),
         (name = "transfer", description = "The whole directory out and in, as NDJSON"),
-        (name = "oidc", description = "OpenID Connect clients: the applications that sign people in through Warden"),
+        (name = "oidc", description = "OpenID Connect clients: the applications that sign people in through Warden, and the provider's signing keys"),
+        (name = "oidc-provider", description = "The OpenID Connect provider's endpoints for clients and resource servers (the browser's, `/oidc/authorize`, `/oidc/consent` and `/oidc/logout`, are pages, like `/login`)"),
         (name = "compat-kratos", description = "Ory Kratos' admin calls on Warden's users (docs/kratos.md)"),
     )
 )]
@@ -874,6 +875,19 @@ fn declare_security_schemes(document: &mut utoipa::openapi::OpenApi, cookie_name
 /// with [`Problem`].
 fn add_problems(path: &str, operation: &mut utoipa::openapi::path::Operation) {
     use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    // The OpenID Connect provider's endpoints answer clients in OAuth's own error format (RFC
+    // 6749 §5.2), declared per operation; only the server's own failures there are problems.
+    if path.starts_with("/oidc/") || path.starts_with("/.well-known/") {
+        for (status, response) in &mut operation.responses.responses {
+            if let (true, RefOr::T(response)) = (status.starts_with('4') || status.starts_with('5'), response)
+                && response.content.is_empty()
+            {
+                let problem = ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build();
+                response.content.insert("application/problem+json".to_owned(), RefOr::T(problem));
+            }
+        }
+        return;
+    }
     let has_body = operation.request_body.is_some();
     let has_params = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
     let session_only = matches!(path, "/api/v1/auth/logout" | "/api/v1/auth/reauth");

@@ -171,6 +171,7 @@ impl RestApi {
 /// every handler of a `routes!` on every path among them.
 fn public_api() -> OpenApiRouter<App> {
     OpenApiRouter::new()
+        .merge(oidc::protocol::documented())
         .routes(routes!(api::login))
         .routes(routes!(api::login_mfa))
         .routes(routes!(api::second_factor_status))

@@ -432,6 +432,27 @@ async fn the_api_description_lists_every_problem() {
             let Some(responses) = op.get("responses").and_then(|r| r.as_object()) else { continue };
             let has = |status: &str| responses.contains_key(status);
             let what = format!("{method} {path}");
+            // The OpenID Connect provider answers clients in OAuth's format (RFC 6749 §5.2):
+            // its 400 and 401 are `{error, error_description}` JSON; the rest are problems.
+            if path.starts_with("/oidc/") || path.starts_with("/.well-known/") {
+                for (status, response) in responses.iter().filter(|(s, _)| s.starts_with('4') || s.starts_with('5')) {
+                    let content = response["content"].as_object().unwrap();
+                    let oauth = matches!(status.as_str(), "400" | "401");
+                    let (kind, schema) = if oauth {
+                        ("application/json", "#/components/schemas/OAuthErrorBody")
+                    } else {
+                        ("application/problem+json", "#/components/schemas/Problem")
+                    };
+                    assert_eq!(content.keys().collect::<Vec<_>>(), [kind], "{what} {status}");
+                    assert_eq!(content[kind]["schema"]["$ref"], schema, "{what} {status}");
+                }
+                assert!(has("503"), "{what}: the provider may be off");
+                if op.get("requestBody").is_some() && !path.contains("userinfo") {
+                    assert!(has("400") && has("401"), "{what}");
+                }
+                checked += 1;
+                continue;
+            }
             for (status, response) in responses {
                 if status.starts_with('4') {
                     let content = response["content"].as_object().unwrap();

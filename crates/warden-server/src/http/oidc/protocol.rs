@@ -30,39 +30,181 @@ use crate::services::ServiceError;
 use crate::services::credentials::Credential;
 use crate::services::oidc::authorize::{Authorized, Browser, Consent, EndSession, LogoutRequest};
 use crate::services::oidc::provider::{ClientCredentials, ClientFacing, Issuer, OAuthError};
-use crate::services::oidc::tokens::TokenForm;
+use crate::services::oidc::tokens::{TokenForm, TokenResponse};
 
-/// Every route, at the root issuer and under `/oidc/{tenant}`.
+/// The browser's routes (pages, like the sign-in page's, outside the API description), at the
+/// root issuer and under `/oidc/{tenant}`.
 pub fn routes() -> Router<App> {
-    let root = Router::new()
-        .route("/.well-known/openid-configuration", get(|s, h| discovery(s, None, h)))
-        .route("/oidc/jwks.json", get(jwks))
+    Router::new()
         .route("/oidc/authorize", get(|s, v, h, q| authorize(s, None, v, h, q)))
         .route("/oidc/consent", axum::routing::post(|s, v, h, f| consent(s, None, v, h, f)))
-        .route("/oidc/token", axum::routing::post(|s, h, b| token(s, None, h, b)))
-        .route("/oidc/userinfo", get(|s, h, b| userinfo(s, None, h, b)).post(|s, h, b| userinfo(s, None, h, b)))
-        .route("/oidc/introspect", axum::routing::post(|s, h, b| introspect(s, None, h, b)))
-        .route("/oidc/revoke", axum::routing::post(|s, h, b| revoke(s, None, h, b)))
-        .route("/oidc/logout", get(|s, v, h, q| logout(s, None, v, h, q)).post(|s, v, h, f| logout_confirmed(s, None, v, h, f)));
-    let tenant = Router::new()
-        .route("/oidc/{tenant}/.well-known/openid-configuration", get(|s, Path(t): Path<String>, h| discovery(s, Some(t), h)))
-        .route("/oidc/{tenant}/jwks.json", get(|s, Path(_t): Path<String>| jwks(s)))
+        .route("/oidc/logout", get(|s, v, h, q| logout(s, None, v, h, q)).post(|s, v, h, f| logout_confirmed(s, None, v, h, f)))
         .route("/oidc/{tenant}/authorize", get(|s, Path(t): Path<String>, v, h, q| authorize(s, Some(t), v, h, q)))
         .route("/oidc/{tenant}/consent", axum::routing::post(|s, Path(t): Path<String>, v, h, f| consent(s, Some(t), v, h, f)))
-        .route("/oidc/{tenant}/token", axum::routing::post(|s, Path(t): Path<String>, h, b| token(s, Some(t), h, b)))
-        .route(
-            "/oidc/{tenant}/userinfo",
-            get(|s, Path(t): Path<String>, h, b| userinfo(s, Some(t), h, b))
-                .post(|s, Path(t): Path<String>, h, b| userinfo(s, Some(t), h, b)),
-        )
-        .route("/oidc/{tenant}/introspect", axum::routing::post(|s, Path(t): Path<String>, h, b| introspect(s, Some(t), h, b)))
-        .route("/oidc/{tenant}/revoke", axum::routing::post(|s, Path(t): Path<String>, h, b| revoke(s, Some(t), h, b)))
         .route(
             "/oidc/{tenant}/logout",
             get(|s, Path(t): Path<String>, v, h, q| logout(s, Some(t), v, h, q))
                 .post(|s, Path(t): Path<String>, v, h, f| logout_confirmed(s, Some(t), v, h, f)),
-        );
-    root.merge(tenant)
+        )
+}
+
+/// The clients' routes, described in the API document: one `routes!` per path.
+pub fn documented() -> utoipa_axum::router::OpenApiRouter<App> {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::new()
+        .routes(routes!(discovery_root))
+        .routes(routes!(discovery_tenant))
+        .routes(routes!(jwks_root))
+        .routes(routes!(jwks_tenant))
+        .routes(routes!(token_root))
+        .routes(routes!(token_tenant))
+        .routes(routes!(userinfo_root, userinfo_root_post))
+        .routes(routes!(userinfo_tenant, userinfo_tenant_post))
+        .routes(routes!(introspect_root))
+        .routes(routes!(introspect_tenant))
+        .routes(routes!(revoke_root))
+        .routes(routes!(revoke_tenant))
+}
+
+/// An OAuth error (RFC 6749 §5.2).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct OAuthErrorBody {
+    /// `invalid_request`, `invalid_client`, `invalid_grant`, `unauthorized_client`,
+    /// `unsupported_grant_type`, `invalid_scope` or `invalid_token`.
+    pub error: String,
+    pub error_description: String,
+}
+
+/// A form that carries one token (introspection, revocation, userinfo by POST).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct TokenParam {
+    /// The token (for userinfo: `access_token`).
+    pub token: Option<String>,
+    /// Ignored: the token's own form says what it is.
+    #[allow(dead_code)]
+    pub token_type_hint: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub access_token: Option<String>,
+}
+
+#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "oidc-provider",
+    responses((status = 200, body = Object, description = "The discovery document of the root issuer (`server.public_url`, the `default` tenant)."),
+        (status = 503, description = "`oidc.unavailable`: the provider is off.")))]
+async fn discovery_root(state: State<App>, headers: HeaderMap) -> Response {
+    discovery(state, None, headers).await
+}
+
+#[utoipa::path(get, path = "/oidc/{tenant}/.well-known/openid-configuration", tag = "oidc-provider", params(("tenant" = String, Path)),
+    responses((status = 200, body = Object, description = "The discovery document of the tenant's issuer (`{public_url}/oidc/{tenant}`)."),
+        (status = 404, description = "`not_found`: no such tenant."), (status = 503, description = "`oidc.unavailable`.")))]
+async fn discovery_tenant(state: State<App>, Path(tenant): Path<String>, headers: HeaderMap) -> Response {
+    discovery(state, Some(tenant), headers).await
+}
+
+#[utoipa::path(get, path = "/oidc/jwks.json", tag = "oidc-provider",
+    responses((status = 200, body = Object, description = "The published signing keys (JWKS): those that sign, and retired ones until their tokens expire."),
+        (status = 503, description = "`oidc.unavailable`.")))]
+async fn jwks_root(state: State<App>) -> Response {
+    jwks(state).await
+}
+
+#[utoipa::path(get, path = "/oidc/{tenant}/jwks.json", tag = "oidc-provider", params(("tenant" = String, Path)),
+    responses((status = 200, body = Object, description = "The published signing keys (the same for every issuer)."), (status = 503, description = "`oidc.unavailable`.")))]
+async fn jwks_tenant(state: State<App>, Path(_tenant): Path<String>) -> Response {
+    jwks(state).await
+}
+
+#[utoipa::path(post, path = "/oidc/token", tag = "oidc-provider",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded", description = "A code (with `redirect_uri` and `code_verifier`), a refresh token, or client credentials; the client by HTTP Basic or `client_id`/`client_secret`."),
+    responses((status = 200, body = TokenResponse, description = "Tokens (never cached)."),
+        (status = 400, body = OAuthErrorBody, content_type = "application/json", description = "`invalid_request`, `invalid_grant`, `unauthorized_client`, `unsupported_grant_type`, `invalid_scope`."),
+        (status = 401, body = OAuthErrorBody, content_type = "application/json", description = "`invalid_client`."),
+        (status = 503, description = "`oidc.unavailable`.")))]
+async fn token_root(state: State<App>, headers: HeaderMap, body: Bytes) -> Response {
+    token(state, None, headers, body).await
+}
+
+#[utoipa::path(post, path = "/oidc/{tenant}/token", tag = "oidc-provider", params(("tenant" = String, Path)),
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = TokenResponse, description = "Tokens."),
+        (status = 400, body = OAuthErrorBody, content_type = "application/json", description = "An OAuth error."),
+        (status = 401, body = OAuthErrorBody, content_type = "application/json", description = "`invalid_client`."),
+        (status = 404, description = "`not_found`: not a tenant's name."), (status = 503, description = "`oidc.unavailable`.")))]
+async fn token_tenant(state: State<App>, Path(tenant): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    token(state, Some(tenant), headers, body).await
+}
+
+#[utoipa::path(get, path = "/oidc/userinfo", tag = "oidc-provider", security(("bearer" = [])),
+    responses((status = 200, body = Object, description = "The claims the access token's scopes release, every opted-in list whole."),
+        (status = 401, body = OAuthErrorBody, content_type = "application/json", description = "`invalid_token`."), (status = 503, description = "`oidc.unavailable`.")))]
+async fn userinfo_root(state: State<App>, headers: HeaderMap) -> Response {
+    userinfo(state, None, headers, Bytes::new()).await
+}
+
+#[utoipa::path(post, path = "/oidc/userinfo", tag = "oidc-provider", security(("bearer" = [])),
+    request_body(content = TokenParam, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Object, description = "The claims."),
+        (status = 401, body = OAuthErrorBody, content_type = "application/json", description = "`invalid_token`."), (status = 503, description = "`oidc.unavailable`.")))]
+async fn userinfo_root_post(state: State<App>, headers: HeaderMap, body: Bytes) -> Response {
+    userinfo(state, None, headers, body).await
+}
+
+#[utoipa::path(get, path = "/oidc/{tenant}/userinfo", tag = "oidc-provider", security(("bearer" = [])), params(("tenant" = String, Path)),
+    responses((status = 200, body = Object, description = "The claims."),
+        (status = 401, body = OAuthErrorBody, content_type = "application/json", description = "`invalid_token`."),
+        (status = 404, description = "`not_found`."), (status = 503, description = "`oidc.unavailable`.")))]
+async fn userinfo_tenant(state: State<App>, Path(tenant): Path<String>, headers: HeaderMap) -> Response {
+    userinfo(state, Some(tenant), headers, Bytes::new()).await
+}
+
+#[utoipa::path(post, path = "/oidc/{tenant}/userinfo", tag = "oidc-provider", security(("bearer" = [])), params(("tenant" = String, Path)),
+    request_body(content = TokenParam, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Object, description = "The claims."),
+        (status = 401, body = OAuthErrorBody, content_type = "application/json", description = "`invalid_token`."),
+        (status = 404, description = "`not_found`."), (status = 503, description = "`oidc.unavailable`.")))]
+async fn userinfo_tenant_post(state: State<App>, Path(tenant): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    userinfo(state, Some(tenant), headers, body).await
+}
+
+#[utoipa::path(post, path = "/oidc/introspect", tag = "oidc-provider",
+    request_body(content = TokenParam, content_type = "application/x-www-form-urlencoded", description = "`token`; the caller, a confidential client, by HTTP Basic or the form."),
+    responses((status = 200, body = Object, description = "RFC 7662: `{\"active\": true, …}` for a live token of the tenant, else `{\"active\": false}`."),
+        (status = 400, body = OAuthErrorBody, content_type = "application/json", description = "`invalid_request`."),
+        (status = 401, body = OAuthErrorBody, content_type = "application/json", description = "`invalid_client`."),
+        (status = 503, description = "`oidc.unavailable`.")))]
+async fn introspect_root(state: State<App>, headers: HeaderMap, body: Bytes) -> Response {
+    introspect(state, None, headers, body).await
+}
+
+#[utoipa::path(post, path = "/oidc/{tenant}/introspect", tag = "oidc-provider", params(("tenant" = String, Path)),
+    request_body(content = TokenParam, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Object, description = "RFC 7662."),
+        (status = 400, body = OAuthErrorBody, content_type = "application/json", description = "`invalid_request`."),
+        (status = 401, body = OAuthErrorBody, content_type = "application/json", description = "`invalid_client`."),
+        (status = 404, description = "`not_found`."), (status = 503, description = "`oidc.unavailable`.")))]
+async fn introspect_tenant(state: State<App>, Path(tenant): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    introspect(state, Some(tenant), headers, body).await
+}
+
+#[utoipa::path(post, path = "/oidc/revoke", tag = "oidc-provider",
+    request_body(content = TokenParam, content_type = "application/x-www-form-urlencoded", description = "`token`; the client it was issued to."),
+    responses((status = 200, body = Object, description = "RFC 7009: done, or nothing to do (the same answer)."),
+        (status = 400, body = OAuthErrorBody, content_type = "application/json", description = "`invalid_request`."),
+        (status = 401, body = OAuthErrorBody, content_type = "application/json", description = "`invalid_client`."),
+        (status = 503, description = "`oidc.unavailable`.")))]
+async fn revoke_root(state: State<App>, headers: HeaderMap, body: Bytes) -> Response {
+    revoke(state, None, headers, body).await
+}
+
+#[utoipa::path(post, path = "/oidc/{tenant}/revoke", tag = "oidc-provider", params(("tenant" = String, Path)),
+    request_body(content = TokenParam, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Object, description = "RFC 7009."),
+        (status = 400, body = OAuthErrorBody, content_type = "application/json", description = "`invalid_request`."),
+        (status = 401, body = OAuthErrorBody, content_type = "application/json", description = "`invalid_client`."),
+        (status = 404, description = "`not_found`."), (status = 503, description = "`oidc.unavailable`.")))]
+async fn revoke_tenant(state: State<App>, Path(tenant): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    revoke(state, Some(tenant), headers, body).await
 }
 
 // --- answers ------------------------------------------------------------------------------------
@@ -436,18 +578,8 @@ async fn token(State(app): State<App>, tenant: Option<String>, headers: HeaderMa
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct TokenOnlyForm {
-    token: Option<String>,
-    #[allow(dead_code)]
-    token_type_hint: Option<String>,
-    client_id: Option<String>,
-    client_secret: Option<String>,
-    access_token: Option<String>,
-}
-
 async fn userinfo(State(app): State<App>, tenant: Option<String>, headers: HeaderMap, body: Bytes) -> Response {
-    let posted: TokenOnlyForm = form(&body).unwrap_or_default();
+    let posted: TokenParam = form(&body).unwrap_or_default();
     let token = bearer(&headers).map(str::to_owned).or(posted.access_token);
     let issuer = match issuer(&app, tenant.as_deref()) {
         Ok(i) => i,
@@ -466,7 +598,7 @@ async fn userinfo(State(app): State<App>, tenant: Option<String>, headers: Heade
 }
 
 async fn introspect(State(app): State<App>, tenant: Option<String>, headers: HeaderMap, body: Bytes) -> Response {
-    let posted: TokenOnlyForm = match form(&body) {
+    let posted: TokenParam = match form(&body) {
         Ok(f) => f,
         Err(e) => return client_error(e, false),
     };
@@ -482,7 +614,7 @@ async fn introspect(State(app): State<App>, tenant: Option<String>, headers: Hea
 }
 
 async fn revoke(State(app): State<App>, tenant: Option<String>, headers: HeaderMap, body: Bytes) -> Response {
-    let posted: TokenOnlyForm = match form(&body) {
+    let posted: TokenParam = match form(&body) {
         Ok(f) => f,
         Err(e) => return client_error(e, false),
     };

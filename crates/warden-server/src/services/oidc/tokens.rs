@@ -28,7 +28,7 @@ use crate::services::auth::random_token;
 use crate::services::{Result, ServiceError};
 
 /// The form of `POST /token`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct TokenForm {
     pub grant_type: Option<String>,
     pub code: Option<String>,

@@ -50,6 +50,9 @@ pub struct OidcArgs {
     /// Groups the person of the token-size case is in.
     #[arg(long, default_value_t = 1000)]
     groups: usize,
+    /// Only the load cases whose name contains this (the bare route always runs).
+    #[arg(long)]
+    only: Option<String>,
     /// The server on the first CPU and wrk on the second (`taskset`).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pin: bool,
@@ -127,6 +130,14 @@ const WRK_REPORT: &str = r#"done = function(summary, latency, requests)
 end
 "#;
 
+/// A wrk script that sends `body` to the bare route with `GET` (which reads and ignores it):
+/// what an introspection's request costs the HTTP stack alone.
+fn bare_with_body(body: &str, authorization: &str) -> String {
+    format!(
+        "{WRK_REPORT}\nrequest = function()\n  wrk.headers[\"Authorization\"] = {authorization:?}\n  wrk.headers[\"Content-Type\"] = \"application/x-www-form-urlencoded\"\n  return wrk.format(\"GET\", nil, nil, {body:?})\nend\n"
+    )
+}
+
 /// A wrk script that posts `body` with one of `authorizations` in turn (four clients).
 fn post_script(body: &str, authorizations: &[String]) -> String {
     let list: Vec<String> = authorizations.iter().map(|a| format!("{a:?}")).collect();
@@ -200,6 +211,18 @@ async fn measure(server: &BenchServer, args: &OidcArgs, cores: usize) -> anyhow:
     let cases = [
         Case { name: "GET /healthz (bare)", path: "/healthz", script: WRK_REPORT.to_owned(), target: Target::None },
         Case {
+            name: "  /healthz with introspection's request",
+            path: "/healthz",
+            script: bare_with_body(&format!("token={access}"), &auths("cc-rs-")[0]),
+            target: Target::None,
+        },
+        Case {
+            name: "introspection of an access token",
+            path: "/oidc/introspect",
+            script: post_script(&format!("token={access}"), &auths("cc-rs-")),
+            target: Target::Ratio(0.8),
+        },
+        Case {
             name: "client credentials, ES256",
             path: "/oidc/token",
             script: post_script("grant_type=client_credentials", &auths("cc-es-")),
@@ -217,13 +240,13 @@ async fn measure(server: &BenchServer, args: &OidcArgs, cores: usize) -> anyhow:
             script: post_script("grant_type=client_credentials", &auths("cc-rs-")),
             target: Target::None,
         },
-        Case {
-            name: "introspection of an access token",
-            path: "/oidc/introspect",
-            script: post_script(&format!("token={access}"), &auths("cc-rs-")),
-            target: Target::Ratio(0.8),
-        },
     ];
+    let cases: Vec<Case> = cases
+        .into_iter()
+        .enumerate()
+        .filter(|(i, c)| *i == 0 || args.only.as_deref().is_none_or(|o| c.name.contains(o)))
+        .map(|(_, c)| c)
+        .collect();
     let dir = tempfile::tempdir()?;
     let mut runs: Vec<Vec<Run>> = vec![Vec::new(); cases.len()];
     for round in 0..args.rounds {

@@ -10,6 +10,8 @@
 //! `form-action`, which names Warden alone.
 
 use askama::Template;
+use std::borrow::Cow;
+
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -233,7 +235,7 @@ fn client_error(e: ClientFacing, basic: bool) -> Response {
     }
 }
 
-fn issuer(app: &App, tenant: Option<&str>) -> Result<Issuer, ServiceError> {
+fn issuer(app: &App, tenant: Option<&str>) -> Result<std::sync::Arc<Issuer>, ServiceError> {
     app.oidc.issuer(tenant)
 }
 
@@ -243,6 +245,42 @@ fn form<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> Result<T, Cli
         return Ok(T::default());
     }
     serde_urlencoded::from_bytes(body).map_err(|e| OAuthError::new("invalid_request", format!("the form does not parse: {e}")).into())
+}
+
+/// The form of introspection, revocation and userinfo ([`TokenParam`]), read in place: a token
+/// is most of the body and needs no decoding (a JWT is URL-safe), so it is borrowed, not
+/// copied. A field sent twice is refused (RFC 6749 §3.1).
+#[derive(Debug, Default)]
+struct TokenFields<'a> {
+    token: Option<Cow<'a, str>>,
+    client_id: Option<Cow<'a, str>>,
+    client_secret: Option<Cow<'a, str>>,
+    access_token: Option<Cow<'a, str>>,
+}
+
+fn token_param(body: &Bytes) -> Result<TokenFields<'_>, ClientFacing> {
+    let bad = |why: &str| ClientFacing::from(OAuthError::new("invalid_request", format!("the form does not parse: {why}")));
+    let text = std::str::from_utf8(body).map_err(|_| bad("not UTF-8"))?;
+    let mut fields = TokenFields::default();
+    for pair in text.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = if value.contains(['%', '+']) {
+            Cow::Owned(form_decode(value).ok_or_else(|| bad("bad percent-encoding"))?)
+        } else {
+            Cow::Borrowed(value)
+        };
+        let slot = match key {
+            "token" => &mut fields.token,
+            "client_id" => &mut fields.client_id,
+            "client_secret" => &mut fields.client_secret,
+            "access_token" => &mut fields.access_token,
+            _ => continue,
+        };
+        if slot.replace(value).is_some() {
+            return Err(bad(&format!("{key} is sent twice")));
+        }
+    }
+    Ok(fields)
 }
 
 /// The client's credentials: HTTP Basic (each half form-decoded, RFC 6749 §2.3.1) or form
@@ -274,7 +312,17 @@ fn client_credentials(headers: &HeaderMap, client_id: Option<&str>, client_secre
     }
 }
 
+/// Whether a form value has a `%` escape or a `+` (a space) to decode. A scan of bytes, not of
+/// characters: a token is hundreds of them, and this runs on every introspection.
+fn needs_decoding(raw: &str) -> bool {
+    raw.bytes().any(|b| b == b'%' || b == b'+')
+}
+
 fn form_decode(raw: &str) -> Option<String> {
+    // Most ids and secrets need no decoding (ours are `[a-z0-9_-]`).
+    if !needs_decoding(raw) {
+        return Some(raw.to_owned());
+    }
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&format!("v={raw}")).ok()?;
     pairs.into_iter().next().map(|(_, v)| v)
 }
@@ -579,8 +627,8 @@ async fn token(State(app): State<App>, tenant: Option<String>, headers: HeaderMa
 }
 
 async fn userinfo(State(app): State<App>, tenant: Option<String>, headers: HeaderMap, body: Bytes) -> Response {
-    let posted: TokenParam = form(&body).unwrap_or_default();
-    let token = bearer(&headers).map(str::to_owned).or(posted.access_token);
+    let posted = token_param(&body).unwrap_or_default();
+    let token = bearer(&headers).map(str::to_owned).or(posted.access_token.map(Cow::into_owned));
     let issuer = match issuer(&app, tenant.as_deref()) {
         Ok(i) => i,
         Err(e) => return ApiError::from(e).into_response(),
@@ -598,7 +646,7 @@ async fn userinfo(State(app): State<App>, tenant: Option<String>, headers: Heade
 }
 
 async fn introspect(State(app): State<App>, tenant: Option<String>, headers: HeaderMap, body: Bytes) -> Response {
-    let posted: TokenParam = match form(&body) {
+    let posted = match token_param(&body) {
         Ok(f) => f,
         Err(e) => return client_error(e, false),
     };
@@ -607,14 +655,26 @@ async fn introspect(State(app): State<App>, tenant: Option<String>, headers: Hea
         Ok(i) => i,
         Err(e) => return client_error(e.into(), basic),
     };
-    match app.oidc.introspect(&issuer, &creds, posted.token.as_deref()).await {
-        Ok(answer) => fresh_json(StatusCode::OK, &answer),
+    // From the caches when it can be (the steady state of a resource server asking about the
+    // same tokens); the full way otherwise, boxed so that the short way stays small.
+    let answer = match app.oidc.introspect_cached(&issuer, &creds, posted.token.as_deref()) {
+        Some(answer) => Ok(answer),
+        None => Box::pin(app.oidc.introspect(&issuer, &creds, posted.token.as_deref())).await,
+    };
+    match answer {
+        Ok(answer) => {
+            let mut response =
+                (StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], answer).into_response();
+            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+            response
+        }
         Err(e) => client_error(e, basic),
     }
 }
 
 async fn revoke(State(app): State<App>, tenant: Option<String>, headers: HeaderMap, body: Bytes) -> Response {
-    let posted: TokenParam = match form(&body) {
+    let posted = match token_param(&body) {
         Ok(f) => f,
         Err(e) => return client_error(e, false),
     };
@@ -626,5 +686,38 @@ async fn revoke(State(app): State<App>, tenant: Option<String>, headers: HeaderM
     match app.oidc.revoke(&issuer, &creds, posted.token.as_deref()).await {
         Ok(()) => fresh_json(StatusCode::OK, &serde_json::json!({})),
         Err(e) => client_error(e, basic),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_form_is_read_and_a_repeated_field_refused() {
+        let body = Bytes::from_static(b"token=a.b.c&token_type_hint=access_token&client_id=app&client_secret=s%2Bt+u");
+        let p = token_param(&body).unwrap();
+        assert_eq!(p.token.as_deref(), Some("a.b.c"));
+        assert_eq!(p.client_id.as_deref(), Some("app"));
+        assert_eq!(p.client_secret.as_deref(), Some("s+t u"), "percent and plus decoded");
+        assert!(matches!(p.token, Some(Cow::Borrowed(_))), "a token is borrowed, not copied");
+        assert!(token_param(&Bytes::from_static(b"token=a&token=b")).is_err());
+        assert_eq!(token_param(&Bytes::from_static(b"token=%zz")).unwrap().token.as_deref(), Some("%zz"), "left as sent, as browsers do");
+        assert!(token_param(&Bytes::from_static(&[0xff, 0xfe])).is_err());
+        assert_eq!(token_param(&Bytes::new()).unwrap().token, None);
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded_and_a_second_method_is_flagged() {
+        let mut headers = HeaderMap::new();
+        let encoded = base64::engine::general_purpose::STANDARD.encode("my%20app:se%3Acret");
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_str(&format!("Basic {encoded}")).unwrap());
+        let (creds, basic) = client_credentials(&headers, None, None);
+        assert!(basic && !creds.conflicting);
+        assert_eq!((creds.client_id.as_deref(), creds.secret.as_ref().map(Secret::expose)), (Some("my app"), Some("se:cret")));
+        let (creds, _) = client_credentials(&headers, None, Some("other"));
+        assert!(creds.conflicting, "Basic and a form secret at once");
+        let (creds, basic) = client_credentials(&HeaderMap::new(), Some("app"), Some("s"));
+        assert!(!basic && !creds.conflicting && creds.client_id.as_deref() == Some("app"));
     }
 }

@@ -69,7 +69,7 @@ impl Provider {
         let Some(client_id) = params.client_id.as_deref().filter(|c| !c.is_empty()) else {
             return Ok(Authorized::Refused("The request names no application (client_id).".into()));
         };
-        let Some(client) = self.client_of(issuer, client_id).await? else {
+        let Some(client) = self.client_of(issuer, client_id, self.ctx.now()).await? else {
             return Ok(Authorized::Refused(format!("No application {client_id:?} is registered here.")));
         };
         let mut req = match request::check(&client.client, params) {
@@ -185,7 +185,7 @@ impl Provider {
     /// Where a consent page's form may send the browser: the request's redirect URI when it is
     /// registered for its client (for the page's `form-action`).
     pub async fn redirect_target(&self, issuer: &Issuer, params: &AuthorizeParams) -> Option<String> {
-        let client = self.client_of(issuer, params.client_id.as_deref()?).await.ok()??;
+        let client = self.client_of(issuer, params.client_id.as_deref()?, self.ctx.now()).await.ok()??;
         let uri = params.redirect_uri.as_deref()?;
         client.client.redirect_uris.iter().any(|u| u == uri).then(|| uri.to_owned())
     }
@@ -218,7 +218,7 @@ impl Provider {
             return Ok(EndSession::Refused("The sign-out request names two different applications.".into()));
         }
         let client = match hinted_client.as_deref().or(named) {
-            Some(id) => self.client_of(issuer, id).await?,
+            Some(id) => self.client_of(issuer, id, self.ctx.now()).await?,
             None => None,
         };
         let back = match req.post_logout_redirect_uri.as_deref().filter(|u| !u.is_empty()) {

@@ -30,6 +30,8 @@ const CAPACITY: usize = 100_000;
 #[derive(Debug, Clone)]
 pub struct CachedClient {
     pub client: OidcClient,
+    /// The tenant whose issuers serve it.
+    pub tenant: String,
     pub secret: Option<TokenHash>,
     fetched_at: OffsetDateTime,
 }
@@ -59,6 +61,8 @@ pub struct VerifiedToken {
     pub sub: Uuid,
     pub client_id: String,
     pub iss: String,
+    /// Introspection's answer for it (made at the first introspection).
+    pub introspection: std::sync::OnceLock<bytes::Bytes>,
 }
 
 #[derive(Default)]
@@ -84,7 +88,8 @@ impl OidcCache {
     }
 
     pub fn put_client(&self, client: OidcClient, secret: Option<TokenHash>, now: OffsetDateTime) -> Arc<CachedClient> {
-        let entry = Arc::new(CachedClient { client, secret, fetched_at: now });
+        let tenant = super::provider::tenant_of(&client);
+        let entry = Arc::new(CachedClient { client, tenant, secret, fetched_at: now });
         let mut clients = lock(&self.clients);
         bounded(&mut clients);
         clients.insert(entry.client.client_id.to_string(), entry.clone());

@@ -163,12 +163,22 @@ pub struct Provider {
     pub(super) ctx: Context,
     ready: Arc<OnceCell<Arc<Ready>>>,
     pub(super) times: OidcTimes,
+    /// The root issuer, made once (`None`: no public URL, the provider is off).
+    root: Option<Arc<Issuer>>,
 }
 
 impl Provider {
     pub fn new(ctx: Context) -> Result<Self> {
         let times = ctx.config.oidc.times().map_err(|e| ServiceError::Internal(e.to_string()))?;
-        Ok(Self { ctx, ready: Arc::new(OnceCell::new()), times })
+        let root = public_url(&ctx.config).map(|public| {
+            Arc::new(Issuer {
+                tenant: warden_core::builtin::DEFAULT_TENANT.to_owned(),
+                url: public.clone(),
+                base: format!("{public}/oidc"),
+                path: "/oidc".into(),
+            })
+        });
+        Ok(Self { ctx, ready: Arc::new(OnceCell::new()), times, root })
     }
 
     /// The provider's keys, loaded (and at first start made) once. `Unavailable` without a
@@ -188,6 +198,11 @@ impl Provider {
             .cloned()
     }
 
+    /// The provider's keys if they are loaded (no waiting).
+    pub(super) fn ready_now(&self) -> Option<Arc<Ready>> {
+        self.ready.get().cloned()
+    }
+
     /// Loads the keys now (at start), so that the first request does not wait for them.
     pub async fn start(&self) {
         match self.ready().await {
@@ -198,29 +213,20 @@ impl Provider {
     }
 
     fn public_url(&self) -> Option<String> {
-        self.ctx.config.server.public_url.as_deref().map(|u| u.trim_end_matches('/').to_owned()).filter(|u| !u.is_empty())
+        public_url(&self.ctx.config)
     }
 
     /// The issuer at the root (`None`) or under `/oidc/{tenant}`.
-    pub fn issuer(&self, tenant: Option<&str>) -> Result<Issuer> {
-        let public = self.public_url().ok_or(ServiceError::OidcUnavailable("set server.public_url"))?;
-        Ok(match tenant {
-            None => Issuer {
-                tenant: warden_core::builtin::DEFAULT_TENANT.to_owned(),
-                url: public.clone(),
-                base: format!("{public}/oidc"),
-                path: "/oidc".into(),
-            },
-            Some(t) => {
-                let name = Name::parse(t).map_err(|_| ServiceError::NotFound(format!("tenant {t}")))?;
-                let url = format!("{public}/oidc/{name}");
-                Issuer { tenant: name.to_string(), url: url.clone(), base: url, path: format!("/oidc/{name}") }
-            }
-        })
+    pub fn issuer(&self, tenant: Option<&str>) -> Result<Arc<Issuer>> {
+        let root = self.root.as_ref().ok_or(ServiceError::OidcUnavailable("set server.public_url"))?;
+        let Some(t) = tenant else { return Ok(root.clone()) };
+        let name = Name::parse(t).map_err(|_| ServiceError::NotFound(format!("tenant {t}")))?;
+        let url = format!("{}/oidc/{name}", root.url);
+        Ok(Arc::new(Issuer { tenant: name.to_string(), url: url.clone(), base: url, path: format!("/oidc/{name}") }))
     }
 
     /// The issuer of a tenant's discovery document: the tenant must exist.
-    pub async fn existing_issuer(&self, tenant: Option<&str>) -> Result<Issuer> {
+    pub async fn existing_issuer(&self, tenant: Option<&str>) -> Result<Arc<Issuer>> {
         let issuer = self.issuer(tenant)?;
         if tenant.is_some() {
             let name = Name::parse(&issuer.tenant).map_err(|_| ServiceError::NotFound(format!("tenant {}", issuer.tenant)))?;
@@ -264,8 +270,7 @@ impl Provider {
     // --- clients -------------------------------------------------------------------------------
 
     /// The client with this `client_id`, from the cache or the store.
-    pub(super) async fn client(&self, client_id: &str) -> Result<Option<Arc<CachedClient>>> {
-        let now = self.ctx.now();
+    pub(super) async fn client(&self, client_id: &str, now: time::OffsetDateTime) -> Result<Option<Arc<CachedClient>>> {
         if let Some(hit) = self.ctx.authz.oidc.client(client_id, now) {
             return Ok(Some(hit));
         }
@@ -275,8 +280,8 @@ impl Provider {
     }
 
     /// A client of `issuer`'s tenant with this id, or `None`.
-    pub(super) async fn client_of(&self, issuer: &Issuer, client_id: &str) -> Result<Option<Arc<CachedClient>>> {
-        Ok(self.client(client_id).await?.filter(|c| tenant_of(&c.client) == issuer.tenant))
+    pub(super) async fn client_of(&self, issuer: &Issuer, client_id: &str, now: time::OffsetDateTime) -> Result<Option<Arc<CachedClient>>> {
+        Ok(self.client(client_id, now).await?.filter(|c| c.tenant == issuer.tenant))
     }
 
     /// Authenticates a client: a confidential one by its secret (compared in constant time), a
@@ -286,6 +291,7 @@ impl Provider {
         issuer: &Issuer,
         presented: &ClientCredentials,
         public_ok: bool,
+        now: time::OffsetDateTime,
     ) -> std::result::Result<Arc<CachedClient>, ClientFacing> {
         if presented.conflicting {
             return Err(OAuthError::new("invalid_request", "use one client authentication method").into());
@@ -293,7 +299,7 @@ impl Provider {
         let Some(client_id) = presented.client_id.as_deref().filter(|c| !c.is_empty()) else {
             return Err(OAuthError::invalid_client().into());
         };
-        let client = self.client_of(issuer, client_id).await?;
+        let client = self.client_of(issuer, client_id, now).await?;
         let presented_hash = presented.secret.as_ref().map(|s| TokenHash::of(s.expose()));
         match (client, presented_hash) {
             (Some(c), Some(given)) if c.secret.is_some_and(|stored| stored.matches(&given)) => Ok(c),
@@ -332,8 +338,7 @@ impl Provider {
     // --- liveness ------------------------------------------------------------------------------
 
     /// What decides whether a grant's tokens work, from the cache or the store.
-    pub(super) async fn grant_life(&self, grant: Uuid) -> Result<Option<Life>> {
-        let now = self.ctx.now();
+    pub(super) async fn grant_life(&self, grant: Uuid, now: time::OffsetDateTime) -> Result<Option<Life>> {
         if let Some(life) = self.ctx.authz.oidc.life(grant, now) {
             return Ok(Some(life));
         }
@@ -344,8 +349,7 @@ impl Provider {
     }
 
     /// Whether a service account is active, from the cache or the store.
-    pub(super) async fn account_active(&self, account: Uuid) -> Result<bool> {
-        let now = self.ctx.now();
+    pub(super) async fn account_active(&self, account: Uuid, now: time::OffsetDateTime) -> Result<bool> {
         if let Some(Life::Account { active, .. }) = self.ctx.authz.oidc.life(account, now) {
             return Ok(active);
         }
@@ -409,6 +413,11 @@ impl Provider {
     pub(super) fn list_budget(&self) -> usize {
         self.ctx.config.oidc.max_list_claims_bytes
     }
+}
+
+/// `server.public_url` without a trailing `/`, if set.
+fn public_url(config: &crate::config::Config) -> Option<String> {
+    config.server.public_url.as_deref().map(|u| u.trim_end_matches('/').to_owned()).filter(|u| !u.is_empty())
 }
 
 /// The tenant a client belongs to: its `permissions_tenant`, else `default`.

@@ -56,6 +56,9 @@ pub struct TokenResponse {
 
 type Outcome<T> = std::result::Result<T, ClientFacing>;
 
+/// Introspection's answer for anything that is not a live token of ours.
+const INACTIVE: &str = r#"{"active":false}"#;
+
 /// What an access token stands for once it is known to be ours and alive.
 struct Live {
     token: Arc<VerifiedToken>,
@@ -75,8 +78,8 @@ impl Provider {
     }
 
     async fn redeem_code(&self, ready: &Ready, issuer: &Issuer, creds: &ClientCredentials, form: &TokenForm) -> Outcome<TokenResponse> {
-        let client = self.authenticate_client(issuer, creds, true).await?;
         let now = self.ctx.now();
+        let client = self.authenticate_client(issuer, creds, true, now).await?;
         let raw = form.code.as_deref().filter(|c| !c.is_empty()).ok_or_else(|| OAuthError::new("invalid_request", "code is missing"))?;
         let code = Provider::open_code(ready, raw).ok_or_else(|| OAuthError::invalid_grant("the code is not valid"))?;
         if code.iss != issuer.url || code.client != client.client.id {
@@ -134,8 +137,8 @@ impl Provider {
     }
 
     async fn redeem_refresh(&self, ready: &Ready, issuer: &Issuer, creds: &ClientCredentials, form: &TokenForm) -> Outcome<TokenResponse> {
-        let client = self.authenticate_client(issuer, creds, true).await?;
         let now = self.ctx.now();
+        let client = self.authenticate_client(issuer, creds, true, now).await?;
         let raw = form.refresh_token.as_deref().unwrap_or_default();
         if TokenKind::of(raw) != Some(TokenKind::RefreshToken) {
             return Err(OAuthError::invalid_grant("the refresh token is not valid").into());
@@ -185,15 +188,15 @@ impl Provider {
         creds: &ClientCredentials,
         form: &TokenForm,
     ) -> Outcome<TokenResponse> {
-        let client = self.authenticate_client(issuer, creds, false).await?;
+        let now = self.ctx.now();
+        let client = self.authenticate_client(issuer, creds, false, now).await?;
         let Some(account) = client.client.service_account.clone() else {
             return Err(OAuthError::new("unauthorized_client", "the client is tied to no service account").into());
         };
-        if !self.account_active(account.id).await? {
+        if !self.account_active(account.id, now).await? {
             return Err(OAuthError::invalid_grant("the client's service account is disabled").into());
         }
         let scopes = narrow_scopes(form.scope.as_deref(), &client.client.scopes)?;
-        let now = self.ctx.now();
         let lists = self.lists(&client.client, SubjectKind::ServiceAccount, account.id);
         let mut claims = self.access_claims(issuer, &client.client, account.id, &scopes, now);
         claims::add_within(&mut claims, &lists, self.list_budget(), &issuer.endpoint("userinfo"));
@@ -293,8 +296,7 @@ impl Provider {
 
     /// The access token, if it is one of this tenant's, signed by a key we hold with that key's
     /// algorithm, unexpired, and its grant (or service account) alive.
-    async fn live_access_token(&self, ready: &Ready, issuer: &Issuer, token: &str) -> Result<Option<Live>> {
-        let now = self.ctx.now();
+    async fn live_access_token(&self, ready: &Ready, issuer: &Issuer, token: &str, now: OffsetDateTime) -> Result<Option<Live>> {
         let hash = TokenHash::of(token);
         let verified = if let Some(hit) = self.ctx.authz.oidc.token(&hash, now) {
             hit
@@ -319,8 +321,15 @@ impl Provider {
                     return Ok(None);
                 };
                 let grant = text("grant_id").and_then(|g| Uuid::parse_str(g).ok());
-                let entry =
-                    Arc::new(VerifiedToken { claims: c.clone(), exp, grant, sub, client_id: client_id.to_owned(), iss: iss.to_owned() });
+                let entry = Arc::new(VerifiedToken {
+                    claims: c.clone(),
+                    exp,
+                    grant,
+                    sub,
+                    client_id: client_id.to_owned(),
+                    iss: iss.to_owned(),
+                    introspection: std::sync::OnceLock::new(),
+                });
                 if exp <= now.unix_timestamp() {
                     return Ok(None);
                 }
@@ -332,16 +341,16 @@ impl Provider {
             return Ok(None);
         }
         let alive = match verified.grant {
-            Some(grant) => matches!(self.grant_life(grant).await?, Some(Life::Grant(g)) if g.is_live(now)),
-            None => self.account_active(verified.sub).await? && self.client(&verified.client_id).await?.is_some(),
+            Some(grant) => matches!(self.grant_life(grant, now).await?, Some(Life::Grant(g)) if g.is_live(now)),
+            None => self.account_active(verified.sub, now).await? && self.client(&verified.client_id, now).await?.is_some(),
         };
         Ok(alive.then_some(Live { token: verified }))
     }
 
     /// Whether `iss` is one of the issuers of `issuer`'s tenant (the root one is `default`'s).
     fn accepts(ready: &Ready, issuer: &Issuer, iss: &str) -> bool {
-        iss == format!("{}/oidc/{}", ready.public_url, issuer.tenant)
-            || (issuer.tenant == warden_core::builtin::DEFAULT_TENANT && iss == ready.public_url)
+        let tenant_issuer = iss.strip_prefix(ready.public_url.as_str()).and_then(|rest| rest.strip_prefix("/oidc/"));
+        tenant_issuer == Some(issuer.tenant.as_str()) || (issuer.tenant == warden_core::builtin::DEFAULT_TENANT && iss == ready.public_url)
     }
 
     /// `GET|POST /userinfo` with a bearer access token: the claims its scopes release, with
@@ -350,47 +359,93 @@ impl Provider {
         let ready = self.ready().await?;
         let invalid = || OAuthError::new("invalid_token", "the access token is not valid");
         let token = bearer.ok_or_else(invalid)?;
-        let live = self.live_access_token(&ready, issuer, token).await?.ok_or_else(invalid)?;
+        let now = self.ctx.now();
+        let live = self.live_access_token(&ready, issuer, token, now).await?.ok_or_else(invalid)?;
         let t = &live.token;
         let scopes: Vec<String> = t.claims.get("scope").and_then(Value::as_str).unwrap_or_default().split(' ').map(str::to_owned).collect();
         let identity = self.identity(t.sub).await?;
         let mut claims = claims::standard(&identity, &scopes);
-        if let Some(client) = self.client(&t.client_id).await? {
+        if let Some(client) = self.client(&t.client_id, now).await? {
             let kind = self.ctx.authz.snapshot().subject_by_id(t.sub).map_or(SubjectKind::User, |s| s.kind);
             claims::add_all(&mut claims, &self.lists(&client.client, kind, t.sub));
         }
         Ok(claims)
     }
 
-    /// `POST /introspect` (RFC 7662), for a confidential client of the tenant.
-    pub async fn introspect(&self, issuer: &Issuer, creds: &ClientCredentials, token: Option<&str>) -> Outcome<Value> {
+    /// Introspection answered from this node's caches alone, without waiting on anything: the
+    /// provider started, the client, the verified token and its life all cached and current,
+    /// the answer made before. `None` sends the caller to [`Self::introspect`], which reads
+    /// what is missing (and gives the same answer; this is only the shorter way to it).
+    pub fn introspect_cached(&self, issuer: &Issuer, creds: &ClientCredentials, token: Option<&str>) -> Option<bytes::Bytes> {
+        let ready = self.ready_now()?;
+        let now = self.ctx.now();
+        let cache = &self.ctx.authz.oidc;
+        if creds.conflicting {
+            return None;
+        }
+        let client = cache.client(creds.client_id.as_deref()?, now)?;
+        let secret = TokenHash::of(creds.secret.as_ref()?.expose());
+        if client.tenant != issuer.tenant || !client.secret.is_some_and(|stored| stored.matches(&secret)) {
+            return None;
+        }
+        let token = token.filter(|t| TokenKind::of(t) != Some(TokenKind::RefreshToken))?;
+        let verified = cache.token(&TokenHash::of(token), now)?;
+        if !Self::accepts(&ready, issuer, &verified.iss) {
+            return None;
+        }
+        let alive = match verified.grant {
+            Some(grant) => match cache.life(grant, now)? {
+                Life::Grant(g) => g.is_live(now),
+                Life::Account { .. } => return None,
+            },
+            None => match cache.life(verified.sub, now)? {
+                Life::Account { active, .. } => active && cache.client(&verified.client_id, now).is_some(),
+                Life::Grant(_) => return None,
+            },
+        };
+        if !alive {
+            return Some(bytes::Bytes::from_static(INACTIVE.as_bytes()));
+        }
+        verified.introspection.get().cloned()
+    }
+
+    /// `POST /introspect` (RFC 7662), for a confidential client of the tenant: the answer as
+    /// JSON text. A live access token's answer is made once and kept with the verified token
+    /// (resource servers ask about the same token again and again); its life is checked on
+    /// every call.
+    pub async fn introspect(&self, issuer: &Issuer, creds: &ClientCredentials, token: Option<&str>) -> Outcome<bytes::Bytes> {
         let ready = self.ready().await?;
-        let caller = self.authenticate_client(issuer, creds, false).await?;
-        let inactive = json!({ "active": false });
+        let now = self.ctx.now();
+        let caller = self.authenticate_client(issuer, creds, false, now).await?;
         let Some(token) = token.filter(|t| !t.is_empty()) else {
             return Err(OAuthError::new("invalid_request", "token is missing").into());
         };
         if TokenKind::of(token) == Some(TokenKind::RefreshToken) {
-            return Ok(self.introspect_refresh(&caller, token).await?.unwrap_or(inactive));
+            let answer = self.introspect_refresh(&caller, token, now).await?.unwrap_or_else(|| json!({ "active": false }));
+            return Ok(answer.to_string().into());
         }
-        let Some(live) = self.live_access_token(&ready, issuer, token).await? else { return Ok(inactive) };
-        let c = &live.token.claims;
-        let mut out = Map::new();
-        out.insert("active".into(), json!(true));
-        for key in ["scope", "client_id", "exp", "iat", "sub", "aud", "iss", "jti", "auth_time", "acr"] {
-            if let Some(v) = c.get(key) {
-                out.insert(key.into(), v.clone());
+        let Some(live) = self.live_access_token(&ready, issuer, token, now).await? else {
+            return Ok(bytes::Bytes::from_static(INACTIVE.as_bytes()));
+        };
+        let answer = live.token.introspection.get_or_init(|| {
+            let c = &live.token.claims;
+            let mut out = Map::new();
+            out.insert("active".into(), json!(true));
+            for key in ["scope", "client_id", "exp", "iat", "sub", "aud", "iss", "jti", "auth_time", "acr"] {
+                if let Some(v) = c.get(key) {
+                    out.insert(key.into(), v.clone());
+                }
             }
-        }
-        out.insert("token_type".into(), json!("Bearer"));
-        if let Some(name) = self.ctx.authz.snapshot().subject_by_id(live.token.sub) {
-            out.insert("username".into(), json!(name.name.as_str()));
-        }
-        Ok(Value::Object(out))
+            out.insert("token_type".into(), json!("Bearer"));
+            if let Some(name) = self.ctx.authz.snapshot().subject_by_id(live.token.sub) {
+                out.insert("username".into(), json!(name.name.as_str()));
+            }
+            bytes::Bytes::from(Value::Object(out).to_string())
+        });
+        Ok(answer.clone())
     }
 
-    async fn introspect_refresh(&self, caller: &CachedClient, token: &str) -> Result<Option<Value>> {
-        let now = self.ctx.now();
+    async fn introspect_refresh(&self, caller: &CachedClient, token: &str, now: OffsetDateTime) -> Result<Option<Value>> {
         let Some((grant, spent)) = self.ctx.store.oidc_refresh_token(&TokenHash::of(token), now).await? else { return Ok(None) };
         // Only the client a refresh token was issued to may learn of it.
         if spent || grant.client != caller.client.id || !grant.is_live(now) {
@@ -413,15 +468,15 @@ impl Provider {
     /// its grant. Anything else is answered the same way (success), as the RFC asks.
     pub async fn revoke(&self, issuer: &Issuer, creds: &ClientCredentials, token: Option<&str>) -> Outcome<()> {
         let ready = self.ready().await?;
-        let caller = self.authenticate_client(issuer, creds, true).await?;
+        let now = self.ctx.now();
+        let caller = self.authenticate_client(issuer, creds, true, now).await?;
         let Some(token) = token.filter(|t| !t.is_empty()) else {
             return Err(OAuthError::new("invalid_request", "token is missing").into());
         };
-        let now = self.ctx.now();
         let grant = if TokenKind::of(token) == Some(TokenKind::RefreshToken) {
             self.ctx.store.oidc_refresh_token(&TokenHash::of(token), now).await?.map(|(g, _)| (g.id, g.client, g.account))
         } else {
-            match self.live_access_token(&ready, issuer, token).await? {
+            match self.live_access_token(&ready, issuer, token, now).await? {
                 Some(live) if live.token.client_id == caller.client.client_id.as_str() => {
                     live.token.grant.map(|g| (g, caller.client.id, live.token.sub))
                 }

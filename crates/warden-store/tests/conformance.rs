@@ -38,7 +38,7 @@ use warden_store::{
     Action, AuditQuery, BindingFilter, Change, ImportCounts, ImportLine, LineError, ListQuery, MAX_PAGE, NameReservation, OneTimeToken,
     PgStore, Recovery, Registration, RegistrationToken, SessionRecord, SqliteStore, Store, StoreError, TokenPurpose,
 };
-use warden_store::{CeremonyKind, PasskeyRecord, PasskeyUse};
+use warden_store::{CeremonyKind, GrantCreated, NewGrant, PasskeyRecord, PasskeyUse, SigningKeyRecord};
 
 // ---------------------------------------------------------------------------------------------
 // Harness.
@@ -176,6 +176,7 @@ conformance! {
     session_details => sqlite_session_details, postgres_session_details;
     passkeys(arc) => sqlite_passkeys, postgres_passkeys;
     oidc_clients => sqlite_oidc_clients, postgres_oidc_clients;
+    oidc_grants(arc) => sqlite_oidc_grants, postgres_oidc_grants;
 }
 
 /// `warden_store::open` picks the backend from the URL and refuses anything else.
@@ -3419,4 +3420,163 @@ async fn oidc_clients(store: &dyn Store) {
     assert!(names.contains(&"oidc_client.secret.rotate") && names.contains(&"oidc_client.update") && names.contains(&"oidc_client.delete"));
     let created = events.iter().find(|e| e.action == "oidc_client.create").unwrap();
     assert_eq!((created.target_kind.as_deref(), created.target_name.as_deref()), (Some("oidc_client"), Some("grafana")));
+}
+
+/// The provider's one-time rules, held by the database: of 50 concurrent redemptions of one
+/// code exactly one creates a grant and the others find it; of 50 concurrent uses of one
+/// refresh token exactly one spends it; a revoked grant spends nothing; a grant lives only
+/// while its session does, and the purge takes grants whose session is gone; consents widen
+/// in place; keys are retired and forgotten.
+async fn oidc_grants(store: Arc<dyn Store>) {
+    let alice = create_user(&*store, "alice-rp").await.subject();
+    let client = new_oidc_client("rp", false, None);
+    let create = oidc_change(Action::OidcClientCreate { id: client.id, client: client.client_id.clone(), public: false });
+    store.create_oidc_client(&create, &client, Some(&TokenHash::of("wdc_rp"))).await.unwrap();
+    let t0 = now();
+    let session = SessionRecord {
+        id: Uuid::now_v7(),
+        account_id: alice.id,
+        created_at: t0,
+        expires_at: t0 + Duration::hours(8),
+        idle_timeout_secs: 1800,
+        last_seen_at: t0,
+        elevated_until: None,
+        client: None,
+        user_agent: None,
+        auth_strength: AuthStrength::PasswordTotp,
+    };
+    store.create_session(&change("auth.login", &alice), &session, &TokenHash::of("wds_rp-session")).await.unwrap();
+    let grant = |code: &str, refresh: &str| NewGrant {
+        id: Uuid::now_v7(),
+        client: client.id,
+        account: alice.id,
+        session: session.id,
+        code: TokenHash::of(code),
+        scopes: vec!["openid".into()],
+        auth_time: t0,
+        auth_strength: AuthStrength::PasswordTotp,
+        created_at: t0,
+        expires_at: t0 + Duration::days(30),
+        refresh_token: TokenHash::of(refresh),
+    };
+    let grant_change = |g: &NewGrant| {
+        Change::new(
+            t0,
+            Some(&alice),
+            Action::OidcGrantCreate { grant: g.id, client: client.client_id.clone(), session: session.id, scopes: g.scopes.clone() },
+            Some(&alice),
+        )
+    };
+
+    // One code, 50 redemptions at once: one grant.
+    let attempts: Vec<NewGrant> = (0..50).map(|i| grant("code-one", &format!("wdr_first-{i}"))).collect();
+    let tasks = attempts.into_iter().map(|g| {
+        let store = store.clone();
+        let c = grant_change(&g);
+        tokio::spawn(async move { (g.id, store.create_oidc_grant(&c, &g).await.unwrap()) })
+    });
+    let results: Vec<(Uuid, GrantCreated)> = futures_util::future::join_all(tasks).await.into_iter().map(Result::unwrap).collect();
+    let winners: Vec<Uuid> = results.iter().filter(|(_, r)| *r == GrantCreated::Created).map(|(id, _)| *id).collect();
+    assert_eq!(winners.len(), 1, "one redemption creates the grant");
+    for (_, r) in &results {
+        if let GrantCreated::CodeUsed { grant } = r {
+            assert_eq!(*grant, winners[0], "the others find the first grant");
+        }
+    }
+    let first = store.oidc_grant(winners[0], t0).await.unwrap().unwrap();
+    assert!(first.is_live(t0));
+    assert_eq!((first.account, first.session, first.auth_strength), (alice.id, session.id, AuthStrength::PasswordTotp));
+    assert_eq!(first.session_expires_at, Some(session.expires_at));
+
+    // Its refresh token, used 50 times at once: spent once.
+    let refresh = results.iter().position(|(id, _)| *id == winners[0]).unwrap();
+    let old = TokenHash::of(&format!("wdr_first-{refresh}"));
+    let (found, spent) = store.oidc_refresh_token(&old, t0).await.unwrap().unwrap();
+    assert_eq!((found.id, spent), (first.id, false));
+    let tasks = (0..50).map(|i| {
+        let store = store.clone();
+        let c = Change::new(t0, None, Action::OidcGrantRefresh { grant: first.id, client: client.client_id.clone() }, Some(&alice));
+        let new = TokenHash::of(&format!("wdr_second-{i}"));
+        tokio::spawn(async move { store.rotate_refresh_token(&c, first.id, &old, &new).await.unwrap() })
+    });
+    let spent_by: Vec<bool> = futures_util::future::join_all(tasks).await.into_iter().map(Result::unwrap).collect();
+    assert_eq!(spent_by.iter().filter(|s| **s).count(), 1, "one use spends a refresh token");
+    assert!(store.oidc_refresh_token(&old, t0).await.unwrap().unwrap().1, "it is spent");
+
+    // Revoked: nothing more is spent, and the grant says so.
+    let next = (0..50).find(|i| spent_by[*i]).unwrap();
+    let current = TokenHash::of(&format!("wdr_second-{next}"));
+    let revoke = Change::new(
+        t0,
+        None,
+        Action::OidcGrantRevoke {
+            grant: first.id,
+            client: client.client_id.clone(),
+            reason: warden_core::change::GrantRevocation::Revoked,
+        },
+        Some(&alice),
+    );
+    assert!(store.revoke_oidc_grant(&revoke, first.id).await.unwrap());
+    assert!(!store.revoke_oidc_grant(&revoke, first.id).await.unwrap(), "once");
+    let refresh_change =
+        Change::new(t0, None, Action::OidcGrantRefresh { grant: first.id, client: client.client_id.clone() }, Some(&alice));
+    assert!(!store.rotate_refresh_token(&refresh_change, first.id, &current, &TokenHash::of("wdr_third")).await.unwrap());
+    assert!(!store.oidc_grant(first.id, t0).await.unwrap().unwrap().is_live(t0));
+
+    // A second grant dies with its session, and the purge takes it.
+    let second = grant("code-two", "wdr_other");
+    assert_eq!(store.create_oidc_grant(&grant_change(&second), &second).await.unwrap(), GrantCreated::Created);
+    assert!(store.oidc_grant(second.id, t0).await.unwrap().unwrap().is_live(t0));
+    let logout = Change::new(t0, Some(&alice), Action::Logout { session_id: session.id }, Some(&alice));
+    assert!(store.delete_session(&logout, session.id).await.unwrap());
+    let ended = store.oidc_grant(second.id, t0).await.unwrap().unwrap();
+    assert_eq!(ended.session_expires_at, None);
+    assert!(!ended.is_live(t0));
+    assert!(store.purge_oidc_grants(t0).await.unwrap() >= 2);
+    assert!(store.oidc_grant(second.id, t0).await.unwrap().is_none());
+    assert!(store.oidc_refresh_token(&TokenHash::of("wdr_other"), t0).await.unwrap().is_none(), "its refresh tokens go with it");
+
+    // Consents widen in place.
+    assert_eq!(store.oidc_consent(alice.id, client.id).await.unwrap(), None);
+    for scopes in [vec!["openid".to_owned()], vec!["openid".to_owned(), "email".to_owned()]] {
+        let c = Change::new(
+            t0,
+            Some(&alice),
+            Action::OidcConsentGrant { client: client.client_id.clone(), scopes: scopes.clone() },
+            Some(&alice),
+        );
+        store.grant_oidc_consent(&c, alice.id, client.id, &scopes).await.unwrap();
+        assert_eq!(store.oidc_consent(alice.id, client.id).await.unwrap(), Some(scopes));
+    }
+
+    // Keys: retired, then forgotten once their tokens cannot live.
+    let key = |id: &str| SigningKeyRecord {
+        id: id.into(),
+        alg: "ES256".into(),
+        sealed_private_key: vec![1, 2, 3],
+        public_jwk: "{}".into(),
+        created_at: t0,
+        retired_at: None,
+    };
+    let rotate = |created: Vec<String>, retired: Vec<String>| Change::new(t0, None, Action::OidcKeysRotate { created, retired }, None);
+    store.rotate_oidc_keys(&rotate(vec!["k1".into()], vec![]), &[key("k1")], &[], t0 - Duration::hours(1)).await.unwrap();
+    store
+        .rotate_oidc_keys(&rotate(vec!["k2".into()], vec!["k1".into()]), &[key("k2")], &["k1".into()], t0 - Duration::hours(1))
+        .await
+        .unwrap();
+    let keys = store.oidc_keys().await.unwrap();
+    assert_eq!(
+        keys.iter().map(|k| (k.id.as_str(), k.retired_at.is_some())).collect::<BTreeSet<_>>(),
+        BTreeSet::from([("k1", true), ("k2", false)])
+    );
+    store
+        .rotate_oidc_keys(&rotate(vec!["k3".into()], vec!["k2".into()]), &[key("k3")], &["k2".into()], t0 + Duration::seconds(1))
+        .await
+        .unwrap();
+    let ids: BTreeSet<String> = store.oidc_keys().await.unwrap().into_iter().map(|k| k.id).collect();
+    assert_eq!(ids, BTreeSet::from(["k3".to_owned()]), "retired keys past their tokens' life are gone");
+    // Every write was audited; the key material never was.
+    let events = audit_all(&*store).await;
+    assert!(events.iter().any(|e| e.action == "oidc.grant.revoke"));
+    assert!(!serde_json::to_string(&events).unwrap().contains("wdr_"), "no token in the log");
 }

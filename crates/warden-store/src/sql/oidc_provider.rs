@@ -13,10 +13,11 @@ macro_rules! impl_oidc_provider {
             use super::*;
             use crate::{GrantCreated, GrantRecord, NewGrant, OidcProvider, SigningKeyRecord};
 
-            /// A grant with its session's end and its account's state.
-            const GRANT: &str = "SELECT g.id, g.client_id, g.account_id, g.session_id, g.scopes, g.auth_time, g.auth_strength, g.created_at, \
-                 g.expires_at, g.revoked_at, s.expires_at AS session_expires_at, a.disabled, a.valid_from, a.expires_at AS account_expires_at \
-                 FROM oidc_grants g JOIN accounts a ON a.id = g.account_id LEFT JOIN sessions s ON s.id = g.session_id";
+            /// A grant's columns with its session's end and its account's state, and where they
+            /// come from.
+            const GRANT_COLUMNS: &str = "g.id, g.client_id, g.account_id, g.session_id, g.scopes, g.auth_time, g.auth_strength, g.created_at, \
+                 g.expires_at, g.revoked_at, s.expires_at AS session_expires_at, a.disabled, a.valid_from, a.expires_at AS account_expires_at";
+            const GRANT_FROM: &str = "oidc_grants g JOIN accounts a ON a.id = g.account_id LEFT JOIN sessions s ON s.id = g.session_id";
 
             fn grant_from_row(row: &$row, at: OffsetDateTime) -> Result<GrantRecord> {
                 let scopes: String = row.try_get("scopes")?;
@@ -139,13 +140,16 @@ macro_rules! impl_oidc_provider {
                 }
 
                 async fn oidc_grant(&self, id: Uuid, at: OffsetDateTime) -> Result<Option<GrantRecord>> {
-                    let row = sqlx::query(AssertSqlSafe(format!("{GRANT} WHERE g.id = $1"))).bind(id).fetch_optional(self.reader()).await?;
+                    let sql = format!("SELECT {GRANT_COLUMNS} FROM {GRANT_FROM} WHERE g.id = $1");
+                    let row = sqlx::query(AssertSqlSafe(sql)).bind(id).fetch_optional(self.reader()).await?;
                     row.as_ref().map(|r| grant_from_row(r, at)).transpose()
                 }
 
                 async fn oidc_refresh_token(&self, token: &TokenHash, at: OffsetDateTime) -> Result<Option<(GrantRecord, bool)>> {
-                    let sql = format!("{GRANT} JOIN oidc_refresh_tokens r ON r.grant_id = g.id WHERE r.token_hash = $1");
-                    let sql = sql.replacen("SELECT ", "SELECT r.used_at AS refresh_used_at, ", 1);
+                    let sql = format!(
+                        "SELECT r.used_at AS refresh_used_at, {GRANT_COLUMNS} FROM {GRANT_FROM} \
+                         JOIN oidc_refresh_tokens r ON r.grant_id = g.id WHERE r.token_hash = $1"
+                    );
                     let row = sqlx::query(AssertSqlSafe(sql)).bind(token.0.to_vec()).fetch_optional(self.reader()).await?;
                     let Some(row) = row else { return Ok(None) };
                     let spent = row.try_get::<Option<i64>, _>("refresh_used_at")?.is_some();

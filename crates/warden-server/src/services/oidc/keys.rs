@@ -329,7 +329,7 @@ impl Keys {
         if now - ring.loaded_at < RELOAD_EVERY {
             return Ok(ring);
         }
-        self.reload(now).await?;
+        self.reload_if_older(now, RELOAD_EVERY).await?;
         Ok(self.ring())
     }
 
@@ -340,12 +340,26 @@ impl Keys {
         if ring.by_kid(kid).is_some() || now - ring.loaded_at < MISS_RELOAD_GAP {
             return Ok(ring);
         }
-        self.reload(now).await?;
+        self.reload_if_older(now, MISS_RELOAD_GAP).await?;
         Ok(self.ring())
+    }
+
+    /// Reads the keys again unless another caller did while this one waited for its turn
+    /// (requests that find the keyring stale at once read it once, not once each).
+    async fn reload_if_older(&self, now: OffsetDateTime, age: time::Duration) -> Result<()> {
+        let _one = self.reloading.lock().await;
+        if now - self.ring.load().loaded_at < age {
+            return Ok(());
+        }
+        self.read_keys(now).await
     }
 
     async fn reload(&self, now: OffsetDateTime) -> Result<()> {
         let _one = self.reloading.lock().await;
+        self.read_keys(now).await
+    }
+
+    async fn read_keys(&self, now: OffsetDateTime) -> Result<()> {
         let records = self.store.oidc_keys().await?;
         let mut entries = Vec::with_capacity(records.len());
         for record in &records {

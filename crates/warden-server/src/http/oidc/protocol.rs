@@ -174,9 +174,9 @@ async fn userinfo_tenant_post(state: State<App>, Path(tenant): Path<String>, hea
     responses((status = 200, body = Object, description = "RFC 7662: `{\"active\": true, …}` for a live token of the tenant, else `{\"active\": false}`."),
         (status = 400, body = OAuthErrorBody, content_type = "application/json", description = "`invalid_request`."),
         (status = 401, body = OAuthErrorBody, content_type = "application/json", description = "`invalid_client`."),
-        (status = 503, description = "`oidc.unavailable`.")))]
-async fn introspect_root(state: State<App>, headers: HeaderMap, body: Bytes) -> Response {
-    introspect(state, None, headers, body).await
+        (status = 413, description = "`body.too_large`."), (status = 503, description = "`oidc.unavailable`.")))]
+async fn introspect_root(state: State<App>, request: axum::extract::Request) -> Response {
+    introspect(state, None, request).await
 }
 
 #[utoipa::path(post, path = "/oidc/{tenant}/introspect", tag = "oidc-provider", params(("tenant" = String, Path)),
@@ -184,9 +184,9 @@ async fn introspect_root(state: State<App>, headers: HeaderMap, body: Bytes) -> 
     responses((status = 200, body = Object, description = "RFC 7662."),
         (status = 400, body = OAuthErrorBody, content_type = "application/json", description = "`invalid_request`."),
         (status = 401, body = OAuthErrorBody, content_type = "application/json", description = "`invalid_client`."),
-        (status = 404, description = "`not_found`."), (status = 503, description = "`oidc.unavailable`.")))]
-async fn introspect_tenant(state: State<App>, Path(tenant): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
-    introspect(state, Some(tenant), headers, body).await
+        (status = 404, description = "`not_found`."), (status = 413, description = "`body.too_large`."), (status = 503, description = "`oidc.unavailable`.")))]
+async fn introspect_tenant(state: State<App>, Path(tenant): Path<String>, request: axum::extract::Request) -> Response {
+    introspect(state, Some(tenant), request).await
 }
 
 #[utoipa::path(post, path = "/oidc/revoke", tag = "oidc-provider",
@@ -645,12 +645,20 @@ async fn userinfo(State(app): State<App>, tenant: Option<String>, headers: Heade
     }
 }
 
-async fn introspect(State(app): State<App>, tenant: Option<String>, headers: HeaderMap, body: Bytes) -> Response {
+/// Takes the request whole rather than through extractors: a resource server calls this for
+/// every request it serves, and the extractors would copy the headers.
+async fn introspect(State(app): State<App>, tenant: Option<String>, request: axum::extract::Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
+    let Ok(body) = axum::body::to_bytes(body, app.config.server.max_body_bytes).await else {
+        return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body.too_large", "the body is larger than server.max_body_bytes")
+            .into_response();
+    };
     let posted = match token_param(&body) {
         Ok(f) => f,
         Err(e) => return client_error(e, false),
     };
-    let (creds, basic) = client_credentials(&headers, posted.client_id.as_deref(), posted.client_secret.as_deref());
+    let (creds, basic) = client_credentials(headers, posted.client_id.as_deref(), posted.client_secret.as_deref());
     let issuer = match issuer(&app, tenant.as_deref()) {
         Ok(i) => i,
         Err(e) => return client_error(e.into(), basic),
@@ -666,7 +674,6 @@ async fn introspect(State(app): State<App>, tenant: Option<String>, headers: Hea
             let mut response =
                 (StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], answer).into_response();
             response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            response.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
             response
         }
         Err(e) => client_error(e, basic),

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde_json::{Map, Value};
+use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 use uuid::Uuid;
 use warden_core::credential::TokenHash;
@@ -65,11 +66,21 @@ pub struct VerifiedToken {
     pub introspection: std::sync::OnceLock<bytes::Bytes>,
 }
 
+/// A verified token as cached: the whole token, and what it says.
+type SeenToken = (Box<str>, Arc<VerifiedToken>);
+
 #[derive(Default)]
 pub struct OidcCache {
     clients: Mutex<HashMap<String, Arc<CachedClient>>>,
     lives: Mutex<HashMap<Uuid, CachedLife>>,
-    tokens: Mutex<HashMap<[u8; 32], Arc<VerifiedToken>>>,
+    /// By the token's signature (its last part), with the whole token to compare: a signature
+    /// names one signed content, and hashing it is cheaper than hashing the token.
+    tokens: Mutex<HashMap<Box<str>, SeenToken>>,
+}
+
+/// A compact JWS's signature part (after the last `.`), if it has one.
+fn signature_of(token: &str) -> Option<&str> {
+    token.rsplit_once('.').map(|(_, s)| s).filter(|s| !s.is_empty())
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -112,14 +123,22 @@ impl OidcCache {
         lock(&self.lives).remove(&key);
     }
 
-    pub fn token(&self, hash: &TokenHash, now: OffsetDateTime) -> Option<Arc<VerifiedToken>> {
-        lock(&self.tokens).get(&hash.0).filter(|t| t.exp > now.unix_timestamp()).cloned()
+    /// The verified token `token`, if this node verified it before and it has not expired. The
+    /// whole token is compared in constant time: equal signatures with another content are a
+    /// forgery, and the comparison must not tell how much of a cached token was guessed.
+    pub fn token(&self, token: &str, now: OffsetDateTime) -> Option<Arc<VerifiedToken>> {
+        let signature = signature_of(token)?;
+        let tokens = lock(&self.tokens);
+        let (whole, verified) = tokens.get(signature)?;
+        let same = whole.len() == token.len() && bool::from(whole.as_bytes().ct_eq(token.as_bytes()));
+        (same && verified.exp > now.unix_timestamp()).then(|| verified.clone())
     }
 
-    pub fn put_token(&self, hash: &TokenHash, token: Arc<VerifiedToken>) {
+    pub fn put_token(&self, token: &str, verified: Arc<VerifiedToken>) {
+        let Some(signature) = signature_of(token) else { return };
         let mut tokens = lock(&self.tokens);
         bounded(&mut tokens);
-        tokens.insert(hash.0, token);
+        tokens.insert(signature.into(), (token.into(), verified));
     }
 
     /// Drops what `events` end or change.

@@ -297,8 +297,7 @@ impl Provider {
     /// The access token, if it is one of this tenant's, signed by a key we hold with that key's
     /// algorithm, unexpired, and its grant (or service account) alive.
     async fn live_access_token(&self, ready: &Ready, issuer: &Issuer, token: &str, now: OffsetDateTime) -> Result<Option<Live>> {
-        let hash = TokenHash::of(token);
-        let verified = if let Some(hit) = self.ctx.authz.oidc.token(&hash, now) {
+        let verified = if let Some(hit) = self.ctx.authz.oidc.token(token, now) {
             hit
         } else {
             {
@@ -333,7 +332,7 @@ impl Provider {
                 if exp <= now.unix_timestamp() {
                     return Ok(None);
                 }
-                self.ctx.authz.oidc.put_token(&hash, entry.clone());
+                self.ctx.authz.oidc.put_token(token, entry.clone());
                 entry
             }
         };
@@ -389,7 +388,7 @@ impl Provider {
             return None;
         }
         let token = token.filter(|t| TokenKind::of(t) != Some(TokenKind::RefreshToken))?;
-        let verified = cache.token(&TokenHash::of(token), now)?;
+        let verified = cache.token(token, now)?;
         if !Self::accepts(&ready, issuer, &verified.iss) {
             return None;
         }

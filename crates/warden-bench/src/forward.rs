@@ -534,12 +534,12 @@ fn process_cpu() -> anyhow::Result<Duration> {
     Ok(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
 }
 
-fn median_f(mut values: Vec<f64>) -> f64 {
+pub(crate) fn median_f(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied().unwrap_or_default()
 }
 
-fn median_u(mut values: Vec<u64>) -> u64 {
+pub(crate) fn median_u(mut values: Vec<u64>) -> u64 {
     values.sort_unstable();
     values.get(values.len() / 2).copied().unwrap_or_default()
 }

@@ -266,10 +266,10 @@ async fn measure(server: &BenchServer, args: &OidcArgs, cores: usize) -> anyhow:
             let ratios: Vec<f64> = runs.iter().zip(&bare).map(|(r, b)| r.per_sec / b.max(f64::EPSILON)).collect();
             CaseReport {
                 name: case.name,
-                median_per_sec: median_f(runs.iter().map(|r| r.per_sec).collect()),
-                median_ratio: median_f(ratios),
-                median_p50_us: median_u(runs.iter().map(|r| r.p50_us).collect()),
-                median_p99_us: median_u(runs.iter().map(|r| r.p99_us).collect()),
+                median_per_sec: crate::forward::median_f(runs.iter().map(|r| r.per_sec).collect()),
+                median_ratio: crate::forward::median_f(ratios),
+                median_p50_us: crate::forward::median_u(runs.iter().map(|r| r.p50_us).collect()),
+                median_p99_us: crate::forward::median_u(runs.iter().map(|r| r.p99_us).collect()),
                 runs,
                 target: case.target,
             }
@@ -379,16 +379,6 @@ async fn wrk(url: &str, script: &std::path::Path, args: &OidcArgs) -> anyhow::Re
 
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
-}
-
-fn median_f(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or_default()
-}
-
-fn median_u(mut values: Vec<u64>) -> u64 {
-    values.sort_unstable();
-    values.get(values.len() / 2).copied().unwrap_or_default()
 }
 
 fn to_table(r: &OidcReport) -> String {

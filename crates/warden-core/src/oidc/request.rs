@@ -37,6 +37,32 @@ pub struct AuthorizeParams {
     pub signed_in_after: Option<String>,
 }
 
+impl AuthorizeParams {
+    /// The parameters that are set, by name, in the order of the protocol: what goes back into
+    /// a query (the way back from the sign-in page) or a form (the consent page).
+    pub fn pairs(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("response_type", &self.response_type),
+            ("client_id", &self.client_id),
+            ("redirect_uri", &self.redirect_uri),
+            ("scope", &self.scope),
+            ("state", &self.state),
+            ("nonce", &self.nonce),
+            ("code_challenge", &self.code_challenge),
+            ("code_challenge_method", &self.code_challenge_method),
+            ("prompt", &self.prompt),
+            ("max_age", &self.max_age),
+            ("login_hint", &self.login_hint),
+            ("acr_values", &self.acr_values),
+            ("response_mode", &self.response_mode),
+            ("signed_in_after", &self.signed_in_after),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.as_deref().map(|v| (name, v)))
+        .collect()
+    }
+}
+
 /// What the person is to be asked, from `prompt`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Prompt {
@@ -299,6 +325,17 @@ mod tests {
             Err(Refusal::Redirect { error, .. }) => error,
             other => panic!("expected a redirected error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn set_parameters_are_given_back_in_order() {
+        let p = AuthorizeParams { prompt: Some("login".into()), ..params() };
+        let names: Vec<&str> = p.pairs().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            names,
+            ["response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt"]
+        );
+        assert!(AuthorizeParams::default().pairs().is_empty());
     }
 
     #[test]

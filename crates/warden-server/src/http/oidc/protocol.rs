@@ -441,23 +441,7 @@ fn to_client(visit: &Visit, headers: &HeaderMap, target: String, posted: bool) -
 }
 
 fn params_fields(p: &AuthorizeParams) -> Vec<(String, String)> {
-    let pairs = [
-        ("response_type", &p.response_type),
-        ("client_id", &p.client_id),
-        ("redirect_uri", &p.redirect_uri),
-        ("scope", &p.scope),
-        ("state", &p.state),
-        ("nonce", &p.nonce),
-        ("code_challenge", &p.code_challenge),
-        ("code_challenge_method", &p.code_challenge_method),
-        ("prompt", &p.prompt),
-        ("max_age", &p.max_age),
-        ("login_hint", &p.login_hint),
-        ("acr_values", &p.acr_values),
-        ("response_mode", &p.response_mode),
-        ("signed_in_after", &p.signed_in_after),
-    ];
-    pairs.into_iter().filter_map(|(k, v)| v.as_ref().map(|v| (k.to_owned(), v.clone()))).collect()
+    p.pairs().into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
 }
 
 fn answer(

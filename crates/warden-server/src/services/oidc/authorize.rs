@@ -173,7 +173,8 @@ impl Provider {
     ) -> Result<String> {
         let mut back = params.clone();
         back.signed_in_after = if req.prompt.login { Some(Provider::seal_login_marker(ready, now, &req.client_id)?) } else { None };
-        let query = serde_urlencoded::to_string(AuthorizeQuery(&back)).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        // `prompt=login` stays: the marker says when the sign-in that answers it happened.
+        let query = serde_urlencoded::to_string(back.pairs()).map_err(|e| ServiceError::Internal(e.to_string()))?;
         let rd = format!("{}/authorize?{query}", issuer.path);
         let mut login = vec![("fresh", "1"), ("rd", rd.as_str())];
         if let Some(hint) = &req.login_hint {
@@ -275,40 +276,6 @@ pub enum EndSession {
         back_target: Option<String>,
     },
     Refused(String),
-}
-
-/// The authorize parameters as a query again (the way back from the sign-in page).
-struct AuthorizeQuery<'a>(&'a AuthorizeParams);
-
-impl serde::Serialize for AuthorizeQuery<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let p = self.0;
-        let fields = [
-            ("response_type", &p.response_type),
-            ("client_id", &p.client_id),
-            ("redirect_uri", &p.redirect_uri),
-            ("scope", &p.scope),
-            ("state", &p.state),
-            ("nonce", &p.nonce),
-            ("code_challenge", &p.code_challenge),
-            ("code_challenge_method", &p.code_challenge_method),
-            ("max_age", &p.max_age),
-            ("login_hint", &p.login_hint),
-            ("acr_values", &p.acr_values),
-            ("response_mode", &p.response_mode),
-            ("signed_in_after", &p.signed_in_after),
-            // `prompt=login` stays: the marker says when the sign-in that answers it happened.
-            ("prompt", &p.prompt),
-        ];
-        let mut map = s.serialize_map(None)?;
-        for (k, v) in fields {
-            if let Some(v) = v {
-                map.serialize_entry(k, v)?;
-            }
-        }
-        map.end()
-    }
 }
 
 /// `uri` with `query` appended (after its own query, if it has one).

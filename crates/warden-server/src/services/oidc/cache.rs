@@ -13,7 +13,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use serde_json::{Map, Value};
-use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 use uuid::Uuid;
 use warden_core::credential::TokenHash;
@@ -78,6 +77,25 @@ pub struct OidcCache {
     tokens: Mutex<HashMap<Box<str>, SeenToken>>,
 }
 
+/// Whether `a` and `b` are equal, in a time that depends on their length only: every byte is
+/// compared, eight at a time, with no early exit. (`subtle`'s byte-wise comparison costs about a
+/// microsecond over a token's 700 bytes, on every introspection.)
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut wide_a, mut wide_b) = (a.chunks_exact(8), b.chunks_exact(8));
+    let mut diff = 0u64;
+    for (x, y) in (&mut wide_a).zip(&mut wide_b) {
+        let word = |c: &[u8]| u64::from_ne_bytes(c.try_into().unwrap_or([0; 8]));
+        diff |= word(x) ^ word(y);
+    }
+    for (x, y) in wide_a.remainder().iter().zip(wide_b.remainder()) {
+        diff |= u64::from(x ^ y);
+    }
+    std::hint::black_box(diff) == 0
+}
+
 /// A compact JWS's signature part (after the last `.`), if it has one.
 fn signature_of(token: &str) -> Option<&str> {
     token.rsplit_once('.').map(|(_, s)| s).filter(|s| !s.is_empty())
@@ -130,7 +148,7 @@ impl OidcCache {
         let signature = signature_of(token)?;
         let tokens = lock(&self.tokens);
         let (whole, verified) = tokens.get(signature)?;
-        let same = whole.len() == token.len() && bool::from(whole.as_bytes().ct_eq(token.as_bytes()));
+        let same = same_bytes(whole.as_bytes(), token.as_bytes());
         (same && verified.exp > now.unix_timestamp()).then(|| verified.clone())
     }
 
@@ -152,5 +170,26 @@ impl OidcCache {
             Life::Grant(g) => !gone.credential(*key) && !gone.credential(g.session) && !gone.account(g.account),
             Life::Account { id, .. } => !gone.account(*id) && !gone.credential(*id),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_compare_whole() {
+        let token = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl";
+        assert!(same_bytes(token.as_bytes(), token.as_bytes()));
+        for i in 0..token.len() {
+            let mut other = token.as_bytes().to_vec();
+            other[i] ^= 1;
+            assert!(!same_bytes(token.as_bytes(), &other), "byte {i}");
+        }
+        assert!(!same_bytes(b"abc", b"abcd"));
+        assert!(same_bytes(b"", b""));
+        assert_eq!(signature_of(token), Some("c2lnbmF0dXJl"));
+        assert_eq!(signature_of("no-dots"), None);
+        assert_eq!(signature_of("a.b."), None);
     }
 }

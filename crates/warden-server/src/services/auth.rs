@@ -18,7 +18,7 @@ use warden_core::credential::{self, Secret, TOKEN_BYTES, TokenHash, TokenKind};
 use warden_core::model::{ApiToken, AuditEvent, NameOrId, Subject, SubjectKind};
 use warden_core::throttle::{Throttle, ThrottleKey};
 use warden_core::{CoreError, Name};
-use warden_store::{Action, AuditQuery, CeremonyKind, Change, CredentialOwner};
+use warden_store::{Action, AuditQuery, CeremonyKind, Change, CredentialOwner, SessionRecord};
 
 use super::authn::second_factor::SecondFactors;
 use super::credentials::{Cached, Contact, Credential};
@@ -255,6 +255,18 @@ impl Auth {
     /// Resolves a bearer token (session or API token) to a principal.
     pub async fn authenticate_bearer(&self, token: &str) -> Result<Principal> {
         let bearer = self.bearer(token).await?;
+        Ok(self.principal_of(&bearer))
+    }
+
+    /// A browser's session token: its principal and its record (when it signed in, how
+    /// strongly), from one credential lookup; `None` for any other bearer token.
+    pub async fn authenticate_session(&self, token: &str) -> Result<Option<(Principal, SessionRecord)>> {
+        let bearer = self.bearer(token).await?;
+        let Credential::Session(session) = &bearer.cached.credential else { return Ok(None) };
+        Ok(Some((self.principal_of(&bearer), session.clone())))
+    }
+
+    fn principal_of(&self, bearer: &Bearer) -> Principal {
         let roles = bearer.token_roles().map(<[String]>::to_vec);
         let mut principal =
             self.principal(bearer.cached.owner.clone(), bearer.method, Some(bearer.credential_id()), bearer.elevated, roles);
@@ -263,7 +275,7 @@ impl Auth {
             principal.auth_strength = Some(session.auth_strength);
         }
         principal.mfa_enrolment_required = self.confined(&principal);
-        Ok(principal)
+        principal
     }
 
     /// Checks a bearer token (session or API token) and returns its credential cache entry,

@@ -29,7 +29,6 @@ use super::super::error::ApiError;
 use super::super::session::SessionCookie;
 use super::super::ui::{Chrome, PASSWORD_SCREEN, Posted, SECURITY_SCREEN, Visit};
 use crate::services::ServiceError;
-use crate::services::credentials::Credential;
 use crate::services::oidc::authorize::{Authorized, Browser, Consent, EndSession, LogoutRequest};
 use crate::services::oidc::provider::{ClientCredentials, ClientFacing, Issuer, OAuthError};
 use crate::services::oidc::tokens::{TokenForm, TokenResponse};
@@ -77,13 +76,14 @@ pub struct OAuthErrorBody {
     pub error_description: String,
 }
 
-/// A form that carries one token (introspection, revocation, userinfo by POST).
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+/// A form that carries one token (introspection, revocation, userinfo by POST): its shape in
+/// the API description. It is read by [`token_param`], in place.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Described, not built: the fields are read by `token_param`.
 pub struct TokenParam {
     /// The token (for userinfo: `access_token`).
     pub token: Option<String>,
     /// Ignored: the token's own form says what it is.
-    #[allow(dead_code)]
     pub token_type_hint: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
@@ -249,8 +249,9 @@ fn form<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> Result<T, Cli
 
 /// The form of introspection, revocation and userinfo ([`TokenParam`]), read in place: a token
 /// is most of the body and needs no decoding (a JWT is URL-safe), so it is borrowed, not
-/// copied. A field sent twice is refused (RFC 6749 §3.1).
-#[derive(Debug, Default)]
+/// copied. A field sent twice is refused (RFC 6749 §3.1). No `Debug`: it holds tokens and
+/// secrets.
+#[derive(Default)]
 struct TokenFields<'a> {
     token: Option<Cow<'a, str>>,
     client_id: Option<Cow<'a, str>>,
@@ -358,10 +359,7 @@ async fn jwks(State(app): State<App>) -> Response {
 /// The browser's session, if its cookie carries a live one.
 async fn browser(app: &App, headers: &HeaderMap) -> Option<Browser> {
     let token = SessionCookie::new(&app.config.forward_auth).read(headers)?;
-    let bearer = app.auth.bearer(token).await.ok()?;
-    let Credential::Session(session) = &bearer.cached.credential else { return None };
-    let session = session.clone();
-    let principal = app.auth.authenticate_bearer(token).await.ok()?;
+    let (principal, session) = app.auth.authenticate_session(token).await.ok()??;
     let held_at = if principal.password_change_required {
         Some(PASSWORD_SCREEN)
     } else if principal.mfa_enrolment_required {
@@ -369,7 +367,7 @@ async fn browser(app: &App, headers: &HeaderMap) -> Option<Browser> {
     } else {
         None
     };
-    Some(Browser { account: principal.account.clone(), session, held_at })
+    Some(Browser { account: principal.account, session, held_at })
 }
 
 /// Whether this navigation comes from one of Warden's own pages (a form's redirect chain).
@@ -459,8 +457,7 @@ fn answer(
         Authorized::SignIn(to) => Redirect::to(&to).into_response(),
         Authorized::Held(to) => Redirect::to(to).into_response(),
         Authorized::Consent(prompt) => {
-            let mut fields = params_fields(params);
-            fields.retain(|(k, _)| k != "prompt" || !params.prompt.as_deref().unwrap_or_default().contains("consent"));
+            let fields = params_fields(params);
             let page = ConsentPage {
                 chrome: visit.chrome(format!("Allow {}?", prompt.client_name), None),
                 client_name: prompt.client_name,

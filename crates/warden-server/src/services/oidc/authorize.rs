@@ -253,8 +253,8 @@ impl Provider {
     }
 }
 
-/// The query of an end-session request.
-#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
+/// The query of an end-session request. No `Debug`: `id_token_hint` is a token.
+#[derive(Clone, Default, serde::Deserialize, serde::Serialize)]
 pub struct LogoutRequest {
     pub id_token_hint: Option<String>,
     pub post_logout_redirect_uri: Option<String>,

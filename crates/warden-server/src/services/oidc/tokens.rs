@@ -27,8 +27,9 @@ use super::provider::{ClientCredentials, ClientFacing, Issuer, OAuthError, Provi
 use crate::services::auth::random_token;
 use crate::services::{Result, ServiceError};
 
-/// The form of `POST /token`.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+/// The form of `POST /token`. No `Debug`: it carries codes, verifiers, refresh tokens and
+/// client secrets, which must never reach a log line.
+#[derive(Default, Deserialize, utoipa::ToSchema)]
 pub struct TokenForm {
     pub grant_type: Option<String>,
     pub code: Option<String>,
@@ -40,8 +41,8 @@ pub struct TokenForm {
     pub client_secret: Option<String>,
 }
 
-/// A successful token response (RFC 6749 §5.1).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+/// A successful token response (RFC 6749 §5.1). No `Debug`: it is made of tokens.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
     pub access_token: String,
     /// Always `Bearer`.

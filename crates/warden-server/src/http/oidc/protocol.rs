@@ -263,9 +263,18 @@ fn token_param(body: &Bytes) -> Result<TokenFields<'_>, ClientFacing> {
     let bad = |why: &str| ClientFacing::from(OAuthError::new("invalid_request", format!("the form does not parse: {why}")));
     let text = std::str::from_utf8(body).map_err(|_| bad("not UTF-8"))?;
     let mut fields = TokenFields::default();
-    for pair in text.split('&').filter(|p| !p.is_empty()) {
+    // Split and scanned with SIMD (`memchr`): the token is hundreds of bytes, and a
+    // character-by-character scan of it was this endpoint's largest cost of its own.
+    let mut start = 0;
+    let ends = memchr::memchr_iter(b'&', text.as_bytes()).chain(std::iter::once(text.len()));
+    for end in ends {
+        let pair = &text[start..end];
+        start = end + 1;
+        if pair.is_empty() {
+            continue;
+        }
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let value = if value.contains(['%', '+']) {
+        let value = if needs_decoding(value) {
             Cow::Owned(form_decode(value).ok_or_else(|| bad("bad percent-encoding"))?)
         } else {
             Cow::Borrowed(value)
@@ -313,10 +322,10 @@ fn client_credentials(headers: &HeaderMap, client_id: Option<&str>, client_secre
     }
 }
 
-/// Whether a form value has a `%` escape or a `+` (a space) to decode. A scan of bytes, not of
-/// characters: a token is hundreds of them, and this runs on every introspection.
+/// Whether a form value has a `%` escape or a `+` (a space) to decode: a SIMD scan of bytes,
+/// as a token is hundreds of them and this runs on every introspection.
 fn needs_decoding(raw: &str) -> bool {
-    raw.bytes().any(|b| b == b'%' || b == b'+')
+    memchr::memchr2(b'%', b'+', raw.as_bytes()).is_some()
 }
 
 fn form_decode(raw: &str) -> Option<String> {
@@ -652,9 +661,12 @@ async fn introspect(State(app): State<App>, tenant: Option<String>, request: axu
     };
     match answer {
         Ok(answer) => {
-            let mut response =
-                (StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], answer).into_response();
-            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            // Both headers in one allocation of the map.
+            let mut response = Response::new(axum::body::Body::from(answer));
+            let headers = response.headers_mut();
+            headers.reserve(2);
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             response
         }
         Err(e) => client_error(e, basic),

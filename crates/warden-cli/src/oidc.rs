@@ -1,10 +1,11 @@
 //! `warden oidc client …`: the applications that may sign people in through Warden's OpenID
 //! Connect provider. `create` and `rotate-secret` show a confidential client's secret this
 //! once (the server keeps only its hash); `rotate-secret` prints it alone, for scripts.
-//! `warden oidc keys list|rotate`: the provider's signing keys.
+//! `warden oidc keys list|rotate`: the provider's signing keys. The connected applications of
+//! `warden self applications` and `warden user applications` are listed and withdrawn here too.
 
 use clap::Subcommand;
-use warden_core::api::{CreateOidcClient, CreatedOidcClient, OidcSigningKey, Page, UpdateOidcClient};
+use warden_core::api::{ConnectedApplication, CreateOidcClient, CreatedOidcClient, OidcSigningKey, Page, UpdateOidcClient};
 use warden_core::oidc::OidcClient;
 
 use crate::output::{self, Tabular};
@@ -291,6 +292,38 @@ impl Tabular for OidcSigningKey {
             self.alg.clone(),
             output::time(self.created_at),
             self.retired_at.map_or_else(|| "-".to_owned(), output::time),
+        ]
+    }
+}
+
+/// `warden self applications` and `warden user applications USER`: the applications signed in
+/// to through the provider, or (`--withdraw`) disconnecting one.
+pub async fn applications(ctx: &Ctx, user: Option<&str>, withdraw: Option<String>) -> Result<(), CliError> {
+    if let Some(client_id) = withdraw {
+        let done = ctx.client.withdraw_application(user, &client_id).await?;
+        let text = format!("{} disconnected: consent withdrawn, {} grant(s) revoked", done.client_id, done.grants_revoked);
+        return output::lines(ctx, &done, [text]);
+    }
+    let items = ctx.client.applications(user).await?;
+    output::page(ctx, &Page { items, next_cursor: None })
+}
+
+impl Tabular for ConnectedApplication {
+    const HEADERS: &'static [&'static str] = &["CLIENT", "NAME", "ALLOWED", "SINCE", "GRANTS", "LAST SIGN-IN"];
+
+    fn row(&self) -> Vec<String> {
+        let allowed = if self.consented_scopes.is_empty() {
+            if self.first_party { "(first party)".to_owned() } else { "-".to_owned() }
+        } else {
+            self.consented_scopes.join(" ")
+        };
+        vec![
+            self.client_id.clone(),
+            self.display_name.clone(),
+            allowed,
+            self.consented_at.map_or_else(|| "-".to_owned(), output::time),
+            self.grants.len().to_string(),
+            self.grants.iter().map(|g| g.created_at).max().map_or_else(|| "-".to_owned(), output::time),
         ]
     }
 }

@@ -80,6 +80,16 @@ pub enum SelfCommand {
         #[arg(long, value_name = "ID")]
         revoke: Option<uuid::Uuid>,
     },
+    /// List the applications you signed in to with Warden (what each may learn, its live
+    /// sign-ins), or disconnect one: its consent is withdrawn and its tokens stop working.
+    #[command(after_help = "Examples:
+  warden self applications
+  warden self applications --withdraw grafana")]
+    Applications {
+        /// Disconnect this application (its client_id).
+        #[arg(long, value_name = "CLIENT_ID")]
+        withdraw: Option<String>,
+    },
     /// Show your preferences in a tenant, or change those the flags name.
     #[command(after_help = "Examples:
   warden self preferences                        # in the default tenant
@@ -241,6 +251,7 @@ pub async fn run(ctx: &Ctx, command: SelfCommand) -> Result<(), CliError> {
             output::lines(ctx, &codes, lines)
         }
         SelfCommand::Sessions { revoke } => crate::sessions::run_own(ctx, revoke).await,
+        SelfCommand::Applications { withdraw } => crate::oidc::applications(ctx, None, withdraw).await,
         SelfCommand::ResendVerification { address } => {
             let queued = me.resend_verification(&address).await?;
             output::lines(ctx, &queued, [format!("verification link queued to {} (mail: {})", queued.to, queued.mail)])

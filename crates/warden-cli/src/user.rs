@@ -174,6 +174,18 @@ pub enum UserCommand {
         /// The user's name or id.
         user: String,
     },
+    /// The applications a user signed in to with Warden, or (`--withdraw`) disconnect one for
+    /// them: the consent is withdrawn and the application's tokens stop working.
+    #[command(after_help = "Examples:
+  warden user applications alice
+  warden user applications alice --withdraw grafana")]
+    Applications {
+        /// The user's name or id.
+        user: String,
+        /// Disconnect this application (its client_id).
+        #[arg(long, value_name = "CLIENT_ID")]
+        withdraw: Option<String>,
+    },
     /// Print what a user may do: the permissions one per line (roles and groups on stderr).
     Permissions {
         /// The user's name or id.
@@ -349,6 +361,7 @@ pub async fn run(ctx: &Ctx, command: UserCommand) -> Result<(), CliError> {
         UserCommand::RequirePasswordChange { user } => say_password_change_required(ctx, &users.require_password_change(&user).await?),
         UserCommand::Disable { user } => output::item(ctx, &users.disable_user(&user).await?),
         UserCommand::Enable { user } => output::item(ctx, &users.enable_user(&user).await?),
+        UserCommand::Applications { user, withdraw } => crate::oidc::applications(ctx, Some(&user), withdraw).await,
         UserCommand::Permissions { user, scope } => check::account_permissions(ctx, &format!("user:{user}"), scope).await,
     }
 }

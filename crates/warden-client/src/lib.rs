@@ -622,6 +622,28 @@ impl Client {
         self.call(Method::POST, &["oidc", "keys", "rotate"], NO_QUERY, NO_BODY).await
     }
 
+    /// `GET /self/applications`, or with `user` `GET /users/{user}/applications`: the
+    /// applications signed in to through the OpenID Connect provider.
+    pub async fn applications(&self, user: Option<&str>) -> Result<Vec<warden_core::api::ConnectedApplication>, ClientError> {
+        match user {
+            Some(user) => self.call(Method::GET, &["users", user, "applications"], NO_QUERY, NO_BODY).await,
+            None => self.call(Method::GET, &["self", "applications"], NO_QUERY, NO_BODY).await,
+        }
+    }
+
+    /// Disconnects an application (the caller's own, or `user`'s): its consent withdrawn and its
+    /// grants revoked.
+    pub async fn withdraw_application(
+        &self,
+        user: Option<&str>,
+        client_id: &str,
+    ) -> Result<warden_core::api::ApplicationWithdrawn, ClientError> {
+        match user {
+            Some(user) => self.call(Method::DELETE, &["users", user, "applications", client_id], NO_QUERY, NO_BODY).await,
+            None => self.call(Method::DELETE, &["self", "applications", client_id], NO_QUERY, NO_BODY).await,
+        }
+    }
+
     pub async fn delete_oidc_client(&self, client_id: &str) -> Result<(), ClientError> {
         self.call(Method::DELETE, &["oidc", "clients", client_id], NO_QUERY, NO_BODY).await
     }

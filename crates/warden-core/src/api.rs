@@ -712,6 +712,53 @@ pub struct OidcSigningKey {
     pub retired_at: Option<OffsetDateTime>,
 }
 
+/// An application a person signed in to through Warden's OpenID Connect provider: what they
+/// allowed it, and the grants (live sign-ins) it holds. Never a token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConnectedApplication {
+    /// The client's `client_id`.
+    pub client_id: String,
+    pub display_name: String,
+    /// Trusted by the operator: it never asks for consent, so none is recorded.
+    pub first_party: bool,
+    /// The scopes the person allowed it (empty: no consent recorded).
+    pub consented_scopes: Vec<String>,
+    #[serde(default, with = "crate::timestamp::option", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub consented_at: Option<OffsetDateTime>,
+    /// Its live grants, oldest first: each ends with its session, or when withdrawn.
+    pub grants: Vec<ApplicationGrant>,
+}
+
+/// One grant of a [`ConnectedApplication`]: a redeemed sign-in, its access and refresh tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApplicationGrant {
+    pub id: Uuid,
+    /// The session it is bound to (it ends with it).
+    pub session_id: Uuid,
+    pub scopes: Vec<String>,
+    /// How the sign-in was proved (`password`, `password+totp`, `passkey`, …).
+    pub auth_strength: String,
+    #[serde(with = "crate::timestamp")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub created_at: OffsetDateTime,
+    /// When its refresh tokens stop working at the latest.
+    #[serde(with = "crate::timestamp")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub expires_at: OffsetDateTime,
+}
+
+/// What disconnecting an application did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApplicationWithdrawn {
+    pub client_id: String,
+    /// Grants revoked: every token they issued stops working on every node.
+    pub grants_revoked: u64,
+}
+
 /// What a key rotation did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

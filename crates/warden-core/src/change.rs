@@ -372,6 +372,11 @@ pub enum Action {
     /// A grant ended before its session: every token it issued stops working.
     #[serde(rename = "oidc.grant.revoke")]
     OidcGrantRevoke { grant: Uuid, client: Name, reason: GrantRevocation },
+    /// The target (a user) disconnected an application, or an administrator did for them:
+    /// the consent is gone (the next sign-in asks again) and every grant the client held
+    /// for the target is revoked (`grants_revoked` of them).
+    #[serde(rename = "oidc.consent.withdraw")]
+    OidcConsentWithdraw { client: Name, grants_revoked: u64 },
 
     // --- bulk ---
     /// One batch of a bulk import, committed as one transaction with this one event (an event
@@ -546,6 +551,7 @@ impl Action {
             Self::OidcGrantCreate { .. } => "oidc.grant.create",
             Self::OidcGrantRefresh { .. } => "oidc.grant.refresh",
             Self::OidcGrantRevoke { .. } => "oidc.grant.revoke",
+            Self::OidcConsentWithdraw { .. } => "oidc.consent.withdraw",
             Self::ApiTokenCreate { .. } => "api_token.create",
             Self::ApiTokenRevoke { .. } => "api_token.revoke",
             Self::GroupCreate {} => "group.create",
@@ -652,6 +658,10 @@ impl Action {
             // Every node forgets the grant, so its access tokens stop passing introspection
             // and userinfo everywhere.
             A::OidcGrantRevoke { grant, .. } => (S::Unchanged, C::Credential(*grant)),
+            // The grants revoked are whichever the client held when the write ran, so the
+            // event names their owner: every node forgets the account's cached credentials
+            // (its grants among them; its sessions are simply read again).
+            A::OidcConsentWithdraw { .. } => (S::Unchanged, account()),
             A::PasswordRehash {} | A::Login { .. } | A::LoginFailed { .. } | A::ApiTokenCreate { .. } => (S::Unchanged, C::Unchanged),
             // Second factors are read at sign-in, never cached; sessions already made keep the
             // strength they were made with.

@@ -58,7 +58,7 @@ pub use groups::Groups;
 pub use lane::WriteStats;
 pub use mail_queue::{MailKind, MailOutcome, MailQueue, MailStatus, QueuedMail};
 pub use oidc_clients::OidcClients;
-pub use oidc_provider::{GrantCreated, GrantRecord, NewGrant, OidcProvider, SigningKeyRecord};
+pub use oidc_provider::{ConsentRecord, GrantCreated, GrantRecord, NewGrant, OidcProvider, SigningKeyRecord};
 pub use one_time_tokens::{OneTimeToken, OneTimeTokens, Recovery, TokenPurpose};
 pub use passkeys::{Ceremony, CeremonyKind, PasskeyRecord, PasskeyUse, Passkeys};
 pub use postgres::PgStore;

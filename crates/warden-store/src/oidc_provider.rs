@@ -86,6 +86,14 @@ impl GrantRecord {
     }
 }
 
+/// A person's consent to a client, as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentRecord {
+    pub client: Uuid,
+    pub scopes: Vec<String>,
+    pub granted_at: OffsetDateTime,
+}
+
 /// What redeeming a code found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GrantCreated {
@@ -131,4 +139,15 @@ pub trait OidcProvider: Send + Sync {
     async fn oidc_consent(&self, account: Uuid, client: Uuid) -> Result<Option<Vec<String>>>;
     /// Records (or widens) a consent, audited.
     async fn grant_oidc_consent(&self, change: &Change, account: Uuid, client: Uuid, scopes: &[String]) -> Result<()>;
+
+    /// Every consent `account` gave, by client.
+    async fn oidc_consents_of(&self, account: Uuid) -> Result<Vec<ConsentRecord>>;
+    /// `account`'s grants that can still be used at `at` (unrevoked, unexpired, their session
+    /// there and current), oldest first.
+    async fn oidc_grants_of(&self, account: Uuid, at: OffsetDateTime) -> Result<Vec<GrantRecord>>;
+    /// Disconnects `client` from `account` in one audited write: deletes the consent and
+    /// revokes every unrevoked grant of theirs (the count goes into
+    /// `Action::OidcConsentWithdraw::grants_revoked`, and is returned). `None`, with nothing
+    /// written, when there was neither a consent nor an unrevoked grant.
+    async fn withdraw_oidc_consent(&self, change: &Change, account: Uuid, client: Uuid) -> Result<Option<u64>>;
 }

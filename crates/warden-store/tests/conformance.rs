@@ -3549,6 +3549,35 @@ async fn oidc_grants(store: Arc<dyn Store>) {
         assert_eq!(store.oidc_consent(alice.id, client.id).await.unwrap(), Some(scopes));
     }
 
+    // Disconnecting an application: its consent and live grants go in one write; another
+    // client's grant stays, and a second withdrawal writes nothing.
+    let other = new_oidc_client("rp-other", false, None);
+    let create = oidc_change(Action::OidcClientCreate { id: other.id, client: other.client_id.clone(), public: false });
+    store.create_oidc_client(&create, &other, Some(&TokenHash::of("wdc_rp-other"))).await.unwrap();
+    let live_session = SessionRecord { id: Uuid::now_v7(), ..session.clone() };
+    store.create_session(&change("auth.login", &alice), &live_session, &TokenHash::of("wds_rp-session-2")).await.unwrap();
+    let kept = NewGrant { client: other.id, session: live_session.id, ..grant("code-kept", "wdr_kept") };
+    let gone = NewGrant { session: live_session.id, ..grant("code-gone", "wdr_gone") };
+    for g in [&gone, &kept] {
+        assert_eq!(store.create_oidc_grant(&grant_change(g), g).await.unwrap(), GrantCreated::Created);
+    }
+    let listed: Vec<Uuid> = store.oidc_grants_of(alice.id, t0).await.unwrap().into_iter().map(|g| g.id).collect();
+    assert_eq!(listed.iter().copied().collect::<BTreeSet<_>>(), BTreeSet::from([gone.id, kept.id]), "only live grants: {listed:?}");
+    let consents = store.oidc_consents_of(alice.id).await.unwrap();
+    assert_eq!(consents.iter().map(|c| (c.client, c.scopes.len())).collect::<Vec<_>>(), vec![(client.id, 2)]);
+    let withdraw =
+        Change::new(t0, Some(&alice), Action::OidcConsentWithdraw { client: client.client_id.clone(), grants_revoked: 0 }, Some(&alice));
+    assert_eq!(store.withdraw_oidc_consent(&withdraw, alice.id, client.id).await.unwrap(), Some(1));
+    assert_eq!(store.oidc_consent(alice.id, client.id).await.unwrap(), None, "the next sign-in asks again");
+    assert!(!store.oidc_grant(gone.id, t0).await.unwrap().unwrap().is_live(t0), "its grant is revoked");
+    assert!(store.oidc_grant(kept.id, t0).await.unwrap().unwrap().is_live(t0), "another client's grant stays");
+    let refresh_gone = Change::new(t0, None, Action::OidcGrantRefresh { grant: gone.id, client: client.client_id.clone() }, Some(&alice));
+    assert!(!store.rotate_refresh_token(&refresh_gone, gone.id, &TokenHash::of("wdr_gone"), &TokenHash::of("wdr_x")).await.unwrap());
+    assert_eq!(store.withdraw_oidc_consent(&withdraw, alice.id, client.id).await.unwrap(), None, "nothing left to withdraw");
+    let withdrawn: Vec<_> = audit_all(&*store).await.into_iter().filter(|e| e.action == "oidc.consent.withdraw").collect();
+    assert_eq!(withdrawn.len(), 1, "one event, for the write that did something");
+    assert_eq!(withdrawn[0].details["grants_revoked"], 1, "{:?}", withdrawn[0].details);
+
     // Keys: retired, then forgotten once their tokens cannot live.
     let key = |id: &str| SigningKeyRecord {
         id: id.into(),

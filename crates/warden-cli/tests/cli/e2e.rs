@@ -1727,6 +1727,16 @@ fn oidc_clients_end_to_end() {
         "the key-encryption key beside the database"
     );
 
+    // Connected applications: none yet; withdrawing one that is not connected fails, naming
+    // it; reading another account's needs the directory's read permission.
+    let mine = json_ok_as(&server, &admin, &["self", "applications"]);
+    assert_eq!(mine["items"], serde_json::json!([]), "{mine}");
+    let refused = fails_as(&server, &admin, &["self", "applications", "--withdraw", "cli-app"]);
+    assert!(refused.contains("not_found") && refused.contains("cli-app"), "{refused}");
+    let theirs = json_ok_as(&server, &idm, &["user", "applications", "admin"]);
+    assert_eq!(theirs["items"], serde_json::json!([]), "{theirs}");
+    assert!(fails_as(&server, &idm, &["user", "applications", "nobody"]).contains("not_found"));
+
     // The secrets are in neither the server's log nor the database.
     let log = std::fs::read_to_string(server.dir.path().join("wardend.log")).unwrap_or_default();
     let db = std::fs::read(dir.path().join("warden.db")).unwrap();

@@ -111,12 +111,13 @@ fn every_action_says_what_it_does() {
         (Action::OidcGrantRefresh { grant: id, client: name("grafana") }, Some(&alice), "oidc.grant.refresh", S::Unchanged, C::Unchanged),
         (Action::OidcGrantRevoke { grant: id, client: name("grafana"), reason: GrantRevocation::RefreshTokenReused }, Some(&alice), "oidc.grant.revoke", S::Unchanged, C::Credential(id)),
         (Action::OidcGrantRevoke { grant: id, client: name("grafana"), reason: GrantRevocation::CodeReused }, Some(&alice), "oidc.grant.revoke", S::Unchanged, C::Credential(id)),
+        (Action::OidcConsentWithdraw { client: name("grafana"), grants_revoked: 2 }, Some(&alice), "oidc.consent.withdraw", S::Unchanged, C::Account(alice.id)),
         (Action::Import { first_line: 2, last_line: 5001, created: 4000, updated: 1, accounts: vec![alice.id, bot.id], groups: vec![staff.id] }, None, "import.batch", S::Rebuild, C::Accounts(vec![alice.id, bot.id])),
         (Action::Import { first_line: 5002, last_line: 5003, created: 0, updated: 1, accounts: vec![], groups: vec![staff.id] }, None, "import.batch", S::Rebuild, C::Unchanged),
     ];
     let mut names: Vec<&str> = table.iter().map(|row| row.2).collect();
     names.dedup();
-    assert_eq!(names.len(), 73, "every action has a row");
+    assert_eq!(names.len(), 74, "every action has a row");
     let mailing = [
         "invitation.create",
         "user.account_notice",

@@ -199,6 +199,8 @@ fn public_api() -> OpenApiRouter<App> {
         .routes(routes!(api::resend_verification))
         .routes(routes!(api::list_own_sessions))
         .routes(routes!(api::revoke_own_session))
+        .routes(routes!(oidc::list_own_applications))
+        .routes(routes!(oidc::withdraw_own_application))
 }
 
 /// Everything an administrator does. One `routes!` per path, as above.
@@ -227,6 +229,8 @@ fn management_api() -> OpenApiRouter<App> {
         .routes(routes!(oidc::rotate_client_secret))
         .routes(routes!(oidc::list_keys))
         .routes(routes!(oidc::rotate_keys))
+        .routes(routes!(oidc::list_user_applications))
+        .routes(routes!(oidc::withdraw_user_application))
         .routes(routes!(api::list_service_accounts, api::create_service_account))
         .routes(routes!(api::get_service_account, api::delete_service_account))
         .routes(routes!(api::list_tokens, api::create_token))

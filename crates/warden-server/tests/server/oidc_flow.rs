@@ -385,6 +385,26 @@ async fn code_flow(server: &TestServer, rp: &Rp, other: &Rp) {
     assert_eq!(other.refresh(fourth["refresh_token"].as_str().unwrap()).await.1["error"], "invalid_grant");
     assert!(other.goes_inactive(fourth["access_token"].as_str().unwrap()).await);
 
+    // Its owner disconnects the application on this node: the grant's tokens stop working on
+    // the other, the listing names no token, and the next sign-in asks for consent again.
+    let (_, sixth) = rp.redeem(&rp.code().await).await;
+    let me = server.anonymous().with_bearer(rp.cookie.as_deref().unwrap().split_once('=').unwrap().1);
+    let apps = me.applications(None).await.unwrap();
+    assert_eq!(apps.len(), 1, "{apps:?}");
+    assert_eq!((apps[0].client_id.as_str(), apps[0].display_name.as_str()), ("app", "The App"));
+    assert_eq!(apps[0].consented_scopes, ["openid", "profile", "email"]);
+    assert_eq!(apps[0].grants.len(), 1, "only the live grant: {apps:?}");
+    let listed = serde_json::to_string(&apps).unwrap();
+    for secret in [&sixth["access_token"], &sixth["refresh_token"], &sixth["id_token"]] {
+        assert!(!listed.contains(secret.as_str().unwrap()), "no token in the listing");
+    }
+    let withdrawn = me.withdraw_application(None, "app").await.unwrap();
+    assert_eq!((withdrawn.client_id.as_str(), withdrawn.grants_revoked), ("app", 1));
+    assert_eq!(other.refresh(sixth["refresh_token"].as_str().unwrap()).await.1["error"], "invalid_grant", "withdrawn");
+    assert!(other.goes_inactive(sixth["access_token"].as_str().unwrap()).await);
+    assert_eq!(rp.authorize(&[]).await.status(), StatusCode::OK, "the consent page again");
+    assert_eq!(me.withdraw_application(None, "app").await.unwrap_err().code(), "not_found", "nothing left to withdraw");
+
     // Userinfo, then logout: an unregistered return address is refused; a registered one ends
     // the session and with it the grant's tokens, on every node.
     let (_, fifth) = rp.redeem(&rp.code().await).await;
@@ -413,6 +433,83 @@ async fn code_flow(server: &TestServer, rp: &Rp, other: &Rp) {
     assert_eq!(other.refresh(fifth["refresh_token"].as_str().unwrap()).await.1["error"], "invalid_grant", "the session ended");
     assert!(other.goes_inactive(fifth["access_token"].as_str().unwrap()).await);
     let _ = server;
+}
+
+/// Connected applications are their owner's to see and disconnect, and an administrator's
+/// with `warden:users:read` / `warden:credentials:write`; nobody else's request touches them.
+/// The web page lists them and disconnects with a same-site form.
+#[tokio::test]
+async fn connected_applications_belong_to_their_owner_and_administrators() {
+    let server = TestServer::start_with(with_issuer).await;
+    let rp = setup(&server).await;
+    let (_, tokens) = rp.redeem(&rp.code().await).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let idm = server.idm().await;
+    idm.create_user(&user("bob")).await.unwrap();
+    let bob = server.anonymous().with_bearer(server.anonymous().login("bob", "correct horse battery").await.unwrap().token.expose());
+
+    // Another person: sees none of alice's, withdraws nothing of hers, reads no one else's.
+    assert!(bob.applications(None).await.unwrap().is_empty());
+    assert_eq!(bob.withdraw_application(None, "app").await.unwrap_err().code(), "not_found");
+    assert_eq!(bob.applications(Some("alice")).await.unwrap_err().code(), "forbidden");
+    assert_eq!(bob.withdraw_application(Some("alice"), "app").await.unwrap_err().code(), "forbidden");
+    assert!(rp.active(access).await, "alice's grant is untouched");
+
+    // An administrator reads them; unknown accounts and applications are not found.
+    let apps = idm.applications(Some("alice")).await.unwrap();
+    assert_eq!(apps.iter().map(|a| (a.client_id.as_str(), a.grants.len())).collect::<Vec<_>>(), [("app", 1)]);
+    assert_eq!(idm.applications(Some("nobody")).await.unwrap_err().code(), "not_found");
+    assert_eq!(idm.withdraw_application(Some("alice"), "no-such-app").await.unwrap_err().code(), "not_found");
+
+    // The page lists it; a cross-site form is refused; the page's own form disconnects.
+    let cookie = rp.cookie.clone().unwrap();
+    let page = rp.http.get(format!("{}/account/applications", rp.url)).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'none'"));
+    let csrf_cookies: Vec<String> =
+        page.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned()).collect();
+    let html = page.text().await.unwrap();
+    assert!(html.contains("The App") && html.contains("openid, profile, email"), "{html}");
+    assert!(!html.contains(access), "no token on the page");
+    let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let action = format!("{}/account/applications/app/withdraw", rp.url);
+    let cookies = std::iter::once(cookie.clone()).chain(csrf_cookies).collect::<Vec<_>>().join("; ");
+    let forged = rp
+        .http
+        .post(&action)
+        .header("cookie", &cookie)
+        .header("origin", "https://evil.example")
+        .form(&[("csrf", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert!(rp.active(access).await, "a forged form disconnects nothing");
+    let posted = rp.http.post(&action).header("cookie", &cookies).header("origin", PUBLIC).form(&[("csrf", csrf)]).send().await.unwrap();
+    assert_eq!(posted.status(), StatusCode::SEE_OTHER);
+    assert_eq!(posted.headers()["location"], "/account/applications");
+    assert!(!rp.active(access).await, "disconnected from the page");
+    let html =
+        rp.http.get(format!("{}/account/applications", rp.url)).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("No applications."), "{html}");
+
+    // An administrator disconnects it for her, audited with the administrator as actor.
+    let (_, again) = rp.redeem(&rp.code().await).await;
+    let done = idm.withdraw_application(Some("alice"), "app").await.unwrap();
+    assert_eq!(done.grants_revoked, 1);
+    assert!(!rp.active(again["access_token"].as_str().unwrap()).await);
+    let events = server
+        .sysadmin()
+        .await
+        .audit(&warden_client::AuditQuery { action: Some("oidc.consent.withdraw".into()), ..Default::default() })
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(events.len(), 2, "the page's and the administrator's");
+    let by_admin = &events[0];
+    assert_eq!((by_admin.actor_name.as_deref(), by_admin.target_name.as_deref()), (Some("idm_admin"), Some("alice")));
+    assert_eq!(by_admin.details["grants_revoked"], 1);
+    assert_eq!(by_admin.details["client"], "app");
 }
 
 #[tokio::test]

@@ -11,7 +11,8 @@ macro_rules! impl_oidc_provider {
             use warden_core::credential::TokenHash;
 
             use super::*;
-            use crate::{GrantCreated, GrantRecord, NewGrant, OidcProvider, SigningKeyRecord};
+            use crate::{ConsentRecord, GrantCreated, GrantRecord, NewGrant, OidcProvider, SigningKeyRecord};
+            use warden_core::change::Action;
 
             /// A grant's columns with its session's end and its account's state, and where they
             /// come from.
@@ -232,6 +233,67 @@ macro_rules! impl_oidc_provider {
                             open(&mut tx, &change).await?;
                             tx.commit().await?;
                             Ok(())
+                        })
+                    })
+                    .await
+                }
+
+                async fn oidc_consents_of(&self, account: Uuid) -> Result<Vec<ConsentRecord>> {
+                    let rows = sqlx::query("SELECT client_id, scopes, granted_at FROM oidc_consents WHERE account_id = $1 ORDER BY granted_at, client_id")
+                        .bind(account)
+                        .fetch_all(self.reader())
+                        .await?;
+                    rows.iter()
+                        .map(|row| {
+                            let scopes: String = row.try_get("scopes")?;
+                            Ok(ConsentRecord {
+                                client: row.try_get("client_id")?,
+                                scopes: serde_json::from_str(&scopes).map_err(|e| decode_err("consent scopes", e))?,
+                                granted_at: from_ms(row.try_get("granted_at")?),
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn oidc_grants_of(&self, account: Uuid, at: OffsetDateTime) -> Result<Vec<GrantRecord>> {
+                    let sql = format!(
+                        "SELECT {GRANT_COLUMNS} FROM {GRANT_FROM} WHERE g.account_id = $1 AND g.revoked_at IS NULL AND g.expires_at > $2 \
+                         AND s.expires_at > $2 ORDER BY g.created_at, g.id"
+                    );
+                    let rows = sqlx::query(AssertSqlSafe(sql)).bind(account).bind(to_ms(at)).fetch_all(self.reader()).await?;
+                    // The session's idle end is the caller's to judge (it is in the session's record).
+                    rows.iter().map(|r| grant_from_row(r, at)).collect()
+                }
+
+                async fn withdraw_oidc_consent(&self, change: &Change, account: Uuid, client: Uuid) -> Result<Option<u64>> {
+                    let change = change.clone();
+                    self.lane().write(move |mut tx: Step<'_, $db>| -> BoxFuture<'_, Result<Option<u64>>> {
+                        Box::pin(async move {
+                            let mut change = change;
+                            let consents = sqlx::query("DELETE FROM oidc_consents WHERE account_id = $1 AND client_id = $2")
+                                .bind(account)
+                                .bind(client)
+                                .execute(&mut *tx)
+                                .await?
+                                .rows_affected();
+                            let revoked = sqlx::query(
+                                "UPDATE oidc_grants SET revoked_at = $3 WHERE account_id = $1 AND client_id = $2 AND revoked_at IS NULL",
+                            )
+                            .bind(account)
+                            .bind(client)
+                            .bind(to_ms(change.at))
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                            if consents == 0 && revoked == 0 {
+                                return Ok(None); // not kept: nothing written
+                            }
+                            if let Action::OidcConsentWithdraw { grants_revoked, .. } = &mut change.action {
+                                *grants_revoked = revoked;
+                            }
+                            open(&mut tx, &change).await?;
+                            tx.commit().await?;
+                            Ok(Some(revoked))
                         })
                     })
                     .await

@@ -1,21 +1,25 @@
 //! REST handlers of the OpenID Connect client registry under `/api/v1/oidc/clients` and of the
-//! signing keys under `/api/v1/oidc/keys`: parse, call the service, map the result. The
-//! provider's own endpoints are in [`protocol`].
+//! signing keys under `/api/v1/oidc/keys`, and of connected applications (a person's own under
+//! `/api/v1/self/applications`, anyone's under `/api/v1/users/{user}/applications`): parse,
+//! call the service, map the result. The provider's own endpoints are in [`protocol`].
 
 pub mod protocol;
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use warden_core::api::{CreateOidcClient, CreatedOidcClient, OidcClientSecret, Problem, UpdateOidcClient};
+use warden_core::api::{
+    ApplicationWithdrawn, ConnectedApplication, CreateOidcClient, CreatedOidcClient, OidcClientSecret, Problem, UpdateOidcClient,
+};
 use warden_core::oidc::OidcClient;
 
+use crate::services::oidc::applications::Owner;
 use crate::services::oidc::keys::Rotated;
 use crate::services::oidc::provider::SigningKeyInfo;
 
 use super::App;
 use super::error::ApiError;
-use super::extract::{Actor, Body};
+use super::extract::{Actor, Body, Key};
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -91,4 +95,53 @@ pub async fn list_keys(State(app): State<App>, Actor(actor): Actor) -> ApiResult
         (status = 503, body = Problem, description = "`oidc.unavailable`: the provider is off.")))]
 pub async fn rotate_keys(State(app): State<App>, Actor(actor): Actor) -> ApiResult<Json<Rotated>> {
     Ok(Json(app.oidc.rotate_keys(&actor).await?))
+}
+
+// --- connected applications ---------------------------------------------------------------------
+
+#[utoipa::path(get, path = "/api/v1/self/applications", tag = "self", security(("bearer" = []), ("basic" = [])),
+    responses((status = 200, body = Vec<ConnectedApplication>, description = "The applications the caller signed in to through the OpenID Connect provider, by `client_id`: what each was allowed, and its live grants (never a token)."),
+        (status = 401, body = Problem)))]
+pub async fn list_own_applications(State(app): State<App>, Actor(actor): Actor) -> ApiResult<Json<Vec<ConnectedApplication>>> {
+    Ok(Json(app.oidc.applications(&actor, Owner::Caller).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/self/applications/{client_id}", tag = "self", security(("bearer" = []), ("basic" = [])),
+    params(("client_id" = String, Path, description = "the application's `client_id`")),
+    responses((status = 200, body = ApplicationWithdrawn, description = "Disconnected: the consent is withdrawn (the next sign-in asks again) and its grants are revoked; their tokens stop working on every node."),
+        (status = 401, body = Problem),
+        (status = 404, body = Problem, description = "`not_found`: the caller is not connected to such an application.")))]
+pub async fn withdraw_own_application(
+    State(app): State<App>,
+    Actor(actor): Actor,
+    Path(client): Path<String>,
+) -> ApiResult<Json<ApplicationWithdrawn>> {
+    Ok(Json(app.oidc.withdraw(&actor, Owner::Caller, &client).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/users/{user}/applications", tag = "sessions", security(("bearer" = []), ("basic" = [])),
+    params(("user" = String, Path, description = "name or id of the account")),
+    responses((status = 200, body = Vec<ConnectedApplication>, description = "The account's connected applications, as its owner sees them."),
+        (status = 403, body = Problem, description = "`forbidden`: needs `warden:users:read`."), (status = 404, body = Problem)))]
+pub async fn list_user_applications(
+    State(app): State<App>,
+    Actor(actor): Actor,
+    Key(key): Key,
+) -> ApiResult<Json<Vec<ConnectedApplication>>> {
+    Ok(Json(app.oidc.applications(&actor, Owner::Account(&key)).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/users/{user}/applications/{client_id}", tag = "sessions", security(("bearer" = []), ("basic" = [])),
+    params(("user" = String, Path, description = "name or id of the account"), ("client_id" = String, Path, description = "the application's `client_id`")),
+    responses((status = 200, body = ApplicationWithdrawn, description = "Disconnected, as by the account's owner; audited with the administrator as actor."),
+        (status = 400, body = Problem),
+        (status = 403, body = Problem, description = "`forbidden`: needs `warden:credentials:write`; `session.not_elevated`; `high_privilege` for an administrative account."),
+        (status = 404, body = Problem, description = "`not_found`: no such account, or it is not connected to such an application.")))]
+pub async fn withdraw_user_application(
+    State(app): State<App>,
+    Actor(actor): Actor,
+    Path((user, client)): Path<(String, String)>,
+) -> ApiResult<Json<ApplicationWithdrawn>> {
+    let key = warden_core::model::NameOrId::parse(&user).map_err(crate::services::ServiceError::from)?;
+    Ok(Json(app.oidc.withdraw(&actor, Owner::Account(&key), &client).await?))
 }

@@ -1,5 +1,6 @@
 //! The signed-in person's own pages: `/` (who they are, their groups and roles), their profile,
-//! password, second factors and passkeys (`/account/security`), and sessions. Each form calls
+//! password, second factors and passkeys (`/account/security`), sessions, and the applications
+//! they signed in to through the OpenID Connect provider (`/account/applications`). Each form calls
 //! the self-service the REST API's `/self` calls call. A change that needs an elevated session
 //! sends a read-only one to `/reauth` first, which comes back to the page.
 
@@ -14,7 +15,9 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use uuid::Uuid;
 use warden_core::CoreError;
-use warden_core::api::{BeginTotp, ChangePassword, FinishPasskeyRegistration, PasskeyInfo, SessionInfo, UpdateProfile};
+use warden_core::api::{
+    BeginTotp, ChangePassword, ConnectedApplication, FinishPasskeyRegistration, PasskeyInfo, SessionInfo, UpdateProfile,
+};
 use warden_core::credential::Secret;
 use warden_core::fields::{FieldType, Visibility};
 use warden_core::model::{EmailAddress, EmailInput, FlaggedEmail, PhoneInput, PhoneNumber, PostalAddress, User};
@@ -23,6 +26,7 @@ use super::{Button, Chrome, FieldError, PASSWORD_SCREEN, Posted, SECURITY_SCREEN
 use crate::http::App;
 use crate::http::error::ApiError;
 use crate::services::ServiceError;
+use crate::services::oidc::applications::Owner;
 
 pub fn routes() -> Router<App> {
     Router::new()
@@ -41,6 +45,8 @@ pub fn routes() -> Router<App> {
         .route("/account/security/passkeys/{id}/remove", post(passkey_remove))
         .route("/account/sessions", get(sessions))
         .route("/account/sessions/{id}/revoke", post(revoke_session))
+        .route("/account/applications", get(applications))
+        .route("/account/applications/{client_id}/withdraw", post(withdraw_application))
 }
 
 // --- home ---------------------------------------------------------------------------------------
@@ -518,5 +524,37 @@ async fn revoke_session(State(app): State<App>, visit: Visit, viewer: Viewer, Pa
         Ok(()) if Some(id) == viewer.principal.credential_id => see_other("/login"),
         Ok(()) => see_other("/account/sessions"),
         Err(e) => failed(&visit, &viewer, &e, "/account/sessions"),
+    }
+}
+
+// --- connected applications -----------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "applications.html")]
+struct ApplicationsPage {
+    chrome: Chrome,
+    applications: Vec<ConnectedApplication>,
+}
+
+async fn applications(State(app): State<App>, visit: Visit, viewer: Viewer) -> Response {
+    match app.oidc.applications(&viewer.principal, Owner::Caller).await {
+        Ok(applications) => {
+            let page = ApplicationsPage { chrome: visit.chrome("Your applications", Some(&viewer)), applications };
+            visit.page(StatusCode::OK, &page)
+        }
+        Err(e) => visit.problem(Some(&viewer), &e),
+    }
+}
+
+async fn withdraw_application(
+    State(app): State<App>,
+    visit: Visit,
+    viewer: Viewer,
+    Path(client_id): Path<String>,
+    Posted(_): Button,
+) -> Response {
+    match app.oidc.withdraw(&viewer.principal, Owner::Caller, &client_id).await {
+        Ok(_) => see_other("/account/applications"),
+        Err(e) => failed(&visit, &viewer, &e, "/account/applications"),
     }
 }

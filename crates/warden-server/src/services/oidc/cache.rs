@@ -135,6 +135,15 @@ impl OidcCache {
         lives.insert(key, CachedLife { life, fetched_at: now });
     }
 
+    /// Forgets this node's copies of an account's grants (and, for a service account, its
+    /// life) at once, as [`Self::forget`] does with the revision.
+    pub fn forget_account(&self, account: Uuid) {
+        lock(&self.lives).retain(|key, l| match &l.life {
+            Life::Grant(g) => g.account != account,
+            Life::Account { .. } => *key != account,
+        });
+    }
+
     /// Forgets this node's copy of a grant at once (the node that revoked it does not wait
     /// for its own event).
     pub fn forget_life(&self, key: Uuid) {

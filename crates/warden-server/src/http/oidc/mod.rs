@@ -122,7 +122,7 @@ pub async fn withdraw_own_application(
 #[utoipa::path(get, path = "/api/v1/users/{user}/applications", tag = "sessions", security(("bearer" = []), ("basic" = [])),
     params(("user" = String, Path, description = "name or id of the account")),
     responses((status = 200, body = Vec<ConnectedApplication>, description = "The account's connected applications, as its owner sees them."),
-        (status = 403, body = Problem, description = "`forbidden`: needs `warden:users:read`."), (status = 404, body = Problem)))]
+        (status = 400, body = Problem), (status = 403, body = Problem, description = "`forbidden`: needs `warden:users:read`."), (status = 404, body = Problem)))]
 pub async fn list_user_applications(
     State(app): State<App>,
     Actor(actor): Actor,

@@ -300,12 +300,7 @@ fn client_credentials(headers: &HeaderMap, client_id: Option<&str>, client_secre
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|text| {
-            let (id, secret) = text.split_once(':')?;
-            Some((form_decode(id)?, form_decode(secret)?))
-        });
+        .and_then(|b| basic_pair(b.trim()));
     match basic {
         Some((id, secret)) => {
             let conflicting = client_secret.is_some() || client_id.is_some_and(|c| c != id);
@@ -319,6 +314,23 @@ fn client_credentials(headers: &HeaderMap, client_id: Option<&str>, client_secre
             },
             false,
         ),
+    }
+}
+
+/// The id and secret of HTTP Basic's `id:secret` in base64, each form-decoded. Decoded on the
+/// stack when it fits (a client's id and secret are short, and this runs on every
+/// introspection), on the heap otherwise.
+fn basic_pair(encoded: &str) -> Option<(String, String)> {
+    use base64::engine::general_purpose::STANDARD;
+    let split = |text: &str| {
+        let (id, secret) = text.split_once(':')?;
+        Some((form_decode(id)?, form_decode(secret)?))
+    };
+    let mut buf = [0u8; 256];
+    match STANDARD.decode_slice(encoded, &mut buf) {
+        Ok(n) => split(std::str::from_utf8(&buf[..n]).ok()?),
+        Err(base64::DecodeSliceError::OutputSliceTooSmall) => split(&String::from_utf8(STANDARD.decode(encoded).ok()?).ok()?),
+        Err(base64::DecodeSliceError::DecodeError(_)) => None,
     }
 }
 
@@ -719,5 +731,12 @@ mod tests {
         assert!(creds.conflicting, "Basic and a form secret at once");
         let (creds, basic) = client_credentials(&HeaderMap::new(), Some("app"), Some("s"));
         assert!(!basic && !creds.conflicting && creds.client_id.as_deref() == Some("app"));
+        // Longer than the stack buffer: decoded on the heap, the same.
+        let long = format!("app:{}", "s".repeat(400));
+        let (id, secret) = basic_pair(&base64::engine::general_purpose::STANDARD.encode(&long)).unwrap();
+        assert_eq!((id.as_str(), secret.len()), ("app", 400));
+        assert_eq!(basic_pair("not base64!"), None);
+        assert_eq!(basic_pair(&base64::engine::general_purpose::STANDARD.encode("no colon")), None);
+        assert_eq!(basic_pair(&base64::engine::general_purpose::STANDARD.encode([0xff, b':', 0xfe])), None, "not UTF-8");
     }
 }

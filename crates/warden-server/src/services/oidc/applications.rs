@@ -55,8 +55,7 @@ impl Provider {
                 expires_at: grant.expires_at,
             });
         }
-        let apps: Vec<ConnectedApplication> = apps.into_values().collect();
-        Ok(apps)
+        Ok(apps.into_values().collect())
     }
 
     /// Disconnects `client_id` from the owner: withdraws the consent and revokes its grants.

@@ -143,11 +143,11 @@ pub trait OidcProvider: Send + Sync {
     /// Every consent `account` gave, by client.
     async fn oidc_consents_of(&self, account: Uuid) -> Result<Vec<ConsentRecord>>;
     /// `account`'s grants that can still be used at `at` (unrevoked, unexpired, their session
-    /// there and current), oldest first.
+    /// there and before its absolute end), oldest first.
     async fn oidc_grants_of(&self, account: Uuid, at: OffsetDateTime) -> Result<Vec<GrantRecord>>;
     /// Disconnects `client` from `account` in one audited write: deletes the consent and
-    /// revokes every unrevoked grant of theirs (the count goes into
+    /// revokes every grant of theirs that can still be used (the count goes into
     /// `Action::OidcConsentWithdraw::grants_revoked`, and is returned). `None`, with nothing
-    /// written, when there was neither a consent nor an unrevoked grant.
+    /// written, when there was neither a consent nor such a grant.
     async fn withdraw_oidc_consent(&self, change: &Change, account: Uuid, client: Uuid) -> Result<Option<u64>>;
 }

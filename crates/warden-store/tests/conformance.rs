@@ -3574,6 +3574,13 @@ async fn oidc_grants(store: Arc<dyn Store>) {
     let refresh_gone = Change::new(t0, None, Action::OidcGrantRefresh { grant: gone.id, client: client.client_id.clone() }, Some(&alice));
     assert!(!store.rotate_refresh_token(&refresh_gone, gone.id, &TokenHash::of("wdr_gone"), &TokenHash::of("wdr_x")).await.unwrap());
     assert_eq!(store.withdraw_oidc_consent(&withdraw, alice.id, client.id).await.unwrap(), None, "nothing left to withdraw");
+    // A grant whose session ended is dead already: nothing to withdraw from the other client.
+    let logout = Change::new(t0, Some(&alice), Action::Logout { session_id: live_session.id }, Some(&alice));
+    assert!(store.delete_session(&logout, live_session.id).await.unwrap());
+    assert!(store.oidc_grants_of(alice.id, t0).await.unwrap().is_empty());
+    let withdraw_other =
+        Change::new(t0, Some(&alice), Action::OidcConsentWithdraw { client: other.client_id.clone(), grants_revoked: 0 }, Some(&alice));
+    assert_eq!(store.withdraw_oidc_consent(&withdraw_other, alice.id, other.id).await.unwrap(), None, "dead grants do not count");
     let withdrawn: Vec<_> = audit_all(&*store).await.into_iter().filter(|e| e.action == "oidc.consent.withdraw").collect();
     assert_eq!(withdrawn.len(), 1, "one event, for the write that did something");
     assert_eq!(withdrawn[0].details["grants_revoked"], 1, "{:?}", withdrawn[0].details);

@@ -261,7 +261,6 @@ macro_rules! impl_oidc_provider {
                          AND s.expires_at > $2 ORDER BY g.created_at, g.id"
                     );
                     let rows = sqlx::query(AssertSqlSafe(sql)).bind(account).bind(to_ms(at)).fetch_all(self.reader()).await?;
-                    // The session's idle end is the caller's to judge (it is in the session's record).
                     rows.iter().map(|r| grant_from_row(r, at)).collect()
                 }
 
@@ -276,8 +275,11 @@ macro_rules! impl_oidc_provider {
                                 .execute(&mut *tx)
                                 .await?
                                 .rows_affected();
+                            // The grants that still work (as `oidc_grants_of` lists them): one
+                            // whose session is gone or that has expired is dead already.
                             let revoked = sqlx::query(
-                                "UPDATE oidc_grants SET revoked_at = $3 WHERE account_id = $1 AND client_id = $2 AND revoked_at IS NULL",
+                                "UPDATE oidc_grants SET revoked_at = $3 WHERE account_id = $1 AND client_id = $2 AND revoked_at IS NULL \
+                                 AND expires_at > $3 AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = oidc_grants.session_id AND s.expires_at > $3)",
                             )
                             .bind(account)
                             .bind(client)

@@ -3,7 +3,7 @@
 //! the person signs in on `/login`, allows the application on the consent page, and lands back
 //! at the application with a code, under the pages' CSP (whose `form-action` names Warden
 //! alone: the last hop to the application is a page that navigates, not a form's redirect);
-//! then signs out through the application.
+//! disconnects it on the Applications page; then signs out through the application.
 
 use std::time::Instant;
 
@@ -127,6 +127,32 @@ async fn signs_in_to_an_application_and_out_again() {
     b.open(&format!("/oidc/authorize?{}", query.replace("from-the-app", "again"))).await;
     let landed = wait_for_url(&site, &format!("{app}/cb")).await;
     assert_eq!(param(&landed, "state").as_deref(), Some("again"));
+
+    // The person disconnects the application on the Applications page: its access token stops
+    // passing introspection, and its next sign-in asks for consent again.
+    let access_token = tokens["access_token"].as_str().expect("an access token").to_owned();
+    b.open("/account/applications").await;
+    b.wait_for_text("main", "The App").await;
+    b.screenshot("oidc-applications").await;
+    b.click(&button("Disconnect")).await;
+    b.wait_for_text("main", "No applications.").await;
+    let introspected: serde_json::Value = http
+        .post(format!("{}/oidc/introspect", site.url))
+        .basic_auth("the-app", Some(&secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={access_token}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(introspected["active"], false, "disconnected: {introspected}");
+    b.open(&format!("/oidc/authorize?{}", query.replace("from-the-app", "asked-again"))).await;
+    b.wait_for_text("main", "asks to sign you in").await;
+    b.click(&button("Allow")).await;
+    let landed = wait_for_url(&site, &format!("{app}/cb")).await;
+    assert_eq!(param(&landed, "state").as_deref(), Some("asked-again"));
 
     // The application signs the person out; Warden sends them back to it, signed out.
     let logout = serde_urlencoded::to_string([

@@ -373,8 +373,8 @@ pub enum Action {
     #[serde(rename = "oidc.grant.revoke")]
     OidcGrantRevoke { grant: Uuid, client: Name, reason: GrantRevocation },
     /// The target (a user) disconnected an application, or an administrator did for them:
-    /// the consent is gone (the next sign-in asks again) and every grant the client held
-    /// for the target is revoked (`grants_revoked` of them).
+    /// the consent is gone (the next sign-in asks again) and every grant of the client's for
+    /// the target that still worked is revoked (`grants_revoked` of them).
     #[serde(rename = "oidc.consent.withdraw")]
     OidcConsentWithdraw { client: Name, grants_revoked: u64 },
 

@@ -178,7 +178,7 @@ impl Rp {
         self.token(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token)], Some(&self.secret)).await
     }
 
-    async fn active(&self, token: &str) -> bool {
+    async fn introspect(&self, token: &str) -> Value {
         let response = self
             .http
             .post(format!("{}/oidc/introspect", self.url))
@@ -188,8 +188,11 @@ impl Rp {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
-        let body: Value = response.json().await.unwrap();
-        body["active"].as_bool().unwrap()
+        response.json().await.unwrap()
+    }
+
+    async fn active(&self, token: &str) -> bool {
+        self.introspect(token).await["active"].as_bool().unwrap()
     }
 
     /// Whether the token stops passing introspection here within a generous bound: another
@@ -510,6 +513,23 @@ async fn connected_applications_belong_to_their_owner_and_administrators() {
     assert_eq!((by_admin.actor_name.as_deref(), by_admin.target_name.as_deref()), (Some("idm_admin"), Some("alice")));
     assert_eq!(by_admin.details["grants_revoked"], 1);
     assert_eq!(by_admin.details["client"], "app");
+}
+
+/// Introspection's answer is made once per token and kept, but not past a change to its
+/// account: a renamed person is answered with the new name.
+#[tokio::test]
+async fn introspection_names_a_renamed_person_by_the_new_name() {
+    let server = TestServer::start_with(with_issuer).await;
+    let rp = setup(&server).await;
+    let (_, tokens) = rp.redeem(&rp.code().await).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let first = rp.introspect(access).await;
+    assert_eq!((first["active"].as_bool(), first["username"].as_str()), (Some(true), Some("alice")));
+    assert_eq!(rp.introspect(access).await, first, "the same answer again");
+    server.idm().await.rename_user("alice", "alicia").await.unwrap();
+    let renamed = rp.introspect(access).await;
+    assert_eq!((renamed["active"].as_bool(), renamed["username"].as_str()), (Some(true), Some("alicia")), "{renamed}");
+    assert_eq!(renamed["sub"], first["sub"], "the same account");
 }
 
 #[tokio::test]

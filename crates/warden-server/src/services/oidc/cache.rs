@@ -7,7 +7,9 @@
 //! ended session (its grants go with it), a disabled or deleted account. What no event
 //! announces (a session running out of time) is re-read after [`FRESH_FOR`] or checked from
 //! the cached record on every use. A verified signature needs no forgetting: it stays
-//! verified; the token's life is decided by its expiry and its grant, each time.
+//! verified; the token's life is decided by its expiry and its grant, each time. (A verified
+//! token is dropped with its account's credentials all the same, because the introspection
+//! answer made with it names the account.)
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -165,6 +167,9 @@ impl OidcCache {
             Life::Grant(g) => !gone.credential(*key) && !gone.credential(g.session) && !gone.account(g.account),
             Life::Account { id, .. } => !gone.account(*id) && !gone.credential(*id),
         });
+        // A token's introspection answer names its account (`username`): made again after the
+        // account changed (a rename), rather than kept until the token expires.
+        lock(&self.tokens).retain(|_, (_, verified)| !gone.account(verified.sub));
     }
 }
 

@@ -109,18 +109,16 @@ async fn signs_in_to_an_application_and_out_again() {
         ("code_verifier", verifier),
     ])
     .unwrap();
-    let http = crate::forward_auth::http();
-    let tokens: serde_json::Value = http
-        .post(format!("{}/oidc/token", site.url))
-        .basic_auth("the-app", Some(&secret))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    // What the application posts to the provider, as itself.
+    let post = |endpoint: &str, form: String| {
+        let request = crate::forward_auth::http()
+            .post(format!("{}/oidc/{endpoint}", site.url))
+            .basic_auth("the-app", Some(&secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form);
+        async move { request.send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+    let tokens = post("token", form).await;
     let id_token = tokens["id_token"].as_str().expect("an ID token").to_owned();
 
     // Signed in and allowed before: straight back to the application.
@@ -136,17 +134,7 @@ async fn signs_in_to_an_application_and_out_again() {
     b.screenshot("oidc-applications").await;
     b.click(&button("Disconnect")).await;
     b.wait_for_text("main", "No applications.").await;
-    let introspected: serde_json::Value = http
-        .post(format!("{}/oidc/introspect", site.url))
-        .basic_auth("the-app", Some(&secret))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("token={access_token}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let introspected = post("introspect", format!("token={access_token}")).await;
     assert_eq!(introspected["active"], false, "disconnected: {introspected}");
     b.open(&format!("/oidc/authorize?{}", query.replace("from-the-app", "asked-again"))).await;
     b.wait_for_text("main", "asks to sign you in").await;
